@@ -1,0 +1,397 @@
+//! The model artifact: a versioned JSON document holding the feature schema, the trees and the
+//! model card, and the validated, ready-to-score [`Model`] loaded from it.
+//!
+//! Layout (format version 1):
+//! ```json
+//! { "format_version": 1, "model_id": "telco-gbdt-v1-3f9a2c1d",
+//!   "schema": { "label": …, "id_column": …, "columns": [ {"name": …, "type": …}, … ] },
+//!   "forest": { "n_features": …, "base_score": …, "trees": [ {"feature": […], …}, … ] },
+//!   "card": { … } }
+//! ```
+//! The last part of `model_id` is the first 8 hex digits of the SHA-256 of the compact JSON of
+//! `{format_version, schema, forest}`: it names exactly what determines the predictions (not the
+//! card, so a retrain that gives the same trees gives the same id) and is checked on load, so a
+//! model id written in a scored file always stands for the trees that produced it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io;
+use std::sync::OnceLock;
+
+use crate::card::ModelCard;
+use crate::encode::Encoder;
+use crate::forest::Forest;
+use crate::schema::FeatureSchema;
+
+/// The artifact format this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Why an artifact could not be loaded or built.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The bytes are not JSON of the artifact's shape.
+    #[error("the model file is not a valid model artifact: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The artifact was written in a format this version cannot read.
+    #[error("the model file has format version {found:?}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The version found (`None` when the field is absent).
+        found: Option<u64>,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// The feature schema is inconsistent.
+    #[error("the model's feature schema is invalid: {0}")]
+    InvalidSchema(String),
+    /// The trees are inconsistent (bad links, features out of range, non-finite numbers).
+    #[error("the model's trees are invalid: {0}")]
+    InvalidForest(String),
+    /// The trees index a different number of features than the schema encodes.
+    #[error("the schema encodes {schema} features but the trees expect {forest}")]
+    FeatureCountMismatch {
+        /// Features the schema encodes.
+        schema: usize,
+        /// Features the forest was built for.
+        forest: usize,
+    },
+    /// The model id does not match the content (the file was edited or corrupted).
+    #[error("the model id {stated:?} does not match the model's content (expected it to end in -{computed})")]
+    IdMismatch {
+        /// The id in the file.
+        stated: String,
+        /// The content hash (8 hex digits) computed from the file.
+        computed: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Artifact {
+    format_version: u32,
+    model_id: String,
+    schema: FeatureSchema,
+    forest: Forest,
+    card: ModelCard,
+}
+
+/// The part of an artifact the model id hashes.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    format_version: u32,
+    schema: &'a FeatureSchema,
+    forest: &'a Forest,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    format_version: Option<serde_json::Value>,
+}
+
+/// A loaded, validated churn model: schema, trees and card. Cheap to share (`Send + Sync`);
+/// scoring takes `&Model`.
+#[derive(Clone, Debug)]
+pub struct Model {
+    id: String,
+    schema: FeatureSchema,
+    forest: Forest,
+    card: ModelCard,
+    encoder: Encoder,
+}
+
+static EMBEDDED: &[u8] = include_bytes!("../models/telco-default.json");
+
+impl Model {
+    /// The default churn model, trained by this crate on the IBM Telco Customer Churn data
+    /// (`examples/train.rs`) and embedded in the binary. Parsed and validated once.
+    ///
+    /// # Panics
+    /// If the embedded artifact is invalid, which the crate's tests rule out.
+    pub fn embedded_default() -> &'static Model {
+        static MODEL: OnceLock<Model> = OnceLock::new();
+        MODEL.get_or_init(|| {
+            Model::from_json_slice(EMBEDDED).expect("the embedded default model is valid")
+        })
+    }
+
+    /// Loads an artifact: checks the format version, the schema, the trees against the schema's
+    /// feature count, and the model id against the content hash.
+    ///
+    /// # Errors
+    /// [`ModelError`] naming the first problem found.
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Model, ModelError> {
+        let probe: VersionProbe = serde_json::from_slice(bytes)?;
+        let version = probe.format_version.as_ref().and_then(|v| v.as_u64());
+        if version != Some(FORMAT_VERSION as u64) {
+            return Err(ModelError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let a: Artifact = serde_json::from_slice(bytes)?;
+        let model = Model::checked(a.model_id.clone(), a.schema, a.forest, a.card)?;
+        let computed = model.content_hash();
+        if !a.model_id.ends_with(&format!("-{computed}")) {
+            return Err(ModelError::IdMismatch {
+                stated: a.model_id,
+                computed,
+            });
+        }
+        Ok(model)
+    }
+
+    /// Builds a model from its parts, naming it `{name}-gbdt-v{FORMAT_VERSION}-{hash}`; `name`
+    /// is reduced to lower-case ASCII letters, digits and `-` (`"model"` if nothing is left).
+    ///
+    /// # Errors
+    /// [`ModelError`] when the parts are inconsistent.
+    pub fn from_parts(
+        name: &str,
+        schema: FeatureSchema,
+        forest: Forest,
+        card: ModelCard,
+    ) -> Result<Model, ModelError> {
+        let mut model = Model::checked(String::new(), schema, forest, card)?;
+        model.id = format!(
+            "{}-gbdt-v{FORMAT_VERSION}-{}",
+            sanitize_name(name),
+            model.content_hash()
+        );
+        Ok(model)
+    }
+
+    fn checked(
+        id: String,
+        schema: FeatureSchema,
+        forest: Forest,
+        card: ModelCard,
+    ) -> Result<Model, ModelError> {
+        schema.validate().map_err(ModelError::InvalidSchema)?;
+        forest.validate().map_err(ModelError::InvalidForest)?;
+        if schema.n_features() != forest.n_features {
+            return Err(ModelError::FeatureCountMismatch {
+                schema: schema.n_features(),
+                forest: forest.n_features,
+            });
+        }
+        let encoder = Encoder::new(&schema);
+        Ok(Model {
+            id,
+            schema,
+            forest,
+            card,
+            encoder,
+        })
+    }
+
+    fn content_hash(&self) -> String {
+        let bytes = serde_json::to_vec(&Hashed {
+            format_version: FORMAT_VERSION,
+            schema: &self.schema,
+            forest: &self.forest,
+        })
+        .expect("serialising plain structs cannot fail");
+        hex(&Sha256::digest(&bytes)[..4])
+    }
+
+    /// The artifact as pretty JSON (nested number arrays kept on one line so the file stays
+    /// small and diffable). [`Model::from_json_slice`] reads it back to an identical model.
+    pub fn to_json_vec(&self) -> Vec<u8> {
+        let a = Artifact {
+            format_version: FORMAT_VERSION,
+            model_id: self.id.clone(),
+            schema: self.schema.clone(),
+            forest: self.forest.clone(),
+            card: self.card.clone(),
+        };
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, ShallowPretty::new(4));
+        a.serialize(&mut ser)
+            .expect("serialising plain structs cannot fail");
+        out.push(b'\n');
+        out
+    }
+
+    /// The model version written in every scored row, e.g. `telco-gbdt-v1-3f9a2c1d`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The model card.
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// The customer id column the model copies to its output, if any.
+    pub fn id_column(&self) -> Option<&str> {
+        self.schema.id_column.as_deref()
+    }
+
+    /// The feature schema (input contract).
+    pub fn schema(&self) -> &FeatureSchema {
+        &self.schema
+    }
+
+    /// The trees (for explanation).
+    pub fn forest(&self) -> &Forest {
+        &self.forest
+    }
+
+    /// The cell encoder of this model's schema.
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// Churn probability for one encoded feature vector (see [`crate::schema`] for the layout).
+    pub fn predict_probability(&self, features: &[f64]) -> f64 {
+        self.forest.probability(features)
+    }
+}
+
+fn sanitize_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-').to_string();
+    if s.is_empty() {
+        "model".into()
+    } else {
+        s
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// serde_json's pretty layout down to `max_depth` nesting levels, compact below, so that each
+/// per-node array of a tree (and each list of levels) sits on one line.
+struct ShallowPretty {
+    depth: usize,
+    max_depth: usize,
+    has_value: bool,
+}
+
+impl ShallowPretty {
+    fn new(max_depth: usize) -> Self {
+        ShallowPretty {
+            depth: 0,
+            max_depth,
+            has_value: false,
+        }
+    }
+
+    /// Whether the container currently open (at `self.depth`) is laid out over lines.
+    fn pretty(&self) -> bool {
+        self.depth <= self.max_depth
+    }
+
+    fn newline_indent<W: ?Sized + io::Write>(&self, w: &mut W, depth: usize) -> io::Result<()> {
+        w.write_all(b"\n")?;
+        for _ in 0..depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn begin<W: ?Sized + io::Write>(&mut self, w: &mut W, open: &[u8]) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(open)
+    }
+
+    fn end<W: ?Sized + io::Write>(&mut self, w: &mut W, close: &[u8]) -> io::Result<()> {
+        let was_pretty = self.pretty();
+        self.depth -= 1;
+        if self.has_value && was_pretty {
+            self.newline_indent(w, self.depth)?;
+        }
+        w.write_all(close)
+    }
+
+    fn item<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        if self.pretty() {
+            self.newline_indent(w, self.depth)?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for ShallowPretty {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.begin(w, b"[")
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.end(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.begin(w, b"{")
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.end(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(if self.pretty() { b": " } else { b":" })
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shallow_pretty_layout() {
+        let v = serde_json::json!({"a": {"b": [1, 2, {"c": [3, 4]}]}});
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, ShallowPretty::new(2));
+        v.serialize(&mut ser).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s, "{\n  \"a\": {\n    \"b\": [1,2,{\"c\":[3,4]}]\n  }\n}");
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn names_are_sanitized() {
+        assert_eq!(sanitize_name("Telco Default"), "telco-default");
+        assert_eq!(sanitize_name("=evil"), "evil");
+        assert_eq!(sanitize_name("@@"), "model");
+    }
+
+    #[test]
+    fn rejects_other_versions_and_garbage() {
+        assert!(matches!(
+            Model::from_json_slice(b"{\"format_version\": 2}"),
+            Err(ModelError::UnsupportedVersion {
+                found: Some(2),
+                ..
+            })
+        ));
+        assert!(matches!(
+            Model::from_json_slice(b"{}"),
+            Err(ModelError::UnsupportedVersion { found: None, .. })
+        ));
+        assert!(matches!(
+            Model::from_json_slice(b"not json"),
+            Err(ModelError::Json(_))
+        ));
+    }
+}

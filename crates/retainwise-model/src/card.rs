@@ -1,0 +1,144 @@
+//! The model card: what a model was trained on, how, and how well it did, stored in the artifact.
+//!
+//! Reporting follows Mitchell et al. (2019), "Model Cards for Model Reporting" (FAT* '19), cut
+//! down to what this service can state from the training run itself.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gbdt::GbdtSettings;
+use crate::schema::{ColumnKind, DroppedColumn, FeatureSchema};
+
+/// One feature column of the model, as shown on the card.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CardFeature {
+    /// Column name.
+    pub name: String,
+    /// `"numeric"`, `"boolean"` or `"categorical"`.
+    pub kind: String,
+    /// The levels of a categorical column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<Vec<String>>,
+}
+
+impl CardFeature {
+    /// The card entries of `schema`'s columns.
+    pub fn from_schema(schema: &FeatureSchema) -> Vec<CardFeature> {
+        schema
+            .columns
+            .iter()
+            .map(|c| CardFeature {
+                name: c.name.clone(),
+                kind: c.kind.name().to_string(),
+                levels: match &c.kind {
+                    ColumnKind::Categorical { levels } => Some(levels.clone()),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+}
+
+/// The training file, identified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    /// SHA-256 (FIPS 180-4) of the training file's bytes, lower-case hex.
+    pub sha256: String,
+    /// Data rows used.
+    pub rows: u64,
+    /// Rows labelled churned.
+    pub positives: u64,
+}
+
+/// A metric over the cross-validation folds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// Mean over folds.
+    pub mean: f64,
+    /// Sample standard deviation over folds (the spread, not a standard error).
+    pub std: f64,
+    /// The value on each held-out fold, in fold order.
+    pub folds: Vec<f64>,
+}
+
+impl MetricSummary {
+    /// Summarises per-fold values, rounded to 6 decimals (more would be noise).
+    pub fn from_folds(values: &[f64]) -> Self {
+        let (mean, std) = crate::metrics::mean_std(values);
+        MetricSummary {
+            mean: round6(mean),
+            std: round6(std),
+            folds: values.iter().map(|v| round6(*v)).collect(),
+        }
+    }
+}
+
+/// Rounds to 6 decimals.
+pub(crate) fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// Stratified k-fold cross-validation results (each fold scored by a model fit on the others).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvMetrics {
+    /// Number of folds.
+    pub folds: usize,
+    /// ROC AUC ([`crate::metrics::roc_auc`]).
+    pub roc_auc: MetricSummary,
+    /// Average precision, the PR AUC ([`crate::metrics::average_precision`]).
+    pub pr_auc: MetricSummary,
+    /// Log loss in nats ([`crate::metrics::log_loss`]).
+    pub log_loss: MetricSummary,
+    /// Brier score ([`crate::metrics::brier`]).
+    pub brier: MetricSummary,
+    /// Expected calibration error over all out-of-fold forecasts, 10 equal-width bins
+    /// ([`crate::metrics::expected_calibration_error`]).
+    pub calibration_error: f64,
+}
+
+/// Everything that determined the fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// Boosting settings.
+    pub gbdt: GbdtSettings,
+    /// Cross-validation folds.
+    pub folds: usize,
+    /// Seed for fold assignment and the learner's sampling.
+    pub seed: u64,
+}
+
+/// Versions of the software that trained the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Software {
+    /// This crate's version.
+    pub retainwise_model: String,
+    /// The tree learner, e.g. `"forust-ml 0.8"`.
+    pub trainer: String,
+}
+
+/// The model card stored with every artifact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    /// Short model name (the first part of the model id).
+    pub name: String,
+    /// Training label column.
+    pub label: String,
+    /// Customer id column, if any.
+    pub id_column: Option<String>,
+    /// Feature columns and their types.
+    pub features: Vec<CardFeature>,
+    /// Training columns not used, and why.
+    pub dropped_columns: Vec<DroppedColumn>,
+    /// The training file.
+    pub training_data: TrainingData,
+    /// Cross-validated performance.
+    pub cross_validation: CvMetrics,
+    /// Settings used.
+    pub settings: TrainSettings,
+    /// Training date, `YYYY-MM-DD` (UTC).
+    pub trained_at: String,
+    /// Software versions.
+    pub software: Software,
+    /// Remarks from schema inference (e.g. values read as missing).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}

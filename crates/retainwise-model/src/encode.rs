@@ -1,0 +1,172 @@
+//! Turning the raw cells of one row into the encoded feature vector of a [`FeatureSchema`].
+
+use std::collections::HashMap;
+
+use crate::schema::{ColumnKind, FeatureSchema};
+use crate::values::{self, NumberError};
+
+/// A cell the encoder could not read; the row cannot be scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellError {
+    /// A numeric cell that is not a (finite) number.
+    Number(NumberError),
+    /// A boolean cell that is not yes/no.
+    Boolean,
+}
+
+impl CellError {
+    /// What the cell should have held, as put in a row issue.
+    pub fn expected(self) -> &'static str {
+        match self {
+            CellError::Number(e) => e.expected(),
+            CellError::Boolean => "expected Yes or No (also true/false, Y/N, 1/0)",
+        }
+    }
+}
+
+/// A cell that was encoded but deserves a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellNote {
+    /// Encoded as given.
+    Fine,
+    /// A category level the model never saw: encoded as all zeros, like a missing value.
+    UnseenLevel,
+}
+
+/// Encodes cells of a [`FeatureSchema`]'s columns into its feature vector.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    offsets: Vec<usize>,
+    kinds: Vec<Kind>,
+    n_features: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Numeric,
+    Boolean,
+    Categorical(HashMap<String, usize>),
+}
+
+impl Encoder {
+    /// Builds the encoder of `schema` (assumed valid, see [`FeatureSchema::validate`]).
+    pub fn new(schema: &FeatureSchema) -> Self {
+        let kinds = schema
+            .columns
+            .iter()
+            .map(|c| match &c.kind {
+                ColumnKind::Numeric => Kind::Numeric,
+                ColumnKind::Boolean => Kind::Boolean,
+                ColumnKind::Categorical { levels } => Kind::Categorical(
+                    levels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| (values::level_key(l), i))
+                        .collect(),
+                ),
+            })
+            .collect();
+        Encoder {
+            offsets: schema.offsets(),
+            kinds,
+            n_features: schema.n_features(),
+        }
+    }
+
+    /// Length of the feature vector.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Writes schema column `column`'s encoding of `raw` into its slots of `out`
+    /// (`out.len() == n_features()`); other slots are left alone.
+    ///
+    /// # Errors
+    /// [`CellError`] when the cell cannot be read; its slots are then left as missing.
+    pub fn encode_cell(
+        &self,
+        column: usize,
+        raw: &str,
+        out: &mut [f64],
+    ) -> Result<CellNote, CellError> {
+        let at = self.offsets[column];
+        match &self.kinds[column] {
+            Kind::Numeric => {
+                out[at] = f64::NAN;
+                let v = values::parse_number(raw).map_err(CellError::Number)?;
+                out[at] = v.unwrap_or(f64::NAN);
+                Ok(CellNote::Fine)
+            }
+            Kind::Boolean => {
+                out[at] = f64::NAN;
+                if values::is_missing(raw) {
+                    return Ok(CellNote::Fine);
+                }
+                let b = values::parse_bool(raw).ok_or(CellError::Boolean)?;
+                out[at] = if b { 1.0 } else { 0.0 };
+                Ok(CellNote::Fine)
+            }
+            Kind::Categorical(levels) => {
+                out[at..at + levels.len()].fill(0.0);
+                if values::is_missing(raw) {
+                    return Ok(CellNote::Fine);
+                }
+                match levels.get(&values::level_key(raw)) {
+                    Some(&i) => {
+                        out[at + i] = 1.0;
+                        Ok(CellNote::Fine)
+                    }
+                    None => Ok(CellNote::UnseenLevel),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SourceColumn;
+
+    fn schema() -> FeatureSchema {
+        FeatureSchema {
+            label: "y".into(),
+            id_column: None,
+            columns: vec![
+                SourceColumn {
+                    name: "n".into(),
+                    kind: ColumnKind::Numeric,
+                },
+                SourceColumn {
+                    name: "c".into(),
+                    kind: ColumnKind::Categorical {
+                        levels: vec!["DSL".into(), "Fiber optic".into()],
+                    },
+                },
+                SourceColumn {
+                    name: "b".into(),
+                    kind: ColumnKind::Boolean,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn encodes_each_kind() {
+        let e = Encoder::new(&schema());
+        let mut out = vec![9.0; e.n_features()];
+        assert_eq!(e.encode_cell(0, " 1.5", &mut out), Ok(CellNote::Fine));
+        assert_eq!(e.encode_cell(1, "FIBER  OPTIC", &mut out), Ok(CellNote::Fine));
+        assert_eq!(e.encode_cell(2, "yes", &mut out), Ok(CellNote::Fine));
+        assert_eq!(out, vec![1.5, 0.0, 1.0, 1.0]);
+        assert_eq!(e.encode_cell(0, "", &mut out), Ok(CellNote::Fine));
+        assert!(out[0].is_nan());
+        assert_eq!(e.encode_cell(1, "Cable", &mut out), Ok(CellNote::UnseenLevel));
+        assert_eq!(&out[1..3], &[0.0, 0.0]);
+        assert_eq!(
+            e.encode_cell(0, "abc", &mut out),
+            Err(CellError::Number(NumberError::NotANumber))
+        );
+        assert_eq!(e.encode_cell(2, "maybe", &mut out), Err(CellError::Boolean));
+    }
+}

@@ -1,0 +1,668 @@
+//! Training: a labelled CSV in, a validated [`Model`] and a [`TrainReport`] out.
+//!
+//! Shape (as in linfa): [`TrainParams`] (unchecked) → [`TrainParams::check`] →
+//! [`CheckedTrainParams::fit`] on a [`TrainingTable`] → a separate fitted [`Model`].
+//!
+//! Flow: read the whole table (training files are history, not streams) while hashing its
+//! bytes → find and parse the label → infer the schema ([`crate::schema::infer`]) → encode →
+//! stratified k-fold cross-validation, each fold fit on the other folds and scored with the
+//! project's own inference → fit on all rows → model card. Every fit is single-threaded and
+//! seeded, and folds run in parallel, so the result is identical for a given seed and input.
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::io::{self, Read};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::artifact::{hex, Model, ModelError};
+use crate::card::{
+    CardFeature, CvMetrics, MetricSummary, ModelCard, Software, TrainSettings, TrainingData,
+};
+use crate::csv_input::{self, ReadError};
+use crate::encode::Encoder;
+use crate::forest::Forest;
+use crate::gbdt::{self, GbdtSettings};
+use crate::metrics;
+use crate::schema::{self, DroppedColumn};
+use crate::values;
+
+/// Fewest data rows [`CheckedTrainParams::fit`] accepts.
+pub const MIN_ROWS: usize = 50;
+/// Fewest rows of each class [`CheckedTrainParams::fit`] accepts.
+pub const MIN_PER_CLASS: usize = 10;
+
+/// Training parameters as given (unchecked). Build with [`TrainParams::new`] and adjust fields.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainParams {
+    /// Label column (churned = Yes/1/true/churned, else No/0/false/active).
+    pub label: String,
+    /// Customer id column, left out of the features and copied to scored output. When `None`,
+    /// the first text column with nearly all values distinct is taken for it.
+    pub id_column: Option<String>,
+    /// Model name, the first part of the model id (default `"churn"`).
+    pub name: String,
+    /// Seed for fold assignment and row/feature sampling (default 42).
+    pub seed: u64,
+    /// Cross-validation folds, 2..=10 (default 5).
+    pub folds: usize,
+    /// Boosting settings.
+    pub gbdt: GbdtSettings,
+    /// Date written on the model card (default: today, UTC, `YYYY-MM-DD`).
+    pub trained_at: String,
+}
+
+impl TrainParams {
+    /// Default parameters for label column `label`.
+    pub fn new(label: impl Into<String>) -> Self {
+        TrainParams {
+            label: label.into(),
+            id_column: None,
+            name: "churn".into(),
+            seed: 42,
+            folds: 5,
+            gbdt: GbdtSettings::default(),
+            trained_at: utc_date(SystemTime::now()),
+        }
+    }
+
+    /// Checks the parameters.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidParams`] naming the bad setting.
+    pub fn check(&self) -> Result<CheckedTrainParams, TrainError> {
+        if self.label.trim().is_empty() {
+            return Err(TrainError::InvalidParams("the label column name is empty".into()));
+        }
+        if !(2..=10).contains(&self.folds) {
+            return Err(TrainError::InvalidParams(format!(
+                "folds must be 2..=10, got {}",
+                self.folds
+            )));
+        }
+        self.gbdt.validate().map_err(TrainError::InvalidParams)?;
+        Ok(CheckedTrainParams(self.clone()))
+    }
+}
+
+/// Parameters that passed [`TrainParams::check`].
+#[derive(Clone, Debug)]
+pub struct CheckedTrainParams(TrainParams);
+
+/// Why training failed. Every variant but [`TrainError::Io`] and [`TrainError::Learner`] is
+/// about the file or the parameters, and says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A parameter is out of range.
+    #[error("invalid training parameters: {0}")]
+    InvalidParams(String),
+    /// The input has no rows at all.
+    #[error("the training file is empty")]
+    Empty,
+    /// The label column is not in the header.
+    #[error("the label column {label:?} is not in the file; the file has: {}", .found.join(", "))]
+    LabelMissing {
+        /// The label asked for.
+        label: String,
+        /// The header.
+        found: Vec<String>,
+    },
+    /// The id column asked for is not in the header.
+    #[error("the id column {id:?} is not in the file; the file has: {}", .found.join(", "))]
+    IdColumnMissing {
+        /// The id column asked for.
+        id: String,
+        /// The header.
+        found: Vec<String>,
+    },
+    /// A label cell is not a recognised class.
+    #[error("row {row}: label value {value:?} is not one of {}", values::LABEL_SPELLINGS)]
+    BadLabel {
+        /// Data record number (1 = first after the header).
+        row: u64,
+        /// The cell text.
+        value: String,
+    },
+    /// Every row has the same label.
+    #[error("every one of the {rows} rows has the label {class:?}: a model needs both churned and active customers")]
+    SingleClass {
+        /// Rows read.
+        rows: u64,
+        /// `"churned"` or `"active"`.
+        class: &'static str,
+    },
+    /// Too few rows overall or of one class.
+    #[error("too few rows to train: {rows} rows ({positives} churned, {negatives} active); at least {MIN_ROWS} rows and {MIN_PER_CLASS} of each class are needed")]
+    TooFewRows {
+        /// Rows read.
+        rows: u64,
+        /// Churned rows.
+        positives: u64,
+        /// Active rows.
+        negatives: u64,
+    },
+    /// A row's field count differs from the header's.
+    #[error("row {row} has {fields} fields but the header has {expected}")]
+    RaggedRow {
+        /// Data record number.
+        row: u64,
+        /// Fields in the row.
+        fields: usize,
+        /// Fields in the header.
+        expected: usize,
+    },
+    /// No column could be used as a feature.
+    #[error("no column can be used as a feature: {}", .dropped.iter().map(|d| format!("{} ({})", d.name, d.reason)).collect::<Vec<_>>().join("; "))]
+    NoFeatures {
+        /// Every column left out, with its reason.
+        dropped: Vec<DroppedColumn>,
+    },
+    /// CSV syntax the reader cannot recover from.
+    #[error("the CSV file cannot be read at data row {row}: {message}")]
+    Malformed {
+        /// Data record number.
+        row: u64,
+        /// The reader's explanation.
+        message: String,
+    },
+    /// The tree learner failed.
+    #[error("training failed: {0}")]
+    Learner(String),
+    /// The fitted model did not validate (a bug, reported rather than hidden).
+    #[error("the trained model is inconsistent: {0}")]
+    Model(#[from] ModelError),
+    /// Reading the input failed.
+    #[error("reading the training file failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A training file in memory: header, cells by column, and the SHA-256 of its bytes.
+#[derive(Clone, Debug)]
+pub struct TrainingTable {
+    header: Vec<String>,
+    columns: Vec<Vec<String>>,
+    rows: usize,
+    sha256: String,
+    blank_rows: u64,
+}
+
+/// Hashes what passes through it.
+struct Hashing<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl TrainingTable {
+    /// Reads a CSV (header row, then data rows) into memory, hashing its bytes. Rows whose
+    /// cells are all blank are skipped.
+    ///
+    /// # Errors
+    /// [`TrainError::Empty`], [`TrainError::RaggedRow`], [`TrainError::Malformed`],
+    /// [`TrainError::Io`].
+    pub fn read_csv<R: Read>(input: R) -> Result<TrainingTable, TrainError> {
+        let mut hasher = Sha256::new();
+        let (header, columns, rows, blank_rows) = {
+            let mut reader = csv_input::reader(Hashing {
+                inner: input,
+                hasher: &mut hasher,
+            })?;
+            let mut record = csv::ByteRecord::new();
+            let mut row = 0u64;
+            let next = |reader: &mut csv::Reader<_>, record: &mut csv::ByteRecord, row| {
+                csv_input::next_record(reader, record).map_err(|e| match e {
+                    ReadError::Io(io) => TrainError::Io(io),
+                    ReadError::Malformed(message) => TrainError::Malformed { row, message },
+                })
+            };
+            if !next(&mut reader, &mut record, 0)? {
+                return Err(TrainError::Empty);
+            }
+            let header = csv_input::header_names(&record);
+            let mut columns: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+            let mut blank_rows = 0;
+            while next(&mut reader, &mut record, row + 1)? {
+                row += 1;
+                if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                    blank_rows += 1;
+                    continue;
+                }
+                if record.len() != header.len() {
+                    return Err(TrainError::RaggedRow {
+                        row,
+                        fields: record.len(),
+                        expected: header.len(),
+                    });
+                }
+                for (col, field) in columns.iter_mut().zip(record.iter()) {
+                    col.push(csv_input::decode_field(field).into_owned());
+                }
+            }
+            let rows = columns.first().map_or(0, Vec::len);
+            (header, columns, rows, blank_rows)
+        };
+        Ok(TrainingTable {
+            header,
+            columns,
+            rows,
+            sha256: hex(&hasher.finalize()),
+            blank_rows,
+        })
+    }
+
+    /// The header names.
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// Data rows held.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// SHA-256 of the file's bytes, lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+}
+
+/// What training did and how well the model cross-validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrainReport {
+    /// The new model's id.
+    pub model_id: String,
+    /// Label column.
+    pub label: String,
+    /// Customer id column, if any.
+    pub id_column: Option<String>,
+    /// Data rows used.
+    pub rows: u64,
+    /// Churned rows.
+    pub positives: u64,
+    /// Feature columns and their types.
+    pub features: Vec<CardFeature>,
+    /// Columns not used, with reasons.
+    pub dropped_columns: Vec<DroppedColumn>,
+    /// Cross-validated metrics (mean, std, per fold).
+    pub cross_validation: CvMetrics,
+    /// Settings used.
+    pub settings: TrainSettings,
+    /// Remarks (values read as missing, blank rows skipped).
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for TrainReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = 100.0 * self.positives as f64 / self.rows.max(1) as f64;
+        writeln!(f, "model      {}", self.model_id)?;
+        writeln!(
+            f,
+            "data       {} rows, {} churned ({rate:.1}%), label {}{}",
+            self.rows,
+            self.positives,
+            self.label,
+            self.id_column
+                .as_ref()
+                .map(|i| format!(", id {i}"))
+                .unwrap_or_default()
+        )?;
+        let feats: Vec<String> = self
+            .features
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.kind))
+            .collect();
+        writeln!(f, "features   {}: {}", feats.len(), feats.join(", "))?;
+        for d in &self.dropped_columns {
+            writeln!(f, "dropped    {}: {}", d.name, d.reason)?;
+        }
+        let cv = &self.cross_validation;
+        writeln!(f, "{}-fold CV   mean     std", cv.folds)?;
+        for (name, m) in [
+            ("ROC AUC ", &cv.roc_auc),
+            ("PR AUC  ", &cv.pr_auc),
+            ("log loss", &cv.log_loss),
+            ("Brier   ", &cv.brier),
+        ] {
+            writeln!(f, "  {name}  {:.4}   {:.4}", m.mean, m.std)?;
+        }
+        writeln!(f, "  calibration error (ECE, 10 bins) {:.4}", cv.calibration_error)?;
+        let g = &self.settings.gbdt;
+        writeln!(
+            f,
+            "settings   {} rounds, learning rate {}, depth {}, min leaf hessian {}, l2 {}, subsample {}, colsample {}, seed {}",
+            g.rounds, g.learning_rate, g.max_depth, g.min_leaf_weight, g.l2, g.subsample,
+            g.colsample_bytree, self.settings.seed
+        )?;
+        for n in &self.notes {
+            writeln!(f, "note       {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Trains a churn model on a labelled CSV: `params.check()`, [`TrainingTable::read_csv`], then
+/// [`CheckedTrainParams::fit`].
+///
+/// # Errors
+/// [`TrainError`] naming what to fix.
+pub fn train_csv<R: Read>(
+    input: R,
+    params: &TrainParams,
+) -> Result<(Model, TrainReport), TrainError> {
+    let checked = params.check()?;
+    let table = TrainingTable::read_csv(input)?;
+    checked.fit(&table)
+}
+
+/// A row-subset fit: the forest and, for CV folds, the held-out probabilities.
+struct FoldResult {
+    forest: Forest,
+    held_out: Vec<(usize, f64)>,
+}
+
+impl CheckedTrainParams {
+    /// The checked parameters.
+    pub fn params(&self) -> &TrainParams {
+        &self.0
+    }
+
+    /// Fits a model on `table`: cross-validates, then fits on all rows.
+    ///
+    /// # Errors
+    /// [`TrainError`] naming what to fix in the table (label, classes, row counts, features).
+    pub fn fit(&self, table: &TrainingTable) -> Result<(Model, TrainReport), TrainError> {
+        let p = &self.0;
+        let header = &table.header;
+        let find = |name: &str| {
+            header.iter().position(|h| h == name).or_else(|| {
+                let key = values::column_key(name);
+                header.iter().position(|h| values::column_key(h) == key)
+            })
+        };
+        let label_at = find(&p.label).ok_or_else(|| TrainError::LabelMissing {
+            label: p.label.clone(),
+            found: header.clone(),
+        })?;
+        let id_at = match &p.id_column {
+            Some(id) => Some(find(id).ok_or_else(|| TrainError::IdColumnMissing {
+                id: id.clone(),
+                found: header.clone(),
+            })?),
+            None => None,
+        };
+        let rows = table.rows;
+        let labels: Vec<bool> = table.columns[label_at]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                values::parse_label(v).ok_or_else(|| TrainError::BadLabel {
+                    row: i as u64 + 1,
+                    value: v.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let positives = labels.iter().filter(|l| **l).count();
+        let negatives = rows - positives;
+        if rows > 0 && (positives == 0 || negatives == 0) {
+            return Err(TrainError::SingleClass {
+                rows: rows as u64,
+                class: if positives == 0 { "active" } else { "churned" },
+            });
+        }
+        if rows < MIN_ROWS || positives < MIN_PER_CLASS || negatives < MIN_PER_CLASS {
+            return Err(TrainError::TooFewRows {
+                rows: rows as u64,
+                positives: positives as u64,
+                negatives: negatives as u64,
+            });
+        }
+
+        let inferred = schema::infer(header, &table.columns, label_at, id_at);
+        if inferred.schema.columns.is_empty() {
+            return Err(TrainError::NoFeatures {
+                dropped: inferred.dropped,
+            });
+        }
+        let mut notes = inferred.notes.clone();
+        if table.blank_rows > 0 {
+            notes.push(format!("{} blank row(s) skipped", table.blank_rows));
+        }
+        let schema = inferred.schema;
+
+        // Column-major encoded matrix, NaN = missing (the layout the learner wants).
+        let encoder = Encoder::new(&schema);
+        let n_features = encoder.n_features();
+        let source_at: Vec<usize> = schema
+            .columns
+            .iter()
+            .map(|c| header.iter().position(|h| *h == c.name).expect("schema names come from the header"))
+            .collect();
+        let mut data = vec![0.0; n_features * rows];
+        let mut row_buf = vec![0.0; n_features];
+        for i in 0..rows {
+            for (c, &at) in source_at.iter().enumerate() {
+                // Cells the schema tolerates but cannot read (a stray typo in a numeric column)
+                // stay missing, as reported in the notes.
+                let _ = encoder.encode_cell(c, &table.columns[at][i], &mut row_buf);
+            }
+            for (j, v) in row_buf.iter().enumerate() {
+                data[j * rows + i] = *v;
+            }
+        }
+        let y: Vec<f64> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
+
+        // Jobs 0..k are the CV folds, job k the final fit on all rows.
+        let fold_of = stratified_folds(&labels, p.folds, p.seed);
+        let jobs: Vec<Result<FoldResult, String>> = (0..=p.folds)
+            .into_par_iter()
+            .map(|job| {
+                let train_rows: Vec<usize> = (0..rows).filter(|&i| fold_of[i] != job).collect();
+                let forest = if train_rows.len() == rows {
+                    gbdt::fit(&p.gbdt, p.seed, &data, rows, &y)?
+                } else {
+                    let sub = select_rows(&data, rows, &train_rows);
+                    let sub_y: Vec<f64> = train_rows.iter().map(|&i| y[i]).collect();
+                    gbdt::fit(&p.gbdt, p.seed, &sub, train_rows.len(), &sub_y)?
+                };
+                let mut row = vec![0.0; n_features];
+                let held_out = (0..rows)
+                    .filter(|&i| fold_of[i] == job)
+                    .map(|i| {
+                        for (j, r) in row.iter_mut().enumerate() {
+                            *r = data[j * rows + i];
+                        }
+                        (i, forest.probability(&row))
+                    })
+                    .collect();
+                Ok(FoldResult { forest, held_out })
+            })
+            .collect();
+        let mut jobs: Vec<FoldResult> = jobs
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(TrainError::Learner)?;
+        let final_forest = jobs.pop().expect("the final fit is the last job").forest;
+
+        let mut per_fold: [Vec<f64>; 4] = Default::default();
+        let mut oof = vec![0.0; rows];
+        for fold in &jobs {
+            let fy: Vec<bool> = fold.held_out.iter().map(|&(i, _)| labels[i]).collect();
+            let fp: Vec<f64> = fold.held_out.iter().map(|&(_, q)| q).collect();
+            per_fold[0].push(metrics::roc_auc(&fy, &fp).unwrap_or(f64::NAN));
+            per_fold[1].push(metrics::average_precision(&fy, &fp).unwrap_or(f64::NAN));
+            per_fold[2].push(metrics::log_loss(&fy, &fp));
+            per_fold[3].push(metrics::brier(&fy, &fp));
+            for &(i, q) in &fold.held_out {
+                oof[i] = q;
+            }
+        }
+        let cv = CvMetrics {
+            folds: p.folds,
+            roc_auc: MetricSummary::from_folds(&per_fold[0]),
+            pr_auc: MetricSummary::from_folds(&per_fold[1]),
+            log_loss: MetricSummary::from_folds(&per_fold[2]),
+            brier: MetricSummary::from_folds(&per_fold[3]),
+            calibration_error: crate::card::round6(metrics::expected_calibration_error(
+                &labels, &oof, 10,
+            )),
+        };
+        let settings = TrainSettings {
+            gbdt: p.gbdt.clone(),
+            folds: p.folds,
+            seed: p.seed,
+        };
+        let card = ModelCard {
+            name: p.name.clone(),
+            label: schema.label.clone(),
+            id_column: schema.id_column.clone(),
+            features: CardFeature::from_schema(&schema),
+            dropped_columns: inferred.dropped.clone(),
+            training_data: TrainingData {
+                sha256: table.sha256.clone(),
+                rows: rows as u64,
+                positives: positives as u64,
+            },
+            cross_validation: cv.clone(),
+            settings: settings.clone(),
+            trained_at: p.trained_at.clone(),
+            software: Software {
+                retainwise_model: env!("CARGO_PKG_VERSION").to_string(),
+                trainer: "forust-ml 0.8".to_string(),
+            },
+            notes: notes.clone(),
+        };
+        let model = Model::from_parts(&p.name, schema, final_forest, card)?;
+        let report = TrainReport {
+            model_id: model.id().to_string(),
+            label: model.schema().label.clone(),
+            id_column: model.id_column().map(str::to_string),
+            rows: rows as u64,
+            positives: positives as u64,
+            features: model.card().features.clone(),
+            dropped_columns: inferred.dropped,
+            cross_validation: cv,
+            settings,
+            notes,
+        };
+        Ok((model, report))
+    }
+}
+
+/// The rows `pick` of a column-major matrix with `rows` rows, still column-major.
+fn select_rows(data: &[f64], rows: usize, pick: &[usize]) -> Vec<f64> {
+    let cols = data.len() / rows;
+    let mut out = Vec::with_capacity(cols * pick.len());
+    for j in 0..cols {
+        let col = &data[j * rows..(j + 1) * rows];
+        out.extend(pick.iter().map(|&i| col[i]));
+    }
+    out
+}
+
+/// SplitMix64 (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators"):
+/// a tiny, fully specified generator, so fold assignment never changes with a dependency.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for any n here).
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+/// Assigns each row to one of `k` folds so that each fold holds about the same number of rows
+/// of each class (stratified k-fold, Kohavi 1995, "A study of cross-validation and bootstrap for
+/// accuracy estimation and model selection", IJCAI). Deterministic for `seed`.
+pub fn stratified_folds(labels: &[bool], k: usize, seed: u64) -> Vec<usize> {
+    let mut rng = SplitMix64(seed);
+    let mut fold = vec![0; labels.len()];
+    let mut next_fold = 0;
+    for class in [true, false] {
+        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        // Fisher–Yates shuffle.
+        for i in (1..idx.len()).rev() {
+            idx.swap(i, rng.below(i + 1));
+        }
+        for &i in &idx {
+            fold[i] = next_fold;
+            next_fold = (next_fold + 1) % k;
+        }
+    }
+    fold
+}
+
+/// `YYYY-MM-DD` (UTC) of `t`, by the days-to-civil algorithm of Hinnant,
+/// "chrono-Compatible Low-Level Date Algorithms".
+pub fn utc_date(t: SystemTime) -> String {
+    let days = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc_date(UNIX_EPOCH), "1970-01-01");
+        assert_eq!(
+            utc_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29"
+        );
+        assert_eq!(
+            utc_date(UNIX_EPOCH + Duration::from_secs(1_767_225_599)),
+            "2025-12-31"
+        );
+    }
+
+    #[test]
+    fn folds_are_stratified_and_seeded() {
+        let labels: Vec<bool> = (0..103).map(|i| i % 4 == 0).collect();
+        let f = stratified_folds(&labels, 5, 1);
+        assert_eq!(f, stratified_folds(&labels, 5, 1));
+        assert_ne!(f, stratified_folds(&labels, 5, 2));
+        for k in 0..5 {
+            let pos = (0..103).filter(|&i| f[i] == k && labels[i]).count();
+            let all = (0..103).filter(|&i| f[i] == k).count();
+            assert!((5..=6).contains(&pos), "fold {k}: {pos} positives");
+            assert!((20..=21).contains(&all), "fold {k}: {all} rows");
+        }
+    }
+
+    #[test]
+    fn params_are_checked() {
+        let mut p = TrainParams::new("Churn");
+        assert!(p.check().is_ok());
+        p.folds = 1;
+        assert!(matches!(p.check(), Err(TrainError::InvalidParams(_))));
+    }
+}

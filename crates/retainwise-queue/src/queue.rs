@@ -1,0 +1,65 @@
+//! The queue contract every backend implements.
+
+use crate::{DeadMessage, Delivery, OutgoingMessage, QueueError, QueueStats, Receipt};
+use std::time::Duration;
+
+/// A durable queue with SQS semantics. Object-safe: use it as `Arc<dyn Queue>`.
+///
+/// Every method that takes a [`Receipt`] returns [`QueueError::LeaseLost`] and changes nothing
+/// when the receipt is not the message's current one.
+#[async_trait::async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Writes the message inside the caller's transaction (or connection), so the caller's rows
+    /// and the message commit together or not at all. The message is not visible until that
+    /// commit. Returns the new message id (a UUID string). Call [`Queue::wake`] after committing.
+    ///
+    /// With SQLite the pool has a single connection: do not call other queue methods while the
+    /// caller's transaction holds it, they would wait for it (up to the pool's acquire timeout).
+    async fn send_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        msg: &OutgoingMessage,
+    ) -> Result<String, QueueError>;
+
+    /// Wakes this process's receivers that are long-polling. Call after the transaction that ran
+    /// [`Queue::send_in`] committed; before the commit they would find nothing and sleep again.
+    fn wake(&self);
+
+    /// Sends in a transaction of its own and wakes receivers. Returns the message id.
+    async fn send(&self, msg: &OutgoingMessage) -> Result<String, QueueError>;
+
+    /// Leases up to `max` visible messages, long-polling up to `wait` until at least one is
+    /// visible; returns an empty `Vec` if none became visible in time (at once for `max == 0`).
+    ///
+    /// Each delivery has a fresh receipt and `receive_count` one higher, and stays invisible for
+    /// the visibility timeout. A message that already reached `max_receives` and is visible again
+    /// is moved to the dead-letter store (keeping its last error) instead of being delivered.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
+
+    /// Heartbeat: the message stays invisible for `timeout` from now (millisecond precision).
+    async fn extend(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;
+
+    /// Deletes the message: the work is done.
+    async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError>;
+
+    /// Gives the message back: visible again after `delay` (0 = at once), with `error` recorded
+    /// as its last error. The receipt is no longer current afterwards. The receive count is kept,
+    /// so repeated nacks end in the dead-letter store.
+    async fn nack(&self, receipt: &Receipt, delay: Duration, error: &str) -> Result<(), QueueError>;
+
+    /// Moves the message straight to the dead-letter store with `error` as its last error (for
+    /// messages that can never succeed, e.g. invalid ones).
+    async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError>;
+
+    /// Up to `limit` dead messages, most recently dead first.
+    async fn dead(&self, limit: usize) -> Result<Vec<DeadMessage>, QueueError>;
+
+    /// Moves dead messages back to the queue (all of them when `ids` is `None`, else those of the
+    /// given ids that are dead): visible at once, `receive_count` 0, `sent_at` re-stamped to now
+    /// (so a consumer that rejects old messages still processes a redriven backlog). The last
+    /// error is kept. Returns how many moved.
+    async fn redrive(&self, ids: Option<&[String]>) -> Result<u64, QueueError>;
+
+    /// Counts and the age of the oldest live message.
+    async fn stats(&self) -> Result<QueueStats, QueueError>;
+}

@@ -1,0 +1,247 @@
+//! `POST /api/csv`: accept a customer CSV, store it, and queue its prediction.
+//!
+//! The bytes stream to object storage (never held whole in memory) and are counted on the way, so
+//! an oversized upload is stopped at the limit. The upload row, the prediction row and the queue
+//! message then commit in one transaction: a job is either fully queued or not at all (the
+//! original committed, then published, and lost jobs in between).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use bytes::Bytes;
+use futures::StreamExt;
+use retainwise_queue::{OutgoingMessage, Priority};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, CurrentUser, MULTIPART_OVERHEAD};
+use crate::app::App;
+use crate::db::{self, NewPrediction};
+use crate::domain::{ObjectKey, PredictionId, UploadId};
+use crate::message::PredictionMessage;
+
+/// Query options of an upload.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// `high` puts the job ahead of normal ones.
+    #[serde(default)]
+    priority: Option<String>,
+}
+
+/// Extensions of files that are certainly not CSV text, with what to do instead.
+const NOT_CSV: &[(&str, &str)] = &[
+    (".xlsx", "an Excel workbook"),
+    (".xls", "an Excel workbook"),
+    (".ods", "a spreadsheet"),
+    (".numbers", "a Numbers spreadsheet"),
+    (".pdf", "a PDF"),
+    (".zip", "a ZIP archive"),
+    (".gz", "a compressed file"),
+    (".json", "a JSON file"),
+    (".parquet", "a Parquet file"),
+];
+
+pub async fn upload(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = app.config.max_upload_bytes;
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "the file is larger than the upload limit of {} ({limit} bytes); split it or ask for a higher limit",
+            human_bytes(limit)
+        ))
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
+        return Err(too_large());
+    }
+    let high = match query.priority.as_deref() {
+        None | Some("normal") => false,
+        Some("high") => true,
+        Some(other) => return Err(ApiError::BadRequest(format!("priority {other:?} is invalid: use normal or high"))),
+    };
+
+    let mut field = loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => break field,
+            Ok(Some(_)) => continue,
+            Ok(None) => {
+                return Err(ApiError::BadRequest(
+                    "no file: send the CSV as multipart/form-data in a field named \"file\"".to_owned(),
+                ))
+            }
+            Err(e) => return Err(multipart_error(e, &too_large)),
+        }
+    };
+    let filename = field.file_name().map(sanitize_filename).unwrap_or_else(|| "upload.csv".to_owned());
+    if let Some((_, what)) = NOT_CSV.iter().find(|(ext, _)| filename.to_ascii_lowercase().ends_with(ext)) {
+        return Err(ApiError::BadRequest(format!(
+            "{filename:?} looks like {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
+        )));
+    }
+    let first = match field.chunk().await {
+        Ok(Some(chunk)) => chunk,
+        Ok(None) => return Err(ApiError::BadRequest(format!("{filename:?} is empty; upload a CSV with a header row and customer rows"))),
+        Err(e) => return Err(multipart_error(e, &too_large)),
+    };
+    sniff(&filename, &first)?;
+
+    let upload_id = UploadId::new();
+    let prediction_id = PredictionId::new();
+    let key = ObjectKey::upload(&user, upload_id);
+    let counted = Arc::new(AtomicU64::new(0));
+    let over = Arc::new(AtomicBool::new(false));
+    let chunks = futures::stream::iter([Ok(first)]).chain(field).map({
+        let (counted, over) = (counted.clone(), over.clone());
+        move |chunk: Result<Bytes, axum::extract::multipart::MultipartError>| {
+            let chunk = chunk.map_err(|e| e.body_text())?;
+            if counted.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit {
+                over.store(true, Ordering::Relaxed);
+                return Err("upload limit exceeded".to_owned());
+            }
+            Ok(chunk)
+        }
+    });
+    let size = match app.storage.put_stream(&key, chunks).await {
+        Ok(size) => size,
+        Err(_) if over.load(Ordering::Relaxed) => return Err(too_large()),
+        Err(crate::storage::StorageError::Source(e)) => {
+            return Err(ApiError::BadRequest(format!("the upload broke off before the end: {e}")))
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    if let Err(e) = queue_prediction(&app, &user, prediction_id, upload_id, &key, &filename, size, high).await {
+        // Nothing refers to the object: remove it so storage holds no orphans.
+        let _ = app.storage.delete(&key).await;
+        return Err(e);
+    }
+    tracing::info!(prediction_id = %prediction_id, upload_id = %upload_id, size_bytes = size, "prediction_queued");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "success": true,
+            "message": "file uploaded; the prediction is queued",
+            "prediction_id": prediction_id.to_string(),
+            "upload_id": upload_id.to_string(),
+            "prediction_status": "QUEUED",
+            "filename": filename,
+            "size_bytes": size,
+            "status_url": format!("/api/predictions/{prediction_id}"),
+            "results_url": format!("/api/predictions/{prediction_id}/results"),
+        })),
+    ))
+}
+
+/// The upload row, the prediction row and the queue message, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn queue_prediction(
+    app: &App,
+    user: &crate::domain::UserId,
+    prediction_id: PredictionId,
+    upload_id: UploadId,
+    key: &ObjectKey,
+    filename: &str,
+    size: u64,
+    high: bool,
+) -> Result<(), ApiError> {
+    let mut tx = app.db.pool().begin().await?;
+    let new = NewPrediction {
+        prediction_id,
+        upload_id,
+        user_id: user,
+        filename,
+        object_key: key,
+        size_bytes: size,
+        model_id: app.model.id(),
+    };
+    db::insert_queued(&mut tx, &new).await?;
+    let body = serde_json::to_string(&PredictionMessage::new(prediction_id, user, upload_id, key, high))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let priority = if high { Priority::High } else { Priority::Normal };
+    let message_id = app.queue.send_in(&mut tx, &OutgoingMessage { body, priority }).await?;
+    db::set_message_id(&mut tx, prediction_id, &message_id).await?;
+    tx.commit().await?;
+    app.queue.wake();
+    Ok(())
+}
+
+/// Refuses bytes that are plainly not CSV text: ZIP (xlsx), PDF, or binary data. UTF-16 text
+/// (with its byte-order mark) is text.
+fn sniff(filename: &str, head: &[u8]) -> Result<(), ApiError> {
+    let bad = |what: &str| {
+        Err(ApiError::BadRequest(format!(
+            "{filename:?} is {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
+        )))
+    };
+    if head.starts_with(b"PK\x03\x04") {
+        return bad("a ZIP archive or Excel workbook");
+    }
+    if head.starts_with(b"%PDF") {
+        return bad("a PDF");
+    }
+    let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
+    if !utf16 && head.iter().take(8192).any(|&b| b == 0) {
+        return bad("binary data");
+    }
+    Ok(())
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, too_large: &dyn Fn() -> ApiError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        ApiError::BadRequest(format!("the upload is not a valid multipart form: {}", e.body_text()))
+    }
+}
+
+/// Keeps the last path segment and printable characters only, at most 200 of them.
+fn sanitize_filename(raw: &str) -> String {
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let clean: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() { "upload.csv".to_owned() } else { clean }
+}
+
+fn human_bytes(n: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n % MIB == 0 {
+        format!("{} MB", n / MIB)
+    } else if n >= 1024 {
+        format!("{:.1} KB", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_binary() {
+        assert!(sniff("a.csv", b"PK\x03\x04rest").is_err());
+        assert!(sniff("a.csv", b"%PDF-1.7").is_err());
+        assert!(sniff("a.csv", b"a,b\x00,c").is_err());
+        assert!(sniff("a.csv", &[0xFF, 0xFE, b'a', 0]).is_ok());
+        assert!(sniff("a.csv", b"customerID,tenure\n1,2\n").is_ok());
+    }
+
+    #[test]
+    fn filenames() {
+        assert_eq!(sanitize_filename("C:\\Users\\me\\data.csv"), "data.csv");
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_filename("a\u{0}b.csv"), "ab.csv");
+        assert_eq!(human_bytes(10 * 1024 * 1024), "10 MB");
+    }
+}

@@ -1,0 +1,72 @@
+//! The one conversion from errors to HTTP responses. Clients get a status and a sentence that
+//! says what to fix; internals (database, storage) are logged with an id and never leaked.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use tracing::error;
+
+/// An error answered to an HTTP client as `{"success": false, "detail": "…"}`
+/// (`detail` is the original FastAPI service's field).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed; the text says how.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404: no such resource for this user.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the resource is not in a state that allows this (e.g. results before completion).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the upload is larger than the configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 500: something failed on our side; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("object storage"))
+    }
+}
+
+impl From<retainwise_queue::QueueError> for ApiError {
+    fn from(e: retainwise_queue::QueueError) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("queue"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match &self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            Self::Internal(e) => {
+                let incident = uuid::Uuid::new_v4();
+                error!(%incident, error = format!("{e:#}"), "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("internal error (incident {incident}); please try again"),
+                )
+            }
+        };
+        (status, Json(json!({ "success": false, "detail": detail }))).into_response()
+    }
+}
+
+/// The answer for unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see the README for the API".to_owned())
+}

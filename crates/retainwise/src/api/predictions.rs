@@ -1,0 +1,135 @@
+//! `GET /api/predictions`, `GET /api/predictions/{id}`, `GET /api/predictions/{id}/results`.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{ApiError, CurrentUser};
+use crate::app::App;
+use crate::db::{PredictionRow, PredictionStatus};
+use crate::domain::{ObjectKey, PredictionId};
+use crate::time::rfc3339;
+
+/// Largest page of `GET /api/predictions`.
+const MAX_PAGE: u32 = 100;
+
+/// Paging of `GET /api/predictions`: `limit` (1–100, default 20) and `offset` (default 0).
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page.limit.unwrap_or(20);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!("limit {limit} is out of range: use 1 to {MAX_PAGE}")));
+    }
+    let offset = page.offset.unwrap_or(0);
+    let (rows, total) = app.db.predictions(&user, limit, offset).await?;
+    let predictions: Vec<Value> = rows.iter().map(|row| prediction_json(row, false)).collect();
+    Ok(Json(json!({
+        "success": true,
+        "predictions": predictions,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+pub async fn show(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = find(&app, &user, &id).await?;
+    Ok(Json(json!({ "success": true, "prediction": prediction_json(&row, true) })))
+}
+
+pub async fn results(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = find(&app, &user, &id).await?;
+    let status = row.status();
+    if status != PredictionStatus::Completed {
+        let why = match status {
+            PredictionStatus::Failed => format!(
+                "prediction {id} failed, so it has no results: {}",
+                row.error_message.as_deref().unwrap_or("no reason recorded")
+            ),
+            _ => format!("prediction {id} is {status}; results are available once it is COMPLETED"),
+        };
+        return Err(ApiError::Conflict(why));
+    }
+    // Result keys are derived from (user, prediction), never read from a column.
+    let key = ObjectKey::result(&user, parse_id(&id)?);
+    let stream = app.storage.get_stream(&key).await?;
+    let stem = row.filename.trim_end_matches(".csv").trim_end_matches(".CSV");
+    let download = format!("{}_predictions.csv", ascii_filename(stem));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{download}\"")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
+    id.parse().map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))
+}
+
+async fn find(app: &App, user: &crate::domain::UserId, id: &str) -> Result<PredictionRow, ApiError> {
+    let id = parse_id(id)?;
+    app.db
+        .prediction(user, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("prediction {id} not found")))
+}
+
+/// The JSON shape of a prediction. `detail` adds the summary (risk counts, row issues).
+fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
+    let status = row.status();
+    let mut value = json!({
+        "id": row.id,
+        "upload_id": row.upload_id,
+        "filename": row.filename,
+        "status": status,
+        "attempt": row.attempt,
+        "rows_total": row.rows_total,
+        "rows_processed": row.rows_processed,
+        "rows_rejected": row.rows_rejected,
+        "error_message": row.error_message,
+        "model_id": row.model_id,
+        "created_at": rfc3339(row.queued_at),
+        "started_at": row.started_at.map(rfc3339),
+        "completed_at": row.completed_at.map(rfc3339),
+        "results_url": (status == PredictionStatus::Completed).then(|| format!("/api/predictions/{}/results", row.id)),
+    });
+    if detail {
+        let summary = row.summary.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+        value["summary"] = summary.unwrap_or(Value::Null);
+    }
+    value
+}
+
+/// A file name safe inside a quoted Content-Disposition value.
+fn ascii_filename(stem: &str) -> String {
+    let clean: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .take(100)
+        .collect();
+    if clean.is_empty() { "upload".to_owned() } else { clean }
+}

@@ -1,0 +1,100 @@
+//! Start-up wiring: from a [`Config`] to the live parts every role shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use retainwise_model::Model;
+use retainwise_queue::{Queue, QueueConfig, SqlQueue};
+
+use crate::config::{Config, QueueBackend};
+use crate::db::Db;
+use crate::storage::Storage;
+
+/// Name of the queue carrying prediction messages.
+pub const PREDICTIONS_QUEUE: &str = "predictions";
+
+/// The shared parts of a running retainwise: configuration, database, storage, queue, model.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+    /// Application database.
+    pub db: Db,
+    /// Object storage.
+    pub storage: Storage,
+    /// Queue of prediction messages.
+    pub queue: Arc<dyn Queue>,
+    /// The model that scores new predictions.
+    pub model: &'static Model,
+}
+
+impl App {
+    /// Connects the database (running migrations), opens storage and the queue, loads the model
+    /// and records its card.
+    ///
+    /// Errors: any part unreachable or misconfigured, or a model file that does not load; the
+    /// message names the part.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url)
+            .await
+            .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
+        let storage = Storage::open(&config.storage).context("opening object storage")?;
+        let queue: Arc<dyn Queue> = match config.queue {
+            QueueBackend::Database => {
+                let queue_config = QueueConfig {
+                    name: PREDICTIONS_QUEUE.to_owned(),
+                    visibility_timeout: config.visibility_timeout,
+                    max_receives: config.max_receives,
+                    poll_interval: Duration::from_millis(500),
+                };
+                Arc::new(
+                    SqlQueue::new(db.pool().clone(), db.dialect(), queue_config)
+                        .await
+                        .context("opening the queue")?,
+                )
+            }
+        };
+        let model = load_model(config.model.as_deref())?;
+        let card = serde_json::to_string(model.card()).context("serialising the model card")?;
+        db.upsert_model(model.id(), &card).await.context("recording the model")?;
+        Ok(Self { config: Arc::new(config), db, storage, queue, model })
+    }
+}
+
+/// The embedded default model, or the artifact at `path`. A loaded artifact lives for the
+/// whole process, so it is leaked once rather than reference-counted on the scoring path.
+pub fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<&'static Model> {
+    match path {
+        None => Ok(Model::embedded_default()),
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
+            let model = Model::from_json_slice(&bytes).with_context(|| format!("loading model {}", path.display()))?;
+            Ok(Box::leak(Box::new(model)))
+        }
+    }
+}
+
+/// A database URL with any password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,353 @@
+//! The `retainwise` command line: the service roles (`serve`, `api`, `worker`), offline scoring
+//! and training (`predict`, `train`), and operations (`model show`, `queue …`).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use retainwise_model::{RiskThresholds, ScoreOptions, TrainParams};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{redact, App};
+use crate::config::{ListenSettings, Settings, StorageLocation};
+use crate::worker::{Worker, WorkerOptions};
+
+/// retainwise: churn prediction for a CSV of customers.
+#[derive(Parser, Debug)]
+#[command(name = "retainwise", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the API and a worker in one process (the embedded default needs no set-up).
+    Serve {
+        #[command(flatten)]
+        listen: ListenSettings,
+        #[command(flatten)]
+        settings: Settings,
+        /// Jobs scored at once.
+        #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2)]
+        concurrency: usize,
+    },
+    /// Run the HTTP API alone (workers run elsewhere on the same database, storage and queue).
+    Api {
+        #[command(flatten)]
+        listen: ListenSettings,
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Run a worker alone.
+    Worker {
+        #[command(flatten)]
+        settings: Settings,
+        /// Jobs scored at once.
+        #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2)]
+        concurrency: usize,
+    },
+    /// Score a CSV offline with the same engine the worker uses.
+    Predict {
+        /// Customer CSV to score (`-` for standard input).
+        input: PathBuf,
+        /// Where to write the scored CSV (standard output when absent).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Model artifact from `retainwise train` (the embedded default when absent).
+        #[arg(long, env = "RETAINWISE_MODEL")]
+        model: Option<PathBuf>,
+        /// Churn probability at or above which a customer is high risk.
+        #[arg(long, default_value_t = 0.70)]
+        high_risk: f64,
+        /// Churn probability at or above which a customer is medium risk.
+        #[arg(long, default_value_t = 0.40)]
+        medium_risk: f64,
+    },
+    /// Train a model on a labelled CSV and print its cross-validated metrics.
+    Train {
+        /// Labelled customer CSV.
+        input: PathBuf,
+        /// The label column (values such as Yes/No, 1/0, true/false, churned/active).
+        #[arg(long)]
+        label: String,
+        /// The customer id column (kept out of the features).
+        #[arg(long)]
+        id: Option<String>,
+        /// Where to write the model artifact (JSON).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Seed for the folds and the trees; the same seed gives the same model.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Inspect models.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Inspect and operate the prediction queue.
+    Queue {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Print a model card (the embedded default, or the artifact given).
+    Show {
+        /// Model artifact (JSON).
+        model: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QueueCommand {
+    /// Depth, in flight, dead, oldest message age.
+    Stats,
+    /// List dead-lettered messages with their last errors.
+    Dead {
+        /// How many to list, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Move dead-lettered messages back to the queue (their predictions run again).
+    Redrive {
+        /// Redrive every dead message.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// Message ids to redrive.
+        ids: Vec<String>,
+    },
+}
+
+/// Parses the command line, runs the command, and turns an error into a message and exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RETAINWISE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("RETAINWISE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { listen, settings, concurrency } => {
+            let app = open(&settings).await?;
+            let shutdown = shutdown_signal();
+            let worker = Worker::new(app.clone(), WorkerOptions { concurrency, ..WorkerOptions::default() });
+            let worker_task = tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move { worker.run(shutdown).await }
+            });
+            serve_http(&app, &listen, shutdown).await?;
+            let summary = worker_task.await.context("worker task")?;
+            eprintln!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Api { listen, settings } => {
+            let app = open(&settings).await?;
+            serve_http(&app, &listen, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { settings, concurrency } => {
+            let app = open(&settings).await?;
+            let worker = Worker::new(app, WorkerOptions { concurrency, ..WorkerOptions::default() });
+            let summary = worker.run(shutdown_signal()).await;
+            eprintln!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Predict { input, output, model, high_risk, medium_risk } => {
+            let thresholds = RiskThresholds { high: high_risk, medium: medium_risk };
+            tokio::task::spawn_blocking(move || predict(&input, output.as_deref(), model.as_deref(), thresholds))
+                .await
+                .context("scoring task")?
+        }
+        Command::Train { input, label, id, output, seed } => {
+            tokio::task::spawn_blocking(move || train(&input, label, id, &output, seed)).await.context("training task")?
+        }
+        Command::Model { command: ModelCommand::Show { model } } => {
+            let model = crate::app::load_model(model.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(model.card())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Queue { settings, command } => queue_command(&settings, command).await,
+    }
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<App> {
+    let config = settings.resolve()?;
+    let StorageLocation::Local(objects) = &config.storage;
+    eprintln!("database: {}", redact(&config.database_url));
+    eprintln!("objects:  {}", objects.display());
+    App::open(config).await
+}
+
+async fn serve_http(app: &App, listen: &ListenSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen.bind)
+        .await
+        .with_context(|| format!("listening on {} (set RETAINWISE_BIND to use another address)", listen.bind))?;
+    let addr = listener.local_addr()?;
+    eprintln!("retainwise listening on http://{addr}");
+    tracing::info!(%addr, model = app.model.id(), "api_startup");
+    axum::serve(listener, crate::api::router(app.clone()))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("serving HTTP")
+}
+
+/// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let fire = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    fire.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested: finishing the jobs in hand");
+        fire.cancel();
+    });
+    token
+}
+
+fn predict(
+    input: &std::path::Path,
+    output: Option<&std::path::Path>,
+    model: Option<&std::path::Path>,
+    thresholds: RiskThresholds,
+) -> anyhow::Result<ExitCode> {
+    let model = crate::app::load_model(model)?;
+    let reader: Box<dyn std::io::Read> = if input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(File::open(input).with_context(|| format!("opening {}", input.display()))?)
+    };
+    let writer: Box<dyn Write> = match output {
+        Some(path) => Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = BufWriter::with_capacity(1 << 20, writer);
+    let options = ScoreOptions { thresholds, ..ScoreOptions::default() };
+    let report = retainwise_model::score_csv(model, BufReader::with_capacity(1 << 20, reader), &mut writer, &options, &mut |_| {})
+        .with_context(|| format!("scoring {}", input.display()))?;
+    writer.flush().context("writing the results")?;
+    eprintln!(
+        "scored {} of {} rows with model {} ({} rejected; high {}, medium {}, low {}; mean churn probability {:.3})",
+        report.rows_scored,
+        report.rows_total,
+        report.model_id,
+        report.rows_rejected,
+        report.risk_counts.high,
+        report.risk_counts.medium,
+        report.risk_counts.low,
+        report.mean_churn_probability,
+    );
+    for issue in report.issues.iter().take(20) {
+        eprintln!("  rejected: {issue}");
+    }
+    for warning in report.warnings.iter().take(20) {
+        eprintln!("  warning: {warning}");
+    }
+    if !report.ignored_columns.is_empty() {
+        eprintln!("  ignored columns: {}", report.ignored_columns.join(", "));
+    }
+    Ok(if report.rows_scored > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn train(input: &std::path::Path, label: String, id: Option<String>, output: &std::path::Path, seed: u64) -> anyhow::Result<ExitCode> {
+    let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let mut params = TrainParams::new(label);
+    params.id_column = id;
+    params.seed = seed;
+    let (model, report) =
+        retainwise_model::train_csv(BufReader::new(file), &params).with_context(|| format!("training on {}", input.display()))?;
+    std::fs::write(output, model.to_json_vec()).with_context(|| format!("writing {}", output.display()))?;
+    println!("{report}");
+    println!("model {} written to {}", model.id(), output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<ExitCode> {
+    let app = App::open(settings.resolve()?).await?;
+    match command {
+        QueueCommand::Stats => {
+            let s = app.queue.stats().await?;
+            println!("depth:      {}", s.depth);
+            println!("in flight:  {}", s.in_flight);
+            println!("delayed:    {}", s.delayed);
+            println!("dead:       {}", s.dead);
+            match s.oldest_age {
+                Some(age) => println!("oldest age: {}s", age.as_secs()),
+                None => println!("oldest age: -"),
+            }
+        }
+        QueueCommand::Dead { limit } => {
+            let dead = app.queue.dead(limit).await?;
+            if dead.is_empty() {
+                println!("no dead-lettered messages");
+            }
+            for d in dead {
+                println!(
+                    "{}  receives={}  dead_at={}  error={}",
+                    d.message_id,
+                    d.receive_count,
+                    crate::time::rfc3339(crate::time::to_ms(d.dead_at)),
+                    d.last_error.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        QueueCommand::Redrive { all, ids } => {
+            if !all && ids.is_empty() {
+                anyhow::bail!("name the message ids to redrive, or pass --all");
+            }
+            let moved = app.queue.redrive(if all { None } else { Some(&ids) }).await?;
+            println!("redrove {moved} message(s); their predictions will run again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

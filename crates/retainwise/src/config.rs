@@ -1,0 +1,198 @@
+//! One typed configuration, read once at start-up from flags and environment (DESIGN §6).
+//!
+//! Every setting has a `RETAINWISE_*` variable; the original service's names (`DATABASE_URL`,
+//! `S3_BUCKET`/`PREDICTIONS_BUCKET`, `PREDICTIONS_QUEUE_URL` with `ENABLE_SQS=true`) are honoured
+//! as fallbacks so an existing deployment can switch images. Nothing set means the embedded
+//! default: SQLite and a folder under `./retainwise-data`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use retainwise_model::RiskThresholds;
+
+/// Settings shared by `serve`, `api`, `worker` and `queue`: where the data lives and how the queue
+/// behaves. Parsed by clap from flags, then from the named environment variables.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Folder for the embedded default (SQLite database + objects folder).
+    #[arg(long, env = "RETAINWISE_DATA_DIR", default_value = "./retainwise-data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite://PATH` (default `sqlite://{data_dir}/retainwise.db`) or `postgres://…`.
+    /// Falls back to `DATABASE_URL`.
+    #[arg(long, env = "RETAINWISE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Object storage: a folder path or `file:///abs/path` (default `{data_dir}/objects`).
+    #[arg(long, env = "RETAINWISE_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// Queue: `db` (the database's own queue tables; the default).
+    /// Falls back to `PREDICTIONS_QUEUE_URL` when `ENABLE_SQS=true`.
+    #[arg(long, env = "RETAINWISE_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Seconds a received message stays invisible to other workers; the worker's heartbeat
+    /// extends it while a job runs, so this bounds how long a crashed worker's job waits.
+    #[arg(long, env = "RETAINWISE_VISIBILITY_TIMEOUT_SECS", default_value_t = 30)]
+    pub visibility_timeout_secs: u64,
+    /// Receives after which a message is moved to the dead-letter store.
+    #[arg(long, env = "RETAINWISE_MAX_RECEIVES", default_value_t = 3)]
+    pub max_receives: u32,
+    /// Largest accepted upload, in bytes (default 10 MiB).
+    #[arg(long, env = "RETAINWISE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+    /// Churn probability at or above which a customer is high risk.
+    #[arg(long, env = "RETAINWISE_HIGH_RISK", default_value_t = 0.70)]
+    pub high_risk: f64,
+    /// Churn probability at or above which a customer is medium risk.
+    #[arg(long, env = "RETAINWISE_MEDIUM_RISK", default_value_t = 0.40)]
+    pub medium_risk: f64,
+    /// A model artifact (JSON from `retainwise train`) to use instead of the embedded default.
+    #[arg(long, env = "RETAINWISE_MODEL")]
+    pub model: Option<PathBuf>,
+}
+
+/// Where objects are stored, parsed from [`Settings::storage_url`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    /// A local folder (created if absent).
+    Local(PathBuf),
+}
+
+/// Which queue backend carries prediction messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueBackend {
+    /// The SQL queue in the application's own database (SQLite or Postgres).
+    Database,
+}
+
+/// The resolved configuration: every default applied, every URL parsed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Database URL for sqlx (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    /// Object storage location.
+    pub storage: StorageLocation,
+    /// Queue backend.
+    pub queue: QueueBackend,
+    /// Visibility timeout of a received message (default 30 s).
+    pub visibility_timeout: Duration,
+    /// Dead-letter after this many receives (default 3).
+    pub max_receives: u32,
+    /// Upload size limit in bytes.
+    pub max_upload_bytes: u64,
+    /// Risk-level thresholds applied to churn probabilities.
+    pub thresholds: RiskThresholds,
+    /// Model artifact path, `None` for the embedded default.
+    pub model: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Applies defaults and the original service's variable names.
+    ///
+    /// Errors: an unsupported URL scheme, a visibility timeout of 0 or above SQS's 12-hour cap,
+    /// `max_receives` of 0, or thresholds outside `0 < medium <= high <= 1`.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let database_url = match self.database_url.clone().or_else(|| env("DATABASE_URL")) {
+            Some(url) => url,
+            None => format!("sqlite://{}", self.data_dir.join("retainwise.db").display()),
+        };
+        let storage = match self.storage_url.clone() {
+            Some(url) => parse_storage_url(&url)?,
+            None => {
+                if let Some(bucket) = env("S3_BUCKET").or_else(|| env("PREDICTIONS_BUCKET")) {
+                    bail!(
+                        "S3_BUCKET/PREDICTIONS_BUCKET is set ({bucket}) but this build stores objects in a \
+                         local folder only; unset it or set RETAINWISE_STORAGE_URL to a folder"
+                    );
+                }
+                StorageLocation::Local(self.data_dir.join("objects"))
+            }
+        };
+        let sqs_enabled = env("ENABLE_SQS").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let queue_url = self
+            .queue_url
+            .clone()
+            .or_else(|| if sqs_enabled { env("PREDICTIONS_QUEUE_URL") } else { None });
+        let queue = match queue_url.as_deref().map(str::trim) {
+            None | Some("db") | Some("database") => QueueBackend::Database,
+            Some(other) => bail!(
+                "queue URL {other:?} is not supported by this build; use `db` (the database's own queue)"
+            ),
+        };
+        if self.visibility_timeout_secs == 0 || self.visibility_timeout_secs > 12 * 3600 {
+            bail!(
+                "RETAINWISE_VISIBILITY_TIMEOUT_SECS must be between 1 and 43200 (12 hours), got {}",
+                self.visibility_timeout_secs
+            );
+        }
+        if self.max_receives == 0 {
+            bail!("RETAINWISE_MAX_RECEIVES must be at least 1");
+        }
+        if !(self.medium_risk > 0.0 && self.medium_risk <= self.high_risk && self.high_risk <= 1.0) {
+            bail!(
+                "risk thresholds must satisfy 0 < medium ({}) <= high ({}) <= 1",
+                self.medium_risk,
+                self.high_risk
+            );
+        }
+        Ok(Config {
+            database_url,
+            storage,
+            queue,
+            visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
+            max_receives: self.max_receives,
+            max_upload_bytes: self.max_upload_bytes,
+            thresholds: RiskThresholds { high: self.high_risk, medium: self.medium_risk },
+            model: self.model.clone(),
+        })
+    }
+}
+
+/// Parses a storage URL: `file:///abs/path` or a plain folder path.
+fn parse_storage_url(url: &str) -> anyhow::Result<StorageLocation> {
+    let url = url.trim();
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            bail!("storage URL {url:?}: file URLs need an absolute path, e.g. file:///var/lib/retainwise/objects");
+        }
+        return Ok(StorageLocation::Local(PathBuf::from(path)));
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        bail!("storage URL scheme {scheme:?} is not supported by this build; use a folder path or file:///abs/path");
+    }
+    Ok(StorageLocation::Local(PathBuf::from(url)))
+}
+
+/// Creates the parent folder of a `sqlite://` database so a fresh machine needs no set-up.
+pub fn ensure_sqlite_parent(database_url: &str) -> anyhow::Result<()> {
+    if let Some(path) = database_url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database folder {}", parent.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The address `serve` and `api` listen on (`RETAINWISE_BIND`, default 127.0.0.1:8080).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ListenSettings {
+    /// Address to listen on.
+    #[arg(long, env = "RETAINWISE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_urls() {
+        assert_eq!(parse_storage_url("file:///tmp/x").unwrap(), StorageLocation::Local("/tmp/x".into()));
+        assert_eq!(parse_storage_url("./objects").unwrap(), StorageLocation::Local("./objects".into()));
+        assert!(parse_storage_url("file://relative").is_err());
+        assert!(parse_storage_url("gs://bucket").is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! The application's database: uploads, predictions and models, through sqlx's `Any` driver so
+//! one set of queries serves SQLite (the embedded default) and Postgres. Migrations live in
+//! `crates/retainwise/migrations` and run at start-up; the queue runs its own beside them.
+//!
+//! Every query a user's request causes takes that user's [`UserId`](crate::domain::UserId).
+//! Worker updates to a running prediction are fenced by its lease token (the queue receipt), so a
+//! worker that lost its lease can never complete or fail a job another worker now holds.
+
+mod predictions;
+
+pub use predictions::{insert_queued, set_message_id, NewPrediction, PredictionRow, PredictionStatus};
+pub use retainwise_queue::Dialect;
+use sqlx::AnyPool;
+
+/// A handle on the application database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Db {
+    /// Connects (creating a SQLite file if needed) and runs the application's migrations.
+    ///
+    /// Errors: the URL is unsupported, the database is unreachable, or a migration fails.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        crate::config::ensure_sqlite_parent(url)?;
+        let (pool, dialect) = retainwise_queue::connect(url).await?;
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(Self { pool, dialect })
+    }
+
+    /// The pool, for the queue and for transactions that span both.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which SQL dialect the database speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Records a model's card (id → card JSON) so predictions can name the model they used.
+    pub async fn upsert_model(&self, id: &str, card_json: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO models (id, card, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET card = excluded.card",
+        )
+        .bind(id)
+        .bind(card_json)
+        .bind(crate::time::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Readiness probe: one round trip.
+    pub async fn check(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+}

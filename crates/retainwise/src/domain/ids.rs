@@ -1,0 +1,118 @@
+use std::fmt;
+use std::str::FromStr;
+
+use uuid::Uuid;
+
+use super::DomainError;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh random (v4) id.
+            pub fn new() -> Self {
+                Self(Uuid::new_v4())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DomainError;
+            /// Accepts the hyphenated UUID form (any case), e.g. `6f1c…-…`.
+            fn from_str(s: &str) -> Result<Self, DomainError> {
+                Uuid::try_parse(s.trim()).map(Self).map_err(|_| {
+                    DomainError(format!(
+                        concat!($what, " {:?} is not a UUID (expected e.g. 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b)"),
+                        s
+                    ))
+                })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Identifies one prediction job (a UUID, stored as its lowercase hyphenated text).
+    PredictionId,
+    "prediction id"
+);
+uuid_id!(
+    /// Identifies one uploaded file (a UUID, stored as its lowercase hyphenated text).
+    UploadId,
+    "upload id"
+);
+
+/// The owner of uploads and predictions: 1–64 characters of `A–Z a–z 0–9 _ -` (Clerk's
+/// `user_2abc…` ids fit). Every query a user's request causes is scoped by it, and it is a
+/// path segment of every object key, so nothing else gets in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserId(String);
+
+impl UserId {
+    /// The single user of an installation without sign-in.
+    pub fn local() -> Self {
+        Self("local".to_owned())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for UserId {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(DomainError(format!(
+                "user id {s:?} is invalid: expected 1-64 characters of letters, digits, '_' or '-'"
+            )))
+        }
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_ids() {
+        let id = PredictionId::new();
+        assert_eq!(id.to_string().parse::<PredictionId>().unwrap(), id);
+        assert!("not-a-uuid".parse::<PredictionId>().is_err());
+        assert!("".parse::<UploadId>().is_err());
+    }
+
+    #[test]
+    fn user_ids() {
+        assert!("user_2abcXYZ-9".parse::<UserId>().is_ok());
+        for bad in ["", "a/b", "a b", "..", "x;rm", "é", &"a".repeat(65)] {
+            assert!(bad.parse::<UserId>().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+use std::fmt;
+
+use super::{DomainError, PredictionId, UploadId, UserId};
+
+/// A key inside the configured object store, relative to its root, e.g.
+/// `uploads/user_1/3f2b….csv`. Only `A–Z a–z 0–9 . _ - /` are allowed, segments are non-empty
+/// and never `.` or `..`, so a key can neither climb out of the root nor carry shell
+/// metacharacters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    /// `uploads/{user}/{upload}.csv`: where an upload's bytes live.
+    pub fn upload(user: &UserId, upload: UploadId) -> Self {
+        Self(format!("uploads/{user}/{upload}.csv"))
+    }
+
+    /// `results/{user}/{prediction}.csv`: the scored CSV.
+    pub fn result(user: &UserId, prediction: PredictionId) -> Self {
+        Self(format!("results/{user}/{prediction}.csv"))
+    }
+
+    /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
+    pub fn report(user: &UserId, prediction: PredictionId) -> Self {
+        Self(format!("reports/{user}/{prediction}.json"))
+    }
+
+    /// Checks a key as it arrives in a queue message: it must be a CSV in `user`'s upload folder.
+    /// `root_url` is the configured storage root (e.g. `file:///srv/objects`); a key given as a
+    /// full URL is accepted only when it starts with that root, so another bucket or folder is
+    /// refused.
+    ///
+    /// Errors name the rule broken: a different root or bucket, `..` or `.` segments, doubled
+    /// or leading slashes, characters outside the allowed set, a folder other than
+    /// `uploads/{user}/`, or a name not ending in `.csv`.
+    pub fn parse_upload(raw: &str, root_url: &str, user: &UserId) -> Result<Self, DomainError> {
+        let err = |why: &str| Err(DomainError(format!("object path {raw:?} rejected: {why}")));
+        let key = if raw.contains("://") {
+            let root = root_url.trim_end_matches('/');
+            match raw.strip_prefix(root).and_then(|rest| rest.strip_prefix('/')) {
+                Some(rest) => rest,
+                None => return err(&format!("it is outside the configured storage root {root}")),
+            }
+        } else {
+            raw
+        };
+        if key.is_empty() {
+            return err("it is empty");
+        }
+        if let Some(bad) = key
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
+        {
+            return err(&format!("character {bad:?} is not allowed (only letters, digits, '.', '_', '-', '/')"));
+        }
+        if key.starts_with('/') {
+            return err("it starts with '/'; keys are relative to the storage root");
+        }
+        if key.contains("//") {
+            return err("it contains a doubled slash");
+        }
+        if key.split('/').any(|seg| seg == ".." || seg == ".") {
+            return err("it contains a '.' or '..' segment");
+        }
+        let folder = format!("uploads/{user}/");
+        if !key.starts_with(&folder) || key[folder.len()..].contains('/') {
+            return err(&format!("uploads of user {user} must be directly under {folder}"));
+        }
+        if !key.ends_with(".csv") || key.len() == folder.len() + ".csv".len() {
+            return err("it is not a .csv file");
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "file:///srv/objects";
+
+    fn user() -> UserId {
+        "user_1".parse().unwrap()
+    }
+
+    #[test]
+    fn accepts_own_uploads() {
+        let id = UploadId::new();
+        let key = ObjectKey::upload(&user(), id);
+        assert_eq!(ObjectKey::parse_upload(key.as_str(), ROOT, &user()).unwrap(), key);
+        let full = format!("{ROOT}/{key}");
+        assert_eq!(ObjectKey::parse_upload(&full, ROOT, &user()).unwrap(), key);
+    }
+
+    #[test]
+    fn rejects_escapes_and_others() {
+        for bad in [
+            "uploads/user_1/../user_2/a.csv",
+            "uploads/user_1/./a.csv",
+            "uploads//user_1/a.csv",
+            "/uploads/user_1/a.csv",
+            "uploads/user_2/a.csv",
+            "uploads/user_1/sub/a.csv",
+            "uploads/user_1/a.txt",
+            "uploads/user_1/.csv",
+            "uploads/user_1/a;rm -rf.csv",
+            "uploads/user_1/$(id).csv",
+            "uploads/user_1/a`b`.csv",
+            "s3://other-bucket/uploads/user_1/a.csv",
+            "file:///srv/objects-evil/uploads/user_1/a.csv",
+            "",
+        ] {
+            assert!(ObjectKey::parse_upload(bad, ROOT, &user()).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! retainwise, the application: configuration, database, object storage, the worker, the HTTP API
+//! and the `retainwise` CLI. The data science lives in `retainwise-model`, the queue semantics in
+//! `retainwise-queue`; this crate wires them to the outside world. `docs/ARCHITECTURE.md` is the map.
+//!
+//! Error layering: typed errors (`thiserror`) where a caller branches on the kind — [`api::ApiError`]
+//! (the one conversion to HTTP status codes, which logs internals and never leaks them) and
+//! [`worker::JobError`] (permanent vs transient, which decides ack vs retry); `anyhow` in `main`,
+//! start-up wiring and the CLI, where an error is only reported.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod message;
+pub mod storage;
+pub mod time;
+pub mod worker;

@@ -1,0 +1,165 @@
+//! The prediction message: what the API puts on the queue and the worker takes off it.
+//!
+//! It carries what the original service's message did (prediction id, user id, upload id, the
+//! object path of the upload, a timestamp, a priority). The worker never trusts it: [`validate`]
+//! turns the raw JSON into a [`PredictionJob`] or a reason to dead-letter it.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+
+/// Messages older than this are refused (a redrive re-stamps the queue's send time, so an old
+/// backlog can still be redriven).
+pub const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Messages stamped further in the future than this are refused (clock skew allowance).
+pub const MAX_FUTURE: Duration = Duration::from_secs(3600);
+
+/// The JSON body of a prediction message, as sent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PredictionMessage {
+    /// Prediction UUID.
+    pub prediction_id: String,
+    /// Owner of the upload and the prediction.
+    pub user_id: String,
+    /// Upload UUID.
+    pub upload_id: String,
+    /// Object path of the uploaded CSV, relative to the storage root (the original called it `s3_key`).
+    #[serde(alias = "s3_key")]
+    pub object_key: String,
+    /// When the message was first sent, RFC 3339.
+    pub timestamp: String,
+    /// `normal` or `high`.
+    #[serde(default = "normal")]
+    pub priority: String,
+}
+
+fn normal() -> String {
+    "normal".to_owned()
+}
+
+/// A validated message: everything the worker needs, already parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionJob {
+    /// The prediction to run.
+    pub prediction_id: PredictionId,
+    /// Its owner; every query the job makes is scoped by it.
+    pub user_id: UserId,
+    /// The upload it scores.
+    pub upload_id: UploadId,
+    /// Where the upload's bytes are, checked to be inside the user's upload folder.
+    pub object_key: ObjectKey,
+}
+
+impl PredictionMessage {
+    /// The message for a freshly queued prediction, stamped now.
+    pub fn new(prediction: PredictionId, user: &UserId, upload: UploadId, key: &ObjectKey, high: bool) -> Self {
+        Self {
+            prediction_id: prediction.to_string(),
+            user_id: user.to_string(),
+            upload_id: upload.to_string(),
+            object_key: key.to_string(),
+            timestamp: crate::time::rfc3339(crate::time::now_ms()),
+            priority: if high { "high" } else { "normal" }.to_owned(),
+        }
+    }
+}
+
+/// Parses and checks a message body.
+///
+/// `sent_at` is the queue's own send time (re-stamped on redrive) and decides the age check;
+/// the body's `timestamp` must parse and must not lie more than [`MAX_FUTURE`] ahead.
+/// `storage_root` is the configured storage root URL the object path must lie inside.
+///
+/// Errors: a sentence naming the field, the raw value and what was expected.
+pub fn validate(body: &str, sent_at: SystemTime, now: SystemTime, storage_root: &str) -> Result<PredictionJob, String> {
+    let msg: PredictionMessage =
+        serde_json::from_str(body).map_err(|e| format!("message body is not a valid prediction message: {e}"))?;
+    let prediction_id = msg.prediction_id.parse::<PredictionId>().map_err(|e| e.0)?;
+    let upload_id = msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
+    let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
+    let object_key = ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
+    if !matches!(msg.priority.as_str(), "normal" | "high") {
+        return Err(format!("priority {:?} is invalid: expected \"normal\" or \"high\"", msg.priority));
+    }
+    let stamped = crate::time::parse_rfc3339(&msg.timestamp)
+        .map_err(|_| format!("timestamp {:?} is not an RFC 3339 time", msg.timestamp))?;
+    if stamped.duration_since(now).is_ok_and(|ahead| ahead > MAX_FUTURE) {
+        return Err(format!("timestamp {} is more than 1 hour in the future", msg.timestamp));
+    }
+    if now.duration_since(sent_at).is_ok_and(|age| age > MAX_AGE) {
+        return Err(format!(
+            "message is older than 24 hours (sent {}); redrive it to run it again",
+            crate::time::rfc3339(crate::time::to_ms(sent_at))
+        ));
+    }
+    Ok(PredictionJob { prediction_id, user_id, upload_id, object_key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROOT: &str = "file:///srv/objects";
+
+    fn good() -> PredictionMessage {
+        let user: UserId = "user_1".parse().unwrap();
+        let upload = UploadId::new();
+        PredictionMessage::new(PredictionId::new(), &user, upload, &ObjectKey::upload(&user, upload), false)
+    }
+
+    fn check(msg: &PredictionMessage) -> Result<PredictionJob, String> {
+        let now = SystemTime::now();
+        validate(&serde_json::to_string(msg).unwrap(), now, now, ROOT)
+    }
+
+    #[test]
+    fn accepts_a_fresh_message() {
+        let msg = good();
+        let job = check(&msg).unwrap();
+        assert_eq!(job.prediction_id.to_string(), msg.prediction_id);
+    }
+
+    #[test]
+    fn rejects_each_bad_field() {
+        let cases: Vec<(fn(&mut PredictionMessage), &str)> = vec![
+            (|m| m.prediction_id = "123".into(), "prediction id"),
+            (|m| m.upload_id = "x".into(), "upload id"),
+            (|m| m.user_id = "a b".into(), "user id"),
+            (|m| m.object_key = "uploads/user_1/../x.csv".into(), "object path"),
+            (|m| m.object_key = "s3://other/uploads/user_1/x.csv".into(), "outside"),
+            (|m| m.priority = "urgent".into(), "priority"),
+            (|m| m.timestamp = "yesterday".into(), "RFC 3339"),
+            (|m| m.timestamp = crate::time::rfc3339(crate::time::now_ms() + 2 * 3600 * 1000), "future"),
+        ];
+        for (mutate, expect) in cases {
+            let mut msg = good();
+            mutate(&mut msg);
+            let err = check(&msg).unwrap_err();
+            assert!(err.contains(expect), "{err:?} should mention {expect:?}");
+        }
+        let now = SystemTime::now();
+        assert!(validate("{not json", now, now, ROOT).is_err());
+    }
+
+    #[test]
+    fn age_uses_the_queue_send_time() {
+        let body = serde_json::to_string(&good()).unwrap();
+        let now = SystemTime::now();
+        let old = now - Duration::from_secs(25 * 3600);
+        assert!(validate(&body, old, now, ROOT).unwrap_err().contains("older than 24 hours"));
+        // A redriven message is re-stamped by the queue and runs even if its body is old.
+        let mut msg = good();
+        msg.timestamp = crate::time::rfc3339(crate::time::to_ms(old));
+        assert!(validate(&serde_json::to_string(&msg).unwrap(), now, now, ROOT).is_ok());
+    }
+
+    #[test]
+    fn honours_the_original_field_name() {
+        let msg = good();
+        let body = serde_json::to_string(&msg).unwrap().replace("\"object_key\"", "\"s3_key\"");
+        let now = SystemTime::now();
+        assert!(validate(&body, now, now, ROOT).is_ok());
+    }
+}

@@ -1,0 +1,164 @@
+//! One storage facade over `object_store`, the backend chosen from configuration (DESIGN §4).
+//! Uploads and results move as streams, so memory stays flat whatever the file size.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::StorageLocation;
+use crate::domain::ObjectKey;
+
+/// Size of each part sent by a streamed upload (5 MiB, S3's minimum part size).
+const PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// Object storage for uploads, results, reports and models.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    root_url: String,
+}
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object does not exist.
+    #[error("object {0} not found")]
+    NotFound(String),
+    /// The backend failed (I/O, network, permissions); usually worth a retry.
+    #[error("object storage: {0}")]
+    Backend(#[from] object_store::Error),
+    /// Local file I/O while streaming to or from storage.
+    #[error("local file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The caller's stream failed (e.g. the client broke off an upload).
+    #[error("{0}")]
+    Source(String),
+}
+
+impl Storage {
+    /// Opens the configured store; a local folder is created if absent.
+    ///
+    /// Errors: the folder cannot be created or resolved.
+    pub fn open(location: &StorageLocation) -> anyhow::Result<Self> {
+        match location {
+            StorageLocation::Local(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating storage folder {}", dir.display()))?;
+                let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+                let store = LocalFileSystem::new_with_prefix(&dir)?;
+                Ok(Self { store: Arc::new(store), root_url: format!("file://{}", dir.display()) })
+            }
+        }
+    }
+
+    /// The root as a URL, e.g. `file:///home/me/retainwise-data/objects`. Message object paths
+    /// given as full URLs must start with it.
+    pub fn root_url(&self) -> &str {
+        &self.root_url
+    }
+
+    fn path(key: &ObjectKey) -> StorePath {
+        StorePath::from(key.as_str())
+    }
+
+    /// Streams `chunks` into `key` as a multipart upload; returns the bytes written. On a failing
+    /// chunk the partial upload is aborted and nothing is left at `key`.
+    pub async fn put_stream<S, E>(&self, key: &ObjectKey, chunks: S) -> Result<u64, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let upload = self.store.put_multipart(&Self::path(key)).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut written = 0u64;
+        futures::pin_mut!(chunks);
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    written += bytes.len() as u64;
+                    if let Err(e) = writer.wait_for_capacity(8).await {
+                        return Err(e.into());
+                    }
+                    writer.write(&bytes);
+                }
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(StorageError::Source(e.to_string()));
+                }
+            }
+        }
+        writer.finish().await?;
+        Ok(written)
+    }
+
+    /// Uploads a local file to `key`, streamed in parts.
+    pub async fn put_file(&self, key: &ObjectKey, file: &Path) -> Result<u64, StorageError> {
+        let file = tokio::fs::File::open(file).await?;
+        let chunks = futures::stream::try_unfold(file, |mut file| async move {
+            let mut buf = vec![0u8; 1024 * 1024];
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(None);
+            }
+            buf.truncate(n);
+            Ok(Some((Bytes::from(buf), file)))
+        });
+        self.put_stream(key, chunks).await
+    }
+
+    /// Writes a small object in one request.
+    pub async fn put_bytes(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StorageError> {
+        self.store.put(&Self::path(key), PutPayload::from(bytes)).await?;
+        Ok(())
+    }
+
+    /// The object's bytes as a stream of chunks.
+    pub async fn get_stream(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        match self.store.get(&Self::path(key)).await {
+            Ok(result) => Ok(result.into_stream().map_err(StorageError::from).boxed()),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Copies the object into a local file; returns the bytes copied.
+    pub async fn download_to(&self, key: &ObjectKey, file: &Path) -> Result<u64, StorageError> {
+        let mut stream = self.get_stream(key).await?;
+        let mut out = tokio::fs::File::create(file).await?;
+        let mut copied = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            copied += chunk.len() as u64;
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        Ok(copied)
+    }
+
+    /// Deletes an object; deleting a missing object is not an error.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        match self.store.delete(&Self::path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Readiness probe: one cheap listing call against the backend.
+    pub async fn check(&self) -> Result<(), StorageError> {
+        let mut listing = self.store.list(None);
+        if let Some(item) = listing.next().await {
+            item?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+//! Timestamps: stored as Unix epoch milliseconds (portable across SQLite and Postgres),
+//! shown as RFC 3339 UTC strings.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Now, in Unix epoch milliseconds.
+pub fn now_ms() -> i64 {
+    to_ms(SystemTime::now())
+}
+
+/// A `SystemTime` in Unix epoch milliseconds (negative before 1970).
+pub fn to_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
+    }
+}
+
+/// Epoch milliseconds as an RFC 3339 UTC string with millisecond precision, e.g.
+/// `2026-11-30T02:00:00.000Z`. Times before 1970 are clamped to the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Parses an RFC 3339 timestamp (e.g. `2026-11-30T02:00:00Z`) into a `SystemTime`.
+pub fn parse_rfc3339(s: &str) -> Result<SystemTime, humantime::TimestampError> {
+    humantime::parse_rfc3339_weak(s.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let ms = 1_796_004_000_123;
+        let s = rfc3339(ms);
+        assert_eq!(to_ms(parse_rfc3339(&s).unwrap()), ms);
+    }
+}

@@ -1,0 +1,58 @@
+//! Keeps a job's lease alive while it runs: extends the message's visibility every third of
+//! the timeout and publishes the rows-scored counter to the prediction row. The original
+//! service did not extend, so a long file outlived its visibility timeout and ran twice.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use retainwise_queue::{QueueError, Receipt};
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::app::App;
+use crate::domain::PredictionId;
+
+/// A running heartbeat; stop it with [`Heartbeat::stop`].
+pub struct Heartbeat {
+    task: JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Heartbeat {
+    /// Starts beating for `receipt`; `rows` is read at each beat and written as progress.
+    pub fn start(app: &App, prediction: PredictionId, receipt: Receipt, rows: Arc<AtomicU64>) -> Self {
+        let lost = Arc::new(AtomicBool::new(false));
+        let timeout = app.config.visibility_timeout;
+        let every = (timeout / 3).max(Duration::from_millis(100));
+        let (app, flag) = (app.clone(), lost.clone());
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match app.queue.extend(&receipt, timeout).await {
+                    Ok(()) => {}
+                    Err(QueueError::LeaseLost { .. }) => {
+                        warn!(prediction_id = %prediction, "lease lost: another worker may take this job over");
+                        flag.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    // A blip: the next beat retries well before the timeout runs out.
+                    Err(e) => warn!(prediction_id = %prediction, error = %e, "heartbeat failed"),
+                }
+                let seen = rows.load(Ordering::Relaxed);
+                if let Err(e) = app.db.progress(prediction, receipt.as_str(), seen).await {
+                    warn!(prediction_id = %prediction, error = %e, "progress update failed");
+                }
+            }
+        });
+        Self { task, lost }
+    }
+
+    /// Stops beating; true when the lease was lost while the job ran.
+    pub fn stop(self) -> bool {
+        self.task.abort();
+        self.lost.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,265 @@
+//! One delivery, from validation to ack.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use retainwise_model::{ScoreOptions, ScoreReport};
+use retainwise_queue::{Delivery, QueueError};
+use tracing::{error, info, warn};
+
+use super::heartbeat::Heartbeat;
+use super::WorkerOptions;
+use crate::app::App;
+use crate::domain::ObjectKey;
+use crate::message::{self, PredictionJob, PredictionMessage};
+use crate::storage::StorageError;
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Scored, recorded COMPLETED, message deleted.
+    Completed,
+    /// A permanent error: recorded FAILED, message deleted.
+    Failed,
+    /// A transient error: prediction back to QUEUED, message visible again after a backoff.
+    Retried,
+    /// Invalid message, or retries exhausted: moved to the dead-letter store.
+    DeadLettered,
+    /// The prediction was already finished (a duplicate delivery): message deleted, nothing done.
+    Skipped,
+    /// Another worker holds the job now; this one wrote nothing and left the message alone.
+    LeaseLost,
+}
+
+/// Why a job did not complete; decides between failing it and retrying it.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The input is at fault (unreadable file, missing columns, no usable rows): retrying cannot
+    /// help. The text is shown to the user and says what to fix.
+    #[error("{0}")]
+    Permanent(String),
+    /// The infrastructure is at fault (storage, database, local disk): retry later.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl From<StorageError> for JobError {
+    fn from(e: StorageError) -> Self {
+        Self::Transient(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Transient(format!("database: {e}"))
+    }
+}
+
+/// A finished scoring run, before it is recorded.
+struct Scored {
+    report: ScoreReport,
+    result_key: ObjectKey,
+    report_key: ObjectKey,
+}
+
+/// Processes one delivery to the end; never panics, never returns an error: every path ends in
+/// an ack, a nack or a dead-letter (or, for a lost lease, in leaving the message alone).
+pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> Outcome {
+    let job = match message::validate(&delivery.body, delivery.sent_at, SystemTime::now(), app.storage.root_url()) {
+        Ok(job) => job,
+        Err(reason) => return reject_invalid(app, &delivery, &reason).await,
+    };
+    let id = job.prediction_id;
+    let receipt = delivery.receipt.as_str();
+    let attempt = match app.db.start(&job.user_id, id, receipt).await {
+        Ok(Some(attempt)) => attempt,
+        Ok(None) => return skip_finished(app, &delivery, &job).await,
+        Err(e) => return retry_or_dead_letter(app, options, &delivery, &job, &JobError::from(e), false).await,
+    };
+    info!(prediction_id = %id, attempt, receive_count = delivery.receive_count, "prediction_processing_started");
+    info!(prediction_id = %id, status = "RUNNING", "prediction_status_updated");
+
+    let started = Instant::now();
+    let rows = Arc::new(AtomicU64::new(0));
+    let heartbeat = Heartbeat::start(app, id, delivery.receipt.clone(), rows.clone());
+    let result = score(app, &job, rows).await;
+    if heartbeat.stop() {
+        warn!(prediction_id = %id, "lease lost while scoring; leaving the job to its new holder");
+        return Outcome::LeaseLost;
+    }
+    match result {
+        Ok(scored) => record_completed(app, &delivery, &job, scored, started).await,
+        Err(JobError::Permanent(reason)) => record_failed(app, &delivery, &job, &reason).await,
+        Err(e) => retry_or_dead_letter(app, options, &delivery, &job, &e, true).await,
+    }
+}
+
+/// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
+async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<Scored, JobError> {
+    let dir = tempfile::tempdir().map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
+    let input = dir.path().join("input.csv");
+    let output = dir.path().join("results.csv");
+    match app.storage.download_to(&job.object_key, &input).await {
+        Ok(_) => {}
+        Err(StorageError::NotFound(_)) => {
+            return Err(JobError::Permanent(
+                "the uploaded file is no longer in storage; upload it again".to_owned(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let model = app.model;
+    let options = ScoreOptions { thresholds: app.config.thresholds.clone(), ..ScoreOptions::default() };
+    let (input_path, output_path) = (input.clone(), output.clone());
+    let report = tokio::task::spawn_blocking(move || -> Result<ScoreReport, JobError> {
+        let reader = std::fs::File::open(&input_path).map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
+        let writer = std::fs::File::create(&output_path).map_err(|e| JobError::Transient(format!("creating the results file: {e}")))?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
+        let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
+        let report = retainwise_model::score_csv(model, std::io::BufReader::with_capacity(1 << 20, reader), &mut writer, &options, &mut progress)
+            .map_err(|e| if e.is_permanent() { JobError::Permanent(e.to_string()) } else { JobError::Transient(e.to_string()) })?;
+        std::io::Write::flush(&mut writer).map_err(|e| JobError::Transient(format!("writing the results file: {e}")))?;
+        Ok(report)
+    })
+    .await
+    .map_err(|e| JobError::Transient(format!("the scoring task stopped unexpectedly: {e}")))??;
+
+    let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
+    let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
+    app.storage.put_file(&result_key, &output).await?;
+    let report_json = serde_json::to_vec_pretty(&report).map_err(|e| JobError::Transient(format!("serialising the report: {e}")))?;
+    app.storage.put_bytes(&report_key, report_json).await?;
+    Ok(Scored { report, result_key, report_key })
+}
+
+async fn record_completed(app: &App, delivery: &Delivery, job: &PredictionJob, scored: Scored, started: Instant) -> Outcome {
+    let id = job.prediction_id;
+    let r = &scored.report;
+    let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
+    let recorded = app
+        .db
+        .complete(id, delivery.receipt.as_str(), r.rows_total, r.rows_scored, r.rows_rejected, &summary, &scored.result_key, &scored.report_key)
+        .await;
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => {
+            warn!(prediction_id = %id, "lease lost before completion; the result was not recorded by this worker");
+            return Outcome::LeaseLost;
+        }
+        Err(e) => {
+            let e = JobError::from(e);
+            error!(prediction_id = %id, error = %e, "message_processing_failed");
+            return Outcome::Retried; // message not acked: it comes back after its visibility timeout
+        }
+    }
+    info!(prediction_id = %id, status = "COMPLETED", "prediction_status_updated");
+    info!(
+        prediction_id = %id,
+        rows_scored = r.rows_scored,
+        rows_rejected = r.rows_rejected,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "prediction_processing_completed"
+    );
+    ack(app, delivery, job).await;
+    Outcome::Completed
+}
+
+async fn record_failed(app: &App, delivery: &Delivery, job: &PredictionJob, reason: &str) -> Outcome {
+    let id = job.prediction_id;
+    match app.db.fail(id, delivery.receipt.as_str(), reason).await {
+        Ok(true) => {}
+        Ok(false) => return Outcome::LeaseLost,
+        Err(e) => {
+            error!(prediction_id = %id, error = %e, "message_processing_failed");
+            return Outcome::Retried;
+        }
+    }
+    info!(prediction_id = %id, status = "FAILED", "prediction_status_updated");
+    warn!(prediction_id = %id, reason, "prediction_processing_failed");
+    ack(app, delivery, job).await;
+    Outcome::Failed
+}
+
+/// A transient failure: back to QUEUED and retried after a backoff, or, on the last allowed
+/// receive, dead-lettered and FAILED. `started` says whether the job is ours to write.
+async fn retry_or_dead_letter(
+    app: &App,
+    options: &WorkerOptions,
+    delivery: &Delivery,
+    job: &PredictionJob,
+    error: &JobError,
+    started: bool,
+) -> Outcome {
+    let id = job.prediction_id;
+    let receipt = delivery.receipt.as_str();
+    error!(prediction_id = %id, receive_count = delivery.receive_count, error = %error, "message_processing_failed");
+    if delivery.receive_count >= app.config.max_receives {
+        let reason = format!("after {} attempts: {error}", delivery.receive_count);
+        if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
+            warn!(prediction_id = %id, error = %e, "dead-lettering failed; the queue will retry the message");
+            return Outcome::Retried;
+        }
+        if started {
+            let _ = app.db.fail(id, receipt, &format!("dead-lettered: {reason}")).await;
+        } else {
+            let _ = app.db.fail_dead_lettered(id, &job.user_id, &reason, crate::time::now_ms()).await;
+        }
+        warn!(prediction_id = %id, reason, "prediction_processing_failed");
+        return Outcome::DeadLettered;
+    }
+    if started {
+        let _ = app.db.requeue(id, receipt, &error.to_string()).await;
+    }
+    let delay = retainwise_queue::backoff(delivery.receive_count, options.retry_base, options.retry_max);
+    if let Err(e) = app.queue.nack(&delivery.receipt, delay, &error.to_string()).await {
+        warn!(prediction_id = %id, error = %e, "nack failed; the message returns after its visibility timeout");
+    }
+    Outcome::Retried
+}
+
+/// The prediction is finished (or does not exist): delete the duplicate, do nothing else.
+async fn skip_finished(app: &App, delivery: &Delivery, job: &PredictionJob) -> Outcome {
+    match app.db.prediction(&job.user_id, job.prediction_id).await {
+        Ok(Some(row)) => {
+            info!(prediction_id = %job.prediction_id, status = %row.status(), skipped = true, "message_processed");
+            if let Err(e) = app.queue.ack(&delivery.receipt).await {
+                warn!(prediction_id = %job.prediction_id, error = %e, "ack of a duplicate failed");
+            }
+            Outcome::Skipped
+        }
+        Ok(None) => reject_invalid(app, delivery, "no such prediction for this user").await,
+        Err(e) => {
+            error!(prediction_id = %job.prediction_id, error = %e, "message_processing_failed");
+            Outcome::Retried
+        }
+    }
+}
+
+/// An invalid message is never retried: dead-letter it, and fail its prediction when the
+/// message names one.
+async fn reject_invalid(app: &App, delivery: &Delivery, reason: &str) -> Outcome {
+    warn!(message_id = %delivery.message_id, reason, "message_validation_failed");
+    if let Err(e) = app.queue.dead_letter(&delivery.receipt, reason).await {
+        warn!(message_id = %delivery.message_id, error = %e, "dead-lettering an invalid message failed");
+        return Outcome::Retried;
+    }
+    if let Ok(msg) = serde_json::from_str::<PredictionMessage>(&delivery.body) {
+        if let (Ok(id), Ok(user)) = (msg.prediction_id.parse(), msg.user_id.parse()) {
+            let reason = format!("invalid queue message: {reason}");
+            let _ = app.db.fail_dead_lettered(id, &user, &reason, crate::time::now_ms()).await;
+        }
+    }
+    Outcome::DeadLettered
+}
+
+async fn ack(app: &App, delivery: &Delivery, job: &PredictionJob) {
+    match app.queue.ack(&delivery.receipt).await {
+        Ok(()) => info!(prediction_id = %job.prediction_id, message_id = %delivery.message_id, "message_processed"),
+        // The outcome is recorded; a redelivery will see a finished job and be skipped.
+        Err(QueueError::LeaseLost { .. }) => {
+            warn!(prediction_id = %job.prediction_id, "ack refused: lease lost; a redelivery will be skipped")
+        }
+        Err(e) => warn!(prediction_id = %job.prediction_id, error = %e, "ack failed; a redelivery will be skipped"),
+    }
+}

@@ -1,0 +1,209 @@
+//! The worker (DESIGN §1): receive a message under a lease, keep the lease alive, score the
+//! upload, record the outcome, and only then delete the message.
+//!
+//! Invariants:
+//! - the message is acked only after the prediction's final state is written, so a crash at any
+//!   point leaves a message that will be delivered again;
+//! - every write to a running prediction is fenced by the lease token (the queue receipt), so a
+//!   worker that lost its lease cannot complete or fail a job someone else holds;
+//! - an already COMPLETED or FAILED prediction is acked and skipped (duplicate deliveries do
+//!   nothing);
+//! - permanent errors (the file itself is at fault) fail the job at once; transient ones retry
+//!   with backoff until `max_receives`, then dead-letter.
+
+mod heartbeat;
+mod job;
+mod sweeper;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+use crate::app::App;
+pub use job::{JobError, Outcome};
+pub use sweeper::sweep;
+
+/// How a worker runs. The defaults suit production; tests shorten the waits.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Jobs run at once (each on its own receive loop).
+    pub concurrency: usize,
+    /// Long-poll wait of one receive call.
+    pub receive_wait: Duration,
+    /// First retry delay after a transient error; doubles per receive, with full jitter.
+    pub retry_base: Duration,
+    /// Largest retry delay.
+    pub retry_max: Duration,
+    /// How often dead-lettered messages are checked for predictions still marked as running.
+    pub sweep_interval: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            receive_wait: Duration::from_secs(10),
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counts of what a worker did, for its shutdown summary.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Jobs completed.
+    pub completed: AtomicU64,
+    /// Jobs failed (permanent errors and dead-letters).
+    pub failed: AtomicU64,
+    /// Transient errors handed back for a retry.
+    pub retried: AtomicU64,
+    /// Duplicate deliveries skipped.
+    pub skipped: AtomicU64,
+}
+
+/// A worker bound to an [`App`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Worker {
+    app: App,
+    options: WorkerOptions,
+    stats: Arc<WorkerStats>,
+}
+
+impl Worker {
+    /// A worker over `app`'s database, storage, queue and model.
+    pub fn new(app: App, options: WorkerOptions) -> Self {
+        Self { app, options, stats: Arc::default() }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    /// Receives at most one message (waiting up to `wait`) and processes it to the end.
+    /// `None` when nothing arrived. Tests drive the queue step by step with it.
+    ///
+    /// Errors: the queue could not be reached (the message, if any, stays in the queue).
+    pub async fn run_once(&self, wait: Duration) -> Result<Option<Outcome>, retainwise_queue::QueueError> {
+        let mut deliveries = self.app.queue.receive(1, wait).await?;
+        match deliveries.pop() {
+            Some(delivery) => Ok(Some(self.process(delivery).await)),
+            None => Ok(None),
+        }
+    }
+
+    async fn process(&self, delivery: retainwise_queue::Delivery) -> Outcome {
+        let outcome = job::process(&self.app, &self.options, delivery).await;
+        let counter = match outcome {
+            Outcome::Completed => &self.stats.completed,
+            Outcome::Failed | Outcome::DeadLettered => &self.stats.failed,
+            Outcome::Retried => &self.stats.retried,
+            Outcome::Skipped | Outcome::LeaseLost => &self.stats.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Runs `concurrency` receive loops and the dead-letter sweeper until `shutdown` fires, then
+    /// stops receiving, lets the jobs in hand finish, and logs and returns the summary.
+    pub async fn run(&self, shutdown: CancellationToken) -> WorkerSummary {
+        let started = Instant::now();
+        info!(
+            concurrency = self.options.concurrency,
+            model = self.app.model.id(),
+            visibility_timeout_s = self.app.config.visibility_timeout.as_secs(),
+            "worker_startup"
+        );
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..self.options.concurrency.max(1) {
+            let worker = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { worker.receive_loop(shutdown).await });
+        }
+        let sweeper = tokio::spawn(sweeper::run(self.app.clone(), self.options.sweep_interval, shutdown.clone()));
+        while tasks.join_next().await.is_some() {}
+        sweeper.abort();
+        let summary = WorkerSummary::new(started.elapsed(), &self.stats);
+        info!(
+            uptime_s = summary.uptime.as_secs(),
+            processed = summary.processed,
+            completed = summary.completed,
+            failed = summary.failed,
+            success_rate = summary.success_rate,
+            "worker_shutdown"
+        );
+        summary
+    }
+
+    async fn receive_loop(&self, shutdown: CancellationToken) {
+        let mut errors = 0u32;
+        while !shutdown.is_cancelled() {
+            let received = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.app.queue.receive(1, self.options.receive_wait) => r,
+            };
+            match received {
+                Ok(deliveries) => {
+                    errors = 0;
+                    // A delivery in hand is finished even when shutdown fires meanwhile.
+                    for delivery in deliveries {
+                        self.process(delivery).await;
+                    }
+                }
+                Err(e) => {
+                    errors = errors.saturating_add(1);
+                    let pause = retainwise_queue::backoff(errors, Duration::from_millis(500), Duration::from_secs(30));
+                    error!(error = %e, retry_in_ms = pause.as_millis() as u64, "worker_loop_error");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a worker did between start and shutdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerSummary {
+    /// Time from start to shutdown.
+    pub uptime: Duration,
+    /// Jobs that reached COMPLETED or FAILED in this worker.
+    pub processed: u64,
+    /// Of which completed.
+    pub completed: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// completed / processed, 1.0 when nothing was processed.
+    pub success_rate: f64,
+}
+
+impl WorkerSummary {
+    fn new(uptime: Duration, stats: &WorkerStats) -> Self {
+        let completed = stats.completed.load(Ordering::Relaxed);
+        let failed = stats.failed.load(Ordering::Relaxed);
+        let processed = completed + failed;
+        let success_rate = if processed == 0 { 1.0 } else { completed as f64 / processed as f64 };
+        Self { uptime, processed, completed, failed, success_rate }
+    }
+}
+
+impl std::fmt::Display for WorkerSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "worker stopped after {}s: {} processed, {} completed, {} failed, success rate {:.1}%",
+            self.uptime.as_secs(),
+            self.processed,
+            self.completed,
+            self.failed,
+            self.success_rate * 100.0
+        )
+    }
+}

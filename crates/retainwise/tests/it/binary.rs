@@ -1,0 +1,151 @@
+//! The real `retainwise` binary as an operator runs it: killed mid-job, stopped with SIGTERM,
+//! and `retainwise predict` agreeing with the service.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_retainwise");
+
+/// A `retainwise serve` child process and everything it printed to stderr.
+struct Served {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn serve(data: &Path, extra_env: &[(&str, &str)]) -> Served {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .env("RETAINWISE_DATA_DIR", data)
+        .env("RETAINWISE_BIND", "127.0.0.1:0")
+        .env("RETAINWISE_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .env_remove("RETAINWISE_DATABASE_URL")
+        .env_remove("RETAINWISE_STORAGE_URL")
+        .env_remove("RETAINWISE_QUEUE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start retainwise serve");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = BufReader::new(child.stderr.take().unwrap());
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        for line in lines.lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("retainwise listening on ") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+            let mut all = sink.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+        panic!("serve did not report its address:\n{}", stderr.lock().unwrap())
+    });
+    Served { child, base, stderr }
+}
+
+async fn upload(client: &reqwest::Client, base: &str, name: &str, bytes: Vec<u8>) -> String {
+    let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = client.post(format!("{base}/api/csv")).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let body: Value = r.json().await.unwrap();
+    body["prediction_id"].as_str().unwrap().to_owned()
+}
+
+async fn status(client: &reqwest::Client, base: &str, id: &str) -> Value {
+    let body: Value = client.get(format!("{base}/api/predictions/{id}")).send().await.unwrap().json().await.unwrap();
+    body["prediction"].clone()
+}
+
+async fn wait_for(client: &reqwest::Client, base: &str, id: &str, want: &[&str], timeout: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let p = status(client, base, id).await;
+        if want.iter().any(|w| p["status"] == *w) || start.elapsed() > timeout {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_killed_mid_run_completes_exactly_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("RETAINWISE_VISIBILITY_TIMEOUT_SECS", "2"), ("RETAINWISE_MAX_UPLOAD_BYTES", "200000000")];
+    let rows = 400_000;
+    let csv = synthetic_telco(rows).into_bytes();
+    let client = reqwest::Client::new();
+
+    let mut first = serve(dir.path(), &env);
+    let id = upload(&client, &first.base, "big.csv", csv).await;
+    let p = wait_for(&client, &first.base, &id, &["RUNNING", "COMPLETED"], Duration::from_secs(30)).await;
+    assert_eq!(p["status"], "RUNNING", "the job must be caught mid-run: {p}");
+    first.child.kill().unwrap(); // SIGKILL: no clean-up, no hand-back
+    first.child.wait().unwrap();
+
+    let mut second = serve(dir.path(), &env);
+    let p = wait_for(&client, &second.base, &id, &["COMPLETED", "FAILED"], Duration::from_secs(60)).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}\n{}", second.stderr.lock().unwrap());
+    assert_eq!(p["attempt"], 2, "one interrupted attempt, one that finished");
+    assert_eq!(p["rows_processed"], rows as u64);
+    let text = client.get(format!("{}/api/predictions/{id}/results", second.base)).send().await.unwrap().text().await.unwrap();
+    assert_eq!(parse_csv(&text).1.len(), rows);
+    // Exactly once: nothing left in the queue, and one result object.
+    let results: Vec<_> = std::fs::read_dir(dir.path().join("objects/results/local")).unwrap().collect();
+    assert_eq!(results.len(), 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(status(&client, &second.base, &id).await["attempt"], 2, "no third run after the visibility timeout");
+    let _ = Command::new("kill").args(["-TERM", &second.child.id().to_string()]).status();
+    second.child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_finishes_and_prints_a_summary_and_predict_agrees_with_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (name, bytes) = match telco_csv() {
+        Some(path) => ("telco.csv", std::fs::read(path).unwrap()),
+        None => ("synthetic.csv", synthetic_telco(2_000).into_bytes()),
+    };
+    let client = reqwest::Client::new();
+    let mut served = serve(dir.path(), &[]);
+    let id = upload(&client, &served.base, name, bytes.clone()).await;
+    let p = wait_for(&client, &served.base, &id, &["COMPLETED", "FAILED"], Duration::from_secs(30)).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    let from_service =
+        client.get(format!("{}/api/predictions/{id}/results", served.base)).send().await.unwrap().text().await.unwrap();
+
+    let _ = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(code) = served.child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success(), "exit {code:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let log = served.stderr.lock().unwrap().clone();
+    assert!(log.contains("worker_shutdown"), "{log}");
+    assert!(log.contains("1 processed, 1 completed, 0 failed, success rate 100.0%"), "{log}");
+
+    let input = dir.path().join("input.csv");
+    let output = dir.path().join("offline.csv");
+    std::fs::write(&input, &bytes).unwrap();
+    let run = Command::new(BIN).arg("predict").arg(&input).arg("-o").arg(&output).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), from_service, "offline and service results differ");
+}

@@ -1,0 +1,185 @@
+//! `TestApp`: the real server on port 0 over a fresh data folder, plus fixtures.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use retainwise::app::App;
+use retainwise::config::{Config, QueueBackend, StorageLocation};
+use retainwise::worker::{Outcome, Worker, WorkerOptions};
+use retainwise_model::RiskThresholds;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: App,
+    pub worker: Worker,
+    pub dir: TempDir,
+}
+
+/// The configuration of a test: a fresh folder, short timeouts.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    Config {
+        database_url: format!("sqlite://{}", dir.join("retainwise.db").display()),
+        storage: StorageLocation::Local(dir.join("objects")),
+        queue: QueueBackend::Database,
+        visibility_timeout: Duration::from_secs(2),
+        max_receives: 3,
+        max_upload_bytes: 10 * 1024 * 1024,
+        thresholds: RiskThresholds { high: 0.70, medium: 0.40 },
+        model: None,
+    }
+}
+
+/// Worker options that keep tests fast: short waits and retry delays.
+pub fn fast_worker_options() -> WorkerOptions {
+    WorkerOptions {
+        concurrency: 1,
+        receive_wait: Duration::from_millis(500),
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(200),
+        sweep_interval: Duration::from_millis(200),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let app = App::open(config).await.expect("app opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = retainwise::api::router(app.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.expect("server") });
+        let worker = Worker::new(app.clone(), fast_worker_options());
+        Self { base, client: reqwest::Client::new(), app, worker, dir }
+    }
+
+    pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.client.post(format!("{}/api/csv", self.base)).multipart(form).send().await.expect("upload request")
+    }
+
+    /// Uploads and returns the prediction id, asserting 202.
+    pub async fn upload_ok(&self, filename: &str, bytes: Vec<u8>) -> String {
+        let response = self.upload(filename, bytes).await;
+        assert_eq!(response.status(), 202, "upload refused: {}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["prediction_status"], "QUEUED");
+        body["prediction_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+    }
+
+    pub async fn prediction(&self, id: &str) -> Value {
+        let response = self.get(&format!("/api/predictions/{id}")).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["prediction"].clone()
+    }
+
+    pub async fn results(&self, id: &str) -> String {
+        let response = self.get(&format!("/api/predictions/{id}/results")).await;
+        assert_eq!(response.status(), 200, "results: {}", response.text().await.unwrap());
+        response.text().await.unwrap()
+    }
+
+    /// One step of the worker; panics when no message arrives within 2 s.
+    pub async fn work_once(&self) -> Outcome {
+        self.worker.run_once(Duration::from_secs(2)).await.expect("queue reachable").expect("a message was waiting")
+    }
+
+    /// Polls until the prediction leaves QUEUED/RUNNING or `timeout` passes.
+    pub async fn wait_finished(&self, id: &str, timeout: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let p = self.prediction(id).await;
+            if p["status"] == "COMPLETED" || p["status"] == "FAILED" || start.elapsed() > timeout {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The Telco data from `../shared`, or `None` with a loud note (CI always has it).
+pub fn telco_csv() -> Option<PathBuf> {
+    let path = std::env::var_os("RETAINWISE_TELCO_CSV").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/telco-customer-churn.csv")
+    });
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("\n*** SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV) ***\n", path.display());
+        None
+    }
+}
+
+pub const TELCO_HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges";
+
+/// `n` synthetic customers in the Telco schema (no Churn column), deterministic.
+pub fn synthetic_telco(n: usize) -> String {
+    let mut out = String::with_capacity(n * 160);
+    out.push_str(TELCO_HEADER);
+    out.push('\n');
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = |k: u64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) % k
+    };
+    let yes_no = ["Yes", "No"];
+    let service = ["Yes", "No", "No internet service"];
+    let contracts = ["Month-to-month", "One year", "Two year"];
+    let payments = ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"];
+    let internet = ["DSL", "Fiber optic", "No"];
+    for i in 0..n {
+        let tenure = next(73);
+        let monthly = 18.25 + next(10_000) as f64 / 100.0;
+        let total = if tenure == 0 { String::new() } else { format!("{:.2}", monthly * tenure as f64) };
+        out.push_str(&format!(
+            "{:04}-SYNT,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{}\n",
+            i,
+            ["Female", "Male"][next(2) as usize],
+            next(2),
+            yes_no[next(2) as usize],
+            yes_no[next(2) as usize],
+            tenure,
+            yes_no[next(2) as usize],
+            ["Yes", "No", "No phone service"][next(3) as usize],
+            internet[next(3) as usize],
+            service[next(3) as usize],
+            service[next(3) as usize],
+            service[next(3) as usize],
+            service[next(3) as usize],
+            service[next(3) as usize],
+            service[next(3) as usize],
+            contracts[next(3) as usize],
+            yes_no[next(2) as usize],
+            payments[next(4) as usize],
+            monthly,
+            total
+        ));
+    }
+    out
+}
+
+/// Parses a scored CSV into (header, rows).
+pub fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    (header, rows)
+}
+
+pub fn column(header: &[String], name: &str) -> usize {
+    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the whole application, compiled as one test binary: a real SQLite
+//! database and a real local object store per test, the real HTTP server on port 0, the real
+//! worker (driven step by step or running in the background), and the real `retainwise` binary
+//! where a process must be killed or signalled.
+
+mod helpers;
+
+mod binary;
+mod pipeline;
+mod upload;
+mod worker;

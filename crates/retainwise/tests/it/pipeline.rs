@@ -1,0 +1,162 @@
+//! The whole flow: upload → queue → worker → results, on the embedded default.
+
+use std::time::Duration;
+
+use retainwise::worker::Outcome;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn telco_file_is_scored_end_to_end_and_ranks_churners() {
+    let Some(telco) = telco_csv() else { return };
+    let bytes = std::fs::read(&telco).unwrap();
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("telco.csv", bytes.clone()).await;
+    assert_eq!(t.prediction(&id).await["status"], "QUEUED");
+    let early = t.get(&format!("/api/predictions/{id}/results")).await;
+    assert_eq!(early.status(), 409, "results before completion must be 409");
+
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    assert_eq!(p["rows_processed"], 7043);
+    assert_eq!(p["rows_rejected"], 0);
+    assert_eq!(p["attempt"], 1);
+    assert_eq!(p["summary"]["rows_scored"], 7043);
+
+    let response = t.get(&format!("/api/predictions/{id}/results")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(response.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    let text = response.text().await.unwrap();
+    let (header, rows) = parse_csv(&text);
+    for name in ["customer_id", "churn_probability", "retention_probability", "risk_level", "model_version"] {
+        column(&header, name);
+    }
+    assert_eq!(rows.len(), 7043);
+    let (pc, rc, lc) = (column(&header, "churn_probability"), column(&header, "retention_probability"), column(&header, "risk_level"));
+    let mut probabilities = Vec::new();
+    for row in &rows {
+        let p: f64 = row[pc].parse().unwrap();
+        let r: f64 = row[rc].parse().unwrap();
+        assert!((0.0..=1.0).contains(&p), "{p}");
+        assert!((p + r - 1.0).abs() < 1e-5);
+        let expected = if p >= 0.70 { "high" } else if p >= 0.40 { "medium" } else { "low" };
+        assert_eq!(row[lc], expected);
+        probabilities.push(p);
+    }
+    // The file's own Churn column, in the same order, judges the ranking.
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
+    let churn_col = reader.headers().unwrap().iter().position(|h| h == "Churn").unwrap();
+    let labels: Vec<bool> = reader.records().map(|r| &r.unwrap()[churn_col] == "Yes").collect();
+    let auc = retainwise_model::metrics::roc_auc(&labels, &probabilities).expect("both classes present");
+    assert!(auc >= 0.80, "ROC AUC {auc} below 0.80");
+
+    // A duplicate delivery of the same message changes nothing.
+    let body = serde_json::to_string(&retainwise::message::PredictionMessage {
+        prediction_id: id.clone(),
+        user_id: "local".into(),
+        upload_id: p["upload_id"].as_str().unwrap().into(),
+        object_key: format!("uploads/local/{}.csv", p["upload_id"].as_str().unwrap()),
+        timestamp: retainwise::time::rfc3339(retainwise::time::now_ms()),
+        priority: "normal".into(),
+    })
+    .unwrap();
+    t.app.queue.send(&retainwise_queue::OutgoingMessage { body, priority: Default::default() }).await.unwrap();
+    assert_eq!(t.work_once().await, Outcome::Skipped);
+    assert_eq!(t.results(&id).await, text, "a duplicate delivery must not change the result");
+    assert_eq!(t.prediction(&id).await["attempt"], 1);
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn background_worker_wakes_on_upload_and_lists_newest_first() {
+    let t = TestApp::spawn().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut options = fast_worker_options();
+    // A long receive wait proves the wake-up comes from the send, not from a poll timeout.
+    options.receive_wait = Duration::from_secs(20);
+    let worker = retainwise::worker::Worker::new(t.app.clone(), options);
+    let running = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { worker.run(shutdown).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let first = t.upload_ok("first.csv", synthetic_telco(50).into_bytes()).await;
+    let p = t.wait_finished(&first, Duration::from_secs(5)).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    let second = t.upload_ok("second.csv", synthetic_telco(10).into_bytes()).await;
+    assert_eq!(t.wait_finished(&second, Duration::from_secs(5)).await["status"], "COMPLETED");
+
+    let list: Value = t.get("/api/predictions?limit=1").await.json().await.unwrap();
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["predictions"].as_array().unwrap().len(), 1);
+    assert_eq!(list["predictions"][0]["id"], second.as_str());
+    let page2: Value = t.get("/api/predictions?limit=1&offset=1").await.json().await.unwrap();
+    assert_eq!(page2["predictions"][0]["id"], first.as_str());
+    assert_eq!(t.get("/api/predictions?limit=0").await.status(), 400);
+
+    shutdown.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(25), running).await.expect("worker stops").unwrap();
+    assert_eq!((summary.processed, summary.completed, summary.failed), (2, 2, 0));
+}
+
+#[tokio::test]
+async fn bad_rows_are_listed_and_the_rest_scored() {
+    let t = TestApp::spawn().await;
+    let mut csv = synthetic_telco(20);
+    // Row 3: a tenure that is not a number. Row 5: a blank TotalCharges (missing, still scored).
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    let mut fields: Vec<String> = lines[3].split(',').map(str::to_owned).collect();
+    fields[5] = "twelve".into();
+    lines[3] = fields.join(",");
+    let mut fields: Vec<String> = lines[5].split(',').map(str::to_owned).collect();
+    fields[19] = " ".into();
+    lines[5] = fields.join(",");
+    csv = lines.join("\n") + "\n";
+    let id = t.upload_ok("bad_rows.csv", csv.into_bytes()).await;
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED");
+    assert_eq!(p["rows_rejected"], 1);
+    assert_eq!(p["rows_processed"], 19);
+    let issue = &p["summary"]["issues"][0];
+    assert_eq!(issue["row"], 3, "{issue}");
+    assert_eq!(issue["column"], "tenure");
+    assert_eq!(issue["value"], "twelve");
+    assert_eq!(issue["customer_id"], "0002-SYNT");
+    let (_, rows) = parse_csv(&t.results(&id).await);
+    assert_eq!(rows.len(), 19);
+}
+
+#[tokio::test]
+async fn a_file_missing_a_feature_fails_with_the_column_named() {
+    let t = TestApp::spawn().await;
+    let csv: String = synthetic_telco(5)
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.rsplit_once(',').unwrap().0.to_owned() + "\n")
+        .collect();
+    let id = t.upload_ok("no_charges.csv", csv.into_bytes()).await;
+    assert_eq!(t.work_once().await, Outcome::Failed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "FAILED");
+    let message = p["error_message"].as_str().unwrap();
+    assert!(message.contains("MonthlyCharges") && message.contains("TotalCharges"), "{message}");
+    let results = t.get(&format!("/api/predictions/{id}/results")).await;
+    assert_eq!(results.status(), 409);
+    assert!(results.text().await.unwrap().contains("failed"));
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0), "a permanent failure is acked");
+}
+
+#[tokio::test]
+async fn a_header_only_file_fails_and_says_so() {
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("header.csv", format!("{TELCO_HEADER}\n").into_bytes()).await;
+    assert_eq!(t.work_once().await, Outcome::Failed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "FAILED");
+    assert!(!p["error_message"].as_str().unwrap().is_empty());
+}

@@ -1,0 +1,80 @@
+//! What `POST /api/csv` and the read endpoints answer to bad requests.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn detail(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false);
+    body["detail"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn refuses_empty_and_non_csv_files() {
+    let t = TestApp::spawn().await;
+    let r = t.upload("empty.csv", Vec::new()).await;
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("empty"));
+    let r = t.upload("book.xlsx", b"PK\x03\x04whatever".to_vec()).await;
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("export it as CSV"));
+    let r = t.upload("data.csv", b"PK\x03\x04zip in disguise".to_vec()).await;
+    assert_eq!(r.status(), 400);
+    let r = t.upload("data.csv", b"a,b\n\x00\x01\x02".to_vec()).await;
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("binary"));
+    let form = reqwest::multipart::Form::new().text("other", "x");
+    let r = t.client.post(format!("{}/api/csv", t.base)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("\"file\""));
+    // Nothing was queued by any of these.
+    assert_eq!(t.app.queue.stats().await.unwrap().depth, 0);
+}
+
+#[tokio::test]
+async fn refuses_files_over_the_limit_with_the_limit_named() {
+    let t = TestApp::spawn_with(|c| c.max_upload_bytes = 1024 * 1024).await;
+    let big = synthetic_telco(20_000).into_bytes();
+    assert!(big.len() > 1024 * 1024);
+    let r = t.upload("big.csv", big).await;
+    assert_eq!(r.status(), 413);
+    assert!(detail(r).await.contains("1 MB"));
+    // Just under the limit is fine.
+    let small = synthetic_telco(5_000).into_bytes();
+    assert!(small.len() < 1024 * 1024);
+    t.upload_ok("small.csv", small).await;
+    assert_eq!(t.app.queue.stats().await.unwrap().depth, 1);
+}
+
+#[tokio::test]
+async fn read_endpoints_check_ids() {
+    let t = TestApp::spawn().await;
+    let r = t.get("/api/predictions/not-a-uuid").await;
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("not a UUID"));
+    let r = t.get("/api/predictions/6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5").await;
+    assert_eq!(r.status(), 404);
+    let r = t.get("/api/predictions/6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5/results").await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(t.get("/nope").await.status(), 404);
+    let health: Value = t.get("/health").await.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready = t.get("/ready").await;
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn high_priority_jumps_the_queue() {
+    let t = TestApp::spawn().await;
+    let normal = t.upload_ok("normal.csv", synthetic_telco(3).into_bytes()).await;
+    let part = reqwest::multipart::Part::bytes(synthetic_telco(3).into_bytes()).file_name("urgent.csv");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let r = t.client.post(format!("{}/api/csv?priority=high", t.base)).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let urgent: Value = r.json().await.unwrap();
+    let urgent = urgent["prediction_id"].as_str().unwrap().to_owned();
+    t.work_once().await;
+    assert_eq!(t.prediction(&urgent).await["status"], "COMPLETED");
+    assert_eq!(t.prediction(&normal).await["status"], "QUEUED");
+}
