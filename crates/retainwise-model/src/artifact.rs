@@ -101,7 +101,7 @@ static EMBEDDED: &[u8] = include_bytes!("../models/telco-default.json");
 
 impl Model {
     /// The default churn model, trained by this crate on the IBM Telco Customer Churn data
-    /// (`examples/train.rs`) and embedded in the binary. Parsed and validated once.
+    /// (`retainwise train … --name telco`, see the README) and embedded in the binary. Parsed and validated once.
     ///
     /// # Panics
     /// If the embedded artifact is invalid, which the crate's tests rule out.
@@ -328,7 +328,11 @@ impl serde_json::ser::Formatter for ShallowPretty {
     fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.end(w, b"]")
     }
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.item(w, first)
     }
     fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
@@ -341,7 +345,11 @@ impl serde_json::ser::Formatter for ShallowPretty {
     fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.end(w, b"}")
     }
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         self.item(w, first)
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
@@ -380,10 +388,7 @@ mod tests {
     fn rejects_other_versions_and_garbage() {
         assert!(matches!(
             Model::from_json_slice(b"{\"format_version\": 2}"),
-            Err(ModelError::UnsupportedVersion {
-                found: Some(2),
-                ..
-            })
+            Err(ModelError::UnsupportedVersion { found: Some(2), .. })
         ));
         assert!(matches!(
             Model::from_json_slice(b"{}"),

@@ -45,7 +45,11 @@ pub struct Encoder {
 enum Kind {
     Numeric,
     Boolean,
-    Categorical(HashMap<String, usize>),
+    /// Levels by their exact spelling (the common case, no allocation), then by matching key.
+    Categorical {
+        exact: HashMap<String, usize>,
+        by_key: HashMap<String, usize>,
+    },
 }
 
 impl Encoder {
@@ -57,13 +61,18 @@ impl Encoder {
             .map(|c| match &c.kind {
                 ColumnKind::Numeric => Kind::Numeric,
                 ColumnKind::Boolean => Kind::Boolean,
-                ColumnKind::Categorical { levels } => Kind::Categorical(
-                    levels
+                ColumnKind::Categorical { levels } => Kind::Categorical {
+                    exact: levels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| (l.clone(), i))
+                        .collect(),
+                    by_key: levels
                         .iter()
                         .enumerate()
                         .map(|(i, l)| (values::level_key(l), i))
                         .collect(),
-                ),
+                },
             })
             .collect();
         Encoder {
@@ -106,12 +115,16 @@ impl Encoder {
                 out[at] = if b { 1.0 } else { 0.0 };
                 Ok(CellNote::Fine)
             }
-            Kind::Categorical(levels) => {
-                out[at..at + levels.len()].fill(0.0);
+            Kind::Categorical { exact, by_key } => {
+                out[at..at + by_key.len()].fill(0.0);
+                if let Some(&i) = exact.get(raw) {
+                    out[at + i] = 1.0;
+                    return Ok(CellNote::Fine);
+                }
                 if values::is_missing(raw) {
                     return Ok(CellNote::Fine);
                 }
-                match levels.get(&values::level_key(raw)) {
+                match by_key.get(&values::level_key(raw)) {
                     Some(&i) => {
                         out[at + i] = 1.0;
                         Ok(CellNote::Fine)
@@ -156,12 +169,18 @@ mod tests {
         let e = Encoder::new(&schema());
         let mut out = vec![9.0; e.n_features()];
         assert_eq!(e.encode_cell(0, " 1.5", &mut out), Ok(CellNote::Fine));
-        assert_eq!(e.encode_cell(1, "FIBER  OPTIC", &mut out), Ok(CellNote::Fine));
+        assert_eq!(
+            e.encode_cell(1, "FIBER  OPTIC", &mut out),
+            Ok(CellNote::Fine)
+        );
         assert_eq!(e.encode_cell(2, "yes", &mut out), Ok(CellNote::Fine));
         assert_eq!(out, vec![1.5, 0.0, 1.0, 1.0]);
         assert_eq!(e.encode_cell(0, "", &mut out), Ok(CellNote::Fine));
         assert!(out[0].is_nan());
-        assert_eq!(e.encode_cell(1, "Cable", &mut out), Ok(CellNote::UnseenLevel));
+        assert_eq!(
+            e.encode_cell(1, "Cable", &mut out),
+            Ok(CellNote::UnseenLevel)
+        );
         assert_eq!(&out[1..3], &[0.0, 0.0]);
         assert_eq!(
             e.encode_cell(0, "abc", &mut out),

@@ -214,7 +214,10 @@ mod tests {
             trees: vec![tree()],
         };
         f.trees[0].left[2] = 1;
-        assert!(f.validate().unwrap_err().contains("tree 0 node 2 links to node 1"));
+        assert!(f
+            .validate()
+            .unwrap_err()
+            .contains("tree 0 node 2 links to node 1"));
         let mut g = Forest {
             n_features: 1,
             base_score: 0.0,

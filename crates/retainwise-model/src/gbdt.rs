@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::forest::{Forest, Tree};
 
-/// The boosting settings. Defaults were chosen by 5-fold cross-validation on the Telco data
-/// (see the crate's `examples/train.rs`); they favour many shallow, heavily regularised trees,
-/// which suits tabular churn data where effects are mostly additive.
+/// The boosting settings. Defaults were chosen by a small grid search (depth 2–4, learning rate
+/// 0.03–0.05, 200–500 rounds, row/feature subsampling, min leaf hessian 5/20) scored by 5-fold
+/// cross-validation on the Telco data: shallow, shrunk, row-subsampled trees did best (CV ROC
+/// AUC 0.849 vs 0.846 without subsampling), as expected for tabular churn data whose effects
+/// are mostly additive. Differences within the grid's top were below the fold spread (±0.009).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GbdtSettings {
     /// Number of boosting rounds (trees).
@@ -41,14 +43,14 @@ pub struct GbdtSettings {
 impl Default for GbdtSettings {
     fn default() -> Self {
         GbdtSettings {
-            rounds: 300,
-            learning_rate: 0.04,
+            rounds: 200,
+            learning_rate: 0.03,
             max_depth: 3,
-            min_leaf_weight: 5.0,
+            min_leaf_weight: 20.0,
             l2: 1.0,
             gamma: 0.0,
             nbins: 256,
-            subsample: 1.0,
+            subsample: 0.8,
             colsample_bytree: 1.0,
         }
     }
@@ -86,7 +88,10 @@ impl GbdtSettings {
             return Err(format!("nbins must be at least 2, got {}", self.nbins));
         }
         if !unit(self.subsample as f64) {
-            return Err(format!("subsample must be in (0, 1], got {}", self.subsample));
+            return Err(format!(
+                "subsample must be in (0, 1], got {}",
+                self.subsample
+            ));
         }
         if !unit(self.colsample_bytree) {
             return Err(format!(
@@ -124,7 +129,7 @@ impl GbdtSettings {
 
 /// Fits a booster on `data` (column-major: feature `j` of row `i` at `data[j * rows + i]`,
 /// NaN = missing) with 0/1 labels `y`.
-fn fit_booster(
+pub(crate) fn fit_booster(
     settings: &GbdtSettings,
     seed: u64,
     data: &[f64],
@@ -141,7 +146,7 @@ fn fit_booster(
 }
 
 /// Copies a fitted booster's trees into a [`Forest`] over `n_features` features.
-fn convert(booster: &GradientBooster, n_features: usize) -> Result<Forest, String> {
+pub(crate) fn convert(booster: &GradientBooster, n_features: usize) -> Result<Forest, String> {
     let mut trees = Vec::with_capacity(booster.trees.len());
     for (t, ft) in booster.trees.iter().enumerate() {
         let n = ft.nodes.len();
@@ -217,7 +222,9 @@ mod tests {
         let mut y = vec![0.0; rows];
         let mut s: u64 = 42;
         let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 11) as f64 / (1u64 << 53) as f64
         };
         for i in 0..rows {
@@ -230,7 +237,11 @@ mod tests {
             data[2 * rows + i] = c;
             data[3 * rows + i] = d;
             let z = 0.4 * (a - 5.0) + if b.is_nan() { 1.0 } else { 2.0 * b - 1.0 } + c * (d - 0.5);
-            y[i] = if next() < 1.0 / (1.0 + (-z).exp()) { 1.0 } else { 0.0 };
+            y[i] = if next() < 1.0 / (1.0 + (-z).exp()) {
+                1.0
+            } else {
+                0.0
+            };
         }
         (data, y)
     }
@@ -261,7 +272,10 @@ mod tests {
         assert!(worst <= 1e-9, "largest log-odds difference {worst}");
         // Not only within tolerance: the same sums in the same order give the same bits.
         assert_eq!(worst, 0.0);
-        assert!(forest.trees.iter().any(|t| t.missing_left.iter().any(|m| *m)));
+        assert!(forest
+            .trees
+            .iter()
+            .any(|t| t.missing_left.iter().any(|m| *m)));
     }
 
     #[test]

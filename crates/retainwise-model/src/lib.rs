@@ -40,4 +40,6 @@ pub use gbdt::GbdtSettings;
 pub use score::{
     score_csv, RiskCounts, RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
-pub use train::{train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable};
+pub use train::{
+    train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable,
+};

@@ -13,7 +13,11 @@
 ///
 /// Returns `None` when either class is absent (the AUC is undefined). O(n log n).
 pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Option<f64> {
-    assert_eq!(labels.len(), scores.len(), "labels and scores differ in length");
+    assert_eq!(
+        labels.len(),
+        scores.len(),
+        "labels and scores differ in length"
+    );
     let n_pos = labels.iter().filter(|l| **l).count();
     let n_neg = labels.len() - n_pos;
     if n_pos == 0 || n_neg == 0 {
@@ -48,7 +52,11 @@ pub const LOG_LOSS_EPS: f64 = 1e-15;
 /// Source: Good (1952), "Rational decisions", J. R. Stat. Soc. B 14 (the logarithmic score).
 /// Returns NaN for empty input.
 pub fn log_loss(labels: &[bool], probs: &[f64]) -> f64 {
-    assert_eq!(labels.len(), probs.len(), "labels and probabilities differ in length");
+    assert_eq!(
+        labels.len(),
+        probs.len(),
+        "labels and probabilities differ in length"
+    );
     let total: f64 = labels
         .iter()
         .zip(probs)
@@ -70,7 +78,11 @@ pub fn log_loss(labels: &[bool], probs: &[f64]) -> f64 {
 /// Source: Brier (1950), "Verification of forecasts expressed in terms of probability",
 /// Monthly Weather Review 78(1). Returns NaN for empty input.
 pub fn brier(labels: &[bool], probs: &[f64]) -> f64 {
-    assert_eq!(labels.len(), probs.len(), "labels and probabilities differ in length");
+    assert_eq!(
+        labels.len(),
+        probs.len(),
+        "labels and probabilities differ in length"
+    );
     let total: f64 = labels
         .iter()
         .zip(probs)
@@ -89,7 +101,11 @@ pub fn brier(labels: &[bool], probs: &[f64]) -> f64 {
 /// Source: Zhu (2004), "Recall, precision and average precision", U. Waterloo; the definition
 /// used by scikit-learn's `average_precision_score`. Returns `None` without positives.
 pub fn average_precision(labels: &[bool], scores: &[f64]) -> Option<f64> {
-    assert_eq!(labels.len(), scores.len(), "labels and scores differ in length");
+    assert_eq!(
+        labels.len(),
+        scores.len(),
+        "labels and scores differ in length"
+    );
     let n_pos = labels.iter().filter(|l| **l).count();
     if n_pos == 0 {
         return None;
@@ -120,7 +136,11 @@ pub fn average_precision(labels: &[bool], scores: &[f64]) -> Option<f64> {
 /// Bayesian binning", AAAI; Guo et al. (2017), "On calibration of modern neural networks", ICML.
 /// Returns NaN for empty input; `bins` is at least 1.
 pub fn expected_calibration_error(labels: &[bool], probs: &[f64], bins: usize) -> f64 {
-    assert_eq!(labels.len(), probs.len(), "labels and probabilities differ in length");
+    assert_eq!(
+        labels.len(),
+        probs.len(),
+        "labels and probabilities differ in length"
+    );
     if labels.is_empty() {
         return f64::NAN;
     }

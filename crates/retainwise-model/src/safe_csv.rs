@@ -32,7 +32,10 @@ mod tests {
         assert_eq!(escape_cell("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(escape_cell("\tx"), "'\tx");
         assert_eq!(escape_cell("\rx"), "'\rx");
-        assert!(matches!(escape_cell("0042-ABCD"), Cow::Borrowed("0042-ABCD")));
+        assert!(matches!(
+            escape_cell("0042-ABCD"),
+            Cow::Borrowed("0042-ABCD")
+        ));
         assert_eq!(escape_cell(""), "");
     }
 }

@@ -180,8 +180,9 @@ pub struct Inferred {
 /// `label` is the label column's index; `id_column`, when given, is dropped as the identifier;
 /// when not given, the first text column that looks like an identifier becomes the id column.
 ///
-/// Rules, in order: all-missing or constant → dropped; numeric when at least
-/// [`NUMERIC_SHARE`] of non-missing values are finite numbers; boolean when every value is a yes/no
+/// Rules, in order: all-missing → dropped; distinct whole numbers (100+ rows) → identifier;
+/// numeric when at least [`NUMERIC_SHARE`] of non-missing values are finite numbers and none is
+/// zero-padded (`007` is a code); constant → dropped; boolean when every value is a yes/no
 /// word; categorical when at most [`MAX_LEVELS`] levels; identifier when nearly all values are
 /// distinct ([`ID_LIKE_UNIQUE_SHARE`]); otherwise dropped for too many levels.
 pub fn infer(
@@ -226,7 +227,32 @@ pub fn infer(
             .iter()
             .filter_map(|v| values::parse_number(v).ok().flatten())
             .collect();
-        if numbers.len() as f64 >= NUMERIC_SHARE * present.len() as f64 {
+        // Zero-padded codes ("00042") and columns of distinct integers are identifiers, not
+        // quantities, even though they parse as numbers.
+        let zero_padded = present.iter().any(|v| {
+            let t = v.trim().trim_start_matches(['+', '-']);
+            t.len() > 1 && t.starts_with('0') && t.as_bytes()[1].is_ascii_digit()
+        });
+        let all_distinct_integers = numbers.len() == present.len()
+            && present.len() >= 100
+            && numbers.iter().all(|x| x.fract() == 0.0)
+            && {
+                let mut sorted = numbers.clone();
+                sorted.sort_by(f64::total_cmp);
+                sorted.windows(2).all(|w| w[0] != w[1])
+            };
+        if all_distinct_integers && !zero_padded {
+            if id_column.is_none() && detected_id.is_none() {
+                detected_id = Some(i);
+            }
+            dropped.push(drop(format!(
+                "identifier: {} distinct whole numbers in {} rows",
+                numbers.len(),
+                present.len()
+            )));
+            continue;
+        }
+        if !zero_padded && numbers.len() as f64 >= NUMERIC_SHARE * present.len() as f64 {
             let first = numbers[0];
             if numbers.iter().all(|x| *x == first) {
                 dropped.push(drop(format!("constant: every value is {first}")));
@@ -254,8 +280,8 @@ pub fn infer(
         let mut levels: Vec<String> = Vec::new();
         for v in &present {
             let key = values::level_key(v);
-            if !level_of.contains_key(&key) {
-                level_of.insert(key, levels.len());
+            if let std::collections::hash_map::Entry::Vacant(e) = level_of.entry(key) {
+                e.insert(levels.len());
                 levels.push(v.trim().to_string());
             }
         }
@@ -326,7 +352,13 @@ mod tests {
         let n = 60;
         let ids: Vec<String> = (0..n).map(|i| format!("C{i:04}")).collect();
         let ages: Vec<String> = (0..n)
-            .map(|i| if i == 3 { " ".into() } else { format!("{}", 20 + i) })
+            .map(|i| {
+                if i == 3 {
+                    " ".into()
+                } else {
+                    format!("{}", 20 + i)
+                }
+            })
             .collect();
         let plans: Vec<String> = (0..n)
             .map(|i| ["Basic", "basic ", "Pro"][i % 3].to_string())
@@ -366,6 +398,20 @@ mod tests {
         let reasons: Vec<&str> = inf.dropped.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(reasons, vec!["id", "const", "note"]);
         assert!(inf.dropped[2].reason.starts_with("too many categories"));
+    }
+
+    #[test]
+    fn numeric_looking_identifiers_are_dropped() {
+        let header = col(&["code", "number", "y"]);
+        let codes: Vec<String> = (0..120).map(|i| format!("{:04}", i % 30)).collect();
+        let numbers: Vec<String> = (0..120).map(|i| (1000 + 7 * i).to_string()).collect();
+        let ys: Vec<String> = (0..120).map(|i| (i % 2).to_string()).collect();
+        let inf = infer(&header, &[codes, numbers, ys], 2, None);
+        // Zero-padded codes are text: 30 levels, categorical.
+        assert_eq!(inf.schema.columns[0].kind.name(), "categorical");
+        assert_eq!(inf.schema.columns.len(), 1);
+        assert!(inf.dropped[0].reason.starts_with("identifier"));
+        assert_eq!(inf.schema.id_column.as_deref(), Some("number"));
     }
 
     #[test]

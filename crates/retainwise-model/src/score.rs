@@ -313,7 +313,9 @@ pub fn score_csv<R: Read, W: Write>(
     let needed_width = binding.feature_at.iter().max().map_or(0, |m| m + 1);
 
     let mut writer = csv::WriterBuilder::new().from_writer(output);
-    writer.write_record(OUTPUT_HEADER).map_err(csv_write_error)?;
+    writer
+        .write_record(OUTPUT_HEADER)
+        .map_err(csv_write_error)?;
 
     let mut report = ScoreReport {
         rows_total: 0,

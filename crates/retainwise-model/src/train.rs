@@ -25,7 +25,7 @@ use crate::encode::Encoder;
 use crate::forest::Forest;
 use crate::gbdt::{self, GbdtSettings};
 use crate::metrics;
-use crate::schema::{self, DroppedColumn};
+use crate::schema::{self, DroppedColumn, FeatureSchema};
 use crate::values;
 
 /// Fewest data rows [`CheckedTrainParams::fit`] accepts.
@@ -73,7 +73,9 @@ impl TrainParams {
     /// [`TrainError::InvalidParams`] naming the bad setting.
     pub fn check(&self) -> Result<CheckedTrainParams, TrainError> {
         if self.label.trim().is_empty() {
-            return Err(TrainError::InvalidParams("the label column name is empty".into()));
+            return Err(TrainError::InvalidParams(
+                "the label column name is empty".into(),
+            ));
         }
         if !(2..=10).contains(&self.folds) {
             return Err(TrainError::InvalidParams(format!(
@@ -117,7 +119,10 @@ pub enum TrainError {
         found: Vec<String>,
     },
     /// A label cell is not a recognised class.
-    #[error("row {row}: label value {value:?} is not one of {}", values::LABEL_SPELLINGS)]
+    #[error(
+        "row {row}: label value {value:?} is not one of {}",
+        values::LABEL_SPELLINGS
+    )]
     BadLabel {
         /// Data record number (1 = first after the header).
         row: u64,
@@ -333,7 +338,11 @@ impl fmt::Display for TrainReport {
         ] {
             writeln!(f, "  {name}  {:.4}   {:.4}", m.mean, m.std)?;
         }
-        writeln!(f, "  calibration error (ECE, 10 bins) {:.4}", cv.calibration_error)?;
+        writeln!(
+            f,
+            "  calibration error (ECE, 10 bins) {:.4}",
+            cv.calibration_error
+        )?;
         let g = &self.settings.gbdt;
         writeln!(
             f,
@@ -362,6 +371,16 @@ pub fn train_csv<R: Read>(
     checked.fit(&table)
 }
 
+/// A table ready for the learner.
+pub(crate) struct Prepared {
+    pub schema: FeatureSchema,
+    pub dropped: Vec<DroppedColumn>,
+    pub notes: Vec<String>,
+    /// Column-major encoded features (`data[j * rows + i]`), NaN = missing.
+    pub data: Vec<f64>,
+    pub labels: Vec<bool>,
+}
+
 /// A row-subset fit: the forest and, for CV folds, the held-out probabilities.
 struct FoldResult {
     forest: Forest,
@@ -374,11 +393,8 @@ impl CheckedTrainParams {
         &self.0
     }
 
-    /// Fits a model on `table`: cross-validates, then fits on all rows.
-    ///
-    /// # Errors
-    /// [`TrainError`] naming what to fix in the table (label, classes, row counts, features).
-    pub fn fit(&self, table: &TrainingTable) -> Result<(Model, TrainReport), TrainError> {
+    /// Finds the label, checks the classes, infers the schema and encodes the table.
+    pub(crate) fn prepare(&self, table: &TrainingTable) -> Result<Prepared, TrainError> {
         let p = &self.0;
         let header = &table.header;
         let find = |name: &str| {
@@ -431,7 +447,7 @@ impl CheckedTrainParams {
                 dropped: inferred.dropped,
             });
         }
-        let mut notes = inferred.notes.clone();
+        let mut notes = inferred.notes;
         if table.blank_rows > 0 {
             notes.push(format!("{} blank row(s) skipped", table.blank_rows));
         }
@@ -443,7 +459,12 @@ impl CheckedTrainParams {
         let source_at: Vec<usize> = schema
             .columns
             .iter()
-            .map(|c| header.iter().position(|h| *h == c.name).expect("schema names come from the header"))
+            .map(|c| {
+                header
+                    .iter()
+                    .position(|h| *h == c.name)
+                    .expect("schema names come from the header")
+            })
             .collect();
         let mut data = vec![0.0; n_features * rows];
         let mut row_buf = vec![0.0; n_features];
@@ -457,6 +478,31 @@ impl CheckedTrainParams {
                 data[j * rows + i] = *v;
             }
         }
+        Ok(Prepared {
+            schema,
+            dropped: inferred.dropped,
+            notes,
+            data,
+            labels,
+        })
+    }
+
+    /// Fits a model on `table`: cross-validates, then fits on all rows.
+    ///
+    /// # Errors
+    /// [`TrainError`] naming what to fix in the table (label, classes, row counts, features).
+    pub fn fit(&self, table: &TrainingTable) -> Result<(Model, TrainReport), TrainError> {
+        let p = &self.0;
+        let Prepared {
+            schema,
+            dropped,
+            notes,
+            data,
+            labels,
+        } = self.prepare(table)?;
+        let rows = labels.len();
+        let positives = labels.iter().filter(|l| **l).count();
+        let n_features = schema.n_features();
         let y: Vec<f64> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
 
         // Jobs 0..k are the CV folds, job k the final fit on all rows.
@@ -524,7 +570,7 @@ impl CheckedTrainParams {
             label: schema.label.clone(),
             id_column: schema.id_column.clone(),
             features: CardFeature::from_schema(&schema),
-            dropped_columns: inferred.dropped.clone(),
+            dropped_columns: dropped.clone(),
             training_data: TrainingData {
                 sha256: table.sha256.clone(),
                 rows: rows as u64,
@@ -547,7 +593,7 @@ impl CheckedTrainParams {
             rows: rows as u64,
             positives: positives as u64,
             features: model.card().features.clone(),
-            dropped_columns: inferred.dropped,
+            dropped_columns: dropped,
             cross_validation: cv,
             settings,
             notes,
@@ -664,5 +710,55 @@ mod tests {
         assert!(p.check().is_ok());
         p.folds = 1;
         assert!(matches!(p.check(), Err(TrainError::InvalidParams(_))));
+    }
+}
+
+#[cfg(test)]
+mod telco_tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The Telco file: `$RETAINWISE_TELCO_CSV`, else `../shared/data/…` beside the workspace.
+    fn telco_path() -> Option<PathBuf> {
+        let p = std::env::var_os("RETAINWISE_TELCO_CSV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/data/telco-customer-churn.csv")
+            });
+        p.exists().then_some(p)
+    }
+
+    #[test]
+    fn own_inference_equals_forust_predict_on_telco() {
+        let Some(path) = telco_path() else {
+            eprintln!("SKIPPED: Telco data not found (set RETAINWISE_TELCO_CSV)");
+            return;
+        };
+        let table = TrainingTable::read_csv(std::fs::File::open(path).unwrap()).unwrap();
+        let mut p = TrainParams::new("Churn");
+        p.id_column = Some("customerID".into());
+        let prep = p.check().unwrap().prepare(&table).unwrap();
+        let rows = prep.labels.len();
+        let n = prep.schema.n_features();
+        let y: Vec<f64> = prep.labels.iter().map(|&l| l as u8 as f64).collect();
+        let booster = gbdt::fit_booster(&p.gbdt, p.seed, &prep.data, rows, &y).unwrap();
+        let forest = gbdt::convert(&booster, n).unwrap();
+        let theirs = booster.predict(&forust_ml::Matrix::new(&prep.data, rows, n), false);
+        let mut row = vec![0.0; n];
+        let mut worst: f64 = 0.0;
+        for (i, t) in theirs.iter().enumerate() {
+            for (j, r) in row.iter_mut().enumerate() {
+                *r = prep.data[j * rows + i];
+            }
+            worst = worst.max((forest.log_odds(&row) - t).abs());
+        }
+        assert!(worst <= 1e-9, "largest log-odds difference {worst}");
+        // The 11 blank TotalCharges rows were encoded as missing, not dropped.
+        let total_at = prep.schema.n_features() - 1;
+        let missing = (0..rows)
+            .filter(|&i| prep.data[total_at * rows + i].is_nan())
+            .count();
+        assert_eq!(missing, 11);
     }
 }

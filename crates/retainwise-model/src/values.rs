@@ -89,7 +89,9 @@ pub const LABEL_SPELLINGS: &str = "Yes/No, 1/0, true/false or churned/active";
 pub fn parse_label(raw: &str) -> Option<bool> {
     let t = raw.trim();
     const POS: &[&str] = &["yes", "y", "1", "1.0", "true", "churned", "churn"];
-    const NEG: &[&str] = &["no", "n", "0", "0.0", "false", "active", "retained", "stayed"];
+    const NEG: &[&str] = &[
+        "no", "n", "0", "0.0", "false", "active", "retained", "stayed",
+    ];
     if POS.iter().any(|w| t.eq_ignore_ascii_case(w)) {
         Some(true)
     } else if NEG.iter().any(|w| t.eq_ignore_ascii_case(w)) {

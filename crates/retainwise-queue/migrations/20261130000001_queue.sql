@@ -14,12 +14,17 @@ CREATE TABLE IF NOT EXISTS queue_messages (
     dead_at       BIGINT                       -- NULL while live; set when dead-lettered
 );
 
--- Claim order for live messages: the claim scans this in order and stops after LIMIT rows.
+-- Claim order for live messages: the claim walks this in order and stops after LIMIT visible
+-- rows, so its cost does not grow with the backlog (sorting every visible row would).
 CREATE INDEX IF NOT EXISTS queue_messages_ready
     ON queue_messages (queue, priority DESC, sent_at, id) WHERE dead_at IS NULL;
--- "When does the next message become visible" and the dead-letter sweep.
+-- "When does the next message become visible?" (one index probe).
 CREATE INDEX IF NOT EXISTS queue_messages_visible
     ON queue_messages (queue, visible_at) WHERE dead_at IS NULL;
+-- The dead-letter sweep runs before every claim: it must touch only messages on their last
+-- receives, not the whole visible backlog.
+CREATE INDEX IF NOT EXISTS queue_messages_retries
+    ON queue_messages (queue, receive_count, visible_at) WHERE dead_at IS NULL;
 -- Newest dead first.
 CREATE INDEX IF NOT EXISTS queue_messages_dead
     ON queue_messages (queue, dead_at) WHERE dead_at IS NOT NULL;

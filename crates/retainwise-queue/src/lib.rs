@@ -40,6 +40,8 @@
 //! [`connect`] opens a pool with the right settings for the URL, [`SqlQueue::new`] migrates and
 //! returns a queue, and the [`Queue`] trait is everything a worker or an API handler needs.
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod config;
 mod error;

@@ -34,6 +34,9 @@ pub trait Queue: Send + Sync + 'static {
     /// Each delivery has a fresh receipt and `receive_count` one higher, and stays invisible for
     /// the visibility timeout. A message that already reached `max_receives` and is visible again
     /// is moved to the dead-letter store (keeping its last error) instead of being delivered.
+    ///
+    /// Dropping the future after the claim committed leaves those messages leased (invisible)
+    /// until their visibility timeout, as with any lost delivery.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
 
     /// Heartbeat: the message stays invisible for `timeout` from now (millisecond precision).
@@ -45,7 +48,8 @@ pub trait Queue: Send + Sync + 'static {
     /// Gives the message back: visible again after `delay` (0 = at once), with `error` recorded
     /// as its last error. The receipt is no longer current afterwards. The receive count is kept,
     /// so repeated nacks end in the dead-letter store.
-    async fn nack(&self, receipt: &Receipt, delay: Duration, error: &str) -> Result<(), QueueError>;
+    async fn nack(&self, receipt: &Receipt, delay: Duration, error: &str)
+        -> Result<(), QueueError>;
 
     /// Moves the message straight to the dead-letter store with `error` as its last error (for
     /// messages that can never succeed, e.g. invalid ones).

@@ -58,8 +58,16 @@ impl App {
         };
         let model = load_model(config.model.as_deref())?;
         let card = serde_json::to_string(model.card()).context("serialising the model card")?;
-        db.upsert_model(model.id(), &card).await.context("recording the model")?;
-        Ok(Self { config: Arc::new(config), db, storage, queue, model })
+        db.upsert_model(model.id(), &card)
+            .await
+            .context("recording the model")?;
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            storage,
+            queue,
+            model,
+        })
     }
 }
 
@@ -69,8 +77,10 @@ pub fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<&'static Mod
     match path {
         None => Ok(Model::embedded_default()),
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
-            let model = Model::from_json_slice(&bytes).with_context(|| format!("loading model {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
+            let model = Model::from_json_slice(&bytes)
+                .with_context(|| format!("loading model {}", path.display()))?;
             Ok(Box::leak(Box::new(model)))
         }
     }
@@ -94,7 +104,10 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

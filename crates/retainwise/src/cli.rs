@@ -83,6 +83,9 @@ enum Command {
         /// Seed for the folds and the trees; the same seed gives the same model.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Model name, the first part of its id (default: the first word of the input's file name).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Inspect models.
     Model {
@@ -131,7 +134,10 @@ enum QueueCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -152,7 +158,9 @@ fn init_logging() {
     let filter = EnvFilter::try_from_env("RETAINWISE_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("RETAINWISE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         builder.json().init();
     } else {
@@ -162,10 +170,20 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { listen, settings, concurrency } => {
+        Command::Serve {
+            listen,
+            settings,
+            concurrency,
+        } => {
             let app = open(&settings).await?;
             let shutdown = shutdown_signal();
-            let worker = Worker::new(app.clone(), WorkerOptions { concurrency, ..WorkerOptions::default() });
+            let worker = Worker::new(
+                app.clone(),
+                WorkerOptions {
+                    concurrency,
+                    ..WorkerOptions::default()
+                },
+            );
             let worker_task = tokio::spawn({
                 let shutdown = shutdown.clone();
                 async move { worker.run(shutdown).await }
@@ -180,23 +198,52 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve_http(&app, &listen, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Worker { settings, concurrency } => {
+        Command::Worker {
+            settings,
+            concurrency,
+        } => {
             let app = open(&settings).await?;
-            let worker = Worker::new(app, WorkerOptions { concurrency, ..WorkerOptions::default() });
+            let worker = Worker::new(
+                app,
+                WorkerOptions {
+                    concurrency,
+                    ..WorkerOptions::default()
+                },
+            );
             let summary = worker.run(shutdown_signal()).await;
             eprintln!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Predict { input, output, model, high_risk, medium_risk } => {
-            let thresholds = RiskThresholds { high: high_risk, medium: medium_risk };
-            tokio::task::spawn_blocking(move || predict(&input, output.as_deref(), model.as_deref(), thresholds))
-                .await
-                .context("scoring task")?
+        Command::Predict {
+            input,
+            output,
+            model,
+            high_risk,
+            medium_risk,
+        } => {
+            let thresholds = RiskThresholds {
+                high: high_risk,
+                medium: medium_risk,
+            };
+            tokio::task::spawn_blocking(move || {
+                predict(&input, output.as_deref(), model.as_deref(), thresholds)
+            })
+            .await
+            .context("scoring task")?
         }
-        Command::Train { input, label, id, output, seed } => {
-            tokio::task::spawn_blocking(move || train(&input, label, id, &output, seed)).await.context("training task")?
-        }
-        Command::Model { command: ModelCommand::Show { model } } => {
+        Command::Train {
+            input,
+            label,
+            id,
+            output,
+            seed,
+            name,
+        } => tokio::task::spawn_blocking(move || train(&input, label, id, &output, seed, name))
+            .await
+            .context("training task")?,
+        Command::Model {
+            command: ModelCommand::Show { model },
+        } => {
             let model = crate::app::load_model(model.as_deref())?;
             println!("{}", serde_json::to_string_pretty(model.card())?);
             Ok(ExitCode::SUCCESS)
@@ -213,10 +260,19 @@ async fn open(settings: &Settings) -> anyhow::Result<App> {
     App::open(config).await
 }
 
-async fn serve_http(app: &App, listen: &ListenSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn serve_http(
+    app: &App,
+    listen: &ListenSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen.bind)
         .await
-        .with_context(|| format!("listening on {} (set RETAINWISE_BIND to use another address)", listen.bind))?;
+        .with_context(|| {
+            format!(
+                "listening on {} (set RETAINWISE_BIND to use another address)",
+                listen.bind
+            )
+        })?;
     let addr = listener.local_addr()?;
     eprintln!("retainwise listening on http://{addr}");
     tracing::info!(%addr, model = app.model.id(), "api_startup");
@@ -234,14 +290,15 @@ fn shutdown_signal() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    fire.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        fire.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}
@@ -268,13 +325,24 @@ fn predict(
         Box::new(File::open(input).with_context(|| format!("opening {}", input.display()))?)
     };
     let writer: Box<dyn Write> = match output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        Some(path) => {
+            Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)
+        }
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = BufWriter::with_capacity(1 << 20, writer);
-    let options = ScoreOptions { thresholds, ..ScoreOptions::default() };
-    let report = retainwise_model::score_csv(model, BufReader::with_capacity(1 << 20, reader), &mut writer, &options, &mut |_| {})
-        .with_context(|| format!("scoring {}", input.display()))?;
+    let options = ScoreOptions {
+        thresholds,
+        ..ScoreOptions::default()
+    };
+    let report = retainwise_model::score_csv(
+        model,
+        BufReader::with_capacity(1 << 20, reader),
+        &mut writer,
+        &options,
+        &mut |_| {},
+    )
+    .with_context(|| format!("scoring {}", input.display()))?;
     writer.flush().context("writing the results")?;
     eprintln!(
         "scored {} of {} rows with model {} ({} rejected; high {}, medium {}, low {}; mean churn probability {:.3})",
@@ -296,20 +364,44 @@ fn predict(
     if !report.ignored_columns.is_empty() {
         eprintln!("  ignored columns: {}", report.ignored_columns.join(", "));
     }
-    Ok(if report.rows_scored > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.rows_scored > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-fn train(input: &std::path::Path, label: String, id: Option<String>, output: &std::path::Path, seed: u64) -> anyhow::Result<ExitCode> {
+fn train(
+    input: &std::path::Path,
+    label: String,
+    id: Option<String>,
+    output: &std::path::Path,
+    seed: u64,
+    name: Option<String>,
+) -> anyhow::Result<ExitCode> {
     let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
     let mut params = TrainParams::new(label);
     params.id_column = id;
     params.seed = seed;
-    let (model, report) =
-        retainwise_model::train_csv(BufReader::new(file), &params).with_context(|| format!("training on {}", input.display()))?;
-    std::fs::write(output, model.to_json_vec()).with_context(|| format!("writing {}", output.display()))?;
+    params.name = name.unwrap_or_else(|| default_model_name(input));
+    let (model, report) = retainwise_model::train_csv(BufReader::new(file), &params)
+        .with_context(|| format!("training on {}", input.display()))?;
+    std::fs::write(output, model.to_json_vec())
+        .with_context(|| format!("writing {}", output.display()))?;
     println!("{report}");
     println!("model {} written to {}", model.id(), output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `telco` for `telco-customer-churn.csv`: the first word of the file name, `churn` if none.
+fn default_model_name(input: &std::path::Path) -> String {
+    input
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.split(['-', '_', '.', ' ']).next())
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("churn")
+        .to_ascii_lowercase()
 }
 
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<ExitCode> {
@@ -345,7 +437,10 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
             if !all && ids.is_empty() {
                 anyhow::bail!("name the message ids to redrive, or pass --all");
             }
-            let moved = app.queue.redrive(if all { None } else { Some(&ids) }).await?;
+            let moved = app
+                .queue
+                .redrive(if all { None } else { Some(&ids) })
+                .await?;
             println!("redrove {moved} message(s); their predictions will run again");
         }
     }

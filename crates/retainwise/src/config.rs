@@ -109,11 +109,15 @@ impl Settings {
                 StorageLocation::Local(self.data_dir.join("objects"))
             }
         };
-        let sqs_enabled = env("ENABLE_SQS").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        let queue_url = self
-            .queue_url
-            .clone()
-            .or_else(|| if sqs_enabled { env("PREDICTIONS_QUEUE_URL") } else { None });
+        let sqs_enabled =
+            env("ENABLE_SQS").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let queue_url = self.queue_url.clone().or_else(|| {
+            if sqs_enabled {
+                env("PREDICTIONS_QUEUE_URL")
+            } else {
+                None
+            }
+        });
         let queue = match queue_url.as_deref().map(str::trim) {
             None | Some("db") | Some("database") => QueueBackend::Database,
             Some(other) => bail!(
@@ -129,7 +133,8 @@ impl Settings {
         if self.max_receives == 0 {
             bail!("RETAINWISE_MAX_RECEIVES must be at least 1");
         }
-        if !(self.medium_risk > 0.0 && self.medium_risk <= self.high_risk && self.high_risk <= 1.0) {
+        if !(self.medium_risk > 0.0 && self.medium_risk <= self.high_risk && self.high_risk <= 1.0)
+        {
             bail!(
                 "risk thresholds must satisfy 0 < medium ({}) <= high ({}) <= 1",
                 self.medium_risk,
@@ -143,7 +148,10 @@ impl Settings {
             visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
             max_receives: self.max_receives,
             max_upload_bytes: self.max_upload_bytes,
-            thresholds: RiskThresholds { high: self.high_risk, medium: self.medium_risk },
+            thresholds: RiskThresholds {
+                high: self.high_risk,
+                medium: self.medium_risk,
+            },
             model: self.model.clone(),
         })
     }
@@ -168,7 +176,10 @@ fn parse_storage_url(url: &str) -> anyhow::Result<StorageLocation> {
 pub fn ensure_sqlite_parent(database_url: &str) -> anyhow::Result<()> {
     if let Some(path) = database_url.strip_prefix("sqlite://") {
         let path = path.split('?').next().unwrap_or(path);
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
         }
@@ -190,8 +201,14 @@ mod tests {
 
     #[test]
     fn storage_urls() {
-        assert_eq!(parse_storage_url("file:///tmp/x").unwrap(), StorageLocation::Local("/tmp/x".into()));
-        assert_eq!(parse_storage_url("./objects").unwrap(), StorageLocation::Local("./objects".into()));
+        assert_eq!(
+            parse_storage_url("file:///tmp/x").unwrap(),
+            StorageLocation::Local("/tmp/x".into())
+        );
+        assert_eq!(
+            parse_storage_url("./objects").unwrap(),
+            StorageLocation::Local("./objects".into())
+        );
         assert!(parse_storage_url("file://relative").is_err());
         assert!(parse_storage_url("gs://bucket").is_err());
     }

@@ -54,7 +54,13 @@ pub struct PredictionJob {
 
 impl PredictionMessage {
     /// The message for a freshly queued prediction, stamped now.
-    pub fn new(prediction: PredictionId, user: &UserId, upload: UploadId, key: &ObjectKey, high: bool) -> Self {
+    pub fn new(
+        prediction: PredictionId,
+        user: &UserId,
+        upload: UploadId,
+        key: &ObjectKey,
+        high: bool,
+    ) -> Self {
         Self {
             prediction_id: prediction.to_string(),
             user_id: user.to_string(),
@@ -73,20 +79,35 @@ impl PredictionMessage {
 /// `storage_root` is the configured storage root URL the object path must lie inside.
 ///
 /// Errors: a sentence naming the field, the raw value and what was expected.
-pub fn validate(body: &str, sent_at: SystemTime, now: SystemTime, storage_root: &str) -> Result<PredictionJob, String> {
-    let msg: PredictionMessage =
-        serde_json::from_str(body).map_err(|e| format!("message body is not a valid prediction message: {e}"))?;
+pub fn validate(
+    body: &str,
+    sent_at: SystemTime,
+    now: SystemTime,
+    storage_root: &str,
+) -> Result<PredictionJob, String> {
+    let msg: PredictionMessage = serde_json::from_str(body)
+        .map_err(|e| format!("message body is not a valid prediction message: {e}"))?;
     let prediction_id = msg.prediction_id.parse::<PredictionId>().map_err(|e| e.0)?;
     let upload_id = msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
     let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
-    let object_key = ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
+    let object_key =
+        ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
     if !matches!(msg.priority.as_str(), "normal" | "high") {
-        return Err(format!("priority {:?} is invalid: expected \"normal\" or \"high\"", msg.priority));
+        return Err(format!(
+            "priority {:?} is invalid: expected \"normal\" or \"high\"",
+            msg.priority
+        ));
     }
     let stamped = crate::time::parse_rfc3339(&msg.timestamp)
         .map_err(|_| format!("timestamp {:?} is not an RFC 3339 time", msg.timestamp))?;
-    if stamped.duration_since(now).is_ok_and(|ahead| ahead > MAX_FUTURE) {
-        return Err(format!("timestamp {} is more than 1 hour in the future", msg.timestamp));
+    if stamped
+        .duration_since(now)
+        .is_ok_and(|ahead| ahead > MAX_FUTURE)
+    {
+        return Err(format!(
+            "timestamp {} is more than 1 hour in the future",
+            msg.timestamp
+        ));
     }
     if now.duration_since(sent_at).is_ok_and(|age| age > MAX_AGE) {
         return Err(format!(
@@ -94,7 +115,12 @@ pub fn validate(body: &str, sent_at: SystemTime, now: SystemTime, storage_root: 
             crate::time::rfc3339(crate::time::to_ms(sent_at))
         ));
     }
-    Ok(PredictionJob { prediction_id, user_id, upload_id, object_key })
+    Ok(PredictionJob {
+        prediction_id,
+        user_id,
+        upload_id,
+        object_key,
+    })
 }
 
 #[cfg(test)]
@@ -106,7 +132,13 @@ mod tests {
     fn good() -> PredictionMessage {
         let user: UserId = "user_1".parse().unwrap();
         let upload = UploadId::new();
-        PredictionMessage::new(PredictionId::new(), &user, upload, &ObjectKey::upload(&user, upload), false)
+        PredictionMessage::new(
+            PredictionId::new(),
+            &user,
+            upload,
+            &ObjectKey::upload(&user, upload),
+            false,
+        )
     }
 
     fn check(msg: &PredictionMessage) -> Result<PredictionJob, String> {
@@ -123,15 +155,25 @@ mod tests {
 
     #[test]
     fn rejects_each_bad_field() {
-        let cases: Vec<(fn(&mut PredictionMessage), &str)> = vec![
+        type Mutation = fn(&mut PredictionMessage);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|m| m.prediction_id = "123".into(), "prediction id"),
             (|m| m.upload_id = "x".into(), "upload id"),
             (|m| m.user_id = "a b".into(), "user id"),
-            (|m| m.object_key = "uploads/user_1/../x.csv".into(), "object path"),
-            (|m| m.object_key = "s3://other/uploads/user_1/x.csv".into(), "outside"),
+            (
+                |m| m.object_key = "uploads/user_1/../x.csv".into(),
+                "object path",
+            ),
+            (
+                |m| m.object_key = "s3://other/uploads/user_1/x.csv".into(),
+                "outside",
+            ),
             (|m| m.priority = "urgent".into(), "priority"),
             (|m| m.timestamp = "yesterday".into(), "RFC 3339"),
-            (|m| m.timestamp = crate::time::rfc3339(crate::time::now_ms() + 2 * 3600 * 1000), "future"),
+            (
+                |m| m.timestamp = crate::time::rfc3339(crate::time::now_ms() + 2 * 3600 * 1000),
+                "future",
+            ),
         ];
         for (mutate, expect) in cases {
             let mut msg = good();
@@ -148,7 +190,9 @@ mod tests {
         let body = serde_json::to_string(&good()).unwrap();
         let now = SystemTime::now();
         let old = now - Duration::from_secs(25 * 3600);
-        assert!(validate(&body, old, now, ROOT).unwrap_err().contains("older than 24 hours"));
+        assert!(validate(&body, old, now, ROOT)
+            .unwrap_err()
+            .contains("older than 24 hours"));
         // A redriven message is re-stamped by the queue and runs even if its body is old.
         let mut msg = good();
         msg.timestamp = crate::time::rfc3339(crate::time::to_ms(old));
@@ -158,7 +202,9 @@ mod tests {
     #[test]
     fn honours_the_original_field_name() {
         let msg = good();
-        let body = serde_json::to_string(&msg).unwrap().replace("\"object_key\"", "\"s3_key\"");
+        let body = serde_json::to_string(&msg)
+            .unwrap()
+            .replace("\"object_key\"", "\"s3_key\"");
         let now = SystemTime::now();
         assert!(validate(&body, now, now, ROOT).is_ok());
     }

@@ -50,10 +50,16 @@ impl Storage {
     pub fn open(location: &StorageLocation) -> anyhow::Result<Self> {
         match location {
             StorageLocation::Local(dir) => {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating storage folder {}", dir.display()))?;
-                let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating storage folder {}", dir.display()))?;
+                let dir = dir
+                    .canonicalize()
+                    .with_context(|| format!("resolving {}", dir.display()))?;
                 let store = LocalFileSystem::new_with_prefix(&dir)?;
-                Ok(Self { store: Arc::new(store), root_url: format!("file://{}", dir.display()) })
+                Ok(Self {
+                    store: Arc::new(store),
+                    root_url: format!("file://{}", dir.display()),
+                })
             }
         }
     }
@@ -115,7 +121,9 @@ impl Storage {
 
     /// Writes a small object in one request.
     pub async fn put_bytes(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StorageError> {
-        self.store.put(&Self::path(key), PutPayload::from(bytes)).await?;
+        self.store
+            .put(&Self::path(key), PutPayload::from(bytes))
+            .await?;
         Ok(())
     }
 
@@ -126,7 +134,9 @@ impl Storage {
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
         match self.store.get(&Self::path(key)).await {
             Ok(result) => Ok(result.into_stream().map_err(StorageError::from).boxed()),
-            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.to_string())),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(key.to_string()))
+            }
             Err(e) => Err(e.into()),
         }
     }

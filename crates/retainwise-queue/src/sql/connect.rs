@@ -76,9 +76,8 @@ fn sqlite_file_path(url: &str) -> Option<&str> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let (path, params) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory = path.is_empty()
-        || path == ":memory:"
-        || params.split('&').any(|kv| kv == "mode=memory");
+    let in_memory =
+        path.is_empty() || path == ":memory:" || params.split('&').any(|kv| kv == "mode=memory");
     (!in_memory).then_some(path)
 }
 
@@ -107,7 +106,10 @@ mod tests {
     #[test]
     fn sqlite_paths() {
         assert_eq!(sqlite_file_path("sqlite://data/x.db"), Some("data/x.db"));
-        assert_eq!(sqlite_file_path("sqlite:///abs/x.db?mode=rwc"), Some("/abs/x.db"));
+        assert_eq!(
+            sqlite_file_path("sqlite:///abs/x.db?mode=rwc"),
+            Some("/abs/x.db")
+        );
         assert_eq!(sqlite_file_path("sqlite:x.db"), Some("x.db"));
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
         assert_eq!(sqlite_file_path("sqlite://:memory:"), None);
@@ -120,8 +122,14 @@ mod tests {
     fn dialect_from_url() {
         assert_eq!(Dialect::from_url("sqlite://x.db"), Some(Dialect::Sqlite));
         assert_eq!(Dialect::from_url("sqlite::memory:"), Some(Dialect::Sqlite));
-        assert_eq!(Dialect::from_url("postgres://u@h/db"), Some(Dialect::Postgres));
-        assert_eq!(Dialect::from_url("postgresql://u@h/db"), Some(Dialect::Postgres));
+        assert_eq!(
+            Dialect::from_url("postgres://u@h/db"),
+            Some(Dialect::Postgres)
+        );
+        assert_eq!(
+            Dialect::from_url("postgresql://u@h/db"),
+            Some(Dialect::Postgres)
+        );
         assert_eq!(Dialect::from_url("mysql://h/db"), None);
         assert_eq!(Dialect::from_url("db"), None);
     }

@@ -119,7 +119,11 @@ impl SqlQueue {
             .await?
             .rows_affected();
         if moved > 0 {
-            tracing::warn!(queue = self.name(), moved, "dead-lettered messages after max receives");
+            tracing::warn!(
+                queue = self.name(),
+                moved,
+                "dead-lettered messages after max receives"
+            );
         }
         Ok(())
     }
@@ -163,7 +167,7 @@ impl SqlQueue {
     async fn next_visible_in(&self) -> Result<Option<Duration>, QueueError> {
         let ms: Option<i64> = sqlx::query_scalar(&self.inner.sql.next_visible_in)
             .bind(self.name())
-            .fetch_one(&self.inner.pool)
+            .fetch_optional(&self.inner.pool)
             .await?;
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
     }
@@ -185,10 +189,7 @@ impl SqlQueue {
             .bind(self.name().to_owned())
             .bind(message_id.to_owned())
             .bind(receipt.as_str());
-        let affected = bind(query)
-            .execute(&self.inner.pool)
-            .await?
-            .rows_affected();
+        let affected = bind(query).execute(&self.inner.pool).await?.rows_affected();
         if affected == 0 {
             return Err(QueueError::LeaseLost {
                 message_id: Some(message_id.to_owned()),
@@ -275,7 +276,12 @@ impl Queue for SqlQueue {
         self.with_receipt(&self.inner.sql.ack, receipt, |q| q).await
     }
 
-    async fn nack(&self, receipt: &Receipt, delay: Duration, error: &str) -> Result<(), QueueError> {
+    async fn nack(
+        &self,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
         self.with_receipt(&self.inner.sql.nack, receipt, |q| {
             q.bind(millis(delay)).bind(error.to_owned())
         })
@@ -319,13 +325,11 @@ impl Queue for SqlQueue {
     async fn redrive(&self, ids: Option<&[String]>) -> Result<u64, QueueError> {
         self.sweep().await?;
         let moved = match ids {
-            None => {
-                sqlx::query(&self.inner.sql.redrive_all)
-                    .bind(self.name())
-                    .execute(&self.inner.pool)
-                    .await?
-                    .rows_affected()
-            }
+            None => sqlx::query(&self.inner.sql.redrive_all)
+                .bind(self.name())
+                .execute(&self.inner.pool)
+                .await?
+                .rows_affected(),
             Some(ids) => {
                 // One transaction: an operator's redrive of a list happens entirely or not at all.
                 let mut tx = self.inner.pool.begin().await?;

@@ -69,7 +69,11 @@ pub async fn upload(
     let high = match query.priority.as_deref() {
         None | Some("normal") => false,
         Some("high") => true,
-        Some(other) => return Err(ApiError::BadRequest(format!("priority {other:?} is invalid: use normal or high"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "priority {other:?} is invalid: use normal or high"
+            )))
+        }
     };
 
     let mut field = loop {
@@ -78,22 +82,36 @@ pub async fn upload(
             Ok(Some(_)) => continue,
             Ok(None) => {
                 return Err(ApiError::BadRequest(
-                    "no file: send the CSV as multipart/form-data in a field named \"file\"".to_owned(),
+                    "no file: send the CSV as multipart/form-data in a field named \"file\""
+                        .to_owned(),
                 ))
             }
             Err(e) => return Err(multipart_error(e, &too_large)),
         }
     };
-    let filename = field.file_name().map(sanitize_filename).unwrap_or_else(|| "upload.csv".to_owned());
-    if let Some((_, what)) = NOT_CSV.iter().find(|(ext, _)| filename.to_ascii_lowercase().ends_with(ext)) {
+    let filename = field
+        .file_name()
+        .map(sanitize_filename)
+        .unwrap_or_else(|| "upload.csv".to_owned());
+    if let Some((_, what)) = NOT_CSV
+        .iter()
+        .find(|(ext, _)| filename.to_ascii_lowercase().ends_with(ext))
+    {
         return Err(ApiError::BadRequest(format!(
             "{filename:?} looks like {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
         )));
     }
-    let first = match field.chunk().await {
-        Ok(Some(chunk)) => chunk,
-        Ok(None) => return Err(ApiError::BadRequest(format!("{filename:?} is empty; upload a CSV with a header row and customer rows"))),
-        Err(e) => return Err(multipart_error(e, &too_large)),
+    let first = loop {
+        match field.chunk().await {
+            Ok(Some(chunk)) if chunk.is_empty() => continue,
+            Ok(Some(chunk)) => break chunk,
+            Ok(None) => {
+                return Err(ApiError::BadRequest(format!(
+                    "{filename:?} is empty; upload a CSV with a header row and customer rows"
+                )))
+            }
+            Err(e) => return Err(multipart_error(e, &too_large)),
+        }
     };
     sniff(&filename, &first)?;
 
@@ -106,7 +124,8 @@ pub async fn upload(
         let (counted, over) = (counted.clone(), over.clone());
         move |chunk: Result<Bytes, axum::extract::multipart::MultipartError>| {
             let chunk = chunk.map_err(|e| e.body_text())?;
-            if counted.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit {
+            if counted.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit
+            {
                 over.store(true, Ordering::Relaxed);
                 return Err("upload limit exceeded".to_owned());
             }
@@ -117,12 +136,25 @@ pub async fn upload(
         Ok(size) => size,
         Err(_) if over.load(Ordering::Relaxed) => return Err(too_large()),
         Err(crate::storage::StorageError::Source(e)) => {
-            return Err(ApiError::BadRequest(format!("the upload broke off before the end: {e}")))
+            return Err(ApiError::BadRequest(format!(
+                "the upload broke off before the end: {e}"
+            )))
         }
         Err(e) => return Err(e.into()),
     };
 
-    if let Err(e) = queue_prediction(&app, &user, prediction_id, upload_id, &key, &filename, size, high).await {
+    if let Err(e) = queue_prediction(
+        &app,
+        &user,
+        prediction_id,
+        upload_id,
+        &key,
+        &filename,
+        size,
+        high,
+    )
+    .await
+    {
         // Nothing refers to the object: remove it so storage holds no orphans.
         let _ = app.storage.delete(&key).await;
         return Err(e);
@@ -167,10 +199,23 @@ async fn queue_prediction(
         model_id: app.model.id(),
     };
     db::insert_queued(&mut tx, &new).await?;
-    let body = serde_json::to_string(&PredictionMessage::new(prediction_id, user, upload_id, key, high))
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let priority = if high { Priority::High } else { Priority::Normal };
-    let message_id = app.queue.send_in(&mut tx, &OutgoingMessage { body, priority }).await?;
+    let body = serde_json::to_string(&PredictionMessage::new(
+        prediction_id,
+        user,
+        upload_id,
+        key,
+        high,
+    ))
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let priority = if high {
+        Priority::High
+    } else {
+        Priority::Normal
+    };
+    let message_id = app
+        .queue
+        .send_in(&mut tx, &OutgoingMessage { body, priority })
+        .await?;
     db::set_message_id(&mut tx, prediction_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();
@@ -198,11 +243,17 @@ fn sniff(filename: &str, head: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError, too_large: &dyn Fn() -> ApiError) -> ApiError {
+fn multipart_error(
+    e: axum::extract::multipart::MultipartError,
+    too_large: &dyn Fn() -> ApiError,
+) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large()
     } else {
-        ApiError::BadRequest(format!("the upload is not a valid multipart form: {}", e.body_text()))
+        ApiError::BadRequest(format!(
+            "the upload is not a valid multipart form: {}",
+            e.body_text()
+        ))
     }
 }
 
@@ -210,12 +261,16 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, too_large: &dyn 
 fn sanitize_filename(raw: &str) -> String {
     let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
     let clean: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
-    if clean.trim().is_empty() { "upload.csv".to_owned() } else { clean }
+    if clean.trim().is_empty() {
+        "upload.csv".to_owned()
+    } else {
+        clean
+    }
 }
 
 fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MB", n / MIB)
     } else if n >= 1024 {
         format!("{:.1} KB", n as f64 / 1024.0)

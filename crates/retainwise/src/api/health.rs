@@ -17,7 +17,12 @@ pub async fn health() -> Json<Value> {
 pub async fn ready(State(app): State<App>) -> (StatusCode, Json<Value>) {
     let database = app.db.check().await.map_err(|e| e.to_string());
     let storage = app.storage.check().await.map_err(|e| e.to_string());
-    let queue = app.queue.stats().await.map(|_| ()).map_err(|e| e.to_string());
+    let queue = app
+        .queue
+        .stats()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
     let part = |r: &Result<(), String>| match r {
         Ok(()) => json!("ok"),
         Err(e) => json!(e),
@@ -29,5 +34,12 @@ pub async fn ready(State(app): State<App>) -> (StatusCode, Json<Value>) {
         "storage": part(&storage),
         "queue": part(&queue),
     });
-    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }

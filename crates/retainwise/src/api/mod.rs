@@ -28,7 +28,10 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
-        .route("/api/csv", post(csv_upload::upload).layer(DefaultBodyLimit::max(body_limit)))
+        .route(
+            "/api/csv",
+            post(csv_upload::upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}", get(predictions::show))
         .route("/api/predictions/{id}/results", get(predictions::results))

@@ -31,7 +31,9 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = page.limit.unwrap_or(20);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::BadRequest(format!("limit {limit} is out of range: use 1 to {MAX_PAGE}")));
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit} is out of range: use 1 to {MAX_PAGE}"
+        )));
     }
     let offset = page.offset.unwrap_or(0);
     let (rows, total) = app.db.predictions(&user, limit, offset).await?;
@@ -51,7 +53,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, &user, &id).await?;
-    Ok(Json(json!({ "success": true, "prediction": prediction_json(&row, true) })))
+    Ok(Json(
+        json!({ "success": true, "prediction": prediction_json(&row, true) }),
+    ))
 }
 
 pub async fn results(
@@ -74,12 +78,18 @@ pub async fn results(
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
-    let stem = row.filename.trim_end_matches(".csv").trim_end_matches(".CSV");
+    let stem = row
+        .filename
+        .trim_end_matches(".csv")
+        .trim_end_matches(".CSV");
     let download = format!("{}_predictions.csv", ascii_filename(stem));
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{download}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{download}\""),
+            ),
         ],
         Body::from_stream(stream),
     )
@@ -87,10 +97,15 @@ pub async fn results(
 }
 
 fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
-    id.parse().map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))
+    id.parse()
+        .map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))
 }
 
-async fn find(app: &App, user: &crate::domain::UserId, id: &str) -> Result<PredictionRow, ApiError> {
+async fn find(
+    app: &App,
+    user: &crate::domain::UserId,
+    id: &str,
+) -> Result<PredictionRow, ApiError> {
     let id = parse_id(id)?;
     app.db
         .prediction(user, id)
@@ -118,7 +133,10 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         "results_url": (status == PredictionStatus::Completed).then(|| format!("/api/predictions/{}/results", row.id)),
     });
     if detail {
-        let summary = row.summary.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok());
+        let summary = row
+            .summary
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok());
         value["summary"] = summary.unwrap_or(Value::Null);
     }
     value
@@ -128,8 +146,18 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
 fn ascii_filename(stem: &str) -> String {
     let clean: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
-    if clean.is_empty() { "upload".to_owned() } else { clean }
+    if clean.is_empty() {
+        "upload".to_owned()
+    } else {
+        clean
+    }
 }

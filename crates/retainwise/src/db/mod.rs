@@ -8,7 +8,9 @@
 
 mod predictions;
 
-pub use predictions::{insert_queued, set_message_id, NewPrediction, PredictionRow, PredictionStatus};
+pub use predictions::{
+    insert_queued, set_message_id, NewPrediction, PredictionRow, PredictionStatus,
+};
 pub use retainwise_queue::Dialect;
 use sqlx::AnyPool;
 
@@ -58,6 +60,9 @@ impl Db {
 
     /// Readiness probe: one round trip.
     pub async fn check(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 }

@@ -131,7 +131,10 @@ const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status,
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which
 /// also carries the queue message).
-pub async fn insert_queued(conn: &mut AnyConnection, new: &NewPrediction<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert_queued(
+    conn: &mut AnyConnection,
+    new: &NewPrediction<'_>,
+) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO uploads (id, user_id, filename, object_key, size_bytes, created_at) \
@@ -160,7 +163,11 @@ pub async fn insert_queued(conn: &mut AnyConnection, new: &NewPrediction<'_>) ->
 }
 
 /// Records which queue message carries a prediction (same transaction as [`insert_queued`]).
-pub async fn set_message_id(conn: &mut AnyConnection, id: PredictionId, message_id: &str) -> Result<(), sqlx::Error> {
+pub async fn set_message_id(
+    conn: &mut AnyConnection,
+    id: PredictionId,
+    message_id: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE predictions SET queue_message_id = $1 WHERE id = $2")
         .bind(message_id)
         .bind(id.to_string())
@@ -171,7 +178,11 @@ pub async fn set_message_id(conn: &mut AnyConnection, id: PredictionId, message_
 
 impl Db {
     /// One of `user`'s predictions, or `None` (also when it belongs to someone else).
-    pub async fn prediction(&self, user: &UserId, id: PredictionId) -> Result<Option<PredictionRow>, sqlx::Error> {
+    pub async fn prediction(
+        &self,
+        user: &UserId,
+        id: PredictionId,
+    ) -> Result<Option<PredictionRow>, sqlx::Error> {
         sqlx::query_as::<_, PredictionRow>(&format!("{SELECT} WHERE p.id = $1 AND p.user_id = $2"))
             .bind(id.to_string())
             .bind(user.as_str())
@@ -194,10 +205,11 @@ impl Db {
         .bind(offset as i64)
         .fetch_all(self.pool())
         .await?;
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM predictions WHERE user_id = $1")
-            .bind(user.as_str())
-            .fetch_one(self.pool())
-            .await?;
+        let (total,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM predictions WHERE user_id = $1")
+                .bind(user.as_str())
+                .fetch_one(self.pool())
+                .await?;
         Ok((rows, total as u64))
     }
 
@@ -206,7 +218,12 @@ impl Db {
     /// lease expired; a job FAILED by dead-lettering is taken too, because its message comes back
     /// only when someone redrives it. Returns the new attempt number, or `None` when the job is
     /// finished or absent.
-    pub async fn start(&self, user: &UserId, id: PredictionId, lease: &str) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn start(
+        &self,
+        user: &UserId,
+        id: PredictionId,
+        lease: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
         let now = now_ms();
         let row: Option<(i64,)> = sqlx::query_as(
             "UPDATE predictions SET status = 'RUNNING', attempt = attempt + 1, lease_token = $1, \
@@ -224,7 +241,12 @@ impl Db {
     }
 
     /// Live progress: rows seen so far. Fenced by `lease`; returns false when the lease is lost.
-    pub async fn progress(&self, id: PredictionId, lease: &str, rows: u64) -> Result<bool, sqlx::Error> {
+    pub async fn progress(
+        &self,
+        id: PredictionId,
+        lease: &str,
+        rows: u64,
+    ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE predictions SET rows_processed = $1, updated_at = $2 \
              WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
@@ -274,7 +296,12 @@ impl Db {
     }
 
     /// `RUNNING → FAILED` with a message a person can act on. Fenced by `lease`.
-    pub async fn fail(&self, id: PredictionId, lease: &str, message: &str) -> Result<bool, sqlx::Error> {
+    pub async fn fail(
+        &self,
+        id: PredictionId,
+        lease: &str,
+        message: &str,
+    ) -> Result<bool, sqlx::Error> {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE predictions SET status = 'FAILED', completed_at = $1, updated_at = $1, error_message = $2, \
@@ -291,7 +318,12 @@ impl Db {
 
     /// `RUNNING → QUEUED` after a transient error; the message will be delivered again.
     /// Fenced by `lease`.
-    pub async fn requeue(&self, id: PredictionId, lease: &str, error: &str) -> Result<bool, sqlx::Error> {
+    pub async fn requeue(
+        &self,
+        id: PredictionId,
+        lease: &str,
+        error: &str,
+    ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(
             "UPDATE predictions SET status = 'QUEUED', updated_at = $1, error_message = $2, lease_token = NULL \
              WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",

@@ -79,7 +79,8 @@ impl FromStr for UserId {
     fn from_str(s: &str) -> Result<Self, DomainError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(Self(s.to_owned()))
         } else {

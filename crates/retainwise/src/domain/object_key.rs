@@ -37,7 +37,10 @@ impl ObjectKey {
         let err = |why: &str| Err(DomainError(format!("object path {raw:?} rejected: {why}")));
         let key = if raw.contains("://") {
             let root = root_url.trim_end_matches('/');
-            match raw.strip_prefix(root).and_then(|rest| rest.strip_prefix('/')) {
+            match raw
+                .strip_prefix(root)
+                .and_then(|rest| rest.strip_prefix('/'))
+            {
                 Some(rest) => rest,
                 None => return err(&format!("it is outside the configured storage root {root}")),
             }
@@ -51,7 +54,9 @@ impl ObjectKey {
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
         {
-            return err(&format!("character {bad:?} is not allowed (only letters, digits, '.', '_', '-', '/')"));
+            return err(&format!(
+                "character {bad:?} is not allowed (only letters, digits, '.', '_', '-', '/')"
+            ));
         }
         if key.starts_with('/') {
             return err("it starts with '/'; keys are relative to the storage root");
@@ -64,7 +69,9 @@ impl ObjectKey {
         }
         let folder = format!("uploads/{user}/");
         if !key.starts_with(&folder) || key[folder.len()..].contains('/') {
-            return err(&format!("uploads of user {user} must be directly under {folder}"));
+            return err(&format!(
+                "uploads of user {user} must be directly under {folder}"
+            ));
         }
         if !key.ends_with(".csv") || key.len() == folder.len() + ".csv".len() {
             return err("it is not a .csv file");
@@ -98,7 +105,10 @@ mod tests {
     fn accepts_own_uploads() {
         let id = UploadId::new();
         let key = ObjectKey::upload(&user(), id);
-        assert_eq!(ObjectKey::parse_upload(key.as_str(), ROOT, &user()).unwrap(), key);
+        assert_eq!(
+            ObjectKey::parse_upload(key.as_str(), ROOT, &user()).unwrap(),
+            key
+        );
         let full = format!("{ROOT}/{key}");
         assert_eq!(ObjectKey::parse_upload(&full, ROOT, &user()).unwrap(), key);
     }
@@ -121,7 +131,10 @@ mod tests {
             "file:///srv/objects-evil/uploads/user_1/a.csv",
             "",
         ] {
-            assert!(ObjectKey::parse_upload(bad, ROOT, &user()).is_err(), "{bad:?} accepted");
+            assert!(
+                ObjectKey::parse_upload(bad, ROOT, &user()).is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 }

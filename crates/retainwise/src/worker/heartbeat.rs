@@ -21,7 +21,12 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     /// Starts beating for `receipt`; `rows` is read at each beat and written as progress.
-    pub fn start(app: &App, prediction: PredictionId, receipt: Receipt, rows: Arc<AtomicU64>) -> Self {
+    pub fn start(
+        app: &App,
+        prediction: PredictionId,
+        receipt: Receipt,
+        rows: Arc<AtomicU64>,
+    ) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
         let timeout = app.config.visibility_timeout;
         let every = (timeout / 3).max(Duration::from_millis(100));

@@ -66,7 +66,12 @@ struct Scored {
 /// Processes one delivery to the end; never panics, never returns an error: every path ends in
 /// an ack, a nack or a dead-letter (or, for a lost lease, in leaving the message alone).
 pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> Outcome {
-    let job = match message::validate(&delivery.body, delivery.sent_at, SystemTime::now(), app.storage.root_url()) {
+    let job = match message::validate(
+        &delivery.body,
+        delivery.sent_at,
+        SystemTime::now(),
+        app.storage.root_url(),
+    ) {
         Ok(job) => job,
         Err(reason) => return reject_invalid(app, &delivery, &reason).await,
     };
@@ -75,7 +80,10 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
     let attempt = match app.db.start(&job.user_id, id, receipt).await {
         Ok(Some(attempt)) => attempt,
         Ok(None) => return skip_finished(app, &delivery, &job).await,
-        Err(e) => return retry_or_dead_letter(app, options, &delivery, &job, &JobError::from(e), false).await,
+        Err(e) => {
+            return retry_or_dead_letter(app, options, &delivery, &job, &JobError::from(e), false)
+                .await
+        }
     };
     info!(prediction_id = %id, attempt, receive_count = delivery.receive_count, "prediction_processing_started");
     info!(prediction_id = %id, status = "RUNNING", "prediction_status_updated");
@@ -97,7 +105,8 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
 
 /// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
 async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<Scored, JobError> {
-    let dir = tempfile::tempdir().map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
     let input = dir.path().join("input.csv");
     let output = dir.path().join("results.csv");
     match app.storage.download_to(&job.object_key, &input).await {
@@ -110,16 +119,34 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
         Err(e) => return Err(e.into()),
     }
     let model = app.model;
-    let options = ScoreOptions { thresholds: app.config.thresholds.clone(), ..ScoreOptions::default() };
+    let options = ScoreOptions {
+        thresholds: app.config.thresholds.clone(),
+        ..ScoreOptions::default()
+    };
     let (input_path, output_path) = (input.clone(), output.clone());
     let report = tokio::task::spawn_blocking(move || -> Result<ScoreReport, JobError> {
-        let reader = std::fs::File::open(&input_path).map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
-        let writer = std::fs::File::create(&output_path).map_err(|e| JobError::Transient(format!("creating the results file: {e}")))?;
+        let reader = std::fs::File::open(&input_path)
+            .map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
+        let writer = std::fs::File::create(&output_path)
+            .map_err(|e| JobError::Transient(format!("creating the results file: {e}")))?;
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
         let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
-        let report = retainwise_model::score_csv(model, std::io::BufReader::with_capacity(1 << 20, reader), &mut writer, &options, &mut progress)
-            .map_err(|e| if e.is_permanent() { JobError::Permanent(e.to_string()) } else { JobError::Transient(e.to_string()) })?;
-        std::io::Write::flush(&mut writer).map_err(|e| JobError::Transient(format!("writing the results file: {e}")))?;
+        let report = retainwise_model::score_csv(
+            model,
+            std::io::BufReader::with_capacity(1 << 20, reader),
+            &mut writer,
+            &options,
+            &mut progress,
+        )
+        .map_err(|e| {
+            if e.is_permanent() {
+                JobError::Permanent(e.to_string())
+            } else {
+                JobError::Transient(e.to_string())
+            }
+        })?;
+        std::io::Write::flush(&mut writer)
+            .map_err(|e| JobError::Transient(format!("writing the results file: {e}")))?;
         Ok(report)
     })
     .await
@@ -128,18 +155,38 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
     let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
     let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
     app.storage.put_file(&result_key, &output).await?;
-    let report_json = serde_json::to_vec_pretty(&report).map_err(|e| JobError::Transient(format!("serialising the report: {e}")))?;
+    let report_json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| JobError::Transient(format!("serialising the report: {e}")))?;
     app.storage.put_bytes(&report_key, report_json).await?;
-    Ok(Scored { report, result_key, report_key })
+    Ok(Scored {
+        report,
+        result_key,
+        report_key,
+    })
 }
 
-async fn record_completed(app: &App, delivery: &Delivery, job: &PredictionJob, scored: Scored, started: Instant) -> Outcome {
+async fn record_completed(
+    app: &App,
+    delivery: &Delivery,
+    job: &PredictionJob,
+    scored: Scored,
+    started: Instant,
+) -> Outcome {
     let id = job.prediction_id;
     let r = &scored.report;
     let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
     let recorded = app
         .db
-        .complete(id, delivery.receipt.as_str(), r.rows_total, r.rows_scored, r.rows_rejected, &summary, &scored.result_key, &scored.report_key)
+        .complete(
+            id,
+            delivery.receipt.as_str(),
+            r.rows_total,
+            r.rows_scored,
+            r.rows_rejected,
+            &summary,
+            &scored.result_key,
+            &scored.report_key,
+        )
         .await;
     match recorded {
         Ok(true) => {}
@@ -165,7 +212,12 @@ async fn record_completed(app: &App, delivery: &Delivery, job: &PredictionJob, s
     Outcome::Completed
 }
 
-async fn record_failed(app: &App, delivery: &Delivery, job: &PredictionJob, reason: &str) -> Outcome {
+async fn record_failed(
+    app: &App,
+    delivery: &Delivery,
+    job: &PredictionJob,
+    reason: &str,
+) -> Outcome {
     let id = job.prediction_id;
     match app.db.fail(id, delivery.receipt.as_str(), reason).await {
         Ok(true) => {}
@@ -201,9 +253,15 @@ async fn retry_or_dead_letter(
             return Outcome::Retried;
         }
         if started {
-            let _ = app.db.fail(id, receipt, &format!("dead-lettered: {reason}")).await;
+            let _ = app
+                .db
+                .fail(id, receipt, &format!("dead-lettered: {reason}"))
+                .await;
         } else {
-            let _ = app.db.fail_dead_lettered(id, &job.user_id, &reason, crate::time::now_ms()).await;
+            let _ = app
+                .db
+                .fail_dead_lettered(id, &job.user_id, &reason, crate::time::now_ms())
+                .await;
         }
         warn!(prediction_id = %id, reason, "prediction_processing_failed");
         return Outcome::DeadLettered;
@@ -211,8 +269,16 @@ async fn retry_or_dead_letter(
     if started {
         let _ = app.db.requeue(id, receipt, &error.to_string()).await;
     }
-    let delay = retainwise_queue::backoff(delivery.receive_count, options.retry_base, options.retry_max);
-    if let Err(e) = app.queue.nack(&delivery.receipt, delay, &error.to_string()).await {
+    let delay = retainwise_queue::backoff(
+        delivery.receive_count,
+        options.retry_base,
+        options.retry_max,
+    );
+    if let Err(e) = app
+        .queue
+        .nack(&delivery.receipt, delay, &error.to_string())
+        .await
+    {
         warn!(prediction_id = %id, error = %e, "nack failed; the message returns after its visibility timeout");
     }
     Outcome::Retried
@@ -247,7 +313,10 @@ async fn reject_invalid(app: &App, delivery: &Delivery, reason: &str) -> Outcome
     if let Ok(msg) = serde_json::from_str::<PredictionMessage>(&delivery.body) {
         if let (Ok(id), Ok(user)) = (msg.prediction_id.parse(), msg.user_id.parse()) {
             let reason = format!("invalid queue message: {reason}");
-            let _ = app.db.fail_dead_lettered(id, &user, &reason, crate::time::now_ms()).await;
+            let _ = app
+                .db
+                .fail_dead_lettered(id, &user, &reason, crate::time::now_ms())
+                .await;
         }
     }
     Outcome::DeadLettered
@@ -255,11 +324,15 @@ async fn reject_invalid(app: &App, delivery: &Delivery, reason: &str) -> Outcome
 
 async fn ack(app: &App, delivery: &Delivery, job: &PredictionJob) {
     match app.queue.ack(&delivery.receipt).await {
-        Ok(()) => info!(prediction_id = %job.prediction_id, message_id = %delivery.message_id, "message_processed"),
+        Ok(()) => {
+            info!(prediction_id = %job.prediction_id, message_id = %delivery.message_id, "message_processed")
+        }
         // The outcome is recorded; a redelivery will see a finished job and be skipped.
         Err(QueueError::LeaseLost { .. }) => {
             warn!(prediction_id = %job.prediction_id, "ack refused: lease lost; a redelivery will be skipped")
         }
-        Err(e) => warn!(prediction_id = %job.prediction_id, error = %e, "ack failed; a redelivery will be skipped"),
+        Err(e) => {
+            warn!(prediction_id = %job.prediction_id, error = %e, "ack failed; a redelivery will be skipped")
+        }
     }
 }

@@ -77,7 +77,11 @@ pub struct Worker {
 impl Worker {
     /// A worker over `app`'s database, storage, queue and model.
     pub fn new(app: App, options: WorkerOptions) -> Self {
-        Self { app, options, stats: Arc::default() }
+        Self {
+            app,
+            options,
+            stats: Arc::default(),
+        }
     }
 
     /// Counts so far.
@@ -89,7 +93,10 @@ impl Worker {
     /// `None` when nothing arrived. Tests drive the queue step by step with it.
     ///
     /// Errors: the queue could not be reached (the message, if any, stays in the queue).
-    pub async fn run_once(&self, wait: Duration) -> Result<Option<Outcome>, retainwise_queue::QueueError> {
+    pub async fn run_once(
+        &self,
+        wait: Duration,
+    ) -> Result<Option<Outcome>, retainwise_queue::QueueError> {
         let mut deliveries = self.app.queue.receive(1, wait).await?;
         match deliveries.pop() {
             Some(delivery) => Ok(Some(self.process(delivery).await)),
@@ -125,7 +132,11 @@ impl Worker {
             let shutdown = shutdown.clone();
             tasks.spawn(async move { worker.receive_loop(shutdown).await });
         }
-        let sweeper = tokio::spawn(sweeper::run(self.app.clone(), self.options.sweep_interval, shutdown.clone()));
+        let sweeper = tokio::spawn(sweeper::run(
+            self.app.clone(),
+            self.options.sweep_interval,
+            shutdown.clone(),
+        ));
         while tasks.join_next().await.is_some() {}
         sweeper.abort();
         let summary = WorkerSummary::new(started.elapsed(), &self.stats);
@@ -157,7 +168,11 @@ impl Worker {
                 }
                 Err(e) => {
                     errors = errors.saturating_add(1);
-                    let pause = retainwise_queue::backoff(errors, Duration::from_millis(500), Duration::from_secs(30));
+                    let pause = retainwise_queue::backoff(
+                        errors,
+                        Duration::from_millis(500),
+                        Duration::from_secs(30),
+                    );
                     error!(error = %e, retry_in_ms = pause.as_millis() as u64, "worker_loop_error");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -189,8 +204,18 @@ impl WorkerSummary {
         let completed = stats.completed.load(Ordering::Relaxed);
         let failed = stats.failed.load(Ordering::Relaxed);
         let processed = completed + failed;
-        let success_rate = if processed == 0 { 1.0 } else { completed as f64 / processed as f64 };
-        Self { uptime, processed, completed, failed, success_rate }
+        let success_rate = if processed == 0 {
+            1.0
+        } else {
+            completed as f64 / processed as f64
+        };
+        Self {
+            uptime,
+            processed,
+            completed,
+            failed,
+            success_rate,
+        }
     }
 }
 

@@ -31,11 +31,22 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
 pub async fn sweep(app: &App) -> anyhow::Result<u64> {
     let mut closed = 0;
     for dead in app.queue.dead(BATCH).await? {
-        let Ok(msg) = serde_json::from_str::<PredictionMessage>(&dead.body) else { continue };
-        let (Ok(id), Ok(user)) = (msg.prediction_id.parse(), msg.user_id.parse()) else { continue };
-        let reason = dead.last_error.as_deref().unwrap_or("the job did not finish within the allowed attempts");
+        let Ok(msg) = serde_json::from_str::<PredictionMessage>(&dead.body) else {
+            continue;
+        };
+        let (Ok(id), Ok(user)) = (msg.prediction_id.parse(), msg.user_id.parse()) else {
+            continue;
+        };
+        let reason = dead
+            .last_error
+            .as_deref()
+            .unwrap_or("the job did not finish within the allowed attempts");
         let reason = format!("after {} attempts: {reason}", dead.receive_count);
-        if app.db.fail_dead_lettered(id, &user, &reason, crate::time::to_ms(dead.dead_at)).await? {
+        if app
+            .db
+            .fail_dead_lettered(id, &user, &reason, crate::time::to_ms(dead.dead_at))
+            .await?
+        {
             info!(prediction_id = %id, status = "FAILED", reason, "prediction_status_updated");
             closed += 1;
         }

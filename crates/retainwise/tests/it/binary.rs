@@ -50,27 +50,54 @@ fn serve(data: &Path, extra_env: &[(&str, &str)]) -> Served {
             all.push('\n');
         }
     });
-    let base = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-        panic!("serve did not report its address:\n{}", stderr.lock().unwrap())
-    });
-    Served { child, base, stderr }
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            panic!(
+                "serve did not report its address:\n{}",
+                stderr.lock().unwrap()
+            )
+        });
+    Served {
+        child,
+        base,
+        stderr,
+    }
 }
 
 async fn upload(client: &reqwest::Client, base: &str, name: &str, bytes: Vec<u8>) -> String {
     let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = client.post(format!("{base}/api/csv")).multipart(form).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/csv"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let body: Value = r.json().await.unwrap();
     body["prediction_id"].as_str().unwrap().to_owned()
 }
 
 async fn status(client: &reqwest::Client, base: &str, id: &str) -> Value {
-    let body: Value = client.get(format!("{base}/api/predictions/{id}")).send().await.unwrap().json().await.unwrap();
+    let body: Value = client
+        .get(format!("{base}/api/predictions/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     body["prediction"].clone()
 }
 
-async fn wait_for(client: &reqwest::Client, base: &str, id: &str, want: &[&str], timeout: Duration) -> Value {
+async fn wait_for(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    want: &[&str],
+    timeout: Duration,
+) -> Value {
     let start = Instant::now();
     loop {
         let p = status(client, base, id).await;
@@ -84,31 +111,74 @@ async fn wait_for(client: &reqwest::Client, base: &str, id: &str, want: &[&str],
 #[tokio::test]
 async fn a_job_killed_mid_run_completes_exactly_once_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let env = [("RETAINWISE_VISIBILITY_TIMEOUT_SECS", "2"), ("RETAINWISE_MAX_UPLOAD_BYTES", "200000000")];
+    let env = [
+        ("RETAINWISE_VISIBILITY_TIMEOUT_SECS", "2"),
+        ("RETAINWISE_MAX_UPLOAD_BYTES", "200000000"),
+    ];
     let rows = 400_000;
     let csv = synthetic_telco(rows).into_bytes();
     let client = reqwest::Client::new();
 
     let mut first = serve(dir.path(), &env);
     let id = upload(&client, &first.base, "big.csv", csv).await;
-    let p = wait_for(&client, &first.base, &id, &["RUNNING", "COMPLETED"], Duration::from_secs(30)).await;
-    assert_eq!(p["status"], "RUNNING", "the job must be caught mid-run: {p}");
+    let p = wait_for(
+        &client,
+        &first.base,
+        &id,
+        &["RUNNING", "COMPLETED"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        p["status"], "RUNNING",
+        "the job must be caught mid-run: {p}"
+    );
     first.child.kill().unwrap(); // SIGKILL: no clean-up, no hand-back
     first.child.wait().unwrap();
 
     let mut second = serve(dir.path(), &env);
-    let p = wait_for(&client, &second.base, &id, &["COMPLETED", "FAILED"], Duration::from_secs(60)).await;
-    assert_eq!(p["status"], "COMPLETED", "{p}\n{}", second.stderr.lock().unwrap());
-    assert_eq!(p["attempt"], 2, "one interrupted attempt, one that finished");
+    let p = wait_for(
+        &client,
+        &second.base,
+        &id,
+        &["COMPLETED", "FAILED"],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        p["status"],
+        "COMPLETED",
+        "{p}\n{}",
+        second.stderr.lock().unwrap()
+    );
+    assert_eq!(
+        p["attempt"], 2,
+        "one interrupted attempt, one that finished"
+    );
     assert_eq!(p["rows_processed"], rows as u64);
-    let text = client.get(format!("{}/api/predictions/{id}/results", second.base)).send().await.unwrap().text().await.unwrap();
+    let text = client
+        .get(format!("{}/api/predictions/{id}/results", second.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(parse_csv(&text).1.len(), rows);
     // Exactly once: nothing left in the queue, and one result object.
-    let results: Vec<_> = std::fs::read_dir(dir.path().join("objects/results/local")).unwrap().collect();
+    let results: Vec<_> = std::fs::read_dir(dir.path().join("objects/results/local"))
+        .unwrap()
+        .collect();
     assert_eq!(results.len(), 1);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(status(&client, &second.base, &id).await["attempt"], 2, "no third run after the visibility timeout");
-    let _ = Command::new("kill").args(["-TERM", &second.child.id().to_string()]).status();
+    assert_eq!(
+        status(&client, &second.base, &id).await["attempt"],
+        2,
+        "no third run after the visibility timeout"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &second.child.id().to_string()])
+        .status();
     second.child.wait().unwrap();
 }
 
@@ -122,30 +192,65 @@ async fn sigterm_finishes_and_prints_a_summary_and_predict_agrees_with_the_servi
     let client = reqwest::Client::new();
     let mut served = serve(dir.path(), &[]);
     let id = upload(&client, &served.base, name, bytes.clone()).await;
-    let p = wait_for(&client, &served.base, &id, &["COMPLETED", "FAILED"], Duration::from_secs(30)).await;
+    let p = wait_for(
+        &client,
+        &served.base,
+        &id,
+        &["COMPLETED", "FAILED"],
+        Duration::from_secs(30),
+    )
+    .await;
     assert_eq!(p["status"], "COMPLETED", "{p}");
-    let from_service =
-        client.get(format!("{}/api/predictions/{id}/results", served.base)).send().await.unwrap().text().await.unwrap();
+    let from_service = client
+        .get(format!("{}/api/predictions/{id}/results", served.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
 
-    let _ = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status();
     let start = Instant::now();
     let code = loop {
         if let Some(code) = served.child.try_wait().unwrap() {
             break code;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "serve did not stop on SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "serve did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(code.success(), "exit {code:?}");
     std::thread::sleep(Duration::from_millis(100));
     let log = served.stderr.lock().unwrap().clone();
     assert!(log.contains("worker_shutdown"), "{log}");
-    assert!(log.contains("1 processed, 1 completed, 0 failed, success rate 100.0%"), "{log}");
+    assert!(
+        log.contains("1 processed, 1 completed, 0 failed, success rate 100.0%"),
+        "{log}"
+    );
 
     let input = dir.path().join("input.csv");
     let output = dir.path().join("offline.csv");
     std::fs::write(&input, &bytes).unwrap();
-    let run = Command::new(BIN).arg("predict").arg(&input).arg("-o").arg(&output).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(std::fs::read_to_string(&output).unwrap(), from_service, "offline and service results differ");
+    let run = Command::new(BIN)
+        .arg("predict")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        from_service,
+        "offline and service results differ"
+    );
 }

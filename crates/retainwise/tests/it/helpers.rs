@@ -27,7 +27,10 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         visibility_timeout: Duration::from_secs(2),
         max_receives: 3,
         max_upload_bytes: 10 * 1024 * 1024,
-        thresholds: RiskThresholds { high: 0.70, medium: 0.40 },
+        thresholds: RiskThresholds {
+            high: 0.70,
+            medium: 0.40,
+        },
         model: None,
     }
 }
@@ -53,31 +56,53 @@ impl TestApp {
         let mut config = test_config(dir.path());
         adjust(&mut config);
         let app = App::open(config).await.expect("app opens");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = retainwise::api::router(app.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.expect("server") });
         let worker = Worker::new(app.clone(), fast_worker_options());
-        Self { base, client: reqwest::Client::new(), app, worker, dir }
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            app,
+            worker,
+            dir,
+        }
     }
 
     pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);
-        self.client.post(format!("{}/api/csv", self.base)).multipart(form).send().await.expect("upload request")
+        self.client
+            .post(format!("{}/api/csv", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request")
     }
 
     /// Uploads and returns the prediction id, asserting 202.
     pub async fn upload_ok(&self, filename: &str, bytes: Vec<u8>) -> String {
         let response = self.upload(filename, bytes).await;
-        assert_eq!(response.status(), 202, "upload refused: {}", response.text().await.unwrap());
+        assert_eq!(
+            response.status(),
+            202,
+            "upload refused: {}",
+            response.text().await.unwrap()
+        );
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["prediction_status"], "QUEUED");
         body["prediction_id"].as_str().unwrap().to_owned()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.expect("request")
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn prediction(&self, id: &str) -> Value {
@@ -89,13 +114,22 @@ impl TestApp {
 
     pub async fn results(&self, id: &str) -> String {
         let response = self.get(&format!("/api/predictions/{id}/results")).await;
-        assert_eq!(response.status(), 200, "results: {}", response.text().await.unwrap());
+        assert_eq!(
+            response.status(),
+            200,
+            "results: {}",
+            response.text().await.unwrap()
+        );
         response.text().await.unwrap()
     }
 
     /// One step of the worker; panics when no message arrives within 2 s.
     pub async fn work_once(&self) -> Outcome {
-        self.worker.run_once(Duration::from_secs(2)).await.expect("queue reachable").expect("a message was waiting")
+        self.worker
+            .run_once(Duration::from_secs(2))
+            .await
+            .expect("queue reachable")
+            .expect("a message was waiting")
     }
 
     /// Polls until the prediction leaves QUEUED/RUNNING or `timeout` passes.
@@ -113,13 +147,19 @@ impl TestApp {
 
 /// The Telco data from `../shared`, or `None` with a loud note (CI always has it).
 pub fn telco_csv() -> Option<PathBuf> {
-    let path = std::env::var_os("RETAINWISE_TELCO_CSV").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/telco-customer-churn.csv")
-    });
+    let path = std::env::var_os("RETAINWISE_TELCO_CSV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/telco-customer-churn.csv")
+        });
     if path.exists() {
         Some(path)
     } else {
-        eprintln!("\n*** SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV) ***\n", path.display());
+        eprintln!(
+            "\n*** SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV) ***\n",
+            path.display()
+        );
         None
     }
 }
@@ -133,18 +173,29 @@ pub fn synthetic_telco(n: usize) -> String {
     out.push('\n');
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = |k: u64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) % k
     };
     let yes_no = ["Yes", "No"];
     let service = ["Yes", "No", "No internet service"];
     let contracts = ["Month-to-month", "One year", "Two year"];
-    let payments = ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"];
+    let payments = [
+        "Electronic check",
+        "Mailed check",
+        "Bank transfer (automatic)",
+        "Credit card (automatic)",
+    ];
     let internet = ["DSL", "Fiber optic", "No"];
     for i in 0..n {
         let tenure = next(73);
         let monthly = 18.25 + next(10_000) as f64 / 100.0;
-        let total = if tenure == 0 { String::new() } else { format!("{:.2}", monthly * tenure as f64) };
+        let total = if tenure == 0 {
+            String::new()
+        } else {
+            format!("{:.2}", monthly * tenure as f64)
+        };
         out.push_str(&format!(
             "{:04}-SYNT,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.2},{}\n",
             i,
@@ -175,11 +226,22 @@ pub fn synthetic_telco(n: usize) -> String {
 /// Parses a scored CSV into (header, rows).
 pub fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header = reader.headers().unwrap().iter().map(str::to_owned).collect();
-    let rows = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
     (header, rows)
 }
 
 pub fn column(header: &[String], name: &str) -> usize {
-    header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+    header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
 }

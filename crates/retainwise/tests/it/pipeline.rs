@@ -27,30 +27,61 @@ async fn telco_file_is_scored_end_to_end_and_ranks_churners() {
 
     let response = t.get(&format!("/api/predictions/{id}/results")).await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
-    assert!(response.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
     let text = response.text().await.unwrap();
     let (header, rows) = parse_csv(&text);
-    for name in ["customer_id", "churn_probability", "retention_probability", "risk_level", "model_version"] {
+    for name in [
+        "customer_id",
+        "churn_probability",
+        "retention_probability",
+        "risk_level",
+        "model_version",
+    ] {
         column(&header, name);
     }
     assert_eq!(rows.len(), 7043);
-    let (pc, rc, lc) = (column(&header, "churn_probability"), column(&header, "retention_probability"), column(&header, "risk_level"));
+    let (pc, rc, lc) = (
+        column(&header, "churn_probability"),
+        column(&header, "retention_probability"),
+        column(&header, "risk_level"),
+    );
     let mut probabilities = Vec::new();
     for row in &rows {
         let p: f64 = row[pc].parse().unwrap();
         let r: f64 = row[rc].parse().unwrap();
         assert!((0.0..=1.0).contains(&p), "{p}");
         assert!((p + r - 1.0).abs() < 1e-5);
-        let expected = if p >= 0.70 { "high" } else if p >= 0.40 { "medium" } else { "low" };
+        let expected = if p >= 0.70 {
+            "high"
+        } else if p >= 0.40 {
+            "medium"
+        } else {
+            "low"
+        };
         assert_eq!(row[lc], expected);
         probabilities.push(p);
     }
     // The file's own Churn column, in the same order, judges the ranking.
     let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let churn_col = reader.headers().unwrap().iter().position(|h| h == "Churn").unwrap();
-    let labels: Vec<bool> = reader.records().map(|r| &r.unwrap()[churn_col] == "Yes").collect();
-    let auc = retainwise_model::metrics::roc_auc(&labels, &probabilities).expect("both classes present");
+    let churn_col = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "Churn")
+        .unwrap();
+    let labels: Vec<bool> = reader
+        .records()
+        .map(|r| &r.unwrap()[churn_col] == "Yes")
+        .collect();
+    let auc =
+        retainwise_model::metrics::roc_auc(&labels, &probabilities).expect("both classes present");
     assert!(auc >= 0.80, "ROC AUC {auc} below 0.80");
 
     // A duplicate delivery of the same message changes nothing.
@@ -63,9 +94,20 @@ async fn telco_file_is_scored_end_to_end_and_ranks_churners() {
         priority: "normal".into(),
     })
     .unwrap();
-    t.app.queue.send(&retainwise_queue::OutgoingMessage { body, priority: Default::default() }).await.unwrap();
+    t.app
+        .queue
+        .send(&retainwise_queue::OutgoingMessage {
+            body,
+            priority: Default::default(),
+        })
+        .await
+        .unwrap();
     assert_eq!(t.work_once().await, Outcome::Skipped);
-    assert_eq!(t.results(&id).await, text, "a duplicate delivery must not change the result");
+    assert_eq!(
+        t.results(&id).await,
+        text,
+        "a duplicate delivery must not change the result"
+    );
     assert_eq!(t.prediction(&id).await["attempt"], 1);
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
@@ -84,23 +126,46 @@ async fn background_worker_wakes_on_upload_and_lists_newest_first() {
         async move { worker.run(shutdown).await }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let first = t.upload_ok("first.csv", synthetic_telco(50).into_bytes()).await;
+    let first = t
+        .upload_ok("first.csv", synthetic_telco(50).into_bytes())
+        .await;
     let p = t.wait_finished(&first, Duration::from_secs(5)).await;
     assert_eq!(p["status"], "COMPLETED", "{p}");
-    let second = t.upload_ok("second.csv", synthetic_telco(10).into_bytes()).await;
-    assert_eq!(t.wait_finished(&second, Duration::from_secs(5)).await["status"], "COMPLETED");
+    let second = t
+        .upload_ok("second.csv", synthetic_telco(10).into_bytes())
+        .await;
+    assert_eq!(
+        t.wait_finished(&second, Duration::from_secs(5)).await["status"],
+        "COMPLETED"
+    );
 
-    let list: Value = t.get("/api/predictions?limit=1").await.json().await.unwrap();
+    let list: Value = t
+        .get("/api/predictions?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 2);
     assert_eq!(list["predictions"].as_array().unwrap().len(), 1);
     assert_eq!(list["predictions"][0]["id"], second.as_str());
-    let page2: Value = t.get("/api/predictions?limit=1&offset=1").await.json().await.unwrap();
+    let page2: Value = t
+        .get("/api/predictions?limit=1&offset=1")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page2["predictions"][0]["id"], first.as_str());
     assert_eq!(t.get("/api/predictions?limit=0").await.status(), 400);
 
     shutdown.cancel();
-    let summary = tokio::time::timeout(Duration::from_secs(25), running).await.expect("worker stops").unwrap();
-    assert_eq!((summary.processed, summary.completed, summary.failed), (2, 2, 0));
+    let summary = tokio::time::timeout(Duration::from_secs(25), running)
+        .await
+        .expect("worker stops")
+        .unwrap();
+    assert_eq!(
+        (summary.processed, summary.completed, summary.failed),
+        (2, 2, 0)
+    );
 }
 
 #[tokio::test]
@@ -136,25 +201,43 @@ async fn a_file_missing_a_feature_fails_with_the_column_named() {
     let t = TestApp::spawn().await;
     let csv: String = synthetic_telco(5)
         .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.rsplit_once(',').unwrap().0.to_owned() + "\n")
+        .map(|l| {
+            l.rsplit_once(',')
+                .unwrap()
+                .0
+                .rsplit_once(',')
+                .unwrap()
+                .0
+                .to_owned()
+                + "\n"
+        })
         .collect();
     let id = t.upload_ok("no_charges.csv", csv.into_bytes()).await;
     assert_eq!(t.work_once().await, Outcome::Failed);
     let p = t.prediction(&id).await;
     assert_eq!(p["status"], "FAILED");
     let message = p["error_message"].as_str().unwrap();
-    assert!(message.contains("MonthlyCharges") && message.contains("TotalCharges"), "{message}");
+    assert!(
+        message.contains("MonthlyCharges") && message.contains("TotalCharges"),
+        "{message}"
+    );
     let results = t.get(&format!("/api/predictions/{id}/results")).await;
     assert_eq!(results.status(), 409);
     assert!(results.text().await.unwrap().contains("failed"));
     let stats = t.app.queue.stats().await.unwrap();
-    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0), "a permanent failure is acked");
+    assert_eq!(
+        (stats.depth, stats.in_flight, stats.dead),
+        (0, 0, 0),
+        "a permanent failure is acked"
+    );
 }
 
 #[tokio::test]
 async fn a_header_only_file_fails_and_says_so() {
     let t = TestApp::spawn().await;
-    let id = t.upload_ok("header.csv", format!("{TELCO_HEADER}\n").into_bytes()).await;
+    let id = t
+        .upload_ok("header.csv", format!("{TELCO_HEADER}\n").into_bytes())
+        .await;
     assert_eq!(t.work_once().await, Outcome::Failed);
     let p = t.prediction(&id).await;
     assert_eq!(p["status"], "FAILED");

@@ -19,13 +19,21 @@ async fn refuses_empty_and_non_csv_files() {
     let r = t.upload("book.xlsx", b"PK\x03\x04whatever".to_vec()).await;
     assert_eq!(r.status(), 400);
     assert!(detail(r).await.contains("export it as CSV"));
-    let r = t.upload("data.csv", b"PK\x03\x04zip in disguise".to_vec()).await;
+    let r = t
+        .upload("data.csv", b"PK\x03\x04zip in disguise".to_vec())
+        .await;
     assert_eq!(r.status(), 400);
     let r = t.upload("data.csv", b"a,b\n\x00\x01\x02".to_vec()).await;
     assert_eq!(r.status(), 400);
     assert!(detail(r).await.contains("binary"));
     let form = reqwest::multipart::Form::new().text("other", "x");
-    let r = t.client.post(format!("{}/api/csv", t.base)).multipart(form).send().await.unwrap();
+    let r = t
+        .client
+        .post(format!("{}/api/csv", t.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(detail(r).await.contains("\"file\""));
     // Nothing was queued by any of these.
@@ -53,9 +61,13 @@ async fn read_endpoints_check_ids() {
     let r = t.get("/api/predictions/not-a-uuid").await;
     assert_eq!(r.status(), 400);
     assert!(detail(r).await.contains("not a UUID"));
-    let r = t.get("/api/predictions/6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5").await;
+    let r = t
+        .get("/api/predictions/6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5")
+        .await;
     assert_eq!(r.status(), 404);
-    let r = t.get("/api/predictions/6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5/results").await;
+    let r = t
+        .get("/api/predictions/6f1c2d3e-4a5b-4c6d-8e7f-8091a2b3c4d5/results")
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(t.get("/nope").await.status(), 404);
     let health: Value = t.get("/health").await.json().await.unwrap();
@@ -67,10 +79,19 @@ async fn read_endpoints_check_ids() {
 #[tokio::test]
 async fn high_priority_jumps_the_queue() {
     let t = TestApp::spawn().await;
-    let normal = t.upload_ok("normal.csv", synthetic_telco(3).into_bytes()).await;
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(3).into_bytes()).file_name("urgent.csv");
+    let normal = t
+        .upload_ok("normal.csv", synthetic_telco(3).into_bytes())
+        .await;
+    let part =
+        reqwest::multipart::Part::bytes(synthetic_telco(3).into_bytes()).file_name("urgent.csv");
     let form = reqwest::multipart::Form::new().part("file", part);
-    let r = t.client.post(format!("{}/api/csv?priority=high", t.base)).multipart(form).send().await.unwrap();
+    let r = t
+        .client
+        .post(format!("{}/api/csv?priority=high", t.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let urgent: Value = r.json().await.unwrap();
     let urgent = urgent["prediction_id"].as_str().unwrap().to_owned();

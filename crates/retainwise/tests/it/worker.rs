@@ -16,7 +16,9 @@ fn local() -> UserId {
 #[tokio::test]
 async fn transient_errors_retry_then_dead_letter_and_redrive_runs_the_job() {
     let t = TestApp::spawn().await;
-    let id = t.upload_ok("customers.csv", synthetic_telco(30).into_bytes()).await;
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(30).into_bytes())
+        .await;
     // Make the result folder a file: every result upload now fails, as a broken store would.
     let blocker = t.dir.path().join("objects/results/local");
     std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
@@ -24,16 +26,36 @@ async fn transient_errors_retry_then_dead_letter_and_redrive_runs_the_job() {
 
     assert_eq!(t.work_once().await, Outcome::Retried);
     let p = t.prediction(&id).await;
-    assert_eq!(p["status"], "QUEUED", "a retried job goes back to QUEUED: {p}");
-    assert!(p["error_message"].as_str().unwrap().starts_with("retrying after"));
+    assert_eq!(
+        p["status"], "QUEUED",
+        "a retried job goes back to QUEUED: {p}"
+    );
+    assert!(p["error_message"]
+        .as_str()
+        .unwrap()
+        .starts_with("retrying after"));
     assert_eq!(t.work_once().await, Outcome::Retried);
     assert_eq!(t.work_once().await, Outcome::DeadLettered);
     let p = t.prediction(&id).await;
     assert_eq!(p["status"], "FAILED");
-    assert!(p["error_message"].as_str().unwrap().starts_with("dead-lettered: after 3 attempts"), "{p}");
+    assert!(
+        p["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("dead-lettered: after 3 attempts"),
+        "{p}"
+    );
     let dead = t.app.queue.dead(10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert!(dead[0].last_error.as_deref().unwrap().contains("object storage"), "{:?}", dead[0].last_error);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("object storage"),
+        "{:?}",
+        dead[0].last_error
+    );
     assert_eq!(t.app.queue.stats().await.unwrap().dead, 1);
 
     // The operator fixes storage and redrives: the job runs again and completes.
@@ -51,26 +73,58 @@ async fn transient_errors_retry_then_dead_letter_and_redrive_runs_the_job() {
 #[tokio::test]
 async fn a_worker_that_lost_its_lease_cannot_complete_or_ack() {
     let t = TestApp::spawn_with(|c| c.visibility_timeout = Duration::from_secs(1)).await;
-    let id = t.upload_ok("customers.csv", synthetic_telco(10).into_bytes()).await;
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(10).into_bytes())
+        .await;
     let pid: PredictionId = id.parse().unwrap();
     // Worker A takes the job and then stalls (no heartbeat), as a frozen process would.
-    let a = t.app.queue.receive(1, Duration::from_secs(1)).await.unwrap().pop().unwrap();
-    assert_eq!(t.app.db.start(&local(), pid, a.receipt.as_str()).await.unwrap(), Some(1));
+    let a = t
+        .app
+        .queue
+        .receive(1, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        t.app
+            .db
+            .start(&local(), pid, a.receipt.as_str())
+            .await
+            .unwrap(),
+        Some(1)
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // Worker B gets the message after the visibility timeout and finishes the job.
     assert_eq!(t.work_once().await, Outcome::Completed);
     let p = t.prediction(&id).await;
-    assert_eq!((p["status"].as_str().unwrap(), p["attempt"].as_i64().unwrap()), ("COMPLETED", 2));
+    assert_eq!(
+        (
+            p["status"].as_str().unwrap(),
+            p["attempt"].as_i64().unwrap()
+        ),
+        ("COMPLETED", 2)
+    );
     // A wakes up: its writes and its ack are refused.
-    assert!(!t.app.db.fail(pid, a.receipt.as_str(), "late").await.unwrap());
-    assert!(matches!(t.app.queue.ack(&a.receipt).await, Err(QueueError::LeaseLost { .. })));
+    assert!(!t
+        .app
+        .db
+        .fail(pid, a.receipt.as_str(), "late")
+        .await
+        .unwrap());
+    assert!(matches!(
+        t.app.queue.ack(&a.receipt).await,
+        Err(QueueError::LeaseLost { .. })
+    ));
     assert_eq!(t.prediction(&id).await["status"], "COMPLETED");
 }
 
 #[tokio::test]
 async fn invalid_messages_are_dead_lettered_not_retried() {
     let t = TestApp::spawn().await;
-    let id = t.upload_ok("customers.csv", synthetic_telco(5).into_bytes()).await;
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(5).into_bytes())
+        .await;
     // Drain the real message so only the forged ones remain.
     assert_eq!(t.work_once().await, Outcome::Completed);
     let forged = serde_json::json!({
@@ -79,36 +133,84 @@ async fn invalid_messages_are_dead_lettered_not_retried() {
         "timestamp": retainwise::time::rfc3339(retainwise::time::now_ms()), "priority": "normal"
     });
     for body in [forged.to_string(), "hello".to_owned()] {
-        t.app.queue.send(&OutgoingMessage { body, priority: Default::default() }).await.unwrap();
+        t.app
+            .queue
+            .send(&OutgoingMessage {
+                body,
+                priority: Default::default(),
+            })
+            .await
+            .unwrap();
         assert_eq!(t.work_once().await, Outcome::DeadLettered);
     }
     let dead = t.app.queue.dead(10).await.unwrap();
     assert_eq!(dead.len(), 2);
-    assert!(dead.iter().any(|d| d.last_error.as_deref().unwrap_or("").contains("'..' segment")), "{dead:?}");
+    assert!(
+        dead.iter().any(|d| d
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("'..' segment")),
+        "{dead:?}"
+    );
     // The finished prediction the forged message named is untouched.
     assert_eq!(t.prediction(&id).await["status"], "COMPLETED");
-    assert!(t.worker.run_once(Duration::from_millis(300)).await.unwrap().is_none(), "nothing is retried");
+    assert!(
+        t.worker
+            .run_once(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is retried"
+    );
 }
 
 #[tokio::test]
 async fn a_job_orphaned_by_crashes_is_closed_when_its_message_dies() {
     let t = TestApp::spawn_with(|c| c.visibility_timeout = Duration::from_millis(400)).await;
-    let id = t.upload_ok("customers.csv", synthetic_telco(5).into_bytes()).await;
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(5).into_bytes())
+        .await;
     let pid: PredictionId = id.parse().unwrap();
     // Three workers in a row take the job and die before finishing.
     for attempt in 1..=3 {
-        let d = t.app.queue.receive(1, Duration::from_secs(2)).await.unwrap().pop().expect("redelivered");
+        let d = t
+            .app
+            .queue
+            .receive(1, Duration::from_secs(2))
+            .await
+            .unwrap()
+            .pop()
+            .expect("redelivered");
         assert_eq!(d.receive_count, attempt);
-        assert!(t.app.db.start(&local(), pid, d.receipt.as_str()).await.unwrap().is_some());
+        assert!(t
+            .app
+            .db
+            .start(&local(), pid, d.receipt.as_str())
+            .await
+            .unwrap()
+            .is_some());
         tokio::time::sleep(Duration::from_millis(450)).await;
     }
     assert_eq!(t.prediction(&id).await["status"], "RUNNING");
     // The next receive moves the message to the dead-letter store instead of delivering it…
-    assert!(t.app.queue.receive(1, Duration::from_millis(100)).await.unwrap().is_empty());
+    assert!(t
+        .app
+        .queue
+        .receive(1, Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(t.app.queue.stats().await.unwrap().dead, 1);
     // …and the sweeper closes the prediction instead of leaving it RUNNING forever.
     assert_eq!(retainwise::worker::sweep(&t.app).await.unwrap(), 1);
     let p = t.prediction(&id).await;
     assert_eq!(p["status"], "FAILED");
-    assert!(p["error_message"].as_str().unwrap().starts_with("dead-lettered: after 3 attempts"), "{p}");
+    assert!(
+        p["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("dead-lettered: after 3 attempts"),
+        "{p}"
+    );
 }
