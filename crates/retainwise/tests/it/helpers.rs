@@ -72,6 +72,30 @@ impl TestApp {
         }
     }
 
+    /// The same app on a fresh database of the Postgres at `RETAINWISE_TEST_POSTGRES_URL`
+    /// (`scripts/test-services.sh` starts one), or `None` with a loud note.
+    pub async fn spawn_postgres() -> Option<Self> {
+        let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            eprintln!("\n*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***\n");
+            return None;
+        };
+        let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
+        let (pool, _) = retainwise_queue::connect(&admin)
+            .await
+            .expect("admin connection");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create database");
+        pool.close().await;
+        let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
+        let url = format!("{base}/{name}");
+        Some(Self::spawn_with(|c| c.database_url = url).await)
+    }
+
     pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);

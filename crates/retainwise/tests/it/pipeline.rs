@@ -243,3 +243,34 @@ async fn a_header_only_file_fails_and_says_so() {
     assert_eq!(p["status"], "FAILED");
     assert!(!p["error_message"].as_str().unwrap().is_empty());
 }
+
+/// The same story on Postgres: upload, a transient failure retried, completion, a duplicate
+/// skipped — the portable SQL and the queue's Postgres claim under the real application.
+#[tokio::test]
+async fn the_story_runs_on_postgres_too() {
+    let Some(t) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(200).into_bytes())
+        .await;
+    let blocker = t.dir.path().join("objects/results/local");
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
+    assert_eq!(t.work_once().await, Outcome::Retried);
+    assert_eq!(t.prediction(&id).await["status"], "QUEUED");
+    std::fs::remove_file(&blocker).unwrap();
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    assert_eq!(
+        (p["attempt"].as_i64(), p["rows_processed"].as_i64()),
+        (Some(2), Some(200))
+    );
+    let (_, rows) = parse_csv(&t.results(&id).await);
+    assert_eq!(rows.len(), 200);
+    let list: Value = t.get("/api/predictions").await.json().await.unwrap();
+    assert_eq!(list["total"], 1);
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
+}
