@@ -7,6 +7,8 @@ use anyhow::Context;
 use retainwise_model::Model;
 use retainwise_queue::{Queue, QueueConfig, SqlQueue};
 
+use crate::api::Limits;
+use crate::auth::Auth;
 use crate::config::{Config, QueueBackend};
 use crate::db::Db;
 use crate::storage::Storage;
@@ -28,6 +30,10 @@ pub struct App {
     pub queue: Arc<dyn Queue>,
     /// The model that scores new predictions.
     pub model: &'static Model,
+    /// How requests are authenticated.
+    pub auth: Auth,
+    /// Per-IP and per-user request limits.
+    pub limits: Arc<Limits>,
 }
 
 impl App {
@@ -61,12 +67,16 @@ impl App {
         db.upsert_model(model.id(), &card)
             .await
             .context("recording the model")?;
+        let auth = Auth::from_config(&config.auth).context("configuring sign-in")?;
+        let limits = Arc::new(Limits::new(config.rate_limit_per_minute));
         Ok(Self {
             config: Arc::new(config),
             db,
             storage,
             queue,
             model,
+            auth,
+            limits,
         })
     }
 }

@@ -92,6 +92,13 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Create, list and revoke API keys (sent as `Authorization: Bearer rwk_…`).
+    Apikey {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
     /// Inspect and operate the prediction queue.
     Queue {
         #[command(flatten)]
@@ -107,6 +114,30 @@ enum ModelCommand {
     Show {
         /// Model artifact (JSON).
         model: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ApikeyCommand {
+    /// Create a key for a user and print it (once: only its hash is stored).
+    Create {
+        /// The user the key acts as (the `sub` their sign-in tokens carry).
+        #[arg(long)]
+        user: String,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "api key")]
+        name: String,
+    },
+    /// List keys (all users, or one).
+    List {
+        /// Only this user's keys.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        /// Key id, as shown by `list`.
+        id: String,
     },
 }
 
@@ -251,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Queue { settings, command } => queue_command(&settings, command).await,
+        Command::Apikey { settings, command } => apikey_command(&settings, command).await,
     }
 }
 
@@ -267,6 +299,10 @@ async fn serve_http(
     listen: &ListenSettings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    listen.check(app.auth.is_required())?;
+    if !app.auth.is_required() {
+        eprintln!("sign-in: none configured; every request acts as the local user");
+    }
     let listener = tokio::net::TcpListener::bind(listen.bind)
         .await
         .with_context(|| {
@@ -278,7 +314,9 @@ async fn serve_http(
     let addr = listener.local_addr()?;
     eprintln!("retainwise listening on http://{addr}");
     tracing::info!(%addr, model = app.model.id(), "api_startup");
-    axum::serve(listener, crate::api::router(app.clone()))
+    let service = crate::api::router(app.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("serving HTTP")
@@ -404,6 +442,45 @@ fn default_model_name(input: &std::path::Path) -> String {
         .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
         .unwrap_or("churn")
         .to_ascii_lowercase()
+}
+
+async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::Result<ExitCode> {
+    let db = crate::db::Db::connect(&settings.resolve()?.database_url).await?;
+    let parse_user = |u: &str| {
+        u.parse::<crate::domain::UserId>()
+            .map_err(|e| anyhow::anyhow!(e.0))
+    };
+    match command {
+        ApikeyCommand::Create { user, name } => {
+            let key = db.create_api_key(&parse_user(&user)?, &name).await?;
+            println!("{}", key.secret);
+            eprintln!(
+                "key {} for user {user} created; it is shown only now, store it safely",
+                key.record.id
+            );
+        }
+        ApikeyCommand::List { user } => {
+            let user = user.as_deref().map(parse_user).transpose()?;
+            for k in db.api_keys(user.as_ref()).await? {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}  {}…  user={}  name={:?}  {state}",
+                    k.id, k.prefix, k.user_id, k.name
+                );
+            }
+        }
+        ApikeyCommand::Revoke { id } => {
+            if !db.revoke_api_key(&id).await? {
+                anyhow::bail!("no active key with id {id}");
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<ExitCode> {

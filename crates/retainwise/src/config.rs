@@ -49,6 +49,38 @@ pub struct Settings {
     /// A model artifact (JSON from `retainwise train`) to use instead of the embedded default.
     #[arg(long, env = "RETAINWISE_MODEL")]
     pub model: Option<PathBuf>,
+    /// HS256 shared secret for bearer JWTs (at least 32 bytes). Never logged.
+    #[arg(long, env = "RETAINWISE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<secrecy::SecretString>,
+    /// JWKS URL for RS256/ES256 bearer JWTs (Clerk, Auth0, Cognito, any OIDC issuer).
+    #[arg(long, env = "RETAINWISE_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Expected `iss` claim (required with a JWKS URL).
+    #[arg(long, env = "RETAINWISE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Expected `aud` claim, when set.
+    #[arg(long, env = "RETAINWISE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The original service's Clerk domain: JWKS at https://DOMAIN/.well-known/jwks.json,
+    /// issuer https://DOMAIN.
+    #[arg(long, env = "CLERK_FRONTEND_API")]
+    pub clerk_frontend_api: Option<String>,
+    /// Origins allowed by CORS, comma-separated (none by default).
+    #[arg(long, env = "RETAINWISE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Requests per minute allowed per user and per client IP on `/api/`.
+    #[arg(long, env = "RETAINWISE_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+    /// Jobs a user may have QUEUED or RUNNING at once; further uploads get 429.
+    #[arg(
+        long,
+        env = "RETAINWISE_MAX_ACTIVE_JOBS_PER_USER",
+        default_value_t = 20
+    )]
+    pub max_active_jobs_per_user: u32,
+    /// Seconds a request may take before it is answered 408 (uploads included).
+    #[arg(long, env = "RETAINWISE_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
+    pub request_timeout_secs: u64,
 }
 
 /// Where objects are stored, parsed from [`Settings::storage_url`].
@@ -66,7 +98,7 @@ pub enum QueueBackend {
 }
 
 /// The resolved configuration: every default applied, every URL parsed.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Database URL for sqlx (`sqlite://…` or `postgres://…`).
     pub database_url: String,
@@ -84,6 +116,16 @@ pub struct Config {
     pub thresholds: RiskThresholds,
     /// Model artifact path, `None` for the embedded default.
     pub model: Option<PathBuf>,
+    /// How requests are authenticated.
+    pub auth: crate::auth::AuthConfig,
+    /// Origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+    /// Requests per minute per user and per IP on `/api/`.
+    pub rate_limit_per_minute: u32,
+    /// Jobs a user may have QUEUED or RUNNING at once.
+    pub max_active_jobs_per_user: u32,
+    /// Request timeout.
+    pub request_timeout: Duration,
 }
 
 impl Settings {
@@ -141,7 +183,24 @@ impl Settings {
                 self.high_risk
             );
         }
+        let auth = self.auth_config()?;
+        if self.rate_limit_per_minute == 0
+            || self.max_active_jobs_per_user == 0
+            || self.request_timeout_secs == 0
+        {
+            bail!("rate limit, active-job cap and request timeout must be at least 1");
+        }
         Ok(Config {
+            auth,
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            max_active_jobs_per_user: self.max_active_jobs_per_user,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
             database_url,
             storage,
             queue,
@@ -154,6 +213,70 @@ impl Settings {
             },
             model: self.model.clone(),
         })
+    }
+}
+
+impl Settings {
+    fn auth_config(&self) -> anyhow::Result<crate::auth::AuthConfig> {
+        use crate::auth::AuthConfig;
+        let clerk = self.clerk_frontend_api.as_deref().map(|d| {
+            let domain = d
+                .trim()
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
+            (
+                format!("https://{domain}/.well-known/jwks.json"),
+                format!("https://{domain}"),
+            )
+        });
+        let jwks = self
+            .jwks_url
+            .clone()
+            .map(|url| (url, self.jwt_issuer.clone()))
+            .or(clerk.map(|(u, i)| (u, Some(i))));
+        match (&self.jwt_secret, jwks) {
+            (Some(_), Some(_)) => bail!("set either RETAINWISE_JWT_SECRET or a JWKS URL, not both"),
+            (Some(secret), None) => Ok(AuthConfig::Secret {
+                secret: secret.clone(),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+            }),
+            (None, Some((url, issuer))) => {
+                let Some(issuer) = issuer else {
+                    bail!("RETAINWISE_JWKS_URL needs RETAINWISE_JWT_ISSUER (the expected `iss` of tokens)");
+                };
+                if !(url.starts_with("https://")
+                    || url.starts_with("http://127.")
+                    || url.starts_with("http://localhost"))
+                {
+                    bail!("the JWKS URL must use https (plain http only on loopback), got {url}");
+                }
+                Ok(AuthConfig::Jwks {
+                    url,
+                    issuer,
+                    audience: self.jwt_audience.clone(),
+                    max_stale: Duration::from_secs(3600),
+                    min_refresh: Duration::from_secs(10),
+                })
+            }
+            (None, None) => Ok(AuthConfig::None),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    /// Secrets stay out: the database password is masked and the JWT secret is never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &crate::app::redact(&self.database_url))
+            .field("storage", &self.storage)
+            .field("queue", &self.queue)
+            .field("visibility_timeout", &self.visibility_timeout)
+            .field("max_receives", &self.max_receives)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("auth", &self.auth)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
     }
 }
 
@@ -193,6 +316,23 @@ pub struct ListenSettings {
     /// Address to listen on.
     #[arg(long, env = "RETAINWISE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// Serve without sign-in on a non-loopback address (every caller is the one local user).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+}
+
+impl ListenSettings {
+    /// Refuses to expose an unauthenticated server beyond this machine by accident.
+    pub fn check(&self, auth_required: bool) -> anyhow::Result<()> {
+        if !auth_required && !self.bind.ip().is_loopback() && !self.insecure_no_auth {
+            bail!(
+                "refusing to listen on {} without sign-in: set RETAINWISE_JWT_SECRET or RETAINWISE_JWKS_URL, \
+                 or pass --insecure-no-auth if every caller may act as the single local user",
+                self.bind
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,13 @@ pub async fn upload(
     if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
         return Err(too_large());
     }
+    let active = app.db.active_jobs(&user).await?;
+    if active >= u64::from(app.config.max_active_jobs_per_user) {
+        return Err(ApiError::TooManyRequests {
+            retry_after: std::time::Duration::from_secs(30),
+            what: "jobs waiting: wait for your queued predictions to finish",
+        });
+    }
     let high = match query.priority.as_deref() {
         None | Some("normal") => false,
         Some("high") => true,

@@ -1,7 +1,7 @@
 //! The one conversion from errors to HTTP responses. Clients get a status and a sentence that
 //! says what to fix; internals (database, storage) are logged with an id and never leaked.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -23,6 +23,17 @@ pub enum ApiError {
     /// 413: the upload is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 401: missing or refused credentials. The reason is logged by the caller, never shown.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// 429: over a limit; the client may retry after the given time.
+    #[error("too many {what}; retry after {} s", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// How long to wait.
+        retry_after: std::time::Duration,
+        /// What was too many, e.g. "requests from this address".
+        what: &'static str,
+    },
     /// 500: something failed on our side; the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -48,11 +59,33 @@ impl From<retainwise_queue::QueueError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Unauthorized = self {
+            let body = json!({ "success": false, "detail": self.to_string() });
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(body),
+            )
+                .into_response();
+        }
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            let secs = retry_after.as_secs().max(1).to_string();
+            let body = json!({ "success": false, "detail": self.to_string() });
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, secs)],
+                Json(body),
+            )
+                .into_response();
+        }
         let (status, detail) = match &self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            Self::Unauthorized | Self::TooManyRequests { .. } => {
+                (StatusCode::BAD_REQUEST, self.to_string())
+            }
             Self::Internal(e) => {
                 let incident = uuid::Uuid::new_v4();
                 error!(%incident, error = format!("{e:#}"), "request failed");

@@ -7,14 +7,20 @@
 mod csv_upload;
 mod error;
 mod health;
+mod limits;
 mod predictions;
 mod user;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use limits::Limits;
 pub use user::CurrentUser;
 
 use crate::app::App;
@@ -22,12 +28,25 @@ use crate::app::App;
 /// Bytes allowed beyond the upload limit for the multipart envelope (boundaries, headers).
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
-/// The API's routes over `app`.
+/// Headers set on every response unless a handler set them: no MIME sniffing, no referrer
+/// leaks, no framing, and a strict Content-Security-Policy (OWASP Secure Headers Project).
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+];
+
+/// The API's routes over `app`, with CORS, security headers, a request timeout and the per-IP
+/// rate limit on `/api/`. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
+/// the per-IP limit sees client addresses.
 pub fn router(app: App) -> Router {
     let body_limit = (app.config.max_upload_bytes + MULTIPART_OVERHEAD) as usize;
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
+    let api = Router::new()
         .route(
             "/api/csv",
             post(csv_upload::upload).layer(DefaultBodyLimit::max(body_limit)),
@@ -35,6 +54,37 @@ pub fn router(app: App) -> Router {
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}", get(predictions::show))
         .route("/api/predictions/{id}/results", get(predictions::results))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            limits::per_ip,
+        ));
+    let mut router = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .merge(api)
         .fallback(error::not_found)
-        .with_state(app)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            app.config.request_timeout,
+        ))
+        .layer(cors(&app.config.cors_origins));
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router.with_state(app)
+}
+
+/// CORS for the configured origins only; with none configured, no cross-origin access.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }

@@ -1,21 +1,43 @@
-//! Who is asking. Without sign-in configured every request acts as the single local user; the
-//! sign-in issue replaces this extractor's body with JWT verification and nothing else changes,
-//! because every handler already scopes its queries by the [`CurrentUser`] it receives.
+//! Who is asking: the one extractor every `/api/` handler that touches user data takes. It
+//! authenticates (see [`crate::auth`]) and applies the per-user rate limit, so a handler that
+//! has a [`CurrentUser`] has an authenticated, rate-checked caller to scope its queries by.
 
 use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use tracing::warn;
 
 use super::ApiError;
+use crate::app::App;
+use crate::auth::AuthError;
 use crate::domain::UserId;
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub UserId);
 
-impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+impl FromRequestParts<App> for CurrentUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(UserId::local()))
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let user = match app.auth.authenticate(&app.db, header).await {
+            Ok(user) => user,
+            Err(AuthError::Database(e)) => return Err(e.into()),
+            Err(e) => {
+                warn!(path = %parts.uri.path(), reason = %e, "authentication_failed");
+                return Err(ApiError::Unauthorized);
+            }
+        };
+        if let Err(wait) = app.limits.check_user(user.as_str()) {
+            return Err(ApiError::TooManyRequests {
+                retry_after: wait,
+                what: "requests for this user",
+            });
+        }
+        Ok(Self(user))
     }
 }

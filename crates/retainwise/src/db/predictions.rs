@@ -213,6 +213,17 @@ impl Db {
         Ok((rows, total as u64))
     }
 
+    /// How many of `user`'s jobs are QUEUED or RUNNING.
+    pub async fn active_jobs(&self, user: &UserId) -> Result<u64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM predictions WHERE user_id = $1 AND status IN ('QUEUED', 'RUNNING')",
+        )
+        .bind(user.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n as u64)
+    }
+
     /// Takes the job for the worker holding `lease`: `QUEUED|RUNNING → RUNNING`, attempt + 1.
     /// A RUNNING row is taken over because the queue only re-delivers a message whose previous
     /// lease expired; a job FAILED by dead-lettering is taken too, because its message comes back

@@ -26,6 +26,8 @@ fn serve(data: &Path, extra_env: &[(&str, &str)]) -> Served {
         .env("RETAINWISE_DATA_DIR", data)
         .env("RETAINWISE_BIND", "127.0.0.1:0")
         .env("RETAINWISE_LOG", "info")
+        // The tests poll every few milliseconds, far above a person's rate.
+        .env("RETAINWISE_RATE_LIMIT_PER_MINUTE", "1000000")
         .env_remove("DATABASE_URL")
         .env_remove("RETAINWISE_DATABASE_URL")
         .env_remove("RETAINWISE_STORAGE_URL")

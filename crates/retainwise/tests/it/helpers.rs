@@ -32,6 +32,11 @@ pub fn test_config(dir: &std::path::Path) -> Config {
             medium: 0.40,
         },
         model: None,
+        auth: retainwise::auth::AuthConfig::None,
+        cors_origins: Vec::new(),
+        rate_limit_per_minute: 10_000,
+        max_active_jobs_per_user: 1_000,
+        request_timeout: Duration::from_secs(60),
     }
 }
 
@@ -61,7 +66,8 @@ impl TestApp {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = retainwise::api::router(app.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.expect("server") });
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.expect("server") });
         let worker = Worker::new(app.clone(), fast_worker_options());
         Self {
             base,

@@ -1,0 +1,98 @@
+//! Verifying one bearer JWT (RFC 7519) under the configured policy.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use super::{JwksCache, LEEWAY_SECS};
+use crate::domain::UserId;
+
+/// Where verification keys come from; each source accepts only its own algorithms, which is
+/// what stops algorithm confusion (an HS256 token keyed with a published RSA key).
+pub enum KeySource {
+    /// A shared secret: HS256 only.
+    Secret(DecodingKey),
+    /// Public keys from a JWKS: RS256 (RSA keys) and ES256 (P-256 keys) only.
+    Jwks(JwksCache),
+}
+
+/// Checks signature, `exp`, `nbf`, `iat` (with [`LEEWAY_SECS`]), `iss` and, when configured,
+/// `aud`, and requires a `sub` that is a valid [`UserId`].
+pub struct JwtVerifier {
+    keys: KeySource,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    iat: Option<f64>,
+}
+
+impl JwtVerifier {
+    /// A verifier over `keys`, expecting `issuer` and `audience` when given.
+    pub fn new(keys: KeySource, issuer: Option<String>, audience: Option<String>) -> Self {
+        Self {
+            keys,
+            issuer,
+            audience,
+        }
+    }
+
+    /// The user id (`sub`) of a valid token.
+    ///
+    /// Errors: a sentence naming the failed check, for the log only.
+    pub async fn verify(&self, token: &str) -> Result<UserId, String> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+        let key = match &self.keys {
+            KeySource::Secret(key) => {
+                if header.alg != Algorithm::HS256 {
+                    return Err(format!(
+                        "algorithm {:?} not accepted (HS256 only)",
+                        header.alg
+                    ));
+                }
+                key.clone()
+            }
+            KeySource::Jwks(cache) => {
+                if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+                    return Err(format!(
+                        "algorithm {:?} not accepted (RS256, ES256 only)",
+                        header.alg
+                    ));
+                }
+                let kid = header.kid.as_deref().ok_or("token has no kid")?;
+                cache.key(kid, header.alg).await?
+            }
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(issuer) = &self.issuer {
+            validation.set_issuer(&[issuer]);
+            validation.required_spec_claims.insert("iss".to_owned());
+        }
+        match &self.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.required_spec_claims.insert("aud".to_owned());
+            }
+            None => validation.validate_aud = false,
+        }
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| format!("token refused: {e}"))?;
+        if let Some(iat) = data.claims.iat {
+            let now = jsonwebtoken::get_current_timestamp() as f64;
+            if iat > now + LEEWAY_SECS as f64 {
+                return Err("token issued in the future (iat)".to_owned());
+            }
+        }
+        let sub = data.claims.sub.ok_or("token has no sub")?;
+        sub.parse::<UserId>()
+            .map_err(|e| format!("token sub refused: {}", e.0))
+    }
+}
