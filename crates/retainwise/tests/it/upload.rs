@@ -99,3 +99,66 @@ async fn high_priority_jumps_the_queue() {
     assert_eq!(t.prediction(&urgent).await["status"], "COMPLETED");
     assert_eq!(t.prediction(&normal).await["status"], "QUEUED");
 }
+
+/// A seeded property test of the upload path: arbitrary bytes under arbitrary names get either
+/// 400 or 202, never a 5xx; every accepted file ends COMPLETED or FAILED, never stuck.
+#[tokio::test]
+async fn arbitrary_uploads_never_break_the_service() {
+    use rand::{Rng, SeedableRng};
+    let t = TestApp::spawn().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5EED);
+    let names = [
+        "x.csv",
+        "../../etc/passwd",
+        "a\u{0}b.csv",
+        "=cmd|' /C calc'!A0.csv",
+        "ü n i.CSV",
+        "",
+        "data.xlsx",
+    ];
+    const ALPHABET: &[u8] = b",;\"\n\r\tab01.-=";
+    let telco = synthetic_telco(20);
+    for case in 0..120 {
+        let bytes: Vec<u8> = match case % 4 {
+            0 => (0..rng.gen_range(0..3000)).map(|_| rng.gen()).collect(),
+            1 => (0..rng.gen_range(0..3000))
+                .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+                .collect(),
+            2 => {
+                let mut b = telco.clone().into_bytes();
+                for _ in 0..rng.gen_range(1..20) {
+                    let i = rng.gen_range(0..b.len());
+                    b[i] = rng.gen();
+                }
+                b
+            }
+            _ => telco.as_bytes()[..rng.gen_range(0..telco.len())].to_vec(),
+        };
+        let name = names[rng.gen_range(0..names.len())];
+        let response = t.upload(name, bytes.clone()).await;
+        let status = response.status().as_u16();
+        assert!(
+            status == 202 || status == 400,
+            "case {case}: {status} for {name:?}: {}",
+            response.text().await.unwrap()
+        );
+        if status == 202 {
+            let body: Value = response.json().await.unwrap();
+            let id = body["prediction_id"].as_str().unwrap().to_owned();
+            let outcome = t.work_once().await;
+            let p = t.prediction(&id).await;
+            assert!(
+                p["status"] == "COMPLETED" || p["status"] == "FAILED",
+                "case {case}: {outcome:?} {p}"
+            );
+            if p["status"] == "FAILED" {
+                assert!(
+                    !p["error_message"].as_str().unwrap_or("").is_empty(),
+                    "case {case}: a failure must say why"
+                );
+            }
+        }
+    }
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
+}
