@@ -13,10 +13,10 @@ pub enum QueueError {
         message_id: Option<String>,
     },
     /// The database failed or refused a statement.
-    #[error("queue database error: {0}")]
+    #[error("queue database error")]
     Database(#[from] sqlx::Error),
     /// The queue's migrations could not be applied.
-    #[error("queue migration failed: {0}")]
+    #[error("queue migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL is neither `sqlite:` nor `postgres://`/`postgresql://`.
     #[error("unsupported queue database URL {0:?}: expected sqlite://PATH or postgres://…")]

@@ -32,8 +32,9 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
         /// Jobs scored at once.
-        #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2)]
-        concurrency: usize,
+        #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2,
+              value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
     },
     /// Run the HTTP API alone (workers run elsewhere on the same database, storage and queue).
     Api {
@@ -47,8 +48,9 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
         /// Jobs scored at once.
-        #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2)]
-        concurrency: usize,
+        #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2,
+              value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
     },
     /// Score a CSV offline with the same engine the worker uses.
     Predict {
@@ -194,10 +196,21 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if std::env::var("RETAINWISE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
+    match std::env::var("RETAINWISE_LOG_FORMAT")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        Some(f) if f.eq_ignore_ascii_case("json") => builder.json().init(),
+        None | Some("") => builder.init(),
+        Some(f) if f.eq_ignore_ascii_case("text") => builder.init(),
+        Some(other) => {
+            builder.init();
+            tracing::warn!(
+                value = other,
+                "RETAINWISE_LOG_FORMAT must be json or text; using text"
+            );
+        }
     }
 }
 
@@ -213,7 +226,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let worker = Worker::new(
                 app.clone(),
                 WorkerOptions {
-                    concurrency,
+                    concurrency: concurrency.into(),
                     ..WorkerOptions::default()
                 },
             );
@@ -239,7 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let worker = Worker::new(
                 app,
                 WorkerOptions {
-                    concurrency,
+                    concurrency: concurrency.into(),
                     ..WorkerOptions::default()
                 },
             );
@@ -364,10 +377,23 @@ fn predict(
     } else {
         Box::new(File::open(input).with_context(|| format!("opening {}", input.display()))?)
     };
-    let writer: Box<dyn Write> = match output {
+    // A file output is written beside its destination and renamed into place only when scoring
+    // succeeded, so a failed run leaves no half-written results behind.
+    let mut staged = match output {
         Some(path) => {
-            Box::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            Some(
+                tempfile::NamedTempFile::new_in(dir)
+                    .with_context(|| format!("creating a file in {}", dir.display()))?,
+            )
         }
+        None => None,
+    };
+    let writer: Box<dyn Write + '_> = match staged.as_mut() {
+        Some(file) => Box::new(file.as_file_mut()),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = BufWriter::with_capacity(1 << 20, writer);
@@ -384,6 +410,17 @@ fn predict(
     )
     .with_context(|| format!("scoring {}", input.display()))?;
     writer.flush().context("writing the results")?;
+    drop(writer);
+    if let (Some(file), Some(path)) = (staged, output) {
+        if report.rows_scored == 0 {
+            anyhow::bail!(
+                "no rows of {} could be scored; nothing written",
+                input.display()
+            );
+        }
+        file.persist(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     eprintln!(
         "scored {} of {} rows with model {} ({} rejected; high {}, medium {}, low {}; mean churn probability {:.3})",
         report.rows_scored,
@@ -445,7 +482,9 @@ fn default_model_name(input: &std::path::Path) -> String {
 }
 
 async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::Result<ExitCode> {
-    let db = crate::db::Db::connect(&settings.resolve()?.database_url).await?;
+    let url = settings.resolve()?.database_url;
+    require_existing_database(&url)?;
+    let db = crate::db::Db::connect(&url).await?;
     let parse_user = |u: &str| {
         u.parse::<crate::domain::UserId>()
             .map_err(|e| anyhow::anyhow!(e.0))
@@ -483,8 +522,25 @@ async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
+/// Operations commands look at an existing installation: a missing SQLite file means the wrong
+/// folder, not an empty queue.
+fn require_existing_database(url: &str) -> anyhow::Result<()> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        if !std::path::Path::new(path).exists() {
+            anyhow::bail!(
+                "no database at {path}: run this from the folder that holds retainwise-data, \
+                 or set RETAINWISE_DATA_DIR / RETAINWISE_DATABASE_URL"
+            );
+        }
+    }
+    Ok(())
+}
+
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<ExitCode> {
-    let app = App::open(settings.resolve()?).await?;
+    let config = settings.resolve()?;
+    require_existing_database(&config.database_url)?;
+    let app = App::open(config).await?;
     match command {
         QueueCommand::Stats => {
             let s = app.queue.stats().await?;
@@ -515,6 +571,26 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
         QueueCommand::Redrive { all, ids } => {
             if !all && ids.is_empty() {
                 anyhow::bail!("name the message ids to redrive, or pass --all");
+            }
+            if !all {
+                let dead: std::collections::HashSet<String> = app
+                    .queue
+                    .dead(usize::MAX >> 1)
+                    .await?
+                    .into_iter()
+                    .map(|d| d.message_id)
+                    .collect();
+                let unknown: Vec<&String> = ids.iter().filter(|id| !dead.contains(*id)).collect();
+                if !unknown.is_empty() {
+                    anyhow::bail!(
+                        "not in the dead-letter store: {} (see `retainwise queue dead`)",
+                        unknown
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
             }
             let moved = app
                 .queue

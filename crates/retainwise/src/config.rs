@@ -172,6 +172,9 @@ impl Settings {
                 self.visibility_timeout_secs
             );
         }
+        if self.max_upload_bytes == 0 {
+            bail!("RETAINWISE_MAX_UPLOAD_BYTES must be at least 1");
+        }
         if self.max_receives == 0 {
             bail!("RETAINWISE_MAX_RECEIVES must be at least 1");
         }

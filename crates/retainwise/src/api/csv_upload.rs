@@ -8,9 +8,10 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use axum::Json;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -48,10 +49,41 @@ const NOT_CSV: &[(&str, &str)] = &[
 pub async fn upload(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Result<impl IntoResponse, ApiError> {
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "send the CSV as multipart/form-data in a field named \"file\" (e.g. curl -F file=@customers.csv): {}",
+            e.body_text()
+        ))
+    })?;
+    let result = accept(&app, &user, query, &headers, &mut multipart).await;
+    if let Err(e) = &result {
+        if !matches!(e, ApiError::TooLarge(_)) {
+            drain(&mut multipart).await;
+        }
+    }
+    result
+}
+
+/// Reads what is left of the request body (already bounded by the body limit) so that a client
+/// still sending gets the error response instead of a broken pipe.
+async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
+async fn accept(
+    app: &App,
+    user: &crate::domain::UserId,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    multipart: &mut Multipart,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = app.config.max_upload_bytes;
     let too_large = || {
         ApiError::TooLarge(format!(
@@ -66,7 +98,7 @@ pub async fn upload(
     if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
         return Err(too_large());
     }
-    let active = app.db.active_jobs(&user).await?;
+    let active = app.db.active_jobs(user).await?;
     if active >= u64::from(app.config.max_active_jobs_per_user) {
         return Err(ApiError::TooManyRequests {
             retry_after: std::time::Duration::from_secs(30),
@@ -74,8 +106,9 @@ pub async fn upload(
         });
     }
     let high = match query.priority.as_deref() {
-        None | Some("normal") => false,
-        Some("high") => true,
+        None => false,
+        Some(p) if p.eq_ignore_ascii_case("normal") => false,
+        Some(p) if p.eq_ignore_ascii_case("high") => true,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "priority {other:?} is invalid: use normal or high"
@@ -124,7 +157,7 @@ pub async fn upload(
 
     let upload_id = UploadId::new();
     let prediction_id = PredictionId::new();
-    let key = ObjectKey::upload(&user, upload_id);
+    let key = ObjectKey::upload(user, upload_id);
     let counted = Arc::new(AtomicU64::new(0));
     let over = Arc::new(AtomicBool::new(false));
     let chunks = futures::stream::iter([Ok(first)]).chain(field).map({
@@ -151,8 +184,8 @@ pub async fn upload(
     };
 
     if let Err(e) = queue_prediction(
-        &app,
-        &user,
+        app,
+        user,
         prediction_id,
         upload_id,
         &key,

@@ -99,6 +99,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer for a known path with the wrong method: 405, JSON like every other error.
+pub async fn method_not_allowed() -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(
+            json!({ "success": false, "detail": "this method is not allowed on this endpoint; see the README for the API" }),
+        ),
+    )
+}
+
 /// The answer for unknown paths.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see the README for the API".to_owned())

@@ -63,6 +63,7 @@ pub fn router(app: App) -> Router {
         .route("/ready", get(health::ready))
         .merge(api)
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             app.config.request_timeout,

@@ -1,6 +1,7 @@
 //! `GET /api/predictions`, `GET /api/predictions/{id}`, `GET /api/predictions/{id}/results`.
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -27,8 +28,14 @@ pub struct Page {
 pub async fn list(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(page) = page.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{}; limit is 1 to {MAX_PAGE}, offset 0 or more",
+            e.body_text()
+        ))
+    })?;
     let limit = page.limit.unwrap_or(20);
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::BadRequest(format!(

@@ -5,6 +5,15 @@ use uuid::Uuid;
 
 use super::DomainError;
 
+/// At most 64 characters of a rejected value, so an error never echoes a huge input back.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
@@ -31,7 +40,7 @@ macro_rules! uuid_id {
                 Uuid::try_parse(s.trim()).map(Self).map_err(|_| {
                     DomainError(format!(
                         concat!($what, " {:?} is not a UUID (expected e.g. 3f2b8c1e-5d4a-4e6f-9a7b-1c2d3e4f5a6b)"),
-                        s
+                        shown(s)
                     ))
                 })
             }
@@ -85,7 +94,8 @@ impl FromStr for UserId {
             Ok(Self(s.to_owned()))
         } else {
             Err(DomainError(format!(
-                "user id {s:?} is invalid: expected 1-64 characters of letters, digits, '_' or '-'"
+                "user id {:?} is invalid: expected 1-64 characters of letters, digits, '_' or '-'",
+                shown(s)
             )))
         }
     }

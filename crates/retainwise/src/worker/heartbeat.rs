@@ -1,5 +1,5 @@
 //! Keeps a job's lease alive while it runs: extends the message's visibility every third of
-//! the timeout and publishes the rows-scored counter to the prediction row. The original
+//! the timeout, and publishes the rows-scored counter to the prediction row every second. The original
 //! service did not extend, so a long file outlived its visibility timeout and ran twice.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,6 +12,9 @@ use tracing::warn;
 
 use crate::app::App;
 use crate::domain::PredictionId;
+
+/// How often rows-scored progress is written to the prediction row.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// A running heartbeat; stop it with [`Heartbeat::stop`].
 pub struct Heartbeat {
@@ -29,26 +32,39 @@ impl Heartbeat {
     ) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
         let timeout = app.config.visibility_timeout;
-        let every = (timeout / 3).max(Duration::from_millis(100));
+        let extend_every = (timeout / 3).max(Duration::from_millis(100));
         let (app, flag) = (app.clone(), lost.clone());
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // Progress is published every second so a person watching sees rows move; the
+            // lease is extended only every third of the visibility timeout.
+            let mut tick = tokio::time::interval(PROGRESS_EVERY.min(extend_every));
             tick.tick().await;
+            let mut extended = tokio::time::Instant::now();
+            let mut published = 0;
             loop {
                 tick.tick().await;
-                match app.queue.extend(&receipt, timeout).await {
-                    Ok(()) => {}
-                    Err(QueueError::LeaseLost { .. }) => {
-                        warn!(prediction_id = %prediction, "lease lost: another worker may take this job over");
-                        flag.store(true, Ordering::SeqCst);
-                        return;
+                if extended.elapsed() >= extend_every {
+                    match app.queue.extend(&receipt, timeout).await {
+                        Ok(()) => extended = tokio::time::Instant::now(),
+                        Err(QueueError::LeaseLost { .. }) => {
+                            warn!(prediction_id = %prediction, "lease lost: another worker may take this job over");
+                            flag.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // A blip: the next beat retries well before the timeout runs out.
+                        Err(e) => {
+                            warn!(prediction_id = %prediction, error = %e, "heartbeat failed")
+                        }
                     }
-                    // A blip: the next beat retries well before the timeout runs out.
-                    Err(e) => warn!(prediction_id = %prediction, error = %e, "heartbeat failed"),
                 }
                 let seen = rows.load(Ordering::Relaxed);
-                if let Err(e) = app.db.progress(prediction, receipt.as_str(), seen).await {
-                    warn!(prediction_id = %prediction, error = %e, "progress update failed");
+                if seen != published {
+                    match app.db.progress(prediction, receipt.as_str(), seen).await {
+                        Ok(_) => published = seen,
+                        Err(e) => {
+                            warn!(prediction_id = %prediction, error = %e, "progress update failed")
+                        }
+                    }
                 }
             }
         });

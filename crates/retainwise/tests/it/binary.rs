@@ -256,3 +256,25 @@ async fn sigterm_finishes_and_prints_a_summary_and_predict_agrees_with_the_servi
         "offline and service results differ"
     );
 }
+
+#[test]
+fn predict_leaves_no_output_file_when_it_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("header_only.csv");
+    std::fs::write(&input, format!("{TELCO_HEADER}\n")).unwrap();
+    let output = dir.path().join("out.csv");
+    let run = Command::new(BIN)
+        .arg("predict")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(
+        !output.exists(),
+        "a failed run must not leave a results file"
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "no temporary file left behind either");
+}

@@ -85,7 +85,7 @@ impl TestApp {
             .ok()
             .filter(|u| !u.is_empty())
         else {
-            eprintln!("\n*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***\n");
+            loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
             return None;
         };
         let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
@@ -186,10 +186,10 @@ pub fn telco_csv() -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!(
-            "\n*** SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV) ***\n",
+        loud(&format!(
+            "*** SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV) ***",
             path.display()
-        );
+        ));
         None
     }
 }
@@ -274,4 +274,11 @@ pub fn column(header: &[String], name: &str) -> usize {
         .iter()
         .position(|h| h == name)
         .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
+}
+
+/// Writes straight to the process's stderr, which the test harness does not capture, so a
+/// skipped check is visible in every run, not only with `--nocapture`.
+pub fn loud(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n{line}\n");
 }

@@ -72,6 +72,30 @@ async fn read_endpoints_check_ids() {
     assert_eq!(t.get("/nope").await.status(), 404);
     let health: Value = t.get("/health").await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
+    // Every error is JSON, including the ones axum's extractors raise.
+    let r = t.get("/api/predictions?limit=abc").await;
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("limit"));
+    let r = t.get("/api/csv").await;
+    assert_eq!(r.status(), 405);
+    detail(r).await;
+    let r = t
+        .client
+        .post(format!("{}/api/csv", t.base))
+        .header("content-type", "text/csv")
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(detail(r).await.contains("multipart/form-data"));
+    let long = "x".repeat(5000);
+    let r = t.get(&format!("/api/predictions/{long}")).await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        detail(r).await.len() < 300,
+        "a huge id is not echoed back whole"
+    );
     let ready = t.get("/ready").await;
     assert_eq!(ready.status(), 200);
 }
