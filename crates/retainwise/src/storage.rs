@@ -8,8 +8,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -49,6 +51,30 @@ impl Storage {
     /// Errors: the folder cannot be created or resolved.
     pub fn open(location: &StorageLocation) -> anyhow::Result<Self> {
         match location {
+            StorageLocation::S3 { bucket, prefix } => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                // The service-specific variable wins, as in the AWS SDKs, so S3 and SQS can live
+                // on different endpoints.
+                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                    .ok()
+                    .filter(|e| !e.is_empty());
+                if let Some(endpoint) = &endpoint {
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
+                }
+                let s3: Arc<dyn ObjectStore> =
+                    Arc::new(builder.build().context("configuring S3 storage")?);
+                let (store, root_url) = match prefix {
+                    Some(prefix) => (
+                        Arc::new(PrefixStore::new(s3, prefix.as_str())) as Arc<dyn ObjectStore>,
+                        format!("s3://{bucket}/{prefix}"),
+                    ),
+                    None => (s3, format!("s3://{bucket}")),
+                };
+                Ok(Self { store, root_url })
+            }
             StorageLocation::Local(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating storage folder {}", dir.display()))?;

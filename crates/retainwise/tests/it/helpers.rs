@@ -102,6 +102,31 @@ impl TestApp {
         Some(Self::spawn_with(|c| c.database_url = url).await)
     }
 
+    /// The app on a fresh Postgres database and a fresh prefix of the S3 bucket that
+    /// `scripts/test-services.sh` starts (SeaweedFS), or `None` with a loud note.
+    pub async fn spawn_postgres_s3() -> Option<Self> {
+        let Some(bucket) = std::env::var("RETAINWISE_TEST_S3_BUCKET")
+            .ok()
+            .filter(|b| !b.is_empty())
+        else {
+            loud("*** SKIPPED: RETAINWISE_TEST_S3_BUCKET not set (scripts/test-services.sh starts an S3 server) ***");
+            return None;
+        };
+        let pg = Self::spawn_postgres().await?;
+        let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let url = pg.app.config.database_url.clone();
+        Some(
+            Self::spawn_with(move |c| {
+                c.database_url = url;
+                c.storage = StorageLocation::S3 {
+                    bucket,
+                    prefix: Some(prefix),
+                };
+            })
+            .await,
+        )
+    }
+
     pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);

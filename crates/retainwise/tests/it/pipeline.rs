@@ -274,3 +274,34 @@ async fn the_story_runs_on_postgres_too() {
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
 }
+
+/// The story on the scale-out engines: Postgres for the database and queue, S3 (SeaweedFS) for
+/// the objects. Upload, score, download, duplicate delivery skipped.
+#[tokio::test]
+async fn the_story_runs_on_postgres_and_s3() {
+    let Some(t) = TestApp::spawn_postgres_s3().await else {
+        return;
+    };
+    assert!(t.app.storage.root_url().starts_with("s3://"));
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(300).into_bytes())
+        .await;
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    assert_eq!(p["rows_processed"], 300);
+    let text = t.results(&id).await;
+    assert_eq!(parse_csv(&text).1.len(), 300);
+    // The result is an object in the bucket under the configured prefix.
+    let key = retainwise::domain::ObjectKey::result(
+        &retainwise::domain::UserId::local(),
+        id.parse().unwrap(),
+    );
+    assert!(t.app.storage.get_stream(&key).await.is_ok());
+    let ready = t.get("/ready").await;
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    assert!(
+        t.dir.path().join("objects").read_dir().is_err(),
+        "nothing was written to the local folder"
+    );
+}
