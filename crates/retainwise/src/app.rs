@@ -67,6 +67,7 @@ impl App {
         db.upsert_model(model.id(), &card)
             .await
             .context("recording the model")?;
+        crate::telemetry::handle();
         let auth = Auth::from_config(&config.auth).context("configuring sign-in")?;
         let limits = Arc::new(Limits::new(config.rate_limit_per_minute));
         Ok(Self {

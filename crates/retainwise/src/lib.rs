@@ -16,5 +16,6 @@ pub mod db;
 pub mod domain;
 pub mod message;
 pub mod storage;
+pub mod telemetry;
 pub mod time;
 pub mod worker;

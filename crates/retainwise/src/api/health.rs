@@ -12,6 +12,25 @@ pub async fn health() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
+/// `GET /metrics`: Prometheus text format (see [`crate::telemetry`] for the names). Queue
+/// gauges are read from the queue at each scrape, so every API process reports the same queue.
+pub async fn metrics(State(app): State<App>) -> impl axum::response::IntoResponse {
+    if let Ok(stats) = app.queue.stats().await {
+        metrics::gauge!("retainwise_queue_depth").set(stats.depth as f64);
+        metrics::gauge!("retainwise_queue_in_flight").set(stats.in_flight as f64);
+        metrics::gauge!("retainwise_queue_dead").set(stats.dead as f64);
+        metrics::gauge!("retainwise_queue_oldest_message_age_seconds")
+            .set(stats.oldest_age.map_or(0.0, |a| a.as_secs_f64()));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::telemetry::handle().render(),
+    )
+}
+
 /// `GET /ready`: 200 when the database, storage and queue all answer, else 503 naming the
 /// failing part.
 pub async fn ready(State(app): State<App>) -> (StatusCode, Json<Value>) {

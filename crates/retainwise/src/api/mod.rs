@@ -61,7 +61,9 @@ pub fn router(app: App) -> Router {
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .merge(api)
+        .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(TimeoutLayer::with_status_code(

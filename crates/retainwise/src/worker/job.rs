@@ -109,6 +109,7 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
         .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
     let input = dir.path().join("input.csv");
     let output = dir.path().join("results.csv");
+    let stage = Instant::now();
     match app.storage.download_to(&job.object_key, &input).await {
         Ok(_) => {}
         Err(StorageError::NotFound(_)) => {
@@ -118,6 +119,8 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
         }
         Err(e) => return Err(e.into()),
     }
+    record_stage("download", stage);
+    let stage = Instant::now();
     let model = app.model;
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
@@ -152,12 +155,17 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
     .await
     .map_err(|e| JobError::Transient(format!("the scoring task stopped unexpectedly: {e}")))??;
 
+    record_stage("score", stage);
+    metrics::counter!("retainwise_rows_scored_total").increment(report.rows_scored);
+    metrics::counter!("retainwise_rows_rejected_total").increment(report.rows_rejected);
+    let stage = Instant::now();
     let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
     let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
     app.storage.put_file(&result_key, &output).await?;
     let report_json = serde_json::to_vec_pretty(&report)
         .map_err(|e| JobError::Transient(format!("serialising the report: {e}")))?;
     app.storage.put_bytes(&report_key, report_json).await?;
+    record_stage("upload", stage);
     Ok(Scored {
         report,
         result_key,
@@ -335,4 +343,9 @@ async fn ack(app: &App, delivery: &Delivery, job: &PredictionJob) {
             warn!(prediction_id = %job.prediction_id, error = %e, "ack failed; a redelivery will be skipped")
         }
     }
+}
+
+fn record_stage(stage: &'static str, started: Instant) {
+    metrics::histogram!("retainwise_job_stage_seconds", "stage" => stage)
+        .record(started.elapsed().as_secs_f64());
 }

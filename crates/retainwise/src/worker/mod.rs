@@ -105,7 +105,19 @@ impl Worker {
     }
 
     async fn process(&self, delivery: retainwise_queue::Delivery) -> Outcome {
+        metrics::counter!("retainwise_jobs_received_total").increment(1);
+        let started = Instant::now();
         let outcome = job::process(&self.app, &self.options, delivery).await;
+        metrics::histogram!("retainwise_job_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let name = match outcome {
+            Outcome::Completed => "retainwise_jobs_completed_total",
+            Outcome::Failed => "retainwise_jobs_failed_total",
+            Outcome::DeadLettered => "retainwise_jobs_dead_lettered_total",
+            Outcome::Retried => "retainwise_jobs_retried_total",
+            Outcome::Skipped | Outcome::LeaseLost => "retainwise_jobs_skipped_total",
+        };
+        metrics::counter!(name).increment(1);
         let counter = match outcome {
             Outcome::Completed => &self.stats.completed,
             Outcome::Failed | Outcome::DeadLettered => &self.stats.failed,

@@ -305,3 +305,28 @@ async fn the_story_runs_on_postgres_and_s3() {
         "nothing was written to the local folder"
     );
 }
+
+#[tokio::test]
+async fn metrics_are_exposed_in_prometheus_format() {
+    let t = TestApp::spawn().await;
+    t.upload_ok("customers.csv", synthetic_telco(7).into_bytes())
+        .await;
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let r = t.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    for needle in [
+        "retainwise_jobs_received_total",
+        "retainwise_jobs_completed_total",
+        "retainwise_job_stage_seconds_bucket{stage=\"score\"",
+        "retainwise_rows_scored_total",
+        "retainwise_queue_depth",
+        "retainwise_http_requests_total{method=\"POST\",route=\"/api/csv\",status=\"202\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
