@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 
 use crate::card::ModelCard;
 use crate::encode::Encoder;
+use crate::explain::Explainer;
 use crate::forest::Forest;
 use crate::schema::FeatureSchema;
 
@@ -95,6 +96,8 @@ pub struct Model {
     forest: Forest,
     card: ModelCard,
     encoder: Encoder,
+    /// Built with the model (TreeSHAP tables); shared so that cloning a model stays cheap.
+    explainer: std::sync::Arc<Explainer>,
 }
 
 static EMBEDDED: &[u8] = include_bytes!("../models/telco-default.json");
@@ -173,12 +176,14 @@ impl Model {
             });
         }
         let encoder = Encoder::new(&schema);
+        let explainer = std::sync::Arc::new(Explainer::new(&schema, &forest));
         Ok(Model {
             id,
             schema,
             forest,
             card,
             encoder,
+            explainer,
         })
     }
 
@@ -238,6 +243,11 @@ impl Model {
     /// The cell encoder of this model's schema.
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
+    }
+
+    /// The per-customer explainer (exact TreeSHAP per source column, see [`crate::explain`]).
+    pub fn explainer(&self) -> &Explainer {
+        &self.explainer
     }
 
     /// Churn probability for one encoded feature vector (see [`crate::schema`] for the layout).

@@ -1,48 +1,66 @@
-//! Reading customer CSV files: byte-order mark, dialect, field decoding and error mapping.
+//! Reading customer CSV files: encoding, dialect, field decoding and error mapping.
 //!
-//! The reader is the `csv` crate (RFC 4180 quoting, `\n`, `\r\n` and `\r` line endings, quoted
-//! fields spanning lines) configured to be *flexible*: rows may have any number of fields, so
-//! that a short or long row becomes a per-row issue for the caller instead of ending the file.
-//! Full encoding and delimiter detection is not done here yet: fields are UTF-8, and a field that
-//! is not valid UTF-8 is read as Windows-1252 (what spreadsheet exports on Windows produce).
+//! [`open`] puts the input through [`crate::decode`] (byte-order marks, UTF-16, windows-1252)
+//! and [`crate::dialect`] (delimiter, decimal comma), then the `csv` crate (RFC 4180 quoting,
+//! `\n`, `\r\n` and `\r` line endings, quoted fields spanning lines) configured to be
+//! *flexible*: rows may have any number of fields, so that a short or long row becomes a per-row
+//! issue for the caller instead of ending the file. Training and scoring both read files this way
+//! (the decimal comma of `;` files is applied by the scorer's [`crate::intake`]).
 
 use std::borrow::Cow;
 use std::io::{self, Read};
 
-/// The UTF-8 byte-order mark some spreadsheet programs put at the start of a CSV file.
-const UTF8_BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+use crate::decode::{DecodeReader, Encoding};
+use crate::dialect::{self, Dialect};
 
-/// Returns a reader over `input` without a leading UTF-8 byte-order mark.
-///
-/// Reads at most three bytes ahead; nothing is buffered beyond them.
+/// A CSV reader over `input` (decoded to UTF-8, delimiter detected) that yields every line,
+/// header included, as a [`csv::ByteRecord`] with however many fields it has.
 ///
 /// # Errors
-/// Any I/O error of `input` while reading those bytes.
-pub fn skip_bom<R: Read>(mut input: R) -> io::Result<impl Read> {
-    let mut head = [0u8; 3];
-    let mut n = 0;
-    while n < head.len() {
-        match input.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    let start = if head[..n] == UTF8_BOM { 3 } else { 0 };
-    Ok(io::Cursor::new(head[start..n].to_vec()).chain(input))
+/// Any I/O error while reading the sample used for detection.
+pub fn reader<R: Read>(input: R) -> io::Result<csv::Reader<impl Read>> {
+    Ok(open(input)?.reader)
 }
 
-/// A CSV reader over `input` (BOM removed) that yields every line, header included, as a
-/// [`csv::ByteRecord`] with however many fields it has.
+/// A customer file opened for reading: the CSV reader and what was detected.
+pub struct Opened<R> {
+    /// Yields every record, header included, as UTF-8 bytes (see [`reader`]).
+    pub reader: csv::Reader<DecodeReader<R>>,
+    /// The file's encoding.
+    pub encoding: Encoding,
+    /// The file's delimiter and number format.
+    pub dialect: Dialect,
+}
+
+/// Opens `input`: detects its encoding from the first [`crate::decode::SAMPLE_BYTES`] and its
+/// dialect from their decoded text, and returns a flexible CSV reader over the decoded stream.
+/// Memory stays bounded by the sample whatever the file's length.
 ///
 /// # Errors
-/// Any I/O error while looking for the byte-order mark.
-pub fn reader<R: Read>(input: R) -> io::Result<csv::Reader<impl Read>> {
-    Ok(csv::ReaderBuilder::new()
+/// Any I/O error while reading the sample.
+pub fn open<R: Read>(input: R) -> io::Result<Opened<R>> {
+    let mut decoded = DecodeReader::new(input)?;
+    let encoding = decoded.encoding();
+    let sample = decoded.take_sample();
+    let dialect = match dialect::sep_line(&sample) {
+        // Excel's delimiter hint line: obeyed, and not part of the data.
+        Some((delimiter, len)) => {
+            decoded.skip_decoded(len);
+            Dialect::with_delimiter(delimiter)
+        }
+        None => dialect::detect(&sample, decoded.sample_is_whole_file()),
+    };
+    drop(sample);
+    let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(skip_bom(input)?))
+        .delimiter(dialect.delimiter)
+        .from_reader(decoded);
+    Ok(Opened {
+        reader,
+        encoding,
+        dialect,
+    })
 }
 
 /// The text of one field: UTF-8 as is, anything else read as Windows-1252.
@@ -84,11 +102,19 @@ pub fn next_record<R: Read>(
     })
 }
 
-/// The header names of `record`, decoded and trimmed.
+/// The header names of `record`, decoded and trimmed, without control characters (a NUL from a
+/// misdetected UTF-16 file, a stray tab) or byte-order marks (a file saved twice with one).
 pub fn header_names(record: &csv::ByteRecord) -> Vec<String> {
     record
         .iter()
-        .map(|f| decode_field(f).trim().to_string())
+        .map(|f| {
+            decode_field(f)
+                .chars()
+                .filter(|c| !c.is_control() && *c != '\u{FEFF}')
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
         .collect()
 }
 
@@ -127,6 +153,16 @@ mod tests {
         assert_eq!(records(b"a")[0], vec!["a"]);
         // Two of the three BOM bytes are not a BOM: kept, and read as Windows-1252.
         assert_eq!(records(b"\xEF\xBB")[0], vec!["\u{EF}\u{BB}"]);
+        // Semicolons and UTF-16 are detected.
+        assert_eq!(records(b"a;b\n1,5;2\n")[1], vec!["1,5", "2"]);
+        let utf16: Vec<u8> = "a\tb\r\n1\t2\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(
+            records(&[&[0xFF, 0xFE], &utf16[..]].concat())[1],
+            vec!["1", "2"]
+        );
         let got = records(b"a,b\n1,2,3\n4\n");
         assert_eq!(got[1].len(), 3);
         assert_eq!(got[2].len(), 1);

@@ -6,8 +6,11 @@
 //! ```text
 //! training CSV ─▶ train::TrainingTable (sha256) ─▶ schema::infer ─▶ encode ─▶ gbdt (forust-ml)
 //!      ─▶ forest::Forest (own format) + card::ModelCard ─▶ artifact::Model ─▶ JSON artifact
-//! customer CSV ─▶ csv_input ─▶ column binding ─▶ encode ─▶ Forest::probability ─▶ scored CSV
+//! customer CSV ─▶ decode (BOM, UTF-16, windows-1252) ─▶ dialect (, ; tab |, decimal comma)
+//!      ─▶ csv_input ─▶ mapping (exact, normalised, aliases, fuzzy) ─▶ intake (limits, row
+//!      shape, values) ─▶ encode ─▶ Forest::probability ─▶ scored CSV + report::ValidationReport
 //! ```
+//! [`preview()`] runs the same intake on the first rows without scoring, for a mapping preview.
 //!
 //! # Invariants
 //! - Training and scoring read cells through the same rules ([`values`], [`encode`]), so a value
@@ -21,22 +24,36 @@
 //! - Scoring memory does not grow with the file; output cells are spreadsheet-safe.
 //! - Training is deterministic for a given input and seed.
 
+pub mod aliases;
 pub mod artifact;
+pub mod batch;
 pub mod card;
 pub mod csv_input;
+pub mod decode;
+pub mod dialect;
 pub mod encode;
+pub mod explain;
 pub mod forest;
 pub mod gbdt;
+pub mod intake;
+pub mod mapping;
 pub mod metrics;
+pub mod preview;
+pub mod report;
 pub mod safe_csv;
 pub mod schema;
 pub mod score;
+pub mod shap;
 pub mod train;
 pub mod values;
 
 pub use artifact::{Model, ModelError, FORMAT_VERSION};
 pub use card::ModelCard;
 pub use gbdt::GbdtSettings;
+pub use intake::InputLimits;
+pub use mapping::{map_columns, supported_columns, ColumnMapping};
+pub use preview::{preview, preview_with, Preview};
+pub use report::ValidationReport;
 pub use score::{
     score_csv, RiskCounts, RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };

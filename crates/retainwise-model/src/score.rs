@@ -12,10 +12,10 @@ use std::fmt;
 use std::io::{Read, Write};
 
 use crate::artifact::Model;
-use crate::csv_input::{self, ReadError};
-use crate::encode::CellNote;
-use crate::safe_csv::escape_cell;
-use crate::values;
+use crate::batch::Batch;
+use crate::intake::{InputLimits, Intake};
+use crate::mapping::{ColumnMapping, DuplicateMatch};
+use crate::report::ValidationReport;
 
 /// Probability cut-offs for the risk levels: `high` when `p >= high`, `medium` when
 /// `p >= medium`, `low` otherwise (applied to the probability as written, 6 decimals).
@@ -57,6 +57,9 @@ pub struct ScoreOptions {
     /// At most this many rejected rows, and separately this many warnings, are listed in the
     /// report (all are counted). Default 100.
     pub max_issues: usize,
+    /// Limits on columns, field length and rows, and on the rejected rows listed in
+    /// [`ScoreReport::validation`].
+    pub limits: InputLimits,
 }
 
 impl Default for ScoreOptions {
@@ -64,6 +67,7 @@ impl Default for ScoreOptions {
         ScoreOptions {
             thresholds: RiskThresholds::default(),
             max_issues: 100,
+            limits: InputLimits::default(),
         }
     }
 }
@@ -132,6 +136,9 @@ pub struct ScoreReport {
     pub ignored_columns: Vec<String>,
     /// The model that scored the file.
     pub model_id: String,
+    /// How the file was read: encoding, delimiter, column mapping, per-column missing/invalid
+    /// counts and the rejected rows (capped, with totals).
+    pub validation: ValidationReport,
 }
 
 /// Why a file could not be scored.
@@ -140,6 +147,12 @@ pub enum ScoreError {
     /// The input has no bytes (or only blank lines).
     #[error("the file is empty: upload a CSV with a header row and one row per customer")]
     Empty,
+    /// The file is plainly not CSV text (a workbook, a PDF, binary data).
+    #[error("the file is {format}, not a CSV: export or save it as CSV (comma- or semicolon-separated values) and upload that")]
+    NotCsv {
+        /// What it is, e.g. `"an Excel workbook or other zip archive (.xlsx, .zip)"`.
+        format: &'static str,
+    },
     /// The first line does not name columns.
     #[error("the first line of the file must be a header naming the columns (e.g. {example}); found {found:?}")]
     NoHeader {
@@ -148,13 +161,23 @@ pub enum ScoreError {
         /// Some of the model's column names, to show what a header looks like.
         example: String,
     },
-    /// Feature columns the model needs are absent.
-    #[error("the file lacks column(s) the model needs: {}; the file has: {}", .missing.join(", "), .found.join(", "))]
+    /// Feature columns the model needs are absent (no exact, normalised, alias or fuzzy match).
+    #[error("the file lacks column(s) the model needs: {}; the file has: {}", missing_message(mapping), .found.join(", "))]
     MissingColumns {
         /// Needed columns not found (model spelling).
         missing: Vec<String>,
         /// The file's header.
         found: Vec<String>,
+        /// The whole mapping, with the closest columns suggested for each missing one.
+        mapping: Box<ColumnMapping>,
+    },
+    /// Several file columns match one model input, and which to use is not ours to guess.
+    #[error("{}", duplicates_message(duplicates))]
+    DuplicateColumns {
+        /// Each ambiguous input and the columns matching it.
+        duplicates: Vec<DuplicateMatch>,
+        /// The whole mapping.
+        mapping: Box<ColumnMapping>,
     },
     /// Not a single row could be scored.
     #[error("{}", no_usable_rows_message(*rows_total, first_issues))]
@@ -163,6 +186,36 @@ pub enum ScoreError {
         rows_total: u64,
         /// The first problems found.
         first_issues: Vec<RowIssue>,
+        /// The full validation report (rejected rows, per-column counts, mapping).
+        validation: Box<ValidationReport>,
+    },
+    /// The header has more columns than [`InputLimits::max_columns`].
+    #[error(
+        "the file has {columns} columns; at most {limit} are accepted (is the delimiter right?)"
+    )]
+    TooManyColumns {
+        /// Columns in the header.
+        columns: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A field is longer than [`InputLimits::max_field_bytes`].
+    #[error("data row {row}, column {column}: a field of {bytes} bytes is longer than the {limit}-byte limit (usually a quote that is never closed, swallowing the rows after it)")]
+    FieldTooLong {
+        /// Data record number (0 = the header).
+        row: u64,
+        /// The column's name (or `column N`).
+        column: String,
+        /// The field's length in bytes (UTF-8).
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The file has more data rows than [`InputLimits::max_rows`].
+    #[error("the file has more than {limit} data rows; split it into smaller files")]
+    TooManyRows {
+        /// The limit.
+        limit: u64,
     },
     /// CSV syntax the reader cannot recover from.
     #[error("the CSV file cannot be read at data row {row}: {message}")]
@@ -188,86 +241,101 @@ fn no_usable_rows_message(rows_total: u64, issues: &[RowIssue]) -> String {
     )
 }
 
+fn missing_message(mapping: &ColumnMapping) -> String {
+    let parts: Vec<String> = mapping
+        .missing
+        .iter()
+        .map(|m| {
+            if m.suggestions.is_empty() {
+                m.feature.clone()
+            } else {
+                let near: Vec<&str> = m.suggestions.iter().map(|s| s.column.as_str()).collect();
+                format!("{} (closest: {})", m.feature, near.join(", "))
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn duplicates_message(duplicates: &[DuplicateMatch]) -> String {
+    let parts: Vec<String> = duplicates
+        .iter()
+        .map(|d| {
+            format!(
+                "columns {} all match {}",
+                d.columns.join(" and "),
+                d.feature
+            )
+        })
+        .collect();
+    format!(
+        "{}: keep one of each, or rename the others",
+        parts.join("; ")
+    )
+}
+
 impl ScoreError {
     /// True when retrying cannot help: the file itself must change. Only [`ScoreError::Io`] is
     /// transient.
     pub fn is_permanent(&self) -> bool {
         !matches!(self, ScoreError::Io(_))
     }
-}
 
-/// How the file's header maps onto the model.
-struct Binding {
-    /// File column index of each schema column.
-    feature_at: Vec<usize>,
-    /// File column index of the id column.
-    id_at: Option<usize>,
-    /// File columns not used.
-    ignored: Vec<String>,
-}
-
-/// Finds `wanted` in `header`: the exact name, else the first name equal under
-/// [`values::column_key`].
-fn find_column(header: &[String], wanted: &str) -> Option<usize> {
-    header.iter().position(|h| h == wanted).or_else(|| {
-        let key = values::column_key(wanted);
-        header.iter().position(|h| values::column_key(h) == key)
-    })
-}
-
-fn bind(model: &Model, header: &[String]) -> Result<Binding, ScoreError> {
-    let schema = model.schema();
-    let mut feature_at = Vec::with_capacity(schema.columns.len());
-    let mut missing = Vec::new();
-    for c in &schema.columns {
-        match find_column(header, &c.name) {
-            Some(i) => feature_at.push(i),
-            None => missing.push(c.name.clone()),
+    /// The column mapping, when the error is about columns.
+    pub fn mapping(&self) -> Option<&ColumnMapping> {
+        match self {
+            ScoreError::MissingColumns { mapping, .. }
+            | ScoreError::DuplicateColumns { mapping, .. } => Some(mapping),
+            ScoreError::NoUsableRows { validation, .. } => validation.mapping.as_ref(),
+            _ => None,
         }
     }
-    if !missing.is_empty() {
-        return Err(ScoreError::MissingColumns {
-            missing,
-            found: header.to_vec(),
-        });
+
+    /// The validation report, when rows were read before the file failed.
+    pub fn validation(&self) -> Option<&ValidationReport> {
+        match self {
+            ScoreError::NoUsableRows { validation, .. } => Some(validation),
+            _ => None,
+        }
     }
-    let id_at = model.id_column().and_then(|id| find_column(header, id));
-    let ignored = header
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !feature_at.contains(i) && Some(*i) != id_at)
-        .map(|(_, h)| h.clone())
-        .collect();
-    Ok(Binding {
-        feature_at,
-        id_at,
-        ignored,
-    })
 }
 
 /// Rows between two calls of the progress callback.
 pub const PROGRESS_EVERY: u64 = 1000;
 
 /// The scored file's header.
-pub const OUTPUT_HEADER: [&str; 5] = [
+pub const OUTPUT_HEADER: [&str; 9] = [
     "customer_id",
     "churn_probability",
     "retention_probability",
     "risk_level",
     "model_version",
+    "risk_factors",
+    "protective_factors",
+    "summary",
+    "recommendation",
 ];
 
 /// Scores a customer CSV with `model`, writing the scored CSV to `output`.
 ///
-/// Input: a header row, then one row per customer; columns are matched to the model's features
-/// by exact name, else ignoring case, spaces, `_` and `-`; extra columns are ignored. UTF-8 with
-/// or without a byte-order mark, `\n` or `\r\n` line endings, RFC 4180 quoting.
+/// Input: a header row, then one row per customer, read by [`crate::intake`]: UTF-8 (with or
+/// without a byte-order mark), UTF-16 with a byte-order mark or windows-1252; `,` `;` tab or `|`
+/// delimited (a decimal comma in `;` files); `\n`, `\r\n` or mixed line endings; RFC 4180
+/// quoting. Columns are matched to the model's inputs by [`crate::mapping::map_columns`] (exact,
+/// normalised, alias with unit conversion, fuzzy); extra columns are ignored.
 ///
 /// Output: the columns [`OUTPUT_HEADER`], one row per scorable input row, in input order:
 /// `customer_id` (the id column's text exactly as given, or the data row number when the model
 /// or file has no id column), `churn_probability` and `retention_probability = 1 − churn`
-/// rounded to 6 decimals, `risk_level` from `opts.thresholds`, and [`Model::id`]. Text cells
-/// are made spreadsheet-safe ([`crate::safe_csv`]).
+/// rounded to 6 decimals, `risk_level` from `opts.thresholds`, [`Model::id`]; then the
+/// explanation from exact TreeSHAP ([`crate::explain`]): `risk_factors` and
+/// `protective_factors` (JSON arrays of up to 3 `{"feature","value","impact"}`, impact in
+/// percentage points of churn probability, rounded to 0.1), a one-line `summary` and a
+/// `recommendation` by risk level and top driver. Text cells are made spreadsheet-safe
+/// ([`crate::safe_csv`]).
+///
+/// Rows are scored in batches of [`crate::batch::BATCH_ROWS`] on every core (rayon) and
+/// written in input order; the output bytes do not depend on the number of threads.
 ///
 /// `progress(rows_seen)` is called every [`PROGRESS_EVERY`] data rows and once at the end.
 ///
@@ -281,41 +349,16 @@ pub fn score_csv<R: Read, W: Write>(
     opts: &ScoreOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScoreReport, ScoreError> {
-    let mut reader = csv_input::reader(input)?;
-    let mut record = csv::ByteRecord::new();
-    let read = |reader: &mut csv::Reader<_>, record: &mut csv::ByteRecord, row: u64| {
-        csv_input::next_record(reader, record).map_err(|e| match e {
-            ReadError::Io(io) => ScoreError::Io(io),
-            ReadError::Malformed(message) => ScoreError::Malformed { row, message },
-        })
-    };
-    if !read(&mut reader, &mut record, 0)? {
-        return Err(ScoreError::Empty);
-    }
-    let header = csv_input::header_names(&record);
-    if csv_input::looks_headerless(&header) {
-        let example: Vec<&str> = model
-            .schema()
-            .columns
-            .iter()
-            .take(3)
-            .map(|c| c.name.as_str())
-            .collect();
-        return Err(ScoreError::NoHeader {
-            found: header,
-            example: example.join(","),
-        });
-    }
-    let binding = bind(model, &header)?;
-    let schema = model.schema();
+    let mut intake = Intake::open(model, input, &opts.limits)?;
+    intake.check_mapping()?;
     let encoder = model.encoder();
-    // The highest file column a row must reach for every feature to be present.
-    let needed_width = binding.feature_at.iter().max().map_or(0, |m| m + 1);
 
-    let mut writer = csv::WriterBuilder::new().from_writer(output);
+    let mut output = output;
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
     writer
         .write_record(OUTPUT_HEADER)
         .map_err(csv_write_error)?;
+    output.write_all(&writer.into_inner().map_err(|e| e.into_error())?)?;
 
     let mut report = ScoreReport {
         rows_total: 0,
@@ -325,185 +368,100 @@ pub fn score_csv<R: Read, W: Write>(
         warnings: Vec::new(),
         risk_counts: RiskCounts::default(),
         mean_churn_probability: 0.0,
-        ignored_columns: binding.ignored.clone(),
+        ignored_columns: intake.mapping().unmapped.clone(),
         model_id: model.id().to_string(),
+        validation: ValidationReport::default(),
     };
-    let mut features = vec![0.0; encoder.n_features()];
+    let mut batch = Batch::new(encoder.n_features());
     let mut sum_p = 0.0;
-    let mut line_buf = cells::Buf::default();
 
-    loop {
-        let row = report.rows_total + 1;
-        if !read(&mut reader, &mut record, row)? {
-            break;
-        }
+    while let Some(read) = intake.next_row(batch.next_features())? {
+        let row = read.row;
+        let customer_id = read.customer_id;
         report.rows_total = row;
         if row % PROGRESS_EVERY == 0 {
             progress(row);
         }
-        let customer_id = binding
-            .id_at
-            .and_then(|i| record.get(i))
-            .map(|b| csv_input::decode_field(b).into_owned());
-        let issue = |column: Option<String>, value: Option<String>, reason: String| RowIssue {
-            row,
-            customer_id: customer_id.clone().filter(|s| !s.is_empty()),
-            column,
-            value,
-            reason,
-        };
-        let reject = |report: &mut ScoreReport, i: RowIssue| {
+        for w in read.warnings {
+            if report.warnings.len() < opts.max_issues {
+                report.warnings.push(w);
+            }
+        }
+        if let Some(i) = read.rejected {
             report.rows_rejected += 1;
             if report.issues.len() < opts.max_issues {
                 report.issues.push(i);
             }
-        };
-
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            let i = issue(None, None, "the row is empty".into());
-            reject(&mut report, i);
-            continue;
-        }
-        if record.len() > header.len() {
-            let i = issue(
-                None,
-                None,
-                format!(
-                    "the row has {} fields but the header has {} (a missing quote or an extra comma?)",
-                    record.len(),
-                    header.len()
-                ),
-            );
-            reject(&mut report, i);
-            continue;
-        }
-        if record.len() < needed_width {
-            let first_missing = schema
-                .columns
-                .iter()
-                .zip(&binding.feature_at)
-                .filter(|(_, &at)| at >= record.len())
-                .min_by_key(|(_, &at)| at)
-                .map(|(c, _)| c.name.clone());
-            let i = issue(
-                first_missing,
-                None,
-                format!(
-                    "the row has {} fields but the header has {}; this column is missing",
-                    record.len(),
-                    header.len()
-                ),
-            );
-            reject(&mut report, i);
             continue;
         }
 
-        let mut bad: Option<RowIssue> = None;
-        let mut bad_count = 0;
-        for (c, &at) in binding.feature_at.iter().enumerate() {
-            let raw = csv_input::decode_field(&record[at]);
-            match encoder.encode_cell(c, &raw, &mut features) {
-                Ok(CellNote::Fine) => {}
-                Ok(CellNote::UnseenLevel) => {
-                    if report.warnings.len() < opts.max_issues {
-                        report.warnings.push(issue(
-                            Some(schema.columns[c].name.clone()),
-                            Some(raw.into_owned()),
-                            "a category the model has not seen; scored as if missing".into(),
-                        ));
-                    }
-                }
-                Err(e) => {
-                    bad_count += 1;
-                    if bad.is_none() {
-                        bad = Some(issue(
-                            Some(schema.columns[c].name.clone()),
-                            Some(raw.into_owned()),
-                            e.expected().to_string(),
-                        ));
-                    }
-                }
-            }
+        batch.push(row, customer_id);
+        if batch.is_full() {
+            write_batch(
+                model,
+                opts,
+                &mut batch,
+                &mut output,
+                &mut report,
+                &mut sum_p,
+            )?;
         }
-        if let Some(mut i) = bad {
-            if bad_count > 1 {
-                i.reason = format!(
-                    "{} (and {} more bad value(s) in this row)",
-                    i.reason,
-                    bad_count - 1
-                );
-            }
-            reject(&mut report, i);
-            continue;
-        }
-
-        let p = model.predict_probability(&features);
-        sum_p += p;
-        let p6 = (p * 1e6).round() / 1e6;
-        let level = opts.thresholds.level(p6);
-        match level {
-            "high" => report.risk_counts.high += 1,
-            "medium" => report.risk_counts.medium += 1,
-            _ => report.risk_counts.low += 1,
-        }
-        let id_cell = match &customer_id {
-            Some(id) => escape_cell(id).into_owned(),
-            None => row.to_string(),
-        };
-        let (churn, retention) = line_buf.probabilities(p6);
-        writer
-            .write_record([
-                id_cell.as_bytes(),
-                churn.as_bytes(),
-                retention.as_bytes(),
-                level.as_bytes(),
-                escape_cell(model.id()).as_bytes(),
-            ])
-            .map_err(csv_write_error)?;
-        report.rows_scored += 1;
     }
-    writer.flush()?;
-    drop(writer);
+    write_batch(
+        model,
+        opts,
+        &mut batch,
+        &mut output,
+        &mut report,
+        &mut sum_p,
+    )?;
+    output.flush()?;
     progress(report.rows_total);
+    report.validation = intake.finish();
 
     if report.rows_scored == 0 {
         return Err(ScoreError::NoUsableRows {
             rows_total: report.rows_total,
             first_issues: report.issues,
+            validation: Box::new(report.validation),
         });
     }
     report.mean_churn_probability = sum_p / report.rows_scored as f64;
     Ok(report)
 }
 
+/// Scores `batch` on every core, writes its lines in input order, counts its rows into
+/// `report` and `sum_p` (summed in input order, so the mean does not depend on threads), and
+/// empties it.
+fn write_batch<W: Write>(
+    model: &Model,
+    opts: &ScoreOptions,
+    batch: &mut Batch,
+    output: &mut W,
+    report: &mut ScoreReport,
+    sum_p: &mut f64,
+) -> Result<(), ScoreError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let scored = batch.score(model, &opts.thresholds);
+    output.write_all(&scored.bytes)?;
+    for (p, level) in scored.probabilities.iter().zip(&scored.levels) {
+        *sum_p += p;
+        match *level {
+            "high" => report.risk_counts.high += 1,
+            "medium" => report.risk_counts.medium += 1,
+            _ => report.risk_counts.low += 1,
+        }
+    }
+    report.rows_scored += batch.len() as u64;
+    batch.clear();
+    Ok(())
+}
+
 fn csv_write_error(e: csv::Error) -> ScoreError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => ScoreError::Io(io),
         other => ScoreError::Io(std::io::Error::other(format!("{other:?}"))),
-    }
-}
-
-/// Formatting of the two probability cells without allocating per row.
-mod cells {
-    use std::fmt::Write;
-
-    #[derive(Default)]
-    pub struct Buf {
-        churn: String,
-        retention: String,
-    }
-
-    impl Buf {
-        /// `p` and `1 − p` with exactly 6 decimals (`p` already rounded to 6 decimals).
-        pub fn probabilities(&mut self, p: f64) -> (&str, &str) {
-            self.churn.clear();
-            self.retention.clear();
-            let _ = write!(self.churn, "{p:.6}");
-            // Computed in millionths so churn + retention is exactly 1 as written.
-            let millionths = (p * 1e6).round() as i64;
-            let r = 1_000_000 - millionths;
-            let _ = write!(self.retention, "{}.{:06}", r / 1_000_000, r % 1_000_000);
-            (&self.churn, &self.retention)
-        }
     }
 }

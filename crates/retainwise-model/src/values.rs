@@ -25,6 +25,8 @@ pub enum NumberError {
     NotANumber,
     /// The text is `NaN` or an infinity, which no model input may be.
     NotFinite,
+    /// The text is a number too large for a 64-bit float (e.g. `1e999`).
+    Overflow,
 }
 
 impl NumberError {
@@ -33,26 +35,168 @@ impl NumberError {
         match self {
             NumberError::NotANumber => "expected a number",
             NumberError::NotFinite => "expected a number (NaN and infinity are not allowed)",
+            NumberError::Overflow => "expected a number (this one is too large to represent)",
         }
     }
 }
 
+/// How numbers are written in a file.
+///
+/// Chosen per file by [`crate::dialect`]: files delimited by `;` are the exports of spreadsheet
+/// programs in locales whose decimal separator is the comma (most of continental Europe), so
+/// there `29,85` means 29.85 and `1.049,34` means 1049.34.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NumberFormat {
+    /// `,` is the decimal separator and `.` groups thousands (instead of the other way round).
+    pub decimal_comma: bool,
+}
+
+/// Currency symbols stripped from either end of a number (`$29.85`, `29,85 €`).
+const CURRENCY: &[char] = &['$', '€', '£', '¥', '₹', '₩', '₽', '₺', '₪', '¢'];
+
+/// Characters that group thousands in either format: spaces (plain, no-break, narrow no-break,
+/// as French and Swiss exports write) and the Swiss apostrophe.
+const GROUP_SPACES: &[char] = &[' ', '\u{a0}', '\u{202f}', '\'', '’'];
+
 /// Reads a numeric cell: `Ok(None)` for a missing value, `Ok(Some(x))` for a finite number.
 ///
-/// Accepts what Rust's `f64::from_str` accepts (optional sign, decimal point, exponent) after
-/// trimming surrounding whitespace.
+/// Same as [`parse_number_with`] in the default format (decimal point, `,` groups thousands).
 ///
 /// # Errors
-/// [`NumberError::NotANumber`] for other text, [`NumberError::NotFinite`] for NaN/infinity.
+/// See [`parse_number_with`].
 pub fn parse_number(raw: &str) -> Result<Option<f64>, NumberError> {
+    parse_number_with(raw, NumberFormat::default())
+}
+
+/// Reads a numeric cell written in `format`: `Ok(None)` for a missing value ([`is_missing`]),
+/// `Ok(Some(x))` for a finite number.
+///
+/// Accepted, after trimming: what Rust's `f64::from_str` accepts (sign, decimal separator,
+/// exponent); thousands groups of exactly three digits (`1,049.34`, or `1.049,34` with a
+/// decimal comma; also space and apostrophe groups); a currency symbol before or after the
+/// number, also after the sign (`$29.85`, `-$5`, `29,85 €`); accounting negatives `(5.00)`;
+/// a trailing `%` divides by 100 (`12.5%` is 0.125). With a decimal comma, a number holding
+/// a single `.` and no `,` is still read with a decimal point (`29.85`), because files mixing
+/// both are common and a lone `.` grouping would be ambiguous.
+///
+/// # Errors
+/// [`NumberError::NotANumber`] for other text (including ambiguous grouping such as `1,5` with
+/// a decimal point), [`NumberError::NotFinite`] for NaN or infinity, [`NumberError::Overflow`]
+/// for a number beyond `f64::MAX`.
+pub fn parse_number_with(raw: &str, format: NumberFormat) -> Result<Option<f64>, NumberError> {
     if is_missing(raw) {
         return Ok(None);
     }
-    match raw.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() => Ok(Some(x)),
-        Ok(_) => Err(NumberError::NotFinite),
-        Err(_) => Err(NumberError::NotANumber),
+    let t = raw.trim();
+    // Fast path: the plain spelling of almost every cell.
+    if let Ok(x) = t.parse::<f64>() {
+        return finite(t, x);
     }
+    let mut s = t;
+    let mut negative = false;
+    if let Some(inner) = s.strip_prefix('(').and_then(|v| v.strip_suffix(')')) {
+        negative = true;
+        s = inner.trim();
+    }
+    let mut percent = false;
+    if let Some(v) = s.strip_suffix('%') {
+        percent = true;
+        s = v.trim_end();
+    }
+    s = s.trim_end_matches(CURRENCY).trim_end();
+    let mut signed = false;
+    for _ in 0..2 {
+        // One sign and a currency symbol in either order: `-$5`, `$-5`.
+        if !signed {
+            if let Some(v) = s.strip_prefix('-') {
+                negative = !negative;
+                signed = true;
+                s = v.trim_start();
+            } else if let Some(v) = s.strip_prefix('+') {
+                signed = true;
+                s = v.trim_start();
+            }
+        }
+        s = s.trim_start_matches(CURRENCY).trim_start();
+    }
+    let clean = normalise_digits(s, format).ok_or(NumberError::NotANumber)?;
+    let x: f64 = clean.parse().map_err(|_| NumberError::NotANumber)?;
+    let x = if negative { -x } else { x };
+    let x = if percent { x / 100.0 } else { x };
+    finite(&clean, x)
+}
+
+/// `Ok(Some(x))` when finite; otherwise tells overflow (digits) from NaN/infinity (words).
+fn finite(text: &str, x: f64) -> Result<Option<f64>, NumberError> {
+    if x.is_finite() {
+        Ok(Some(x))
+    } else if text.chars().any(|c| c.is_ascii_digit()) {
+        Err(NumberError::Overflow)
+    } else {
+        Err(NumberError::NotFinite)
+    }
+}
+
+/// The digits of `s` as Rust float syntax (`1049.34`), or `None` when the grouping is not
+/// thousands of three digits or other characters remain.
+fn normalise_digits(s: &str, format: NumberFormat) -> Option<String> {
+    // An exponent (`1.5e3`, `$1e6`) is kept as it is; grouping applies to the mantissa.
+    let (s, exponent) = match s.find(['e', 'E']) {
+        Some(at) => {
+            let e = &s[at + 1..];
+            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (&s[..at], &s[at..])
+        }
+        None => (s, ""),
+    };
+    if s.is_empty() {
+        return None;
+    }
+    let (mut decimal, mut group) = if format.decimal_comma {
+        (',', '.')
+    } else {
+        ('.', ',')
+    };
+    if format.decimal_comma && !s.contains(',') && s.matches('.').count() == 1 {
+        decimal = '.';
+        group = ',';
+    }
+    let (int_part, frac_part) = match s.rsplit_once(decimal) {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let mut out = String::with_capacity(s.len());
+    let groups: Vec<&str> = int_part
+        .split(|c: char| c == group || GROUP_SPACES.contains(&c))
+        .collect();
+    for (k, g) in groups.iter().enumerate() {
+        let ok_len = if groups.len() == 1 {
+            !g.is_empty() || frac_part.is_some()
+        } else if k == 0 {
+            (1..=3).contains(&g.len())
+        } else {
+            g.len() == 3
+        };
+        if !ok_len || !g.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        out.push_str(g);
+    }
+    if let Some(f) = frac_part {
+        if !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        out.push('.');
+        out.push_str(f);
+    }
+    if out.is_empty() || out == "." {
+        return None;
+    }
+    out.push_str(exponent);
+    Some(out)
 }
 
 /// Reads a yes/no cell (`Yes`/`No`, `Y`/`N`, `true`/`false`, `T`/`F`, `1`/`0`, any case).
@@ -101,22 +245,68 @@ pub fn parse_label(raw: &str) -> Option<bool> {
     }
 }
 
-/// The key category levels are matched by: lower-cased with all whitespace removed, so
-/// `"Fiber optic"`, `" fiber  optic "` and `"FIBER OPTIC"` are one level.
+/// The key category levels are matched by: lower-cased, accents removed, and everything but
+/// letters and digits dropped, so `"Fiber optic"`, `" fiber  optic "`, `"FIBER-OPTIC"` and
+/// `"Month to month"`/`"month-to-month"` are one level each. A level made only of punctuation
+/// keeps its trimmed text so that it still has a key.
 pub fn level_key(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
+    let key = fold_key(raw);
+    if key.is_empty() {
+        raw.trim().to_lowercase()
+    } else {
+        key
+    }
 }
 
-/// The key column names are matched by when the exact name is absent: lower-cased, ignoring
-/// whitespace, `_` and `-`, so `customer_id`, `Customer ID` and `customerID` match.
+/// The key column names are matched by when the exact name is absent: lower-cased, accents
+/// removed, everything but letters and digits dropped, so `customer_id`, `Customer ID`,
+/// `customerID` and `Customer-ID.` match, and so do `Données` and `donnees`.
 pub fn column_key(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect()
+    fold_key(raw)
+}
+
+/// Lower-case letters and digits of `raw`, with Latin accents folded (`é` → `e`, `ß` → `ss`).
+fn fold_key(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c.is_alphanumeric() {
+            for l in c.to_lowercase() {
+                match fold_accent(l) {
+                    Some(f) => out.push_str(f),
+                    None => out.push(l),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The unaccented spelling of a lower-case Latin letter with a diacritic, for the letters of
+/// Latin-1 and the common Latin Extended-A ones (enough for western European column names and
+/// category levels; other scripts are kept as they are).
+fn fold_accent(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+        'æ' => "ae",
+        'ç' | 'ć' | 'č' | 'ĉ' | 'ċ' => "c",
+        'ď' | 'đ' => "d",
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+        'ğ' | 'ģ' => "g",
+        'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => "i",
+        'ķ' => "k",
+        'ł' | 'ľ' | 'ĺ' | 'ļ' => "l",
+        'ñ' | 'ń' | 'ň' | 'ņ' => "n",
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+        'œ' => "oe",
+        'ŕ' | 'ř' => "r",
+        'ś' | 'š' | 'ş' | 'ș' => "s",
+        'ß' => "ss",
+        'ť' | 'ţ' | 'ț' => "t",
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => "u",
+        'ý' | 'ÿ' => "y",
+        'ź' | 'ż' | 'ž' => "z",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -135,6 +325,36 @@ mod tests {
         assert_eq!(parse_number("NaN"), Err(NumberError::NotFinite));
         assert_eq!(parse_number("inf"), Err(NumberError::NotFinite));
         assert_eq!(parse_number("1,5"), Err(NumberError::NotANumber));
+        assert_eq!(parse_number("1e999"), Err(NumberError::Overflow));
+        assert_eq!(parse_number("-Infinity"), Err(NumberError::NotFinite));
+    }
+
+    #[test]
+    fn grouped_currency_and_percent_numbers() {
+        assert_eq!(parse_number("1,049.34"), Ok(Some(1049.34)));
+        assert_eq!(parse_number("$29.85"), Ok(Some(29.85)));
+        assert_eq!(parse_number(" $1,049.34 "), Ok(Some(1049.34)));
+        assert_eq!(parse_number("-$5"), Ok(Some(-5.0)));
+        assert_eq!(parse_number("$-5"), Ok(Some(-5.0)));
+        assert_eq!(parse_number("(5.00)"), Ok(Some(-5.0)));
+        assert_eq!(parse_number("£12"), Ok(Some(12.0)));
+        assert_eq!(parse_number("12.5%"), Ok(Some(0.125)));
+        assert_eq!(parse_number("1 049.5"), Ok(Some(1049.5)));
+        assert_eq!(parse_number("1,0493.4"), Err(NumberError::NotANumber));
+        assert_eq!(parse_number("12,34"), Err(NumberError::NotANumber));
+        assert_eq!(parse_number("$"), Err(NumberError::NotANumber));
+        assert_eq!(parse_number("1.2.3"), Err(NumberError::NotANumber));
+        assert_eq!(parse_number("$1e999"), Err(NumberError::Overflow));
+        let eu = NumberFormat {
+            decimal_comma: true,
+        };
+        assert_eq!(parse_number_with("29,85", eu), Ok(Some(29.85)));
+        assert_eq!(parse_number_with("1.049,34 €", eu), Ok(Some(1049.34)));
+        assert_eq!(parse_number_with("29.85", eu), Ok(Some(29.85)));
+        assert_eq!(parse_number_with("1.234.567", eu), Ok(Some(1234567.0)));
+        assert_eq!(parse_number_with("12", eu), Ok(Some(12.0)));
+        assert_eq!(parse_number_with("1,5e3", eu), Ok(Some(1500.0)));
+        assert_eq!(parse_number_with("NaN", eu), Err(NumberError::NotFinite));
     }
 
     #[test]
@@ -155,5 +375,12 @@ mod tests {
         assert_eq!(level_key(" Fiber  Optic "), "fiberoptic");
         assert_eq!(column_key("Customer_ID"), column_key("customer-id"));
         assert_eq!(column_key("Total Charges"), "totalcharges");
+        assert_eq!(column_key("Données-Client."), "donneesclient");
+        assert_eq!(level_key("Month to month"), level_key("month-to-month"));
+        assert_eq!(
+            level_key("Credit card (automatic)"),
+            level_key("credit card automatic")
+        );
+        assert_eq!(level_key("?"), "?");
     }
 }

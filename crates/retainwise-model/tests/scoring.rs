@@ -35,7 +35,7 @@ fn score_with(input: &[u8], opts: &ScoreOptions) -> (Result<ScoreReport, ScoreEr
     (r, String::from_utf8(out).unwrap())
 }
 
-/// The output's data rows, split into cells (no field in these tests holds a comma).
+/// The output's data rows, split into cells.
 fn cells(out: &str) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_reader(out.as_bytes());
     assert_eq!(
@@ -45,7 +45,11 @@ fn cells(out: &str) -> Vec<Vec<String>> {
             "churn_probability",
             "retention_probability",
             "risk_level",
-            "model_version"
+            "model_version",
+            "risk_factors",
+            "protective_factors",
+            "summary",
+            "recommendation"
         ]
     );
     r.records()
@@ -103,7 +107,7 @@ fn missing_feature_column_is_named() {
     let input = format!("{header}\n{}\n", row("A1", "1").rsplit_once(',').unwrap().0);
     let err = score(input.as_bytes()).0.unwrap_err();
     match &err {
-        ScoreError::MissingColumns { missing, found } => {
+        ScoreError::MissingColumns { missing, found, .. } => {
             assert_eq!(missing, &vec!["TotalCharges".to_string()]);
             assert_eq!(found.len(), 19);
         }
@@ -278,6 +282,7 @@ fn whole_file_problems_are_permanent_errors() {
         ScoreError::NoUsableRows {
             rows_total,
             first_issues,
+            ..
         } => {
             assert_eq!(*rows_total, 2);
             assert_eq!(first_issues.len(), 2);

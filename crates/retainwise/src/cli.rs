@@ -62,6 +62,9 @@ enum Command {
         /// Model artifact from `retainwise train` (the embedded default when absent).
         #[arg(long, env = "RETAINWISE_MODEL")]
         model: Option<PathBuf>,
+        /// Also write the validation report (JSON: mapping, per-column counts, rejected rows).
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Churn probability at or above which a customer is high risk.
         #[arg(long, default_value_t = 0.70)]
         high_risk: f64,
@@ -264,6 +267,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             input,
             output,
             model,
+            report,
             high_risk,
             medium_risk,
         } => {
@@ -272,7 +276,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 medium: medium_risk,
             };
             tokio::task::spawn_blocking(move || {
-                predict(&input, output.as_deref(), model.as_deref(), thresholds)
+                predict(
+                    &input,
+                    output.as_deref(),
+                    model.as_deref(),
+                    report.as_deref(),
+                    thresholds,
+                )
             })
             .await
             .context("scoring task")?
@@ -369,6 +379,7 @@ fn predict(
     input: &std::path::Path,
     output: Option<&std::path::Path>,
     model: Option<&std::path::Path>,
+    report_path: Option<&std::path::Path>,
     thresholds: RiskThresholds,
 ) -> anyhow::Result<ExitCode> {
     let model = crate::app::load_model(model)?;
@@ -401,14 +412,26 @@ fn predict(
         thresholds,
         ..ScoreOptions::default()
     };
-    let report = retainwise_model::score_csv(
+    let scored = retainwise_model::score_csv(
         model,
         BufReader::with_capacity(1 << 20, reader),
         &mut writer,
         &options,
         &mut |_| {},
-    )
-    .with_context(|| format!("scoring {}", input.display()))?;
+    );
+    if let Some(path) = report_path {
+        let json = match &scored {
+            Ok(report) => serde_json::to_vec_pretty(report)?,
+            Err(e) => serde_json::to_vec_pretty(&serde_json::json!({
+                "error": e.to_string(),
+                "validation": e.validation(),
+                "mapping": e.mapping(),
+            }))?,
+        };
+        std::fs::write(path, json)
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
+    let report = scored.with_context(|| format!("scoring {}", input.display()))?;
     writer.flush().context("writing the results")?;
     drop(writer);
     if let (Some(file), Some(path)) = (staged, output) {

@@ -4,6 +4,7 @@
 //!
 //! Errors leave through [`ApiError`], the one place that maps errors to status codes.
 
+mod csv_tools;
 mod csv_upload;
 mod error;
 mod health;
@@ -51,7 +52,12 @@ pub fn router(app: App) -> Router {
             "/api/csv",
             post(csv_upload::upload).layer(DefaultBodyLimit::max(body_limit)),
         )
+        .route(
+            "/api/csv/preview-mapping",
+            post(csv_tools::preview_mapping).layer(DefaultBodyLimit::max(body_limit)),
+        )
         .route("/api/predictions", get(predictions::list))
+        .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))
         .route("/api/predictions/{id}/results", get(predictions::results))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -62,6 +68,11 @@ pub fn router(app: App) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/api/csv/sample-csv/{industry}", get(csv_tools::sample_csv))
+        .route(
+            "/api/csv/supported-columns/{industry}",
+            get(csv_tools::supported_columns),
+        )
         .merge(api)
         .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .fallback(error::not_found)

@@ -108,6 +108,29 @@ fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
         .map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))
 }
 
+/// `GET /api/predictions/{id}/report`: the validation report (mapping, per-column counts,
+/// rejected rows) as JSON; 409 while the job has not run yet.
+pub async fn report(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = find(&app, &user, &id).await?;
+    let key = ObjectKey::report(&user, parse_id(&id)?);
+    match app.storage.get_stream(&key).await {
+        Ok(stream) => Ok((
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from_stream(stream),
+        )
+            .into_response()),
+        Err(crate::storage::StorageError::NotFound(_)) => Err(ApiError::Conflict(format!(
+            "prediction {id} is {}; its report is written when it has been read",
+            row.status()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn find(
     app: &App,
     user: &crate::domain::UserId,

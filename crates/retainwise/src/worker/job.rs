@@ -127,11 +127,20 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
         ..ScoreOptions::default()
     };
     let (input_path, output_path) = (input.clone(), output.clone());
-    let report = tokio::task::spawn_blocking(move || -> Result<ScoreReport, JobError> {
-        let reader = std::fs::File::open(&input_path)
-            .map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
-        let writer = std::fs::File::create(&output_path)
-            .map_err(|e| JobError::Transient(format!("creating the results file: {e}")))?;
+    type Failure = (JobError, Option<Vec<u8>>);
+    let report = tokio::task::spawn_blocking(move || -> Result<ScoreReport, Failure> {
+        let reader = std::fs::File::open(&input_path).map_err(|e| {
+            (
+                JobError::Transient(format!("reading the download: {e}")),
+                None,
+            )
+        })?;
+        let writer = std::fs::File::create(&output_path).map_err(|e| {
+            (
+                JobError::Transient(format!("creating the results file: {e}")),
+                None,
+            )
+        })?;
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
         let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
         let report = retainwise_model::score_csv(
@@ -143,17 +152,41 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
         )
         .map_err(|e| {
             if e.is_permanent() {
-                JobError::Permanent(e.to_string())
+                // Keep what was learnt about the file (mapping, per-column counts, first
+                // rejected rows) so the report endpoint can show it for a failed job too.
+                let report = serde_json::to_vec_pretty(&serde_json::json!({
+                    "error": e.to_string(),
+                    "validation": e.validation(),
+                    "mapping": e.mapping(),
+                }))
+                .ok();
+                (JobError::Permanent(e.to_string()), report)
             } else {
-                JobError::Transient(e.to_string())
+                (JobError::Transient(e.to_string()), None)
             }
         })?;
-        std::io::Write::flush(&mut writer)
-            .map_err(|e| JobError::Transient(format!("writing the results file: {e}")))?;
+        std::io::Write::flush(&mut writer).map_err(|e| {
+            (
+                JobError::Transient(format!("writing the results file: {e}")),
+                None,
+            )
+        })?;
         Ok(report)
     })
     .await
-    .map_err(|e| JobError::Transient(format!("the scoring task stopped unexpectedly: {e}")))??;
+    .map_err(|e| JobError::Transient(format!("the scoring task stopped unexpectedly: {e}")))?;
+    let report = match report {
+        Ok(report) => report,
+        Err((error, failure_report)) => {
+            if let Some(bytes) = failure_report {
+                let key = ObjectKey::report(&job.user_id, job.prediction_id);
+                if let Err(e) = app.storage.put_bytes(&key, bytes).await {
+                    tracing::warn!(prediction_id = %job.prediction_id, error = %e, "could not store the failure report");
+                }
+            }
+            return Err(error);
+        }
+    };
 
     record_stage("score", stage);
     metrics::counter!("retainwise_rows_scored_total").increment(report.rows_scored);

@@ -1,0 +1,359 @@
+//! Other names customer systems use for the columns a churn model reads, and the unit
+//! conversions they imply.
+//!
+//! CRMs and billing systems do not say `tenure` and `MonthlyCharges`: they say `months_active`,
+//! `account_age_days`, `mrr`, `ltv`. Each [`AliasGroup`] lists names (compared as [`column_key`]s) that
+//! mean one thing; a model feature whose name is in a group accepts a file column whose name is
+//! in the same group. Durations carry a unit, either from the table or from a suffix of the name
+//! (`tenure_days`, `account_age_years`), and are converted to the feature's unit.
+
+use crate::values::column_key;
+
+/// The unit a duration column is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Not a duration, or a duration in the same unit as the feature.
+    Same,
+    /// Days.
+    Days,
+    /// Weeks.
+    Weeks,
+    /// Months.
+    Months,
+    /// Years.
+    Years,
+}
+
+impl Unit {
+    /// Months in one of this unit: a Gregorian month is 365.2425 / 12 = 30.436875 days.
+    fn months(self) -> Option<f64> {
+        match self {
+            Unit::Same => None,
+            Unit::Days => Some(12.0 / 365.2425),
+            Unit::Weeks => Some(7.0 * 12.0 / 365.2425),
+            Unit::Months => Some(1.0),
+            Unit::Years => Some(12.0),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Unit::Same => "",
+            Unit::Days => "days",
+            Unit::Weeks => "weeks",
+            Unit::Months => "months",
+            Unit::Years => "years",
+        }
+    }
+}
+
+/// Names (column keys) meaning one thing, each with the unit it is counted in.
+pub struct AliasGroup {
+    /// What the names mean, for messages (e.g. `"tenure in months"`).
+    pub meaning: &'static str,
+    /// Column names (compared by [`column_key`], so `user_id` also matches `UserID`) and their
+    /// units.
+    pub names: &'static [(&'static str, Unit)],
+}
+
+use Unit::{Days, Months, Same, Years};
+
+/// The alias table. The first group is the customer id.
+pub const GROUPS: &[AliasGroup] = &[
+    AliasGroup {
+        meaning: "customer id",
+        names: &[
+            ("customer_id", Same),
+            ("user_id", Same),
+            ("account_id", Same),
+            ("client_id", Same),
+            ("subscriber_id", Same),
+            ("cust_id", Same),
+            ("customer_number", Same),
+            ("customer_no", Same),
+            ("account_number", Same),
+            ("account_no", Same),
+            ("member_id", Same),
+            ("id", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "tenure (time as a customer)",
+        names: &[
+            ("tenure", Months),
+            ("months_subscribed", Months),
+            ("months_active", Months),
+            ("months_as_customer", Months),
+            ("account_age", Months),
+            ("customer_age", Months),
+            ("subscription_age", Months),
+            ("lifetime", Months),
+            ("days_subscribed", Days),
+            ("days_active", Days),
+            ("days_since_signup", Days),
+            ("days_as_customer", Days),
+            ("years_subscribed", Years),
+            ("years_active", Years),
+            ("years_as_customer", Years),
+        ],
+    },
+    AliasGroup {
+        meaning: "monthly charges",
+        names: &[
+            ("monthly_charges", Same),
+            ("monthly_charge", Same),
+            ("mrr", Same),
+            ("monthly_fee", Same),
+            ("monthly_revenue", Same),
+            ("monthly_recurring_revenue", Same),
+            ("monthly_spend", Same),
+            ("monthly_amount", Same),
+            ("monthly_bill", Same),
+            ("monthly_cost", Same),
+            ("monthly_price", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "total charges",
+        names: &[
+            ("total_charges", Same),
+            ("total_revenue", Same),
+            ("ltv", Same),
+            ("clv", Same),
+            ("lifetime_value", Same),
+            ("customer_lifetime_value", Same),
+            ("total_spend", Same),
+            ("total_billed", Same),
+            ("total_paid", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "contract",
+        names: &[
+            ("contract", Same),
+            ("contract_type", Same),
+            ("plan", Same),
+            ("plan_type", Same),
+            ("billing_cycle", Same),
+            ("billing_period", Same),
+            ("subscription_type", Same),
+            ("subscription_plan", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "gender",
+        names: &[("gender", Same), ("sex", Same)],
+    },
+    AliasGroup {
+        meaning: "senior citizen",
+        names: &[
+            ("senior_citizen", Same),
+            ("senior", Same),
+            ("is_senior_citizen", Same),
+            ("is_senior", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "partner",
+        names: &[("partner", Same), ("has_partner", Same)],
+    },
+    AliasGroup {
+        meaning: "dependents",
+        names: &[
+            ("dependents", Same),
+            ("has_dependents", Same),
+            ("dependants", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "payment method",
+        names: &[
+            ("payment_method", Same),
+            ("payment_type", Same),
+            ("payment_mode", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "paperless billing",
+        names: &[
+            ("paperless_billing", Same),
+            ("paperless", Same),
+            ("e_billing", Same),
+        ],
+    },
+];
+
+/// The alias group of a model feature name, for listing the column names a file may use
+/// (e.g. for a "supported columns" page); `None` when the name is in no group.
+pub fn group_of(feature: &str) -> Option<&'static AliasGroup> {
+    lookup(&column_key(feature)).map(|(g, _)| &GROUPS[g])
+}
+
+/// Other spellings of category levels, as [`crate::values::level_key`]s: `(synonym, level)`.
+/// Billing systems say `monthly`/`annual` where the Telco data says `Month-to-month`/`One year`.
+/// Consulted only for a value that matches no level of the model directly.
+pub const LEVEL_SYNONYMS: &[(&str, &str)] = &[
+    ("monthly", "monthtomonth"),
+    ("month", "monthtomonth"),
+    ("mtm", "monthtomonth"),
+    ("1month", "monthtomonth"),
+    ("annual", "oneyear"),
+    ("annually", "oneyear"),
+    ("yearly", "oneyear"),
+    ("year", "oneyear"),
+    ("1year", "oneyear"),
+    ("12months", "oneyear"),
+    ("biennial", "twoyear"),
+    ("twoyears", "twoyear"),
+    ("2year", "twoyear"),
+    ("2years", "twoyear"),
+    ("24months", "twoyear"),
+    ("fiber", "fiberoptic"),
+    ("fibre", "fiberoptic"),
+    ("fibreoptic", "fiberoptic"),
+    ("m", "male"),
+    ("f", "female"),
+];
+
+/// The level of `levels` (model spellings) that `raw` names through [`LEVEL_SYNONYMS`], if any.
+pub fn level_synonym<'a>(raw: &str, levels: &'a [String]) -> Option<&'a str> {
+    let key = crate::values::level_key(raw);
+    let (_, target) = LEVEL_SYNONYMS.iter().find(|(s, _)| *s == key)?;
+    levels
+        .iter()
+        .find(|l| crate::values::level_key(l) == *target)
+        .map(String::as_str)
+}
+
+/// Unit suffixes recognised at the end of a duration name, longest first.
+const UNIT_SUFFIXES: &[(&str, Unit)] = &[
+    ("indays", Days),
+    ("days", Days),
+    ("day", Days),
+    ("inweeks", Unit::Weeks),
+    ("weeks", Unit::Weeks),
+    ("inmonths", Months),
+    ("months", Months),
+    ("mos", Months),
+    ("inyears", Years),
+    ("years", Years),
+    ("yrs", Years),
+];
+
+/// A column accepted for a feature through the alias table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasMatch {
+    /// What the group means (e.g. `"monthly charges"`).
+    pub meaning: &'static str,
+    /// Numbers in the column are multiplied by this to be in the feature's unit (1 when no
+    /// conversion applies).
+    pub scale: f64,
+    /// The conversion, said in words (e.g. `"days converted to months (÷ 30.44)"`), if any.
+    pub conversion: Option<String>,
+}
+
+/// The group and unit of a column key: the key itself, or its stem before a unit suffix.
+fn lookup(key: &str) -> Option<(usize, Unit)> {
+    for (g, group) in GROUPS.iter().enumerate() {
+        if let Some(&(_, u)) = group.names.iter().find(|(n, _)| column_key(n) == key) {
+            return Some((g, u));
+        }
+    }
+    for &(suffix, unit) in UNIT_SUFFIXES {
+        if let Some(stem) = key.strip_suffix(suffix) {
+            for (g, group) in GROUPS.iter().enumerate() {
+                if group
+                    .names
+                    .iter()
+                    .any(|&(n, u)| column_key(n) == stem && u != Same)
+                {
+                    return Some((g, unit));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether file column `column` means model feature `feature` by the alias table, and how its
+/// numbers convert. `None` when either name is in no group or they are in different groups,
+/// and also when both have the same key (that is a normalised match, not an alias).
+pub fn alias_match(feature: &str, column: &str) -> Option<AliasMatch> {
+    let (fk, ck) = (column_key(feature), column_key(column));
+    if fk == ck || ck.is_empty() {
+        return None;
+    }
+    let (fg, fu) = lookup(&fk)?;
+    let (cg, cu) = lookup(&ck)?;
+    if fg != cg {
+        return None;
+    }
+    let (scale, conversion) = match (cu.months(), fu.months()) {
+        (Some(c), Some(f)) if cu != fu => {
+            let scale = c / f;
+            let words = if scale < 1.0 {
+                format!(
+                    "{} converted to {} (÷ {:.2})",
+                    cu.name(),
+                    fu.name(),
+                    1.0 / scale
+                )
+            } else {
+                format!("{} converted to {} (× {:.2})", cu.name(), fu.name(), scale)
+            };
+            (scale, Some(words))
+        }
+        _ => (1.0, None),
+    };
+    Some(AliasMatch {
+        meaning: GROUPS[fg].meaning,
+        scale,
+        conversion,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_and_units() {
+        assert_eq!(alias_match("customerID", "user_id").unwrap().scale, 1.0);
+        assert_eq!(alias_match("customerID", "Account ID").unwrap().scale, 1.0);
+        assert_eq!(
+            alias_match("tenure", "months_subscribed").unwrap().scale,
+            1.0
+        );
+        assert_eq!(alias_match("tenure", "account_age").unwrap().scale, 1.0);
+        let days = alias_match("tenure", "account_age_days").unwrap();
+        assert!((days.scale - 1.0 / 30.436875).abs() < 1e-12);
+        assert!(days
+            .conversion
+            .unwrap()
+            .contains("days converted to months"));
+        assert_eq!(alias_match("tenure", "tenure (years)").unwrap().scale, 12.0);
+        assert_eq!(
+            alias_match("tenure", "days_active").unwrap().scale,
+            12.0 / 365.2425
+        );
+        assert_eq!(alias_match("MonthlyCharges", "MRR").unwrap().scale, 1.0);
+        assert!(alias_match("TotalCharges", "ltv").is_some());
+        assert!(alias_match("Contract", "billing_cycle").is_some());
+        assert!(alias_match("Contract", "plan_type").is_some());
+        assert!(alias_match("MonthlyCharges", "total_revenue").is_none());
+        assert!(alias_match("tenure", "Tenure").is_none());
+        assert!(alias_match("gender", "charges_days").is_none());
+        // A SaaS model's own name for tenure accepts the Telco one.
+        assert_eq!(
+            alias_match("months_subscribed", "tenure").unwrap().scale,
+            1.0
+        );
+        assert_eq!(group_of("MRR").unwrap().meaning, "monthly charges");
+        let levels: Vec<String> = ["Month-to-month", "One year", "Two year"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(level_synonym("Annual", &levels), Some("One year"));
+        assert_eq!(level_synonym("monthly", &levels), Some("Month-to-month"));
+        assert_eq!(level_synonym("weekly", &levels), None);
+    }
+}

@@ -1,0 +1,546 @@
+//! Per-customer explanations: exact TreeSHAP contributions per source column, turned into the
+//! top risk drivers and protective factors (in probability points), a one-line summary and a
+//! recommendation.
+//!
+//! # From log-odds to probability points
+//! TreeSHAP ([`crate::shap`]) splits the model's log-odds output `F(x)` into a base value `F₀`
+//! (the expected output) plus one contribution `φ_c` per source column (one-hot slots summed
+//! back to their column): `F(x) = F₀ + Σ_c φ_c`. Probabilities are not additive in log-odds, so
+//! each contribution is scaled by the same factor, the slope of the secant of the logistic
+//! function between `F₀` and `F(x)`:
+//!
+//! ```text
+//! impact_c = 100 · φ_c · (p − p₀) / (F(x) − F₀),   p = σ(F(x)), p₀ = σ(F₀)
+//! ```
+//!
+//! (the tangent slope `p(1 − p)` when `F(x) = F₀`). The impacts are in percentage points and add
+//! up exactly to `100 · (p − p₀)`: the customer's distance from the average customer's risk. The
+//! sign and the ranking of the columns are those of the SHAP values.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::forest::sigmoid;
+use crate::schema::{ColumnKind, FeatureSchema};
+use crate::shap::TreeExplainer;
+
+/// At most this many risk drivers, and separately protective factors, are listed per customer.
+pub const TOP_FACTORS: usize = 3;
+
+/// A factor whose impact rounds to less than this (percentage points) is not listed.
+pub const MIN_IMPACT_POINTS: f64 = 0.05;
+
+/// One source column's part in a customer's score. Borrows from the [`Explainer`] so that
+/// explaining a row allocates little (it runs for every scored row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Factor<'a> {
+    /// Schema column index.
+    pub column: usize,
+    /// The column's name as in the model's schema.
+    pub feature: &'a str,
+    /// The customer's value as the model read it: the category level, `Yes`/`No`, the number,
+    /// or `"missing"` when absent or an unseen category.
+    pub value: Cow<'a, str>,
+    /// Effect on the churn probability in percentage points (positive raises the risk).
+    pub impact: f64,
+}
+
+/// What [`Explainer::explain`] found for one customer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation<'a> {
+    /// Up to [`TOP_FACTORS`] columns raising the risk, largest first.
+    pub risk_factors: Vec<Factor<'a>>,
+    /// Up to [`TOP_FACTORS`] columns lowering the risk, largest effect first (negative impacts).
+    pub protective_factors: Vec<Factor<'a>>,
+    /// The average customer's churn probability `p₀ = σ(F₀)`.
+    pub base_probability: f64,
+    /// This customer's churn probability `p = σ(F(x))`.
+    pub probability: f64,
+    /// The model output `F(x)` in log-odds.
+    pub log_odds: f64,
+}
+
+/// How a column's value is recovered from the encoded row and put into words.
+#[derive(Clone, Debug)]
+struct Column {
+    name: String,
+    /// The name in lower-case words: `MonthlyCharges` → `monthly charges`.
+    words: String,
+    offset: usize,
+    kind: ColumnKind,
+}
+
+/// Explains churn scores of one model: TreeSHAP per source column plus the wording rules.
+/// Build once per model; `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Explainer {
+    shap: TreeExplainer,
+    columns: Vec<Column>,
+}
+
+impl Explainer {
+    /// Builds the explainer of `forest` over `schema` (assumed consistent, as in a
+    /// [`crate::Model`]).
+    pub fn new(schema: &FeatureSchema, forest: &crate::forest::Forest) -> Explainer {
+        let shap = TreeExplainer::new(forest, &schema.slot_columns());
+        let columns = schema
+            .columns
+            .iter()
+            .zip(schema.offsets())
+            .map(|(c, offset)| Column {
+                name: c.name.clone(),
+                words: words(&c.name),
+                offset,
+                kind: c.kind.clone(),
+            })
+            .collect();
+        Explainer { shap, columns }
+    }
+
+    /// The TreeSHAP explainer, one output group per schema column.
+    pub fn shap(&self) -> &TreeExplainer {
+        &self.shap
+    }
+
+    /// Number of source columns (length of the contribution vector).
+    pub fn n_columns(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Explains encoded row `features` (NaN = missing). `phi` is scratch space of length
+    /// [`Explainer::n_columns`]; on return it holds the log-odds contribution of each column.
+    /// The model output comes from the same pass ([`TreeExplainer::contributions`]) and equals
+    /// [`crate::forest::Forest::log_odds`] to the bit.
+    pub fn explain(&self, features: &[f64], phi: &mut [f64]) -> Explanation<'_> {
+        let log_odds = self.shap.contributions(features, phi);
+        let f0 = self.shap.base_value();
+        let p = sigmoid(log_odds);
+        let p0 = sigmoid(f0);
+        let delta = log_odds - f0;
+        // Secant slope of the logistic between F₀ and F(x); tangent when they coincide.
+        let slope = if delta.abs() > 1e-9 {
+            (p - p0) / delta
+        } else {
+            p * (1.0 - p)
+        };
+        let factor = |c: usize| Factor {
+            column: c,
+            feature: &self.columns[c].name,
+            value: self.value(c, features),
+            impact: 100.0 * phi[c] * slope,
+        };
+        let min_phi = MIN_IMPACT_POINTS / (100.0 * slope);
+        let risk_factors = top(phi, |v| v >= min_phi, |a, b| a > b)
+            .into_iter()
+            .map(factor)
+            .collect();
+        let protective_factors = top(phi, |v| v <= -min_phi, |a, b| a < b)
+            .into_iter()
+            .map(factor)
+            .collect();
+        Explanation {
+            risk_factors,
+            protective_factors,
+            base_probability: p0,
+            probability: p,
+            log_odds,
+        }
+    }
+
+    /// Column `c`'s value as read from the encoded row.
+    fn value<'a>(&'a self, c: usize, features: &[f64]) -> Cow<'a, str> {
+        let col = &self.columns[c];
+        let x = features[col.offset];
+        match &col.kind {
+            ColumnKind::Numeric if x.is_nan() => Cow::Borrowed(MISSING),
+            ColumnKind::Numeric => Cow::Owned(number(x)),
+            ColumnKind::Boolean if x.is_nan() => Cow::Borrowed(MISSING),
+            ColumnKind::Boolean if x == 1.0 => Cow::Borrowed("Yes"),
+            ColumnKind::Boolean => Cow::Borrowed("No"),
+            ColumnKind::Categorical { levels } => {
+                let slots = &features[col.offset..col.offset + levels.len()];
+                match slots.iter().position(|&s| s == 1.0) {
+                    Some(i) => Cow::Borrowed(levels[i].as_str()),
+                    None => Cow::Borrowed(MISSING),
+                }
+            }
+        }
+    }
+
+    /// A factor in words: `"month-to-month contract"`, `"tenure of 2"`, `"no partner"`,
+    /// `"paperless billing"`, `"missing total charges"`.
+    pub fn phrase(&self, f: &Factor<'_>) -> String {
+        let col = &self.columns[f.column];
+        let value: &str = &f.value;
+        let categorical = matches!(col.kind, ColumnKind::Categorical { .. });
+        if value == MISSING && !(categorical && self.has_level(f.column, MISSING)) {
+            return format!("missing {}", col.words);
+        }
+        match &col.kind {
+            ColumnKind::Numeric => format!("{} of {value}", col.words),
+            ColumnKind::Boolean if value == "Yes" => col.words.clone(),
+            ColumnKind::Boolean => format!("no {}", col.words),
+            ColumnKind::Categorical { .. } => {
+                let lower = value.to_lowercase();
+                if lower == "yes" {
+                    col.words.clone()
+                } else if lower == "no" {
+                    format!("no {}", col.words)
+                } else if lower.starts_with("no ") || lower.contains(&col.words.to_lowercase()) {
+                    // "No internet service" says it all; so does "Month-to-month contract".
+                    soften(value)
+                } else {
+                    format!("{} {}", soften(value), col.words)
+                }
+            }
+        }
+    }
+
+    fn has_level(&self, c: usize, level: &str) -> bool {
+        match &self.columns[c].kind {
+            ColumnKind::Categorical { levels } => levels.iter().any(|l| l == level),
+            _ => false,
+        }
+    }
+
+    /// The one-line summary: for a customer above the average risk (`p ≥ p₀`) the two largest
+    /// risk drivers ("Month-to-month contract and tenure of 2 raise the risk by 31 points.");
+    /// below it the two largest protective factors ("Two year contract and tenure of 60 lower
+    /// the risk by 20 points."). The points are the sum of the named factors' impacts.
+    pub fn summary(&self, e: &Explanation<'_>) -> String {
+        let below = e.probability < e.base_probability;
+        let (factors, verb_one, verb_many) = if below && !e.protective_factors.is_empty() {
+            (&e.protective_factors, "lowers", "lower")
+        } else if !e.risk_factors.is_empty() {
+            (&e.risk_factors, "raises", "raise")
+        } else if !e.protective_factors.is_empty() {
+            (&e.protective_factors, "lowers", "lower")
+        } else {
+            return "No single factor moves the risk by more than a fraction of a point.".into();
+        };
+        let top = &factors[..factors.len().min(2)];
+        let total: f64 = top.iter().map(|f| f.impact).sum();
+        let names: Vec<String> = top.iter().map(|f| self.phrase(f)).collect();
+        let verb = if top.len() == 1 { verb_one } else { verb_many };
+        format!(
+            "{} {verb} the risk by {}.",
+            capitalise(&names.join(" and ")),
+            points(total)
+        )
+    }
+}
+
+/// How a missing (or unseen) value is shown.
+const MISSING: &str = "missing";
+
+/// The indices of up to [`TOP_FACTORS`] values of `phi` passing `keep`, best first by
+/// `better`, ties to the lower index (a scan, not a sort: this runs for every row).
+fn top(phi: &[f64], keep: impl Fn(f64) -> bool, better: impl Fn(f64, f64) -> bool) -> Vec<usize> {
+    let mut best: Vec<usize> = Vec::with_capacity(TOP_FACTORS + 1);
+    for (c, &v) in phi.iter().enumerate() {
+        if !keep(v) {
+            continue;
+        }
+        let at = best
+            .iter()
+            .position(|&b| better(v, phi[b]))
+            .unwrap_or(best.len());
+        if at < TOP_FACTORS {
+            best.insert(at, c);
+            best.truncate(TOP_FACTORS);
+        }
+    }
+    best
+}
+
+/// A number as written in a CSV: integers without a decimal point, others in their shortest
+/// exact form.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `"Month-to-month"` → `"month-to-month"`, but acronyms such as `"DSL"` stay as they are.
+fn soften(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && !b.is_uppercase() => {
+            let mut s: String = a.to_lowercase().collect();
+            s.push_str(&text[a.len_utf8()..]);
+            s
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// A column name in lower-case words: `MonthlyCharges` → `monthly charges`, `payment_method` →
+/// `payment method`, `StreamingTV` → `streaming TV` (upper-case runs are kept).
+pub fn words(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for (i, &ch) in chars.iter().enumerate() {
+        if ch == '_' || ch == '-' || ch == ' ' || ch == '.' {
+            if !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let prev = if i > 0 { Some(chars[i - 1]) } else { None };
+        let next = chars.get(i + 1);
+        let boundary = ch.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase() || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+            });
+        if boundary && !cur.is_empty() {
+            parts.push(std::mem::take(&mut cur));
+        }
+        cur.push(ch);
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    parts
+        .iter()
+        .map(|p| {
+            if p.len() > 1 && p.chars().all(|c| c.is_uppercase() || c.is_ascii_digit()) {
+                p.clone()
+            } else {
+                p.to_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Points as said in a sentence: `"31 points"`, `"1 point"`, `"less than 1 point"`.
+fn points(x: f64) -> String {
+    let n = x.abs().round() as i64;
+    match n {
+        0 => "less than 1 point".into(),
+        1 => "1 point".into(),
+        _ => format!("{n} points"),
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// The action suited to the top risk driver's column (matched on words in its name).
+fn action(f: &Factor<'_>, kind_is_numeric: bool) -> String {
+    let key = f.feature.to_lowercase();
+    let has = |w: &str| key.contains(w);
+    if has("contract") {
+        "offer a discount for moving to a one- or two-year contract".into()
+    } else if has("tenure") {
+        "give new-customer onboarding and an early loyalty offer".into()
+    } else if kind_is_numeric && (has("charge") || has("price") || has("fee") || has("bill")) {
+        "review their plan and price".into()
+    } else if has("support") || has("security") || has("backup") || has("protection") {
+        format!("offer {} free for three months", words(f.feature))
+    } else if has("payment") {
+        "suggest automatic payment".into()
+    } else if has("internet") || has("fiber") || has("service") {
+        "check their service quality and offer a plan review".into()
+    } else {
+        format!("address their {} ({})", words(f.feature), f.value)
+    }
+}
+
+impl Explainer {
+    /// The recommendation for a customer at risk level `level` (`"high"`, `"medium"`,
+    /// `"low"`): how soon to act, and what to do about the top risk driver.
+    pub fn recommendation(&self, e: &Explanation<'_>, level: &str) -> String {
+        let what = e.risk_factors.first().map(|f| {
+            let numeric = matches!(self.columns[f.column].kind, ColumnKind::Numeric);
+            action(f, numeric)
+        });
+        match (level, what) {
+            ("high", Some(a)) => format!("Contact this week: {a}."),
+            ("high", None) => "Contact this week and review the account.".into(),
+            ("medium", Some(a)) => format!("Check in this month: {a}."),
+            ("medium", None) => "Check in this month.".into(),
+            _ => "No action needed; keep the regular service.".into(),
+        }
+    }
+}
+
+/// Writes factors as a JSON array of `{"feature","value","impact"}` objects, impact rounded to
+/// 0.1 percentage point.
+pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
+    out.push('[');
+    for (i, f) in factors.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"feature\":");
+        json_string(f.feature, out);
+        out.push_str(",\"value\":");
+        json_string(&f.value, out);
+        let impact = (f.impact * 10.0).round() / 10.0;
+        // `+ 0.0` turns -0.0 into 0.0.
+        let _ = write!(out, ",\"impact\":{:.1}}}", impact + 0.0);
+    }
+    out.push(']');
+}
+
+/// A JSON string literal (RFC 8259 escaping).
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_keeps_the_largest_in_order() {
+        let phi = [0.1, -0.5, 0.7, 0.0, 0.7, -0.2, 0.3];
+        assert_eq!(top(&phi, |v| v > 0.0, |a, b| a > b), vec![2, 4, 6]);
+        assert_eq!(top(&phi, |v| v < 0.0, |a, b| a < b), vec![1, 5]);
+    }
+
+    #[test]
+    fn words_split_names() {
+        assert_eq!(words("MonthlyCharges"), "monthly charges");
+        assert_eq!(words("tenure"), "tenure");
+        assert_eq!(words("StreamingTV"), "streaming TV");
+        assert_eq!(words("payment_method"), "payment method");
+        assert_eq!(words("SeniorCitizen"), "senior citizen");
+        assert_eq!(words("HTTPRequests"), "HTTP requests");
+    }
+
+    #[test]
+    fn json_is_valid_and_rounded() {
+        let f = Factor {
+            column: 0,
+            feature: "Contract",
+            value: Cow::Borrowed("Month \"to\" month"),
+            impact: 12.345,
+        };
+        let mut s = String::new();
+        factors_json(&[f.clone(), f], &mut s);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v[1]["value"], "Month \"to\" month");
+        assert_eq!(v[0]["impact"], 12.3);
+        let mut e = String::new();
+        factors_json(&[], &mut e);
+        assert_eq!(e, "[]");
+    }
+
+    fn explainer() -> Explainer {
+        use crate::forest::{Forest, Tree};
+        use crate::schema::SourceColumn;
+        let schema = FeatureSchema {
+            label: "Churn".into(),
+            id_column: None,
+            columns: vec![
+                SourceColumn {
+                    name: "Contract".into(),
+                    kind: ColumnKind::Categorical {
+                        levels: vec!["Month-to-month".into(), "Two year".into()],
+                    },
+                },
+                SourceColumn {
+                    name: "tenure".into(),
+                    kind: ColumnKind::Numeric,
+                },
+                SourceColumn {
+                    name: "MultipleLines".into(),
+                    kind: ColumnKind::Categorical {
+                        levels: vec!["No phone service".into(), "Yes".into()],
+                    },
+                },
+                SourceColumn {
+                    name: "PaperlessBilling".into(),
+                    kind: ColumnKind::Boolean,
+                },
+            ],
+        };
+        let leaf = Tree {
+            feature: vec![-1],
+            threshold: vec![0.0],
+            left: vec![0],
+            right: vec![0],
+            missing_left: vec![false],
+            value: vec![0.0],
+            cover: vec![1.0],
+        };
+        let forest = Forest {
+            n_features: 6,
+            base_score: 0.0,
+            trees: vec![leaf],
+        };
+        Explainer::new(&schema, &forest)
+    }
+
+    #[test]
+    fn phrases_summary_and_recommendation() {
+        let x = explainer();
+        let f = |column: usize, feature: &'static str, value: &'static str, impact: f64| Factor {
+            column,
+            feature,
+            value: Cow::Borrowed(value),
+            impact,
+        };
+        let e = Explanation {
+            risk_factors: vec![
+                f(0, "Contract", "Month-to-month", 20.4),
+                f(1, "tenure", "2", 10.9),
+                f(3, "PaperlessBilling", "Yes", 1.0),
+            ],
+            protective_factors: vec![f(2, "MultipleLines", "No phone service", -0.4)],
+            base_probability: 0.26,
+            probability: 0.8,
+            log_odds: 1.4,
+        };
+        assert_eq!(
+            x.summary(&e),
+            "Month-to-month contract and tenure of 2 raise the risk by 31 points."
+        );
+        assert_eq!(x.phrase(&e.risk_factors[2]), "paperless billing");
+        assert_eq!(x.phrase(&f(1, "tenure", "missing", 1.0)), "missing tenure");
+        assert_eq!(
+            x.recommendation(&e, "high"),
+            "Contact this week: offer a discount for moving to a one- or two-year contract."
+        );
+        assert_eq!(
+            x.recommendation(&e, "low"),
+            "No action needed; keep the regular service."
+        );
+        let below = Explanation {
+            probability: 0.1,
+            ..e
+        };
+        assert_eq!(
+            x.summary(&below),
+            "No phone service lowers the risk by less than 1 point."
+        );
+        assert_eq!(soften("DSL"), "DSL");
+        assert_eq!(soften("Two year"), "two year");
+        assert_eq!(number(2.0), "2");
+        assert_eq!(number(70.35), "70.35");
+    }
+}

@@ -1,0 +1,623 @@
+//! Reading a customer file for scoring, row by row: decoding, dialect, header, column mapping,
+//! limits, and each row's cells into the model's feature vector.
+//!
+//! This is the input side of [`crate::score::score_csv`] (and of [`crate::preview::preview`]):
+//! it decides whether a row can be scored and fills its features; what is computed and written
+//! for a scorable row is the scorer's business.
+//!
+//! Row numbers are data-record numbers: 1 is the first record after the header, whatever the
+//! line endings and however many lines a quoted field spans.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Read;
+
+use crate::aliases;
+use crate::artifact::Model;
+use crate::csv_input::{self, ReadError};
+use crate::decode::{DecodeReader, Encoding};
+use crate::dialect::Dialect;
+use crate::encode::CellNote;
+use crate::mapping::{self, ColumnMapping};
+use crate::report::{ColumnStats, ValidationReport};
+use crate::schema::{ColumnKind, FeatureSchema};
+use crate::score::{RowIssue, ScoreError};
+use crate::values::{self, NumberError};
+
+/// Limits on what a file may hold; exceeding one is a [`ScoreError`] naming the limit. They
+/// bound the work and memory one upload can cause (the file size itself is limited by the
+/// caller, e.g. the HTTP layer).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputLimits {
+    /// Most columns in the header (default 1,000). [`ScoreError::TooManyColumns`].
+    pub max_columns: usize,
+    /// Most bytes in one field, after decoding to UTF-8 (default 64 KiB). A longer field is
+    /// almost always a quote that was never closed, which swallows the rows after it, so it
+    /// fails the file ([`ScoreError::FieldTooLong`]) instead of silently losing those rows.
+    pub max_field_bytes: usize,
+    /// Most data rows (default 5,000,000). [`ScoreError::TooManyRows`].
+    pub max_rows: u64,
+    /// Most rejected rows listed in the [`ValidationReport`] (default 1,000; all are counted).
+    pub max_listed_rejections: usize,
+    /// Largest share of a row's features that may be missing for it to be scored (default 0.5).
+    /// A row mostly blank is a totals row, a notes row or a broken export, and its score would
+    /// say nothing about a customer; it is rejected naming how many values are missing.
+    pub max_missing_share: f64,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        InputLimits {
+            max_columns: 1000,
+            max_field_bytes: 64 * 1024,
+            max_rows: 5_000_000,
+            max_listed_rejections: 1000,
+            max_missing_share: 0.5,
+        }
+    }
+}
+
+/// One data row read by [`Intake::next_row`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowRead {
+    /// Data record number (1 = first record after the header).
+    pub row: u64,
+    /// The id column's text exactly as given (leading zeros and spaces kept, possibly empty),
+    /// when the model has an id column that the file maps and the row reaches it.
+    pub customer_id: Option<String>,
+    /// Why the row cannot be scored; `None` when its features were written.
+    pub rejected: Option<RowIssue>,
+    /// Remarks on a scored row (e.g. an unseen category scored as missing). Empty, and not
+    /// allocated, for almost every row.
+    pub warnings: Vec<RowIssue>,
+}
+
+/// A customer file opened for scoring: header read, columns mapped.
+pub struct Intake<'m, R> {
+    model: &'m Model,
+    reader: csv::Reader<DecodeReader<R>>,
+    record: csv::ByteRecord,
+    header: Vec<String>,
+    mapping: ColumnMapping,
+    /// File column and numeric scale of each schema feature (empty until the mapping is
+    /// complete).
+    plan: Vec<(usize, f64)>,
+    id_at: Option<usize>,
+    /// The file width a row needs for every feature to be present.
+    needed_width: usize,
+    encoding: Encoding,
+    dialect: Dialect,
+    limits: InputLimits,
+    rows: u64,
+    validation: ValidationReport,
+    scratch: String,
+}
+
+impl<'m, R: Read> Intake<'m, R> {
+    /// Opens `input`: detects encoding and dialect, reads the header and maps it onto `model`.
+    /// A mapping with missing or duplicate columns is not an error here (see
+    /// [`Intake::check_mapping`]), so that a preview can show it.
+    ///
+    /// # Errors
+    /// [`ScoreError::NotCsv`], [`ScoreError::Empty`], [`ScoreError::NoHeader`],
+    /// [`ScoreError::TooManyColumns`],
+    /// [`ScoreError::FieldTooLong`] (a header name), [`ScoreError::Malformed`],
+    /// [`ScoreError::Io`].
+    pub fn open(model: &'m Model, input: R, limits: &InputLimits) -> Result<Self, ScoreError> {
+        let opened = csv_input::open(input)?;
+        if let Some(format) = opened.reader.get_ref().not_text() {
+            return Err(ScoreError::NotCsv { format });
+        }
+        let mut reader = opened.reader;
+        let mut record = csv::ByteRecord::new();
+        if !read(&mut reader, &mut record, 0)? {
+            return Err(ScoreError::Empty);
+        }
+        if record.len() > limits.max_columns {
+            return Err(ScoreError::TooManyColumns {
+                columns: record.len(),
+                limit: limits.max_columns,
+            });
+        }
+        if let Some((i, f)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() > limits.max_field_bytes)
+        {
+            return Err(ScoreError::FieldTooLong {
+                row: 0,
+                column: format!("column {}", i + 1),
+                bytes: f.len(),
+                limit: limits.max_field_bytes,
+            });
+        }
+        let header = csv_input::header_names(&record);
+        let mapping = mapping::map_columns(model, &header);
+        if csv_input::looks_headerless(&header)
+            || looks_like_data(model.schema(), &header, &mapping)
+        {
+            let example: Vec<&str> = model
+                .schema()
+                .columns
+                .iter()
+                .take(3)
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(ScoreError::NoHeader {
+                found: header,
+                example: example.join(","),
+            });
+        }
+        let plan: Vec<(usize, f64)> = mapping
+            .features
+            .iter()
+            .map(|f| f.column_index.map(|i| (i, f.scale)))
+            .collect::<Option<Vec<_>>>()
+            .filter(|_| mapping.is_complete())
+            .unwrap_or_default();
+        let id_at = mapping.id.as_ref().and_then(|m| m.column_index);
+        let needed_width = plan.iter().map(|&(at, _)| at + 1).max().unwrap_or(0);
+        let validation = ValidationReport {
+            encoding: opened.encoding.label().to_string(),
+            delimiter: opened.dialect.delimiter_name().to_string(),
+            decimal_comma: opened.dialect.numbers.decimal_comma,
+            mapping: Some(mapping.clone()),
+            columns: mapping
+                .features
+                .iter()
+                .map(|f| ColumnStats {
+                    feature: f.feature.clone(),
+                    column: f.column.clone(),
+                    ..ColumnStats::default()
+                })
+                .collect(),
+            rejected_rows_cap: limits.max_listed_rejections,
+            ..ValidationReport::default()
+        };
+        Ok(Intake {
+            model,
+            reader,
+            record,
+            header,
+            mapping,
+            plan,
+            id_at,
+            needed_width,
+            encoding: opened.encoding,
+            dialect: opened.dialect,
+            limits: limits.clone(),
+            rows: 0,
+            validation,
+            scratch: String::new(),
+        })
+    }
+
+    /// The file's column names (decoded, trimmed, control characters removed).
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    /// How the header maps onto the model.
+    pub fn mapping(&self) -> &ColumnMapping {
+        &self.mapping
+    }
+
+    /// The detected encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// The detected dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// `Ok` when every feature has exactly one column.
+    ///
+    /// # Errors
+    /// [`ScoreError::DuplicateColumns`] when an input matched several columns, else
+    /// [`ScoreError::MissingColumns`] when a feature matched none.
+    pub fn check_mapping(&self) -> Result<(), ScoreError> {
+        if !self.mapping.duplicates.is_empty() {
+            return Err(ScoreError::DuplicateColumns {
+                duplicates: self.mapping.duplicates.clone(),
+                mapping: Box::new(self.mapping.clone()),
+            });
+        }
+        if !self.mapping.missing.is_empty() {
+            return Err(ScoreError::MissingColumns {
+                missing: self
+                    .mapping
+                    .missing
+                    .iter()
+                    .map(|m| m.feature.clone())
+                    .collect(),
+                found: self.header.clone(),
+                mapping: Box::new(self.mapping.clone()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the next record into the internal buffer; `Ok(false)` at the end. Counts the row
+    /// and enforces [`InputLimits::max_rows`] and [`InputLimits::max_field_bytes`].
+    fn read_record(&mut self) -> Result<bool, ScoreError> {
+        let row = self.rows + 1;
+        if !read(&mut self.reader, &mut self.record, row)? {
+            return Ok(false);
+        }
+        if row > self.limits.max_rows {
+            return Err(ScoreError::TooManyRows {
+                limit: self.limits.max_rows,
+            });
+        }
+        self.rows = row;
+        self.validation.rows_total = row;
+        if let Some((i, f)) = self
+            .record
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.len() > self.limits.max_field_bytes)
+        {
+            return Err(ScoreError::FieldTooLong {
+                row,
+                column: self
+                    .header
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("column {}", i + 1)),
+                bytes: f.len(),
+                limit: self.limits.max_field_bytes,
+            });
+        }
+        Ok(true)
+    }
+
+    /// The next record's row number and raw decoded fields, for previews; `None` at the end.
+    ///
+    /// # Errors
+    /// As [`Intake::next_row`].
+    pub fn next_raw(&mut self) -> Result<Option<(u64, Vec<String>)>, ScoreError> {
+        if !self.read_record()? {
+            return Ok(None);
+        }
+        let fields = self
+            .record
+            .iter()
+            .map(|f| csv_input::decode_field(f).into_owned())
+            .collect();
+        Ok(Some((self.rows, fields)))
+    }
+
+    /// Reads the next data row into `features` (length [`crate::encode::Encoder::n_features`]);
+    /// `None` at the end of the file. A row that cannot be scored comes back with `rejected`
+    /// set (and is recorded in the validation report); its `features` are then meaningless.
+    ///
+    /// Call only after [`Intake::check_mapping`] succeeded; otherwise every row is rejected.
+    ///
+    /// # Errors
+    /// Whole-file problems only: [`ScoreError::Malformed`], [`ScoreError::TooManyRows`],
+    /// [`ScoreError::FieldTooLong`], [`ScoreError::Io`].
+    pub fn next_row(&mut self, features: &mut [f64]) -> Result<Option<RowRead>, ScoreError> {
+        if !self.read_record()? {
+            return Ok(None);
+        }
+        let row = self.rows;
+        let record = &self.record;
+        let customer_id = self.id_at.and_then(|i| record.get(i)).map(|b| {
+            let id = csv_input::decode_field(b);
+            // Owned only when the bytes were not UTF-8 (see `decode_field`).
+            if let Cow::Owned(_) = id {
+                self.validation.cells_read_as_windows_1252 += 1;
+            }
+            id.into_owned()
+        });
+        let issue = |column: Option<String>, value: Option<String>, reason: String| RowIssue {
+            row,
+            customer_id: customer_id.clone().filter(|s| !s.is_empty()),
+            column,
+            value,
+            reason,
+        };
+        let shape_problem = if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            Some(issue(None, None, "the row is empty".into()))
+        } else if record.len() == self.header.len()
+            && record
+                .iter()
+                .zip(&self.header)
+                .all(|(f, h)| csv_input::decode_field(f).trim() == h)
+        {
+            Some(issue(
+                None,
+                None,
+                "the row repeats the header (were files joined together?)".into(),
+            ))
+        } else if record.len() > self.header.len() {
+            Some(issue(
+                None,
+                None,
+                format!(
+                    "the row has {} fields but the header has {} (a missing quote or an extra {}?)",
+                    record.len(),
+                    self.header.len(),
+                    match self.dialect.delimiter {
+                        b'\t' => "tab".to_string(),
+                        d => format!("'{}'", d as char),
+                    }
+                ),
+            ))
+        } else if self.plan.is_empty() && !self.model.schema().columns.is_empty() {
+            Some(issue(
+                None,
+                None,
+                "the file's columns do not map onto the model".into(),
+            ))
+        } else if record.len() < self.needed_width {
+            let first_missing = self
+                .model
+                .schema()
+                .columns
+                .iter()
+                .zip(&self.plan)
+                .filter(|(_, &(at, _))| at >= record.len())
+                .min_by_key(|(_, &(at, _))| at)
+                .map(|(c, _)| c.name.clone());
+            Some(issue(
+                first_missing,
+                None,
+                format!(
+                    "the row has {} fields but the header has {}; this column is missing",
+                    record.len(),
+                    self.header.len()
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some(i) = shape_problem {
+            self.validation.reject(&i);
+            return Ok(Some(RowRead {
+                row,
+                customer_id,
+                rejected: Some(i),
+                warnings: Vec::new(),
+            }));
+        }
+
+        let schema = self.model.schema();
+        let encoder = self.model.encoder();
+        let numbers = self.dialect.numbers;
+        let mut warnings = Vec::new();
+        let mut bad: Option<RowIssue> = None;
+        let mut bad_count = 0;
+        let mut missing = 0usize;
+        for (c, &(at, scale)) in self.plan.iter().enumerate() {
+            let raw = csv_input::decode_field(&record[at]);
+            if let Cow::Owned(_) = raw {
+                self.validation.cells_read_as_windows_1252 += 1;
+            }
+            if values::is_missing(&raw) {
+                self.validation.columns[c].missing += 1;
+                missing += 1;
+            }
+            let result = if matches!(schema.columns[c].kind, ColumnKind::Numeric)
+                && (numbers.decimal_comma || scale != 1.0)
+            {
+                // Re-spelled in Rust float syntax (shortest round-trip form, so the encoder
+                // reads back exactly this value) after the file's number format and the
+                // column's unit conversion.
+                match values::parse_number_with(&raw, numbers) {
+                    Ok(None) => encoder
+                        .encode_cell(c, "", features)
+                        .map_err(|e| e.expected()),
+                    Ok(Some(x)) if !(x * scale).is_finite() => {
+                        Err(NumberError::Overflow.expected())
+                    }
+                    Ok(Some(x)) => {
+                        self.scratch.clear();
+                        let _ = write!(self.scratch, "{}", x * scale);
+                        encoder
+                            .encode_cell(c, &self.scratch, features)
+                            .map_err(|e| e.expected())
+                    }
+                    Err(e) => Err(e.expected()),
+                }
+            } else {
+                encoder
+                    .encode_cell(c, &raw, features)
+                    .map_err(|e| e.expected())
+            };
+            // A level the model does not know may still be a known synonym (`annual`).
+            let result = match (&result, &schema.columns[c].kind) {
+                (Ok(CellNote::UnseenLevel), ColumnKind::Categorical { levels }) => {
+                    match aliases::level_synonym(&raw, levels) {
+                        Some(level) => encoder
+                            .encode_cell(c, level, features)
+                            .map_err(|e| e.expected()),
+                        None => result,
+                    }
+                }
+                _ => result,
+            };
+            match result {
+                Ok(CellNote::Fine) => {}
+                Ok(CellNote::UnseenLevel) => {
+                    self.validation.columns[c].unseen += 1;
+                    self.validation.warnings_total += 1;
+                    warnings.push(issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.into_owned()),
+                        unseen_reason(schema, c),
+                    ));
+                }
+                Err(expected) => {
+                    self.validation.columns[c].invalid += 1;
+                    bad_count += 1;
+                    if bad.is_none() {
+                        bad = Some(issue(
+                            Some(schema.columns[c].name.clone()),
+                            Some(raw.into_owned()),
+                            expected.to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(mut i) = bad {
+            if bad_count > 1 {
+                i.reason = format!(
+                    "{} (and {} more bad value(s) in this row)",
+                    i.reason,
+                    bad_count - 1
+                );
+            }
+            self.validation.reject(&i);
+            return Ok(Some(RowRead {
+                row,
+                customer_id,
+                rejected: Some(i),
+                warnings: Vec::new(),
+            }));
+        }
+        let n = self.plan.len();
+        if missing as f64 > self.limits.max_missing_share * n as f64 {
+            let i = issue(
+                None,
+                None,
+                format!(
+                    "{missing} of the {n} feature values are missing; at most {} may be (a totals, notes or mostly empty row?)",
+                    (self.limits.max_missing_share * n as f64).floor()
+                ),
+            );
+            self.validation.reject(&i);
+            return Ok(Some(RowRead {
+                row,
+                customer_id,
+                rejected: Some(i),
+                warnings: Vec::new(),
+            }));
+        }
+        Ok(Some(RowRead {
+            row,
+            customer_id,
+            rejected: None,
+            warnings,
+        }))
+    }
+
+    /// The validation report so far (complete once [`Intake::next_row`] returned `None`).
+    pub fn validation(&self) -> &ValidationReport {
+        &self.validation
+    }
+
+    /// Ends reading and returns the validation report.
+    pub fn finish(self) -> ValidationReport {
+        self.validation
+    }
+}
+
+/// True when a header that maps onto no feature reads like a data row instead: at least half of
+/// its cells are numbers, yes/no words or category levels of the model (a file exported
+/// without its header row).
+fn looks_like_data(schema: &FeatureSchema, header: &[String], mapping: &ColumnMapping) -> bool {
+    if mapping.features.iter().any(|f| f.column.is_some()) || header.is_empty() {
+        return false;
+    }
+    let levels: std::collections::HashSet<String> = schema
+        .columns
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ColumnKind::Categorical { levels } => Some(levels.iter().map(|l| values::level_key(l))),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let data_like = header
+        .iter()
+        .filter(|h| {
+            values::parse_number(h).is_ok_and(|v| v.is_some())
+                || values::is_bool_word(h)
+                || levels.contains(&values::level_key(h))
+        })
+        .count();
+    data_like * 2 >= header.len()
+}
+
+/// The warning for an unseen level of schema column `c`, listing the known levels.
+fn unseen_reason(schema: &FeatureSchema, c: usize) -> String {
+    match &schema.columns[c].kind {
+        ColumnKind::Categorical { levels } => format!(
+            "a category the model has not seen (it knows: {}); scored as if missing",
+            levels.join(", ")
+        ),
+        _ => "a category the model has not seen; scored as if missing".into(),
+    }
+}
+
+/// Reads one record, mapping reader errors to [`ScoreError`] at data row `row`.
+fn read<R: Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    row: u64,
+) -> Result<bool, ScoreError> {
+    csv_input::next_record(reader, record).map_err(|e| match e {
+        ReadError::Io(io) => ScoreError::Io(io),
+        ReadError::Malformed(message) => ScoreError::Malformed { row, message },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges";
+    const REST: &[u8] = b",Female,0,Yes,No,5,Yes,No,Fiber optic,No,No,No,No,Yes,Yes,Month-to-month,Yes,Electronic check,85.5,420\n";
+
+    #[test]
+    fn invalid_utf8_after_the_sample_is_read_as_windows_1252_and_counted() {
+        let mut file = format!("{HEADER}\n").into_bytes();
+        let mut n = 0;
+        while file.len() < 2 * crate::decode::SAMPLE_BYTES {
+            file.extend_from_slice(format!("A{n}").as_bytes());
+            file.extend_from_slice(REST);
+            n += 1;
+        }
+        file.extend_from_slice(b"M\xfcller");
+        file.extend_from_slice(REST);
+        let model = Model::embedded_default();
+        let mut intake = Intake::open(model, &file[..], &InputLimits::default()).unwrap();
+        intake.check_mapping().unwrap();
+        let mut features = vec![0.0; model.encoder().n_features()];
+        let mut last = None;
+        while let Some(r) = intake.next_row(&mut features).unwrap() {
+            assert!(r.rejected.is_none(), "{r:?}");
+            last = r.customer_id;
+        }
+        assert_eq!(last.as_deref(), Some("Müller"));
+        let v = intake.finish();
+        assert_eq!(v.encoding, "UTF-8");
+        assert_eq!(v.cells_read_as_windows_1252, 1);
+        assert_eq!(v.rows_total, n + 1);
+    }
+
+    #[test]
+    fn decimal_comma_numbers_reach_the_encoder_exactly() {
+        let model = Model::embedded_default();
+        let row = String::from_utf8_lossy(REST).trim_end().to_string();
+        let comma = format!("{HEADER}\nX1{row}\n");
+        let semi = format!(
+            "{}\nX1{}\n",
+            HEADER.replace(',', ";"),
+            row.replace(',', ";").replace("85.5", "85,5")
+        );
+        let read = |input: &[u8]| {
+            let mut intake = Intake::open(model, input, &InputLimits::default()).unwrap();
+            intake.check_mapping().unwrap();
+            let mut f = vec![0.0; model.encoder().n_features()];
+            let r = intake.next_row(&mut f).unwrap().unwrap();
+            assert!(r.rejected.is_none(), "{r:?}");
+            f.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(read(comma.as_bytes()), read(semi.as_bytes()));
+    }
+}

@@ -1,0 +1,507 @@
+//! Mapping a file's columns onto a model's inputs, before any row is read.
+//!
+//! Column order never matters. Each model input (the customer id column, then every schema
+//! feature) is matched to one file column by the first method that finds one:
+//!
+//! 1. **exact**: the same name;
+//! 2. **normalised**: the same [`values::column_key`] (case, spaces, punctuation, accents ignored);
+//! 3. **alias**: the same meaning in [`crate::aliases::GROUPS`] (`mrr` for `MonthlyCharges`,
+//!    `account_age_days` for `tenure` with days converted to months);
+//! 4. **fuzzy**: Jaro-Winkler similarity of the keys at least [`FUZZY_THRESHOLD`] (a typo such
+//!    as `TotalCharge` or `SeniorCitzen`), best pairs first.
+//!
+//! A file column serves at most one input. Two columns matching one input by the same method
+//! tier (exact and normalised count as one tier) is an ambiguity the user must resolve, never
+//! a silent choice.
+
+use serde::Serialize;
+
+use crate::aliases;
+use crate::artifact::Model;
+use crate::schema::FeatureSchema;
+use crate::values;
+
+/// Lowest Jaro-Winkler similarity of two column keys accepted as a fuzzy match. High, because a
+/// wrong match scores silently wrong while a missing column is a clear error with suggestions.
+pub const FUZZY_THRESHOLD: f64 = 0.9;
+
+/// Lowest similarity of a column suggested for a missing feature.
+const SUGGEST_THRESHOLD: f64 = 0.6;
+
+/// How a model input was matched to a file column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMethod {
+    /// The same name.
+    Exact,
+    /// The same name ignoring case, spaces, punctuation and accents.
+    Normalised,
+    /// A known other name for the same thing.
+    Alias,
+    /// A similar name (probably a typo).
+    Fuzzy,
+}
+
+/// What a model input is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The customer id, copied to the output; optional (row numbers are used without it).
+    Id,
+    /// A feature the model reads; required.
+    Feature,
+}
+
+/// One model input and the file column it reads.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FeatureMatch {
+    /// The input's name in the model (training spelling).
+    pub feature: String,
+    /// Id or feature.
+    pub role: Role,
+    /// `"id"`, or the feature type: `"numeric"`, `"boolean"`, `"categorical"`.
+    pub kind: &'static str,
+    /// The matched file column's name, `None` when unmatched.
+    pub column: Option<String>,
+    /// The matched column's 0-based position in the file.
+    pub column_index: Option<usize>,
+    /// How it was matched, `None` when unmatched.
+    pub method: Option<MatchMethod>,
+    /// 0–1: exact 1.0, normalised 0.98, alias 0.9 (0.85 with a unit conversion), fuzzy 0.9 ×
+    /// similarity; 0 when unmatched.
+    pub confidence: f64,
+    /// Numbers read from the column are multiplied by this (a unit conversion), else 1.
+    pub scale: f64,
+    /// Why the match was made, in words (the alias meaning, the conversion, the similarity).
+    pub note: Option<String>,
+}
+
+/// A file column offered for a missing feature.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Suggestion {
+    /// The file column's name.
+    pub column: String,
+    /// Jaro-Winkler similarity of the column keys, 0–1.
+    pub similarity: f64,
+}
+
+/// A required feature no file column matched.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MissingFeature {
+    /// The feature's name in the model.
+    pub feature: String,
+    /// The closest unused file columns, best first (at most 3).
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// A model input matched by more than one file column.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DuplicateMatch {
+    /// The input's name in the model.
+    pub feature: String,
+    /// Every file column that matched it (at least two).
+    pub columns: Vec<String>,
+}
+
+/// How a file's header maps onto a model: what [`map_columns`] returns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ColumnMapping {
+    /// The customer id input, when the model has an id column.
+    pub id: Option<FeatureMatch>,
+    /// One entry per schema feature, in schema order.
+    pub features: Vec<FeatureMatch>,
+    /// Required features without a column (the file cannot be scored while any remain).
+    pub missing: Vec<MissingFeature>,
+    /// Inputs matched by several columns (the file cannot be scored while any remain).
+    pub duplicates: Vec<DuplicateMatch>,
+    /// File columns no input uses (a label or notes column), ignored when scoring. A column
+    /// without a name is listed as `(column N)`, N counting from 1.
+    pub unmapped: Vec<String>,
+}
+
+impl ColumnMapping {
+    /// True when every feature has exactly one column: the file can be scored.
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty() && self.duplicates.is_empty()
+    }
+
+    /// The file column index of each schema feature, when [`Self::is_complete`].
+    pub fn feature_columns(&self) -> Option<Vec<usize>> {
+        self.features.iter().map(|f| f.column_index).collect()
+    }
+}
+
+/// Maps `header` (the file's column names, trimmed) onto `model`'s inputs. Never fails: problems
+/// are listed in the result ([`ColumnMapping::missing`], [`ColumnMapping::duplicates`]).
+pub fn map_columns(model: &Model, header: &[String]) -> ColumnMapping {
+    map_to_schema(model.schema(), header)
+}
+
+/// [`map_columns`] for a bare schema (its `id_column` is the id input).
+pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping {
+    struct Target {
+        name: String,
+        key: String,
+        role: Role,
+        kind: &'static str,
+    }
+    let mut targets: Vec<Target> = Vec::with_capacity(schema.columns.len() + 1);
+    if let Some(id) = &schema.id_column {
+        targets.push(Target {
+            name: id.clone(),
+            key: values::column_key(id),
+            role: Role::Id,
+            kind: "id",
+        });
+    }
+    for c in &schema.columns {
+        targets.push(Target {
+            name: c.name.clone(),
+            key: values::column_key(&c.name),
+            role: Role::Feature,
+            kind: c.kind.name(),
+        });
+    }
+    let keys: Vec<String> = header.iter().map(|h| values::column_key(h)).collect();
+    let mut used = vec![false; header.len()];
+    let mut found: Vec<Option<FeatureMatch>> = vec![None; targets.len()];
+    let mut dup = vec![false; targets.len()];
+    let mut duplicates = Vec::new();
+    let matched = |t: &Target, i: usize, method, confidence, scale, note| FeatureMatch {
+        feature: t.name.clone(),
+        role: t.role,
+        kind: t.kind,
+        column: Some(header[i].clone()),
+        column_index: Some(i),
+        method: Some(method),
+        confidence,
+        scale,
+        note,
+    };
+
+    // Tier 1: exact or normalised name.
+    for (t, target) in targets.iter().enumerate() {
+        let hits: Vec<usize> = (0..header.len())
+            .filter(|&i| !keys[i].is_empty() && (header[i] == target.name || keys[i] == target.key))
+            .collect();
+        match hits.as_slice() {
+            [] => {}
+            [i] => {
+                let exact = header[*i] == target.name;
+                let (method, confidence) = if exact {
+                    (MatchMethod::Exact, 1.0)
+                } else {
+                    (MatchMethod::Normalised, 0.98)
+                };
+                used[*i] = true;
+                found[t] = Some(matched(target, *i, method, confidence, 1.0, None));
+            }
+            many => {
+                dup[t] = true;
+                many.iter().for_each(|&i| used[i] = true);
+                duplicates.push(DuplicateMatch {
+                    feature: target.name.clone(),
+                    columns: many.iter().map(|&i| header[i].clone()).collect(),
+                });
+            }
+        }
+    }
+
+    // Tier 2: the alias table.
+    for (t, target) in targets.iter().enumerate() {
+        if found[t].is_some() || dup[t] {
+            continue;
+        }
+        let hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
+            .filter(|&i| !used[i])
+            .filter_map(|i| aliases::alias_match(&target.name, &header[i]).map(|m| (i, m)))
+            .collect();
+        match hits.as_slice() {
+            [] => {}
+            [(i, m)] => {
+                let confidence = if m.conversion.is_some() { 0.85 } else { 0.9 };
+                let note = match &m.conversion {
+                    Some(c) => format!("another name for {}; {c}", m.meaning),
+                    None => format!("another name for {}", m.meaning),
+                };
+                used[*i] = true;
+                found[t] = Some(matched(
+                    target,
+                    *i,
+                    MatchMethod::Alias,
+                    confidence,
+                    m.scale,
+                    Some(note),
+                ));
+            }
+            many => {
+                dup[t] = true;
+                many.iter().for_each(|&(i, _)| used[i] = true);
+                duplicates.push(DuplicateMatch {
+                    feature: target.name.clone(),
+                    columns: many.iter().map(|(i, _)| header[*i].clone()).collect(),
+                });
+            }
+        }
+    }
+
+    // Tier 3: fuzzy, most similar pairs first, each column and input used once.
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (t, target) in targets.iter().enumerate() {
+        if found[t].is_some() || dup[t] || target.key.len() < 3 {
+            continue;
+        }
+        for i in (0..header.len()).filter(|&i| !used[i] && keys[i].len() >= 3) {
+            let sim = strsim::jaro_winkler(&target.key, &keys[i]);
+            if sim >= FUZZY_THRESHOLD {
+                pairs.push((sim, t, i));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    for (sim, t, i) in pairs {
+        if found[t].is_some() || used[i] {
+            continue;
+        }
+        used[i] = true;
+        found[t] = Some(matched(
+            &targets[t],
+            i,
+            MatchMethod::Fuzzy,
+            0.9 * sim,
+            1.0,
+            Some(format!("similar name ({:.0}% alike)", sim * 100.0)),
+        ));
+    }
+
+    let mut missing = Vec::new();
+    let mut id = None;
+    let mut features = Vec::with_capacity(schema.columns.len());
+    for (t, target) in targets.iter().enumerate() {
+        let m = found[t].take().unwrap_or_else(|| FeatureMatch {
+            feature: target.name.clone(),
+            role: target.role,
+            kind: target.kind,
+            column: None,
+            column_index: None,
+            method: None,
+            confidence: 0.0,
+            scale: 1.0,
+            note: None,
+        });
+        if m.column.is_none() && !dup[t] && target.role == Role::Feature {
+            missing.push(MissingFeature {
+                feature: target.name.clone(),
+                suggestions: suggest(&target.key, header, &keys, &used),
+            });
+        }
+        match target.role {
+            Role::Id => id = Some(m),
+            Role::Feature => features.push(m),
+        }
+    }
+    let unmapped = (0..header.len())
+        .filter(|&i| !used[i])
+        .map(|i| {
+            if header[i].is_empty() {
+                format!("(column {})", i + 1)
+            } else {
+                header[i].clone()
+            }
+        })
+        .collect();
+    ColumnMapping {
+        id,
+        features,
+        missing,
+        duplicates,
+        unmapped,
+    }
+}
+
+/// One column a model accepts, for a "supported columns" listing or a template.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SupportedColumn {
+    /// The model's name for it (the preferred column name).
+    pub feature: String,
+    /// Id or feature.
+    pub role: Role,
+    /// `"id"`, `"numeric"`, `"boolean"` or `"categorical"`.
+    pub kind: &'static str,
+    /// True for features (a file without them cannot be scored); the id is optional.
+    pub required: bool,
+    /// The category levels the model knows (categorical only), matched ignoring case, spacing
+    /// and punctuation.
+    pub levels: Vec<String>,
+    /// What the alias table says the column means, if it has an entry.
+    pub meaning: Option<&'static str>,
+    /// Other column names accepted through the alias table (also with unit suffixes such as
+    /// `_days` or `_years` for durations, converted); names are compared ignoring case, spaces
+    /// and punctuation.
+    pub also_accepted: Vec<&'static str>,
+}
+
+/// The columns `model` reads, id first, with their types, levels and accepted other names.
+pub fn supported_columns(model: &Model) -> Vec<SupportedColumn> {
+    let schema = model.schema();
+    let entry = |name: &str, role, kind, levels: Vec<String>| {
+        let group = aliases::group_of(name);
+        let key = values::column_key(name);
+        SupportedColumn {
+            feature: name.to_string(),
+            role,
+            kind,
+            required: role == Role::Feature,
+            levels,
+            meaning: group.map(|g| g.meaning),
+            also_accepted: group
+                .map(|g| {
+                    g.names
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .filter(|n| values::column_key(n) != key)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    };
+    let mut out: Vec<SupportedColumn> = schema
+        .id_column
+        .iter()
+        .map(|id| entry(id, Role::Id, "id", Vec::new()))
+        .collect();
+    for c in &schema.columns {
+        let levels = match &c.kind {
+            crate::schema::ColumnKind::Categorical { levels } => levels.clone(),
+            _ => Vec::new(),
+        };
+        out.push(entry(&c.name, Role::Feature, c.kind.name(), levels));
+    }
+    out
+}
+
+/// Up to three unused columns most similar to `key`, best first.
+fn suggest(key: &str, header: &[String], keys: &[String], used: &[bool]) -> Vec<Suggestion> {
+    let mut s: Vec<Suggestion> = (0..header.len())
+        .filter(|&i| !used[i] && !keys[i].is_empty())
+        .map(|i| Suggestion {
+            column: header[i].clone(),
+            similarity: (strsim::jaro_winkler(key, &keys[i]) * 100.0).round() / 100.0,
+        })
+        .filter(|s| s.similarity >= SUGGEST_THRESHOLD)
+        .collect();
+    s.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+    s.truncate(3);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &str) -> Vec<String> {
+        names.split(',').map(str::to_string).collect()
+    }
+
+    fn telco() -> &'static FeatureSchema {
+        Model::embedded_default().schema()
+    }
+
+    const TELCO: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges";
+
+    fn method_of(m: &ColumnMapping, feature: &str) -> (Option<MatchMethod>, Option<String>) {
+        let f = m
+            .features
+            .iter()
+            .chain(m.id.iter())
+            .find(|f| f.feature == feature)
+            .unwrap();
+        (f.method, f.column.clone())
+    }
+
+    #[test]
+    fn exact_header_maps_everything_exactly() {
+        let m = map_to_schema(telco(), &header(&format!("{TELCO},Churn")));
+        assert!(m.is_complete());
+        assert!(m
+            .features
+            .iter()
+            .all(|f| f.method == Some(MatchMethod::Exact) && f.confidence == 1.0));
+        assert_eq!(m.unmapped, vec!["Churn"]);
+        assert_eq!(m.id.unwrap().column_index, Some(0));
+    }
+
+    #[test]
+    fn every_tier_in_one_header_in_any_order() {
+        let h = TELCO
+            .replace("customerID", "user_id")
+            .replace("tenure", "account_age_days")
+            .replace("MonthlyCharges", "mrr")
+            .replace("TotalCharges", "Total Charge")
+            .replace("PaymentMethod", "payment-method")
+            .replace("SeniorCitizen", "SeniorCitzen");
+        let mut cols = header(&h);
+        cols.reverse();
+        let m = map_to_schema(telco(), &cols);
+        assert!(m.is_complete(), "{m:?}");
+        assert_eq!(
+            method_of(&m, "customerID"),
+            (Some(MatchMethod::Alias), Some("user_id".into()))
+        );
+        assert_eq!(method_of(&m, "tenure").0, Some(MatchMethod::Alias));
+        assert_eq!(method_of(&m, "MonthlyCharges").0, Some(MatchMethod::Alias));
+        assert_eq!(method_of(&m, "TotalCharges").0, Some(MatchMethod::Fuzzy));
+        assert_eq!(
+            method_of(&m, "PaymentMethod").0,
+            Some(MatchMethod::Normalised)
+        );
+        assert_eq!(method_of(&m, "SeniorCitizen").0, Some(MatchMethod::Fuzzy));
+        let tenure = m.features.iter().find(|f| f.feature == "tenure").unwrap();
+        assert!((tenure.scale - 1.0 / 30.436875).abs() < 1e-12);
+        assert!(tenure.note.as_deref().unwrap().contains("days converted"));
+        assert!(m.unmapped.is_empty());
+    }
+
+    #[test]
+    fn duplicates_and_missing_are_listed() {
+        let h = format!("{TELCO},Monthly Charges").replace(",TotalCharges", ",Total");
+        let m = map_to_schema(telco(), &header(&h));
+        assert!(!m.is_complete());
+        assert_eq!(
+            m.duplicates,
+            vec![DuplicateMatch {
+                feature: "MonthlyCharges".into(),
+                columns: vec!["MonthlyCharges".into(), "Monthly Charges".into()],
+            }]
+        );
+        assert_eq!(m.missing.len(), 1);
+        assert_eq!(m.missing[0].feature, "TotalCharges");
+        assert_eq!(m.missing[0].suggestions[0].column, "Total");
+        // Two aliases for one feature.
+        let h = TELCO.replace("MonthlyCharges", "mrr,monthly_fee");
+        let m = map_to_schema(telco(), &header(&h));
+        assert_eq!(m.duplicates[0].columns, vec!["mrr", "monthly_fee"]);
+    }
+
+    #[test]
+    fn supported_columns_list_aliases_and_levels() {
+        let cols = supported_columns(Model::embedded_default());
+        assert_eq!(cols.len(), 20);
+        assert_eq!((cols[0].role, cols[0].required), (Role::Id, false));
+        assert!(cols[0].also_accepted.contains(&"user_id"));
+        let monthly = cols.iter().find(|c| c.feature == "MonthlyCharges").unwrap();
+        assert!(monthly.also_accepted.contains(&"mrr"));
+        assert!(!monthly.also_accepted.contains(&"monthly_charges"));
+        let contract = cols.iter().find(|c| c.feature == "Contract").unwrap();
+        assert_eq!(contract.levels.len(), 3);
+    }
+
+    #[test]
+    fn blank_and_odd_names_never_match() {
+        let m = map_to_schema(telco(), &header(",,x"));
+        assert_eq!(m.missing.len(), telco().columns.len());
+        assert_eq!(m.unmapped, vec!["(column 1)", "(column 2)", "x"]);
+        let m = map_to_schema(telco(), &[]);
+        assert_eq!(m.missing.len(), telco().columns.len());
+    }
+}

@@ -1,0 +1,267 @@
+//! A preview of how a file will be read, before it is scored: detected encoding and delimiter,
+//! the column mapping with confidences, and the first rows parsed cell by cell. Backs
+//! `POST /api/csv/preview-mapping`.
+
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::artifact::Model;
+use crate::intake::{InputLimits, Intake};
+use crate::mapping::ColumnMapping;
+use crate::schema::ColumnKind;
+use crate::score::ScoreError;
+use crate::values::{self, NumberFormat};
+
+/// Most rows a preview parses, whatever is asked.
+pub const MAX_PREVIEW_ROWS: usize = 100;
+
+/// What one cell will be read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    /// Read as `parsed`.
+    Ok,
+    /// A missing value (blank, NA, N/A, null, -): scored as missing.
+    Missing,
+    /// A category the model has not seen: scored as missing, with a warning.
+    Unseen,
+    /// Cannot be read: the row would be rejected.
+    Invalid,
+    /// The row has no field for this column, or the feature has no column.
+    Absent,
+}
+
+/// One model input's cell in a previewed row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PreviewCell {
+    /// The model input's name.
+    pub feature: String,
+    /// The file column it is read from.
+    pub column: Option<String>,
+    /// The cell's text as in the file.
+    pub raw: Option<String>,
+    /// The value as the model will see it: a number (after unit conversion), a boolean, or
+    /// the category level's model spelling.
+    pub parsed: Option<serde_json::Value>,
+    /// How the cell reads.
+    pub status: CellStatus,
+    /// What is wrong or expected, for `invalid`, `unseen` and `absent` cells.
+    pub problem: Option<String>,
+}
+
+/// One previewed data row.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PreviewRow {
+    /// Data record number (1 = first record after the header).
+    pub row: u64,
+    /// The id column's text, as given.
+    pub customer_id: Option<String>,
+    /// A problem with the row as a whole (wrong field count), if any.
+    pub problem: Option<String>,
+    /// One cell per model feature, in schema order.
+    pub cells: Vec<PreviewCell>,
+}
+
+/// What [`preview`] returns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Preview {
+    /// The detected encoding, e.g. `"UTF-8"`, `"UTF-16LE"`, `"windows-1252"`.
+    pub encoding: String,
+    /// The detected delimiter: `","`, `";"`, `"tab"` or `"|"`.
+    pub delimiter: String,
+    /// Whether numbers are read with a decimal comma.
+    pub decimal_comma: bool,
+    /// The file's column names.
+    pub header: Vec<String>,
+    /// How they map onto the model (missing and duplicate features included, never an error).
+    pub mapping: ColumnMapping,
+    /// True when the file can be scored as mapped.
+    pub ready: bool,
+    /// The first data rows parsed.
+    pub rows: Vec<PreviewRow>,
+}
+
+/// Reads the start of `input` as [`crate::score_csv`] would and reports how it reads: encoding,
+/// delimiter, mapping and the first `rows` data rows (at most [`MAX_PREVIEW_ROWS`]) parsed cell
+/// by cell. Reads only as much of the input as those rows need.
+///
+/// # Errors
+/// Whole-file problems found before the rows: [`ScoreError::NotCsv`], [`ScoreError::Empty`], [`ScoreError::NoHeader`],
+/// [`ScoreError::TooManyColumns`], [`ScoreError::FieldTooLong`], [`ScoreError::Malformed`],
+/// [`ScoreError::Io`]. Missing or duplicate columns are not errors here but part of the mapping.
+pub fn preview(model: &Model, input: impl Read, rows: usize) -> Result<Preview, ScoreError> {
+    preview_with(model, input, rows, &InputLimits::default())
+}
+
+/// [`preview`] under the given limits (use the scoring limits, so that a file that previews
+/// also passes the column and field-length limits when scored).
+///
+/// # Errors
+/// As [`preview`].
+pub fn preview_with(
+    model: &Model,
+    input: impl Read,
+    rows: usize,
+    limits: &InputLimits,
+) -> Result<Preview, ScoreError> {
+    let mut intake = Intake::open(model, input, limits)?;
+    let numbers = intake.dialect().numbers;
+    let mut out = Vec::new();
+    while out.len() < rows.min(MAX_PREVIEW_ROWS) {
+        let Some((row, fields)) = intake.next_raw()? else {
+            break;
+        };
+        let width = intake.header().len();
+        let mapping = intake.mapping();
+        let problem = (fields.len() > width).then(|| {
+            format!(
+                "the row has {} fields but the header has {}; it would be rejected",
+                fields.len(),
+                width
+            )
+        });
+        let customer_id = mapping
+            .id
+            .as_ref()
+            .and_then(|m| m.column_index)
+            .and_then(|i| fields.get(i).cloned());
+        let cells = mapping
+            .features
+            .iter()
+            .zip(&model.schema().columns)
+            .map(|(m, col)| {
+                let raw = m.column_index.and_then(|i| fields.get(i).cloned());
+                let (status, parsed, problem) = match &raw {
+                    None if m.column_index.is_none() => (
+                        CellStatus::Absent,
+                        None,
+                        Some("no column of the file maps to this feature".to_string()),
+                    ),
+                    None => (
+                        CellStatus::Absent,
+                        None,
+                        Some("the row ends before this column".to_string()),
+                    ),
+                    Some(raw) => interpret(&col.kind, raw, numbers, m.scale),
+                };
+                PreviewCell {
+                    feature: m.feature.clone(),
+                    column: m.column.clone(),
+                    raw,
+                    parsed,
+                    status,
+                    problem,
+                }
+            })
+            .collect();
+        out.push(PreviewRow {
+            row,
+            customer_id,
+            problem,
+            cells,
+        });
+    }
+    Ok(Preview {
+        encoding: intake.encoding().label().to_string(),
+        delimiter: intake.dialect().delimiter_name().to_string(),
+        decimal_comma: numbers.decimal_comma,
+        header: intake.header().to_vec(),
+        mapping: intake.mapping().clone(),
+        ready: intake.mapping().is_complete(),
+        rows: out,
+    })
+}
+
+/// How a cell of a column of `kind` reads, by the rules the encoder applies when scoring
+/// ([`crate::encode`]): status, parsed value and problem.
+fn interpret(
+    kind: &ColumnKind,
+    raw: &str,
+    numbers: NumberFormat,
+    scale: f64,
+) -> (CellStatus, Option<serde_json::Value>, Option<String>) {
+    if values::is_missing(raw) {
+        return (CellStatus::Missing, None, None);
+    }
+    let invalid = |why: &str| (CellStatus::Invalid, None, Some(why.to_string()));
+    match kind {
+        ColumnKind::Numeric => match values::parse_number_with(raw, numbers) {
+            Ok(Some(x)) if (x * scale).is_finite() => (
+                CellStatus::Ok,
+                serde_json::Number::from_f64(x * scale).map(serde_json::Value::Number),
+                None,
+            ),
+            Ok(Some(_)) => invalid(values::NumberError::Overflow.expected()),
+            Ok(None) => (CellStatus::Missing, None, None),
+            Err(e) => invalid(e.expected()),
+        },
+        ColumnKind::Boolean => match values::parse_bool(raw) {
+            Some(b) => (CellStatus::Ok, Some(serde_json::Value::Bool(b)), None),
+            None => invalid(crate::encode::CellError::Boolean.expected()),
+        },
+        ColumnKind::Categorical { levels } => {
+            let key = values::level_key(raw);
+            let level = levels
+                .iter()
+                .find(|l| l.as_str() == raw || values::level_key(l) == key)
+                .map(String::as_str)
+                .or_else(|| crate::aliases::level_synonym(raw, levels));
+            match level {
+                Some(l) => (
+                    CellStatus::Ok,
+                    Some(serde_json::Value::String(l.to_string())),
+                    None,
+                ),
+                None => (
+                    CellStatus::Unseen,
+                    None,
+                    Some(format!(
+                        "not a category the model knows ({}); it will be scored as missing",
+                        levels.join(", ")
+                    )),
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_a_saas_style_file() {
+        let model = Model::embedded_default();
+        let input = "user_id;gender;SeniorCitizen;Partner;Dependents;account_age_days;PhoneService;MultipleLines;InternetService;OnlineSecurity;OnlineBackup;DeviceProtection;TechSupport;StreamingTV;StreamingMovies;plan_type;PaperlessBilling;PaymentMethod;mrr;ltv\n\
+            0042;Female;0;Y;n;304,4;Yes;No;Fiber optic;No;No;No;No;Yes;Yes;month to month;Yes;Electronic check;85,50;abc\n\
+            0043;Female;0;Y;n;30;Yes;No;Cable;No;No;No;No;Yes;Yes;Month-to-month;Yes;Electronic check;85,50\n";
+        let p = preview(model, input.as_bytes(), 10).unwrap();
+        assert_eq!((p.encoding.as_str(), p.delimiter.as_str()), ("UTF-8", ";"));
+        assert!(p.decimal_comma && p.ready, "{:?}", p.mapping);
+        assert_eq!(p.rows.len(), 2);
+        let r = &p.rows[0];
+        assert_eq!(r.customer_id.as_deref(), Some("0042"));
+        let cell =
+            |r: &PreviewRow, f: &str| r.cells.iter().find(|c| c.feature == f).cloned().unwrap();
+        let tenure = cell(r, "tenure");
+        assert_eq!(tenure.status, CellStatus::Ok);
+        let months = tenure.parsed.unwrap().as_f64().unwrap();
+        assert!((months - 10.0).abs() < 0.01, "{months}");
+        assert_eq!(cell(r, "Contract").parsed.unwrap(), "Month-to-month");
+        assert_eq!(cell(r, "Partner").parsed.unwrap(), true);
+        assert_eq!(cell(r, "MonthlyCharges").parsed.unwrap(), 85.5);
+        assert_eq!(cell(r, "TotalCharges").status, CellStatus::Invalid);
+        let r = &p.rows[1];
+        assert_eq!(cell(r, "InternetService").status, CellStatus::Unseen);
+        assert_eq!(cell(r, "TotalCharges").status, CellStatus::Absent);
+    }
+
+    #[test]
+    fn missing_columns_are_shown_not_failed() {
+        let p = preview(Model::embedded_default(), &b"foo,bar\n1,2\n"[..], 5).unwrap();
+        assert!(!p.ready);
+        assert_eq!(p.mapping.missing.len(), 19);
+        assert_eq!(p.rows[0].cells[0].status, CellStatus::Absent);
+    }
+}
