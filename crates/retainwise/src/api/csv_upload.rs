@@ -262,25 +262,16 @@ async fn queue_prediction(
     Ok(())
 }
 
-/// Refuses bytes that are plainly not CSV text: ZIP (xlsx), PDF, or binary data. UTF-16 text
-/// (with its byte-order mark) is text.
+/// Refuses bytes that are plainly not CSV text (a workbook, a PDF, binary data), with the same
+/// rules the scorer's decoder uses, so a file refused here would have failed there too and a
+/// file accepted here (UTF-16 with or without a byte-order mark included) can be decoded.
 fn sniff(filename: &str, head: &[u8]) -> Result<(), ApiError> {
-    let bad = |what: &str| {
-        Err(ApiError::BadRequest(format!(
+    match retainwise_model::decode::not_text(head) {
+        Some(what) => Err(ApiError::BadRequest(format!(
             "{filename:?} is {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
-        )))
-    };
-    if head.starts_with(b"PK\x03\x04") {
-        return bad("a ZIP archive or Excel workbook");
+        ))),
+        None => Ok(()),
     }
-    if head.starts_with(b"%PDF") {
-        return bad("a PDF");
-    }
-    let utf16 = head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]);
-    if !utf16 && head.iter().take(8192).any(|&b| b == 0) {
-        return bad("binary data");
-    }
-    Ok(())
 }
 
 fn multipart_error(

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod binary;
+mod corpus;
 mod intake;
 mod pipeline;
 mod upload;
