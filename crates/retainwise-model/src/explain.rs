@@ -385,9 +385,12 @@ pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
         json_string(f.feature, out);
         out.push_str(",\"value\":");
         json_string(&f.value, out);
-        let impact = (f.impact * 10.0).round() / 10.0;
-        // `+ 0.0` turns -0.0 into 0.0.
-        let _ = write!(out, ",\"impact\":{:.1}}}", impact + 0.0);
+        // In tenths, formatted as integers: float formatting with a fixed precision is slow,
+        // and this runs for up to six factors per row.
+        let tenths = (f.impact * 10.0).round() as i64;
+        let sign = if tenths < 0 { "-" } else { "" };
+        let t = tenths.unsigned_abs();
+        let _ = write!(out, ",\"impact\":{sign}{}.{}}}", t / 10, t % 10);
     }
     out.push(']');
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use std::io::{Read, Write};
 
 use crate::artifact::Model;
-use crate::batch::Batch;
+use crate::batch::{Batch, Pipeline, Scored};
 use crate::intake::{InputLimits, Intake};
 use crate::mapping::{ColumnMapping, DuplicateMatch};
 use crate::report::ValidationReport;
@@ -373,6 +373,8 @@ pub fn score_csv<R: Read, W: Write>(
         validation: ValidationReport::default(),
     };
     let mut batch = Batch::new(encoder.n_features());
+    // Scores full batches on the other cores while this thread reads the next one.
+    let mut pipeline = Pipeline::new(model, &opts.thresholds);
     let mut sum_p = 0.0;
 
     while let Some(read) = intake.next_row(batch.next_features())? {
@@ -397,24 +399,17 @@ pub fn score_csv<R: Read, W: Write>(
 
         batch.push(row, customer_id);
         if batch.is_full() {
-            write_batch(
-                model,
-                opts,
-                &mut batch,
-                &mut output,
-                &mut report,
-                &mut sum_p,
-            )?;
+            if let Some(scored) = pipeline.submit(&mut batch) {
+                write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+            }
         }
     }
-    write_batch(
-        model,
-        opts,
-        &mut batch,
-        &mut output,
-        &mut report,
-        &mut sum_p,
-    )?;
+    if let Some(scored) = pipeline.submit(&mut batch) {
+        write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+    }
+    for scored in pipeline.finish() {
+        write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+    }
     output.flush()?;
     progress(report.rows_total);
     report.validation = intake.finish();
@@ -430,21 +425,14 @@ pub fn score_csv<R: Read, W: Write>(
     Ok(report)
 }
 
-/// Scores `batch` on every core, writes its lines in input order, counts its rows into
-/// `report` and `sum_p` (summed in input order, so the mean does not depend on threads), and
-/// empties it.
-fn write_batch<W: Write>(
-    model: &Model,
-    opts: &ScoreOptions,
-    batch: &mut Batch,
+/// Writes a scored batch's lines (already in input order) and counts its rows into `report`
+/// and `sum_p` (summed in input order, so the mean does not depend on threads).
+fn write_scored<W: Write>(
+    scored: &Scored,
     output: &mut W,
     report: &mut ScoreReport,
     sum_p: &mut f64,
 ) -> Result<(), ScoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let scored = batch.score(model, &opts.thresholds);
     output.write_all(&scored.bytes)?;
     for (p, level) in scored.probabilities.iter().zip(&scored.levels) {
         *sum_p += p;
@@ -454,8 +442,7 @@ fn write_batch<W: Write>(
             _ => report.risk_counts.low += 1,
         }
     }
-    report.rows_scored += batch.len() as u64;
-    batch.clear();
+    report.rows_scored += scored.probabilities.len() as u64;
     Ok(())
 }
 

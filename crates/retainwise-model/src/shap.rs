@@ -222,14 +222,17 @@ impl TreeExplainer {
     }
 }
 
+/// One node on a root-to-leaf path: (split index, went left, feature slot, cover ratio).
+type PathStep = (usize, bool, usize, f64);
+
 /// The split nodes of `tree` (in node order) and its root-to-leaf paths.
 fn collect(tree: &crate::forest::Tree, group_of_slot: &[usize]) -> (Vec<Split>, Vec<LeafPath>) {
     // Split index of each split node, in node order.
     let mut split_of_node = vec![usize::MAX; tree.len()];
     let mut splits = Vec::new();
-    for i in 0..tree.len() {
+    for (i, slot) in split_of_node.iter_mut().enumerate() {
         if !tree.is_leaf(i) {
-            split_of_node[i] = splits.len();
+            *slot = splits.len();
             splits.push(Split {
                 feature: tree.feature[i] as usize,
                 threshold: tree.threshold[i],
@@ -239,7 +242,7 @@ fn collect(tree: &crate::forest::Tree, group_of_slot: &[usize]) -> (Vec<Split>, 
     }
     let mut leaves = Vec::new();
     // Depth-first walk carrying the path as (split index, went left, feature, cover ratio).
-    let mut stack: Vec<(usize, Vec<(usize, bool, usize, f64)>)> = vec![(0, Vec::new())];
+    let mut stack: Vec<(usize, Vec<PathStep>)> = vec![(0, Vec::new())];
     while let Some((node, path)) = stack.pop() {
         if tree.is_leaf(node) {
             leaves.push(leaf_path(tree.value[node] as f64, &path, group_of_slot));
@@ -333,7 +336,7 @@ fn build_tree(tree: &crate::forest::Tree, group_of_slot: &[usize]) -> (TreeTable
 
 /// Groups a root-to-leaf path by feature. Two slots of the same output group stay separate
 /// players (the Shapley values are per slot, summed per group afterwards).
-fn leaf_path(value: f64, path: &[(usize, bool, usize, f64)], group_of_slot: &[usize]) -> LeafPath {
+fn leaf_path(value: f64, path: &[PathStep], group_of_slot: &[usize]) -> LeafPath {
     let mut features: Vec<usize> = Vec::new();
     let mut ratios: Vec<f64> = Vec::new();
     let mut steps = Vec::with_capacity(path.len());
@@ -574,7 +577,7 @@ mod tests {
                 .product::<f64>()
         };
         let fact = |m: usize| (1..=m).map(|x| x as f64).product::<f64>();
-        for i in 0..4 {
+        for (i, &got) in phi.iter().enumerate() {
             let mut want = 0.0;
             for set in 0..16usize {
                 if (set >> i) & 1 == 0 {
@@ -582,7 +585,7 @@ mod tests {
                     want += fact(size) * fact(3 - size) / fact(4) * (g(set | 1 << i) - g(set));
                 }
             }
-            assert!((phi[i] - want).abs() < 1e-14);
+            assert!((got - want).abs() < 1e-14);
         }
         assert!((phi.iter().sum::<f64>() - (g(15) - g(0))).abs() < 1e-14);
     }

@@ -19,8 +19,17 @@ pub enum QueueError {
     #[error("queue migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database URL is neither `sqlite:` nor `postgres://`/`postgresql://`.
-    #[error("unsupported queue database URL {0:?}: expected sqlite://PATH or postgres://…")]
+    #[error("unsupported database URL (its scheme must be sqlite:// or postgres://)")]
     InvalidUrl(String),
+    /// An SQS request failed or returned something unusable (SQS backend only). `message` has the
+    /// whole error chain (service error code and message, or the connection error).
+    #[error("SQS {operation} failed: {message}")]
+    Sqs {
+        /// The SQS API action, e.g. `"ReceiveMessage"`.
+        operation: &'static str,
+        /// What went wrong.
+        message: String,
+    },
     /// Creating the SQLite file or its parent folder failed.
     #[error("cannot create the SQLite database file {path}: {source}")]
     Io {

@@ -39,6 +39,14 @@
 //!
 //! [`connect`] opens a pool with the right settings for the URL, [`SqlQueue::new`] migrates and
 //! returns a queue, and the [`Queue`] trait is everything a worker or an API handler needs.
+//!
+//! # Backends
+//!
+//! * [`SqlQueue`]: messages in SQLite or Postgres (the description above).
+//! * [`SqsQueue`] ([`sqs`]): messages in Amazon SQS (or a compatible server), with a
+//!   transactional outbox and a lease table in the application's SQL database; [`sqs::setup`]
+//!   creates the queue and its dead-letter queue. Same contract; the differences SQS imposes
+//!   (whole-second timeouts, no priority order) are listed in the [`sqs`] module docs.
 
 #![warn(missing_docs)]
 
@@ -48,6 +56,7 @@ mod error;
 mod message;
 mod queue;
 mod sql;
+pub mod sqs;
 
 pub use backoff::backoff;
 pub use config::QueueConfig;
@@ -58,3 +67,4 @@ pub use sql::{connect, Dialect, SqlQueue};
 /// The connection pool type [`connect`] returns; re-exported so callers need not name sqlx's
 /// `Any` driver themselves.
 pub use sqlx::{AnyConnection, AnyPool};
+pub use sqs::{SqsConfig, SqsQueue};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use retainwise_model::Model;
-use retainwise_queue::{Queue, QueueConfig, SqlQueue};
+use retainwise_queue::{Queue, QueueConfig, SqlQueue, SqsConfig, SqsQueue};
 
 use crate::api::Limits;
 use crate::auth::Auth;
@@ -47,7 +47,7 @@ impl App {
             .await
             .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
         let storage = Storage::open(&config.storage).context("opening object storage")?;
-        let queue: Arc<dyn Queue> = match config.queue {
+        let queue: Arc<dyn Queue> = match &config.queue {
             QueueBackend::Database => {
                 let queue_config = QueueConfig {
                     name: PREDICTIONS_QUEUE.to_owned(),
@@ -59,6 +59,16 @@ impl App {
                     SqlQueue::new(db.pool().clone(), db.dialect(), queue_config)
                         .await
                         .context("opening the queue")?,
+                )
+            }
+            QueueBackend::Sqs(url) => {
+                let mut sqs = SqsConfig::new(url.clone());
+                sqs.visibility_timeout = config.visibility_timeout;
+                sqs.max_receives = config.max_receives;
+                Arc::new(
+                    SqsQueue::new(db.pool().clone(), db.dialect(), sqs)
+                        .await
+                        .with_context(|| format!("opening the SQS queue {url}"))?,
                 )
             }
         };
@@ -97,18 +107,42 @@ pub fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<&'static Mod
     }
 }
 
-/// A database URL with any password replaced by `***`, for messages and logs.
+/// A URL with any password replaced by `***`, for messages and logs: the `user:password@` part
+/// and a `password=` query parameter (libpq style) are both masked.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let creds = &url[scheme_end + 3..at];
+            let creds = &base[scheme_end + 3..at];
             match creds.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => {
+                    format!("{}{}:***{}", &base[..scheme_end + 3], user, &base[at..])
+                }
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _))
+                    if key.eq_ignore_ascii_case("password")
+                        || key.eq_ignore_ascii_case("sslpassword") =>
+                {
+                    format!("{key}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -120,5 +154,9 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            super::redact("postgres://h/db?user=u&password=hunter2&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
     }
 }

@@ -148,6 +148,13 @@ enum ApikeyCommand {
 
 #[derive(Subcommand, Debug)]
 enum QueueCommand {
+    /// Create an SQS queue and its dead-letter queue (`NAME-dlq`) with the redrive policy
+    /// (maxReceiveCount = RETAINWISE_MAX_RECEIVES); prints the URL to set as RETAINWISE_QUEUE_URL.
+    Setup {
+        /// Queue name.
+        #[arg(long, default_value = "retainwise-predictions")]
+        name: String,
+    },
     /// Depth, in flight, dead, oldest message age.
     Stats,
     /// List dead-lettered messages with their last errors.
@@ -562,10 +569,26 @@ fn require_existing_database(url: &str) -> anyhow::Result<()> {
 
 async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Result<ExitCode> {
     let config = settings.resolve()?;
-    require_existing_database(&config.database_url)?;
-    let app = App::open(config).await?;
+    let open = || async {
+        require_existing_database(&config.database_url)?;
+        App::open(config.clone()).await
+    };
     match command {
+        QueueCommand::Setup { name } => {
+            let client = retainwise_queue::sqs::client(None, None).await;
+            let urls = retainwise_queue::sqs::setup(
+                &client,
+                &name,
+                config.visibility_timeout,
+                config.max_receives,
+            )
+            .await?;
+            println!("queue:             {}", urls.queue_url);
+            println!("dead-letter queue: {}", urls.dlq_url);
+            println!("set RETAINWISE_QUEUE_URL={}", urls.queue_url);
+        }
         QueueCommand::Stats => {
+            let app = open().await?;
             let s = app.queue.stats().await?;
             println!("depth:      {}", s.depth);
             println!("in flight:  {}", s.in_flight);
@@ -577,6 +600,7 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
             }
         }
         QueueCommand::Dead { limit } => {
+            let app = open().await?;
             let dead = app.queue.dead(limit).await?;
             if dead.is_empty() {
                 println!("no dead-lettered messages");
@@ -595,6 +619,7 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
             if !all && ids.is_empty() {
                 anyhow::bail!("name the message ids to redrive, or pass --all");
             }
+            let app = open().await?;
             if !all {
                 let dead: std::collections::HashSet<String> = app
                     .queue

@@ -21,15 +21,15 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Database URL: `sqlite://PATH` (default `sqlite://{data_dir}/retainwise.db`) or `postgres://…`.
     /// Falls back to `DATABASE_URL`.
-    #[arg(long, env = "RETAINWISE_DATABASE_URL")]
+    #[arg(long, env = "RETAINWISE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Object storage: a folder path, `file:///abs/path` or `s3://bucket/prefix` (default
     /// `{data_dir}/objects`). Falls back to `S3_BUCKET` / `PREDICTIONS_BUCKET`.
-    #[arg(long, env = "RETAINWISE_STORAGE_URL")]
+    #[arg(long, env = "RETAINWISE_STORAGE_URL", hide_env_values = true)]
     pub storage_url: Option<String>,
-    /// Queue: `db` (the database's own queue tables; the default).
+    /// Queue: `db` (the database's own queue tables; the default) or an SQS queue URL.
     /// Falls back to `PREDICTIONS_QUEUE_URL` when `ENABLE_SQS=true`.
-    #[arg(long, env = "RETAINWISE_QUEUE_URL")]
+    #[arg(long, env = "RETAINWISE_QUEUE_URL", hide_env_values = true)]
     pub queue_url: Option<String>,
     /// Seconds a received message stays invisible to other workers; the worker's heartbeat
     /// extends it while a job runs, so this bounds how long a crashed worker's job waits.
@@ -54,7 +54,7 @@ pub struct Settings {
     #[arg(long, env = "RETAINWISE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<secrecy::SecretString>,
     /// JWKS URL for RS256/ES256 bearer JWTs (Clerk, Auth0, Cognito, any OIDC issuer).
-    #[arg(long, env = "RETAINWISE_JWKS_URL")]
+    #[arg(long, env = "RETAINWISE_JWKS_URL", hide_env_values = true)]
     pub jwks_url: Option<String>,
     /// Expected `iss` claim (required with a JWKS URL).
     #[arg(long, env = "RETAINWISE_JWT_ISSUER")]
@@ -105,6 +105,10 @@ pub enum StorageLocation {
 pub enum QueueBackend {
     /// The SQL queue in the application's own database (SQLite or Postgres).
     Database,
+    /// An Amazon SQS queue (or a compatible endpoint) by its queue URL; its dead-letter queue is
+    /// found from the queue's redrive policy. Messages go through a transactional outbox in the
+    /// database.
+    Sqs(String),
 }
 
 /// The resolved configuration: every default applied, every URL parsed.
@@ -167,8 +171,11 @@ impl Settings {
         });
         let queue = match queue_url.as_deref().map(str::trim) {
             None | Some("db") | Some("database") => QueueBackend::Database,
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                QueueBackend::Sqs(url.to_owned())
+            }
             Some(other) => bail!(
-                "queue URL {other:?} is not supported by this build; use `db` (the database's own queue)"
+                "queue URL {other:?} is not supported: use `db` (the database's own queue) or an SQS queue URL (https://…)"
             ),
         };
         if self.visibility_timeout_secs == 0 || self.visibility_timeout_secs > 12 * 3600 {
@@ -329,11 +336,21 @@ pub fn ensure_sqlite_parent(database_url: &str) -> anyhow::Result<()> {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent)
+            create_private_dir(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
         }
     }
     Ok(())
+}
+
+/// Creates `dir` and any missing parents readable by the owner only (0700 on Unix): the data
+/// folder holds customers' files and the API-key hashes.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// The address `serve` and `api` listen on (`RETAINWISE_BIND`, default 127.0.0.1:8080).

@@ -76,7 +76,7 @@ impl Storage {
                 Ok(Self { store, root_url })
             }
             StorageLocation::Local(dir) => {
-                std::fs::create_dir_all(dir)
+                crate::config::create_private_dir(dir)
                     .with_context(|| format!("creating storage folder {}", dir.display()))?;
                 let dir = dir
                     .canonicalize()

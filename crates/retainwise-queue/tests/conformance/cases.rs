@@ -2,7 +2,7 @@
 //! Visibility timeouts are a few hundred milliseconds to keep the suite fast; timing assertions
 //! leave generous margins because tests run in parallel on small machines.
 
-use super::Backend;
+use super::{skip_case, Backend};
 use retainwise_queue::{
     Delivery, OutgoingMessage, Priority, Queue, QueueConfig, QueueError, QueueStats, Receipt,
 };
@@ -357,6 +357,12 @@ pub async fn dead_letter_after_max_receives_keeps_last_error(b: &dyn Backend) {
 }
 
 pub async fn dead_letter_after_max_receives_by_expiry(b: &dyn Backend) {
+    if !b.capabilities().sub_second_visibility {
+        return skip_case(
+            "dead_letter_after_max_receives_by_expiry",
+            "needs 200 ms leases and dead-lettering as soon as the last lease expires",
+        );
+    }
     let mut cfg = config(Duration::from_millis(200));
     cfg.max_receives = 2;
     let f = b.open(cfg, 1).await;
@@ -502,6 +508,12 @@ pub async fn redrive_by_id(b: &dyn Backend) {
 }
 
 pub async fn priority_high_first_then_oldest(b: &dyn Backend) {
+    if !b.capabilities().priority_order {
+        return skip_case(
+            "priority_high_first_then_oldest",
+            "the backend has no priority order",
+        );
+    }
     let f = b.open(config(Duration::from_secs(30)), 1).await;
     let q = f.queue();
     let sends = [

@@ -19,6 +19,39 @@ pub trait Backend: Send + Sync {
     /// separate processes would have), all with `config` (the backend may change `config.name` to
     /// isolate tests that share a database).
     async fn open(&self, config: QueueConfig, handles: usize) -> Fixture;
+
+    /// What the backend can promise where the contract depends on the storage engine. The SQL
+    /// backends promise everything (the default); a case that needs a capability the backend
+    /// lacks prints why (see [`skip_case`]) and passes without checking.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+}
+
+/// Backend capabilities some cases depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Receives return High priority first, then oldest first. SQS standard queues have no
+    /// priority and only best-effort order.
+    pub priority_order: bool,
+    /// Visibility timeouts below one second are honoured. SQS counts whole seconds (minimum 1
+    /// for a lease), and moves a message to its dead-letter queue only at the next receive.
+    pub sub_second_visibility: bool,
+}
+
+impl Capabilities {
+    /// Everything (the SQL backends).
+    pub const ALL: Capabilities = Capabilities {
+        priority_order: true,
+        sub_second_visibility: true,
+    };
+}
+
+/// Prints a loud line saying `case` was skipped on this backend and why.
+pub fn skip_case(case: &str, why: &str) {
+    shout(&format!(
+        "SKIPPED conformance case {case} on this backend: {why}"
+    ));
 }
 
 /// What [`Backend::open`] returns.

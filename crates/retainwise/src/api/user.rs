@@ -20,6 +20,12 @@ impl FromRequestParts<App> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        // Two Authorization headers (a proxy adding its own, say) are ambiguous: refuse them
+        // rather than let the first one silently win.
+        if parts.headers.get_all(AUTHORIZATION).iter().count() > 1 {
+            warn!(path = %parts.uri.path(), "authentication_failed: several Authorization headers");
+            return Err(ApiError::Unauthorized);
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)

@@ -68,11 +68,13 @@ impl Auth {
             Self::Required(verifier) => verifier,
         };
         let header = authorization.ok_or(AuthError::Missing)?;
+        // RFC 7235 §2.1: the scheme is case-insensitive, separated from the token by whitespace.
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+            .trim()
+            .split_once([' ', '\t'])
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace))
             .ok_or(AuthError::Missing)?;
         if token.starts_with(API_KEY_PREFIX) {
             return match api_keys::lookup(db, token).await? {

@@ -298,6 +298,25 @@ async fn shared_secret_tokens_and_api_keys() {
         "RS256 is not accepted with a shared secret"
     );
 
+    let token = sign_hs(SECRET.as_bytes(), None, &c);
+    let r = t
+        .client
+        .get(format!("{}/api/predictions", t.base))
+        .header("authorization", format!("BEARER  {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the scheme is case-insensitive (RFC 7235)");
+    let r = t
+        .client
+        .get(format!("{}/api/predictions", t.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Bearer garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "two Authorization headers are refused");
+
     let key = t
         .app
         .db

@@ -127,6 +127,36 @@ impl TestApp {
         )
     }
 
+    /// The app on Postgres + S3 with an SQS queue on the moto server `scripts/test-services.sh`
+    /// starts (a fresh queue and dead-letter queue per test), or `None` with a loud note.
+    pub async fn spawn_postgres_s3_sqs() -> Option<Self> {
+        let Some(endpoint) = std::env::var("RETAINWISE_TEST_SQS_ENDPOINT")
+            .ok()
+            .filter(|e| !e.is_empty())
+        else {
+            loud("*** SKIPPED: RETAINWISE_TEST_SQS_ENDPOINT not set (scripts/test-services.sh starts moto) ***");
+            return None;
+        };
+        let base = Self::spawn_postgres_s3().await?;
+        let client = retainwise_queue::sqs::client(Some(&endpoint), Some("us-east-1")).await;
+        let name = format!("rw-{}", uuid::Uuid::new_v4().simple());
+        let urls = retainwise_queue::sqs::setup(&client, &name, Duration::from_secs(2), 3)
+            .await
+            .expect("queue setup");
+        let (url, storage) = (
+            base.app.config.database_url.clone(),
+            base.app.config.storage.clone(),
+        );
+        Some(
+            Self::spawn_with(move |c| {
+                c.database_url = url;
+                c.storage = storage;
+                c.queue = QueueBackend::Sqs(urls.queue_url);
+            })
+            .await,
+        )
+    }
+
     pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> reqwest::Response {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);

@@ -330,3 +330,32 @@ async fn metrics_are_exposed_in_prometheus_format() {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
+
+/// The whole fleet configuration: Postgres, S3 and SQS (moto). The message goes through the
+/// transactional outbox, the worker receives it from SQS, the result lands in S3.
+#[tokio::test]
+async fn the_story_runs_on_postgres_s3_and_sqs() {
+    let Some(t) = TestApp::spawn_postgres_s3_sqs().await else {
+        return;
+    };
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(50).into_bytes())
+        .await;
+    let outcome = t
+        .worker
+        .run_once(std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("delivered");
+    assert_eq!(outcome, Outcome::Completed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    assert_eq!(p["rows_processed"], 50);
+    assert_eq!(parse_csv(&t.results(&id).await).1.len(), 50);
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.depth, stats.in_flight, stats.dead),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
