@@ -7,23 +7,8 @@ use std::path::PathBuf;
 
 use retainwise_model::{score_csv, Model, ScoreOptions};
 
-fn telco_path() -> Option<PathBuf> {
-    let p = std::env::var_os("RETAINWISE_TELCO_CSV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/telco-customer-churn.csv")
-        });
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV)",
-            p.display()
-        );
-        None
-    }
-}
+mod common;
+use common::telco_path;
 
 /// Every Telco row encoded with the model's own encoder (the header spells the schema's
 /// columns exactly), with its customer id.

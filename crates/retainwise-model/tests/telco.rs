@@ -1,29 +1,12 @@
 //! Training and scoring on the real IBM Telco Customer Churn file (not committed; see
 //! `../shared/data/README.md`). Skips, loudly, when the file is absent.
 
-use std::path::PathBuf;
-
 use retainwise_model::metrics::roc_auc;
 use retainwise_model::values::parse_label;
 use retainwise_model::{score_csv, train_csv, Model, ScoreOptions, TrainParams};
 
-fn telco_path() -> Option<PathBuf> {
-    let p = std::env::var_os("RETAINWISE_TELCO_CSV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/data/telco-customer-churn.csv")
-        });
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: Telco data not found at {} (set RETAINWISE_TELCO_CSV)",
-            p.display()
-        );
-        None
-    }
-}
+mod common;
+use common::telco_path;
 
 #[test]
 fn training_on_telco_cross_validates_well() {
