@@ -1,7 +1,7 @@
 //! Scoring benchmark with exact explanations, side by side with the Python anchor.
 //!
 //! ```text
-//! cargo run --release -p retainwise-model --example bench -- [--rows N] [--input FILE]
+//! cargo bench -p retainwise-model --bench score -- [--rows N] [--input FILE]
 //!     [--telco TELCO.csv] [--python PYTHON] [--no-anchor] [--keep]
 //! ```
 //!
@@ -63,6 +63,8 @@ fn args() -> Args {
             "--python" => a.python = value().into(),
             "--no-anchor" => a.anchor = false,
             "--keep" => a.keep = true,
+            // `cargo bench` passes this to every bench target.
+            "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
     }
