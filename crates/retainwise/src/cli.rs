@@ -419,13 +419,15 @@ fn predict(
         thresholds,
         ..ScoreOptions::default()
     };
+    let bar = spinner("scoring", true);
     let scored = retainwise_model::score_csv(
         model,
         BufReader::with_capacity(1 << 20, reader),
         &mut writer,
         &options,
-        &mut |_| {},
+        &mut |rows| bar.set_position(rows),
     );
+    bar.finish_and_clear();
     if let Some(path) = report_path {
         let json = match &scored {
             Ok(report) => serde_json::to_vec_pretty(report)?,
@@ -491,13 +493,36 @@ fn train(
     params.id_column = id;
     params.seed = seed;
     params.name = name.unwrap_or_else(|| default_model_name(input));
-    let (model, report) = retainwise_model::train_csv(BufReader::new(file), &params)
-        .with_context(|| format!("training on {}", input.display()))?;
+    let bar = spinner(
+        "training: cross-validating, then fitting on all rows",
+        false,
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let trained = retainwise_model::train_csv(BufReader::new(file), &params);
+    bar.finish_and_clear();
+    let (model, report) = trained.with_context(|| format!("training on {}", input.display()))?;
     std::fs::write(output, model.to_json_vec())
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{report}");
     println!("model {} written to {}", model.id(), output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// A spinner with a row counter on stderr; indicatif draws nothing when stderr is not a
+/// terminal, so pipes and logs stay clean.
+fn spinner(what: &'static str, counts_rows: bool) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let template = if counts_rows {
+        "{spinner} {msg} {human_pos} rows, {elapsed}"
+    } else {
+        "{spinner} {msg} {elapsed}"
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(what);
+    bar
 }
 
 /// `telco` for `telco-customer-churn.csv`: the first word of the file name, `churn` if none.
