@@ -59,7 +59,8 @@ pub use mapping::{map_columns, supported_columns, ColumnMapping};
 pub use preview::{preview, preview_with, Preview};
 pub use report::ValidationReport;
 pub use score::{
-    score_csv, RiskCounts, RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
+    score_csv, FailureReport, RiskCounts, RiskThresholds, RowIssue, ScoreError, ScoreOptions,
+    ScoreReport,
 };
 pub use train::{
     train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable,

@@ -298,6 +298,28 @@ impl ScoreError {
             _ => None,
         }
     }
+
+    /// What a failed file's report holds: the error in words plus whatever was learnt about the
+    /// file before it failed (mapping, per-column counts, first rejected rows), so a failed job
+    /// has a report as a scored one does. Serializes as `{"error", "validation", "mapping"}`.
+    pub fn failure_report(&self) -> FailureReport<'_> {
+        FailureReport {
+            error: self.to_string(),
+            validation: self.validation(),
+            mapping: self.mapping(),
+        }
+    }
+}
+
+/// The report of a file that could not be scored; see [`ScoreError::failure_report`].
+#[derive(Debug, Serialize)]
+pub struct FailureReport<'a> {
+    /// The error, as shown to the user.
+    pub error: String,
+    /// The validation report, when rows were read.
+    pub validation: Option<&'a ValidationReport>,
+    /// The column mapping, when the header was read.
+    pub mapping: Option<&'a ColumnMapping>,
 }
 
 /// Rows between two calls of the progress callback.

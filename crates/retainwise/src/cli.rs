@@ -431,11 +431,7 @@ fn predict(
     if let Some(path) = report_path {
         let json = match &scored {
             Ok(report) => serde_json::to_vec_pretty(report)?,
-            Err(e) => serde_json::to_vec_pretty(&serde_json::json!({
-                "error": e.to_string(),
-                "validation": e.validation(),
-                "mapping": e.mapping(),
-            }))?,
+            Err(e) => serde_json::to_vec_pretty(&e.failure_report())?,
         };
         std::fs::write(path, json)
             .with_context(|| format!("writing the report {}", path.display()))?;
@@ -580,14 +576,12 @@ async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::
 /// Operations commands look at an existing installation: a missing SQLite file means the wrong
 /// folder, not an empty queue.
 fn require_existing_database(url: &str) -> anyhow::Result<()> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        if !std::path::Path::new(path).exists() {
-            anyhow::bail!(
-                "no database at {path}: run this from the folder that holds retainwise-data, \
-                 or set RETAINWISE_DATA_DIR / RETAINWISE_DATABASE_URL"
-            );
-        }
+    if let Some(path) = crate::config::sqlite_path(url).filter(|p| !p.exists()) {
+        anyhow::bail!(
+            "no database at {}: run this from the folder that holds retainwise-data, \
+             or set RETAINWISE_DATA_DIR / RETAINWISE_DATABASE_URL",
+            path.display()
+        );
     }
     Ok(())
 }

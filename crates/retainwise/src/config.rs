@@ -328,14 +328,16 @@ fn parse_storage_url(url: &str) -> anyhow::Result<StorageLocation> {
     Ok(StorageLocation::Local(PathBuf::from(url)))
 }
 
+/// The file of a `sqlite://PATH[?options]` URL; `None` for other databases.
+pub fn sqlite_path(database_url: &str) -> Option<&Path> {
+    let rest = database_url.strip_prefix("sqlite://")?;
+    Some(Path::new(rest.split('?').next().unwrap_or(rest)))
+}
+
 /// Creates the parent folder of a `sqlite://` database so a fresh machine needs no set-up.
 pub fn ensure_sqlite_parent(database_url: &str) -> anyhow::Result<()> {
-    if let Some(path) = database_url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
+    if let Some(path) = sqlite_path(database_url) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)
                 .with_context(|| format!("creating the database folder {}", parent.display()))?;
         }

@@ -39,6 +39,13 @@ fn normal() -> String {
     "normal".to_owned()
 }
 
+/// The prediction and user a body names, when they parse, whatever else is wrong with it: lets
+/// the worker and the sweeper close the job of a message they dead-letter.
+pub fn owner(body: &str) -> Option<(PredictionId, UserId)> {
+    let msg: PredictionMessage = serde_json::from_str(body).ok()?;
+    Some((msg.prediction_id.parse().ok()?, msg.user_id.parse().ok()?))
+}
+
 /// A validated message: everything the worker needs, already parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionJob {

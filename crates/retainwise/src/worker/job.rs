@@ -12,7 +12,7 @@ use super::heartbeat::Heartbeat;
 use super::WorkerOptions;
 use crate::app::App;
 use crate::domain::ObjectKey;
-use crate::message::{self, PredictionJob, PredictionMessage};
+use crate::message::{self, PredictionJob};
 use crate::storage::StorageError;
 
 /// How a delivery ended.
@@ -154,12 +154,7 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
             if e.is_permanent() {
                 // Keep what was learnt about the file (mapping, per-column counts, first
                 // rejected rows) so the report endpoint can show it for a failed job too.
-                let report = serde_json::to_vec_pretty(&serde_json::json!({
-                    "error": e.to_string(),
-                    "validation": e.validation(),
-                    "mapping": e.mapping(),
-                }))
-                .ok();
+                let report = serde_json::to_vec_pretty(&e.failure_report()).ok();
                 (JobError::Permanent(e.to_string()), report)
             } else {
                 (JobError::Transient(e.to_string()), None)
@@ -351,14 +346,12 @@ async fn reject_invalid(app: &App, delivery: &Delivery, reason: &str) -> Outcome
         warn!(message_id = %delivery.message_id, error = %e, "dead-lettering an invalid message failed");
         return Outcome::Retried;
     }
-    if let Ok(msg) = serde_json::from_str::<PredictionMessage>(&delivery.body) {
-        if let (Ok(id), Ok(user)) = (msg.prediction_id.parse(), msg.user_id.parse()) {
-            let reason = format!("invalid queue message: {reason}");
-            let _ = app
-                .db
-                .fail_dead_lettered(id, &user, &reason, crate::time::now_ms())
-                .await;
-        }
+    if let Some((id, user)) = message::owner(&delivery.body) {
+        let reason = format!("invalid queue message: {reason}");
+        let _ = app
+            .db
+            .fail_dead_lettered(id, &user, &reason, crate::time::now_ms())
+            .await;
     }
     Outcome::DeadLettered
 }

@@ -110,20 +110,16 @@ impl Worker {
         let outcome = job::process(&self.app, &self.options, delivery).await;
         metrics::histogram!("retainwise_job_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        let name = match outcome {
-            Outcome::Completed => "retainwise_jobs_completed_total",
-            Outcome::Failed => "retainwise_jobs_failed_total",
-            Outcome::DeadLettered => "retainwise_jobs_dead_lettered_total",
-            Outcome::Retried => "retainwise_jobs_retried_total",
-            Outcome::Skipped | Outcome::LeaseLost => "retainwise_jobs_skipped_total",
+        let (metric, counter) = match outcome {
+            Outcome::Completed => ("retainwise_jobs_completed_total", &self.stats.completed),
+            Outcome::Failed => ("retainwise_jobs_failed_total", &self.stats.failed),
+            Outcome::DeadLettered => ("retainwise_jobs_dead_lettered_total", &self.stats.failed),
+            Outcome::Retried => ("retainwise_jobs_retried_total", &self.stats.retried),
+            Outcome::Skipped | Outcome::LeaseLost => {
+                ("retainwise_jobs_skipped_total", &self.stats.skipped)
+            }
         };
-        metrics::counter!(name).increment(1);
-        let counter = match outcome {
-            Outcome::Completed => &self.stats.completed,
-            Outcome::Failed | Outcome::DeadLettered => &self.stats.failed,
-            Outcome::Retried => &self.stats.retried,
-            Outcome::Skipped | Outcome::LeaseLost => &self.stats.skipped,
-        };
+        metrics::counter!(metric).increment(1);
         counter.fetch_add(1, Ordering::Relaxed);
         outcome
     }

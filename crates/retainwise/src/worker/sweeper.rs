@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::app::App;
-use crate::message::PredictionMessage;
+use crate::message;
 
 /// Dead messages inspected per sweep (newest first).
 const BATCH: usize = 200;
@@ -31,10 +31,7 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
 pub async fn sweep(app: &App) -> anyhow::Result<u64> {
     let mut closed = 0;
     for dead in app.queue.dead(BATCH).await? {
-        let Ok(msg) = serde_json::from_str::<PredictionMessage>(&dead.body) else {
-            continue;
-        };
-        let (Ok(id), Ok(user)) = (msg.prediction_id.parse(), msg.user_id.parse()) else {
+        let Some((id, user)) = message::owner(&dead.body) else {
             continue;
         };
         let reason = dead
