@@ -11,6 +11,7 @@ use crate::api::Limits;
 use crate::auth::Auth;
 use crate::config::{Config, QueueBackend};
 use crate::db::Db;
+use crate::registry::Registry;
 use crate::storage::Storage;
 
 /// Name of the queue carrying prediction messages.
@@ -28,8 +29,11 @@ pub struct App {
     pub storage: Storage,
     /// Queue of prediction messages.
     pub queue: Arc<dyn Queue>,
-    /// The model that scores new predictions.
+    /// The model the process was started with (embedded or `--model`): active until another
+    /// is activated.
     pub model: &'static Model,
+    /// Every registered model, loaded by id; which one is active for a user.
+    pub registry: Registry,
     /// How requests are authenticated.
     pub auth: Auth,
     /// Per-IP and per-user request limits.
@@ -73,10 +77,20 @@ impl App {
             }
         };
         let model = load_model(config.model.as_deref())?;
-        let card = serde_json::to_string(model.card()).context("serialising the model card")?;
-        db.upsert_model(model.id(), &card)
-            .await
-            .context("recording the model")?;
+        let registry = Registry::new(Arc::new(model.clone()));
+        if config.model.is_some() {
+            // A model given by file is stored too, so workers started without the file can
+            // still load the jobs queued for it.
+            registry
+                .register(&db, &storage, model, None)
+                .await
+                .context("registering the model")?;
+        } else {
+            let card = serde_json::to_string(model.card()).context("serialising the model card")?;
+            db.upsert_model(model.id(), &card)
+                .await
+                .context("recording the model")?;
+        }
         crate::telemetry::handle();
         let auth = Auth::from_config(&config.auth).context("configuring sign-in")?;
         let limits = Arc::new(Limits::new(config.rate_limit_per_minute));
@@ -86,6 +100,7 @@ impl App {
             storage,
             queue,
             model,
+            registry,
             auth,
             limits,
         })

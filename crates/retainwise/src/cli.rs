@@ -92,8 +92,10 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Inspect models.
+    /// List, inspect, register and activate models.
     Model {
+        #[command(flatten)]
+        settings: Settings,
         #[command(subcommand)]
         command: ModelCommand,
     },
@@ -115,10 +117,27 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ModelCommand {
-    /// Print a model card (the embedded default, or the artifact given).
+    /// Print a model card: the built-in model (no argument), an artifact file, or a registered
+    /// model's id.
     Show {
+        /// Artifact file (JSON) or registered model id.
+        target: Option<String>,
+    },
+    /// List registered models; `*` marks the one active for everyone.
+    List,
+    /// Register an artifact from `retainwise train` so it can be activated (stored in object
+    /// storage at models/{id}.json).
+    Add {
         /// Model artifact (JSON).
-        model: Option<PathBuf>,
+        file: PathBuf,
+    },
+    /// Score new uploads with a registered model: for everyone, or for one user.
+    Activate {
+        /// Model id, as shown by `list`.
+        id: String,
+        /// Only for this user (their choice wins over the installation-wide one).
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 
@@ -304,13 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => tokio::task::spawn_blocking(move || train(&input, label, id, &output, seed, name))
             .await
             .context("training task")?,
-        Command::Model {
-            command: ModelCommand::Show { model },
-        } => {
-            let model = crate::app::load_model(model.as_deref())?;
-            println!("{}", serde_json::to_string_pretty(model.card())?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Model { settings, command } => model_command(&settings, command).await,
         Command::Queue { settings, command } => queue_command(&settings, command).await,
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
     }
@@ -521,15 +534,14 @@ fn spinner(what: &'static str, counts_rows: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// `telco` for `telco-customer-churn.csv`: the first word of the file name, `churn` if none.
+/// The default model name for a training file (see [`crate::registry::default_model_name`]).
 fn default_model_name(input: &std::path::Path) -> String {
-    input
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.split(['-', '_', '.', ' ']).next())
-        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or("churn")
-        .to_ascii_lowercase()
+    crate::registry::default_model_name(
+        input
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default(),
+    )
 }
 
 async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::Result<ExitCode> {
@@ -568,6 +580,102 @@ async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::
                 anyhow::bail!("no active key with id {id}");
             }
             println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn model_command(settings: &Settings, command: ModelCommand) -> anyhow::Result<ExitCode> {
+    let config = settings.resolve()?;
+    let open = || async {
+        require_existing_database(&config.database_url)?;
+        App::open(config.clone()).await
+    };
+    match command {
+        ModelCommand::Show { target } => {
+            let card = match target {
+                None => {
+                    serde_json::to_value(crate::app::load_model(config.model.as_deref())?.card())?
+                }
+                Some(t) if std::path::Path::new(&t).is_file() => {
+                    let model = crate::app::load_model(Some(std::path::Path::new(&t)))?;
+                    serde_json::to_value(model.card())?
+                }
+                Some(id) => {
+                    let app = open().await?;
+                    let model = app.registry.load(&app.db, &app.storage, &id).await?;
+                    serde_json::to_value(model.card())?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&card)?);
+        }
+        ModelCommand::List => {
+            let app = open().await?;
+            let active = app
+                .db
+                .default_active_model()
+                .await?
+                .unwrap_or_else(|| app.model.id().to_owned());
+            println!(
+                "  {:<36} {:<10} {:>8} {:>9} {:>8}  owner",
+                "id", "name", "ROC AUC", "log loss", "rows"
+            );
+            for row in app.db.models(None).await? {
+                let card: serde_json::Value = serde_json::from_str(&row.card).unwrap_or_default();
+                let metric = |p: &str| {
+                    card.pointer(p)
+                        .and_then(serde_json::Value::as_f64)
+                        .map_or("-".to_owned(), |v| format!("{v:.4}"))
+                };
+                println!(
+                    "{} {:<36} {:<10} {:>8} {:>9} {:>8}  {}",
+                    if row.id == active { "*" } else { " " },
+                    row.id,
+                    card.get("name").and_then(|v| v.as_str()).unwrap_or("-"),
+                    metric("/cross_validation/roc_auc/mean"),
+                    metric("/cross_validation/log_loss/mean"),
+                    card.pointer("/training_data/rows")
+                        .map_or("-".to_owned(), |v| v.to_string()),
+                    row.owner_id.as_deref().unwrap_or("operator"),
+                );
+            }
+        }
+        ModelCommand::Add { file } => {
+            let model = crate::app::load_model(Some(&file))?;
+            let app = open().await?;
+            let id = app
+                .registry
+                .register(&app.db, &app.storage, model, None)
+                .await?;
+            println!("registered {id}; activate it with: retainwise model activate {id}");
+        }
+        ModelCommand::Activate { id, user } => {
+            let app = open().await?;
+            let model_id: crate::domain::ModelId = id
+                .parse()
+                .map_err(|e: crate::domain::DomainError| anyhow::anyhow!(e.0))?;
+            if app.db.model(None, &model_id).await?.is_none() {
+                anyhow::bail!(
+                    "model {id} is not registered: `retainwise model list` shows the registered ones, \
+                     `retainwise model add FILE` registers an artifact"
+                );
+            }
+            // Refuse what this installation cannot load rather than fail every upload later.
+            app.registry.load(&app.db, &app.storage, &id).await?;
+            let scope = match &user {
+                Some(u) => u
+                    .parse::<crate::domain::UserId>()
+                    .map_err(|e| anyhow::anyhow!(e.0))?
+                    .to_string(),
+                None => crate::db::EVERYONE.to_owned(),
+            };
+            app.db.activate_model(&scope, &model_id).await?;
+            match user {
+                Some(u) => println!("{id} now scores new uploads of user {u}"),
+                None => println!(
+                    "{id} now scores new uploads (users who activated their own model keep it)"
+                ),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod message;
+pub mod registry;
 pub mod storage;
 pub mod telemetry;
 pub mod time;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+use crate::domain::{ObjectKey, PredictionId, TrainingId, UploadId, UserId};
 
 /// Messages older than this are refused (a redrive re-stamps the queue's send time, so an old
 /// backlog can still be redriven).
@@ -105,15 +105,113 @@ pub fn validate(
             msg.priority
         ));
     }
-    let stamped = crate::time::parse_rfc3339(&msg.timestamp)
-        .map_err(|_| format!("timestamp {:?} is not an RFC 3339 time", msg.timestamp))?;
+    check_times(&msg.timestamp, sent_at, now)?;
+    Ok(PredictionJob {
+        prediction_id,
+        user_id,
+        upload_id,
+        object_key,
+    })
+}
+
+/// The `kind` of a training message. Prediction messages carry no `kind` (the original
+/// service's format), so every message without one is a prediction.
+pub const KIND_TRAIN: &str = "train";
+
+/// The JSON body of a model-training message, as sent. What to train (label, id column, name)
+/// is in the training's database row, not here: the message only says which row to run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainingMessage {
+    /// Always [`KIND_TRAIN`].
+    pub kind: String,
+    /// Training UUID.
+    pub training_id: String,
+    /// Owner of the upload and the training.
+    pub user_id: String,
+    /// Upload UUID.
+    pub upload_id: String,
+    /// Object path of the labelled CSV, relative to the storage root.
+    pub object_key: String,
+    /// When the message was first sent, RFC 3339.
+    pub timestamp: String,
+}
+
+impl TrainingMessage {
+    /// The message for a freshly queued training, stamped now.
+    pub fn new(training: TrainingId, user: &UserId, upload: UploadId, key: &ObjectKey) -> Self {
+        Self {
+            kind: KIND_TRAIN.to_owned(),
+            training_id: training.to_string(),
+            user_id: user.to_string(),
+            upload_id: upload.to_string(),
+            object_key: key.to_string(),
+            timestamp: crate::time::rfc3339(crate::time::now_ms()),
+        }
+    }
+}
+
+/// A validated training message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingJob {
+    /// The training to run.
+    pub training_id: TrainingId,
+    /// Its owner; every query the job makes is scoped by it.
+    pub user_id: UserId,
+    /// Where the labelled CSV is, checked to be inside the user's upload folder.
+    pub object_key: ObjectKey,
+}
+
+/// True when `body` is a training message (a JSON object whose `kind` is [`KIND_TRAIN`]).
+pub fn is_training(body: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        kind: Option<String>,
+    }
+    serde_json::from_str::<Probe>(body).is_ok_and(|p| p.kind.as_deref() == Some(KIND_TRAIN))
+}
+
+/// The training and user a training message names, when they parse (see [`owner`]).
+pub fn training_owner(body: &str) -> Option<(TrainingId, UserId)> {
+    let msg: TrainingMessage = serde_json::from_str(body).ok()?;
+    Some((msg.training_id.parse().ok()?, msg.user_id.parse().ok()?))
+}
+
+/// Parses and checks a training message with the same rules as [`validate`] (ids, object path
+/// inside the user's upload folder, timestamp, age by the queue's send time).
+///
+/// Errors: a sentence naming the field, the raw value and what was expected.
+pub fn validate_training(
+    body: &str,
+    sent_at: SystemTime,
+    now: SystemTime,
+    storage_root: &str,
+) -> Result<TrainingJob, String> {
+    let msg: TrainingMessage = serde_json::from_str(body)
+        .map_err(|e| format!("message body is not a valid training message: {e}"))?;
+    let training_id = msg.training_id.parse::<TrainingId>().map_err(|e| e.0)?;
+    msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
+    let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
+    let object_key =
+        ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
+    check_times(&msg.timestamp, sent_at, now)?;
+    Ok(TrainingJob {
+        training_id,
+        user_id,
+        object_key,
+    })
+}
+
+/// The body's stamp must parse and not lie more than [`MAX_FUTURE`] ahead; the queue's send
+/// time must be within [`MAX_AGE`].
+fn check_times(timestamp: &str, sent_at: SystemTime, now: SystemTime) -> Result<(), String> {
+    let stamped = crate::time::parse_rfc3339(timestamp)
+        .map_err(|_| format!("timestamp {timestamp:?} is not an RFC 3339 time"))?;
     if stamped
         .duration_since(now)
         .is_ok_and(|ahead| ahead > MAX_FUTURE)
     {
         return Err(format!(
-            "timestamp {} is more than 1 hour in the future",
-            msg.timestamp
+            "timestamp {timestamp} is more than 1 hour in the future"
         ));
     }
     if now.duration_since(sent_at).is_ok_and(|age| age > MAX_AGE) {
@@ -122,12 +220,7 @@ pub fn validate(
             crate::time::rfc3339(crate::time::to_ms(sent_at))
         ));
     }
-    Ok(PredictionJob {
-        prediction_id,
-        user_id,
-        upload_id,
-        object_key,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -190,6 +283,31 @@ mod tests {
         }
         let now = SystemTime::now();
         assert!(validate("{not json", now, now, ROOT).is_err());
+    }
+
+    #[test]
+    fn training_messages_are_told_apart_and_checked() {
+        let user: UserId = "user_1".parse().unwrap();
+        let upload = UploadId::new();
+        let msg = TrainingMessage::new(
+            TrainingId::new(),
+            &user,
+            upload,
+            &ObjectKey::upload(&user, upload),
+        );
+        let body = serde_json::to_string(&msg).unwrap();
+        assert!(is_training(&body));
+        assert!(!is_training(&serde_json::to_string(&good()).unwrap()));
+        assert!(!is_training("not json"));
+        let now = SystemTime::now();
+        let job = validate_training(&body, now, now, ROOT).unwrap();
+        assert_eq!(job.training_id.to_string(), msg.training_id);
+        assert_eq!(training_owner(&body).unwrap().1, user);
+        let mut escaped = msg.clone();
+        escaped.object_key = "uploads/user_2/x.csv".into();
+        let err = validate_training(&serde_json::to_string(&escaped).unwrap(), now, now, ROOT)
+            .unwrap_err();
+        assert!(err.contains("user_1"), "{err}");
     }
 
     #[test]

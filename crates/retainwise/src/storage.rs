@@ -167,6 +167,16 @@ impl Storage {
         }
     }
 
+    /// The whole object in memory: for small objects only (model artifacts, reports).
+    pub async fn get_bytes(&self, key: &ObjectKey) -> Result<Vec<u8>, StorageError> {
+        let mut stream = self.get_stream(key).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out)
+    }
+
     /// Copies the object into a local file; returns the bytes copied.
     pub async fn download_to(&self, key: &ObjectKey, file: &Path) -> Result<u64, StorageError> {
         let mut stream = self.get_stream(key).await?;

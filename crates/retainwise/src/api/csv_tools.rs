@@ -24,7 +24,7 @@ const SAMPLE_TELECOM: &str = include_str!("../../assets/sample-telecom.csv");
 
 pub async fn preview_mapping(
     State(app): State<App>,
-    CurrentUser(_user): CurrentUser,
+    CurrentUser(user): CurrentUser,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let mut multipart = multipart.map_err(|e| {
@@ -65,15 +65,21 @@ pub async fn preview_mapping(
             "the file is empty; upload a CSV with a header row and customer rows".to_owned(),
         ));
     }
-    let model = app.model;
+    // The preview maps the file onto the model that would score it: the user's active one.
+    let model_id = app.registry.active_id(&app.db, &user).await?;
+    let model = app
+        .registry
+        .load(&app.db, &app.storage, &model_id)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let preview = tokio::task::spawn_blocking(move || {
-        retainwise_model::preview(model, head.as_slice(), PREVIEW_ROWS)
+        retainwise_model::preview(&model, head.as_slice(), PREVIEW_ROWS)
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(Json(
-        json!({ "success": true, "model_id": app.model.id(), "preview": preview }),
+        json!({ "success": true, "model_id": model_id, "preview": preview }),
     ))
 }
 

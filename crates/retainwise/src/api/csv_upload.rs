@@ -70,7 +70,7 @@ pub async fn upload(
 
 /// Reads what is left of the request body (already bounded by the body limit) so that a client
 /// still sending gets the error response instead of a broken pipe.
-async fn drain(multipart: &mut Multipart) {
+pub(super) async fn drain(multipart: &mut Multipart) {
     while let Ok(Some(mut field)) = multipart.next_field().await {
         while let Ok(Some(_)) = field.chunk().await {}
     }
@@ -84,20 +84,7 @@ async fn accept(
     multipart: &mut Multipart,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = app.config.max_upload_bytes;
-    let too_large = || {
-        ApiError::TooLarge(format!(
-            "the file is larger than the upload limit of {} ({limit} bytes); split it or ask for a higher limit",
-            human_bytes(limit)
-        ))
-    };
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
-        return Err(too_large());
-    }
+    check_declared_size(app, headers)?;
     let active = app.db.active_jobs(user).await?;
     if active >= u64::from(app.config.max_active_jobs_per_user) {
         return Err(ApiError::TooManyRequests {
@@ -116,10 +103,91 @@ async fn accept(
         }
     };
 
+    let stored = store_csv(app, user, multipart, &mut Vec::new()).await?;
+    let StoredCsv {
+        upload_id,
+        key,
+        filename,
+        size,
+    } = stored;
+    let prediction_id = PredictionId::new();
+
+    if let Err(e) = queue_prediction(
+        app,
+        user,
+        prediction_id,
+        upload_id,
+        &key,
+        &filename,
+        size,
+        high,
+    )
+    .await
+    {
+        // Nothing refers to the object: remove it so storage holds no orphans.
+        let _ = app.storage.delete(&key).await;
+        return Err(e);
+    }
+    tracing::info!(prediction_id = %prediction_id, upload_id = %upload_id, size_bytes = size, "prediction_queued");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "success": true,
+            "message": "file uploaded; the prediction is queued",
+            "prediction_id": prediction_id.to_string(),
+            "upload_id": upload_id.to_string(),
+            "prediction_status": "QUEUED",
+            "filename": filename,
+            "size_bytes": size,
+            "status_url": format!("/api/predictions/{prediction_id}"),
+            "results_url": format!("/api/predictions/{prediction_id}/results"),
+        })),
+    ))
+}
+
+/// An upload stored in object storage, not yet referred to by any row.
+pub(super) struct StoredCsv {
+    /// Its id.
+    pub upload_id: UploadId,
+    /// Where it is: `uploads/{user}/{upload_id}.csv`.
+    pub key: ObjectKey,
+    /// The client's file name, sanitised.
+    pub filename: String,
+    /// Bytes stored.
+    pub size: u64,
+}
+
+/// Text fields kept from before the file field, at most.
+const MAX_TEXT_FIELDS: usize = 16;
+/// Longest text field kept, in bytes.
+const MAX_TEXT_FIELD: usize = 1024;
+
+/// Streams the multipart field `file` to storage under the upload limit, refusing files that
+/// are plainly not CSV. Small text fields that come before `file` are appended to `fields`.
+/// The caller owns the stored object: it must refer to it in a committed row or delete it.
+///
+/// Errors: 400 for a missing, empty or non-CSV file or a broken form; 413 above the limit.
+pub(super) async fn store_csv(
+    app: &App,
+    user: &crate::domain::UserId,
+    multipart: &mut Multipart,
+    fields: &mut Vec<(String, String)>,
+) -> Result<StoredCsv, ApiError> {
+    let limit = app.config.max_upload_bytes;
+    let too_large = || too_large(limit);
     let mut field = loop {
         match multipart.next_field().await {
             Ok(Some(field)) if field.name() == Some("file") => break field,
-            Ok(Some(_)) => continue,
+            Ok(Some(field)) => {
+                // A small text field before the file (e.g. a training's label): keep it.
+                let name = field.name().unwrap_or_default().to_owned();
+                if let Ok(text) = field.text().await {
+                    if fields.len() < MAX_TEXT_FIELDS && text.len() <= MAX_TEXT_FIELD {
+                        fields.push((name, text));
+                    }
+                }
+                continue;
+            }
             Ok(None) => {
                 return Err(ApiError::BadRequest(
                     "no file: send the CSV as multipart/form-data in a field named \"file\""
@@ -156,7 +224,6 @@ async fn accept(
     sniff(&filename, &first)?;
 
     let upload_id = UploadId::new();
-    let prediction_id = PredictionId::new();
     let key = ObjectKey::upload(user, upload_id);
     let counted = Arc::new(AtomicU64::new(0));
     let over = Arc::new(AtomicBool::new(false));
@@ -183,36 +250,32 @@ async fn accept(
         Err(e) => return Err(e.into()),
     };
 
-    if let Err(e) = queue_prediction(
-        app,
-        user,
-        prediction_id,
+    Ok(StoredCsv {
         upload_id,
-        &key,
-        &filename,
+        key,
+        filename,
         size,
-        high,
-    )
-    .await
-    {
-        // Nothing refers to the object: remove it so storage holds no orphans.
-        let _ = app.storage.delete(&key).await;
-        return Err(e);
+    })
+}
+
+/// 413 at once when the request's declared length is above the upload limit.
+pub(super) fn check_declared_size(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let limit = app.config.max_upload_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
+        return Err(too_large(limit));
     }
-    tracing::info!(prediction_id = %prediction_id, upload_id = %upload_id, size_bytes = size, "prediction_queued");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "success": true,
-            "message": "file uploaded; the prediction is queued",
-            "prediction_id": prediction_id.to_string(),
-            "upload_id": upload_id.to_string(),
-            "prediction_status": "QUEUED",
-            "filename": filename,
-            "size_bytes": size,
-            "status_url": format!("/api/predictions/{prediction_id}"),
-            "results_url": format!("/api/predictions/{prediction_id}/results"),
-        })),
+    Ok(())
+}
+
+/// The 413 for a file above `limit` bytes.
+fn too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the file is larger than the upload limit of {} ({limit} bytes); split it or ask for a higher limit",
+        human_bytes(limit)
     ))
 }
 
@@ -228,6 +291,9 @@ async fn queue_prediction(
     size: u64,
     high: bool,
 ) -> Result<(), ApiError> {
+    // The model is fixed when the job is queued: activating another one later does not change
+    // what a queued prediction is scored with.
+    let model_id = app.registry.active_id(&app.db, user).await?;
     let mut tx = app.db.pool().begin().await?;
     let new = NewPrediction {
         prediction_id,
@@ -236,7 +302,7 @@ async fn queue_prediction(
         filename,
         object_key: key,
         size_bytes: size,
-        model_id: app.model.id(),
+        model_id: &model_id,
     };
     db::insert_queued(&mut tx, &new).await?;
     let body = serde_json::to_string(&PredictionMessage::new(

@@ -9,6 +9,7 @@ mod csv_upload;
 mod error;
 mod health;
 mod limits;
+mod models;
 mod predictions;
 mod user;
 
@@ -56,6 +57,15 @@ pub fn router(app: App) -> Router {
             "/api/csv/preview-mapping",
             post(csv_tools::preview_mapping).layer(DefaultBodyLimit::max(body_limit)),
         )
+        .route(
+            "/api/models",
+            get(models::list)
+                .post(models::train)
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/api/models/trainings/{id}", get(models::training))
+        .route("/api/models/{id}", get(models::show))
+        .route("/api/models/{id}/activate", post(models::activate))
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))

@@ -1,4 +1,4 @@
-//! The application's database: uploads, predictions and models, through sqlx's `Any` driver so
+//! The application's database: uploads, predictions, models and trainings, through sqlx's `Any` driver so
 //! one set of queries serves SQLite (the embedded default) and Postgres. Migrations live in
 //! `crates/retainwise/migrations` and run at start-up; the queue runs its own beside them.
 //!
@@ -6,8 +6,12 @@
 //! Worker updates to a running prediction are fenced by its lease token (the queue receipt), so a
 //! worker that lost its lease can never complete or fail a job another worker now holds.
 
+mod models;
 mod predictions;
 
+pub use models::{
+    insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,
+};
 pub use predictions::{
     insert_queued, set_message_id, NewPrediction, PredictionRow, PredictionStatus,
 };

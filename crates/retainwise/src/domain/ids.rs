@@ -65,6 +65,51 @@ uuid_id!(
     "upload id"
 );
 
+uuid_id!(
+    /// Identifies one model-training job (a UUID, stored as its lowercase hyphenated text).
+    TrainingId,
+    "training id"
+);
+
+/// A model's id as written in every scored row's `model_version`, e.g.
+/// `telco-gbdt-v1-fba13176`: 1–100 characters of `a–z 0–9 -`, starting with a letter or digit.
+/// It is a path segment of `models/{id}.json`, so nothing else gets in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelId(String);
+
+impl ModelId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ModelId {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, DomainError> {
+        let ok = !s.is_empty()
+            && s.len() <= 100
+            && !s.starts_with('-')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(DomainError(format!(
+                "model id {:?} is invalid: expected e.g. telco-gbdt-v1-fba13176 \
+                 (lower-case letters, digits and '-', at most 100)",
+                shown(s)
+            )))
+        }
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The owner of uploads and predictions: 1–64 characters of `A–Z a–z 0–9 _ -` (Clerk's
 /// `user_2abc…` ids fit). Every query a user's request causes is scoped by it, and it is a
 /// path segment of every object key, so nothing else gets in.
@@ -117,6 +162,14 @@ mod tests {
         assert_eq!(id.to_string().parse::<PredictionId>().unwrap(), id);
         assert!("not-a-uuid".parse::<PredictionId>().is_err());
         assert!("".parse::<UploadId>().is_err());
+    }
+
+    #[test]
+    fn model_ids() {
+        assert!("telco-gbdt-v1-fba13176".parse::<ModelId>().is_ok());
+        for bad in ["", "-x", "A", "a/b", "../x", "a.json", &"a".repeat(101)] {
+            assert!(bad.parse::<ModelId>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

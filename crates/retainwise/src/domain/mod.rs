@@ -5,7 +5,7 @@
 mod ids;
 mod object_key;
 
-pub use ids::{PredictionId, UploadId, UserId};
+pub use ids::{ModelId, PredictionId, TrainingId, UploadId, UserId};
 pub use object_key::ObjectKey;
 
 /// Why a value was refused by a domain constructor; the message says what was expected.

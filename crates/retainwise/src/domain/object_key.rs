@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{DomainError, PredictionId, UploadId, UserId};
+use super::{DomainError, ModelId, PredictionId, UploadId, UserId};
 
 /// A key inside the configured object store, relative to its root, e.g.
 /// `uploads/user_1/3f2b….csv`. Only `A–Z a–z 0–9 . _ - /` are allowed, segments are non-empty
@@ -23,6 +23,12 @@ impl ObjectKey {
     /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
     pub fn report(user: &UserId, prediction: PredictionId) -> Self {
         Self(format!("reports/{user}/{prediction}.json"))
+    }
+
+    /// `models/{model}.json`: a model artifact (DESIGN §4). Model ids are content hashes, so one
+    /// key holds the same bytes whoever trained it.
+    pub fn model(model: &ModelId) -> Self {
+        Self(format!("models/{model}.json"))
     }
 
     /// Checks a key as it arrives in a queue message: it must be a CSV in `user`'s upload folder.

@@ -30,6 +30,26 @@ impl Heartbeat {
         receipt: Receipt,
         rows: Arc<AtomicU64>,
     ) -> Self {
+        Self::spawn(
+            app,
+            prediction.to_string(),
+            receipt,
+            Some((prediction, rows)),
+        )
+    }
+
+    /// Starts beating for `receipt` with no progress to publish (a training); `job` names the
+    /// job in logs.
+    pub fn lease_only(app: &App, job: String, receipt: Receipt) -> Self {
+        Self::spawn(app, job, receipt, None)
+    }
+
+    fn spawn(
+        app: &App,
+        job: String,
+        receipt: Receipt,
+        progress: Option<(PredictionId, Arc<AtomicU64>)>,
+    ) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
         let timeout = app.config.visibility_timeout;
         let extend_every = (timeout / 3).max(Duration::from_millis(100));
@@ -47,19 +67,22 @@ impl Heartbeat {
                     match app.queue.extend(&receipt, timeout).await {
                         Ok(()) => extended = tokio::time::Instant::now(),
                         Err(QueueError::LeaseLost { .. }) => {
-                            warn!(prediction_id = %prediction, "lease lost: another worker may take this job over");
+                            warn!(job = %job, "lease lost: another worker may take this job over");
                             flag.store(true, Ordering::SeqCst);
                             return;
                         }
                         // A blip: the next beat retries well before the timeout runs out.
                         Err(e) => {
-                            warn!(prediction_id = %prediction, error = %e, "heartbeat failed")
+                            warn!(job = %job, error = %e, "heartbeat failed")
                         }
                     }
                 }
+                let Some((prediction, rows)) = &progress else {
+                    continue;
+                };
                 let seen = rows.load(Ordering::Relaxed);
                 if seen != published {
-                    match app.db.progress(prediction, receipt.as_str(), seen).await {
+                    match app.db.progress(*prediction, receipt.as_str(), seen).await {
                         Ok(_) => published = seen,
                         Err(e) => {
                             warn!(prediction_id = %prediction, error = %e, "progress update failed")

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use retainwise_model::{ScoreOptions, ScoreReport};
+use retainwise_model::{Model, ScoreOptions, ScoreReport};
 use retainwise_queue::{Delivery, QueueError};
 use tracing::{error, info, warn};
 
@@ -66,6 +66,9 @@ struct Scored {
 /// Processes one delivery to the end; never panics, never returns an error: every path ends in
 /// an ack, a nack or a dead-letter (or, for a lost lease, in leaving the message alone).
 pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> Outcome {
+    if message::is_training(&delivery.body) {
+        return super::training::process(app, options, &delivery).await;
+    }
     let job = match message::validate(
         &delivery.body,
         delivery.sent_at,
@@ -91,7 +94,10 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
     let started = Instant::now();
     let rows = Arc::new(AtomicU64::new(0));
     let heartbeat = Heartbeat::start(app, id, delivery.receipt.clone(), rows.clone());
-    let result = score(app, &job, rows).await;
+    let result = match model_of(app, &job).await {
+        Ok(model) => score(app, &job, model, rows).await,
+        Err(e) => Err(e),
+    };
     if heartbeat.stop() {
         warn!(prediction_id = %id, "lease lost while scoring; leaving the job to its new holder");
         return Outcome::LeaseLost;
@@ -103,8 +109,34 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
     }
 }
 
+/// The model recorded on the prediction when it was queued (the owner's active model then).
+async fn model_of(app: &App, job: &PredictionJob) -> Result<Arc<Model>, JobError> {
+    let row = app
+        .db
+        .prediction(&job.user_id, job.prediction_id)
+        .await?
+        .ok_or_else(|| JobError::Transient("the prediction row disappeared".to_owned()))?;
+    app.registry
+        .load(&app.db, &app.storage, &row.model_id)
+        .await
+        .map_err(|e| {
+            if e.is_permanent() {
+                JobError::Permanent(format!(
+                    "{e}; activate another model (GET /api/models) and upload the file again"
+                ))
+            } else {
+                JobError::Transient(e.to_string())
+            }
+        })
+}
+
 /// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
-async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<Scored, JobError> {
+async fn score(
+    app: &App,
+    job: &PredictionJob,
+    model: Arc<Model>,
+    rows: Arc<AtomicU64>,
+) -> Result<Scored, JobError> {
     let dir = tempfile::tempdir()
         .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
     let input = dir.path().join("input.csv");
@@ -121,7 +153,6 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
     }
     record_stage("download", stage);
     let stage = Instant::now();
-    let model = app.model;
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
         ..ScoreOptions::default()
@@ -144,7 +175,7 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
         let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
         let report = retainwise_model::score_csv(
-            model,
+            &model,
             std::io::BufReader::with_capacity(1 << 20, reader),
             &mut writer,
             &options,

@@ -14,6 +14,7 @@
 mod heartbeat;
 mod job;
 mod sweeper;
+mod training;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

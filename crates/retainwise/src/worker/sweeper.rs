@@ -1,4 +1,4 @@
-//! Closes predictions whose message was dead-lettered by the queue itself (a worker crashed on
+//! Closes predictions and trainings whose message was dead-lettered by the queue itself (a worker crashed on
 //! the last allowed receive, so no worker was there to record the failure). Without it such a
 //! prediction would stay RUNNING forever.
 
@@ -31,21 +31,30 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
 pub async fn sweep(app: &App) -> anyhow::Result<u64> {
     let mut closed = 0;
     for dead in app.queue.dead(BATCH).await? {
-        let Some((id, user)) = message::owner(&dead.body) else {
-            continue;
-        };
         let reason = dead
             .last_error
             .as_deref()
             .unwrap_or("the job did not finish within the allowed attempts");
         let reason = format!("after {} attempts: {reason}", dead.receive_count);
-        if app
-            .db
-            .fail_dead_lettered(id, &user, &reason, crate::time::to_ms(dead.dead_at))
-            .await?
-        {
-            info!(prediction_id = %id, status = "FAILED", reason, "prediction_status_updated");
-            closed += 1;
+        let dead_at = crate::time::to_ms(dead.dead_at);
+        if let Some((id, user)) = message::owner(&dead.body) {
+            if app
+                .db
+                .fail_dead_lettered(id, &user, &reason, dead_at)
+                .await?
+            {
+                info!(prediction_id = %id, status = "FAILED", reason, "prediction_status_updated");
+                closed += 1;
+            }
+        } else if let Some((id, user)) = message::training_owner(&dead.body) {
+            if app
+                .db
+                .fail_dead_lettered_training(id, &user, &reason, dead_at)
+                .await?
+            {
+                info!(training_id = %id, status = "FAILED", reason, "training_failed");
+                closed += 1;
+            }
         }
     }
     Ok(closed)

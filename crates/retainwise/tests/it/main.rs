@@ -9,6 +9,7 @@ mod auth;
 mod binary;
 mod corpus;
 mod intake;
+mod models;
 mod pipeline;
 mod upload;
 mod worker;

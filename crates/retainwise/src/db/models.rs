@@ -1,0 +1,410 @@
+//! Queries on `models`, `active_models` and `model_trainings`: the model registry and its
+//! training jobs. A training's status moves like a prediction's (`QUEUED → RUNNING →
+//! COMPLETED | FAILED`, `RUNNING → QUEUED` on retry) and every worker write is fenced by the
+//! lease token.
+//!
+//! Visibility: a user sees the operator's models (no owner), the models they own, and any model a
+//! training of theirs produced (a content-addressed id can be produced by two users).
+
+use serde::Serialize;
+use sqlx::{AnyConnection, FromRow};
+
+use super::Db;
+use crate::domain::{ModelId, ObjectKey, TrainingId, UploadId, UserId};
+use crate::time::now_ms;
+
+/// The `active_models` scope of the installation-wide default.
+pub const EVERYONE: &str = "*";
+
+/// One registered model. Times are epoch milliseconds.
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct ModelRow {
+    /// The model id (also its `model_version` in scored rows).
+    pub id: String,
+    /// The model card, JSON.
+    pub card: String,
+    /// When it was registered.
+    pub created_at: i64,
+    /// Who trained it; `None` for the operator's models.
+    pub owner_id: Option<String>,
+    /// Where its artifact is in object storage; `None` for the model the process started with.
+    pub artifact_key: Option<String>,
+}
+
+/// One training job, as stored. Times are epoch milliseconds.
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct TrainingRow {
+    /// Training UUID.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The labelled upload it learns from.
+    pub upload_id: String,
+    /// `QUEUED`, `RUNNING`, `COMPLETED` or `FAILED`.
+    pub status: String,
+    /// How many times a worker has started it.
+    pub attempt: i64,
+    /// Label column.
+    pub label: String,
+    /// Customer id column, when given.
+    pub id_column: Option<String>,
+    /// Model name (first part of the model id).
+    pub name: String,
+    /// When it was queued.
+    pub queued_at: i64,
+    /// When the latest attempt started.
+    pub started_at: Option<i64>,
+    /// When it finished.
+    pub completed_at: Option<i64>,
+    /// The model it produced, once COMPLETED.
+    pub model_id: Option<String>,
+    /// Why it failed (or the last transient error while retrying).
+    pub error_message: Option<String>,
+}
+
+/// What a new training is made of (see [`insert_training`]).
+#[derive(Debug)]
+pub struct NewTraining<'a> {
+    /// Its id.
+    pub training_id: TrainingId,
+    /// The upload's id.
+    pub upload_id: UploadId,
+    /// Owner.
+    pub user_id: &'a UserId,
+    /// The upload's file name.
+    pub filename: &'a str,
+    /// Where the upload's bytes are.
+    pub object_key: &'a ObjectKey,
+    /// Size of the upload in bytes.
+    pub size_bytes: u64,
+    /// Label column.
+    pub label: &'a str,
+    /// Customer id column.
+    pub id_column: Option<&'a str>,
+    /// Model name.
+    pub name: &'a str,
+}
+
+const MODEL_COLUMNS: &str = "m.id, m.card, m.created_at, m.owner_id, m.artifact_key";
+const TRAINING_COLUMNS: &str = "id, user_id, upload_id, status, attempt, label, id_column, name, \
+     queued_at, started_at, completed_at, model_id, error_message";
+/// `m` is visible to the user bound as `$1`.
+const VISIBLE: &str =
+    "(m.owner_id IS NULL OR m.owner_id = $1 OR EXISTS (SELECT 1 FROM model_trainings t \
+     WHERE t.user_id = $1 AND t.model_id = m.id AND t.status = 'COMPLETED'))";
+
+/// Inserts the upload and its QUEUED training on `conn` (the caller's transaction, which also
+/// carries the queue message).
+pub async fn insert_training(
+    conn: &mut AnyConnection,
+    new: &NewTraining<'_>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO uploads (id, user_id, filename, object_key, size_bytes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new.upload_id.to_string())
+    .bind(new.user_id.as_str())
+    .bind(new.filename)
+    .bind(new.object_key.as_str())
+    .bind(new.size_bytes as i64)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO model_trainings (id, user_id, upload_id, status, label, id_column, name, queued_at, updated_at) \
+         VALUES ($1, $2, $3, 'QUEUED', $4, $5, $6, $7, $7)",
+    )
+    .bind(new.training_id.to_string())
+    .bind(new.user_id.as_str())
+    .bind(new.upload_id.to_string())
+    .bind(new.label)
+    .bind(new.id_column)
+    .bind(new.name)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records which queue message carries a training (same transaction as [`insert_training`]).
+pub async fn set_training_message_id(
+    conn: &mut AnyConnection,
+    id: TrainingId,
+    message_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE model_trainings SET queue_message_id = $1 WHERE id = $2")
+        .bind(message_id)
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Registers a model: `owner` `None` for the operator's. An id already registered keeps its
+    /// first owner and gets the artifact key if it had none (ids are content hashes, so the
+    /// artifact is the same). Returns true when the row is new.
+    pub async fn register_model(
+        &self,
+        id: &ModelId,
+        card_json: &str,
+        owner: Option<&UserId>,
+        artifact: Option<&ObjectKey>,
+    ) -> Result<bool, sqlx::Error> {
+        let inserted = sqlx::query(
+            "INSERT INTO models (id, card, created_at, owner_id, artifact_key) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(card_json)
+        .bind(now_ms())
+        .bind(owner.map(UserId::as_str))
+        .bind(artifact.map(ObjectKey::as_str))
+        .execute(self.pool())
+        .await?;
+        if inserted.rows_affected() == 0 {
+            if let Some(key) = artifact {
+                sqlx::query(
+                    "UPDATE models SET artifact_key = $1 WHERE id = $2 AND artifact_key IS NULL",
+                )
+                .bind(key.as_str())
+                .bind(id.as_str())
+                .execute(self.pool())
+                .await?;
+            }
+        }
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// The models `user` may use (all models when `user` is `None`), oldest first.
+    pub async fn models(&self, user: Option<&UserId>) -> Result<Vec<ModelRow>, sqlx::Error> {
+        match user {
+            Some(user) => {
+                sqlx::query_as(&format!(
+                "SELECT {MODEL_COLUMNS} FROM models m WHERE {VISIBLE} ORDER BY m.created_at, m.id"
+            ))
+                .bind(user.as_str())
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query_as(&format!(
+                    "SELECT {MODEL_COLUMNS} FROM models m ORDER BY m.created_at, m.id"
+                ))
+                .fetch_all(self.pool())
+                .await
+            }
+        }
+    }
+
+    /// One model `user` may use (any model when `user` is `None`), or `None`.
+    pub async fn model(
+        &self,
+        user: Option<&UserId>,
+        id: &ModelId,
+    ) -> Result<Option<ModelRow>, sqlx::Error> {
+        match user {
+            Some(user) => {
+                sqlx::query_as(&format!(
+                    "SELECT {MODEL_COLUMNS} FROM models m WHERE {VISIBLE} AND m.id = $2"
+                ))
+                .bind(user.as_str())
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query_as(&format!(
+                    "SELECT {MODEL_COLUMNS} FROM models m WHERE m.id = $1"
+                ))
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await
+            }
+        }
+    }
+
+    /// The model activated for `user` (their own choice first, then the installation-wide
+    /// one), or `None` when neither is set.
+    pub async fn active_model(&self, user: &UserId) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT model_id FROM active_models WHERE scope = $1 OR scope = $2 \
+             ORDER BY CASE WHEN scope = $2 THEN 1 ELSE 0 END LIMIT 1",
+        )
+        .bind(user.as_str())
+        .bind(EVERYONE)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// The installation-wide active model, if one was set.
+    pub async fn default_active_model(&self) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT model_id FROM active_models WHERE scope = $1")
+                .bind(EVERYONE)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// Makes `model` the active one for `scope` (a user id, or [`EVERYONE`]). The caller checks
+    /// that the model exists and is visible.
+    pub async fn activate_model(&self, scope: &str, model: &ModelId) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO active_models (scope, model_id, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope) DO UPDATE SET model_id = excluded.model_id, updated_at = excluded.updated_at",
+        )
+        .bind(scope)
+        .bind(model.as_str())
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// One of `user`'s trainings, or `None` (also when it belongs to someone else).
+    pub async fn training(
+        &self,
+        user: &UserId,
+        id: TrainingId,
+    ) -> Result<Option<TrainingRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {TRAINING_COLUMNS} FROM model_trainings WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(id.to_string())
+        .bind(user.as_str())
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// `user`'s latest `limit` trainings, newest first.
+    pub async fn trainings(
+        &self,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<Vec<TrainingRow>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {TRAINING_COLUMNS} FROM model_trainings WHERE user_id = $1 \
+             ORDER BY queued_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(user.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// How many of `user`'s trainings are QUEUED or RUNNING.
+    pub async fn active_trainings(&self, user: &UserId) -> Result<u64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM model_trainings WHERE user_id = $1 AND status IN ('QUEUED', 'RUNNING')",
+        )
+        .bind(user.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// Takes the training for the worker holding `lease` (as [`Db::start`] does for a
+    /// prediction). Returns the row with its new attempt number, or `None` when it is finished
+    /// or absent.
+    pub async fn start_training(
+        &self,
+        user: &UserId,
+        id: TrainingId,
+        lease: &str,
+    ) -> Result<Option<TrainingRow>, sqlx::Error> {
+        let now = now_ms();
+        sqlx::query_as(&format!(
+            "UPDATE model_trainings SET status = 'RUNNING', attempt = attempt + 1, lease_token = $1, \
+             started_at = $2, updated_at = $2, error_message = NULL \
+             WHERE id = $3 AND user_id = $4 AND (status IN ('QUEUED', 'RUNNING') \
+             OR (status = 'FAILED' AND error_message LIKE 'dead-lettered:%')) RETURNING {TRAINING_COLUMNS}"
+        ))
+        .bind(lease)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(user.as_str())
+        .fetch_optional(self.pool())
+        .await
+    }
+
+    /// `RUNNING → COMPLETED` with the model produced. Fenced by `lease`.
+    pub async fn complete_training(
+        &self,
+        id: TrainingId,
+        lease: &str,
+        model: &ModelId,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE model_trainings SET status = 'COMPLETED', completed_at = $1, updated_at = $1, \
+             model_id = $2, error_message = NULL, lease_token = NULL \
+             WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
+        )
+        .bind(now)
+        .bind(model.as_str())
+        .bind(id.to_string())
+        .bind(lease)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `RUNNING → FAILED` (`retry` false) or `RUNNING → QUEUED` (`retry` true) with a message.
+    /// Fenced by `lease`.
+    pub async fn end_training_attempt(
+        &self,
+        id: TrainingId,
+        lease: &str,
+        message: &str,
+        retry: bool,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let (status, completed_at, message) = if retry {
+            ("QUEUED", None, format!("retrying after: {message}"))
+        } else {
+            ("FAILED", Some(now), message.to_owned())
+        };
+        let done = sqlx::query(
+            "UPDATE model_trainings SET status = $1, completed_at = $2, updated_at = $3, error_message = $4, \
+             lease_token = NULL WHERE id = $5 AND lease_token = $6 AND status = 'RUNNING'",
+        )
+        .bind(status)
+        .bind(completed_at)
+        .bind(now)
+        .bind(message)
+        .bind(id.to_string())
+        .bind(lease)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a training whose message was dead-lettered at `dead_at_ms` as FAILED, whoever last
+    /// held it (as [`Db::fail_dead_lettered`] does for a prediction).
+    pub async fn fail_dead_lettered_training(
+        &self,
+        id: TrainingId,
+        user: &UserId,
+        reason: &str,
+        dead_at_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE model_trainings SET status = 'FAILED', completed_at = $1, updated_at = $1, error_message = $2, \
+             lease_token = NULL WHERE id = $3 AND user_id = $4 AND status IN ('QUEUED', 'RUNNING') \
+             AND updated_at <= $5",
+        )
+        .bind(now)
+        .bind(format!("dead-lettered: {reason}"))
+        .bind(id.to_string())
+        .bind(user.as_str())
+        .bind(dead_at_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,235 @@
+//! Models as data: which model scores a user's next upload, and loading any registered model by
+//! its id.
+//!
+//! The model the process was started with (the embedded Telco model, or `--model FILE`) is
+//! always available and is active until someone activates another. Every other model is an
+//! artifact in object storage at `models/{id}.json` (DESIGN §4), listed in the `models` table.
+//! Loaded artifacts are kept in a small cache: a model is immutable (its id is a hash of its
+//! content), so a cached copy can never be stale.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use retainwise_model::Model;
+
+use crate::db::Db;
+use crate::domain::{ModelId, ObjectKey, UserId};
+use crate::storage::{Storage, StorageError};
+
+/// Loaded artifacts kept in memory at most (a Telco-sized model is about 1 MB).
+const CACHE_CAPACITY: usize = 8;
+
+/// Why a model could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// No such model, or not one this user may use.
+    #[error("model {0} is not registered (see GET /api/models or `retainwise model list`)")]
+    Unknown(String),
+    /// Registered, but its artifact is missing from storage.
+    #[error("model {0} is registered but its artifact is missing from storage; register it again with `retainwise model add`")]
+    ArtifactMissing(String),
+    /// The artifact does not load (corrupt, or written by an incompatible version).
+    #[error("model {id} does not load: {reason}")]
+    Invalid {
+        /// The model id.
+        id: String,
+        /// What the loader said.
+        reason: String,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Object storage failed.
+    #[error("{0}")]
+    Storage(StorageError),
+}
+
+impl RegistryError {
+    /// True when retrying later cannot help (the model is unknown, missing or broken).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::Unknown(_) | Self::ArtifactMissing(_) | Self::Invalid { .. }
+        )
+    }
+}
+
+/// The registry: the process's own model plus a cache of loaded artifacts. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    builtin: Arc<Model>,
+    cache: Arc<Mutex<Cache>>,
+}
+
+#[derive(Default)]
+struct Cache {
+    models: HashMap<String, Arc<Model>>,
+    /// Ids, least recently used first.
+    order: Vec<String>,
+}
+
+impl Cache {
+    fn get(&mut self, id: &str) -> Option<Arc<Model>> {
+        let model = self.models.get(id)?.clone();
+        self.order.retain(|x| x != id);
+        self.order.push(id.to_owned());
+        Some(model)
+    }
+
+    fn put(&mut self, model: Arc<Model>) {
+        let id = model.id().to_owned();
+        self.order.retain(|x| *x != id);
+        self.order.push(id.clone());
+        self.models.insert(id, model);
+        while self.order.len() > CACHE_CAPACITY {
+            let evicted = self.order.remove(0);
+            self.models.remove(&evicted);
+        }
+    }
+}
+
+impl Registry {
+    /// A registry whose fallback is `builtin`, the model the process was started with.
+    pub fn new(builtin: Arc<Model>) -> Self {
+        Self {
+            builtin,
+            cache: Arc::new(Mutex::new(Cache::default())),
+        }
+    }
+
+    /// The model the process was started with.
+    pub fn builtin(&self) -> &Arc<Model> {
+        &self.builtin
+    }
+
+    /// The id of the model that scores `user`'s next upload: their own activation, else the
+    /// installation-wide one, else the built-in model.
+    ///
+    /// Errors: the database failed.
+    pub async fn active_id(&self, db: &Db, user: &UserId) -> Result<String, sqlx::Error> {
+        Ok(db
+            .active_model(user)
+            .await?
+            .unwrap_or_else(|| self.builtin.id().to_owned()))
+    }
+
+    /// Loads model `id`: the built-in one, a cached copy, or the artifact from storage (checked:
+    /// its content hash must match `id`).
+    ///
+    /// Errors: [`RegistryError`]; [`RegistryError::is_permanent`] tells a missing or broken model
+    /// from an outage.
+    pub async fn load(
+        &self,
+        db: &Db,
+        storage: &Storage,
+        id: &str,
+    ) -> Result<Arc<Model>, RegistryError> {
+        if id == self.builtin.id() {
+            return Ok(self.builtin.clone());
+        }
+        if let Some(model) = self.cache.lock().expect("cache lock").get(id) {
+            return Ok(model);
+        }
+        let model_id: ModelId = id
+            .parse()
+            .map_err(|_| RegistryError::Unknown(id.to_owned()))?;
+        let row = db
+            .model(None, &model_id)
+            .await?
+            .ok_or_else(|| RegistryError::Unknown(id.to_owned()))?;
+        if row.artifact_key.is_none() {
+            // The model some other process was started with (its --model file): not in storage.
+            return Err(RegistryError::ArtifactMissing(id.to_owned()));
+        }
+        let bytes = match storage.get_bytes(&ObjectKey::model(&model_id)).await {
+            Ok(bytes) => bytes,
+            Err(StorageError::NotFound(_)) => {
+                return Err(RegistryError::ArtifactMissing(id.to_owned()))
+            }
+            Err(e) => return Err(RegistryError::Storage(e)),
+        };
+        let model = Model::from_json_slice(&bytes).map_err(|e| RegistryError::Invalid {
+            id: id.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if model.id() != id {
+            return Err(RegistryError::Invalid {
+                id: id.to_owned(),
+                reason: format!("the artifact holds model {}", model.id()),
+            });
+        }
+        let model = Arc::new(model);
+        self.cache.lock().expect("cache lock").put(model.clone());
+        Ok(model)
+    }
+
+    /// Stores `model`'s artifact at `models/{id}.json` and lists it, owned by `owner` (`None`
+    /// for the operator). Storing again is harmless: the id is a hash of the content.
+    ///
+    /// Errors: storage or database failures.
+    pub async fn register(
+        &self,
+        db: &Db,
+        storage: &Storage,
+        model: &Model,
+        owner: Option<&UserId>,
+    ) -> Result<ModelId, RegistryError> {
+        let id: ModelId = model
+            .id()
+            .parse()
+            .map_err(|e: crate::domain::DomainError| RegistryError::Invalid {
+                id: model.id().to_owned(),
+                reason: e.0,
+            })?;
+        let key = ObjectKey::model(&id);
+        storage
+            .put_bytes(&key, model.to_json_vec())
+            .await
+            .map_err(RegistryError::Storage)?;
+        let card = serde_json::to_string(model.card()).map_err(|e| RegistryError::Invalid {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+        db.register_model(&id, &card, owner, Some(&key)).await?;
+        Ok(id)
+    }
+}
+
+/// `telco` for `telco-customer-churn.csv`: the first word of a file name, `churn` if none.
+pub fn default_model_name(file_name: &str) -> String {
+    let stem = std::path::Path::new(file_name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    stem.split(['-', '_', '.', ' '])
+        .next()
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("churn")
+        .to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names() {
+        assert_eq!(default_model_name("telco-customer-churn.csv"), "telco");
+        assert_eq!(default_model_name("Acme_2026.csv"), "acme");
+        assert_eq!(default_model_name("événements.csv"), "churn");
+        assert_eq!(default_model_name(""), "churn");
+    }
+
+    #[test]
+    fn cache_keeps_the_most_recently_used() {
+        let base = Model::embedded_default();
+        let mut cache = Cache::default();
+        // Same model under one id: the cache never grows past one entry for it.
+        for _ in 0..3 {
+            cache.put(Arc::new(base.clone()));
+        }
+        assert_eq!(cache.order.len(), 1);
+        assert!(cache.get(base.id()).is_some());
+        assert!(cache.get("other-gbdt-v1-00000000").is_none());
+    }
+}

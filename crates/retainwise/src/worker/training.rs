@@ -1,0 +1,217 @@
+//! One training delivery, from validation to ack: learn a model from a labelled upload,
+//! store its artifact, register it for its owner. The same invariants as a prediction hold
+//! (see the module above): the message is acked only after the training's final state is
+//! written, every write is fenced by the lease, a finished training is skipped.
+
+use std::time::{Instant, SystemTime};
+
+use retainwise_model::{TrainError, TrainParams};
+use tracing::{error, info, warn};
+
+use super::heartbeat::Heartbeat;
+use super::{JobError, Outcome, WorkerOptions};
+use crate::app::App;
+use crate::db::TrainingRow;
+use crate::domain::ModelId;
+use crate::message::{self, TrainingJob};
+use crate::storage::StorageError;
+
+/// Processes one training delivery to the end; every path ends in an ack, a nack or a
+/// dead-letter (or, for a lost lease, in leaving the message alone).
+pub async fn process(
+    app: &App,
+    options: &WorkerOptions,
+    delivery: &retainwise_queue::Delivery,
+) -> Outcome {
+    let job = match message::validate_training(
+        &delivery.body,
+        delivery.sent_at,
+        SystemTime::now(),
+        app.storage.root_url(),
+    ) {
+        Ok(job) => job,
+        Err(reason) => return reject_invalid(app, delivery, &reason).await,
+    };
+    let id = job.training_id;
+    let receipt = delivery.receipt.as_str();
+    let row = match app.db.start_training(&job.user_id, id, receipt).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return skip_finished(app, delivery, &job).await,
+        Err(e) => {
+            return retry_or_dead_letter(app, options, delivery, &job, &JobError::from(e), false)
+                .await
+        }
+    };
+    info!(training_id = %id, attempt = row.attempt, receive_count = delivery.receive_count, "training_started");
+    let started = Instant::now();
+    let heartbeat = Heartbeat::lease_only(app, format!("training {id}"), delivery.receipt.clone());
+    let result = train(app, &job, &row).await;
+    if heartbeat.stop() {
+        warn!(training_id = %id, "lease lost while training; leaving the job to its new holder");
+        return Outcome::LeaseLost;
+    }
+    match result {
+        Ok(model) => match app.db.complete_training(id, receipt, &model).await {
+            Ok(true) => {
+                info!(training_id = %id, model_id = %model, duration_ms = started.elapsed().as_millis() as u64, "training_completed");
+                ack(app, delivery).await;
+                Outcome::Completed
+            }
+            Ok(false) => Outcome::LeaseLost,
+            Err(e) => {
+                error!(training_id = %id, error = %e, "message_processing_failed");
+                Outcome::Retried
+            }
+        },
+        Err(JobError::Permanent(reason)) => {
+            match app
+                .db
+                .end_training_attempt(id, receipt, &reason, false)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return Outcome::LeaseLost,
+                Err(e) => {
+                    error!(training_id = %id, error = %e, "message_processing_failed");
+                    return Outcome::Retried;
+                }
+            }
+            warn!(training_id = %id, reason, "training_failed");
+            ack(app, delivery).await;
+            Outcome::Failed
+        }
+        Err(e) => retry_or_dead_letter(app, options, delivery, &job, &e, true).await,
+    }
+}
+
+/// Downloads the labelled CSV, trains on a blocking thread, stores and registers the model.
+async fn train(app: &App, job: &TrainingJob, row: &TrainingRow) -> Result<ModelId, JobError> {
+    let dir = tempfile::tempdir()
+        .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
+    let input = dir.path().join("training.csv");
+    match app.storage.download_to(&job.object_key, &input).await {
+        Ok(_) => {}
+        Err(StorageError::NotFound(_)) => {
+            return Err(JobError::Permanent(
+                "the uploaded file is no longer in storage; upload it again".to_owned(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut params = TrainParams::new(row.label.clone());
+    params.id_column = row.id_column.clone();
+    params.name = row.name.clone();
+    let trained = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&input)
+            .map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
+        retainwise_model::train_csv(std::io::BufReader::with_capacity(1 << 20, file), &params)
+            .map_err(|e| match e {
+                TrainError::Io(e) => JobError::Transient(format!("reading the download: {e}")),
+                other => JobError::Permanent(other.to_string()),
+            })
+    })
+    .await
+    .map_err(|e| JobError::Transient(format!("the training task stopped unexpectedly: {e}")))?;
+    let (model, _report) = trained?;
+    app.registry
+        .register(&app.db, &app.storage, &model, Some(&job.user_id))
+        .await
+        .map_err(|e| {
+            if e.is_permanent() {
+                JobError::Permanent(e.to_string())
+            } else {
+                JobError::Transient(e.to_string())
+            }
+        })
+}
+
+/// A transient failure: back to QUEUED and retried after a backoff, or, on the last allowed
+/// receive, dead-lettered and FAILED. `started` says whether the training is ours to write.
+async fn retry_or_dead_letter(
+    app: &App,
+    options: &WorkerOptions,
+    delivery: &retainwise_queue::Delivery,
+    job: &TrainingJob,
+    error: &JobError,
+    started: bool,
+) -> Outcome {
+    let id = job.training_id;
+    let receipt = delivery.receipt.as_str();
+    error!(training_id = %id, receive_count = delivery.receive_count, error = %error, "message_processing_failed");
+    if delivery.receive_count >= app.config.max_receives {
+        let reason = format!("after {} attempts: {error}", delivery.receive_count);
+        if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
+            warn!(training_id = %id, error = %e, "dead-lettering failed; the queue will retry the message");
+            return Outcome::Retried;
+        }
+        let _ = app
+            .db
+            .fail_dead_lettered_training(id, &job.user_id, &reason, i64::MAX)
+            .await;
+        warn!(training_id = %id, reason, "training_failed");
+        return Outcome::DeadLettered;
+    }
+    if started {
+        let _ = app
+            .db
+            .end_training_attempt(id, receipt, &error.to_string(), true)
+            .await;
+    }
+    let delay = retainwise_queue::backoff(
+        delivery.receive_count,
+        options.retry_base,
+        options.retry_max,
+    );
+    if let Err(e) = app
+        .queue
+        .nack(&delivery.receipt, delay, &error.to_string())
+        .await
+    {
+        warn!(training_id = %id, error = %e, "nack failed; the message returns after its visibility timeout");
+    }
+    Outcome::Retried
+}
+
+/// The training is finished: delete the duplicate. One that does not exist is dead-lettered.
+async fn skip_finished(
+    app: &App,
+    delivery: &retainwise_queue::Delivery,
+    job: &TrainingJob,
+) -> Outcome {
+    match app.db.training(&job.user_id, job.training_id).await {
+        Ok(Some(row)) => {
+            info!(training_id = %job.training_id, status = %row.status, skipped = true, "message_processed");
+            ack(app, delivery).await;
+            Outcome::Skipped
+        }
+        Ok(None) => reject_invalid(app, delivery, "no such training for this user").await,
+        Err(e) => {
+            error!(training_id = %job.training_id, error = %e, "message_processing_failed");
+            Outcome::Retried
+        }
+    }
+}
+
+/// An invalid message is never retried: dead-letter it, and fail its training when it names one.
+async fn reject_invalid(app: &App, delivery: &retainwise_queue::Delivery, reason: &str) -> Outcome {
+    warn!(message_id = %delivery.message_id, reason, "message_validation_failed");
+    if let Err(e) = app.queue.dead_letter(&delivery.receipt, reason).await {
+        warn!(message_id = %delivery.message_id, error = %e, "dead-lettering an invalid message failed");
+        return Outcome::Retried;
+    }
+    if let Some((id, user)) = message::training_owner(&delivery.body) {
+        let reason = format!("invalid queue message: {reason}");
+        let _ = app
+            .db
+            .fail_dead_lettered_training(id, &user, &reason, i64::MAX)
+            .await;
+    }
+    Outcome::DeadLettered
+}
+
+async fn ack(app: &App, delivery: &retainwise_queue::Delivery) {
+    if let Err(e) = app.queue.ack(&delivery.receipt).await {
+        // The outcome is recorded; a redelivery will see a finished training and be skipped.
+        warn!(message_id = %delivery.message_id, error = %e, "ack failed; a redelivery will be skipped");
+    }
+}
