@@ -161,6 +161,26 @@ impl Model {
         Ok(model)
     }
 
+    /// Builds a hand-written (not trained) model from its parts, naming it
+    /// `{name}-rules-v{FORMAT_VERSION}-{hash}` so every scored row says it is rule-based.
+    ///
+    /// # Errors
+    /// [`ModelError`] when the parts are inconsistent.
+    pub fn rule_based(
+        name: &str,
+        schema: FeatureSchema,
+        forest: Forest,
+        card: ModelCard,
+    ) -> Result<Model, ModelError> {
+        let mut model = Model::checked(String::new(), schema, forest, card)?;
+        model.id = format!(
+            "{}-rules-v{FORMAT_VERSION}-{}",
+            sanitize_name(name),
+            model.content_hash()
+        );
+        Ok(model)
+    }
+
     fn checked(
         id: String,
         schema: FeatureSchema,

@@ -30,6 +30,7 @@
 
 pub mod aliases;
 pub mod artifact;
+pub mod baseline;
 pub mod batch;
 pub mod card;
 pub mod csv_input;

@@ -91,6 +91,13 @@ impl App {
                 .await
                 .context("recording the model")?;
         }
+        // The SaaS baseline is built into every process: listed so it can be seen and activated.
+        let baseline = registry.baseline();
+        let card =
+            serde_json::to_string(baseline.card()).context("serialising the baseline card")?;
+        db.upsert_model(baseline.id(), &card)
+            .await
+            .context("recording the baseline")?;
         crate::telemetry::handle();
         let auth = Auth::from_config(&config.auth).context("configuring sign-in")?;
         let limits = Arc::new(Limits::new(config.rate_limit_per_minute));

@@ -402,11 +402,24 @@ fn predict(
     report_path: Option<&std::path::Path>,
     thresholds: RiskThresholds,
 ) -> anyhow::Result<ExitCode> {
+    let chosen = model.is_some();
     let model = crate::app::load_model(model)?;
     let reader: Box<dyn std::io::Read> = if input.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(File::open(input).with_context(|| format!("opening {}", input.display()))?)
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    // Without --model, a subscription file the built-in model cannot read goes to the SaaS
+    // baseline, as it does in the service.
+    let model = if !chosen
+        && retainwise_model::baseline::prefers_baseline(
+            model,
+            std::io::BufRead::fill_buf(&mut reader).context("reading the input")?,
+        ) {
+        retainwise_model::baseline::saas_baseline()
+    } else {
+        model
     };
     // A file output is written beside its destination and renamed into place only when scoring
     // succeeded, so a failed run leaves no half-written results behind.
@@ -433,13 +446,9 @@ fn predict(
         ..ScoreOptions::default()
     };
     let bar = spinner("scoring", true);
-    let scored = retainwise_model::score_csv(
-        model,
-        BufReader::with_capacity(1 << 20, reader),
-        &mut writer,
-        &options,
-        &mut |rows| bar.set_position(rows),
-    );
+    let scored = retainwise_model::score_csv(model, reader, &mut writer, &options, &mut |rows| {
+        bar.set_position(rows)
+    });
     bar.finish_and_clear();
     if let Some(path) = report_path {
         let json = match &scored {

@@ -16,6 +16,9 @@ use crate::db::Db;
 use crate::domain::{ModelId, ObjectKey, UserId};
 use crate::storage::{Storage, StorageError};
 
+/// Bytes read from the start of a file to decide which model reads it (the header and a row).
+pub const HEAD_BYTES: usize = 256 * 1024;
+
 /// Loaded artifacts kept in memory at most (a Telco-sized model is about 1 MB).
 const CACHE_CAPACITY: usize = 8;
 
@@ -58,6 +61,7 @@ impl RegistryError {
 #[derive(Clone)]
 pub struct Registry {
     builtin: Arc<Model>,
+    baseline: Arc<Model>,
     cache: Arc<Mutex<Cache>>,
 }
 
@@ -93,6 +97,7 @@ impl Registry {
     pub fn new(builtin: Arc<Model>) -> Self {
         Self {
             builtin,
+            baseline: Arc::new(retainwise_model::baseline::saas_baseline().clone()),
             cache: Arc::new(Mutex::new(Cache::default())),
         }
     }
@@ -100,6 +105,21 @@ impl Registry {
     /// The model the process was started with.
     pub fn builtin(&self) -> &Arc<Model> {
         &self.builtin
+    }
+
+    /// The rule-based SaaS baseline ([`retainwise_model::baseline`]).
+    pub fn baseline(&self) -> &Arc<Model> {
+        &self.baseline
+    }
+
+    /// `model`, or the SaaS baseline when the file whose first bytes are `head` fits the
+    /// baseline but not `model` (see [`retainwise_model::baseline::prefers_baseline`]).
+    pub fn for_file(&self, model: Arc<Model>, head: &[u8]) -> Arc<Model> {
+        if retainwise_model::baseline::prefers_baseline(&model, head) {
+            self.baseline.clone()
+        } else {
+            model
+        }
     }
 
     /// The id of the model that scores `user`'s next upload: their own activation, else the
@@ -126,6 +146,9 @@ impl Registry {
     ) -> Result<Arc<Model>, RegistryError> {
         if id == self.builtin.id() {
             return Ok(self.builtin.clone());
+        }
+        if id == self.baseline.id() {
+            return Ok(self.baseline.clone());
         }
         if let Some(model) = self.cache.lock().expect("cache lock").get(id) {
             return Ok(model);

@@ -17,10 +17,12 @@ use crate::app::App;
 const PREVIEW_BYTES: usize = 1024 * 1024;
 /// Rows shown by the preview.
 const PREVIEW_ROWS: usize = 10;
-/// The industries with a template: the embedded model is a telecom model.
-const INDUSTRIES: &[&str] = &["telecom"];
+/// The industries with a template: `telecom` is read by the built-in Telco model, `saas` by the
+/// rule-based SaaS baseline (or a model trained on the user's own subscription history).
+const INDUSTRIES: &[&str] = &["telecom", "saas"];
 
 const SAMPLE_TELECOM: &str = include_str!("../../assets/sample-telecom.csv");
+const SAMPLE_SAAS: &str = include_str!("../../assets/sample-saas.csv");
 
 pub async fn preview_mapping(
     State(app): State<App>,
@@ -65,13 +67,16 @@ pub async fn preview_mapping(
             "the file is empty; upload a CSV with a header row and customer rows".to_owned(),
         ));
     }
-    // The preview maps the file onto the model that would score it: the user's active one.
-    let model_id = app.registry.active_id(&app.db, &user).await?;
+    // The preview maps the file onto the model that would score it: the user's active one,
+    // or the SaaS baseline for a subscription file only it can read.
+    let active = app.registry.active_id(&app.db, &user).await?;
     let model = app
         .registry
-        .load(&app.db, &app.storage, &model_id)
+        .load(&app.db, &app.storage, &active)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
+    let model = app.registry.for_file(model, &head);
+    let model_id = model.id().to_owned();
     let preview = tokio::task::spawn_blocking(move || {
         retainwise_model::preview(&model, head.as_slice(), PREVIEW_ROWS)
     })
@@ -84,34 +89,44 @@ pub async fn preview_mapping(
 }
 
 pub async fn sample_csv(Path(industry): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    match industry.as_str() {
-        "telecom" => Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"sample-telecom.csv\"",
-                ),
-            ],
-            SAMPLE_TELECOM,
-        )),
-        other => Err(unknown_industry(other)),
-    }
+    let (name, body) = match industry.as_str() {
+        "telecom" => ("sample-telecom.csv", SAMPLE_TELECOM),
+        "saas" => ("sample-saas.csv", SAMPLE_SAAS),
+        other => return Err(unknown_industry(other)),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    ))
 }
 
 pub async fn supported_columns(
     State(app): State<App>,
     Path(industry): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !INDUSTRIES.contains(&industry.as_str()) {
-        return Err(unknown_industry(&industry));
-    }
-    Ok(Json(json!({
+    let model = match industry.as_str() {
+        "telecom" => app.registry.builtin(),
+        "saas" => app.registry.baseline(),
+        other => return Err(unknown_industry(other)),
+    };
+    let mut body = json!({
         "success": true,
         "industry": industry,
-        "model_id": app.model.id(),
-        "columns": retainwise_model::supported_columns(app.model),
-    })))
+        "model_id": model.id(),
+        "columns": retainwise_model::supported_columns(model),
+    });
+    if industry == "saas" {
+        // The template's other columns (revenue, seats) are for a model trained on the user's
+        // own history; the baseline's rules do not read them.
+        body["baseline_rules"] = json!(model.card().notes);
+    }
+    Ok(Json(body))
 }
 
 fn unknown_industry(industry: &str) -> ApiError {

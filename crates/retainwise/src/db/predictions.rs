@@ -271,6 +271,25 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records the model that scored a running job when it is not the one recorded at queue
+    /// time (a subscription file the SaaS baseline read). Fenced by `lease`.
+    pub async fn set_model(
+        &self,
+        id: PredictionId,
+        lease: &str,
+        model_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE predictions SET model_id = $1 WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
+        )
+        .bind(model_id)
+        .bind(id.to_string())
+        .bind(lease)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// `RUNNING → COMPLETED` with the counts, summary and result keys. Fenced by `lease`:
     /// returns false (and changes nothing) when another worker took the job over.
     #[allow(clippy::too_many_arguments)]

@@ -58,6 +58,8 @@ impl From<sqlx::Error> for JobError {
 
 /// A finished scoring run, before it is recorded.
 struct Scored {
+    /// The model that scored it: the recorded one, or the SaaS baseline for a file only it reads.
+    model_id: String,
     report: ScoreReport,
     result_key: ObjectKey,
     report_key: ObjectKey,
@@ -153,6 +155,11 @@ async fn score(
     }
     record_stage("download", stage);
     let stage = Instant::now();
+    let head = read_head(&input)
+        .await
+        .map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
+    let model = app.registry.for_file(model, &head);
+    let model_id = model.id().to_owned();
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
         ..ScoreOptions::default()
@@ -226,6 +233,7 @@ async fn score(
     app.storage.put_bytes(&report_key, report_json).await?;
     record_stage("upload", stage);
     Ok(Scored {
+        model_id,
         report,
         result_key,
         report_key,
@@ -242,6 +250,14 @@ async fn record_completed(
     let id = job.prediction_id;
     let r = &scored.report;
     let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
+    if let Err(e) = app
+        .db
+        .set_model(id, delivery.receipt.as_str(), &scored.model_id)
+        .await
+    {
+        error!(prediction_id = %id, error = %e, "message_processing_failed");
+        return Outcome::Retried;
+    }
     let recorded = app
         .db
         .complete(
@@ -400,6 +416,17 @@ async fn ack(app: &App, delivery: &Delivery, job: &PredictionJob) {
             warn!(prediction_id = %job.prediction_id, error = %e, "ack failed; a redelivery will be skipped")
         }
     }
+}
+
+/// The first [`HEAD_BYTES`](crate::registry::HEAD_BYTES) of a file (all of a smaller one).
+async fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let mut head = Vec::with_capacity(crate::registry::HEAD_BYTES);
+    file.take(crate::registry::HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .await?;
+    Ok(head)
 }
 
 fn record_stage(stage: &'static str, started: Instant) {

@@ -383,3 +383,86 @@ async fn the_cli_registers_lists_and_activates_models() {
     let done = t.wait_finished(&p, Duration::from_secs(5)).await;
     assert_eq!(done["model_id"], id.as_str());
 }
+
+#[tokio::test]
+async fn a_subscription_file_is_scored_by_the_rule_based_baseline_until_a_model_fits_it() {
+    let t = TestApp::spawn().await;
+    let response = t.get("/api/csv/sample-csv/saas").await;
+    assert_eq!(response.status(), 200);
+    let sample = response.text().await.unwrap();
+    assert!(sample.starts_with(
+        "user_id,months_subscribed,mrr,total_revenue,plan_type,seats_purchased,seats_used"
+    ));
+    let (status, columns) = get_as(&t, None, "/api/csv/supported-columns/saas").await;
+    assert_eq!(status, 200);
+    let baseline = columns["model_id"].as_str().unwrap().to_owned();
+    assert!(baseline.starts_with("saas-baseline-rules-v"), "{baseline}");
+    assert!(columns["baseline_rules"][0]
+        .as_str()
+        .unwrap()
+        .contains("not trained"));
+
+    // The preview says which model will read it, and that it is ready.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(sample.clone().into_bytes()).file_name("saas.csv"),
+    );
+    let preview: Value = t
+        .client
+        .post(format!("{}/api/csv/preview-mapping", t.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["model_id"], baseline.as_str(), "{preview}");
+    assert_eq!(preview["preview"]["ready"], true, "{preview}");
+
+    // Queued with the active (Telco) model, scored by the baseline, and the prediction says so.
+    let id = t.upload_ok("saas.csv", sample.into_bytes()).await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    assert_eq!(p["model_id"], baseline.as_str());
+    let (header, rows) = parse_csv(&t.results(&id).await);
+    assert_eq!(rows.len(), 10);
+    let at = |r: &Vec<String>, c: &str| r[column(&header, c)].clone();
+    assert!(rows.iter().all(|r| at(r, "model_version") == baseline));
+    // U-00017: 2 months, monthly, usage 12, 6 tickets, inactive 41 days → high risk, and the
+    // drivers are the rules that fired.
+    let first = &rows[0];
+    assert_eq!(at(first, "customer_id"), "U-00017");
+    assert_eq!(at(first, "risk_level"), "high");
+    let drivers: Value = serde_json::from_str(&at(first, "risk_factors")).unwrap();
+    assert_eq!(drivers[0]["feature"], "last_activity_days_ago", "{drivers}");
+    // U-00075: five years, annual, heavy use, integrated → low risk.
+    let loyal = rows
+        .iter()
+        .find(|r| at(r, "customer_id") == "U-00075")
+        .unwrap();
+    assert_eq!(at(loyal, "risk_level"), "low");
+
+    // A model trained on the user's own subscription history reads such files itself once
+    // activated: the baseline steps aside.
+    let response = post_training(&t, None, "?label=churned", subscription_history(400)).await;
+    let training = response.json::<Value>().await.unwrap()["training_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let (_, body) = get_as(&t, None, &format!("/api/models/trainings/{training}")).await;
+    let own = body["training"]["model_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post_as(&t, None, &format!("/api/models/{own}/activate"))
+            .await
+            .0,
+        200
+    );
+    let id = t
+        .upload_ok("accounts.csv", subscription_history(30).into_bytes())
+        .await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    assert_eq!(t.prediction(&id).await["model_id"], own.as_str());
+}
