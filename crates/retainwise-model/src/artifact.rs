@@ -1,31 +1,42 @@
 //! The model artifact: a versioned JSON document holding the feature schema, the trees and the
 //! model card, and the validated, ready-to-score [`Model`] loaded from it.
 //!
-//! Layout (format version 1):
+//! Layout (format version 2):
 //! ```json
-//! { "format_version": 1, "model_id": "telco-gbdt-v1-3f9a2c1d",
+//! { "format_version": 2, "model_id": "telco-gbdt-v2-3f9a2c1d",
 //!   "schema": { "label": …, "id_column": …, "columns": [ {"name": …, "type": …}, … ] },
 //!   "forest": { "n_features": …, "base_score": …, "trees": [ {"feature": […], …}, … ] },
+//!   "linear": { "intercept": …, "coef": […], "center": […] },
+//!   "blend": { "intercept": …, "tree_weight": …, "linear_weight": … },
+//!   "calibration": { "method": "sigmoid" },
 //!   "card": { … } }
 //! ```
+//! Format 1 is format 2 without `linear`, `blend` and `calibration` (the forest alone with the
+//! logistic link); this build reads both and writes 2. `linear` is omitted when there is none,
+//! `blend` when it is the identity, `calibration` when it is the sigmoid.
+//!
 //! The last part of `model_id` is the first 8 hex digits of the SHA-256 of the compact JSON of
-//! `{format_version, schema, forest}`: it names exactly what determines the predictions (not the
-//! card, so a retrain that gives the same trees gives the same id) and is checked on load, so a
-//! model id written in a scored file always stands for the trees that produced it.
+//! `{format_version, schema, forest, linear, blend, calibration}` (absent parts omitted, so a
+//! format-1 model keeps its id): it names exactly what determines the predictions (not the
+//! card, so a retrain that gives the same model gives the same id) and is checked on load, so a
+//! model id written in a scored file always stands for the model that produced it.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io;
 use std::sync::OnceLock;
 
+use crate::blend::{Blend, Predictor};
+use crate::calibration::Calibration;
 use crate::card::ModelCard;
 use crate::encode::Encoder;
 use crate::explain::Explainer;
 use crate::forest::Forest;
+use crate::linear::LinearModel;
 use crate::schema::FeatureSchema;
 
-/// The artifact format this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The artifact format this crate writes; it also reads format 1 (see the module doc).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Why an artifact could not be loaded or built.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +45,9 @@ pub enum ModelError {
     #[error("the model file is not a valid model artifact: {0}")]
     Json(#[from] serde_json::Error),
     /// The artifact was written in a format this version cannot read.
-    #[error("the model file has format version {found:?}; this build reads version {supported}")]
+    #[error(
+        "the model file has format version {found:?}; this build reads versions 1 to {supported}"
+    )]
     UnsupportedVersion {
         /// The version found (`None` when the field is absent).
         found: Option<u64>,
@@ -44,7 +57,8 @@ pub enum ModelError {
     /// The feature schema is inconsistent.
     #[error("the model's feature schema is invalid: {0}")]
     InvalidSchema(String),
-    /// The trees are inconsistent (bad links, features out of range, non-finite numbers).
+    /// The trees, the linear part, the blend or the calibration are inconsistent (bad links,
+    /// features out of range, non-finite numbers, a format-1 file with format-2 parts).
     #[error("the model's trees are invalid: {0}")]
     InvalidForest(String),
     /// The trees index a different number of features than the schema encodes.
@@ -65,12 +79,22 @@ pub enum ModelError {
     },
 }
 
+fn is_sigmoid(c: &Calibration) -> bool {
+    *c == Calibration::Sigmoid
+}
+
 #[derive(Serialize, Deserialize)]
 struct Artifact {
     format_version: u32,
     model_id: String,
     schema: FeatureSchema,
     forest: Forest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linear: Option<LinearModel>,
+    #[serde(default, skip_serializing_if = "Blend::is_identity")]
+    blend: Blend,
+    #[serde(default, skip_serializing_if = "is_sigmoid")]
+    calibration: Calibration,
     card: ModelCard,
 }
 
@@ -80,6 +104,12 @@ struct Hashed<'a> {
     format_version: u32,
     schema: &'a FeatureSchema,
     forest: &'a Forest,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    linear: &'a Option<LinearModel>,
+    #[serde(skip_serializing_if = "Blend::is_identity")]
+    blend: &'a Blend,
+    #[serde(skip_serializing_if = "is_sigmoid")]
+    calibration: &'a Calibration,
 }
 
 #[derive(Deserialize)]
@@ -87,13 +117,14 @@ struct VersionProbe {
     format_version: Option<serde_json::Value>,
 }
 
-/// A loaded, validated churn model: schema, trees and card. Cheap to share (`Send + Sync`);
-/// scoring takes `&Model`.
+/// A loaded, validated churn model: schema, predictor (trees, linear part, blend, calibration)
+/// and card. Cheap to share (`Send + Sync`); scoring takes `&Model`.
 #[derive(Clone, Debug)]
 pub struct Model {
     id: String,
+    format_version: u32,
     schema: FeatureSchema,
-    forest: Forest,
+    predictor: Predictor,
     card: ModelCard,
     encoder: Encoder,
     /// Built with the model (TreeSHAP tables); shared so that cloning a model stays cheap.
@@ -123,14 +154,31 @@ impl Model {
     pub fn from_json_slice(bytes: &[u8]) -> Result<Model, ModelError> {
         let probe: VersionProbe = serde_json::from_slice(bytes)?;
         let version = probe.format_version.as_ref().and_then(|v| v.as_u64());
-        if version != Some(FORMAT_VERSION as u64) {
+        if !matches!(version, Some(v) if (1..=FORMAT_VERSION as u64).contains(&v)) {
             return Err(ModelError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
         let a: Artifact = serde_json::from_slice(bytes)?;
-        let model = Model::checked(a.model_id.clone(), a.schema, a.forest, a.card)?;
+        let predictor = Predictor {
+            forest: a.forest,
+            linear: a.linear,
+            blend: a.blend,
+            calibration: a.calibration,
+        };
+        if a.format_version == 1 && predictor != Predictor::forest_only(predictor.forest.clone()) {
+            return Err(ModelError::InvalidForest(
+                "a format-1 model file cannot hold a linear part, a blend or a calibration".into(),
+            ));
+        }
+        let model = Model::checked(
+            a.model_id.clone(),
+            a.format_version,
+            a.schema,
+            predictor,
+            a.card,
+        )?;
         let computed = model.content_hash();
         if !a.model_id.ends_with(&format!("-{computed}")) {
             return Err(ModelError::IdMismatch {
@@ -149,10 +197,10 @@ impl Model {
     pub fn from_parts(
         name: &str,
         schema: FeatureSchema,
-        forest: Forest,
+        predictor: Predictor,
         card: ModelCard,
     ) -> Result<Model, ModelError> {
-        let mut model = Model::checked(String::new(), schema, forest, card)?;
+        let mut model = Model::checked(String::new(), FORMAT_VERSION, schema, predictor, card)?;
         model.id = format!(
             "{}-gbdt-v{FORMAT_VERSION}-{}",
             sanitize_name(name),
@@ -169,10 +217,11 @@ impl Model {
     pub fn rule_based(
         name: &str,
         schema: FeatureSchema,
-        forest: Forest,
+        forest: crate::forest::Forest,
         card: ModelCard,
     ) -> Result<Model, ModelError> {
-        let mut model = Model::checked(String::new(), schema, forest, card)?;
+        let predictor = Predictor::forest_only(forest);
+        let mut model = Model::checked(String::new(), FORMAT_VERSION, schema, predictor, card)?;
         model.id = format!(
             "{}-rules-v{FORMAT_VERSION}-{}",
             sanitize_name(name),
@@ -183,24 +232,26 @@ impl Model {
 
     fn checked(
         id: String,
+        format_version: u32,
         schema: FeatureSchema,
-        forest: Forest,
+        predictor: Predictor,
         card: ModelCard,
     ) -> Result<Model, ModelError> {
         schema.validate().map_err(ModelError::InvalidSchema)?;
-        forest.validate().map_err(ModelError::InvalidForest)?;
-        if schema.n_features() != forest.n_features {
+        predictor.validate().map_err(ModelError::InvalidForest)?;
+        if schema.n_features() != predictor.forest.n_features {
             return Err(ModelError::FeatureCountMismatch {
                 schema: schema.n_features(),
-                forest: forest.n_features,
+                forest: predictor.forest.n_features,
             });
         }
         let encoder = Encoder::new(&schema);
-        let explainer = std::sync::Arc::new(Explainer::new(&schema, &forest));
+        let explainer = std::sync::Arc::new(Explainer::new(&schema, &predictor));
         Ok(Model {
             id,
+            format_version,
             schema,
-            forest,
+            predictor,
             card,
             encoder,
             explainer,
@@ -209,9 +260,12 @@ impl Model {
 
     fn content_hash(&self) -> String {
         let bytes = serde_json::to_vec(&Hashed {
-            format_version: FORMAT_VERSION,
+            format_version: self.format_version,
             schema: &self.schema,
-            forest: &self.forest,
+            forest: &self.predictor.forest,
+            linear: &self.predictor.linear,
+            blend: &self.predictor.blend,
+            calibration: &self.predictor.calibration,
         })
         .expect("serialising plain structs cannot fail");
         hex(&Sha256::digest(&bytes)[..4])
@@ -221,10 +275,13 @@ impl Model {
     /// small and diffable). [`Model::from_json_slice`] reads it back to an identical model.
     pub fn to_json_vec(&self) -> Vec<u8> {
         let a = Artifact {
-            format_version: FORMAT_VERSION,
+            format_version: self.format_version,
             model_id: self.id.clone(),
             schema: self.schema.clone(),
-            forest: self.forest.clone(),
+            forest: self.predictor.forest.clone(),
+            linear: self.predictor.linear.clone(),
+            blend: self.predictor.blend.clone(),
+            calibration: self.predictor.calibration.clone(),
             card: self.card.clone(),
         };
         let mut out = Vec::new();
@@ -235,7 +292,7 @@ impl Model {
         out
     }
 
-    /// The model version written in every scored row, e.g. `telco-gbdt-v1-3f9a2c1d`.
+    /// The model version written in every scored row, e.g. `telco-gbdt-v2-3f9a2c1d`.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -255,9 +312,19 @@ impl Model {
         &self.schema
     }
 
-    /// The trees (for explanation).
+    /// The trees.
     pub fn forest(&self) -> &Forest {
-        &self.forest
+        &self.predictor.forest
+    }
+
+    /// Trees, linear part, blend and calibration: everything that determines the predictions.
+    pub fn predictor(&self) -> &Predictor {
+        &self.predictor
+    }
+
+    /// The artifact format the model was read from (or [`FORMAT_VERSION`] for a new model).
+    pub fn format_version(&self) -> u32 {
+        self.format_version
     }
 
     /// The cell encoder of this model's schema.
@@ -270,9 +337,15 @@ impl Model {
         &self.explainer
     }
 
+    /// The model output for one encoded feature vector, in log-odds (before an isotonic
+    /// calibration, if the model has one): what the explanations add up to.
+    pub fn log_odds(&self, features: &[f64]) -> f64 {
+        self.predictor.log_odds(features)
+    }
+
     /// Churn probability for one encoded feature vector (see [`crate::schema`] for the layout).
     pub fn predict_probability(&self, features: &[f64]) -> f64 {
-        self.forest.probability(features)
+        self.predictor.probability(features)
     }
 }
 
@@ -407,6 +480,38 @@ mod tests {
         assert_eq!(back, v);
     }
 
+    /// A format-1 artifact (the forest alone) still loads, keeps its id and scores as the
+    /// forest; a format-1 file that claims format-2 parts is refused.
+    #[test]
+    fn reads_format_1() {
+        let d = Model::embedded_default();
+        let mut v1 = Model::checked(
+            String::new(),
+            1,
+            d.schema().clone(),
+            Predictor::forest_only(d.forest().clone()),
+            d.card().clone(),
+        )
+        .unwrap();
+        v1.id = format!("telco-gbdt-v1-{}", v1.content_hash());
+        let bytes = v1.to_json_vec();
+        let top: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(top["format_version"], 1);
+        for part in ["linear", "blend", "calibration"] {
+            assert!(top.get(part).is_none(), "{part}");
+        }
+        let back = Model::from_json_slice(&bytes).unwrap();
+        assert_eq!(back.id(), v1.id());
+        assert_eq!(back.format_version(), 1);
+        let x = vec![0.0; d.forest().n_features];
+        assert_eq!(back.log_odds(&x), d.forest().log_odds(&x));
+
+        let mut v: serde_json::Value = serde_json::from_slice(&d.to_json_vec()).unwrap();
+        v["format_version"] = serde_json::json!(1);
+        let e = Model::from_json_slice(&serde_json::to_vec(&v).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("format-1"), "{e}");
+    }
+
     #[test]
     fn names_are_sanitized() {
         assert_eq!(sanitize_name("Telco Default"), "telco-default");
@@ -417,8 +522,8 @@ mod tests {
     #[test]
     fn rejects_other_versions_and_garbage() {
         assert!(matches!(
-            Model::from_json_slice(b"{\"format_version\": 2}"),
-            Err(ModelError::UnsupportedVersion { found: Some(2), .. })
+            Model::from_json_slice(b"{\"format_version\": 3}"),
+            Err(ModelError::UnsupportedVersion { found: Some(3), .. })
         ));
         assert!(matches!(
             Model::from_json_slice(b"{}"),

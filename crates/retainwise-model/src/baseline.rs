@@ -357,9 +357,11 @@ fn build() -> Result<Model, crate::ModelError> {
             log_loss: none.clone(),
             brier: none,
             calibration_error: f64::NAN,
+            reliability: Vec::new(),
         },
         settings: TrainSettings {
             gbdt: GbdtSettings::default(),
+            search: None,
             folds: 0,
             seed: 0,
         },

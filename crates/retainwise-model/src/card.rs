@@ -5,8 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::blend::Blend;
+use crate::calibration::CalibrationChoice;
 use crate::gbdt::GbdtSettings;
 use crate::schema::{ColumnKind, DroppedColumn, FeatureSchema};
+use crate::search::{CandidateResult, PenaltyResult, SearchSpace};
 
 /// One feature column of the model, as shown on the card.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,13 +96,41 @@ pub struct CvMetrics {
     /// Expected calibration error over all out-of-fold forecasts, 10 equal-width bins
     /// ([`crate::metrics::expected_calibration_error`]).
     pub calibration_error: f64,
+    /// The reliability table behind it: the same bins, with rows, mean forecast and observed
+    /// churn rate (empty on cards written before it was recorded).
+    #[serde(default)]
+    pub reliability: Vec<crate::metrics::ReliabilityBin>,
+}
+
+/// What the built-in search ([`crate::search`]) tried and chose for the final model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchRecord {
+    /// What was tried.
+    pub space: SearchSpace,
+    /// Each tree candidate's early-stopped rounds and inner-fold log loss.
+    pub candidates: Vec<CandidateResult>,
+    /// Each logistic-regression penalty's inner-fold log loss.
+    pub penalties: Vec<PenaltyResult>,
+    /// The logistic regression's chosen L2 penalty (`None`: trees alone).
+    pub linear_l2: Option<f64>,
+    /// The blend weights fitted on out-of-fold log-odds.
+    pub blend: Blend,
+    /// Platt or isotonic, with both candidates' cross-validated log loss.
+    pub calibration: CalibrationChoice,
+    /// What the search chose on each outer fold's training folds (depth, learning rate,
+    /// rounds, penalty, calibration): how stable the choice is.
+    pub outer_folds: Vec<String>,
 }
 
 /// Everything that determined the fit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
-    /// Boosting settings.
+    /// Boosting settings of the final model (for a searched model, the chosen depth, learning
+    /// rate and early-stopped rounds).
     pub gbdt: GbdtSettings,
+    /// The search and its choices (absent on cards written before the search existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchRecord>,
     /// Cross-validation folds.
     pub folds: usize,
     /// Seed for fold assignment and the learner's sampling.

@@ -2,25 +2,34 @@
 //! top risk drivers and protective factors (in probability points), a one-line summary and a
 //! recommendation.
 //!
+//! # Exact SHAP values of the blended model
+//! The model's log-odds are `F(x) = c + a·T(x) + b·L(x)` ([`crate::blend`]): trees `T` and a
+//! logistic regression `L(x) = β₀ + Σ_k w_k (f_k(x_j) − μ_k)` ([`crate::linear`]). TreeSHAP
+//! ([`crate::shap`]) splits `T(x) = T₀ + Σ_j φ_j^T`; the linear part's exact SHAP values are
+//! its terms `w_k (f_k(x_j) − μ_k)` (0 for a missing value, which the regression reads as the
+//! mean), with base value `β₀`. Both parts are affine in `F`, so `F(x) = F₀ + Σ_c φ_c` with
+//! `F₀ = c + a·T₀ + b·β₀` and `φ_c` = `a ·` the TreeSHAP values plus `b ·` the terms of the
+//! column's slots (one-hot slots, and a value's identity and log terms, add up to the column).
+//!
 //! # From log-odds to probability points
-//! TreeSHAP ([`crate::shap`]) splits the model's log-odds output `F(x)` into a base value `F₀`
-//! (the expected output) plus one contribution `φ_c` per source column (one-hot slots summed
-//! back to their column): `F(x) = F₀ + Σ_c φ_c`. Probabilities are not additive in log-odds, so
-//! each contribution is scaled by the same factor, the slope of the secant of the logistic
-//! function between `F₀` and `F(x)`:
+//! Probabilities are not additive in log-odds, so each contribution is scaled by the same
+//! factor, the slope of the secant of the calibration map `g` (the logistic function `σ`, or the
+//! isotonic map when cross-validation chose it) between `F₀` and `F(x)`:
 //!
 //! ```text
-//! impact_c = 100 · φ_c · (p − p₀) / (F(x) − F₀),   p = σ(F(x)), p₀ = σ(F₀)
+//! impact_c = 100 · φ_c · (p − p₀) / (F(x) − F₀),   p = g(F(x)), p₀ = g(F₀)
 //! ```
 //!
-//! (the tangent slope `p(1 − p)` when `F(x) = F₀`). The impacts are in percentage points and add
-//! up exactly to `100 · (p − p₀)`: the customer's distance from the average customer's risk. The
-//! sign and the ranking of the columns are those of the SHAP values.
+//! (the tangent slope when `F(x) = F₀`). The impacts are in percentage points and add up
+//! exactly to `100 · (p − p₀)`: the customer's distance from the average customer's risk. The
+//! sign and the ranking of the columns are those of the SHAP values. With isotonic calibration
+//! the SHAP values are those of the pre-calibration log-odds `F` (a monotone map has no additive
+//! split of its own), and only their conversion to points goes through the calibrated map.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::forest::sigmoid;
+use crate::blend::Predictor;
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::shap::TreeExplainer;
 
@@ -52,12 +61,14 @@ pub struct Explanation<'a> {
     pub risk_factors: Vec<Factor<'a>>,
     /// Up to [`TOP_FACTORS`] columns lowering the risk, largest effect first (negative impacts).
     pub protective_factors: Vec<Factor<'a>>,
-    /// The average customer's churn probability `p₀ = σ(F₀)`.
+    /// The average customer's churn probability `p₀ = g(F₀)`.
     pub base_probability: f64,
-    /// This customer's churn probability `p = σ(F(x))`.
+    /// This customer's churn probability `p = g(F(x))`.
     pub probability: f64,
     /// The model output `F(x)` in log-odds.
     pub log_odds: f64,
+    /// The base value `F₀` in log-odds: `F₀ + Σ_c φ_c = F(x)`.
+    pub base_value: f64,
 }
 
 /// How a column's value is recovered from the encoded row and put into words.
@@ -70,19 +81,41 @@ struct Column {
     kind: ColumnKind,
 }
 
-/// Explains churn scores of one model: TreeSHAP per source column plus the wording rules.
-/// Build once per model; `Send + Sync`.
+/// Explains churn scores of one model: exact SHAP values per source column plus the wording
+/// rules. Build once per model; `Send + Sync`.
 #[derive(Clone, Debug)]
 pub struct Explainer {
     shap: TreeExplainer,
     columns: Vec<Column>,
+    predictor: Predictor,
+    /// The linear part's terms with the blend weight applied, and the column of each.
+    linear_terms: Vec<(crate::linear::LinearTerm, usize)>,
+    /// `F₀` (see the module doc).
+    base_value: f64,
 }
 
 impl Explainer {
-    /// Builds the explainer of `forest` over `schema` (assumed consistent, as in a
+    /// Builds the explainer of `predictor` over `schema` (assumed consistent, as in a
     /// [`crate::Model`]).
-    pub fn new(schema: &FeatureSchema, forest: &crate::forest::Forest) -> Explainer {
-        let shap = TreeExplainer::new(forest, &schema.slot_columns());
+    pub fn new(schema: &FeatureSchema, predictor: &Predictor) -> Explainer {
+        let slot_columns = schema.slot_columns();
+        let shap = TreeExplainer::new(&predictor.forest, &slot_columns);
+        let blend = &predictor.blend;
+        let (linear_terms, base_value) = match &predictor.linear {
+            Some(l) => (
+                l.terms
+                    .iter()
+                    .map(|t| {
+                        let mut t = t.clone();
+                        t.coef *= blend.linear_weight;
+                        let column = slot_columns[t.slot];
+                        (t, column)
+                    })
+                    .collect(),
+                blend.combine(shap.base_value(), l.intercept),
+            ),
+            None => (Vec::new(), predictor.combine(shap.base_value(), &[])),
+        };
         let columns = schema
             .columns
             .iter()
@@ -94,12 +127,24 @@ impl Explainer {
                 kind: c.kind.clone(),
             })
             .collect();
-        Explainer { shap, columns }
+        Explainer {
+            shap,
+            columns,
+            predictor: predictor.clone(),
+            linear_terms,
+            base_value,
+        }
     }
 
-    /// The TreeSHAP explainer, one output group per schema column.
+    /// The TreeSHAP explainer of the trees alone, one output group per schema column.
     pub fn shap(&self) -> &TreeExplainer {
         &self.shap
+    }
+
+    /// The base value `F₀` of the whole model, in log-odds: the expected output, to which the
+    /// contributions of [`Explainer::explain`] add.
+    pub fn base_value(&self) -> f64 {
+        self.base_value
     }
 
     /// Number of source columns (length of the contribution vector).
@@ -108,20 +153,30 @@ impl Explainer {
     }
 
     /// Explains encoded row `features` (NaN = missing). `phi` is scratch space of length
-    /// [`Explainer::n_columns`]; on return it holds the log-odds contribution of each column.
-    /// The model output comes from the same pass ([`TreeExplainer::contributions`]) and equals
-    /// [`crate::forest::Forest::log_odds`] to the bit.
+    /// [`Explainer::n_columns`]; on return it holds the log-odds contribution of each column
+    /// (`base_value + Σ phi = log_odds`). The trees' output comes from the same pass
+    /// ([`TreeExplainer::contributions`]), so the model output equals
+    /// [`crate::blend::Predictor::log_odds`] to the bit.
     pub fn explain(&self, features: &[f64], phi: &mut [f64]) -> Explanation<'_> {
-        let log_odds = self.shap.contributions(features, phi);
-        let f0 = self.shap.base_value();
-        let p = sigmoid(log_odds);
-        let p0 = sigmoid(f0);
+        let t = self.shap.contributions(features, phi);
+        let log_odds = self.predictor.combine(t, features);
+        let a = self.predictor.blend.tree_weight;
+        if a != 1.0 {
+            phi.iter_mut().for_each(|v| *v *= a);
+        }
+        for (term, c) in &self.linear_terms {
+            phi[*c] += term.contribution(features);
+        }
+        let f0 = self.base_value;
+        let calibration = &self.predictor.calibration;
+        let p = calibration.probability(log_odds);
+        let p0 = calibration.probability(f0);
         let delta = log_odds - f0;
-        // Secant slope of the logistic between F₀ and F(x); tangent when they coincide.
+        // Secant slope of the calibration map between F₀ and F(x); tangent when they coincide.
         let slope = if delta.abs() > 1e-9 {
             (p - p0) / delta
         } else {
-            p * (1.0 - p)
+            calibration.slope(log_odds)
         };
         let factor = |c: usize| Factor {
             column: c,
@@ -129,7 +184,12 @@ impl Explainer {
             value: self.value(c, features),
             impact: 100.0 * phi[c] * slope,
         };
-        let min_phi = MIN_IMPACT_POINTS / (100.0 * slope);
+        // A flat stretch of an isotonic map gives slope 0: no column moves the probability.
+        let min_phi = if slope > 0.0 {
+            MIN_IMPACT_POINTS / (100.0 * slope)
+        } else {
+            f64::INFINITY
+        };
         let risk_factors = top(phi, |v| v >= min_phi, |a, b| a > b)
             .into_iter()
             .map(factor)
@@ -144,6 +204,7 @@ impl Explainer {
             base_probability: p0,
             probability: p,
             log_odds,
+            base_value: f0,
         }
     }
 
@@ -496,7 +557,102 @@ mod tests {
             base_score: 0.0,
             trees: vec![leaf],
         };
-        Explainer::new(&schema, &forest)
+        Explainer::new(&schema, &Predictor::forest_only(forest))
+    }
+
+    /// The blended model's SHAP values add up to its log-odds, with the linear part's log terms
+    /// and missing values, under both calibrations; the points add up to `p − p₀`.
+    #[test]
+    fn blended_contributions_add_up_under_both_calibrations() {
+        use crate::blend::Blend;
+        use crate::calibration::Calibration;
+        use crate::forest::Tree;
+        use crate::linear::{LinearModel, LinearTerm, Transform};
+        let plain = explainer();
+        let schema_columns = plain.columns.len();
+        // Slots: Contract 0–1, tenure 2, MultipleLines 3–4, PaperlessBilling 5.
+        let tree = Tree {
+            feature: vec![2, -1, 5, -1, -1],
+            threshold: vec![10.0, 0.0, 0.5, 0.0, 0.0],
+            left: vec![1, 0, 3, 0, 0],
+            right: vec![2, 0, 4, 0, 0],
+            missing_left: vec![true, false, false, false, false],
+            value: vec![0.0, 0.8, 0.0, -0.4, 0.1],
+            cover: vec![10.0, 3.0, 7.0, 4.0, 3.0],
+        };
+        let term = |slot, transform, coef, center| LinearTerm {
+            slot,
+            transform,
+            coef,
+            center,
+        };
+        let linear = LinearModel {
+            intercept: -0.2,
+            terms: vec![
+                term(0, Transform::Identity, 0.5, 0.4),
+                term(2, Transform::Identity, -0.01, 30.0),
+                term(2, Transform::Log1p, -0.3, 2.0),
+                term(5, Transform::Identity, 0.2, 0.5),
+            ],
+        };
+        let schema = FeatureSchema {
+            label: "Churn".into(),
+            id_column: None,
+            columns: plain
+                .columns
+                .iter()
+                .map(|c| crate::schema::SourceColumn {
+                    name: c.name.clone(),
+                    kind: c.kind.clone(),
+                })
+                .collect(),
+        };
+        let rows = [
+            [1.0, 0.0, 2.0, 0.0, 1.0, 1.0],
+            [0.0, 1.0, 60.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, f64::NAN, 0.0, 0.0, f64::NAN],
+            [1.0, 0.0, 12.0, 0.0, 0.0, 1.0],
+        ];
+        let isotonic = Calibration::Isotonic {
+            score: vec![-1.0, 0.0, 0.5, 1.5],
+            probability: vec![0.05, 0.2, 0.2, 0.7],
+        };
+        for calibration in [Calibration::Sigmoid, isotonic] {
+            let predictor = Predictor {
+                forest: crate::forest::Forest {
+                    n_features: 6,
+                    base_score: -0.9,
+                    trees: vec![tree.clone()],
+                },
+                linear: Some(linear.clone()),
+                blend: Blend {
+                    intercept: 0.1,
+                    tree_weight: 0.7,
+                    linear_weight: 1.2,
+                },
+                calibration,
+            };
+            let x = Explainer::new(&schema, &predictor);
+            let mut phi = vec![0.0; schema_columns];
+            for row in &rows {
+                let e = x.explain(row, &mut phi);
+                let f = predictor.log_odds(row);
+                assert_eq!(e.log_odds.to_bits(), f.to_bits());
+                assert_eq!(e.probability, predictor.probability(row));
+                let total = x.base_value() + phi.iter().sum::<f64>();
+                assert!((total - f).abs() < 1e-12, "{total} vs {f}");
+                let slope = if (f - e.base_value).abs() > 1e-9 {
+                    (e.probability - e.base_probability) / (f - e.base_value)
+                } else {
+                    predictor.calibration.slope(f)
+                };
+                let points: f64 = phi.iter().map(|v| 100.0 * v * slope).sum();
+                assert!((points - 100.0 * (e.probability - e.base_probability)).abs() < 1e-9);
+                for f in e.risk_factors.iter().chain(&e.protective_factors) {
+                    assert!((f.impact - 100.0 * phi[f.column] * slope).abs() < 1e-12);
+                }
+            }
+        }
     }
 
     #[test]
@@ -518,6 +674,7 @@ mod tests {
             base_probability: 0.26,
             probability: 0.8,
             log_odds: 1.4,
+            base_value: -1.0,
         };
         assert_eq!(
             x.summary(&e),

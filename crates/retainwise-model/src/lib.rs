@@ -4,12 +4,15 @@
 //!
 //! # Flow
 //! ```text
-//! training CSV ─▶ train::TrainingTable (sha256) ─▶ schema::infer ─▶ encode ─▶ gbdt (forust-ml)
-//!      ─▶ forest::Forest (own format) + card::ModelCard ─▶ artifact::Model ─▶ JSON artifact
+//! training CSV ─▶ train::TrainingTable (sha256) ─▶ schema::infer ─▶ encode ─▶ search (nested
+//!      CV: gbdt via forust-ml with early stopping, linear logistic regression, blend,
+//!      calibration) ─▶ blend::Predictor (own forest format + linear + blend + calibration)
+//!      + card::ModelCard ─▶ artifact::Model ─▶ JSON artifact
 //! customer CSV ─▶ decode (BOM, UTF-16, windows-1252) ─▶ dialect (, ; tab |, decimal comma)
 //!      ─▶ csv_input ─▶ mapping (exact, normalised, aliases, fuzzy) ─▶ intake (limits, row
 //!      shape, values) ─▶ encode ─▶ batch (4096 rows, every core: shap::TreeExplainer gives
-//!      log-odds + exact TreeSHAP, explain:: drivers, summary, recommendation) ─▶ scored CSV
+//!      the trees' log-odds + exact TreeSHAP, explain:: adds the linear terms, blends,
+//!      calibrates, picks drivers, summary, recommendation) ─▶ scored CSV
 //!      + report::ValidationReport
 //! ```
 //! [`preview()`] runs the same intake on the first rows without scoring, for a mapping preview.
@@ -19,8 +22,10 @@
 //!   means the same thing in both.
 //! - Scoring never uses the trainer's code: trees are copied into [`forest::Forest`], and the
 //!   copy predicts the same log-odds as the trainer, bit for bit (tested).
-//! - Explanations are exact: base value + per-column TreeSHAP contributions = the model's
-//!   log-odds (tested on every Telco row, and against forust-ml's own Shapley values).
+//! - Explanations are exact: base value + per-column SHAP values (TreeSHAP of the trees, the
+//!   linear terms, blended) = the model's log-odds (tested on every Telco row; TreeSHAP also
+//!   against forust-ml's own Shapley values).
+//! - Cross-validated figures are of the whole training procedure, search included (nested).
 //! - A [`Model`] is always valid: schema, trees and feature count agree, and its id is the hash
 //!   of what determines its predictions.
 //! - Every data row of a scored file is either written (in input order) or counted as rejected
@@ -32,6 +37,8 @@ pub mod aliases;
 pub mod artifact;
 pub mod baseline;
 pub mod batch;
+pub mod blend;
+pub mod calibration;
 pub mod card;
 pub mod csv_input;
 pub mod decode;
@@ -41,6 +48,7 @@ pub mod explain;
 pub mod forest;
 pub mod gbdt;
 pub mod intake;
+pub mod linear;
 pub mod mapping;
 pub mod metrics;
 pub mod preview;
@@ -48,6 +56,7 @@ pub mod report;
 pub mod safe_csv;
 pub mod schema;
 pub mod score;
+pub mod search;
 pub mod shap;
 pub mod train;
 pub mod values;

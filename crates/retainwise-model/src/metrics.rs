@@ -161,6 +161,56 @@ pub fn expected_calibration_error(labels: &[bool], probs: &[f64], bins: usize) -
         .sum()
 }
 
+/// One bin of a reliability table (DeGroot & Fienberg 1983, "The comparison and evaluation of
+/// forecasters", J. R. Stat. Soc. D 32): the forecasts in `[lower, upper)` (the last bin
+/// includes 1), their mean and the observed churn rate among them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReliabilityBin {
+    /// Lower edge of the bin.
+    pub lower: f64,
+    /// Upper edge of the bin.
+    pub upper: f64,
+    /// Forecasts in the bin.
+    pub rows: u64,
+    /// Mean forecast probability in the bin (NaN-free: empty bins report 0).
+    pub mean_predicted: f64,
+    /// Share of the bin's rows that churned (0 for an empty bin).
+    pub observed_rate: f64,
+}
+
+/// The reliability table over `bins` equal-width bins, the bins of
+/// [`expected_calibration_error`], values rounded to 4 decimals.
+pub fn reliability_table(labels: &[bool], probs: &[f64], bins: usize) -> Vec<ReliabilityBin> {
+    assert_eq!(
+        labels.len(),
+        probs.len(),
+        "labels and probabilities differ in length"
+    );
+    let bins = bins.max(1);
+    let mut count = vec![0u64; bins];
+    let mut sum_p = vec![0.0; bins];
+    let mut sum_y = vec![0.0; bins];
+    for (&y, &p) in labels.iter().zip(probs) {
+        let b = ((p.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
+        count[b] += 1;
+        sum_p[b] += p;
+        sum_y[b] += if y { 1.0 } else { 0.0 };
+    }
+    let r4 = |x: f64| (x * 1e4).round() / 1e4;
+    (0..bins)
+        .map(|b| {
+            let n = count[b].max(1) as f64;
+            ReliabilityBin {
+                lower: r4(b as f64 / bins as f64),
+                upper: r4((b + 1) as f64 / bins as f64),
+                rows: count[b],
+                mean_predicted: r4(sum_p[b] / n),
+                observed_rate: r4(sum_y[b] / n),
+            }
+        })
+        .collect()
+}
+
 /// Mean and sample standard deviation (n − 1 denominator; 0 for a single value).
 pub fn mean_std(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;

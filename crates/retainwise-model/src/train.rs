@@ -5,11 +5,13 @@
 //!
 //! Flow: read the whole table (training files are history, not streams) while hashing its
 //! bytes → find and parse the label → infer the schema ([`crate::schema::infer`]) → encode →
-//! stratified k-fold cross-validation, each fold fit on the other folds and scored with the
-//! project's own inference → fit on all rows → model card. Every fit is single-threaded and
-//! seeded, and folds run in parallel, so the result is identical for a given seed and input.
+//! stratified k-fold folds → the built-in search ([`crate::search`]): tree settings and rounds,
+//! the logistic regression's penalty, the blend and the calibration chosen on inner folds, the
+//! whole procedure scored on each outer fold (nested cross-validation) with the project's own
+//! inference, then run on all rows for the final model → model card. Every fit is
+//! single-threaded and seeded, and fits run in parallel in a fixed order, so the result is
+//! identical for a given seed and input.
 
-use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -17,15 +19,17 @@ use std::io::{self, Read};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::artifact::{hex, Model, ModelError};
+use crate::blend::Predictor;
 use crate::card::{
-    CardFeature, CvMetrics, MetricSummary, ModelCard, Software, TrainSettings, TrainingData,
+    CardFeature, CvMetrics, MetricSummary, ModelCard, SearchRecord, Software, TrainSettings,
+    TrainingData,
 };
 use crate::csv_input::{self, ReadError};
 use crate::encode::Encoder;
-use crate::forest::Forest;
-use crate::gbdt::{self, GbdtSettings};
+use crate::gbdt::GbdtSettings;
 use crate::metrics;
 use crate::schema::{self, DroppedColumn, FeatureSchema};
+use crate::search::{self, SearchSpace, Selection};
 use crate::values;
 
 /// Fewest data rows [`CheckedTrainParams::fit`] accepts.
@@ -47,8 +51,11 @@ pub struct TrainParams {
     pub seed: u64,
     /// Cross-validation folds, 2..=10 (default 5).
     pub folds: usize,
-    /// Boosting settings.
+    /// The boosting settings the search does not vary (minimum leaf hessian, L2, subsampling,
+    /// bins); its rounds, learning rate and depth are replaced by each candidate's.
     pub gbdt: GbdtSettings,
+    /// What the built-in search tries ([`SearchSpace::default`] unless changed).
+    pub search: SearchSpace,
     /// Date written on the model card (default: today, UTC, `YYYY-MM-DD`).
     pub trained_at: String,
 }
@@ -63,6 +70,7 @@ impl TrainParams {
             seed: 42,
             folds: 5,
             gbdt: GbdtSettings::default(),
+            search: SearchSpace::default(),
             trained_at: utc_date(SystemTime::now()),
         }
     }
@@ -84,6 +92,9 @@ impl TrainParams {
             )));
         }
         self.gbdt.validate().map_err(TrainError::InvalidParams)?;
+        self.search
+            .validate(&self.gbdt)
+            .map_err(TrainError::InvalidParams)?;
         Ok(CheckedTrainParams(self.clone()))
     }
 }
@@ -343,13 +354,63 @@ impl fmt::Display for TrainReport {
             "  calibration error (ECE, 10 bins) {:.4}",
             cv.calibration_error
         )?;
+        if !cv.reliability.is_empty() {
+            writeln!(f, "reliability  bin          rows  predicted  observed")?;
+            for b in cv.reliability.iter().filter(|b| b.rows > 0) {
+                writeln!(
+                    f,
+                    "             {:.1}–{:.1}  {:>6}     {:.3}     {:.3}",
+                    b.lower, b.upper, b.rows, b.mean_predicted, b.observed_rate
+                )?;
+            }
+        }
         let g = &self.settings.gbdt;
         writeln!(
             f,
-            "settings   {} rounds, learning rate {}, depth {}, min leaf hessian {}, l2 {}, subsample {}, colsample {}, seed {}",
+            "trees      {} rounds, learning rate {}, depth {}, min leaf hessian {}, l2 {}, subsample {}, colsample {}, seed {}",
             g.rounds, g.learning_rate, g.max_depth, g.min_leaf_weight, g.l2, g.subsample,
             g.colsample_bytree, self.settings.seed
         )?;
+        if let Some(s) = &self.settings.search {
+            let cands: Vec<String> = s
+                .candidates
+                .iter()
+                .map(|c| {
+                    format!(
+                        "depth {} lr {} → {} rounds, {:.4}",
+                        c.max_depth, c.learning_rate, c.best_rounds, c.log_loss
+                    )
+                })
+                .collect();
+            writeln!(f, "search     trees (inner log loss): {}", cands.join("; "))?;
+            if let Some(l2) = s.linear_l2 {
+                writeln!(
+                    f,
+                    "linear     logistic regression, L2 {l2} (tried {})",
+                    s.penalties
+                        .iter()
+                        .map(|p| format!("{} → {:.4}", p.l2, p.log_loss))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )?;
+            }
+            writeln!(
+                f,
+                "blend      log-odds = {:.4} + {:.4} × trees + {:.4} × linear",
+                s.blend.intercept, s.blend.tree_weight, s.blend.linear_weight
+            )?;
+            writeln!(
+                f,
+                "calibrated {} (CV log loss: Platt {:.4}, isotonic {:.4}, difference s.e. {:.4})",
+                s.calibration.chosen,
+                s.calibration.platt_log_loss,
+                s.calibration.isotonic_log_loss,
+                s.calibration.difference_se
+            )?;
+            for (k, o) in s.outer_folds.iter().enumerate() {
+                writeln!(f, "fold {}     chose {o}", k + 1)?;
+            }
+        }
         for n in &self.notes {
             writeln!(f, "note       {n}")?;
         }
@@ -379,12 +440,6 @@ pub(crate) struct Prepared {
     /// Column-major encoded features (`data[j * rows + i]`), NaN = missing.
     pub data: Vec<f64>,
     pub labels: Vec<bool>,
-}
-
-/// A row-subset fit: the forest and, for CV folds, the held-out probabilities.
-struct FoldResult {
-    forest: Forest,
-    held_out: Vec<(usize, f64)>,
 }
 
 impl CheckedTrainParams {
@@ -502,51 +557,27 @@ impl CheckedTrainParams {
         } = self.prepare(table)?;
         let rows = labels.len();
         let positives = labels.iter().filter(|l| **l).count();
-        let n_features = schema.n_features();
-        let y: Vec<f64> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
 
-        // Jobs 0..k are the CV folds, job k the final fit on all rows.
         let fold_of = stratified_folds(&labels, p.folds, p.seed);
-        let jobs: Vec<Result<FoldResult, String>> = (0..=p.folds)
-            .into_par_iter()
-            .map(|job| {
-                let train_rows: Vec<usize> = (0..rows).filter(|&i| fold_of[i] != job).collect();
-                let forest = if train_rows.len() == rows {
-                    gbdt::fit(&p.gbdt, p.seed, &data, rows, &y)?
-                } else {
-                    let sub = select_rows(&data, rows, &train_rows);
-                    let sub_y: Vec<f64> = train_rows.iter().map(|&i| y[i]).collect();
-                    gbdt::fit(&p.gbdt, p.seed, &sub, train_rows.len(), &sub_y)?
-                };
-                let mut row = vec![0.0; n_features];
-                let held_out = (0..rows)
-                    .filter(|&i| fold_of[i] == job)
-                    .map(|i| {
-                        for (j, r) in row.iter_mut().enumerate() {
-                            *r = data[j * rows + i];
-                        }
-                        (i, forest.probability(&row))
-                    })
-                    .collect();
-                Ok(FoldResult { forest, held_out })
-            })
-            .collect();
-        let mut jobs: Vec<FoldResult> = jobs
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(TrainError::Learner)?;
-        let final_forest = jobs.pop().expect("the final fit is the last job").forest;
+        let encoded = search::Data {
+            data: &data,
+            rows,
+            labels: &labels,
+            fold_of: &fold_of,
+            folds: p.folds,
+        };
+        let outcome =
+            search::run(&encoded, &p.gbdt, &p.search, p.seed).map_err(TrainError::Learner)?;
 
         let mut per_fold: [Vec<f64>; 4] = Default::default();
         let mut oof = vec![0.0; rows];
-        for fold in &jobs {
-            let fy: Vec<bool> = fold.held_out.iter().map(|&(i, _)| labels[i]).collect();
-            let fp: Vec<f64> = fold.held_out.iter().map(|&(_, q)| q).collect();
-            per_fold[0].push(metrics::roc_auc(&fy, &fp).unwrap_or(f64::NAN));
-            per_fold[1].push(metrics::average_precision(&fy, &fp).unwrap_or(f64::NAN));
-            per_fold[2].push(metrics::log_loss(&fy, &fp));
-            per_fold[3].push(metrics::brier(&fy, &fp));
-            for &(i, q) in &fold.held_out {
+        for (_, held, probs) in &outcome.outer {
+            let fy: Vec<bool> = held.iter().map(|&i| labels[i]).collect();
+            per_fold[0].push(metrics::roc_auc(&fy, probs).unwrap_or(f64::NAN));
+            per_fold[1].push(metrics::average_precision(&fy, probs).unwrap_or(f64::NAN));
+            per_fold[2].push(metrics::log_loss(&fy, probs));
+            per_fold[3].push(metrics::brier(&fy, probs));
+            for (&i, &q) in held.iter().zip(probs) {
                 oof[i] = q;
             }
         }
@@ -559,9 +590,21 @@ impl CheckedTrainParams {
             calibration_error: crate::card::round6(metrics::expected_calibration_error(
                 &labels, &oof, 10,
             )),
+            reliability: metrics::reliability_table(&labels, &oof, 10),
         };
+        let final_parts = outcome.final_parts;
+        let chosen = &final_parts.selection;
         let settings = TrainSettings {
-            gbdt: p.gbdt.clone(),
+            gbdt: chosen.gbdt.clone(),
+            search: Some(SearchRecord {
+                space: p.search.clone(),
+                candidates: chosen.candidates.clone(),
+                penalties: chosen.penalties.clone(),
+                linear_l2: chosen.linear_l2,
+                blend: chosen.blend.clone(),
+                calibration: chosen.calibration.clone(),
+                outer_folds: outcome.outer_selections.iter().map(describe).collect(),
+            }),
             folds: p.folds,
             seed: p.seed,
         };
@@ -581,11 +624,17 @@ impl CheckedTrainParams {
             trained_at: p.trained_at.clone(),
             software: Software {
                 retainwise_model: env!("CARGO_PKG_VERSION").to_string(),
-                trainer: "forust-ml 0.8".to_string(),
+                trainer: "forust-ml 0.8 (trees), own logistic regression (Newton/IRLS)".to_string(),
             },
             notes: notes.clone(),
         };
-        let model = Model::from_parts(&p.name, schema, final_forest, card)?;
+        let predictor = Predictor {
+            forest: final_parts.forest,
+            linear: final_parts.linear,
+            blend: final_parts.blend,
+            calibration: final_parts.calibration,
+        };
+        let model = Model::from_parts(&p.name, schema, predictor, card)?;
         let report = TrainReport {
             model_id: model.id().to_string(),
             label: model.schema().label.clone(),
@@ -602,15 +651,13 @@ impl CheckedTrainParams {
     }
 }
 
-/// The rows `pick` of a column-major matrix with `rows` rows, still column-major.
-fn select_rows(data: &[f64], rows: usize, pick: &[usize]) -> Vec<f64> {
-    let cols = data.len() / rows;
-    let mut out = Vec::with_capacity(cols * pick.len());
-    for j in 0..cols {
-        let col = &data[j * rows..(j + 1) * rows];
-        out.extend(pick.iter().map(|&i| col[i]));
-    }
-    out
+/// One line for what the search chose: `depth 3, lr 0.05, 212 rounds, L2 10, platt`.
+fn describe(s: &Selection) -> String {
+    let linear = s.linear_l2.map(|l| format!(", L2 {l}")).unwrap_or_default();
+    format!(
+        "depth {}, lr {}, {} rounds{linear}, {}",
+        s.gbdt.max_depth, s.gbdt.learning_rate, s.gbdt.rounds, s.calibration.chosen
+    )
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators"):
@@ -742,8 +789,8 @@ mod telco_tests {
         let rows = prep.labels.len();
         let n = prep.schema.n_features();
         let y: Vec<f64> = prep.labels.iter().map(|&l| l as u8 as f64).collect();
-        let booster = gbdt::fit_booster(&p.gbdt, p.seed, &prep.data, rows, &y).unwrap();
-        let forest = gbdt::convert(&booster, n).unwrap();
+        let booster = crate::gbdt::fit_booster(&p.gbdt, p.seed, &prep.data, rows, &y).unwrap();
+        let forest = crate::gbdt::convert(&booster, n).unwrap();
         let theirs = booster.predict(&forust_ml::Matrix::new(&prep.data, rows, n), false);
         let mut row = vec![0.0; n];
         let mut worst: f64 = 0.0;

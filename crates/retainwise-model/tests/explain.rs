@@ -1,5 +1,6 @@
 //! Exact explanations on the real Telco data with the embedded model: for every row, the base
-//! value plus the per-column TreeSHAP contributions equals the model's log-odds; the
+//! value plus the per-column SHAP values (trees and logistic regression, blended) equals the
+//! model's log-odds; the
 //! probability-point impacts add up to `p − p₀`; the scored file's explanation columns agree
 //! with the explainer. Skips, loudly, when the Telco file is absent.
 
@@ -46,16 +47,19 @@ fn contributions_add_up_to_the_log_odds_on_every_telco_row() {
     let mut worst_points: f64 = 0.0;
     let rows = encoded_rows(model, &path);
     assert_eq!(rows.len(), 7043);
+    // The default model is the blend, so this covers the trees and the linear part together.
+    assert!(model.predictor().linear.is_some());
     for (_, x) in &rows {
-        let f = model.forest().log_odds(x);
+        let f = model.log_odds(x);
         let e = explainer.explain(x, &mut phi);
         assert_eq!(e.log_odds.to_bits(), f.to_bits());
         assert_eq!(e.probability, model.predict_probability(x));
-        let total = explainer.shap().base_value() + phi.iter().sum::<f64>();
+        assert_eq!(e.base_value, explainer.base_value());
+        let total = explainer.base_value() + phi.iter().sum::<f64>();
         worst = worst.max((total - f).abs());
         // All columns' impacts (not only the listed top 3) add up to p − p₀ in points.
         let p = model.predict_probability(x);
-        let slope = (p - e.base_probability) / (f - explainer.shap().base_value());
+        let slope = (p - e.base_probability) / (f - explainer.base_value());
         let points: f64 = phi.iter().map(|v| 100.0 * v * slope).sum();
         worst_points = worst_points.max((points - 100.0 * (p - e.base_probability)).abs());
         assert!(e

@@ -1,5 +1,6 @@
 //! Training on synthetic data made here, the artifact round trip, and training errors.
 
+use retainwise_model::search::TreeCandidate;
 use retainwise_model::{
     score_csv, train_csv, Model, ModelError, ScoreOptions, TrainError, TrainParams,
 };
@@ -41,7 +42,13 @@ fn params() -> TrainParams {
     let mut p = TrainParams::new("churned");
     p.name = "synthetic".into();
     p.trained_at = "2024-01-02".into();
-    p.gbdt.rounds = 60;
+    // One small tree candidate keeps these tests quick; the linear part and the calibration
+    // choice run as by default.
+    p.search.trees = vec![TreeCandidate {
+        max_depth: 3,
+        learning_rate: 0.1,
+        max_rounds: 60,
+    }];
     p
 }
 
@@ -50,7 +57,7 @@ fn trains_reports_and_detects_the_id_column() {
     let csv = synthetic_csv(600);
     let (model, report) = train_csv(csv.as_bytes(), &params()).unwrap();
     assert_eq!(model.id_column(), Some("account"));
-    assert!(model.id().starts_with("synthetic-gbdt-v1-"));
+    assert!(model.id().starts_with("synthetic-gbdt-v2-"));
     assert_eq!(report.rows, 600);
     let kinds: Vec<(&str, &str)> = report
         .features
@@ -75,7 +82,25 @@ fn trains_reports_and_detects_the_id_column() {
     assert_eq!(cv.roc_auc.folds.len(), 5);
     assert!(cv.roc_auc.mean > 0.7, "CV ROC AUC {}", cv.roc_auc.mean);
     assert!(cv.log_loss.mean < 0.69);
+    assert_eq!(cv.reliability.len(), 10);
+    assert_eq!(
+        cv.reliability.iter().map(|b| b.rows).sum::<u64>(),
+        600,
+        "every out-of-fold forecast is in one bin"
+    );
     let card = model.card();
+    let search = card
+        .settings
+        .search
+        .as_ref()
+        .expect("the search is recorded");
+    assert_eq!(card.settings.gbdt.max_depth, 3);
+    assert!((1..=60).contains(&card.settings.gbdt.rounds));
+    assert_eq!(search.outer_folds.len(), 5);
+    assert_eq!(search.penalties.len(), 3);
+    assert!(["platt", "isotonic"].contains(&search.calibration.chosen.as_str()));
+    // The synthetic churn is logistic in the inputs: the regression carries weight.
+    assert!(search.blend.linear_weight > 0.0, "{:?}", search.blend);
     assert_eq!(card.training_data.rows, 600);
     assert_eq!(card.training_data.sha256.len(), 64);
     assert_eq!(card.trained_at, "2024-01-02");
