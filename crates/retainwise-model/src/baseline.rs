@@ -21,7 +21,7 @@ use crate::forest::{Forest, Tree};
 use crate::schema::{ColumnKind, FeatureSchema, SourceColumn};
 use crate::{GbdtSettings, Model};
 
-/// Name of the baseline (the first part of its model id, `saas-baseline-rules-v1-…`).
+/// Name of the baseline (the first part of its model id, `saas-baseline-rules-v2-…`).
 pub const NAME: &str = "saas-baseline";
 /// Churn probability of the reference (average) customer.
 pub const BASE_RATE: f64 = 0.15;
@@ -97,7 +97,7 @@ const RULES: &[Rule] = &[
     },
 ];
 
-/// The baseline model, built once. Its id is `saas-baseline-rules-v1-{content hash}`.
+/// The baseline model, built once. Its id is `saas-baseline-rules-v{FORMAT_VERSION}-{content hash}`.
 pub fn saas_baseline() -> &'static Model {
     static MODEL: OnceLock<Model> = OnceLock::new();
     MODEL.get_or_init(|| build().expect("the baseline's hand-written trees are valid"))
