@@ -469,6 +469,18 @@ mod tests {
         let risky = [2.0, 30.0, 1.0, 0.0, 10.0, 8.0, 45.0, 0.0];
         let e = explainer.explain(&risky, &mut phi);
         assert_eq!(e.risk_factors[0].feature, "last_activity_days_ago");
+        // Words for subscription columns: days since, no integration, a check-in call.
+        let summary = explainer.summary(&e);
+        assert!(summary.starts_with("45 days since last activity and"), "{summary}");
+        let no_integration = e
+            .risk_factors
+            .iter()
+            .chain(&e.protective_factors)
+            .find(|f| f.feature == "has_integration");
+        if let Some(f) = no_integration {
+            assert_eq!(explainer.phrase(f), "no integration");
+        }
+        assert!(explainer.recommendation(&e, "high").contains("gone quiet"));
     }
 
     #[test]

@@ -238,9 +238,21 @@ impl Explainer {
             return format!("missing {}", col.words);
         }
         match &col.kind {
-            ColumnKind::Numeric => format!("{} of {value}", col.words),
+            // "last activity days ago" of 41 reads better as "41 days since last activity".
+            ColumnKind::Numeric => match col.words.strip_suffix(" days ago") {
+                Some(what) if !what.is_empty() => format!("{value} days since {what}"),
+                _ => format!("{} of {value}", col.words),
+            },
             ColumnKind::Boolean if value == "Yes" => col.words.clone(),
-            ColumnKind::Boolean => format!("no {}", col.words),
+            // "has integration" = No reads "no integration", not "no has integration".
+            ColumnKind::Boolean => match col
+                .words
+                .strip_prefix("has ")
+                .or_else(|| col.words.strip_prefix("is "))
+            {
+                Some(rest) => format!("no {rest}"),
+                None => format!("no {}", col.words),
+            },
             ColumnKind::Categorical { .. } => {
                 let lower = value.to_lowercase();
                 if lower == "yes" {
@@ -401,9 +413,21 @@ fn action(f: &Factor<'_>, kind_is_numeric: bool) -> String {
     let has = |w: &str| key.contains(w);
     if has("contract") {
         "offer a discount for moving to a one- or two-year contract".into()
-    } else if has("tenure") {
+    } else if has("plan") && !kind_is_numeric {
+        "offer a discount for moving to an annual plan".into()
+    } else if has("tenure") || has("months_subscribed") || has("account_age") {
         "give new-customer onboarding and an early loyalty offer".into()
-    } else if kind_is_numeric && (has("charge") || has("price") || has("fee") || has("bill")) {
+    } else if has("activity") || has("login") || has("last_seen") {
+        "reach out personally: they have gone quiet; offer a check-in call".into()
+    } else if has("usage") || has("adoption") {
+        "run a training session on the features they are not using".into()
+    } else if has("ticket") || has("complaint") {
+        "review their open support issues with them".into()
+    } else if has("integration") {
+        "help them connect an integration".into()
+    } else if kind_is_numeric
+        && (has("charge") || has("price") || has("fee") || has("bill") || has("mrr"))
+    {
         "review their plan and price".into()
     } else if has("support") || has("security") || has("backup") || has("protection") {
         format!("offer {} free for three months", words(f.feature))
