@@ -471,7 +471,10 @@ mod tests {
         assert_eq!(e.risk_factors[0].feature, "last_activity_days_ago");
         // Words for subscription columns: days since, no integration, a check-in call.
         let summary = explainer.summary(&e);
-        assert!(summary.starts_with("45 days since last activity and"), "{summary}");
+        assert!(
+            summary.starts_with("45 days since last activity and"),
+            "{summary}"
+        );
         let no_integration = e
             .risk_factors
             .iter()

@@ -63,17 +63,21 @@ async fn post_training(
 }
 
 async fn get_as(t: &TestApp, key: Option<&str>, path: &str) -> (u16, Value) {
-    let mut request = t.client.get(format!("{}{path}", t.base));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    send_as(t, reqwest::Method::GET, key, path).await
 }
 
 async fn post_as(t: &TestApp, key: Option<&str>, path: &str) -> (u16, Value) {
-    let mut request = t.client.post(format!("{}{path}", t.base));
+    send_as(t, reqwest::Method::POST, key, path).await
+}
+
+/// A bodiless request as the holder of API key `key` (none: no credentials); status and JSON.
+async fn send_as(
+    t: &TestApp,
+    method: reqwest::Method,
+    key: Option<&str>,
+    path: &str,
+) -> (u16, Value) {
+    let mut request = t.client.request(method, format!("{}{path}", t.base));
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
