@@ -9,6 +9,10 @@
 #   RETAINWISE_TEST_SQS_ENDPOINT  a moto server for SQS (`moto_server`, from PyPI's moto[server])
 #
 # Without these URLs the Postgres tests print SKIPPED and pass vacuously, so CI always sources this.
+#
+# For failure drills (scripts/failure-drill.sh) the sourcing shell also gets rw_pg_restart SECS
+# (PostgreSQL stopped, then started on the same port and data after SECS) and rw_s3_down /
+# rw_s3_up (the SeaweedFS process stopped, then started on the same ports and data).
 
 rw_services_dir="$(mktemp -d /tmp/retainwise-services.XXXXXX)"
 chmod 755 "$rw_services_dir"

@@ -23,22 +23,24 @@ const PART_SIZE: usize = 5 * 1024 * 1024;
 
 /// How long one S3 request is retried inside the client before the caller sees the error.
 ///
-/// object_store's default (10 retries within 3 minutes) would hide an outage inside a single job
-/// attempt: the worker holds its lease and a slot for minutes, nothing is counted, and an upload
-/// request outlives the API's request timeout. A short budget rides out a blip (about 1.5 s of
-/// backoff: 0.1, 0.2, 0.4, 0.8 s, decorrelated jitter) and hands anything longer to the queue,
-/// whose retries are visible (receive count, `retainwise_jobs_retried_total`, the message's last
-/// error) and end in the dead-letter queue, from which `retainwise queue redrive` runs them again.
-/// Found by the storage-outage drill (`tests/it/drills.rs`).
+/// object_store's default (10 retries within 3 minutes) hides an outage inside a single job
+/// attempt: the worker holds its lease and a slot for up to minutes, nothing is counted, and an
+/// upload request outlives the API's request timeout. Five seconds of retries (backoff from
+/// 0.1 s, capped at 1 s, decorrelated jitter) ride out a blip such as a restart of the store;
+/// anything longer is handed to the queue, whose retries are visible (receive count,
+/// `retainwise_jobs_retried_total`, the message's last error) and end in the dead-letter queue,
+/// from which `retainwise queue redrive` runs the job again. With the worker's defaults (retry
+/// after 2 s doubling, full jitter; dead-letter at the third receive) a job rides out about
+/// 15–20 s of outage. Found by the storage-outage drill (`tests/it/drills.rs`).
 fn s3_retry() -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: std::time::Duration::from_millis(100),
-            max_backoff: std::time::Duration::from_secs(2),
+            max_backoff: std::time::Duration::from_secs(1),
             base: 2.0,
         },
-        max_retries: 4,
-        retry_timeout: std::time::Duration::from_secs(15),
+        max_retries: 10,
+        retry_timeout: std::time::Duration::from_secs(5),
     }
 }
 

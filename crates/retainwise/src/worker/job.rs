@@ -189,7 +189,11 @@ async fn score(app: &App, job: &PredictionJob, rows: Arc<AtomicU64>) -> Result<S
     let stage = Instant::now();
     let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
     let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
-    if !app.storage.put_file_if_changed(&result_key, &output).await? {
+    if !app
+        .storage
+        .put_file_if_changed(&result_key, &output)
+        .await?
+    {
         info!(prediction_id = %job.prediction_id, "result already stored by an earlier attempt");
     }
     let report_json = serde_json::to_vec_pretty(&report)

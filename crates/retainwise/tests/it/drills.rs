@@ -86,7 +86,10 @@ fn fleet_env(t: &TestApp, s3_endpoint: &str, extra: &[(&str, &str)]) -> Vec<(Str
             format!("s3://{bucket}/{}", prefix.as_deref().unwrap_or("")),
         ),
         ("AWS_ENDPOINT_URL_S3".to_owned(), s3_endpoint.to_owned()),
-        ("RETAINWISE_VISIBILITY_TIMEOUT_SECS".to_owned(), "3".to_owned()),
+        (
+            "RETAINWISE_VISIBILITY_TIMEOUT_SECS".to_owned(),
+            "3".to_owned(),
+        ),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env
@@ -264,7 +267,12 @@ async fn drill_workers_killed_and_stopped_mid_run_every_job_completes_once() {
         "worker1 left jobs unfinished: {:?}",
         fleet.workers[1].in_hand()
     );
-    assert_eq!(events(&log1, "worker_shutdown").len(), 1, "{}", tail(&log1, 5));
+    assert_eq!(
+        events(&log1, "worker_shutdown").len(),
+        1,
+        "{}",
+        tail(&log1, 5)
+    );
 
     let offline = offline_outputs(&files);
     wait_terminal(&t, &all, Duration::from_secs(300), &fleet).await;
@@ -312,7 +320,11 @@ async fn drill_workers_killed_and_stopped_mid_run_every_job_completes_once() {
             "result of {id} differs from `retainwise predict` of input {which}"
         );
     }
-    assert_eq!(writes.len(), uploads, "unexpected result objects: {writes:?}");
+    assert_eq!(
+        writes.len(),
+        uploads,
+        "unexpected result objects: {writes:?}"
+    );
     assert_nothing_in_flight(&t).await;
     stop_fleet(&mut fleet).await;
     let attempts: i64 = rows.values().map(|(_, a, _)| a).sum();
@@ -351,7 +363,8 @@ async fn drill_database_restart_mid_run_workers_reconnect_and_finish() {
         };
     })
     .await;
-    let env = fleet_env(&t, &s3_endpoint(), &[]);
+    let proxy = S3Proxy::start(&s3_endpoint()).await;
+    let env = fleet_env(&t, &proxy.url, &[]);
     let mut fleet = Fleet::start_api(&as_refs(&env)).await;
     let files = inputs();
     let mut ids = Vec::new();
@@ -364,13 +377,19 @@ async fn drill_database_restart_mid_run_workers_reconnect_and_finish() {
     }
     fleet.add_worker(2);
     fleet.add_worker(2);
-    wait_for("a worker to hold a job", Duration::from_secs(60), || {
-        fleet
-            .workers
-            .iter()
-            .any(|w| !w.in_hand().is_empty())
-            .then_some(())
-    })
+    // Mid-run: both workers up (start-up itself needs the database) and one holding a job.
+    wait_for(
+        "both workers to start and one to hold a job",
+        Duration::from_secs(60),
+        || {
+            let up = fleet
+                .workers
+                .iter()
+                .all(|w| !w.events("worker_startup").is_empty());
+            let busy = fleet.workers.iter().any(|w| !w.in_hand().is_empty());
+            (up && busy).then_some(())
+        },
+    )
     .await;
     pg.stop();
     let down_at = Instant::now();
@@ -378,6 +397,8 @@ async fn drill_database_restart_mid_run_workers_reconnect_and_finish() {
     pg.start_again();
     let outage = down_at.elapsed();
 
+    // The API reconnects too: an upload after the restart is accepted and scored.
+    ids.push(fleet.upload("after.csv", files[0].clone()).await);
     wait_terminal(&t, &ids, Duration::from_secs(300), &fleet).await;
     let rows = predictions(&t).await;
     for id in &ids {
@@ -395,7 +416,12 @@ async fn drill_database_restart_mid_run_workers_reconnect_and_finish() {
         tail(&logs, 30)
     );
     for w in fleet.workers.iter_mut() {
-        assert!(w.is_running(), "{} exited:\n{}", w.name, tail(&w.log_text(), 20));
+        assert!(
+            w.is_running(),
+            "{} exited:\n{}",
+            w.name,
+            tail(&w.log_text(), 20)
+        );
         // Two receive loops, each backing off from 0.5 s (full jitter): a hot loop would log
         // thousands of these in a 3 s outage.
         let loop_errors = w.events("worker_loop_error").len();
@@ -407,11 +433,23 @@ async fn drill_database_restart_mid_run_workers_reconnect_and_finish() {
     }
     assert_nothing_in_flight(&t).await;
     let completions = fleet.completions();
-    assert!(ids.iter().all(|id| completions.get(id) == Some(&1)), "{completions:?}");
+    assert!(
+        ids.iter().all(|id| completions.get(id) == Some(&1)),
+        "{completions:?}"
+    );
+    // Leases run out while the database is away, so a job may be run again by another worker
+    // after its first run had stored the result: the stored result is not written again.
+    let writes = proxy.writes("/results/");
+    assert_eq!(writes.len(), ids.len(), "{writes:?}");
+    assert!(
+        writes.values().all(|n| *n == 1),
+        "a result was rewritten: {writes:?}"
+    );
+    let reruns = events(&logs, "prediction_processing_started").len() - ids.len();
     stop_fleet(&mut fleet).await;
     loud(&format!(
-        "drill (database restart): 16 jobs, 2 workers, Postgres down {:.1} s: 16 COMPLETED, \
-         {db_errors} error/warning log lines, {:.1} s",
+        "drill (database restart): 16 jobs + 1 uploaded after, 2 workers, Postgres down {:.1} s: all COMPLETED, \
+         {reruns} job(s) run again, each result written once, {db_errors} error/warning log lines, {:.1} s",
         outage.as_secs_f64(),
         started.elapsed().as_secs_f64()
     ));
@@ -429,8 +467,7 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     };
     let started = Instant::now();
     let proxy = S3Proxy::start(&s3_endpoint()).await;
-    // Four receives: a 2.5 s outage cannot use them all up, whatever the jitter.
-    let env = fleet_env(&t, &proxy.url, &[("RETAINWISE_MAX_RECEIVES", "4")]);
+    let env = fleet_env(&t, &proxy.url, &[]);
     let mut fleet = Fleet::start_api(&as_refs(&env)).await;
     let files = inputs();
     let offline = offline_outputs(&files);
@@ -445,11 +482,21 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     }
     let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
 
-    // Phase A: the store is unreachable when the workers start.
+    // Phase A: the store is unreachable when the workers start, for 9 s: longer than the S3
+    // client's own 5 s of retries (so the first attempts fail and go back to the queue), shorter
+    // than two attempts (so no job can use up its three receives).
     proxy.set_down(true);
     fleet.add_worker(2);
     fleet.add_worker(2);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for("the workers to start", Duration::from_secs(60), || {
+        fleet
+            .workers
+            .iter()
+            .all(|w| !w.events("worker_startup").is_empty())
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
     proxy.set_down(false);
     wait_terminal(&t, &all, Duration::from_secs(120), &fleet).await;
     let rows = predictions(&t).await;
@@ -476,18 +523,24 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     // Phase B: every result write refused until the operator fixes the policy.
     proxy.deny(Some("/results/".to_owned()));
     let doomed = fleet.upload("doomed.csv", files[0].clone()).await;
-    wait_terminal(&t, std::slice::from_ref(&doomed), Duration::from_secs(120), &fleet).await;
+    wait_terminal(
+        &t,
+        std::slice::from_ref(&doomed),
+        Duration::from_secs(120),
+        &fleet,
+    )
+    .await;
     let (status, attempt, error) = predictions(&t).await[&doomed].clone();
     let error = error.unwrap_or_default();
     assert_eq!(status, "FAILED", "{error}");
-    assert_eq!(attempt, 4, "dead-lettered after max receives (4)");
+    assert_eq!(attempt, 3, "dead-lettered after max receives (3)");
     assert!(
-        error.starts_with("dead-lettered: after 4 attempts:") && error.contains("object storage"),
+        error.starts_with("dead-lettered: after 3 attempts:") && error.contains("object storage"),
         "{error}"
     );
     let dead = t.app.queue.dead(10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].receive_count, 4);
+    assert_eq!(dead[0].receive_count, 3);
     assert!(
         dead[0]
             .last_error
@@ -502,24 +555,34 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     proxy.deny(None);
     let (ok, said) = fleet.run(&["queue", "redrive", "--all"]);
     assert!(ok && said.contains("redrove 1 message"), "{said}");
-    wait_for("the redriven job to finish", Duration::from_secs(60), || {
-        let text = fleet.worker_logs();
-        events(&text, "prediction_status_updated")
-            .iter()
-            .any(|e| e["prediction_id"] == doomed.as_str() && e["status"] == "COMPLETED")
-            .then_some(())
-    })
+    wait_for(
+        "the redriven job to finish",
+        Duration::from_secs(60),
+        || {
+            let text = fleet.worker_logs();
+            events(&text, "prediction_status_updated")
+                .iter()
+                .any(|e| e["prediction_id"] == doomed.as_str() && e["status"] == "COMPLETED")
+                .then_some(())
+        },
+    )
     .await;
     let (status, attempt, error) = predictions(&t).await[&doomed].clone();
     assert_eq!(status, "COMPLETED", "{error:?}");
-    assert_eq!(attempt, 5);
+    assert_eq!(attempt, 4);
     assert!(stored_result(&t, &doomed).await == offline[0]);
+    let writes = proxy.writes("/results/");
+    assert_eq!(writes.len(), all.len() + 1, "{writes:?}");
+    assert!(
+        writes.values().all(|n| *n == 1),
+        "a result was rewritten: {writes:?}"
+    );
     assert_nothing_in_flight(&t).await;
     let retried_n = retried.len();
     stop_fleet(&mut fleet).await;
     loud(&format!(
-        "drill (storage): 8 jobs over a 2.5 s S3 outage, {retried_n} retried, all COMPLETED; one job \
-         dead-lettered after 4 receives, redriven, COMPLETED at attempt 5; {:.1} s",
+        "drill (storage): 8 jobs over a 9 s S3 outage, {retried_n} retried, all COMPLETED; one job \
+         dead-lettered after 3 receives, redriven, COMPLETED at attempt 4; {:.1} s",
         started.elapsed().as_secs_f64()
     ));
 }

@@ -149,7 +149,10 @@ impl Fleet {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         env.push(("RETAINWISE_RATE_LIMIT_PER_MINUTE".into(), "1000000".into()));
-        env.push(("RETAINWISE_MAX_ACTIVE_JOBS_PER_USER".into(), "100000".into()));
+        env.push((
+            "RETAINWISE_MAX_ACTIVE_JOBS_PER_USER".into(),
+            "100000".into(),
+        ));
         let mut api_env = env.clone();
         api_env.push(("RETAINWISE_BIND".into(), "127.0.0.1:0".into()));
         let api = Proc::spawn(BIN, "api", "api", dir.path(), &api_env);
@@ -245,6 +248,21 @@ impl Fleet {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+}
+
+impl Drop for Fleet {
+    /// With `RETAINWISE_DRILL_LOGS=DIR`, the processes' logs are kept in `DIR/<fleet folder>/`
+    /// for a person to read after the run.
+    fn drop(&mut self) {
+        let Some(keep) = std::env::var_os("RETAINWISE_DRILL_LOGS") else {
+            return;
+        };
+        let to = PathBuf::from(keep).join(self.dir.path().file_name().unwrap());
+        let _ = std::fs::create_dir_all(&to);
+        for p in self.workers.iter().chain(std::iter::once(&self.api)) {
+            let _ = std::fs::copy(&p.log, to.join(p.log.file_name().unwrap()));
+        }
     }
 }
 
