@@ -268,3 +268,27 @@ impl Storage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PredictionId, UserId};
+
+    #[tokio::test]
+    async fn a_file_already_stored_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&StorageLocation::Local(dir.path().join("objects"))).unwrap();
+        let key = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let file = dir.path().join("results.csv");
+        std::fs::write(&file, b"customer_id,churn_probability\na,0.5\n").unwrap();
+        assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
+        assert!(!storage.put_file_if_changed(&key, &file).await.unwrap());
+        // Same size, other bytes: written.
+        std::fs::write(&file, b"customer_id,churn_probability\nb,0.5\n").unwrap();
+        assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
+        // Other size: written.
+        std::fs::write(&file, b"customer_id\n").unwrap();
+        assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
+        assert!(!storage.put_file_if_changed(&key, &file).await.unwrap());
+    }
+}
