@@ -22,7 +22,7 @@
 # every write of a key is a version, and each result key must have exactly one.
 # Logs and inputs stay in $DRILL_DIR (printed) for a person to read.
 #
-# Settings: DRILL_UPLOADS (200), DRILL_VISIBILITY_SECS (10: how soon a killed worker's job comes
+# Settings: DRILL_BIN (a retainwise binary to use instead of building one), DRILL_UPLOADS (200), DRILL_VISIBILITY_SECS (10: how soon a killed worker's job comes
 # back), DRILL_MAX_RECEIVES (3, the default: dead-letter at the third receive).
 
 set -uo pipefail
@@ -33,10 +33,14 @@ VISIBILITY="${DRILL_VISIBILITY_SECS:-10}"
 MAX_RECEIVES="${DRILL_MAX_RECEIVES:-3}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-echo "== building the release binary"
-cargo build --release -p retainwise --bin retainwise || exit 1
 DRILL_DIR="$(mktemp -d /tmp/retainwise-drill.XXXXXX)"
-cp "$CARGO_TARGET_DIR/release/retainwise" "$DRILL_DIR/retainwise"
+if [ -n "${DRILL_BIN:-}" ]; then
+  cp "$DRILL_BIN" "$DRILL_DIR/retainwise"  # a binary built already
+else
+  echo "== building the release binary"
+  cargo build --release -p retainwise --bin retainwise || exit 1
+  cp "$CARGO_TARGET_DIR/release/retainwise" "$DRILL_DIR/retainwise"
+fi
 BIN="$DRILL_DIR/retainwise"
 
 . scripts/test-services.sh || exit 1
@@ -165,15 +169,25 @@ print(" ".join(sorted(open_)))
 PY
 }
 
-upload_batch() { # FIRST COUNT PHASE → appends "id input phase" to ids.txt
-  local i k id
+upload_one() { # I PHASE → appends "id input phase" to ids.txt
+  local k=$(($1 % 4)) id
+  id="$(curl -s -F "file=@$DRILL_DIR/input$k.csv;filename=customers-$1.csv" "$API/api/csv" \
+    | sed -n 's/.*"prediction_id":"\([0-9a-f-]*\)".*/\1/p')"
+  [ -n "$id" ] || { echo "upload $1 refused" >&2; return 1; }
+  echo "$id $k $2" >>"$DRILL_DIR/ids.txt"
+}
+
+upload_batch() { # FIRST COUNT PHASE: four uploads at a time, so a backlog builds up
+  local i p pids=()
   for i in $(seq "$1" $(($1 + $2 - 1))); do
-    k=$((i % 4))
-    id="$(curl -s -F "file=@$DRILL_DIR/input$k.csv;filename=customers-$i.csv" "$API/api/csv" \
-      | python3 -c 'import json,sys; print(json.load(sys.stdin).get("prediction_id",""))')"
-    [ -n "$id" ] || { echo "upload $i refused" >&2; return 1; }
-    echo "$id $k $3" >>"$DRILL_DIR/ids.txt"
+    upload_one "$i" "$3" &
+    pids+=($!)
+    if [ "${#pids[@]}" = 4 ]; then
+      for p in "${pids[@]}"; do wait "$p"; done
+      pids=()
+    fi
   done
+  for p in "${pids[@]}"; do wait "$p"; done
 }
 
 sql() { "$PSQL" -qtAX "$DB_URL" -c "$1" 2>/dev/null; }
@@ -249,29 +263,43 @@ nothing_in_flight() {
   echo "$? queue rows $q, open predictions $open"
 }
 
-wait_in_hand() { # WORKER TIMEOUT → prints the ids it holds
-  local held="" i
-  for i in $(seq 1 $(($2 * 20))); do
-    held="$(in_hand "$1")"
-    [ -n "$held" ] && break
-    sleep 0.05
+# How many jobs the worker holds now: started minus finished, counted with grep (fast enough to
+# catch a job of a few hundred milliseconds).
+holding() {
+  local log="$DRILL_DIR/$1.log" s f
+  s=$(grep -c '"prediction_processing_started"' "$log")
+  f=$(grep -cE '"(prediction_processing_completed|prediction_processing_failed|message_processing_failed)"' "$log")
+  echo $((s - f))
+}
+
+wait_in_hand() { # WORKER TIMEOUT: returns once the worker holds a job (1 on timeout)
+  local i
+  for i in $(seq 1 $(($2 * 100))); do
+    [ "$(holding "$1")" -gt 0 ] && return 0
+    sleep 0.01
   done
-  echo "$held"
+  return 1
 }
 
 # ============ phase 1: SIGKILL and SIGTERM mid-run ============
 echo "== phase 1: $UPLOADS uploads, 3 workers; SIGKILL worker0 and SIGTERM worker1 while they hold jobs"
 T0=$(date +%s.%N)
-upload_batch 0 "$UPLOADS" crash || exit 1
-HELD0="$(wait_in_hand worker0 120)"
+# The uploads go on in the background; the signals land while the workers are busy.
+upload_batch 0 "$UPLOADS" crash >"$DRILL_DIR/uploads.log" 2>&1 &
+UPLOADER=$!
+wait_in_hand worker0 120
 kill -KILL "${PID[worker0]}"; wait "${PID[worker0]}" 2>/dev/null; unset 'PID[worker0]'
-HELD0="$HELD0 $(in_hand worker0)"
-HELD1="$(wait_in_hand worker1 120)"
+HELD0="$(in_hand worker0)"
+wait_in_hand worker1 120
+HELD1="$(in_hand worker1)"
 kill -TERM "${PID[worker1]}"
 TERM_AT=$(date +%s.%N)
 wait "${PID[worker1]}"; TERM_RC=$?; unset 'PID[worker1]'
 TERM_SECS=$(python3 -c "import time; print(f'{time.time() - $TERM_AT:.1f}')")
 LEFT1="$(in_hand worker1)"
+wait "$UPLOADER"
+N_UP=$(awk '$3 == "crash"' "$DRILL_DIR/ids.txt" | wc -l)
+record crash "$UPLOADS uploads accepted (202)" "$([ "$N_UP" = "$UPLOADS" ]; echo $?)" "$N_UP prediction ids"
 SECS=$(wait_phase crash 900)
 WALL=$(python3 -c "import time; print(f'{time.time() - $T0:.1f}')")
 N_DONE=$(count_status crash COMPLETED)
@@ -282,7 +310,7 @@ for id in $HELD0; do
   a="$(sql "SELECT attempt FROM predictions WHERE id = '$id' AND status = 'COMPLETED'")"
   [ -n "$a" ] && [ "$a" -ge 2 ] && RERUN=$((RERUN + 1))
 done
-record crash "SIGKILL: the killed worker's jobs run again and complete" "$([ "$RERUN" -ge 1 ]; echo $?)" "$RERUN of [$(echo $HELD0 | tr ' ' '\n' | sort -u | wc -l)] held, attempt >= 2"
+record crash "SIGKILL: the killed worker's jobs run again and complete" "$([ "$RERUN" -ge 1 ]; echo $?)" "$RERUN of $(echo $HELD0 | wc -w) held at the kill completed at attempt >= 2"
 read -r V B O FIG <<<"$(check_results crash)"
 record crash "each result written once (S3 versions per key = 1)" "$V" "$FIG"
 record crash "results byte-equal to retainwise predict" "$B" ""
@@ -297,11 +325,11 @@ for i in $(seq 1 100); do grep -q worker_startup "$DRILL_DIR/worker3.log" && gre
 N2=60
 echo "== phase 2: $N2 uploads, 3 workers; PostgreSQL stopped for 5 s mid-run"
 upload_batch 1000 $N2 db || exit 1
-wait_in_hand worker3 60 >/dev/null
+wait_in_hand worker3 60
 T0=$(date +%s.%N)
 rw_pg_restart 5
 PG_DOWN=$(python3 -c "import time; print(f'{time.time() - $T0:.1f}')")
-upload_batch 2000 1 db; UP_AFTER=$?  # the API reconnects too
+upload_one 2000 db; UP_AFTER=$?  # the API reconnects too
 SECS=$(wait_phase db 600)
 record db "the API accepts an upload right after the restart" "$UP_AFTER" ""
 N_ALL=$(awk '$3 == "db"' "$DRILL_DIR/ids.txt" | wc -l)
