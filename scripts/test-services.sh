@@ -9,6 +9,10 @@
 #   RETAINWISE_TEST_SQS_ENDPOINT  a moto server for SQS (`moto_server`, from PyPI's moto[server])
 #
 # Without these URLs the Postgres tests print SKIPPED and pass vacuously, so CI always sources this.
+#
+# For failure drills (scripts/failure-drill.sh) the sourcing shell also gets rw_pg_restart SECS
+# (PostgreSQL stopped, then started on the same port and data after SECS) and rw_s3_down /
+# rw_s3_up (the SeaweedFS process stopped, then started on the same ports and data).
 
 rw_services_dir="$(mktemp -d /tmp/retainwise-services.XXXXXX)"
 chmod 755 "$rw_services_dir"
@@ -41,8 +45,9 @@ rw_start_postgres() {
   mkdir -p "$data" && { [ "$(id -u)" != 0 ] || chown postgres "$data"; }
   rw_as_postgres "$bin/initdb" -D "$data/db" -U postgres --auth=trust -E UTF8 >"$rw_services_dir/initdb.log" 2>&1 \
     || { cat "$rw_services_dir/initdb.log" >&2; return 1; }
-  rw_as_postgres "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+  RW_PG_OPTS="-c listen_addresses=127.0.0.1 -p $port -k $data -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+  RW_PG_LOG="$data/server.log"
+  rw_as_postgres "$bin/pg_ctl" -D "$data/db" -l "$RW_PG_LOG" -w -t 60 start -o "$RW_PG_OPTS" \
     >/dev/null || { cat "$data/server.log" >&2; return 1; }
   RW_PG_CTL="$bin/pg_ctl"
   RW_PG_DATA="$data/db"
@@ -65,22 +70,13 @@ rw_start_s3() {
 {"identities": [{"name": "retainwise", "credentials": [{"accessKey": "$key", "secretKey": "$secret"}],
   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
 JSON
-  (cd "$dir" && exec weed mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$port" \
-    -master.port="$(rw_free_port)" -volume.port="$(rw_free_port)" -filer.port="$(rw_free_port)" \
-    -admin.port="$(rw_free_port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -bucket=retainwise-test \
-    >"$dir/weed.log" 2>&1) &
-  RW_WEED_PID=$!
-  local i
-  for i in $(seq 1 120); do
-    if python3 - "$port" "$key" "$secret" <<'PY' 2>/dev/null; then break; fi
-import sys, urllib.request
-try:
-    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
-except urllib.error.HTTPError:
-    pass  # any HTTP answer (403 for an unsigned request) means the S3 server is up
-PY
-    sleep 0.5
-  done
+  # Every port is fixed now so that rw_s3_up can restart the same server on the same ports.
+  RW_WEED_DIR="$dir"
+  RW_WEED_ARGS=(mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$port"
+    -master.port="$(rw_free_port)" -volume.port="$(rw_free_port)" -filer.port="$(rw_free_port)"
+    -admin.port="$(rw_free_port)" -s3.port.iceberg=0 -s3.config="$dir/s3.json" -bucket=retainwise-test)
+  RW_S3_PORT="$port"
+  rw_s3_up
   export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$port"
   export AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" AWS_REGION="us-east-1"
   export RETAINWISE_TEST_S3_BUCKET="retainwise-test"
@@ -110,6 +106,42 @@ PY
   # The service-specific variable, as a deployment would set it: S3 and SQS on different endpoints.
   export AWS_ENDPOINT_URL_SQS="$RETAINWISE_TEST_SQS_ENDPOINT"
   echo "== moto SQS on 127.0.0.1:$port"
+}
+
+# (Re)starts the SeaweedFS server of rw_start_s3 with the same ports and data folder, and waits
+# until its S3 port answers. The failure drill (scripts/failure-drill.sh) uses it after rw_s3_down.
+rw_s3_up() {
+  (cd "$RW_WEED_DIR" && exec weed "${RW_WEED_ARGS[@]}" >>"$RW_WEED_DIR/weed.log" 2>&1) &
+  RW_WEED_PID=$!
+  local i
+  for i in $(seq 1 120); do
+    if python3 - "$RW_S3_PORT" <<'PY' 2>/dev/null; then break; fi
+import sys, urllib.request
+try:
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/", timeout=1)
+except urllib.error.HTTPError:
+    pass  # any HTTP answer (403 for an unsigned request) means the S3 server is up
+PY
+    sleep 0.5
+  done
+}
+
+# Stops the SeaweedFS server (SIGTERM, then waits for it to go): S3 is unreachable until rw_s3_up.
+rw_s3_down() {
+  [ -n "${RW_WEED_PID:-}" ] || return 0
+  kill "$RW_WEED_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 100); do kill -0 "$RW_WEED_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$RW_WEED_PID" 2>/dev/null || true
+  RW_WEED_PID=
+}
+
+# Stops PostgreSQL (fast shutdown: sessions are cut, as in a crash or a failover) and starts it
+# again on the same port and data folder after $1 seconds (default 0).
+rw_pg_restart() {
+  rw_as_postgres "$RW_PG_CTL" -D "$RW_PG_DATA" -m fast -w stop >/dev/null
+  sleep "${1:-0}"
+  rw_as_postgres "$RW_PG_CTL" -D "$RW_PG_DATA" -l "$RW_PG_LOG" -w -t 60 start -o "$RW_PG_OPTS" >/dev/null
 }
 
 rw_stop_services() {

@@ -12,7 +12,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::StorageLocation;
@@ -20,6 +20,29 @@ use crate::domain::ObjectKey;
 
 /// Size of each part sent by a streamed upload (5 MiB, S3's minimum part size).
 const PART_SIZE: usize = 5 * 1024 * 1024;
+
+/// How long one S3 request is retried inside the client before the caller sees the error.
+///
+/// object_store's default (10 retries within 3 minutes) hides an outage inside a single job
+/// attempt: the worker holds its lease and a slot for up to minutes, nothing is counted, and an
+/// upload request outlives the API's request timeout. Five seconds of retries (backoff from
+/// 0.1 s, capped at 1 s, decorrelated jitter) ride out a blip such as a restart of the store;
+/// anything longer is handed to the queue, whose retries are visible (receive count,
+/// `retainwise_jobs_retried_total`, the message's last error) and end in the dead-letter queue,
+/// from which `retainwise queue redrive` runs the job again. With the worker's defaults (retry
+/// after 2 s doubling, full jitter; dead-letter at the third receive) a job rides out about
+/// 15–20 s of outage. Found by the storage-outage drill (`tests/it/drills.rs`).
+fn s3_retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: 10,
+        retry_timeout: std::time::Duration::from_secs(5),
+    }
+}
 
 /// Object storage for uploads, results, reports and models.
 #[derive(Clone)]
@@ -52,7 +75,9 @@ impl Storage {
     pub fn open(location: &StorageLocation) -> anyhow::Result<Self> {
         match location {
             StorageLocation::S3 { bucket, prefix } => {
-                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let mut builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(s3_retry());
                 // The service-specific variable wins, as in the AWS SDKs, so S3 and SQS can live
                 // on different endpoints.
                 let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
@@ -145,6 +170,51 @@ impl Storage {
         self.put_stream(key, chunks).await
     }
 
+    /// Uploads a local file to `key` unless `key` already holds exactly these bytes; returns
+    /// whether it wrote. A job run again after its result was stored (its worker was killed
+    /// between the upload and the database update, or lost its lease) then leaves the stored
+    /// object alone — no second version, no second object-created event — so each result is
+    /// written once. Costs one HEAD per call, plus a read of the stored object when the sizes
+    /// match.
+    pub async fn put_file_if_changed(
+        &self,
+        key: &ObjectKey,
+        file: &Path,
+    ) -> Result<bool, StorageError> {
+        if self.holds(key, file).await? {
+            return Ok(false);
+        }
+        self.put_file(key, file).await?;
+        Ok(true)
+    }
+
+    /// True when the object at `key` has exactly the bytes of the local `file`.
+    async fn holds(&self, key: &ObjectKey, file: &Path) -> Result<bool, StorageError> {
+        let len = tokio::fs::metadata(file).await?.len();
+        match self.store.head(&Self::path(key)).await {
+            Ok(meta) if meta.size == len => {}
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let mut stored = self.get_stream(key).await?;
+        let mut local = tokio::fs::File::open(file).await?;
+        let mut buf = Vec::new();
+        let mut seen = 0u64;
+        while let Some(chunk) = stored.next().await {
+            let chunk = chunk?;
+            seen += chunk.len() as u64;
+            if seen > len {
+                return Ok(false);
+            }
+            buf.resize(chunk.len(), 0);
+            local.read_exact(&mut buf).await?;
+            if buf != chunk {
+                return Ok(false);
+            }
+        }
+        Ok(seen == len)
+    }
+
     /// Writes a small object in one request.
     pub async fn put_bytes(&self, key: &ObjectKey, bytes: Vec<u8>) -> Result<(), StorageError> {
         self.store
@@ -206,5 +276,29 @@ impl Storage {
             item?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{PredictionId, UserId};
+
+    #[tokio::test]
+    async fn a_file_already_stored_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&StorageLocation::Local(dir.path().join("objects"))).unwrap();
+        let key = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let file = dir.path().join("results.csv");
+        std::fs::write(&file, b"customer_id,churn_probability\na,0.5\n").unwrap();
+        assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
+        assert!(!storage.put_file_if_changed(&key, &file).await.unwrap());
+        // Same size, other bytes: written.
+        std::fs::write(&file, b"customer_id,churn_probability\nb,0.5\n").unwrap();
+        assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
+        // Other size: written.
+        std::fs::write(&file, b"customer_id\n").unwrap();
+        assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
+        assert!(!storage.put_file_if_changed(&key, &file).await.unwrap());
     }
 }

@@ -227,7 +227,13 @@ async fn score(
     let stage = Instant::now();
     let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
     let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
-    app.storage.put_file(&result_key, &output).await?;
+    if !app
+        .storage
+        .put_file_if_changed(&result_key, &output)
+        .await?
+    {
+        info!(prediction_id = %job.prediction_id, "result already stored by an earlier attempt");
+    }
     let report_json = serde_json::to_vec_pretty(&report)
         .map_err(|e| JobError::Transient(format!("serialising the report: {e}")))?;
     app.storage.put_bytes(&report_key, report_json).await?;

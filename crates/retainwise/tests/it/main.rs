@@ -3,11 +3,14 @@
 //! worker (driven step by step or running in the background), and the real `retainwise` binary
 //! where a process must be killed or signalled.
 
+mod fleet;
 mod helpers;
+mod s3_proxy;
 
 mod auth;
 mod binary;
 mod corpus;
+mod drills;
 mod intake;
 mod models;
 mod pipeline;
