@@ -4,15 +4,15 @@
 //! (`migrations/`); a message is dead when `dead_at` is set. Leases are `visible_at` (database
 //! clock, ms) plus the `receipt` of the current delivery.
 //!
-//! Wake-ups: receivers in this process wait on a [`Notify`] that [`Queue::wake`] fires, and poll
-//! every `poll_interval` for sends from other processes. Postgres `LISTEN/NOTIFY` would plug in
-//! at exactly two places, both marked `WAKE-UP SEAM` below: `send_in` would also run
-//! `pg_notify` in the caller's transaction, and a listener task would call `notify_waiters()`
-//! on the same `Notify`. It is not implemented yet; until then other processes see new
-//! messages within `poll_interval`.
+//! Wake-ups: receivers in this process wait on a [`Notify`] that [`Queue::wake`] fires. On
+//! Postgres, sends also `NOTIFY` in the sender's transaction and a listener task per handle
+//! ([`listen`]) fires the same `Notify` for sends committed by other processes. Receivers poll
+//! every `poll_interval` as well, which is how SQLite sees other processes' sends and how
+//! Postgres keeps working while the listener is reconnecting.
 
 mod connect;
 mod dialect;
+mod listen;
 mod statements;
 
 pub use connect::connect;
@@ -22,8 +22,10 @@ use crate::{
     DeadMessage, Delivery, OutgoingMessage, Priority, Queue, QueueConfig, QueueError, QueueStats,
     Receipt,
 };
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Row};
 use statements::Statements;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -51,10 +53,13 @@ struct Inner {
     pool: AnyPool,
     config: QueueConfig,
     sql: Statements,
-    /// Fired after a send commits. `notify_waiters` wakes every receiver that has registered,
-    /// and each receiver registers (`enable`) before it looks at the table, so a send that
-    /// commits between the look and the wait is never missed.
-    wakeups: Notify,
+    /// Fired after a send commits (here, or in another process through the listener).
+    /// `notify_waiters` wakes every receiver that has registered, and each receiver registers
+    /// (`enable`) before it looks at the table, so a send that commits between the look and the
+    /// wait is never missed.
+    wakeups: Arc<Notify>,
+    /// Postgres only: the `LISTEN` task; dropped (stopped) with the last clone of the queue.
+    listener: Option<listen::Listener>,
 }
 
 impl std::fmt::Debug for SqlQueue {
@@ -72,7 +77,12 @@ impl SqlQueue {
     /// `dialect` must match the pool (use the one [`connect`] returned). Run it from one process
     /// at a time on a fresh SQLite file: sqlx serialises migrations with a lock on Postgres only.
     ///
-    /// Errors: [`QueueError::Migrate`].
+    /// On Postgres this also starts (on the current tokio runtime) a listener task with one
+    /// connection of its own, outside the pool, that `LISTEN`s for other processes' sends; it
+    /// stops when the last clone of the queue is dropped. See [`SqlQueue::is_listening`].
+    ///
+    /// Errors: [`QueueError::Migrate`]; [`QueueError::Database`] if the pool's options are not
+    /// Postgres options although `dialect` says Postgres.
     pub async fn new(
         pool: AnyPool,
         dialect: Dialect,
@@ -81,14 +91,52 @@ impl SqlQueue {
         let mut migrator = sqlx::migrate!();
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
+        let wakeups = Arc::new(Notify::new());
+        let listener = match dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => {
+                let options = PgConnectOptions::try_from(&*pool.connect_options())?;
+                Some(listen::Listener::spawn(
+                    options,
+                    config.name.clone(),
+                    wakeups.clone(),
+                ))
+            }
+        };
         Ok(SqlQueue {
             inner: Arc::new(Inner {
                 pool,
                 config,
                 sql: Statements::new(dialect),
-                wakeups: Notify::new(),
+                wakeups,
+                listener,
             }),
         })
+    }
+
+    /// True while this handle receives other processes' sends as Postgres notifications, i.e.
+    /// its listener is connected and `LISTEN` is active. Always false on SQLite. While false,
+    /// receivers still find other processes' messages by polling every `poll_interval`.
+    pub fn is_listening(&self) -> bool {
+        self.inner
+            .listener
+            .as_ref()
+            .is_some_and(listen::Listener::is_listening)
+    }
+
+    /// Postgres: wakes receivers in every process (outside a transaction the notification
+    /// goes out at once). Nothing on SQLite. Called after the change committed, so a failure
+    /// only delays other processes until their next poll: it is logged, not returned.
+    async fn notify_others(&self) {
+        if let Some(notify) = &self.inner.sql.notify {
+            if let Err(error) = sqlx::query(notify)
+                .bind(self.name())
+                .execute(&self.inner.pool)
+                .await
+            {
+                tracing::warn!(queue = self.name(), %error, "NOTIFY failed; other processes will poll");
+            }
+        }
     }
 
     /// The settings this queue was opened with.
@@ -214,8 +262,8 @@ impl Queue for SqlQueue {
             .bind(priority_to_sql(msg.priority))
             .execute(&mut *conn)
             .await?;
-        // WAKE-UP SEAM (Postgres LISTEN/NOTIFY): `SELECT pg_notify(channel, queue)` here, in the
-        // caller's transaction, would reach other processes exactly when it commits.
+        // On Postgres the statement also ran pg_notify: other processes wake when the caller's
+        // transaction commits, and never for a rollback.
         Ok(id)
     }
 
@@ -258,8 +306,7 @@ impl Queue for SqlQueue {
             if let Some(next) = self.next_visible_in().await? {
                 until = until.min(now + next.max(RETRY_SOON));
             }
-            // WAKE-UP SEAM (Postgres LISTEN/NOTIFY): a listener task calling
-            // `wakeups.notify_waiters()` would end this wait for sends from other processes.
+            // The listener (Postgres) fires `wakeups` for sends committed by other processes.
             tokio::select! {
                 _ = &mut woken => {}
                 _ = tokio::time::sleep_until(until) => {}
@@ -276,6 +323,56 @@ impl Queue for SqlQueue {
         self.with_receipt(&self.inner.sql.ack, receipt, |q| q).await
     }
 
+    async fn ack_many(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        // Well-formed receipts, first occurrence only (a repeat is stale, as a second `ack`).
+        let mut wanted: Vec<(&str, &str)> = Vec::with_capacity(receipts.len());
+        let mut seen = HashSet::with_capacity(receipts.len());
+        for receipt in receipts {
+            if let Some(id) = message_id_of(receipt) {
+                if seen.insert(receipt.as_str()) {
+                    wanted.push((id, receipt.as_str()));
+                }
+            }
+        }
+        let mut deleted: HashSet<String> = HashSet::with_capacity(wanted.len());
+        for chunk in wanted.chunks(statements::ACK_MANY_CHUNK) {
+            // Pad to a power of two by repeating the last receipt (harmless in an IN list), so
+            // a handful of statement texts serve every batch size and stay prepared.
+            let n = chunk.len().next_power_of_two();
+            let padded = || {
+                chunk
+                    .iter()
+                    .chain(std::iter::repeat(&chunk[chunk.len() - 1]))
+            };
+            let sql = statements::ack_many(n);
+            let mut query = sqlx::query(&sql).bind(self.name());
+            for (id, _) in padded().take(n) {
+                query = query.bind(*id);
+            }
+            for (_, receipt) in padded().take(n) {
+                query = query.bind(*receipt);
+            }
+            for row in query.fetch_all(&self.inner.pool).await? {
+                deleted.insert(row.try_get(0)?);
+            }
+        }
+        Ok(receipts
+            .iter()
+            .map(|receipt| {
+                if deleted.remove(receipt.as_str()) {
+                    Ok(())
+                } else {
+                    Err(QueueError::LeaseLost {
+                        message_id: message_id_of(receipt).map(str::to_owned),
+                    })
+                }
+            })
+            .collect())
+    }
+
     async fn nack(
         &self,
         receipt: &Receipt,
@@ -288,6 +385,7 @@ impl Queue for SqlQueue {
         .await?;
         if delay.is_zero() {
             self.wake();
+            self.notify_others().await;
         }
         Ok(())
     }
@@ -349,6 +447,7 @@ impl Queue for SqlQueue {
         if moved > 0 {
             tracing::info!(queue = self.name(), moved, "redrove dead messages");
             self.wake();
+            self.notify_others().await;
         }
         Ok(moved)
     }
