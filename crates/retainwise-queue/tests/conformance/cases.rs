@@ -690,7 +690,7 @@ pub async fn ack_many_acks_current_receipts_and_reports_stale_ones(b: &dyn Backe
     let s = q.stats().await.unwrap();
     assert_eq!((s.depth, s.in_flight, s.dead), (0, 1, 0), "{s:?}");
     assert!(q.ack_many(&[]).await.unwrap().is_empty());
-    let last = q.ack_many(&[again.receipt.clone()]).await.unwrap();
+    let last = q.ack_many(std::slice::from_ref(&again.receipt)).await.unwrap();
     assert!(matches!(last.as_slice(), [Ok(())]), "{last:?}");
     assert_eq!(q.stats().await.unwrap(), QueueStats::default());
 }
