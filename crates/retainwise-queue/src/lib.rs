@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 mod backoff;
+mod batch;
 mod config;
 mod error;
 mod message;
@@ -59,6 +60,7 @@ mod sql;
 pub mod sqs;
 
 pub use backoff::backoff;
+pub use batch::{AckBatcher, PendingAck};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use message::{DeadMessage, Delivery, OutgoingMessage, Priority, QueueStats, Receipt};

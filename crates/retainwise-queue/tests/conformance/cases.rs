@@ -690,7 +690,10 @@ pub async fn ack_many_acks_current_receipts_and_reports_stale_ones(b: &dyn Backe
     let s = q.stats().await.unwrap();
     assert_eq!((s.depth, s.in_flight, s.dead), (0, 1, 0), "{s:?}");
     assert!(q.ack_many(&[]).await.unwrap().is_empty());
-    let last = q.ack_many(std::slice::from_ref(&again.receipt)).await.unwrap();
+    let last = q
+        .ack_many(std::slice::from_ref(&again.receipt))
+        .await
+        .unwrap();
     assert!(matches!(last.as_slice(), [Ok(())]), "{last:?}");
     assert_eq!(q.stats().await.unwrap(), QueueStats::default());
 }
@@ -722,5 +725,40 @@ pub async fn ack_many_spans_statements(b: &dyn Backend) {
         .iter()
         .all(|r| r.as_ref().unwrap_err().is_lease_lost()));
     assert!(results[10..].iter().all(|r| r.is_ok()));
+    assert_eq!(q.stats().await.unwrap(), QueueStats::default());
+}
+
+pub async fn ack_batcher_acks_current_receipts_and_reports_stale_ones(b: &dyn Backend) {
+    let f = b.open(config(Duration::from_secs(30)), 1).await;
+    let q = f.queues[0].clone();
+    for i in 0..5 {
+        q.send(&msg(&format!("m{i}"))).await.unwrap();
+    }
+    let got = receive_n(q.as_ref(), 5).await;
+    q.nack(&got[0].receipt, Duration::ZERO, "retry")
+        .await
+        .unwrap();
+    let again = receive_one(q.as_ref(), Duration::from_secs(3)).await;
+
+    let batcher = retainwise_queue::AckBatcher::spawn(q.clone(), Duration::from_millis(5), 3);
+    let stale = batcher.ack(got[0].receipt.clone());
+    let current: Vec<_> = got[1..]
+        .iter()
+        .chain([&again])
+        .map(|d| batcher.ack(d.receipt.clone()))
+        .collect();
+    assert_lease_lost(
+        stale.wait().await,
+        &got[0].message_id,
+        "stale via AckBatcher",
+    );
+    for pending in current {
+        pending.wait().await.unwrap();
+    }
+    // Fire and forget, then close: close flushes what is queued.
+    q.send(&msg("last")).await.unwrap();
+    let last = receive_one(q.as_ref(), Duration::from_secs(3)).await;
+    drop(batcher.ack(last.receipt.clone()));
+    batcher.close().await;
     assert_eq!(q.stats().await.unwrap(), QueueStats::default());
 }
