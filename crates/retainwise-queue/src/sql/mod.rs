@@ -39,6 +39,13 @@ const MAX_MILLIS: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
 /// and then claimed between our two statements, retry soon rather than after `poll_interval`.
 const RETRY_SOON: Duration = Duration::from_millis(20);
 
+/// How often a claim also runs the dead-letter sweep. The claim itself never returns a message
+/// that used up its receives (it filters on `receive_count`), and `dead`, `redrive` and `stats`
+/// sweep or count such messages themselves, so sweeping on every claim bought nothing but a
+/// second statement per claim — one that, on a large fresh backlog without planner statistics,
+/// Postgres may answer by scanning the whole backlog.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
 /// A queue stored in the `queue_messages` table of a SQLite or Postgres database.
 ///
 /// Cheap to clone; clones share the pool and the wake-ups, so clone one `SqlQueue` for the API
@@ -60,6 +67,8 @@ struct Inner {
     wakeups: Arc<Notify>,
     /// Postgres only: the `LISTEN` task; dropped (stopped) with the last clone of the queue.
     listener: Option<listen::Listener>,
+    /// When a claim last ran the sweep ([`SWEEP_EVERY`]).
+    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for SqlQueue {
@@ -110,6 +119,7 @@ impl SqlQueue {
                 sql: Statements::new(dialect),
                 wakeups,
                 listener,
+                last_sweep: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -176,9 +186,28 @@ impl SqlQueue {
         Ok(())
     }
 
-    /// One non-blocking attempt to lease up to `max` messages.
-    async fn claim(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
-        self.sweep().await?;
+    /// True (and the clock restarted) if a claim should sweep now: `force`, or the last sweep
+    /// is [`SWEEP_EVERY`] old.
+    fn sweep_due(&self, force: bool) -> bool {
+        let now = Instant::now();
+        let mut last = self
+            .inner
+            .last_sweep
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = force || last.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY);
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+
+    /// One non-blocking attempt to lease up to `max` messages. Sweeps first when
+    /// [`Self::sweep_due`].
+    async fn claim(&self, max: usize, force_sweep: bool) -> Result<Vec<Delivery>, QueueError> {
+        if self.sweep_due(force_sweep) {
+            self.sweep().await?;
+        }
         let token = uuid::Uuid::new_v4().simple().to_string();
         let rows = sqlx::query(&self.inner.sql.claim)
             .bind(self.name())
@@ -288,6 +317,9 @@ impl Queue for SqlQueue {
             .checked_add(wait)
             .unwrap_or_else(|| start + Duration::from_millis(MAX_MILLIS.unsigned_abs()));
         let poll = self.inner.config.poll_interval.max(RETRY_SOON);
+        // Set when a message is visible but the claim took none: it may be one that used up its
+        // receives, which only a sweep moves out of the way.
+        let mut force_sweep = false;
         loop {
             // Register for wake-ups before looking, so a send that commits after the claim
             // found nothing still ends the wait below.
@@ -295,7 +327,7 @@ impl Queue for SqlQueue {
             tokio::pin!(woken);
             woken.as_mut().enable();
 
-            let deliveries = self.claim(max).await?;
+            let deliveries = self.claim(max, force_sweep).await?;
             let now = Instant::now();
             if !deliveries.is_empty() || now >= deadline {
                 return Ok(deliveries);
@@ -303,7 +335,9 @@ impl Queue for SqlQueue {
             // Leases that run out and nacked delays end wake nobody: sleep until the first
             // of them rather than a whole poll interval.
             let mut until = deadline.min(now + poll);
-            if let Some(next) = self.next_visible_in().await? {
+            let next = self.next_visible_in().await?;
+            force_sweep = next.is_some_and(|next| next.is_zero());
+            if let Some(next) = next {
                 until = until.min(now + next.max(RETRY_SOON));
             }
             // The listener (Postgres) fires `wakeups` for sends committed by other processes.
