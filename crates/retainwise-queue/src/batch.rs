@@ -18,6 +18,9 @@ use tokio::time::Instant;
 /// get the error. The leases usually outlast a short database hiccup.
 const FLUSH_ATTEMPTS: u32 = 4;
 
+/// Concurrent `ack_many` statements per batcher.
+pub const FLUSHES_IN_FLIGHT: usize = 2;
+
 struct Pending {
     receipt: Receipt,
     reply: oneshot::Sender<Result<(), QueueError>>,
@@ -25,7 +28,8 @@ struct Pending {
 
 /// Collects acks and flushes them with [`Queue::ack_many`]: a batch starts with the first ack
 /// after the previous flush and is sent `window` later, or as soon as it holds `max_batch`
-/// receipts. One flush runs at a time; acks that arrive meanwhile form the next batch.
+/// receipts. Up to [`FLUSHES_IN_FLIGHT`] flushes run at once (on different connections), so
+/// collecting the next batch does not wait for the database to finish the previous one.
 ///
 /// Dropping the batcher (or [`AckBatcher::close`]) flushes what is queued before the task ends.
 pub struct AckBatcher {
@@ -80,8 +84,9 @@ async fn run(
     window: Duration,
     max_batch: usize,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
+    let mut flushing = tokio::task::JoinSet::new();
     while let Some(first) = rx.recv().await {
+        let mut batch = Vec::with_capacity(max_batch.min(1024));
         batch.push(first);
         let deadline = Instant::now() + window;
         while batch.len() < max_batch {
@@ -91,11 +96,16 @@ async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
-        flush(queue.as_ref(), &mut batch).await;
+        while flushing.len() >= FLUSHES_IN_FLIGHT {
+            flushing.join_next().await;
+        }
+        let queue = queue.clone();
+        flushing.spawn(async move { flush(queue.as_ref(), batch).await });
     }
+    while flushing.join_next().await.is_some() {}
 }
 
-async fn flush(queue: &dyn Queue, batch: &mut Vec<Pending>) {
+async fn flush(queue: &dyn Queue, mut batch: Vec<Pending>) {
     let receipts: Vec<Receipt> = batch.iter().map(|p| p.receipt.clone()).collect();
     let mut attempt = 0;
     let results = loop {
