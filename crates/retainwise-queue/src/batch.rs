@@ -19,7 +19,7 @@ use tokio::time::Instant;
 const FLUSH_ATTEMPTS: u32 = 4;
 
 /// Concurrent `ack_many` statements per batcher.
-pub const FLUSHES_IN_FLIGHT: usize = 2;
+const FLUSHES_IN_FLIGHT: usize = 2;
 
 struct Pending {
     receipt: Receipt,
@@ -28,7 +28,7 @@ struct Pending {
 
 /// Collects acks and flushes them with [`Queue::ack_many`]: a batch starts with the first ack
 /// after the previous flush and is sent `window` later, or as soon as it holds `max_batch`
-/// receipts. Up to [`FLUSHES_IN_FLIGHT`] flushes run at once (on different connections), so
+/// receipts. Up to two flushes run at once (on different connections), so
 /// collecting the next batch does not wait for the database to finish the previous one.
 ///
 /// Dropping the batcher (or [`AckBatcher::close`]) flushes what is queued before the task ends.
