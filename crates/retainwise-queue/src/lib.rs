@@ -4,12 +4,13 @@
 //!
 //! * [`Queue::send_in`] writes a message inside the caller's transaction, so an application row
 //!   and the message that announces it commit together or not at all. [`Queue::wake`] after the
-//!   commit wakes receivers in this process at once.
+//!   commit wakes receivers in this process at once; on Postgres the send also `NOTIFY`s in the
+//!   caller's transaction, so receivers in other processes wake when it commits.
 //! * [`Queue::receive`] long-polls for up to `wait` and leases each message it returns: the
 //!   message gets a fresh [`Receipt`], its `receive_count` goes up by one, and it is invisible to
 //!   every other receiver for [`QueueConfig::visibility_timeout`].
 //! * The holder of the current receipt may [`extend`](Queue::extend) the lease (heartbeat),
-//!   [`ack`](Queue::ack) (delete), [`nack`](Queue::nack) (visible again after a delay, usually
+//!   [`ack`](Queue::ack) (delete; [`Queue::ack_many`] and [`AckBatcher`] for many at once), [`nack`](Queue::nack) (visible again after a delay, usually
 //!   [`backoff`]) or [`dead_letter`](Queue::dead_letter) the message.
 //! * A message that would be received more than [`QueueConfig::max_receives`] times is moved to
 //!   the dead-letter store instead, keeping its last error; [`Queue::redrive`] moves it back.
@@ -51,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod backoff;
+mod batch;
 mod config;
 mod error;
 mod message;
@@ -59,6 +61,7 @@ mod sql;
 pub mod sqs;
 
 pub use backoff::backoff;
+pub use batch::{AckBatcher, PendingAck};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use message::{DeadMessage, Delivery, OutgoingMessage, Priority, QueueStats, Receipt};

@@ -45,6 +45,32 @@ pub trait Queue: Send + Sync + 'static {
     /// Deletes the message: the work is done.
     async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError>;
 
+    /// [`Queue::ack`] for many receipts at once (the SQL backend deletes them in one statement
+    /// per 512 receipts). Returns one result per receipt, in order, each exactly what `ack` of
+    /// that receipt alone would have returned: `Ok(())` (deleted) or [`QueueError::LeaseLost`]
+    /// (stale, nothing changed). A receipt given twice is acked once and is stale the second
+    /// time, as with two calls to `ack`.
+    ///
+    /// The outer `Err` is a failure of the backend itself (e.g. the database is down). Then some
+    /// receipts may or may not have been acked; acking them again is safe (a deleted message
+    /// answers `LeaseLost`), and a message that was not acked is redelivered after its lease.
+    ///
+    /// The default acks one receipt after the other (the SQS backend uses it: its `ack` checks
+    /// the lease table and deletes with the latest receipt handle, message by message).
+    async fn ack_many(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let mut results = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            match self.ack(receipt).await {
+                Err(e) if !e.is_lease_lost() => return Err(e),
+                result => results.push(result),
+            }
+        }
+        Ok(results)
+    }
+
     /// Gives the message back: visible again after `delay` (0 = at once), with `error` recorded
     /// as its last error. The receipt is no longer current afterwards. The receive count is kept,
     /// so repeated nacks end in the dead-letter store.

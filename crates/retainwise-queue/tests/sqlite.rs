@@ -259,3 +259,8 @@ async fn measure_throughput() {
         BACKLOG - N,
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_many_spans_statements() {
+    conformance::ack_many_spans_statements(&Sqlite).await;
+}

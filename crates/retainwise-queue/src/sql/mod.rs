@@ -4,15 +4,15 @@
 //! (`migrations/`); a message is dead when `dead_at` is set. Leases are `visible_at` (database
 //! clock, ms) plus the `receipt` of the current delivery.
 //!
-//! Wake-ups: receivers in this process wait on a [`Notify`] that [`Queue::wake`] fires, and poll
-//! every `poll_interval` for sends from other processes. Postgres `LISTEN/NOTIFY` would plug in
-//! at exactly two places, both marked `WAKE-UP SEAM` below: `send_in` would also run
-//! `pg_notify` in the caller's transaction, and a listener task would call `notify_waiters()`
-//! on the same `Notify`. It is not implemented yet; until then other processes see new
-//! messages within `poll_interval`.
+//! Wake-ups: receivers in this process wait on a [`Notify`] that [`Queue::wake`] fires. On
+//! Postgres, sends also `NOTIFY` in the sender's transaction and a listener task per handle
+//! ([`listen`]) fires the same `Notify` for sends committed by other processes. Receivers poll
+//! every `poll_interval` as well, which is how SQLite sees other processes' sends and how
+//! Postgres keeps working while the listener is reconnecting.
 
 mod connect;
 mod dialect;
+mod listen;
 mod statements;
 
 pub use connect::connect;
@@ -22,8 +22,10 @@ use crate::{
     DeadMessage, Delivery, OutgoingMessage, Priority, Queue, QueueConfig, QueueError, QueueStats,
     Receipt,
 };
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AnyConnection, AnyPool, Row};
 use statements::Statements;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -36,6 +38,13 @@ const MAX_MILLIS: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
 /// When a message is visible but another claimer holds its row lock (Postgres), or was visible
 /// and then claimed between our two statements, retry soon rather than after `poll_interval`.
 const RETRY_SOON: Duration = Duration::from_millis(20);
+
+/// How often a claim also runs the dead-letter sweep. The claim itself never returns a message
+/// that used up its receives (it filters on `receive_count`), and `dead`, `redrive` and `stats`
+/// sweep or count such messages themselves, so sweeping on every claim bought nothing but a
+/// second statement per claim — one that, on a large fresh backlog without planner statistics,
+/// Postgres may answer by scanning the whole backlog.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// A queue stored in the `queue_messages` table of a SQLite or Postgres database.
 ///
@@ -51,10 +60,15 @@ struct Inner {
     pool: AnyPool,
     config: QueueConfig,
     sql: Statements,
-    /// Fired after a send commits. `notify_waiters` wakes every receiver that has registered,
-    /// and each receiver registers (`enable`) before it looks at the table, so a send that
-    /// commits between the look and the wait is never missed.
-    wakeups: Notify,
+    /// Fired after a send commits (here, or in another process through the listener).
+    /// `notify_waiters` wakes every receiver that has registered, and each receiver registers
+    /// (`enable`) before it looks at the table, so a send that commits between the look and the
+    /// wait is never missed.
+    wakeups: Arc<Notify>,
+    /// Postgres only: the `LISTEN` task; dropped (stopped) with the last clone of the queue.
+    listener: Option<listen::Listener>,
+    /// When a claim last ran the sweep ([`SWEEP_EVERY`]).
+    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for SqlQueue {
@@ -72,7 +86,12 @@ impl SqlQueue {
     /// `dialect` must match the pool (use the one [`connect`] returned). Run it from one process
     /// at a time on a fresh SQLite file: sqlx serialises migrations with a lock on Postgres only.
     ///
-    /// Errors: [`QueueError::Migrate`].
+    /// On Postgres this also starts (on the current tokio runtime) a listener task with one
+    /// connection of its own, outside the pool, that `LISTEN`s for other processes' sends; it
+    /// stops when the last clone of the queue is dropped. See [`SqlQueue::is_listening`].
+    ///
+    /// Errors: [`QueueError::Migrate`]; [`QueueError::Database`] if the pool's options are not
+    /// Postgres options although `dialect` says Postgres.
     pub async fn new(
         pool: AnyPool,
         dialect: Dialect,
@@ -81,14 +100,53 @@ impl SqlQueue {
         let mut migrator = sqlx::migrate!();
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
+        let wakeups = Arc::new(Notify::new());
+        let listener = match dialect {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => {
+                let options = PgConnectOptions::try_from(&*pool.connect_options())?;
+                Some(listen::Listener::spawn(
+                    options,
+                    config.name.clone(),
+                    wakeups.clone(),
+                ))
+            }
+        };
         Ok(SqlQueue {
             inner: Arc::new(Inner {
                 pool,
                 config,
                 sql: Statements::new(dialect),
-                wakeups: Notify::new(),
+                wakeups,
+                listener,
+                last_sweep: std::sync::Mutex::new(None),
             }),
         })
+    }
+
+    /// True while this handle receives other processes' sends as Postgres notifications, i.e.
+    /// its listener is connected and `LISTEN` is active. Always false on SQLite. While false,
+    /// receivers still find other processes' messages by polling every `poll_interval`.
+    pub fn is_listening(&self) -> bool {
+        self.inner
+            .listener
+            .as_ref()
+            .is_some_and(listen::Listener::is_listening)
+    }
+
+    /// Postgres: wakes receivers in every process (outside a transaction the notification
+    /// goes out at once). Nothing on SQLite. Called after the change committed, so a failure
+    /// only delays other processes until their next poll: it is logged, not returned.
+    async fn notify_others(&self) {
+        if let Some(notify) = &self.inner.sql.notify {
+            if let Err(error) = sqlx::query(notify)
+                .bind(self.name())
+                .execute(&self.inner.pool)
+                .await
+            {
+                tracing::warn!(queue = self.name(), %error, "NOTIFY failed; other processes will poll");
+            }
+        }
     }
 
     /// The settings this queue was opened with.
@@ -128,9 +186,28 @@ impl SqlQueue {
         Ok(())
     }
 
-    /// One non-blocking attempt to lease up to `max` messages.
-    async fn claim(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
-        self.sweep().await?;
+    /// True (and the clock restarted) if a claim should sweep now: `force`, or the last sweep
+    /// is [`SWEEP_EVERY`] old.
+    fn sweep_due(&self, force: bool) -> bool {
+        let now = Instant::now();
+        let mut last = self
+            .inner
+            .last_sweep
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = force || last.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY);
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+
+    /// One non-blocking attempt to lease up to `max` messages. Sweeps first when
+    /// [`Self::sweep_due`].
+    async fn claim(&self, max: usize, force_sweep: bool) -> Result<Vec<Delivery>, QueueError> {
+        if self.sweep_due(force_sweep) {
+            self.sweep().await?;
+        }
         let token = uuid::Uuid::new_v4().simple().to_string();
         let rows = sqlx::query(&self.inner.sql.claim)
             .bind(self.name())
@@ -214,8 +291,8 @@ impl Queue for SqlQueue {
             .bind(priority_to_sql(msg.priority))
             .execute(&mut *conn)
             .await?;
-        // WAKE-UP SEAM (Postgres LISTEN/NOTIFY): `SELECT pg_notify(channel, queue)` here, in the
-        // caller's transaction, would reach other processes exactly when it commits.
+        // On Postgres the statement also ran pg_notify: other processes wake when the caller's
+        // transaction commits, and never for a rollback.
         Ok(id)
     }
 
@@ -240,6 +317,9 @@ impl Queue for SqlQueue {
             .checked_add(wait)
             .unwrap_or_else(|| start + Duration::from_millis(MAX_MILLIS.unsigned_abs()));
         let poll = self.inner.config.poll_interval.max(RETRY_SOON);
+        // Set when a message is visible but the claim took none: it may be one that used up its
+        // receives, which only a sweep moves out of the way.
+        let mut force_sweep = false;
         loop {
             // Register for wake-ups before looking, so a send that commits after the claim
             // found nothing still ends the wait below.
@@ -247,7 +327,7 @@ impl Queue for SqlQueue {
             tokio::pin!(woken);
             woken.as_mut().enable();
 
-            let deliveries = self.claim(max).await?;
+            let deliveries = self.claim(max, force_sweep).await?;
             let now = Instant::now();
             if !deliveries.is_empty() || now >= deadline {
                 return Ok(deliveries);
@@ -255,11 +335,12 @@ impl Queue for SqlQueue {
             // Leases that run out and nacked delays end wake nobody: sleep until the first
             // of them rather than a whole poll interval.
             let mut until = deadline.min(now + poll);
-            if let Some(next) = self.next_visible_in().await? {
+            let next = self.next_visible_in().await?;
+            force_sweep = next.is_some_and(|next| next.is_zero());
+            if let Some(next) = next {
                 until = until.min(now + next.max(RETRY_SOON));
             }
-            // WAKE-UP SEAM (Postgres LISTEN/NOTIFY): a listener task calling
-            // `wakeups.notify_waiters()` would end this wait for sends from other processes.
+            // The listener (Postgres) fires `wakeups` for sends committed by other processes.
             tokio::select! {
                 _ = &mut woken => {}
                 _ = tokio::time::sleep_until(until) => {}
@@ -276,6 +357,56 @@ impl Queue for SqlQueue {
         self.with_receipt(&self.inner.sql.ack, receipt, |q| q).await
     }
 
+    async fn ack_many(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        // Well-formed receipts, first occurrence only (a repeat is stale, as a second `ack`).
+        let mut wanted: Vec<(&str, &str)> = Vec::with_capacity(receipts.len());
+        let mut seen = HashSet::with_capacity(receipts.len());
+        for receipt in receipts {
+            if let Some(id) = message_id_of(receipt) {
+                if seen.insert(receipt.as_str()) {
+                    wanted.push((id, receipt.as_str()));
+                }
+            }
+        }
+        let mut deleted: HashSet<String> = HashSet::with_capacity(wanted.len());
+        for chunk in wanted.chunks(statements::ACK_MANY_CHUNK) {
+            // Pad to a power of two by repeating the last receipt (harmless in an IN list), so
+            // a handful of statement texts serve every batch size and stay prepared.
+            let n = chunk.len().next_power_of_two();
+            let padded = || {
+                chunk
+                    .iter()
+                    .chain(std::iter::repeat(&chunk[chunk.len() - 1]))
+            };
+            let sql = statements::ack_many(n);
+            let mut query = sqlx::query(&sql).bind(self.name());
+            for (id, _) in padded().take(n) {
+                query = query.bind(*id);
+            }
+            for (_, receipt) in padded().take(n) {
+                query = query.bind(*receipt);
+            }
+            for row in query.fetch_all(&self.inner.pool).await? {
+                deleted.insert(row.try_get(0)?);
+            }
+        }
+        Ok(receipts
+            .iter()
+            .map(|receipt| {
+                if deleted.remove(receipt.as_str()) {
+                    Ok(())
+                } else {
+                    Err(QueueError::LeaseLost {
+                        message_id: message_id_of(receipt).map(str::to_owned),
+                    })
+                }
+            })
+            .collect())
+    }
+
     async fn nack(
         &self,
         receipt: &Receipt,
@@ -288,6 +419,7 @@ impl Queue for SqlQueue {
         .await?;
         if delay.is_zero() {
             self.wake();
+            self.notify_others().await;
         }
         Ok(())
     }
@@ -349,6 +481,7 @@ impl Queue for SqlQueue {
         if moved > 0 {
             tracing::info!(queue = self.name(), moved, "redrove dead messages");
             self.wake();
+            self.notify_others().await;
         }
         Ok(moved)
     }

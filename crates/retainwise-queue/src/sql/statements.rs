@@ -4,11 +4,17 @@
 //! each other's rows. Receipt-checked statements match on (queue, id, receipt, not dead): a
 //! stale receipt matches no row, which the caller turns into `LeaseLost`.
 
+use super::listen::CHANNEL;
 use super::Dialect;
 
 pub(crate) struct Statements {
-    /// $2 id, $3 body, $4 priority.
+    /// $2 id, $3 body, $4 priority. On Postgres it also notifies [`CHANNEL`] with the queue
+    /// name, in the same statement (one round trip), so the wake-up fires when the caller's
+    /// transaction commits. Returns one BIGINT row on Postgres, no row on SQLite.
     pub insert: String,
+    /// Postgres only: notifies [`CHANNEL`] for queue $1 (after a nack with no delay or a
+    /// redrive). Returns one BIGINT row.
+    pub notify: Option<String>,
     /// $2 max_receives. Dead-letters visible messages that used up their receives.
     pub sweep: String,
     /// $2 receipt token, $3 visibility ms, $4 max_receives, $5 limit.
@@ -32,6 +38,28 @@ pub(crate) struct Statements {
     pub redrive_one: String,
     /// $2 max_receives. Returns depth, in_flight, delayed, dead, oldest sent_at, now.
     pub stats: String,
+}
+
+/// Receipts per `ack_many` statement: 2 parameters each keeps far below the 32,766 host
+/// parameters of SQLite (since 3.32) and Postgres' 65,535.
+pub(crate) const ACK_MANY_CHUNK: usize = 512;
+
+/// `DELETE` of the messages whose current receipt is one of `n` receipts: $1 queue, $2..=$n+1
+/// the message ids, $n+2..=$2n+1 the receipts. Returns the receipts that matched (the rest are
+/// stale). Matching on both lists is exact because a receipt starts with its own message's id:
+/// a row matches only if its own current receipt is listed; the id list lets the database find
+/// the rows by primary key.
+pub(crate) fn ack_many(n: usize) -> String {
+    let ids = (0..n).map(|i| format!("${}", i + 2)).collect::<Vec<_>>();
+    let receipts = (0..n)
+        .map(|i| format!("${}", n + i + 2))
+        .collect::<Vec<_>>();
+    format!(
+        "DELETE FROM queue_messages WHERE queue = $1 AND dead_at IS NULL \
+         AND id IN ({}) AND receipt IN ({}) RETURNING receipt",
+        ids.join(", "),
+        receipts.join(", ")
+    )
 }
 
 const OWNED: &str = "queue = $1 AND id = $2 AND receipt = $3 AND dead_at IS NULL";
@@ -73,12 +101,25 @@ impl Statements {
                  RETURNING m.id, m.body, m.receive_count, m.sent_at, m.priority, m.receipt"
             ),
         };
-        Statements {
-            insert: format!(
-                "INSERT INTO queue_messages \
-                 (id, queue, body, priority, sent_at, visible_at, receive_count) \
-                 VALUES ($2, $1, $3, $4, {now}, {now}, 0)"
+        let insert = format!(
+            "INSERT INTO queue_messages \
+             (id, queue, body, priority, sent_at, visible_at, receive_count) \
+             VALUES ($2, $1, $3, $4, {now}, {now}, 0)"
+        );
+        // pg_notify returns `void`, which sqlx's Any driver cannot decode: count the calls.
+        let (insert, notify) = match dialect {
+            Dialect::Sqlite => (insert, None),
+            Dialect::Postgres => (
+                format!(
+                    "WITH m AS ({insert} RETURNING queue) \
+                     SELECT COUNT(*) FROM m, pg_notify('{CHANNEL}', m.queue)"
+                ),
+                Some(format!("SELECT COUNT(*) FROM pg_notify('{CHANNEL}', $1)")),
             ),
+        };
+        Statements {
+            insert,
+            notify,
             sweep: format!(
                 "UPDATE queue_messages SET dead_at = {now}, receipt = NULL \
                  WHERE id IN (SELECT id FROM queue_messages {sweep_index} \

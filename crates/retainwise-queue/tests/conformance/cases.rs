@@ -628,3 +628,137 @@ pub async fn send_in_rolled_back_sends_nothing(b: &dyn Backend) {
     let d = receive_one(q, Duration::from_secs(1)).await;
     assert_eq!(d.message_id, id);
 }
+
+/// Receives until `n` deliveries arrived (a backend may return fewer than asked per call).
+async fn receive_n(q: &dyn Queue, n: usize) -> Vec<Delivery> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < n && Instant::now() < deadline {
+        got.extend(
+            q.receive(n - got.len(), Duration::from_secs(1))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(got.len(), n, "received {} of {n}", got.len());
+    got
+}
+
+pub async fn ack_many_acks_current_receipts_and_reports_stale_ones(b: &dyn Backend) {
+    let f = b.open(config(Duration::from_secs(30)), 1).await;
+    let q = f.queue();
+    for i in 0..4 {
+        q.send(&msg(&format!("m{i}"))).await.unwrap();
+    }
+    let mut got = receive_n(q, 4).await;
+    got.sort_by(|a, b| a.body.cmp(&b.body));
+    // m2 is handed back and received again: its first receipt is stale.
+    q.nack(&got[2].receipt, Duration::ZERO, "retry")
+        .await
+        .unwrap();
+    let again = receive_one(q, Duration::from_secs(3)).await;
+    assert_eq!(again.message_id, got[2].message_id);
+
+    let receipts = [
+        got[0].receipt.clone(),
+        got[1].receipt.clone(),
+        got[2].receipt.clone(), // stale
+        got[3].receipt.clone(),
+        got[3].receipt.clone(), // repeated: acked once, stale the second time
+        Receipt::new("nonsense"),
+    ];
+    let results = q.ack_many(&receipts).await.unwrap();
+    assert_eq!(results.len(), receipts.len(), "one result per receipt");
+    let mut results = results.into_iter();
+    results.next().unwrap().unwrap();
+    results.next().unwrap().unwrap();
+    assert_lease_lost(
+        results.next().unwrap(),
+        &got[2].message_id,
+        "stale in ack_many",
+    );
+    results.next().unwrap().unwrap();
+    assert_lease_lost(
+        results.next().unwrap(),
+        &got[3].message_id,
+        "repeat in ack_many",
+    );
+    let garbage = results.next().unwrap().unwrap_err();
+    assert!(garbage.is_lease_lost(), "{garbage:?}");
+
+    // The stale receipt deleted nothing: m2 is still leased to its second receiver.
+    let s = q.stats().await.unwrap();
+    assert_eq!((s.depth, s.in_flight, s.dead), (0, 1, 0), "{s:?}");
+    assert!(q.ack_many(&[]).await.unwrap().is_empty());
+    let last = q
+        .ack_many(std::slice::from_ref(&again.receipt))
+        .await
+        .unwrap();
+    assert!(matches!(last.as_slice(), [Ok(())]), "{last:?}");
+    assert_eq!(q.stats().await.unwrap(), QueueStats::default());
+}
+
+/// SQL backends: more receipts than one statement takes (512), each acked exactly once.
+pub async fn ack_many_spans_statements(b: &dyn Backend) {
+    const N: usize = 700;
+    let f = b.open(config(Duration::from_secs(60)), 1).await;
+    let q = f.queue();
+    for i in 0..N {
+        q.send(&msg(&format!("m{i}"))).await.unwrap();
+    }
+    let got = receive_n(q, N).await;
+    // Stale receipts mixed in: a second receive of the first 10 after a nack.
+    for d in &got[..10] {
+        q.nack(&d.receipt, Duration::ZERO, "again").await.unwrap();
+    }
+    let again = receive_n(q, 10).await;
+    let mut receipts: Vec<Receipt> = got.iter().map(|d| d.receipt.clone()).collect();
+    receipts.extend(again.iter().map(|d| d.receipt.clone()));
+    let results = q.ack_many(&receipts).await.unwrap();
+    assert_eq!(results.len(), N + 10);
+    let stale = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(
+        stale, 10,
+        "exactly the nacked deliveries' first receipts are stale"
+    );
+    assert!(results[..10]
+        .iter()
+        .all(|r| r.as_ref().unwrap_err().is_lease_lost()));
+    assert!(results[10..].iter().all(|r| r.is_ok()));
+    assert_eq!(q.stats().await.unwrap(), QueueStats::default());
+}
+
+pub async fn ack_batcher_acks_current_receipts_and_reports_stale_ones(b: &dyn Backend) {
+    let f = b.open(config(Duration::from_secs(30)), 1).await;
+    let q = f.queues[0].clone();
+    for i in 0..5 {
+        q.send(&msg(&format!("m{i}"))).await.unwrap();
+    }
+    let got = receive_n(q.as_ref(), 5).await;
+    q.nack(&got[0].receipt, Duration::ZERO, "retry")
+        .await
+        .unwrap();
+    let again = receive_one(q.as_ref(), Duration::from_secs(3)).await;
+
+    let batcher = retainwise_queue::AckBatcher::spawn(q.clone(), Duration::from_millis(5), 3);
+    let stale = batcher.ack(got[0].receipt.clone());
+    let current: Vec<_> = got[1..]
+        .iter()
+        .chain([&again])
+        .map(|d| batcher.ack(d.receipt.clone()))
+        .collect();
+    assert_lease_lost(
+        stale.wait().await,
+        &got[0].message_id,
+        "stale via AckBatcher",
+    );
+    for pending in current {
+        pending.wait().await.unwrap();
+    }
+    // Fire and forget, then close: close flushes what is queued.
+    q.send(&msg("last")).await.unwrap();
+    let last = receive_one(q.as_ref(), Duration::from_secs(3)).await;
+    drop(batcher.ack(last.receipt.clone()));
+    batcher.close().await;
+    assert_eq!(q.stats().await.unwrap(), QueueStats::default());
+}

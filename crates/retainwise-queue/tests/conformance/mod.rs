@@ -102,7 +102,9 @@ macro_rules! conformance_suite {
             priority_high_first_then_oldest,
             stats_counts_every_bucket,
             concurrent_receivers_never_share_a_message,
-            send_in_rolled_back_sends_nothing
+            send_in_rolled_back_sends_nothing,
+            ack_many_acks_current_receipts_and_reports_stale_ones,
+            ack_batcher_acks_current_receipts_and_reports_stale_ones
         );
     };
     (@cases $backend:expr; $($case:ident),+ $(,)?) => {
