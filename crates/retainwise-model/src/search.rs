@@ -8,7 +8,7 @@
 //! 1. For every tree candidate (depth, learning rate, most rounds) and every fold `j ∈ S`, fit
 //!    on `S ∖ {j}` and follow the held-out log loss on fold `j` tree by tree; the candidate and
 //!    round count with the lowest total is chosen (early stopping on inner folds).
-//! 2. The same for the logistic regression's L2 penalty.
+//! 2. The logistic regression's L2 penalty: the firmest within one standard error of the best.
 //! 3. The chosen parts' out-of-fold log-odds on `S` are blended by a logistic regression
 //!    ([`crate::blend`]); Platt scaling (that fit itself) or isotonic regression on top is
 //!    chosen by cross-validated log loss over the same inner folds ([`crate::calibration`]).
@@ -263,6 +263,38 @@ fn fit_trees(
     Ok(TreeFit { forest, curves })
 }
 
+/// The index of the largest penalty whose held-out log loss is within one standard error of
+/// the best penalty's (`per_row[c]` = per-row losses of penalty `c`, rows in the same order;
+/// the standard error is that of the mean per-row difference from the best). This is the
+/// one-standard-error rule (Breiman et al. 1984, "Classification and Regression Trees",
+/// §3.4.3; Hastie, Tibshirani & Friedman, "The Elements of Statistical Learning", §7.10): among
+/// penalties the data cannot tell apart, the firmest — which also shares an effect more evenly
+/// between correlated columns (tenure and total charges), so explanations credit both.
+/// `None` when there are no penalties.
+fn firmest_within_one_se(penalties: &[f64], per_row: &[Vec<f64>]) -> Option<usize> {
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let best = (0..penalties.len()).fold(None, |acc: Option<usize>, c| match acc {
+        Some(b) if mean(&per_row[b]) <= mean(&per_row[c]) => Some(b),
+        _ => Some(c),
+    })?;
+    let mut chosen = best;
+    for c in 0..penalties.len() {
+        if penalties[c] <= penalties[chosen] {
+            continue;
+        }
+        let diffs: Vec<f64> = per_row[c]
+            .iter()
+            .zip(&per_row[best])
+            .map(|(a, b)| a - b)
+            .collect();
+        let (m, sd) = crate::metrics::mean_std(&diffs);
+        if m <= sd / (diffs.len() as f64).sqrt() {
+            chosen = c;
+        }
+    }
+    Some(chosen)
+}
+
 /// The rows `pick` of a column-major matrix with `rows` rows, still column-major.
 pub(crate) fn select_rows(data: &[f64], rows: usize, pick: &[usize]) -> Vec<f64> {
     let cols = data.len() / rows;
@@ -387,29 +419,27 @@ pub(crate) fn run(
                 }
             }
             let (_, c_best, rounds) = best.expect("at least one candidate");
-            // 2. The logistic regression's penalty.
+            // 2. The logistic regression's penalty: the firmest within one standard error of
+            //    the best (see `firmest_within_one_se`).
             let mut penalties = Vec::new();
-            let mut best_l: Option<(f64, usize)> = None;
+            let mut per_row: Vec<Vec<f64>> = Vec::new();
             let mut buf = vec![0.0; data.len() / rows];
             for (c, &l2) in space.linear_l2.iter().enumerate() {
-                let mut total = 0.0;
+                let mut losses = Vec::new();
                 for &j in &inner {
                     let m = linear_fit(c, out | (1 << j));
                     for i in d.rows_in(j) {
                         d.row(i, &mut buf);
-                        total += point_loss(labels[i], m.log_odds(&buf));
+                        losses.push(point_loss(labels[i], m.log_odds(&buf)));
                     }
                 }
-                let loss = total / n_s;
                 penalties.push(PenaltyResult {
                     l2,
-                    log_loss: crate::card::round6(loss),
+                    log_loss: crate::card::round6(losses.iter().sum::<f64>() / n_s),
                 });
-                if best_l.is_none_or(|b| loss < b.0) {
-                    best_l = Some((loss, c));
-                }
+                per_row.push(losses);
             }
-            let l_best = best_l.map(|b| b.1);
+            let l_best = firmest_within_one_se(&space.linear_l2, &per_row);
             // 3. Out-of-fold scores of the chosen parts, the blend and the calibration choice.
             let width = 1 + l_best.is_some() as usize;
             let mut scores = Vec::new();
@@ -508,6 +538,31 @@ mod tests {
 
     /// Boosting is sequential and seeded: the first `r` trees of a longer fit are an `r`-round
     /// fit, which is what lets one fit per candidate serve every round count.
+    #[test]
+    fn the_firmest_penalty_within_one_standard_error_wins() {
+        let noise = |k: usize| ((k * 7919) % 13) as f64 * 0.01;
+        let best: Vec<f64> = (0..400).map(|k| 0.40 + noise(k)).collect();
+        // Within rounding of the best: per-row differences of ±0.001 around zero.
+        let close: Vec<f64> = best
+            .iter()
+            .enumerate()
+            .map(|(k, v)| v + if k % 2 == 0 { 0.001 } else { -0.001 })
+            .collect();
+        let worse: Vec<f64> = best.iter().map(|v| v + 0.05).collect();
+        // Penalty 10 is indistinguishable from the best (1): chosen; 100 is clearly worse.
+        let per_row = vec![best.clone(), close, worse.clone()];
+        assert_eq!(
+            firmest_within_one_se(&[1.0, 10.0, 100.0], &per_row),
+            Some(1)
+        );
+        // A clearly worse firmer penalty is not chosen; a lighter one never replaces the best.
+        let per_row = vec![best.clone(), worse.clone()];
+        assert_eq!(firmest_within_one_se(&[1.0, 10.0], &per_row), Some(0));
+        let per_row = vec![worse, best];
+        assert_eq!(firmest_within_one_se(&[1.0, 10.0], &per_row), Some(1));
+        assert_eq!(firmest_within_one_se(&[], &[]), None);
+    }
+
     #[test]
     fn a_shorter_fit_is_a_prefix_of_a_longer_one() {
         let rows = 800;
