@@ -42,6 +42,7 @@ pub mod gbdt;
 pub mod intake;
 pub mod mapping;
 pub mod metrics;
+pub mod portfolio;
 pub mod preview;
 pub mod report;
 pub mod safe_csv;

@@ -18,4 +18,5 @@ pub mod message;
 pub mod storage;
 pub mod telemetry;
 pub mod time;
+pub mod web;
 pub mod worker;

@@ -11,4 +11,5 @@ mod corpus;
 mod intake;
 mod pipeline;
 mod upload;
+mod web;
 mod worker;
