@@ -50,16 +50,25 @@ fn portfolio_matches_the_scored_rows() {
         histogram[((prob * 20.0) as usize).min(19)] += 1;
         let factors: Vec<serde_json::Value> = serde_json::from_str(&rec[5]).unwrap();
         for f in factors {
-            *drivers.entry(f["feature"].as_str().unwrap().to_owned()).or_default() += 1;
+            *drivers
+                .entry(f["feature"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
     }
     assert_eq!(p.revenue_column.as_deref(), Some("MonthlyCharges"));
     assert_eq!(p.revenue_customers, report.rows_scored);
-    assert!((p.revenue_at_risk - at_risk).abs() < 0.01, "{} vs {at_risk}", p.revenue_at_risk);
+    assert!(
+        (p.revenue_at_risk - at_risk).abs() < 0.01,
+        "{} vs {at_risk}",
+        p.revenue_at_risk
+    );
     assert!((p.monthly_revenue - revenue).abs() < 0.01);
     assert!(p.revenue_at_risk > 0.0 && p.revenue_at_risk < p.monthly_revenue);
     assert_eq!(p.probability_histogram, histogram.to_vec());
-    assert_eq!(p.probability_histogram.iter().sum::<u64>(), report.rows_scored);
+    assert_eq!(
+        p.probability_histogram.iter().sum::<u64>(),
+        report.rows_scored
+    );
     assert!(!p.top_drivers.is_empty());
     for d in &p.top_drivers {
         assert_eq!(d.customers, drivers[&d.feature], "{}", d.feature);

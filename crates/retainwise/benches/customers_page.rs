@@ -30,7 +30,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match flag.as_str() {
-            "--rows" => rows = args.next().expect("--rows N").replace('_', "").parse().expect("--rows N"),
+            "--rows" => {
+                rows = args
+                    .next()
+                    .expect("--rows N")
+                    .replace('_', "")
+                    .parse()
+                    .expect("--rows N")
+            }
             "--input" => input = Some(args.next().expect("--input FILE").into()),
             "--results" => results = Some(args.next().expect("--results FILE").into()),
             "--bench" => {}
@@ -59,7 +66,10 @@ fn main() {
     });
     let size = std::fs::metadata(&results).unwrap().len();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let storage = Storage::open(&StorageLocation::Local(dir.path().join("objects"))).unwrap();
         let key = ObjectKey::result(&UserId::local(), PredictionId::new());
@@ -87,21 +97,33 @@ fn main() {
             ("page 1, highest churn first".into(), Filter::default(), 0),
             (
                 format!("high risk, page {}", (high / PER_PAGE / 2).max(1)),
-                Filter { level: Some(Level::High), ..Filter::default() },
+                Filter {
+                    level: Some(Level::High),
+                    ..Filter::default()
+                },
                 (high / PER_PAGE / 2).max(1) - 1,
             ),
             (
                 "search customer id \"C00012345\"".into(),
-                Filter { search: Some("C00012345".into()), ..Filter::default() },
+                Filter {
+                    search: Some("C00012345".into()),
+                    ..Filter::default()
+                },
                 0,
             ),
             (
                 "last page, lowest churn first".into(),
-                Filter { ascending: true, ..Filter::default() },
+                Filter {
+                    ascending: true,
+                    ..Filter::default()
+                },
                 index.len().div_ceil(PER_PAGE).saturating_sub(1),
             ),
         ];
-        println!("{:<40} {:>12} {:>12} {:>10}", "view (50 rows per page)", "filter ms", "page ms", "matches");
+        println!(
+            "{:<40} {:>12} {:>12} {:>10}",
+            "view (50 rows per page)", "filter ms", "page ms", "matches"
+        );
         for (name, filter, page) in &views {
             let mut filter_times = Vec::new();
             let mut page_times = Vec::new();
@@ -137,7 +159,12 @@ fn main() {
             assert_eq!(c.len(), 1);
             times.push(started.elapsed());
         }
-        println!("{:<40} {:>12} {:>12.2}", "one customer's explanation", "", ms(median(&mut times)));
+        println!(
+            "{:<40} {:>12} {:>12.2}",
+            "one customer's explanation",
+            "",
+            ms(median(&mut times))
+        );
     });
 }
 
@@ -167,11 +194,23 @@ fn rss_kb() -> u64 {
 fn make_input(path: &std::path::Path, rows: usize) -> PathBuf {
     let telco = std::env::var_os("RETAINWISE_TELCO_CSV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/telco-customer-churn.csv"));
-    let file = std::fs::File::open(&telco)
-        .unwrap_or_else(|e| panic!("{}: {e} (set RETAINWISE_TELCO_CSV or pass --input/--results)", telco.display()));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/telco-customer-churn.csv")
+        });
+    let file = std::fs::File::open(&telco).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set RETAINWISE_TELCO_CSV or pass --input/--results)",
+            telco.display()
+        )
+    });
     let mut lines = BufReader::new(file).lines().map(Result::unwrap);
-    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_owned).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     let churn = header.iter().position(|h| h == "Churn").unwrap();
     let body: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(str::to_owned).collect())

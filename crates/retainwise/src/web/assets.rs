@@ -16,10 +16,7 @@ const JS: &str = include_str!("../../assets/web/app.js");
 fn version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
-        let digest = Sha256::new()
-            .chain_update(CSS)
-            .chain_update(JS)
-            .finalize();
+        let digest = Sha256::new().chain_update(CSS).chain_update(JS).finalize();
         digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
     })
 }

@@ -35,12 +35,29 @@ pub struct Bar<'a> {
     pub colour: &'a str,
 }
 
-/// Horizontal bars, labelled on both sides. `id` makes the title/description ids unique.
-pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>]) -> Markup {
-    let (width, label_w, row_h, text_w) = (640.0, 170.0, 34.0, 190.0);
+/// Horizontal bars, labelled on both sides. `id` makes the title/description ids unique;
+/// `scale_max` is the value of a full-length bar (0: the largest bar's value), so that two
+/// charts can share one scale.
+///
+/// The view box is narrow (420 units) so that its 14-unit text stays readable when a phone
+/// shrinks it to 300 px, and grows with the box on a wide screen.
+pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>], scale_max: f64) -> Markup {
+    let (width, label_w, row_h) = (420.0, 132.0, 30.0);
+    // Room right of the longest bar for the longest value text (about 7.8 units a character
+    // at 14 units), so no text is cut off.
+    let longest = bars
+        .iter()
+        .map(|b| b.text.chars().count())
+        .max()
+        .unwrap_or(0);
+    let text_w = (longest as f64 * 7.8 + 10.0).clamp(60.0, 200.0);
     let plot_w = width - label_w - text_w;
     let height = row_h * bars.len() as f64 + 8.0;
-    let max = bars.iter().map(|b| b.value).fold(0.0, f64::max);
+    let max = if scale_max > 0.0 {
+        scale_max
+    } else {
+        bars.iter().map(|b| b.value).fold(0.0, f64::max)
+    };
     let scale = if max > 0.0 { plot_w / max } else { 0.0 };
     let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
     html! {
@@ -51,11 +68,11 @@ pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>]) -> Marku
             @for (i, b) in bars.iter().enumerate() {
                 @let y = 4.0 + row_h * i as f64;
                 @let w = (b.value * scale).max(if b.value > 0.0 { 2.0 } else { 0.0 });
-                text x=(label_w - 8.0) y=(y + row_h / 2.0 + 4.0) text-anchor="end" fill=(INK) font-size="13" {
-                    (truncate(b.label, 24))
+                text x=(label_w - 6.0) y=(y + row_h / 2.0 + 5.0) text-anchor="end" fill=(INK) font-size="14" {
+                    (truncate(b.label, 16))
                 }
                 rect x=(label_w) y=(y + 5.0) width=(fmt(w)) height=(row_h - 10.0) fill=(b.colour) rx="2" {}
-                text x=(label_w + w + 6.0) y=(y + row_h / 2.0 + 4.0) fill=(INK) font-size="13" { (b.text) }
+                text x=(label_w + w + 5.0) y=(y + row_h / 2.0 + 5.0) fill=(INK) font-size="14" { (b.text) }
             }
             line x1=(label_w) x2=(label_w) y1="0" y2=(height) stroke=(INK) stroke-width="1" {}
         }
@@ -66,8 +83,8 @@ pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>]) -> Marku
 /// axes and dashed lines at the risk thresholds (`medium`, `high`, 0–1). Bars are coloured by
 /// the risk level their bin falls in.
 pub fn histogram(id: &str, bins: &[u64], medium: f64, high: f64) -> Markup {
-    let (width, height) = (640.0, 300.0);
-    let (left, right, top, bottom) = (64.0, 16.0, 16.0, 52.0);
+    let (width, height) = (420.0, 270.0);
+    let (left, right, top, bottom) = (66.0, 22.0, 22.0, 50.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
     let max = bins.iter().copied().max().unwrap_or(0);
@@ -93,7 +110,7 @@ pub fn histogram(id: &str, bins: &[u64], medium: f64, high: f64) -> Markup {
             }
             @for t in &ticks {
                 line x1=(left) x2=(width - right) y1=(fmt(y(*t as f64))) y2=(fmt(y(*t as f64))) stroke=(GRID) stroke-width="1" {}
-                text x=(left - 8.0) y=(fmt(y(*t as f64) + 4.0)) text-anchor="end" fill=(INK) font-size="12" { (format::int(*t)) }
+                text x=(left - 6.0) y=(fmt(y(*t as f64) + 4.0)) text-anchor="end" fill=(INK) font-size="13" { (format::int(*t)) }
             }
             @for (i, count) in bins.iter().enumerate() {
                 @let centre = (i as f64 + 0.5) / n;
@@ -105,17 +122,17 @@ pub fn histogram(id: &str, bins: &[u64], medium: f64, high: f64) -> Markup {
             }
             @for (p, label) in [(medium, "medium"), (high, "high")] {
                 line x1=(fmt(x(p))) x2=(fmt(x(p))) y1=(top) y2=(top + plot_h) stroke=(INK) stroke-width="1.5" stroke-dasharray="5 4" {}
-                text x=(fmt(x(p) + 4.0)) y=(top + 12.0) fill=(INK) font-size="12" { (label) " ≥ " (format::percent(p)) }
+                text x=(fmt(x(p) + 3.0)) y=(top - 6.0) fill=(INK) font-size="13" { (label) " ≥" (format!("{:.0}", p * 100.0)) "%" }
             }
             line x1=(left) x2=(width - right) y1=(top + plot_h) y2=(top + plot_h) stroke=(INK) stroke-width="1" {}
             line x1=(left) x2=(left) y1=(top) y2=(top + plot_h) stroke=(INK) stroke-width="1" {}
             @for i in 0..=5 {
                 @let p = i as f64 / 5.0;
                 line x1=(fmt(x(p))) x2=(fmt(x(p))) y1=(top + plot_h) y2=(top + plot_h + 5.0) stroke=(INK) {}
-                text x=(fmt(x(p))) y=(top + plot_h + 19.0) text-anchor="middle" fill=(INK) font-size="12" { (i * 20) "%" }
+                text x=(fmt(x(p))) y=(top + plot_h + 19.0) text-anchor="middle" fill=(INK) font-size="13" { (i * 20) "%" }
             }
-            text x=(left + plot_w / 2.0) y=(height - 6.0) text-anchor="middle" fill=(INK) font-size="13" { "Churn probability" }
-            text transform=(format!("translate(14 {}) rotate(-90)", top + plot_h / 2.0)) text-anchor="middle" fill=(INK) font-size="13" { "Customers" }
+            text x=(left + plot_w / 2.0) y=(height - 6.0) text-anchor="middle" fill=(INK) font-size="14" { "Churn probability" }
+            text transform=(format!("translate(14 {}) rotate(-90)", top + plot_h / 2.0)) text-anchor="middle" fill=(INK) font-size="14" { "Customers" }
         }
     }
 }

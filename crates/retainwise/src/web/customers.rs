@@ -38,7 +38,9 @@ impl TableQuery {
         let level = match self.level.as_deref().map(str::trim) {
             None | Some("") | Some("all") => None,
             Some(l) => Some(Level::parse(l).ok_or_else(|| {
-                WebError::bad_request(format!("Risk level {l:?} is unknown: use high, medium or low."))
+                WebError::bad_request(format!(
+                    "Risk level {l:?} is unknown: use high, medium or low."
+                ))
             })?),
         };
         let ascending = match self.sort.as_deref() {
@@ -91,7 +93,9 @@ pub(super) fn results_key(row: &PredictionRow, user: &UserId) -> Result<ObjectKe
         }
         PredictionStatus::Failed => Err(WebError::conflict(format!(
             "This prediction failed, so it has no customers: {}",
-            row.error_message.as_deref().unwrap_or("no reason was recorded")
+            row.error_message
+                .as_deref()
+                .unwrap_or("no reason was recorded")
         ))),
         s => Err(WebError::conflict(format!(
             "This prediction is {s}; its customers are shown once it is COMPLETED."
@@ -104,7 +108,9 @@ fn index_error(e: IndexError) -> WebError {
         IndexError::Storage(e) => e.into(),
         IndexError::Format(m) => {
             tracing::error!(error = %m, "customer_index_failed");
-            WebError::conflict(format!("The results of this prediction cannot be browsed: {m}."))
+            WebError::conflict(format!(
+                "The results of this prediction cannot be browsed: {m}."
+            ))
         }
     }
 }
@@ -134,14 +140,26 @@ pub async fn table(
     let base = q.base(&filter);
     let here = format!("/predictions/{}/customers", row.id);
     let first = (page - 1) * PER_PAGE as u64 + 1;
-    let sort_toggle = if filter.ascending { "churn_desc" } else { "churn_asc" };
+    let sort_toggle = if filter.ascending {
+        "churn_desc"
+    } else {
+        "churn_asc"
+    };
     let toggle_href = {
         let mut f = filter.clone();
         f.ascending = sort_toggle == "churn_asc";
         let b = q.base(&f);
-        if b.is_empty() { here.clone() } else { format!("{here}?{b}") }
+        if b.is_empty() {
+            here.clone()
+        } else {
+            format!("{here}?{b}")
+        }
     };
-    let back = if base.is_empty() { format!("page={page}") } else { format!("{base}&page={page}") };
+    let back = if base.is_empty() {
+        format!("page={page}")
+    } else {
+        format!("{base}&page={page}")
+    };
     let body = html! {
         p.crumbs { a href="/predictions" { "Predictions" } " / " a href=(format!("/predictions/{}", row.id)) { (row.filename) } " / Customers" }
         h1 { "Customers" }
@@ -199,7 +217,7 @@ pub async fn table(
                                 th scope="row" { a href=(format!("{here}/{}?back={}", c.row, form_urlencode(&back))) { (c.customer_id) } }
                                 td.num { (format::percent(c.churn_probability)) }
                                 td { (level_badge(c.level)) }
-                                td { @if let Some(f) = c.risk_factors.first() { (f.feature) ": " (value_text(&f.value)) } @else { span.muted { "—" } } }
+                                td { @if let Some(f) = c.risk_factors.first() { (f.feature) " = " (value_text(&f.value)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
                                 td.wide { (c.summary) }
                             }
                         }
@@ -209,7 +227,13 @@ pub async fn table(
             (pager(&if base.is_empty() { format!("{here}?") } else { format!("{here}?{base}&") }, page, pages))
         }
     };
-    Ok(layout::page("Customers", Nav::Predictions, state.app.auth.is_required(), body).into_response())
+    Ok(layout::page(
+        "Customers",
+        Nav::Predictions,
+        state.app.auth.is_required(),
+        body,
+    )
+    .into_response())
 }
 
 /// `?back=` of the explanation page: the table view to return to.
@@ -236,7 +260,11 @@ pub async fn detail(
         .parse::<u32>()
         .ok()
         .and_then(|n| index.by_row(n).copied())
-        .ok_or_else(|| WebError::not_found(format!("This prediction has no customer row {row_number:?}.")))?;
+        .ok_or_else(|| {
+            WebError::not_found(format!(
+                "This prediction has no customer row {row_number:?}."
+            ))
+        })?;
     let c = index
         .read(&state.app.storage, &key, &[entry])
         .await
@@ -282,15 +310,25 @@ fn explanation(c: &Customer) -> Markup {
             h2 { "Recommendation" }
             p.recommendation { (c.recommendation) }
         }
+        @let scale = c.risk_factors.iter().chain(&c.protective_factors).map(|f| f.impact.abs()).fold(0.0, f64::max);
         div.charts {
-            (factors("risk", "Risk drivers", "These raise the churn probability.", &c.risk_factors, charts::HIGH))
-            (factors("protective", "Protective factors", "These lower it.", &c.protective_factors, charts::LOW))
+            (factors("risk", "Risk drivers", "These raise the churn probability.", &c.risk_factors, charts::HIGH, scale))
+            (factors("protective", "Protective factors", "These lower it.", &c.protective_factors, charts::LOW, scale))
         }
         p.hint { "Effects are exact TreeSHAP contributions of each column, in percentage points of churn probability (pts)." }
     }
 }
 
-fn factors(id: &str, heading: &str, note: &str, list: &[Factor], colour: &str) -> Markup {
+/// One list of factors as bars on the shared `scale` (the largest effect of both lists, so a
+/// −0.1 point factor never looks as large as a +15 point one) and as a table.
+fn factors(
+    id: &str,
+    heading: &str,
+    note: &str,
+    list: &[Factor],
+    colour: &str,
+    scale: f64,
+) -> Markup {
     html! {
         section.chart-box aria-labelledby=(format!("{id}-h")) {
             h2 #(format!("{id}-h")) { (heading) }
@@ -300,7 +338,7 @@ fn factors(id: &str, heading: &str, note: &str, list: &[Factor], colour: &str) -
                 p.hint { (note) }
                 (charts::bars(id, heading,
                     &list.iter().map(|f| format!("{} = {}: {:+.1} pts", f.feature, value_text(&f.value), f.impact)).collect::<Vec<_>>().join("; "),
-                    &list.iter().map(|f| Bar { label: &f.feature, value: f.impact.abs(), text: format!("{:+.1} pts", f.impact), colour }).collect::<Vec<_>>()))
+                    &list.iter().map(|f| Bar { label: &f.feature, value: f.impact.abs(), text: format!("{:+.1} pts", f.impact), colour }).collect::<Vec<_>>(), scale))
                 table {
                     caption.sr-only { (heading) }
                     thead { tr { th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" .num { "Effect" } } }

@@ -170,7 +170,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                         Bar { label: "High", value: c.high as f64, text: format!("{} ({})", format::int(c.high), format::share(c.high, total)), colour: charts::HIGH },
                         Bar { label: "Medium", value: c.medium as f64, text: format!("{} ({})", format::int(c.medium), format::share(c.medium, total)), colour: charts::MEDIUM },
                         Bar { label: "Low", value: c.low as f64, text: format!("{} ({})", format::int(c.low), format::share(c.low, total)), colour: charts::LOW },
-                    ]))
+                    ], 0.0))
             }
             div.chart-box {
                 h2 { "Churn probability" }
@@ -185,6 +185,8 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
             @match &summary.portfolio {
                 Some(p) if !p.top_drivers.is_empty() => {
                     p.hint { "How often each column is among a customer's three largest risk drivers (exact TreeSHAP values), and its average effect on churn probability then." }
+                    div.charts {
+                    div.chart-box {
                     (charts::bars("drivers", "Top risk drivers across customers",
                         "Columns ranked by the number of customers for whom they raise the churn risk most.",
                         &p.top_drivers.iter().map(|d| Bar {
@@ -192,7 +194,8 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                             value: d.customers as f64,
                             text: format!("{} · +{:.1} pts", format::share(d.customers, total), d.mean_impact),
                             colour: charts::BLUE,
-                        }).collect::<Vec<_>>()))
+                        }).collect::<Vec<_>>(), 0.0))
+                    }
                     div.table-wrap {
                         table {
                             caption.sr-only { "Top risk drivers" }
@@ -203,6 +206,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                                 }
                             }
                         }
+                    }
                     }
                 }
                 Some(_) => p.hint { "No column raised any customer's risk by a noticeable amount." },
@@ -245,6 +249,17 @@ fn card(label: &str, value: &str, note: &str) -> Markup {
     }
 }
 
+/// A figure that takes a whole row on a phone (long amounts).
+fn card_wide(label: &str, value: &str, note: &str) -> Markup {
+    html! {
+        div.figure.wide {
+            p.label { (label) }
+            p.value { (value) }
+            p.note { (note) }
+        }
+    }
+}
+
 fn card_link(label: &str, value: &str, note: &str, href: &str, level: &str) -> Markup {
     html! {
         a class=(format!("figure level-{level}")) href=(href) {
@@ -257,7 +272,7 @@ fn card_link(label: &str, value: &str, note: &str, href: &str, level: &str) -> M
 
 fn revenue_card(p: Option<&PortfolioSummary>) -> Markup {
     match p {
-        Some(p) if p.revenue_column.is_some() && p.revenue_customers > 0 => card(
+        Some(p) if p.revenue_column.is_some() && p.revenue_customers > 0 => card_wide(
             "Revenue at risk per month",
             &format::money(p.revenue_at_risk),
             &format!(
@@ -265,7 +280,11 @@ fn revenue_card(p: Option<&PortfolioSummary>) -> Markup {
                 p.revenue_column.as_deref().unwrap_or(""),
                 format::money(p.revenue_at_risk),
                 format::money(p.monthly_revenue),
-                format::percent(if p.monthly_revenue > 0.0 { p.revenue_at_risk / p.monthly_revenue } else { 0.0 })
+                format::percent(if p.monthly_revenue > 0.0 {
+                    p.revenue_at_risk / p.monthly_revenue
+                } else {
+                    0.0
+                })
             ),
         ),
         Some(_) => card(
@@ -299,10 +318,16 @@ mod tests {
         let c = &summary.risk_counts;
         assert_eq!(c.high + c.medium + c.low, report.rows_scored);
         let p = summary.portfolio.expect("portfolio");
-        assert_eq!(p.probability_histogram.iter().sum::<u64>(), report.rows_scored);
+        assert_eq!(
+            p.probability_histogram.iter().sum::<u64>(),
+            report.rows_scored
+        );
         assert_eq!(p.revenue_column.as_deref(), Some("MonthlyCharges"));
         // A summary stored before the portfolio existed still loads.
-        let old: Summary = serde_json::from_str(r#"{"rows_scored":3,"risk_counts":{"high":1,"medium":1,"low":1}}"#).unwrap();
+        let old: Summary = serde_json::from_str(
+            r#"{"rows_scored":3,"risk_counts":{"high":1,"medium":1,"low":1}}"#,
+        )
+        .unwrap();
         assert!(old.portfolio.is_none());
     }
 }

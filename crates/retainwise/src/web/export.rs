@@ -53,7 +53,14 @@ pub async fn xlsx(
     let thresholds = state.app.config.thresholds.clone();
     let meta = row.clone();
     let writer = tokio::task::spawn_blocking(move || {
-        write_workbook(&meta, &thresholds, ChannelReader { rx, current: Bytes::new() })
+        write_workbook(
+            &meta,
+            &thresholds,
+            ChannelReader {
+                rx,
+                current: Bytes::new(),
+            },
+        )
     });
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
@@ -65,17 +72,29 @@ pub async fn xlsx(
     let file = writer
         .await
         .map_err(|e| WebError::from(crate::api::ApiError::Internal(e.into())))?
-        .map_err(|e| WebError::from(crate::api::ApiError::Internal(e.context("writing the workbook"))))?;
-    let stem = row.filename.trim_end_matches(".csv").trim_end_matches(".CSV");
+        .map_err(|e| {
+            WebError::from(crate::api::ApiError::Internal(
+                e.context("writing the workbook"),
+            ))
+        })?;
+    let stem = row
+        .filename
+        .trim_end_matches(".csv")
+        .trim_end_matches(".CSV");
     let name = format!("{}_predictions.xlsx", ascii_stem(stem));
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
     Ok((
         [
             (
                 header::CONTENT_TYPE,
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
             ),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         body,
     )
@@ -183,8 +202,14 @@ fn write_summary(
     sheet.write_string_with_format(r, 2, "Share", bold)?;
     r += 1;
     for (label, key) in [
-        (format!("High (churn ≥ {:.0}%)", thresholds.high * 100.0), "high"),
-        (format!("Medium (≥ {:.0}%)", thresholds.medium * 100.0), "medium"),
+        (
+            format!("High (churn ≥ {:.0}%)", thresholds.high * 100.0),
+            "high",
+        ),
+        (
+            format!("Medium (≥ {:.0}%)", thresholds.medium * 100.0),
+            "medium",
+        ),
         (format!("Low (< {:.0}%)", thresholds.medium * 100.0), "low"),
     ] {
         let count = n(&s["risk_counts"][key]);
@@ -202,10 +227,17 @@ fn write_summary(
     sheet.write_number_with_format(r, 1, 1.0 - mean, percent)?;
     r += 1;
     let p = &s["portfolio"];
-    if let Some(column) = p["revenue_column"].as_str().filter(|_| n(&p["revenue_customers"]) > 0.0) {
+    if let Some(column) = p["revenue_column"]
+        .as_str()
+        .filter(|_| n(&p["revenue_customers"]) > 0.0)
+    {
         sheet.write_string(r, 0, "Revenue at risk per month")?;
         sheet.write_number_with_format(r, 1, n(&p["revenue_at_risk"]), money)?;
-        sheet.write_string(r, 2, escape_cell(&format!("Σ {column} × churn probability")))?;
+        sheet.write_string(
+            r,
+            2,
+            escape_cell(&format!("Σ {column} × churn probability")),
+        )?;
         r += 1;
         sheet.write_string(r, 0, "Monthly revenue")?;
         sheet.write_number_with_format(r, 1, n(&p["monthly_revenue"]), money)?;
@@ -232,7 +264,13 @@ fn write_summary(
 fn ascii_stem(stem: &str) -> String {
     let clean: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(100)
         .collect();
     if clean.is_empty() {

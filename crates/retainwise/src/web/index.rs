@@ -186,9 +186,8 @@ impl CustomerIndex {
             .map_err(|e| IndexError::Format(e.to_string()))?
             .clone();
         let find = |name: &str| header.iter().position(|h| h == name);
-        let need = |name: &str| {
-            find(name).ok_or_else(|| IndexError::Format(format!("no {name} column")))
-        };
+        let need =
+            |name: &str| find(name).ok_or_else(|| IndexError::Format(format!("no {name} column")));
         let columns = Columns {
             id: need("customer_id")?,
             probability: need("churn_probability")?,
@@ -282,7 +281,11 @@ impl CustomerIndex {
     /// Page `page` (0-based) of `per_page` customers matching `filter`, in the filter's order,
     /// and how many match in all. One pass over the index: O(rows), no allocation per row.
     pub fn page(&self, filter: &Filter, page: usize, per_page: usize) -> (u64, Vec<Entry>) {
-        let needle = filter.search.as_deref().map(str::as_bytes).filter(|n| !n.is_empty());
+        let needle = filter
+            .search
+            .as_deref()
+            .map(str::as_bytes)
+            .filter(|n| !n.is_empty());
         let matches = |e: &&Entry| {
             filter.level.is_none_or(|l| e.level == l)
                 && needle.is_none_or(|n| contains_ignore_ascii_case(self.id(e).as_bytes(), n))
@@ -501,18 +504,21 @@ mod tests {
         let index = CustomerIndex::parse(RESULTS.as_bytes()).unwrap();
         for row in 1..=4 {
             let e = *index.by_row(row).unwrap();
-            let bytes = &RESULTS.as_bytes()[e.offset as usize..(e.offset + u64::from(e.len)) as usize];
+            let bytes =
+                &RESULTS.as_bytes()[e.offset as usize..(e.offset + u64::from(e.len)) as usize];
             let c = index.customer(&e, bytes).unwrap();
             assert_eq!(c.row, row);
             assert_eq!(c.customer_id, index.id(&e));
         }
         let b2 = index.by_row(2).unwrap();
-        let bytes = &RESULTS.as_bytes()[b2.offset as usize..(b2.offset + u64::from(b2.len)) as usize];
+        let bytes =
+            &RESULTS.as_bytes()[b2.offset as usize..(b2.offset + u64::from(b2.len)) as usize];
         let c = index.customer(b2, bytes).unwrap();
         assert_eq!(c.risk_factors[0].feature, "tenure");
         assert_eq!(c.risk_factors[0].impact, 12.5);
         let c3 = index.by_row(3).unwrap();
-        let bytes = &RESULTS.as_bytes()[c3.offset as usize..(c3.offset + u64::from(c3.len)) as usize];
+        let bytes =
+            &RESULTS.as_bytes()[c3.offset as usize..(c3.offset + u64::from(c3.len)) as usize];
         assert_eq!(index.customer(c3, bytes).unwrap().summary, "multi\nline");
     }
 

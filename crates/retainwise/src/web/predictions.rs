@@ -167,9 +167,9 @@ pub fn pager(base: &str, page: u64, pages: u64) -> Markup {
 
 /// The user's prediction `id`, or a 404 page (also for another user's prediction).
 pub async fn find(state: &WebState, user: &UserId, id: &str) -> Result<PredictionRow, WebError> {
-    let parsed: PredictionId = id
-        .parse()
-        .map_err(|_| WebError::not_found(format!("There is no prediction {id:?}: check the link.")))?;
+    let parsed: PredictionId = id.parse().map_err(|_| {
+        WebError::not_found(format!("There is no prediction {id:?}: check the link."))
+    })?;
     state
         .app
         .db

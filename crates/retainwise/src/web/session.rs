@@ -143,7 +143,12 @@ pub async fn sign_in(
         );
     }
     let bearer = format!("Bearer {key}");
-    match state.app.auth.authenticate(&state.app.db, Some(&bearer)).await {
+    match state
+        .app
+        .auth
+        .authenticate(&state.app.db, Some(&bearer))
+        .await
+    {
         Ok(user) => {
             tracing::info!(user = user.as_str(), "web_sign_in");
             let secure = if is_loopback_host(&headers) {
@@ -160,7 +165,9 @@ pub async fn sign_in(
             }
             response
         }
-        Err(crate::auth::AuthError::Database(e)) => WebError::from(ApiError::from(e)).into_response(),
+        Err(crate::auth::AuthError::Database(e)) => {
+            WebError::from(ApiError::from(e)).into_response()
+        }
         Err(e) => {
             tracing::warn!(reason = %e, "web_sign_in_refused");
             render(
@@ -188,7 +195,12 @@ pub async fn sign_out(headers: HeaderMap) -> Response {
     response
 }
 
-fn render(state: &WebState, next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+fn render(
+    state: &WebState,
+    next: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let required = state.app.auth.is_required();
     let body = html! {
         h1 { "Sign in" }
@@ -254,7 +266,10 @@ mod tests {
 
     #[test]
     fn next_stays_on_site() {
-        assert_eq!(safe_next(Some("/predictions?page=2")), "/predictions?page=2");
+        assert_eq!(
+            safe_next(Some("/predictions?page=2")),
+            "/predictions?page=2"
+        );
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
@@ -266,9 +281,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert!(!same_origin(&h), "no Origin");
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert!(same_origin(&h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!same_origin(&h));
     }
 

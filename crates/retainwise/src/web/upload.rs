@@ -65,13 +65,7 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
             p.hint { "Column order does not matter; names are matched ignoring case and punctuation, by known aliases (e.g. mrr for MonthlyCharges) and, for small typos, by similarity." }
         }
     };
-    layout::page(
-        "Upload",
-        Nav::Upload,
-        state.app.auth.is_required(),
-        body,
-    )
-    .into_response()
+    layout::page("Upload", Nav::Upload, state.app.auth.is_required(), body).into_response()
 }
 
 /// `10485760` → `"10 MB"`.
