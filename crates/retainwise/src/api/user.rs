@@ -26,6 +26,7 @@ impl FromRequestParts<App> for CurrentUser {
             warn!(path = %parts.uri.path(), "authentication_failed: several Authorization headers");
             return Err(ApiError::Unauthorized);
         }
+        crate::web::session::check_cross_site(parts, &app.config.cors_origins)?;
         // A browser signed in through the web pages sends its credential in a cookie.
         let cookie = crate::web::session::cookie_credential(parts)?;
         let header = parts

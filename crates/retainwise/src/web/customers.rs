@@ -339,7 +339,7 @@ fn factors(
                 (charts::bars(id, heading,
                     &list.iter().map(|f| format!("{} = {}: {:+.1} pts", f.feature, value_text(&f.value), f.impact)).collect::<Vec<_>>().join("; "),
                     &list.iter().map(|f| Bar { label: &f.feature, value: f.impact.abs(), text: format!("{:+.1} pts", f.impact), colour }).collect::<Vec<_>>(), scale))
-                table {
+                div.table-wrap { table {
                     caption.sr-only { (heading) }
                     thead { tr { th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" .num { "Effect" } } }
                     tbody {
@@ -347,7 +347,7 @@ fn factors(
                             tr { th scope="row" { (f.feature) } td { (value_text(&f.value)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
                         }
                     }
-                }
+                } }
             }
         }
     }

@@ -309,10 +309,47 @@ mod tests {
             error_message: None,
             model_id: "m".into(),
         };
-        let mut file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
-        assert_eq!(&bytes[..2], b"PK", "an xlsx is a zip");
-        assert!(bytes.len() > 1000);
+        let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
+        let mut zip = zip::ZipArchive::new(file).expect("an xlsx is a zip");
+        let mut sheets = Vec::new();
+        for name in ["xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"] {
+            let mut xml = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut xml).unwrap();
+            assert!(!xml.contains("<f>"), "no formula cells in {name}");
+            sheets.push(xml);
+        }
+        let names = {
+            let mut xml = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name("xl/workbook.xml").unwrap(), &mut xml)
+                .unwrap();
+            xml
+        };
+        assert!(names.contains("name=\"Summary\"") && names.contains("name=\"Customers\""));
+        let shared = match zip.by_name("xl/sharedStrings.xml") {
+            Ok(mut f) => {
+                let mut xml = String::new();
+                std::io::Read::read_to_string(&mut f, &mut xml).unwrap();
+                xml
+            }
+            Err(_) => String::new(),
+        };
+        let all = format!("{}{}{shared}", sheets[0], sheets[1]);
+        assert!(
+            all.contains("'=evil.csv"),
+            "the file name is escaped on the summary"
+        );
+        assert!(
+            all.contains("'@SUM(A1)") && all.contains("'-1 fine"),
+            "text cells are escaped"
+        );
+        assert!(
+            all.contains("'=HYPERLINK"),
+            "an already escaped id stays text"
+        );
+        assert!(
+            sheets[1].contains("<v>0.9</v>"),
+            "probabilities are numbers: {}",
+            &sheets[1][..400.min(sheets[1].len())]
+        );
     }
 }

@@ -408,8 +408,12 @@ impl Read for ChannelReader {
 /// requests for the same prediction share one build.
 pub struct IndexCache {
     capacity: usize,
-    slots: Mutex<Vec<(String, Arc<OnceCell<Arc<CustomerIndex>>>)>>,
+    /// (results object key, its index once built), least recently used first.
+    slots: Mutex<Vec<(String, Slot)>>,
 }
+
+/// One cached index: built once, shared by concurrent requests.
+type Slot = Arc<OnceCell<Arc<CustomerIndex>>>;
 
 impl IndexCache {
     /// An empty cache keeping at most `capacity` indexes.

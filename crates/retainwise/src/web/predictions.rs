@@ -95,7 +95,7 @@ fn tbody(rows: &[PredictionRow], page: u64) -> Markup {
                 tr {
                     th scope="row" { a href=(format!("/predictions/{}", row.id)) { (row.filename) } }
                     td { (status(row)) }
-                    td { (format::time(row.queued_at)) }
+                    td.nowrap { (format::time(row.queued_at)) }
                     td.num { (format::int(row.rows_processed.max(0) as u64)) }
                     td.num { (format::int(row.rows_rejected.max(0) as u64)) }
                     td { code.model { (row.model_id) } }

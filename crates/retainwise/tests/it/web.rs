@@ -199,6 +199,26 @@ async fn sign_in_cookie_origin_check_and_per_user_pages() {
 }
 
 #[tokio::test]
+async fn local_user_refuses_cross_site_posts() {
+    // Without sign-in nobody needs a credential, so another site's page must not be able to
+    // make a browser upload here; curl (no Origin) and this site's pages still can.
+    let t = TestApp::spawn().await;
+    let r = upload_with(&t, "", Some("http://evil.example"), synthetic_telco(3)).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("cross-site"));
+    assert_eq!(
+        upload_with(&t, "", Some(&t.base), synthetic_telco(3))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        upload_with(&t, "", None, synthetic_telco(3)).await.status(),
+        202
+    );
+}
+
+#[tokio::test]
 async fn dashboard_customers_table_explanation_and_excel() {
     let t = TestApp::spawn().await;
     let id = t
@@ -411,7 +431,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -674,7 +694,7 @@ async fn browser_upload_dashboard_filter_customer_download() {
         .send_keys(&bad_path.display().to_string())
         .await
         .unwrap();
-    let problem = text_of(&c, "#preview-problem").await;
+    let problem = text_of(&c, "#preview:not([hidden]) #preview-problem:not([hidden])").await;
     assert!(problem.contains("Missing column tenure"), "{problem}");
     assert!(
         c.find(fantoccini::Locator::Css("#submit[disabled]"))
