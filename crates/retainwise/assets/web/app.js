@@ -12,6 +12,8 @@
     setTimeout(async () => {
       try {
         const response = await fetch(el.dataset.live, { headers: { Accept: "text/html" } });
+        // Signed out meanwhile (the fragment redirected to the sign-in page): show that page.
+        if (response.redirected) { window.location.reload(); return; }
         if (!response.ok) { schedule(el); return; }
         const template = document.createElement("template");
         template.innerHTML = (await response.text()).trim();

@@ -190,12 +190,15 @@ pub async fn table(
         p #count role="status" {
             @if total == 0 {
                 "No customer matches these filters."
+            } @else if customers.is_empty() {
+                "Page " (page) " is past the end: " (format::int(total)) " customers match, on " (format::int(pages)) " pages. "
+                a href=(if base.is_empty() { here.clone() } else { format!("{here}?{base}") }) { "Go to page 1" }
             } @else {
                 "Customers " (format::int(first)) "–" (format::int(first + customers.len() as u64 - 1)) " of " (format::int(total))
                 @if total < index.len() as u64 { " matching (" (format::int(index.len() as u64)) " in all)" }
             }
         }
-        @if total > 0 {
+        @if !customers.is_empty() {
             div.table-wrap {
                 table.customers {
                     caption.sr-only { "Customers, page " (page) " of " (pages) }

@@ -301,6 +301,13 @@ async fn dashboard_customers_table_explanation_and_excel() {
     assert_eq!(probs.len(), 50);
     assert!(probs.windows(2).all(|w| w[0] >= w[1]), "{probs:?}");
     assert!(first.contains("Page 1 of 6"));
+    let past = t
+        .get(&format!("/predictions/{id}/customers?page=99"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(past.contains("past the end") && table_rows(&past).is_empty());
     let last = t
         .get(&format!("/predictions/{id}/customers?page=6"))
         .await
