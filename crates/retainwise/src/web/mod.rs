@@ -15,7 +15,7 @@
 //! (so the same authentication, rate limit and per-user scoping apply) with a redirect to the
 //! sign-in page instead of a JSON 401. Filters and the page number live in the URL, so a view can
 //! be shared and reloaded. The pages follow the API's Content-Security-Policy: no inline script
-//! or style; the one script and stylesheet are embedded in the binary ([`assets`]).
+//! or style; the one script and stylesheet are embedded in the binary (`assets.rs`).
 
 mod assets;
 mod charts;
