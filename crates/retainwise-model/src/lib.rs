@@ -51,6 +51,7 @@ pub mod intake;
 pub mod linear;
 pub mod mapping;
 pub mod metrics;
+pub mod portfolio;
 pub mod preview;
 pub mod report;
 pub mod safe_csv;

@@ -15,6 +15,7 @@ use crate::artifact::Model;
 use crate::batch::{Batch, Pipeline, Scored};
 use crate::intake::{InputLimits, Intake};
 use crate::mapping::{ColumnMapping, DuplicateMatch};
+use crate::portfolio::{Portfolio, PortfolioAcc};
 use crate::report::ValidationReport;
 
 /// Probability cut-offs for the risk levels: `high` when `p >= high`, `medium` when
@@ -136,6 +137,9 @@ pub struct ScoreReport {
     pub ignored_columns: Vec<String>,
     /// The model that scored the file.
     pub model_id: String,
+    /// Figures across the scored customers for a dashboard: probability histogram, revenue at
+    /// risk (when the model has a monthly-revenue column), the most frequent risk drivers.
+    pub portfolio: Portfolio,
     /// How the file was read: encoding, delimiter, column mapping, per-column missing/invalid
     /// counts and the rejected rows (capped, with totals).
     pub validation: ValidationReport,
@@ -392,8 +396,10 @@ pub fn score_csv<R: Read, W: Write>(
         mean_churn_probability: 0.0,
         ignored_columns: intake.mapping().unmapped.clone(),
         model_id: model.id().to_string(),
+        portfolio: Portfolio::default(),
         validation: ValidationReport::default(),
     };
+    let mut portfolio = PortfolioAcc::new(model.explainer().n_columns());
     let mut batch = Batch::new(encoder.n_features());
     // Scores full batches on the other cores while this thread reads the next one.
     let mut pipeline = Pipeline::new(model, &opts.thresholds);
@@ -423,14 +429,17 @@ pub fn score_csv<R: Read, W: Write>(
         if batch.is_full() {
             if let Some(scored) = pipeline.submit(&mut batch) {
                 write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+                portfolio.merge(&scored.portfolio);
             }
         }
     }
     if let Some(scored) = pipeline.submit(&mut batch) {
         write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+        portfolio.merge(&scored.portfolio);
     }
     for scored in pipeline.finish() {
         write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+        portfolio.merge(&scored.portfolio);
     }
     output.flush()?;
     progress(report.rows_total);
@@ -444,6 +453,7 @@ pub fn score_csv<R: Read, W: Write>(
         });
     }
     report.mean_churn_probability = sum_p / report.rows_scored as f64;
+    report.portfolio = portfolio.finish(model.schema());
     Ok(report)
 }
 

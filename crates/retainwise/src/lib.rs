@@ -19,4 +19,5 @@ pub mod registry;
 pub mod storage;
 pub mod telemetry;
 pub mod time;
+pub mod web;
 pub mod worker;

@@ -247,6 +247,22 @@ impl Storage {
         Ok(out)
     }
 
+    /// The bytes of each half-open byte range of the object, in the order given (object_store
+    /// coalesces nearby ranges into one request). Used to read single rows of a large result.
+    pub async fn get_ranges(
+        &self,
+        key: &ObjectKey,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<Bytes>, StorageError> {
+        match self.store.get_ranges(&Self::path(key), ranges).await {
+            Ok(parts) => Ok(parts),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(key.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Copies the object into a local file; returns the bytes copied.
     pub async fn download_to(&self, key: &ObjectKey, file: &Path) -> Result<u64, StorageError> {
         let mut stream = self.get_stream(key).await?;

@@ -84,6 +84,7 @@ pub fn router(app: App) -> Router {
             get(csv_tools::supported_columns),
         )
         .merge(api)
+        .merge(crate::web::router(app.clone()))
         .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -26,10 +26,14 @@ impl FromRequestParts<App> for CurrentUser {
             warn!(path = %parts.uri.path(), "authentication_failed: several Authorization headers");
             return Err(ApiError::Unauthorized);
         }
+        crate::web::session::check_cross_site(parts, &app.config.cors_origins)?;
+        // A browser signed in through the web pages sends its credential in a cookie.
+        let cookie = crate::web::session::cookie_credential(parts)?;
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+            .and_then(|v| v.to_str().ok())
+            .or(cookie.as_deref());
         let user = match app.auth.authenticate(&app.db, header).await {
             Ok(user) => user,
             Err(AuthError::Database(e)) => return Err(e.into()),

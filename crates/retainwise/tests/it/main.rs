@@ -15,4 +15,5 @@ mod intake;
 mod models;
 mod pipeline;
 mod upload;
+mod web;
 mod worker;

@@ -1,0 +1,224 @@
+//! Figures across all the customers of a scored file, for a dashboard: a churn-probability
+//! histogram, revenue at risk, and the columns that most often drive risk.
+//!
+//! They are gathered while scoring (one [`PortfolioAcc`] per parallel chunk, merged in input
+//! order, so the figures do not depend on the number of threads) and land in
+//! [`crate::score::ScoreReport::portfolio`], so a dashboard never rereads the scored file.
+
+use serde::Serialize;
+
+use crate::explain::Explanation;
+use crate::schema::{ColumnKind, FeatureSchema};
+use crate::values::column_key;
+
+/// Bins of [`Portfolio::probability_histogram`]: 20 bins of 0.05.
+pub const HISTOGRAM_BINS: usize = 20;
+
+/// Driver columns listed in [`Portfolio::top_drivers`] (the most frequent first).
+pub const TOP_DRIVERS: usize = 10;
+
+/// Normalised names of a column that holds monthly revenue per customer: Telco's
+/// `MonthlyCharges` and the usual SaaS spellings (MRR).
+const REVENUE_COLUMNS: &[&str] = &[
+    "monthlycharges",
+    "monthlycharge",
+    "monthlyrevenue",
+    "monthlyfee",
+    "mrr",
+];
+
+/// Aggregate figures over the scored customers of one file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Portfolio {
+    /// Customers per churn-probability bin: bin `i` counts probabilities (as written, 6
+    /// decimals) in `[i/20, (i+1)/20)`, the last bin also holds 1.0. Length [`HISTOGRAM_BINS`].
+    pub probability_histogram: Vec<u64>,
+    /// The model column read as monthly revenue (e.g. `MonthlyCharges`), or `None` when the
+    /// model has no such numeric column; then the revenue figures are 0.
+    pub revenue_column: Option<String>,
+    /// Scored customers with a revenue value (missing values are left out of both sums).
+    pub revenue_customers: u64,
+    /// Σ monthly revenue over those customers, in the file's currency per month.
+    pub monthly_revenue: f64,
+    /// Revenue at risk: Σ monthly revenue × churn probability, in the file's currency per
+    /// month — the revenue expected to leave if nothing is done.
+    pub revenue_at_risk: f64,
+    /// The columns most often among a customer's top risk drivers, most frequent first (at
+    /// most [`TOP_DRIVERS`]; ties by larger mean impact, then name).
+    pub top_drivers: Vec<DriverShare>,
+}
+
+/// How one column drives risk across a file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DriverShare {
+    /// The column's name in the model's schema.
+    pub feature: String,
+    /// Customers for whom it is among the top risk drivers.
+    pub customers: u64,
+    /// Mean effect on churn probability over those customers, in percentage points (> 0).
+    pub mean_impact: f64,
+}
+
+/// Running sums behind a [`Portfolio`]; add rows, merge chunks in order, then [`finish`](Self::finish).
+#[derive(Clone, Debug)]
+pub struct PortfolioAcc {
+    histogram: [u64; HISTOGRAM_BINS],
+    revenue_customers: u64,
+    monthly_revenue: f64,
+    revenue_at_risk: f64,
+    /// Per schema column: (customers, Σ impact) as a risk driver.
+    drivers: Vec<(u64, f64)>,
+}
+
+/// Where a model keeps monthly revenue: the column name and its slot in the encoded row.
+pub fn revenue_slot(schema: &FeatureSchema) -> Option<(&str, usize)> {
+    schema
+        .columns
+        .iter()
+        .zip(schema.offsets())
+        .find(|(c, _)| {
+            matches!(c.kind, ColumnKind::Numeric)
+                && REVENUE_COLUMNS.contains(&column_key(&c.name).as_str())
+        })
+        .map(|(c, offset)| (c.name.as_str(), offset))
+}
+
+impl PortfolioAcc {
+    /// Empty sums for a model of `n_columns` schema columns.
+    pub fn new(n_columns: usize) -> PortfolioAcc {
+        PortfolioAcc {
+            histogram: [0; HISTOGRAM_BINS],
+            revenue_customers: 0,
+            monthly_revenue: 0.0,
+            revenue_at_risk: 0.0,
+            drivers: vec![(0, 0.0); n_columns],
+        }
+    }
+
+    /// Counts one scored customer: churn probability `p` (as written), monthly revenue
+    /// (`None` or NaN when unknown), and its explanation.
+    pub fn add(&mut self, p: f64, revenue: Option<f64>, e: &Explanation<'_>) {
+        let bin = ((p * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1);
+        self.histogram[bin] += 1;
+        if let Some(r) = revenue.filter(|r| r.is_finite()) {
+            self.revenue_customers += 1;
+            self.monthly_revenue += r;
+            self.revenue_at_risk += r * p;
+        }
+        for f in &e.risk_factors {
+            let d = &mut self.drivers[f.column];
+            d.0 += 1;
+            d.1 += f.impact;
+        }
+    }
+
+    /// Adds `other`'s sums (the next chunk in input order).
+    pub fn merge(&mut self, other: &PortfolioAcc) {
+        for (a, b) in self.histogram.iter_mut().zip(other.histogram) {
+            *a += b;
+        }
+        self.revenue_customers += other.revenue_customers;
+        self.monthly_revenue += other.monthly_revenue;
+        self.revenue_at_risk += other.revenue_at_risk;
+        for (a, b) in self.drivers.iter_mut().zip(&other.drivers) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+    }
+
+    /// The figures, with column names from `schema` (the same schema the sums were built on).
+    pub fn finish(&self, schema: &FeatureSchema) -> Portfolio {
+        let mut top: Vec<DriverShare> = self
+            .drivers
+            .iter()
+            .zip(&schema.columns)
+            .filter(|((n, _), _)| *n > 0)
+            .map(|((n, sum), c)| DriverShare {
+                feature: c.name.clone(),
+                customers: *n,
+                mean_impact: round1(sum / *n as f64),
+            })
+            .collect();
+        top.sort_by(|a, b| {
+            b.customers
+                .cmp(&a.customers)
+                .then(b.mean_impact.total_cmp(&a.mean_impact))
+                .then(a.feature.cmp(&b.feature))
+        });
+        top.truncate(TOP_DRIVERS);
+        let revenue_column = revenue_slot(schema).map(|(name, _)| name.to_owned());
+        Portfolio {
+            probability_histogram: self.histogram.to_vec(),
+            revenue_column,
+            revenue_customers: self.revenue_customers,
+            monthly_revenue: round2(self.monthly_revenue),
+            revenue_at_risk: round2(self.revenue_at_risk),
+            top_drivers: top,
+        }
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::Factor;
+    use std::borrow::Cow;
+
+    fn explanation(drivers: &[(usize, f64)]) -> Explanation<'static> {
+        Explanation {
+            risk_factors: drivers
+                .iter()
+                .map(|&(column, impact)| Factor {
+                    column,
+                    feature: "",
+                    value: Cow::Borrowed(""),
+                    impact,
+                })
+                .collect(),
+            protective_factors: Vec::new(),
+            base_probability: 0.25,
+            probability: 0.5,
+            log_odds: 0.0,
+            base_value: -1.1,
+        }
+    }
+
+    #[test]
+    fn sums_bins_revenue_and_drivers() {
+        let model = crate::Model::embedded_default();
+        let schema = model.schema();
+        let (name, _) = revenue_slot(schema).expect("the Telco model has MonthlyCharges");
+        assert_eq!(name, "MonthlyCharges");
+        let n = schema.columns.len();
+        let mut a = PortfolioAcc::new(n);
+        a.add(0.0, Some(100.0), &explanation(&[(0, 10.0), (1, 2.0)]));
+        a.add(0.049999, None, &explanation(&[(0, 20.0)]));
+        let mut b = PortfolioAcc::new(n);
+        b.add(0.05, Some(f64::NAN), &explanation(&[(1, 4.0)]));
+        b.add(1.0, Some(50.0), &explanation(&[]));
+        a.merge(&b);
+        let p = a.finish(schema);
+        assert_eq!(p.probability_histogram.len(), HISTOGRAM_BINS);
+        assert_eq!(p.probability_histogram[0], 2);
+        assert_eq!(p.probability_histogram[1], 1);
+        assert_eq!(p.probability_histogram[19], 1, "1.0 falls in the last bin");
+        assert_eq!(p.revenue_customers, 2);
+        assert_eq!(p.monthly_revenue, 150.0);
+        assert_eq!(p.revenue_at_risk, 50.0, "100 × 0 + 50 × 1");
+        assert_eq!(p.revenue_column.as_deref(), Some("MonthlyCharges"));
+        // Column 0 twice (mean 15), column 1 twice (mean 3): ties broken by larger impact.
+        assert_eq!(p.top_drivers.len(), 2);
+        assert_eq!(p.top_drivers[0].feature, schema.columns[0].name);
+        assert_eq!(p.top_drivers[0].customers, 2);
+        assert_eq!(p.top_drivers[0].mean_impact, 15.0);
+        assert_eq!(p.top_drivers[1].mean_impact, 3.0);
+    }
+}

@@ -1,0 +1,196 @@
+// retainwise web pages: the few behaviours that need a script. Everything else is plain HTML
+// rendered by the server. No framework and no build step; served from the binary.
+"use strict";
+
+// ---- Live updates: elements with data-live="URL" data-active="true" are re-fetched and
+// swapped while their job is queued or running. A status box that arrives with
+// data-reload-on="done" reloads the page (the dashboard replaces the status).
+(function liveUpdates() {
+  const PERIOD_MS = 1500;
+  function schedule(el) {
+    if (el.dataset.active !== "true") return;
+    setTimeout(async () => {
+      try {
+        const response = await fetch(el.dataset.live, { headers: { Accept: "text/html" } });
+        // Signed out meanwhile (the fragment redirected to the sign-in page): show that page.
+        if (response.redirected) { window.location.reload(); return; }
+        if (!response.ok) { schedule(el); return; }
+        const template = document.createElement("template");
+        template.innerHTML = (await response.text()).trim();
+        const fresh = template.content.firstElementChild;
+        if (!fresh) { schedule(el); return; }
+        if (fresh.dataset.reloadOn === "done") { window.location.reload(); return; }
+        el.replaceWith(fresh);
+        schedule(fresh);
+      } catch (_) {
+        schedule(el); // a network blip: try again next period
+      }
+    }, PERIOD_MS);
+  }
+  document.querySelectorAll("[data-live]").forEach(schedule);
+})();
+
+// ---- Upload page.
+(function upload() {
+  const form = document.getElementById("upload-form");
+  if (!form) return;
+  const PREVIEW_BYTES = 1024 * 1024; // the server reads at most this much for a preview
+  const input = document.getElementById("file");
+  const zone = document.getElementById("dropzone");
+  const status = document.getElementById("file-status");
+  const preview = document.getElementById("preview");
+  const problem = document.getElementById("preview-problem");
+  const submit = document.getElementById("submit");
+  const progressBox = document.getElementById("progress-box");
+  const progress = document.getElementById("progress");
+  const maxBytes = Number(form.dataset.maxBytes);
+  let ready = false;
+  submit.disabled = true; // enabled once the chosen file has previewed as ready
+
+  function say(text, kind) {
+    status.hidden = !text;
+    status.textContent = text || "";
+    status.className = "alert" + (kind ? " " + kind : "");
+  }
+  function sizeText(n) {
+    if (n >= 1024 * 1024) return (n / (1024 * 1024)).toFixed(1) + " MB";
+    return Math.max(1, Math.round(n / 1024)) + " KB";
+  }
+  function cell(row, text, cls) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (cls) td.className = cls;
+    row.appendChild(td);
+  }
+  async function detail(response) {
+    try { return (await response.json()).detail || response.statusText; }
+    catch (_) { return response.statusText || "the server did not answer"; }
+  }
+
+  ["dragenter", "dragover"].forEach((type) => zone.addEventListener(type, (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  }));
+  ["dragleave", "drop"].forEach((type) => zone.addEventListener(type, () => zone.classList.remove("over")));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) {
+      input.files = e.dataTransfer.files;
+      input.dispatchEvent(new Event("change"));
+    }
+  });
+
+  input.addEventListener("change", async () => {
+    ready = false;
+    submit.disabled = true;
+    preview.hidden = true;
+    const file = input.files[0];
+    if (!file) { say(""); return; }
+    if (file.size === 0) {
+      say(`${file.name} is empty: choose a CSV with a header row and customer rows.`, "error");
+      return;
+    }
+    if (file.size > maxBytes) {
+      say(`${file.name} is ${sizeText(file.size)}, over the upload limit of ${form.dataset.maxText}: split it into smaller files.`, "error");
+      return;
+    }
+    say(`Reading ${file.name} (${sizeText(file.size)})…`);
+    const body = new FormData();
+    body.append("file", file.slice(0, PREVIEW_BYTES), file.name);
+    let response;
+    try {
+      response = await fetch("/api/csv/preview-mapping", { method: "POST", body });
+    } catch (_) {
+      say("The server could not be reached; check your connection and choose the file again.", "error");
+      return;
+    }
+    if (!response.ok) {
+      say(`${file.name} cannot be read: ${await detail(response)}`, "error");
+      return;
+    }
+    showPreview(file, (await response.json()).preview);
+  });
+
+  function showPreview(file, p) {
+    const m = p.mapping;
+    document.getElementById("preview-meta").textContent =
+      `${file.name}: ${p.header.length} columns, ${p.encoding}, delimiter ${p.delimiter === "tab" ? "tab" : "“" + p.delimiter + "”"}` +
+      (p.decimal_comma ? ", decimal comma" : "") + ".";
+    const tbody = document.querySelector("#mapping tbody");
+    tbody.replaceChildren();
+    const inputs = (m.id ? [m.id] : []).concat(m.features);
+    for (const f of inputs) {
+      const row = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = f.role === "id" ? `${f.feature} (customer id)` : f.feature;
+      row.appendChild(th);
+      if (f.column === null) {
+        cell(row, f.role === "id" ? "none: row numbers are used" : "missing", "missing");
+        cell(row, "—");
+        cell(row, "—", "num");
+      } else {
+        cell(row, f.column);
+        cell(row, f.method + (f.note ? ` (${f.note})` : ""));
+        cell(row, Math.round(f.confidence * 100) + "%", "num");
+      }
+      tbody.appendChild(row);
+    }
+    const problems = [];
+    for (const miss of m.missing) {
+      const near = miss.suggestions.map((s) => s.column);
+      problems.push(`Missing column ${miss.feature}` + (near.length ? ` (closest in the file: ${near.join(", ")})` : ""));
+    }
+    for (const dup of m.duplicates) {
+      problems.push(`${dup.feature} matches several columns: ${dup.columns.join(", ")}; rename or remove all but one`);
+    }
+    problem.hidden = problems.length === 0;
+    problem.textContent = problems.length ? problems.join(". ") + ". Fix the file and choose it again." : "";
+    document.getElementById("preview-ignored").textContent = m.unmapped.length
+      ? `Ignored columns (the model does not use them): ${m.unmapped.join(", ")}.` : "";
+    preview.hidden = false;
+    ready = p.ready;
+    submit.disabled = !ready;
+    say(ready ? `${file.name} is ready to be scored.` : `${file.name} cannot be scored as it is.`, ready ? "ok" : "error");
+    document.getElementById("preview-h").focus();
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const file = input.files[0];
+    if (!file || !ready) return;
+    submit.disabled = true;
+    progressBox.hidden = false;
+    progress.value = 0;
+    const body = new FormData();
+    body.append("file", file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/csv");
+    xhr.upload.addEventListener("progress", (ev) => {
+      if (ev.lengthComputable) {
+        progress.value = Math.round((100 * ev.loaded) / ev.total);
+        progress.textContent = progress.value + "%";
+      }
+    });
+    xhr.addEventListener("load", () => {
+      let answer = {};
+      try { answer = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status === 202 && answer.prediction_id) {
+        progress.value = 100;
+        say("Uploaded. Opening the prediction…", "ok");
+        window.location.assign(`/predictions/${answer.prediction_id}`);
+      } else {
+        progressBox.hidden = true;
+        submit.disabled = false;
+        say(`The upload was refused: ${answer.detail || xhr.statusText}`, "error");
+      }
+    });
+    xhr.addEventListener("error", () => {
+      progressBox.hidden = true;
+      submit.disabled = false;
+      say("The upload broke off; check your connection and try again.", "error");
+    });
+    say(`Uploading ${file.name}…`);
+    xhr.send(body);
+  });
+})();

@@ -1,0 +1,333 @@
+//! `GET /predictions/{id}`: the dashboard of a completed prediction — customers, counts and
+//! shares per risk level, average churn and retention probability, revenue at risk, the risk
+//! distribution, a churn-probability histogram and the top drivers — or, until it completes,
+//! its live status (`GET /predictions/{id}/status` is polled and the page reloads when the job
+//! finishes).
+//!
+//! Every figure comes from the summary the worker stored with the prediction (the scorer's
+//! [`ScoreReport`](retainwise_model::score::ScoreReport), portfolio included), so the page
+//! costs one database row whatever the file size.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::charts::{self, Bar};
+use super::error::WebError;
+use super::format;
+use super::layout::{self, Nav};
+use super::predictions::{downloads, find, status};
+use super::{WebState, WebUser};
+use crate::db::{PredictionRow, PredictionStatus};
+
+/// The parts of the stored summary the dashboard shows. Summaries written before a field
+/// existed still load (the field is then absent and the page says so).
+#[derive(Debug, Default, Deserialize)]
+struct Summary {
+    #[serde(default)]
+    rows_scored: u64,
+    #[serde(default)]
+    rows_rejected: u64,
+    #[serde(default)]
+    risk_counts: Counts,
+    #[serde(default)]
+    mean_churn_probability: f64,
+    #[serde(default)]
+    issues: Vec<Issue>,
+    #[serde(default)]
+    ignored_columns: Vec<String>,
+    portfolio: Option<PortfolioSummary>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Counts {
+    high: u64,
+    medium: u64,
+    low: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Issue {
+    row: u64,
+    customer_id: Option<String>,
+    column: Option<String>,
+    value: Option<String>,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PortfolioSummary {
+    probability_histogram: Vec<u64>,
+    revenue_column: Option<String>,
+    revenue_customers: u64,
+    monthly_revenue: f64,
+    revenue_at_risk: f64,
+    top_drivers: Vec<Driver>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Driver {
+    feature: String,
+    customers: u64,
+    mean_impact: f64,
+}
+
+/// `GET /predictions/{id}`.
+pub async fn page(
+    State(state): State<WebState>,
+    WebUser(user): WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let row = find(&state, &user, &id).await?;
+    let title = row.filename.clone();
+    let body = html! {
+        p.crumbs { a href="/predictions" { "Predictions" } " / " (row.filename) }
+        h1 { (row.filename) }
+        (facts(&row))
+        @if row.status() == PredictionStatus::Completed {
+            (dashboard(&state, &row))
+        } @else {
+            (status_box(&row))
+        }
+    };
+    Ok(layout::page(&title, Nav::Predictions, state.app.auth.is_required(), body).into_response())
+}
+
+/// `GET /predictions/{id}/status`: the live status box alone.
+pub async fn status_fragment(
+    State(state): State<WebState>,
+    WebUser(user): WebUser,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let row = find(&state, &user, &id).await?;
+    Ok(status_box(&row).into_response())
+}
+
+fn facts(row: &PredictionRow) -> Markup {
+    html! {
+        dl.facts {
+            div { dt { "Created" } dd { (format::time(row.queued_at)) } }
+            div { dt { "Model" } dd { code.model { (row.model_id) } } }
+            @if let Some(done) = row.completed_at {
+                div { dt { "Finished" } dd { (format::time(done)) } }
+            }
+            div { dt { "Downloads" } dd { (downloads(row)) } }
+        }
+    }
+}
+
+fn status_box(row: &PredictionRow) -> Markup {
+    let s = row.status();
+    html! {
+        section.card.status #status data-live=(format!("/predictions/{}/status", row.id))
+            data-active=(!s.is_terminal()) data-reload-on=(if s == PredictionStatus::Completed { "done" } else { "" })
+            aria-live="polite" {
+            h2 { "Status" }
+            p { (status(row)) }
+            @match s {
+                PredictionStatus::Queued => p.hint { "The file is stored and waits for a worker. This page updates by itself." },
+                PredictionStatus::Running => p.hint { "Scoring. This page updates by itself and shows the dashboard when the job completes." },
+                PredictionStatus::Completed => p { "Done. " a href=(format!("/predictions/{}", row.id)) { "Show the dashboard" } },
+                PredictionStatus::Failed => p.hint { "Nothing was scored. Fix the file as the message says and upload it again; the "
+                    a href=(format!("/api/predictions/{}/report", row.id)) { "validation report" } " has the details." },
+            }
+        }
+    }
+}
+
+fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
+    let summary: Summary = row
+        .summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let c = &summary.risk_counts;
+    let total = summary.rows_scored;
+    let mean = summary.mean_churn_probability;
+    let t = &state.app.config.thresholds;
+    let customers = format!("/predictions/{}/customers", row.id);
+    html! {
+        section aria-labelledby="figures" {
+            h2 #figures { "Summary" }
+            div.cards {
+                (card("Customers scored", &format::int(total), &format!("{} rows rejected", format::int(summary.rows_rejected))))
+                (card_link("High risk", &format::int(c.high), &format!("{} of customers · churn ≥ {}", format::share(c.high, total), format::percent(t.high)), &format!("{customers}?level=high"), "high"))
+                (card_link("Medium risk", &format::int(c.medium), &format!("{} of customers", format::share(c.medium, total)), &format!("{customers}?level=medium"), "medium"))
+                (card_link("Low risk", &format::int(c.low), &format!("{} of customers · churn < {}", format::share(c.low, total), format::percent(t.medium)), &format!("{customers}?level=low"), "low"))
+                (card("Average churn probability", &format::percent(mean), "mean over scored customers"))
+                (card("Average retention probability", &format::percent(1.0 - mean), "1 − churn"))
+                (revenue_card(summary.portfolio.as_ref()))
+            }
+            p { a.button href=(customers) { "Open the customers table" } }
+        }
+        section.charts aria-labelledby="distribution" {
+            div.chart-box {
+                h2 #distribution { "Risk distribution" }
+                (charts::bars("risk", "Customers per risk level",
+                    &format!("High {}, medium {}, low {} of {} customers.", format::int(c.high), format::int(c.medium), format::int(c.low), format::int(total)),
+                    &[
+                        Bar { label: "High", value: c.high as f64, text: format!("{} ({})", format::int(c.high), format::share(c.high, total)), colour: charts::HIGH },
+                        Bar { label: "Medium", value: c.medium as f64, text: format!("{} ({})", format::int(c.medium), format::share(c.medium, total)), colour: charts::MEDIUM },
+                        Bar { label: "Low", value: c.low as f64, text: format!("{} ({})", format::int(c.low), format::share(c.low, total)), colour: charts::LOW },
+                    ], 0.0))
+            }
+            div.chart-box {
+                h2 { "Churn probability" }
+                @match &summary.portfolio {
+                    Some(p) => (charts::histogram("hist", &p.probability_histogram, t.medium, t.high)),
+                    None => p.hint { "The histogram is not available for this prediction: it was scored before the figure existed. Upload the file again to see it." },
+                }
+            }
+        }
+        section aria-labelledby="drivers" {
+            h2 #drivers { "Top risk drivers" }
+            @match &summary.portfolio {
+                Some(p) if !p.top_drivers.is_empty() => {
+                    p.hint { "How often each column is among a customer's three largest risk drivers (exact TreeSHAP values), and its average effect on churn probability then." }
+                    div.charts {
+                    div.chart-box {
+                    (charts::bars("drivers", "Top risk drivers across customers",
+                        "Columns ranked by the number of customers for whom they raise the churn risk most.",
+                        &p.top_drivers.iter().map(|d| Bar {
+                            label: &d.feature,
+                            value: d.customers as f64,
+                            text: format!("{} · +{:.1} pts", format::share(d.customers, total), d.mean_impact),
+                            colour: charts::BLUE,
+                        }).collect::<Vec<_>>(), 0.0))
+                    }
+                    div.table-wrap {
+                        table {
+                            caption.sr-only { "Top risk drivers" }
+                            thead { tr { th scope="col" { "Column" } th scope="col" .num { "Customers" } th scope="col" .num { "Share" } th scope="col" .num { "Average effect" } } }
+                            tbody {
+                                @for d in &p.top_drivers {
+                                    tr { th scope="row" { (d.feature) } td.num { (format::int(d.customers)) } td.num { (format::share(d.customers, total)) } td.num { "+" (format!("{:.1}", d.mean_impact)) " pts" } }
+                                }
+                            }
+                        }
+                    }
+                    }
+                }
+                Some(_) => p.hint { "No column raised any customer's risk by a noticeable amount." },
+                None => p.hint { "Not available for this prediction: it was scored before the figure existed." },
+            }
+        }
+        @if summary.rows_rejected > 0 || !summary.ignored_columns.is_empty() {
+            section aria-labelledby="problems" {
+                h2 #problems { "Rows not scored and columns ignored" }
+                @if !summary.ignored_columns.is_empty() {
+                    p { "Columns the model does not use: " (summary.ignored_columns.join(", ")) "." }
+                }
+                @if summary.rows_rejected > 0 {
+                    p { (format::int(summary.rows_rejected)) " rows could not be scored"
+                        @if (summary.issues.len() as u64) < summary.rows_rejected { "; the first " (summary.issues.len()) " are listed" } ":" }
+                    div.table-wrap {
+                        table {
+                            thead { tr { th scope="col" .num { "Row" } th scope="col" { "Customer" } th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" { "Problem" } } }
+                            tbody {
+                                @for i in &summary.issues {
+                                    tr { td.num { (i.row) } td { (i.customer_id.as_deref().unwrap_or("—")) } td { (i.column.as_deref().unwrap_or("—")) }
+                                         td { (i.value.as_deref().unwrap_or("—")) } td { (i.reason) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn card(label: &str, value: &str, note: &str) -> Markup {
+    html! {
+        div.figure {
+            p.label { (label) }
+            p.value { (value) }
+            p.note { (note) }
+        }
+    }
+}
+
+/// A figure that takes a whole row on a phone (long amounts).
+fn card_wide(label: &str, value: &str, note: &str) -> Markup {
+    html! {
+        div.figure.wide {
+            p.label { (label) }
+            p.value { (value) }
+            p.note { (note) }
+        }
+    }
+}
+
+fn card_link(label: &str, value: &str, note: &str, href: &str, level: &str) -> Markup {
+    html! {
+        a class=(format!("figure level-{level}")) href=(href) {
+            p.label { (label) }
+            p.value { (value) }
+            p.note { (note) }
+        }
+    }
+}
+
+fn revenue_card(p: Option<&PortfolioSummary>) -> Markup {
+    match p {
+        Some(p) if p.revenue_column.is_some() && p.revenue_customers > 0 => card_wide(
+            "Revenue at risk per month",
+            &format::money(p.revenue_at_risk),
+            &format!(
+                "Σ {} × churn probability; {} of {} ({})",
+                p.revenue_column.as_deref().unwrap_or(""),
+                format::money(p.revenue_at_risk),
+                format::money(p.monthly_revenue),
+                format::percent(if p.monthly_revenue > 0.0 {
+                    p.revenue_at_risk / p.monthly_revenue
+                } else {
+                    0.0
+                })
+            ),
+        ),
+        Some(_) => card(
+            "Revenue at risk",
+            "—",
+            "needs a monthly charges column (MonthlyCharges or MRR) in the model",
+        ),
+        None => card("Revenue at risk", "—", "not computed for this prediction"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard reads the summary the worker stores, which is the scorer's report.
+    #[test]
+    fn reads_the_scorers_report() {
+        let sample = include_bytes!("../../assets/sample-telecom.csv");
+        let report = retainwise_model::score_csv(
+            retainwise_model::Model::embedded_default(),
+            sample.as_slice(),
+            std::io::sink(),
+            &Default::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let json = serde_json::to_string(&report).unwrap();
+        let summary: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(summary.rows_scored, report.rows_scored);
+        let c = &summary.risk_counts;
+        assert_eq!(c.high + c.medium + c.low, report.rows_scored);
+        let p = summary.portfolio.expect("portfolio");
+        assert_eq!(
+            p.probability_histogram.iter().sum::<u64>(),
+            report.rows_scored
+        );
+        assert_eq!(p.revenue_column.as_deref(), Some("MonthlyCharges"));
+        // A summary stored before the portfolio existed still loads.
+        let old: Summary = serde_json::from_str(
+            r#"{"rows_scored":3,"risk_counts":{"high":1,"medium":1,"low":1}}"#,
+        )
+        .unwrap();
+        assert!(old.portfolio.is_none());
+    }
+}

@@ -1,0 +1,75 @@
+//! The web app: server-rendered pages (maud) over the same data as the JSON API, for the
+//! customer-success and finance people who use a churn service.
+//!
+//! | path | page |
+//! |---|---|
+//! | `GET /` | upload: drag-and-drop, size check, progress bar, column-mapping preview, sample CSV |
+//! | `GET /predictions?page=N` | every job with live status (the rows fragment is polled) |
+//! | `GET /predictions/{id}` | a job's dashboard (counts, revenue at risk, SVG charts, top drivers), or its live status |
+//! | `GET /predictions/{id}/customers?level=&q=&sort=&page=` | the customers table, filtered and paginated on the server |
+//! | `GET /predictions/{id}/customers/{row}` | one customer's explanation |
+//! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
+//! | `GET|POST /signin`, `POST /signout` | sign-in with an API key kept in an HttpOnly cookie (when sign-in is configured) |
+//!
+//! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::api::CurrentUser)
+//! (so the same authentication, rate limit and per-user scoping apply) with a redirect to the
+//! sign-in page instead of a JSON 401. Filters and the page number live in the URL, so a view can
+//! be shared and reloaded. The pages follow the API's Content-Security-Policy: no inline script
+//! or style; the one script and stylesheet are embedded in the binary (`assets.rs`).
+
+mod assets;
+mod charts;
+mod customers;
+mod dashboard;
+mod error;
+mod export;
+mod format;
+pub mod index;
+mod layout;
+mod predictions;
+pub mod session;
+mod upload;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use index::{CustomerIndex, IndexCache};
+pub use session::{WebUser, SESSION_COOKIE};
+
+use crate::app::App;
+
+/// Predictions whose customer index is kept in memory (least recently used goes first). An
+/// index costs about 45 bytes per scored row (≈ 45 MB for 1,000,000 rows).
+pub const INDEXES_KEPT: usize = 4;
+
+/// The state of the web routes: the app and the customer-index cache.
+#[derive(Clone)]
+pub struct WebState {
+    /// The shared application parts.
+    pub app: App,
+    /// Customer indexes of recently viewed predictions.
+    pub indexes: Arc<IndexCache>,
+}
+
+/// The web pages and their assets, ready to merge into the API router (any outer state).
+pub fn router<S: Clone + Send + Sync + 'static>(app: App) -> Router<S> {
+    let state = WebState {
+        app,
+        indexes: Arc::new(IndexCache::new(INDEXES_KEPT)),
+    };
+    Router::new()
+        .route("/", get(upload::page))
+        .route("/predictions", get(predictions::page))
+        .route("/predictions/rows", get(predictions::rows))
+        .route("/predictions/{id}", get(dashboard::page))
+        .route("/predictions/{id}/status", get(dashboard::status_fragment))
+        .route("/predictions/{id}/customers", get(customers::table))
+        .route("/predictions/{id}/customers/{row}", get(customers::detail))
+        .route("/predictions/{id}/export.xlsx", get(export::xlsx))
+        .route("/signin", get(session::page).post(session::sign_in))
+        .route("/signout", post(session::sign_out))
+        .route("/static/{file}", get(assets::serve))
+        .with_state(state)
+}

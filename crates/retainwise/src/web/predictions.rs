@@ -1,0 +1,179 @@
+//! `GET /predictions`: every job of the user, newest first, with live status. The table body is
+//! also served alone (`GET /predictions/rows?page=N`), and the script swaps it in every couple
+//! of seconds while a job is queued or running, so the page updates without a reload and
+//! without a second rendering of the rows in JavaScript.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::error::WebError;
+use super::format;
+use super::layout::{self, Nav};
+use super::{WebState, WebUser};
+use crate::db::{PredictionRow, PredictionStatus};
+use crate::domain::{PredictionId, UserId};
+
+/// Jobs per page.
+const PER_PAGE: u32 = 20;
+
+/// `?page=N` (1-based).
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    page: Option<u64>,
+}
+
+/// `GET /predictions`.
+pub async fn page(
+    State(state): State<WebState>,
+    WebUser(user): WebUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let page = q.page.unwrap_or(1).max(1);
+    let (rows, total) = state
+        .app
+        .db
+        .predictions(&user, PER_PAGE, (page - 1) * u64::from(PER_PAGE))
+        .await?;
+    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
+    let body = html! {
+        h1 { "Predictions" }
+        @if total == 0 {
+            p.card { "No predictions yet. " a href="/" { "Upload a customer file" } " to score it." }
+        } @else {
+            p.hint { "Newest first. Queued and running jobs update by themselves." }
+            div.table-wrap {
+                table.jobs {
+                    caption.sr-only { "Your predictions, page " (page) " of " (pages) }
+                    thead {
+                        tr {
+                            th scope="col" { "File" }
+                            th scope="col" { "Status" }
+                            th scope="col" { "Created" }
+                            th scope="col" .num { "Rows scored" }
+                            th scope="col" .num { "Rejected" }
+                            th scope="col" { "Model" }
+                            th scope="col" { "Downloads" }
+                        }
+                    }
+                    (tbody(&rows, page))
+                }
+            }
+            (pager("/predictions?", page, pages))
+        }
+    };
+    Ok(layout::page(
+        "Predictions",
+        Nav::Predictions,
+        state.app.auth.is_required(),
+        body,
+    )
+    .into_response())
+}
+
+/// `GET /predictions/rows?page=N`: the table body alone, for the live update.
+pub async fn rows(
+    State(state): State<WebState>,
+    WebUser(user): WebUser,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let page = q.page.unwrap_or(1).max(1);
+    let (rows, _) = state
+        .app
+        .db
+        .predictions(&user, PER_PAGE, (page - 1) * u64::from(PER_PAGE))
+        .await?;
+    Ok(tbody(&rows, page).into_response())
+}
+
+fn tbody(rows: &[PredictionRow], page: u64) -> Markup {
+    let active = rows.iter().any(|r| !r.status().is_terminal());
+    html! {
+        tbody data-live=(format!("/predictions/rows?page={page}")) data-active=(active) {
+            @for row in rows {
+                tr {
+                    th scope="row" { a href=(format!("/predictions/{}", row.id)) { (row.filename) } }
+                    td { (status(row)) }
+                    td.nowrap { (format::time(row.queued_at)) }
+                    td.num { (format::int(row.rows_processed.max(0) as u64)) }
+                    td.num { (format::int(row.rows_rejected.max(0) as u64)) }
+                    td { code.model { (row.model_id) } }
+                    td { (downloads(row)) }
+                }
+            }
+        }
+    }
+}
+
+/// A status badge with what it means in words: live progress in rows, or the error.
+pub fn status(row: &PredictionRow) -> Markup {
+    let s = row.status();
+    html! {
+        span class=(format!("badge {}", s.as_str().to_ascii_lowercase())) { (s.as_str()) }
+        @match s {
+            PredictionStatus::Queued => {
+                span.detail { "waiting for a worker" }
+            }
+            PredictionStatus::Running => {
+                span.detail { (format::int(row.rows_processed.max(0) as u64)) " rows scored so far"
+                    @if row.attempt > 1 { " (attempt " (row.attempt) ")" } }
+            }
+            PredictionStatus::Completed => {}
+            PredictionStatus::Failed => {
+                span.detail.error-text { (row.error_message.as_deref().unwrap_or("no reason was recorded")) }
+            }
+        }
+    }
+}
+
+/// Download links of a job: results as CSV and Excel once completed, the validation report
+/// once the file has been read.
+pub fn downloads(row: &PredictionRow) -> Markup {
+    let s = row.status();
+    html! {
+        @if s == PredictionStatus::Completed {
+            a href=(format!("/api/predictions/{}/results", row.id)) download { "CSV" } " · "
+            a href=(format!("/predictions/{}/export.xlsx", row.id)) download { "Excel" } " · "
+        }
+        @if row.report_key.is_some() || s == PredictionStatus::Failed {
+            a href=(format!("/api/predictions/{}/report", row.id)) { "Report" }
+        } @else if s != PredictionStatus::Completed {
+            span.muted { "—" }
+        }
+    }
+}
+
+/// Previous/next links for `pages` pages; `base` ends with `?` or `&`.
+pub fn pager(base: &str, page: u64, pages: u64) -> Markup {
+    html! {
+        @if pages > 1 {
+            nav.pager aria-label="Pages" {
+                @if page > 1 {
+                    a rel="prev" href=(format!("{base}page={}", page - 1)) { "← Previous" }
+                } @else {
+                    span.muted aria-hidden="true" { "← Previous" }
+                }
+                span { "Page " (page) " of " (format::int(pages)) }
+                @if page < pages {
+                    a rel="next" href=(format!("{base}page={}", page + 1)) { "Next →" }
+                } @else {
+                    span.muted aria-hidden="true" { "Next →" }
+                }
+            }
+        }
+    }
+}
+
+/// The user's prediction `id`, or a 404 page (also for another user's prediction).
+pub async fn find(state: &WebState, user: &UserId, id: &str) -> Result<PredictionRow, WebError> {
+    let parsed: PredictionId = id.parse().map_err(|_| {
+        WebError::not_found(format!("There is no prediction {id:?}: check the link."))
+    })?;
+    state
+        .app
+        .db
+        .prediction(user, parsed)
+        .await?
+        .ok_or_else(|| WebError::not_found(format!("There is no prediction {parsed} among yours.")))
+}

@@ -1,0 +1,79 @@
+//! `GET /`: the upload page. Choose or drop a CSV; the script checks its size against the
+//! server's limit before sending anything, shows the column-mapping preview (which file column
+//! became which model input, with confidence; missing and ignored columns) from
+//! `POST /api/csv/preview-mapping`, and only then queues the job with `POST /api/csv`, showing a
+//! progress bar while the bytes go up. Without JavaScript the form still posts the file to the
+//! API.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+
+use super::format;
+use super::layout::{self, Nav};
+use super::{WebState, WebUser};
+
+/// `GET /`.
+pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Response {
+    let limit = state.app.config.max_upload_bytes;
+    let body = html! {
+        h1 { "Score a customer file" }
+        p { "Upload a CSV with one row per customer. Each customer gets a churn probability, a risk level and the reasons behind it." }
+        form #upload-form.card method="post" action="/api/csv" enctype="multipart/form-data"
+            data-max-bytes=(limit) data-max-text=(human_bytes(limit)) {
+            div #dropzone.dropzone {
+                label for="file" {
+                    span.big { "Drop a CSV file here" }
+                    span { " or choose one" }
+                }
+                input #file type="file" name="file" accept=".csv,.tsv,.txt,text/csv" required aria-describedby="file-help";
+                p #file-help.hint { "CSV (comma, semicolon, tab or pipe separated), up to " (human_bytes(limit)) "." }
+            }
+            p #file-status.alert role="status" aria-live="polite" hidden {}
+            section #preview aria-live="polite" aria-labelledby="preview-h" hidden {
+                h2 #preview-h tabindex="-1" { "How the file will be read" }
+                p #preview-meta {}
+                p #preview-problem.alert.error role="alert" hidden {}
+                div.table-wrap {
+                    table #mapping {
+                        caption.sr-only { "Column mapping" }
+                        thead { tr {
+                            th scope="col" { "Model input" }
+                            th scope="col" { "File column" }
+                            th scope="col" { "How matched" }
+                            th scope="col" .num { "Confidence" }
+                        } }
+                        tbody {}
+                    }
+                }
+                p #preview-ignored {}
+            }
+            div #progress-box hidden {
+                label for="progress" { "Uploading" }
+                progress #progress max="100" value="0" { "0%" }
+            }
+            div.actions {
+                button #submit type="submit" { "Queue the prediction" }
+            }
+        }
+        section.card aria-labelledby="samples" {
+            h2 #samples { "Sample files" }
+            p { "A template that scores as is: "
+                a href="/api/csv/sample-csv/telecom" download { "sample-telecom.csv" } "." }
+            p { "Every column the model reads, with types and accepted other names: "
+                a href="/api/csv/supported-columns/telecom" { "supported columns (JSON)" } "." }
+            p.hint { "Column order does not matter; names are matched ignoring case and punctuation, by known aliases (e.g. mrr for MonthlyCharges) and, for small typos, by similarity." }
+        }
+    };
+    layout::page("Upload", Nav::Upload, state.app.auth.is_required(), body).into_response()
+}
+
+/// `10485760` → `"10 MB"`.
+fn human_bytes(n: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if n >= MB {
+        format!("{} MB", format::int(n.div_ceil(MB)))
+    } else {
+        format!("{} KB", format::int(n.div_ceil(1024)))
+    }
+}
