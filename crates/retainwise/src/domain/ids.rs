@@ -72,7 +72,7 @@ uuid_id!(
 );
 
 /// A model's id as written in every scored row's `model_version`, e.g.
-/// `telco-gbdt-v2-f7ce9af3`: 1–100 characters of `a–z 0–9 -`, starting with a letter or digit.
+/// `telco-gbdt-v2-ab81768d`: 1–100 characters of `a–z 0–9 -`, starting with a letter or digit.
 /// It is a path segment of `models/{id}.json`, so nothing else gets in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelId(String);
@@ -96,7 +96,7 @@ impl FromStr for ModelId {
             Ok(Self(s.to_owned()))
         } else {
             Err(DomainError(format!(
-                "model id {:?} is invalid: expected e.g. telco-gbdt-v2-f7ce9af3 \
+                "model id {:?} is invalid: expected e.g. telco-gbdt-v2-ab81768d \
                  (lower-case letters, digits and '-', at most 100)",
                 shown(s)
             )))
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn model_ids() {
-        assert!("telco-gbdt-v2-f7ce9af3".parse::<ModelId>().is_ok());
+        assert!("telco-gbdt-v2-ab81768d".parse::<ModelId>().is_ok());
         for bad in ["", "-x", "A", "a/b", "../x", "a.json", &"a".repeat(101)] {
             assert!(bad.parse::<ModelId>().is_err(), "{bad:?}");
         }
