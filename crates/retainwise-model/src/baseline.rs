@@ -483,7 +483,9 @@ mod tests {
         if let Some(f) = no_integration {
             assert_eq!(explainer.phrase(f), "no integration");
         }
-        assert!(explainer.recommendation(&e, "high").contains("gone quiet"));
+        assert!(explainer
+            .recommendation(&e, "high")
+            .contains("as they have gone quiet"));
     }
 
     #[test]

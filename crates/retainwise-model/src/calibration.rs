@@ -197,7 +197,7 @@ pub fn choose(
         let train: Vec<usize> = (0..labels.len()).filter(|&i| fold[i] != f).collect();
         let held: Vec<usize> = (0..labels.len()).filter(|&i| fold[i] == f).collect();
         let (x, y) = gather(features, width, labels, &train);
-        let beta = crate::linear::fit_logistic(&x, train.len(), &y, stack_l2)?;
+        let beta = crate::linear::fit_stacking(&x, width, &y, stack_l2)?;
         let score = |i: usize| stacked(&beta, &features[i * width..(i + 1) * width]);
         let train_scores: Vec<f64> = train.iter().map(|&i| score(i)).collect();
         let map = fit_isotonic(&train_scores, &y);

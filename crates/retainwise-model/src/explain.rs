@@ -418,7 +418,7 @@ fn action(f: &Factor<'_>, kind_is_numeric: bool) -> String {
     } else if has("tenure") || has("months_subscribed") || has("account_age") {
         "give new-customer onboarding and an early loyalty offer".into()
     } else if has("activity") || has("login") || has("last_seen") {
-        "reach out personally: they have gone quiet; offer a check-in call".into()
+        "reach out personally, as they have gone quiet, and offer a check-in call".into()
     } else if has("usage") || has("adoption") {
         "run a training session on the features they are not using".into()
     } else if has("ticket") || has("complaint") {

@@ -22,6 +22,53 @@ const MAX_ITER: usize = 50;
 /// Stop when no coefficient moves more than this.
 const TOL: f64 = 1e-10;
 
+/// Stacking weights for the blend: [`fit_logistic`] on the parts' out-of-fold log-odds (`x`,
+/// row-major, `width` parts per row), with every part's weight kept non-negative, as in
+/// Breiman (1996), "Stacked regressions", Machine Learning 24(1). A part whose weight comes out
+/// negative is dropped (weight 0) and the others refitted: with few rows and two strongly
+/// correlated parts, an unconstrained fit can give one a negative weight that the full-data refit,
+/// whose trees are more extreme than their out-of-fold versions, turns into an inverted ranking.
+/// Returns `[intercept, w_1, …, w_width]`.
+///
+/// # Errors
+/// As [`fit_logistic`].
+pub fn fit_stacking(x: &[f64], width: usize, y: &[bool], lambda: f64) -> Result<Vec<f64>, String> {
+    let rows = y.len();
+    let mut active: Vec<usize> = (0..width).collect();
+    loop {
+        let sub: Vec<f64> = (0..rows)
+            .flat_map(|i| active.iter().map(move |&c| (i, c)))
+            .map(|(i, c)| x[i * width + c])
+            .collect();
+        let beta = if active.is_empty() {
+            // No part left: the base rate alone.
+            let rate = (y.iter().filter(|v| **v).count() as f64 + 0.5) / (rows as f64 + 1.0);
+            vec![(rate / (1.0 - rate)).ln()]
+        } else {
+            fit_logistic(&sub, rows, y, lambda)?
+        };
+        let worst = active
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| beta[k + 1] < 0.0)
+            .min_by(|a, b| beta[a.0 + 1].total_cmp(&beta[b.0 + 1]))
+            .map(|(k, _)| k);
+        match worst {
+            Some(k) => {
+                active.remove(k);
+            }
+            None => {
+                let mut out = vec![0.0; width + 1];
+                out[0] = beta[0];
+                for (k, &c) in active.iter().enumerate() {
+                    out[c + 1] = beta[k + 1];
+                }
+                return Ok(out);
+            }
+        }
+    }
+}
+
 /// Fits `β` (intercept first) for the row-major design `x` (`rows × cols`, no intercept
 /// column), 0/1 labels `y` and penalty `lambda` on every coefficient but the intercept.
 /// Returns `cols + 1` coefficients.
@@ -365,5 +412,39 @@ mod tests {
             .sum::<f64>()
             / (rows - 1) as f64;
         assert!(mean.abs() < 1e-9, "{mean}");
+    }
+
+    #[test]
+    fn stacking_weights_are_never_negative() {
+        // Part 0 carries the signal; part 1 is part 0 plus noise that anti-correlates with the
+        // label once part 0 is known, so an unconstrained fit gives part 1 a negative weight.
+        let rows = 400;
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..rows {
+            let a = next() * 4.0 - 2.0;
+            let label = next() < 1.0 / (1.0 + (-2.0 * a).exp());
+            let b = a + if label { -0.8 } else { 0.8 } * next();
+            x.extend([a, b]);
+            y.push(label);
+        }
+        let free = fit_logistic(&x, rows, &y, 1e-6).unwrap();
+        assert!(
+            free[2] < 0.0,
+            "the example must provoke a negative weight: {free:?}"
+        );
+        let beta = fit_stacking(&x, 2, &y, 1e-6).unwrap();
+        assert!(beta[1] > 0.0 && beta[2] == 0.0, "{beta:?}");
+        // Positive weights are left as the free fit gives them.
+        let x2: Vec<f64> = x.chunks(2).flat_map(|r| [r[0], r[0] * 0.5]).collect();
+        let both = fit_stacking(&x2, 2, &y, 1.0).unwrap();
+        assert!(both[1] >= 0.0 && both[2] >= 0.0, "{both:?}");
     }
 }

@@ -28,7 +28,7 @@ use crate::blend::Blend;
 use crate::calibration::{self, Calibration, CalibrationChoice};
 use crate::forest::{sigmoid, Forest};
 use crate::gbdt::{self, GbdtSettings};
-use crate::linear::{fit_logistic, LinearModel};
+use crate::linear::{fit_stacking, LinearModel};
 use crate::metrics::LOG_LOSS_EPS;
 
 /// One tree setting tried by the search; early stopping picks the rounds up to `max_rounds`.
@@ -460,7 +460,7 @@ pub(crate) fn run(
             }
             let choice =
                 calibration::choose(&scores, width, &s_labels, &s_fold, &inner, space.blend_l2)?;
-            let beta = fit_logistic(&scores, s_labels.len(), &s_labels, space.blend_l2)?;
+            let beta = fit_stacking(&scores, width, &s_labels, space.blend_l2)?;
             let blend = Blend {
                 intercept: beta[0],
                 tree_weight: beta[1],

@@ -181,11 +181,22 @@ pub(super) async fn store_csv(
             Ok(Some(field)) => {
                 // A small text field before the file (e.g. a training's label): keep it.
                 let name = field.name().unwrap_or_default().to_owned();
-                if let Ok(text) = field.text().await {
-                    if fields.len() < MAX_TEXT_FIELDS && text.len() <= MAX_TEXT_FIELD {
-                        fields.push((name, text));
-                    }
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| multipart_error(e, &too_large))?;
+                let shown: String = name.chars().take(40).collect();
+                if text.len() > MAX_TEXT_FIELD {
+                    return Err(ApiError::BadRequest(format!(
+                        "form field {shown:?} is longer than {MAX_TEXT_FIELD} bytes; send short settings before the file"
+                    )));
                 }
+                if fields.len() >= MAX_TEXT_FIELDS {
+                    return Err(ApiError::BadRequest(format!(
+                        "more than {MAX_TEXT_FIELDS} form fields before the file; send only the settings and the file"
+                    )));
+                }
+                fields.push((name, text));
                 continue;
             }
             Ok(None) => {

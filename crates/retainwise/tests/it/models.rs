@@ -213,6 +213,28 @@ async fn a_training_on_a_bad_file_fails_with_what_to_fix() {
         404
     );
     assert_eq!(get_as(&t, None, "/api/models/trainings/123").await.0, 400);
+    // A huge setting is refused, not silently dropped.
+    let form = reqwest::multipart::Form::new()
+        .text("label", "churned")
+        .text("name", "x".repeat(100_000))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(subscription_history(60).into_bytes())
+                .file_name("h.csv"),
+        );
+    let response = t
+        .client
+        .post(format!("{}/api/models", t.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("name") && text.contains("is longer than 1024 bytes"),
+        "{text}"
+    );
     // The same setting twice with different values is refused before anything is stored.
     let response = post_training(&t, None, "?id_column=other", subscription_history(60)).await;
     assert_eq!(response.status(), 400);
