@@ -103,13 +103,27 @@ pub fn saas_baseline() -> &'static Model {
     MODEL.get_or_init(|| build().expect("the baseline's hand-written trees are valid"))
 }
 
-/// True when a file whose first bytes are `head` cannot be scored by `active` (its columns do
-/// not map) but can be by the baseline: a subscription file sent while a model for another
-/// schema is active. Files neither can read stay with `active`, whose error then names what is
-/// missing for it.
+/// True when a file whose first bytes are `head` should go to the baseline rather than to
+/// `active`: `active` cannot read it (its columns do not map) and the baseline either can, or
+/// lacks fewer of its inputs while matching at least half of them — a subscription file one
+/// column short of the template then fails naming that column, not the active model's dozen.
+/// Files that are plainly for `active` (or unreadable) stay with it.
 pub fn prefers_baseline(active: &Model, head: &[u8]) -> bool {
-    let fits = |m: &Model| crate::preview(m, head, 0).is_ok_and(|p| p.ready);
-    active.id() != saas_baseline().id() && !fits(active) && fits(saas_baseline())
+    let missing = |m: &Model| {
+        crate::preview(m, head, 0)
+            .ok()
+            .map(|p| p.mapping.missing.len())
+    };
+    let base = saas_baseline();
+    if active.id() == base.id() {
+        return false;
+    }
+    match (missing(active), missing(base)) {
+        (Some(0), _) | (_, None) => false,
+        (_, Some(0)) => true,
+        (Some(a), Some(b)) => b < a && 2 * b <= base.schema().columns.len(),
+        (None, Some(_)) => false,
+    }
 }
 
 /// The rules in words, as on the card.
@@ -420,6 +434,9 @@ mod tests {
             "neither reads it: the active model's error wins"
         );
         assert!(!prefers_baseline(telco, b"\x00\x01binary"));
+        // One column short of the template: the baseline's error (naming it) beats Telco's.
+        let short = b"user_id,months_subscribed,mrr,plan_type,feature_usage_score,support_tickets,last_activity_days_ago\nu1,3,40,monthly,12,6,40\n";
+        assert!(prefers_baseline(telco, short));
     }
 
     #[test]

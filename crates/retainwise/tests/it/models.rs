@@ -470,6 +470,17 @@ async fn a_subscription_file_is_scored_by_the_rule_based_baseline_until_a_model_
         .unwrap();
     assert_eq!(at(loyal, "risk_level"), "low");
 
+    // One column short of the template: FAILED, naming that column (not the Telco model's).
+    let short: String = sample_without_last_column();
+    let id = t.upload_ok("short.csv", short.into_bytes()).await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Failed);
+    let p = t.prediction(&id).await;
+    let error = p["error_message"].as_str().unwrap();
+    assert!(
+        error.contains("has_integration") && !error.contains("gender"),
+        "{error}"
+    );
+
     // A model trained on the user's own subscription history reads such files itself once
     // activated: the baseline steps aside.
     let response = post_training(&t, None, "?label=churned", subscription_history(400)).await;
@@ -491,4 +502,12 @@ async fn a_subscription_file_is_scored_by_the_rule_based_baseline_until_a_model_
         .await;
     assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
     assert_eq!(t.prediction(&id).await["model_id"], own.as_str());
+}
+
+/// The SaaS sample without its last column (`has_integration`).
+fn sample_without_last_column() -> String {
+    include_str!("../../assets/sample-saas.csv")
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_owned() + "\n")
+        .collect()
 }
