@@ -21,9 +21,12 @@ pub fn share(part: u64, whole: u64) -> String {
     format!("{:.1}%", 100.0 * part as f64 / whole as f64)
 }
 
-/// A probability 0–1 as a percentage with one decimal: `0.7277` → `"72.8%"`.
+/// A probability 0–1 as a percentage with one decimal, rounded down: `0.7277` → `"72.7%"`.
+/// Down, so a customer just under a risk threshold (0.6995 under "high ≥ 70.0%") never reads
+/// as if they had reached it.
 pub fn percent(p: f64) -> String {
-    format!("{:.1}%", 100.0 * p)
+    // The small nudge keeps exact tenths (0.7 is 0.69999… in binary) on their own value.
+    format!("{:.1}%", (1000.0 * p + 1e-9).floor() / 10.0)
 }
 
 /// An amount with thousands separators and two decimals: `12345.6` → `"12,345.60"`.
@@ -55,7 +58,11 @@ mod tests {
         assert_eq!(int(1_234_567), "1,234,567");
         assert_eq!(share(1, 3), "33.3%");
         assert_eq!(share(1, 0), "0.0%");
-        assert_eq!(percent(0.72771), "72.8%");
+        assert_eq!(percent(0.72771), "72.7%");
+        assert_eq!(percent(0.699523), "69.9%");
+        assert_eq!(percent(0.7), "70.0%");
+        assert_eq!(percent(1.0), "100.0%");
+        assert_eq!(percent(0.0), "0.0%");
         assert_eq!(money(12345.6), "12,345.60");
         assert_eq!(money(-0.001), "0.00");
         assert_eq!(time(0), "1970-01-01 00:00 UTC");
