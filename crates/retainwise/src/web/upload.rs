@@ -58,10 +58,12 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
         }
         section.card aria-labelledby="samples" {
             h2 #samples { "Sample files" }
-            p { "A template that scores as is: "
-                a href="/api/csv/sample-csv/telecom" download { "sample-telecom.csv" } "." }
-            p { "Every column the model reads, with types and accepted other names: "
-                a href="/api/csv/supported-columns/telecom" { "supported columns (JSON)" } "." }
+            p { "Templates that score as is: "
+                a href="/api/csv/sample-csv/telecom" download { "sample-telecom.csv" } " (the built-in Telco model) and "
+                a href="/api/csv/sample-csv/saas" download { "sample-saas.csv" } " (subscription customers, scored by a rule-based baseline until you train a model on your own history)." }
+            p { "Every column the models read, with types and accepted other names: "
+                a href="/api/csv/supported-columns/telecom" { "telecom" } ", "
+                a href="/api/csv/supported-columns/saas" { "SaaS" } " (JSON)." }
             p.hint { "Column order does not matter; names are matched ignoring case and punctuation, by known aliases (e.g. mrr for MonthlyCharges) and, for small typos, by similarity." }
         }
     };
