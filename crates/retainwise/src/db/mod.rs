@@ -18,6 +18,22 @@ pub use predictions::{
 pub use retainwise_queue::Dialect;
 use sqlx::AnyPool;
 
+/// The tables of jobs that run through the queue (same status columns and life cycle).
+#[derive(Debug, Clone, Copy)]
+enum JobTable {
+    Predictions,
+    Trainings,
+}
+
+impl JobTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Predictions => "predictions",
+            Self::Trainings => "model_trainings",
+        }
+    }
+}
+
 /// A handle on the application database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -60,6 +76,34 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Marks a job whose message was dead-lettered at `dead_at_ms` as FAILED, whoever last held
+    /// it; a finished job, or one touched after the message died (redriven and started again), is
+    /// left alone. Returns true when a row changed. Both job tables share these columns.
+    async fn fail_dead_lettered_in(
+        &self,
+        table: JobTable,
+        id: &str,
+        user: &crate::domain::UserId,
+        reason: &str,
+        dead_at_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let now = crate::time::now_ms();
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET status = 'FAILED', completed_at = $1, updated_at = $1, error_message = $2, \
+             lease_token = NULL WHERE id = $3 AND user_id = $4 AND status IN ('QUEUED', 'RUNNING') \
+             AND updated_at <= $5",
+            table.name()
+        ))
+        .bind(now)
+        .bind(format!("dead-lettered: {reason}"))
+        .bind(id)
+        .bind(user.as_str())
+        .bind(dead_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Readiness probe: one round trip.

@@ -377,19 +377,13 @@ impl Db {
         reason: &str,
         dead_at_ms: i64,
     ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE predictions SET status = 'FAILED', completed_at = $1, updated_at = $1, error_message = $2, \
-             lease_token = NULL WHERE id = $3 AND user_id = $4 AND status IN ('QUEUED', 'RUNNING') \
-             AND updated_at <= $5",
+        self.fail_dead_lettered_in(
+            super::JobTable::Predictions,
+            &id.to_string(),
+            user,
+            reason,
+            dead_at_ms,
         )
-        .bind(now)
-        .bind(format!("dead-lettered: {reason}"))
-        .bind(id.to_string())
-        .bind(user.as_str())
-        .bind(dead_at_ms)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 }

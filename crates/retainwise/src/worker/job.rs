@@ -358,6 +358,18 @@ async fn retry_or_dead_letter(
     if started {
         let _ = app.db.requeue(id, receipt, &error.to_string()).await;
     }
+    nack_with_backoff(app, options, delivery, error).await
+}
+
+/// Hands the message back to be delivered again after the retry backoff for its receive count
+/// (exponential with full jitter); a failed nack only means it returns after its visibility
+/// timeout instead.
+pub(super) async fn nack_with_backoff(
+    app: &App,
+    options: &WorkerOptions,
+    delivery: &Delivery,
+    error: &JobError,
+) -> Outcome {
     let delay = retainwise_queue::backoff(
         delivery.receive_count,
         options.retry_base,
@@ -368,7 +380,7 @@ async fn retry_or_dead_letter(
         .nack(&delivery.receipt, delay, &error.to_string())
         .await
     {
-        warn!(prediction_id = %id, error = %e, "nack failed; the message returns after its visibility timeout");
+        warn!(message_id = %delivery.message_id, error = %e, "nack failed; the message returns after its visibility timeout");
     }
     Outcome::Retried
 }

@@ -157,19 +157,7 @@ async fn retry_or_dead_letter(
             .end_training_attempt(id, receipt, &error.to_string(), true)
             .await;
     }
-    let delay = retainwise_queue::backoff(
-        delivery.receive_count,
-        options.retry_base,
-        options.retry_max,
-    );
-    if let Err(e) = app
-        .queue
-        .nack(&delivery.receipt, delay, &error.to_string())
-        .await
-    {
-        warn!(training_id = %id, error = %e, "nack failed; the message returns after its visibility timeout");
-    }
-    Outcome::Retried
+    super::job::nack_with_backoff(app, options, delivery, error).await
 }
 
 /// The training is finished: delete the duplicate. One that does not exist is dead-lettered.
