@@ -100,17 +100,15 @@ pub async fn insert_training(
     new: &NewTraining<'_>,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO uploads (id, user_id, filename, object_key, size_bytes, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    super::predictions::insert_upload(
+        conn,
+        new.upload_id,
+        new.user_id,
+        new.filename,
+        new.object_key,
+        new.size_bytes,
+        now,
     )
-    .bind(new.upload_id.to_string())
-    .bind(new.user_id.as_str())
-    .bind(new.filename)
-    .bind(new.object_key.as_str())
-    .bind(new.size_bytes as i64)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO model_trainings (id, user_id, upload_id, status, label, id_column, name, queued_at, updated_at) \

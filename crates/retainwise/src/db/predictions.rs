@@ -136,17 +136,15 @@ pub async fn insert_queued(
     new: &NewPrediction<'_>,
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO uploads (id, user_id, filename, object_key, size_bytes, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    insert_upload(
+        conn,
+        new.upload_id,
+        new.user_id,
+        new.filename,
+        new.object_key,
+        new.size_bytes,
+        now,
     )
-    .bind(new.upload_id.to_string())
-    .bind(new.user_id.as_str())
-    .bind(new.filename)
-    .bind(new.object_key.as_str())
-    .bind(new.size_bytes as i64)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO predictions (id, user_id, upload_id, status, queued_at, updated_at, model_id) \
@@ -157,6 +155,32 @@ pub async fn insert_queued(
     .bind(new.upload_id.to_string())
     .bind(now)
     .bind(new.model_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Inserts an upload's row on `conn` (the caller's transaction, which also inserts the job that
+/// refers to it).
+pub(super) async fn insert_upload(
+    conn: &mut AnyConnection,
+    id: UploadId,
+    user: &UserId,
+    filename: &str,
+    key: &ObjectKey,
+    size_bytes: u64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO uploads (id, user_id, filename, object_key, size_bytes, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(user.as_str())
+    .bind(filename)
+    .bind(key.as_str())
+    .bind(size_bytes as i64)
+    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(())
