@@ -23,6 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use limits::Limits;
+pub use predictions::ascii_filename;
 pub use user::CurrentUser;
 
 use crate::app::App;

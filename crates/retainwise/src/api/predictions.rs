@@ -172,8 +172,9 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
     value
 }
 
-/// A file name safe inside a quoted Content-Disposition value.
-fn ascii_filename(stem: &str) -> String {
+/// A file name safe inside a quoted Content-Disposition value: ASCII letters, digits, `-`, `_`
+/// and `.` (anything else becomes `_`), at most 100 characters, `upload` when nothing is left.
+pub fn ascii_filename(stem: &str) -> String {
     let clean: String = stem
         .chars()
         .map(|c| {

@@ -81,7 +81,7 @@ pub async fn xlsx(
         .filename
         .trim_end_matches(".csv")
         .trim_end_matches(".CSV");
-    let name = format!("{}_predictions.xlsx", ascii_stem(stem));
+    let name = format!("{}_predictions.xlsx", crate::api::ascii_filename(stem));
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(
         tokio::fs::File::from_std(file),
     ));
@@ -259,25 +259,6 @@ fn write_summary(
         }
     }
     Ok(())
-}
-
-fn ascii_stem(stem: &str) -> String {
-    let clean: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
-    if clean.is_empty() {
-        "upload".to_owned()
-    } else {
-        clean
-    }
 }
 
 #[cfg(test)]

@@ -543,11 +543,25 @@ async fn screenshots(c: &fantoccini::Client, name: &str) {
 }
 
 async fn wait_for(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(fantoccini::Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match c
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+        {
+            Ok(element) => return element,
+            // The live pages reload themselves when a job finishes; a wait cut short by that
+            // navigation goes on on the new page.
+            Err(e)
+                if std::time::Instant::now() < deadline && e.to_string().contains("navigation") =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{css} did not appear: {e}"),
+        }
+    }
 }
 
 async fn text_of(c: &fantoccini::Client, css: &str) -> String {
