@@ -34,6 +34,25 @@ impl JobTable {
     }
 }
 
+/// Records which queue message carries job `id` of `table`, on `conn` (the transaction that
+/// inserted the job and sent the message).
+async fn set_job_message_id(
+    conn: &mut sqlx::AnyConnection,
+    table: JobTable,
+    id: &str,
+    message_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {} SET queue_message_id = $1 WHERE id = $2",
+        table.name()
+    ))
+    .bind(message_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// A handle on the application database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {

@@ -132,12 +132,13 @@ pub async fn set_training_message_id(
     id: TrainingId,
     message_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE model_trainings SET queue_message_id = $1 WHERE id = $2")
-        .bind(message_id)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    super::set_job_message_id(
+        conn,
+        super::JobTable::Trainings,
+        &id.to_string(),
+        message_id,
+    )
+    .await
 }
 
 impl Db {

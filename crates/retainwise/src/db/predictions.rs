@@ -192,12 +192,13 @@ pub async fn set_message_id(
     id: PredictionId,
     message_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE predictions SET queue_message_id = $1 WHERE id = $2")
-        .bind(message_id)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    super::set_job_message_id(
+        conn,
+        super::JobTable::Predictions,
+        &id.to_string(),
+        message_id,
+    )
+    .await
 }
 
 impl Db {

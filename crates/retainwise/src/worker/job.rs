@@ -335,12 +335,10 @@ async fn retry_or_dead_letter(
     let id = job.prediction_id;
     let receipt = delivery.receipt.as_str();
     error!(prediction_id = %id, receive_count = delivery.receive_count, error = %error, "message_processing_failed");
-    if delivery.receive_count >= app.config.max_receives {
-        let reason = format!("after {} attempts: {error}", delivery.receive_count);
-        if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
-            warn!(prediction_id = %id, error = %e, "dead-lettering failed; the queue will retry the message");
+    if let Some(dead) = dead_letter_if_exhausted(app, delivery, error).await {
+        let Ok(reason) = dead else {
             return Outcome::Retried;
-        }
+        };
         if started {
             let _ = app
                 .db
@@ -359,6 +357,26 @@ async fn retry_or_dead_letter(
         let _ = app.db.requeue(id, receipt, &error.to_string()).await;
     }
     nack_with_backoff(app, options, delivery, error).await
+}
+
+/// On the last allowed receive, moves the message to the dead-letter store with `error` as its
+/// last error. `None` while receives remain; `Some(Ok(reason))` once dead-lettered (the caller
+/// closes its job with `reason`); `Some(Err(()))` when dead-lettering failed, so the queue will
+/// deliver the message again.
+pub(super) async fn dead_letter_if_exhausted(
+    app: &App,
+    delivery: &Delivery,
+    error: &JobError,
+) -> Option<Result<String, ()>> {
+    if delivery.receive_count < app.config.max_receives {
+        return None;
+    }
+    let reason = format!("after {} attempts: {error}", delivery.receive_count);
+    if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
+        warn!(message_id = %delivery.message_id, error = %e, "dead-lettering failed; the queue will retry the message");
+        return Some(Err(()));
+    }
+    Some(Ok(reason))
 }
 
 /// Hands the message back to be delivered again after the retry backoff for its receive count

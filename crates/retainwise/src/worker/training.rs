@@ -138,12 +138,10 @@ async fn retry_or_dead_letter(
     let id = job.training_id;
     let receipt = delivery.receipt.as_str();
     error!(training_id = %id, receive_count = delivery.receive_count, error = %error, "message_processing_failed");
-    if delivery.receive_count >= app.config.max_receives {
-        let reason = format!("after {} attempts: {error}", delivery.receive_count);
-        if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
-            warn!(training_id = %id, error = %e, "dead-lettering failed; the queue will retry the message");
+    if let Some(dead) = super::job::dead_letter_if_exhausted(app, delivery, error).await {
+        let Ok(reason) = dead else {
             return Outcome::Retried;
-        }
+        };
         let _ = app
             .db
             .fail_dead_lettered_training(id, &job.user_id, &reason, i64::MAX)

@@ -482,9 +482,10 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     }
     let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
 
-    // Phase A: the store is unreachable when the workers start, for 9 s: longer than the S3
-    // client's own 5 s of retries (so the first attempts fail and go back to the queue), shorter
-    // than two attempts (so no job can use up its three receives).
+    // Phase A: the store is unreachable when the workers start, for 5 s: longer than one
+    // attempt (a refused connection uses up the S3 client's retries in about 2 s, so the first
+    // attempts fail and go back to the queue), and short enough that no job uses up its three
+    // receives (9 s did once: three 2 s attempts with small jittered backoffs fit in it).
     proxy.set_down(true);
     fleet.add_worker(2);
     fleet.add_worker(2);
@@ -496,7 +497,7 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
             .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(9)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     proxy.set_down(false);
     wait_terminal(&t, &all, Duration::from_secs(120), &fleet).await;
     let rows = predictions(&t).await;
@@ -581,7 +582,7 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     let retried_n = retried.len();
     stop_fleet(&mut fleet).await;
     loud(&format!(
-        "drill (storage): 8 jobs over a 9 s S3 outage, {retried_n} retried, all COMPLETED; one job \
+        "drill (storage): 8 jobs over a 5 s S3 outage, {retried_n} retried, all COMPLETED; one job \
          dead-lettered after 3 receives, redriven, COMPLETED at attempt 4; {:.1} s",
         started.elapsed().as_secs_f64()
     ));
