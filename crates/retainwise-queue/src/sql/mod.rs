@@ -39,13 +39,6 @@ const MAX_MILLIS: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
 /// and then claimed between our two statements, retry soon rather than after `poll_interval`.
 const RETRY_SOON: Duration = Duration::from_millis(20);
 
-/// How often a claim also runs the dead-letter sweep. The claim itself never returns a message
-/// that used up its receives (it filters on `receive_count`), and `dead`, `redrive` and `stats`
-/// sweep or count such messages themselves, so sweeping on every claim bought nothing but a
-/// second statement per claim — one that, on a large fresh backlog without planner statistics,
-/// Postgres may answer by scanning the whole backlog.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
 /// A queue stored in the `queue_messages` table of a SQLite or Postgres database.
 ///
 /// Cheap to clone; clones share the pool and the wake-ups, so clone one `SqlQueue` for the API
@@ -67,8 +60,6 @@ struct Inner {
     wakeups: Arc<Notify>,
     /// Postgres only: the `LISTEN` task; dropped (stopped) with the last clone of the queue.
     listener: Option<listen::Listener>,
-    /// When a claim last ran the sweep ([`SWEEP_EVERY`]).
-    last_sweep: std::sync::Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for SqlQueue {
@@ -119,7 +110,6 @@ impl SqlQueue {
                 sql: Statements::new(dialect),
                 wakeups,
                 listener,
-                last_sweep: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -167,8 +157,9 @@ impl SqlQueue {
         i64::from(self.inner.config.max_receives.max(1))
     }
 
-    /// Moves visible messages that used up their receives to the dead-letter store. Run before
-    /// anything that reads or claims, so they are never delivered and always listed as dead.
+    /// Moves visible messages that used up their receives to the dead-letter store. The claim
+    /// does this for the messages it takes; `dead` and `redrive` run it first so that the
+    /// operator sees every such message as dead, whether or not a receiver has come by since.
     async fn sweep(&self) -> Result<(), QueueError> {
         let moved = sqlx::query(&self.inner.sql.sweep)
             .bind(self.name())
@@ -186,28 +177,10 @@ impl SqlQueue {
         Ok(())
     }
 
-    /// True (and the clock restarted) if a claim should sweep now: `force`, or the last sweep
-    /// is [`SWEEP_EVERY`] old.
-    fn sweep_due(&self, force: bool) -> bool {
-        let now = Instant::now();
-        let mut last = self
-            .inner
-            .last_sweep
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let due = force || last.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY);
-        if due {
-            *last = Some(now);
-        }
-        due
-    }
-
-    /// One non-blocking attempt to lease up to `max` messages. Sweeps first when
-    /// [`Self::sweep_due`].
-    async fn claim(&self, max: usize, force_sweep: bool) -> Result<Vec<Delivery>, QueueError> {
-        if self.sweep_due(force_sweep) {
-            self.sweep().await?;
-        }
+    /// One non-blocking attempt to lease up to `max` messages. Messages among them that used up
+    /// their receives are dead-lettered instead; the second value counts them (the caller looks
+    /// again at once, since the claim then returned fewer than it could have).
+    async fn claim(&self, max: usize) -> Result<(Vec<Delivery>, usize), QueueError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let rows = sqlx::query(&self.inner.sql.claim)
             .bind(self.name())
@@ -217,8 +190,14 @@ impl SqlQueue {
             .bind(i64::try_from(max).unwrap_or(i64::MAX))
             .fetch_all(&self.inner.pool)
             .await?;
+        let mut dead_lettered = 0;
         let mut deliveries = rows
             .iter()
+            .filter(|row| {
+                let dead = row.try_get::<Option<i64>, _>(6).ok().flatten().is_some();
+                dead_lettered += usize::from(dead);
+                !dead
+            })
             .map(|row| {
                 Ok(Delivery {
                     message_id: row.try_get(0)?,
@@ -237,14 +216,23 @@ impl SqlQueue {
                 .then(a.sent_at.cmp(&b.sent_at))
                 .then(a.message_id.cmp(&b.message_id))
         });
-        Ok(deliveries)
+        if dead_lettered > 0 {
+            tracing::warn!(
+                queue = self.name(),
+                moved = dead_lettered,
+                max_receives = self.max_receives(),
+                "dead-lettered messages after max receives"
+            );
+        }
+        Ok((deliveries, dead_lettered))
     }
 
-    /// How long until the next live message becomes visible, if there is one.
+    /// How long until the next live message becomes visible, if there is one (looking at the
+    /// first [`statements::NEXT_VISIBLE_WINDOW`] in claim order).
     async fn next_visible_in(&self) -> Result<Option<Duration>, QueueError> {
         let ms: Option<i64> = sqlx::query_scalar(&self.inner.sql.next_visible_in)
             .bind(self.name())
-            .fetch_optional(&self.inner.pool)
+            .fetch_one(&self.inner.pool)
             .await?;
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
     }
@@ -317,9 +305,6 @@ impl Queue for SqlQueue {
             .checked_add(wait)
             .unwrap_or_else(|| start + Duration::from_millis(MAX_MILLIS.unsigned_abs()));
         let poll = self.inner.config.poll_interval.max(RETRY_SOON);
-        // Set when a message is visible but the claim took none: it may be one that used up its
-        // receives, which only a sweep moves out of the way.
-        let mut force_sweep = false;
         loop {
             // Register for wake-ups before looking, so a send that commits after the claim
             // found nothing still ends the wait below.
@@ -327,17 +312,21 @@ impl Queue for SqlQueue {
             tokio::pin!(woken);
             woken.as_mut().enable();
 
-            let deliveries = self.claim(max, force_sweep).await?;
+            let (deliveries, dead_lettered) = self.claim(max).await?;
             let now = Instant::now();
             if !deliveries.is_empty() || now >= deadline {
                 return Ok(deliveries);
             }
+            if dead_lettered > 0 {
+                // The claim spent its LIMIT on dead messages: live ones may be right behind.
+                continue;
+            }
             // Leases that run out and nacked delays end wake nobody: sleep until the first
             // of them rather than a whole poll interval.
             let mut until = deadline.min(now + poll);
-            let next = self.next_visible_in().await?;
-            force_sweep = next.is_some_and(|next| next.is_zero());
-            if let Some(next) = next {
+            // A message visible now that the claim did not take is locked by another claimer
+            // (Postgres) or was taken in between: look again soon.
+            if let Some(next) = self.next_visible_in().await? {
                 until = until.min(now + next.max(RETRY_SOON));
             }
             // The listener (Postgres) fires `wakeups` for sends committed by other processes.

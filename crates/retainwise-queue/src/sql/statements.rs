@@ -15,13 +15,19 @@ pub(crate) struct Statements {
     /// Postgres only: notifies [`CHANNEL`] for queue $1 (after a nack with no delay or a
     /// redrive). Returns one BIGINT row.
     pub notify: Option<String>,
-    /// $2 max_receives. Dead-letters visible messages that used up their receives.
+    /// $2 max_receives. Dead-letters visible messages that used up their receives. Walks the
+    /// queue's live messages (no index on `receive_count`: see the claim), so only the operator's
+    /// `dead` and `redrive` run it.
     pub sweep: String,
-    /// $2 receipt token, $3 visibility ms, $4 max_receives, $5 limit.
-    /// Returns id, body, receive_count, sent_at, priority, receipt.
+    /// $2 receipt token, $3 visibility ms, $4 max_receives, $5 limit. Takes up to $5 visible
+    /// messages in claim order; those that used up their receives are dead-lettered in the same
+    /// statement instead of leased (so no separate sweep has to run before a claim).
+    /// Returns id, body, receive_count, sent_at, priority, receipt, dead_at (set: dead-lettered
+    /// by this claim, not a delivery).
     pub claim: String,
-    /// Milliseconds until the next live message becomes visible (<= 0: one is visible now);
-    /// no row when there is no live message.
+    /// Milliseconds until the earliest of the first [`NEXT_VISIBLE_WINDOW`] live messages in
+    /// claim order becomes visible (<= 0: one is visible now); one row, NULL when the queue has
+    /// no live message.
     pub next_visible_in: String,
     /// $2 id, $3 receipt, $4 timeout ms.
     pub extend: String,
@@ -39,6 +45,11 @@ pub(crate) struct Statements {
     /// $2 max_receives. Returns depth, in_flight, delayed, dead, oldest sent_at, now.
     pub stats: String,
 }
+
+/// How many live messages, from the head of the claim order, `next_visible_in` looks at. Bounded
+/// so an idle receiver's look costs the same whatever the backlog of delayed messages; when the
+/// next one to become visible lies further back, the receiver finds it at its next poll.
+pub(crate) const NEXT_VISIBLE_WINDOW: usize = 1000;
 
 /// Receipts per `ack_many` statement: 2 parameters each keeps far below the 32,766 host
 /// parameters of SQLite (since 3.32) and Postgres' 65,535.
@@ -68,37 +79,58 @@ impl Statements {
     pub(crate) fn new(dialect: Dialect) -> Statements {
         let now = dialect.now_ms();
         let lock = dialect.skip_locked();
-        let sweep_index = match dialect {
-            Dialect::Sqlite => "INDEXED BY queue_messages_retries",
+        // One shape for both dialects: what a claim writes depends on whether the message used up
+        // its receives (dead-letter it) or not (lease it). CASE keeps it one statement.
+        // `m`: Postgres needs the table's columns qualified (the CTE has an `id` too); SQLite
+        // gets no alias.
+        let set = |m: &str| {
+            let spent = format!("{m}receive_count >= $4");
+            format!(
+                "SET dead_at = CASE WHEN {spent} THEN {now} END, \
+                     receipt = CASE WHEN {spent} THEN NULL ELSE {m}id || '.' || $2 END, \
+                     receive_count = CASE WHEN {spent} THEN {m}receive_count \
+                                          ELSE {m}receive_count + 1 END, \
+                     visible_at = CASE WHEN {spent} THEN {m}visible_at ELSE {now} + $3 END"
+            )
+        };
+        let returning = |m: &str| {
+            format!(
+                "RETURNING {m}id, {m}body, {m}receive_count, {m}sent_at, {m}priority, \
+                 {m}receipt, {m}dead_at"
+            )
+        };
+        let ready_index = match dialect {
+            Dialect::Sqlite => "INDEXED BY queue_messages_ready",
             Dialect::Postgres => "",
         };
         let claim = match dialect {
             // One statement: SQLite's single writer makes select-and-update atomic, and a
             // statement (unlike a deferred transaction that reads first) waits on busy_timeout
             // instead of failing with SQLITE_BUSY. INDEXED BY: without ANALYZE statistics the
-            // planner prefers the visible_at index and then sorts the whole visible backlog.
+            // planner may pick another index and then sort the whole visible backlog.
             Dialect::Sqlite => format!(
-                "UPDATE queue_messages \
-                 SET receipt = id || '.' || $2, receive_count = receive_count + 1, \
-                     visible_at = {now} + $3 \
-                 WHERE id IN (SELECT id FROM queue_messages INDEXED BY queue_messages_ready \
+                "UPDATE queue_messages {} \
+                 WHERE id IN (SELECT id FROM queue_messages {ready_index} \
                               WHERE queue = $1 AND dead_at IS NULL AND visible_at <= {now} \
-                                AND receive_count < $4 \
                               ORDER BY priority DESC, sent_at, id LIMIT $5) \
-                 RETURNING id, body, receive_count, sent_at, priority, receipt"
+                 {}",
+                set(""),
+                returning("")
             ),
             // A CTE is evaluated exactly once, so the LIMIT and the row locks apply to one
-            // set of rows (an IN-subquery may legally be re-planned).
+            // set of rows (an IN-subquery may legally be re-planned). The update finds the
+            // locked rows by ctid (no second primary-key descent per row); the id check makes a
+            // ctid that moved on match nothing rather than another row (the message then waits
+            // for the next claim).
             Dialect::Postgres => format!(
-                "WITH picked AS (SELECT id FROM queue_messages \
+                "WITH picked AS (SELECT ctid, id FROM queue_messages \
                                  WHERE queue = $1 AND dead_at IS NULL AND visible_at <= {now} \
-                                   AND receive_count < $4 \
                                  ORDER BY priority DESC, sent_at, id LIMIT $5 {lock}) \
-                 UPDATE queue_messages AS m \
-                 SET receipt = m.id || '.' || $2, receive_count = m.receive_count + 1, \
-                     visible_at = {now} + $3 \
-                 FROM picked WHERE m.id = picked.id \
-                 RETURNING m.id, m.body, m.receive_count, m.sent_at, m.priority, m.receipt"
+                 UPDATE queue_messages AS m {} \
+                 FROM picked WHERE m.ctid = picked.ctid AND m.id = picked.id \
+                 {}",
+                set("m."),
+                returning("m.")
             ),
         };
         let insert = format!(
@@ -122,15 +154,16 @@ impl Statements {
             notify,
             sweep: format!(
                 "UPDATE queue_messages SET dead_at = {now}, receipt = NULL \
-                 WHERE id IN (SELECT id FROM queue_messages {sweep_index} \
+                 WHERE id IN (SELECT id FROM queue_messages \
                               WHERE queue = $1 AND dead_at IS NULL AND visible_at <= {now} \
                                 AND receive_count >= $2 {lock})"
             ),
             claim,
-            // ORDER BY + LIMIT rather than MIN(): one index probe in both databases.
             next_visible_in: format!(
-                "SELECT visible_at - {now} FROM queue_messages \
-                 WHERE queue = $1 AND dead_at IS NULL ORDER BY visible_at LIMIT 1"
+                "SELECT MIN(visible_at) - {now} FROM \
+                 (SELECT visible_at FROM queue_messages {ready_index} \
+                  WHERE queue = $1 AND dead_at IS NULL \
+                  ORDER BY priority DESC, sent_at, id LIMIT {NEXT_VISIBLE_WINDOW}) AS head"
             ),
             extend: format!("UPDATE queue_messages SET visible_at = {now} + $4 WHERE {OWNED}"),
             ack: format!("DELETE FROM queue_messages WHERE {OWNED}"),

@@ -384,6 +384,32 @@ pub async fn dead_letter_after_max_receives_by_expiry(b: &dyn Backend) {
     assert_lease_lost(q.ack(&d2.receipt).await, &id, "ack after dead-letter");
 }
 
+/// A message that used up its receives sits at the head of the queue: a receive of one message
+/// must move it to the dead-letter store and still return the live message behind it.
+pub async fn spent_message_at_the_head_does_not_hide_live_ones(b: &dyn Backend) {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_receives = 1;
+    let f = b.open(cfg, 1).await;
+    let q = f.queue();
+    let spent = q.send(&msg("fails once")).await.unwrap();
+    let d = receive_one(q, Duration::from_secs(1)).await;
+    q.nack(&d.receipt, Duration::ZERO, "the only failure")
+        .await
+        .unwrap();
+    let live = q.send(&msg("fine")).await.unwrap();
+    let got = receive_one(q, Duration::from_secs(2)).await;
+    assert_eq!(got.message_id, live, "the live message, not {got:?}");
+    assert_eq!(got.receive_count, 1);
+    q.ack(&got.receipt).await.unwrap();
+    let s = q.stats().await.unwrap();
+    assert_eq!((s.depth, s.in_flight, s.dead), (0, 0, 1), "{s:?}");
+    let dead = q.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].message_id, spent);
+    assert_eq!(dead[0].last_error.as_deref(), Some("the only failure"));
+    assert_eq!(dead[0].receive_count, 1);
+}
+
 pub async fn dead_letter_directly(b: &dyn Backend) {
     let f = b.open(config(Duration::from_secs(30)), 1).await;
     let q = f.queue();

@@ -95,6 +95,7 @@ macro_rules! conformance_suite {
             nack_makes_visible_after_delay,
             dead_letter_after_max_receives_keeps_last_error,
             dead_letter_after_max_receives_by_expiry,
+            spent_message_at_the_head_does_not_hide_live_ones,
             dead_letter_directly,
             dead_lists_newest_first,
             redrive_all_restamps_and_resets,
