@@ -20,14 +20,14 @@ pub(crate) struct Statements {
     /// `dead` and `redrive` run it.
     pub sweep: String,
     /// $2 receipt token, $3 visibility ms, $4 max_receives, $5 limit. Takes up to $5 visible
-    /// messages in claim order; those that used up their receives are dead-lettered in the same
+    /// messages in claim order (free ones and expired leases); those that used up their receives are dead-lettered in the same
     /// statement instead of leased (so no separate sweep has to run before a claim).
     /// Returns id, body, receive_count, sent_at, priority, receipt, dead_at (set: dead-lettered
     /// by this claim, not a delivery).
     pub claim: String,
-    /// Milliseconds until the earliest of the first [`NEXT_VISIBLE_WINDOW`] live messages in
-    /// claim order becomes visible (<= 0: one is visible now); one row, NULL when the queue has
-    /// no live message.
+    /// Milliseconds until the next live message becomes visible (<= 0: one is visible now): the
+    /// earliest of the first [`NEXT_VISIBLE_WINDOW`] free messages in claim order and the
+    /// earliest lease to run out. One row, NULL when the queue has no live message.
     pub next_visible_in: String,
     /// $2 id, $3 receipt, $4 timeout ms.
     pub extend: String,
@@ -46,7 +46,7 @@ pub(crate) struct Statements {
     pub stats: String,
 }
 
-/// How many live messages, from the head of the claim order, `next_visible_in` looks at. Bounded
+/// How many free messages, from the head of the claim order, `next_visible_in` looks at. Bounded
 /// so an idle receiver's look costs the same whatever the backlog of delayed messages; when the
 /// next one to become visible lies further back, the receiver finds it at its next poll.
 pub(crate) const NEXT_VISIBLE_WINDOW: usize = 1000;
@@ -57,7 +57,8 @@ pub(crate) const ACK_MANY_CHUNK: usize = 512;
 
 /// `DELETE` of the messages whose current receipt is one of `n` receipts: $1 queue, $2..=$n+1
 /// the message ids, $n+2..=$2n+1 the receipts. Returns the receipts that matched (the rest are
-/// stale). Matching on both lists is exact because a receipt starts with its own message's id:
+/// stale). The receipt goes through COALESCE for the reason given at [`OWNED`]. Matching on both
+/// lists is exact because a receipt starts with its own message's id:
 /// a row matches only if its own current receipt is listed; the id list lets the database find
 /// the rows by primary key.
 pub(crate) fn ack_many(n: usize) -> String {
@@ -67,13 +68,17 @@ pub(crate) fn ack_many(n: usize) -> String {
         .collect::<Vec<_>>();
     format!(
         "DELETE FROM queue_messages WHERE queue = $1 AND dead_at IS NULL \
-         AND id IN ({}) AND receipt IN ({}) RETURNING receipt",
+         AND id IN ({}) AND COALESCE(receipt, '') IN ({}) RETURNING receipt",
         ids.join(", "),
         receipts.join(", ")
     )
 }
 
-const OWNED: &str = "queue = $1 AND id = $2 AND receipt = $3 AND dead_at IS NULL";
+/// The receipt is compared through COALESCE (receipts are never empty, so the meaning is the
+/// same) because `receipt = $3` would prove `receipt IS NOT NULL`, the predicate of
+/// `queue_messages_leased`, and with statistics that say few messages are leased Postgres then
+/// prefers a scan of every leased message of the queue to one primary-key probe.
+const OWNED: &str = "queue = $1 AND id = $2 AND COALESCE(receipt, '') = $3 AND dead_at IS NULL";
 
 impl Statements {
     pub(crate) fn new(dialect: Dialect) -> Statements {
@@ -99,22 +104,42 @@ impl Statements {
                  {m}receipt, {m}dead_at"
             )
         };
-        let ready_index = match dialect {
-            Dialect::Sqlite => "INDEXED BY queue_messages_ready",
-            Dialect::Postgres => "",
+        // SQLite's planner, without ANALYZE statistics, may pick another index and then sort
+        // the whole backlog: name the index each part is written for.
+        let (ready_index, leased_index) = match dialect {
+            Dialect::Sqlite => (
+                "INDEXED BY queue_messages_ready",
+                "INDEXED BY queue_messages_leased",
+            ),
+            Dialect::Postgres => ("", ""),
+        };
+        // The messages a claim may take, in claim order: free ones from the head of the ready
+        // index, and leases that ran out (their holder died or is late) from the leased index,
+        // earliest expiry first. Each part takes up to $5 and locks what it takes; the union is
+        // cut to $5 in claim order. Rows a part locked but the cut dropped stay untouched (the
+        // locks end with the statement).
+        let candidates = |cols: &str| {
+            format!(
+                "SELECT {cols} FROM (SELECT {cols} FROM queue_messages {ready_index} \
+                                     WHERE queue = $1 AND dead_at IS NULL AND receipt IS NULL \
+                                       AND visible_at <= {now} \
+                                     ORDER BY priority DESC, sent_at, id LIMIT $5 {lock}) AS free \
+                 UNION ALL \
+                 SELECT {cols} FROM (SELECT {cols} FROM queue_messages {leased_index} \
+                                     WHERE queue = $1 AND dead_at IS NULL \
+                                       AND receipt IS NOT NULL AND visible_at <= {now} \
+                                     ORDER BY visible_at LIMIT $5 {lock}) AS expired \
+                 ORDER BY priority DESC, sent_at, id LIMIT $5"
+            )
         };
         let claim = match dialect {
             // One statement: SQLite's single writer makes select-and-update atomic, and a
             // statement (unlike a deferred transaction that reads first) waits on busy_timeout
-            // instead of failing with SQLITE_BUSY. INDEXED BY: without ANALYZE statistics the
-            // planner may pick another index and then sort the whole visible backlog.
+            // instead of failing with SQLITE_BUSY.
             Dialect::Sqlite => format!(
-                "UPDATE queue_messages {} \
-                 WHERE id IN (SELECT id FROM queue_messages {ready_index} \
-                              WHERE queue = $1 AND dead_at IS NULL AND visible_at <= {now} \
-                              ORDER BY priority DESC, sent_at, id LIMIT $5) \
-                 {}",
+                "UPDATE queue_messages {} WHERE id IN (SELECT id FROM ({})) {}",
                 set(""),
+                candidates("id, priority, sent_at"),
                 returning("")
             ),
             // A CTE is evaluated exactly once, so the LIMIT and the row locks apply to one
@@ -123,12 +148,10 @@ impl Statements {
             // ctid that moved on match nothing rather than another row (the message then waits
             // for the next claim).
             Dialect::Postgres => format!(
-                "WITH picked AS (SELECT ctid, id FROM queue_messages \
-                                 WHERE queue = $1 AND dead_at IS NULL AND visible_at <= {now} \
-                                 ORDER BY priority DESC, sent_at, id LIMIT $5 {lock}) \
+                "WITH picked AS ({}) \
                  UPDATE queue_messages AS m {} \
-                 FROM picked WHERE m.ctid = picked.ctid AND m.id = picked.id \
-                 {}",
+                 FROM picked WHERE m.ctid = picked.ctid AND m.id = picked.id {}",
+                candidates("ctid, id, priority, sent_at"),
                 set("m."),
                 returning("m.")
             ),
@@ -159,11 +182,17 @@ impl Statements {
                                 AND receive_count >= $2 {lock})"
             ),
             claim,
+            // The ready index's head (delayed messages) and the leased index's first entry.
             next_visible_in: format!(
-                "SELECT MIN(visible_at) - {now} FROM \
-                 (SELECT visible_at FROM queue_messages {ready_index} \
-                  WHERE queue = $1 AND dead_at IS NULL \
-                  ORDER BY priority DESC, sent_at, id LIMIT {NEXT_VISIBLE_WINDOW}) AS head"
+                "SELECT MIN(v) - {now} FROM \
+                 (SELECT v FROM (SELECT visible_at AS v FROM queue_messages {ready_index} \
+                                 WHERE queue = $1 AND dead_at IS NULL AND receipt IS NULL \
+                                 ORDER BY priority DESC, sent_at, id \
+                                 LIMIT {NEXT_VISIBLE_WINDOW}) AS free \
+                  UNION ALL \
+                  SELECT v FROM (SELECT visible_at AS v FROM queue_messages {leased_index} \
+                                 WHERE queue = $1 AND dead_at IS NULL AND receipt IS NOT NULL \
+                                 ORDER BY visible_at LIMIT 1) AS leased) AS head"
             ),
             extend: format!("UPDATE queue_messages SET visible_at = {now} + $4 WHERE {OWNED}"),
             ack: format!("DELETE FROM queue_messages WHERE {OWNED}"),
