@@ -16,12 +16,13 @@
 //! wake-up travels through Postgres `NOTIFY`) and the handler's start is timed from the call
 //! that sends it (graphile_worker: from `add_raw_job`, as its own latency benchmark does).
 //!
-//! Settings compared:
-//! * ours: one `SqlQueue` handle (pool of 10), two prefetch tasks each claiming up to 100
-//!   messages per `receive` into a local buffer of 100, handlers acking through an
-//!   [`AckBatcher`] (5 ms window, up to 1000 receipts per `ack_many`).
-//! * graphile_worker, throughput settings: local queue of 100, completions batched every 5 ms,
-//!   poll interval 10 ms, concurrency = handlers.
+//! Settings compared, each contender at two batch sizes so that every ratio can be read at equal
+//! batches as well as against the figure issue 5 names (graphile_worker's throughput settings):
+//! * ours: one `SqlQueue` handle (pool of 10), two prefetch tasks each claiming up to B
+//!   messages per `receive` into a local buffer of B, handlers acking through an
+//!   [`AckBatcher`] (5 ms window, up to 1000 receipts per `ack_many`); B = 100 and 250.
+//! * graphile_worker, throughput settings: local queue of B, completions batched every 5 ms,
+//!   poll interval 10 ms, concurrency = handlers; B = 100 (the settings issue 5 quotes) and 250.
 //! * graphile_worker, its own benchmark settings (`benches/common` of graphile_worker 0.14:
 //!   local queue of 100, poll interval 10 ms), concurrency = handlers.
 
@@ -39,9 +40,9 @@ use tokio::sync::mpsc;
 
 const URL_VAR: &str = "RETAINWISE_TEST_POSTGRES_URL";
 const HANDLERS: [usize; 3] = [1, 4, 16];
-/// Messages claimed per `receive` and the size of the local buffer (graphile_worker's local
-/// queue size in its throughput settings).
-const CLAIM_BATCH: usize = 100;
+/// Messages claimed per `receive` and the size of the local buffer: graphile_worker's local
+/// queue size in its throughput settings, and a larger batch.
+const BATCHES: [usize; 2] = [100, 250];
 const PREFETCHERS: usize = 2;
 const ACK_WINDOW: Duration = Duration::from_millis(5);
 const ACK_MAX_BATCH: usize = 1000;
@@ -51,26 +52,44 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Contender {
-    Ours,
-    GraphileThroughput,
+    /// Claims of this many messages.
+    Ours(usize),
+    /// Throughput settings with a local queue of this many jobs.
+    GraphileThroughput(usize),
     GraphileOwnBench,
 }
 
 impl Contender {
-    const ALL: [Contender; 3] = [
-        Contender::Ours,
-        Contender::GraphileThroughput,
+    const ALL: [Contender; 5] = [
+        Contender::Ours(BATCHES[0]),
+        Contender::Ours(BATCHES[1]),
+        Contender::GraphileThroughput(BATCHES[0]),
+        Contender::GraphileThroughput(BATCHES[1]),
         Contender::GraphileOwnBench,
     ];
 
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Contender::Ours => "retainwise-queue (batched claim + AckBatcher)",
-            Contender::GraphileThroughput => "graphile_worker 0.14 (throughput settings)",
-            Contender::GraphileOwnBench => "graphile_worker 0.14 (its own bench settings)",
+            Contender::Ours(b) => format!("retainwise-queue (claims of {b}, AckBatcher)"),
+            Contender::GraphileThroughput(b) => {
+                format!("graphile_worker 0.14 (throughput, local queue {b})")
+            }
+            Contender::GraphileOwnBench => "graphile_worker 0.14 (its own bench settings)".into(),
         }
     }
+
+    fn is_ours(self) -> bool {
+        matches!(self, Contender::Ours(_))
+    }
 }
+
+/// The ratio rows: (numerator, denominator, what the row means).
+const RATIOS: [(usize, usize, &str); 4] = [
+    (1, 2, "ours 250 / graphile throughput settings"),
+    (0, 2, "ours 100 / graphile 100 (equal batches)"),
+    (1, 3, "ours 250 / graphile 250 (equal batches)"),
+    (0, 4, "ours 100 / graphile own bench settings"),
+];
 
 struct Args {
     jobs: usize,
@@ -128,8 +147,8 @@ async fn run(url: &str, args: &Args) -> Result<(), BoxError> {
     let mut rates = vec![Vec::new(); Contender::ALL.len()];
     // Interleaved, so a change in machine load touches every contender alike.
     let skip = |c: Contender| match args.only.as_deref() {
-        Some("ours") => c != Contender::Ours,
-        Some("graphile") => c == Contender::Ours,
+        Some("ours") => !c.is_ours(),
+        Some("graphile") => c.is_ours(),
         _ => false,
     };
     for handlers in HANDLERS {
@@ -139,11 +158,11 @@ async fn run(url: &str, args: &Args) -> Result<(), BoxError> {
                 continue;
             }
             let rate = match contender {
-                Contender::Ours => ours_drain(url, args.jobs, handlers).await?,
+                Contender::Ours(batch) => ours_drain(url, args.jobs, handlers, batch).await?,
                 _ => graphile_drain(url, args.jobs, handlers, contender).await?,
             };
             eprintln!(
-                "  {:<48} {handlers:>2} handlers: {rate:>9.0} jobs/s",
+                "  {:<50} {handlers:>2} handlers: {rate:>9.0} jobs/s",
                 contender.label()
             );
             rates[i].push(rate);
@@ -156,12 +175,12 @@ async fn run(url: &str, args: &Args) -> Result<(), BoxError> {
             continue;
         }
         let mut l = match contender {
-            Contender::Ours => ours_latency(url, args.samples).await?,
+            Contender::Ours(batch) => ours_latency(url, args.samples, batch).await?,
             _ => graphile_latency(url, args.samples, contender).await?,
         };
         l.sort();
         eprintln!(
-            "  {:<48} latency p50 {:.2} ms",
+            "  {:<50} latency p50 {:.2} ms",
             contender.label(),
             ms(percentile(&l, 0.50))
         );
@@ -170,16 +189,16 @@ async fn run(url: &str, args: &Args) -> Result<(), BoxError> {
 
     println!();
     println!(
-        "| {:<46} | {:>10} | {:>10} | {:>10} | {:>7} | {:>7} |",
+        "| {:<50} | {:>10} | {:>10} | {:>10} | {:>7} | {:>7} |",
         "jobs/s (no-op)", "1 handler", "4", "16", "p50 ms", "p99 ms"
     );
     println!(
-        "|{:-<48}|{:->12}|{:->12}|{:->12}|{:->9}|{:->9}|",
+        "|{:-<52}|{:->12}|{:->12}|{:->12}|{:->9}|{:->9}|",
         "", "", "", "", "", ""
     );
     for (i, contender) in Contender::ALL.into_iter().enumerate() {
         println!(
-            "| {:<46} | {:>10.0} | {:>10.0} | {:>10.0} | {:>7.2} | {:>7.2} |",
+            "| {:<50} | {:>10.0} | {:>10.0} | {:>10.0} | {:>7.2} | {:>7.2} |",
             contender.label(),
             rates[i][0],
             rates[i][1],
@@ -188,14 +207,14 @@ async fn run(url: &str, args: &Args) -> Result<(), BoxError> {
             ms(percentile(&latencies[i], 0.99)),
         );
     }
-    for (i, name) in [(1, "throughput settings"), (2, "its own bench settings")] {
+    for (o, g, name) in RATIOS {
         println!(
-            "| ours / graphile_worker ({name:<22}) | {:>9.2}x | {:>9.2}x | {:>9.2}x | {:>6.2}x | {:>6.2}x |",
-            rates[0][0] / rates[i][0],
-            rates[0][1] / rates[i][1],
-            rates[0][2] / rates[i][2],
-            ms(percentile(&latencies[0], 0.50)) / ms(percentile(&latencies[i], 0.50)),
-            ms(percentile(&latencies[0], 0.99)) / ms(percentile(&latencies[i], 0.99)),
+            "| {name:<50} | {:>9.2}x | {:>9.2}x | {:>9.2}x | {:>6.2}x | {:>6.2}x |",
+            rates[o][0] / rates[g][0],
+            rates[o][1] / rates[g][1],
+            rates[o][2] / rates[g][2],
+            ms(percentile(&latencies[o], 0.50)) / ms(percentile(&latencies[g], 0.50)),
+            ms(percentile(&latencies[o], 0.99)) / ms(percentile(&latencies[g], 0.99)),
         );
     }
     println!(
@@ -280,19 +299,20 @@ impl Consumer {
     fn start(
         queue: Arc<dyn Queue>,
         handlers: usize,
+        batch: usize,
         wait: Duration,
         starts: Option<mpsc::UnboundedSender<Instant>>,
     ) -> Consumer {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
         // Bounded: a prefetcher with a full batch in hand waits for room, so at most
-        // CLAIM_BATCH * (PREFETCHERS + 1) messages are leased but not started.
-        let (buffer_tx, buffer_rx) = flume::bounded::<Delivery>(CLAIM_BATCH);
+        // batch * (PREFETCHERS + 1) messages are leased but not started.
+        let (buffer_tx, buffer_rx) = flume::bounded::<Delivery>(batch);
         for _ in 0..PREFETCHERS {
             let (queue, stop, buffer_tx) = (queue.clone(), stop.clone(), buffer_tx.clone());
             tasks.spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    for d in queue.receive(CLAIM_BATCH, wait).await? {
+                    for d in queue.receive(batch, wait).await? {
                         if buffer_tx.send_async(d).await.is_err() {
                             return Ok(());
                         }
@@ -369,7 +389,12 @@ impl Consumer {
     }
 }
 
-async fn ours_drain(url: &str, jobs: usize, handlers: usize) -> Result<f64, BoxError> {
+async fn ours_drain(
+    url: &str,
+    jobs: usize,
+    handlers: usize,
+    batch: usize,
+) -> Result<f64, BoxError> {
     let name = format!("bench-{}", uuid::Uuid::new_v4());
     let queue = open_queue(url, &name).await?;
     preinsert(&queue, jobs).await?;
@@ -380,6 +405,7 @@ async fn ours_drain(url: &str, jobs: usize, handlers: usize) -> Result<f64, BoxE
     let consumer = Consumer::start(
         Arc::new(queue.clone()),
         handlers,
+        batch,
         Duration::from_millis(100),
         None,
     );
@@ -395,7 +421,7 @@ async fn ours_drain(url: &str, jobs: usize, handlers: usize) -> Result<f64, BoxE
     Ok(jobs as f64 / elapsed.as_secs_f64())
 }
 
-async fn ours_latency(url: &str, samples: usize) -> Result<Vec<Duration>, BoxError> {
+async fn ours_latency(url: &str, samples: usize, batch: usize) -> Result<Vec<Duration>, BoxError> {
     let name = format!("bench-latency-{}", uuid::Uuid::new_v4());
     let receiver = open_queue(url, &name).await?;
     let sender = open_queue(url, &name).await?;
@@ -411,6 +437,7 @@ async fn ours_latency(url: &str, samples: usize) -> Result<Vec<Duration>, BoxErr
     let consumer = Consumer::start(
         Arc::new(receiver),
         1,
+        batch,
         Duration::from_secs(5),
         Some(starts_tx),
     );
@@ -472,12 +499,17 @@ fn graphile_options(
         .schema(GRAPHILE_SCHEMA)
         .concurrency(handlers)
         .poll_interval(Duration::from_millis(10))
-        .local_queue(LocalQueueConfig::default().with_size(100))
+        .local_queue(LocalQueueConfig::default().with_size(match contender {
+            Contender::GraphileThroughput(size) => size,
+            _ => 100,
+        }))
         .listen_os_shutdown_signals(false)
         .add_extension(probe)
         .define_job::<Noop>();
     match contender {
-        Contender::GraphileThroughput => options.complete_job_batch_delay(Duration::from_millis(5)),
+        Contender::GraphileThroughput(_) => {
+            options.complete_job_batch_delay(Duration::from_millis(5))
+        }
         _ => options,
     }
 }
