@@ -4,7 +4,7 @@
 //! prediction's [`CustomerIndex`](super::index::CustomerIndex): the index is filtered in memory
 //! and only the rows shown are read from storage.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use super::format;
 use super::index::{Customer, Factor, Filter, IndexError, Level};
 use super::layout::{self, Nav};
 use super::predictions::{find, pager};
+use super::query::{page_number, WebQuery};
 use super::session::form_urlencode;
 use super::{WebState, WebUser};
 use crate::db::{PredictionRow, PredictionStatus};
@@ -30,7 +31,7 @@ pub struct TableQuery {
     level: Option<String>,
     q: Option<String>,
     sort: Option<String>,
-    page: Option<u64>,
+    page: Option<String>,
 }
 
 impl TableQuery {
@@ -120,7 +121,7 @@ pub async fn table(
     State(state): State<WebState>,
     WebUser(user): WebUser,
     Path(id): Path<String>,
-    Query(q): Query<TableQuery>,
+    WebQuery(q): WebQuery<TableQuery>,
 ) -> Result<Response, WebError> {
     let row = find(&state, &user, &id).await?;
     let key = results_key(&row, &user)?;
@@ -130,7 +131,7 @@ pub async fn table(
         .get(&state.app.storage, &key)
         .await
         .map_err(index_error)?;
-    let page = q.page.unwrap_or(1).max(1);
+    let page = page_number(q.page.as_deref())?;
     let (total, entries) = index.page(&filter, (page - 1) as usize, PER_PAGE);
     let customers = index
         .read(&state.app.storage, &key, &entries)
@@ -250,7 +251,7 @@ pub async fn detail(
     State(state): State<WebState>,
     WebUser(user): WebUser,
     Path((id, row_number)): Path<(String, String)>,
-    Query(back): Query<Back>,
+    WebQuery(back): WebQuery<Back>,
 ) -> Result<Response, WebError> {
     let row = find(&state, &user, &id).await?;
     let key = results_key(&row, &user)?;

@@ -27,6 +27,7 @@ mod format;
 pub mod index;
 mod layout;
 mod predictions;
+mod query;
 pub mod session;
 mod upload;
 

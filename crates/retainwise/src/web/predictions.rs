@@ -3,7 +3,7 @@
 //! of seconds while a job is queued or running, so the page updates without a reload and
 //! without a second rendering of the rows in JavaScript.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::error::WebError;
 use super::format;
 use super::layout::{self, Nav};
+use super::query::{page_number, WebQuery};
 use super::{WebState, WebUser};
 use crate::db::{PredictionRow, PredictionStatus};
 use crate::domain::{PredictionId, UserId};
@@ -21,16 +22,16 @@ const PER_PAGE: u32 = 20;
 /// `?page=N` (1-based).
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
-    page: Option<u64>,
+    page: Option<String>,
 }
 
 /// `GET /predictions`.
 pub async fn page(
     State(state): State<WebState>,
     WebUser(user): WebUser,
-    Query(q): Query<PageQuery>,
+    WebQuery(q): WebQuery<PageQuery>,
 ) -> Result<Response, WebError> {
-    let page = q.page.unwrap_or(1).max(1);
+    let page = page_number(q.page.as_deref())?;
     let (rows, total) = state
         .app
         .db
@@ -76,9 +77,9 @@ pub async fn page(
 pub async fn rows(
     State(state): State<WebState>,
     WebUser(user): WebUser,
-    Query(q): Query<PageQuery>,
+    WebQuery(q): WebQuery<PageQuery>,
 ) -> Result<Response, WebError> {
-    let page = q.page.unwrap_or(1).max(1);
+    let page = page_number(q.page.as_deref())?;
     let (rows, _) = state
         .app
         .db

@@ -330,6 +330,28 @@ async fn dashboard_customers_table_explanation_and_excel() {
             .status(),
         400
     );
+    // A page number that is not one gets the app's error page, not a plain-text rejection.
+    for (query, says) in [
+        ("page=-1", "Page \"-1\" does not exist"),
+        ("page=two", "Page \"two\" does not exist"),
+        ("page=1&page=2", "cannot read"),
+    ] {
+        let r = t.get(&format!("/predictions/{id}/customers?{query}")).await;
+        assert_eq!(r.status(), 400, "{query}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{query}"
+        );
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains(&says.replace('"', "&quot;")) || body.contains(says),
+            "{query}: {body}"
+        );
+    }
+    assert_eq!(t.get("/predictions?page=0").await.status(), 400);
 
     // Search by customer id, then open the customer.
     let found = t
@@ -538,6 +560,20 @@ async fn screenshots(c: &fantoccini::Client, name: &str) {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let png = c.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}-{w}.png")), png).unwrap();
+        // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+        let widths = c
+            .execute(
+                "const e = document.documentElement; return [e.scrollWidth, e.clientWidth]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, client) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+        assert!(
+            scroll <= client,
+            "{name} at {w} px scrolls sideways: {scroll} px of content in {client} px \
+             (see {name}-{w}.png)"
+        );
     }
     c.set_window_size(1440, 1000).await.unwrap();
 }
