@@ -17,7 +17,10 @@
 //!
 //! Calendar arithmetic (validity of a day, days between two dates, offsets) is chrono's.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{Datelike, NaiveDateTime, NaiveTime, TimeDelta};
+
+/// A calendar date (chrono's), re-exported so callers need no chrono of their own.
+pub use chrono::NaiveDate;
 
 use crate::values;
 
@@ -41,7 +44,9 @@ pub fn parse_date(raw: &str) -> Result<Option<NaiveDate>, NotADate> {
     if values::is_missing(raw) {
         return Ok(None);
     }
-    parse_present(raw.trim().as_bytes()).map(Some).ok_or(NotADate)
+    parse_present(raw.trim().as_bytes())
+        .map(Some)
+        .ok_or(NotADate)
 }
 
 /// The date of a non-missing, trimmed cell.
@@ -126,7 +131,8 @@ fn offset(s: &[u8]) -> Option<i64> {
 
 /// The number written by two ASCII digits.
 fn pair(a: u8, b: u8) -> Option<u32> {
-    (a.is_ascii_digit() && b.is_ascii_digit()).then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
+    (a.is_ascii_digit() && b.is_ascii_digit())
+        .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
 }
 
 /// Between `min` and `max` ASCII digits at the start of `s` (no more follow), and the rest.
@@ -205,12 +211,7 @@ pub fn parse_reference(raw: &str) -> Result<NaiveDate, String> {
 
 /// `YYYY-MM-DD` of `date` (years 0–9999; chrono's own `Display` is the same there).
 pub fn iso(date: NaiveDate) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        date.month(),
-        date.day()
-    )
+    format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
 }
 
 #[cfg(test)]
@@ -259,7 +260,13 @@ mod tests {
 
     #[test]
     fn day_month_forms_are_ambiguous_not_dates() {
-        for raw in ["03/04/2024", "3/4/24", "03.04.2024", "31-12-2024", "03/04/2024 10:00"] {
+        for raw in [
+            "03/04/2024",
+            "3/4/24",
+            "03.04.2024",
+            "31-12-2024",
+            "03/04/2024 10:00",
+        ] {
             assert_eq!(parse_date(raw), Err(NotADate), "{raw}");
             assert!(looks_ambiguous(raw), "{raw}");
         }

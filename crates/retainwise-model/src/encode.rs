@@ -246,9 +246,15 @@ mod tests {
         let e = e.with_reference_date(NaiveDate::from_ymd_opt(2025, 4, 17));
         assert_eq!(e.encode_cell(3, "2024-03-01", &mut out), Ok(CellNote::Fine));
         assert_eq!(out[4], 412.0);
-        assert_eq!(e.encode_cell(3, "2025-04-20T08:00:00Z", &mut out), Ok(CellNote::Fine));
+        assert_eq!(
+            e.encode_cell(3, "2025-04-20T08:00:00Z", &mut out),
+            Ok(CellNote::Fine)
+        );
         assert_eq!(out[4], -3.0);
-        assert_eq!(e.encode_cell(3, "01/03/2024", &mut out), Err(CellError::Date));
+        assert_eq!(
+            e.encode_cell(3, "01/03/2024", &mut out),
+            Err(CellError::Date)
+        );
         assert!(out[4].is_nan());
     }
 }

@@ -829,7 +829,10 @@ mod tests {
         let top = &e.risk_factors[0];
         assert_eq!(top.feature, "LastLoginAt");
         assert_eq!(top.value, "2025-01-17 (90 days before 2025-04-17)");
-        assert_eq!(x.phrase(top), "last login 90 days before the reference date");
+        assert_eq!(
+            x.phrase(top),
+            "last login 90 days before the reference date"
+        );
         assert_eq!(
             x.summary(&e),
             "Last login 90 days before the reference date raises the risk by 20 points."
@@ -845,7 +848,10 @@ mod tests {
             impact: 1.0,
         };
         assert_eq!(signup.value, "2024-03-01 (412 days before 2025-04-17)");
-        assert_eq!(x.phrase(&signup), "signup 412 days before the reference date");
+        assert_eq!(
+            x.phrase(&signup),
+            "signup 412 days before the reference date"
+        );
         // Without the reference date the day count alone; a future date counts after it.
         let later = Factor {
             value: x.value(0, &[-3.0, 1.0], None),

@@ -71,8 +71,8 @@ pub use mapping::{map_columns, supported_columns, ColumnMapping};
 pub use preview::{preview, preview_with, Preview};
 pub use report::ValidationReport;
 pub use score::{
-    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds, RowIssue, ScoreError, ScoreOptions,
-    ScoreReport,
+    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds,
+    RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
     train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable,

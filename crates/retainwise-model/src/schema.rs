@@ -515,9 +515,18 @@ mod tests {
         let last_seen: Vec<String> = iso_dates(n, 1)
             .iter()
             .enumerate()
-            .map(|(i, d)| format!("{d}T{:02}:15:00.250{}", i % 24, ["Z", "+02:00", "-05:00"][i % 3]))
+            .map(|(i, d)| {
+                format!(
+                    "{d}T{:02}:15:00.250{}",
+                    i % 24,
+                    ["Z", "+02:00", "-05:00"][i % 3]
+                )
+            })
             .collect();
-        let renewal: Vec<String> = iso_dates(n, 2).iter().map(|d| d.replace('-', "/")).collect();
+        let renewal: Vec<String> = iso_dates(n, 2)
+            .iter()
+            .map(|d| d.replace('-', "/"))
+            .collect();
         let ys: Vec<String> = (0..n).map(|i| (i % 2).to_string()).collect();
         let inf = infer(&header, &[signup, last_seen, renewal, ys], 3, None);
         let kinds: Vec<(&str, &ColumnKind)> = inf

@@ -90,7 +90,10 @@ fn score(
     model: &Model,
     csv: &str,
     reference_date: Option<NaiveDate>,
-) -> (retainwise_model::ScoreReport, Vec<(String, serde_json::Value, String)>) {
+) -> (
+    retainwise_model::ScoreReport,
+    Vec<(String, serde_json::Value, String)>,
+) {
     let opts = ScoreOptions {
         reference_date,
         ..ScoreOptions::default()
@@ -205,7 +208,10 @@ fn the_reference_date_is_the_files_latest_date_unless_given() {
     };
     let names = model.schema().feature_names();
     let slot = |name: &str| names.iter().position(|n| n == name).unwrap();
-    let (a, b) = (encoded(dates::parse_reference("2025-05-02").unwrap()), encoded(later));
+    let (a, b) = (
+        encoded(dates::parse_reference("2025-05-02").unwrap()),
+        encoded(later),
+    );
     assert_eq!(a[slot("last_login")], 0.0);
     assert_eq!(b[slot("last_login")], 10.0);
     assert_eq!(b[slot("signup_date")] - a[slot("signup_date")], 10.0);
@@ -254,5 +260,50 @@ fn one_pass_without_a_reference_date_says_what_is_missing() {
         report.issues[0].reason.contains("needs a reference date"),
         "{:?}",
         report.issues
+    );
+}
+
+#[test]
+fn the_preview_and_the_supported_columns_show_date_columns() {
+    let (model, _) = trained();
+    let columns = retainwise_model::supported_columns(&model);
+    let login = columns.iter().find(|c| c.feature == "last_login").unwrap();
+    assert_eq!(login.kind, "date");
+    assert!(login
+        .meaning
+        .unwrap()
+        .contains("days before the file's reference date"));
+    let file = "customer_id,plan,seats,signup_date,last_login\n\
+                A,Pro,5,2023-03-01,2025-05-01T23:30:00-02:00\n\
+                B,Basic,2,01/03/2023,\n";
+    let p = retainwise_model::preview(&model, file.as_bytes(), 5).unwrap();
+    assert!(p.ready);
+    let kind = |f: &str| {
+        p.mapping
+            .features
+            .iter()
+            .find(|m| m.feature == f)
+            .unwrap()
+            .kind
+    };
+    assert_eq!(kind("signup_date"), "date");
+    let cell = |row: usize, f: &str| {
+        p.rows[row]
+            .cells
+            .iter()
+            .find(|c| c.feature == f)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cell(0, "last_login").parsed.unwrap(), "2025-05-02");
+    let bad = cell(1, "signup_date");
+    assert_eq!(bad.status, retainwise_model::preview::CellStatus::Invalid);
+    assert!(bad
+        .problem
+        .unwrap()
+        .starts_with("expected a date like 2024-05-31"));
+    assert_eq!(
+        cell(1, "last_login").status,
+        retainwise_model::preview::CellStatus::Missing
     );
 }
