@@ -223,7 +223,7 @@ fn main() {
     let t = Instant::now();
     let mut bytes = 0usize;
     for b in &batches {
-        bytes += b.score(model, &opts.thresholds).bytes.len();
+        bytes += b.score(model, &opts.thresholds, None).bytes.len();
     }
     let explain_s = t.elapsed().as_secs_f64();
     let explained: usize = batches.iter().map(Batch::len).sum();

@@ -385,6 +385,7 @@ fn build() -> Result<Model, crate::ModelError> {
             trainer: "hand-set rules (no trainer)".into(),
         },
         notes: describe(),
+        reference_date: None,
     };
     Model::rule_based(NAME, schema, forest, card)
 }

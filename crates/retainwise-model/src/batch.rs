@@ -5,6 +5,7 @@
 //! is scored in parallel (rayon, in chunks of [`CHUNK_ROWS`]) and its lines come back in input
 //! order, ready to be written. Memory is bounded by [`BATCH_ROWS`] rows whatever the file size.
 
+use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::artifact::Model;
@@ -90,8 +91,14 @@ impl Batch {
     }
 
     /// Scores and formats every row, in parallel, returning lines in input order. The bytes
-    /// do not depend on the number of threads.
-    pub fn score(&self, model: &Model, thresholds: &RiskThresholds) -> Scored {
+    /// do not depend on the number of threads. `reference` is the date the rows' date columns
+    /// were counted from (shown in date factors' values; `None` when the model has none).
+    pub fn score(
+        &self,
+        model: &Model,
+        thresholds: &RiskThresholds,
+        reference: Option<NaiveDate>,
+    ) -> Scored {
         let starts: Vec<usize> = (0..self.len()).step_by(CHUNK_ROWS).collect();
         let parts: Vec<Scored> = starts
             .par_iter()
@@ -99,6 +106,7 @@ impl Batch {
                 self.score_chunk(
                     model,
                     thresholds,
+                    reference,
                     start,
                     (start + CHUNK_ROWS).min(self.len()),
                 )
@@ -123,6 +131,7 @@ impl Batch {
         &self,
         model: &Model,
         thresholds: &RiskThresholds,
+        reference: Option<NaiveDate>,
         start: usize,
         end: usize,
     ) -> Scored {
@@ -140,7 +149,7 @@ impl Batch {
             let features = &self.features[i * self.n_features..(i + 1) * self.n_features];
             // The explainer's pass also gives the log-odds, equal to `Forest::log_odds` to the
             // bit (tested), so the trees are walked once per row.
-            let e = explainer.explain(features, &mut phi);
+            let e = explainer.explain_at(features, &mut phi, reference);
             let p = e.probability;
             let p6 = (p * 1e6).round() / 1e6;
             let level = thresholds.level(p6);
@@ -226,8 +235,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts the scoring thread for `model` (cloned: the thread outlives no borrow; the
-    /// explainer tables are shared, not copied).
-    pub fn new(model: &Model, thresholds: &RiskThresholds) -> Pipeline {
+    /// explainer tables are shared, not copied); `reference` as in [`Batch::score`].
+    pub fn new(
+        model: &Model,
+        thresholds: &RiskThresholds,
+        reference: Option<NaiveDate>,
+    ) -> Pipeline {
         let (to_worker, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
         let (results, from_worker) = std::sync::mpsc::channel();
         let model = model.clone();
@@ -236,7 +249,7 @@ impl Pipeline {
             .name("retainwise-score".into())
             .spawn(move || {
                 for batch in batches {
-                    let scored = batch.score(&model, &thresholds);
+                    let scored = batch.score(&model, &thresholds, reference);
                     if results.send((batch, scored)).is_err() {
                         break;
                     }

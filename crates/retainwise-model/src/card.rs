@@ -16,11 +16,27 @@ use crate::search::{CandidateResult, PenaltyResult, SearchSpace};
 pub struct CardFeature {
     /// Column name.
     pub name: String,
-    /// `"numeric"`, `"boolean"` or `"categorical"`.
+    /// `"numeric"`, `"boolean"`, `"categorical"` or `"date"`.
     pub kind: String,
     /// The levels of a categorical column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub levels: Option<Vec<String>>,
+    /// What the model reads from a date column: [`DATE_MEANING`] (absent for other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
+}
+
+/// How a date column is read, as stated on the card.
+pub const DATE_MEANING: &str = "days before the reference date";
+
+impl CardFeature {
+    /// `"numeric"`, or for a date `"date: days before the reference date"`.
+    pub fn describe(&self) -> String {
+        match &self.meaning {
+            Some(m) => format!("{}: {m}", self.kind),
+            None => self.kind.clone(),
+        }
+    }
 }
 
 impl CardFeature {
@@ -36,6 +52,7 @@ impl CardFeature {
                     ColumnKind::Categorical { levels } => Some(levels.clone()),
                     _ => None,
                 },
+                meaning: (c.kind == ColumnKind::Date).then(|| DATE_MEANING.to_string()),
             })
             .collect()
     }
@@ -172,4 +189,9 @@ pub struct ModelCard {
     /// Remarks from schema inference (e.g. values read as missing).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The training file's reference date, `YYYY-MM-DD`, when the model has date columns: the
+    /// latest date in any of them, or the one given for training. A scored file's date columns
+    /// count days before that file's own reference date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_date: Option<String>,
 }

@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
+
+use crate::dates;
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::values::{self, NumberError};
 
@@ -12,6 +15,11 @@ pub enum CellError {
     Number(NumberError),
     /// A boolean cell that is not yes/no.
     Boolean,
+    /// A date cell that is not a date in an accepted spelling ([`crate::dates`]).
+    Date,
+    /// A date cell read by an encoder that has no reference date
+    /// ([`Encoder::with_reference_date`]): a caller's mistake, reported rather than guessed.
+    NoReferenceDate,
 }
 
 impl CellError {
@@ -20,6 +28,10 @@ impl CellError {
         match self {
             CellError::Number(e) => e.expected(),
             CellError::Boolean => "expected Yes or No (also true/false, Y/N, 1/0)",
+            CellError::Date => dates::EXPECTED,
+            CellError::NoReferenceDate => {
+                "a date needs a reference date to be read as days before it, and none was given"
+            }
         }
     }
 }
@@ -39,6 +51,8 @@ pub struct Encoder {
     offsets: Vec<usize>,
     kinds: Vec<Kind>,
     n_features: usize,
+    /// The date that date cells count days back from (`None` until set).
+    reference: Option<NaiveDate>,
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +64,7 @@ enum Kind {
         exact: HashMap<String, usize>,
         by_key: HashMap<String, usize>,
     },
+    Date,
 }
 
 impl Encoder {
@@ -61,6 +76,7 @@ impl Encoder {
             .map(|c| match &c.kind {
                 ColumnKind::Numeric => Kind::Numeric,
                 ColumnKind::Boolean => Kind::Boolean,
+                ColumnKind::Date => Kind::Date,
                 ColumnKind::Categorical { levels } => Kind::Categorical {
                     exact: levels
                         .iter()
@@ -79,7 +95,21 @@ impl Encoder {
             offsets: schema.offsets(),
             kinds,
             n_features: schema.n_features(),
+            reference: None,
         }
+    }
+
+    /// This encoder with date cells read as whole days before `reference`
+    /// ([`crate::dates::days_before`]). Without one, a date cell is
+    /// [`CellError::NoReferenceDate`] (a missing one is still missing).
+    pub fn with_reference_date(mut self, reference: Option<NaiveDate>) -> Self {
+        self.reference = reference;
+        self
+    }
+
+    /// The reference date date cells are counted from, if set.
+    pub fn reference_date(&self) -> Option<NaiveDate> {
+        self.reference
     }
 
     /// Length of the feature vector.
@@ -113,6 +143,15 @@ impl Encoder {
                 }
                 let b = values::parse_bool(raw).ok_or(CellError::Boolean)?;
                 out[at] = if b { 1.0 } else { 0.0 };
+                Ok(CellNote::Fine)
+            }
+            Kind::Date => {
+                out[at] = f64::NAN;
+                let Some(date) = dates::parse_date(raw).map_err(|_| CellError::Date)? else {
+                    return Ok(CellNote::Fine);
+                };
+                let reference = self.reference.ok_or(CellError::NoReferenceDate)?;
+                out[at] = dates::days_before(date, reference) as f64;
                 Ok(CellNote::Fine)
             }
             Kind::Categorical { exact, by_key } => {
@@ -187,5 +226,35 @@ mod tests {
             Err(CellError::Number(NumberError::NotANumber))
         );
         assert_eq!(e.encode_cell(2, "maybe", &mut out), Err(CellError::Boolean));
+    }
+
+    #[test]
+    fn dates_are_days_before_the_reference() {
+        let mut s = schema();
+        s.columns.push(SourceColumn {
+            name: "signup".into(),
+            kind: ColumnKind::Date,
+        });
+        let e = Encoder::new(&s);
+        let mut out = vec![9.0; e.n_features()];
+        assert_eq!(
+            e.encode_cell(3, "2024-03-01", &mut out),
+            Err(CellError::NoReferenceDate)
+        );
+        assert_eq!(e.encode_cell(3, "", &mut out), Ok(CellNote::Fine));
+        assert!(out[4].is_nan());
+        let e = e.with_reference_date(NaiveDate::from_ymd_opt(2025, 4, 17));
+        assert_eq!(e.encode_cell(3, "2024-03-01", &mut out), Ok(CellNote::Fine));
+        assert_eq!(out[4], 412.0);
+        assert_eq!(
+            e.encode_cell(3, "2025-04-20T08:00:00Z", &mut out),
+            Ok(CellNote::Fine)
+        );
+        assert_eq!(out[4], -3.0);
+        assert_eq!(
+            e.encode_cell(3, "01/03/2024", &mut out),
+            Err(CellError::Date)
+        );
+        assert!(out[4].is_nan());
     }
 }

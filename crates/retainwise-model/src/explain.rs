@@ -29,7 +29,10 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use chrono::NaiveDate;
+
 use crate::blend::Predictor;
+use crate::dates;
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::shap::TreeExplainer;
 
@@ -48,7 +51,8 @@ pub struct Factor<'a> {
     /// The column's name as in the model's schema.
     pub feature: &'a str,
     /// The customer's value as the model read it: the category level, `Yes`/`No`, the number,
-    /// or `"missing"` when absent or an unseen category.
+    /// for a date `"2024-03-01 (412 days before 2025-04-17)"` (the reference date), or
+    /// `"missing"` when absent or an unseen category.
     pub value: Cow<'a, str>,
     /// Effect on the churn probability in percentage points (positive raises the risk).
     pub impact: f64,
@@ -157,7 +161,22 @@ impl Explainer {
     /// (`base_value + Σ phi = log_odds`). The trees' output comes from the same pass
     /// ([`TreeExplainer::contributions`]), so the model output equals
     /// [`crate::blend::Predictor::log_odds`] to the bit.
+    ///
+    /// Date values are shown as day counts only (`"412 days before the reference date"`); use
+    /// [`Explainer::explain_at`] to show the dates themselves.
     pub fn explain(&self, features: &[f64], phi: &mut [f64]) -> Explanation<'_> {
+        self.explain_at(features, phi, None)
+    }
+
+    /// [`Explainer::explain`] for a row whose date columns were counted from `reference` (the
+    /// file's reference date), so that a date factor's value reads
+    /// `"2024-03-01 (412 days before 2025-04-17)"`.
+    pub fn explain_at(
+        &self,
+        features: &[f64],
+        phi: &mut [f64],
+        reference: Option<NaiveDate>,
+    ) -> Explanation<'_> {
         let t = self.shap.contributions(features, phi);
         let log_odds = self.predictor.combine(t, features);
         let a = self.predictor.blend.tree_weight;
@@ -181,7 +200,7 @@ impl Explainer {
         let factor = |c: usize| Factor {
             column: c,
             feature: &self.columns[c].name,
-            value: self.value(c, features),
+            value: self.value(c, features, reference),
             impact: 100.0 * phi[c] * slope,
         };
         // A flat stretch of an isotonic map gives slope 0: no column moves the probability.
@@ -209,7 +228,12 @@ impl Explainer {
     }
 
     /// Column `c`'s value as read from the encoded row.
-    fn value<'a>(&'a self, c: usize, features: &[f64]) -> Cow<'a, str> {
+    fn value<'a>(
+        &'a self,
+        c: usize,
+        features: &[f64],
+        reference: Option<NaiveDate>,
+    ) -> Cow<'a, str> {
         let col = &self.columns[c];
         let x = features[col.offset];
         match &col.kind {
@@ -218,6 +242,16 @@ impl Explainer {
             ColumnKind::Boolean if x.is_nan() => Cow::Borrowed(MISSING),
             ColumnKind::Boolean if x == 1.0 => Cow::Borrowed("Yes"),
             ColumnKind::Boolean => Cow::Borrowed("No"),
+            ColumnKind::Date if x.is_nan() => Cow::Borrowed(MISSING),
+            ColumnKind::Date => {
+                let days = x as i64;
+                let when = dates::relative(days);
+                let date = reference.and_then(|r| Some((r, dates::date_days_before(r, days)?)));
+                Cow::Owned(match date {
+                    Some((r, d)) => format!("{} ({when} {})", dates::iso(d), dates::iso(r)),
+                    None => format!("{when} {REFERENCE}"),
+                })
+            }
             ColumnKind::Categorical { levels } => {
                 let slots = &features[col.offset..col.offset + levels.len()];
                 match slots.iter().position(|&s| s == 1.0) {
@@ -229,7 +263,8 @@ impl Explainer {
     }
 
     /// A factor in words: `"month-to-month contract"`, `"tenure of 2"`, `"no partner"`,
-    /// `"paperless billing"`, `"missing total charges"`.
+    /// `"paperless billing"`, `"missing total charges"`, and for a date column named
+    /// `signup_date` `"signup 412 days before the reference date"`.
     pub fn phrase(&self, f: &Factor<'_>) -> String {
         let col = &self.columns[f.column];
         let value: &str = &f.value;
@@ -243,6 +278,27 @@ impl Explainer {
                 Some(what) if !what.is_empty() => format!("{value} days since {what}"),
                 _ => format!("{} of {value}", col.words),
             },
+            ColumnKind::Date => {
+                // The value is "2024-03-01 (412 days before 2025-04-17)" or, without the
+                // reference date, "412 days before the reference date".
+                let when = match value.split_once(" (") {
+                    Some((_, rest)) => rest
+                        .trim_end_matches(')')
+                        .rsplit_once(' ')
+                        .map_or(rest, |(w, _)| w),
+                    None => value.strip_suffix(REFERENCE).unwrap_or(value).trim_end(),
+                };
+                let what = ["date", "at", "on", "time"]
+                    .iter()
+                    .find_map(|w| {
+                        col.words
+                            .strip_suffix(w)
+                            .and_then(|s| s.strip_suffix(' '))
+                            .filter(|s| !s.is_empty())
+                    })
+                    .unwrap_or(&col.words);
+                format!("{what} {when} {REFERENCE}")
+            }
             ColumnKind::Boolean if value == "Yes" => col.words.clone(),
             // "has integration" = No reads "no integration", not "no has integration".
             ColumnKind::Boolean => match col
@@ -305,6 +361,9 @@ impl Explainer {
 
 /// How a missing (or unseen) value is shown.
 const MISSING: &str = "missing";
+
+/// What a date's day count is counted from, in words.
+const REFERENCE: &str = "the reference date";
 
 /// The indices of up to [`TOP_FACTORS`] values of `phi` passing `keep`, best first by
 /// `better`, ties to the lower index (a scan, not a sort: this runs for every row).
@@ -726,5 +785,84 @@ mod tests {
         assert_eq!(soften("Two year"), "two year");
         assert_eq!(number(2.0), "2");
         assert_eq!(number(70.35), "70.35");
+    }
+
+    #[test]
+    fn date_columns_read_as_dates_and_days_before_the_reference() {
+        use crate::forest::{Forest, Tree};
+        use crate::schema::SourceColumn;
+        let schema = FeatureSchema {
+            label: "churned".into(),
+            id_column: None,
+            columns: vec![
+                SourceColumn {
+                    name: "signup_date".into(),
+                    kind: ColumnKind::Date,
+                },
+                SourceColumn {
+                    name: "LastLoginAt".into(),
+                    kind: ColumnKind::Date,
+                },
+            ],
+        };
+        // One split on the last login: more than 30 days before the reference raises the risk.
+        let tree = Tree {
+            feature: vec![1, -1, -1],
+            threshold: vec![30.0, 0.0, 0.0],
+            left: vec![1, 0, 0],
+            right: vec![2, 0, 0],
+            missing_left: vec![true, false, false],
+            value: vec![0.0, -0.5, 1.5],
+            cover: vec![10.0, 5.0, 5.0],
+        };
+        let x = Explainer::new(
+            &schema,
+            &Predictor::forest_only(Forest {
+                n_features: 2,
+                base_score: 0.0,
+                trees: vec![tree],
+            }),
+        );
+        let reference = NaiveDate::from_ymd_opt(2025, 4, 17);
+        let mut phi = vec![0.0; 2];
+        let e = x.explain_at(&[412.0, 90.0], &mut phi, reference);
+        let top = &e.risk_factors[0];
+        assert_eq!(top.feature, "LastLoginAt");
+        assert_eq!(top.value, "2025-01-17 (90 days before 2025-04-17)");
+        assert_eq!(
+            x.phrase(top),
+            "last login 90 days before the reference date"
+        );
+        assert_eq!(
+            x.summary(&e),
+            "Last login 90 days before the reference date raises the risk by 20 points."
+        );
+        assert_eq!(
+            x.recommendation(&e, "high"),
+            "Contact this week: reach out personally, as they have gone quiet, and offer a check-in call."
+        );
+        let signup = Factor {
+            column: 0,
+            feature: "signup_date",
+            value: x.value(0, &[412.0, 1.0], reference),
+            impact: 1.0,
+        };
+        assert_eq!(signup.value, "2024-03-01 (412 days before 2025-04-17)");
+        assert_eq!(
+            x.phrase(&signup),
+            "signup 412 days before the reference date"
+        );
+        // Without the reference date the day count alone; a future date counts after it.
+        let later = Factor {
+            value: x.value(0, &[-3.0, 1.0], None),
+            ..signup.clone()
+        };
+        assert_eq!(later.value, "3 days after the reference date");
+        assert_eq!(x.phrase(&later), "signup 3 days after the reference date");
+        let missing = Factor {
+            value: x.value(0, &[f64::NAN, 1.0], reference),
+            ..signup
+        };
+        assert_eq!(x.phrase(&missing), "missing signup date");
     }
 }

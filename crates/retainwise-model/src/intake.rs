@@ -17,7 +17,7 @@ use crate::artifact::Model;
 use crate::csv_input::{self, ReadError};
 use crate::decode::{DecodeReader, Encoding};
 use crate::dialect::Dialect;
-use crate::encode::CellNote;
+use crate::encode::{CellNote, Encoder};
 use crate::mapping::{self, ColumnMapping};
 use crate::report::{ColumnStats, ValidationReport};
 use crate::schema::{ColumnKind, FeatureSchema};
@@ -91,6 +91,9 @@ pub struct Intake<'m, R> {
     rows: u64,
     validation: ValidationReport,
     scratch: String,
+    /// The model's encoder with this file's reference date, for a model with date columns
+    /// ([`Intake::set_reference_date`]); `None`: the model's own encoder.
+    dated_encoder: Option<Encoder>,
 }
 
 impl<'m, R: Read> Intake<'m, R> {
@@ -189,7 +192,51 @@ impl<'m, R: Read> Intake<'m, R> {
             rows: 0,
             validation,
             scratch: String::new(),
+            dated_encoder: None,
         })
+    }
+
+    /// Reads the rows' date columns as whole days before `reference` (the file's reference
+    /// date, [`crate::dates`]). Needed before [`Intake::next_row`] when the model has date
+    /// columns; without it a row with a date is rejected saying that none was given.
+    pub fn set_reference_date(&mut self, reference: Option<chrono::NaiveDate>) {
+        self.dated_encoder = self
+            .model
+            .schema()
+            .has_dates()
+            .then(|| self.model.encoder().clone().with_reference_date(reference));
+    }
+
+    /// Reads every remaining record and returns the latest date in any of the model's date
+    /// columns (the file's reference date), `None` when there is none. Cells that are not
+    /// dates are skipped here (scoring reports them). Call on a freshly opened file whose
+    /// mapping is complete ([`Intake::check_mapping`]); rows are counted and limited as when
+    /// scoring.
+    ///
+    /// # Errors
+    /// As [`Intake::next_row`].
+    pub fn latest_date(&mut self) -> Result<Option<chrono::NaiveDate>, ScoreError> {
+        let at: Vec<usize> = self
+            .model
+            .schema()
+            .columns
+            .iter()
+            .zip(&self.plan)
+            .filter(|(c, _)| c.kind == ColumnKind::Date)
+            .map(|(_, &(at, _))| at)
+            .collect();
+        let mut latest = None;
+        while self.read_record()? {
+            for &i in &at {
+                if let Some(field) = self.record.get(i) {
+                    let raw = csv_input::decode_field(field);
+                    if let Ok(Some(d)) = crate::dates::parse_date(&raw) {
+                        latest = latest.max(Some(d));
+                    }
+                }
+            }
+        }
+        Ok(latest)
     }
 
     /// The file's column names (decoded, trimmed, control characters removed).
@@ -385,7 +432,10 @@ impl<'m, R: Read> Intake<'m, R> {
         }
 
         let schema = self.model.schema();
-        let encoder = self.model.encoder();
+        let encoder = self
+            .dated_encoder
+            .as_ref()
+            .unwrap_or_else(|| self.model.encoder());
         let numbers = self.dialect.numbers;
         let mut warnings = Vec::new();
         let mut bad: Option<RowIssue> = None;
@@ -537,6 +587,7 @@ fn looks_like_data(schema: &FeatureSchema, header: &[String], mapping: &ColumnMa
         .filter(|h| {
             values::parse_number(h).is_ok_and(|v| v.is_some())
                 || values::is_bool_word(h)
+                || crate::dates::parse_date(h).is_ok_and(|d| d.is_some())
                 || levels.contains(&values::level_key(h))
         })
         .count();

@@ -41,6 +41,7 @@ pub mod blend;
 pub mod calibration;
 pub mod card;
 pub mod csv_input;
+pub mod dates;
 pub mod decode;
 pub mod dialect;
 pub mod encode;
@@ -70,8 +71,8 @@ pub use mapping::{map_columns, supported_columns, ColumnMapping};
 pub use preview::{preview, preview_with, Preview};
 pub use report::ValidationReport;
 pub use score::{
-    score_csv, FailureReport, RiskCounts, RiskThresholds, RowIssue, ScoreError, ScoreOptions,
-    ScoreReport,
+    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds,
+    RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
     train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable,

@@ -209,7 +209,9 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
 
     // Tier 2: the alias table.
     for (t, target) in targets.iter().enumerate() {
-        if found[t].is_some() || dup[t] {
+        // The alias table's names are quantities (durations with units, amounts): another
+        // name there is not another name for a date column.
+        if found[t].is_some() || dup[t] || target.kind == "date" {
             continue;
         }
         let hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
@@ -326,7 +328,7 @@ pub struct SupportedColumn {
     pub feature: String,
     /// Id or feature.
     pub role: Role,
-    /// `"id"`, `"numeric"`, `"boolean"` or `"categorical"`.
+    /// `"id"`, `"numeric"`, `"boolean"`, `"categorical"` or `"date"`.
     pub kind: &'static str,
     /// True for features (a file without them cannot be scored); the id is optional.
     pub required: bool,
@@ -341,11 +343,16 @@ pub struct SupportedColumn {
     pub also_accepted: Vec<&'static str>,
 }
 
+/// What a date column means, in the supported-columns listing.
+pub const DATE_MEANING: &str =
+    "a date (2024-05-31, 2024/5/31 or a date-time), read as whole days before the file's reference date (its latest date, unless one is given)";
+
 /// The columns `model` reads, id first, with their types, levels and accepted other names.
 pub fn supported_columns(model: &Model) -> Vec<SupportedColumn> {
     let schema = model.schema();
     let entry = |name: &str, role, kind, levels: Vec<String>| {
-        let group = aliases::group_of(name);
+        // A date column takes no alias: the table's other names are quantities.
+        let group = aliases::group_of(name).filter(|_| kind != "date");
         let key = values::column_key(name);
         SupportedColumn {
             feature: name.to_string(),
@@ -353,7 +360,11 @@ pub fn supported_columns(model: &Model) -> Vec<SupportedColumn> {
             kind,
             required: role == Role::Feature,
             levels,
-            meaning: group.map(|g| g.meaning),
+            meaning: if kind == "date" {
+                Some(DATE_MEANING)
+            } else {
+                group.map(|g| g.meaning)
+            },
             also_accepted: group
                 .map(|g| {
                     g.names

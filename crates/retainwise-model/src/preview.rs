@@ -196,6 +196,15 @@ fn interpret(
             Ok(None) => (CellStatus::Missing, None, None),
             Err(e) => invalid(e.expected()),
         },
+        ColumnKind::Date => match crate::dates::parse_date(raw) {
+            Ok(Some(d)) => (
+                CellStatus::Ok,
+                Some(serde_json::Value::String(crate::dates::iso(d))),
+                None,
+            ),
+            Ok(None) => (CellStatus::Missing, None, None),
+            Err(_) => invalid(crate::dates::EXPECTED),
+        },
         ColumnKind::Boolean => match values::parse_bool(raw) {
             Some(b) => (CellStatus::Ok, Some(serde_json::Value::Bool(b)), None),
             None => invalid(crate::encode::CellError::Boolean.expected()),

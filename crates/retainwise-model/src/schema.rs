@@ -1,13 +1,13 @@
 //! The feature schema: which source columns the model reads, how each is typed, and the encoded
 //! feature vector they produce; plus its inference from a labelled training table.
 //!
-//! Encoded layout (the order trees index into): source columns in schema order; a numeric or
-//! boolean column takes one slot, a categorical column one slot per level (one-hot).
+//! Encoded layout (the order trees index into): source columns in schema order; a numeric,
+//! boolean or date column takes one slot, a categorical column one slot per level (one-hot).
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use crate::values;
+use crate::{dates, values};
 
 /// At most this many distinct levels (after [`values::level_key`]) make a text column categorical.
 pub const MAX_LEVELS: usize = 50;
@@ -20,6 +20,11 @@ pub const ID_LIKE_UNIQUE_SHARE: f64 = 0.9;
 /// numbers; the rest are read as missing and reported (a stray typo should not turn a numeric
 /// column into a categorical one).
 pub const NUMERIC_SHARE: f64 = 0.98;
+
+/// A column is a date column when at least this share of its non-missing training values are
+/// dates in an accepted spelling ([`crate::dates`]); the rest are read as missing and reported,
+/// as for numbers.
+pub const DATE_SHARE: f64 = 0.98;
 
 /// How a source column is typed and encoded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,22 +40,27 @@ pub enum ColumnKind {
         /// The training levels, in slot order.
         levels: Vec<String>,
     },
+    /// One slot: whole days from the cell's date to the file's reference date (positive =
+    /// before it; [`crate::dates::days_before`]); missing is NaN. The reference date is the
+    /// latest date in any date column of the file being read, unless one is given.
+    Date,
 }
 
 impl ColumnKind {
-    /// `"numeric"`, `"boolean"` or `"categorical"`.
+    /// `"numeric"`, `"boolean"`, `"categorical"` or `"date"`.
     pub fn name(&self) -> &'static str {
         match self {
             ColumnKind::Numeric => "numeric",
             ColumnKind::Boolean => "boolean",
             ColumnKind::Categorical { .. } => "categorical",
+            ColumnKind::Date => "date",
         }
     }
 
     /// Slots this column takes in the encoded feature vector.
     pub fn width(&self) -> usize {
         match self {
-            ColumnKind::Numeric | ColumnKind::Boolean => 1,
+            ColumnKind::Numeric | ColumnKind::Boolean | ColumnKind::Date => 1,
             ColumnKind::Categorical { levels } => levels.len(),
         }
     }
@@ -78,6 +88,11 @@ pub struct FeatureSchema {
 }
 
 impl FeatureSchema {
+    /// True when some feature is a date column (reading a file then needs a reference date).
+    pub fn has_dates(&self) -> bool {
+        self.columns.iter().any(|c| c.kind == ColumnKind::Date)
+    }
+
     /// Length of the encoded feature vector.
     pub fn n_features(&self) -> usize {
         self.columns.iter().map(|c| c.kind.width()).sum()
@@ -180,7 +195,11 @@ pub struct Inferred {
 /// `label` is the label column's index; `id_column`, when given, is dropped as the identifier;
 /// when not given, the first text column that looks like an identifier becomes the id column.
 ///
-/// Rules, in order: all-missing → dropped; distinct whole numbers (100+ rows) → identifier;
+/// Rules, in order: all-missing → dropped; date when at least [`DATE_SHARE`] of non-missing
+/// values are dates ([`crate::dates`]; constant → dropped), dropped with the reason when at
+/// least half but fewer are, or when they are day/month dates in an unstated order
+/// (`03/04/2024`); distinct whole numbers (100+
+/// rows) → identifier;
 /// numeric when at least [`NUMERIC_SHARE`] of non-missing values are finite numbers and none is
 /// zero-padded (`007` is a code); constant → dropped; boolean when every value is a yes/no
 /// word; categorical when at most [`MAX_LEVELS`] levels; identifier when nearly all values are
@@ -221,6 +240,61 @@ pub fn infer(
         }
         if present.is_empty() {
             dropped.push(drop("no values: every cell is missing".into()));
+            continue;
+        }
+        // Dates first: a column of timestamps is nearly all distinct, which is not an identifier.
+        // (The label and the id column never get here.)
+        let dated: Vec<chrono::NaiveDate> = present
+            .iter()
+            .filter_map(|v| dates::parse_date(v).ok().flatten())
+            .collect();
+        if !dated.is_empty() && dated.len() as f64 >= DATE_SHARE * present.len() as f64 {
+            let first = dated[0];
+            if dated.iter().all(|d| *d == first) {
+                dropped.push(drop(format!(
+                    "constant: every value is {}",
+                    dates::iso(first)
+                )));
+                continue;
+            }
+            let bad = present.len() - dated.len();
+            if bad > 0 {
+                let example = present
+                    .iter()
+                    .find(|v| dates::parse_date(v).is_err())
+                    .copied()
+                    .unwrap_or_default();
+                notes.push(format!(
+                    "column {name}: {bad} value(s) that are not dates read as missing (e.g. {example:?})"
+                ));
+            }
+            columns.push(SourceColumn {
+                name: name.clone(),
+                kind: ColumnKind::Date,
+            });
+            continue;
+        }
+        if dated.len() * 2 >= present.len() {
+            dropped.push(drop(format!(
+                "mostly dates, but only {} of {} values are dates like {} (at least {:.0} % must be to read it as a date column)",
+                dated.len(),
+                present.len(),
+                dates::EXAMPLE,
+                DATE_SHARE * 100.0
+            )));
+            continue;
+        }
+        let ambiguous = present.iter().filter(|v| dates::looks_ambiguous(v)).count();
+        if ambiguous as f64 >= DATE_SHARE * present.len() as f64 {
+            let example = present
+                .iter()
+                .find(|v| dates::looks_ambiguous(v))
+                .copied()
+                .unwrap_or_default();
+            dropped.push(drop(format!(
+                "looks like dates in an ambiguous day/month order (e.g. {example:?}); write them as ISO 8601 dates ({}) to use this column",
+                dates::EXAMPLE
+            )));
             continue;
         }
         let numbers: Vec<f64> = present
@@ -423,6 +497,101 @@ mod tests {
         let inf = infer(&header, &[xs, ys], 1, None);
         assert_eq!(inf.schema.columns[0].kind, ColumnKind::Numeric);
         assert_eq!(inf.notes.len(), 1);
+    }
+
+    /// `n` distinct ISO dates starting 2023-01-01, every `step` days.
+    fn iso_dates(n: usize, step: i64) -> Vec<String> {
+        let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+        (0..n)
+            .map(|i| dates::iso(dates::date_days_before(start, -(i as i64) * step).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn date_columns_are_inferred_in_each_accepted_spelling() {
+        let header = col(&["signup", "last_seen", "renewal", "y"]);
+        let n = 120;
+        let signup = iso_dates(n, 3);
+        let last_seen: Vec<String> = iso_dates(n, 1)
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                format!(
+                    "{d}T{:02}:15:00.250{}",
+                    i % 24,
+                    ["Z", "+02:00", "-05:00"][i % 3]
+                )
+            })
+            .collect();
+        let renewal: Vec<String> = iso_dates(n, 2)
+            .iter()
+            .map(|d| d.replace('-', "/"))
+            .collect();
+        let ys: Vec<String> = (0..n).map(|i| (i % 2).to_string()).collect();
+        let inf = infer(&header, &[signup, last_seen, renewal, ys], 3, None);
+        let kinds: Vec<(&str, &ColumnKind)> = inf
+            .schema
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), &c.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("signup", &ColumnKind::Date),
+                ("last_seen", &ColumnKind::Date),
+                ("renewal", &ColumnKind::Date)
+            ],
+            "{:?}",
+            inf.dropped
+        );
+        // Nearly distinct timestamps are dates, not an identifier.
+        assert_eq!(inf.schema.id_column, None);
+        assert!(inf.schema.has_dates());
+        assert_eq!(inf.schema.n_features(), 3);
+        assert!(inf.notes.is_empty(), "{:?}", inf.notes);
+    }
+
+    #[test]
+    fn ambiguous_day_month_dates_are_dropped_with_the_reason() {
+        let header = col(&["joined", "y"]);
+        let joined: Vec<String> = (0..100)
+            .map(|i| format!("{:02}/{:02}/2024", 1 + i % 28, 1 + i % 12))
+            .collect();
+        let ys: Vec<String> = (0..100).map(|i| (i % 2).to_string()).collect();
+        let inf = infer(&header, &[joined, ys], 1, None);
+        assert!(inf.schema.columns.is_empty());
+        let reason = &inf.dropped[0].reason;
+        assert!(
+            reason.contains("ambiguous day/month order") && reason.contains("ISO 8601"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn the_date_share_decides_between_97_and_99_percent() {
+        let header = col(&["d", "y"]);
+        let ys: Vec<String> = (0..100).map(|i| (i % 2).to_string()).collect();
+        let with_bad = |bad: usize| {
+            let mut d = iso_dates(100, 1);
+            for cell in d.iter_mut().take(bad) {
+                *cell = "soon".into();
+            }
+            infer(&header, &[d, ys.clone()], 1, None)
+        };
+        let ninety_nine = with_bad(1);
+        assert_eq!(ninety_nine.schema.columns[0].kind, ColumnKind::Date);
+        assert_eq!(ninety_nine.notes.len(), 1, "{:?}", ninety_nine.notes);
+        assert!(ninety_nine.notes[0].contains("\"soon\""));
+        let ninety_seven = with_bad(3);
+        assert!(ninety_seven.schema.columns.is_empty());
+        assert!(
+            ninety_seven.dropped[0]
+                .reason
+                .starts_with("mostly dates, but only 97 of 100 values are dates"),
+            "{:?}",
+            ninety_seven.dropped
+        );
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! expected). Only problems with the file as a whole (empty, no header, missing feature
 //! columns, nothing scorable, unreadable CSV syntax) fail the call.
 
+use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use crate::artifact::Model;
 use crate::batch::{Batch, Pipeline, Scored};
@@ -61,6 +62,10 @@ pub struct ScoreOptions {
     /// Limits on columns, field length and rows, and on the rejected rows listed in
     /// [`ScoreReport::validation`].
     pub limits: InputLimits,
+    /// The date the model's date columns count days back from ([`crate::dates`]). `None`
+    /// (default): the file's own reference date, the latest date in any of its date columns,
+    /// which [`score_seekable`] finds in a first pass. Unused by models without date columns.
+    pub reference_date: Option<NaiveDate>,
 }
 
 impl Default for ScoreOptions {
@@ -69,6 +74,7 @@ impl Default for ScoreOptions {
             thresholds: RiskThresholds::default(),
             max_issues: 100,
             limits: InputLimits::default(),
+            reference_date: None,
         }
     }
 }
@@ -143,6 +149,10 @@ pub struct ScoreReport {
     /// How the file was read: encoding, delimiter, column mapping, per-column missing/invalid
     /// counts and the rejected rows (capped, with totals).
     pub validation: ValidationReport,
+    /// The reference date the date columns were counted from (`YYYY-MM-DD`), when the model
+    /// has date columns and the file one (given, or its latest date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_date: Option<String>,
 }
 
 /// Why a file could not be scored.
@@ -365,6 +375,10 @@ pub const OUTPUT_HEADER: [&str; 9] = [
 ///
 /// `progress(rows_seen)` is called every [`PROGRESS_EVERY`] data rows and once at the end.
 ///
+/// A model with date columns reads them as whole days before `opts.reference_date`; one pass
+/// over a stream cannot find the file's own latest date first, so without a reference date a
+/// row holding a date is rejected saying so. [`score_seekable`] finds it in a first pass.
+///
 /// # Errors
 /// [`ScoreError`]: whole-file problems (see its variants); a bad row is never an error but a
 /// [`RowIssue`] in the report.
@@ -378,6 +392,10 @@ pub fn score_csv<R: Read, W: Write>(
     let mut intake = Intake::open(model, input, &opts.limits)?;
     intake.check_mapping()?;
     let encoder = model.encoder();
+    let reference = opts.reference_date.filter(|_| model.schema().has_dates());
+    if model.schema().has_dates() {
+        intake.set_reference_date(reference);
+    }
 
     let mut output = output;
     let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
@@ -398,11 +416,12 @@ pub fn score_csv<R: Read, W: Write>(
         model_id: model.id().to_string(),
         portfolio: Portfolio::default(),
         validation: ValidationReport::default(),
+        reference_date: reference.map(crate::dates::iso),
     };
     let mut portfolio = PortfolioAcc::new(model.explainer().n_columns());
     let mut batch = Batch::new(encoder.n_features());
     // Scores full batches on the other cores while this thread reads the next one.
-    let mut pipeline = Pipeline::new(model, &opts.thresholds);
+    let mut pipeline = Pipeline::new(model, &opts.thresholds, reference);
     let mut sum_p = 0.0;
 
     while let Some(read) = intake.next_row(batch.next_features())? {
@@ -455,6 +474,53 @@ pub fn score_csv<R: Read, W: Write>(
     report.mean_churn_probability = sum_p / report.rows_scored as f64;
     report.portfolio = portfolio.finish(model.schema());
     Ok(report)
+}
+
+/// [`score_csv`] over an input that can be read twice: when the model has date columns and
+/// `opts.reference_date` is `None`, a first pass finds the file's reference date (the latest
+/// date in any of its date columns, [`find_reference_date`]), then the input is rewound to
+/// where it was and scored against it. Otherwise exactly [`score_csv`] (one pass).
+///
+/// # Errors
+/// As [`score_csv`]; [`ScoreError::Io`] when seeking fails.
+pub fn score_seekable<R: Read + Seek, W: Write>(
+    model: &Model,
+    mut input: R,
+    output: W,
+    opts: &ScoreOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ScoreReport, ScoreError> {
+    if opts.reference_date.is_some() || !model.schema().has_dates() {
+        return score_csv(model, input, output, opts, progress);
+    }
+    let start = input.stream_position()?;
+    let found = find_reference_date(model, &mut input, &opts.limits)?;
+    input.seek(SeekFrom::Start(start))?;
+    let opts = ScoreOptions {
+        reference_date: found,
+        ..opts.clone()
+    };
+    score_csv(model, input, output, &opts, progress)
+}
+
+/// The file's reference date for `model`: the latest date in any of the model's date columns
+/// of `input` (`None` when the model has none, or the file holds no date in them). Reads the
+/// whole input, under `limits`; cells that are not dates are skipped (scoring reports them).
+///
+/// # Errors
+/// Whole-file problems, as [`score_csv`] (the mapping included: a file that cannot be scored
+/// fails here already).
+pub fn find_reference_date<R: Read>(
+    model: &Model,
+    input: R,
+    limits: &InputLimits,
+) -> Result<Option<NaiveDate>, ScoreError> {
+    if !model.schema().has_dates() {
+        return Ok(None);
+    }
+    let mut intake = Intake::open(model, input, limits)?;
+    intake.check_mapping()?;
+    intake.latest_date()
 }
 
 /// Writes a scored batch's lines (already in input order) and counts its rows into `report`

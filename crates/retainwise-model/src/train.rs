@@ -12,6 +12,7 @@
 //! single-threaded and seeded, and fits run in parallel in a fixed order, so the result is
 //! identical for a given seed and input.
 
+use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -25,6 +26,7 @@ use crate::card::{
     TrainingData,
 };
 use crate::csv_input::{self, ReadError};
+use crate::dates;
 use crate::encode::Encoder;
 use crate::gbdt::GbdtSettings;
 use crate::metrics;
@@ -58,6 +60,17 @@ pub struct TrainParams {
     pub search: SearchSpace,
     /// Date written on the model card (default: today, UTC, `YYYY-MM-DD`).
     pub trained_at: String,
+    /// The date that date columns count days back from. Default (`None`): the training file's
+    /// reference date, the latest date in any of its date columns. Recorded on the card.
+    #[serde(serialize_with = "serialize_date")]
+    pub reference_date: Option<NaiveDate>,
+}
+
+fn serialize_date<S: serde::Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&dates::iso(*d)),
+        None => s.serialize_none(),
+    }
 }
 
 impl TrainParams {
@@ -72,6 +85,7 @@ impl TrainParams {
             gbdt: GbdtSettings::default(),
             search: SearchSpace::default(),
             trained_at: utc_date(SystemTime::now()),
+            reference_date: None,
         }
     }
 
@@ -313,6 +327,9 @@ pub struct TrainReport {
     pub settings: TrainSettings,
     /// Remarks (values read as missing, blank rows skipped).
     pub notes: Vec<String>,
+    /// The training file's reference date (`YYYY-MM-DD`) when the model has date columns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_date: Option<String>,
 }
 
 impl fmt::Display for TrainReport {
@@ -333,9 +350,12 @@ impl fmt::Display for TrainReport {
         let feats: Vec<String> = self
             .features
             .iter()
-            .map(|c| format!("{} ({})", c.name, c.kind))
+            .map(|c| format!("{} ({})", c.name, c.describe()))
             .collect();
         writeln!(f, "features   {}: {}", feats.len(), feats.join(", "))?;
+        if let Some(d) = &self.reference_date {
+            writeln!(f, "reference  {d} (date columns are days before it)")?;
+        }
         for d in &self.dropped_columns {
             writeln!(f, "dropped    {}: {}", d.name, d.reason)?;
         }
@@ -440,6 +460,8 @@ pub(crate) struct Prepared {
     /// Column-major encoded features (`data[j * rows + i]`), NaN = missing.
     pub data: Vec<f64>,
     pub labels: Vec<bool>,
+    /// The date the date columns were counted from (`None`: the model has none).
+    pub reference_date: Option<NaiveDate>,
 }
 
 impl CheckedTrainParams {
@@ -507,10 +529,6 @@ impl CheckedTrainParams {
             notes.push(format!("{} blank row(s) skipped", table.blank_rows));
         }
         let schema = inferred.schema;
-
-        // Column-major encoded matrix, NaN = missing (the layout the learner wants).
-        let encoder = Encoder::new(&schema);
-        let n_features = encoder.n_features();
         let source_at: Vec<usize> = schema
             .columns
             .iter()
@@ -521,6 +539,25 @@ impl CheckedTrainParams {
                     .expect("schema names come from the header")
             })
             .collect();
+        // The file's reference date: given, else the latest date of any date column.
+        let reference_date = if schema.has_dates() {
+            p.reference_date.or_else(|| {
+                schema
+                    .columns
+                    .iter()
+                    .zip(&source_at)
+                    .filter(|(c, _)| c.kind == schema::ColumnKind::Date)
+                    .flat_map(|(_, &at)| table.columns[at].iter())
+                    .filter_map(|v| dates::parse_date(v).ok().flatten())
+                    .max()
+            })
+        } else {
+            None
+        };
+
+        // Column-major encoded matrix, NaN = missing (the layout the learner wants).
+        let encoder = Encoder::new(&schema).with_reference_date(reference_date);
+        let n_features = encoder.n_features();
         let mut data = vec![0.0; n_features * rows];
         let mut row_buf = vec![0.0; n_features];
         for i in 0..rows {
@@ -539,6 +576,7 @@ impl CheckedTrainParams {
             notes,
             data,
             labels,
+            reference_date,
         })
     }
 
@@ -554,6 +592,7 @@ impl CheckedTrainParams {
             notes,
             data,
             labels,
+            reference_date,
         } = self.prepare(table)?;
         let rows = labels.len();
         let positives = labels.iter().filter(|l| **l).count();
@@ -627,6 +666,7 @@ impl CheckedTrainParams {
                 trainer: "forust-ml 0.8 (trees), own logistic regression (Newton/IRLS)".to_string(),
             },
             notes: notes.clone(),
+            reference_date: reference_date.map(dates::iso),
         };
         let predictor = Predictor {
             forest: final_parts.forest,
@@ -646,6 +686,7 @@ impl CheckedTrainParams {
             cross_validation: cv,
             settings,
             notes,
+            reference_date: reference_date.map(dates::iso),
         };
         Ok((model, report))
     }

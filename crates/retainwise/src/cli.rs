@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use retainwise_model::dates::NaiveDate;
 use retainwise_model::{RiskThresholds, ScoreOptions, TrainParams};
 use tokio_util::sync::CancellationToken;
 
@@ -71,6 +72,10 @@ enum Command {
         /// Churn probability at or above which a customer is medium risk.
         #[arg(long, default_value_t = 0.40)]
         medium_risk: f64,
+        /// For a model with date columns: the date they count days back from (YYYY-MM-DD).
+        /// Default: the input's latest date in those columns (found in a first pass).
+        #[arg(long, value_parser = reference_date_arg)]
+        reference_date: Option<NaiveDate>,
     },
     /// Train a model on a labelled CSV and print its cross-validated metrics.
     Train {
@@ -91,6 +96,10 @@ enum Command {
         /// Model name, the first part of its id (default: the first word of the input's file name).
         #[arg(long)]
         name: Option<String>,
+        /// The date that date columns count days back from (YYYY-MM-DD). Default: the
+        /// training file's latest date in its date columns. Recorded on the model card.
+        #[arg(long, value_parser = reference_date_arg)]
+        reference_date: Option<NaiveDate>,
     },
     /// List, inspect, register and activate models.
     Model {
@@ -296,6 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             report,
             high_risk,
             medium_risk,
+            reference_date,
         } => {
             let thresholds = RiskThresholds {
                 high: high_risk,
@@ -308,6 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     model.as_deref(),
                     report.as_deref(),
                     thresholds,
+                    reference_date,
                 )
             })
             .await
@@ -320,9 +331,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             seed,
             name,
-        } => tokio::task::spawn_blocking(move || train(&input, label, id, &output, seed, name))
-            .await
-            .context("training task")?,
+            reference_date,
+        } => tokio::task::spawn_blocking(move || {
+            train(&input, label, id, &output, seed, name, reference_date)
+        })
+        .await
+        .context("training task")?,
         Command::Model { settings, command } => model_command(&settings, command).await,
         Command::Queue { settings, command } => queue_command(&settings, command).await,
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
@@ -401,6 +415,7 @@ fn predict(
     model: Option<&std::path::Path>,
     report_path: Option<&std::path::Path>,
     thresholds: RiskThresholds,
+    reference_date: Option<NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
     let chosen = model.is_some();
     let model = crate::app::load_model(model)?;
@@ -441,10 +456,31 @@ fn predict(
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = BufWriter::with_capacity(1 << 20, writer);
-    let options = ScoreOptions {
+    let mut options = ScoreOptions {
         thresholds,
+        reference_date,
         ..ScoreOptions::default()
     };
+    if reference_date.is_none() && model.schema().has_dates() {
+        // The file's reference date is its latest date: a first pass over the file finds it.
+        if input.as_os_str() == "-" {
+            anyhow::bail!(
+                "model {} reads date columns as days before the input's latest date, which needs \
+                 the input read twice: give --reference-date YYYY-MM-DD, or a file instead of \
+                 standard input",
+                model.id()
+            );
+        }
+        let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+        // A file that cannot be read fails the same way in the scoring pass below, which also
+        // writes the report; so a failure here only leaves the reference date unset.
+        options.reference_date = retainwise_model::find_reference_date(
+            model,
+            BufReader::with_capacity(1 << 20, file),
+            &options.limits,
+        )
+        .unwrap_or(None);
+    }
     let bar = spinner("scoring", true);
     let scored = retainwise_model::score_csv(model, reader, &mut writer, &options, &mut |rows| {
         bar.set_position(rows)
@@ -482,6 +518,9 @@ fn predict(
         report.risk_counts.low,
         report.mean_churn_probability,
     );
+    if let Some(d) = &report.reference_date {
+        eprintln!("  date columns read as days before the reference date {d}");
+    }
     for issue in report.issues.iter().take(20) {
         eprintln!("  rejected: {issue}");
     }
@@ -505,10 +544,12 @@ fn train(
     output: &std::path::Path,
     seed: u64,
     name: Option<String>,
+    reference_date: Option<NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
     let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
     let mut params = TrainParams::new(label);
     params.id_column = id;
+    params.reference_date = reference_date;
     params.seed = seed;
     params.name = name.unwrap_or_else(|| default_model_name(input));
     let bar = spinner(
@@ -524,6 +565,11 @@ fn train(
     println!("{report}");
     println!("model {} written to {}", model.id(), output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parses `--reference-date`.
+fn reference_date_arg(raw: &str) -> Result<NaiveDate, String> {
+    retainwise_model::dates::parse_reference(raw)
 }
 
 /// A spinner with a row counter on stderr; indicatif draws nothing when stderr is not a

@@ -123,7 +123,8 @@
       const row = document.createElement("tr");
       const th = document.createElement("th");
       th.scope = "row";
-      th.textContent = f.role === "id" ? `${f.feature} (customer id)` : f.feature;
+      th.textContent = f.role === "id" ? `${f.feature} (customer id)`
+        : f.kind === "date" ? `${f.feature} (date)` : f.feature;
       row.appendChild(th);
       if (f.column === null) {
         cell(row, f.role === "id" ? "none: row numbers are used" : "missing", "missing");
@@ -148,6 +149,7 @@
     problem.textContent = problems.length ? problems.join(". ") + ". Fix the file and choose it again." : "";
     document.getElementById("preview-ignored").textContent = m.unmapped.length
       ? `Ignored columns (the model does not use them): ${m.unmapped.join(", ")}.` : "";
+    document.getElementById("reference-box").hidden = !m.features.some((f) => f.kind === "date");
     preview.hidden = false;
     ready = p.ready;
     submit.disabled = !ready;
@@ -163,6 +165,10 @@
     progressBox.hidden = false;
     progress.value = 0;
     const body = new FormData();
+    const reference = document.getElementById("reference-date");
+    if (!document.getElementById("reference-box").hidden && reference.value) {
+      body.append("reference_date", reference.value);
+    }
     body.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/csv");

@@ -1,5 +1,9 @@
 //! `POST /api/csv`: accept a customer CSV, store it, and queue its prediction.
 //!
+//! Form fields: `file` (the CSV) and, optionally, `reference_date` (`YYYY-MM-DD`, before or
+//! after the file): the date a model's date columns count days back from, instead of the
+//! file's own latest date.
+//!
 //! The bytes stream to object storage (never held whole in memory) and are counted on the way, so
 //! an oversized upload is stopped at the limit. The upload row, the prediction row and the queue
 //! message then commit in one transaction: a job is either fully queued or not at all (the
@@ -103,7 +107,8 @@ async fn accept(
         }
     };
 
-    let stored = store_csv(app, user, multipart, &mut Vec::new()).await?;
+    let mut fields = Vec::new();
+    let stored = store_csv(app, user, multipart, &mut fields).await?;
     let StoredCsv {
         upload_id,
         key,
@@ -112,18 +117,24 @@ async fn accept(
     } = stored;
     let prediction_id = PredictionId::new();
 
-    if let Err(e) = queue_prediction(
-        app,
-        user,
-        prediction_id,
-        upload_id,
-        &key,
-        &filename,
-        size,
-        high,
-    )
-    .await
-    {
+    let queued = match reference_date(&fields, multipart).await {
+        Ok(reference) => {
+            queue_prediction(
+                app,
+                user,
+                prediction_id,
+                upload_id,
+                &key,
+                &filename,
+                size,
+                high,
+                reference.as_deref(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = queued {
         // Nothing refers to the object: remove it so storage holds no orphans.
         let _ = app.storage.delete(&key).await;
         return Err(e);
@@ -290,6 +301,48 @@ fn too_large(limit: u64) -> ApiError {
     ))
 }
 
+/// The optional `reference_date` form field, from the fields sent before the file or after it
+/// (read here, bounded like those before it), checked and spelled `YYYY-MM-DD`.
+async fn reference_date(
+    before: &[(String, String)],
+    multipart: &mut Multipart,
+) -> Result<Option<String>, ApiError> {
+    let mut given = before
+        .iter()
+        .rfind(|(name, _)| name == "reference_date")
+        .map(|(_, v)| v.clone());
+    let mut after = 0;
+    while let Some(field) = multipart.next_field().await.map_err(|e| {
+        ApiError::BadRequest(format!("the upload is not a valid multipart form: {e}"))
+    })? {
+        after += 1;
+        if after > MAX_TEXT_FIELDS {
+            return Err(ApiError::BadRequest(format!(
+                "more than {MAX_TEXT_FIELDS} form fields after the file; send only the settings and the file"
+            )));
+        }
+        if field.name() != Some("reference_date") {
+            continue;
+        }
+        let text = field
+            .text()
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("reading the reference_date field: {e}")))?;
+        if text.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::BadRequest(format!(
+                "form field \"reference_date\" is longer than {MAX_TEXT_FIELD} bytes"
+            )));
+        }
+        given = Some(text);
+    }
+    match given.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => retainwise_model::dates::parse_reference(raw)
+            .map(|d| Some(retainwise_model::dates::iso(d)))
+            .map_err(|e| ApiError::BadRequest(format!("form field reference_date: {e}"))),
+    }
+}
+
 /// The upload row, the prediction row and the queue message, in one transaction.
 #[allow(clippy::too_many_arguments)]
 async fn queue_prediction(
@@ -301,6 +354,7 @@ async fn queue_prediction(
     filename: &str,
     size: u64,
     high: bool,
+    reference_date: Option<&str>,
 ) -> Result<(), ApiError> {
     // The model is fixed when the job is queued: activating another one later does not change
     // what a queued prediction is scored with.
@@ -314,6 +368,7 @@ async fn queue_prediction(
         object_key: key,
         size_bytes: size,
         model_id: &model_id,
+        reference_date,
     };
     db::insert_queued(&mut tx, &new).await?;
     let body = serde_json::to_string(&PredictionMessage::new(

@@ -97,6 +97,9 @@ pub struct PredictionRow {
     pub error_message: Option<String>,
     /// Model that scored (or will score) it.
     pub model_id: String,
+    /// The reference date given with the upload (`YYYY-MM-DD`) for a model's date columns;
+    /// `None`: the file's own latest date.
+    pub reference_date: Option<String>,
 }
 
 impl PredictionRow {
@@ -122,11 +125,13 @@ pub struct NewPrediction<'a> {
     pub size_bytes: u64,
     /// Model that will score it.
     pub model_id: &'a str,
+    /// The reference date for date columns (`YYYY-MM-DD`), when the client gave one.
+    pub reference_date: Option<&'a str>,
 }
 
 const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status, p.attempt, p.queue_message_id, \
      p.queued_at, p.started_at, p.completed_at, p.rows_total, p.rows_processed, p.rows_rejected, p.summary, \
-     p.result_key, p.report_key, p.error_message, p.model_id \
+     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which
@@ -147,14 +152,15 @@ pub async fn insert_queued(
     )
     .await?;
     sqlx::query(
-        "INSERT INTO predictions (id, user_id, upload_id, status, queued_at, updated_at, model_id) \
-         VALUES ($1, $2, $3, 'QUEUED', $4, $4, $5)",
+        "INSERT INTO predictions (id, user_id, upload_id, status, queued_at, updated_at, model_id, reference_date) \
+         VALUES ($1, $2, $3, 'QUEUED', $4, $4, $5, $6)",
     )
     .bind(new.prediction_id.to_string())
     .bind(new.user_id.as_str())
     .bind(new.upload_id.to_string())
     .bind(now)
     .bind(new.model_id)
+    .bind(new.reference_date)
     .execute(&mut *conn)
     .await?;
     Ok(())

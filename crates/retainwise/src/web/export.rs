@@ -289,6 +289,7 @@ mod tests {
             report_key: None,
             error_message: None,
             model_id: "m".into(),
+            reference_date: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
         let mut zip = zip::ZipArchive::new(file).expect("an xlsx is a zip");

@@ -47,6 +47,12 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
                     }
                 }
                 p #preview-ignored {}
+                // Shown only when the model reads date columns (see app.js).
+                p #reference-box hidden {
+                    label for="reference-date" { "Reference date " }
+                    input #reference-date type="date" name="reference_date" aria-describedby="reference-help";
+                    span #reference-help.hint { " Dates are read as days before this date; leave it empty to use the file's latest date." }
+                }
             }
             div #progress-box hidden {
                 label for="progress" { "Uploading" }

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use retainwise_model::dates::NaiveDate;
 use retainwise_model::{Model, ScoreOptions, ScoreReport};
 use retainwise_queue::{Delivery, QueueError};
 use tracing::{error, info, warn};
@@ -97,7 +98,7 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
     let rows = Arc::new(AtomicU64::new(0));
     let heartbeat = Heartbeat::start(app, id, delivery.receipt.clone(), rows.clone());
     let result = match model_of(app, &job).await {
-        Ok(model) => score(app, &job, model, rows).await,
+        Ok((model, reference)) => score(app, &job, model, reference, rows).await,
         Err(e) => Err(e),
     };
     if heartbeat.stop() {
@@ -111,13 +112,23 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
     }
 }
 
-/// The model recorded on the prediction when it was queued (the owner's active model then).
-async fn model_of(app: &App, job: &PredictionJob) -> Result<Arc<Model>, JobError> {
+/// The model recorded on the prediction when it was queued (the owner's active model then),
+/// and the reference date given with the upload, if any.
+async fn model_of(
+    app: &App,
+    job: &PredictionJob,
+) -> Result<(Arc<Model>, Option<NaiveDate>), JobError> {
     let row = app
         .db
         .prediction(&job.user_id, job.prediction_id)
         .await?
         .ok_or_else(|| JobError::Transient("the prediction row disappeared".to_owned()))?;
+    let reference = row
+        .reference_date
+        .as_deref()
+        .map(retainwise_model::dates::parse_reference)
+        .transpose()
+        .map_err(JobError::Permanent)?;
     app.registry
         .load(&app.db, &app.storage, &row.model_id)
         .await
@@ -130,6 +141,7 @@ async fn model_of(app: &App, job: &PredictionJob) -> Result<Arc<Model>, JobError
                 JobError::Transient(e.to_string())
             }
         })
+        .map(|model| (model, reference))
 }
 
 /// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
@@ -137,6 +149,7 @@ async fn score(
     app: &App,
     job: &PredictionJob,
     model: Arc<Model>,
+    reference_date: Option<NaiveDate>,
     rows: Arc<AtomicU64>,
 ) -> Result<Scored, JobError> {
     let dir = tempfile::tempdir()
@@ -162,6 +175,7 @@ async fn score(
     let model_id = model.id().to_owned();
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
+        reference_date,
         ..ScoreOptions::default()
     };
     let (input_path, output_path) = (input.clone(), output.clone());
@@ -181,7 +195,9 @@ async fn score(
         })?;
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
         let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
-        let report = retainwise_model::score_csv(
+        // Reads the file twice when the model has date columns and no reference date was
+        // given: first for the file's latest date.
+        let report = retainwise_model::score_seekable(
             &model,
             std::io::BufReader::with_capacity(1 << 20, reader),
             &mut writer,
