@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::app::App;
+use crate::error_chain::Chain;
 use crate::domain::PredictionId;
 
 /// How often rows-scored progress is written to the prediction row.
@@ -73,7 +74,7 @@ impl Heartbeat {
                         }
                         // A blip: the next beat retries well before the timeout runs out.
                         Err(e) => {
-                            warn!(job = %job, error = %e, "heartbeat failed")
+                            warn!(job = %job, error = %Chain(&e), "heartbeat failed")
                         }
                     }
                 }
@@ -85,7 +86,7 @@ impl Heartbeat {
                     match app.db.progress(*prediction, receipt.as_str(), seen).await {
                         Ok(_) => published = seen,
                         Err(e) => {
-                            warn!(prediction_id = %prediction, error = %e, "progress update failed")
+                            warn!(prediction_id = %prediction, error = %Chain(&e), "progress update failed")
                         }
                     }
                 }

@@ -14,6 +14,7 @@ mod drills;
 mod intake;
 mod models;
 mod pipeline;
+mod startup;
 mod upload;
 mod web;
 mod worker;
