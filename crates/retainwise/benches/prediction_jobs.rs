@@ -138,7 +138,8 @@ fn ten_rows() -> String {
     let telco = std::env::var_os("RETAINWISE_TELCO_CSV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/telco-customer-churn.csv")
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/data/telco-customer-churn.csv")
         });
     match std::fs::read_to_string(&telco) {
         Ok(text) => text.lines().take(11).map(|l| format!("{l}\n")).collect(),
@@ -316,7 +317,12 @@ async fn upload_many(base: &str, csv: &str, n: usize, clients: usize) -> Result<
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (client, next, base, csv) = (client.clone(), next.clone(), base.to_owned(), csv.to_owned());
+        let (client, next, base, csv) = (
+            client.clone(),
+            next.clone(),
+            base.to_owned(),
+            csv.to_owned(),
+        );
         tasks.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < n {
                 upload(&client, &base, &csv).await?;
@@ -343,7 +349,10 @@ async fn upload(client: &reqwest::Client, base: &str, csv: &str) -> Result<Strin
     if status != 202 {
         return Err(format!("upload answered {status}: {body}").into());
     }
-    Ok(body["prediction_id"].as_str().unwrap_or_default().to_owned())
+    Ok(body["prediction_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// `n` uploads one after another, the i-th sent at `i / rate` seconds.
@@ -380,7 +389,9 @@ async fn wait_completed(pool: &AnyPool, n: usize) -> Result<(), BoxError> {
             return Ok(());
         }
         if start.elapsed() > Duration::from_secs(600) {
-            return Err(format!("only {done} of {n} predictions COMPLETED after 10 minutes").into());
+            return Err(
+                format!("only {done} of {n} predictions COMPLETED after 10 minutes").into(),
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -393,7 +404,10 @@ async fn times(pool: &AnyPool) -> Result<BTreeMap<String, (i64, i64, i64)>, BoxE
     )
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(id, q, s, c)| (id, (q, s, c))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, q, s, c)| (id, (q, s, c)))
+        .collect())
 }
 
 /// Drain rate from the database's own timestamps: jobs ÷ (last completed − first started).
@@ -479,9 +493,17 @@ async fn noop_drain(url: &str, jobs: usize, loops: usize) -> Result<f64, BoxErro
 async fn embedded(args: &Args, csv: &str) -> Result<Row, BoxError> {
     println!("== embedded default (SQLite + local files, `retainwise serve`)");
     let dir = tempfile::tempdir()?;
-    let db_url = format!("sqlite://{}", dir.path().join("data/retainwise.db").display());
+    let db_url = format!(
+        "sqlite://{}",
+        dir.path().join("data/retainwise.db").display()
+    );
     // Uploads while nothing scores: `api` alone on the same data folder.
-    let api = Proc::spawn("api", "api", dir.path(), &[("RETAINWISE_BIND".into(), "127.0.0.1:0".into())]);
+    let api = Proc::spawn(
+        "api",
+        "api",
+        dir.path(),
+        &[("RETAINWISE_BIND".into(), "127.0.0.1:0".into())],
+    );
     let base = api.listening().await;
     let uploads_per_s = upload_many(&base, csv, args.jobs, args.clients).await?;
     api.stop();
@@ -541,14 +563,19 @@ async fn scaled_out(
     let dir = tempfile::tempdir()?;
     let name = format!("rwbench_{}", uuid::Uuid::new_v4().simple());
     let (admin, _) = retainwise_queue::connect(pg_url).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await?;
     let db_url = match pg_url.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => return Err(format!("no database name in {pg_url}").into()),
     };
     let env = vec![
         ("RETAINWISE_DATABASE_URL".to_owned(), db_url.clone()),
-        ("RETAINWISE_STORAGE_URL".to_owned(), format!("s3://{bucket}/{name}")),
+        (
+            "RETAINWISE_STORAGE_URL".to_owned(),
+            format!("s3://{bucket}/{name}"),
+        ),
     ];
     let mut api_env = env.clone();
     api_env.push(("RETAINWISE_BIND".into(), "127.0.0.1:0".into()));
@@ -563,8 +590,16 @@ async fn scaled_out(
     for i in 0..workers {
         let port = free_port();
         let mut env = env.clone();
-        env.push(("RETAINWISE_METRICS_BIND".into(), format!("127.0.0.1:{port}")));
-        procs.push(Proc::spawn("worker", &format!("worker{i}"), dir.path(), &env));
+        env.push((
+            "RETAINWISE_METRICS_BIND".into(),
+            format!("127.0.0.1:{port}"),
+        ));
+        procs.push(Proc::spawn(
+            "worker",
+            &format!("worker{i}"),
+            dir.path(),
+            &env,
+        ));
         metrics.push(format!("http://127.0.0.1:{port}/metrics"));
     }
     wait_completed(&pool, args.jobs).await?;
@@ -638,7 +673,9 @@ fn print_tables(args: &Args, rows: &[Row]) {
             percentile(&r.done_ms, 0.99),
         );
     }
-    println!("\nmean time per job in the worker, from its /metrics histograms (all jobs of the setup):");
+    println!(
+        "\nmean time per job in the worker, from its /metrics histograms (all jobs of the setup):"
+    );
     println!("\n| setup | download | score (decode, map, score, explain) | upload | rest (database, model lookup, ack) | whole job |");
     println!("|---|---:|---:|---:|---:|---:|");
     for r in rows {
@@ -647,7 +684,10 @@ fn print_tables(args: &Args, rows: &[Row]) {
             continue;
         };
         let ms = |stage: &str| s.mean_ms(stage);
-        let staged: f64 = ["download", "score", "upload"].iter().filter_map(|st| ms(st)).sum();
+        let staged: f64 = ["download", "score", "upload"]
+            .iter()
+            .filter_map(|st| ms(st))
+            .sum();
         let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2} ms"));
         println!(
             "| {} | {} | {} | {} | {} | {} |",

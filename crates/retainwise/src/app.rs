@@ -208,14 +208,17 @@ struct ProbeTimedOut(Duration);
 /// 57P01–57P03 (shutting down, crash recovery, starting up) or 53300 (too many connections).
 /// SQLSTATE codes: PostgreSQL documentation, Appendix A.
 fn is_unreachable(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-        _ if cause.is::<ProbeTimedOut>() => true,
-        Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
-        Some(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
-        }),
-        _ => false,
-    })
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            _ if cause.is::<ProbeTimedOut>() => true,
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
+            Some(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        })
 }
 
 /// The embedded default model, or the artifact at `path`. A loaded artifact lives for the

@@ -47,7 +47,8 @@ mod tests {
 
     #[test]
     fn a_queue_database_error_shows_its_cause() {
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
         let e = retainwise_queue::QueueError::Database(sqlx::Error::Io(refused));
         // The outer message alone says nothing about why.
         assert_eq!(e.to_string(), "queue database error");

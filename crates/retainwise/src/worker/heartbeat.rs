@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::app::App;
-use crate::error_chain::Chain;
 use crate::domain::PredictionId;
+use crate::error_chain::Chain;
 
 /// How often rows-scored progress is written to the prediction row.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);

@@ -11,8 +11,8 @@ use tracing::{error, info, warn};
 use super::heartbeat::Heartbeat;
 use super::WorkerOptions;
 use crate::app::App;
-use crate::error_chain::Chain;
 use crate::domain::ObjectKey;
+use crate::error_chain::Chain;
 use crate::message::{self, PredictionJob};
 use crate::storage::StorageError;
 

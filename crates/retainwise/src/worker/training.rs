@@ -11,9 +11,9 @@ use tracing::{error, info, warn};
 use super::heartbeat::Heartbeat;
 use super::{JobError, Outcome, WorkerOptions};
 use crate::app::App;
-use crate::error_chain::Chain;
 use crate::db::TrainingRow;
 use crate::domain::ModelId;
+use crate::error_chain::Chain;
 use crate::message::{self, TrainingJob};
 use crate::storage::StorageError;
 

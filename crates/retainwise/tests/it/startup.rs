@@ -36,7 +36,11 @@ async fn api_started_while_the_database_is_down_waits_for_it() {
         "the API listened before the database was up"
     );
     let waits = fleet.api.events("database_unreachable");
-    assert!(!waits.is_empty(), "no wait logged:\n{}", fleet.api.log_text());
+    assert!(
+        !waits.is_empty(),
+        "no wait logged:\n{}",
+        fleet.api.log_text()
+    );
     // Each attempt is logged with its cause chain, down to the socket error.
     let cause = waits[0]["error"].as_str().unwrap_or_default();
     assert!(
