@@ -16,7 +16,8 @@ async fn api_started_while_the_database_is_down_waits_for_it() {
         return;
     };
     pg.stop();
-    let env = [("RETAINWISE_DATABASE_URL", pg.url.as_str())];
+    let url = pg.url.clone();
+    let env = [("RETAINWISE_DATABASE_URL", url.as_str())];
     let started = Instant::now();
     let pg = std::sync::Arc::new(pg);
     let restart = tokio::spawn({
