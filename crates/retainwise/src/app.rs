@@ -47,7 +47,7 @@ impl App {
     /// Errors: any part unreachable or misconfigured, or a model file that does not load; the
     /// message names the part.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let db = Db::connect(&config.database_url)
+        let db = connect_waiting(&config.database_url, config.db_connect_timeout)
             .await
             .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
         let storage = Storage::open(&config.storage).context("opening object storage")?;
@@ -112,6 +112,113 @@ impl App {
             limits,
         })
     }
+}
+
+/// First and largest pause between start-up attempts to reach the database (before jitter).
+const CONNECT_RETRY_BASE: Duration = Duration::from_millis(250);
+const CONNECT_RETRY_MAX: Duration = Duration::from_secs(5);
+/// Full jitter may draw zero; a floor keeps a long outage from turning into a hot loop.
+const CONNECT_RETRY_MIN: Duration = Duration::from_millis(100);
+
+/// [`Db::connect`], tried again while the database is unreachable (refused or dropped
+/// connections, a server still starting or shutting down, too many clients) with exponential
+/// backoff and full jitter, for at most `timeout` in all. Each failed attempt is logged as
+/// `database_unreachable` with its whole cause chain; a configuration error (bad URL, refused
+/// password, missing database, failed migration) is returned at once, since waiting cannot
+/// fix it.
+///
+/// Errors: the last attempt's error, with how long and how often it was tried when it gave up.
+async fn connect_waiting(url: &str, timeout: Duration) -> anyhow::Result<Db> {
+    let started = std::time::Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let connected = match probe(url).await {
+            Ok(()) => Db::connect(url).await,
+            Err(error) => Err(error),
+        };
+        let error = match connected {
+            Ok(db) => {
+                if attempt > 1 {
+                    tracing::info!(
+                        attempts = attempt,
+                        waited_ms = started.elapsed().as_millis() as u64,
+                        "database_reachable"
+                    );
+                }
+                return Ok(db);
+            }
+            Err(error) => error,
+        };
+        let waited = started.elapsed();
+        if !is_unreachable(&error) {
+            return Err(error);
+        }
+        if waited >= timeout {
+            return Err(error.context(format!(
+                "the database was unreachable for {:.0} s ({attempt} attempts; \
+                 RETAINWISE_DB_CONNECT_TIMEOUT_SECS={})",
+                waited.as_secs_f64(),
+                timeout.as_secs()
+            )));
+        }
+        let pause = retainwise_queue::backoff(attempt, CONNECT_RETRY_BASE, CONNECT_RETRY_MAX)
+            .max(CONNECT_RETRY_MIN)
+            .min(timeout - waited);
+        tracing::warn!(
+            attempt,
+            error = format!("{error:#}"),
+            retry_in_ms = pause.as_millis() as u64,
+            "database_unreachable"
+        );
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Longest wait for one connection attempt (a server that drops packets answers nothing).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection attempt, no pool, to a server database (a SQLite file needs no probe):
+/// sqlx's pool retries a refused connection silently until its acquire timeout (30 s) and then
+/// reports only "pool timed out", while a single attempt fails at once with the socket's own
+/// error — which is what the wait loop should log.
+async fn probe(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    if crate::config::sqlite_path(url).is_some() || url.starts_with("sqlite:") {
+        return Ok(());
+    }
+    sqlx::any::install_default_drivers();
+    match tokio::time::timeout(PROBE_TIMEOUT, sqlx::AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(anyhow::Error::new(e).context("connecting")),
+        Err(_) => Err(anyhow::Error::new(ProbeTimedOut(PROBE_TIMEOUT))),
+    }
+}
+
+/// A connection attempt that got no answer within the probe timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {0:?}")]
+struct ProbeTimedOut(Duration);
+
+/// Whether a start-up error means "not reachable yet" rather than "misconfigured": an I/O
+/// error, a pool timeout, or a server answering with SQLSTATE class 08 (connection exception),
+/// 57P01–57P03 (shutting down, crash recovery, starting up) or 53300 (too many connections).
+/// SQLSTATE codes: PostgreSQL documentation, Appendix A.
+fn is_unreachable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            _ if cause.is::<ProbeTimedOut>() => true,
+            Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)) => true,
+            Some(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+            }),
+            _ => false,
+        })
 }
 
 /// The embedded default model, or the artifact at `path`. A loaded artifact lives for the

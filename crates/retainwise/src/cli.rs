@@ -52,6 +52,11 @@ enum Command {
         #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2,
               value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: u16,
+        /// Serve this worker's Prometheus metrics (job counts, job and per-stage durations,
+        /// rows scored) at `GET /metrics` on this address; off when unset. A worker has no API,
+        /// so without it only the process running `serve` exposes job metrics.
+        #[arg(long, env = "RETAINWISE_METRICS_BIND")]
+        metrics_bind: Option<std::net::SocketAddr>,
     },
     /// Score a CSV offline with the same engine the worker uses.
     Predict {
@@ -285,8 +290,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker {
             settings,
             concurrency,
+            metrics_bind,
         } => {
             let app = open(&settings).await?;
+            let shutdown = shutdown_signal();
+            if let Some(addr) = metrics_bind {
+                serve_worker_metrics(addr, shutdown.clone()).await?;
+            }
             let worker = Worker::new(
                 app,
                 WorkerOptions {
@@ -294,7 +304,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ..WorkerOptions::default()
                 },
             );
-            let summary = worker.run(shutdown_signal()).await;
+            let summary = worker.run(shutdown).await;
             eprintln!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
@@ -377,6 +387,43 @@ async fn serve_http(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("serving HTTP")
+}
+
+/// `GET /metrics` (and `GET /health`) of a worker process on `addr`, until `shutdown`. The
+/// queue gauges are left to the API processes, which read them from the shared queue.
+async fn serve_worker_metrics(
+    addr: std::net::SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} for metrics (RETAINWISE_METRICS_BIND)"))?;
+    let addr = listener.local_addr()?;
+    eprintln!("worker metrics on http://{addr}/metrics");
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    crate::telemetry::handle().render(),
+                )
+            }),
+        )
+        .route("/health", get(crate::api::health::health));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %crate::error_chain::Chain(&e), "worker_metrics_stopped");
+        }
+    });
+    Ok(())
 }
 
 /// A token cancelled on SIGINT (Ctrl-C) or SIGTERM.

@@ -79,6 +79,12 @@ pub struct Settings {
         default_value_t = 20
     )]
     pub max_active_jobs_per_user: u32,
+    /// Seconds a starting `serve`, `api` or `worker` keeps trying to reach the database
+    /// (jittered exponential backoff, each attempt logged with its cause) before it gives up;
+    /// 0 tries once. A fleet started together with its database, or restarted during a
+    /// failover, waits for it instead of exiting.
+    #[arg(long, env = "RETAINWISE_DB_CONNECT_TIMEOUT_SECS", default_value_t = 60)]
+    pub db_connect_timeout_secs: u64,
     /// Seconds a request may take before it is answered 408 (uploads included).
     #[arg(long, env = "RETAINWISE_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
     pub request_timeout_secs: u64,
@@ -140,6 +146,8 @@ pub struct Config {
     pub max_active_jobs_per_user: u32,
     /// Request timeout.
     pub request_timeout: Duration,
+    /// How long start-up waits for an unreachable database (zero: one attempt).
+    pub db_connect_timeout: Duration,
 }
 
 impl Settings {
@@ -216,6 +224,7 @@ impl Settings {
             rate_limit_per_minute: self.rate_limit_per_minute,
             max_active_jobs_per_user: self.max_active_jobs_per_user,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
+            db_connect_timeout: Duration::from_secs(self.db_connect_timeout_secs),
             database_url,
             storage,
             queue,
@@ -291,6 +300,7 @@ impl std::fmt::Debug for Config {
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("auth", &self.auth)
             .field("cors_origins", &self.cors_origins)
+            .field("db_connect_timeout", &self.db_connect_timeout)
             .finish_non_exhaustive()
     }
 }

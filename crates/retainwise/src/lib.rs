@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod error_chain;
 pub mod message;
 pub mod registry;
 pub mod storage;

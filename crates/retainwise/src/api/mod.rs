@@ -7,7 +7,7 @@
 mod csv_tools;
 mod csv_upload;
 mod error;
-mod health;
+pub(crate) mod health;
 mod limits;
 mod models;
 mod predictions;

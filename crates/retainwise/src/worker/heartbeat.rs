@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::app::App;
 use crate::domain::PredictionId;
+use crate::error_chain::Chain;
 
 /// How often rows-scored progress is written to the prediction row.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -73,7 +74,7 @@ impl Heartbeat {
                         }
                         // A blip: the next beat retries well before the timeout runs out.
                         Err(e) => {
-                            warn!(job = %job, error = %e, "heartbeat failed")
+                            warn!(job = %job, error = %Chain(&e), "heartbeat failed")
                         }
                     }
                 }
@@ -85,7 +86,7 @@ impl Heartbeat {
                     match app.db.progress(*prediction, receipt.as_str(), seen).await {
                         Ok(_) => published = seen,
                         Err(e) => {
-                            warn!(prediction_id = %prediction, error = %e, "progress update failed")
+                            warn!(prediction_id = %prediction, error = %Chain(&e), "progress update failed")
                         }
                     }
                 }

@@ -13,6 +13,7 @@ use super::heartbeat::Heartbeat;
 use super::WorkerOptions;
 use crate::app::App;
 use crate::domain::ObjectKey;
+use crate::error_chain::Chain;
 use crate::message::{self, PredictionJob};
 use crate::storage::StorageError;
 
@@ -45,15 +46,17 @@ pub enum JobError {
     Transient(String),
 }
 
+// Transient errors keep their causes (`Connection refused`, `timed out`): the text goes to
+// the log, to the queue as the message's last error, and to a dead-lettered job's error.
 impl From<StorageError> for JobError {
     fn from(e: StorageError) -> Self {
-        Self::Transient(e.to_string())
+        Self::Transient(Chain(&e).to_string())
     }
 }
 
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Transient(format!("database: {e}"))
+        Self::Transient(format!("database: {}", Chain(&e)))
     }
 }
 
@@ -138,7 +141,7 @@ async fn model_of(
                     "{e}; activate another model (GET /api/models) and upload the file again"
                 ))
             } else {
-                JobError::Transient(e.to_string())
+                JobError::Transient(Chain(&e).to_string())
             }
         })
         .map(|model| (model, reference))
@@ -230,7 +233,7 @@ async fn score(
             if let Some(bytes) = failure_report {
                 let key = ObjectKey::report(&job.user_id, job.prediction_id);
                 if let Err(e) = app.storage.put_bytes(&key, bytes).await {
-                    tracing::warn!(prediction_id = %job.prediction_id, error = %e, "could not store the failure report");
+                    tracing::warn!(prediction_id = %job.prediction_id, error = %Chain(&e), "could not store the failure report");
                 }
             }
             return Err(error);
@@ -277,7 +280,7 @@ async fn record_completed(
         .set_model(id, delivery.receipt.as_str(), &scored.model_id)
         .await
     {
-        error!(prediction_id = %id, error = %e, "message_processing_failed");
+        error!(prediction_id = %id, error = %Chain(&e), "message_processing_failed");
         return Outcome::Retried;
     }
     let recorded = app
@@ -301,7 +304,7 @@ async fn record_completed(
         }
         Err(e) => {
             let e = JobError::from(e);
-            error!(prediction_id = %id, error = %e, "message_processing_failed");
+            error!(prediction_id = %id, error = %Chain(&e), "message_processing_failed");
             return Outcome::Retried; // message not acked: it comes back after its visibility timeout
         }
     }
@@ -328,7 +331,7 @@ async fn record_failed(
         Ok(true) => {}
         Ok(false) => return Outcome::LeaseLost,
         Err(e) => {
-            error!(prediction_id = %id, error = %e, "message_processing_failed");
+            error!(prediction_id = %id, error = %Chain(&e), "message_processing_failed");
             return Outcome::Retried;
         }
     }
@@ -389,7 +392,7 @@ pub(super) async fn dead_letter_if_exhausted(
     }
     let reason = format!("after {} attempts: {error}", delivery.receive_count);
     if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
-        warn!(message_id = %delivery.message_id, error = %e, "dead-lettering failed; the queue will retry the message");
+        warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering failed; the queue will retry the message");
         return Some(Err(()));
     }
     Some(Ok(reason))
@@ -414,7 +417,7 @@ pub(super) async fn nack_with_backoff(
         .nack(&delivery.receipt, delay, &error.to_string())
         .await
     {
-        warn!(message_id = %delivery.message_id, error = %e, "nack failed; the message returns after its visibility timeout");
+        warn!(message_id = %delivery.message_id, error = %Chain(&e), "nack failed; the message returns after its visibility timeout");
     }
     Outcome::Retried
 }
@@ -425,13 +428,13 @@ async fn skip_finished(app: &App, delivery: &Delivery, job: &PredictionJob) -> O
         Ok(Some(row)) => {
             info!(prediction_id = %job.prediction_id, status = %row.status(), skipped = true, "message_processed");
             if let Err(e) = app.queue.ack(&delivery.receipt).await {
-                warn!(prediction_id = %job.prediction_id, error = %e, "ack of a duplicate failed");
+                warn!(prediction_id = %job.prediction_id, error = %Chain(&e), "ack of a duplicate failed");
             }
             Outcome::Skipped
         }
         Ok(None) => reject_invalid(app, delivery, "no such prediction for this user").await,
         Err(e) => {
-            error!(prediction_id = %job.prediction_id, error = %e, "message_processing_failed");
+            error!(prediction_id = %job.prediction_id, error = %Chain(&e), "message_processing_failed");
             Outcome::Retried
         }
     }
@@ -442,7 +445,7 @@ async fn skip_finished(app: &App, delivery: &Delivery, job: &PredictionJob) -> O
 async fn reject_invalid(app: &App, delivery: &Delivery, reason: &str) -> Outcome {
     warn!(message_id = %delivery.message_id, reason, "message_validation_failed");
     if let Err(e) = app.queue.dead_letter(&delivery.receipt, reason).await {
-        warn!(message_id = %delivery.message_id, error = %e, "dead-lettering an invalid message failed");
+        warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering an invalid message failed");
         return Outcome::Retried;
     }
     if let Some((id, user)) = message::owner(&delivery.body) {
@@ -465,7 +468,7 @@ async fn ack(app: &App, delivery: &Delivery, job: &PredictionJob) {
             warn!(prediction_id = %job.prediction_id, "ack refused: lease lost; a redelivery will be skipped")
         }
         Err(e) => {
-            warn!(prediction_id = %job.prediction_id, error = %e, "ack failed; a redelivery will be skipped")
+            warn!(prediction_id = %job.prediction_id, error = %Chain(&e), "ack failed; a redelivery will be skipped")
         }
     }
 }

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::app::App;
+use crate::error_chain::Chain;
 pub use job::{JobError, Outcome};
 pub use sweeper::sweep;
 
@@ -182,7 +183,7 @@ impl Worker {
                         Duration::from_millis(500),
                         Duration::from_secs(30),
                     );
-                    error!(error = %e, retry_in_ms = pause.as_millis() as u64, "worker_loop_error");
+                    error!(error = %Chain(&e), retry_in_ms = pause.as_millis() as u64, "worker_loop_error");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(pause) => {}

@@ -17,7 +17,7 @@ const BATCH: usize = 200;
 pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
     loop {
         if let Err(e) = sweep(&app).await {
-            warn!(error = %e, "dead-letter sweep failed");
+            warn!(error = format!("{e:#}"), "dead-letter sweep failed");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -13,6 +13,7 @@ use super::{JobError, Outcome, WorkerOptions};
 use crate::app::App;
 use crate::db::TrainingRow;
 use crate::domain::ModelId;
+use crate::error_chain::Chain;
 use crate::message::{self, TrainingJob};
 use crate::storage::StorageError;
 
@@ -59,7 +60,7 @@ pub async fn process(
             }
             Ok(false) => Outcome::LeaseLost,
             Err(e) => {
-                error!(training_id = %id, error = %e, "message_processing_failed");
+                error!(training_id = %id, error = %Chain(&e), "message_processing_failed");
                 Outcome::Retried
             }
         },
@@ -72,7 +73,7 @@ pub async fn process(
                 Ok(true) => {}
                 Ok(false) => return Outcome::LeaseLost,
                 Err(e) => {
-                    error!(training_id = %id, error = %e, "message_processing_failed");
+                    error!(training_id = %id, error = %Chain(&e), "message_processing_failed");
                     return Outcome::Retried;
                 }
             }
@@ -172,7 +173,7 @@ async fn skip_finished(
         }
         Ok(None) => reject_invalid(app, delivery, "no such training for this user").await,
         Err(e) => {
-            error!(training_id = %job.training_id, error = %e, "message_processing_failed");
+            error!(training_id = %job.training_id, error = %Chain(&e), "message_processing_failed");
             Outcome::Retried
         }
     }
@@ -182,7 +183,7 @@ async fn skip_finished(
 async fn reject_invalid(app: &App, delivery: &retainwise_queue::Delivery, reason: &str) -> Outcome {
     warn!(message_id = %delivery.message_id, reason, "message_validation_failed");
     if let Err(e) = app.queue.dead_letter(&delivery.receipt, reason).await {
-        warn!(message_id = %delivery.message_id, error = %e, "dead-lettering an invalid message failed");
+        warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering an invalid message failed");
         return Outcome::Retried;
     }
     if let Some((id, user)) = message::training_owner(&delivery.body) {
@@ -198,6 +199,6 @@ async fn reject_invalid(app: &App, delivery: &retainwise_queue::Delivery, reason
 async fn ack(app: &App, delivery: &retainwise_queue::Delivery) {
     if let Err(e) = app.queue.ack(&delivery.receipt).await {
         // The outcome is recorded; a redelivery will see a finished training and be skipped.
-        warn!(message_id = %delivery.message_id, error = %e, "ack failed; a redelivery will be skipped");
+        warn!(message_id = %delivery.message_id, error = %Chain(&e), "ack failed; a redelivery will be skipped");
     }
 }
