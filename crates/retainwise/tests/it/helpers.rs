@@ -37,6 +37,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         rate_limit_per_minute: 10_000,
         max_active_jobs_per_user: 1_000,
         request_timeout: Duration::from_secs(60),
+        db_connect_timeout: Duration::from_secs(10),
     }
 }
 
