@@ -115,7 +115,10 @@ async fn wait_status(fleet: &Fleet, id: &str, timeout: Duration) -> String {
             .await
         {
             if let Ok(body) = r.json::<serde_json::Value>().await {
-                let status = body["status"].as_str().unwrap_or_default().to_owned();
+                let status = body["prediction"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 if status == "COMPLETED" || status == "FAILED" {
                     return status;
                 }
