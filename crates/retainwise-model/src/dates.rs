@@ -195,6 +195,30 @@ pub fn relative(days: i64) -> String {
     }
 }
 
+/// Today's date (UTC) by the system clock.
+pub fn today() -> NaiveDate {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    chrono::DateTime::from_timestamp(secs, 0).map_or(NaiveDate::MIN, |t| t.date_naive())
+}
+
+/// A file's own reference date when none is given: the latest of its `dates` that is not after
+/// `today`, or `today` when every date is after it (or there is none).
+///
+/// A file describes customers as of some day that has already come; a date after today is a
+/// typo (2099-01-01) or a scheduled date, and taking it as "now" would shift every customer's
+/// day counts by years — scoring a whole file wrong without a single bad-looking row (found by
+/// a fresh-user trial: one `last_login` of 2099 took a model to 0 % churn for everyone). Such
+/// dates are still read, as negative day counts ("N days after").
+pub fn reference_from(dates: impl IntoIterator<Item = NaiveDate>, today: NaiveDate) -> NaiveDate {
+    dates
+        .into_iter()
+        .filter(|d| *d <= today)
+        .max()
+        .unwrap_or(today)
+}
+
 /// Parses a reference date given by a person (a flag, a form field): `YYYY-MM-DD` exactly.
 ///
 /// # Errors
@@ -288,6 +312,12 @@ mod tests {
         assert_eq!(relative(-3), "3 days after");
         assert_eq!(iso(signup), "2024-03-01");
         assert_eq!(parse_reference("2025-04-17"), Ok(reference));
+        // A typo far in the future does not become the file's reference date.
+        let today = d(2026, 11, 30).unwrap();
+        let file = [signup, reference, d(2099, 1, 1).unwrap()];
+        assert_eq!(reference_from(file, today), reference);
+        assert_eq!(reference_from([d(2030, 1, 1).unwrap()], today), today);
+        assert_eq!(reference_from([], today), today);
         assert!(parse_reference("2025/04/17").is_err());
         assert!(parse_reference("17/04/2025").is_err());
     }

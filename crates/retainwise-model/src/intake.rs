@@ -207,8 +207,9 @@ impl<'m, R: Read> Intake<'m, R> {
             .then(|| self.model.encoder().clone().with_reference_date(reference));
     }
 
-    /// Reads every remaining record and returns the latest date in any of the model's date
-    /// columns (the file's reference date), `None` when there is none. Cells that are not
+    /// Reads every remaining record and returns the file's reference date: the latest date in
+    /// any of the model's date columns that is not after today, today if all are after it
+    /// ([`crate::dates::reference_from`]); `None` when there is no date. Cells that are not
     /// dates are skipped here (scoring reports them). Call on a freshly opened file whose
     /// mapping is complete ([`Intake::check_mapping`]); rows are counted and limited as when
     /// scoring.
@@ -225,18 +226,22 @@ impl<'m, R: Read> Intake<'m, R> {
             .filter(|(c, _)| c.kind == ColumnKind::Date)
             .map(|(_, &(at, _))| at)
             .collect();
+        let today = crate::dates::today();
+        // The latest date not after today, kept as the file streams by; `any`: a date was seen.
         let mut latest = None;
+        let mut any = false;
         while self.read_record()? {
             for &i in &at {
                 if let Some(field) = self.record.get(i) {
                     let raw = csv_input::decode_field(field);
                     if let Ok(Some(d)) = crate::dates::parse_date(&raw) {
-                        latest = latest.max(Some(d));
+                        any = true;
+                        latest = latest.max(Some(d).filter(|d| *d <= today));
                     }
                 }
             }
         }
-        Ok(latest)
+        Ok(any.then(|| crate::dates::reference_from(latest, today)))
     }
 
     /// The file's column names (decoded, trimmed, control characters removed).

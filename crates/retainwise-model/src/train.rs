@@ -539,17 +539,20 @@ impl CheckedTrainParams {
                     .expect("schema names come from the header")
             })
             .collect();
-        // The file's reference date: given, else the latest date of any date column.
+        // The file's reference date: given, else the latest date of any date column that is
+        // not after today (`dates::reference_from`).
         let reference_date = if schema.has_dates() {
             p.reference_date.or_else(|| {
-                schema
-                    .columns
-                    .iter()
-                    .zip(&source_at)
-                    .filter(|(c, _)| c.kind == schema::ColumnKind::Date)
-                    .flat_map(|(_, &at)| table.columns[at].iter())
-                    .filter_map(|v| dates::parse_date(v).ok().flatten())
-                    .max()
+                Some(dates::reference_from(
+                    schema
+                        .columns
+                        .iter()
+                        .zip(&source_at)
+                        .filter(|(c, _)| c.kind == schema::ColumnKind::Date)
+                        .flat_map(|(_, &at)| table.columns[at].iter())
+                        .filter_map(|v| dates::parse_date(v).ok().flatten()),
+                    dates::today(),
+                ))
             })
         } else {
             None

@@ -307,3 +307,29 @@ fn the_preview_and_the_supported_columns_show_date_columns() {
         retainwise_model::preview::CellStatus::Missing
     );
 }
+
+/// One typo far in the future (a fresh-user trial's 2099-01-01) must not become the file's
+/// reference date: it would shift every customer's day counts by decades and score the whole
+/// file wrong without one bad-looking row. Training and scoring both keep the latest date that
+/// is not after today; the typo is still read, as a date after the reference.
+#[test]
+fn a_date_after_today_does_not_become_the_reference_date() {
+    let clean = churn_csv(1000, true);
+    // C00001's last login becomes 2099-01-01.
+    let mut lines: Vec<String> = clean.lines().map(str::to_owned).collect();
+    let row = lines.iter().position(|l| l.starts_with("C00001,")).unwrap();
+    let mut cells: Vec<String> = lines[row].split(',').map(str::to_owned).collect();
+    cells[4] = "2099-01-01T00:00:00Z".to_owned();
+    lines[row] = cells.join(",");
+    let typo = lines.join("\n") + "\n";
+    let (model, report) = train_csv(typo.as_bytes(), &params()).unwrap();
+    assert_eq!(report.reference_date.as_deref(), Some(REFERENCE));
+    assert_eq!(model.card().reference_date.as_deref(), Some(REFERENCE));
+
+    let file = "customer_id,plan,seats,signup_date,last_login\n\
+                A,Pro,5,2023-03-01,2025-05-01T10:00:00Z\n\
+                B,Basic,2,2024-01-15,2099-01-01T00:00:00Z\n";
+    let (own, _) = score(&model, file, None);
+    assert_eq!(own.reference_date.as_deref(), Some("2025-05-01"));
+    assert_eq!(own.rows_scored, 2);
+}

@@ -78,7 +78,8 @@ enum Command {
         #[arg(long, default_value_t = 0.40)]
         medium_risk: f64,
         /// For a model with date columns: the date they count days back from (YYYY-MM-DD).
-        /// Default: the input's latest date in those columns (found in a first pass).
+        /// Default: the input's latest date in those columns that is not after today (found in a
+        /// first pass).
         #[arg(long, value_parser = reference_date_arg)]
         reference_date: Option<NaiveDate>,
     },
@@ -102,7 +103,8 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// The date that date columns count days back from (YYYY-MM-DD). Default: the
-        /// training file's latest date in its date columns. Recorded on the model card.
+        /// training file's latest date in its date columns that is not after today. Recorded on
+        /// the model card.
         #[arg(long, value_parser = reference_date_arg)]
         reference_date: Option<NaiveDate>,
     },

@@ -22,11 +22,17 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, WebError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(WebError::bad_request(format!(
-                "This address has a query the page cannot read ({}). Use the page's own links, \
-                 or remove what follows the \"?\".",
-                rejection.body_text()
-            ))),
+            Err(rejection) => {
+                // axum's text starts with its own wording; the part after it names the field.
+                let text = rejection.body_text();
+                let what = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                Err(WebError::bad_request(format!(
+                    "This address has a query the page cannot read ({what}). Use the page's own \
+                     links, or remove what follows the \"?\"."
+                )))
+            }
         }
     }
 }
