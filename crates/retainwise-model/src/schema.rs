@@ -275,8 +275,15 @@ pub fn infer(
             continue;
         }
         if dated.len() * 2 >= present.len() {
+            // Name a value that is not a date: it is usually a placeholder ("unknown") that an
+            // empty cell would say better, and the column is often the most telling one.
+            let example = present
+                .iter()
+                .find(|v| dates::parse_date(v).is_err())
+                .copied()
+                .unwrap_or_default();
             dropped.push(drop(format!(
-                "mostly dates, but only {} of {} values are dates like {} (at least {:.0} % must be to read it as a date column)",
+                "mostly dates, but only {} of {} values are dates like {} (at least {:.0} % must be to read it as a date column); values such as {example:?} are not dates — leave those cells empty if they mean \"no date\"",
                 dated.len(),
                 present.len(),
                 dates::EXAMPLE,
@@ -589,6 +596,11 @@ mod tests {
             ninety_seven.dropped[0]
                 .reason
                 .starts_with("mostly dates, but only 97 of 100 values are dates"),
+            "{:?}",
+            ninety_seven.dropped
+        );
+        assert!(
+            ninety_seven.dropped[0].reason.contains("such as \"soon\""),
             "{:?}",
             ninety_seven.dropped
         );
