@@ -791,7 +791,8 @@ fn require_existing_database(url: &str) -> anyhow::Result<()> {
     if let Some(path) = crate::config::sqlite_path(url).filter(|p| !p.exists()) {
         anyhow::bail!(
             "no database at {}: run this from the folder that holds retainwise-data, \
-             or set RETAINWISE_DATA_DIR / RETAINWISE_DATABASE_URL",
+             or set RETAINWISE_DATA_DIR / RETAINWISE_DATABASE_URL (a new installation has \
+             none until `retainwise serve`, `api` or `worker` has started once)",
             path.display()
         );
     }
