@@ -35,7 +35,11 @@ pub async fn page(
     let (rows, total) = state
         .app
         .db
-        .predictions(&user, PER_PAGE, (page - 1) * u64::from(PER_PAGE))
+        .predictions(
+            &user,
+            PER_PAGE,
+            (page - 1).saturating_mul(u64::from(PER_PAGE)),
+        )
         .await?;
     let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     let body = html! {
@@ -83,7 +87,11 @@ pub async fn rows(
     let (rows, _) = state
         .app
         .db
-        .predictions(&user, PER_PAGE, (page - 1) * u64::from(PER_PAGE))
+        .predictions(
+            &user,
+            PER_PAGE,
+            (page - 1).saturating_mul(u64::from(PER_PAGE)),
+        )
         .await?;
     Ok(tbody(&rows, page).into_response())
 }
