@@ -16,6 +16,7 @@ pub mod db;
 pub mod domain;
 pub mod error_chain;
 pub mod message;
+pub mod output;
 pub mod registry;
 pub mod storage;
 pub mod telemetry;
