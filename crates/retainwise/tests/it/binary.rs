@@ -308,7 +308,7 @@ fn predict_output_replaces_only_regular_files() {
 
     // `-o -`: standard output, the reference for the others.
     let expected = predict(Path::new("-")).stdout;
-    assert!(String::from_utf8_lossy(&expected).starts_with("customerID"));
+    assert!(String::from_utf8_lossy(&expected).starts_with("customer_id"));
     assert!(!dir.path().join("-").exists(), "no file named '-'");
 
     // A new file: mode 0666 less the umask, like any new file here.

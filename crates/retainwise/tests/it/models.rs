@@ -523,12 +523,13 @@ async fn a_subscription_file_is_scored_by_the_rule_based_baseline_until_a_model_
         .unwrap();
     assert_eq!(at(loyal, "risk_level"), "low");
 
-    // One column short of the template: FAILED, naming that column (not the Telco model's).
+    // One column short of the template: refused at upload, naming that column (not the Telco
+    // model's).
     let short: String = sample_without_last_column();
-    let id = t.upload_ok("short.csv", short.into_bytes()).await;
-    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Failed);
-    let p = t.prediction(&id).await;
-    let error = p["error_message"].as_str().unwrap();
+    let r = t.upload("short.csv", short.into_bytes()).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let error = body["detail"].as_str().unwrap();
     assert!(
         error.contains("has_integration") && !error.contains("gender"),
         "{error}"
