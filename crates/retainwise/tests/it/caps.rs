@@ -386,3 +386,35 @@ async fn scoring_does_not_wait_behind_other_users_trainings() {
     stop.cancel();
     running.await.unwrap();
 }
+
+/// At most two Excel workbooks of one user are prepared at once: six requests sent together
+/// for a large result get 200 or 429 (naming what to wait for), never more than two 200s while
+/// the first ones are still being written, and a later request succeeds again.
+#[tokio::test]
+async fn concurrent_excel_exports_of_one_user_are_bounded() {
+    let t = TestApp::spawn_with(|c| c.max_upload_bytes = 32 * 1024 * 1024).await;
+    let id = t
+        .upload_ok("many.csv", synthetic_telco(20_000).into_bytes())
+        .await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let path = format!("/predictions/{id}/export.xlsx");
+    let requests = (0..6).map(|_| async {
+        let r = t.get(&path).await;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap();
+        (status, body)
+    });
+    let outcomes = join_all(requests).await;
+    let ok = outcomes.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = outcomes.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!(ok + refused.len(), 6, "only 200 or 429");
+    assert!(!refused.is_empty(), "six at once were all prepared");
+    for (_, body) in refused {
+        assert!(String::from_utf8_lossy(body).contains("Excel exports at once"));
+    }
+    assert_eq!(
+        t.get(&path).await.status(),
+        200,
+        "a slot is free again afterwards"
+    );
+}
