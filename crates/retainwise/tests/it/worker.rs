@@ -315,3 +315,64 @@ async fn a_worker_stopped_while_receiving_hands_the_message_back_at_once() {
     }
     eprintln!("{handed_back} of 12 rounds handed a message back");
 }
+
+/// The same on Postgres, with the race made certain: another connection holds the queue table
+/// locked, so the worker's claim is under way (waiting for the lock) when the worker is told
+/// to stop; the message it then leases is handed back at once, uncounted, instead of staying
+/// leased for the whole visibility timeout.
+#[tokio::test]
+async fn a_worker_stopped_mid_claim_hands_the_message_back_on_postgres() {
+    let Some(t) =
+        TestApp::spawn_postgres_with(|c| c.visibility_timeout = Duration::from_secs(30)).await
+    else {
+        return;
+    };
+    let (pool, dialect) = retainwise_queue::connect(&t.app.config.database_url)
+        .await
+        .unwrap();
+    let other = retainwise_queue::SqlQueue::new(
+        pool.clone(),
+        dialect,
+        retainwise_queue::QueueConfig {
+            name: retainwise::app::PREDICTIONS_QUEUE.to_owned(),
+            visibility_timeout: Duration::from_secs(30),
+            max_receives: 3,
+            poll_interval: Duration::from_millis(500),
+        },
+    )
+    .await
+    .unwrap();
+    let worker = retainwise::worker::Worker::new(t.app.clone(), fast_worker_options());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE queue_messages IN EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let id = retainwise_queue::Queue::send_in(&other, &mut tx, &OutgoingMessage::new("{}"))
+        .await
+        .unwrap();
+    // The worker polls at least every 500 ms: by now its claim waits for the lock.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    running.await.unwrap();
+    let again = t
+        .app
+        .queue
+        .receive(1, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the message was handed back, not left leased");
+    assert_eq!(again.message_id, id);
+    assert_eq!(
+        again.receive_count, 1,
+        "the handed-back receive is not counted"
+    );
+}
