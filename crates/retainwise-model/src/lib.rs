@@ -54,6 +54,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod portfolio;
 pub mod preview;
+pub mod progress;
 pub mod report;
 pub mod safe_csv;
 pub mod schema;
@@ -69,11 +70,13 @@ pub use gbdt::GbdtSettings;
 pub use intake::InputLimits;
 pub use mapping::{map_columns, supported_columns, ColumnMapping};
 pub use preview::{preview, preview_with, Preview};
+pub use progress::TrainStage;
 pub use report::ValidationReport;
 pub use score::{
     find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds,
     RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
-    train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable,
+    train_csv, train_csv_with_progress, CheckedTrainParams, TrainError, TrainParams, TrainReport,
+    TrainingTable,
 };

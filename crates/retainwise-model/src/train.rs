@@ -30,6 +30,7 @@ use crate::dates;
 use crate::encode::Encoder;
 use crate::gbdt::GbdtSettings;
 use crate::metrics;
+use crate::progress::{ProgressFn, TrainStage};
 use crate::schema::{self, DroppedColumn, FeatureSchema};
 use crate::search::{self, SearchSpace, Selection};
 use crate::values;
@@ -447,9 +448,23 @@ pub fn train_csv<R: Read>(
     input: R,
     params: &TrainParams,
 ) -> Result<(Model, TrainReport), TrainError> {
+    train_csv_with_progress(input, params, &|_| {})
+}
+
+/// [`train_csv`], reporting how far it has got to `progress` ([`TrainStage::Reading`], then
+/// [`TrainStage::Fitting`] after every fit of the search).
+///
+/// # Errors
+/// [`TrainError`] naming what to fix.
+pub fn train_csv_with_progress<R: Read>(
+    input: R,
+    params: &TrainParams,
+    progress: ProgressFn<'_>,
+) -> Result<(Model, TrainReport), TrainError> {
     let checked = params.check()?;
+    progress(TrainStage::Reading);
     let table = TrainingTable::read_csv(input)?;
-    checked.fit(&table)
+    checked.fit_with_progress(&table, progress)
 }
 
 /// A table ready for the learner.
@@ -588,6 +603,18 @@ impl CheckedTrainParams {
     /// # Errors
     /// [`TrainError`] naming what to fix in the table (label, classes, row counts, features).
     pub fn fit(&self, table: &TrainingTable) -> Result<(Model, TrainReport), TrainError> {
+        self.fit_with_progress(table, &|_| {})
+    }
+
+    /// [`Self::fit`], reporting [`TrainStage::Fitting`] to `progress` after every fit.
+    ///
+    /// # Errors
+    /// As [`Self::fit`].
+    pub fn fit_with_progress(
+        &self,
+        table: &TrainingTable,
+        progress: ProgressFn<'_>,
+    ) -> Result<(Model, TrainReport), TrainError> {
         let p = &self.0;
         let Prepared {
             schema,
@@ -608,8 +635,8 @@ impl CheckedTrainParams {
             fold_of: &fold_of,
             folds: p.folds,
         };
-        let outcome =
-            search::run(&encoded, &p.gbdt, &p.search, p.seed).map_err(TrainError::Learner)?;
+        let outcome = search::run(&encoded, &p.gbdt, &p.search, p.seed, progress)
+            .map_err(TrainError::Learner)?;
 
         let mut per_fold: [Vec<f64>; 4] = Default::default();
         let mut oof = vec![0.0; rows];

@@ -601,19 +601,78 @@ fn train(
     params.reference_date = reference_date;
     params.seed = seed;
     params.name = name.unwrap_or_else(|| default_model_name(input));
-    let bar = spinner(
-        "training: cross-validating, then fitting on all rows",
-        false,
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let trained = retainwise_model::train_csv(BufReader::new(file), &params);
-    bar.finish_and_clear();
+    let progress = TrainProgress::new();
+    let trained = retainwise_model::train_csv_with_progress(BufReader::new(file), &params, &|s| {
+        progress.show(s)
+    });
+    progress.finish();
     let (model, report) = trained.with_context(|| format!("training on {}", input.display()))?;
     std::fs::write(output, model.to_json_vec())
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{report}");
     println!("model {} written to {}", model.id(), output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `retainwise train`'s progress on stderr: a bar of the search's fits on a terminal; in a log
+/// (stderr not a terminal, where indicatif draws nothing) a line at every quarter, so a long
+/// training is visibly alive either way.
+struct TrainProgress {
+    bar: indicatif::ProgressBar,
+    terminal: bool,
+    /// The last quarter written as a line (log mode); fits are reported from several threads.
+    quarter: std::sync::atomic::AtomicUsize,
+}
+
+impl TrainProgress {
+    fn new() -> Self {
+        let bar = spinner("training: reading the file", false);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Self {
+            bar,
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            quarter: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn show(&self, stage: retainwise_model::TrainStage) {
+        use std::sync::atomic::Ordering;
+        match stage {
+            retainwise_model::TrainStage::Reading => {
+                if !self.terminal {
+                    eprintln!("training: reading the file");
+                }
+            }
+            retainwise_model::TrainStage::Fitting { done, total } => {
+                if self.bar.length() != Some(total as u64) {
+                    self.bar.set_length(total as u64);
+                    let style = indicatif::ProgressStyle::with_template(
+                        "{spinner} training: cross-validated search {bar:30} {pos}/{len} fits, {elapsed} (about {eta} left)",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                    self.bar.set_style(style);
+                }
+                // Fits finish out of order across threads: never move the bar backwards.
+                if done as u64 > self.bar.position() {
+                    self.bar.set_position(done as u64);
+                }
+                if !self.terminal && done == 0 {
+                    eprintln!("training: cross-validated search of {total} fits");
+                }
+                let quarter = if total == 0 { 4 } else { done * 4 / total };
+                if !self.terminal && self.quarter.fetch_max(quarter, Ordering::Relaxed) < quarter {
+                    eprintln!(
+                        "training: cross-validated search, {done} of {total} fits done ({}%)",
+                        quarter * 25
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Parses `--reference-date`.

@@ -18,4 +18,5 @@ mod pipeline;
 mod startup;
 mod upload;
 mod web;
+mod web_live;
 mod worker;

@@ -430,7 +430,7 @@ async fn dashboard_customers_table_explanation_and_excel() {
 /// `n` synthetic Telco customers, every third one with the profile of a likely churner
 /// (new, month-to-month, fibre, electronic check, no security or support), so that every
 /// risk level occurs.
-fn mixed_risk(n: usize) -> String {
+pub(crate) fn mixed_risk(n: usize) -> String {
     let mut out = String::new();
     for (i, line) in synthetic_telco(n).lines().enumerate() {
         let mut cells: Vec<String> = line.split(',').map(str::to_owned).collect();
@@ -495,7 +495,9 @@ fn percentages(page: &str) -> Vec<f64> {
 /// A WebDriver session on the chromedriver at `RETAINWISE_TEST_WEBDRIVER`, or `None` with a
 /// loud note. `scripts/test-services.sh` installs Debian's chromium + chromium-driver and
 /// starts chromedriver on a free loopback port.
-async fn browser(downloads: &std::path::Path) -> Option<(fantoccini::Client, tempfile::TempDir)> {
+pub(crate) async fn browser(
+    downloads: &std::path::Path,
+) -> Option<(fantoccini::Client, tempfile::TempDir)> {
     let Some(url) = std::env::var("RETAINWISE_TEST_WEBDRIVER")
         .ok()
         .filter(|u| !u.is_empty())
@@ -543,7 +545,7 @@ fn screenshot_dir() -> std::path::PathBuf {
 
 /// Saves the whole current page at 1440 px and 360 px wide, as `{name}-1440.png` and
 /// `{name}-360.png`.
-async fn screenshots(c: &fantoccini::Client, name: &str) {
+pub(crate) async fn screenshots(c: &fantoccini::Client, name: &str) {
     let dir = screenshot_dir();
     for w in [1440u32, 360] {
         // As tall as the page (bounded), so the screenshot shows all of it.
@@ -600,7 +602,7 @@ async fn wait_for(c: &fantoccini::Client, css: &str) -> fantoccini::elements::El
     }
 }
 
-async fn text_of(c: &fantoccini::Client, css: &str) -> String {
+pub(crate) async fn text_of(c: &fantoccini::Client, css: &str) -> String {
     wait_for(c, css).await.text().await.unwrap()
 }
 
