@@ -659,7 +659,7 @@ impl TrainProgress {
                 if !self.terminal && done == 0 {
                     eprintln!("training: cross-validated search of {total} fits");
                 }
-                let quarter = if total == 0 { 4 } else { done * 4 / total };
+                let quarter = (done * 4).checked_div(total).unwrap_or(4);
                 if !self.terminal && self.quarter.fetch_max(quarter, Ordering::Relaxed) < quarter {
                     eprintln!(
                         "training: cross-validated search, {done} of {total} fits done ({}%)",
