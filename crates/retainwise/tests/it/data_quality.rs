@@ -310,6 +310,19 @@ async fn an_upload_lists_every_substituted_value_and_flags_its_rows_everywhere()
         );
     }
 
+    // The dashboard states the balance and how many values were flagged.
+    let dashboard = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        dashboard.contains("4 rows read = 4 scored + 0 rejected")
+            && dashboard.contains("5 values could not be used as given"),
+        "{dashboard}"
+    );
+
     // The customers table and the explanation page.
     let table = t
         .get(&format!("/predictions/{id}/customers"))
