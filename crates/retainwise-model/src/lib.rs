@@ -30,7 +30,8 @@
 //!   of what determines its predictions.
 //! - Every data row of a scored file is either written (in input order) or counted as rejected
 //!   with the reason; only whole-file problems are errors ([`ScoreError`]).
-//! - Scoring memory does not grow with the file; output cells are spreadsheet-safe.
+//! - Scoring memory does not grow with the file; results are written raw, and made
+//!   spreadsheet-safe ([`safe_csv`]) where a file is written for a person to open.
 //! - Training is deterministic for a given input and seed.
 
 pub mod aliases;
@@ -55,6 +56,7 @@ pub mod metrics;
 pub mod portfolio;
 pub mod preview;
 pub mod progress;
+pub mod quality;
 pub mod report;
 pub mod safe_csv;
 pub mod schema;

@@ -248,16 +248,30 @@ impl TrainingTable {
             })?;
             let mut record = csv::ByteRecord::new();
             let mut row = 0u64;
-            let next = |reader: &mut csv::Reader<_>, record: &mut csv::ByteRecord, row| {
-                csv_input::next_record(reader, record).map_err(|e| match e {
+            let next = |reader: &mut csv_input::Records<_>, record: &mut csv::ByteRecord, row| {
+                let more = csv_input::next_record(reader, record).map_err(|e| match e {
                     ReadError::Io(io) => TrainError::Io(io),
                     ReadError::Malformed(message) => TrainError::Malformed { row, message },
-                })
+                })?;
+                // Training on a file whose quote swallowed or cut rows would learn from rows
+                // that are not what the file means: the file must be fixed first.
+                if let Some(q) = &reader.last().unclosed_quote {
+                    return Err(TrainError::Malformed {
+                        row,
+                        message: format!(
+                            "the quote (\") on line {} in field {} is never closed",
+                            q.line,
+                            q.field + 1
+                        ),
+                    });
+                }
+                Ok(more)
             };
             if !next(&mut reader, &mut record, 0)? {
                 return Err(TrainError::Empty);
             }
             let header = csv_input::header_names(&record);
+            reader.set_width(header.len());
             let mut columns: Vec<Vec<String>> = vec![Vec::new(); header.len()];
             let mut blank_rows = 0;
             while next(&mut reader, &mut record, row + 1)? {
@@ -681,7 +695,7 @@ impl CheckedTrainParams {
             name: p.name.clone(),
             label: schema.label.clone(),
             id_column: schema.id_column.clone(),
-            features: CardFeature::from_schema(&schema),
+            features: CardFeature::with_ranges(&schema, &data, rows),
             dropped_columns: dropped.clone(),
             training_data: TrainingData {
                 sha256: table.sha256.clone(),

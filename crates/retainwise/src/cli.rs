@@ -531,7 +531,10 @@ fn predict(
         .unwrap_or(None);
     }
     let bar = spinner("scoring", true);
-    let scored = retainwise_model::score_csv(model, reader, &mut writer, &options, &mut |rows| {
+    // The results are for a person to open: every cell made spreadsheet-safe on the way out,
+    // exactly as the service's results download does with its stored raw results.
+    let mut safe = retainwise_model::safe_csv::SafeCsvWriter::new(&mut writer);
+    let scored = retainwise_model::score_csv(model, reader, &mut safe, &options, &mut |rows| {
         bar.set_position(rows)
     });
     bar.finish_and_clear();
@@ -544,6 +547,7 @@ fn predict(
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     let report = scored.with_context(|| format!("scoring {}", input.display()))?;
+    safe.finish().context("writing the results")?;
     writer.flush().context("writing the results")?;
     drop(writer);
     if let (Some(file), Some(path)) = (staged, output) {

@@ -10,6 +10,7 @@ mod s3_proxy;
 mod auth;
 mod binary;
 mod corpus;
+mod data_quality;
 mod dates;
 mod drills;
 mod intake;
