@@ -86,8 +86,12 @@ pub fn request_client_ip(
     Some(client_ip(peer, headers, trusted))
 }
 
-/// Middleware: 429 with `Retry-After` when the client IP is over its limit.
+/// Middleware: 429 with `Retry-After` when the client IP is over its limit. `/health` is
+/// exempt: load balancers probe it often from one address, and it reads nothing.
 pub async fn per_ip(State(app): State<App>, request: Request, next: Next) -> Response {
+    if request.uri().path() == "/health" {
+        return next.run(request).await;
+    }
     let ip = request_client_ip(
         request.extensions(),
         request.headers(),

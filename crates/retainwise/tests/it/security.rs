@@ -620,7 +620,7 @@ async fn every_route_is_rate_limited_per_client_and_forwarding_is_believed_only_
     .await;
     let from = |client_ip: &'static str| {
         t.client
-            .get(format!("{}/health", t.base))
+            .get(format!("{}/signin", t.base))
             .header("x-forwarded-for", format!("{client_ip}, 127.0.0.1"))
             .send()
     };
