@@ -466,7 +466,25 @@ fn serve_logging_to(
     log: &std::path::Path,
     env: &[(&str, &str)],
 ) -> Process {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"));
+    serve_under(&[], data, log, env)
+}
+
+/// [`serve_logging_to`] run through `wrapper` (e.g. `prlimit --nofile=…`), which must exec it.
+fn serve_under(
+    wrapper: &[&str],
+    data: &std::path::Path,
+    log: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Process {
+    let bin = env!("CARGO_BIN_EXE_retainwise");
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut cmd = std::process::Command::new(first);
+            cmd.args(rest).arg(bin);
+            cmd
+        }
+        None => std::process::Command::new(bin),
+    };
     cmd.arg("serve")
         .env("RETAINWISE_DATA_DIR", data)
         .env("RETAINWISE_BIND", "127.0.0.1:0")
@@ -734,4 +752,70 @@ async fn ready_and_metrics_answer_while_the_database_hangs() {
         .unwrap()
         .contains("retainwise_queue_stats_up 0"));
     relay.frozen.send(false).unwrap();
+}
+
+/// Issue 13 item 1, the descriptor side: the server raises its soft `RLIMIT_NOFILE` to the hard
+/// limit at start, and under a small hard limit it keeps its connection cap below it, so a
+/// client holding connections gets refusals, not an `EMFILE` that stops everyone (`/health`
+/// still answers another address while 200 connections are attempted).
+#[tokio::test]
+async fn the_descriptor_limit_is_raised_and_connections_stay_below_it() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::helpers::loud("*** SKIPPED: prlimit (util-linux) not installed ***");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("raised.log");
+    let server = serve_under(
+        &["prlimit", "--nofile=256:4096", "--"],
+        &dir.path().join("data"),
+        &log,
+        &[],
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{line}");
+    drop(server);
+
+    let log = dir.path().join("low.log");
+    let server = serve_under(
+        &["prlimit", "--nofile=128:128", "--"],
+        &dir.path().join("data"),
+        &log,
+        &[
+            ("RETAINWISE_MAX_CONNECTIONS_PER_IP", "8"),
+            ("RETAINWISE_HEADER_READ_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let addr: SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let mut s = connect_from("127.0.0.2", addr).await;
+        let _ = s
+            .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .await;
+        held.push(s);
+    }
+    for s in held.iter_mut().skip(8) {
+        let answer = read_until_closed(s, Duration::from_secs(20)).await;
+        if answer.starts_with("HTTP/1.1 429") || answer.starts_with("HTTP/1.1 503") {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "no connection was refused");
+    let r = reqwest::get(format!("{}/health", server.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("max_connections"), "{text}");
 }
