@@ -29,8 +29,7 @@ pub struct Clip<'a>(pub &'a str);
 
 impl fmt::Display for Clip<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = 0;
-        for c in self.0.chars() {
+        for (shown, c) in self.0.chars().enumerate() {
             if shown == MAX_VALUE_CHARS {
                 return write!(f, "…({} bytes)", self.0.len());
             }
@@ -39,7 +38,6 @@ impl fmt::Display for Clip<'_> {
             } else {
                 f.write_fmt(format_args!("{c}"))?;
             }
-            shown += 1;
         }
         Ok(())
     }

@@ -499,7 +499,11 @@ fn serve_under(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().expect("start retainwise serve");
+    // Owned by a `Process` at once, so a failed start still kills it.
+    let mut process = Process {
+        child: cmd.spawn().expect("start retainwise serve"),
+        base: String::new(),
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -507,11 +511,11 @@ fn serve_under(
             .lines()
             .find(|l| l.starts_with("retainwise listening on "))
         {
-            let base = line
+            process.base = line
                 .trim_start_matches("retainwise listening on ")
                 .trim()
                 .to_owned();
-            return Process { child, base };
+            return process;
         }
         assert!(Instant::now() < deadline, "serve did not start:\n{text}");
         std::thread::sleep(Duration::from_millis(50));
