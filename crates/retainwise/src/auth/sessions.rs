@@ -80,15 +80,6 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Ends every session of `user` (all browsers signed out); returns how many.
-    pub async fn delete_sessions_of(&self, user: &UserId) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
-            .bind(user.as_str())
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// The id of the live API key `key`, for a session made with it.
     pub async fn api_key_id(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
         let row: Option<(String,)> =
