@@ -240,7 +240,11 @@ fn init_logging() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        // Every record capped and kept on one line, whatever a client put in it (log_safe.rs).
+        .with_writer(crate::log_safe::CappedWriter {
+            inner: std::io::stderr,
+            ansi: std::io::stderr().is_terminal(),
+        });
     match std::env::var("RETAINWISE_LOG_FORMAT")
         .ok()
         .as_deref()
@@ -369,6 +373,8 @@ async fn serve_http(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     listen.check(app.auth.is_required())?;
+    // Before any socket is open, so the connection cap is computed from the raised limit.
+    crate::server::raise_fd_limit();
     if !app.auth.is_required() {
         eprintln!("sign-in: none configured; every request acts as the local user");
     }
@@ -383,10 +389,14 @@ async fn serve_http(
     let addr = listener.local_addr()?;
     eprintln!("retainwise listening on http://{addr}");
     tracing::info!(%addr, model = app.model.id(), "api_startup");
-    let service = crate::api::router(app.clone())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    let limits = crate::server::ConnectionLimits::effective(&app.config.http);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+        "connection_limits"
+    );
+    crate::server::serve(listener, crate::api::router(app.clone()), limits, shutdown)
         .await
         .context("serving HTTP")
 }

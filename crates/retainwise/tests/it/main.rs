@@ -16,6 +16,7 @@ mod drills;
 mod intake;
 mod models;
 mod pipeline;
+mod security;
 mod startup;
 mod upload;
 mod web;
