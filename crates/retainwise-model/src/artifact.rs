@@ -110,6 +110,10 @@ struct Hashed<'a> {
     blend: &'a Blend,
     #[serde(skip_serializing_if = "is_sigmoid")]
     calibration: &'a Calibration,
+    /// The card's owner tag: the same trees trained for two owners get two ids. Absent (and so
+    /// not changing any existing id) when the model has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +270,7 @@ impl Model {
             linear: &self.predictor.linear,
             blend: &self.predictor.blend,
             calibration: &self.predictor.calibration,
+            namespace: self.card.namespace.as_deref(),
         })
         .expect("serialising plain structs cannot fail");
         hex(&Sha256::digest(&bytes)[..4])

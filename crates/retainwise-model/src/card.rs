@@ -276,6 +276,10 @@ pub struct ModelCard {
     /// count days before that file's own reference date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// Whom the model was trained for, as an opaque tag ([`crate::TrainParams::namespace`]);
+    /// absent for models trained without one (the built-in ones, `retainwise train`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 #[cfg(test)]

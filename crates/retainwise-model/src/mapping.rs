@@ -101,6 +101,9 @@ pub struct DuplicateMatch {
     pub feature: String,
     /// Every file column that matched it (at least two).
     pub columns: Vec<String>,
+    /// Their 0-based positions in the file, in the same order as `columns` (so two columns of
+    /// one name can be told apart).
+    pub positions: Vec<usize>,
 }
 
 /// How a file's header maps onto a model: what [`map_columns`] returns.
@@ -202,6 +205,7 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
                 duplicates.push(DuplicateMatch {
                     feature: target.name.clone(),
                     columns: many.iter().map(|&i| header[i].clone()).collect(),
+                    positions: many.to_vec(),
                 });
             }
         }
@@ -242,6 +246,7 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
                 duplicates.push(DuplicateMatch {
                     feature: target.name.clone(),
                     columns: many.iter().map(|(i, _)| header[*i].clone()).collect(),
+                    positions: many.iter().map(|(i, _)| *i).collect(),
                 });
             }
         }
@@ -483,6 +488,7 @@ mod tests {
             vec![DuplicateMatch {
                 feature: "MonthlyCharges".into(),
                 columns: vec!["MonthlyCharges".into(), "Monthly Charges".into()],
+                positions: vec![18, 20],
             }]
         );
         assert_eq!(m.missing.len(), 1);

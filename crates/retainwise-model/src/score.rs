@@ -289,11 +289,15 @@ fn duplicates_message(duplicates: &[DuplicateMatch]) -> String {
     let parts: Vec<String> = duplicates
         .iter()
         .map(|d| {
-            format!(
-                "columns {} all match {}",
-                d.columns.join(" and "),
-                d.feature
-            )
+            // Positions count from 1 as a spreadsheet shows them, and tell apart two columns
+            // with the same name.
+            let named: Vec<String> = d
+                .columns
+                .iter()
+                .zip(&d.positions)
+                .map(|(c, p)| format!("{c:?} (column {})", p + 1))
+                .collect();
+            format!("columns {} all match {}", named.join(" and "), d.feature)
         })
         .collect();
     format!(

@@ -65,6 +65,10 @@ pub struct TrainParams {
     /// reference date, the latest date in any of its date columns. Recorded on the card.
     #[serde(serialize_with = "serialize_date")]
     pub reference_date: Option<NaiveDate>,
+    /// An opaque tag of whom the model is trained for, recorded on the card (default `None`,
+    /// recorded as absent). It is part of the content the model id hashes, so the same file
+    /// trained for two owners gives two ids: neither sees the other's model as its own.
+    pub namespace: Option<String>,
 }
 
 fn serialize_date<S: serde::Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
@@ -87,6 +91,7 @@ impl TrainParams {
             search: SearchSpace::default(),
             trained_at: utc_date(SystemTime::now()),
             reference_date: None,
+            namespace: None,
         }
     }
 
@@ -711,6 +716,7 @@ impl CheckedTrainParams {
             },
             notes: notes.clone(),
             reference_date: reference_date.map(dates::iso),
+            namespace: p.namespace.clone(),
         };
         let predictor = Predictor {
             forest: final_parts.forest,

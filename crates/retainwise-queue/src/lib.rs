@@ -65,7 +65,7 @@ pub use batch::{AckBatcher, PendingAck};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use message::{DeadMessage, Delivery, OutgoingMessage, Priority, QueueStats, Receipt};
-pub use queue::Queue;
+pub use queue::{Queue, STOP_SLICE};
 pub use sql::{connect, Dialect, SqlQueue};
 /// The connection pool type [`connect`] returns; re-exported so callers need not name sqlx's
 /// `Any` driver themselves.

@@ -3,6 +3,10 @@
 use crate::{DeadMessage, Delivery, OutgoingMessage, QueueError, QueueStats, Receipt};
 use std::time::Duration;
 
+/// The longest slice of a long poll in the default [`Queue::receive_until`]: how late, at most,
+/// it notices a stop.
+pub const STOP_SLICE: Duration = Duration::from_secs(1);
+
 /// A durable queue with SQS semantics. Object-safe: use it as `Arc<dyn Queue>`.
 ///
 /// Every method that takes a [`Receipt`] returns [`QueueError::LeaseLost`] and changes nothing
@@ -38,6 +42,44 @@ pub trait Queue: Send + Sync + 'static {
     /// Dropping the future after the claim committed leaves those messages leased (invisible)
     /// until their visibility timeout, as with any lost delivery.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError>;
+
+    /// [`Queue::receive`] whose long poll also ends, with nothing, once `stop` is cancelled. Use
+    /// it where a consumer may be told to stop while it waits: dropping a `receive` future can
+    /// drop a claim that already committed (the message then stays leased for a whole visibility
+    /// timeout and its receive is counted), while this never abandons a claim in progress: it
+    /// returns what a claim it had started leased, and the caller hands that back with
+    /// [`Queue::release`].
+    ///
+    /// The default waits in slices of at most [`STOP_SLICE`] and looks at `stop` between them,
+    /// so it ends at most one slice after `stop`; the SQL backend ends its wait at once.
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if stop.is_cancelled() {
+                return Ok(Vec::new());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let got = self.receive(max, left.min(STOP_SLICE)).await?;
+            if !got.is_empty() || left <= STOP_SLICE {
+                return Ok(got);
+            }
+        }
+    }
+
+    /// Hands a delivery back unprocessed: visible again after `after` (0 = at once), and its
+    /// receive is not counted (`receive_count` one lower again), for a consumer that does not
+    /// start the work — told to stop, or with no room for this kind of job just now. The
+    /// receipt is no longer current afterwards. The last error is kept.
+    ///
+    /// SQS counts receives itself (ApproximateReceiveCount, which the redrive policy reads) and
+    /// no API lowers that count: there the message is only made visible again, and the receive
+    /// still counts toward the dead-letter queue.
+    async fn release(&self, receipt: &Receipt, after: Duration) -> Result<(), QueueError>;
 
     /// Heartbeat: the message stays invisible for `timeout` from now (millisecond precision).
     async fn extend(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError>;

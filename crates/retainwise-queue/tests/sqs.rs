@@ -118,6 +118,7 @@ impl Backend for Sqs {
         Capabilities {
             priority_order: false,
             sub_second_visibility: false,
+            uncounted_release: false,
         }
     }
 }

@@ -55,14 +55,16 @@ enum Command {
         /// Serve this worker's Prometheus metrics (job counts, job and per-stage durations,
         /// rows scored) at `GET /metrics` on this address; off when unset. A worker has no API,
         /// so without it only the process running `serve` exposes job metrics.
-        #[arg(long, env = "RETAINWISE_METRICS_BIND")]
+        #[arg(long, env = "RETAINWISE_METRICS_BIND", value_parser = crate::config::listen_addr)]
         metrics_bind: Option<std::net::SocketAddr>,
     },
     /// Score a CSV offline with the same engine the worker uses.
     Predict {
         /// Customer CSV to score (`-` for standard input).
         input: PathBuf,
-        /// Where to write the scored CSV (standard output when absent).
+        /// Where to write the scored CSV (standard output when absent or `-`). A regular file
+        /// is replaced only when scoring succeeds, keeping its mode; a FIFO or a device is
+        /// written through; a symbolic link stays a link.
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Model artifact from `retainwise train` (the embedded default when absent).
@@ -210,7 +212,16 @@ enum QueueCommand {
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        if let Some(var) = env_behind(&e) {
+            let _ = e.print();
+            eprintln!(
+                "note: that value came from the environment variable {var}; correct or unset it"
+            );
+            std::process::exit(e.exit_code());
+        }
+        e.exit()
+    });
     init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -229,6 +240,40 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The environment variable an invalid value came from, when it came from one: clap names only
+/// the flag (`--bind <BIND>`), which misleads someone who never typed it.
+fn env_behind(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg
+        .split_whitespace()
+        .next()?
+        .strip_prefix("--")?
+        .to_owned();
+    let flag = format!("--{long}");
+    if std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}="))) {
+        return None;
+    }
+    fn find(cmd: &clap::Command, long: &str) -> Option<String> {
+        let own = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned());
+        own.or_else(|| cmd.get_subcommands().find_map(|c| find(c, long)))
+    }
+    let var = find(&<Cli as clap::CommandFactory>::command(), &long)?;
+    std::env::var_os(&var).map(|_| var)
 }
 
 fn init_logging() {
@@ -323,6 +368,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             medium_risk,
             reference_date,
         } => {
+            crate::config::check_thresholds(
+                high_risk,
+                medium_risk,
+                "--high-risk",
+                "--medium-risk",
+            )?;
             let thresholds = RiskThresholds {
                 high: high_risk,
                 medium: medium_risk,
@@ -495,26 +546,14 @@ fn predict(
     } else {
         model
     };
-    // A file output is written beside its destination and renamed into place only when scoring
-    // succeeded, so a failed run leaves no half-written results behind.
-    let mut staged = match output {
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            Some(
-                tempfile::NamedTempFile::new_in(dir)
-                    .with_context(|| format!("creating a file in {}", dir.display()))?,
-            )
-        }
-        None => None,
+    // A regular file is written beside itself and renamed into place only when scoring
+    // succeeded, so a failed run leaves no half-written results behind; a FIFO or a device is
+    // written through (see `crate::output`).
+    let mut out = match output {
+        Some(path) => crate::output::Output::open(path)?,
+        None => crate::output::Output::stdout(),
     };
-    let writer: Box<dyn Write + '_> = match staged.as_mut() {
-        Some(file) => Box::new(file.as_file_mut()),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut writer = BufWriter::with_capacity(1 << 20, writer);
+    let mut writer = BufWriter::with_capacity(1 << 20, &mut out);
     let mut options = ScoreOptions {
         thresholds,
         reference_date,
@@ -553,23 +592,20 @@ fn predict(
             Ok(report) => serde_json::to_vec_pretty(report)?,
             Err(e) => serde_json::to_vec_pretty(&e.failure_report())?,
         };
-        std::fs::write(path, json)
+        crate::output::Output::write_all(path, &json)
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     let report = scored.with_context(|| format!("scoring {}", input.display()))?;
     safe.finish().context("writing the results")?;
     writer.flush().context("writing the results")?;
     drop(writer);
-    if let (Some(file), Some(path)) = (staged, output) {
-        if report.rows_scored == 0 {
-            anyhow::bail!(
-                "no rows of {} could be scored; nothing written",
-                input.display()
-            );
-        }
-        file.persist(path)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if report.rows_scored == 0 && out.is_staged() {
+        anyhow::bail!(
+            "no rows of {} could be scored; nothing written",
+            input.display()
+        );
     }
+    out.commit().context("writing the results")?;
     eprintln!(
         "scored {} of {} rows with model {} ({} rejected; high {}, medium {}, low {}; mean churn probability {:.3})",
         report.rows_scored,
@@ -621,7 +657,7 @@ fn train(
     });
     progress.finish();
     let (model, report) = trained.with_context(|| format!("training on {}", input.display()))?;
-    std::fs::write(output, model.to_json_vec())
+    crate::output::Output::write_all(output, &model.to_json_vec())
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{report}");
     println!("model {} written to {}", model.id(), output.display());

@@ -41,6 +41,29 @@ pub struct Settings {
     /// Largest accepted upload, in bytes (default 10 MiB).
     #[arg(long, env = "RETAINWISE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+    /// Largest scored result a job may store, in bytes; a file whose results would be larger
+    /// fails with a message naming this limit. Scoring adds probabilities and explanations to
+    /// every row, so a file of tiny rows grows many times over (a 10 MB upload reached 195 MB);
+    /// this bounds what one upload can make the store hold. Default: 16 × the upload limit.
+    #[arg(long, env = "RETAINWISE_MAX_RESULT_BYTES")]
+    pub max_result_bytes: Option<u64>,
+    /// Largest training table, in cells (data rows × columns), checked before a training
+    /// starts; a larger one fails naming this limit. Time and memory of the built-in search grow
+    /// with it.
+    #[arg(
+        long,
+        env = "RETAINWISE_TRAINING_MAX_CELLS",
+        default_value_t = 2_000_000
+    )]
+    pub training_max_cells: u64,
+    /// Memory a training may be estimated to need, in MiB, checked before it starts (the
+    /// estimate grows with cells; see the README); a larger one fails naming this limit.
+    #[arg(
+        long,
+        env = "RETAINWISE_TRAINING_MAX_MEMORY_MB",
+        default_value_t = 1024
+    )]
+    pub training_max_memory_mb: u64,
     /// Churn probability at or above which a customer is high risk.
     #[arg(long, env = "RETAINWISE_HIGH_RISK", default_value_t = 0.70)]
     pub high_risk: f64,
@@ -273,6 +296,48 @@ impl TrustedProxies {
     }
 }
 
+/// Checks risk thresholds: `0 < medium <= high <= 1`, as `serve` and `predict` both require.
+/// `high_name` and `medium_name` are what the user set (an environment variable or a flag),
+/// named in the error.
+///
+/// Errors: the thresholds are out of order or range (NaN included).
+pub fn check_thresholds(
+    high: f64,
+    medium: f64,
+    high_name: &str,
+    medium_name: &str,
+) -> anyhow::Result<()> {
+    if !(medium > 0.0 && medium <= high && high <= 1.0) {
+        bail!(
+            "risk thresholds must satisfy 0 < {medium_name} ({medium}) <= {high_name} ({high}) <= 1"
+        );
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` to listen on: an IP address (`127.0.0.1:8080`, `[::1]:8080`) or a host name
+/// (`localhost:8080`) resolved once at start; of a name's addresses the first IPv4 one is
+/// taken (else the first), so `localhost` stays on loopback.
+///
+/// Errors: no port, or a name that does not resolve; the message shows the expected form.
+pub fn listen_addr(raw: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let expected = "expected HOST:PORT such as 127.0.0.1:8080, localhost:8080 or [::1]:8080";
+    let addrs: Vec<SocketAddr> = raw
+        .to_socket_addrs()
+        .map_err(|e| format!("{raw:?} is not an address to listen on ({e}); {expected}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{raw:?} resolves to no address; {expected}"))
+}
+
 /// Where objects are stored, parsed from [`Settings::storage_url`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StorageLocation {
@@ -315,6 +380,12 @@ pub struct Config {
     pub max_receives: u32,
     /// Upload size limit in bytes.
     pub max_upload_bytes: u64,
+    /// Largest scored result a job may store, in bytes (`RETAINWISE_MAX_RESULT_BYTES`).
+    pub max_result_bytes: u64,
+    /// Largest training table in cells, rows × columns (`RETAINWISE_TRAINING_MAX_CELLS`).
+    pub training_max_cells: u64,
+    /// Largest estimated training memory in MiB (`RETAINWISE_TRAINING_MAX_MEMORY_MB`).
+    pub training_max_memory_mb: u64,
     /// Risk-level thresholds applied to churn probabilities.
     pub thresholds: RiskThresholds,
     /// Model artifact path, `None` for the embedded default.
@@ -347,9 +418,10 @@ impl Settings {
             None => format!("sqlite://{}", self.data_dir.join("retainwise.db").display()),
         };
         let storage = match self.storage_url.clone() {
-            Some(url) => parse_storage_url(&url)?,
+            Some(url) => parse_storage_url(&url).context("RETAINWISE_STORAGE_URL")?,
             None => match env("S3_BUCKET").or_else(|| env("PREDICTIONS_BUCKET")) {
-                Some(bucket) => parse_storage_url(&format!("s3://{}", bucket.trim()))?,
+                Some(bucket) => parse_storage_url(&format!("s3://{}", bucket.trim()))
+                    .context("S3_BUCKET (or PREDICTIONS_BUCKET)")?,
                 None => StorageLocation::Local(self.data_dir.join("objects")),
             },
         };
@@ -368,7 +440,8 @@ impl Settings {
                 QueueBackend::Sqs(url.to_owned())
             }
             Some(other) => bail!(
-                "queue URL {other:?} is not supported: use `db` (the database's own queue) or an SQS queue URL (https://…)"
+                "{} {other:?} is not supported: use `db` (the database's own queue) or an SQS queue URL (https://…)",
+                if self.queue_url.is_some() { "RETAINWISE_QUEUE_URL" } else { "PREDICTIONS_QUEUE_URL" }
             ),
         };
         if self.visibility_timeout_secs == 0 || self.visibility_timeout_secs > 12 * 3600 {
@@ -383,20 +456,33 @@ impl Settings {
         if self.max_receives == 0 {
             bail!("RETAINWISE_MAX_RECEIVES must be at least 1");
         }
-        if !(self.medium_risk > 0.0 && self.medium_risk <= self.high_risk && self.high_risk <= 1.0)
-        {
-            bail!(
-                "risk thresholds must satisfy 0 < medium ({}) <= high ({}) <= 1",
-                self.medium_risk,
-                self.high_risk
-            );
+        let max_result_bytes = self
+            .max_result_bytes
+            .unwrap_or_else(|| self.max_upload_bytes.saturating_mul(16));
+        if max_result_bytes == 0 {
+            bail!("RETAINWISE_MAX_RESULT_BYTES must be at least 1");
         }
+        check_thresholds(
+            self.high_risk,
+            self.medium_risk,
+            "RETAINWISE_HIGH_RISK",
+            "RETAINWISE_MEDIUM_RISK",
+        )?;
         let auth = self.auth_config()?;
-        if self.rate_limit_per_minute == 0
-            || self.max_active_jobs_per_user == 0
-            || self.request_timeout_secs == 0
-        {
-            bail!("rate limit, active-job cap and request timeout must be at least 1");
+        for (value, var) in [
+            (
+                u64::from(self.rate_limit_per_minute),
+                "RETAINWISE_RATE_LIMIT_PER_MINUTE",
+            ),
+            (
+                u64::from(self.max_active_jobs_per_user),
+                "RETAINWISE_MAX_ACTIVE_JOBS_PER_USER",
+            ),
+            (self.request_timeout_secs, "RETAINWISE_REQUEST_TIMEOUT_SECS"),
+        ] {
+            if value == 0 {
+                bail!("{var} must be at least 1, got 0");
+            }
         }
         Ok(Config {
             auth,
@@ -417,6 +503,9 @@ impl Settings {
             visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
             max_receives: self.max_receives,
             max_upload_bytes: self.max_upload_bytes,
+            max_result_bytes,
+            training_max_cells: self.training_max_cells,
+            training_max_memory_mb: self.training_max_memory_mb,
             thresholds: RiskThresholds {
                 high: self.high_risk,
                 medium: self.medium_risk,
@@ -459,7 +548,7 @@ impl Settings {
                     || url.starts_with("http://127.")
                     || url.starts_with("http://localhost"))
                 {
-                    bail!("the JWKS URL must use https (plain http only on loopback), got {url}");
+                    bail!("the JWKS URL (RETAINWISE_JWKS_URL or CLERK_FRONTEND_API) must use https (plain http only on loopback), got {url}");
                 }
                 Ok(AuthConfig::Jwks {
                     url,
@@ -555,7 +644,7 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ListenSettings {
     /// Address to listen on.
-    #[arg(long, env = "RETAINWISE_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "RETAINWISE_BIND", default_value = "127.0.0.1:8080", value_parser = listen_addr)]
     pub bind: SocketAddr,
     /// Serve without sign-in on a non-loopback address (every caller is the one local user).
     #[arg(long)]

@@ -237,6 +237,64 @@ impl SqlQueue {
         Ok(ms.map(|ms| Duration::from_millis(ms.max(0).unsigned_abs())))
     }
 
+    /// The long poll of [`Queue::receive`]; `stop`, when given and cancelled, ends the wait
+    /// with nothing (a claim already started is finished and returned, never dropped).
+    async fn receive_or_stop(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: Option<&tokio_util::sync::CancellationToken>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let start = Instant::now();
+        let deadline = start
+            .checked_add(wait)
+            .unwrap_or_else(|| start + Duration::from_millis(MAX_MILLIS.unsigned_abs()));
+        let poll = self.inner.config.poll_interval.max(RETRY_SOON);
+        loop {
+            // Register for wake-ups before looking, so a send that commits after the claim
+            // found nothing still ends the wait below.
+            let woken = self.inner.wakeups.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+
+            if stop.is_some_and(|s| s.is_cancelled()) {
+                return Ok(Vec::new());
+            }
+            let (deliveries, dead_lettered) = self.claim(max).await?;
+            let now = Instant::now();
+            if !deliveries.is_empty() || now >= deadline {
+                return Ok(deliveries);
+            }
+            if dead_lettered > 0 {
+                // The claim spent its LIMIT on dead messages: live ones may be right behind.
+                continue;
+            }
+            // Leases that run out and nacked delays end wake nobody: sleep until the first
+            // of them rather than a whole poll interval.
+            let mut until = deadline.min(now + poll);
+            // A message visible now that the claim did not take is locked by another claimer
+            // (Postgres) or was taken in between: look again soon.
+            if let Some(next) = self.next_visible_in().await? {
+                until = until.min(now + next.max(RETRY_SOON));
+            }
+            // The listener (Postgres) fires `wakeups` for sends committed by other processes.
+            let stopped = async {
+                match stop {
+                    Some(stop) => stop.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep_until(until) => {}
+                _ = stopped => return Ok(Vec::new()),
+            }
+        }
+    }
+
     /// Runs a receipt-checked statement whose extra parameters are bound by `bind`;
     /// no row matched → the receipt is stale.
     async fn with_receipt<'q>(
@@ -297,44 +355,26 @@ impl Queue for SqlQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, QueueError> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let start = Instant::now();
-        let deadline = start
-            .checked_add(wait)
-            .unwrap_or_else(|| start + Duration::from_millis(MAX_MILLIS.unsigned_abs()));
-        let poll = self.inner.config.poll_interval.max(RETRY_SOON);
-        loop {
-            // Register for wake-ups before looking, so a send that commits after the claim
-            // found nothing still ends the wait below.
-            let woken = self.inner.wakeups.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
+        self.receive_or_stop(max, wait, None).await
+    }
 
-            let (deliveries, dead_lettered) = self.claim(max).await?;
-            let now = Instant::now();
-            if !deliveries.is_empty() || now >= deadline {
-                return Ok(deliveries);
-            }
-            if dead_lettered > 0 {
-                // The claim spent its LIMIT on dead messages: live ones may be right behind.
-                continue;
-            }
-            // Leases that run out and nacked delays end wake nobody: sleep until the first
-            // of them rather than a whole poll interval.
-            let mut until = deadline.min(now + poll);
-            // A message visible now that the claim did not take is locked by another claimer
-            // (Postgres) or was taken in between: look again soon.
-            if let Some(next) = self.next_visible_in().await? {
-                until = until.min(now + next.max(RETRY_SOON));
-            }
-            // The listener (Postgres) fires `wakeups` for sends committed by other processes.
-            tokio::select! {
-                _ = &mut woken => {}
-                _ = tokio::time::sleep_until(until) => {}
-            }
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        self.receive_or_stop(max, wait, Some(stop)).await
+    }
+
+    async fn release(&self, receipt: &Receipt, after: Duration) -> Result<(), QueueError> {
+        self.with_receipt(&self.inner.sql.release, receipt, |q| q.bind(millis(after)))
+            .await?;
+        if after.is_zero() {
+            self.wake();
+            self.notify_others().await;
         }
+        Ok(())
     }
 
     async fn extend(&self, receipt: &Receipt, timeout: Duration) -> Result<(), QueueError> {

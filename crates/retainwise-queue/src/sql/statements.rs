@@ -37,6 +37,8 @@ pub(crate) struct Statements {
     pub nack: String,
     /// $2 id, $3 receipt, $4 error.
     pub dead_letter: String,
+    /// $2 id, $3 receipt, $4 delay ms: visible after the delay, this receive uncounted.
+    pub release: String,
     /// $2 limit. Returns id, body, receive_count, last_error, sent_at, dead_at.
     pub dead: String,
     pub redrive_all: String,
@@ -199,6 +201,11 @@ impl Statements {
             nack: format!(
                 "UPDATE queue_messages SET visible_at = {now} + $4, last_error = $5, \
                  receipt = NULL WHERE {OWNED}"
+            ),
+            release: format!(
+                "UPDATE queue_messages SET visible_at = {now} + $4, receipt = NULL, \
+                 receive_count = CASE WHEN receive_count > 0 THEN receive_count - 1 ELSE 0 END \
+                 WHERE {OWNED}"
             ),
             dead_letter: format!(
                 "UPDATE queue_messages SET dead_at = {now}, last_error = $4, receipt = NULL \

@@ -497,7 +497,7 @@ impl SqsQueue {
     }
 
     /// Makes peeked DLQ messages visible again (ChangeMessageVisibility 0, 10 per request).
-    async fn release(&self, peeked: &[&Peeked]) -> Result<(), QueueError> {
+    async fn release_peeked(&self, peeked: &[&Peeked]) -> Result<(), QueueError> {
         let s = self.s();
         for chunk in peeked.chunks(MAX_BATCH) {
             let mut request = s
@@ -697,6 +697,15 @@ impl Queue for SqsQueue {
         self.change_visibility(&leased.handle, delay).await
     }
 
+    async fn release(&self, receipt: &Receipt, after: Duration) -> Result<(), QueueError> {
+        // SQS's own receive count stays as it is (no API lowers it): see the trait's docs.
+        let (_, row) = self
+            .with_receipt(&self.s().sql.release, receipt, &[])
+            .await?;
+        let handle: String = row.try_get(0)?;
+        self.change_visibility(&handle, after).await
+    }
+
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError> {
         let (id, row) = self
             .with_receipt(
@@ -726,7 +735,8 @@ impl Queue for SqsQueue {
             }
         }
         // Hand everything back even if reading failed half-way.
-        self.release(&peeked.iter().collect::<Vec<_>>()).await?;
+        self.release_peeked(&peeked.iter().collect::<Vec<_>>())
+            .await?;
         result?;
         dead.sort_by(|a, b| {
             b.dead_at
@@ -796,7 +806,7 @@ impl Queue for SqsQueue {
             .iter()
             .filter(|p| !gone.contains(p.handle.as_str()))
             .collect();
-        self.release(&keep).await?;
+        self.release_peeked(&keep).await?;
         result?;
         if moved > 0 {
             tracing::info!(queue = %s.queue_url, moved, "redrove dead messages");

@@ -32,6 +32,8 @@ pub(super) struct Statements {
     /// $1 id, $2 queue_url, $3 receipt, $4 error, $5 now.
     /// Returns handle, receive_count, body, priority, sent_at.
     pub dead_letter: String,
+    /// $1 id, $2 queue_url, $3 receipt: the lease ends, the last error is kept. Returns handle.
+    pub release: String,
     /// $1 id. Returns last_error, receive_count, dead_at.
     pub row: String,
     /// $1 id, $2 now: found in the DLQ (moved there by SQS's redrive policy).
@@ -93,6 +95,9 @@ impl Statements {
             nack: format!(
                 "UPDATE {t} SET receipt = NULL, last_error = $4, visible_at = $5 \
                  WHERE {OWNED} {RETURNING}"
+            ),
+            release: format!(
+                "UPDATE {t} SET receipt = NULL, visible_at = NULL WHERE {OWNED} RETURNING handle"
             ),
             dead_letter: format!(
                 "UPDATE {t} SET receipt = NULL, last_error = $4, dead_at = $5, \

@@ -788,3 +788,73 @@ pub async fn ack_batcher_acks_current_receipts_and_reports_stale_ones(b: &dyn Ba
     batcher.close().await;
     assert_eq!(q.stats().await.unwrap(), QueueStats::default());
 }
+
+pub async fn release_hands_back_at_once_without_counting(b: &dyn Backend) {
+    let f = b.open(config(Duration::from_secs(30)), 1).await;
+    let q = f.queue();
+    let id = q.send(&msg("not started")).await.unwrap();
+    let first = receive_one(q, Duration::from_secs(1)).await;
+    assert_eq!(first.receive_count, 1);
+    q.release(&first.receipt, Duration::ZERO).await.unwrap();
+    assert_lease_lost(q.ack(&first.receipt).await, &id, "ack after release");
+    assert_lease_lost(
+        q.release(&first.receipt, Duration::ZERO).await,
+        &id,
+        "release of a stale receipt",
+    );
+    // Visible at once, not after the 30 s visibility timeout.
+    let again = receive_one(q, Duration::from_secs(2)).await;
+    assert_eq!(again.message_id, id);
+    if b.capabilities().uncounted_release {
+        assert_eq!(
+            again.receive_count, 1,
+            "the released receive is not counted"
+        );
+    } else {
+        skip_case(
+            "release_hands_back_at_once_without_counting (count)",
+            "the backend counts every receive itself",
+        );
+    }
+    q.ack(&again.receipt).await.unwrap();
+}
+
+pub async fn receive_until_ends_its_wait_when_stopped(b: &dyn Backend) {
+    let f = b.open(config(Duration::from_secs(30)), 1).await;
+    let q = f.queue();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopper = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            stop.cancel();
+        })
+    };
+    let started = Instant::now();
+    let got = q
+        .receive_until(1, Duration::from_secs(60), &stop)
+        .await
+        .unwrap();
+    stopper.await.unwrap();
+    assert!(got.is_empty(), "{got:?}");
+    // A generous bound that only proves it did not wait out the minute.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    // Stopped before it starts: nothing is claimed, so nothing is left leased.
+    q.send(&msg("after stop")).await.unwrap();
+    let got = q
+        .receive_until(1, Duration::from_secs(1), &stop)
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "a stopped receive claims nothing: {got:?}");
+    let fresh = tokio_util::sync::CancellationToken::new();
+    let d = q
+        .receive_until(1, Duration::from_secs(2), &fresh)
+        .await
+        .unwrap();
+    assert_eq!(d.len(), 1, "the message was never leased: {d:?}");
+    assert_eq!(d[0].receive_count, 1);
+}

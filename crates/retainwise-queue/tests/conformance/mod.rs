@@ -37,6 +37,9 @@ pub struct Capabilities {
     /// Visibility timeouts below one second are honoured. SQS counts whole seconds (minimum 1
     /// for a lease), and moves a message to its dead-letter queue only at the next receive.
     pub sub_second_visibility: bool,
+    /// [`retainwise_queue::Queue::release`] takes the receive back out of `receive_count`. SQS
+    /// counts receives itself and no API lowers the count.
+    pub uncounted_release: bool,
 }
 
 impl Capabilities {
@@ -44,6 +47,7 @@ impl Capabilities {
     pub const ALL: Capabilities = Capabilities {
         priority_order: true,
         sub_second_visibility: true,
+        uncounted_release: true,
     };
 }
 
@@ -105,7 +109,9 @@ macro_rules! conformance_suite {
             concurrent_receivers_never_share_a_message,
             send_in_rolled_back_sends_nothing,
             ack_many_acks_current_receipts_and_reports_stale_ones,
-            ack_batcher_acks_current_receipts_and_reports_stale_ones
+            ack_batcher_acks_current_receipts_and_reports_stale_ones,
+            release_hands_back_at_once_without_counting,
+            receive_until_ends_its_wait_when_stopped
         );
     };
     (@cases $backend:expr; $($case:ident),+ $(,)?) => {

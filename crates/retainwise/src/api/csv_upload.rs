@@ -89,12 +89,10 @@ async fn accept(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     check_declared_size(app, headers)?;
-    let active = app.db.active_jobs(user).await?;
-    if active >= u64::from(app.config.max_active_jobs_per_user) {
-        return Err(ApiError::TooManyRequests {
-            retry_after: std::time::Duration::from_secs(30),
-            what: "jobs waiting: wait for your queued predictions to finish",
-        });
+    // A cheap early refusal, so that a user at the cap does not send the whole file first; the
+    // binding check is the one in `queue_prediction`'s transaction.
+    if app.db.active_jobs(user).await? >= u64::from(app.config.max_active_jobs_per_user) {
+        return Err(jobs_full());
     }
     let high = match query.priority.as_deref() {
         None => false,
@@ -109,31 +107,35 @@ async fn accept(
 
     let mut fields = Vec::new();
     let stored = store_csv(app, user, multipart, &mut fields).await?;
+    let prediction_id = PredictionId::new();
+    let queued = async {
+        let reference = {
+            fields_after_file(multipart, &mut fields).await?;
+            reference_date(&fields)?
+        };
+        // The model is fixed when the job is queued: activating another one later does not
+        // change what a queued prediction is scored with.
+        let model_id = app.registry.active_id(&app.db, user).await?;
+        check_readable(app, &model_id, &stored).await?;
+        queue_prediction(
+            app,
+            user,
+            prediction_id,
+            &stored,
+            &model_id,
+            high,
+            reference.as_deref(),
+        )
+        .await
+    }
+    .await;
     let StoredCsv {
         upload_id,
         key,
         filename,
         size,
+        ..
     } = stored;
-    let prediction_id = PredictionId::new();
-
-    let queued = match reference_date(&fields, multipart).await {
-        Ok(reference) => {
-            queue_prediction(
-                app,
-                user,
-                prediction_id,
-                upload_id,
-                &key,
-                &filename,
-                size,
-                high,
-                reference.as_deref(),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
     if let Err(e) = queued {
         // Nothing refers to the object: remove it so storage holds no orphans.
         let _ = app.storage.delete(&key).await;
@@ -166,6 +168,8 @@ pub(super) struct StoredCsv {
     pub filename: String,
     /// Bytes stored.
     pub size: u64,
+    /// The first [`HEAD_BYTES`] of them (all of a smaller file).
+    pub head: Vec<u8>,
 }
 
 /// Text fields kept from before the file field, at most.
@@ -249,10 +253,16 @@ pub(super) async fn store_csv(
     let key = ObjectKey::upload(user, upload_id);
     let counted = Arc::new(AtomicU64::new(0));
     let over = Arc::new(AtomicBool::new(false));
+    let head = Arc::new(std::sync::Mutex::new(Vec::new()));
     let chunks = futures::stream::iter([Ok(first)]).chain(field).map({
-        let (counted, over) = (counted.clone(), over.clone());
+        let (counted, over, head) = (counted.clone(), over.clone(), head.clone());
         move |chunk: Result<Bytes, axum::extract::multipart::MultipartError>| {
             let chunk = chunk.map_err(|e| e.body_text())?;
+            {
+                let mut head = head.lock().expect("head lock");
+                let room = HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..room]);
+            }
             if counted.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit
             {
                 over.store(true, Ordering::Relaxed);
@@ -272,12 +282,68 @@ pub(super) async fn store_csv(
         Err(e) => return Err(e.into()),
     };
 
+    let head = std::mem::take(&mut *head.lock().expect("head lock"));
     Ok(StoredCsv {
         upload_id,
         key,
         filename,
         size,
+        head,
     })
+}
+
+/// Bytes of an upload kept for the checks at upload ([`check_readable`]): the header and the
+/// first rows, as the preview reads.
+const HEAD_BYTES: usize = 1024 * 1024;
+
+/// What the worker would find at once about a stored upload, answered now (400) instead of
+/// after a 202: bytes that are not CSV text, no header, columns the model cannot map (missing
+/// or ambiguous), or a header and no customer rows. `model_id` is the model the job would be
+/// queued with; the SaaS baseline takes over a subscription file, as in the worker.
+///
+/// Errors: 400 with the scorer's own sentence.
+async fn check_readable(app: &App, model_id: &str, stored: &StoredCsv) -> Result<(), ApiError> {
+    // A model that does not load fails the job with its own reason; nothing to check here.
+    let Ok(model) = app.registry.load(&app.db, &app.storage, model_id).await else {
+        return Ok(());
+    };
+    let model = app.registry.for_file(model, &stored.head);
+    let head = stored.head.clone();
+    let whole = stored.size <= head.len() as u64;
+    let preview =
+        tokio::task::spawn_blocking(move || retainwise_model::preview(&model, head.as_slice(), 1))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    let name = &stored.filename;
+    let preview = match preview {
+        Ok(preview) => preview,
+        Err(e) if e.is_permanent() => {
+            return Err(ApiError::BadRequest(format!("{name:?}: {e}")));
+        }
+        Err(_) => return Ok(()),
+    };
+    let mapping = &preview.mapping;
+    if !mapping.duplicates.is_empty() {
+        let e = retainwise_model::ScoreError::DuplicateColumns {
+            duplicates: mapping.duplicates.clone(),
+            mapping: Box::new(mapping.clone()),
+        };
+        return Err(ApiError::BadRequest(format!("{name:?}: {e}")));
+    }
+    if !mapping.missing.is_empty() {
+        let e = retainwise_model::ScoreError::MissingColumns {
+            missing: mapping.missing.iter().map(|m| m.feature.clone()).collect(),
+            found: preview.header.clone(),
+            mapping: Box::new(mapping.clone()),
+        };
+        return Err(ApiError::BadRequest(format!("{name:?}: {e}")));
+    }
+    if whole && preview.rows.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "{name:?} has a header but no customer rows; add one row per customer below the header"
+        )));
+    }
+    Ok(())
 }
 
 /// 413 at once when the request's declared length is above the upload limit.
@@ -301,16 +367,15 @@ fn too_large(limit: u64) -> ApiError {
     ))
 }
 
-/// The optional `reference_date` form field, from the fields sent before the file or after it
-/// (read here, bounded like those before it), checked and spelled `YYYY-MM-DD`.
-async fn reference_date(
-    before: &[(String, String)],
+/// Reads the form fields after the file (text settings only, bounded like those before it)
+/// and appends them to `fields`. A second `file` part is refused rather than ignored: which of
+/// two files was meant cannot be guessed.
+///
+/// Errors: 400 for a second file, too many or too long fields, or a broken form.
+pub(super) async fn fields_after_file(
     multipart: &mut Multipart,
-) -> Result<Option<String>, ApiError> {
-    let mut given = before
-        .iter()
-        .rfind(|(name, _)| name == "reference_date")
-        .map(|(_, v)| v.clone());
+    fields: &mut Vec<(String, String)>,
+) -> Result<(), ApiError> {
     let mut after = 0;
     while let Some(field) = multipart.next_field().await.map_err(|e| {
         ApiError::BadRequest(format!("the upload is not a valid multipart form: {e}"))
@@ -321,21 +386,42 @@ async fn reference_date(
                 "more than {MAX_TEXT_FIELDS} form fields after the file; send only the settings and the file"
             )));
         }
-        if field.name() != Some("reference_date") {
-            continue;
+        let name = field.name().unwrap_or_default().to_owned();
+        let shown: String = name.chars().take(40).collect();
+        if name == "file" {
+            return Err(ApiError::BadRequest(
+                "the form has a second \"file\" part; send one file per upload".to_owned(),
+            ));
         }
         let text = field
             .text()
             .await
-            .map_err(|e| ApiError::BadRequest(format!("reading the reference_date field: {e}")))?;
+            .map_err(|e| ApiError::BadRequest(format!("reading the form field {shown:?}: {e}")))?;
         if text.len() > MAX_TEXT_FIELD {
             return Err(ApiError::BadRequest(format!(
-                "form field \"reference_date\" is longer than {MAX_TEXT_FIELD} bytes"
+                "form field {shown:?} is longer than {MAX_TEXT_FIELD} bytes"
             )));
         }
-        given = Some(text);
+        fields.push((name, text));
     }
-    match given.as_deref().map(str::trim) {
+    Ok(())
+}
+
+/// The optional `reference_date` form field (before or after the file; given twice with
+/// different values it is refused), checked and spelled `YYYY-MM-DD`.
+fn reference_date(fields: &[(String, String)]) -> Result<Option<String>, ApiError> {
+    let mut given = fields
+        .iter()
+        .filter(|(name, _)| name == "reference_date")
+        .map(|(_, v)| v.trim());
+    let first = given.next();
+    if let Some(other) = given.find(|v| Some(*v) != first) {
+        return Err(ApiError::BadRequest(format!(
+            "reference_date is given twice with different values ({:?} and {other:?}); give it once",
+            first.unwrap_or_default()
+        )));
+    }
+    match first {
         None | Some("") => Ok(None),
         Some(raw) => retainwise_model::dates::parse_reference(raw)
             .map(|d| Some(retainwise_model::dates::iso(d)))
@@ -344,30 +430,32 @@ async fn reference_date(
 }
 
 /// The upload row, the prediction row and the queue message, in one transaction.
-#[allow(clippy::too_many_arguments)]
 async fn queue_prediction(
     app: &App,
     user: &crate::domain::UserId,
     prediction_id: PredictionId,
-    upload_id: UploadId,
-    key: &ObjectKey,
-    filename: &str,
-    size: u64,
+    stored: &StoredCsv,
+    model_id: &str,
     high: bool,
     reference_date: Option<&str>,
 ) -> Result<(), ApiError> {
-    // The model is fixed when the job is queued: activating another one later does not change
-    // what a queued prediction is scored with.
-    let model_id = app.registry.active_id(&app.db, user).await?;
+    let (upload_id, key) = (stored.upload_id, &stored.key);
     let mut tx = app.db.pool().begin().await?;
+    let cap = u64::from(app.config.max_active_jobs_per_user);
+    if db::admit(&mut tx, user, db::JobKind::Prediction, cap)
+        .await?
+        .is_err()
+    {
+        return Err(jobs_full());
+    }
     let new = NewPrediction {
         prediction_id,
         upload_id,
         user_id: user,
-        filename,
+        filename: &stored.filename,
         object_key: key,
-        size_bytes: size,
-        model_id: &model_id,
+        size_bytes: stored.size,
+        model_id,
         reference_date,
     };
     db::insert_queued(&mut tx, &new).await?;
@@ -392,6 +480,17 @@ async fn queue_prediction(
     tx.commit().await?;
     app.queue.wake();
     Ok(())
+}
+
+/// The 429 for a user who already has `RETAINWISE_MAX_ACTIVE_JOBS_PER_USER` jobs QUEUED or
+/// RUNNING.
+fn jobs_full() -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after: std::time::Duration::from_secs(30),
+        what:
+            "jobs queued or running: you are at your limit (RETAINWISE_MAX_ACTIVE_JOBS_PER_USER); \
+               wait for a prediction to finish, then upload again",
+    }
 }
 
 /// Refuses bytes that are plainly not CSV text (a workbook, a PDF, binary data), with the same

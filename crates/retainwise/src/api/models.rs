@@ -16,7 +16,7 @@ use retainwise_queue::{OutgoingMessage, Priority};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::csv_upload::{check_declared_size, drain, store_csv, StoredCsv};
+use super::csv_upload::{check_declared_size, drain, fields_after_file, store_csv, StoredCsv};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{self, ModelRow, NewTraining, TrainingRow};
@@ -157,15 +157,18 @@ async fn accept(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     check_declared_size(app, headers)?;
+    // A cheap early refusal before the file is sent; the binding check is in `queue_training`.
     if app.db.active_trainings(user).await? > 0 {
-        return Err(ApiError::TooManyRequests {
-            retry_after: std::time::Duration::from_secs(30),
-            what: "trainings at once: wait for your running training to finish",
-        });
+        return Err(trainings_full());
     }
     let mut fields = Vec::new();
     let stored = store_csv(app, user, multipart, &mut fields).await?;
-    let settings = match TrainSettings::from_parts(query, &fields, &stored.filename) {
+    // Settings may come after the file too (a form's field order is the client's choice).
+    let settings = match fields_after_file(multipart, &mut fields).await {
+        Ok(()) => TrainSettings::from_parts(query, &fields, &stored.filename),
+        Err(e) => Err(e),
+    };
+    let settings = match settings {
         Ok(settings) => settings,
         Err(e) => {
             let _ = app.storage.delete(&stored.key).await;
@@ -210,10 +213,17 @@ impl TrainSettings {
         filename: &str,
     ) -> Result<Self, ApiError> {
         let pick = |key: &str, from_query: Option<String>| -> Result<Option<String>, ApiError> {
-            let from_form = fields
+            let mut given = fields
                 .iter()
-                .find(|(k, _)| k == key)
+                .filter(|(k, _)| k == key)
                 .map(|(_, v)| v.trim().to_owned());
+            let from_form = given.next();
+            if let Some(other) = given.find(|v| Some(v) != from_form.as_ref()) {
+                return Err(ApiError::BadRequest(format!(
+                    "{key} is given twice in the form with different values ({:?} and {other:?}); give it once",
+                    from_form.unwrap_or_default()
+                )));
+            }
             let from_query = from_query.map(|v| v.trim().to_owned());
             match (from_query, from_form) {
                 (Some(q), Some(f)) if q != f => Err(ApiError::BadRequest(format!(
@@ -255,6 +265,12 @@ async fn queue_training(
     settings: &TrainSettings,
 ) -> Result<(), ApiError> {
     let mut tx = app.db.pool().begin().await?;
+    if db::admit(&mut tx, user, db::JobKind::Training, 1)
+        .await?
+        .is_err()
+    {
+        return Err(trainings_full());
+    }
     let new = NewTraining {
         training_id,
         upload_id: stored.upload_id,
@@ -288,6 +304,14 @@ async fn queue_training(
     tx.commit().await?;
     app.queue.wake();
     Ok(())
+}
+
+/// The 429 for a user whose training is still QUEUED or RUNNING (one at a time per user).
+fn trainings_full() -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after: std::time::Duration::from_secs(30),
+        what: "trainings at once: one training per user runs at a time; wait for yours to finish",
+    }
 }
 
 async fn visible_model(app: &App, user: &UserId, id: &str) -> Result<ModelRow, ApiError> {

@@ -18,7 +18,8 @@ use crate::time::rfc3339;
 /// Largest page of `GET /api/predictions`.
 const MAX_PAGE: u32 = 100;
 
-/// Paging of `GET /api/predictions`: `limit` (1–100, default 20) and `offset` (default 0).
+/// Paging of `GET /api/predictions`: `limit` (1–100, default 20) and `offset` (0 to 2^63 − 1,
+/// default 0); anything else is answered 400.
 #[derive(Debug, Deserialize)]
 pub struct Page {
     limit: Option<u32>,
@@ -43,6 +44,14 @@ pub async fn list(
         )));
     }
     let offset = page.offset.unwrap_or(0);
+    // SQL OFFSET is a signed 64-bit number on both databases: a larger one wrapped to a
+    // negative (SQLite then answered the first page, Postgres an error).
+    if i64::try_from(offset).is_err() {
+        return Err(ApiError::BadRequest(format!(
+            "offset {offset} is out of range: use 0 to {}",
+            i64::MAX
+        )));
+    }
     let (rows, total) = app.db.predictions(&user, limit, offset).await?;
     let predictions: Vec<Value> = rows.iter().map(|row| prediction_json(row, false)).collect();
     Ok(Json(json!({

@@ -6,8 +6,11 @@
 //! Worker updates to a running prediction are fenced by its lease token (the queue receipt), so a
 //! worker that lost its lease can never complete or fail a job another worker now holds.
 
+mod admission;
 mod models;
 mod predictions;
+
+pub use admission::{admit, JobKind};
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,

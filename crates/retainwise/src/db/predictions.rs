@@ -233,7 +233,8 @@ impl Db {
         ))
         .bind(user.as_str())
         .bind(i64::from(limit))
-        .bind(offset as i64)
+        // Past the last row either way; never a wrapped negative.
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .fetch_all(self.pool())
         .await?;
         let (total,): (i64,) =

@@ -110,13 +110,20 @@ impl fmt::Display for ModelId {
     }
 }
 
-/// The owner of uploads and predictions: 1–64 characters of `A–Z a–z 0–9 _ -` (Clerk's
-/// `user_2abc…` ids fit). Every query a user's request causes is scoped by it, and it is a
-/// path segment of every object key, so nothing else gets in.
+/// The owner of uploads and predictions: the identity provider's subject as it is — Clerk's
+/// `user_2abc…`, Auth0's `auth0|64f…` or `google-oauth2|1043…`, an e-mail address — 1 to
+/// [`UserId::MAX_LEN`] bytes without control characters, and not `*` (the installation-wide
+/// scope of the active model, [`crate::db::EVERYONE`]). Every query a user's request causes is
+/// scoped by it (bound as a parameter, never spliced into SQL). Object keys use
+/// [`UserId::folder`], never the raw text, so no subject can leave its own folder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserId(String);
 
 impl UserId {
+    /// Longest subject accepted, in bytes: room for any e-mail address (RFC 5321 caps a path at
+    /// 256 octets) and for every provider's ids we know of.
+    pub const MAX_LEN: usize = 255;
+
     /// The single user of an installation without sign-in.
     pub fn local() -> Self {
         Self("local".to_owned())
@@ -126,23 +133,61 @@ impl UserId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The user's folder name in object keys (`uploads/{folder}/…`). A subject of 1–64
+    /// characters of `A–Z a–z 0–9 _ -` is its own folder, as it always was, so existing users'
+    /// objects stay where they are; any other subject becomes `h.` and the hex SHA-256 of its
+    /// text. The `.` cannot occur in a folder of the first kind, so the two kinds never meet, and
+    /// neither contains `/` or is `.` or `..`.
+    pub fn folder(&self) -> std::borrow::Cow<'_, str> {
+        if is_plain_folder(&self.0) {
+            std::borrow::Cow::Borrowed(&self.0)
+        } else {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(self.0.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            std::borrow::Cow::Owned(format!("h.{hex}"))
+        }
+    }
+}
+
+impl UserId {
+    /// The tag a model trained for this user carries on its card (see
+    /// `retainwise_model::TrainParams::namespace`): `owner-` and the first 16 hex digits of the
+    /// SHA-256 of the id, so the card names nobody while the same file trained by two users
+    /// gives two model ids.
+    pub fn model_namespace(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.0.as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("owner-{hex}")
+    }
+}
+
+/// The ids every user had before any subject was accepted: usable as a folder name as they are.
+fn is_plain_folder(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl FromStr for UserId {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, DomainError> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(DomainError(format!(
-                "user id {:?} is invalid: expected 1-64 characters of letters, digits, '_' or '-'",
-                shown(s)
-            )))
+        if s.is_empty() || s.len() > Self::MAX_LEN || s.chars().any(char::is_control) {
+            return Err(DomainError(format!(
+                "user id {:?} is invalid: expected 1-{} bytes without control characters",
+                shown(s),
+                Self::MAX_LEN
+            )));
         }
+        if s == crate::db::EVERYONE {
+            return Err(DomainError(format!(
+                "user id {s:?} is reserved for the installation-wide setting"
+            )));
+        }
+        Ok(Self(s.to_owned()))
     }
 }
 
@@ -174,9 +219,44 @@ mod tests {
 
     #[test]
     fn user_ids() {
-        assert!("user_2abcXYZ-9".parse::<UserId>().is_ok());
-        for bad in ["", "a/b", "a b", "..", "x;rm", "é", &"a".repeat(65)] {
+        for good in [
+            "user_2abcXYZ-9",
+            "auth0|64f1c2",
+            "google-oauth2|1043",
+            "ann@example.com",
+            "a/b",
+            "..",
+            "é",
+            &"a".repeat(255),
+        ] {
+            assert!(good.parse::<UserId>().is_ok(), "{good:?}");
+        }
+        for bad in ["", "*", "a\nb", "a\u{0}", &"a".repeat(256)] {
             assert!(bad.parse::<UserId>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn user_folders_stay_inside_and_keep_old_names() {
+        let user = |s: &str| s.parse::<UserId>().unwrap();
+        // Existing (Clerk-style) users keep their folder: their objects do not move.
+        assert_eq!(user("user_2abcXYZ-9").folder(), "user_2abcXYZ-9");
+        for odd in [
+            "..",
+            ".",
+            "a/b",
+            "../other",
+            "auth0|x",
+            "ann@example.com",
+            "x y",
+        ] {
+            let folder = user(odd).folder().into_owned();
+            assert!(
+                folder.starts_with("h.") && folder.len() == 66,
+                "{odd:?} → {folder}"
+            );
+            assert!(folder[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        assert_ne!(user("auth0|a").folder(), user("auth0|b").folder());
     }
 }

@@ -10,19 +10,20 @@ use super::{DomainError, ModelId, PredictionId, UploadId, UserId};
 pub struct ObjectKey(String);
 
 impl ObjectKey {
-    /// `uploads/{user}/{upload}.csv`: where an upload's bytes live.
+    /// `uploads/{user}/{upload}.csv`: where an upload's bytes live (`{user}` is
+    /// [`UserId::folder`]).
     pub fn upload(user: &UserId, upload: UploadId) -> Self {
-        Self(format!("uploads/{user}/{upload}.csv"))
+        Self(format!("uploads/{}/{upload}.csv", user.folder()))
     }
 
     /// `results/{user}/{prediction}.csv`: the scored CSV.
     pub fn result(user: &UserId, prediction: PredictionId) -> Self {
-        Self(format!("results/{user}/{prediction}.csv"))
+        Self(format!("results/{}/{prediction}.csv", user.folder()))
     }
 
     /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
     pub fn report(user: &UserId, prediction: PredictionId) -> Self {
-        Self(format!("reports/{user}/{prediction}.json"))
+        Self(format!("reports/{}/{prediction}.json", user.folder()))
     }
 
     /// `models/{model}.json`: a model artifact (DESIGN §4). Model ids are content hashes, so one
@@ -73,10 +74,11 @@ impl ObjectKey {
         if key.split('/').any(|seg| seg == ".." || seg == ".") {
             return err("it contains a '.' or '..' segment");
         }
-        let folder = format!("uploads/{user}/");
+        let folder = format!("uploads/{}/", user.folder());
         if !key.starts_with(&folder) || key[folder.len()..].contains('/') {
             return err(&format!(
-                "uploads of user {user} must be directly under {folder}"
+                "uploads of user {:?} must be directly under {folder}",
+                user.as_str()
             ));
         }
         if !key.ends_with(".csv") || key.len() == folder.len() + ".csv".len() {
@@ -117,6 +119,31 @@ mod tests {
         );
         let full = format!("{ROOT}/{key}");
         assert_eq!(ObjectKey::parse_upload(&full, ROOT, &user()).unwrap(), key);
+    }
+
+    #[test]
+    fn any_subject_keeps_to_its_own_folder() {
+        for subject in [
+            "auth0|64f1",
+            "ann@example.com",
+            "../user_1",
+            "a/../../b",
+            "..",
+        ] {
+            let odd: UserId = subject.parse().unwrap();
+            let key = ObjectKey::upload(&odd, UploadId::new());
+            let folder = format!("uploads/{}/", odd.folder());
+            assert!(key.as_str().starts_with(&folder), "{key}");
+            assert_eq!(key.as_str().matches('/').count(), 2, "{key}");
+            assert_eq!(
+                ObjectKey::parse_upload(key.as_str(), ROOT, &odd).unwrap(),
+                key
+            );
+            // Another user's key is refused for it, and its key for another user.
+            let other = ObjectKey::upload(&user(), UploadId::new());
+            assert!(ObjectKey::parse_upload(other.as_str(), ROOT, &odd).is_err());
+            assert!(ObjectKey::parse_upload(key.as_str(), ROOT, &user()).is_err());
+        }
     }
 
     #[test]

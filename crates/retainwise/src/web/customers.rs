@@ -140,7 +140,7 @@ pub async fn table(
     let pages = total.div_ceil(PER_PAGE as u64).max(1);
     let base = q.base(&filter);
     let here = format!("/predictions/{}/customers", row.id);
-    let first = (page - 1) * PER_PAGE as u64 + 1;
+    let first = (page - 1).saturating_mul(PER_PAGE as u64).saturating_add(1);
     let sort_toggle = if filter.ascending {
         "churn_desc"
     } else {

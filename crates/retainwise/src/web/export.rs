@@ -34,13 +34,68 @@ pub const EXCEL_MAX_ROWS: u64 = 1_048_576;
 /// Columns written as numbers (shown as percentages), not text.
 const PROBABILITY_COLUMNS: &[&str] = &["churn_probability", "retention_probability"];
 
-/// `GET /predictions/{id}/export.xlsx`.
+/// Workbooks one user may have in preparation at once. Each holds a blocking thread and a
+/// temporary file for seconds on a large result, so without a bound one user's parallel
+/// requests could occupy every blocking thread and fill the disk.
+pub const EXPORTS_PER_USER: usize = 2;
+
+/// Workbooks being prepared, per user.
+#[derive(Debug, Default)]
+pub struct ExportSlots {
+    busy: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl ExportSlots {
+    /// A slot for one more of `user`'s exports, or `None` when they already have
+    /// [`EXPORTS_PER_USER`] in preparation. The slot is given back when dropped.
+    pub fn take(self: &std::sync::Arc<Self>, user: &crate::domain::UserId) -> Option<ExportSlot> {
+        let mut busy = self.busy.lock().expect("export slots lock");
+        let n = busy.entry(user.as_str().to_owned()).or_insert(0);
+        if *n >= EXPORTS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(ExportSlot {
+            slots: self.clone(),
+            user: user.as_str().to_owned(),
+        })
+    }
+}
+
+/// One export in preparation; see [`ExportSlots::take`].
+pub struct ExportSlot {
+    slots: std::sync::Arc<ExportSlots>,
+    user: String,
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut busy = self.slots.busy.lock().expect("export slots lock");
+        if let Some(n) = busy.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// `GET /predictions/{id}/export.xlsx`. At most [`EXPORTS_PER_USER`] of a user's workbooks are
+/// prepared at once; another answers 429.
 pub async fn xlsx(
     State(state): State<WebState>,
     WebUser(user): WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let row = find(&state, &user, &id).await?;
+    // Held by the thread that writes the workbook, so a client that gives up does not free it
+    // before that work ends.
+    let slot = state.exports.take(&user).ok_or_else(|| {
+        WebError::from(crate::api::ApiError::TooManyRequests {
+            retry_after: std::time::Duration::from_secs(10),
+            what: "Excel exports at once: two of yours are being prepared; wait for them",
+        })
+    })?;
     let key = results_key(&row, &user)?;
     let rows = row.rows_processed.max(0) as u64;
     if rows >= EXCEL_MAX_ROWS {
@@ -54,6 +109,7 @@ pub async fn xlsx(
     let thresholds = state.app.config.thresholds.clone();
     let meta = row.clone();
     let writer = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         write_workbook(
             &meta,
             &thresholds,

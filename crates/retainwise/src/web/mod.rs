@@ -53,6 +53,8 @@ pub struct WebState {
     pub app: App,
     /// Customer indexes of recently viewed predictions.
     pub indexes: Arc<IndexCache>,
+    /// Excel workbooks in preparation, per user.
+    pub(crate) exports: Arc<export::ExportSlots>,
 }
 
 /// The web pages and their assets, ready to merge into the API router (any outer state).
@@ -60,6 +62,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App) -> Router<S> {
     let state = WebState {
         app,
         indexes: Arc::new(IndexCache::new(INDEXES_KEPT)),
+        exports: Arc::default(),
     };
     Router::new()
         .route("/", get(upload::page))

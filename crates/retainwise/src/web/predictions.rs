@@ -36,7 +36,11 @@ pub async fn page(
     let (rows, total) = state
         .app
         .db
-        .predictions(&user, PER_PAGE, (page - 1) * u64::from(PER_PAGE))
+        .predictions(
+            &user,
+            PER_PAGE,
+            (page - 1).saturating_mul(u64::from(PER_PAGE)),
+        )
         .await?;
     let body = html! {
         h1 { "Predictions" }
@@ -61,7 +65,11 @@ pub async fn rows(
     let (rows, total) = state
         .app
         .db
-        .predictions(&user, PER_PAGE, (page - 1) * u64::from(PER_PAGE))
+        .predictions(
+            &user,
+            PER_PAGE,
+            (page - 1).saturating_mul(u64::from(PER_PAGE)),
+        )
         .await?;
     Ok(listing(&rows, total, page).into_response())
 }

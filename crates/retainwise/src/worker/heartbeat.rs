@@ -1,10 +1,24 @@
-//! Keeps a job's lease alive while it runs: extends the message's visibility every third of
-//! the timeout, and publishes the rows-scored counter to the prediction row every second. The original
-//! service did not extend, so a long file outlived its visibility timeout and ran twice.
+//! Keeps a job's lease alive while it runs, and tells the job when it has lost it.
+//!
+//! The lease is extended once a third of the visibility timeout has passed since the current
+//! lease began, counted from the moment the delivery was received (the lease's clock starts at
+//! the receive, not when the heartbeat starts) and, after each extension, from the moment the
+//! extension was *asked for* (the queue's clock restarts no earlier). The beat looks every
+//! twelfth of the timeout, so the lease is renewed with at least half of it left even when a
+//! beat or the database answers late; a failed extension is retried at the next look. The
+//! original service did not extend, so a long file outlived its visibility timeout and ran twice.
+//!
+//! The lease is lost when the queue refuses an extension, when the prediction row no longer
+//! carries this attempt's lease token (another worker started it), or when the whole timeout
+//! passed without a successful extension (another worker may hold it by now). The job sees
+//! [`Heartbeat::lost_flag`] and stops at its next batch; the rows-scored counter is published
+//! to the prediction row every second.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use retainwise_queue::{QueueError, Receipt};
 use tokio::task::JoinHandle;
@@ -24,59 +38,66 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Starts beating for `receipt`; `rows` is read at each beat and written as progress.
+    /// Starts beating for `receipt`, received at `received_at`; `rows` is read at each beat
+    /// and written as progress.
     pub fn start(
         app: &App,
         prediction: PredictionId,
         receipt: Receipt,
+        received_at: Instant,
         rows: Arc<AtomicU64>,
     ) -> Self {
         Self::spawn(
             app,
             prediction.to_string(),
             receipt,
+            received_at,
             Some((prediction, rows)),
         )
     }
 
-    /// Starts beating for `receipt` with no progress to publish (a training); `job` names the
-    /// job in logs.
-    pub fn lease_only(app: &App, job: String, receipt: Receipt) -> Self {
-        Self::spawn(app, job, receipt, None)
+    /// Starts beating for `receipt`, received at `received_at`, with no progress to publish
+    /// (a training); `job` names the job in logs.
+    pub fn lease_only(app: &App, job: String, receipt: Receipt, received_at: Instant) -> Self {
+        Self::spawn(app, job, receipt, received_at, None)
     }
 
     fn spawn(
         app: &App,
         job: String,
         receipt: Receipt,
+        received_at: Instant,
         progress: Option<(PredictionId, Arc<AtomicU64>)>,
     ) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
         let timeout = app.config.visibility_timeout;
-        let extend_every = (timeout / 3).max(Duration::from_millis(100));
+        let mut clock = LeaseClock::new(timeout, received_at);
         let (app, flag) = (app.clone(), lost.clone());
         let task = tokio::spawn(async move {
-            // Progress is published every second so a person watching sees rows move; the
-            // lease is extended only every third of the visibility timeout.
-            let mut tick = tokio::time::interval(PROGRESS_EVERY.min(extend_every));
-            tick.tick().await;
-            let mut extended = tokio::time::Instant::now();
+            let mut tick = tokio::time::interval(PROGRESS_EVERY.min(clock.look_every()));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut published = 0;
             loop {
                 tick.tick().await;
-                if extended.elapsed() >= extend_every {
+                let now = Instant::now();
+                if clock.due(now) {
                     match app.queue.extend(&receipt, timeout).await {
-                        Ok(()) => extended = tokio::time::Instant::now(),
+                        Ok(()) => clock.extended(now),
                         Err(QueueError::LeaseLost { .. }) => {
                             warn!(job = %job, "lease lost: another worker may take this job over");
                             flag.store(true, Ordering::SeqCst);
                             return;
                         }
-                        // A blip: the next beat retries well before the timeout runs out.
+                        // A blip: the next look retries, well before the lease runs out.
                         Err(e) => {
                             warn!(job = %job, error = %Chain(&e), "heartbeat failed")
                         }
                     }
+                }
+                if clock.expired(Instant::now()) {
+                    warn!(job = %job, "lease ran out before it could be extended: stopping this attempt");
+                    flag.store(true, Ordering::SeqCst);
+                    return;
                 }
                 let Some((prediction, rows)) = &progress else {
                     continue;
@@ -84,7 +105,13 @@ impl Heartbeat {
                 let seen = rows.load(Ordering::Relaxed);
                 if seen != published {
                     match app.db.progress(*prediction, receipt.as_str(), seen).await {
-                        Ok(_) => published = seen,
+                        Ok(true) => published = seen,
+                        // The row carries another attempt's lease: someone else runs it now.
+                        Ok(false) => {
+                            warn!(job = %job, "lease lost: the prediction was started by another attempt");
+                            flag.store(true, Ordering::SeqCst);
+                            return;
+                        }
                         Err(e) => {
                             warn!(prediction_id = %prediction, error = %Chain(&e), "progress update failed")
                         }
@@ -95,9 +122,75 @@ impl Heartbeat {
         Self { task, lost }
     }
 
+    /// The flag the job reads between batches: set once the lease is lost.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
+    }
+
     /// Stops beating; true when the lease was lost while the job ran.
     pub fn stop(self) -> bool {
         self.task.abort();
         self.lost.load(Ordering::SeqCst)
+    }
+}
+
+/// When a lease needs extending: pure arithmetic over the visibility timeout, kept apart from
+/// the task so its margins can be checked in a unit test.
+#[derive(Debug, Clone, Copy)]
+struct LeaseClock {
+    timeout: Duration,
+    /// No later than when the queue started the current lease's clock.
+    since: Instant,
+}
+
+impl LeaseClock {
+    fn new(timeout: Duration, received_at: Instant) -> Self {
+        Self {
+            timeout,
+            since: received_at,
+        }
+    }
+
+    /// How often the heartbeat looks: a twelfth of the timeout (at least 10 ms).
+    fn look_every(&self) -> Duration {
+        (self.timeout / 12).max(Duration::from_millis(10))
+    }
+
+    /// A third of the timeout has passed since the lease began.
+    fn due(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) >= self.timeout / 3
+    }
+
+    /// An extension asked for at `asked` succeeded.
+    fn extended(&mut self, asked: Instant) {
+        self.since = asked;
+    }
+
+    /// The whole timeout passed since the lease began: it may be someone else's now.
+    fn expired(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) >= self.timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extends_at_a_third_counted_from_the_receive_and_from_each_request() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(30);
+        let mut clock = LeaseClock::new(timeout, t0);
+        // A job whose heartbeat starts 12 s after the receive (a slow start under load) is
+        // already due: the lease has been running since the receive.
+        assert!(!clock.due(t0 + Duration::from_secs(9)));
+        assert!(clock.due(t0 + Duration::from_secs(12)));
+        // An extension asked at 12 s that took 5 s to answer restarts the clock at 12 s.
+        clock.extended(t0 + Duration::from_secs(12));
+        assert!(clock.due(t0 + Duration::from_secs(22)));
+        assert!(!clock.expired(t0 + Duration::from_secs(41)));
+        assert!(clock.expired(t0 + Duration::from_secs(42)));
+        // Looking every twelfth, a due extension is asked with more than half the lease left.
+        assert!(clock.look_every() + timeout / 3 <= timeout / 2);
     }
 }

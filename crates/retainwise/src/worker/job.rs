@@ -1,6 +1,6 @@
 //! One delivery, from validation to ack.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -32,6 +32,9 @@ pub enum Outcome {
     Skipped,
     /// Another worker holds the job now; this one wrote nothing and left the message alone.
     LeaseLost,
+    /// A training with no free training slot in this worker: handed back for a moment, its
+    /// receive uncounted, nothing written.
+    Deferred,
 }
 
 /// Why a job did not complete; decides between failing it and retrying it.
@@ -72,8 +75,10 @@ struct Scored {
 /// Processes one delivery to the end; never panics, never returns an error: every path ends in
 /// an ack, a nack or a dead-letter (or, for a lost lease, in leaving the message alone).
 pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> Outcome {
+    // The lease's clock has been running since the receive, which returned just now.
+    let received_at = tokio::time::Instant::now();
     if message::is_training(&delivery.body) {
-        return super::training::process(app, options, &delivery).await;
+        return super::training::process(app, options, &delivery, received_at).await;
     }
     let job = match message::validate(
         &delivery.body,
@@ -99,9 +104,10 @@ pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> 
 
     let started = Instant::now();
     let rows = Arc::new(AtomicU64::new(0));
-    let heartbeat = Heartbeat::start(app, id, delivery.receipt.clone(), rows.clone());
+    let heartbeat = Heartbeat::start(app, id, delivery.receipt.clone(), received_at, rows.clone());
+    let lost = heartbeat.lost_flag();
     let result = match model_of(app, &job).await {
-        Ok((model, reference)) => score(app, &job, model, reference, rows).await,
+        Ok((model, reference)) => score(app, &job, model, reference, rows, lost).await,
         Err(e) => Err(e),
     };
     if heartbeat.stop() {
@@ -148,13 +154,18 @@ async fn model_of(
 }
 
 /// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
+/// Once `lost` is set (the lease is gone) scoring stops at its next batch and nothing more is
+/// stored: the job is its new holder's.
 async fn score(
     app: &App,
     job: &PredictionJob,
     model: Arc<Model>,
     reference_date: Option<NaiveDate>,
     rows: Arc<AtomicU64>,
+    lost: Arc<AtomicBool>,
 ) -> Result<Scored, JobError> {
+    let lease_lost =
+        || JobError::Transient("the lease was lost; another attempt holds the job".to_owned());
     let dir = tempfile::tempdir()
         .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
     let input = dir.path().join("input.csv");
@@ -182,6 +193,10 @@ async fn score(
         ..ScoreOptions::default()
     };
     let (input_path, output_path) = (input.clone(), output.clone());
+    let stop = lost.clone();
+    let max_result = app.config.max_result_bytes;
+    let over = Arc::new(AtomicBool::new(false));
+    let too_big = over.clone();
     type Failure = (JobError, Option<Vec<u8>>);
     let report = tokio::task::spawn_blocking(move || -> Result<ScoreReport, Failure> {
         let reader = std::fs::File::open(&input_path).map_err(|e| {
@@ -196,13 +211,25 @@ async fn score(
                 None,
             )
         })?;
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
+        // Every read and write checks the flag: the scorer reads and writes batch by batch,
+        // so a lost lease ends the run at its next batch.
+        let mut writer = UntilLost {
+            inner: Capped {
+                inner: std::io::BufWriter::with_capacity(1 << 20, writer),
+                left: max_result,
+                over: over.clone(),
+            },
+            lost: stop.clone(),
+        };
         let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
         // Reads the file twice when the model has date columns and no reference date was
         // given: first for the file's latest date.
         let report = retainwise_model::score_seekable(
             &model,
-            std::io::BufReader::with_capacity(1 << 20, reader),
+            UntilLost {
+                inner: std::io::BufReader::with_capacity(1 << 20, reader),
+                lost: stop.clone(),
+            },
             &mut writer,
             &options,
             &mut progress,
@@ -227,6 +254,16 @@ async fn score(
     })
     .await
     .map_err(|e| JobError::Transient(format!("the scoring task stopped unexpectedly: {e}")))?;
+    if lost.load(Ordering::SeqCst) {
+        return Err(lease_lost());
+    }
+    if too_big.load(Ordering::SeqCst) {
+        return Err(JobError::Permanent(format!(
+            "the scored results of this file would be larger than the limit of {} MB \
+             (RETAINWISE_MAX_RESULT_BYTES); split the file into smaller ones and upload each",
+            app.config.max_result_bytes.div_ceil(1024 * 1024)
+        )));
+    }
     let report = match report {
         Ok(report) => report,
         Err((error, failure_report)) => {
@@ -244,6 +281,9 @@ async fn score(
     metrics::counter!("retainwise_rows_scored_total").increment(report.rows_scored);
     metrics::counter!("retainwise_rows_rejected_total").increment(report.rows_rejected);
     let stage = Instant::now();
+    if lost.load(Ordering::SeqCst) {
+        return Err(lease_lost());
+    }
     let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
     let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
     if !app
@@ -470,6 +510,88 @@ async fn ack(app: &App, delivery: &Delivery, job: &PredictionJob) {
         Err(e) => {
             warn!(prediction_id = %job.prediction_id, error = %Chain(&e), "ack failed; a redelivery will be skipped")
         }
+    }
+}
+
+/// A reader or writer that fails once `lost` is set, so the scorer stops at its next read or
+/// write (it reads and writes batch by batch) when the job's lease is lost.
+struct UntilLost<T> {
+    inner: T,
+    lost: Arc<AtomicBool>,
+}
+
+impl<T> UntilLost<T> {
+    fn check(&self) -> std::io::Result<()> {
+        if self.lost.load(Ordering::Relaxed) {
+            Err(std::io::Error::other(
+                "stopped: the lease was lost; another attempt holds the job",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for UntilLost<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for UntilLost<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.check()?;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for UntilLost<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.check()?;
+        self.inner.seek(pos)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for UntilLost<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.flush()
+    }
+}
+
+/// A writer that refuses to write more than `left` bytes in all and sets `over` when asked
+/// to: the scored output is bounded while it is written, not after.
+struct Capped<W> {
+    inner: W,
+    left: u64,
+    over: Arc<AtomicBool>,
+}
+
+impl<W: std::io::Write> std::io::Write for Capped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            self.over.store(true, Ordering::SeqCst);
+            return Err(std::io::Error::other(
+                "the scored results are larger than the result limit",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

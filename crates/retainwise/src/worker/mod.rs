@@ -74,15 +74,24 @@ pub struct Worker {
     app: App,
     options: WorkerOptions,
     stats: Arc<WorkerStats>,
+    /// Trainings this worker runs at once: one less than its loops (at least one), so a
+    /// training — minutes long — never holds every loop while scoring jobs wait behind it.
+    training_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a training that found no free slot stays invisible before it is offered again
+/// (to this worker or another), its receive uncounted; scoring jobs behind it go first.
+pub const TRAINING_DEFERRAL: Duration = Duration::from_secs(2);
 
 impl Worker {
     /// A worker over `app`'s database, storage, queue and model.
     pub fn new(app: App, options: WorkerOptions) -> Self {
+        let trainings = options.concurrency.saturating_sub(1).max(1);
         Self {
             app,
             options,
             stats: Arc::default(),
+            training_slots: Arc::new(tokio::sync::Semaphore::new(trainings)),
         }
     }
 
@@ -107,6 +116,16 @@ impl Worker {
     }
 
     async fn process(&self, delivery: retainwise_queue::Delivery) -> Outcome {
+        // A training waits for a slot outside the worker: handed back for a moment, uncounted,
+        // so this loop is free for the scoring jobs behind it.
+        let _slot = if crate::message::is_training(&delivery.body) {
+            match self.training_slots.clone().try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => return self.defer(delivery).await,
+            }
+        } else {
+            None
+        };
         metrics::counter!("retainwise_jobs_received_total").increment(1);
         let started = Instant::now();
         let outcome = job::process(&self.app, &self.options, delivery).await;
@@ -117,7 +136,7 @@ impl Worker {
             Outcome::Failed => ("retainwise_jobs_failed_total", &self.stats.failed),
             Outcome::DeadLettered => ("retainwise_jobs_dead_lettered_total", &self.stats.failed),
             Outcome::Retried => ("retainwise_jobs_retried_total", &self.stats.retried),
-            Outcome::Skipped | Outcome::LeaseLost => {
+            Outcome::Skipped | Outcome::LeaseLost | Outcome::Deferred => {
                 ("retainwise_jobs_skipped_total", &self.stats.skipped)
             }
         };
@@ -164,14 +183,23 @@ impl Worker {
     async fn receive_loop(&self, shutdown: CancellationToken) {
         let mut errors = 0u32;
         while !shutdown.is_cancelled() {
-            let received = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                r = self.app.queue.receive(1, self.options.receive_wait) => r,
-            };
+            // Never dropped mid-claim: a shutdown ends the wait, and a claim already under way
+            // comes back here to be handed back (see below).
+            let received = self
+                .app
+                .queue
+                .receive_until(1, self.options.receive_wait, &shutdown)
+                .await;
             match received {
+                Ok(deliveries) if shutdown.is_cancelled() => {
+                    // Told to stop while receiving: what the receive leased is not started, so
+                    // it goes back at once, its receive uncounted, for another worker.
+                    self.hand_back(deliveries).await;
+                    break;
+                }
                 Ok(deliveries) => {
                     errors = 0;
-                    // A delivery in hand is finished even when shutdown fires meanwhile.
+                    // A job once started is finished even when shutdown fires meanwhile.
                     for delivery in deliveries {
                         self.process(delivery).await;
                     }
@@ -188,6 +216,43 @@ impl Worker {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(pause) => {}
                     }
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Hands a training back for [`TRAINING_DEFERRAL`] (with jitter, so deferred trainings do
+    /// not return together), its receive uncounted.
+    async fn defer(&self, delivery: retainwise_queue::Delivery) -> Outcome {
+        let jitter = Duration::from_millis(rand::random::<u64>() % 500);
+        if let Err(e) = self
+            .app
+            .queue
+            .release(&delivery.receipt, TRAINING_DEFERRAL + jitter)
+            .await
+        {
+            error!(message_id = %delivery.message_id, error = %Chain(&e), "deferring a training failed; it returns after its visibility timeout");
+        }
+        Outcome::Deferred
+    }
+
+    /// Releases deliveries received but not started (visible at once, receive uncounted); a
+    /// failed release only means the message returns after its visibility timeout.
+    async fn hand_back(&self, deliveries: Vec<retainwise_queue::Delivery>) {
+        for delivery in deliveries {
+            match self
+                .app
+                .queue
+                .release(&delivery.receipt, Duration::ZERO)
+                .await
+            {
+                Ok(()) => {
+                    info!(message_id = %delivery.message_id, "message_handed_back_at_shutdown")
+                }
+                Err(e) => {
+                    error!(message_id = %delivery.message_id, error = %Chain(&e), "hand-back failed; the message returns after its visibility timeout")
                 }
             }
         }

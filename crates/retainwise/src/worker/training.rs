@@ -23,6 +23,7 @@ pub async fn process(
     app: &App,
     options: &WorkerOptions,
     delivery: &retainwise_queue::Delivery,
+    received_at: tokio::time::Instant,
 ) -> Outcome {
     let job = match message::validate_training(
         &delivery.body,
@@ -45,8 +46,13 @@ pub async fn process(
     };
     info!(training_id = %id, attempt = row.attempt, receive_count = delivery.receive_count, "training_started");
     let started = Instant::now();
-    let heartbeat = Heartbeat::lease_only(app, format!("training {id}"), delivery.receipt.clone());
-    let result = train(app, &job, &row).await;
+    let heartbeat = Heartbeat::lease_only(
+        app,
+        format!("training {id}"),
+        delivery.receipt.clone(),
+        received_at,
+    );
+    let result = train(app, &job, &row, &heartbeat.lost_flag()).await;
     if heartbeat.stop() {
         warn!(training_id = %id, "lease lost while training; leaving the job to its new holder");
         return Outcome::LeaseLost;
@@ -85,8 +91,14 @@ pub async fn process(
     }
 }
 
-/// Downloads the labelled CSV, trains on a blocking thread, stores and registers the model.
-async fn train(app: &App, job: &TrainingJob, row: &TrainingRow) -> Result<ModelId, JobError> {
+/// Downloads the labelled CSV, trains on a blocking thread, stores and registers the model —
+/// unless `lost` was set meanwhile (the lease is gone): then nothing is stored.
+async fn train(
+    app: &App,
+    job: &TrainingJob,
+    row: &TrainingRow,
+    lost: &std::sync::atomic::AtomicBool,
+) -> Result<ModelId, JobError> {
     let dir = tempfile::tempdir()
         .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
     let input = dir.path().join("training.csv");
@@ -102,18 +114,40 @@ async fn train(app: &App, job: &TrainingJob, row: &TrainingRow) -> Result<ModelI
     let mut params = TrainParams::new(row.label.clone());
     params.id_column = row.id_column.clone();
     params.name = row.name.clone();
+    // Model ids hash the model's content: the owner's tag in it keeps two tenants who train
+    // the same file from sharing one id (and one seeing the other's model as "shared").
+    params.namespace = Some(job.user_id.model_namespace());
+    let budget = Budget {
+        max_cells: app.config.training_max_cells,
+        max_memory_mb: app.config.training_max_memory_mb,
+    };
     let trained = tokio::task::spawn_blocking(move || {
+        let failed = |e: TrainError| match e {
+            TrainError::Io(e) => JobError::Transient(format!("reading the download: {e}")),
+            other => JobError::Permanent(other.to_string()),
+        };
+        let checked = params.check().map_err(failed)?;
         let file = std::fs::File::open(&input)
             .map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
-        retainwise_model::train_csv(std::io::BufReader::with_capacity(1 << 20, file), &params)
-            .map_err(|e| match e {
-                TrainError::Io(e) => JobError::Transient(format!("reading the download: {e}")),
-                other => JobError::Permanent(other.to_string()),
-            })
+        let table = retainwise_model::TrainingTable::read_csv(std::io::BufReader::with_capacity(
+            1 << 20,
+            file,
+        ))
+        .map_err(failed)?;
+        // Refused before the search starts, not after it has held a worker for minutes.
+        budget
+            .check(table.rows() as u64, table.header().len() as u64)
+            .map_err(JobError::Permanent)?;
+        checked.fit(&table).map_err(failed)
     })
     .await
     .map_err(|e| JobError::Transient(format!("the training task stopped unexpectedly: {e}")))?;
     let (model, _report) = trained?;
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(JobError::Transient(
+            "the lease was lost; another attempt holds the training".to_owned(),
+        ));
+    }
     app.registry
         .register(&app.db, &app.storage, &model, Some(&job.user_id))
         .await
@@ -124,6 +158,42 @@ async fn train(app: &App, job: &TrainingJob, row: &TrainingRow) -> Result<ModelI
                 JobError::Transient(e.to_string())
             }
         })
+}
+
+/// Bytes of memory the built-in search needs per cell of the training table (rows × columns),
+/// an upper estimate from measurement (see the README's "Your own model").
+pub const BYTES_PER_CELL: u64 = 300;
+
+/// What a training may use, checked on the table before the search starts.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    max_cells: u64,
+    max_memory_mb: u64,
+}
+
+impl Budget {
+    /// `Err` with a sentence naming the limit that `rows` × `columns` is over.
+    fn check(&self, rows: u64, columns: u64) -> Result<(), String> {
+        let cells = rows.saturating_mul(columns);
+        if cells > self.max_cells {
+            return Err(format!(
+                "the file has {rows} rows × {columns} columns = {cells} cells, more than the \
+                 training limit of {} cells (RETAINWISE_TRAINING_MAX_CELLS); train on fewer rows \
+                 or drop columns the model should not learn from",
+                self.max_cells
+            ));
+        }
+        let estimate_mb = cells.saturating_mul(BYTES_PER_CELL).div_ceil(1024 * 1024);
+        if estimate_mb > self.max_memory_mb {
+            return Err(format!(
+                "training on {rows} rows × {columns} columns would need about {estimate_mb} MB \
+                 of memory, more than the limit of {} MB (RETAINWISE_TRAINING_MAX_MEMORY_MB); \
+                 train on fewer rows or drop columns",
+                self.max_memory_mb
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A transient failure: back to QUEUED and retried after a backoff, or, on the last allowed

@@ -183,11 +183,19 @@ async fn jwks_tokens_are_checked_claim_by_claim() {
             ),
         ),
         (
-            "bad sub",
+            "overlong sub",
             sign_rs(
                 "rsa-a",
                 "rsa_a.pem",
-                &with(|c| c["sub"] = json!("../admin")),
+                &with(|c| c["sub"] = json!("a".repeat(256))),
+            ),
+        ),
+        (
+            "sub with a control character",
+            sign_rs(
+                "rsa-a",
+                "rsa_a.pem",
+                &with(|c| c["sub"] = json!("user_alice\nforged log line")),
             ),
         ),
         (
@@ -414,6 +422,108 @@ async fn users_cannot_see_or_touch_each_others_predictions() {
         .path()
         .join(format!("objects/results/user_alice/{id}.csv"))
         .exists());
+}
+
+/// Subjects of other identity providers (Auth0, Google through Auth0, an e-mail address, and
+/// one that looks like a path) are users like any other: they upload, get results, see only
+/// their own predictions, and their objects stay inside their own folder of the store.
+#[tokio::test]
+async fn subjects_of_any_provider_are_users_and_keep_to_their_folder() {
+    let t = TestApp::spawn_with(|c| {
+        c.auth = AuthConfig::Secret {
+            secret: SECRET.to_owned().into(),
+            issuer: None,
+            audience: None,
+        }
+    })
+    .await;
+    let token = |sub: &str| {
+        let mut c = claims(sub);
+        c.as_object_mut().unwrap().remove("aud");
+        sign_hs(SECRET.as_bytes(), None, &c)
+    };
+    let subjects = [
+        "auth0|64f1c2d3e4",
+        "google-oauth2|104312345678901234567",
+        "ann.smith+churn@example.com",
+        "../user_bob",
+        "user_bob",
+    ];
+    let mut ids = Vec::new();
+    for sub in subjects {
+        let part =
+            reqwest::multipart::Part::bytes(synthetic_telco(5).into_bytes()).file_name("a.csv");
+        let r = t
+            .client
+            .post(format!("{}/api/csv", t.base))
+            .bearer_auth(token(sub))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{sub}: {}", r.text().await.unwrap());
+        let id = r.json::<Value>().await.unwrap()["prediction_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        t.work_once().await;
+        ids.push(id);
+    }
+    for (sub, id) in subjects.iter().zip(&ids) {
+        let list: Value = t
+            .client
+            .get(format!("{}/api/predictions", t.base))
+            .bearer_auth(token(sub))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list["total"], 1, "{sub} sees exactly its own prediction");
+        assert_eq!(list["predictions"][0]["id"], json!(id), "{sub}");
+        let results = t
+            .client
+            .get(format!("{}/api/predictions/{id}/results", t.base))
+            .bearer_auth(token(sub))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(results.status(), 200, "{sub}");
+    }
+    // Every object is one level below its kind's folder: `results/{folder}/{id}.csv`, with
+    // the Clerk-style id as its own folder and the others hashed.
+    let results = t.dir.path().join("objects/results");
+    let mut folders: Vec<String> = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    folders.sort();
+    assert_eq!(folders.len(), subjects.len(), "{folders:?}");
+    assert!(folders.contains(&"user_bob".to_owned()), "{folders:?}");
+    assert_eq!(
+        folders.iter().filter(|f| f.starts_with("h.")).count(),
+        4,
+        "{folders:?}"
+    );
+    for (folder, id) in std::iter::zip(
+        subjects.map(|s| {
+            s.parse::<retainwise::domain::UserId>()
+                .unwrap()
+                .folder()
+                .into_owned()
+        }),
+        &ids,
+    ) {
+        assert!(
+            results.join(&folder).join(format!("{id}.csv")).is_file(),
+            "{folder}"
+        );
+    }
+    assert!(
+        !t.dir.path().join("user_bob").exists() && !t.dir.path().join("objects/user_bob").exists(),
+        "nothing escaped the store's folders"
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         visibility_timeout: Duration::from_secs(2),
         max_receives: 3,
         max_upload_bytes: 10 * 1024 * 1024,
+        max_result_bytes: 160 * 1024 * 1024,
+        training_max_cells: 2_000_000,
+        training_max_memory_mb: 1024,
         thresholds: RiskThresholds {
             high: 0.70,
             medium: 0.40,
@@ -84,6 +87,11 @@ impl TestApp {
     /// The same app on a fresh database of the Postgres at `RETAINWISE_TEST_POSTGRES_URL`
     /// (`scripts/test-services.sh` starts one), or `None` with a loud note.
     pub async fn spawn_postgres() -> Option<Self> {
+        Self::spawn_postgres_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_postgres`] with the configuration adjusted by `adjust` first.
+    pub async fn spawn_postgres_with(adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
             .ok()
             .filter(|u| !u.is_empty())
@@ -102,7 +110,13 @@ impl TestApp {
         pool.close().await;
         let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
         let url = format!("{base}/{name}");
-        Some(Self::spawn_with(|c| c.database_url = url).await)
+        Some(
+            Self::spawn_with(|c| {
+                adjust(c);
+                c.database_url = url;
+            })
+            .await,
+        )
     }
 
     /// The app on a fresh Postgres database and a fresh prefix of the S3 bucket that

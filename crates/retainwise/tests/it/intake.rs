@@ -104,10 +104,25 @@ async fn every_prediction_has_a_report_even_a_failed_one() {
     assert_eq!(report["rows_scored"], 10);
     assert!(report["validation"].is_object(), "{report}");
 
-    // Only the first five columns: tenure and the rest are missing.
+    // Only the first five columns: refused at upload, naming what is missing.
     let bad: String = synthetic_telco(5)
         .lines()
         .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let r = t.upload("bad.csv", bad.into_bytes()).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("tenure"));
+    // Every row's tenure unreadable: the job fails in the worker, and its report says why.
+    let bad: String = synthetic_telco(5)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut cells: Vec<&str> = l.split(',').collect();
+            if i > 0 {
+                cells[5] = "many";
+            }
+            cells.join(",") + "\n"
+        })
         .collect();
     let failed = t.upload_ok("bad.csv", bad.into_bytes()).await;
     assert_eq!(t.work_once().await, Outcome::Failed);

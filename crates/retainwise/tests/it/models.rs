@@ -326,6 +326,59 @@ async fn users_see_and_activate_only_their_own_models() {
     assert_eq!(get_as(&t, None, "/api/models").await.0, 401);
 }
 
+/// Two tenants who train the same file on the same day get two models: ids hash the model's
+/// content, which carries an opaque tag of its owner, so neither sees the other's model (nor
+/// its creation time) as a "shared" one of theirs.
+#[tokio::test]
+async fn two_tenants_training_the_same_file_get_their_own_models() {
+    let t = TestApp::spawn_with(|c| {
+        c.auth = AuthConfig::Secret {
+            secret: "a-test-secret-that-is-at-least-32-bytes-long"
+                .to_owned()
+                .into(),
+            issuer: None,
+            audience: None,
+        }
+    })
+    .await;
+    let mut keys = Vec::new();
+    for user in ["user_alice", "user_bob"] {
+        keys.push(
+            t.app
+                .db
+                .create_api_key(&user.parse().unwrap(), "test")
+                .await
+                .unwrap()
+                .secret,
+        );
+    }
+    let mut models = Vec::new();
+    for key in &keys {
+        let response =
+            post_training(&t, Some(key), "?label=churned", subscription_history(300)).await;
+        assert_eq!(response.status(), 202);
+        let id = response.json::<Value>().await.unwrap()["training_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+        let (_, body) = get_as(&t, Some(key), &format!("/api/models/trainings/{id}")).await;
+        models.push(body["training"]["model_id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(models[0], models[1], "the same file, two owners: two ids");
+    for (key, own) in keys.iter().zip(&models) {
+        let (_, list) = get_as(&t, Some(key), "/api/models").await;
+        let listed = list["models"].as_array().unwrap();
+        assert!(
+            listed.iter().all(|m| m["owner"] != "shared"),
+            "no model of another tenant shows as shared: {list}"
+        );
+        let mine: Vec<&Value> = listed.iter().filter(|m| m["id"] == own.as_str()).collect();
+        assert_eq!(mine.len(), 1, "{list}");
+        assert_eq!(mine[0]["owner"], "you");
+    }
+}
+
 #[tokio::test]
 async fn the_cli_registers_lists_and_activates_models() {
     let bin = env!("CARGO_BIN_EXE_retainwise");
@@ -489,12 +542,13 @@ async fn a_subscription_file_is_scored_by_the_rule_based_baseline_until_a_model_
         .unwrap();
     assert_eq!(at(loyal, "risk_level"), "low");
 
-    // One column short of the template: FAILED, naming that column (not the Telco model's).
+    // One column short of the template: refused at upload, naming that column (not the Telco
+    // model's).
     let short: String = sample_without_last_column();
-    let id = t.upload_ok("short.csv", short.into_bytes()).await;
-    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Failed);
-    let p = t.prediction(&id).await;
-    let error = p["error_message"].as_str().unwrap();
+    let r = t.upload("short.csv", short.into_bytes()).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let error = body["detail"].as_str().unwrap();
     assert!(
         error.contains("has_integration") && !error.contains("gender"),
         "{error}"

@@ -196,10 +196,13 @@ async fn bad_rows_are_listed_and_the_rest_scored() {
     assert_eq!(rows.len(), 19);
 }
 
+/// What the worker would refuse at once is refused at upload (400 with the scorer's own
+/// sentence), not accepted with 202 to fail later: columns the model cannot map, a header with
+/// no rows, binary junk. Nothing is queued or stored for it.
 #[tokio::test]
-async fn a_file_missing_a_feature_fails_with_the_column_named() {
+async fn a_file_the_model_cannot_read_is_refused_at_upload() {
     let t = TestApp::spawn().await;
-    let csv: String = synthetic_telco(5)
+    let no_charges: String = synthetic_telco(5)
         .lines()
         .map(|l| {
             l.rsplit_once(',')
@@ -212,36 +215,52 @@ async fn a_file_missing_a_feature_fails_with_the_column_named() {
                 + "\n"
         })
         .collect();
-    let id = t.upload_ok("no_charges.csv", csv.into_bytes()).await;
-    assert_eq!(t.work_once().await, Outcome::Failed);
-    let p = t.prediction(&id).await;
-    assert_eq!(p["status"], "FAILED");
-    let message = p["error_message"].as_str().unwrap();
-    assert!(
-        message.contains("MonthlyCharges") && message.contains("TotalCharges"),
-        "{message}"
-    );
-    let results = t.get(&format!("/api/predictions/{id}/results")).await;
-    assert_eq!(results.status(), 409);
-    assert!(results.text().await.unwrap().contains("failed"));
+    let mut duplicated = String::new();
+    for (i, line) in synthetic_telco(5).lines().enumerate() {
+        let extra = if i == 0 {
+            "Tenure"
+        } else {
+            line.split(',').nth(5).unwrap()
+        };
+        duplicated.push_str(&format!("{line},{extra}\n"));
+    }
+    let mut junk = b"customerID,tenure\n".to_vec();
+    junk.extend((0..2000u32).map(|i| (i % 7) as u8));
+    for (name, bytes, needed) in [
+        (
+            "no_charges.csv",
+            no_charges.into_bytes(),
+            vec!["MonthlyCharges", "TotalCharges"],
+        ),
+        (
+            "header.csv",
+            format!("{TELCO_HEADER}\n").into_bytes(),
+            vec!["no customer rows"],
+        ),
+        (
+            "dupes.csv",
+            duplicated.into_bytes(),
+            vec!["\"tenure\" (column 6)", "\"Tenure\" (column 21)"],
+        ),
+        ("junk.csv", junk, vec!["not a CSV"]),
+    ] {
+        let r = t.upload(name, bytes).await;
+        assert_eq!(r.status(), 400, "{name}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let detail = body["detail"].as_str().unwrap();
+        for word in needed {
+            assert!(detail.contains(word), "{name}: {detail}");
+        }
+    }
+    let list: serde_json::Value = t.get("/api/predictions").await.json().await.unwrap();
+    assert_eq!(list["total"], 0, "nothing was queued");
     let stats = t.app.queue.stats().await.unwrap();
-    assert_eq!(
-        (stats.depth, stats.in_flight, stats.dead),
-        (0, 0, 0),
-        "a permanent failure is acked"
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
+    let uploads = t.dir.path().join("objects/uploads/local");
+    assert!(
+        !uploads.exists() || std::fs::read_dir(&uploads).unwrap().next().is_none(),
+        "no stored object is left behind"
     );
-}
-
-#[tokio::test]
-async fn a_header_only_file_fails_and_says_so() {
-    let t = TestApp::spawn().await;
-    let id = t
-        .upload_ok("header.csv", format!("{TELCO_HEADER}\n").into_bytes())
-        .await;
-    assert_eq!(t.work_once().await, Outcome::Failed);
-    let p = t.prediction(&id).await;
-    assert_eq!(p["status"], "FAILED");
-    assert!(!p["error_message"].as_str().unwrap().is_empty());
 }
 
 /// The same story on Postgres: upload, a transient failure retried, completion, a duplicate

@@ -186,3 +186,58 @@ async fn arbitrary_uploads_never_break_the_service() {
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
 }
+
+/// Form fields are read wherever they are: `label` after the file trains on that label; a
+/// second `file` part is refused (which one was meant cannot be guessed), for uploads and
+/// trainings alike; a setting given twice with different values is refused.
+#[tokio::test]
+async fn form_fields_after_the_file_count_and_a_second_file_is_refused() {
+    let t = TestApp::spawn().await;
+    let csv =
+        || reqwest::multipart::Part::bytes(synthetic_telco(60).into_bytes()).file_name("h.csv");
+    let post = |path: &'static str, form: reqwest::multipart::Form| {
+        t.client
+            .post(format!("{}{path}", t.base))
+            .multipart(form)
+            .send()
+    };
+    for path in ["/api/csv", "/api/models"] {
+        let r = post(
+            path,
+            reqwest::multipart::Form::new()
+                .text("label", "Partner")
+                .part("file", csv())
+                .part("file", csv()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("second \\\"file\\\" part"), "{path}: {text}");
+    }
+    let r = post(
+        "/api/csv",
+        reqwest::multipart::Form::new()
+            .text("reference_date", "2024-01-01")
+            .part("file", csv())
+            .text("reference_date", "2024-02-01"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("given twice"));
+    let list: serde_json::Value = t.get("/api/predictions").await.json().await.unwrap();
+    assert_eq!(list["total"], 0, "nothing refused was queued");
+    // The label after the file is the one trained on.
+    let r = post(
+        "/api/models",
+        reqwest::multipart::Form::new()
+            .part("file", csv())
+            .text("label", "Partner"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["label"], "Partner", "{body}");
+}

@@ -214,3 +214,104 @@ async fn a_job_orphaned_by_crashes_is_closed_when_its_message_dies() {
         "{p}"
     );
 }
+
+/// An attempt whose job another attempt has taken over (as a worker does when the lease lapsed
+/// and the message came back) learns it from the prediction row at its next beat, stops
+/// scoring at its next batch and stores no result: the job is the new holder's.
+#[tokio::test]
+async fn an_attempt_that_learns_its_lease_is_lost_stops_and_writes_no_result() {
+    let t = TestApp::spawn_with(|c| c.max_upload_bytes = 64 * 1024 * 1024).await;
+    // Big enough that scoring lasts well beyond a beat (a few hundred milliseconds).
+    let id = t
+        .upload_ok("big.csv", synthetic_telco(150_000).into_bytes())
+        .await;
+    let pid: PredictionId = id.parse().unwrap();
+    let worker = t.worker.clone();
+    let run = tokio::spawn(async move { worker.run_once(Duration::from_secs(2)).await });
+    // Wait until the attempt is running, then start the job under another lease.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while t.prediction(&id).await["status"] != "RUNNING" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        t.app
+            .db
+            .start(&local(), pid, "the-new-holder")
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    let outcome = run.await.unwrap().unwrap().unwrap();
+    assert_eq!(outcome, Outcome::LeaseLost);
+    let result = t.dir.path().join(format!("objects/results/local/{id}.csv"));
+    assert!(
+        !result.exists(),
+        "an attempt that lost its lease must not store a result"
+    );
+    let p = t.prediction(&id).await;
+    assert_eq!(
+        (
+            p["status"].as_str().unwrap(),
+            p["attempt"].as_i64().unwrap()
+        ),
+        ("RUNNING", 2),
+        "the new holder's attempt is untouched: {p}"
+    );
+}
+
+/// A worker told to stop while it waits on the queue hands back what its last receive leased:
+/// visible again at once, that receive not counted. Each round stops a worker at the moment a
+/// job arrives, so its receive is as often as not in the middle of a claim.
+#[tokio::test]
+async fn a_worker_stopped_while_receiving_hands_the_message_back_at_once() {
+    let t = TestApp::spawn_with(|c| c.visibility_timeout = Duration::from_secs(30)).await;
+    let mut handed_back = 0;
+    for round in 0..12 {
+        let worker = retainwise::worker::Worker::new(t.app.clone(), fast_worker_options());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let running = tokio::spawn({
+            let stop = stop.clone();
+            async move { worker.run(stop).await }
+        });
+        // Let the worker reach its long poll, then send a job and stop the worker at once.
+        tokio::time::sleep(Duration::from_millis(50 + 7 * round)).await;
+        let id = t
+            .upload_ok("customers.csv", synthetic_telco(3).into_bytes())
+            .await;
+        stop.cancel();
+        running.await.unwrap();
+        let p = t.prediction(&id).await;
+        match p["status"].as_str().unwrap() {
+            // It received the job before the stop: a started job is finished.
+            "COMPLETED" => continue,
+            "QUEUED" => {}
+            other => panic!("round {round}: unexpected status {other}: {p}"),
+        }
+        // Not started: the message is visible now (not after the 30 s timeout) and this is its
+        // first counted receive.
+        let again = t
+            .app
+            .queue
+            .receive(1, Duration::from_millis(500))
+            .await
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| panic!("round {round}: the message stayed leased"));
+        assert_eq!(
+            again.receive_count, 1,
+            "round {round}: the hand-back was counted"
+        );
+        t.app
+            .queue
+            .release(&again.receipt, Duration::ZERO)
+            .await
+            .expect("release");
+        assert_eq!(t.work_once().await, Outcome::Completed);
+        handed_back += 1;
+    }
+    eprintln!("{handed_back} of 12 rounds handed a message back");
+}
