@@ -346,7 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = open(&settings).await?;
             let shutdown = shutdown_signal();
             if let Some(addr) = metrics_bind {
-                serve_worker_metrics(addr, shutdown.clone()).await?;
+                serve_worker_metrics(addr, &app.config.http, shutdown.clone()).await?;
             }
             let worker = Worker::new(
                 app,
@@ -456,6 +456,7 @@ async fn serve_http(
 /// queue gauges are left to the API processes, which read them from the shared queue.
 async fn serve_worker_metrics(
     addr: std::net::SocketAddr,
+    http: &crate::config::HttpConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use axum::routing::get;
@@ -478,10 +479,11 @@ async fn serve_worker_metrics(
             }),
         )
         .route("/health", get(crate::api::health::health));
+    let http = http.clone();
     tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        // The same front door as the API's: header timeout and connection caps.
+        let limits = crate::server::ConnectionLimits::effective(&http);
+        let served = crate::server::serve(listener, router, limits, shutdown).await;
         if let Err(e) = served {
             tracing::error!(error = %crate::error_chain::Chain(&e), "worker_metrics_stopped");
         }
