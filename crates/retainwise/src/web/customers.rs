@@ -201,7 +201,7 @@ pub async fn table(
         }
         @if !customers.is_empty() {
             div.table-wrap {
-                table.customers {
+                table.customers.stack {
                     caption.sr-only { "Customers, page " (page) " of " (pages) }
                     thead {
                         tr {
@@ -220,11 +220,11 @@ pub async fn table(
                         @for c in &customers {
                             tr {
                                 th scope="row" { a href=(format!("{here}/{}?back={}", c.row, form_urlencode(&back))) title=(c.customer_id) { (c.customer_id) } }
-                                td.num { (format::percent(c.churn_probability)) }
-                                td { (level_badge(c.level)) }
-                                td { @if let Some(f) = c.risk_factors.first() { (f.feature) " = " (value_text(&f.value)) (quality_mark(f)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
-                                td.wide { (c.summary) }
-                                td { @if c.data_quality.is_empty() { span.muted { "—" } } @else { span.quality { (c.data_quality) } } }
+                                td.num data-label="Churn probability" { (format::percent(c.churn_probability)) }
+                                td data-label="Risk level" { (level_badge(c.level)) }
+                                td data-label="Top risk driver" { @if let Some(f) = c.risk_factors.first() { (f.feature) " = " (value_text(&f.value)) (quality_mark(f)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
+                                td.wide data-label="Summary" { (c.summary) }
+                                td data-label="Data quality" { @if c.data_quality.is_empty() { span.muted { "—" } } @else { span.quality { (c.data_quality) } } }
                             }
                         }
                     }

@@ -1,5 +1,6 @@
 //! The predictions list in a real browser: a job created after the page loaded appears without a
-//! reload, and at 360 px each job's status is on screen without scrolling sideways.
+//! reload, and at 360 px each job's status and each customer's risk level is on screen without
+//! scrolling sideways.
 
 use std::time::Duration;
 
@@ -77,4 +78,33 @@ async fn browser_predictions_list_shows_new_jobs_and_status_at_360_px() {
     );
     c.set_window_size(1440, 1000).await.unwrap();
     screenshots(&c, "7-predictions-live").await;
+
+    // And the customers table shows each customer's risk level at phone width.
+    let list = c
+        .find(fantoccini::Locator::Css("table.jobs tbody th a"))
+        .await
+        .unwrap();
+    list.click().await.unwrap();
+    let id = c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .trim_start_matches("/predictions/")
+        .to_owned();
+    c.goto(&format!("{}/predictions/{id}/customers", t.base))
+        .await
+        .unwrap();
+    text_of(&c, "table.customers tbody").await;
+    c.set_window_size(360, 800).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        fully_on_screen(
+            &c,
+            "table.customers tbody td[data-label='Risk level'] .badge"
+        )
+        .await,
+        "the risk level is off screen at 360 px"
+    );
+    c.set_window_size(1440, 1000).await.unwrap();
 }
