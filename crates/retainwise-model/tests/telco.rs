@@ -8,7 +8,7 @@ use retainwise_model::{score_csv, train_csv, Model, ScoreOptions, TrainParams};
 mod common;
 use common::telco_path;
 
-/// The accuracy targets of issue 3, with default settings: nested 5-fold CV ROC AUC ≥ 0.850,
+/// The accuracy targets, with default settings: nested 5-fold CV ROC AUC ≥ 0.850,
 /// log loss ≤ 0.410, expected calibration error ≤ 0.02.
 #[test]
 fn training_on_telco_cross_validates_well() {

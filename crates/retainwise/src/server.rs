@@ -1,5 +1,5 @@
 //! The HTTP front door: accepting TCP connections and serving HTTP/1.1 on them, with the limits
-//! that keep one client from taking the service down (issue 13, "slow and idle connections").
+//! that keep one client from taking the service down.
 //!
 //! - A connection must deliver each request's headers within the header timeout, counted from
 //!   when the server starts waiting for them, so it also closes an idle keep-alive connection

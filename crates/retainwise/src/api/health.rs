@@ -2,7 +2,7 @@
 //!
 //! Every dependency check is bounded by [`CHECK_TIMEOUT`] and the checks run side by side, so
 //! `/ready` and `/metrics` answer within about two seconds when Postgres, S3 or SQS hangs
-//! (issue 13, item 6). Public answers name the part that failed and how (timed out, failed,
+//!. Public answers name the part that failed and how (timed out, failed,
 //! disk full) but never an internal URL, bucket or path (item 11): those go to the log.
 
 use std::future::Future;

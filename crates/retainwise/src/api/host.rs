@@ -1,4 +1,4 @@
-//! DNS-rebinding defence (issue 13, item 7): a page on an attacker's domain that the attacker
+//! DNS-rebinding defence: a page on an attacker's domain that the attacker
 //! re-points at 127.0.0.1 is same-origin with this server to the browser, so it could read
 //! every page of a local install; but its requests carry the attacker's name in `Host`. Only
 //! names this server answers to are accepted (OWASP, "DNS rebinding"; the same check as

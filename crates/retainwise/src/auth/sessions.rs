@@ -1,4 +1,4 @@
-//! Web sign-in sessions (issue 13, item 8): the cookie holds a random session id, never the API
+//! Web sign-in sessions: the cookie holds a random session id, never the API
 //! key, following the OWASP Session Management Cheat Sheet: 256 random bits, stored only as
 //! their SHA-256, an absolute expiry, a new id at every sign-in (the previous one deleted),
 //! deleted at sign-out, and ended with the API key it was made with.

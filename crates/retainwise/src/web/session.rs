@@ -4,10 +4,9 @@
 //! `HttpOnly; SameSite=Strict` cookie (`__Host-` prefixed and `Secure` over HTTPS), which
 //! [`CurrentUser`] accepts in place of an `Authorization` header. The key itself never leaves
 //! the sign-in request: other applications on the same host (cookies ignore ports) no longer
-//! receive it, and a key or a session id of another server planted in the cookie signs nobody
-//! in (issue 13, item 8).
+//! receive it, and a key or a session id of another server planted in the cookie signs nobody in.
 //!
-//! Requests that change state with the cookie must come from this site ([`super::site`]), on
+//! Requests that change state with the cookie must come from this site (`web::site`), on
 //! top of `SameSite=Strict`.
 //!
 //! With no sign-in configured there is nothing to sign in to: the server acts for the local user

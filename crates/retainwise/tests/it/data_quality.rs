@@ -1,6 +1,6 @@
 //! Data that would be lost or scored wrongly in silence: unclosed quotes, empty records,
 //! substituted values, absurd values and formula-like ids, through `retainwise predict` and
-//! through HTTP upload. Issue 12 items 1-6 and the spreadsheet-safety part of issue 13.14.
+//! through HTTP upload.
 
 use std::path::Path;
 use std::process::Command;

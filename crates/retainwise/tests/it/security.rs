@@ -1,4 +1,4 @@
-//! The attacks of issue 13 on loopback, each against the real server: slow and idle
+//! The attacks on loopback, each against the real server: slow and idle
 //! connections, a rebinding `Host`, an open redirect after sign-in, cacheable pages, a planted
 //! session cookie, a 40 KB JWT `alg` in the log, sign-in guessing, hung dependencies.
 
@@ -43,7 +43,7 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> String {
     }
 }
 
-/// Issue 13 item 1: one header line every few seconds kept a connection forever, and ~20,000
+/// One header line every few seconds kept a connection forever, and ~20,000
 /// of them exhausted the descriptors. Now: headers must arrive within the header timeout (1 s
 /// here), an idle keep-alive connection is closed as well, one address gets at most its cap of
 /// connections (the next is answered 429 at once), and `/health` answers other clients while
@@ -104,7 +104,7 @@ async fn slow_and_idle_connections_are_closed_and_capped_per_address() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
-/// Issue 13 item 7: a page on an attacker's domain re-pointed at 127.0.0.1 is same-origin to
+/// A page on an attacker's domain re-pointed at 127.0.0.1 is same-origin to
 /// the browser, so it could read every prediction of a local install and queue jobs. Its
 /// requests name the attacker's domain in `Host`: refused with 421, on every route; the
 /// loopback names, IP addresses and the configured public name are served.
@@ -179,7 +179,7 @@ async fn a_rebinding_host_is_refused() {
     assert_eq!(get("other.example.com").await.unwrap().status(), 421);
 }
 
-/// Issue 13 item 9: `next=/%09/evil.example` passed the check, and browsers drop the tab, so
+/// `next=/%09/evil.example` passed the check, and browsers drop the tab, so
 /// `Location: /\t/evil.example` went off-site. Every such spelling now lands on `/`.
 #[tokio::test]
 async fn sign_in_never_redirects_off_site() {
@@ -234,7 +234,7 @@ async fn sign_in_never_redirects_off_site() {
     }
 }
 
-/// Issue 13 item 10: pages and results of a signed-in user carried no `Cache-Control`, so a
+/// Pages and results of a signed-in user carried no `Cache-Control`, so a
 /// shared computer's browser cache (or a proxy) kept them. Every answer but the versioned
 /// static files is `no-store, private`.
 #[tokio::test]
@@ -276,7 +276,7 @@ async fn pages_and_downloads_are_not_stored() {
     }
 }
 
-/// Issue 13 item 8: the cookie held the raw API key, so every other application on the host
+/// The cookie held the raw API key, so every other application on the host
 /// received it (cookies ignore ports) and could plant its own (session fixation: the victim's
 /// uploads then went to the attacker's account). Now the cookie holds a random session id that
 /// only this server's database knows; a planted key or another server's session signs nobody
@@ -522,7 +522,7 @@ fn serve_under(
     }
 }
 
-/// Issue 13 items 2 and 3: a rejected JWT's `alg` was logged whole, so a 40 KB `alg` grew the
+/// A rejected JWT's `alg` was logged whole, so a 40 KB `alg` grew the
 /// log by 431 MB in 5 s; and failed sign-ins did not name the client. Through the real binary
 /// and its real log: 60 requests with a 40 KB `alg` (2.4 MB of `alg` without the fix) leave a
 /// few kilobytes, each line clipped, and a failed web sign-in names the client address.
@@ -599,7 +599,7 @@ async fn a_huge_jwt_alg_does_not_flood_the_log() {
     }
 }
 
-/// Issue 13 item 3: the pages and `/signin` had no per-IP limit (3,444 key guesses/s, each a
+/// The pages and `/signin` had no per-IP limit (3,444 key guesses/s, each a
 /// database lookup). Every route now counts against the client's allowance; `X-Forwarded-For`
 /// is believed only from a trusted proxy, so nobody else can spoof a fresh allowance.
 #[tokio::test]
@@ -702,7 +702,7 @@ async fn pump(
     }
 }
 
-/// Issue 13 items 6 and 11: `/ready` and `/metrics` hung for 60–120 s while Postgres did not
+/// `/ready` and `/metrics` hung for 60–120 s while Postgres did not
 /// answer, and `/ready` showed internal addresses. With the database frozen (connections open,
 /// no answer), both answer within a few seconds, `/ready` 503 naming the database and queue as
 /// timed out, and neither body names a host, port or URL.
@@ -758,7 +758,7 @@ async fn ready_and_metrics_answer_while_the_database_hangs() {
     relay.frozen.send(false).unwrap();
 }
 
-/// Issue 13 item 1, the descriptor side: the server raises its soft `RLIMIT_NOFILE` to the hard
+/// The server raises its soft `RLIMIT_NOFILE` to the hard
 /// limit at start, and under a small hard limit it keeps its connection cap below it, so a
 /// client holding connections gets refusals, not an `EMFILE` that stops everyone (`/health`
 /// still answers another address while 200 connections are attempted).

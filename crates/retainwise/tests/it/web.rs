@@ -773,7 +773,7 @@ async fn browser_upload_dashboard_filter_customer_download() {
 }
 
 /// Sign-in and sign-out as a person does them: type the key into the form, press the button,
-/// then press "Sign out". Issue 12 item 8: both failed in Chromium while every test passed,
+/// then press "Sign out". Both failed in Chromium while every test passed,
 /// because `Referrer-Policy: no-referrer` made Chromium send `Origin: null` on the site's own
 /// form posts, and the earlier browser story ran without sign-in (no form, no sign-out button;
 /// its posts were scripts' XHR/fetch, which carry a real Origin) while the HTTP tests set
@@ -826,7 +826,7 @@ async fn browser_sign_in_and_out_through_the_form() {
 
 /// A page on another site (here `localhost`, another site than `127.0.0.1` to a browser) that
 /// posts a form here is refused in Chromium, with the site's own forms working (the test
-/// above): the fix for issue 12 item 8 did not open the cross-site door.
+/// above); the same-origin fix for Chromium's own forms did not open the cross-site door.
 #[tokio::test]
 async fn browser_cross_site_form_post_is_refused() {
     let downloads = tempfile::tempdir().unwrap();
