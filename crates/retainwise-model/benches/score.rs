@@ -203,7 +203,7 @@ fn main() {
         if read.rejected.is_none() {
             encoded += 1;
             if keep {
-                current.push(read.row, read.customer_id);
+                current.push(read.row, read.customer_id, read.flags);
                 if current.len() == BATCH_ROWS {
                     batches.push(std::mem::replace(
                         &mut current,

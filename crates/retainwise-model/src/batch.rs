@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::artifact::Model;
-use crate::explain::factors_json;
+use crate::explain::factors_json_flagged;
 use crate::portfolio::{revenue_slot, PortfolioAcc};
-use crate::safe_csv::escape_cell;
+use crate::quality::{data_quality, Flag};
 use crate::score::RiskThresholds;
 
 /// Rows per batch: large enough to keep both cores busy between writes, small enough that a
@@ -27,6 +27,8 @@ pub struct Batch {
     n_features: usize,
     rows: Vec<u64>,
     ids: Vec<Option<String>>,
+    /// Each row's flagged values (empty for a clean row, and then not allocated).
+    flags: Vec<Vec<Flag>>,
     /// Row `i`'s encoded features at `features[i * n_features..][..n_features]`.
     features: Vec<f64>,
 }
@@ -51,6 +53,7 @@ impl Batch {
             n_features,
             rows: Vec::with_capacity(BATCH_ROWS),
             ids: Vec::with_capacity(BATCH_ROWS),
+            flags: Vec::with_capacity(BATCH_ROWS),
             features: vec![0.0; BATCH_ROWS * n_features],
         }
     }
@@ -63,10 +66,12 @@ impl Batch {
     }
 
     /// Adds the row whose features were written into [`Batch::next_features`]: its data row
-    /// number and customer id (`None`: the row number is written instead).
-    pub fn push(&mut self, row: u64, customer_id: Option<String>) {
+    /// number, customer id (`None`: the row number is written instead) and flagged values
+    /// ([`crate::quality`]).
+    pub fn push(&mut self, row: u64, customer_id: Option<String>, flags: Vec<Flag>) {
         self.rows.push(row);
         self.ids.push(customer_id);
+        self.flags.push(flags);
     }
 
     /// Rows in the batch.
@@ -88,6 +93,7 @@ impl Batch {
     pub fn clear(&mut self) {
         self.rows.clear();
         self.ids.clear();
+        self.flags.clear();
     }
 
     /// Scores and formats every row, in parallel, returning lines in input order. The bytes
@@ -136,7 +142,7 @@ impl Batch {
         end: usize,
     ) -> Scored {
         let explainer = model.explainer();
-        let model_id = escape_cell(model.id()).into_owned();
+        let model_id = model.id();
         let mut writer =
             csv::WriterBuilder::new().from_writer(Vec::with_capacity((end - start) * 640));
         let mut phi = vec![0.0; explainer.n_columns()];
@@ -153,13 +159,21 @@ impl Batch {
             let p = e.probability;
             let p6 = (p * 1e6).round() / 1e6;
             let level = thresholds.level(p6);
+            // Raw: the escape for spreadsheets is applied where a file is written for a person
+            // ([`crate::safe_csv::SafeCsvWriter`]), not to what is stored.
+            let row_number;
             let id_cell = match &self.ids[i] {
-                Some(id) => escape_cell(id).into_owned(),
-                None => self.rows[i].to_string(),
+                Some(id) => id.as_str(),
+                None => {
+                    row_number = self.rows[i].to_string();
+                    row_number.as_str()
+                }
             };
-            cells.fill(p6, &e);
-            let summary = explainer.summary(&e);
-            let recommendation = explainer.recommendation(&e, level);
+            let flags = &self.flags[i];
+            cells.fill(p6, &e, flags);
+            data_quality(flags, model.schema(), &mut cells.quality);
+            let summary = explainer.summary_flagged(&e, flags);
+            let recommendation = explainer.recommendation_flagged(&e, level, flags);
             writer
                 .write_record([
                     id_cell.as_bytes(),
@@ -169,8 +183,9 @@ impl Batch {
                     model_id.as_bytes(),
                     cells.risk.as_bytes(),
                     cells.protective.as_bytes(),
-                    escape_cell(&summary).as_bytes(),
-                    escape_cell(&recommendation).as_bytes(),
+                    summary.as_bytes(),
+                    recommendation.as_bytes(),
+                    cells.quality.as_bytes(),
                 ])
                 .expect("writing to memory cannot fail");
             portfolio.add(p6, revenue.map(|slot| features[slot]), &e);
@@ -193,12 +208,13 @@ struct Cells {
     retention: String,
     risk: String,
     protective: String,
+    quality: String,
 }
 
 impl Cells {
     /// `p` and `1 − p` with exactly 6 decimals (`p` already rounded to 6 decimals, computed in
     /// millionths so that churn + retention is exactly 1 as written), and the factor arrays.
-    fn fill(&mut self, p: f64, e: &crate::explain::Explanation) {
+    fn fill(&mut self, p: f64, e: &crate::explain::Explanation, flags: &[Flag]) {
         use std::fmt::Write;
         self.churn.clear();
         self.retention.clear();
@@ -214,9 +230,9 @@ impl Cells {
         let r = 1_000_000 - millionths;
         let _ = write!(self.retention, "{}.{:06}", r / 1_000_000, r % 1_000_000);
         self.risk.clear();
-        factors_json(&e.risk_factors, &mut self.risk);
+        factors_json_flagged(&e.risk_factors, flags, &mut self.risk);
         self.protective.clear();
-        factors_json(&e.protective_factors, &mut self.protective);
+        factors_json_flagged(&e.protective_factors, flags, &mut self.protective);
     }
 }
 

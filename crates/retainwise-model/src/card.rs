@@ -24,6 +24,70 @@ pub struct CardFeature {
     /// What the model reads from a date column: [`DATE_MEANING`] (absent for other kinds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meaning: Option<String>,
+    /// The values of a numeric or date column seen in training (absent for other kinds, and on
+    /// cards written before ranges were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<FeatureRange>,
+}
+
+/// The training values of one numeric or date column (a date as the model reads it: days
+/// before the reference date). Scoring flags a value far outside it ([`FeatureRange::judge`])
+/// instead of giving it a confident score in silence: trees carry the last value they saw on
+/// to anything beyond it, and the regression's terms grow without bound, so no answer for such
+/// a value was learnt from data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureRange {
+    /// The smallest value seen.
+    pub min: f64,
+    /// The largest value seen.
+    pub max: f64,
+    /// Whether any value seen was below zero.
+    pub negatives: bool,
+}
+
+/// Why a value lies outside a [`FeatureRange`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutOfRange {
+    /// Below zero where training saw no negative value.
+    Negative,
+    /// More than the range's width (at least 1) below its minimum.
+    FarBelow,
+    /// More than the range's width (at least 1) above its maximum.
+    FarAbove,
+}
+
+impl FeatureRange {
+    /// The range of `values` (NaN = missing, skipped); `None` when none is present.
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Option<FeatureRange> {
+        let mut range: Option<FeatureRange> = None;
+        for x in values.into_iter().filter(|x| !x.is_nan()) {
+            let r = range.get_or_insert(FeatureRange {
+                min: x,
+                max: x,
+                negatives: false,
+            });
+            r.min = r.min.min(x);
+            r.max = r.max.max(x);
+            r.negatives |= x < 0.0;
+        }
+        range
+    }
+
+    /// Whether `x` is far outside the range: negative where training had no negatives, or
+    /// beyond either end by more than the range's width (at least 1; so for a tenure trained on
+    /// 0–72, 150 and −1 are flagged, 100 is not). `None` for a value the model knows.
+    pub fn judge(&self, x: f64) -> Option<OutOfRange> {
+        let width = (self.max - self.min).max(1.0);
+        if x < 0.0 && !self.negatives {
+            Some(OutOfRange::Negative)
+        } else if x < self.min - width {
+            Some(OutOfRange::FarBelow)
+        } else if x > self.max + width {
+            Some(OutOfRange::FarAbove)
+        } else {
+            None
+        }
+    }
 }
 
 /// How a date column is read, as stated on the card.
@@ -53,8 +117,26 @@ impl CardFeature {
                     _ => None,
                 },
                 meaning: (c.kind == ColumnKind::Date).then(|| DATE_MEANING.to_string()),
+                range: None,
             })
             .collect()
+    }
+
+    /// The card entries of `schema`'s columns with the training range of each numeric and date
+    /// column, read from the encoded training matrix `data` (column-major, `rows` rows, NaN =
+    /// missing).
+    pub fn with_ranges(schema: &FeatureSchema, data: &[f64], rows: usize) -> Vec<CardFeature> {
+        let mut features = Self::from_schema(schema);
+        for ((f, c), at) in features
+            .iter_mut()
+            .zip(&schema.columns)
+            .zip(schema.offsets())
+        {
+            if matches!(c.kind, ColumnKind::Numeric | ColumnKind::Date) {
+                f.range = FeatureRange::of(data[at * rows..(at + 1) * rows].iter().copied());
+            }
+        }
+        features
     }
 }
 
@@ -198,4 +280,30 @@ pub struct ModelCard {
     /// absent for models trained without one (the built-in ones, `retainwise train`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_flag_only_values_far_outside() {
+        let tenure = FeatureRange::of([0.0, 72.0, f64::NAN, 5.0]).unwrap();
+        assert_eq!(
+            (tenure.min, tenure.max, tenure.negatives),
+            (0.0, 72.0, false)
+        );
+        assert_eq!(tenure.judge(-1.0), Some(OutOfRange::Negative));
+        assert_eq!(tenure.judge(100.0), None, "within one width of the edge");
+        assert_eq!(tenure.judge(150.0), Some(OutOfRange::FarAbove));
+        assert_eq!(tenure.judge(1e308), Some(OutOfRange::FarAbove));
+        let signed = FeatureRange::of([-10.0, 10.0]).unwrap();
+        assert!(signed.negatives);
+        assert_eq!(signed.judge(-25.0), None);
+        assert_eq!(signed.judge(-31.0), Some(OutOfRange::FarBelow));
+        let constant = FeatureRange::of([3.0, 3.0]).unwrap();
+        assert_eq!(constant.judge(4.0), None, "a width of at least 1");
+        assert_eq!(constant.judge(4.5), Some(OutOfRange::FarAbove));
+        assert!(FeatureRange::of([f64::NAN]).is_none());
+    }
 }

@@ -13,19 +13,19 @@ use std::io::{self, Read};
 use crate::decode::{DecodeReader, Encoding};
 use crate::dialect::{self, Dialect};
 
-/// A CSV reader over `input` (decoded to UTF-8, delimiter detected) that yields every line,
+/// A record reader over `input` (decoded to UTF-8, delimiter detected) that yields every line,
 /// header included, as a [`csv::ByteRecord`] with however many fields it has.
 ///
 /// # Errors
 /// Any I/O error while reading the sample used for detection.
-pub fn reader<R: Read>(input: R) -> io::Result<csv::Reader<impl Read>> {
+pub fn reader<R: Read>(input: R) -> io::Result<Records<DecodeReader<R>>> {
     Ok(open(input)?.reader)
 }
 
-/// A customer file opened for reading: the CSV reader and what was detected.
+/// A customer file opened for reading: the record reader and what was detected.
 pub struct Opened<R> {
     /// Yields every record, header included, as UTF-8 bytes (see [`reader`]).
-    pub reader: csv::Reader<DecodeReader<R>>,
+    pub reader: Records<DecodeReader<R>>,
     /// The file's encoding.
     pub encoding: Encoding,
     /// The file's delimiter and number format.
@@ -33,8 +33,8 @@ pub struct Opened<R> {
 }
 
 /// Opens `input`: detects its encoding from the first [`crate::decode::SAMPLE_BYTES`] and its
-/// dialect from their decoded text, and returns a flexible CSV reader over the decoded stream.
-/// Memory stays bounded by the sample whatever the file's length.
+/// dialect from their decoded text, and returns a flexible record reader over the decoded
+/// stream. Memory stays bounded by the sample and one record whatever the file's length.
 ///
 /// # Errors
 /// Any I/O error while reading the sample.
@@ -42,20 +42,18 @@ pub fn open<R: Read>(input: R) -> io::Result<Opened<R>> {
     let mut decoded = DecodeReader::new(input)?;
     let encoding = decoded.encoding();
     let sample = decoded.take_sample();
+    let mut first_line = 1;
     let dialect = match dialect::sep_line(&sample) {
         // Excel's delimiter hint line: obeyed, and not part of the data.
         Some((delimiter, len)) => {
             decoded.skip_decoded(len);
+            first_line = 2;
             Dialect::with_delimiter(delimiter)
         }
         None => dialect::detect(&sample, decoded.sample_is_whole_file()),
     };
     drop(sample);
-    let reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(dialect.delimiter)
-        .from_reader(decoded);
+    let reader = Records::new(decoded, dialect.delimiter, first_line);
     Ok(Opened {
         reader,
         encoding,
@@ -84,22 +82,529 @@ pub enum ReadError {
     Malformed(String),
 }
 
-/// Reads the next record into `record`; `Ok(false)` at the end of the input.
+/// Reads the next record into `record`; `Ok(false)` at the end of the input. What else is known
+/// about the record (its line, an unclosed quote) is [`Records::last`].
 ///
 /// # Errors
-/// [`ReadError::Io`] when the reader fails, [`ReadError::Malformed`] for anything else the CSV
-/// reader reports.
+/// [`ReadError::Io`] when the reader fails, [`ReadError::Malformed`] for a record longer than
+/// [`Records::set_max_record_bytes`] that is not an unclosed quote.
 pub fn next_record<R: Read>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<R>,
     record: &mut csv::ByteRecord,
 ) -> Result<bool, ReadError> {
-    reader.read_byte_record(record).map_err(|e| {
-        let message = e.to_string();
-        match e.into_kind() {
-            csv::ErrorKind::Io(io) => ReadError::Io(io),
-            _ => ReadError::Malformed(message),
+    reader.read(record)
+}
+
+/// Where a quoted field that was never closed was cut off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QuoteEnd {
+    /// The file ended inside the quoted field.
+    EndOfFile,
+    /// The quoted field ran on into this line, which reads as a whole record of its own.
+    SwallowedRecord {
+        /// The physical line (1-based) that would have been swallowed.
+        line: u64,
+    },
+    /// The quoted field ran on past line breaks for more than this many bytes.
+    TooLong {
+        /// The limit that was reached ([`Records::set_max_record_bytes`]).
+        bytes: usize,
+    },
+}
+
+/// A `"` that opened a quoted field which is never closed (RFC 4180 quoting read strictly would
+/// make it swallow every record after it). The record is cut at the end of the line where the
+/// quote opened, and reading goes on from the next line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnclosedQuote {
+    /// The physical line (1-based, counting `\n`, `\r\n` and a lone `\r`) where the quote is.
+    pub line: u64,
+    /// The field (0-based) the quote opens.
+    pub field: usize,
+    /// How the unclosed field was found out.
+    pub end: QuoteEnd,
+}
+
+/// What is known about the record last read by [`Records::read`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// The physical line (1-based) where the record starts.
+    pub line: u64,
+    /// Set when the record holds a quote that is never closed; the record then holds only the
+    /// fields up to the end of the line where the quote opened.
+    pub unclosed_quote: Option<UnclosedQuote>,
+}
+
+/// Default for [`Records::set_max_record_bytes`]: 4 MiB.
+pub const MAX_RECORD_BYTES: usize = 4 << 20;
+
+/// Bytes read from the underlying reader at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// A flexible CSV record reader (rows may have any number of fields) with RFC 4180 quoting,
+/// `\n`, `\r\n` and `\r` line endings, blank lines skipped — the `csv` crate's parser
+/// (`csv_core`) — that also catches the one quoting mistake that parser cannot: a `"` opening a
+/// field that is never closed. Read strictly, such a field runs on to the next `"` or the end of
+/// the file and swallows every record in between, silently. Here a quoted field that runs past
+/// a line break into a line that is a whole record by itself (as many fields as the header,
+/// [`Records::set_width`]), or to the end of the file, or past
+/// [`Records::set_max_record_bytes`], is taken to be unclosed: the record is cut at the end of
+/// the line where the quote opened ([`RecordInfo::unclosed_quote`] says so) and the lines after
+/// it are read again as records of their own. A `"` inside an unquoted field (`55" TV`) is an
+/// ordinary character, as in RFC 4180 readers.
+pub struct Records<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    core: csv_core::Reader,
+    delimiter: u8,
+    width: Option<usize>,
+    max_record_bytes: usize,
+    /// The current record's bytes as read (for finding where a quote opened, and re-reading).
+    raw: Vec<u8>,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    /// The physical line of the next unread byte.
+    line: u64,
+    /// The last byte consumed was a `\r` (so a `\n` right after it ends no further line).
+    after_cr: bool,
+    last: RecordInfo,
+}
+
+impl<R: Read> Records<R> {
+    /// A reader of `inner`, fields separated by `delimiter`, whose first byte is on physical
+    /// line `first_line` of the file.
+    pub fn new(inner: R, delimiter: u8, first_line: u64) -> Records<R> {
+        Records {
+            inner,
+            buf: vec![0; CHUNK],
+            pos: 0,
+            end: 0,
+            eof: false,
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            delimiter,
+            width: None,
+            max_record_bytes: MAX_RECORD_BYTES,
+            raw: Vec::new(),
+            out: vec![0; 4096],
+            ends: vec![0; 64],
+            line: first_line,
+            after_cr: false,
+            last: RecordInfo::default(),
         }
-    })
+    }
+
+    /// The underlying reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The number of fields of a whole record (the header's): a line inside a quoted field with
+    /// at least this many fields (and at least 2) shows the quote was never closed.
+    pub fn set_width(&mut self, width: usize) {
+        self.width = Some(width);
+    }
+
+    /// Most bytes one record may take in the file (default [`MAX_RECORD_BYTES`]); a longer one
+    /// is an error, or an unclosed quote when a quoted field spans its line breaks.
+    pub fn set_max_record_bytes(&mut self, bytes: usize) {
+        self.max_record_bytes = bytes.max(1);
+    }
+
+    /// The line and quoting of the record last read.
+    pub fn last(&self) -> &RecordInfo {
+        &self.last
+    }
+
+    /// Reads the next record into `record`; `Ok(false)` at the end of the input.
+    ///
+    /// # Errors
+    /// [`ReadError::Io`] when the underlying reader fails; [`ReadError::Malformed`] for a
+    /// record longer than the limit that is not an unclosed quote.
+    pub fn read(&mut self, record: &mut csv::ByteRecord) -> Result<bool, ReadError> {
+        use csv_core::ReadRecordResult as R;
+        record.clear();
+        self.raw.clear();
+        let (mut outlen, mut endlen) = (0, 0);
+        let mut quotes = QuoteScan::new(self.delimiter, self.width);
+        let mut quoted = false;
+        loop {
+            if self.pos == self.end && !self.eof {
+                self.fill()?;
+            }
+            let input = &self.buf[self.pos..self.end];
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.out[outlen..], &mut self.ends[endlen..]);
+            let consumed = &self.buf[self.pos..self.pos + nin];
+            quoted = quoted || consumed.contains(&b'"');
+            self.raw.extend_from_slice(consumed);
+            self.pos += nin;
+            outlen += nout;
+            endlen += nend;
+            let at_end = self.eof && self.pos == self.end;
+            // The scan runs only once a record holds a quote (most never do).
+            let verdict = if quoted {
+                quotes.feed(&self.raw, at_end && matches!(res, R::Record | R::End))
+            } else {
+                None
+            };
+            let verdict = match verdict {
+                None if self.raw.len() > self.max_record_bytes => {
+                    match quotes.open_across_lines() {
+                        Some(open) => Some(Verdict {
+                            open,
+                            end: QuoteEnd::TooLong {
+                                bytes: self.max_record_bytes,
+                            },
+                        }),
+                        None => {
+                            let line = self.line + leading_breaks(&self.raw, self.after_cr);
+                            return Err(ReadError::Malformed(format!(
+                                "the record starting on line {line} is longer than {} bytes",
+                                self.max_record_bytes
+                            )));
+                        }
+                    }
+                }
+                v => v,
+            };
+            if let Some(v) = verdict {
+                self.cut_at_unclosed_quote(v, record)?;
+                return Ok(true);
+            }
+            match res {
+                R::InputEmpty => continue,
+                R::OutputFull => {
+                    let n = self.out.len() * 2;
+                    self.out.resize(n, 0);
+                }
+                R::OutputEndsFull => {
+                    let n = self.ends.len() * 2;
+                    self.ends.resize(n, 0);
+                }
+                R::Record => {
+                    let mut start = 0;
+                    for &end in &self.ends[..endlen] {
+                        record.push_field(&self.out[start..end]);
+                        start = end;
+                    }
+                    let first = self.line + leading_breaks(&self.raw, self.after_cr);
+                    self.advance_lines(self.raw.len());
+                    self.last = RecordInfo {
+                        line: first,
+                        unclosed_quote: None,
+                    };
+                    return Ok(true);
+                }
+                R::End => {
+                    self.last = RecordInfo {
+                        line: self.line,
+                        unclosed_quote: None,
+                    };
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    /// Refills the read buffer (only called when it is used up).
+    fn fill(&mut self) -> Result<(), ReadError> {
+        if self.buf.len() < CHUNK {
+            self.buf.resize(CHUNK, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => {
+                    self.pos = 0;
+                    self.end = n;
+                    self.eof = n == 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ReadError::Io(e)),
+            }
+        }
+    }
+
+    /// Ends the current record at the end of the line where the unclosed quote opened: fills
+    /// `record` with the fields up to there, records what happened, and puts the rest of the
+    /// record's bytes back in front of the unread input.
+    fn cut_at_unclosed_quote(
+        &mut self,
+        v: Verdict,
+        record: &mut csv::ByteRecord,
+    ) -> Result<(), ReadError> {
+        let raw = std::mem::take(&mut self.raw);
+        let line_end = raw[v.open.at..]
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+            .map_or(raw.len(), |i| v.open.at + i);
+        let rest = if raw.get(line_end) == Some(&b'\r') && raw.get(line_end + 1) == Some(&b'\n') {
+            line_end + 2
+        } else {
+            (line_end + 1).min(raw.len())
+        };
+        // The fields up to the end of the quote's line, as the parser reads them alone.
+        let mut core = csv_core::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .build();
+        let mut out = vec![0; line_end + 1];
+        let mut ends = vec![0; line_end + 2];
+        let (mut nin, mut nout, mut nend) = (0, 0, 0);
+        loop {
+            let (res, i, o, e) =
+                core.read_record(&raw[nin..line_end], &mut out[nout..], &mut ends[nend..]);
+            nin += i;
+            nout += o;
+            nend += e;
+            if matches!(
+                res,
+                csv_core::ReadRecordResult::Record | csv_core::ReadRecordResult::End
+            ) {
+                break;
+            }
+        }
+        record.clear();
+        let mut start = 0;
+        for &end in &ends[..nend] {
+            record.push_field(&out[start..end]);
+            start = end;
+        }
+        let first = self.line + leading_breaks(&raw, self.after_cr);
+        let open_line = first + line_breaks(&raw[..v.open.at], self.after_cr)
+            - leading_breaks(&raw, self.after_cr);
+        let end = match v.end {
+            QuoteEnd::SwallowedRecord { line } => QuoteEnd::SwallowedRecord {
+                line: open_line + line,
+            },
+            other => other,
+        };
+        self.raw = raw;
+        self.advance_lines(rest);
+        // Re-read what followed the quote's line.
+        let mut pending = self.raw[rest..].to_vec();
+        pending.extend_from_slice(&self.buf[self.pos..self.end]);
+        self.buf = pending;
+        self.pos = 0;
+        self.end = self.buf.len();
+        self.core.reset();
+        self.raw.clear();
+        self.last = RecordInfo {
+            line: first,
+            unclosed_quote: Some(UnclosedQuote {
+                line: open_line,
+                field: v.open.field,
+                end,
+            }),
+        };
+        Ok(())
+    }
+
+    /// Counts the line breaks of the first `n` bytes of the current record into `self.line`.
+    fn advance_lines(&mut self, n: usize) {
+        let bytes = &self.raw[..n];
+        self.line += line_breaks(bytes, self.after_cr);
+        if let Some(&last) = bytes.last() {
+            self.after_cr = last == b'\r';
+        }
+    }
+}
+
+/// Line breaks in `bytes` (`\n`, `\r\n`, a lone `\r`); `after_cr`: the byte before was a `\r`,
+/// so a leading `\n` completes that break instead of making one.
+fn line_breaks(bytes: &[u8], after_cr: bool) -> u64 {
+    let mut n = 0;
+    let mut prev_cr = after_cr;
+    for &b in bytes {
+        if b == b'\r' || (b == b'\n' && !prev_cr) {
+            n += 1;
+        }
+        prev_cr = b == b'\r';
+    }
+    n
+}
+
+/// Line breaks before the first byte of `bytes` that is not one (the blank lines a record's
+/// bytes start with).
+fn leading_breaks(bytes: &[u8], after_cr: bool) -> u64 {
+    let k = bytes
+        .iter()
+        .position(|b| *b != b'\n' && *b != b'\r')
+        .unwrap_or(bytes.len());
+    line_breaks(&bytes[..k], after_cr)
+}
+
+/// Where an open quoted field starts in a record's bytes.
+#[derive(Clone, Copy, Debug)]
+struct Open {
+    /// Offset of the opening `"`.
+    at: usize,
+    /// The field it opens (0-based).
+    field: usize,
+}
+
+/// An unclosed quote found by [`QuoteScan`].
+struct Verdict {
+    open: Open,
+    end: QuoteEnd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScanState {
+    StartRecord,
+    StartField,
+    InField,
+    InQuoted,
+    /// A `"` inside a quoted field: closing it, or the first of a doubled `""`.
+    QuoteInQuoted,
+    /// The record's terminator was reached.
+    Done,
+}
+
+/// Follows a record's bytes through the quoting rules of `csv_core` (a `"` is special only at
+/// the start of a field; `""` inside is one quote; after a closing quote other bytes continue
+/// the field unquoted), remembering where an open quoted field started and checking each whole
+/// line inside it. Incremental: [`QuoteScan::feed`] takes the record's bytes so far.
+struct QuoteScan {
+    delimiter: u8,
+    width: Option<usize>,
+    state: ScanState,
+    field: usize,
+    /// Bytes of the record already scanned.
+    pos: usize,
+    open: Option<Open>,
+    /// Start of the current line inside the open quoted field, once it has crossed a break.
+    inner_line: Option<usize>,
+}
+
+impl QuoteScan {
+    fn new(delimiter: u8, width: Option<usize>) -> QuoteScan {
+        QuoteScan {
+            delimiter,
+            width,
+            state: ScanState::StartRecord,
+            field: 0,
+            pos: 0,
+            open: None,
+            inner_line: None,
+        }
+    }
+
+    /// Scans `raw[self.pos..]`; `at_end`: these are all the record's bytes and the input has
+    /// ended. Returns the unclosed quote as soon as it shows.
+    fn feed(&mut self, raw: &[u8], at_end: bool) -> Option<Verdict> {
+        let q = b'"';
+        while self.pos < raw.len() {
+            let i = self.pos;
+            let b = raw[i];
+            self.pos += 1;
+            let brk = b == b'\n' || b == b'\r';
+            match self.state {
+                ScanState::Done => return None,
+                ScanState::StartRecord if brk => {}
+                ScanState::StartRecord | ScanState::StartField => {
+                    if b == q {
+                        self.state = ScanState::InQuoted;
+                        self.open = Some(Open {
+                            at: i,
+                            field: self.field,
+                        });
+                        self.inner_line = None;
+                    } else if b == self.delimiter {
+                        self.field += 1;
+                        self.state = ScanState::StartField;
+                    } else if brk {
+                        self.state = ScanState::Done;
+                    } else {
+                        self.state = ScanState::InField;
+                    }
+                }
+                ScanState::InField => {
+                    if b == self.delimiter {
+                        self.field += 1;
+                        self.state = ScanState::StartField;
+                    } else if brk {
+                        self.state = ScanState::Done;
+                    }
+                }
+                ScanState::InQuoted => {
+                    if b == q {
+                        self.state = ScanState::QuoteInQuoted;
+                    } else if brk {
+                        if let Some(start) = self.inner_line {
+                            if self.is_whole_record(&raw[start..i]) {
+                                let open = self.open.expect("inside a quoted field");
+                                // Relative to the quote's line; made absolute by the reader.
+                                let line = line_breaks(&raw[open.at..start], false);
+                                return Some(Verdict {
+                                    open,
+                                    end: QuoteEnd::SwallowedRecord { line },
+                                });
+                            }
+                        }
+                        self.inner_line = Some(i + 1);
+                    }
+                }
+                ScanState::QuoteInQuoted => {
+                    if b == q {
+                        self.state = ScanState::InQuoted;
+                    } else if b == self.delimiter {
+                        self.open = None;
+                        self.field += 1;
+                        self.state = ScanState::StartField;
+                    } else if brk {
+                        self.open = None;
+                        self.state = ScanState::Done;
+                    } else {
+                        self.open = None;
+                        self.state = ScanState::InField;
+                    }
+                }
+            }
+        }
+        if at_end && self.state == ScanState::InQuoted {
+            return self.open.map(|open| Verdict {
+                open,
+                end: QuoteEnd::EndOfFile,
+            });
+        }
+        None
+    }
+
+    /// The open quoted field, when it has run past a line break.
+    fn open_across_lines(&self) -> Option<Open> {
+        self.open
+            .filter(|_| self.state == ScanState::InQuoted && self.inner_line.is_some())
+    }
+
+    /// True when `line` (no line break) has at least as many fields as a whole record.
+    fn is_whole_record(&self, line: &[u8]) -> bool {
+        let Some(width) = self.width.filter(|w| *w >= 2) else {
+            return false;
+        };
+        let mut fields = 1;
+        let mut in_quotes = false;
+        let mut at_start = true;
+        for &b in line {
+            if at_start && b == b'"' {
+                in_quotes = true;
+                at_start = false;
+            } else if in_quotes {
+                if b == b'"' {
+                    in_quotes = false;
+                }
+            } else if b == self.delimiter {
+                fields += 1;
+                at_start = true;
+            } else {
+                at_start = false;
+            }
+        }
+        fields >= width
+    }
 }
 
 /// The header names of `record`, decoded and trimmed, without control characters (a NUL from a
@@ -166,6 +671,97 @@ mod tests {
         let got = records(b"a,b\n1,2,3\n4\n");
         assert_eq!(got[1].len(), 3);
         assert_eq!(got[2].len(), 1);
+    }
+
+    /// Every record with what the reader learnt about it, under a header `width` wide.
+    fn read_all(bytes: &[u8], width: usize) -> Vec<(Vec<String>, RecordInfo)> {
+        let mut r = reader(bytes).unwrap();
+        r.set_width(width);
+        let mut rec = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while next_record(&mut r, &mut rec).unwrap() {
+            let fields = rec.iter().map(|f| decode_field(f).into_owned()).collect();
+            out.push((fields, r.last().clone()));
+        }
+        out
+    }
+
+    #[test]
+    fn an_unclosed_quote_cuts_its_row_and_the_rest_is_read() {
+        let got = read_all(b"id,a,b\n1,x,y\n2,\"oops,y\n3,x,y\n4,x,y\n", 3);
+        let ids: Vec<&str> = got.iter().map(|(f, _)| f[0].as_str()).collect();
+        assert_eq!(ids, ["id", "1", "2", "3", "4"]);
+        let q = got[2].1.unclosed_quote.clone().expect("row 2 is flagged");
+        assert_eq!((q.line, q.field), (3, 1));
+        assert_eq!(q.end, QuoteEnd::SwallowedRecord { line: 4 });
+        assert_eq!(got[2].0, ["2", "oops,y"]);
+        assert_eq!(got[3].1.line, 4);
+        assert!(got[3].1.unclosed_quote.is_none());
+        // The quote reaching the end of the file, CRLF and CR line endings.
+        for (file, lines) in [
+            (&b"id,a,b\r\n1,x,y\r\n\"2,x\r\nz\r\n"[..], [1, 2, 3, 4]),
+            (&b"id,a,b\r1,x,y\r\"2,x\rz\r"[..], [1, 2, 3, 4]),
+        ] {
+            let got = read_all(file, 3);
+            let fields: Vec<Vec<String>> = got.iter().map(|(f, _)| f.clone()).collect();
+            assert_eq!(fields[2], ["2,x"], "{fields:?}");
+            assert_eq!(fields[3], ["z"]);
+            let q = got[2].1.unclosed_quote.clone().unwrap();
+            assert_eq!((q.line, q.end), (3, QuoteEnd::EndOfFile));
+            let at: Vec<u64> = got.iter().map(|(_, i)| i.line).collect();
+            assert_eq!(at, lines);
+        }
+    }
+
+    #[test]
+    fn closed_and_literal_quotes_are_left_alone() {
+        // A quote inside an unquoted field is literal; a quoted note may span lines as long
+        // as no line inside it is a whole record; blank lines are skipped but counted.
+        let got = read_all(
+            b"id,a,b\n1,55\" TV,y\n2,\"two\nlines, here\",y\n\n3,\"say \"\"hi\"\"\",y\n",
+            3,
+        );
+        let fields: Vec<Vec<String>> = got.iter().map(|(f, _)| f.clone()).collect();
+        assert_eq!(fields[1], ["1", "55\" TV", "y"]);
+        assert_eq!(fields[2], ["2", "two\nlines, here", "y"]);
+        assert_eq!(fields[3], ["3", "say \"hi\"", "y"]);
+        assert!(got.iter().all(|(_, i)| i.unclosed_quote.is_none()));
+        let at: Vec<u64> = got.iter().map(|(_, i)| i.line).collect();
+        assert_eq!(at, [1, 2, 3, 6]);
+    }
+
+    #[test]
+    fn a_long_unclosed_quote_is_cut_at_the_limit() {
+        let mut file = b"id,a\n1,\"open\n".to_vec();
+        for _ in 0..200 {
+            file.extend_from_slice(b"no delimiter here\n");
+        }
+        let mut r = reader(&file[..]).unwrap();
+        r.set_width(2);
+        r.set_max_record_bytes(1000);
+        let mut rec = csv::ByteRecord::new();
+        let mut n = 0;
+        let mut flagged = Vec::new();
+        while next_record(&mut r, &mut rec).unwrap() {
+            n += 1;
+            if let Some(q) = &r.last().unclosed_quote {
+                flagged.push((q.line, q.end.clone()));
+            }
+        }
+        assert_eq!(flagged, [(2, QuoteEnd::TooLong { bytes: 1000 })]);
+        assert_eq!(
+            n,
+            2 + 200,
+            "the header, the cut row and every line after it"
+        );
+        // A single line over the limit without a quote is an error naming its line.
+        let mut r = reader(&b"id,a\n1,aaaaaaaaaaaaaaaaaaaa\n"[..]).unwrap();
+        r.set_max_record_bytes(10);
+        assert!(next_record(&mut r, &mut rec).unwrap());
+        match next_record(&mut r, &mut rec) {
+            Err(ReadError::Malformed(m)) => assert!(m.contains("line 2"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ use chrono::NaiveDate;
 
 use crate::blend::Predictor;
 use crate::dates;
+use crate::quality::{flag_of, Flag, FlagKind};
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::shap::TreeExplainer;
 
@@ -337,6 +338,14 @@ impl Explainer {
     /// below it the two largest protective factors ("Two year contract and tenure of 60 lower
     /// the risk by 20 points."). The points are the sum of the named factors' impacts.
     pub fn summary(&self, e: &Explanation<'_>) -> String {
+        self.summary_flagged(e, &[])
+    }
+
+    /// [`Explainer::summary`] for a row with flagged values ([`crate::quality`]): a named
+    /// factor whose value is flagged is followed by what is wrong with it ("Missing total
+    /// charges (no value in the file) raises the risk by 4 points."), so a substituted or
+    /// absurd value is never presented as a plain fact about the customer.
+    pub fn summary_flagged(&self, e: &Explanation<'_>, flags: &[Flag]) -> String {
         let below = e.probability < e.base_probability;
         let (factors, verb_one, verb_many) = if below && !e.protective_factors.is_empty() {
             (&e.protective_factors, "lowers", "lower")
@@ -349,7 +358,13 @@ impl Explainer {
         };
         let top = &factors[..factors.len().min(2)];
         let total: f64 = top.iter().map(|f| f.impact).sum();
-        let names: Vec<String> = top.iter().map(|f| self.phrase(f)).collect();
+        let names: Vec<String> = top
+            .iter()
+            .map(|f| match flag_of(flags, f.column) {
+                Some(k) => format!("{} ({})", self.phrase(f), k.note()),
+                None => self.phrase(f),
+            })
+            .collect();
         let verb = if top.len() == 1 { verb_one } else { verb_many };
         format!(
             "{} {verb} the risk by {}.",
@@ -386,10 +401,12 @@ fn top(phi: &[f64], keep: impl Fn(f64) -> bool, better: impl Fn(f64, f64) -> boo
 }
 
 /// A number as written in a CSV: integers without a decimal point, others in their shortest
-/// exact form.
+/// exact form; beyond 10¹⁵ (or below 10⁻⁶) in exponent form (`1e308`), not as 309 digits.
 fn number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
+    } else if x.abs() >= 1e15 || (x != 0.0 && x.abs() < 1e-6) {
+        format!("{x:e}")
     } else {
         format!("{x}")
     }
@@ -503,10 +520,53 @@ impl Explainer {
     /// The recommendation for a customer at risk level `level` (`"high"`, `"medium"`,
     /// `"low"`): how soon to act, and what to do about the top risk driver.
     pub fn recommendation(&self, e: &Explanation<'_>, level: &str) -> String {
-        let what = e.risk_factors.first().map(|f| {
-            let numeric = matches!(self.columns[f.column].kind, ColumnKind::Numeric);
-            action(f, numeric)
-        });
+        self.recommendation_flagged(e, level, &[])
+    }
+
+    /// [`Explainer::recommendation`] for a row with flagged values ([`crate::quality`]): when
+    /// the top risk driver's value is flagged, the action is to check that value first (an
+    /// action about a value the file did not hold would be advice about nothing).
+    pub fn recommendation_flagged(
+        &self,
+        e: &Explanation<'_>,
+        level: &str,
+        flags: &[Flag],
+    ) -> String {
+        let what = e
+            .risk_factors
+            .first()
+            .map(|f| match flag_of(flags, f.column) {
+                Some(k) => format!(
+                    "first check their {} in the file ({}), as this score leans on it",
+                    self.columns[f.column].words,
+                    k.note()
+                ),
+                None => {
+                    let numeric = matches!(self.columns[f.column].kind, ColumnKind::Numeric);
+                    action(f, numeric)
+                }
+            });
+        // A value the model was never trained on makes any score, low ones included, a guess:
+        // the recommendation says so first instead of "no action needed".
+        let odd: Vec<&str> = flags
+            .iter()
+            .filter(|f| f.kind == FlagKind::OutOfRange)
+            .map(|f| self.columns[f.column].words.as_str())
+            .collect();
+        if !odd.is_empty() {
+            let then = match (level, what) {
+                ("high", Some(a)) => format!("then contact this week: {a}"),
+                ("high", None) => "then contact this week".into(),
+                ("medium", Some(a)) => format!("then check in this month: {a}"),
+                ("medium", None) => "then check in this month".into(),
+                _ => "the low score is not to be relied on until then".into(),
+            };
+            return format!(
+                "Check the data first: {} {} outside the values the model was trained on; {then}.",
+                odd.join(" and "),
+                if odd.len() == 1 { "is" } else { "are" }
+            );
+        }
         match (level, what) {
             ("high", Some(a)) => format!("Contact this week: {a}."),
             ("high", None) => "Contact this week and review the account.".into(),
@@ -520,6 +580,12 @@ impl Explainer {
 /// Writes factors as a JSON array of `{"feature","value","impact"}` objects, impact rounded to
 /// 0.1 percentage point.
 pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
+    factors_json_flagged(factors, &[], out);
+}
+
+/// [`factors_json`] for a row with flagged values: a flagged factor also carries
+/// `"quality"`, the flag's label ([`crate::quality::FlagKind::label`], e.g. `"missing"`).
+pub fn factors_json_flagged(factors: &[Factor<'_>], flags: &[Flag], out: &mut String) {
     out.push('[');
     for (i, f) in factors.iter().enumerate() {
         if i > 0 {
@@ -534,7 +600,12 @@ pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
         let tenths = (f.impact * 10.0).round() as i64;
         let sign = if tenths < 0 { "-" } else { "" };
         let t = tenths.unsigned_abs();
-        let _ = write!(out, ",\"impact\":{sign}{}.{}}}", t / 10, t % 10);
+        let _ = write!(out, ",\"impact\":{sign}{}.{}", t / 10, t % 10);
+        if let Some(k) = flag_of(flags, f.column) {
+            out.push_str(",\"quality\":");
+            json_string(k.label(), out);
+        }
+        out.push('}');
     }
     out.push(']');
 }
@@ -785,6 +856,8 @@ mod tests {
         assert_eq!(soften("Two year"), "two year");
         assert_eq!(number(2.0), "2");
         assert_eq!(number(70.35), "70.35");
+        assert_eq!(number(1e308), "1e308");
+        assert_eq!(number(-2.5e20), "-2.5e20");
     }
 
     #[test]

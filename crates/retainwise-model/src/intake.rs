@@ -14,11 +14,13 @@ use std::io::Read;
 
 use crate::aliases;
 use crate::artifact::Model;
-use crate::csv_input::{self, ReadError};
+use crate::card::{FeatureRange, OutOfRange};
+use crate::csv_input::{self, QuoteEnd, ReadError, Records};
 use crate::decode::{DecodeReader, Encoding};
 use crate::dialect::Dialect;
 use crate::encode::{CellNote, Encoder};
 use crate::mapping::{self, ColumnMapping};
+use crate::quality::{Flag, FlagKind};
 use crate::report::{ColumnStats, ValidationReport};
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::score::{RowIssue, ScoreError};
@@ -70,12 +72,15 @@ pub struct RowRead {
     /// Remarks on a scored row (e.g. an unseen category scored as missing). Empty, and not
     /// allocated, for almost every row.
     pub warnings: Vec<RowIssue>,
+    /// The row's flagged values, in schema order (the same cells as `warnings`); they make
+    /// its `data_quality` ([`crate::quality`]). Empty for a clean row.
+    pub flags: Vec<Flag>,
 }
 
 /// A customer file opened for scoring: header read, columns mapped.
 pub struct Intake<'m, R> {
     model: &'m Model,
-    reader: csv::Reader<DecodeReader<R>>,
+    reader: Records<DecodeReader<R>>,
     record: csv::ByteRecord,
     header: Vec<String>,
     mapping: ColumnMapping,
@@ -94,6 +99,9 @@ pub struct Intake<'m, R> {
     /// The model's encoder with this file's reference date, for a model with date columns
     /// ([`Intake::set_reference_date`]); `None`: the model's own encoder.
     dated_encoder: Option<Encoder>,
+    /// Per schema column: its slot and, for a numeric or date column whose training range the
+    /// model card records, that range (values far outside it are flagged).
+    ranges: Vec<(usize, Option<FeatureRange>)>,
 }
 
 impl<'m, R: Read> Intake<'m, R> {
@@ -113,9 +121,22 @@ impl<'m, R: Read> Intake<'m, R> {
         }
         let mut reader = opened.reader;
         let mut record = csv::ByteRecord::new();
+        reader.set_max_record_bytes(limits.max_field_bytes.saturating_mul(64));
         if !read(&mut reader, &mut record, 0)? {
             return Err(ScoreError::Empty);
         }
+        if let Some(q) = &reader.last().unclosed_quote {
+            return Err(ScoreError::Malformed {
+                row: 0,
+                message: format!(
+                    "the header's quote (\") on line {} in column {} is never closed{}",
+                    q.line,
+                    q.field + 1,
+                    quote_end_words(&q.end)
+                ),
+            });
+        }
+        reader.set_width(record.len());
         if record.len() > limits.max_columns {
             return Err(ScoreError::TooManyColumns {
                 columns: record.len(),
@@ -193,6 +214,7 @@ impl<'m, R: Read> Intake<'m, R> {
             validation,
             scratch: String::new(),
             dated_encoder: None,
+            ranges: training_ranges(model),
         })
     }
 
@@ -347,12 +369,29 @@ impl<'m, R: Read> Intake<'m, R> {
     ///
     /// Call only after [`Intake::check_mapping`] succeeded; otherwise every row is rejected.
     ///
+    /// A record whose fields are all empty is skipped (counted in
+    /// [`ValidationReport::rows_skipped_empty`]), so the row numbers of the rows returned may
+    /// jump.
+    ///
     /// # Errors
     /// Whole-file problems only: [`ScoreError::Malformed`], [`ScoreError::TooManyRows`],
     /// [`ScoreError::FieldTooLong`], [`ScoreError::Io`].
     pub fn next_row(&mut self, features: &mut [f64]) -> Result<Option<RowRead>, ScoreError> {
-        if !self.read_record()? {
-            return Ok(None);
+        loop {
+            if !self.read_record()? {
+                return Ok(None);
+            }
+            // A record of empty fields (`,,,,`: the rows Excel leaves behind after a delete)
+            // holds no customer: skipped like a blank line, and counted.
+            if self.reader.last().unclosed_quote.is_some()
+                || !self
+                    .record
+                    .iter()
+                    .all(|f| f.iter().all(u8::is_ascii_whitespace))
+            {
+                break;
+            }
+            self.validation.rows_skipped_empty += 1;
         }
         let row = self.rows;
         let record = &self.record;
@@ -364,15 +403,45 @@ impl<'m, R: Read> Intake<'m, R> {
             }
             id.into_owned()
         });
+        // A quote left open in the id field: what it holds is the rest of the line, not an id.
+        let customer_id = customer_id.filter(|_| {
+            self.reader
+                .last()
+                .unclosed_quote
+                .as_ref()
+                .is_none_or(|q| Some(q.field) != self.id_at)
+        });
         let issue = |column: Option<String>, value: Option<String>, reason: String| RowIssue {
             row,
             customer_id: customer_id.clone().filter(|s| !s.is_empty()),
             column,
             value,
             reason,
+            used_instead: None,
         };
-        let shape_problem = if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            Some(issue(None, None, "the row is empty".into()))
+        let shape_problem = if let Some(q) = &self.reader.last().unclosed_quote {
+            let column = self
+                .header
+                .get(q.field)
+                .cloned()
+                .unwrap_or_else(|| format!("column {}", q.field + 1));
+            let value = record.get(q.field).map(|f| {
+                let text = csv_input::decode_field(f);
+                let short: String = text.chars().take(60).collect();
+                format!(
+                    "\"{short}{}",
+                    if short.len() < text.len() { "…" } else { "" }
+                )
+            });
+            Some(issue(
+                Some(column),
+                value,
+                format!(
+                    "the quote (\") that opens this field on line {} is never closed{}; this row is rejected and the lines after it are read as rows of their own (close the quote, or remove it)",
+                    q.line,
+                    quote_end_words(&q.end)
+                ),
+            ))
         } else if record.len() == self.header.len()
             && record
                 .iter()
@@ -433,6 +502,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 customer_id,
                 rejected: Some(i),
                 warnings: Vec::new(),
+                flags: Vec::new(),
             }));
         }
 
@@ -443,6 +513,7 @@ impl<'m, R: Read> Intake<'m, R> {
             .unwrap_or_else(|| self.model.encoder());
         let numbers = self.dialect.numbers;
         let mut warnings = Vec::new();
+        let mut flags = Vec::new();
         let mut bad: Option<RowIssue> = None;
         let mut bad_count = 0;
         let mut missing = 0usize;
@@ -451,7 +522,8 @@ impl<'m, R: Read> Intake<'m, R> {
             if let Cow::Owned(_) = raw {
                 self.validation.cells_read_as_windows_1252 += 1;
             }
-            if values::is_missing(&raw) {
+            let missing_here = values::is_missing(&raw);
+            if missing_here {
                 self.validation.columns[c].missing += 1;
                 missing += 1;
             }
@@ -495,15 +567,47 @@ impl<'m, R: Read> Intake<'m, R> {
                 _ => result,
             };
             match result {
-                Ok(CellNote::Fine) => {}
+                Ok(CellNote::Fine) if missing_here => {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        format!("{}: no value to score", values::missing_kind(&raw)),
+                    );
+                    w.used_instead = Some(SUBSTITUTE.into());
+                    warnings.push(w);
+                    flags.push(Flag {
+                        column: c,
+                        kind: FlagKind::Missing,
+                    });
+                }
+                Ok(CellNote::Fine) => {
+                    let (slot, range) = &self.ranges[c];
+                    if let Some(why) = range.as_ref().and_then(|r| r.judge(features[*slot])) {
+                        let range = range.as_ref().expect("judged against it");
+                        warnings.push(issue(
+                            Some(schema.columns[c].name.clone()),
+                            Some(raw.to_string()),
+                            out_of_range_reason(&schema.columns[c].kind, why, range),
+                        ));
+                        flags.push(Flag {
+                            column: c,
+                            kind: FlagKind::OutOfRange,
+                        });
+                    }
+                }
                 Ok(CellNote::UnseenLevel) => {
                     self.validation.columns[c].unseen += 1;
-                    self.validation.warnings_total += 1;
-                    warnings.push(issue(
+                    let mut w = issue(
                         Some(schema.columns[c].name.clone()),
                         Some(raw.into_owned()),
                         unseen_reason(schema, c),
-                    ));
+                    );
+                    w.used_instead = Some(SUBSTITUTE.into());
+                    warnings.push(w);
+                    flags.push(Flag {
+                        column: c,
+                        kind: FlagKind::Unseen,
+                    });
                 }
                 Err(expected) => {
                     self.validation.columns[c].invalid += 1;
@@ -532,6 +636,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 customer_id,
                 rejected: Some(i),
                 warnings: Vec::new(),
+                flags: Vec::new(),
             }));
         }
         let n = self.plan.len();
@@ -550,13 +655,18 @@ impl<'m, R: Read> Intake<'m, R> {
                 customer_id,
                 rejected: Some(i),
                 warnings: Vec::new(),
+                flags: Vec::new(),
             }));
+        }
+        for w in &warnings {
+            self.validation.warn(w);
         }
         Ok(Some(RowRead {
             row,
             customer_id,
             rejected: None,
             warnings,
+            flags,
         }))
     }
 
@@ -603,16 +713,87 @@ fn looks_like_data(schema: &FeatureSchema, header: &[String], mapping: &ColumnMa
 fn unseen_reason(schema: &FeatureSchema, c: usize) -> String {
     match &schema.columns[c].kind {
         ColumnKind::Categorical { levels } => format!(
-            "a category the model has not seen (it knows: {}); scored as if missing",
+            "a category the model has not seen (it knows: {})",
             levels.join(", ")
         ),
-        _ => "a category the model has not seen; scored as if missing".into(),
+        _ => "a category the model has not seen".into(),
+    }
+}
+
+/// Each schema column's slot and, for numeric and date columns, the training range recorded on
+/// the model's card (matched by name; cards before ranges were recorded have none).
+fn training_ranges(model: &Model) -> Vec<(usize, Option<FeatureRange>)> {
+    let schema = model.schema();
+    schema
+        .columns
+        .iter()
+        .zip(schema.offsets())
+        .map(|(c, slot)| {
+            let range = matches!(c.kind, ColumnKind::Numeric | ColumnKind::Date)
+                .then(|| {
+                    model
+                        .card()
+                        .features
+                        .iter()
+                        .find(|f| f.name == c.name)
+                        .and_then(|f| f.range.clone())
+                })
+                .flatten();
+            (slot, range)
+        })
+        .collect()
+}
+
+/// The warning for a value outside its column's training range.
+fn out_of_range_reason(kind: &ColumnKind, why: OutOfRange, range: &FeatureRange) -> String {
+    let n = |x: f64| {
+        if x.fract() == 0.0 && x.abs() < 1e15 {
+            format!("{}", x as i64)
+        } else {
+            format!("{x}")
+        }
+    };
+    let trained = if *kind == ColumnKind::Date {
+        format!(
+            "the model was trained on dates {} to {} days before the reference date",
+            n(range.min),
+            n(range.max)
+        )
+    } else {
+        format!(
+            "the model was trained on values from {} to {}",
+            n(range.min),
+            n(range.max)
+        )
+    };
+    let what = match (why, kind) {
+        (OutOfRange::Negative, ColumnKind::Date) => "a date after the file's reference date",
+        (OutOfRange::Negative, _) => "a negative value",
+        (OutOfRange::FarBelow, _) => "far below the training range",
+        (OutOfRange::FarAbove, ColumnKind::Date) => "a date far before the training range",
+        (OutOfRange::FarAbove, _) => "far above the training range",
+    };
+    format!("{what}: {trained}; scored as given, but the model never learnt what such a value means (check it)")
+}
+
+/// What a substituted value was scored as: the model's own handling of an absent value (the
+/// trees' learned direction for a missing value, the regression's mean).
+const SUBSTITUTE: &str = "missing (the model's rule for an absent value)";
+
+/// How an unclosed quote was found out, as the end of a sentence.
+fn quote_end_words(end: &QuoteEnd) -> String {
+    match end {
+        QuoteEnd::EndOfFile => " before the end of the file".into(),
+        QuoteEnd::SwallowedRecord { line } => {
+            format!(" (it would swallow line {line}, a whole row of its own, and every row up to the next quote)")
+        }
+        QuoteEnd::TooLong { bytes } => format!(" within {bytes} bytes"),
     }
 }
 
 /// Reads one record, mapping reader errors to [`ScoreError`] at data row `row`.
 fn read<R: Read>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut Records<R>,
     record: &mut csv::ByteRecord,
     row: u64,
 ) -> Result<bool, ScoreError> {

@@ -30,7 +30,8 @@
 //!   of what determines its predictions.
 //! - Every data row of a scored file is either written (in input order) or counted as rejected
 //!   with the reason; only whole-file problems are errors ([`ScoreError`]).
-//! - Scoring memory does not grow with the file; output cells are spreadsheet-safe.
+//! - Scoring memory does not grow with the file; results are written raw, and made
+//!   spreadsheet-safe ([`safe_csv`]) where a file is written for a person to open.
 //! - Training is deterministic for a given input and seed.
 
 pub mod aliases;
@@ -54,6 +55,8 @@ pub mod mapping;
 pub mod metrics;
 pub mod portfolio;
 pub mod preview;
+pub mod progress;
+pub mod quality;
 pub mod report;
 pub mod safe_csv;
 pub mod schema;
@@ -69,11 +72,13 @@ pub use gbdt::GbdtSettings;
 pub use intake::InputLimits;
 pub use mapping::{map_columns, supported_columns, ColumnMapping};
 pub use preview::{preview, preview_with, Preview};
+pub use progress::TrainStage;
 pub use report::ValidationReport;
 pub use score::{
     find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds,
     RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
-    train_csv, CheckedTrainParams, TrainError, TrainParams, TrainReport, TrainingTable,
+    train_csv, train_csv_with_progress, CheckedTrainParams, TrainError, TrainParams, TrainReport,
+    TrainingTable,
 };

@@ -43,20 +43,64 @@ pub struct ValidationReport {
     pub mapping: Option<ColumnMapping>,
     /// Per model feature, in schema order: missing, invalid and unseen cell counts.
     pub columns: Vec<ColumnStats>,
-    /// Data rows read (header excluded).
+    /// Data rows read (header excluded; blank lines are not rows).
     pub rows_total: u64,
+    /// Rows scored: written to the results.
+    pub rows_scored: u64,
     /// Rows rejected (all of them counted).
     pub rows_rejected: u64,
+    /// Rows skipped because every field is empty (`,,,,`, left by spreadsheets after rows are
+    /// deleted): like blank lines, they hold no customer. Counted in `rows_total`.
+    pub rows_skipped_empty: u64,
     /// The first rejected rows, one issue each (row number, customer id, column, raw value,
     /// reason), at most `rejected_rows_cap`.
     pub rejected_rows: Vec<RowIssue>,
     /// The cap on `rejected_rows`.
     pub rejected_rows_cap: usize,
-    /// Remarks on scored rows, all counted (the first are in the score report's `warnings`).
+    /// Remarks on scored rows, all counted: every value that was not used as given (blank or
+    /// a missing-value marker, an Excel error value such as `#N/A`, an unseen category), one
+    /// per cell.
     pub warnings_total: u64,
+    /// The first of those remarks, one per cell (row, customer id, column, raw value, reason,
+    /// what was used instead), at most `rejected_rows_cap` (the score report's `warnings` holds
+    /// the first few of them too).
+    pub warnings: Vec<RowIssue>,
+    /// Where every row read went, in words: `"4 rows read = 3 scored + 1 rejected"` (and
+    /// `" + 1 skipped as empty"` when there are such rows). The counts always add up:
+    /// `rows_total = rows_scored + rows_rejected + rows_skipped_empty`.
+    pub balance: String,
 }
 
 impl ValidationReport {
+    /// Records how many rows were scored once reading has ended, and states the balance.
+    ///
+    /// # Panics
+    /// In debug builds, when the counts do not add up (a bug: a row was lost).
+    pub fn close(&mut self, rows_scored: u64) {
+        self.rows_scored = rows_scored;
+        debug_assert_eq!(
+            self.rows_total,
+            self.rows_scored + self.rows_rejected + self.rows_skipped_empty,
+            "every row read is scored, rejected or skipped as empty"
+        );
+        self.balance = format!(
+            "{} rows read = {} scored + {} rejected",
+            self.rows_total, self.rows_scored, self.rows_rejected
+        );
+        if self.rows_skipped_empty > 0 {
+            self.balance
+                .push_str(&format!(" + {} skipped as empty", self.rows_skipped_empty));
+        }
+    }
+
+    /// Records a remark on a scored row: counted always, listed while under the cap.
+    pub fn warn(&mut self, issue: &RowIssue) {
+        self.warnings_total += 1;
+        if self.warnings.len() < self.rejected_rows_cap {
+            self.warnings.push(issue.clone());
+        }
+    }
+
     /// Records a rejected row: counted always, listed while under the cap.
     pub fn reject(&mut self, issue: &RowIssue) {
         self.rows_rejected += 1;

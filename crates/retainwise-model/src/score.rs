@@ -103,6 +103,10 @@ pub struct RowIssue {
     pub value: Option<String>,
     /// What was wrong or expected, e.g. `"expected a number"`.
     pub reason: String,
+    /// For a value of a scored row that was not used as given (a warning): what the model used
+    /// instead, e.g. `"missing (the model's rule for an absent value)"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_instead: Option<String>,
 }
 
 impl fmt::Display for RowIssue {
@@ -118,7 +122,11 @@ impl fmt::Display for RowIssue {
         if let Some(v) = &self.value {
             write!(f, ", value {v:?}")?;
         }
-        write!(f, ": {}", self.reason)
+        write!(f, ": {}", self.reason)?;
+        if let Some(u) = &self.used_instead {
+            write!(f, "; used instead: {u}")?;
+        }
+        Ok(())
     }
 }
 
@@ -129,8 +137,11 @@ pub struct ScoreReport {
     pub rows_total: u64,
     /// Rows written to the output.
     pub rows_scored: u64,
-    /// Rows that could not be scored (`rows_total = rows_scored + rows_rejected`).
+    /// Rows that could not be scored
+    /// (`rows_total = rows_scored + rows_rejected + rows_skipped_empty`).
     pub rows_rejected: u64,
+    /// Rows skipped because every field is empty (see [`ValidationReport::rows_skipped_empty`]).
+    pub rows_skipped_empty: u64,
     /// The first rejected rows, one issue each.
     pub issues: Vec<RowIssue>,
     /// The first remarks on scored rows (e.g. an unseen category scored as missing).
@@ -248,6 +259,9 @@ fn no_usable_rows_message(rows_total: u64, issues: &[RowIssue]) -> String {
     if rows_total == 0 {
         return "the file has a header but no data rows".into();
     }
+    if issues.is_empty() {
+        return format!("all {rows_total} rows of the file are empty (every field blank)");
+    }
     let first: Vec<String> = issues.iter().take(3).map(|i| i.to_string()).collect();
     format!(
         "none of the {rows_total} rows could be scored; first problems: {}",
@@ -344,7 +358,7 @@ pub struct FailureReport<'a> {
 pub const PROGRESS_EVERY: u64 = 1000;
 
 /// The scored file's header.
-pub const OUTPUT_HEADER: [&str; 9] = [
+pub const OUTPUT_HEADER: [&str; 10] = [
     "customer_id",
     "churn_probability",
     "retention_probability",
@@ -354,6 +368,7 @@ pub const OUTPUT_HEADER: [&str; 9] = [
     "protective_factors",
     "summary",
     "recommendation",
+    "data_quality",
 ];
 
 /// Scores a customer CSV with `model`, writing the scored CSV to `output`.
@@ -370,9 +385,12 @@ pub const OUTPUT_HEADER: [&str; 9] = [
 /// rounded to 6 decimals, `risk_level` from `opts.thresholds`, [`Model::id`]; then the
 /// explanation from exact TreeSHAP ([`crate::explain`]): `risk_factors` and
 /// `protective_factors` (JSON arrays of up to 3 `{"feature","value","impact"}`, impact in
-/// percentage points of churn probability, rounded to 0.1), a one-line `summary` and a
-/// `recommendation` by risk level and top driver. Text cells are made spreadsheet-safe
-/// ([`crate::safe_csv`]).
+/// percentage points of churn probability, rounded to 0.1, plus `"quality"` on a flagged
+/// value), a one-line `summary` and a `recommendation` by risk level and top driver; then
+/// `data_quality`: the row's flagged values ([`crate::quality`], e.g.
+/// `"TotalCharges: missing"`), empty for a clean row. Cells are written raw, as given
+/// (the results are stored so); a file for a person to open goes through
+/// [`crate::safe_csv::SafeCsvWriter`], which makes every cell spreadsheet-safe.
 ///
 /// Rows are scored in batches of [`crate::batch::BATCH_ROWS`] on every core (rayon) and
 /// written in input order; the output bytes do not depend on the number of threads.
@@ -412,6 +430,7 @@ pub fn score_csv<R: Read, W: Write>(
         rows_total: 0,
         rows_scored: 0,
         rows_rejected: 0,
+        rows_skipped_empty: 0,
         issues: Vec::new(),
         warnings: Vec::new(),
         risk_counts: RiskCounts::default(),
@@ -448,7 +467,7 @@ pub fn score_csv<R: Read, W: Write>(
             continue;
         }
 
-        batch.push(row, customer_id);
+        batch.push(row, customer_id, read.flags);
         if batch.is_full() {
             if let Some(scored) = pipeline.submit(&mut batch) {
                 write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
@@ -465,8 +484,11 @@ pub fn score_csv<R: Read, W: Write>(
         portfolio.merge(&scored.portfolio);
     }
     output.flush()?;
-    progress(report.rows_total);
     report.validation = intake.finish();
+    report.rows_total = report.validation.rows_total;
+    report.rows_skipped_empty = report.validation.rows_skipped_empty;
+    progress(report.rows_total);
+    report.validation.close(report.rows_scored);
 
     if report.rows_scored == 0 {
         return Err(ScoreError::NoUsableRows {

@@ -30,6 +30,7 @@ use crate::forest::{sigmoid, Forest};
 use crate::gbdt::{self, GbdtSettings};
 use crate::linear::{fit_stacking, LinearModel};
 use crate::metrics::LOG_LOSS_EPS;
+use crate::progress::{FitCounter, ProgressFn};
 
 /// One tree setting tried by the search; early stopping picks the rounds up to `max_rounds`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -325,6 +326,7 @@ pub(crate) fn run(
     base: &GbdtSettings,
     space: &SearchSpace,
     seed: u64,
+    progress: ProgressFn<'_>,
 ) -> Result<Outcome, String> {
     let Data {
         data,
@@ -345,21 +347,29 @@ pub(crate) fn run(
     let tree_jobs: Vec<(usize, Mask)> = (0..space.trees.len())
         .flat_map(|c| masks.iter().map(move |&m| (c, m)))
         .collect();
-    let tree_fits: Vec<TreeFit> = tree_jobs
-        .par_iter()
-        .map(|&(c, m)| {
-            let t = &space.trees[c];
-            fit_trees(d, &space.candidate(base, t, t.max_rounds), seed, m, folds)
-        })
-        .collect::<Result<_, _>>()?;
     let mut linear_masks = masks.clone();
     linear_masks.push(0);
     let linear_jobs: Vec<(usize, Mask)> = (0..space.linear_l2.len())
         .flat_map(|c| linear_masks.iter().map(move |&m| (c, m)))
         .collect();
+    // + 1: the final fit on all rows.
+    let counter = FitCounter::new(tree_jobs.len() + linear_jobs.len() + 1, progress);
+    let tree_fits: Vec<TreeFit> = tree_jobs
+        .par_iter()
+        .map(|&(c, m)| {
+            let t = &space.trees[c];
+            let fit = fit_trees(d, &space.candidate(base, t, t.max_rounds), seed, m, folds);
+            counter.tick();
+            fit
+        })
+        .collect::<Result<_, _>>()?;
     let linear_fits: Vec<LinearModel> = linear_jobs
         .par_iter()
-        .map(|&(c, m)| LinearModel::fit(data, rows, &d.rows_outside(m), labels, space.linear_l2[c]))
+        .map(|&(c, m)| {
+            let fit = LinearModel::fit(data, rows, &d.rows_outside(m), labels, space.linear_l2[c]);
+            counter.tick();
+            fit
+        })
         .collect::<Result<_, _>>()?;
     let tree_fit = |c: usize, m: Mask| {
         &tree_fits[c * masks.len()
@@ -519,6 +529,7 @@ pub(crate) fn run(
     let (selection, calibration, _, l) = select(None)?;
     let y: Vec<f64> = labels.iter().map(|&l| l as u8 as f64).collect();
     let forest = gbdt::fit(&selection.gbdt, seed, data, rows, &y)?;
+    counter.tick();
     Ok(Outcome {
         outer,
         outer_selections,

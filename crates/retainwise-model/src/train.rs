@@ -30,6 +30,7 @@ use crate::dates;
 use crate::encode::Encoder;
 use crate::gbdt::GbdtSettings;
 use crate::metrics;
+use crate::progress::{ProgressFn, TrainStage};
 use crate::schema::{self, DroppedColumn, FeatureSchema};
 use crate::search::{self, SearchSpace, Selection};
 use crate::values;
@@ -252,16 +253,30 @@ impl TrainingTable {
             })?;
             let mut record = csv::ByteRecord::new();
             let mut row = 0u64;
-            let next = |reader: &mut csv::Reader<_>, record: &mut csv::ByteRecord, row| {
-                csv_input::next_record(reader, record).map_err(|e| match e {
+            let next = |reader: &mut csv_input::Records<_>, record: &mut csv::ByteRecord, row| {
+                let more = csv_input::next_record(reader, record).map_err(|e| match e {
                     ReadError::Io(io) => TrainError::Io(io),
                     ReadError::Malformed(message) => TrainError::Malformed { row, message },
-                })
+                })?;
+                // Training on a file whose quote swallowed or cut rows would learn from rows
+                // that are not what the file means: the file must be fixed first.
+                if let Some(q) = &reader.last().unclosed_quote {
+                    return Err(TrainError::Malformed {
+                        row,
+                        message: format!(
+                            "the quote (\") on line {} in field {} is never closed",
+                            q.line,
+                            q.field + 1
+                        ),
+                    });
+                }
+                Ok(more)
             };
             if !next(&mut reader, &mut record, 0)? {
                 return Err(TrainError::Empty);
             }
             let header = csv_input::header_names(&record);
+            reader.set_width(header.len());
             let mut columns: Vec<Vec<String>> = vec![Vec::new(); header.len()];
             let mut blank_rows = 0;
             while next(&mut reader, &mut record, row + 1)? {
@@ -452,9 +467,23 @@ pub fn train_csv<R: Read>(
     input: R,
     params: &TrainParams,
 ) -> Result<(Model, TrainReport), TrainError> {
+    train_csv_with_progress(input, params, &|_| {})
+}
+
+/// [`train_csv`], reporting how far it has got to `progress` ([`TrainStage::Reading`], then
+/// [`TrainStage::Fitting`] after every fit of the search).
+///
+/// # Errors
+/// [`TrainError`] naming what to fix.
+pub fn train_csv_with_progress<R: Read>(
+    input: R,
+    params: &TrainParams,
+    progress: ProgressFn<'_>,
+) -> Result<(Model, TrainReport), TrainError> {
     let checked = params.check()?;
+    progress(TrainStage::Reading);
     let table = TrainingTable::read_csv(input)?;
-    checked.fit(&table)
+    checked.fit_with_progress(&table, progress)
 }
 
 /// A table ready for the learner.
@@ -593,6 +622,18 @@ impl CheckedTrainParams {
     /// # Errors
     /// [`TrainError`] naming what to fix in the table (label, classes, row counts, features).
     pub fn fit(&self, table: &TrainingTable) -> Result<(Model, TrainReport), TrainError> {
+        self.fit_with_progress(table, &|_| {})
+    }
+
+    /// [`Self::fit`], reporting [`TrainStage::Fitting`] to `progress` after every fit.
+    ///
+    /// # Errors
+    /// As [`Self::fit`].
+    pub fn fit_with_progress(
+        &self,
+        table: &TrainingTable,
+        progress: ProgressFn<'_>,
+    ) -> Result<(Model, TrainReport), TrainError> {
         let p = &self.0;
         let Prepared {
             schema,
@@ -613,8 +654,8 @@ impl CheckedTrainParams {
             fold_of: &fold_of,
             folds: p.folds,
         };
-        let outcome =
-            search::run(&encoded, &p.gbdt, &p.search, p.seed).map_err(TrainError::Learner)?;
+        let outcome = search::run(&encoded, &p.gbdt, &p.search, p.seed, progress)
+            .map_err(TrainError::Learner)?;
 
         let mut per_fold: [Vec<f64>; 4] = Default::default();
         let mut oof = vec![0.0; rows];
@@ -659,7 +700,7 @@ impl CheckedTrainParams {
             name: p.name.clone(),
             label: schema.label.clone(),
             id_column: schema.id_column.clone(),
-            features: CardFeature::from_schema(&schema),
+            features: CardFeature::with_ranges(&schema, &data, rows),
             dropped_columns: dropped.clone(),
             training_data: TrainingData {
                 sha256: table.sha256.clone(),

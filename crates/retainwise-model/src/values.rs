@@ -12,10 +12,52 @@
 /// computation failed, which a person should look at.
 pub const MISSING_TOKENS: &[&str] = &["", "na", "n/a", "null", "-"];
 
-/// True when `raw` (trimmed, ASCII case ignored) is one of [`MISSING_TOKENS`].
+/// The error values a spreadsheet writes into a cell whose formula failed, as Excel spells them
+/// (<https://support.microsoft.com/office/how-to-correct-a-n-a-error-a9e9f4ba-3c96-4fd7-893e-4a8d3f4e1c64>
+/// and the pages linked from it; LibreOffice and Google Sheets write the same words). Such a
+/// cell holds no value: it is read as missing, with a warning naming it.
+pub const EXCEL_ERRORS: &[&str] = &[
+    "#N/A",
+    "#VALUE!",
+    "#DIV/0!",
+    "#REF!",
+    "#NAME?",
+    "#NUM!",
+    "#NULL!",
+    "#SPILL!",
+    "#CALC!",
+    "#FIELD!",
+    "#BLOCKED!",
+    "#CONNECT!",
+    "#BUSY!",
+    "#UNKNOWN!",
+    "#GETTING_DATA",
+];
+
+/// True when `raw` (trimmed, ASCII case ignored) is one of [`MISSING_TOKENS`] or
+/// [`EXCEL_ERRORS`].
 pub fn is_missing(raw: &str) -> bool {
     let t = raw.trim();
-    MISSING_TOKENS.iter().any(|m| t.eq_ignore_ascii_case(m))
+    MISSING_TOKENS.iter().any(|m| t.eq_ignore_ascii_case(m)) || is_excel_error(t)
+}
+
+/// True when `raw` (trimmed, ASCII case ignored) is one of [`EXCEL_ERRORS`].
+pub fn is_excel_error(raw: &str) -> bool {
+    let t = raw.trim();
+    t.starts_with('#') && EXCEL_ERRORS.iter().any(|m| t.eq_ignore_ascii_case(m))
+}
+
+/// What a missing cell `raw` ([`is_missing`]) held, in words for a warning: `"blank"`,
+/// `"the Excel error value #N/A"` or `"the missing-value marker NA"`.
+pub fn missing_kind(raw: &str) -> String {
+    let t = raw.trim();
+    if t.is_empty() {
+        "blank".into()
+    } else if is_excel_error(t) {
+        format!("the Excel error value {t}")
+    } else {
+        format!("the missing-value marker {t}")
+    }
 }
 
 /// Why a cell could not be read as a number.

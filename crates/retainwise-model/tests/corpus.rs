@@ -103,6 +103,7 @@ fn check(entry: &Value) -> Vec<String> {
                 ("rows_scored", r.rows_scored),
                 ("rows_rejected", r.rows_rejected),
                 ("rows_total", r.rows_total),
+                ("rows_skipped_empty", r.rows_skipped_empty),
                 ("warnings", v.warnings_total),
             ];
             for (k, got) in pairs {
@@ -112,7 +113,8 @@ fn check(entry: &Value) -> Vec<String> {
             }
             expect(
                 "totals add up",
-                r.rows_total == r.rows_scored + r.rows_rejected
+                r.rows_total == r.rows_scored + r.rows_rejected + r.rows_skipped_empty
+                    && v.rows_scored == r.rows_scored
                     && v.rows_rejected == r.rows_rejected
                     && v.rows_total == r.rows_total,
                 format!("{r:?}"),
@@ -160,6 +162,16 @@ fn check(entry: &Value) -> Vec<String> {
                     .map(|r| r.unwrap()[0].to_string())
                     .unwrap_or_default();
                 expect("first output id", got == want, format!("{got:?}"));
+            }
+            if let Some(want) = entry.get("first_id_escaped").and_then(Value::as_str) {
+                let safe = retainwise_model::safe_csv::escape_csv(&out).unwrap();
+                let mut rd = csv::Reader::from_reader(&safe[..]);
+                let got = rd
+                    .records()
+                    .next()
+                    .map(|r| r.unwrap()[0].to_string())
+                    .unwrap_or_default();
+                expect("first escaped id", got == want, format!("{got:?}"));
             }
             // The report serialises (it is stored as JSON with the prediction).
             let json = serde_json::to_string(r).unwrap();
@@ -306,7 +318,10 @@ fn fuzz_decoder_mapper_and_scorer_never_panic() {
         let mut out = Vec::new();
         let r = score_csv(model, &input[..], &mut out, &opts, &mut |_| {});
         if let Ok(r) = &r {
-            assert_eq!(r.rows_total, r.rows_scored + r.rows_rejected);
+            assert_eq!(
+                r.rows_total,
+                r.rows_scored + r.rows_rejected + r.rows_skipped_empty
+            );
         }
         if let Err(e) = &r {
             assert!(e.is_permanent(), "{e:?}");

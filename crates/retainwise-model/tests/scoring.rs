@@ -49,7 +49,8 @@ fn cells(out: &str) -> Vec<Vec<String>> {
             "risk_factors",
             "protective_factors",
             "summary",
-            "recommendation"
+            "recommendation",
+            "data_quality"
         ]
     );
     r.records()
@@ -71,6 +72,7 @@ fn bad_number_rejects_that_row_and_scores_the_rest() {
             column: Some("TotalCharges".into()),
             value: Some("abc".into()),
             reason: "expected a number".into(),
+            used_instead: None,
         }]
     );
     assert_eq!(
@@ -96,9 +98,19 @@ fn blank_total_charges_is_scored_as_missing() {
     let (r, out) = score(input.as_bytes());
     let r = r.unwrap();
     assert_eq!((r.rows_scored, r.rows_rejected), (3, 0));
-    assert!(r.issues.is_empty() && r.warnings.is_empty());
+    assert!(r.issues.is_empty());
+    // Each substituted value is listed, with what was used instead, and flags its row.
+    let listed: Vec<(u64, Option<&str>)> = r
+        .warnings
+        .iter()
+        .map(|w| (w.row, w.value.as_deref()))
+        .collect();
+    assert_eq!(listed, [(1, Some(" ")), (2, Some("")), (3, Some("NA"))]);
+    assert!(r.warnings.iter().all(|w| w.used_instead.is_some()));
+    assert_eq!(r.validation.warnings_total, 3);
     let rows = cells(&out);
     assert_eq!(rows[0][1], rows[1][1]);
+    assert!(rows.iter().all(|c| c[9] == "TotalCharges: missing"));
 }
 
 #[test]
@@ -179,7 +191,7 @@ fn fewer_fields_reject_only_when_a_feature_is_missing() {
 }
 
 #[test]
-fn leading_zero_ids_are_kept_and_formulas_escaped() {
+fn leading_zero_ids_are_kept_raw_and_formulas_escaped_for_spreadsheets() {
     let input = file(&[
         row("0042-ABCD", "10"),
         row("=HYPERLINK(\"http://x\")", "10"),
@@ -188,10 +200,21 @@ fn leading_zero_ids_are_kept_and_formulas_escaped() {
     ]);
     let (r, out) = score(input.as_bytes());
     assert_eq!(r.unwrap().rows_scored, 4);
+    // The scored output (what the service stores) keeps the ids as given.
     let ids: Vec<String> = cells(&out).into_iter().map(|c| c[0].clone()).collect();
     assert_eq!(
         ids,
-        vec!["0042-ABCD", "'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "'-5"]
+        vec!["0042-ABCD", "=HYPERLINK(\"http://x\")", "@SUM(A1)", "-5"]
+    );
+    // A file for a spreadsheet escapes formulas; a plain number stays a number.
+    let safe = retainwise_model::safe_csv::escape_csv(out.as_bytes()).unwrap();
+    let ids: Vec<String> = cells(std::str::from_utf8(&safe).unwrap())
+        .into_iter()
+        .map(|c| c[0].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["0042-ABCD", "'=HYPERLINK(\"http://x\")", "'@SUM(A1)", "-5"]
     );
 }
 

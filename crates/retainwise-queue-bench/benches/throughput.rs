@@ -17,12 +17,12 @@
 //! that sends it (graphile_worker: from `add_raw_job`, as its own latency benchmark does).
 //!
 //! Settings compared, each contender at two batch sizes so that every ratio can be read at equal
-//! batches as well as against the figure issue 5 names (graphile_worker's throughput settings):
+//! batches as well as against graphile_worker's published throughput settings:
 //! * ours: one `SqlQueue` handle (pool of 10), two prefetch tasks each claiming up to B
 //!   messages per `receive` into a local buffer of B, handlers acking through an
 //!   [`AckBatcher`] (5 ms window, up to 1000 receipts per `ack_many`); B = 100 and 250.
 //! * graphile_worker, throughput settings: local queue of B, completions batched every 5 ms,
-//!   poll interval 10 ms, concurrency = handlers; B = 100 (the settings issue 5 quotes) and 250.
+//!   poll interval 10 ms, concurrency = handlers; B = 100 (graphile_worker's published settings) and 250.
 //! * graphile_worker, its own benchmark settings (`benches/common` of graphile_worker 0.14:
 //!   local queue of 100, poll interval 10 ms), concurrency = handlers.
 

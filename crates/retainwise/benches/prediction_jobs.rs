@@ -1,4 +1,4 @@
-//! Small prediction jobs end to end (issue 5, "Throughput"): real `retainwise` processes, a
+//! Small prediction jobs end to end: real `retainwise` processes, a
 //! 10-row Telco CSV per job, every figure read from the database the processes share.
 //!
 //! ```text

@@ -285,7 +285,11 @@ fn init_logging() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        // Every record capped and kept on one line, whatever a client put in it (log_safe.rs).
+        .with_writer(crate::log_safe::CappedWriter {
+            inner: std::io::stderr,
+            ansi: std::io::stderr().is_terminal(),
+        });
     match std::env::var("RETAINWISE_LOG_FORMAT")
         .ok()
         .as_deref()
@@ -342,7 +346,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = open(&settings).await?;
             let shutdown = shutdown_signal();
             if let Some(addr) = metrics_bind {
-                serve_worker_metrics(addr, shutdown.clone()).await?;
+                serve_worker_metrics(addr, &app.config.http, shutdown.clone()).await?;
             }
             let worker = Worker::new(
                 app,
@@ -420,6 +424,8 @@ async fn serve_http(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     listen.check(app.auth.is_required())?;
+    // Before any socket is open, so the connection cap is computed from the raised limit.
+    crate::server::raise_fd_limit();
     if !app.auth.is_required() {
         eprintln!("sign-in: none configured; every request acts as the local user");
     }
@@ -434,10 +440,14 @@ async fn serve_http(
     let addr = listener.local_addr()?;
     eprintln!("retainwise listening on http://{addr}");
     tracing::info!(%addr, model = app.model.id(), "api_startup");
-    let service = crate::api::router(app.clone())
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    let limits = crate::server::ConnectionLimits::effective(&app.config.http);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_connections_per_ip = limits.max_connections_per_ip,
+        header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+        "connection_limits"
+    );
+    crate::server::serve(listener, crate::api::router(app.clone()), limits, shutdown)
         .await
         .context("serving HTTP")
 }
@@ -446,6 +456,7 @@ async fn serve_http(
 /// queue gauges are left to the API processes, which read them from the shared queue.
 async fn serve_worker_metrics(
     addr: std::net::SocketAddr,
+    http: &crate::config::HttpConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use axum::routing::get;
@@ -468,10 +479,11 @@ async fn serve_worker_metrics(
             }),
         )
         .route("/health", get(crate::api::health::health));
+    let http = http.clone();
     tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        // The same front door as the API's: header timeout and connection caps.
+        let limits = crate::server::ConnectionLimits::effective(&http);
+        let served = crate::server::serve(listener, router, limits, shutdown).await;
         if let Err(e) = served {
             tracing::error!(error = %crate::error_chain::Chain(&e), "worker_metrics_stopped");
         }
@@ -570,7 +582,10 @@ fn predict(
         .unwrap_or(None);
     }
     let bar = spinner("scoring", true);
-    let scored = retainwise_model::score_csv(model, reader, &mut writer, &options, &mut |rows| {
+    // The results are for a person to open: every cell made spreadsheet-safe on the way out,
+    // exactly as the service's results download does with its stored raw results.
+    let mut safe = retainwise_model::safe_csv::SafeCsvWriter::new(&mut writer);
+    let scored = retainwise_model::score_csv(model, reader, &mut safe, &options, &mut |rows| {
         bar.set_position(rows)
     });
     bar.finish_and_clear();
@@ -583,6 +598,7 @@ fn predict(
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     let report = scored.with_context(|| format!("scoring {}", input.display()))?;
+    safe.finish().context("writing the results")?;
     writer.flush().context("writing the results")?;
     drop(writer);
     if report.rows_scored == 0 && out.is_staged() {
@@ -637,19 +653,78 @@ fn train(
     params.reference_date = reference_date;
     params.seed = seed;
     params.name = name.unwrap_or_else(|| default_model_name(input));
-    let bar = spinner(
-        "training: cross-validating, then fitting on all rows",
-        false,
-    );
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    let trained = retainwise_model::train_csv(BufReader::new(file), &params);
-    bar.finish_and_clear();
+    let progress = TrainProgress::new();
+    let trained = retainwise_model::train_csv_with_progress(BufReader::new(file), &params, &|s| {
+        progress.show(s)
+    });
+    progress.finish();
     let (model, report) = trained.with_context(|| format!("training on {}", input.display()))?;
     crate::output::Output::write_all(output, &model.to_json_vec())
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{report}");
     println!("model {} written to {}", model.id(), output.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `retainwise train`'s progress on stderr: a bar of the search's fits on a terminal; in a log
+/// (stderr not a terminal, where indicatif draws nothing) a line at every quarter, so a long
+/// training is visibly alive either way.
+struct TrainProgress {
+    bar: indicatif::ProgressBar,
+    terminal: bool,
+    /// The last quarter written as a line (log mode); fits are reported from several threads.
+    quarter: std::sync::atomic::AtomicUsize,
+}
+
+impl TrainProgress {
+    fn new() -> Self {
+        let bar = spinner("training: reading the file", false);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Self {
+            bar,
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            quarter: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn show(&self, stage: retainwise_model::TrainStage) {
+        use std::sync::atomic::Ordering;
+        match stage {
+            retainwise_model::TrainStage::Reading => {
+                if !self.terminal {
+                    eprintln!("training: reading the file");
+                }
+            }
+            retainwise_model::TrainStage::Fitting { done, total } => {
+                if self.bar.length() != Some(total as u64) {
+                    self.bar.set_length(total as u64);
+                    let style = indicatif::ProgressStyle::with_template(
+                        "{spinner} training: cross-validated search {bar:30} {pos}/{len} fits, {elapsed} (about {eta} left)",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                    self.bar.set_style(style);
+                }
+                // Fits finish out of order across threads: never move the bar backwards.
+                if done as u64 > self.bar.position() {
+                    self.bar.set_position(done as u64);
+                }
+                if !self.terminal && done == 0 {
+                    eprintln!("training: cross-validated search of {total} fits");
+                }
+                let quarter = (done * 4).checked_div(total).unwrap_or(4);
+                if !self.terminal && self.quarter.fetch_max(quarter, Ordering::Relaxed) < quarter {
+                    eprintln!(
+                        "training: cross-validated search, {done} of {total} fits done ({}%)",
+                        quarter * 25
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Parses `--reference-date`.

@@ -111,6 +111,189 @@ pub struct Settings {
     /// Seconds a request may take before it is answered 408 (uploads included).
     #[arg(long, env = "RETAINWISE_REQUEST_TIMEOUT_SECS", default_value_t = 120)]
     pub request_timeout_secs: u64,
+    /// The HTTP front door's limits and names (README, "Security").
+    #[command(flatten)]
+    pub http: HttpSettings,
+}
+
+/// The HTTP front door's limits and the names it answers to, as flags and variables; resolved
+/// into [`HttpConfig`]. What each protects is in the README's "Security" section.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HttpSettings {
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(
+        long,
+        env = "RETAINWISE_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 20
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Open client connections, in total (lowered to fit the open-file limit).
+    #[arg(long, env = "RETAINWISE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Open client connections from one address (trusted proxies excepted).
+    #[arg(long, env = "RETAINWISE_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+    /// The address users reach the service at, e.g. `https://churn.example.com`: its host name
+    /// is accepted in `Host`, its origin counts as this site, and `https` makes the session
+    /// cookie `__Host-` prefixed and `Secure`.
+    #[arg(long, env = "RETAINWISE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// More host names accepted in `Host`, comma-separated (loopback names and IP addresses
+    /// always are).
+    #[arg(long, env = "RETAINWISE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed
+    /// for the client address; none by default.
+    #[arg(long, env = "RETAINWISE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Hours a web sign-in lasts before the key must be entered again.
+    #[arg(long, env = "RETAINWISE_SESSION_HOURS", default_value_t = 24 * 7)]
+    pub session_hours: u64,
+}
+
+/// The HTTP front door's settings after resolution (see [`HttpSettings`]).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Time to receive a request's headers; also the idle time of a keep-alive connection.
+    pub header_read_timeout: Duration,
+    /// Open client connections in total.
+    pub max_connections: usize,
+    /// Open client connections from one address.
+    pub max_connections_per_ip: usize,
+    /// Host names accepted in `Host` besides loopback names and IP literals, lower-case,
+    /// without port.
+    pub allowed_hosts: Vec<String>,
+    /// The public origin (`scheme://host[:port]`, lower-case) from `RETAINWISE_PUBLIC_URL`.
+    pub public_origin: Option<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// How long a web session lasts.
+    pub session_ttl: Duration,
+}
+
+impl Default for HttpConfig {
+    /// The defaults of [`HttpSettings`]: loopback names only, no proxies.
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(20),
+            max_connections: 10_000,
+            max_connections_per_ip: 256,
+            allowed_hosts: Vec::new(),
+            public_origin: None,
+            trusted_proxies: TrustedProxies::default(),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Whether users reach the service over HTTPS (`RETAINWISE_PUBLIC_URL` is `https://…`).
+    pub fn is_https(&self) -> bool {
+        self.public_origin
+            .as_deref()
+            .is_some_and(|o| o.starts_with("https://"))
+    }
+}
+
+impl HttpSettings {
+    fn resolve(&self) -> anyhow::Result<HttpConfig> {
+        if self.header_read_timeout_secs == 0
+            || self.max_connections == 0
+            || self.max_connections_per_ip == 0
+            || self.session_hours == 0
+        {
+            bail!("RETAINWISE_HEADER_READ_TIMEOUT_SECS, RETAINWISE_MAX_CONNECTIONS, RETAINWISE_MAX_CONNECTIONS_PER_IP and RETAINWISE_SESSION_HOURS must be at least 1");
+        }
+        let public_origin = match self.public_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => Some(parse_public_origin(url)?),
+        };
+        let mut allowed_hosts = Vec::new();
+        for host in &self.allowed_hosts {
+            let host = host.trim().to_ascii_lowercase();
+            if host.is_empty() {
+                continue;
+            }
+            if host.contains(['/', ':', ' ']) {
+                bail!("RETAINWISE_ALLOWED_HOSTS: {host:?} is not a host name (give names like churn.example.com, without scheme or port)");
+            }
+            allowed_hosts.push(host);
+        }
+        if let Some(origin) = &public_origin {
+            allowed_hosts
+                .push(host_name(origin.split_once("://").map_or("", |(_, a)| a)).to_owned());
+        }
+        Ok(HttpConfig {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            allowed_hosts,
+            public_origin,
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)?,
+            session_ttl: Duration::from_secs(self.session_hours.saturating_mul(3600)),
+        })
+    }
+}
+
+/// `scheme://host[:port]` of `RETAINWISE_PUBLIC_URL`, lower-case, without path.
+fn parse_public_origin(url: &str) -> anyhow::Result<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        bail!("RETAINWISE_PUBLIC_URL {url:?} must start with https:// (or http://)");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        bail!("RETAINWISE_PUBLIC_URL {url:?} must start with https:// (or http://)");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        bail!("RETAINWISE_PUBLIC_URL {url:?} needs a host name, e.g. https://churn.example.com");
+    }
+    Ok(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// The name part of a `Host` value or URL authority: without port, brackets kept for IPv6.
+pub fn host_name(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// Addresses and CIDR ranges of trusted reverse proxies (`RETAINWISE_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Parses `10.0.0.0/8`, `192.168.1.5`, `::1` entries.
+    ///
+    /// Errors: an entry that is neither an address nor a CIDR range, named.
+    pub fn parse(entries: &[String]) -> anyhow::Result<Self> {
+        let mut nets = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let net = match entry.parse::<ipnet::IpNet>() {
+                Ok(net) => net,
+                Err(_) => match entry.parse::<std::net::IpAddr>() {
+                    Ok(ip) => ipnet::IpNet::from(ip),
+                    Err(_) => bail!(
+                        "RETAINWISE_TRUSTED_PROXIES: {entry:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)"
+                    ),
+                },
+            };
+            nets.push(net);
+        }
+        Ok(Self(nets))
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether any proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Checks risk thresholds: `0 < medium <= high <= 1`, as `serve` and `predict` both require.
@@ -219,6 +402,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long start-up waits for an unreachable database (zero: one attempt).
     pub db_connect_timeout: Duration,
+    /// The HTTP front door's limits and names.
+    pub http: HttpConfig,
 }
 
 impl Settings {
@@ -311,6 +496,7 @@ impl Settings {
             max_active_jobs_per_user: self.max_active_jobs_per_user,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             db_connect_timeout: Duration::from_secs(self.db_connect_timeout_secs),
+            http: self.http.resolve()?,
             database_url,
             storage,
             queue,

@@ -122,12 +122,20 @@ add("short_row_notes.csv", text([H + ",Notes", row("A1") + ",vip", row("A2")]),
 add("short_row_feature.csv", text([H, row("A1"), row("A2").rsplit(",", 1)[0]]),
     "a row without a trailing feature is rejected naming it", rows_scored=1, rows_rejected=1,
     issue_rows=[2], contains=["TotalCharges", "19 fields"])
-add("empty_row.csv", text([H, row("A1"), "," * 19, row("A3")]),
-    "a row of empty fields is rejected as empty", rows_scored=2, rows_rejected=1,
-    issue_rows=[2], contains=["empty"])
+add("empty_row.csv", text([H, row("A1"), "," * 19, row("A3"), " , ,", ""]),
+    "records of empty fields (Excel's ghost rows) are skipped like blank lines, and counted",
+    rows_scored=2, rows_rejected=0, rows_skipped_empty=2, rows_total=4, issue_rows=[])
 add("unterminated_quote.csv", text([H, row("A1"), row('"A2'), row("A3"), row("A4")]),
-    "an unclosed quote swallows the rest of the file into one field: that row is rejected",
-    rows_scored=1, rows_rejected=1, rows_total=2, issue_rows=[2])
+    "an unclosed quote would swallow the rest of the file: its row is rejected naming the line, "
+    "and the rows after it are read", rows_scored=3, rows_rejected=1, rows_total=4,
+    issue_rows=[2], contains=["line 3", "never closed", "customerID"])
+add("unterminated_quote_at_end.csv", text([H, row("A1"), row("A2", TotalCharges='"420.3')]),
+    "an unclosed quote in the last row reaches the end of the file: that row is rejected",
+    rows_scored=1, rows_rejected=1, rows_total=2, issue_rows=[2],
+    contains=["line 3", "end of the file", "TotalCharges"])
+add("literal_quote.csv", text([H + ",Notes", row("A1") + ',55" TV', row("A2") + ",ok"]),
+    "a quote inside an unquoted field is an ordinary character", rows_scored=2,
+    rows_rejected=0)
 
 # --- values ----------------------------------------------------------------------------------
 add("repeated_header.csv", text([H, row("A1"), H, row("A2")]),
@@ -180,8 +188,9 @@ add("ids_kept.csv", text([H, row("00042"), row(" 7 ")]),
     "customer ids are kept as text exactly (leading zeros)", rows_scored=2, rows_rejected=0,
     first_id="00042")
 add("formula_ids.csv", text([H, row("=HYPERLINK(1)"), row("+1"), row("@x")]),
-    "ids that look like formulas are escaped in the output (OWASP CSV injection)",
-    rows_scored=3, rows_rejected=0, first_id="'=HYPERLINK(1)")
+    "ids that look like formulas are kept raw in the scored output and escaped in a file "
+    "written for a spreadsheet (OWASP CSV injection)",
+    rows_scored=3, rows_rejected=0, first_id="=HYPERLINK(1)", first_id_escaped="'=HYPERLINK(1)")
 add("spaces_everywhere.csv",
     text([",".join(f" {c} " for c in COLS), ",".join(f" {v} " for v in row("A1").split(","))]),
     "spaces around names and values are trimmed", rows_scored=1, rows_rejected=0)

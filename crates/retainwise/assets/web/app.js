@@ -3,12 +3,14 @@
 "use strict";
 
 // ---- Live updates: elements with data-live="URL" data-active="true" are re-fetched and
-// swapped while their job is queued or running. A status box that arrives with
-// data-reload-on="done" reloads the page (the dashboard replaces the status).
+// swapped (every data-period ms, default 1.5 s) while their job is queued or running. A
+// status box that arrives with data-reload-on="done" reloads the page (the dashboard replaces the status).
 (function liveUpdates() {
   const PERIOD_MS = 1500;
   function schedule(el) {
     if (el.dataset.active !== "true") return;
+    // data-period: the element's own pace (a list that only waits for new jobs polls slower).
+    const period = Number(el.dataset.period) || PERIOD_MS;
     setTimeout(async () => {
       try {
         const response = await fetch(el.dataset.live, { headers: { Accept: "text/html" } });
@@ -25,7 +27,7 @@
       } catch (_) {
         schedule(el); // a network blip: try again next period
       }
-    }, PERIOD_MS);
+    }, period);
   }
   document.querySelectorAll("[data-live]").forEach(schedule);
 })();

@@ -8,7 +8,8 @@ mod csv_tools;
 mod csv_upload;
 mod error;
 pub(crate) mod health;
-mod limits;
+pub mod host;
+pub mod limits;
 mod models;
 mod predictions;
 mod user;
@@ -31,12 +32,18 @@ use crate::app::App;
 /// Bytes allowed beyond the upload limit for the multipart envelope (boundaries, headers).
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
-/// Headers set on every response unless a handler set them: no MIME sniffing, no referrer
-/// leaks, no framing, and a strict Content-Security-Policy (OWASP Secure Headers Project).
+/// Headers set on every response unless a handler set them: no MIME sniffing, no framing, a
+/// strict Content-Security-Policy (OWASP Secure Headers Project), and no referrer sent to other
+/// sites. `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends `Origin: null` on
+/// this site's own form posts (Fetch standard, "serializing a request origin"), which the
+/// cross-site check must refuse, so sign-in and sign-out failed in a real browser.
 const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("x-frame-options", "DENY"),
+    // Pages, results and API answers are one user's data: never stored by a browser or a
+    // shared cache (OWASP Session Management Cheat Sheet). Static assets set their own.
+    ("cache-control", "no-store, private"),
     (
         "content-security-policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -44,9 +51,10 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The API's routes over `app`, with CORS, security headers, a request timeout and the per-IP
-/// rate limit on `/api/`. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
-/// the per-IP limit sees client addresses.
+/// The API's routes and the web pages over `app`, with the `Host` check, CORS, security headers,
+/// a request timeout and the per-IP rate limit on every route. Serve it with
+/// [`crate::server::serve`] (or any server that adds `ConnectInfo<SocketAddr>`) so the per-IP
+/// limit sees client addresses.
 pub fn router(app: App) -> Router {
     let body_limit = (app.config.max_upload_bytes + MULTIPART_OVERHEAD) as usize;
     let api = Router::new()
@@ -70,11 +78,7 @@ pub fn router(app: App) -> Router {
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))
-        .route("/api/predictions/{id}/results", get(predictions::results))
-        .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            limits::per_ip,
-        ));
+        .route("/api/predictions/{id}/results", get(predictions::results));
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -89,11 +93,19 @@ pub fn router(app: App) -> Router {
         .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            limits::per_ip,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             app.config.request_timeout,
         ))
-        .layer(cors(&app.config.cors_origins));
+        .layer(cors(&app.config.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            host::allowed_host,
+        ));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),

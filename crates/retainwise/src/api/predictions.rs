@@ -94,6 +94,7 @@ pub async fn results(
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
+    let body = spreadsheet_safe(stream);
     let stem = row
         .filename
         .trim_end_matches(".csv")
@@ -107,9 +108,45 @@ pub async fn results(
                 format!("attachment; filename=\"{download}\""),
             ),
         ],
-        Body::from_stream(stream),
+        body,
     )
         .into_response())
+}
+
+/// The stored (raw) results as a download: every cell made spreadsheet-safe on the way out
+/// ([`retainwise_model::safe_csv::SafeCsvWriter`], OWASP CSV injection), chunk by chunk, so
+/// memory stays flat whatever the file's size. Stored results keep the raw values, which the
+/// pages and the API show as given.
+fn spreadsheet_safe(
+    stream: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::storage::StorageError>>,
+) -> Body {
+    use futures::StreamExt;
+    use retainwise_model::safe_csv::SafeCsvWriter;
+    use std::io::Write;
+    let mut escaper = Some(SafeCsvWriter::new(Vec::new()));
+    let chunks = stream
+        .map(Some)
+        .chain(futures::stream::once(async { None }))
+        .map(move |item| -> Result<bytes::Bytes, std::io::Error> {
+            let Some(w) = escaper.as_mut() else {
+                return Ok(bytes::Bytes::new());
+            };
+            match item {
+                Some(Ok(chunk)) => {
+                    w.write_all(&chunk)?;
+                    Ok(w.take_output()?.into())
+                }
+                Some(Err(e)) => {
+                    escaper = None;
+                    Err(std::io::Error::other(e.to_string()))
+                }
+                None => {
+                    let w = escaper.take().expect("checked above");
+                    Ok(w.finish()?.into())
+                }
+            }
+        });
+    Body::from_stream(chunks)
 }
 
 fn parse_id(id: &str) -> Result<PredictionId, ApiError> {

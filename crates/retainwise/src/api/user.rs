@@ -11,6 +11,7 @@ use super::ApiError;
 use crate::app::App;
 use crate::auth::AuthError;
 use crate::domain::UserId;
+use crate::log_safe::{client_warnings, Clip};
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
@@ -23,22 +24,31 @@ impl FromRequestParts<App> for CurrentUser {
         // Two Authorization headers (a proxy adding its own, say) are ambiguous: refuse them
         // rather than let the first one silently win.
         if parts.headers.get_all(AUTHORIZATION).iter().count() > 1 {
-            warn!(path = %parts.uri.path(), "authentication_failed: several Authorization headers");
+            log_refusal(parts, app, "several Authorization headers");
             return Err(ApiError::Unauthorized);
         }
-        crate::web::session::check_cross_site(parts, &app.config.cors_origins)?;
-        // A browser signed in through the web pages sends its credential in a cookie.
-        let cookie = crate::web::session::cookie_credential(parts)?;
+        crate::web::session::check_cross_site(parts, &app.config.http, &app.config.cors_origins)?;
+        // A browser signed in through the web pages sends a session id in a cookie.
+        let session = match crate::web::session::session_user(parts, app).await {
+            Err(ApiError::Unauthorized) => {
+                log_refusal(parts, app, "no live session for the sign-in cookie");
+                return Err(ApiError::Unauthorized);
+            }
+            other => other?,
+        };
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .or(cookie.as_deref());
-        let user = match app.auth.authenticate(&app.db, header).await {
+            .and_then(|v| v.to_str().ok());
+        let authenticated = match session {
+            Some(user) => Ok(user),
+            None => app.auth.authenticate(&app.db, header).await,
+        };
+        let user = match authenticated {
             Ok(user) => user,
             Err(AuthError::Database(e)) => return Err(e.into()),
             Err(e) => {
-                warn!(path = %parts.uri.path(), reason = %e, "authentication_failed");
+                log_refusal(parts, app, &e.to_string());
                 return Err(ApiError::Unauthorized);
             }
         };
@@ -49,5 +59,26 @@ impl FromRequestParts<App> for CurrentUser {
             });
         }
         Ok(Self(user))
+    }
+}
+
+/// Logs a refused credential with the client's address: the path and reason clipped (they
+/// quote what the client sent), at most one line per minute per client address, with the
+/// number of refusals left out.
+fn log_refusal(parts: &Parts, app: &App, reason: &str) {
+    let client = super::limits::request_client_ip(
+        &parts.extensions,
+        &parts.headers,
+        &app.config.http.trusted_proxies,
+    );
+    let client = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    if let Some(suppressed) = client_warnings().allow(&format!("authentication_failed {client}")) {
+        warn!(
+            %client,
+            path = %Clip(parts.uri.path()),
+            reason = %Clip(reason),
+            suppressed,
+            "authentication_failed"
+        );
     }
 }

@@ -12,6 +12,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::Mutex;
 use tracing::warn;
 
+use crate::log_safe::Clip;
+
 /// Cached keys are re-fetched after this long even without an unknown kid.
 const REFRESH_AFTER: Duration = Duration::from_secs(600);
 /// Time allowed for one fetch.
@@ -87,7 +89,7 @@ impl JwksCache {
             .ok_or("no usable key set (the JWKS endpoint is failing)")?;
         let jwk = keys
             .find(kid)
-            .ok_or_else(|| format!("unknown kid {kid:?}"))?;
+            .ok_or_else(|| format!("unknown kid {:?}", Clip(kid)))?;
         let fits = matches!(
             (&jwk.algorithm, alg),
             (
@@ -99,9 +101,12 @@ impl JwksCache {
             )
         );
         if !fits {
-            return Err(format!("key {kid:?} does not suit algorithm {alg:?}"));
+            return Err(format!(
+                "key {:?} does not suit algorithm {alg:?}",
+                Clip(kid)
+            ));
         }
-        DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid:?} unusable: {e}"))
+        DecodingKey::from_jwk(jwk).map_err(|e| format!("key {:?} unusable: {e}", Clip(kid)))
     }
 
     async fn fetch(&self) -> Result<JwkSet, reqwest::Error> {

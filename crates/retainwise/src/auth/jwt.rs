@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::{JwksCache, LEEWAY_SECS};
 use crate::domain::UserId;
+use crate::log_safe::Clip;
 
 /// Where verification keys come from; each source accepts only its own algorithms, which is
 /// what stops algorithm confusion (an HS256 token keyed with a published RSA key).
@@ -43,8 +44,10 @@ impl JwtVerifier {
     ///
     /// Errors: a sentence naming the failed check, for the log only.
     pub async fn verify(&self, token: &str) -> Result<UserId, String> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| format!("malformed token: {e}"))?;
+        // Error texts here may quote the token (serde names an unknown `alg` whole): clipped,
+        // as they go to the log.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| format!("malformed token: {}", Clip(&e.to_string())))?;
         let key = match &self.keys {
             KeySource::Secret(key) => {
                 if header.alg != Algorithm::HS256 {
@@ -84,7 +87,7 @@ impl JwtVerifier {
             None => validation.validate_aud = false,
         }
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| format!("token refused: {e}"))?;
+            .map_err(|e| format!("token refused: {}", Clip(&e.to_string())))?;
         if let Some(iat) = data.claims.iat {
             let now = jsonwebtoken::get_current_timestamp() as f64;
             if iat > now + LEEWAY_SECS as f64 {
@@ -93,6 +96,6 @@ impl JwtVerifier {
         }
         let sub = data.claims.sub.ok_or("token has no sub")?;
         sub.parse::<UserId>()
-            .map_err(|e| format!("token sub refused: {}", e.0))
+            .map_err(|e| format!("token sub refused: {}", Clip(&e.0)))
     }
 }

@@ -10,6 +10,7 @@
 mod api_keys;
 mod jwks;
 mod jwt;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use std::time::Duration;
 pub use api_keys::{ApiKey, NewApiKey, API_KEY_PREFIX};
 pub use jwks::JwksCache;
 pub use jwt::{JwtVerifier, KeySource};
+pub use sessions::SESSION_PREFIX;
 
 use crate::db::Db;
 use crate::domain::UserId;

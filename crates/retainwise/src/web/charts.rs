@@ -40,18 +40,31 @@ pub struct Bar<'a> {
 /// charts can share one scale.
 ///
 /// The view box is narrow (420 units) so that its 14-unit text stays readable when a phone
-/// shrinks it to 300 px, and grows with the box on a wide screen.
+/// shrinks it to 300 px, and grows with the box on a wide screen. Short labels (up to about 16
+/// characters, e.g. risk levels) sit left of their bar; when any label is longer (column names
+/// such as `last_activity_days_ago`), every label goes on its own line above its bar, whole, so
+/// no name is cut to an ambiguous prefix.
 pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>], scale_max: f64) -> Markup {
-    let (width, label_w, row_h) = (420.0, 132.0, 30.0);
-    // Room right of the longest bar for the longest value text (about 7.8 units a character
-    // at 14 units), so no text is cut off.
+    let width = 420.0;
+    let longest_label = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let labels_above = text_width(longest_label) > SIDE_LABEL_W - 6.0;
+    let (label_w, row_h, bar_top) = if labels_above {
+        (0.0, 46.0, 20.0)
+    } else {
+        (SIDE_LABEL_W, 30.0, 5.0)
+    };
+    // Room right of the longest bar for the longest value text, so no text is cut off.
     let longest = bars
         .iter()
         .map(|b| b.text.chars().count())
         .max()
         .unwrap_or(0);
-    let text_w = (longest as f64 * 7.8 + 10.0).clamp(60.0, 200.0);
-    let plot_w = width - label_w - text_w;
+    let text_w = (text_width(longest) + 10.0).clamp(60.0, 200.0);
+    let plot_w = width - label_w - text_w - 2.0;
     let height = row_h * bars.len() as f64 + 8.0;
     let max = if scale_max > 0.0 {
         scale_max
@@ -60,6 +73,9 @@ pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>], scale_ma
     };
     let scale = if max > 0.0 { plot_w / max } else { 0.0 };
     let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
+    // A label above its bar may use the whole width (about 52 characters at 14 units).
+    let max_chars = if labels_above { 52 } else { 16 };
+    let bar_h = if labels_above { 18.0 } else { row_h - 10.0 };
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {width} {height}"))
             role="img" aria-labelledby=(format!("{title_id} {desc_id}")) {
@@ -68,15 +84,33 @@ pub fn bars(id: &str, title: &str, description: &str, bars: &[Bar<'_>], scale_ma
             @for (i, b) in bars.iter().enumerate() {
                 @let y = 4.0 + row_h * i as f64;
                 @let w = (b.value * scale).max(if b.value > 0.0 { 2.0 } else { 0.0 });
-                text x=(label_w - 6.0) y=(y + row_h / 2.0 + 5.0) text-anchor="end" fill=(INK) font-size="14" {
-                    (truncate(b.label, 16))
+                @if labels_above {
+                    text x=(label_w + 2.0) y=(y + 14.0) fill=(INK) font-size="14" {
+                        title { (b.label) }
+                        (truncate(b.label, max_chars))
+                    }
+                } @else {
+                    text x=(label_w - 6.0) y=(y + row_h / 2.0 + 5.0) text-anchor="end" fill=(INK) font-size="14" {
+                        (truncate(b.label, max_chars))
+                    }
                 }
-                rect x=(label_w) y=(y + 5.0) width=(fmt(w)) height=(row_h - 10.0) fill=(b.colour) rx="2" {}
-                text x=(label_w + w + 5.0) y=(y + row_h / 2.0 + 5.0) fill=(INK) font-size="14" { (b.text) }
+                rect x=(label_w) y=(y + bar_top) width=(fmt(w)) height=(fmt(bar_h)) fill=(b.colour) rx="2" {}
+                text x=(label_w + w + 5.0) y=(y + bar_top + bar_h / 2.0 + 5.0) fill=(INK) font-size="14" { (b.text) }
             }
-            line x1=(label_w) x2=(label_w) y1="0" y2=(height) stroke=(INK) stroke-width="1" {}
+            @if !labels_above {
+                line x1=(label_w) x2=(label_w) y1="0" y2=(height) stroke=(INK) stroke-width="1" {}
+            }
         }
     }
+}
+
+/// Width of the label column when labels sit left of their bars (SVG units).
+const SIDE_LABEL_W: f64 = 132.0;
+
+/// Width of `chars` characters of 14-unit text, erring wide (about 7.8 units a character for
+/// the sans-serif faces the stylesheet names; digits and lower case are narrower).
+fn text_width(chars: usize) -> f64 {
+    chars as f64 * 7.8
 }
 
 /// A histogram of churn probabilities: `bins` counts over equal bins of 0–1, with labelled
@@ -120,9 +154,19 @@ pub fn histogram(id: &str, bins: &[u64], medium: f64, high: f64) -> Markup {
                     title { (format::percent(i as f64 / n)) "–" (format::percent((i + 1) as f64 / n)) ": " (format::int(*count)) " customers" }
                 }
             }
-            @for (p, label) in [(medium, "medium"), (high, "high")] {
+            @for (p, label, leftwards) in [(medium, "medium", true), (high, "high", false)] {
+                @let text = format!("{label} ≥{:.0}%", p * 100.0);
+                // The medium label left of its line and the high label right of its own, so the
+                // two never overlap however close the thresholds are; each flips side only where
+                // it would run off the chart.
+                @let w = text_width(text.chars().count()) * 13.0 / 14.0;
+                @let left_side = if leftwards { x(p) - 3.0 - w >= 0.0 } else { x(p) + 3.0 + w > width };
                 line x1=(fmt(x(p))) x2=(fmt(x(p))) y1=(top) y2=(top + plot_h) stroke=(INK) stroke-width="1.5" stroke-dasharray="5 4" {}
-                text x=(fmt(x(p) + 3.0)) y=(top - 6.0) fill=(INK) font-size="13" { (label) " ≥" (format!("{:.0}", p * 100.0)) "%" }
+                @if left_side {
+                    text x=(fmt(x(p) - 3.0)) y=(top - 6.0) text-anchor="end" fill=(INK) font-size="13" { (text) }
+                } @else {
+                    text x=(fmt(x(p) + 3.0)) y=(top - 6.0) fill=(INK) font-size="13" { (text) }
+                }
             }
             line x1=(left) x2=(width - right) y1=(top + plot_h) y2=(top + plot_h) stroke=(INK) stroke-width="1" {}
             line x1=(left) x2=(left) y1=(top) y2=(top + plot_h) stroke=(INK) stroke-width="1" {}
@@ -179,6 +223,46 @@ mod tests {
         assert_eq!(nice_axis(10), (5, 10.0));
         assert_eq!(nice_axis(1234), (500, 1500.0));
         assert_eq!(nice_axis(70_000), (20_000, 80_000.0));
+    }
+
+    #[test]
+    fn long_labels_go_whole_above_their_bars() {
+        let bar = |label| Bar {
+            label,
+            value: 1.0,
+            text: "30.0% · +17.0 pts".into(),
+            colour: BLUE,
+        };
+        let svg = bars(
+            "d",
+            "t",
+            "d",
+            &[bar("last_activity_days_ago"), bar("plan_type")],
+            0.0,
+        )
+        .into_string();
+        assert!(svg.contains(">last_activity_days_ago</text>"), "{svg}");
+        assert!(!svg.contains('…'), "{svg}");
+        // Short labels keep the compact layout, right-aligned left of the bars.
+        let svg = bars("r", "t", "d", &[bar("High"), bar("Medium")], 0.0).into_string();
+        assert!(svg.contains("text-anchor=\"end\""), "{svg}");
+    }
+
+    #[test]
+    fn threshold_labels_sit_on_opposite_sides_of_their_lines() {
+        let svg = histogram("h", &[1, 2], 0.5, 0.55).into_string();
+        let medium = svg.find("medium ≥50%").unwrap();
+        let before = &svg[..medium];
+        assert!(
+            before[before.rfind("<text").unwrap()..].contains("text-anchor=\"end\""),
+            "{svg}"
+        );
+        let high = svg.find("high ≥55%").unwrap();
+        let before = &svg[..high];
+        assert!(
+            !before[before.rfind("<text").unwrap()..].contains("text-anchor"),
+            "{svg}"
+        );
     }
 
     #[test]

@@ -201,7 +201,7 @@ pub async fn table(
         }
         @if !customers.is_empty() {
             div.table-wrap {
-                table.customers {
+                table.customers.stack {
                     caption.sr-only { "Customers, page " (page) " of " (pages) }
                     thead {
                         tr {
@@ -213,16 +213,18 @@ pub async fn table(
                             th scope="col" { "Risk level" }
                             th scope="col" { "Top risk driver" }
                             th scope="col" .wide { "Summary" }
+                            th scope="col" { "Data quality" }
                         }
                     }
                     tbody {
                         @for c in &customers {
                             tr {
-                                th scope="row" { a href=(format!("{here}/{}?back={}", c.row, form_urlencode(&back))) { (c.customer_id) } }
-                                td.num { (format::percent(c.churn_probability)) }
-                                td { (level_badge(c.level)) }
-                                td { @if let Some(f) = c.risk_factors.first() { (f.feature) " = " (value_text(&f.value)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
-                                td.wide { (c.summary) }
+                                th scope="row" { a href=(format!("{here}/{}?back={}", c.row, form_urlencode(&back))) title=(c.customer_id) { (c.customer_id) } }
+                                td.num data-label="Churn probability" { (format::percent(c.churn_probability)) }
+                                td data-label="Risk level" { (level_badge(c.level)) }
+                                td data-label="Top risk driver" { @if let Some(f) = c.risk_factors.first() { (f.feature) " = " (value_text(&f.value)) (quality_mark(f)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
+                                td.wide data-label="Summary" { (c.summary) }
+                                td data-label="Data quality" { @if c.data_quality.is_empty() { span.muted { "—" } } @else { span.quality { (c.data_quality) } } }
                             }
                         }
                     }
@@ -308,6 +310,13 @@ fn explanation(c: &Customer) -> Markup {
                 p.note { "model " code.model { (c.model_version) } }
             }
         }
+        @if !c.data_quality.is_empty() {
+            section.card.quality-note role="note" aria-labelledby="quality-h" {
+                h2 #quality-h { "Data quality" }
+                p { "Some values of this customer could not be used as given: " strong.quality { (c.data_quality) } "." }
+                p.hint { "A missing value or an unknown category is scored by the model's rule for an absent value, and a value outside the training range by what the model learnt at the edge of it: an effect marked below is that rule's, not a fact about the customer. Fix the value in the file and score it again for a sound figure." }
+            }
+        }
         section.card aria-labelledby="summary-h" {
             h2 #summary-h { "Summary" }
             p { (c.summary) }
@@ -341,18 +350,28 @@ fn factors(
             } @else {
                 p.hint { (note) }
                 (charts::bars(id, heading,
-                    &list.iter().map(|f| format!("{} = {}: {:+.1} pts", f.feature, value_text(&f.value), f.impact)).collect::<Vec<_>>().join("; "),
+                    &list.iter().map(|f| format!("{} = {}{}: {:+.1} pts", f.feature, value_text(&f.value), f.quality.as_deref().map(|q| format!(" ({q})")).unwrap_or_default(), f.impact)).collect::<Vec<_>>().join("; "),
                     &list.iter().map(|f| Bar { label: &f.feature, value: f.impact.abs(), text: format!("{:+.1} pts", f.impact), colour }).collect::<Vec<_>>(), scale))
                 div.table-wrap { table {
                     caption.sr-only { (heading) }
                     thead { tr { th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" .num { "Effect" } } }
                     tbody {
                         @for f in list {
-                            tr { th scope="row" { (f.feature) } td { (value_text(&f.value)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
+                            tr { th scope="row" { (f.feature) } td { (value_text(&f.value)) (quality_mark(f)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
                         }
                     }
                 } }
             }
+        }
+    }
+}
+
+/// After a flagged factor's value: what is wrong with it, so a substituted value never reads
+/// as a real driver.
+fn quality_mark(f: &Factor) -> Markup {
+    html! {
+        @if let Some(q) = &f.quality {
+            " " span.quality { "(" (q) ": the model's rule, not the customer's value)" }
         }
     }
 }

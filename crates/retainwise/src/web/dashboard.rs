@@ -38,6 +38,16 @@ struct Summary {
     #[serde(default)]
     ignored_columns: Vec<String>,
     portfolio: Option<PortfolioSummary>,
+    validation: Option<ValidationSummary>,
+}
+
+/// The validation report's balance and warning count (absent in older summaries).
+#[derive(Debug, Default, Deserialize)]
+struct ValidationSummary {
+    #[serde(default)]
+    balance: String,
+    #[serde(default)]
+    warnings_total: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +221,13 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 }
                 Some(_) => p.hint { "No column raised any customer's risk by a noticeable amount." },
                 None => p.hint { "Not available for this prediction: it was scored before the figure existed." },
+            }
+        }
+        @if let Some(v) = summary.validation.as_ref().filter(|v| !v.balance.is_empty()) {
+            p #balance { "Every row accounted for: " (v.balance) "."
+                @if v.warnings_total > 0 {
+                    " " (format::int(v.warnings_total)) " values could not be used as given (missing, an unknown category or outside the training range): the customers' Data quality column names them, and the validation report lists each."
+                }
             }
         }
         @if summary.rows_rejected > 0 || !summary.ignored_columns.is_empty() {

@@ -1,9 +1,10 @@
 //! `GET /predictions/{id}/export.xlsx`: the results as an Excel workbook — a summary sheet (the
 //! dashboard's figures) and a customers sheet (every scored row). The CSV export is the API's
-//! `GET /api/predictions/{id}/results`, whose cells the scorer already made spreadsheet-safe.
+//! `GET /api/predictions/{id}/results`, which escapes the stored raw results on the way out.
 //!
-//! Text cells of the workbook go through the same [`escape_cell`] as the CSV, so a customer id
-//! such as `=HYPERLINK(…)` reads as text everywhere, also after a copy-paste or a re-save as CSV.
+//! Text cells of the workbook go through the same [`escape_cell`] as the CSV download (the
+//! stored results are raw), so a customer id such as `=HYPERLINK(…)` reads as text everywhere,
+//! also after a copy-paste or a re-save as CSV.
 //! The workbook is written in rust_xlsxwriter's constant-memory mode to an anonymous temporary
 //! file, row by row while the results stream in, then streamed out: memory stays flat whatever
 //! the number of rows.
@@ -189,6 +190,7 @@ fn write_workbook(
         sheet.write_string_with_format(0, c as u16, escape_cell(h), &bold)?;
         let width = match h {
             "summary" | "recommendation" => 60.0,
+            "data_quality" => 30.0,
             "risk_factors" | "protective_factors" => 40.0,
             _ => 18.0,
         };
@@ -324,7 +326,7 @@ mod tests {
     #[test]
     fn writes_both_sheets_with_safe_text() {
         let results = "customer_id,churn_probability,retention_probability,risk_level,summary\n\
-            '=HYPERLINK(\"x\"),0.900000,0.100000,high,@SUM(A1)\n\
+            =HYPERLINK(\"x\"),0.900000,0.100000,high,@SUM(A1)\n\
             A-2,0.100000,0.900000,low,-1 fine\n";
         let row = PredictionRow {
             id: "00000000-0000-0000-0000-000000000000".into(),
@@ -381,8 +383,8 @@ mod tests {
             "text cells are escaped"
         );
         assert!(
-            all.contains("'=HYPERLINK"),
-            "an already escaped id stays text"
+            all.contains("'=HYPERLINK") && !all.contains("''="),
+            "a raw stored id is escaped once"
         );
         assert!(
             sheets[1].contains("<v>0.9</v>"),

@@ -114,6 +114,7 @@ struct Columns {
     protective: Option<usize>,
     summary: Option<usize>,
     recommendation: Option<usize>,
+    quality: Option<usize>,
 }
 
 /// One customer read back from the results, for the table and the explanation page.
@@ -121,7 +122,7 @@ struct Columns {
 pub struct Customer {
     /// Data row number in the results.
     pub row: u32,
-    /// The customer id as written (spreadsheet-safe text).
+    /// The customer id exactly as given in the uploaded file (results are stored raw).
     pub customer_id: String,
     /// Churn probability 0–1.
     pub churn_probability: f64,
@@ -139,6 +140,9 @@ pub struct Customer {
     pub summary: String,
     /// The recommendation.
     pub recommendation: String,
+    /// The row's flagged values (`"TotalCharges: missing"`), empty for a clean row (and for
+    /// results written before the column existed).
+    pub data_quality: String,
 }
 
 /// One explanation factor as written in the results (`{"feature","value","impact"}`).
@@ -150,6 +154,11 @@ pub struct Factor {
     pub value: serde_json::Value,
     /// Effect on the churn probability in percentage points.
     pub impact: f64,
+    /// Set when the value was not usable as given (`"missing"`, `"unknown category"`,
+    /// `"outside training range"`): the effect is the model's rule for such a value, not a
+    /// fact about the customer.
+    #[serde(default)]
+    pub quality: Option<String>,
 }
 
 impl CustomerIndex {
@@ -198,6 +207,7 @@ impl CustomerIndex {
             protective: find("protective_factors"),
             summary: find("summary"),
             recommendation: find("recommendation"),
+            quality: find("data_quality"),
         };
         let mut entries = Vec::new();
         let mut ids = String::new();
@@ -364,6 +374,7 @@ impl CustomerIndex {
             protective_factors: factors(c.protective),
             summary: text(c.summary),
             recommendation: text(c.recommendation),
+            data_quality: text(c.quality),
         })
     }
 }

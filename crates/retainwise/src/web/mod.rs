@@ -29,6 +29,7 @@ mod layout;
 mod predictions;
 mod query;
 pub mod session;
+mod site;
 mod upload;
 
 use std::sync::Arc;

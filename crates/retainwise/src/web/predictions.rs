@@ -1,7 +1,8 @@
-//! `GET /predictions`: every job of the user, newest first, with live status. The table body is
-//! also served alone (`GET /predictions/rows?page=N`), and the script swaps it in every couple
-//! of seconds while a job is queued or running, so the page updates without a reload and
-//! without a second rendering of the rows in JavaScript.
+//! `GET /predictions`: every job of the user, newest first, with live status. The listing (table
+//! and pager, or the empty state) is also served alone (`GET /predictions/rows?page=N`), and the
+//! script swaps it in every couple of seconds while a job is queued or running — and on page 1
+//! every few seconds anyway, so jobs created after the page loaded appear — without a reload
+//! and without a second rendering of the rows in JavaScript.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -41,32 +42,9 @@ pub async fn page(
             (page - 1).saturating_mul(u64::from(PER_PAGE)),
         )
         .await?;
-    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     let body = html! {
         h1 { "Predictions" }
-        @if total == 0 {
-            p.card { "No predictions yet. " a href="/" { "Upload a customer file" } " to score it." }
-        } @else {
-            p.hint { "Newest first. Queued and running jobs update by themselves." }
-            div.table-wrap {
-                table.jobs {
-                    caption.sr-only { "Your predictions, page " (page) " of " (pages) }
-                    thead {
-                        tr {
-                            th scope="col" { "File" }
-                            th scope="col" { "Status" }
-                            th scope="col" { "Created" }
-                            th scope="col" .num { "Rows scored" }
-                            th scope="col" .num { "Rejected" }
-                            th scope="col" { "Model" }
-                            th scope="col" { "Downloads" }
-                        }
-                    }
-                    (tbody(&rows, page))
-                }
-            }
-            (pager("/predictions?", page, pages))
-        }
+        (listing(&rows, total, page))
     };
     Ok(layout::page(
         "Predictions",
@@ -84,7 +62,7 @@ pub async fn rows(
     WebQuery(q): WebQuery<PageQuery>,
 ) -> Result<Response, WebError> {
     let page = page_number(q.page.as_deref())?;
-    let (rows, _) = state
+    let (rows, total) = state
         .app
         .db
         .predictions(
@@ -93,22 +71,68 @@ pub async fn rows(
             (page - 1).saturating_mul(u64::from(PER_PAGE)),
         )
         .await?;
-    Ok(tbody(&rows, page).into_response())
+    Ok(listing(&rows, total, page).into_response())
 }
 
-fn tbody(rows: &[PredictionRow], page: u64) -> Markup {
+/// How often the listing is fetched again while one of its jobs is queued or running (ms).
+const ACTIVE_PERIOD_MS: u32 = 1_500;
+/// How often page 1 is fetched again when all its jobs are finished (ms): jobs created
+/// elsewhere (another tab, the API, a colleague's script) appear on it without a reload.
+const IDLE_PERIOD_MS: u32 = 5_000;
+
+/// The listing that live updates replace whole: the table and pager of page `page`, or the
+/// empty state, so the first job appears even on a page that loaded with none.
+fn listing(rows: &[PredictionRow], total: u64, page: u64) -> Markup {
+    let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
     let active = rows.iter().any(|r| !r.status().is_terminal());
+    // Later pages only change when their own jobs do; new jobs arrive on page 1.
+    let live = active || page == 1;
+    let period = if active {
+        ACTIVE_PERIOD_MS
+    } else {
+        IDLE_PERIOD_MS
+    };
     html! {
-        tbody data-live=(format!("/predictions/rows?page={page}")) data-active=(active) {
+        section #jobs data-live=(format!("/predictions/rows?page={page}")) data-active=(live) data-period=(period) {
+            @if total == 0 {
+                p.card { "No predictions yet. " a href="/" { "Upload a customer file" } " to score it." }
+            } @else {
+                p.hint { "Newest first. New jobs appear here and queued and running jobs update by themselves." }
+                div.table-wrap {
+                    table.jobs.stack {
+                        caption.sr-only { "Your predictions, page " (page) " of " (pages) }
+                        thead {
+                            tr {
+                                th scope="col" { "File" }
+                                th scope="col" { "Status" }
+                                th scope="col" { "Created" }
+                                th scope="col" .num { "Rows scored" }
+                                th scope="col" .num { "Rejected" }
+                                th scope="col" { "Model" }
+                                th scope="col" { "Downloads" }
+                            }
+                        }
+                        (tbody(rows))
+                    }
+                }
+                (pager("/predictions?", page, pages))
+            }
+        }
+    }
+}
+
+fn tbody(rows: &[PredictionRow]) -> Markup {
+    html! {
+        tbody {
             @for row in rows {
                 tr {
                     th scope="row" { a href=(format!("/predictions/{}", row.id)) { (row.filename) } }
-                    td { (status(row)) }
-                    td.nowrap { (format::time(row.queued_at)) }
-                    td.num { (format::int(row.rows_processed.max(0) as u64)) }
-                    td.num { (format::int(row.rows_rejected.max(0) as u64)) }
-                    td { code.model { (row.model_id) } }
-                    td { (downloads(row)) }
+                    td data-label="Status" { (status(row)) }
+                    td.nowrap data-label="Created" { (format::time(row.queued_at)) }
+                    td.num data-label="Rows scored" { (format::int(row.rows_processed.max(0) as u64)) }
+                    td.num data-label="Rejected" { (format::int(row.rows_rejected.max(0) as u64)) }
+                    td data-label="Model" { code.model { (row.model_id) } }
+                    td data-label="Downloads" { (downloads(row)) }
                 }
             }
         }

@@ -1,8 +1,13 @@
-//! Signing a browser in: a page where a user pastes an API key (`retainwise apikey create`),
-//! kept in an `HttpOnly; SameSite=Strict` cookie that [`CurrentUser`] accepts in place of an
-//! `Authorization` header. Requests that change state with the cookie must come from this site
-//! (the `Origin` header is checked; the OWASP CSRF cheat sheet's "verifying origin with standard
-//! headers"), on top of `SameSite=Strict`.
+//! Signing a browser in: a page where a user pastes an API key (`retainwise apikey create`) or a
+//! JWT. The server checks it once and starts a server-side session (see
+//! [`crate::auth::SESSION_PREFIX`]); the browser keeps only the random session id, in an
+//! `HttpOnly; SameSite=Strict` cookie (`__Host-` prefixed and `Secure` over HTTPS), which
+//! [`CurrentUser`] accepts in place of an `Authorization` header. The key itself never leaves
+//! the sign-in request: other applications on the same host (cookies ignore ports) no longer
+//! receive it, and a key or a session id of another server planted in the cookie signs nobody in.
+//!
+//! Requests that change state with the cookie must come from this site (`web::site`), on
+//! top of `SameSite=Strict`.
 //!
 //! With no sign-in configured there is nothing to sign in to: the server acts for the local user
 //! and listens on loopback only, and the sign-in page says so.
@@ -15,17 +20,27 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+
 use super::error::WebError;
 use super::layout::{self, Nav};
+use super::site::{request_site, Site};
 use super::WebState;
 use crate::api::{ApiError, CurrentUser};
+use crate::app::App;
+use crate::config::HttpConfig;
 use crate::domain::UserId;
+use crate::log_safe::{client_warnings, Clip};
 
-/// Name of the session cookie; its value is the credential itself (an API key or a JWT).
+/// Name of the session cookie over plain HTTP (loopback); its value is a session id.
 pub const SESSION_COOKIE: &str = "retainwise_session";
 
-/// How long the browser keeps the cookie (30 days); revoking the key ends the session sooner.
-const COOKIE_MAX_AGE_SECS: u64 = 30 * 24 * 3600;
+/// Name of the session cookie over HTTPS: the `__Host-` prefix makes browsers refuse it unless
+/// it was set by a secure page of this very host, for the whole site, without `Domain`
+/// (RFC 6265bis §4.1.3.2), so a sibling subdomain or a plain-HTTP page cannot plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-retainwise_session";
 
 /// The signed-in user of a page. Like [`CurrentUser`], but a missing or refused credential
 /// redirects to the sign-in page (coming back here afterwards) instead of answering JSON 401.
@@ -52,25 +67,53 @@ impl FromRequestParts<WebState> for WebUser {
     }
 }
 
-/// The credential a request carries in the session cookie, for [`CurrentUser`]: `Ok(None)` when
-/// there is no cookie (or the request has an `Authorization` header, which wins).
+/// The user of the session cookie a request carries, for [`CurrentUser`]: `Ok(None)` when
+/// there is no cookie, the request has an `Authorization` header (which wins), or no sign-in
+/// is configured.
 ///
 /// Errors: a request with the cookie that changes state (any method but GET, HEAD, OPTIONS)
-/// whose `Origin` is missing or names another site: [`ApiError::BadRequest`] saying so.
-pub fn cookie_credential(parts: &Parts) -> Result<Option<String>, ApiError> {
-    if parts.headers.contains_key(header::AUTHORIZATION) {
+/// and does not come from this site: [`ApiError::BadRequest`] saying so; a cookie that is no
+/// live session of this server (expired, signed out, its key revoked, planted):
+/// [`ApiError::Unauthorized`]; the database unreachable.
+pub async fn session_user(parts: &Parts, app: &App) -> Result<Option<UserId>, ApiError> {
+    if parts.headers.contains_key(header::AUTHORIZATION) || !app.auth.is_required() {
         return Ok(None);
     }
-    let Some(token) = read_cookie(&parts.headers) else {
+    let Some(id) = read_cookie(
+        &parts.headers,
+        cookie_name(&parts.headers, &app.config.http),
+    ) else {
         return Ok(None);
     };
-    if !parts.method.is_safe() && !same_origin(&parts.headers) {
+    if !parts.method.is_safe() && request_site(&parts.headers, &app.config.http) != Site::Same {
         return Err(ApiError::BadRequest(
             "refused: this request changes data with your sign-in cookie but does not come from this site (Origin header missing or different)"
                 .to_owned(),
         ));
     }
-    Ok(Some(format!("Bearer {token}")))
+    match app.db.session_user(&id).await? {
+        Some(user) => Ok(Some(user)),
+        None => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Whether the browser reaches this server over HTTPS: `RETAINWISE_PUBLIC_URL` says so, or
+/// (without it) the request names a host other than a loopback one, which only a TLS-ending
+/// proxy should serve.
+fn is_secure(headers: &HeaderMap, http: &HttpConfig) -> bool {
+    match &http.public_origin {
+        Some(_) => http.is_https(),
+        None => !is_loopback_host(headers),
+    }
+}
+
+/// The session cookie's name for this request ([`SECURE_SESSION_COOKIE`] over HTTPS).
+fn cookie_name(headers: &HeaderMap, http: &HttpConfig) -> &'static str {
+    if is_secure(headers, http) {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
 }
 
 /// Refuses a state-changing request that a browser sent from another site (its `Origin` names
@@ -79,18 +122,19 @@ pub fn cookie_credential(parts: &Parts) -> Result<Option<String>, ApiError> {
 /// browser post a file here. Clients that send no `Origin` (curl, scripts) are not affected.
 ///
 /// Errors: [`ApiError::BadRequest`] naming the refused origin.
-pub fn check_cross_site(parts: &Parts, cors_origins: &[String]) -> Result<(), ApiError> {
+pub fn check_cross_site(
+    parts: &Parts,
+    http: &HttpConfig,
+    cors_origins: &[String],
+) -> Result<(), ApiError> {
     if parts.method.is_safe() {
         return Ok(());
     }
-    let Some(origin) = parts
-        .headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Ok(());
+    let origin = match request_site(&parts.headers, http) {
+        Site::Same | Site::Unknown => return Ok(()),
+        Site::Cross(origin) => origin,
     };
-    if same_origin(&parts.headers) || cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+    if cors_origins.iter().any(|o| o.eq_ignore_ascii_case(&origin)) {
         return Ok(());
     }
     Err(ApiError::BadRequest(format!(
@@ -98,29 +142,16 @@ pub fn check_cross_site(parts: &Parts, cors_origins: &[String]) -> Result<(), Ap
     )))
 }
 
-fn read_cookie(headers: &HeaderMap) -> Option<String> {
+fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| !v.is_empty())
-}
-
-/// True when the `Origin` header names the host the request was sent to (any scheme: a proxy
-/// may terminate TLS).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match (origin, host) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
-        _ => false,
-    }
 }
 
 /// Query of the sign-in page: where to go afterwards.
@@ -141,16 +172,20 @@ pub async fn page(State(state): State<WebState>, Query(q): Query<Next>) -> Respo
     render(&state, q.next.as_deref(), None, StatusCode::OK)
 }
 
-/// `POST /signin`: checks the key like any API request would, then keeps it in the cookie.
+/// `POST /signin`: checks the key like any API request would, then starts a new session (the
+/// one the browser had, if any, is ended: a fresh id at every sign-in) and sets its cookie.
 pub async fn sign_in(
     State(state): State<WebState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Response {
-    if !state.app.auth.is_required() {
+    let app = &state.app;
+    let headers = &headers;
+    if !app.auth.is_required() {
         return Redirect::to("/").into_response();
     }
-    if !same_origin(&headers) {
+    if request_site(headers, &app.config.http) != Site::Same {
         return render(
             &state,
             form.next.as_deref(),
@@ -167,56 +202,116 @@ pub async fn sign_in(
             StatusCode::BAD_REQUEST,
         );
     }
+    let client =
+        crate::api::limits::client_ip(peer.ip(), headers, &app.config.http.trusted_proxies);
     let bearer = format!("Bearer {key}");
-    match state
-        .app
-        .auth
-        .authenticate(&state.app.db, Some(&bearer))
-        .await
-    {
-        Ok(user) => {
-            tracing::info!(user = user.as_str(), "web_sign_in");
-            let secure = if is_loopback_host(&headers) {
-                ""
-            } else {
-                "; Secure"
-            };
-            let cookie = format!(
-                "{SESSION_COOKIE}={key}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE_SECS}{secure}"
+    let user = match app.auth.authenticate(&app.db, Some(&bearer)).await {
+        Ok(user) => user,
+        Err(crate::auth::AuthError::Database(e)) => {
+            return WebError::from(ApiError::from(e)).into_response()
+        }
+        Err(e) => {
+            if let Some(suppressed) =
+                client_warnings().allow(&format!("web_sign_in_refused {client}"))
+            {
+                tracing::warn!(%client, reason = %Clip(&e.to_string()), suppressed, "web_sign_in_refused");
+            }
+            return render(
+                &state,
+                form.next.as_deref(),
+                Some("That key was not accepted: check that it was copied whole and has not been revoked."),
+                StatusCode::UNAUTHORIZED,
             );
+        }
+    };
+    match start_session(app, headers, &user, key).await {
+        Ok(cookie) => {
+            tracing::info!(user = user.as_str(), %client, "web_sign_in");
             let mut response = Redirect::to(safe_next(form.next.as_deref())).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
             response
         }
-        Err(crate::auth::AuthError::Database(e)) => {
-            WebError::from(ApiError::from(e)).into_response()
-        }
-        Err(e) => {
-            tracing::warn!(reason = %e, "web_sign_in_refused");
-            render(
-                &state,
-                form.next.as_deref(),
-                Some("That key was not accepted: check that it was copied whole and has not been revoked."),
-                StatusCode::UNAUTHORIZED,
-            )
-        }
+        Err(e) => WebError::from(ApiError::from(e)).into_response(),
     }
 }
 
-/// `POST /signout`: forgets the cookie.
-pub async fn sign_out(headers: HeaderMap) -> Response {
-    if !same_origin(&headers) {
+/// Ends the browser's current session (if any), starts one for `user` signed in with `key`,
+/// and returns its `Set-Cookie` value. The session ends with the key (API keys) or the token's
+/// `exp` (JWTs), at the latest after `RETAINWISE_SESSION_HOURS`.
+async fn start_session(
+    app: &App,
+    headers: &HeaderMap,
+    user: &UserId,
+    key: &str,
+) -> Result<String, sqlx::Error> {
+    let http = &app.config.http;
+    let name = cookie_name(headers, http);
+    if let Some(old) = read_cookie(headers, name) {
+        app.db.delete_session(&old).await?;
+    }
+    let now = crate::time::now_ms();
+    let ttl_ms = i64::try_from(http.session_ttl.as_millis()).unwrap_or(i64::MAX);
+    let mut expires = now.saturating_add(ttl_ms);
+    let api_key_id = if key.starts_with(crate::auth::API_KEY_PREFIX) {
+        app.db.api_key_id(key).await?
+    } else {
+        if let Some(exp_ms) = jwt_expiry_ms(key) {
+            expires = expires.min(exp_ms);
+        }
+        None
+    };
+    let id = app
+        .db
+        .create_session(user, api_key_id.as_deref(), expires)
+        .await?;
+    let max_age = (expires - now).max(0) / 1000;
+    let secure = if is_secure(headers, http) {
+        "; Secure"
+    } else {
+        ""
+    };
+    Ok(format!(
+        "{name}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+}
+
+/// The `exp` of a JWT already verified, in epoch ms.
+fn jwt_expiry_ms(token: &str) -> Option<i64> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    Some((exp * 1000.0) as i64)
+}
+
+/// `POST /signout`: ends the session on the server and forgets the cookie.
+pub async fn sign_out(State(state): State<WebState>, headers: HeaderMap) -> Response {
+    let http = &state.app.config.http;
+    if request_site(&headers, http) != Site::Same {
         return WebError::bad_request("Sign out from this site's own button.").into_response();
     }
+    let name = cookie_name(&headers, http);
+    if let Some(id) = read_cookie(&headers, name) {
+        if let Err(e) = state.app.db.delete_session(&id).await {
+            return WebError::from(ApiError::from(e)).into_response();
+        }
+    }
+    let secure = if is_secure(&headers, http) {
+        "; Secure"
+    } else {
+        ""
+    };
     let mut response = Redirect::to("/signin").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "retainwise_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
     response
 }
 
@@ -250,11 +345,24 @@ fn render(
 }
 
 /// `next` when it is a path on this site, else `/` (no open redirect to another site).
+///
+/// Browsers remove tabs and line breaks from a URL and read `\` as `/` (WHATWG URL standard),
+/// so `/\t/evil.example` and `/\evil.example` become `//evil.example`, another site. Accepted:
+/// printable ASCII only (no control character, space or backslash), starting with one `/` that
+/// is not followed by another `/` (the OWASP Unvalidated Redirects cheat sheet's allow-list of
+/// local paths).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if is_local_path(n) => n,
         _ => "/",
     }
+}
+
+fn is_local_path(n: &str) -> bool {
+    n.starts_with('/')
+        && !n.starts_with("//")
+        && n.len() <= 2048
+        && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
 }
 
 /// Bytes allowed in a credential kept in a cookie (RFC 6265 cookie-octets minus the ones that
@@ -299,23 +407,17 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil")), "/");
         assert_eq!(safe_next(None), "/");
-    }
-
-    #[test]
-    fn origin_must_match_host() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert!(!same_origin(&h), "no Origin");
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://127.0.0.1:8080"),
-        );
-        assert!(same_origin(&h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://evil.example"),
-        );
-        assert!(!same_origin(&h));
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil",
+            "/\r//evil",
+            " //evil",
+            "/ /evil",
+            "/\u{0}x",
+            "/é",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
     }
 
     #[test]
@@ -325,7 +427,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; retainwise_session=rwk_abc ; b=2"),
         );
-        assert_eq!(read_cookie(&h).as_deref(), Some("rwk_abc"));
+        assert_eq!(read_cookie(&h, SESSION_COOKIE).as_deref(), Some("rwk_abc"));
         assert_eq!(form_urlencode("/p?x=1&y"), "/p%3Fx%3D1%26y");
     }
 }

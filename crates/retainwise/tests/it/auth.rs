@@ -555,7 +555,7 @@ async fn responses_carry_security_headers_and_cors_only_for_configured_origins()
     let t = TestApp::spawn_with(|c| c.cors_origins = vec!["https://app.example".into()]).await;
     let r = t.get("/health").await;
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["referrer-policy"], "same-origin");
     assert!(r.headers()["content-security-policy"]
         .to_str()
         .unwrap()

@@ -1,4 +1,4 @@
-//! Failure drills on the scale-out engines (issue 5, "Proof under failure"): real `retainwise
+//! Failure drills on the scale-out engines: real `retainwise
 //! api` and `retainwise worker` processes on Postgres and S3 (SeaweedFS), with workers killed
 //! and stopped mid-run, the database stopped and started under them, and the object store made
 //! unreachable. `scripts/failure-drill.sh` runs the same drills at full size (200 uploads, the

@@ -41,6 +41,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         max_active_jobs_per_user: 1_000,
         request_timeout: Duration::from_secs(60),
         db_connect_timeout: Duration::from_secs(10),
+        http: Default::default(),
     }
 }
 
@@ -70,8 +71,9 @@ impl TestApp {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = retainwise::api::router(app.clone());
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await.expect("server") });
+        let limits = retainwise::server::ConnectionLimits::effective(&app.config.http);
+        let never = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(retainwise::server::serve(listener, router, limits, never));
         let worker = Worker::new(app.clone(), fast_worker_options());
         Self {
             base,

@@ -416,6 +416,25 @@ async fn the_cli_registers_lists_and_activates_models() {
         artifact.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
+    // Training shows its progress: stderr is a pipe here, so a line at every quarter of the
+    // search's fits, ending at all of them.
+    let search: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("training: cross-validated search"))
+        .collect();
+    assert!(search.len() >= 5, "start + four quarters expected:\n{err}");
+    let total = search[0]
+        .rsplit(' ')
+        .nth(1)
+        .expect("the number of fits")
+        .to_owned();
+    assert!(
+        search
+            .last()
+            .unwrap()
+            .contains(&format!("{total} of {total} fits done (100%)")),
+        "{err}"
+    );
 
     // Operations commands refuse to create a database in the wrong folder.
     let (ok, _, err) = run(&["model", "list"]);

@@ -1,4 +1,4 @@
-//! Start-up while the database is down (issue 5, "Proof under failure"): a fleet started
+//! Start-up while the database is down: a fleet started
 //! together with its database — or restarted during a failover — waits for it instead of
 //! exiting (`RETAINWISE_DB_CONNECT_TIMEOUT_SECS`), and says why it is waiting.
 

@@ -1,0 +1,70 @@
+//! Data-quality flags of a scored row: the values that were not used as given (a blank or a
+//! missing-value marker, an Excel error value, a category the model does not know) and, when
+//! the model card records training ranges, values far outside them. A flagged row is still
+//! scored, but its results say so: the `data_quality` column names the flagged columns, the
+//! flagged factors of its explanation carry a `"quality"` note, and its summary and
+//! recommendation never present a flagged value as a plain fact about the customer.
+
+use crate::schema::FeatureSchema;
+
+/// Why a value of a scored row is flagged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagKind {
+    /// No value in the file (blank, a missing-value marker or an Excel error value): scored as
+    /// missing.
+    Missing,
+    /// A category the model never saw: scored as missing.
+    Unseen,
+    /// A number (or a date's day count) far outside the values the model was trained on, or
+    /// negative where training saw none: scored as given, but the model never learnt what such
+    /// a value means ([`crate::card::FeatureRange`]).
+    OutOfRange,
+}
+
+impl FlagKind {
+    /// The short label written in the `data_quality` column and a factor's `"quality"`.
+    pub fn label(self) -> &'static str {
+        match self {
+            FlagKind::Missing => "missing",
+            FlagKind::Unseen => "unknown category",
+            FlagKind::OutOfRange => "outside training range",
+        }
+    }
+
+    /// The note put after a flagged factor in the summary.
+    pub fn note(self) -> &'static str {
+        match self {
+            FlagKind::Missing => "no value in the file",
+            FlagKind::Unseen => "a category the model does not know, read as missing",
+            FlagKind::OutOfRange => "outside the values the model was trained on",
+        }
+    }
+}
+
+/// One flagged value of a scored row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flag {
+    /// Schema column index.
+    pub column: usize,
+    /// Why it is flagged.
+    pub kind: FlagKind,
+}
+
+/// The flag of schema column `column` among `flags`, if any.
+pub fn flag_of(flags: &[Flag], column: usize) -> Option<FlagKind> {
+    flags.iter().find(|f| f.column == column).map(|f| f.kind)
+}
+
+/// The `data_quality` cell of a row: `"TotalCharges: missing; Contract: unknown category"`,
+/// in schema order; empty for a clean row.
+pub fn data_quality(flags: &[Flag], schema: &FeatureSchema, out: &mut String) {
+    out.clear();
+    for (i, f) in flags.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&schema.columns[f.column].name);
+        out.push_str(": ");
+        out.push_str(f.kind.label());
+    }
+}

@@ -1,0 +1,92 @@
+//! Web sign-in sessions: the cookie holds a random session id, never the API
+//! key, following the OWASP Session Management Cheat Sheet: 256 random bits, stored only as
+//! their SHA-256, an absolute expiry, a new id at every sign-in (the previous one deleted),
+//! deleted at sign-out, and ended with the API key it was made with.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::db::Db;
+use crate::domain::UserId;
+use crate::time::now_ms;
+
+/// Every session id starts with this (tells it apart from an API key or a JWT in a log).
+pub const SESSION_PREFIX: &str = "rws_";
+
+fn hash(id: &str) -> String {
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Db {
+    /// A new session for `user`, signed in with the API key `api_key_id` (`None` for a JWT),
+    /// ending at `expires_at_ms` (epoch ms). Returns the id to give the browser. Expired
+    /// sessions of everyone are deleted on the way.
+    pub async fn create_session(
+        &self,
+        user: &UserId,
+        api_key_id: Option<&str>,
+        expires_at_ms: i64,
+    ) -> Result<String, sqlx::Error> {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let id = format!(
+            "{SESSION_PREFIX}{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        let now = now_ms();
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, user_id, api_key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(hash(&id))
+        .bind(user.as_str())
+        .bind(api_key_id)
+        .bind(now)
+        .bind(expires_at_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// The user of a live session: not expired, and its API key (if any) not revoked.
+    pub async fn session_user(&self, id: &str) -> Result<Option<UserId>, sqlx::Error> {
+        if !id.starts_with(SESSION_PREFIX) {
+            return Ok(None);
+        }
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT s.user_id FROM web_sessions s WHERE s.id_hash = $1 AND s.expires_at > $2 \
+             AND (s.api_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k \
+                  WHERE k.id = s.api_key_id AND k.revoked_at IS NULL))",
+        )
+        .bind(hash(id))
+        .bind(now_ms())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|(user,)| user.parse().ok()))
+    }
+
+    /// Ends one session (sign-out, or the old id at a new sign-in); false when there was none.
+    pub async fn delete_session(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
+            .bind(hash(id))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The id of the live API key `key`, for a session made with it.
+    pub async fn api_key_id(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(hash(key))
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(id,)| id))
+    }
+}
