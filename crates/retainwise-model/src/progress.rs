@@ -4,6 +4,9 @@
 //! The trainer reports [`TrainStage`]s through a caller's callback ([`ProgressFn`]); the
 //! callback may be called from several rayon threads at once, in any order of `done` values
 //! (each call carries the count of fits finished so far, so a consumer keeps the largest).
+//! The callback's answer is whether to go on: `false` stops the training at the next fit
+//! boundary (a time budget, a lost lease, a cancelled job), and the trainer returns
+//! `TrainError::Stopped` instead of a model.
 
 /// A point in a training run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,8 +23,12 @@ pub enum TrainStage {
     },
 }
 
-/// The callback a caller gives to receive [`TrainStage`]s (`&|_| {}` for none).
-pub type ProgressFn<'a> = &'a (dyn Fn(TrainStage) + Sync);
+/// The callback a caller gives to receive [`TrainStage`]s; it answers whether to go on
+/// (`&|_| true` to watch nothing and never stop).
+pub type ProgressFn<'a> = &'a (dyn Fn(TrainStage) -> bool + Sync);
+
+/// The search's error text when the callback asked to stop (mapped to `TrainError::Stopped`).
+pub(crate) const STOPPED: &str = "stopped by the caller";
 
 /// Counts finished fits and reports each one.
 pub(crate) struct FitCounter<'a> {
@@ -32,21 +39,34 @@ pub(crate) struct FitCounter<'a> {
 
 impl<'a> FitCounter<'a> {
     /// A counter of `total` fits; reports `Fitting { done: 0, total }` at once.
-    pub(crate) fn new(total: usize, report: ProgressFn<'a>) -> Self {
-        report(TrainStage::Fitting { done: 0, total });
-        Self {
+    ///
+    /// # Errors
+    /// [`STOPPED`] when the callback asks to stop.
+    pub(crate) fn new(total: usize, report: ProgressFn<'a>) -> Result<Self, String> {
+        if !report(TrainStage::Fitting { done: 0, total }) {
+            return Err(STOPPED.to_owned());
+        }
+        Ok(Self {
             done: std::sync::atomic::AtomicUsize::new(0),
             total,
             report,
-        }
+        })
     }
 
     /// One more fit finished.
-    pub(crate) fn tick(&self) {
+    ///
+    /// # Errors
+    /// [`STOPPED`] when the callback asks to stop.
+    pub(crate) fn tick(&self) -> Result<(), String> {
         let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        (self.report)(TrainStage::Fitting {
+        let go_on = (self.report)(TrainStage::Fitting {
             done: done.min(self.total),
             total: self.total,
         });
+        if go_on {
+            Ok(())
+        } else {
+            Err(STOPPED.to_owned())
+        }
     }
 }

@@ -353,22 +353,22 @@ pub(crate) fn run(
         .flat_map(|c| linear_masks.iter().map(move |&m| (c, m)))
         .collect();
     // + 1: the final fit on all rows.
-    let counter = FitCounter::new(tree_jobs.len() + linear_jobs.len() + 1, progress);
+    let counter = FitCounter::new(tree_jobs.len() + linear_jobs.len() + 1, progress)?;
     let tree_fits: Vec<TreeFit> = tree_jobs
         .par_iter()
         .map(|&(c, m)| {
             let t = &space.trees[c];
-            let fit = fit_trees(d, &space.candidate(base, t, t.max_rounds), seed, m, folds);
-            counter.tick();
-            fit
+            let fit = fit_trees(d, &space.candidate(base, t, t.max_rounds), seed, m, folds)?;
+            counter.tick()?;
+            Ok(fit)
         })
         .collect::<Result<_, _>>()?;
     let linear_fits: Vec<LinearModel> = linear_jobs
         .par_iter()
         .map(|&(c, m)| {
-            let fit = LinearModel::fit(data, rows, &d.rows_outside(m), labels, space.linear_l2[c]);
-            counter.tick();
-            fit
+            let fit = LinearModel::fit(data, rows, &d.rows_outside(m), labels, space.linear_l2[c])?;
+            counter.tick()?;
+            Ok(fit)
         })
         .collect::<Result<_, _>>()?;
     let tree_fit = |c: usize, m: Mask| {
@@ -529,7 +529,7 @@ pub(crate) fn run(
     let (selection, calibration, _, l) = select(None)?;
     let y: Vec<f64> = labels.iter().map(|&l| l as u8 as f64).collect();
     let forest = gbdt::fit(&selection.gbdt, seed, data, rows, &y)?;
-    counter.tick();
+    counter.tick()?;
     Ok(Outcome {
         outer,
         outer_selections,

@@ -127,6 +127,9 @@ pub struct CheckedTrainParams(TrainParams);
 /// about the file or the parameters, and says what to change.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// The caller's progress callback asked to stop (a time budget, a lost lease).
+    #[error("the training was stopped before it finished")]
+    Stopped,
     /// A parameter is out of range.
     #[error("invalid training parameters: {0}")]
     InvalidParams(String),
@@ -467,21 +470,23 @@ pub fn train_csv<R: Read>(
     input: R,
     params: &TrainParams,
 ) -> Result<(Model, TrainReport), TrainError> {
-    train_csv_with_progress(input, params, &|_| {})
+    train_csv_with_progress(input, params, &|_| true)
 }
 
 /// [`train_csv`], reporting how far it has got to `progress` ([`TrainStage::Reading`], then
-/// [`TrainStage::Fitting`] after every fit of the search).
+/// [`TrainStage::Fitting`] after every fit of the search); `progress` answering `false` stops it.
 ///
 /// # Errors
-/// [`TrainError`] naming what to fix.
+/// [`TrainError`] naming what to fix; [`TrainError::Stopped`] when `progress` asked to stop.
 pub fn train_csv_with_progress<R: Read>(
     input: R,
     params: &TrainParams,
     progress: ProgressFn<'_>,
 ) -> Result<(Model, TrainReport), TrainError> {
     let checked = params.check()?;
-    progress(TrainStage::Reading);
+    if !progress(TrainStage::Reading) {
+        return Err(TrainError::Stopped);
+    }
     let table = TrainingTable::read_csv(input)?;
     checked.fit_with_progress(&table, progress)
 }
@@ -622,13 +627,14 @@ impl CheckedTrainParams {
     /// # Errors
     /// [`TrainError`] naming what to fix in the table (label, classes, row counts, features).
     pub fn fit(&self, table: &TrainingTable) -> Result<(Model, TrainReport), TrainError> {
-        self.fit_with_progress(table, &|_| {})
+        self.fit_with_progress(table, &|_| true)
     }
 
-    /// [`Self::fit`], reporting [`TrainStage::Fitting`] to `progress` after every fit.
+    /// [`Self::fit`], reporting [`TrainStage::Fitting`] to `progress` after every fit; the
+    /// training stops at the next fit when `progress` answers `false`.
     ///
     /// # Errors
-    /// As [`Self::fit`].
+    /// As [`Self::fit`]; [`TrainError::Stopped`] when `progress` asked to stop.
     pub fn fit_with_progress(
         &self,
         table: &TrainingTable,
@@ -654,8 +660,13 @@ impl CheckedTrainParams {
             fold_of: &fold_of,
             folds: p.folds,
         };
-        let outcome = search::run(&encoded, &p.gbdt, &p.search, p.seed, progress)
-            .map_err(TrainError::Learner)?;
+        let outcome = search::run(&encoded, &p.gbdt, &p.search, p.seed, progress).map_err(|e| {
+            if e == crate::progress::STOPPED {
+                TrainError::Stopped
+            } else {
+                TrainError::Learner(e)
+            }
+        })?;
 
         let mut per_fold: [Vec<f64>; 4] = Default::default();
         let mut oof = vec![0.0; rows];

@@ -230,3 +230,33 @@ fn training_errors_name_what_to_fix() {
         })
     ));
 }
+
+#[test]
+fn progress_counts_every_fit_and_a_false_answer_stops_the_training() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let csv = synthetic_csv(300);
+    let p = params();
+    // Watched to the end: the largest `done` reported is the total, and the model is the
+    // same as without a watcher.
+    let (most, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let (watched, _) = retainwise_model::train_csv_with_progress(csv.as_bytes(), &p, &|s| {
+        if let retainwise_model::TrainStage::Fitting { done, total: t } = s {
+            most.fetch_max(done, Ordering::Relaxed);
+            total.store(t, Ordering::Relaxed);
+        }
+        true
+    })
+    .unwrap();
+    assert!(total.load(Ordering::Relaxed) > 1);
+    assert_eq!(most.load(Ordering::Relaxed), total.load(Ordering::Relaxed));
+    let (plain, _) = train_csv(csv.as_bytes(), &p).unwrap();
+    assert_eq!(watched.id(), plain.id());
+    // Stopped after three fits: no model, `Stopped`, and no fit far past the third.
+    let calls = AtomicUsize::new(0);
+    let stopped = retainwise_model::train_csv_with_progress(csv.as_bytes(), &p, &|s| {
+        matches!(s, retainwise_model::TrainStage::Reading)
+            || calls.fetch_add(1, Ordering::Relaxed) < 3
+    });
+    assert!(matches!(stopped, Err(TrainError::Stopped)));
+    assert!(calls.load(Ordering::Relaxed) < total.load(Ordering::Relaxed));
+}

@@ -687,7 +687,8 @@ impl TrainProgress {
         }
     }
 
-    fn show(&self, stage: retainwise_model::TrainStage) {
+    /// Shows `stage`; always answers "go on" (the command line has no budget).
+    fn show(&self, stage: retainwise_model::TrainStage) -> bool {
         use std::sync::atomic::Ordering;
         match stage {
             retainwise_model::TrainStage::Reading => {
@@ -720,6 +721,7 @@ impl TrainProgress {
                 }
             }
         }
+        true
     }
 
     fn finish(&self) {

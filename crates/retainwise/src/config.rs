@@ -64,6 +64,10 @@ pub struct Settings {
         default_value_t = 1024
     )]
     pub training_max_memory_mb: u64,
+    /// Seconds a training's search may run; it stops at the next fit after that and fails
+    /// naming this limit, so one large file cannot hold a worker for hours.
+    #[arg(long, env = "RETAINWISE_TRAINING_MAX_SECONDS", default_value_t = 1_800)]
+    pub training_max_seconds: u64,
     /// Churn probability at or above which a customer is high risk.
     #[arg(long, env = "RETAINWISE_HIGH_RISK", default_value_t = 0.70)]
     pub high_risk: f64,
@@ -386,6 +390,8 @@ pub struct Config {
     pub training_max_cells: u64,
     /// Largest estimated training memory in MiB (`RETAINWISE_TRAINING_MAX_MEMORY_MB`).
     pub training_max_memory_mb: u64,
+    /// Longest a training's search may run (`RETAINWISE_TRAINING_MAX_SECONDS`).
+    pub training_max_time: Duration,
     /// Risk-level thresholds applied to churn probabilities.
     pub thresholds: RiskThresholds,
     /// Model artifact path, `None` for the embedded default.
@@ -506,6 +512,7 @@ impl Settings {
             max_result_bytes,
             training_max_cells: self.training_max_cells,
             training_max_memory_mb: self.training_max_memory_mb,
+            training_max_time: Duration::from_secs(self.training_max_seconds),
             thresholds: RiskThresholds {
                 high: self.high_risk,
                 medium: self.medium_risk,

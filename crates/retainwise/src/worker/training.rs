@@ -97,7 +97,7 @@ async fn train(
     app: &App,
     job: &TrainingJob,
     row: &TrainingRow,
-    lost: &std::sync::atomic::AtomicBool,
+    lost: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<ModelId, JobError> {
     let dir = tempfile::tempdir()
         .map_err(|e| JobError::Transient(format!("creating a scratch folder: {e}")))?;
@@ -121,6 +121,8 @@ async fn train(
         max_cells: app.config.training_max_cells,
         max_memory_mb: app.config.training_max_memory_mb,
     };
+    let max_time = app.config.training_max_time;
+    let lost_in_search = std::sync::Arc::clone(lost);
     let trained = tokio::task::spawn_blocking(move || {
         let failed = |e: TrainError| match e {
             TrainError::Io(e) => JobError::Transient(format!("reading the download: {e}")),
@@ -138,7 +140,30 @@ async fn train(
         budget
             .check(table.rows() as u64, table.header().len() as u64)
             .map_err(JobError::Permanent)?;
-        checked.fit(&table).map_err(failed)
+        // The search asks after every fit whether to go on: past the time budget, or once
+        // another attempt holds the lease, it stops instead of running to the end for nothing.
+        let started = std::time::Instant::now();
+        let go_on = |_| {
+            started.elapsed() <= max_time
+                && !lost_in_search.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        match checked.fit_with_progress(&table, &go_on) {
+            Err(TrainError::Stopped)
+                if lost_in_search.load(std::sync::atomic::Ordering::SeqCst) =>
+            {
+                Err(JobError::Transient(
+                    "the lease was lost; another attempt holds the training".to_owned(),
+                ))
+            }
+            Err(TrainError::Stopped) => Err(JobError::Permanent(format!(
+                "the training stopped after {} s, over the time limit of {} s \
+                 (RETAINWISE_TRAINING_MAX_SECONDS); train on fewer rows or drop columns the \
+                 model should not learn from",
+                started.elapsed().as_secs(),
+                max_time.as_secs()
+            ))),
+            other => other.map_err(failed),
+        }
     })
     .await
     .map_err(|e| JobError::Transient(format!("the training task stopped unexpectedly: {e}")))?;

@@ -273,6 +273,16 @@ async fn trainings_over_their_budget_are_refused_with_the_limit_named() {
         error.contains("RETAINWISE_TRAINING_MAX_MEMORY_MB"),
         "{error}"
     );
+
+    // The time budget stops a search under way (here at its first fit), naming the limit.
+    let t = TestApp::spawn_with(|c| c.training_max_time = std::time::Duration::ZERO).await;
+    let training = train_once(&t, synthetic_telco(100)).await;
+    assert_eq!(training["status"], "FAILED", "{training}");
+    let error = training["error_message"].as_str().unwrap();
+    assert!(
+        error.contains("RETAINWISE_TRAINING_MAX_SECONDS") && error.contains("time limit of 0 s"),
+        "{error}"
+    );
 }
 
 /// Trainings never take every receive loop of a worker: with two loops and two users'

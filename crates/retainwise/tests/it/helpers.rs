@@ -30,6 +30,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         max_result_bytes: 160 * 1024 * 1024,
         training_max_cells: 2_000_000,
         training_max_memory_mb: 1024,
+        training_max_time: Duration::from_secs(1_800),
         thresholds: RiskThresholds {
             high: 0.70,
             medium: 0.40,
