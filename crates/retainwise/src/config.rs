@@ -96,6 +96,10 @@ pub struct Settings {
     /// Origins allowed by CORS, comma-separated (none by default).
     #[arg(long, env = "RETAINWISE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// User ids whose uploads may ask for `?priority=high`, comma-separated (none by default:
+    /// jumping the queue is the operator's decision, not any user's).
+    #[arg(long, env = "RETAINWISE_HIGH_PRIORITY_USERS", value_delimiter = ',')]
+    pub high_priority_users: Vec<String>,
     /// Requests per minute allowed per user and per client IP on `/api/`.
     #[arg(long, env = "RETAINWISE_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
@@ -400,6 +404,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// User ids allowed to queue with `?priority=high` (`RETAINWISE_HIGH_PRIORITY_USERS`).
+    pub high_priority_users: Vec<String>,
     /// Requests per minute per user and per IP on `/api/`.
     pub rate_limit_per_minute: u32,
     /// Jobs a user may have QUEUED or RUNNING at once.
@@ -498,6 +504,12 @@ impl Settings {
                 .map(|o| o.trim().to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            high_priority_users: self
+                .high_priority_users
+                .iter()
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             max_active_jobs_per_user: self.max_active_jobs_per_user,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
@@ -582,6 +594,7 @@ impl std::fmt::Debug for Config {
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("auth", &self.auth)
             .field("cors_origins", &self.cors_origins)
+            .field("high_priority_users", &self.high_priority_users)
             .field("db_connect_timeout", &self.db_connect_timeout)
             .finish_non_exhaustive()
     }

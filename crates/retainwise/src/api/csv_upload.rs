@@ -97,7 +97,22 @@ async fn accept(
     let high = match query.priority.as_deref() {
         None => false,
         Some(p) if p.eq_ignore_ascii_case("normal") => false,
-        Some(p) if p.eq_ignore_ascii_case("high") => true,
+        Some(p) if p.eq_ignore_ascii_case("high") => {
+            // Jumping the queue delays everyone else's jobs: the operator decides who may.
+            if !app
+                .config
+                .high_priority_users
+                .iter()
+                .any(|u| u == user.as_str())
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "priority=high is reserved for users the operator lists in \
+                     RETAINWISE_HIGH_PRIORITY_USERS, and {user} is not one of them; upload \
+                     without it to queue normally"
+                )));
+            }
+            true
+        }
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "priority {other:?} is invalid: use normal or high"

@@ -14,6 +14,9 @@ pub enum ApiError {
     /// 400: the request is malformed; the text says how.
     #[error("{0}")]
     BadRequest(String),
+    /// 403: the user may not do this; the text says who decides.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource for this user.
     #[error("{0}")]
     NotFound(String),
@@ -80,6 +83,7 @@ impl IntoResponse for ApiError {
         }
         let (status, detail) = match &self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),

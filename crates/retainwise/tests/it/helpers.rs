@@ -38,6 +38,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         model: None,
         auth: retainwise::auth::AuthConfig::None,
         cors_origins: Vec::new(),
+        high_priority_users: Vec::new(),
         rate_limit_per_minute: 10_000,
         max_active_jobs_per_user: 1_000,
         request_timeout: Duration::from_secs(60),

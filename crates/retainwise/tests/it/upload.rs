@@ -100,19 +100,50 @@ async fn read_endpoints_check_ids() {
     assert_eq!(ready.status(), 200);
 }
 
+/// Jumping the queue is the operator's decision: a user not listed in
+/// `RETAINWISE_HIGH_PRIORITY_USERS` gets 403 naming the setting and nothing is queued; a listed
+/// one jumps ahead of earlier normal jobs.
 #[tokio::test]
-async fn high_priority_jumps_the_queue() {
+async fn high_priority_is_the_operators_decision_and_jumps_the_queue() {
+    let urgent_form = || {
+        let part = reqwest::multipart::Part::bytes(synthetic_telco(3).into_bytes())
+            .file_name("urgent.csv");
+        reqwest::multipart::Form::new().part("file", part)
+    };
     let t = TestApp::spawn().await;
-    let normal = t
-        .upload_ok("normal.csv", synthetic_telco(3).into_bytes())
-        .await;
-    let part =
-        reqwest::multipart::Part::bytes(synthetic_telco(3).into_bytes()).file_name("urgent.csv");
-    let form = reqwest::multipart::Form::new().part("file", part);
     let r = t
         .client
         .post(format!("{}/api/csv?priority=high", t.base))
-        .multipart(form)
+        .multipart(urgent_form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body.to_string().contains("RETAINWISE_HIGH_PRIORITY_USERS"),
+        "{body}"
+    );
+    assert_eq!(
+        t.app
+            .db
+            .active_jobs(&retainwise::domain::UserId::local())
+            .await
+            .unwrap(),
+        0
+    );
+
+    let t = TestApp::spawn_with(|c| {
+        c.high_priority_users = vec![retainwise::domain::UserId::local().to_string()]
+    })
+    .await;
+    let normal = t
+        .upload_ok("normal.csv", synthetic_telco(3).into_bytes())
+        .await;
+    let r = t
+        .client
+        .post(format!("{}/api/csv?priority=high", t.base))
+        .multipart(urgent_form())
         .send()
         .await
         .unwrap();
