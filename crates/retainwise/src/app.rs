@@ -51,6 +51,7 @@ impl App {
             .await
             .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
         let storage = Storage::open(&config.storage).context("opening object storage")?;
+        spawn_part_sweeper(storage.clone());
         let queue: Arc<dyn Queue> = match &config.queue {
             QueueBackend::Database => {
                 let queue_config = QueueConfig {
@@ -288,4 +289,21 @@ mod tests {
             "postgres://h/db?user=u&password=***&sslmode=require"
         );
     }
+}
+
+/// Removes, at start and then hourly, the staged parts of local uploads that a killed process
+/// left behind ([`Storage::remove_abandoned_parts`]); an hour is far beyond the request timeout,
+/// so no upload in progress loses its part.
+fn spawn_part_sweeper(storage: Storage) {
+    const IDLE: Duration = Duration::from_secs(3600);
+    tokio::spawn(async move {
+        loop {
+            match storage.remove_abandoned_parts(IDLE).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed parts of abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep parts of abandoned uploads"),
+            }
+            tokio::time::sleep(IDLE).await;
+        }
+    });
 }

@@ -49,6 +49,8 @@ fn s3_retry() -> RetryConfig {
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     root_url: String,
+    /// The folder of the local backend (`None` on S3), for [`Storage::remove_abandoned_parts`].
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// Why a storage call failed.
@@ -98,7 +100,11 @@ impl Storage {
                     ),
                     None => (s3, format!("s3://{bucket}")),
                 };
-                Ok(Self { store, root_url })
+                Ok(Self {
+                    store,
+                    root_url,
+                    local_root: None,
+                })
             }
             StorageLocation::Local(dir) => {
                 crate::config::create_private_dir(dir)
@@ -110,9 +116,38 @@ impl Storage {
                 Ok(Self {
                     store: Arc::new(store),
                     root_url: format!("file://{}", dir.display()),
+                    local_root: Some(dir),
                 })
             }
         }
+    }
+
+    /// Deletes the staged parts of local uploads that were never completed nor aborted (the
+    /// process was killed mid-upload) and were last written more than `older_than` ago; returns
+    /// how many were removed. object_store's local backend stages a multipart upload of `KEY`
+    /// as the file `KEY#N` (N digits) and renames it into place on completion, so a SIGKILL
+    /// leaves that file behind, invisible to listings but holding disk. On S3 this is the
+    /// bucket's job: a lifecycle rule with `AbortIncompleteMultipartUpload` (AWS S3 user
+    /// guide, "Configuring a bucket lifecycle configuration to delete incomplete multipart
+    /// uploads"); here it returns 0.
+    ///
+    /// `older_than` must exceed the longest an upload may take (the request timeout), so that
+    /// no upload in progress loses its part.
+    ///
+    /// # Errors
+    /// [`StorageError::Io`] when the folder cannot be read; files that vanish meanwhile are
+    /// skipped.
+    pub async fn remove_abandoned_parts(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<usize, StorageError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        let removed = tokio::task::spawn_blocking(move || remove_parts_under(&root, older_than))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(removed)
     }
 
     /// The root as a URL, e.g. `file:///home/me/retainwise-data/objects`. Message object paths
@@ -295,6 +330,49 @@ impl Storage {
     }
 }
 
+/// Whether `name` is a staged part of object_store's local multipart upload: `…#` + digits.
+fn is_staged_part(name: &str) -> bool {
+    matches!(name.rsplit_once('#'), Some((_, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// [`Storage::remove_abandoned_parts`] on the folder tree under `dir`, blocking.
+fn remove_parts_under(dir: &Path, older_than: std::time::Duration) -> std::io::Result<usize> {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+                continue;
+            }
+            if !kind.is_file() || !is_staged_part(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let idle = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| now.duration_since(t).unwrap_or_default());
+            match idle {
+                Ok(idle) if idle > older_than => match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +394,61 @@ mod tests {
         std::fs::write(&file, b"customer_id\n").unwrap();
         assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
         assert!(!storage.put_file_if_changed(&key, &file).await.unwrap());
+    }
+
+    /// An upload abandoned mid-way (the process killed: neither completed nor aborted) leaves
+    /// object_store's staged part on disk; the sweep removes it once idle long enough, and
+    /// leaves alone a part still being written and every real object.
+    #[tokio::test]
+    async fn parts_of_abandoned_uploads_are_removed_once_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("objects");
+        let storage = Storage::open(&StorageLocation::Local(root.clone())).unwrap();
+        let key = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let mut upload = storage
+            .store
+            .put_multipart(&Storage::path(&key))
+            .await
+            .unwrap();
+        upload
+            .put_part(PutPayload::from_static(b"half a file"))
+            .await
+            .unwrap();
+        std::mem::forget(upload); // killed: no complete, no abort, no destructor
+        let kept = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let kept_file = dir.path().join("kept.csv");
+        std::fs::write(&kept_file, b"a,b\n").unwrap();
+        storage.put_file(&kept, &kept_file).await.unwrap();
+        let parts = || {
+            let mut found = Vec::new();
+            let mut pending = vec![root.clone()];
+            while let Some(d) = pending.pop() {
+                for e in std::fs::read_dir(d).unwrap() {
+                    let e = e.unwrap();
+                    if e.file_type().unwrap().is_dir() {
+                        pending.push(e.path());
+                    } else if is_staged_part(&e.file_name().to_string_lossy()) {
+                        found.push(e.path());
+                    }
+                }
+            }
+            found
+        };
+        let staged = parts();
+        assert_eq!(staged.len(), 1, "the abandoned upload's part is on disk");
+        // Still fresh: an upload in progress keeps its part.
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(storage.remove_abandoned_parts(hour).await.unwrap(), 0);
+        let old = std::time::SystemTime::now() - 2 * hour;
+        std::fs::File::options()
+            .write(true)
+            .open(&staged[0])
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert_eq!(storage.remove_abandoned_parts(hour).await.unwrap(), 1);
+        assert!(parts().is_empty());
+        assert!(storage.get_bytes(&kept).await.is_ok(), "real objects stay");
+        assert!(is_staged_part("x.csv#12") && !is_staged_part("a#b.csv") && !is_staged_part("x#"));
     }
 }
