@@ -360,7 +360,7 @@ pub(crate) fn run(
             let t = &space.trees[c];
             let fit = fit_trees(d, &space.candidate(base, t, t.max_rounds), seed, m, folds)?;
             counter.tick()?;
-            Ok(fit)
+            Ok::<_, String>(fit)
         })
         .collect::<Result<_, _>>()?;
     let linear_fits: Vec<LinearModel> = linear_jobs
@@ -368,7 +368,7 @@ pub(crate) fn run(
         .map(|&(c, m)| {
             let fit = LinearModel::fit(data, rows, &d.rows_outside(m), labels, space.linear_l2[c])?;
             counter.tick()?;
-            Ok(fit)
+            Ok::<_, String>(fit)
         })
         .collect::<Result<_, _>>()?;
     let tree_fit = |c: usize, m: Mask| {

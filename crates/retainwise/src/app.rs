@@ -275,22 +275,6 @@ pub fn redact(url: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
-        assert_eq!(
-            super::redact("postgres://h/db?user=u&password=hunter2&sslmode=require"),
-            "postgres://h/db?user=u&password=***&sslmode=require"
-        );
-    }
-}
-
 /// Removes, at start and then hourly, the staged parts of local uploads that a killed process
 /// left behind ([`Storage::remove_abandoned_parts`]); an hour is far beyond the request timeout,
 /// so no upload in progress loses its part.
@@ -306,4 +290,20 @@ fn spawn_part_sweeper(storage: Storage) {
             tokio::time::sleep(IDLE).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            super::redact("postgres://h/db?user=u&password=hunter2&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+    }
 }
