@@ -567,11 +567,24 @@ impl Explainer {
                 if odd.len() == 1 { "is" } else { "are" }
             );
         }
-        match (level, what) {
-            ("high", Some(a)) => format!("Contact this week: {a}."),
-            ("high", None) => "Contact this week and review the account.".into(),
-            ("medium", Some(a)) => format!("Check in this month: {a}."),
-            ("medium", None) => "Check in this month.".into(),
+        // A low score that leans on a substituted value (a risk driver or a protective factor
+        // that had no usable value) is not evidence of a safe customer: never "no action".
+        let substituted = e
+            .risk_factors
+            .iter()
+            .chain(&e.protective_factors)
+            .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)));
+        match (level, what, substituted) {
+            ("high", Some(a), _) => format!("Contact this week: {a}."),
+            ("high", None, _) => "Contact this week and review the account.".into(),
+            ("medium", Some(a), _) => format!("Check in this month: {a}."),
+            ("medium", None, _) => "Check in this month.".into(),
+            (_, _, Some((column, kind))) => format!(
+                "Check the data first: their {} ({}) moved this score; the low score is not to be \
+                 relied on until then.",
+                self.columns[column].words,
+                kind.note()
+            ),
             _ => "No action needed; keep the regular service.".into(),
         }
     }

@@ -529,6 +529,15 @@ fn predict(
     thresholds: RiskThresholds,
     reference_date: Option<NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(out) = output {
+        crate::output::Output::refuse_same_file(input, "input", out, "output")?;
+    }
+    if let Some(report) = report_path {
+        crate::output::Output::refuse_same_file(input, "input", report, "report")?;
+        if let Some(out) = output {
+            crate::output::Output::refuse_same_file(out, "output", report, "report")?;
+        }
+    }
     let chosen = model.is_some();
     let model = crate::app::load_model(model)?;
     let reader: Box<dyn std::io::Read> = if input.as_os_str() == "-" {

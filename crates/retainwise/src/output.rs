@@ -154,6 +154,36 @@ impl Output {
         }
     }
 
+    /// Refuses two command-line paths that name one file (`predict X -o X`, or results and
+    /// report to one path): the output would replace the customer file it is read from, or one
+    /// output the other. Compared by device and inode when both exist (so a symbolic link or a
+    /// second spelling of the path is caught), else by absolute path. `-` (standard input or
+    /// output) never clashes.
+    ///
+    /// # Errors
+    /// Naming both uses of the path and what to do instead.
+    pub fn refuse_same_file(a: &Path, a_is: &str, b: &Path, b_is: &str) -> anyhow::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if a.as_os_str() == "-" || b.as_os_str() == "-" {
+            return Ok(());
+        }
+        let same = match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => match (std::path::absolute(a), std::path::absolute(b)) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            },
+        };
+        if same {
+            anyhow::bail!(
+                "{} is both the {a_is} and the {b_is}: writing one would destroy the other; \
+                 choose another path for the {b_is}",
+                b.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Writes `bytes` to `path` (see [`Output::open`]) and commits.
     pub fn write_all(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         let mut out = Self::open(path)?;

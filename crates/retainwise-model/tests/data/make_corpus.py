@@ -235,12 +235,12 @@ add("missing_column_suggestion.csv",
     contains=["TotalCharges (closest: Total)"])
 add("duplicate_columns.csv", text([H + ",Monthly Charges", row() + ",85.5"]),
     "two columns for one feature is an error naming both", error="DuplicateColumns",
-    contains=["MonthlyCharges and Monthly Charges"])
+    contains=['"MonthlyCharges" (column 19) and "Monthly Charges" (column 21)'])
 add("duplicate_aliases.csv",
     text([header(cols=[("mrr,monthly_fee" if c == "MonthlyCharges" else c) for c in COLS]),
           row(MonthlyCharges="85.5,85.5")]),
     "two aliases for one feature is an error naming both", error="DuplicateColumns",
-    contains=["mrr and monthly_fee"])
+    contains=['"mrr" (column 19) and "monthly_fee" (column 20)'])
 
 # --- whole-file problems ---------------------------------------------------------------------
 add("header_only.csv", text([H]), "a header and no rows", error="NoUsableRows",

@@ -59,21 +59,53 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     if trusted.is_empty() || !trusted.contains(peer) {
         return peer;
     }
-    let forwarded: Vec<IpAddr> = headers
+    // Right to left: every hop our trusted proxies appended is an address; the first one that
+    // is not a trusted proxy is the client. Anything left of it was written by the client and
+    // proves nothing, and an entry that is not an address ends the walk at the last trusted hop
+    // (so junk cannot make an address the client chose count as the client).
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map_while(|a| a.trim().parse::<IpAddr>().ok())
-        .map(crate::server::canonical)
         .collect();
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !trusted.contains(**ip))
-        .or(forwarded.first())
-        .copied()
-        .unwrap_or(peer)
+    let mut last_trusted = peer;
+    for entry in entries.iter().rev() {
+        let Ok(ip) = entry.trim().parse::<IpAddr>() else {
+            return last_trusted;
+        };
+        let ip = crate::server::canonical(ip);
+        if !trusted.contains(ip) {
+            return ip;
+        }
+        last_trusted = ip;
+    }
+    last_trusted
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::*;
+
+    #[test]
+    fn junk_in_forwarded_for_cannot_pick_the_client() {
+        let trusted =
+            TrustedProxies::parse(&["127.0.0.1".to_owned(), "10.0.0.0/8".to_owned()]).unwrap();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let with = |xff: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", xff.parse().unwrap());
+            client_ip(peer, &h, &trusted).to_string()
+        };
+        // The right-most address that is not a trusted proxy.
+        assert_eq!(with("198.51.100.7, 10.0.0.9"), "198.51.100.7");
+        assert_eq!(with("203.0.113.1, 198.51.100.7, 10.0.0.9"), "198.51.100.7");
+        // An address the client wrote left of junk is not believed: the last trusted hop is.
+        assert_eq!(with("203.0.113.45, x, 10.0.0.9"), "10.0.0.9");
+        assert_eq!(with("x"), "127.0.0.1");
+        // Only trusted hops: the left-most of them.
+        assert_eq!(with("10.0.0.1, 10.0.0.9"), "10.0.0.1");
+    }
 }
 
 /// [`client_ip`] of a request's parts; `None` when it was served without connection info.

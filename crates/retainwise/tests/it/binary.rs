@@ -306,6 +306,38 @@ fn predict_output_replaces_only_regular_files() {
         run
     };
 
+    // The output, or the report, naming the input file (by any spelling or through a link) is
+    // refused before anything is written, and the customers file stays as it was.
+    let link = dir.path().join("link-to-input.csv");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    for args in [
+        vec!["-o".to_owned(), input.display().to_string()],
+        vec!["-o".to_owned(), link.display().to_string()],
+        vec!["--report".to_owned(), input.display().to_string()],
+        vec![
+            "-o".to_owned(),
+            dir.path().join("same.csv").display().to_string(),
+            "--report".to_owned(),
+            dir.path().join(".").join("same.csv").display().to_string(),
+        ],
+    ] {
+        let run = Command::new(BIN)
+            .arg("predict")
+            .arg(&input)
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            !run.status.success() && err.contains("is both the"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&input).unwrap(),
+            synthetic_telco(20)
+        );
+    }
+
     // `-o -`: standard output, the reference for the others.
     let expected = predict(Path::new("-")).stdout;
     assert!(String::from_utf8_lossy(&expected).starts_with("customer_id"));

@@ -523,3 +523,62 @@ async fn stored_results_keep_raw_ids_and_downloads_escape_them() {
     );
     assert!(!text.contains(">=1+2<"), "no raw formula cell text");
 }
+
+/// A low score that leans on a substituted value is no reason for "no action": loyal-looking
+/// customers whose contract is written in a form the model does not know (`M2M`) get a
+/// recommendation to check that value first whenever it is among the shown factors.
+#[test]
+fn a_low_score_resting_on_a_substituted_value_is_never_no_action() {
+    let loyal = |id: &str, contract: &str| {
+        row(
+            id,
+            &[
+                ("tenure", "60"),
+                ("Contract", contract),
+                ("InternetService", "DSL"),
+                ("OnlineSecurity", "Yes"),
+                ("TechSupport", "Yes"),
+                ("PaymentMethod", "Bank transfer (automatic)"),
+                ("PaperlessBilling", "No"),
+                ("MonthlyCharges", "55.0"),
+                ("TotalCharges", "3300.0"),
+            ],
+        )
+    };
+    let csv = format!(
+        "{TELCO_HEADER}\n{}\n{}\n{}\n",
+        loyal("L1", "Two year"),
+        loyal("L2", "M2M"),
+        loyal("L3", "monthly"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, _, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let (header, rows) = parse_csv(&results);
+    let (level, rec) = (
+        column(&header, "risk_level"),
+        column(&header, "recommendation"),
+    );
+    let (risk, protective) = (
+        column(&header, "risk_factors"),
+        column(&header, "protective_factors"),
+    );
+    let mut checked = 0;
+    for r in &rows {
+        let leans = r[risk].contains("\"quality\"") || r[protective].contains("\"quality\"");
+        if leans && r[level] == "low" {
+            checked += 1;
+            assert!(
+                r[rec].starts_with("Check the data first") && r[rec].contains("contract"),
+                "{r:?}"
+            );
+        }
+        if leans {
+            assert!(!r[rec].starts_with("No action needed"), "{r:?}");
+        }
+    }
+    assert!(
+        checked > 0,
+        "a low row leaning on the unknown contract: {results}"
+    );
+}
