@@ -168,7 +168,7 @@ async fn connect_waiting(url: &str, timeout: Duration) -> anyhow::Result<Db> {
             .min(timeout - waited);
         tracing::warn!(
             attempt,
-            error = format!("{error:#}"),
+            error = crate::error_chain::chain_anyhow(&error),
             retry_in_ms = pause.as_millis() as u64,
             "database_unreachable"
         );

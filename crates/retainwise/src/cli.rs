@@ -236,7 +236,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::error_chain::chain_anyhow(&e));
             ExitCode::FAILURE
         }
     }

@@ -37,6 +37,14 @@ pub fn chain(error: &(dyn Error + 'static)) -> String {
     Chain(error).to_string()
 }
 
+/// [`Chain`] of an `anyhow::Error`: its contexts and causes, each text once. anyhow's own
+/// `{:#}` prints every cause even when the message before it already quotes it, so a queue
+/// failure logged as `queue database error: …: Connection refused: Connection refused`.
+pub fn chain_anyhow(error: &anyhow::Error) -> String {
+    let error: &(dyn Error + 'static) = error.as_ref();
+    chain(error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +64,25 @@ mod tests {
             chain(&e),
             "queue database error: error communicating with database: Connection refused"
         );
+    }
+
+    #[test]
+    fn a_doubled_text_collapses_to_one() {
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e = anyhow::Error::new(sqlx::Error::Io(refused)).context("database");
+        // What anyhow prints: the root cause twice ("X: X").
+        assert_eq!(
+            format!("{e:#}"),
+            "database: error communicating with database: Connection refused: Connection refused"
+        );
+        assert_eq!(
+            chain_anyhow(&e),
+            "database: error communicating with database: Connection refused"
+        );
+        // A context that repeats its source word for word is shown once too.
+        let same = anyhow::Error::new(std::io::Error::other("disk full")).context("disk full");
+        assert_eq!(chain_anyhow(&same), "disk full");
     }
 
     #[test]

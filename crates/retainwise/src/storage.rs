@@ -373,9 +373,47 @@ fn remove_parts_under(dir: &Path, older_than: std::time::Duration) -> std::io::R
     Ok(removed)
 }
 
+/// True when `error` or one of its causes says the disk (or the owner's disk quota) is full:
+/// an `io::Error` of kind `StorageFull` or `QuotaExceeded` (Linux `ENOSPC`, `EDQUOT`), or, for
+/// a store that keeps only the text of its I/O error, that error's text (`No space left on
+/// device`, `Disk quota exceeded`; strerror(3) on Linux).
+pub fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                return true;
+            }
+        }
+        let text = e.to_string();
+        if text.contains("No space left on device") || text.contains("Disk quota exceeded") {
+            return true;
+        }
+        next = e.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_disk_is_recognised_through_the_cause_chain() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert_eq!(enospc.kind(), std::io::ErrorKind::StorageFull);
+        let wrapped = anyhow::Error::new(StorageError::Io(enospc)).context("object storage");
+        assert!(is_storage_full(wrapped.as_ref()));
+        let quota = StorageError::Io(std::io::Error::from_raw_os_error(122));
+        assert!(is_storage_full(&quota));
+        let text_only = StorageError::Source("write failed: No space left on device".to_owned());
+        assert!(is_storage_full(&text_only));
+        let denied = StorageError::Io(std::io::Error::from_raw_os_error(13));
+        assert!(!is_storage_full(&denied));
+    }
     use crate::domain::{PredictionId, UserId};
 
     #[tokio::test]

@@ -37,7 +37,8 @@ pub enum ApiError {
         /// What was too many, e.g. "requests from this address".
         what: &'static str,
     },
-    /// 500: something failed on our side; the cause is logged, not shown.
+    /// 500: something failed on our side; the cause is logged, not shown. 507 when the cause
+    /// is a full disk or quota on the server (see `storage::is_storage_full`).
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -90,9 +91,22 @@ impl IntoResponse for ApiError {
             Self::Unauthorized | Self::TooManyRequests { .. } => {
                 (StatusCode::BAD_REQUEST, self.to_string())
             }
+            // RFC 4918 §11.5: 507, the server cannot store what the request needs. The
+            // client learns the cause and that retrying at once will not help.
+            Self::Internal(e) if crate::storage::is_storage_full(e.as_ref()) => {
+                let incident = uuid::Uuid::new_v4();
+                error!(%incident, error = crate::error_chain::chain_anyhow(e), "request failed: storage full");
+                (
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    format!(
+                        "the server's storage is full, so the upload could not be stored; try \
+                         again later or contact the operator (incident {incident})"
+                    ),
+                )
+            }
             Self::Internal(e) => {
                 let incident = uuid::Uuid::new_v4();
-                error!(%incident, error = format!("{e:#}"), "request failed");
+                error!(%incident, error = crate::error_chain::chain_anyhow(e), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("internal error (incident {incident}); please try again"),

@@ -398,22 +398,25 @@ async fn retry_or_dead_letter(
         let Ok(reason) = dead else {
             return Outcome::Retried;
         };
+        // The owner reads a plain sentence; the queue and the log keep `reason`.
+        let shown = super::public_text::gave_up(delivery.receive_count);
         if started {
             let _ = app
                 .db
-                .fail(id, receipt, &format!("dead-lettered: {reason}"))
+                .fail(id, receipt, &format!("dead-lettered: {shown}"))
                 .await;
         } else {
             let _ = app
                 .db
-                .fail_dead_lettered(id, &job.user_id, &reason, crate::time::now_ms())
+                .fail_dead_lettered(id, &job.user_id, &shown, crate::time::now_ms())
                 .await;
         }
         warn!(prediction_id = %id, reason, "prediction_processing_failed");
         return Outcome::DeadLettered;
     }
     if started {
-        let _ = app.db.requeue(id, receipt, &error.to_string()).await;
+        let shown = super::public_text::for_owner(error);
+        let _ = app.db.requeue(id, receipt, shown).await;
     }
     nack_with_backoff(app, options, delivery, error).await
 }
@@ -489,10 +492,11 @@ async fn reject_invalid(app: &App, delivery: &Delivery, reason: &str) -> Outcome
         return Outcome::Retried;
     }
     if let Some((id, user)) = message::owner(&delivery.body) {
-        let reason = format!("invalid queue message: {reason}");
+        // `reason` may name the storage root (a bucket): it stays in the log and the queue.
+        let shown = super::public_text::INVALID_MESSAGE;
         let _ = app
             .db
-            .fail_dead_lettered(id, &user, &reason, crate::time::now_ms())
+            .fail_dead_lettered(id, &user, shown, crate::time::now_ms())
             .await;
     }
     Outcome::DeadLettered

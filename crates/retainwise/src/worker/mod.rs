@@ -13,6 +13,7 @@
 
 mod heartbeat;
 mod job;
+mod public_text;
 mod sweeper;
 mod training;
 

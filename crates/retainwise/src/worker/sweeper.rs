@@ -17,7 +17,10 @@ const BATCH: usize = 200;
 pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
     loop {
         if let Err(e) = sweep(&app).await {
-            warn!(error = format!("{e:#}"), "dead-letter sweep failed");
+            warn!(
+                error = crate::error_chain::chain_anyhow(&e),
+                "dead-letter sweep failed"
+            );
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -31,16 +34,18 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
 pub async fn sweep(app: &App) -> anyhow::Result<u64> {
     let mut closed = 0;
     for dead in app.queue.dead(BATCH).await? {
+        // The queue's last error is the worker's internal text (paths, endpoints): it goes to
+        // the log; the owner reads a plain sentence.
         let reason = dead
             .last_error
             .as_deref()
             .unwrap_or("the job did not finish within the allowed attempts");
-        let reason = format!("after {} attempts: {reason}", dead.receive_count);
+        let shown = super::public_text::gave_up(dead.receive_count);
         let dead_at = crate::time::to_ms(dead.dead_at);
         if let Some((id, user)) = message::owner(&dead.body) {
             if app
                 .db
-                .fail_dead_lettered(id, &user, &reason, dead_at)
+                .fail_dead_lettered(id, &user, &shown, dead_at)
                 .await?
             {
                 info!(prediction_id = %id, status = "FAILED", reason, "prediction_status_updated");
@@ -49,7 +54,7 @@ pub async fn sweep(app: &App) -> anyhow::Result<u64> {
         } else if let Some((id, user)) = message::training_owner(&dead.body) {
             if app
                 .db
-                .fail_dead_lettered_training(id, &user, &reason, dead_at)
+                .fail_dead_lettered_training(id, &user, &shown, dead_at)
                 .await?
             {
                 info!(training_id = %id, status = "FAILED", reason, "training_failed");

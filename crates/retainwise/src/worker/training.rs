@@ -240,9 +240,11 @@ async fn retry_or_dead_letter(
         let Ok(reason) = dead else {
             return Outcome::Retried;
         };
+        // The owner reads a plain sentence; the queue and the log keep `reason`.
+        let shown = super::public_text::gave_up(delivery.receive_count);
         let _ = app
             .db
-            .fail_dead_lettered_training(id, &job.user_id, &reason, i64::MAX)
+            .fail_dead_lettered_training(id, &job.user_id, &shown, i64::MAX)
             .await;
         warn!(training_id = %id, reason, "training_failed");
         return Outcome::DeadLettered;
@@ -250,7 +252,7 @@ async fn retry_or_dead_letter(
     if started {
         let _ = app
             .db
-            .end_training_attempt(id, receipt, &error.to_string(), true)
+            .end_training_attempt(id, receipt, super::public_text::for_owner(error), true)
             .await;
     }
     super::job::nack_with_backoff(app, options, delivery, error).await
@@ -284,10 +286,11 @@ async fn reject_invalid(app: &App, delivery: &retainwise_queue::Delivery, reason
         return Outcome::Retried;
     }
     if let Some((id, user)) = message::training_owner(&delivery.body) {
-        let reason = format!("invalid queue message: {reason}");
+        // `reason` may name the storage root (a bucket): it stays in the log and the queue.
+        let shown = super::public_text::INVALID_MESSAGE;
         let _ = app
             .db
-            .fail_dead_lettered_training(id, &user, &reason, i64::MAX)
+            .fail_dead_lettered_training(id, &user, shown, i64::MAX)
             .await;
     }
     Outcome::DeadLettered

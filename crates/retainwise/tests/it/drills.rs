@@ -544,7 +544,9 @@ async fn drill_storage_outage_retries_then_dead_letter_and_redrive() {
     assert_eq!(status, "FAILED", "{error}");
     assert_eq!(attempt, 3, "dead-lettered after max receives (3)");
     assert!(
-        error.starts_with("dead-lettered: after 3 attempts:") && error.contains("object storage"),
+        error.starts_with("dead-lettered: after 3 attempts:")
+            && !error.contains("object storage")
+            && error.contains("contact the operator"),
         "{error}"
     );
     let dead = t.app.queue.dead(10).await.unwrap();

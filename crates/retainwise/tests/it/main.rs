@@ -14,6 +14,7 @@ mod corpus;
 mod data_quality;
 mod dates;
 mod drills;
+mod errors;
 mod intake;
 mod models;
 mod pipeline;

@@ -1,0 +1,55 @@
+//! The text a job's owner sees when it did not complete (`error_message` of a prediction or a
+//! training, shown by the API and the web pages).
+//!
+//! Only a permanent error's text is written for the owner (it names what to fix in the file).
+//! Everything else — storage, database and local-disk errors, queue reasons — may carry server
+//! paths, S3 endpoints, bucket names or raw driver text (issue 13 item 11: internal URLs stay in
+//! the log), so the owner gets a plain sentence instead and the log keeps the cause chain.
+
+use super::JobError;
+
+/// Shown while a job waits for its retry after a transient failure (the database layer
+/// prefixes it with `retrying after: `).
+pub const RETRYING: &str =
+    "a temporary problem on the server (its storage, database or local disk) \
+     interrupted the job; it will be tried again automatically";
+
+/// Shown when a job whose queue message was malformed was closed (the details are logged).
+pub const INVALID_MESSAGE: &str = "invalid queue message: the server could not read this job's \
+     queue message; upload the file again, or contact the operator if it happens again";
+
+/// The text stored for a job that did not complete because of `error`: a permanent error's own
+/// sentence, or [`RETRYING`] for a transient one.
+pub fn for_owner(error: &JobError) -> &str {
+    match error {
+        JobError::Permanent(reason) => reason,
+        JobError::Transient(_) => RETRYING,
+    }
+}
+
+/// The text stored (after the database layer's `dead-lettered: ` prefix) for a job that failed
+/// on its last allowed delivery, `attempts` deliveries in all, because of a server problem.
+pub fn gave_up(attempts: u32) -> String {
+    format!(
+        "after {attempts} attempts: a problem on the server (its storage, database or local disk) \
+         kept the job from finishing; the details are in the server's log. Upload the file again \
+         later, or contact the operator if it keeps failing"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transient_error_is_not_shown_but_a_permanent_one_is() {
+        let internal = JobError::Transient(
+            "object storage: Generic LocalFileSystem error: Unable to open file /srv/data/uploads/x.csv"
+                .to_owned(),
+        );
+        assert_eq!(for_owner(&internal), RETRYING);
+        assert!(!gave_up(3).contains('/'));
+        let permanent = JobError::Permanent("no usable rows: add a header".to_owned());
+        assert_eq!(for_owner(&permanent), "no usable rows: add a header");
+    }
+}
