@@ -83,31 +83,6 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) ->
     last_trusted
 }
 
-#[cfg(test)]
-mod client_ip_tests {
-    use super::*;
-
-    #[test]
-    fn junk_in_forwarded_for_cannot_pick_the_client() {
-        let trusted =
-            TrustedProxies::parse(&["127.0.0.1".to_owned(), "10.0.0.0/8".to_owned()]).unwrap();
-        let peer: IpAddr = "127.0.0.1".parse().unwrap();
-        let with = |xff: &str| {
-            let mut h = HeaderMap::new();
-            h.insert("x-forwarded-for", xff.parse().unwrap());
-            client_ip(peer, &h, &trusted).to_string()
-        };
-        // The right-most address that is not a trusted proxy.
-        assert_eq!(with("198.51.100.7, 10.0.0.9"), "198.51.100.7");
-        assert_eq!(with("203.0.113.1, 198.51.100.7, 10.0.0.9"), "198.51.100.7");
-        // An address the client wrote left of junk is not believed: the last trusted hop is.
-        assert_eq!(with("203.0.113.45, x, 10.0.0.9"), "10.0.0.9");
-        assert_eq!(with("x"), "127.0.0.1");
-        // Only trusted hops: the left-most of them.
-        assert_eq!(with("10.0.0.1, 10.0.0.9"), "10.0.0.1");
-    }
-}
-
 /// [`client_ip`] of a request's parts; `None` when it was served without connection info.
 pub fn request_client_ip(
     extensions: &Extensions,
@@ -139,4 +114,29 @@ pub async fn per_ip(State(app): State<App>, request: Request, next: Next) -> Res
         }
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::*;
+
+    #[test]
+    fn junk_in_forwarded_for_cannot_pick_the_client() {
+        let trusted =
+            TrustedProxies::parse(&["127.0.0.1".to_owned(), "10.0.0.0/8".to_owned()]).unwrap();
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let with = |xff: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-for", xff.parse().unwrap());
+            client_ip(peer, &h, &trusted).to_string()
+        };
+        // The right-most address that is not a trusted proxy.
+        assert_eq!(with("198.51.100.7, 10.0.0.9"), "198.51.100.7");
+        assert_eq!(with("203.0.113.1, 198.51.100.7, 10.0.0.9"), "198.51.100.7");
+        // An address the client wrote left of junk is not believed: the last trusted hop is.
+        assert_eq!(with("203.0.113.45, x, 10.0.0.9"), "10.0.0.9");
+        assert_eq!(with("x"), "127.0.0.1");
+        // Only trusted hops: the left-most of them.
+        assert_eq!(with("10.0.0.1, 10.0.0.9"), "10.0.0.1");
+    }
 }
