@@ -567,21 +567,23 @@ impl Explainer {
                 if odd.len() == 1 { "is" } else { "are" }
             );
         }
-        // A low score that leans on a substituted value (a risk driver or a protective factor
-        // that had no usable value) is not evidence of a safe customer: never "no action".
+        // A low score of a row with a substituted value (no usable value in the file) is not
+        // evidence of a safe customer, whether or not that value made the top factors: never
+        // "no action". A substituted driver is named first, else the first substituted value.
         let substituted = e
             .risk_factors
             .iter()
             .chain(&e.protective_factors)
-            .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)));
+            .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)))
+            .or_else(|| flags.first().map(|f| (f.column, f.kind)));
         match (level, what, substituted) {
             ("high", Some(a), _) => format!("Contact this week: {a}."),
             ("high", None, _) => "Contact this week and review the account.".into(),
             ("medium", Some(a), _) => format!("Check in this month: {a}."),
             ("medium", None, _) => "Check in this month.".into(),
             (_, _, Some((column, kind))) => format!(
-                "Check the data first: their {} ({}) moved this score; the low score is not to be \
-                 relied on until then.",
+                "Check the data first: their {} ({}) went into this score; the low score is not \
+                 to be relied on until then.",
                 self.columns[column].words,
                 kind.note()
             ),

@@ -524,9 +524,9 @@ async fn stored_results_keep_raw_ids_and_downloads_escape_them() {
     assert!(!text.contains(">=1+2<"), "no raw formula cell text");
 }
 
-/// A low score that leans on a substituted value is no reason for "no action": loyal-looking
-/// customers whose contract is written in a form the model does not know (`M2M`) get a
-/// recommendation to check that value first whenever it is among the shown factors.
+/// A low score that rests on a substituted value is no reason for "no action": a loyal-looking
+/// customer whose contract is written in a form the model does not know (`M2M`) gets a
+/// recommendation to check that value first, even when it is not among the shown factors.
 #[test]
 fn a_low_score_resting_on_a_substituted_value_is_never_no_action() {
     let loyal = |id: &str, contract: &str| {
@@ -563,22 +563,27 @@ fn a_low_score_resting_on_a_substituted_value_is_never_no_action() {
         column(&header, "risk_factors"),
         column(&header, "protective_factors"),
     );
+    let quality = column(&header, "data_quality");
     let mut checked = 0;
     for r in &rows {
-        let leans = r[risk].contains("\"quality\"") || r[protective].contains("\"quality\"");
-        if leans && r[level] == "low" {
+        let flagged = !r[quality].is_empty()
+            || r[risk].contains("\"quality\"")
+            || r[protective].contains("\"quality\"");
+        if flagged && r[level] == "low" {
             checked += 1;
             assert!(
                 r[rec].starts_with("Check the data first") && r[rec].contains("contract"),
                 "{r:?}"
             );
         }
-        if leans {
-            assert!(!r[rec].starts_with("No action needed"), "{r:?}");
-        }
+        assert_eq!(
+            r[rec].starts_with("No action needed"),
+            !flagged && r[level] == "low",
+            "{r:?}"
+        );
     }
     assert!(
         checked > 0,
-        "a low row leaning on the unknown contract: {results}"
+        "a low row resting on the unknown contract: {results}"
     );
 }

@@ -488,7 +488,9 @@ fn percentages(page: &str) -> Vec<f64> {
     table_rows(page)
         .iter()
         .map(|r| {
-            let cell = r.split("<td class=\"num\">").nth(1).unwrap();
+            // The cell may carry attributes (its data-label for the narrow layout).
+            let cell = r.split("<td class=\"num\"").nth(1).unwrap();
+            let cell = &cell[cell.find('>').unwrap() + 1..];
             cell[..cell.find('%').unwrap()].parse().unwrap()
         })
         .collect()
