@@ -478,6 +478,10 @@ struct QuoteScan {
     open: Option<Open>,
     /// Start of the current line inside the open quoted field, once it has crossed a break.
     inner_line: Option<usize>,
+    /// A quoted field that crossed a line break and was then closed by a `"` on a later line
+    /// (e.g. the `"` of `55" TV` in the next customer's row): where it opened, and where the
+    /// line that closed it starts. When that line ends, it is checked as a swallowed record.
+    crossed: Option<(Open, usize)>,
 }
 
 impl QuoteScan {
@@ -490,6 +494,7 @@ impl QuoteScan {
             pos: 0,
             open: None,
             inner_line: None,
+            crossed: None,
         }
     }
 
@@ -518,6 +523,9 @@ impl QuoteScan {
                         self.state = ScanState::StartField;
                     } else if brk {
                         self.state = ScanState::Done;
+                        if let Some(v) = self.swallowed(raw, i) {
+                            return Some(v);
+                        }
                     } else {
                         self.state = ScanState::InField;
                     }
@@ -528,6 +536,9 @@ impl QuoteScan {
                         self.state = ScanState::StartField;
                     } else if brk {
                         self.state = ScanState::Done;
+                        if let Some(v) = self.swallowed(raw, i) {
+                            return Some(v);
+                        }
                     }
                 }
                 ScanState::InQuoted => {
@@ -546,6 +557,9 @@ impl QuoteScan {
                             }
                         }
                         self.inner_line = Some(i + 1);
+                        if let Some(open) = self.open {
+                            self.crossed = Some((open, i + 1));
+                        }
                     }
                 }
                 ScanState::QuoteInQuoted => {
@@ -558,7 +572,22 @@ impl QuoteScan {
                     } else if brk {
                         self.open = None;
                         self.state = ScanState::Done;
+                        if let Some(v) = self.swallowed(raw, i) {
+                            return Some(v);
+                        }
                     } else {
+                        // The field closed on a later line than it opened: when that line's
+                        // text before the closing `"` is already a whole record, the `"` was
+                        // that record's own (`55" TV`), not the close of this field.
+                        if let (Some(start), Some(open)) = (self.inner_line, self.open) {
+                            if self.is_whole_record(&raw[start..i - 1]) {
+                                let line = line_breaks(&raw[open.at..start], false);
+                                return Some(Verdict {
+                                    open,
+                                    end: QuoteEnd::SwallowedRecord { line },
+                                });
+                            }
+                        }
                         self.open = None;
                         self.state = ScanState::InField;
                     }
@@ -571,7 +600,28 @@ impl QuoteScan {
                 end: QuoteEnd::EndOfFile,
             });
         }
+        if at_end && self.state != ScanState::Done {
+            // The last record ends with the input, not a line break.
+            return self.swallowed(raw, raw.len());
+        }
         None
+    }
+
+    /// At the end of a record (its line ends at `end`) whose quoted field crossed a line break
+    /// and was closed on a later line: an unclosed quote when that later line is a whole
+    /// record on its own and the joined record does not have a whole record's field count (a
+    /// legitimate multi-line first field closes into exactly the header's count).
+    fn swallowed(&self, raw: &[u8], end: usize) -> Option<Verdict> {
+        let (open, start) = self.crossed?;
+        let width = self.width?;
+        if self.field + 1 == width || !self.is_whole_record(&raw[start..end]) {
+            return None;
+        }
+        let line = line_breaks(&raw[open.at..start], false);
+        Some(Verdict {
+            open,
+            end: QuoteEnd::SwallowedRecord { line },
+        })
     }
 
     /// The open quoted field, when it has run past a line break.
@@ -684,6 +734,35 @@ mod tests {
             out.push((fields, r.last().clone()));
         }
         out
+    }
+
+    /// The next row's own quotes must not close the unclosed one in silence: a literal `"` in
+    /// it (`55" TV`), or a properly quoted field of its own.
+    #[test]
+    fn an_unclosed_quote_closed_by_a_later_rows_quote_still_cuts_only_its_row() {
+        for (file, width) in [
+            (
+                &b"id,a,b\n1,x,y\n2,x,\"Samsung\n3,x,55\" TV\n4,x,y\n"[..],
+                3,
+            ),
+            (
+                &b"id,a,b,c\n1,x,y,z\n2,x,\"y\n3,\"DSL\",y,z\n4,x,y,z\n"[..],
+                4,
+            ),
+            (&b"id,a,b\n1,x,y\n2,x,\"Samsung\n3,x,55\" TV"[..], 3),
+        ] {
+            let got = read_all(file, width);
+            let ids: Vec<&str> = got.iter().map(|(f, _)| f[0].as_str()).collect();
+            assert_eq!(ids, ["id", "1", "2", "3", "4"][..got.len()], "{file:?}");
+            assert!(got.len() >= 4, "{file:?}: {got:?}");
+            assert!(got[2].1.unclosed_quote.is_some(), "{file:?}");
+            assert!(got[3].1.unclosed_quote.is_none(), "{file:?}");
+        }
+        // A multi-line first field that closes into a whole record is a real record.
+        let got = read_all(b"note,a,b\n\"line one\nline, two\",x,y\n1,x,y\n", 3);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|(_, i)| i.unclosed_quote.is_none()));
+        assert_eq!(got[1].0[0], "line one\nline, two");
     }
 
     #[test]

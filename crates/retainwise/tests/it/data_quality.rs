@@ -587,3 +587,30 @@ fn a_low_score_resting_on_a_substituted_value_is_never_no_action() {
         "a low row resting on the unknown contract: {results}"
     );
 }
+
+/// The next customer's own quotes do not close an unclosed one in silence: a literal `"` in
+/// its last field (`55" TV`), or a quoted field of its own. Each file keeps every customer but
+/// the one whose quote never closed, and the counts add up.
+#[test]
+fn an_unclosed_quote_closed_by_the_next_rows_quote_loses_no_customer() {
+    let header = format!("{TELCO_HEADER},product");
+    for (broken, next) in [("\"Samsung", "55\" TV"), ("\"Samsung", "\"DSL, fibre\"")] {
+        let csv = format!(
+            "{header}\n{},x\n{},{broken}\n{},{next}\n{},x\n",
+            row("B1", &[]),
+            row("B2", &[]),
+            row("B3", &[]),
+            row("B4", &[]),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (ok, results, report, stderr) = predict(dir.path(), &csv);
+        assert!(ok, "{stderr}");
+        let (_, rows) = parse_csv(&results);
+        let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(ids, ["B1", "B3", "B4"], "{next}: {report}");
+        assert_eq!(
+            report["validation"]["balance"], "4 rows read = 3 scored + 1 rejected",
+            "{report}"
+        );
+    }
+}
