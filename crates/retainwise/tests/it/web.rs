@@ -608,8 +608,19 @@ async fn wait_for(c: &fantoccini::Client, css: &str) -> fantoccini::elements::El
     }
 }
 
+/// The text of `css` once it appears. Live parts of a page are replaced every few seconds, so
+/// an element found and then read may be gone: it is found again (a few times at most).
 pub(crate) async fn text_of(c: &fantoccini::Client, css: &str) -> String {
-    wait_for(c, css).await.text().await.unwrap()
+    for _ in 0..20 {
+        match wait_for(c, css).await.text().await {
+            Ok(text) => return text,
+            Err(e) if e.to_string().contains("stale element") => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("reading {css}: {e}"),
+        }
+    }
+    panic!("{css} kept being replaced while it was read")
 }
 
 #[tokio::test]

@@ -20,6 +20,34 @@ async fn fully_on_screen(c: &fantoccini::Client, css: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The text of the first element matching `css`, read in one script call: the live listing is
+/// replaced every few seconds, so an element found first and read afterwards can be stale.
+async fn live_text(c: &fantoccini::Client, css: &str) -> String {
+    let script = "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';";
+    c.execute(script, vec![serde_json::json!(css)])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits (up to 60 s) until the text of `css` satisfies `done`; returns it.
+async fn wait_text(c: &fantoccini::Client, css: &str, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = live_text(c, css).await;
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} never showed what was expected; last: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn browser_predictions_list_shows_new_jobs_and_status_at_360_px() {
     let downloads = tempfile::tempdir().unwrap();
@@ -34,40 +62,24 @@ async fn browser_predictions_list_shows_new_jobs_and_status_at_360_px() {
     assert!(text_of(&c, "main").await.contains("No predictions yet"));
     t.upload_ok("first-after-load.csv", mixed_risk(30).into_bytes())
         .await;
-    let list = text_of(&c, "table.jobs tbody").await;
-    assert!(
-        list.contains("first-after-load.csv") && list.contains("QUEUED"),
-        "{list}"
-    );
+    wait_text(&c, "table.jobs tbody", |l| {
+        l.contains("first-after-load.csv") && l.contains("QUEUED")
+    })
+    .await;
 
     // A second one while the first is still queued (the fast pace), then both finish.
     t.upload_ok("second-after-load.csv", mixed_risk(30).into_bytes())
         .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !text_of(&c, "table.jobs tbody")
-        .await
-        .contains("second-after-load.csv")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the second job never appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_text(&c, "table.jobs tbody", |l| {
+        l.contains("second-after-load.csv")
+    })
+    .await;
     t.work_once().await;
     t.work_once().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let list = text_of(&c, "table.jobs tbody").await;
-        if list.matches("COMPLETED").count() == 2 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "both jobs should show COMPLETED: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_text(&c, "table.jobs tbody", |l| {
+        l.matches("COMPLETED").count() == 2
+    })
+    .await;
 
     // At phone width the status of every job is on screen (no sideways scroll to find it).
     c.set_window_size(360, 800).await.unwrap();
@@ -80,22 +92,22 @@ async fn browser_predictions_list_shows_new_jobs_and_status_at_360_px() {
     screenshots(&c, "7-predictions-live").await;
 
     // And the customers table shows each customer's risk level at phone width.
-    let list = c
-        .find(fantoccini::Locator::Css("table.jobs tbody th a"))
+    let href = c
+        .execute(
+            "return document.querySelector('table.jobs tbody th a').getAttribute('href')",
+            vec![],
+        )
         .await
         .unwrap();
-    list.click().await.unwrap();
-    let id = c
-        .current_url()
-        .await
+    let id = href
+        .as_str()
         .unwrap()
-        .path()
         .trim_start_matches("/predictions/")
         .to_owned();
     c.goto(&format!("{}/predictions/{id}/customers", t.base))
         .await
         .unwrap();
-    text_of(&c, "table.customers tbody").await;
+    wait_text(&c, "table.customers tbody", |l| !l.is_empty()).await;
     c.set_window_size(360, 800).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(
