@@ -452,6 +452,18 @@ struct Verdict {
     end: QuoteEnd,
 }
 
+impl Verdict {
+    /// The quote `open` swallowed the line of `raw` starting at byte `start`; its line number
+    /// is relative to the quote's line (the reader makes it absolute).
+    fn swallowed(raw: &[u8], open: Open, start: usize) -> Verdict {
+        let line = line_breaks(&raw[open.at..start], false);
+        Verdict {
+            open,
+            end: QuoteEnd::SwallowedRecord { line },
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ScanState {
     StartRecord,
@@ -548,12 +560,7 @@ impl QuoteScan {
                         if let Some(start) = self.inner_line {
                             if self.is_whole_record(&raw[start..i]) {
                                 let open = self.open.expect("inside a quoted field");
-                                // Relative to the quote's line; made absolute by the reader.
-                                let line = line_breaks(&raw[open.at..start], false);
-                                return Some(Verdict {
-                                    open,
-                                    end: QuoteEnd::SwallowedRecord { line },
-                                });
+                                return Some(Verdict::swallowed(raw, open, start));
                             }
                         }
                         self.inner_line = Some(i + 1);
@@ -581,11 +588,7 @@ impl QuoteScan {
                         // that record's own (`55" TV`), not the close of this field.
                         if let (Some(start), Some(open)) = (self.inner_line, self.open) {
                             if self.is_whole_record(&raw[start..i - 1]) {
-                                let line = line_breaks(&raw[open.at..start], false);
-                                return Some(Verdict {
-                                    open,
-                                    end: QuoteEnd::SwallowedRecord { line },
-                                });
+                                return Some(Verdict::swallowed(raw, open, start));
                             }
                         }
                         self.open = None;
@@ -617,11 +620,7 @@ impl QuoteScan {
         if self.field + 1 == width || !self.is_whole_record(&raw[start..end]) {
             return None;
         }
-        let line = line_breaks(&raw[open.at..start], false);
-        Some(Verdict {
-            open,
-            end: QuoteEnd::SwallowedRecord { line },
-        })
+        Some(Verdict::swallowed(raw, open, start))
     }
 
     /// The open quoted field, when it has run past a line break.

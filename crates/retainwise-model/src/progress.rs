@@ -27,8 +27,19 @@ pub enum TrainStage {
 /// (`&|_| true` to watch nothing and never stop).
 pub type ProgressFn<'a> = &'a (dyn Fn(TrainStage) -> bool + Sync);
 
-/// The search's error text when the callback asked to stop (mapped to `TrainError::Stopped`).
-pub(crate) const STOPPED: &str = "stopped by the caller";
+/// Why the search ended without a model: the callback asked to stop (mapped to
+/// `TrainError::Stopped`), or the learner failed (its message; `TrainError::Learner`).
+#[derive(Debug)]
+pub(crate) enum SearchError {
+    Stopped,
+    Learner(String),
+}
+
+impl From<String> for SearchError {
+    fn from(message: String) -> Self {
+        SearchError::Learner(message)
+    }
+}
 
 /// Counts finished fits and reports each one.
 pub(crate) struct FitCounter<'a> {
@@ -41,10 +52,10 @@ impl<'a> FitCounter<'a> {
     /// A counter of `total` fits; reports `Fitting { done: 0, total }` at once.
     ///
     /// # Errors
-    /// [`STOPPED`] when the callback asks to stop.
-    pub(crate) fn new(total: usize, report: ProgressFn<'a>) -> Result<Self, String> {
+    /// [`SearchError::Stopped`] when the callback asks to stop.
+    pub(crate) fn new(total: usize, report: ProgressFn<'a>) -> Result<Self, SearchError> {
         if !report(TrainStage::Fitting { done: 0, total }) {
-            return Err(STOPPED.to_owned());
+            return Err(SearchError::Stopped);
         }
         Ok(Self {
             done: std::sync::atomic::AtomicUsize::new(0),
@@ -56,8 +67,8 @@ impl<'a> FitCounter<'a> {
     /// One more fit finished.
     ///
     /// # Errors
-    /// [`STOPPED`] when the callback asks to stop.
-    pub(crate) fn tick(&self) -> Result<(), String> {
+    /// [`SearchError::Stopped`] when the callback asks to stop.
+    pub(crate) fn tick(&self) -> Result<(), SearchError> {
         let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let go_on = (self.report)(TrainStage::Fitting {
             done: done.min(self.total),
@@ -66,7 +77,7 @@ impl<'a> FitCounter<'a> {
         if go_on {
             Ok(())
         } else {
-            Err(STOPPED.to_owned())
+            Err(SearchError::Stopped)
         }
     }
 }

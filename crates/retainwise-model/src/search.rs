@@ -30,7 +30,7 @@ use crate::forest::{sigmoid, Forest};
 use crate::gbdt::{self, GbdtSettings};
 use crate::linear::{fit_stacking, LinearModel};
 use crate::metrics::LOG_LOSS_EPS;
-use crate::progress::{FitCounter, ProgressFn};
+use crate::progress::{FitCounter, ProgressFn, SearchError};
 
 /// One tree setting tried by the search; early stopping picks the rounds up to `max_rounds`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -327,7 +327,7 @@ pub(crate) fn run(
     space: &SearchSpace,
     seed: u64,
     progress: ProgressFn<'_>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, SearchError> {
     let Data {
         data,
         rows,
@@ -360,7 +360,7 @@ pub(crate) fn run(
             let t = &space.trees[c];
             let fit = fit_trees(d, &space.candidate(base, t, t.max_rounds), seed, m, folds)?;
             counter.tick()?;
-            Ok::<_, String>(fit)
+            Ok::<_, SearchError>(fit)
         })
         .collect::<Result<_, _>>()?;
     let linear_fits: Vec<LinearModel> = linear_jobs
@@ -368,7 +368,7 @@ pub(crate) fn run(
         .map(|&(c, m)| {
             let fit = LinearModel::fit(data, rows, &d.rows_outside(m), labels, space.linear_l2[c])?;
             counter.tick()?;
-            Ok::<_, String>(fit)
+            Ok::<_, SearchError>(fit)
         })
         .collect::<Result<_, _>>()?;
     let tree_fit = |c: usize, m: Mask| {

@@ -660,13 +660,11 @@ impl CheckedTrainParams {
             fold_of: &fold_of,
             folds: p.folds,
         };
-        let outcome = search::run(&encoded, &p.gbdt, &p.search, p.seed, progress).map_err(|e| {
-            if e == crate::progress::STOPPED {
-                TrainError::Stopped
-            } else {
-                TrainError::Learner(e)
-            }
-        })?;
+        let outcome =
+            search::run(&encoded, &p.gbdt, &p.search, p.seed, progress).map_err(|e| match e {
+                crate::progress::SearchError::Stopped => TrainError::Stopped,
+                crate::progress::SearchError::Learner(message) => TrainError::Learner(message),
+            })?;
 
         let mut per_fold: [Vec<f64>; 4] = Default::default();
         let mut oof = vec![0.0; rows];

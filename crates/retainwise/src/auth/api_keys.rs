@@ -40,7 +40,8 @@ pub struct NewApiKey {
     pub secret: String,
 }
 
-fn hash(key: &str) -> String {
+/// The stored form of a secret (an API key, a web session id): SHA-256, lower-case hex.
+pub(crate) fn hash(key: &str) -> String {
     Sha256::digest(key.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -4,21 +4,17 @@
 //! deleted at sign-out, and ended with the API key it was made with.
 
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::db::Db;
 use crate::domain::UserId;
 use crate::time::now_ms;
 
+// Session ids are stored hashed exactly like API keys (one function, so a key's hash in
+// `api_key_id` always matches `api_keys.key_hash`).
+use super::api_keys::hash;
+
 /// Every session id starts with this (tells it apart from an API key or a JWT in a log).
 pub const SESSION_PREFIX: &str = "rws_";
-
-fn hash(id: &str) -> String {
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 impl Db {
     /// A new session for `user`, signed in with the API key `api_key_id` (`None` for a JWT),

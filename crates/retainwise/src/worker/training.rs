@@ -186,9 +186,9 @@ async fn train(
 }
 
 /// Bytes of memory the built-in search needs per cell of the training table (rows × columns),
-/// an upper estimate: `retainwise train` on 3,000 rows × 101 numeric columns (303,030 cells)
-/// peaked at 61 MB resident (`/usr/bin/time -v`), about 200 bytes a cell with the process's own
-/// baseline included.
+/// an upper estimate: `retainwise train` on 3,000 rows × 101 columns (303,030 cells) peaked at
+/// 61 MB resident (`/usr/bin/time -v`; the command and the file's generator are in the README's
+/// training limits), about 200 bytes a cell with the process's own baseline included.
 pub const BYTES_PER_CELL: u64 = 300;
 
 /// What a training may use, checked on the table before the search starts.

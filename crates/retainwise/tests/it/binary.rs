@@ -22,18 +22,8 @@ struct Served {
 
 fn serve(data: &Path, extra_env: &[(&str, &str)]) -> Served {
     let mut cmd = Command::new(BIN);
-    cmd.arg("serve")
-        .env("RETAINWISE_DATA_DIR", data)
-        .env("RETAINWISE_BIND", "127.0.0.1:0")
-        .env("RETAINWISE_LOG", "info")
-        // The tests poll every few milliseconds, far above a person's rate.
-        .env("RETAINWISE_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env_remove("DATABASE_URL")
-        .env_remove("RETAINWISE_DATABASE_URL")
-        .env_remove("RETAINWISE_STORAGE_URL")
-        .env_remove("RETAINWISE_QUEUE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    crate::helpers::embedded_serve(&mut cmd, data);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     for (k, v) in extra_env {
         cmd.env(k, v);
     }

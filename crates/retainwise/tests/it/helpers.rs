@@ -356,3 +356,18 @@ pub fn loud(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n{line}\n");
 }
+
+/// Makes `cmd` run `retainwise serve` on the embedded default (SQLite + local files) in `data`,
+/// on a free loopback port, logging at info, whatever the test environment exports for the
+/// fleet. The rate limit is far above a person's: the tests poll every few milliseconds.
+pub fn embedded_serve(cmd: &mut std::process::Command, data: &std::path::Path) {
+    cmd.arg("serve")
+        .env("RETAINWISE_DATA_DIR", data)
+        .env("RETAINWISE_BIND", "127.0.0.1:0")
+        .env("RETAINWISE_LOG", "info")
+        .env("RETAINWISE_RATE_LIMIT_PER_MINUTE", "1000000")
+        .env_remove("DATABASE_URL")
+        .env_remove("RETAINWISE_DATABASE_URL")
+        .env_remove("RETAINWISE_STORAGE_URL")
+        .env_remove("RETAINWISE_QUEUE_URL");
+}

@@ -485,16 +485,8 @@ fn serve_under(
         }
         None => std::process::Command::new(bin),
     };
-    cmd.arg("serve")
-        .env("RETAINWISE_DATA_DIR", data)
-        .env("RETAINWISE_BIND", "127.0.0.1:0")
-        .env("RETAINWISE_LOG", "info")
-        .env("RETAINWISE_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env_remove("DATABASE_URL")
-        .env_remove("RETAINWISE_DATABASE_URL")
-        .env_remove("RETAINWISE_STORAGE_URL")
-        .env_remove("RETAINWISE_QUEUE_URL")
-        .stdout(std::process::Stdio::null())
+    crate::helpers::embedded_serve(&mut cmd, data);
+    cmd.stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(log).unwrap());
     for (k, v) in env {
         cmd.env(k, v);

@@ -692,12 +692,19 @@ async fn browser_upload_dashboard_filter_customer_download() {
         .click()
         .await
         .unwrap();
-    wait_for(&c, "table.customers").await;
-    let url = c.current_url().await.unwrap();
+    // The old page's table is there until the browser has navigated: wait for the new URL.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut url = c.current_url().await.unwrap();
+    while !url.query().unwrap_or("").contains("level=high") && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        url = c.current_url().await.unwrap();
+    }
     assert!(
         url.query().unwrap_or("").contains("level=high"),
         "the filter is in the URL: {url}"
     );
+    wait_for(&c, "table.customers").await;
     let badges = c
         .find_all(fantoccini::Locator::Css("table.customers tbody .badge"))
         .await
