@@ -48,8 +48,21 @@ impl Limits {
 
     fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
         self.per_ip
-            .check_key(&ip)
+            .check_key(&allowance_key(ip))
             .map_err(|until| until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// The key of a client's allowance: its IPv4 address, or the /64 of its IPv6 address. A
+/// single subscriber is routinely given a whole /64 (RFC 6177, RIPE-690), so counting each of
+/// its addresses apart would give one client 2^64 allowances.
+fn allowance_key(ip: IpAddr) -> IpAddr {
+    match crate::server::canonical(ip) {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
     }
 }
 
@@ -138,5 +151,20 @@ mod client_ip_tests {
         assert_eq!(with("x"), "127.0.0.1");
         // Only trusted hops: the left-most of them.
         assert_eq!(with("10.0.0.1, 10.0.0.9"), "10.0.0.1");
+    }
+
+    #[test]
+    fn an_ipv6_client_has_one_allowance_per_64() {
+        let limits = Limits::new(2);
+        let ip = |i: u16| IpAddr::from([0x2001, 0xdb8, 7, 7, i, 0, 0, 1]);
+        assert!(limits.check_ip(ip(1)).is_ok() && limits.check_ip(ip(2)).is_ok());
+        assert!(
+            limits.check_ip(ip(3)).is_err(),
+            "the same /64 shares one allowance"
+        );
+        assert!(limits
+            .check_ip(IpAddr::from([0x2001, 0xdb8, 7, 8, 0, 0, 0, 1]))
+            .is_ok());
+        assert!(limits.check_ip("192.0.2.1".parse().unwrap()).is_ok());
     }
 }
