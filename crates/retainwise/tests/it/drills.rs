@@ -222,9 +222,6 @@ async fn drill_workers_killed_and_stopped_mid_run_every_job_completes_once() {
     let proxy = S3Proxy::start(&s3_endpoint()).await;
     let env = fleet_env(&t, &proxy.url, &[]);
     let mut fleet = Fleet::start_api(&as_refs(&env)).await;
-    for _ in 0..3 {
-        fleet.add_worker(2);
-    }
     let files = inputs();
     let mut ids = Vec::with_capacity(uploads);
     for i in 0..uploads {
@@ -236,6 +233,10 @@ async fn drill_workers_killed_and_stopped_mid_run_every_job_completes_once() {
     }
     let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
 
+    // Every upload is queued before any worker starts, and worker0 starts first: were the
+    // workers running during the uploads, they could drain the queue as fast as it fills and
+    // worker0 might never be seen holding a job (a loaded CI machine did exactly that).
+    fleet.add_worker(2);
     // SIGKILL worker 0 while it holds a job: no clean-up, no hand-back.
     let held = wait_for("worker0 to hold a job", Duration::from_secs(60), || {
         let h = fleet.workers[0].in_hand();
@@ -244,6 +245,8 @@ async fn drill_workers_killed_and_stopped_mid_run_every_job_completes_once() {
     .await;
     fleet.workers[0].signal("KILL");
     fleet.workers[0].wait_exit(Duration::from_secs(10)).await;
+    fleet.add_worker(2);
+    fleet.add_worker(2);
     // What it really held when it died (it may have finished one meanwhile).
     let killed_holding = fleet.workers[0].in_hand();
     assert!(!killed_holding.is_empty() || !held.is_empty());
