@@ -494,6 +494,9 @@ struct QuoteScan {
     /// (e.g. the `"` of `55" TV` in the next customer's row): where it opened, and where the
     /// line that closed it starts. When that line ends, it is checked as a swallowed record.
     crossed: Option<(Open, usize)>,
+    /// The field that crossed a line break was closed by a `"` followed by more text (`55" TV`):
+    /// not RFC 4180 quoting, so the close is no evidence the field was meant to span lines.
+    loose_close: bool,
 }
 
 impl QuoteScan {
@@ -507,6 +510,7 @@ impl QuoteScan {
             open: None,
             inner_line: None,
             crossed: None,
+            loose_close: false,
         }
     }
 
@@ -591,6 +595,7 @@ impl QuoteScan {
                                 return Some(Verdict::swallowed(raw, open, start));
                             }
                         }
+                        self.loose_close |= self.inner_line.is_some();
                         self.open = None;
                         self.state = ScanState::InField;
                     }
@@ -612,12 +617,15 @@ impl QuoteScan {
 
     /// At the end of a record (its line ends at `end`) whose quoted field crossed a line break
     /// and was closed on a later line: an unclosed quote when that later line is a whole
-    /// record on its own and the joined record does not have a whole record's field count (a
-    /// legitimate multi-line first field closes into exactly the header's count).
+    /// record on its own, unless the joined record is well formed — exactly the header's field
+    /// count, and the quote closed as RFC 4180 closes one (followed by a delimiter or the line
+    /// end). A legitimate multi-line note passes; a literal `55" TV` in the next customer's own
+    /// row does not, whatever the field counts.
     fn swallowed(&self, raw: &[u8], end: usize) -> Option<Verdict> {
         let (open, start) = self.crossed?;
         let width = self.width?;
-        if self.field + 1 == width || !self.is_whole_record(&raw[start..end]) {
+        let well_formed = self.field + 1 == width && !self.loose_close;
+        if well_formed || !self.is_whole_record(&raw[start..end]) {
             return None;
         }
         Some(Verdict::swallowed(raw, open, start))
@@ -749,6 +757,16 @@ mod tests {
                 4,
             ),
             (&b"id,a,b\n1,x,y\n2,x,\"Samsung\n3,x,55\" TV"[..], 3),
+            // The `"` closes in the same column of the next row, so the joined record has
+            // exactly the header's field count: the text after the close gives it away.
+            (
+                &b"id,a,notes,b\n1,x,ok,y\n2,x,\"55 TV,y\n3,x,big 55\" TV,y\n4,x,z,y\n"[..],
+                4,
+            ),
+            (
+                &b"id,a,notes,b\r\n1,x,ok,y\r\n2,x,\"55 TV,y\r\n3,x,big 55\" TV,y"[..],
+                4,
+            ),
         ] {
             let got = read_all(file, width);
             let ids: Vec<&str> = got.iter().map(|(f, _)| f[0].as_str()).collect();

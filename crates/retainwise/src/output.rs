@@ -157,8 +157,8 @@ impl Output {
     /// Refuses two command-line paths that name one file (`predict X -o X`, or results and
     /// report to one path): the output would replace the customer file it is read from, or one
     /// output the other. Compared by device and inode when both exist (so a symbolic link or a
-    /// second spelling of the path is caught), else by absolute path. `-` (standard input or
-    /// output) never clashes.
+    /// second spelling of the path is caught), else by the file each would create (a link to
+    /// nothing yet creates its target). `-` (standard input or output) never clashes.
     ///
     /// # Errors
     /// Naming both uses of the path and what to do instead.
@@ -169,10 +169,7 @@ impl Output {
         }
         let same = match (std::fs::metadata(a), std::fs::metadata(b)) {
             (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-            _ => match (std::path::absolute(a), std::path::absolute(b)) {
-                (Ok(x), Ok(y)) => x == y,
-                _ => false,
-            },
+            _ => destination(a) == destination(b),
         };
         if same {
             anyhow::bail!(
@@ -208,5 +205,24 @@ impl Write for Output {
             Kind::Staged { temp, .. } => temp.flush(),
             Kind::Direct(file) => file.flush(),
         }
+    }
+}
+
+/// The file writing to `path` would create: symbolic links followed even when what they point
+/// to does not exist yet (up to 40 hops, Linux's own limit), the folder resolved when it exists.
+fn destination(path: &Path) -> PathBuf {
+    let mut p = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    for _ in 0..40 {
+        match std::fs::read_link(&p) {
+            Ok(to) => {
+                let base = p.parent().map(Path::to_owned).unwrap_or_default();
+                p = base.join(to);
+            }
+            Err(_) => break,
+        }
+    }
+    match (p.parent().map(std::fs::canonicalize), p.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => p,
     }
 }

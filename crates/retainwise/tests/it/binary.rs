@@ -300,7 +300,16 @@ fn predict_output_replaces_only_regular_files() {
     // refused before anything is written, and the customers file stays as it was.
     let link = dir.path().join("link-to-input.csv");
     std::os::unix::fs::symlink(&input, &link).unwrap();
+    // A link to a file that does not exist yet, and that file as the other output.
+    let dangling = dir.path().join("dangling.csv");
+    std::os::unix::fs::symlink("not-yet.csv", &dangling).unwrap();
     for args in [
+        vec![
+            "-o".to_owned(),
+            dangling.display().to_string(),
+            "--report".to_owned(),
+            dir.path().join("not-yet.csv").display().to_string(),
+        ],
         vec!["-o".to_owned(), input.display().to_string()],
         vec!["-o".to_owned(), link.display().to_string()],
         vec!["--report".to_owned(), input.display().to_string()],

@@ -613,4 +613,24 @@ fn an_unclosed_quote_closed_by_the_next_rows_quote_loses_no_customer() {
             "{report}"
         );
     }
+    // The same, when the quote closes in the same column of the next row (so the joined record
+    // has exactly the header's field count) and a column follows it.
+    let header = format!("{TELCO_HEADER},product,region");
+    let csv = format!(
+        "{header}\n{},x,EU\n{},\"55 TV,EU\n{},big 55\" TV,EU\n{},x,EU\n",
+        row("B1", &[]),
+        row("B2", &[]),
+        row("B3", &[]),
+        row("B4", &[]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, report, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let (_, rows) = parse_csv(&results);
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, ["B1", "B3", "B4"], "{report}");
+    assert_eq!(
+        report["validation"]["balance"], "4 rows read = 3 scored + 1 rejected",
+        "{report}"
+    );
 }
