@@ -117,14 +117,15 @@ impl Db {
     }
 }
 
-/// The owner of a live key, or `None`.
-pub(super) async fn lookup(db: &Db, key: &str) -> Result<Option<UserId>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL RETURNING user_id",
+/// The owner and id of a live key, or `None`: one statement, so the key cannot be revoked
+/// between finding its owner and its id.
+pub(super) async fn lookup(db: &Db, key: &str) -> Result<Option<(UserId, String)>, sqlx::Error> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL RETURNING user_id, id",
     )
     .bind(now_ms())
     .bind(hash(key))
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.and_then(|(user,)| user.parse().ok()))
+    Ok(row.and_then(|(user, id)| Some((user.parse().ok()?, id))))
 }

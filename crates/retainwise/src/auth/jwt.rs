@@ -28,6 +28,16 @@ pub struct JwtVerifier {
 struct Claims {
     sub: Option<String>,
     iat: Option<f64>,
+    exp: Option<f64>,
+}
+
+/// What a valid token says: whose it is and until when it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The user (`sub`).
+    pub user: UserId,
+    /// The token's `exp` (RFC 7519 §4.1.4), in milliseconds since the Unix epoch.
+    pub expires_ms: i64,
 }
 
 impl JwtVerifier {
@@ -40,10 +50,10 @@ impl JwtVerifier {
         }
     }
 
-    /// The user id (`sub`) of a valid token.
+    /// The user id (`sub`) and expiry (`exp`) of a valid token.
     ///
     /// Errors: a sentence naming the failed check, for the log only.
-    pub async fn verify(&self, token: &str) -> Result<UserId, String> {
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, String> {
         // Error texts here may quote the token (serde names an unknown `alg` whole): clipped,
         // as they go to the log.
         let header = jsonwebtoken::decode_header(token)
@@ -94,8 +104,15 @@ impl JwtVerifier {
                 return Err("token issued in the future (iat)".to_owned());
             }
         }
+        // `exp` is a required claim above, so decoding has already checked it is there.
+        let exp = data.claims.exp.ok_or("token has no exp")?;
         let sub = data.claims.sub.ok_or("token has no sub")?;
-        sub.parse::<UserId>()
-            .map_err(|e| format!("token sub refused: {}", Clip(&e.0)))
+        let user = sub
+            .parse::<UserId>()
+            .map_err(|e| format!("token sub refused: {}", Clip(&e.0)))?;
+        Ok(VerifiedToken {
+            user,
+            expires_ms: (exp * 1000.0) as i64,
+        })
     }
 }

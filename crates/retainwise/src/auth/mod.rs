@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use api_keys::{ApiKey, NewApiKey, API_KEY_PREFIX};
 pub use jwks::JwksCache;
-pub use jwt::{JwtVerifier, KeySource};
+pub use jwt::{JwtVerifier, KeySource, VerifiedToken};
 pub use sessions::SESSION_PREFIX;
 
 use crate::db::Db;
@@ -65,8 +65,25 @@ impl Auth {
         db: &Db,
         authorization: Option<&str>,
     ) -> Result<UserId, AuthError> {
+        Ok(self.credential(db, authorization).await?.user)
+    }
+
+    /// [`Auth::authenticate`], also saying what the credential was and how long it holds: what
+    /// a web session started with it must end with.
+    ///
+    /// Errors: as [`Auth::authenticate`].
+    pub async fn credential(
+        &self,
+        db: &Db,
+        authorization: Option<&str>,
+    ) -> Result<Credential, AuthError> {
         let verifier = match self {
-            Self::LocalUser => return Ok(UserId::local()),
+            Self::LocalUser => {
+                return Ok(Credential {
+                    user: UserId::local(),
+                    kind: CredentialKind::LocalUser,
+                })
+            }
             Self::Required(verifier) => verifier,
         };
         let header = authorization.ok_or(AuthError::Missing)?;
@@ -80,12 +97,47 @@ impl Auth {
             .ok_or(AuthError::Missing)?;
         if token.starts_with(API_KEY_PREFIX) {
             return match api_keys::lookup(db, token).await? {
-                Some(user) => Ok(user),
+                Some((user, id)) => Ok(Credential {
+                    user,
+                    kind: CredentialKind::ApiKey { id },
+                }),
                 None => Err(AuthError::Invalid("unknown or revoked api key".to_owned())),
             };
         }
-        verifier.verify(token).await.map_err(AuthError::Invalid)
+        let token = verifier.verify(token).await.map_err(AuthError::Invalid)?;
+        Ok(Credential {
+            user: token.user,
+            kind: CredentialKind::Jwt {
+                expires_ms: token.expires_ms,
+            },
+        })
     }
+}
+
+/// An accepted credential: the user, and what was presented.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// Whose it is.
+    pub user: UserId,
+    /// What it was.
+    pub kind: CredentialKind,
+}
+
+/// The kinds of [`Credential`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// No sign-in configured: everyone is the local user.
+    LocalUser,
+    /// A live API key; `id` is its row in `api_keys` (a session made with it ends with it).
+    ApiKey {
+        /// The key's id.
+        id: String,
+    },
+    /// A verified JWT, valid until `expires_ms` (epoch milliseconds, from its `exp`).
+    Jwt {
+        /// The token's expiry.
+        expires_ms: i64,
+    },
 }
 
 /// Sign-in settings after resolution: what [`crate::config::Settings`] produces.

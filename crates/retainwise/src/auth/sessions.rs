@@ -75,14 +75,4 @@ impl Db {
             .await?;
         Ok(done.rows_affected() > 0)
     }
-
-    /// The id of the live API key `key`, for a session made with it.
-    pub async fn api_key_id(&self, key: &str) -> Result<Option<String>, sqlx::Error> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-                .bind(hash(key))
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|(id,)| id))
-    }
 }

@@ -205,8 +205,8 @@ pub async fn sign_in(
     let client =
         crate::api::limits::client_ip(peer.ip(), headers, &app.config.http.trusted_proxies);
     let bearer = format!("Bearer {key}");
-    let user = match app.auth.authenticate(&app.db, Some(&bearer)).await {
-        Ok(user) => user,
+    let credential = match app.auth.credential(&app.db, Some(&bearer)).await {
+        Ok(credential) => credential,
         Err(crate::auth::AuthError::Database(e)) => {
             return WebError::from(ApiError::from(e)).into_response()
         }
@@ -224,9 +224,9 @@ pub async fn sign_in(
             );
         }
     };
-    match start_session(app, headers, &user, key).await {
+    match start_session(app, headers, &credential).await {
         Ok(cookie) => {
-            tracing::info!(user = user.as_str(), %client, "web_sign_in");
+            tracing::info!(user = credential.user.as_str(), %client, "web_sign_in");
             let mut response = Redirect::to(safe_next(form.next.as_deref())).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
@@ -237,15 +237,15 @@ pub async fn sign_in(
     }
 }
 
-/// Ends the browser's current session (if any), starts one for `user` signed in with `key`,
-/// and returns its `Set-Cookie` value. The session ends with the key (API keys) or the token's
+/// Ends the browser's current session (if any), starts one for the signed-in `credential`, and
+/// returns its `Set-Cookie` value. The session ends with the key (API keys) or the token's
 /// `exp` (JWTs), at the latest after `RETAINWISE_SESSION_HOURS`.
 async fn start_session(
     app: &App,
     headers: &HeaderMap,
-    user: &UserId,
-    key: &str,
+    credential: &crate::auth::Credential,
 ) -> Result<String, sqlx::Error> {
+    use crate::auth::CredentialKind;
     let http = &app.config.http;
     let name = cookie_name(headers, http);
     if let Some(old) = read_cookie(headers, name) {
@@ -254,17 +254,17 @@ async fn start_session(
     let now = crate::time::now_ms();
     let ttl_ms = i64::try_from(http.session_ttl.as_millis()).unwrap_or(i64::MAX);
     let mut expires = now.saturating_add(ttl_ms);
-    let api_key_id = if key.starts_with(crate::auth::API_KEY_PREFIX) {
-        app.db.api_key_id(key).await?
-    } else {
-        if let Some(exp_ms) = jwt_expiry_ms(key) {
-            expires = expires.min(exp_ms);
+    let api_key_id = match &credential.kind {
+        CredentialKind::ApiKey { id } => Some(id.as_str()),
+        CredentialKind::Jwt { expires_ms } => {
+            expires = expires.min(*expires_ms);
+            None
         }
-        None
+        CredentialKind::LocalUser => None,
     };
     let id = app
         .db
-        .create_session(user, api_key_id.as_deref(), expires)
+        .create_session(&credential.user, api_key_id, expires)
         .await?;
     let max_age = (expires - now).max(0) / 1000;
     let secure = if is_secure(headers, http) {
@@ -275,18 +275,6 @@ async fn start_session(
     Ok(format!(
         "{name}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
     ))
-}
-
-/// The `exp` of a JWT already verified, in epoch ms.
-fn jwt_expiry_ms(token: &str) -> Option<i64> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let exp = claims.get("exp")?.as_f64()?;
-    Some((exp * 1000.0) as i64)
 }
 
 /// `POST /signout`: ends the session on the server and forgets the cookie.

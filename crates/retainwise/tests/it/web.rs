@@ -900,3 +900,63 @@ document.getElementById("f").submit();
     );
     c.close().await.unwrap();
 }
+
+/// A session started with a JWT ends when the token does (its `exp`, read from the verified
+/// claims), not after the configured session length; one started with an API key lasts the
+/// session length and ends with the key.
+#[tokio::test]
+async fn a_jwt_session_ends_with_its_token() {
+    use jsonwebtoken::{EncodingKey, Header};
+    let t = signed_in_app().await;
+    let now = retainwise::time::now_ms() / 1000;
+    let token = jsonwebtoken::encode(
+        &Header::default(),
+        &serde_json::json!({ "sub": "user_carol", "iat": now, "exp": now + 120 }),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let max_age = |cookie: &str| -> i64 {
+        cookie
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("Max-Age="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Max-Age in {cookie}"))
+    };
+    let r = no_redirects()
+        .post(format!("{}/signin", t.base))
+        .header("origin", &t.base)
+        .form(&[("key", token.as_str()), ("next", "/predictions")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let age = max_age(&cookie);
+    assert!(
+        (100..=120).contains(&age),
+        "JWT session Max-Age {age}: {cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(get_with(&t, &session, "/predictions").await.status(), 200);
+
+    let key = t
+        .app
+        .db
+        .create_api_key(&"user_carol".parse().unwrap(), "web")
+        .await
+        .unwrap();
+    let r = no_redirects()
+        .post(format!("{}/signin", t.base))
+        .header("origin", &t.base)
+        .form(&[("key", key.secret.as_str()), ("next", "/predictions")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let hours = i64::try_from(t.app.config.http.session_ttl.as_secs()).unwrap();
+    assert_eq!(max_age(&cookie), hours, "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(get_with(&t, &session, "/predictions").await.status(), 200);
+    assert!(t.app.db.revoke_api_key(&key.record.id).await.unwrap());
+    assert_eq!(get_with(&t, &session, "/predictions").await.status(), 303);
+}
