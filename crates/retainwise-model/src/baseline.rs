@@ -372,6 +372,8 @@ fn build() -> Result<Model, crate::ModelError> {
             brier: none,
             calibration_error: f64::NAN,
             reliability: Vec::new(),
+            top_decile_lift: None,
+            grouping: None,
         },
         settings: TrainSettings {
             gbdt: GbdtSettings::default(),

@@ -199,6 +199,37 @@ pub struct CvMetrics {
     /// churn rate (empty on cards written before it was recorded).
     #[serde(default)]
     pub reliability: Vec<crate::metrics::ReliabilityBin>,
+    /// Lift in the top decile ([`crate::metrics::top_decile_lift`]); absent on cards written
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_decile_lift: Option<MetricSummary>,
+    /// How rows were kept together in folds (`None`: each row on its own, as for one row per
+    /// customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<FoldGrouping>,
+}
+
+/// Folds that keep all rows of a group (a customer's history) together: what
+/// `TrainParams::group_column` produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FoldGrouping {
+    /// The column whose equal values form a group.
+    pub column: String,
+    /// Distinct groups (a blank cell is a group of its own row).
+    pub groups: u64,
+    /// What each fold held, in fold order.
+    pub folds: Vec<FoldCount>,
+}
+
+/// The size of one fold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FoldCount {
+    /// Groups in the fold.
+    pub groups: u64,
+    /// Rows in the fold.
+    pub rows: u64,
+    /// Churned rows in the fold.
+    pub positives: u64,
 }
 
 /// What the built-in search ([`crate::search`]) tried and chose for the final model.

@@ -49,6 +49,7 @@ pub mod encode;
 pub mod explain;
 pub mod forest;
 pub mod gbdt;
+pub mod histories;
 pub mod intake;
 pub mod linear;
 pub mod mapping;

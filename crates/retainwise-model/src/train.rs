@@ -15,6 +15,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::artifact::{hex, Model, ModelError};
 use crate::blend::Predictor;
 use crate::card::{
-    CardFeature, CvMetrics, MetricSummary, ModelCard, SearchRecord, Software, TrainSettings,
-    TrainingData,
+    CardFeature, CvMetrics, FoldCount, FoldGrouping, MetricSummary, ModelCard, SearchRecord,
+    Software, TrainSettings, TrainingData,
 };
 use crate::csv_input::{self, ReadError};
 use crate::dates;
@@ -65,6 +66,13 @@ pub struct TrainParams {
     /// reference date, the latest date in any of its date columns. Recorded on the card.
     #[serde(serialize_with = "serialize_date")]
     pub reference_date: Option<NaiveDate>,
+    /// Column whose equal values are one group (a customer of a history file: one row per
+    /// customer per observation date): every fold of the cross-validation — outer, inner, the
+    /// search, the blend and the calibration choice — keeps a group's rows together
+    /// ([`stratified_group_folds`]), so no customer is both learnt from and validated on.
+    /// Left out of the features. Default `None`: each row is its own group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_column: Option<String>,
     /// An opaque tag of whom the model is trained for, recorded on the card (default `None`,
     /// recorded as absent). It is part of the content the model id hashes, so the same file
     /// trained for two owners gives two ids: neither sees the other's model as its own.
@@ -91,6 +99,7 @@ impl TrainParams {
             search: SearchSpace::default(),
             trained_at: utc_date(SystemTime::now()),
             reference_date: None,
+            group_column: None,
             namespace: None,
         }
     }
@@ -143,6 +152,20 @@ pub enum TrainError {
         label: String,
         /// The header.
         found: Vec<String>,
+    },
+    /// The group column asked for is not in the header.
+    #[error("the group column {group:?} is not in the file; the file has: {}", .found.join(", "))]
+    GroupColumnMissing {
+        /// The group column asked for.
+        group: String,
+        /// The header.
+        found: Vec<String>,
+    },
+    /// Fewer groups than folds, or too few groups of one class to put one in every fold.
+    #[error("{message}")]
+    TooFewGroups {
+        /// What is short and what to do.
+        message: String,
     },
     /// The id column asked for is not in the header.
     #[error("the id column {id:?} is not in the file; the file has: {}", .found.join(", "))]
@@ -392,6 +415,23 @@ impl fmt::Display for TrainReport {
         ] {
             writeln!(f, "  {name}  {:.4}   {:.4}", m.mean, m.std)?;
         }
+        if let Some(m) = &cv.top_decile_lift {
+            writeln!(f, "  lift@10%  {:.4}   {:.4}", m.mean, m.std)?;
+        }
+        if let Some(g) = &cv.grouping {
+            let folds: Vec<String> = g
+                .folds
+                .iter()
+                .map(|c| format!("{} groups/{} rows/{} churned", c.groups, c.rows, c.positives))
+                .collect();
+            writeln!(
+                f,
+                "  grouped by {} ({} groups): {}",
+                g.column,
+                g.groups,
+                folds.join("; ")
+            )?;
+        }
         writeln!(
             f,
             "  calibration error (ECE, 10 bins) {:.4}",
@@ -501,6 +541,8 @@ pub(crate) struct Prepared {
     pub labels: Vec<bool>,
     /// The date the date columns were counted from (`None`: the model has none).
     pub reference_date: Option<NaiveDate>,
+    /// The group column's name and each row's group (`0..groups`), when grouping.
+    pub groups: Option<(String, Vec<usize>)>,
 }
 
 impl CheckedTrainParams {
@@ -526,6 +568,13 @@ impl CheckedTrainParams {
         let id_at = match &p.id_column {
             Some(id) => Some(find(id).ok_or_else(|| TrainError::IdColumnMissing {
                 id: id.clone(),
+                found: header.clone(),
+            })?),
+            None => None,
+        };
+        let group_at = match &p.group_column {
+            Some(g) => Some(find(g).ok_or_else(|| TrainError::GroupColumnMissing {
+                group: g.clone(),
                 found: header.clone(),
             })?),
             None => None,
@@ -557,7 +606,16 @@ impl CheckedTrainParams {
             });
         }
 
-        let inferred = schema::infer(header, &table.columns, label_at, id_at);
+        let mut inferred = schema::infer(header, &table.columns, label_at, id_at);
+        if let Some(g) = group_at.filter(|g| Some(*g) != id_at) {
+            let name = &header[g];
+            inferred.schema.columns.retain(|c| c.name != *name);
+            inferred.dropped.retain(|d| d.name != *name);
+            inferred.dropped.push(DroppedColumn {
+                name: name.clone(),
+                reason: "the group column (keeps each group's rows in one fold)".into(),
+            });
+        }
         if inferred.schema.columns.is_empty() {
             return Err(TrainError::NoFeatures {
                 dropped: inferred.dropped,
@@ -566,6 +624,17 @@ impl CheckedTrainParams {
         let mut notes = inferred.notes;
         if table.blank_rows > 0 {
             notes.push(format!("{} blank row(s) skipped", table.blank_rows));
+        }
+        let groups = group_at.map(|g| (header[g].clone(), group_index(&table.columns[g])));
+        if groups.is_none() {
+            let id_at = id_at.or_else(|| {
+                let id = inferred.schema.id_column.as_ref()?;
+                header.iter().position(|h| h == id)
+            });
+            if let Some(note) = id_at.and_then(|at| repeated_ids(&header[at], &table.columns[at]))
+            {
+                notes.push(note);
+            }
         }
         let schema = inferred.schema;
         let source_at: Vec<usize> = schema
@@ -619,6 +688,7 @@ impl CheckedTrainParams {
             data,
             labels,
             reference_date,
+            groups,
         })
     }
 
@@ -648,11 +718,19 @@ impl CheckedTrainParams {
             data,
             labels,
             reference_date,
+            groups,
         } = self.prepare(table)?;
         let rows = labels.len();
         let positives = labels.iter().filter(|l| **l).count();
 
-        let fold_of = stratified_folds(&labels, p.folds, p.seed);
+        let (fold_of, grouping) = match &groups {
+            None => (stratified_folds(&labels, p.folds, p.seed), None),
+            Some((column, group_of)) => {
+                let fold_of = stratified_group_folds(&labels, group_of, p.folds, p.seed)?;
+                let record = fold_grouping(column, &labels, group_of, &fold_of, p.folds);
+                (fold_of, Some(record))
+            }
+        };
         let encoded = search::Data {
             data: &data,
             rows,
@@ -666,7 +744,7 @@ impl CheckedTrainParams {
                 crate::progress::SearchError::Learner(message) => TrainError::Learner(message),
             })?;
 
-        let mut per_fold: [Vec<f64>; 4] = Default::default();
+        let mut per_fold: [Vec<f64>; 5] = Default::default();
         let mut oof = vec![0.0; rows];
         for (_, held, probs) in &outcome.outer {
             let fy: Vec<bool> = held.iter().map(|&i| labels[i]).collect();
@@ -674,6 +752,7 @@ impl CheckedTrainParams {
             per_fold[1].push(metrics::average_precision(&fy, probs).unwrap_or(f64::NAN));
             per_fold[2].push(metrics::log_loss(&fy, probs));
             per_fold[3].push(metrics::brier(&fy, probs));
+            per_fold[4].push(metrics::top_decile_lift(&fy, probs).unwrap_or(f64::NAN));
             for (&i, &q) in held.iter().zip(probs) {
                 oof[i] = q;
             }
@@ -688,6 +767,8 @@ impl CheckedTrainParams {
                 &labels, &oof, 10,
             )),
             reliability: metrics::reliability_table(&labels, &oof, 10),
+            top_decile_lift: Some(MetricSummary::from_folds(&per_fold[4])),
+            grouping,
         };
         let final_parts = outcome.final_parts;
         let chosen = &final_parts.selection;
@@ -762,10 +843,10 @@ fn describe(s: &Selection) -> String {
 
 /// SplitMix64 (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators"):
 /// a tiny, fully specified generator, so fold assignment never changes with a dependency.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -774,7 +855,7 @@ impl SplitMix64 {
     }
 
     /// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for any n here).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         ((self.next() as u128 * n as u128) >> 64) as usize
     }
 }
@@ -798,6 +879,141 @@ pub fn stratified_folds(labels: &[bool], k: usize, seed: u64) -> Vec<usize> {
         }
     }
     fold
+}
+
+/// Assigns each group of rows (`group_of[i]`, `0..groups`) to one of `k` folds, all its rows
+/// together, so that the folds hold about the same number of churned rows and of rows
+/// (stratified group k-fold, the idea of scikit-learn's `StratifiedGroupKFold`). Greedy: the
+/// groups in a seeded random order, then those with more churned rows first (larger first
+/// among equals); a group with churned rows goes to the fold with the fewest churned rows so
+/// far, one without to the fold with the fewest rows (ties: the other count, then the lower
+/// fold). Deterministic for `seed`.
+///
+/// # Errors
+/// [`TrainError::TooFewGroups`] when there are fewer groups than folds, or fewer groups with a
+/// churned row (or with an active row) than folds: some fold would have no churner to score.
+pub fn stratified_group_folds(
+    labels: &[bool],
+    group_of: &[usize],
+    k: usize,
+    seed: u64,
+) -> Result<Vec<usize>, TrainError> {
+    let groups = group_of.iter().max().map_or(0, |g| g + 1);
+    let mut size = vec![(0usize, 0usize); groups]; // (churned rows, rows)
+    for (&g, &l) in group_of.iter().zip(labels) {
+        size[g].0 += usize::from(l);
+        size[g].1 += 1;
+    }
+    let with_churn = size.iter().filter(|s| s.0 > 0).count();
+    let with_active = size.iter().filter(|s| s.0 < s.1).count();
+    if groups < k || with_churn < k || with_active < k {
+        return Err(TrainError::TooFewGroups {
+            message: format!(
+                "{groups} groups ({with_churn} with a churned row, {with_active} with an active row) cannot fill {k} folds with both classes: give fewer folds, or a finer group column"
+            ),
+        });
+    }
+    let mut rng = SplitMix64(seed);
+    let mut order: Vec<usize> = (0..groups).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    // Stable: the shuffled order breaks ties.
+    order.sort_by(|&a, &b| size[b].0.cmp(&size[a].0).then(size[b].1.cmp(&size[a].1)));
+    let mut fold_size = vec![(0usize, 0usize); k];
+    let mut fold_of_group = vec![0; groups];
+    for g in order {
+        let f = (0..k)
+            .min_by_key(|&f| {
+                let (churned, rows) = fold_size[f];
+                if size[g].0 > 0 {
+                    (churned, rows, f)
+                } else {
+                    (rows, churned, f)
+                }
+            })
+            .expect("k >= 2");
+        fold_of_group[g] = f;
+        fold_size[f].0 += size[g].0;
+        fold_size[f].1 += size[g].1;
+    }
+    Ok(group_of.iter().map(|&g| fold_of_group[g]).collect())
+}
+
+/// Each row's group: equal cells (trimmed) are one group; a blank cell is a group of its own.
+fn group_index(cells: &[String]) -> Vec<usize> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut next = 0;
+    cells
+        .iter()
+        .map(|c| {
+            let key = c.trim();
+            let group = match index.get(key) {
+                Some(&g) if !values::is_missing(key) => g,
+                _ => {
+                    next += 1;
+                    if !values::is_missing(key) {
+                        index.insert(key, next - 1);
+                    }
+                    next - 1
+                }
+            };
+            group
+        })
+        .collect()
+}
+
+/// What grouped folds held, for the card.
+fn fold_grouping(
+    column: &str,
+    labels: &[bool],
+    group_of: &[usize],
+    fold_of: &[usize],
+    k: usize,
+) -> FoldGrouping {
+    let groups = group_of.iter().max().map_or(0, |g| g + 1);
+    let mut folds = vec![
+        FoldCount {
+            groups: 0,
+            rows: 0,
+            positives: 0,
+        };
+        k
+    ];
+    let mut seen = vec![false; groups];
+    for ((&g, &f), &l) in group_of.iter().zip(fold_of).zip(labels) {
+        folds[f].rows += 1;
+        folds[f].positives += u64::from(l);
+        if !std::mem::replace(&mut seen[g], true) {
+            folds[f].groups += 1;
+        }
+    }
+    FoldGrouping {
+        column: column.to_owned(),
+        groups: groups as u64,
+        folds,
+    }
+}
+
+/// A loud note when the id column repeats (one row per customer per date, a history) and no
+/// group column was given: folds then split a customer's rows, and the cross-validated figures
+/// are optimistic.
+fn repeated_ids(name: &str, cells: &[String]) -> Option<String> {
+    let mut rows_of: HashMap<&str, usize> = HashMap::new();
+    for c in cells {
+        let key = c.trim();
+        if !values::is_missing(key) {
+            *rows_of.entry(key).or_default() += 1;
+        }
+    }
+    let repeated = rows_of.values().filter(|n| **n > 1).count();
+    if repeated == 0 {
+        return None;
+    }
+    let rows: usize = rows_of.values().filter(|n| **n > 1).sum();
+    Some(format!(
+        "WARNING: the id column {name} repeats: {repeated} ids have more than one row ({rows} rows). The folds split rows, not customers, so one customer's rows are both learnt from and validated on and the cross-validated figures above are optimistic. If the file holds several rows per customer, train with --group {name}"
+    ))
 }
 
 /// `YYYY-MM-DD` (UTC) of `t`, by the days-to-civil algorithm of Hinnant,

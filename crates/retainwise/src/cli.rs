@@ -109,6 +109,11 @@ enum Command {
         /// the model card.
         #[arg(long, value_parser = reference_date_arg)]
         reference_date: Option<NaiveDate>,
+        /// For a file with several rows per customer (one per observation date): the column
+        /// naming the customer. Every cross-validation fold keeps a customer's rows together,
+        /// so the card's figures are measured on customers the model did not learn from.
+        #[arg(long, value_name = "COLUMN")]
+        group: Option<String>,
     },
     /// List, inspect, register and activate models.
     Model {
@@ -399,11 +404,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             name,
             reference_date,
-        } => tokio::task::spawn_blocking(move || {
-            train(&input, label, id, &output, seed, name, reference_date)
-        })
-        .await
-        .context("training task")?,
+            group,
+        } => {
+            let mut params = TrainParams::new(label);
+            params.id_column = id;
+            params.reference_date = reference_date;
+            params.group_column = group;
+            params.seed = seed;
+            params.name = name.unwrap_or_else(|| default_model_name(&input));
+            tokio::task::spawn_blocking(move || train(&input, &params, &output))
+                .await
+                .context("training task")?
+        }
         Command::Model { settings, command } => model_command(&settings, command).await,
         Command::Queue { settings, command } => queue_command(&settings, command).await,
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
@@ -649,21 +661,12 @@ fn predict(
 
 fn train(
     input: &std::path::Path,
-    label: String,
-    id: Option<String>,
+    params: &TrainParams,
     output: &std::path::Path,
-    seed: u64,
-    name: Option<String>,
-    reference_date: Option<NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
     let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
-    let mut params = TrainParams::new(label);
-    params.id_column = id;
-    params.reference_date = reference_date;
-    params.seed = seed;
-    params.name = name.unwrap_or_else(|| default_model_name(input));
     let progress = TrainProgress::new();
-    let trained = retainwise_model::train_csv_with_progress(BufReader::new(file), &params, &|s| {
+    let trained = retainwise_model::train_csv_with_progress(BufReader::new(file), params, &|s| {
         progress.show(s)
     });
     progress.finish();
@@ -671,6 +674,11 @@ fn train(
     crate::output::Output::write_all(output, &model.to_json_vec())
         .with_context(|| format!("writing {}", output.display()))?;
     println!("{report}");
+    // Warnings that change how the figures above read also go to stderr, where a script's
+    // operator sees them even when the report is piped away.
+    for note in report.notes.iter().filter(|n| n.starts_with("WARNING")) {
+        eprintln!("{note}");
+    }
     println!("model {} written to {}", model.id(), output.display());
     Ok(ExitCode::SUCCESS)
 }
