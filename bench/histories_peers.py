@@ -33,7 +33,7 @@ def load(path):
         obs = pd.to_datetime(df.pop("observation_date"))
         df["signup_days"] = (obs - pd.to_datetime(df.pop("signup_date"))).dt.days
     for c in df.columns:
-        if df[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(df[c]):
             df[c] = df[c].astype("category")
     return df, y, g
 

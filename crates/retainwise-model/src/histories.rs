@@ -41,7 +41,7 @@ impl Default for HistoryParams {
 pub const HEADER: &str = "customer_id,observation_date,signup_date,plan,seats,monthly_fee,tenure_months,logins_30d,usage_events_30d,usage_change_3m,support_tickets_30d,days_since_last_login,payment_failures_90d,plan_change_90d,region,churned_next_month";
 
 const PLANS: [(&str, f64); 3] = [("basic", 29.0), ("pro", 99.0), ("enterprise", 399.0)];
-const REGIONS: [&str; 4] = ["NA", "EU", "APAC", "LATAM"];
+const REGIONS: [&str; 4] = ["US", "EU", "APAC", "LATAM"];
 
 struct Rng(SplitMix64);
 
@@ -96,7 +96,7 @@ fn month_end(m: i64) -> String {
 
 /// Writes the CSV ([`HEADER`] and one row per customer per active month) for `p`.
 pub fn generate(p: &HistoryParams) -> String {
-    let mut rng = Rng(SplitMix64(p.seed ^ 0x5EED_0F_C0FFEE));
+    let mut rng = Rng(SplitMix64(p.seed ^ 0x5EED_0FC0_FFEE));
     let months = i64::from(p.months);
     let mut out = String::with_capacity(p.customers * p.months as usize * 110);
     out.push_str(HEADER);
@@ -122,13 +122,14 @@ pub fn generate(p: &HistoryParams) -> String {
             let tenure = m - signup;
             // Mean-reverting random walk of the latent health.
             health = 0.85 * health + 0.45 * rng.normal();
-            let season = 1.0 + 0.15 * (std::f64::consts::TAU * (m.rem_euclid(12) as f64) / 12.0).sin();
+            let season =
+                1.0 + 0.15 * (std::f64::consts::TAU * (m.rem_euclid(12) as f64) / 12.0).sin();
             let usage_rate = (3.0 + 1.2 * health).exp() * season * (seats as f64).sqrt() / 3.0;
             let usage = f64::from(rng.poisson(usage_rate.min(60.0)));
             let logins = rng.poisson(((2.3 + 0.8 * health).exp()).min(50.0));
             let tickets = rng.poisson((0.4 - 0.5 * health).exp() * 0.5);
             last_login_gap = if logins > 0 {
-                rng.below(30 / (logins as usize).min(30).max(1) + 1) as u32
+                rng.below(30 / (logins as usize).clamp(1, 30) + 1) as u32
             } else {
                 last_login_gap + 30
             };
@@ -149,7 +150,9 @@ pub fn generate(p: &HistoryParams) -> String {
             let recent_failures = failures.iter().filter(|&&f| m - f < 3).count() as f64;
             let downgraded = matches!(plan_changed_at, Some((at, "downgrade")) if m - at < 3);
             let hazard = sigmoid(
-                -4.1 - 1.1 * health + 0.25 * f64::from(tickets) + 0.6 * recent_failures
+                -4.1 - 1.1 * health
+                    + 0.25 * f64::from(tickets)
+                    + 0.6 * recent_failures
                     + if downgraded { 0.7 } else { 0.0 }
                     + if tenure < 3 { 0.9 } else { 0.0 }
                     - 0.15 * plan as f64,

@@ -422,7 +422,12 @@ impl fmt::Display for TrainReport {
             let folds: Vec<String> = g
                 .folds
                 .iter()
-                .map(|c| format!("{} groups/{} rows/{} churned", c.groups, c.rows, c.positives))
+                .map(|c| {
+                    format!(
+                        "{} groups/{} rows/{} churned",
+                        c.groups, c.rows, c.positives
+                    )
+                })
                 .collect();
             writeln!(
                 f,
@@ -631,8 +636,7 @@ impl CheckedTrainParams {
                 let id = inferred.schema.id_column.as_ref()?;
                 header.iter().position(|h| h == id)
             });
-            if let Some(note) = id_at.and_then(|at| repeated_ids(&header[at], &table.columns[at]))
-            {
+            if let Some(note) = id_at.and_then(|at| repeated_ids(&header[at], &table.columns[at])) {
                 notes.push(note);
             }
         }
