@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod download_link;
 pub mod error_chain;
 pub mod log_safe;
 pub mod message;

@@ -21,6 +21,12 @@ impl ObjectKey {
         Self(format!("results/{}/{prediction}.csv", user.folder()))
     }
 
+    /// `downloads/{user}/{prediction}.csv`: the scored CSV made spreadsheet-safe, stored once
+    /// on S3 so a presigned link serves the same escaped bytes as the API's download.
+    pub fn download(user: &UserId, prediction: PredictionId) -> Self {
+        Self(format!("downloads/{}/{prediction}.csv", user.folder()))
+    }
+
     /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
     pub fn report(user: &UserId, prediction: PredictionId) -> Self {
         Self(format!("reports/{}/{prediction}.json", user.folder()))

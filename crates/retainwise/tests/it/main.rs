@@ -14,6 +14,7 @@ mod corpus;
 mod data_quality;
 mod dates;
 mod drills;
+mod dropin;
 mod errors;
 mod intake;
 mod models;
