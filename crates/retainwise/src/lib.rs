@@ -16,6 +16,7 @@ pub mod db;
 pub mod domain;
 pub mod download_link;
 pub mod error_chain;
+pub mod import_original;
 pub mod log_safe;
 pub mod message;
 pub mod output;

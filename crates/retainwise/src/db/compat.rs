@@ -1,11 +1,52 @@
 //! Queries behind the original service's frontend calls (`api/compat.rs`): a user's uploads
 //! with their latest job's status, the latest completed prediction, and the server secret that
-//! signs download links. Every user query is scoped by the user's id.
+//! signs download links; and the writes of `retainwise import-original`. Every user query is
+//! scoped by the user's id.
 
 use sqlx::FromRow;
 
-use super::{Db, PredictionRow};
-use crate::domain::{PredictionId, UserId};
+use super::{Db, PredictionRow, PredictionStatus};
+use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+
+/// An upload of the original service, as `import-original` records it.
+pub struct ImportedUpload<'a> {
+    /// Its retainwise id (derived from the original's integer id).
+    pub id: UploadId,
+    /// Owner.
+    pub user: &'a UserId,
+    /// The file name the client sent.
+    pub filename: &'a str,
+    /// Where its bytes are in retainwise's storage.
+    pub object_key: &'a ObjectKey,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// When the original received it (epoch ms).
+    pub created_at: i64,
+}
+
+/// A finished prediction of the original service, as `import-original` records it.
+pub struct ImportedPrediction<'a> {
+    /// The original's id (a UUID, kept).
+    pub id: PredictionId,
+    /// Owner.
+    pub user: &'a UserId,
+    /// Its upload's retainwise id.
+    pub upload: UploadId,
+    /// `Completed` or `Failed`.
+    pub status: PredictionStatus,
+    /// Rows scored.
+    pub rows_processed: i64,
+    /// Where its results are in retainwise's storage (completed ones).
+    pub result_key: Option<&'a ObjectKey>,
+    /// Why it failed.
+    pub error_message: Option<&'a str>,
+    /// The model named for it.
+    pub model_id: &'a str,
+    /// The original's `created_at` and `updated_at` (epoch ms).
+    pub created_at: i64,
+    /// The original's `updated_at`: when it finished.
+    pub updated_at: i64,
+}
 
 /// One upload as `GET /api/uploads` lists it. Times are epoch milliseconds.
 #[derive(Debug, Clone, FromRow)]
@@ -84,5 +125,70 @@ impl Db {
                 .fetch_one(self.pool())
                 .await?;
         Ok(secret)
+    }
+
+    /// True when an upload with this id is recorded (for anyone).
+    pub async fn upload_recorded(&self, id: UploadId) -> Result<bool, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// True when a prediction with this id is recorded (for anyone).
+    pub async fn prediction_recorded(&self, id: PredictionId) -> Result<bool, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM predictions WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Records an imported upload unless its id is already there; returns whether it wrote.
+    pub async fn insert_imported_upload(
+        &self,
+        upload: &ImportedUpload<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "INSERT INTO uploads (id, user_id, filename, object_key, size_bytes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(upload.id.to_string())
+        .bind(upload.user.as_str())
+        .bind(upload.filename)
+        .bind(upload.object_key.as_str())
+        .bind(upload.size_bytes)
+        .bind(upload.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records an imported finished prediction unless its id is already there; returns whether
+    /// it wrote. Finished rows only: nothing would ever run a QUEUED one.
+    pub async fn insert_imported_prediction(
+        &self,
+        p: &ImportedPrediction<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        debug_assert!(p.status.is_terminal());
+        let done = sqlx::query(
+            "INSERT INTO predictions (id, user_id, upload_id, status, attempt, queued_at, \
+             completed_at, updated_at, rows_processed, result_key, error_message, model_id) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(p.id.to_string())
+        .bind(p.user.as_str())
+        .bind(p.upload.to_string())
+        .bind(p.status.as_str())
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .bind(p.rows_processed)
+        .bind(p.result_key.map(ObjectKey::as_str))
+        .bind(p.error_message)
+        .bind(p.model_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

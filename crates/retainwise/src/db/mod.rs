@@ -12,7 +12,7 @@ mod models;
 mod predictions;
 
 pub use admission::{admit, JobKind};
-pub use compat::UploadListRow;
+pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,

@@ -16,6 +16,7 @@ mod dates;
 mod drills;
 mod dropin;
 mod errors;
+mod import_original;
 mod intake;
 mod models;
 mod pipeline;
