@@ -19,6 +19,7 @@ pub mod error_chain;
 pub mod import_original;
 pub mod log_safe;
 pub mod message;
+pub mod original_message;
 pub mod output;
 pub mod registry;
 pub mod server;

@@ -362,3 +362,79 @@ async fn download_link_on_s3_is_presigned() {
         .unwrap();
     assert_eq!(file.text().await.unwrap(), results);
 }
+
+/// The original publisher's message (`tests/fixtures/original/sqs_message.json`, the body
+/// `backend/services/sqs_service.py` sends: `s3_file_path` as an `s3://` URL, the upload id an
+/// integer as text, `datetime.utcnow().isoformat()` without a zone, and its three message
+/// attributes), published straight onto the SQS queue for a prediction created through the API,
+/// is taken and completed by a retainwise worker.
+#[tokio::test]
+async fn original_queue_message_completes_on_sqs() {
+    let Some(t) = TestApp::spawn_postgres_s3_sqs().await else {
+        return;
+    };
+    let id = t
+        .upload_ok("customers.csv", synthetic_telco(6).into_bytes())
+        .await;
+    // Take retainwise's own message off the queue, unprocessed, so only the original's can
+    // run the job.
+    let ours = t
+        .app
+        .queue
+        .receive(1, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the upload's own message");
+    let ours_body: Value = serde_json::from_str(&ours.body).unwrap();
+    assert_eq!(ours_body["prediction_id"], id.as_str());
+    t.app.queue.ack(&ours.receipt).await.unwrap();
+    assert_eq!(t.prediction(&id).await["status"], "QUEUED");
+
+    let user = ours_body["user_id"].as_str().unwrap();
+    let path = format!(
+        "{}/{}",
+        t.app.storage.root_url(),
+        ours_body["object_key"].as_str().unwrap()
+    );
+    assert!(path.starts_with("s3://"), "{path}");
+    let stamp = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let body = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/original/sqs_message.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .trim()
+    .replace("{prediction_id}", &id)
+    .replace("{upload_id}", "15")
+    .replace("{user_id}", user)
+    .replace("{s3_file_path}", &path)
+    .replace("{timestamp}", stamp.trim_end_matches('Z'));
+    let endpoint = std::env::var("RETAINWISE_TEST_SQS_ENDPOINT").unwrap();
+    let sqs = retainwise_queue::sqs::client(Some(&endpoint), Some("us-east-1")).await;
+    let retainwise::config::QueueBackend::Sqs(queue_url) = &t.app.config.queue else {
+        panic!("an SQS queue");
+    };
+    let attribute = |v: &str| {
+        aws_sdk_sqs::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(v)
+            .build()
+            .unwrap()
+    };
+    sqs.send_message()
+        .queue_url(queue_url)
+        .message_body(&body)
+        .message_attributes("user_id", attribute(user))
+        .message_attributes("prediction_id", attribute(&id))
+        .message_attributes("upload_id", attribute("15"))
+        .send()
+        .await
+        .unwrap();
+
+    let outcome = t.work_once().await;
+    let p = t.wait_finished(&id, Duration::from_secs(30)).await;
+    assert_eq!(p["status"], "COMPLETED", "{outcome:?}: {p}");
+    assert_eq!(p["rows_processed"], 6);
+    assert_eq!(parse_csv(&t.results(&id).await).1.len(), 6);
+}
