@@ -27,6 +27,7 @@ use crate::config::StorageLocation;
 use crate::db::{Db, ImportedPrediction, ImportedUpload, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
 use crate::storage::{Storage, StorageError};
+use crate::web::index::{CustomerIndex, Filter, IndexError};
 
 /// The model id recorded for imported predictions (the original's model is not a retainwise
 /// artifact).
@@ -55,6 +56,9 @@ pub struct ImportReport {
     pub objects_missing: Vec<String>,
     /// Rows not recorded at all (`what: why`).
     pub rows_refused: Vec<String>,
+    /// Completed predictions whose results were copied but cannot be read as scored rows
+    /// (`id: why`): they download, but the dashboard and customers views cannot show them.
+    pub results_not_browsable: Vec<String>,
 }
 
 impl ImportReport {
@@ -99,6 +103,12 @@ impl std::fmt::Display for ImportReport {
         }
         for r in &self.rows_refused {
             writeln!(f, "refused: {r}")?;
+        }
+        for r in &self.results_not_browsable {
+            writeln!(
+                f,
+                "not browsable: results of prediction {r} (they download; the dashboard cannot show them)"
+            )?;
         }
         Ok(())
     }
@@ -158,6 +168,7 @@ pub async fn run(
     .fetch_all(&mut *tx)
     .await
     .context("reading the original's predictions")?;
+    // Nothing was written: ending the read-only transaction cannot lose anything.
     tx.commit().await.ok();
 
     let user_of = |db_user: &str| -> Result<UserId, String> {
@@ -255,6 +266,7 @@ pub async fn run(
         let mut status = status;
         let mut error = p.error_message.clone();
         let mut stored = None;
+        let mut summary = None;
         if status == PredictionStatus::Completed {
             let copied = match &p.s3_output_key {
                 Some(source_key) => copy(source, source_key, storage, &result_key, &mut report)
@@ -264,6 +276,16 @@ pub async fn run(
             };
             if copied.is_some() {
                 stored = Some(&result_key);
+                match CustomerIndex::build(storage, &result_key).await {
+                    Ok(index) => summary = Some(summary_of(&index)),
+                    Err(IndexError::Format(why)) => {
+                        report.results_not_browsable.push(format!("{id}: {why}"))
+                    }
+                    Err(IndexError::Storage(e)) => {
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("reading the results of prediction {id}")))
+                    }
+                }
             } else {
                 let where_ = p.s3_output_key.as_deref().unwrap_or("(no s3_output_key)");
                 report
@@ -287,6 +309,7 @@ pub async fn run(
                 rows_processed: p.rows_processed,
                 result_key: stored,
                 error_message: error.as_deref(),
+                summary: summary.as_deref(),
                 model_id: ORIGINAL_MODEL,
                 created_at: p.created_at,
                 updated_at: p.updated_at,
@@ -358,6 +381,27 @@ pub async fn command(original_url: &str, bucket: Option<&str>) -> anyhow::Result
     } else {
         ExitCode::from(2)
     })
+}
+
+/// The summary the pages read (`rows_scored`, `risk_counts`, `mean_churn_probability`), from
+/// the imported results themselves: the original's `metrics_json` has another shape.
+fn summary_of(index: &CustomerIndex) -> String {
+    let (_, entries) = index.page(&Filter::default(), 0, index.len());
+    let total: u64 = entries.iter().map(|e| u64::from(e.millionths)).sum();
+    let mean = if entries.is_empty() {
+        0.0
+    } else {
+        total as f64 / 1e6 / entries.len() as f64
+    };
+    let [high, medium, low] = index.counts;
+    serde_json::json!({
+        "rows_scored": index.len(),
+        "rows_rejected": 0,
+        "risk_counts": { "high": high, "medium": medium, "low": low },
+        "mean_churn_probability": mean,
+        "imported_from": "churn-saas",
+    })
+    .to_string()
 }
 
 /// One row of the original's `predictions`.

@@ -40,6 +40,8 @@ pub struct ImportedPrediction<'a> {
     pub result_key: Option<&'a ObjectKey>,
     /// Why it failed.
     pub error_message: Option<&'a str>,
+    /// Summary JSON (row and risk counts) of completed ones, when their results could be read.
+    pub summary: Option<&'a str>,
     /// The model named for it.
     pub model_id: &'a str,
     /// The original's `created_at` and `updated_at` (epoch ms).
@@ -174,8 +176,8 @@ impl Db {
         debug_assert!(p.status.is_terminal());
         let done = sqlx::query(
             "INSERT INTO predictions (id, user_id, upload_id, status, attempt, queued_at, \
-             completed_at, updated_at, rows_processed, result_key, error_message, model_id) \
-             VALUES ($1, $2, $3, $4, 1, $5, $6, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+             completed_at, updated_at, rows_processed, result_key, error_message, model_id, summary) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
         )
         .bind(p.id.to_string())
         .bind(p.user.as_str())
@@ -187,6 +189,7 @@ impl Db {
         .bind(p.result_key.map(ObjectKey::as_str))
         .bind(p.error_message)
         .bind(p.model_id)
+        .bind(p.summary)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

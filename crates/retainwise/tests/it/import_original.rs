@@ -21,6 +21,9 @@ const P1: &str = "11111111-1111-4111-8111-111111111111";
 const P2: &str = "22222222-2222-4222-8222-222222222222";
 const P3: &str = "33333333-3333-4333-8333-333333333333";
 const P4: &str = "44444444-4444-4444-8444-444444444444";
+const P5: &str = "55555555-5555-4555-8555-555555555555";
+/// Results of P5 in a shape the customers index cannot read (no churn probability).
+const P5_RESULTS: &str = "customerID,note\nC-9,x\n";
 
 /// The original's results CSV for P1 (its column names: `customerID`, …).
 const P1_RESULTS: &str = "customerID,risk_level,churn_risk_pct,recommendation,summary,key_risks,strengths,churn_probability,retention_probability,risk_factors,protective_factors,explanation\n\
@@ -41,7 +44,8 @@ fn fixture_rows() -> String {
            ('{P1}', 1, 'db-alice', 'COMPLETED', 'uploads/{ALICE}/20251102_120100-{P1}.csv', 3, NULL, '2025-11-02 12:00:01+00', '2025-11-02 12:01:00+00', 'm-1'), \
            ('{P2}', 2, 'db-alice', 'FAILED', NULL, 0, 'Missing required columns: tenure', '2025-11-01 08:00:01+00', '2025-11-01 08:00:30+00', 'm-2'), \
            ('{P3}', 3, 'db-bob', 'QUEUED', NULL, 0, NULL, '2025-11-03 09:00:01+00', '2025-11-03 09:00:01+00', 'm-3'), \
-           ('{P4}', 3, 'db-bob', 'COMPLETED', 'predictions/{BOB}/{P4}.csv', 11, NULL, '2025-11-03 09:00:02+00', '2025-11-03 09:05:00+00', 'm-4');"
+           ('{P4}', 3, 'db-bob', 'COMPLETED', 'predictions/{BOB}/{P4}.csv', 11, NULL, '2025-11-03 09:00:02+00', '2025-11-03 09:05:00+00', 'm-4'), \
+           ('{P5}', 1, 'db-alice', 'COMPLETED', 'uploads/{ALICE}/20251030_100000-{P5}.csv', 1, NULL, '2025-10-30 10:00:00+00', '2025-10-30 10:01:00+00', 'm-5');"
     )
 }
 
@@ -157,6 +161,11 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
         &format!("uploads/{ALICE}/20251102_120100-{P1}.csv"),
         P1_RESULTS,
     );
+    put(
+        &bucket,
+        &format!("uploads/{ALICE}/20251030_100000-{P5}.csv"),
+        P5_RESULTS,
+    );
     let target = dir.path().join("target");
 
     // First run: everything that exists is copied; the rest is listed, exit code 2.
@@ -168,13 +177,13 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
         "{out}"
     );
     assert!(
-        out.contains("predictions: 3 imported, 0 already imported, 1 not finished"),
+        out.contains("predictions: 4 imported, 0 already imported, 1 not finished"),
         "{out}"
     );
-    let copied = upload_1.len() + "customerID\n".len() + P1_RESULTS.len();
+    let copied = upload_1.len() + "customerID\n".len() + P1_RESULTS.len() + P5_RESULTS.len();
     assert!(
         out.contains(&format!(
-            "objects:     3 copied ({copied} bytes), 2 missing"
+            "objects:     4 copied ({copied} bytes), 2 missing"
         )),
         "{out}"
     );
@@ -192,6 +201,12 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
         out.contains(&format!("missing object: results of prediction {P4}")),
         "{out}"
     );
+    assert!(
+        out.contains(&format!(
+            "not browsable: results of prediction {P5}: no churn_probability column"
+        )),
+        "{out}"
+    );
 
     // A rerun copies nothing twice.
     let (code, out) = import(&original_url, &bucket, &target);
@@ -201,7 +216,7 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
         "{out}"
     );
     assert!(
-        out.contains("predictions: 0 imported, 3 already imported, 1 not finished"),
+        out.contains("predictions: 0 imported, 4 already imported, 1 not finished"),
         "{out}"
     );
     assert!(
@@ -219,7 +234,7 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
     let (code, out) = import(&original_url, &bucket, &target);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("predictions: 1 imported, 3 already imported, 0 not finished"),
+        out.contains("predictions: 1 imported, 4 already imported, 0 not finished"),
         "{out}"
     );
 
@@ -235,7 +250,7 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
     })
     .await;
     let listed = get_json(&t, ALICE, "/api/predictions/").await;
-    assert_eq!(listed["count"], 2);
+    assert_eq!(listed["count"], 3);
     let p1 = &listed["predictions"][0];
     assert_eq!(p1["id"], P1, "newest first");
     assert_eq!(p1["status"], "COMPLETED");
@@ -246,6 +261,19 @@ async fn import_original_copies_once_and_the_frontend_sees_it() {
     assert_eq!(p2["status"], "FAILED");
     assert_eq!(p2["has_output"], false);
     assert_eq!(p2["error_message"], "Missing required columns: tenure");
+    let p5 = &listed["predictions"][2];
+    assert_eq!(p5["id"], P5);
+    assert_eq!(p5["has_output"], true, "it downloads");
+
+    // The summary the pages show, counted from the imported results.
+    let detail = get_json(&t, ALICE, &format!("/api/predictions/{P1}/")).await;
+    let summary = &detail["prediction"]["summary"];
+    assert_eq!(summary["rows_scored"], 3, "{summary}");
+    assert_eq!(
+        summary["risk_counts"],
+        json!({"high": 1, "medium": 1, "low": 1})
+    );
+    assert!((summary["mean_churn_probability"].as_f64().unwrap() - 0.47).abs() < 1e-9);
 
     let uploads = get_json(&t, ALICE, "/api/uploads").await;
     let names: Vec<_> = uploads
