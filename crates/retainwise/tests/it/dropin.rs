@@ -128,6 +128,9 @@ async fn original_frontend_calls_answer_what_it_reads() {
         .await
         .unwrap();
     assert_eq!(foreign.status(), 403, "another user's uploads are refused");
+    // Every page shows `err.response.data.detail` on failure.
+    let refusal: Value = foreign.json().await.unwrap();
+    assert!(refusal["detail"].as_str().is_some_and(|d| !d.is_empty()));
 
     // The sample CSV (fetch without credentials).
     let sample = t
