@@ -129,6 +129,18 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Copy the original service's uploads and finished predictions, with their objects, from
+    /// its Postgres database and bucket into retainwise (configured by the environment); a
+    /// rerun copies nothing twice. Exit code 2 when something was left out (listed).
+    ImportOriginal {
+        /// The original's database, `postgres://…`.
+        #[arg(long = "database-url")]
+        original_database_url: String,
+        /// Where the original's objects are: its bucket name, `s3://bucket[/prefix]`, or
+        /// `file:///folder` holding a copy. Default: the bucket of retainwise's S3 storage.
+        #[arg(long)]
+        bucket: Option<String>,
+    },
     /// Inspect and operate the prediction queue.
     Queue {
         #[command(flatten)]
@@ -419,6 +431,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model { settings, command } => model_command(&settings, command).await,
         Command::Queue { settings, command } => queue_command(&settings, command).await,
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
+        Command::ImportOriginal {
+            original_database_url,
+            bucket,
+        } => crate::import_original::command(&original_database_url, bucket.as_deref()).await,
     }
 }
 

@@ -601,7 +601,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// Parses a storage URL: `file:///abs/path` or a plain folder path.
-fn parse_storage_url(url: &str) -> anyhow::Result<StorageLocation> {
+pub(crate) fn parse_storage_url(url: &str) -> anyhow::Result<StorageLocation> {
     let url = url.trim();
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {

@@ -12,7 +12,10 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig, WriteMultipart};
+use object_store::signer::Signer;
+use object_store::{
+    Attribute, Attributes, BackoffConfig, ObjectStore, PutPayload, RetryConfig, WriteMultipart,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::StorageLocation;
@@ -51,6 +54,8 @@ pub struct Storage {
     root_url: String,
     /// The folder of the local backend (`None` on S3), for [`Storage::remove_abandoned_parts`].
     local_root: Option<std::path::PathBuf>,
+    /// The S3 client and key prefix (`None` on local storage), for [`Storage::presigned_get`].
+    s3: Option<(Arc<object_store::aws::AmazonS3>, Option<String>)>,
 }
 
 /// Why a storage call failed.
@@ -91,8 +96,8 @@ impl Storage {
                         .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
-                let s3: Arc<dyn ObjectStore> =
-                    Arc::new(builder.build().context("configuring S3 storage")?);
+                let signer = Arc::new(builder.build().context("configuring S3 storage")?);
+                let s3: Arc<dyn ObjectStore> = signer.clone();
                 let (store, root_url) = match prefix {
                     Some(prefix) => (
                         Arc::new(PrefixStore::new(s3, prefix.as_str())) as Arc<dyn ObjectStore>,
@@ -104,6 +109,7 @@ impl Storage {
                     store,
                     root_url,
                     local_root: None,
+                    s3: Some((signer, prefix.clone())),
                 })
             }
             StorageLocation::Local(dir) => {
@@ -117,6 +123,7 @@ impl Storage {
                     store: Arc::new(store),
                     root_url: format!("file://{}", dir.display()),
                     local_root: Some(dir),
+                    s3: None,
                 })
             }
         }
@@ -167,7 +174,46 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let upload = self.store.put_multipart(&Self::path(key)).await?;
+        self.put_stream_with(key, chunks, Attributes::new()).await
+    }
+
+    /// [`Storage::put_stream`] of a CSV for a browser to download as `filename`: stored with
+    /// `Content-Type: text/csv` and `Content-Disposition: attachment`, which S3 answers a GET
+    /// with (so a presigned link saves a file rather than showing text). S3 only: the local
+    /// backend keeps no attributes and refuses them.
+    pub async fn put_download_stream<S, E>(
+        &self,
+        key: &ObjectKey,
+        chunks: S,
+        filename: &str,
+    ) -> Result<u64, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::ContentType, "text/csv; charset=utf-8".into());
+        attributes.insert(
+            Attribute::ContentDisposition,
+            format!("attachment; filename=\"{filename}\"").into(),
+        );
+        self.put_stream_with(key, chunks, attributes).await
+    }
+
+    async fn put_stream_with<S, E>(
+        &self,
+        key: &ObjectKey,
+        chunks: S,
+        attributes: Attributes,
+    ) -> Result<u64, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let upload = self
+            .store
+            .put_multipart_opts(&Self::path(key), attributes.into())
+            .await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut written = 0u64;
         futures::pin_mut!(chunks);
@@ -248,6 +294,37 @@ impl Storage {
             }
         }
         Ok(seen == len)
+    }
+
+    /// True when an object exists at `key`.
+    pub async fn exists(&self, key: &ObjectKey) -> Result<bool, StorageError> {
+        match self.store.head(&Self::path(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A presigned URL (AWS Signature Version 4 in the query string, AWS S3 user guide
+    /// "Sharing objects with presigned URLs") that lets anyone GET the object at `key` for
+    /// `expires_in`; `None` on local storage, which has no such URLs (see
+    /// [`crate::download_link`]). Signing is local: no request is made.
+    pub async fn presigned_get(
+        &self,
+        key: &ObjectKey,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
+        let Some((s3, prefix)) = &self.s3 else {
+            return Ok(None);
+        };
+        let path = match prefix {
+            Some(prefix) => StorePath::from(format!("{}/{}", prefix.trim_matches('/'), key)),
+            None => Self::path(key),
+        };
+        let url = s3
+            .signed_url(reqwest::Method::GET, &path, expires_in)
+            .await?;
+        Ok(Some(url.to_string()))
     }
 
     /// Writes a small object in one request.

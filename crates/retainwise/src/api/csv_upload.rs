@@ -167,6 +167,7 @@ async fn accept(
             "prediction_status": "QUEUED",
             "filename": filename,
             "size_bytes": size,
+            "file_size": size,
             "status_url": format!("/api/predictions/{prediction_id}"),
             "results_url": format!("/api/predictions/{prediction_id}/results"),
         })),

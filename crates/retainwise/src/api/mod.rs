@@ -4,6 +4,7 @@
 //!
 //! Errors leave through [`ApiError`], the one place that maps errors to status codes.
 
+mod compat;
 mod csv_tools;
 mod csv_upload;
 mod error;
@@ -76,9 +77,15 @@ pub fn router(app: App) -> Router {
         .route("/api/models/{id}", get(models::show))
         .route("/api/models/{id}/activate", post(models::activate))
         .route("/api/predictions", get(predictions::list))
+        // The original frontend's spellings, with the trailing slash.
+        .route("/api/predictions/", get(predictions::list))
+        .route("/api/predictions/{id}/", get(predictions::show))
         .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))
         .route("/api/predictions/{id}/results", get(predictions::results));
+    // One customers index cache for the pages and the original frontend's dashboard call.
+    let indexes = std::sync::Arc::new(crate::web::IndexCache::new(crate::web::INDEXES_KEPT));
+    let api = api.merge(compat::routes(indexes.clone()));
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -89,7 +96,7 @@ pub fn router(app: App) -> Router {
             get(csv_tools::supported_columns),
         )
         .merge(api)
-        .merge(crate::web::router(app.clone()))
+        .merge(crate::web::router(app.clone(), indexes))
         .route_layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -56,6 +56,7 @@ pub async fn list(
     let predictions: Vec<Value> = rows.iter().map(|row| prediction_json(row, false)).collect();
     Ok(Json(json!({
         "success": true,
+        "count": predictions.len(),
         "predictions": predictions,
         "total": total,
         "limit": limit,
@@ -120,6 +121,13 @@ pub async fn results(
 fn spreadsheet_safe(
     stream: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::storage::StorageError>>,
 ) -> Body {
+    Body::from_stream(spreadsheet_safe_chunks(stream))
+}
+
+/// The chunks of [`spreadsheet_safe`], for a caller that stores them rather than answers them.
+pub(super) fn spreadsheet_safe_chunks(
+    stream: futures::stream::BoxStream<'static, Result<bytes::Bytes, crate::storage::StorageError>>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
     use futures::StreamExt;
     use retainwise_model::safe_csv::SafeCsvWriter;
     use std::io::Write;
@@ -146,10 +154,10 @@ fn spreadsheet_safe(
                 }
             }
         });
-    Body::from_stream(chunks)
+    chunks
 }
 
-fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
+pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
     id.parse()
         .map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))
 }
@@ -177,7 +185,7 @@ pub async fn report(
     }
 }
 
-async fn find(
+pub(super) async fn find(
     app: &App,
     user: &crate::domain::UserId,
     id: &str,
@@ -207,6 +215,8 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         "started_at": row.started_at.map(rfc3339),
         "completed_at": row.completed_at.map(rfc3339),
         "results_url": (status == PredictionStatus::Completed).then(|| format!("/api/predictions/{}/results", row.id)),
+        // The original frontend shows its Download button only when this is true.
+        "has_output": status == PredictionStatus::Completed && row.result_key.is_some(),
     });
     if detail {
         let summary = row

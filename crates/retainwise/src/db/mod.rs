@@ -7,10 +7,12 @@
 //! worker that lost its lease can never complete or fail a job another worker now holds.
 
 mod admission;
+mod compat;
 mod models;
 mod predictions;
 
 pub use admission::{admit, JobKind};
+pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,

@@ -21,6 +21,12 @@ impl ObjectKey {
         Self(format!("results/{}/{prediction}.csv", user.folder()))
     }
 
+    /// `downloads/{user}/{prediction}.csv`: the scored CSV made spreadsheet-safe, stored once
+    /// on S3 so a presigned link serves the same escaped bytes as the API's download.
+    pub fn download(user: &UserId, prediction: PredictionId) -> Self {
+        Self(format!("downloads/{}/{prediction}.csv", user.folder()))
+    }
+
     /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
     pub fn report(user: &UserId, prediction: PredictionId) -> Self {
         Self(format!("reports/{}/{prediction}.json", user.folder()))
@@ -54,25 +60,8 @@ impl ObjectKey {
         } else {
             raw
         };
-        if key.is_empty() {
-            return err("it is empty");
-        }
-        if let Some(bad) = key
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
-        {
-            return err(&format!(
-                "character {bad:?} is not allowed (only letters, digits, '.', '_', '-', '/')"
-            ));
-        }
-        if key.starts_with('/') {
-            return err("it starts with '/'; keys are relative to the storage root");
-        }
-        if key.contains("//") {
-            return err("it contains a doubled slash");
-        }
-        if key.split('/').any(|seg| seg == ".." || seg == ".") {
-            return err("it contains a '.' or '..' segment");
+        if let Err(why) = relative_key_rule(key) {
+            return err(&why);
         }
         let folder = format!("uploads/{}/", user.folder());
         if !key.starts_with(&folder) || key[folder.len()..].contains('/') {
@@ -87,10 +76,47 @@ impl ObjectKey {
         Ok(Self(key.to_owned()))
     }
 
+    /// A key of another system's objects (the original service's bucket, read by
+    /// `retainwise import-original`): any folder, the same character and segment rules as
+    /// [`ObjectKey::parse_upload`].
+    ///
+    /// Errors name the rule broken.
+    pub fn parse_foreign(raw: &str) -> Result<Self, DomainError> {
+        relative_key_rule(raw)
+            .map(|()| Self(raw.to_owned()))
+            .map_err(|why| DomainError(format!("object path {raw:?} rejected: {why}")))
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A key relative to the storage root that cannot leave it: not empty, only
+/// `A–Z a–z 0–9 . _ - /`, no leading or doubled slash, no `.` or `..` segment.
+fn relative_key_rule(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    if let Some(bad) = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
+    {
+        return Err(format!(
+            "character {bad:?} is not allowed (only letters, digits, '.', '_', '-', '/')"
+        ));
+    }
+    if key.starts_with('/') {
+        return Err("it starts with '/'; keys are relative to the storage root".to_owned());
+    }
+    if key.contains("//") {
+        return Err("it contains a doubled slash".to_owned());
+    }
+    if key.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err("it contains a '.' or '..' segment".to_owned());
+    }
+    Ok(())
 }
 
 impl fmt::Display for ObjectKey {

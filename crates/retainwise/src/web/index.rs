@@ -198,7 +198,10 @@ impl CustomerIndex {
         let need =
             |name: &str| find(name).ok_or_else(|| IndexError::Format(format!("no {name} column")));
         let columns = Columns {
-            id: need("customer_id")?,
+            // `customerID`: results imported from the original service keep its column name.
+            id: find("customer_id")
+                .or_else(|| find("customerID"))
+                .ok_or_else(|| IndexError::Format("no customer_id column".to_owned()))?,
             probability: need("churn_probability")?,
             level: need("risk_level")?,
             retention: find("retention_probability"),

@@ -57,11 +57,12 @@ pub struct WebState {
     pub(crate) exports: Arc<export::ExportSlots>,
 }
 
-/// The web pages and their assets, ready to merge into the API router (any outer state).
-pub fn router<S: Clone + Send + Sync + 'static>(app: App) -> Router<S> {
+/// The web pages and their assets, ready to merge into the API router (any outer state), with
+/// the customers index cache they share with the API.
+pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCache>) -> Router<S> {
     let state = WebState {
         app,
-        indexes: Arc::new(IndexCache::new(INDEXES_KEPT)),
+        indexes,
         exports: Arc::default(),
     };
     Router::new()

@@ -75,6 +75,7 @@ struct Scored {
 /// Processes one delivery to the end; never panics, never returns an error: every path ends in
 /// an ack, a nack or a dead-letter (or, for a lost lease, in leaving the message alone).
 pub async fn process(app: &App, options: &WorkerOptions, delivery: Delivery) -> Outcome {
+    let delivery = crate::original_message::normalized(delivery);
     // The lease's clock has been running since the receive, which returned just now.
     let received_at = tokio::time::Instant::now();
     if message::is_training(&delivery.body) {

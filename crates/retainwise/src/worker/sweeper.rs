@@ -42,7 +42,7 @@ pub async fn sweep(app: &App) -> anyhow::Result<u64> {
             .unwrap_or("the job did not finish within the allowed attempts");
         let shown = super::public_text::gave_up(dead.receive_count);
         let dead_at = crate::time::to_ms(dead.dead_at);
-        if let Some((id, user)) = message::owner(&dead.body) {
+        if let Some((id, user)) = message::owner(&crate::original_message::translate(&dead.body)) {
             if app
                 .db
                 .fail_dead_lettered(id, &user, &shown, dead_at)

@@ -1,0 +1,207 @@
+//! Expiring download links for results on local storage, the counterpart of an S3 presigned
+//! URL: `GET /api/downloads/{prediction}?user=…&expires=…&signature=…` needs no credentials,
+//! only a signature that this server made, so a browser can follow it from another origin (the
+//! original service's frontend opens the link it is given).
+//!
+//! The signature is HMAC-SHA256 (RFC 2104) over the prediction id, the expiry (Unix seconds)
+//! and the user id, with a 256-bit secret kept in the database (`signing_keys`), so every
+//! process on one database accepts the links of the others. The user id is signed and carried
+//! in the link so the download is still a query scoped by its owner.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use tokio::sync::OnceCell;
+
+use crate::db::Db;
+use crate::domain::{PredictionId, UserId};
+
+/// How long a link works: 10 minutes, as the original's presigned S3 URLs.
+pub const LINK_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Name of the secret in `signing_keys`.
+const SECRET_NAME: &str = "download-links";
+
+/// Why a link was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    /// The expiry has passed.
+    #[error("this download link expired; ask for a new one")]
+    Expired,
+    /// The signature does not match (altered or foreign link).
+    #[error("this download link is not valid")]
+    Invalid,
+}
+
+/// Signs and checks download links with the database's secret (loaded once).
+#[derive(Default)]
+pub struct DownloadLinks {
+    secret: OnceCell<Vec<u8>>,
+}
+
+impl DownloadLinks {
+    async fn secret(&self, db: &Db) -> Result<&[u8], sqlx::Error> {
+        let secret = self
+            .secret
+            .get_or_try_init(|| async {
+                let mut fresh = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut fresh);
+                let stored = db
+                    .signing_secret(SECRET_NAME, &URL_SAFE_NO_PAD.encode(fresh))
+                    .await?;
+                URL_SAFE_NO_PAD
+                    .decode(stored)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+            })
+            .await?;
+        Ok(secret)
+    }
+
+    /// The query string (`user=…&expires=…&signature=…`) of a link to `prediction`'s results
+    /// for `user`, valid for [`LINK_LIFETIME`] from now.
+    ///
+    /// Errors: the database (the secret is read or created on first use).
+    pub async fn query(
+        &self,
+        db: &Db,
+        user: &UserId,
+        prediction: PredictionId,
+    ) -> Result<String, sqlx::Error> {
+        let expires = unix_now() + LINK_LIFETIME.as_secs();
+        let signature = sign(self.secret(db).await?, user, prediction, expires);
+        Ok(format!(
+            "user={}&expires={expires}&signature={signature}",
+            percent_encode(user.as_str())
+        ))
+    }
+
+    /// Checks a link's `expires` and `signature` for `user` and `prediction`.
+    ///
+    /// Errors: [`LinkError`] inside `Ok` for a refused link; the database as `Err`.
+    pub async fn check(
+        &self,
+        db: &Db,
+        user: &UserId,
+        prediction: PredictionId,
+        expires: u64,
+        signature: &str,
+    ) -> Result<Result<(), LinkError>, sqlx::Error> {
+        let secret = self.secret(db).await?;
+        Ok(verify(
+            secret,
+            user,
+            prediction,
+            expires,
+            signature,
+            unix_now(),
+        ))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+fn mac(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    // The id and the number have fixed alphabets without '\n'; the user id comes last.
+    mac.update(format!("retainwise-download-v1\n{prediction}\n{expires}\n").as_bytes());
+    mac.update(user.as_str().as_bytes());
+    mac
+}
+
+fn sign(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) -> String {
+    URL_SAFE_NO_PAD.encode(
+        mac(secret, user, prediction, expires)
+            .finalize()
+            .into_bytes(),
+    )
+}
+
+fn verify(
+    secret: &[u8],
+    user: &UserId,
+    prediction: PredictionId,
+    expires: u64,
+    signature: &str,
+    now: u64,
+) -> Result<(), LinkError> {
+    let given = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| LinkError::Invalid)?;
+    // Constant-time comparison (hmac's verify_slice).
+    mac(secret, user, prediction, expires)
+        .verify_slice(&given)
+        .map_err(|_| LinkError::Invalid)?;
+    if now > expires {
+        return Err(LinkError::Expired);
+    }
+    Ok(())
+}
+
+/// RFC 3986 percent-encoding of everything but unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_and_refuses_changes() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let user: UserId = "user_2abc".parse().unwrap();
+        let other: UserId = "user_2abd".parse().unwrap();
+        let id = PredictionId::new();
+        let sig = sign(secret, &user, id, 1_000);
+        assert_eq!(verify(secret, &user, id, 1_000, &sig, 999), Ok(()));
+        assert_eq!(verify(secret, &user, id, 1_000, &sig, 1_000), Ok(()));
+        assert_eq!(
+            verify(secret, &user, id, 1_000, &sig, 1_001),
+            Err(LinkError::Expired)
+        );
+        assert_eq!(
+            verify(secret, &user, id, 2_000, &sig, 999),
+            Err(LinkError::Invalid),
+            "a later expiry is not signed"
+        );
+        assert_eq!(
+            verify(secret, &other, id, 1_000, &sig, 999),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            verify(secret, &user, PredictionId::new(), 1_000, &sig, 999),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            verify(b"another secret", &user, id, 1_000, &sig, 999),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            verify(secret, &user, id, 1_000, "not base64!", 999),
+            Err(LinkError::Invalid)
+        );
+    }
+
+    #[test]
+    fn encodes_user_ids_for_a_query() {
+        assert_eq!(percent_encode("user_2Ab-c.~"), "user_2Ab-c.~");
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+}
