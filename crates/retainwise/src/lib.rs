@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error_chain;
 pub mod log_safe;
 pub mod message;
+pub mod ops;
 pub mod output;
 pub mod registry;
 pub mod server;
