@@ -101,7 +101,11 @@ for path in glob.glob(os.path.join(ROOT, "deploy", "kubernetes", "**", "*.yaml")
 
 if len(set_vars) < 10:
     fail(f"found only {len(set_vars)} variables set in deploy/ (the pattern no longer matches the task definitions?)")
-unknown = {k: sorted(v) for k, v in set_vars.items() if k not in read_vars}
+# `X_FILE` is read for every X the binary reads (the value from that file: secrets).
+unknown = {
+    k: sorted(v) for k, v in set_vars.items()
+    if k not in read_vars and not (k.endswith("_FILE") and k[: -len("_FILE")] in read_vars)
+}
 if unknown:
     for k, where in sorted(unknown.items()):
         fail(f"{k} is set in {', '.join(where)} but the binary does not read it")
