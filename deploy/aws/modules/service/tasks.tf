@@ -126,8 +126,9 @@ resource "aws_ecs_task_definition" "worker" {
     environment            = local.worker_env
     secrets                = local.db_secret
     mountPoints            = local.tmp_mount
-    # On scale-in ECS sends SIGTERM: the worker stops receiving, finishes the jobs in hand (or
-    # hands them back, visible at once) and exits; 120 s is Fargate's maximum before SIGKILL.
+    # On scale-in ECS sends SIGTERM: the worker stops receiving, finishes the jobs it is running
+    # and exits; 120 s is Fargate's maximum before SIGKILL (a longer job runs again elsewhere
+    # once its lease expires).
     stopTimeout      = 120
     logConfiguration = local.logging["worker"]
   }])
