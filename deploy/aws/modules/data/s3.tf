@@ -121,8 +121,8 @@ data "aws_iam_policy_document" "objects_tls_only" {
       "${aws_s3_bucket.objects.arn}/*",
     ]
     principals {
-      type        = "AWS"
-      identifiers = [data.aws_caller_identity.current.account_id]
+      type        = "*"
+      identifiers = ["*"]
     }
     condition {
       test     = "Bool"
@@ -131,8 +131,6 @@ data "aws_iam_policy_document" "objects_tls_only" {
     }
   }
 }
-
-data "aws_caller_identity" "current" {}
 
 resource "aws_s3_bucket_policy" "objects" {
   bucket     = aws_s3_bucket.objects.id

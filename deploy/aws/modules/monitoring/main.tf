@@ -21,15 +21,16 @@ resource "aws_sns_topic_subscription" "email" {
 
 locals {
   actions = [aws_sns_topic.alarms.arn]
+  # tomap: both branches must have one type (a map), whatever their dimension names.
   queue = var.queue_backend == "sqs" ? {
     namespace  = "AWS/SQS"
-    dimensions = { QueueName = var.queue_name }
-    dead       = { name = "ApproximateNumberOfMessagesVisible", dimensions = { QueueName = var.dlq_name } }
+    dimensions = tomap({ QueueName = var.queue_name })
+    dead       = { name = "ApproximateNumberOfMessagesVisible", dimensions = tomap({ QueueName = var.dlq_name }) }
     oldest     = "ApproximateAgeOfOldestMessage"
     } : {
     namespace  = var.metrics_namespace
-    dimensions = { Queue = "predictions" }
-    dead       = { name = "QueueDead", dimensions = { Queue = "predictions" } }
+    dimensions = tomap({ Queue = "predictions" })
+    dead       = { name = "QueueDead", dimensions = tomap({ Queue = "predictions" }) }
     oldest     = "QueueOldestMessageAge"
   }
 }

@@ -13,15 +13,16 @@
 # the backlog is measured while no worker does.
 
 locals {
+  # tomap: both branches must have one type (a map), whatever their dimension names.
   queue_metrics = local.sqs ? {
     namespace  = "AWS/SQS"
-    dimensions = { QueueName = var.queue_name }
+    dimensions = tomap({ QueueName = var.queue_name })
     waiting    = "ApproximateNumberOfMessagesVisible"
     in_flight  = "ApproximateNumberOfMessagesNotVisible"
     stat       = "Maximum"
     } : {
     namespace  = var.metrics_namespace
-    dimensions = { Queue = "predictions" }
+    dimensions = tomap({ Queue = "predictions" })
     waiting    = "QueueDepth"
     in_flight  = "QueueInFlight"
     stat       = "Maximum"
