@@ -104,3 +104,47 @@ async fn applied(pool: &AnyPool) -> anyhow::Result<HashMap<i64, Vec<u8>>> {
         .map(|m| (m.version, m.checksum.into_owned()))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn check_names_missing_and_changed_migrations_and_apply_fills_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let (pool, _) = retainwise_queue::connect(&url).await.unwrap();
+        let err = check(&pool).await.unwrap_err().to_string();
+        assert!(err.contains("retainwise migrate"), "{err}");
+
+        let (count, latest) = apply(&pool).await.unwrap();
+        assert!(count >= 9, "{count}");
+        check(&pool).await.unwrap();
+
+        // One migration rolled back by hand: named, with the command that fixes it.
+        sqlx::query(&format!(
+            "DELETE FROM _sqlx_migrations WHERE version = {latest}"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let err = check(&pool).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&latest.to_string()) && err.contains("lacks 1 migration"),
+            "{err}"
+        );
+        // `migrate` applies it again.
+        apply(&pool).await.unwrap();
+        check(&pool).await.unwrap();
+
+        // An applied migration whose SQL differs from this build's.
+        sqlx::query(&format!(
+            "UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = {latest}"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let err = check(&pool).await.unwrap_err().to_string();
+        assert!(err.contains("different SQL"), "{err}");
+    }
+}
