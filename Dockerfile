@@ -7,7 +7,7 @@
 
 # ---- build: dependencies first (cargo-chef), so a change of our code rebuilds only our crates
 FROM rust:1.95-slim-bookworm AS chef
-RUN cargo install cargo-chef --locked --version 0.1.73
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
 FROM chef AS planner
