@@ -3,7 +3,8 @@
 #   hadolint on the Dockerfile · every .tf parses (python-hcl2) · checkov over deploy/ and the
 #   Dockerfile with no failed check (each skip is inline, with its reason) · Kubernetes
 #   manifests validate (kubernetes-validate) · deploy/ agrees with the binary and the code
-#   (scripts/deploy_consistency.py: environment variables, queue settings, IAM vs AWS calls).
+#   (scripts/deploy_consistency.py: environment variables, queue settings, IAM vs AWS calls),
+#   and that check run on a copy of deploy/ with four planted faults must report each.
 #
 #   scripts/deploy-checks.sh [RETAINWISE_BINARY]   (default target/debug/retainwise, built if absent)
 #   scripts/deploy-checks.sh --install             (only install the tools: .ci/run does it
@@ -76,3 +77,24 @@ fi
 
 echo "== deploy/ against the binary and the code"
 "$tools/python" scripts/deploy_consistency.py "$bin"
+
+echo "== the consistency check fails on a broken deployment (mutations of a copy)"
+mut="$(mktemp -d /tmp/retainwise-deploy-mutation.XXXXXX)"
+trap 'rm -rf "$mut"' EXIT
+mkdir -p "$mut/scripts" "$mut/crates/retainwise/src" "$mut/crates/retainwise-queue/src"
+cp -r deploy "$mut/"
+cp scripts/deploy_consistency.py "$mut/scripts/"
+cp crates/retainwise/src/storage.rs "$mut/crates/retainwise/src/"
+cp -r crates/retainwise-queue/src/sqs "$mut/crates/retainwise-queue/src/"
+sed -i 's/"sqs:GetQueueUrl"\]/"sqs:GetQueueUrl", "sqs:PurgeQueue"]/; s/actions   = \["s3:ListBucket"\]/actions   = ["s3:*"]/' \
+  "$mut/deploy/aws/modules/service/iam.tf"
+sed -i 's/{ name = "RETAINWISE_LOG_FORMAT", value = "json" },/{ name = "RETAINWISE_LOG_FMT", value = "json" },/; s/tostring(var.max_receives)/tostring(var.max_upload_bytes)/' \
+  "$mut/deploy/aws/modules/service/tasks.tf"
+if out="$("$tools/python" "$mut/scripts/deploy_consistency.py" "$bin" 2>&1)"; then
+  echo "$out"; echo "FAIL: the consistency check passed a deployment with four planted faults" >&2; exit 1
+fi
+for expected in "RETAINWISE_LOG_FMT is set" "maxReceiveCount: the queue uses var.max_receives" \
+                "wildcard action s3:*" "granted ['PurgeQueue']"; do
+  grep -qF "$expected" <<<"$out" || { echo "$out"; echo "FAIL: the planted fault '$expected' was not reported" >&2; exit 1; }
+done
+echo "ok:   all four planted faults reported"
