@@ -71,3 +71,11 @@ pub use sql::{connect, Dialect, SqlQueue};
 /// `Any` driver themselves.
 pub use sqlx::{AnyConnection, AnyPool};
 pub use sqs::{SqsConfig, SqsQueue};
+
+/// The queue's migrations (`migrations/`: its tables in the caller's database), the same set
+/// [`SqlQueue::new`] and [`SqsQueue::new`] apply. For a deployment that runs migrations as a
+/// separate step and checks them at start; apply it with `set_ignore_missing(true)`, since the
+/// application's own versions share sqlx's `_sqlx_migrations` table.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!()
+}

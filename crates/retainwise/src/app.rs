@@ -47,7 +47,14 @@ impl App {
     /// Errors: any part unreachable or misconfigured, or a model file that does not load; the
     /// message names the part.
     pub async fn open(config: Config) -> anyhow::Result<Self> {
-        let db = connect_waiting(&config.database_url, config.db_connect_timeout)
+        Self::open_migrating(config, true).await
+    }
+
+    /// [`App::open`]; with `migrate` false no migration is applied: the database must already
+    /// hold every migration of this build (`retainwise migrate`), else this fails naming them
+    /// (`--no-migrate`, see [`crate::ops::migrations::check`]).
+    pub async fn open_migrating(config: Config, migrate: bool) -> anyhow::Result<Self> {
+        let db = connect_waiting(&config.database_url, config.db_connect_timeout, migrate)
             .await
             .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
         let storage = Storage::open(&config.storage).context("opening object storage")?;
@@ -129,13 +136,17 @@ const CONNECT_RETRY_MIN: Duration = Duration::from_millis(100);
 /// fix it.
 ///
 /// Errors: the last attempt's error, with how long and how often it was tried when it gave up.
-async fn connect_waiting(url: &str, timeout: Duration) -> anyhow::Result<Db> {
+pub(crate) async fn connect_waiting(
+    url: &str,
+    timeout: Duration,
+    migrate: bool,
+) -> anyhow::Result<Db> {
     let started = std::time::Instant::now();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
         let connected = match probe(url).await {
-            Ok(()) => Db::connect(url).await,
+            Ok(()) => Db::open(url, migrate).await,
             Err(error) => Err(error),
         };
         let error = match connected {

@@ -32,6 +32,8 @@ enum Command {
         listen: ListenSettings,
         #[command(flatten)]
         settings: Settings,
+        #[command(flatten)]
+        ops: crate::ops::OpsSettings,
         /// Jobs scored at once.
         #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2,
               value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -43,11 +45,15 @@ enum Command {
         listen: ListenSettings,
         #[command(flatten)]
         settings: Settings,
+        #[command(flatten)]
+        ops: crate::ops::OpsSettings,
     },
     /// Run a worker alone.
     Worker {
         #[command(flatten)]
         settings: Settings,
+        #[command(flatten)]
+        ops: crate::ops::OpsSettings,
         /// Jobs scored at once.
         #[arg(long, env = "RETAINWISE_WORKER_CONCURRENCY", default_value_t = 2,
               value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -141,6 +147,15 @@ enum Command {
         #[arg(long)]
         bucket: Option<String>,
     },
+    /// Apply the database migrations (the application's and the queue's) and exit: the one-off
+    /// step of a release, before `api` and `worker` start with `--no-migrate`.
+    Migrate {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// List the environment variables this binary reads, one per line (each also as `NAME_FILE`:
+    /// the value read from that file).
+    EnvVars,
     /// Inspect and operate the prediction queue.
     Queue {
         #[command(flatten)]
@@ -229,6 +244,10 @@ enum QueueCommand {
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
+    if let Err(e) = load_secret_files() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         if let Some(var) = env_behind(&e) {
             let _ = e.print();
@@ -330,10 +349,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             listen,
             settings,
+            ops,
             concurrency,
         } => {
-            let app = open(&settings).await?;
+            let app = open_role(&settings, &ops).await?;
             let shutdown = shutdown_signal();
+            spawn_emf(&app, &ops, &shutdown);
             let worker = Worker::new(
                 app.clone(),
                 WorkerOptions {
@@ -350,18 +371,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Api { listen, settings } => {
-            let app = open(&settings).await?;
-            serve_http(&app, &listen, shutdown_signal()).await?;
+        Command::Api {
+            listen,
+            settings,
+            ops,
+        } => {
+            let app = open_role(&settings, &ops).await?;
+            let shutdown = shutdown_signal();
+            spawn_emf(&app, &ops, &shutdown);
+            serve_http(&app, &listen, shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker {
             settings,
+            ops,
             concurrency,
             metrics_bind,
         } => {
-            let app = open(&settings).await?;
+            let app = open_role(&settings, &ops).await?;
             let shutdown = shutdown_signal();
+            spawn_emf(&app, &ops, &shutdown);
             if let Some(addr) = metrics_bind {
                 serve_worker_metrics(addr, &app.config.http, shutdown.clone()).await?;
             }
@@ -430,6 +459,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Model { settings, command } => model_command(&settings, command).await,
         Command::Queue { settings, command } => queue_command(&settings, command).await,
+        Command::Migrate { settings } => migrate_command(&settings).await,
+        Command::EnvVars => {
+            for var in crate::ops::env_vars::all(&<Cli as clap::CommandFactory>::command()) {
+                println!("{var}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
         Command::ImportOriginal {
             original_database_url,
@@ -438,12 +474,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn open(settings: &Settings) -> anyhow::Result<App> {
+/// Opens the app for `serve`, `api` or `worker`: migrating unless `--no-migrate`.
+async fn open_role(settings: &Settings, ops: &crate::ops::OpsSettings) -> anyhow::Result<App> {
     let config = settings.resolve()?;
     eprintln!("database: {}", redact(&config.database_url));
-    let app = App::open(config).await?;
+    let app = App::open_migrating(config, !ops.no_migrate).await?;
     eprintln!("objects:  {}", app.storage.root_url());
     Ok(app)
+}
+
+/// Starts the queue's CloudWatch EMF lines when `RETAINWISE_EMF_INTERVAL_SECS` is set.
+fn spawn_emf(app: &App, ops: &crate::ops::OpsSettings, shutdown: &CancellationToken) {
+    if let Some(interval) = ops.emf_interval() {
+        crate::ops::emf::spawn(
+            app.queue.clone(),
+            ops.emf_namespace.clone(),
+            interval,
+            shutdown.clone(),
+        );
+    }
+}
+
+/// `retainwise migrate`: waits for the database like the roles do, applies every pending
+/// migration and says which.
+async fn migrate_command(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let config = settings.resolve()?;
+    eprintln!("database: {}", redact(&config.database_url));
+    let db = crate::app::connect_waiting(&config.database_url, config.db_connect_timeout, true)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
+    let (count, latest) = crate::ops::migrations::apply(db.pool()).await?;
+    println!("migrations: all {count} of this build are applied (latest {latest})");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets every variable the binary reads from its `NAME_FILE` when that is given.
+fn load_secret_files() -> Result<(), crate::ops::secret_files::SecretFileError> {
+    let vars = crate::ops::env_vars::all(&<Cli as clap::CommandFactory>::command());
+    let names: Vec<&str> = vars.iter().map(String::as_str).collect();
+    crate::ops::secret_files::load(&names).map(|_| ())
 }
 
 async fn serve_http(

@@ -20,6 +20,7 @@ pub mod import_original;
 pub mod log_safe;
 pub mod message;
 pub mod original_message;
+pub mod ops;
 pub mod output;
 pub mod registry;
 pub mod server;

@@ -89,6 +89,7 @@ pub fn router(app: App) -> Router {
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/__version", get(crate::ops::version::handler))
         .route("/metrics", get(health::metrics))
         .route("/api/csv/sample-csv/{industry}", get(csv_tools::sample_csv))
         .route(

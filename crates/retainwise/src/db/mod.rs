@@ -70,11 +70,19 @@ impl Db {
     ///
     /// Errors: the URL is unsupported, the database is unreachable, or a migration fails.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::open(url, true).await
+    }
+
+    /// [`Db::connect`]; with `migrate` false it applies nothing and checks instead that every
+    /// migration of this build is applied ([`crate::ops::migrations::check`]).
+    pub async fn open(url: &str, migrate: bool) -> anyhow::Result<Self> {
         crate::config::ensure_sqlite_parent(url)?;
         let (pool, dialect) = retainwise_queue::connect(url).await?;
-        let mut migrator = sqlx::migrate!("./migrations");
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        if migrate {
+            crate::ops::migrations::app_migrator().run(&pool).await?;
+        } else {
+            crate::ops::migrations::check(&pool).await?;
+        }
         Ok(Self { pool, dialect })
     }
 

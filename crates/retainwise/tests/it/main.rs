@@ -13,6 +13,7 @@ mod caps;
 mod corpus;
 mod data_quality;
 mod dates;
+mod deploy;
 mod drills;
 mod dropin;
 mod errors;
