@@ -640,6 +640,19 @@ fn predict(
     if !report.ignored_columns.is_empty() {
         eprintln!("  ignored columns: {}", report.ignored_columns.join(", "));
     }
+    let v = &report.validation;
+    if !v.absent_inputs.is_empty() {
+        eprintln!(
+            "  warning: the file has no column for {}: scored as missing in every row (data_quality says so)",
+            v.absent_inputs.join(", ")
+        );
+    }
+    if v.duplicate_ids > 0 {
+        eprintln!(
+            "  warning: {} row(s) repeat the customer id of an earlier row (each is listed above, up to 20)",
+            v.duplicate_ids
+        );
+    }
     Ok(if report.rows_scored > 0 {
         ExitCode::SUCCESS
     } else {

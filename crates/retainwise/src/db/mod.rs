@@ -7,10 +7,12 @@
 //! worker that lost its lease can never complete or fail a job another worker now holds.
 
 mod admission;
+mod column_mapping;
 mod models;
 mod predictions;
 
 pub use admission::{admit, JobKind};
+pub use column_mapping::set_column_mapping;
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,

@@ -306,7 +306,7 @@ fn explanation(c: &Customer) -> Markup {
             }
             div.figure {
                 p.label { "Retention probability" }
-                p.value { (format::percent(c.retention_probability)) }
+                p.value { (format::retention_percent(c.churn_probability)) }
                 p.note { "model " code.model { (c.model_version) } }
             }
         }
@@ -357,7 +357,7 @@ fn factors(
                     thead { tr { th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" .num { "Effect" } } }
                     tbody {
                         @for f in list {
-                            tr { th scope="row" { (f.feature) } td { (value_text(&f.value)) (quality_mark(f)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
+                            tr { th scope="row" { (f.feature) @if let Some(w) = &f.with { " (with " (w) ")" } } td { (value_text(&f.value)) (quality_mark(f)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
                         }
                     }
                 } }

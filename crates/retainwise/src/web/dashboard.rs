@@ -166,7 +166,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 (card_link("Medium risk", &format::int(c.medium), &format!("{} of customers", format::share(c.medium, total)), &format!("{customers}?level=medium"), "medium"))
                 (card_link("Low risk", &format::int(c.low), &format!("{} of customers · churn < {}", format::share(c.low, total), format::percent(t.medium)), &format!("{customers}?level=low"), "low"))
                 (card("Average churn probability", &format::percent(mean), "mean over scored customers"))
-                (card("Average retention probability", &format::percent(1.0 - mean), "1 − churn"))
+                (card("Average retention probability", &format::retention_percent(mean), "1 − churn"))
                 (revenue_card(summary.portfolio.as_ref()))
             }
             p { a.button href=(customers) { "Open the customers table" } }
