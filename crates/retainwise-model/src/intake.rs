@@ -241,11 +241,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 })
                 .collect(),
             rejected_rows_cap: limits.max_listed_rejections,
-            absent_inputs: mapping
-                .missing
-                .iter()
-                .map(|m| m.feature.clone())
-                .collect(),
+            absent_inputs: mapping.missing.iter().map(|m| m.feature.clone()).collect(),
             ..ValidationReport::default()
         };
         Ok(Intake {

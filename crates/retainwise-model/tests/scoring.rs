@@ -124,10 +124,23 @@ fn an_absent_feature_column_is_scored_as_missing_and_too_many_are_named() {
     assert_eq!(cells(&out)[0][9], "TotalCharges: not in the file");
     // Ten of the nineteen inputs absent: more than half, refused naming them.
     let cols: Vec<&str> = HEADER.split(',').take(10).collect();
-    let input = format!("{}\n{}\n", cols.join(","), row("A1", "1").split(',').take(10).collect::<Vec<_>>().join(","));
+    let input = format!(
+        "{}\n{}\n",
+        cols.join(","),
+        row("A1", "1")
+            .split(',')
+            .take(10)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let err = score(input.as_bytes()).0.unwrap_err();
     match &err {
-        ScoreError::MissingColumns { missing, found, allowed, .. } => {
+        ScoreError::MissingColumns {
+            missing,
+            found,
+            allowed,
+            ..
+        } => {
             assert_eq!(missing.len(), 10);
             assert!(missing.contains(&"TotalCharges".to_string()));
             assert_eq!((found.len(), *allowed), (10, 9));

@@ -33,13 +33,12 @@ impl Db {
         user: &UserId,
         id: PredictionId,
     ) -> Result<Option<String>, sqlx::Error> {
-        let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT column_mapping FROM predictions WHERE id = $1 AND user_id = $2",
-        )
-        .bind(id.to_string())
-        .bind(user.as_str())
-        .fetch_optional(self.pool())
-        .await?;
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT column_mapping FROM predictions WHERE id = $1 AND user_id = $2")
+                .bind(id.to_string())
+                .bind(user.as_str())
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.and_then(|(m,)| m))
     }
 }

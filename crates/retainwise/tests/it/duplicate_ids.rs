@@ -24,7 +24,12 @@ fn repeats(report: &Value) -> Vec<(u64, String)> {
         .unwrap()
         .iter()
         .filter(|w| w["reason"].as_str().unwrap().contains("is also on row"))
-        .map(|w| (w["row"].as_u64().unwrap(), w["reason"].as_str().unwrap().to_owned()))
+        .map(|w| {
+            (
+                w["row"].as_u64().unwrap(),
+                w["reason"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 

@@ -16,7 +16,11 @@ fn file() -> String {
     for (id, over) in [
         (
             "NEW-FIBER",
-            vec![("tenure", "1"), ("MonthlyCharges", "70.7"), ("TotalCharges", "70.7")],
+            vec![
+                ("tenure", "1"),
+                ("MonthlyCharges", "70.7"),
+                ("TotalCharges", "70.7"),
+            ],
         ),
         (
             "NEW-DSL",
@@ -34,7 +38,11 @@ fn file() -> String {
         ),
         (
             "NEW-TWO",
-            vec![("tenure", "2"), ("MonthlyCharges", "53.85"), ("TotalCharges", "108.15")],
+            vec![
+                ("tenure", "2"),
+                ("MonthlyCharges", "53.85"),
+                ("TotalCharges", "108.15"),
+            ],
         ),
     ] {
         csv.push_str(&telco_row(id, &over));
@@ -61,7 +69,10 @@ async fn a_new_customers_top_reason_and_advice_are_about_onboarding() {
     assert!(ok, "{err}");
     let (header, rows) = parse_csv(&results);
     let at = |r: &Vec<String>, c: &str| r[column(&header, c)].clone();
-    for r in rows.iter().filter(|r| at(r, "customer_id").starts_with("NEW")) {
+    for r in rows
+        .iter()
+        .filter(|r| at(r, "customer_id").starts_with("NEW"))
+    {
         let risk: Value = serde_json::from_str(&at(r, "risk_factors")).unwrap();
         let protective: Value = serde_json::from_str(&at(r, "protective_factors")).unwrap();
         let all: Vec<&Value> = risk
@@ -83,14 +94,20 @@ async fn a_new_customers_top_reason_and_advice_are_about_onboarding() {
             summary.starts_with("Tenure of ") && summary.contains("the total charges it brings"),
             "{id}: {summary}"
         );
-        assert!(!summary.to_lowercase().contains("total charges of"), "{summary}");
+        assert!(
+            !summary.to_lowercase().contains("total charges of"),
+            "{summary}"
+        );
         let advice = at(r, "recommendation");
         assert!(
             advice.contains(": give new-customer onboarding"),
             "{id}: {advice}"
         );
     }
-    let loyal = rows.iter().find(|r| at(r, "customer_id") == "LOYAL").unwrap();
+    let loyal = rows
+        .iter()
+        .find(|r| at(r, "customer_id") == "LOYAL")
+        .unwrap();
     assert!(!at(loyal, "recommendation").contains("onboarding"));
 }
 
@@ -105,7 +122,9 @@ async fn churn_and_retention_on_a_page_add_up_to_100_percent() {
         .await;
     assert_eq!(t.work_once().await, Outcome::Completed);
     let figure = |page: &str, label: &str| -> f64 {
-        let at = page.find(&format!(">{label}<")).unwrap_or_else(|| panic!("{label}"));
+        let at = page
+            .find(&format!(">{label}<"))
+            .unwrap_or_else(|| panic!("{label}"));
         let rest = &page[at..];
         let start = rest.find("class=\"value\">").unwrap() + "class=\"value\">".len();
         let text = &rest[start..];
@@ -125,8 +144,16 @@ async fn churn_and_retention_on_a_page_add_up_to_100_percent() {
             "row {row}: {churn} + {retention}"
         );
     }
-    let page = t.get(&format!("/predictions/{id}")).await.text().await.unwrap();
+    let page = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     let churn = figure(&page, "Average churn probability");
     let retention = figure(&page, "Average retention probability");
-    assert!(((churn + retention) * 10.0).round() == 1000.0, "{churn} + {retention}");
+    assert!(
+        ((churn + retention) * 10.0).round() == 1000.0,
+        "{churn} + {retention}"
+    );
 }

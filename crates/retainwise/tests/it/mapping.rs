@@ -157,7 +157,10 @@ async fn headers_are_reported_as_written_and_a_trimmed_match_is_not_exact() {
         assert_eq!(tenure["column"], " tenure ", "{what}: {tenure}");
         assert_eq!(tenure["method"], "normalised", "{what}: {tenure}");
         assert!(
-            tenure["note"].as_str().unwrap().contains("spaces around it"),
+            tenure["note"]
+                .as_str()
+                .unwrap()
+                .contains("spaces around it"),
             "{what}: {tenure}"
         );
         let monthly = entry(mapping, "MonthlyCharges");
@@ -227,7 +230,10 @@ async fn problems_known_at_upload_are_refused_at_upload_as_predict_refuses_them(
         (
             "too-few.csv",
             too_few.into_bytes(),
-            vec!["lacks 10 of the model's 19 inputs", "at most 9 may be absent"],
+            vec![
+                "lacks 10 of the model's 19 inputs",
+                "at most 9 may be absent",
+            ],
         ),
         (
             "dupes.csv",
@@ -316,7 +322,8 @@ async fn columns_chosen_by_hand_are_honoured_by_the_worker() {
             .join("\n")
             + "\n"
     };
-    let mapping = json!({ "tenure": " Months with us", "MonthlyCharges": "Bill", "TotalCharges": null });
+    let mapping =
+        json!({ "tenure": " Months with us", "MonthlyCharges": "Bill", "TotalCharges": null });
     let t = TestApp::spawn().await;
     let (status, body) = preview(&t, &renamed, Some(mapping.clone())).await;
     assert_eq!(status, 200, "{body}");
@@ -357,7 +364,10 @@ async fn columns_chosen_by_hand_are_honoured_by_the_worker() {
     for (bad, word) in [
         (json!({ "tenure": "Months" }), "\"Months\""),
         (json!({ "tenure_months": "Bill" }), "\"tenure_months\""),
-        (json!({ "tenure": "Bill", "MonthlyCharges": "Bill" }), "both"),
+        (
+            json!({ "tenure": "Bill", "MonthlyCharges": "Bill" }),
+            "both",
+        ),
     ] {
         let r = upload_mapped(&t, &renamed, &bad).await;
         assert_eq!(r.status(), 400);

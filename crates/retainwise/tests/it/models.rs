@@ -550,7 +550,9 @@ async fn a_subscription_file_is_scored_by_the_rule_based_baseline_until_a_model_
     assert_eq!(t.prediction(&id).await["model_id"], baseline.as_str());
     let (header, rows) = parse_csv(&t.results(&id).await);
     let q = column(&header, "data_quality");
-    assert!(rows.iter().all(|r| r[q] == "has_integration: not in the file"));
+    assert!(rows
+        .iter()
+        .all(|r| r[q] == "has_integration: not in the file"));
 
     // A model trained on the user's own subscription history reads such files itself once
     // activated: the baseline steps aside.

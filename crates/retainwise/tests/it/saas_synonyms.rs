@@ -11,8 +11,9 @@ use crate::mapping::{predict, preview};
 
 /// Eight subscription customers under synonym column names.
 fn file() -> String {
-    let mut csv = "customer_id,days_subscribed,monthly_spend,usage_score,tickets,days_since_last_login\n"
-        .to_owned();
+    let mut csv =
+        "customer_id,days_subscribed,monthly_spend,usage_score,tickets,days_since_last_login\n"
+            .to_owned();
     for i in 0..8u32 {
         csv.push_str(&format!(
             "S-{i},{},{}.00,{},{},{}\n",
