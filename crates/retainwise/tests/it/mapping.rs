@@ -437,7 +437,7 @@ async fn browser_columns_chosen_in_the_preview_are_scored() {
         .unwrap();
     let problem = crate::web::text_of(&c, "#preview-problem:not([hidden])").await;
     assert!(
-        problem.contains("No column for tenure") && problem.contains("Months with us"),
+        problem.contains("No column for tenure") && problem.contains("scored as missing"),
         "{problem}"
     );
     let model = crate::web::text_of(&c, "#preview-model").await;
