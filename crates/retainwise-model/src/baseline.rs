@@ -413,6 +413,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn synonyms_and_hand_choices_pick_the_model() {
+        let telco = Model::embedded_default();
+        let synonyms = b"customer_id,days_subscribed,monthly_spend,usage_score,tickets,days_since_last_login\nS1,30,40,10,8,60\n";
+        assert!(prefers_baseline(telco, synonyms));
+        // Choices made for one model's inputs pick that model.
+        let mut manual = crate::ManualMapping::new();
+        manual.insert("feature_usage_score".into(), Some("usage_score".into()));
+        assert!(prefers_baseline_with(telco, b"a,b\n1,2\n", &manual));
+        let mut manual = crate::ManualMapping::new();
+        manual.insert("tenure".into(), Some("days_subscribed".into()));
+        assert!(!prefers_baseline_with(telco, synonyms, &manual));
+    }
+
+    #[test]
     fn builds_and_scores_the_reference_customer_at_the_base_rate() {
         let model = saas_baseline();
         assert!(

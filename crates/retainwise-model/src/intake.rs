@@ -967,6 +967,35 @@ mod tests {
     }
 
     #[test]
+    fn repeated_ids_are_warned_within_the_tracking_cap() {
+        let model = Model::embedded_default();
+        let mut file = format!("{HEADER}\n");
+        for id in ["A", "B", "A", "B", " "] {
+            file.push_str(id);
+            file.push_str(std::str::from_utf8(REST).unwrap());
+        }
+        let limits = InputLimits {
+            max_tracked_ids: 1,
+            ..InputLimits::default()
+        };
+        let mut intake = Intake::open(model, file.as_bytes(), &limits).unwrap();
+        intake.check_mapping().unwrap();
+        let mut features = vec![0.0; model.encoder().n_features()];
+        let mut warned = Vec::new();
+        while let Some(r) = intake.next_row(&mut features).unwrap() {
+            assert!(r.rejected.is_none(), "{r:?}");
+            warned.extend(r.warnings.into_iter().map(|w| (w.row, w.reason)));
+        }
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].0, 3);
+        assert!(warned[0].1.contains("\"A\" is also on row 1"), "{warned:?}");
+        let v = intake.finish();
+        // B was never remembered (the cap is one id): its rows are counted as unchecked; a
+        // blank id is no id.
+        assert_eq!((v.duplicate_ids, v.duplicate_ids_unchecked), (1, 2));
+    }
+
+    #[test]
     fn decimal_comma_numbers_reach_the_encoder_exactly() {
         let model = Model::embedded_default();
         let row = String::from_utf8_lossy(REST).trim_end().to_string();

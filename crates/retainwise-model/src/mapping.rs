@@ -674,6 +674,70 @@ mod tests {
     }
 
     #[test]
+    fn a_trimmed_or_recased_name_is_normalised_and_says_so() {
+        let h = TELCO
+            .replace("tenure", " tenure ")
+            .replace("gender", "GENDER");
+        let m = map_to_schema(telco(), &header(&h));
+        let tenure = m.features.iter().find(|f| f.feature == "tenure").unwrap();
+        assert_eq!(tenure.column.as_deref(), Some(" tenure "));
+        assert_eq!(tenure.method, Some(MatchMethod::Normalised));
+        assert!(tenure.note.as_deref().unwrap().contains("spaces around it"));
+        let gender = m.features.iter().find(|f| f.feature == "gender").unwrap();
+        assert!(gender.note.as_deref().unwrap().contains("letter case"));
+    }
+
+    #[test]
+    fn manual_choices_come_first_and_bad_ones_are_named() {
+        let h = TELCO.replace("tenure", "Months with us");
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("Months with us".into()));
+        manual.insert("TotalCharges".into(), None);
+        let m = map_to_schema_with(telco(), &header(&h), &manual).unwrap();
+        let tenure = m.features.iter().find(|f| f.feature == "tenure").unwrap();
+        assert_eq!(tenure.method, Some(MatchMethod::Manual));
+        assert_eq!(m.missing.len(), 1);
+        assert!(m.missing[0].by_choice && m.missing[0].suggestions.is_empty());
+        assert_eq!(m.unmapped, vec!["TotalCharges"]);
+        // A choice resolves an ambiguity.
+        let h = format!("{TELCO},Monthly Charges");
+        let mut manual = ManualMapping::new();
+        manual.insert("MonthlyCharges".into(), Some("Monthly Charges".into()));
+        let m = map_to_schema_with(telco(), &header(&h), &manual).unwrap();
+        assert!(m.duplicates.is_empty(), "{m:?}");
+        assert_eq!(m.unmapped, vec!["MonthlyCharges"]);
+        for (input, column, word) in [
+            ("tenure", Some("nope"), "\"nope\""),
+            ("nope", Some("tenure"), "no input \"nope\""),
+        ] {
+            let mut manual = ManualMapping::new();
+            manual.insert(input.into(), column.map(String::from));
+            let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+            assert!(e.contains(word), "{e}");
+        }
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("gender".into()));
+        manual.insert("gender".into(), Some("gender".into()));
+        let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+        assert!(e.contains("both"), "{e}");
+    }
+
+    #[test]
+    fn another_inputs_known_name_is_never_suggested() {
+        // `monthly_charge` is as similar to TotalCharges as `Total amt`, but means
+        // MonthlyCharges.
+        let h = TELCO.replace(",TotalCharges", ",monthly_charge,Total amt");
+        let m = map_to_schema(telco(), &header(&h));
+        let offered: Vec<&str> = m.missing[0]
+            .suggestions
+            .iter()
+            .map(|s| s.column.as_str())
+            .collect();
+        assert_eq!(offered, ["Total amt"]);
+        assert!(strsim::jaro_winkler("totalcharges", "monthlycharge") >= SUGGEST_THRESHOLD);
+    }
+
+    #[test]
     fn blank_and_odd_names_never_match() {
         let m = map_to_schema(telco(), &header(",,x"));
         assert_eq!(m.missing.len(), telco().columns.len());

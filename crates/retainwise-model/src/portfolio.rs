@@ -235,4 +235,36 @@ mod tests {
         assert_eq!(p.top_drivers[0].mean_impact, 15.0);
         assert_eq!(p.top_drivers[1].mean_impact, 3.0);
     }
+
+    #[test]
+    fn revenue_is_found_under_mrr_aliases_and_arr_is_divided_by_12() {
+        use crate::schema::{ColumnKind, FeatureSchema, SourceColumn};
+        let schema = |names: &[&str]| FeatureSchema {
+            label: "churned".into(),
+            id_column: None,
+            columns: names
+                .iter()
+                .map(|n| SourceColumn {
+                    name: (*n).into(),
+                    kind: ColumnKind::Numeric,
+                })
+                .collect(),
+        };
+        for name in [
+            "mrr",
+            "monthly_recurring_revenue",
+            "Monthly Revenue",
+            "monthly_spend",
+        ] {
+            let s = schema(&["seats", name]);
+            let (found, slot, scale) = revenue_slot(&s).unwrap();
+            assert_eq!((found, slot, scale), (name, 1, 1.0));
+        }
+        let s = schema(&["arr", "seats"]);
+        assert_eq!(revenue_slot(&s), Some(("arr", 0, 1.0 / 12.0)));
+        // A monthly column wins over an annual one; no revenue column, no figure.
+        let s = schema(&["arr", "mrr"]);
+        assert_eq!(revenue_slot(&s).unwrap().0, "mrr");
+        assert_eq!(revenue_slot(&schema(&["seats", "total_revenue"])), None);
+    }
 }

@@ -548,11 +548,12 @@ fn predict(
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     // Without --model, a subscription file the built-in model cannot read goes to the SaaS
     // baseline, as it does in the service.
-    let model = if !chosen
-        && retainwise_model::baseline::prefers_baseline(
-            model,
-            std::io::BufRead::fill_buf(&mut reader).context("reading the input")?,
-        ) {
+    // The same head as the service's checks and worker read (`registry::HEAD_BYTES`).
+    let model = if !chosen && {
+        let head = std::io::BufRead::fill_buf(&mut reader).context("reading the input")?;
+        let head = &head[..head.len().min(crate::registry::HEAD_BYTES)];
+        retainwise_model::baseline::prefers_baseline(model, head)
+    } {
         retainwise_model::baseline::saas_baseline()
     } else {
         model
