@@ -66,4 +66,14 @@ async fn a_repeated_customer_id_is_warned_naming_both_rows() {
         .await
         .unwrap();
     check(stored.get("report").unwrap_or(&stored), "HTTP report");
+    let page = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("3 rows repeat the customer id of an earlier row"),
+        "the dashboard says so"
+    );
 }

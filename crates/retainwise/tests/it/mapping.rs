@@ -300,6 +300,16 @@ async fn absent_inputs_are_scored_as_missing_with_a_warning_and_a_flag() {
     let q = column(&header, "data_quality");
     assert!(rows.iter().all(|r| r[q] == flag));
     assert_eq!(t.prediction(&id).await["rows_processed"], 20);
+    let page = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("The file has no column for MonthlyCharges, TotalCharges"),
+        "the dashboard says so"
+    );
 }
 
 /// Issue 12, item 16: a person's column choices (`mapping`: input → header as written, or
