@@ -55,12 +55,31 @@ pub async fn preview_mapping(
                     }
                 }
             }
-            Ok(Some(field)) if field.name() == Some("mapping") => {
-                let text = field
-                    .text()
+            Ok(Some(mut field)) if field.name() == Some("mapping") => {
+                // Read in chunks and bounded, as the upload bounds it.
+                let mut text = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
                     .await
-                    .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+                    .map_err(|e| ApiError::BadRequest(e.body_text()))?
+                {
+                    text.extend_from_slice(&chunk);
+                    if text.len() > super::csv_upload::MAX_MAPPING_FIELD {
+                        return Err(ApiError::BadRequest(format!(
+                            "form field \"mapping\" is longer than {} bytes",
+                            super::csv_upload::MAX_MAPPING_FIELD
+                        )));
+                    }
+                }
+                let text = String::from_utf8(text).map_err(|_| {
+                    ApiError::BadRequest("form field \"mapping\" is not UTF-8 text".to_owned())
+                })?;
                 fields.push(("mapping".to_owned(), text));
+            }
+            Ok(Some(field)) if field.name() == Some("file") => {
+                return Err(ApiError::BadRequest(
+                    "the form has a second \"file\" part; send one file to preview".to_owned(),
+                ))
             }
             Ok(Some(_)) => continue,
             Ok(None) if have_file => break,

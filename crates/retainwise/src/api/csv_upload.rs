@@ -194,6 +194,18 @@ pub(super) struct StoredCsv {
 const MAX_TEXT_FIELDS: usize = 16;
 /// Longest text field kept, in bytes.
 const MAX_TEXT_FIELD: usize = 1024;
+/// Longest `mapping` field kept, in bytes: a choice per input of a wide model (at most
+/// `InputLimits::max_columns` headers of up to a few dozen bytes each).
+pub(super) const MAX_MAPPING_FIELD: usize = 64 * 1024;
+
+/// The longest text accepted for form field `name`.
+pub(super) fn field_limit(name: &str) -> usize {
+    if name == "mapping" {
+        MAX_MAPPING_FIELD
+    } else {
+        MAX_TEXT_FIELD
+    }
+}
 
 /// Streams the multipart field `file` to storage under the upload limit, refusing files that
 /// are plainly not CSV. Small text fields that come before `file` are appended to `fields`.
@@ -219,9 +231,10 @@ pub(super) async fn store_csv(
                     .await
                     .map_err(|e| multipart_error(e, &too_large))?;
                 let shown: String = name.chars().take(40).collect();
-                if text.len() > MAX_TEXT_FIELD {
+                if text.len() > field_limit(&name) {
                     return Err(ApiError::BadRequest(format!(
-                        "form field {shown:?} is longer than {MAX_TEXT_FIELD} bytes; send short settings before the file"
+                        "form field {shown:?} is longer than {} bytes; send short settings before the file",
+                        field_limit(&name)
                     )));
                 }
                 if fields.len() >= MAX_TEXT_FIELDS {
@@ -426,9 +439,10 @@ pub(super) async fn fields_after_file(
             .text()
             .await
             .map_err(|e| ApiError::BadRequest(format!("reading the form field {shown:?}: {e}")))?;
-        if text.len() > MAX_TEXT_FIELD {
+        if text.len() > field_limit(&name) {
             return Err(ApiError::BadRequest(format!(
-                "form field {shown:?} is longer than {MAX_TEXT_FIELD} bytes"
+                "form field {shown:?} is longer than {} bytes",
+                field_limit(&name)
             )));
         }
         fields.push((name, text));
