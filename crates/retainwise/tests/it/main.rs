@@ -10,6 +10,7 @@ mod s3_proxy;
 mod auth;
 mod binary;
 mod caps;
+mod cli_settings;
 mod corpus;
 mod data_quality;
 mod dates;
