@@ -109,6 +109,19 @@ async fn a_new_customers_top_reason_and_advice_are_about_onboarding() {
         .find(|r| at(r, "customer_id") == "LOYAL")
         .unwrap();
     assert!(!at(loyal, "recommendation").contains("onboarding"));
+
+    // The same on the customer's page.
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("new.csv", file().into_bytes()).await;
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let page = t
+        .get(&format!("/predictions/{id}/customers/1"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("tenure (with TotalCharges)"), "{page}");
+    assert!(page.contains("give new-customer onboarding"), "{page}");
 }
 
 /// The churn and retention figures of every customer page, and the dashboard's averages, add
