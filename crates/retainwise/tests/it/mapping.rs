@@ -317,6 +317,18 @@ async fn absent_inputs_are_scored_as_missing_with_a_warning_and_a_flag() {
 /// equal those of the same file with the model's own column names.
 #[tokio::test]
 async fn columns_chosen_by_hand_are_honoured_by_the_worker() {
+    chosen_columns(&TestApp::spawn().await).await;
+}
+
+/// The same on Postgres (the choices are stored with the prediction).
+#[tokio::test]
+async fn columns_chosen_by_hand_are_honoured_on_postgres() {
+    if let Some(t) = TestApp::spawn_postgres().await {
+        chosen_columns(&t).await;
+    }
+}
+
+async fn chosen_columns(t: &TestApp) {
     let canonical = synthetic_telco(15);
     // Names no automatic tier maps: `Months with us` for tenure, `Bill` for MonthlyCharges.
     let renamed = {
@@ -334,8 +346,7 @@ async fn columns_chosen_by_hand_are_honoured_by_the_worker() {
     };
     let mapping =
         json!({ "tenure": " Months with us", "MonthlyCharges": "Bill", "TotalCharges": null });
-    let t = TestApp::spawn().await;
-    let (status, body) = preview(&t, &renamed, Some(mapping.clone())).await;
+    let (status, body) = preview(t, &renamed, Some(mapping.clone())).await;
     assert_eq!(status, 200, "{body}");
     let m = &body["preview"]["mapping"];
     assert_eq!(entry(m, "tenure")["method"], "manual", "{m}");
@@ -393,7 +404,7 @@ async fn columns_chosen_by_hand_are_honoured_by_the_worker() {
             "both",
         ),
     ] {
-        let r = upload_mapped(&t, &renamed, &bad).await;
+        let r = upload_mapped(t, &renamed, &bad).await;
         assert_eq!(r.status(), 400);
         let detail = r.json::<Value>().await.unwrap()["detail"]
             .as_str()
