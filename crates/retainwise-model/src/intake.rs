@@ -53,8 +53,9 @@ pub struct InputLimits {
     /// ([`ScoreError::MissingColumns`]), since every row would be rejected by the rule above.
     pub max_missing_share: f64,
     /// Distinct customer ids remembered to find repeated ones (default 1,000,000; 64-bit
-    /// hashes with their first row, about 24 MB at most). Ids after the first this many are not
-    /// checked, and the report says so ([`ValidationReport::duplicate_ids_unchecked`]).
+    /// hashes with their first row: at most a hash table of 2²¹ buckets of 17 bytes, about
+    /// 36 MB). Ids after the first this many are not checked, and the report says so
+    /// ([`ValidationReport::duplicate_ids_unchecked`]).
     pub max_tracked_ids: usize,
 }
 
