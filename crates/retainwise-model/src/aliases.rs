@@ -173,6 +173,61 @@ pub const GROUPS: &[AliasGroup] = &[
             ("payment_mode", Same),
         ],
     },
+    // The SaaS baseline's inputs ([`crate::baseline`]) under the names subscription systems
+    // export them with.
+    AliasGroup {
+        meaning: "product usage score",
+        names: &[
+            ("feature_usage_score", Same),
+            ("usage_score", Same),
+            ("product_usage_score", Same),
+            ("product_usage", Same),
+            ("feature_usage", Same),
+            ("usage", Same),
+            ("engagement_score", Same),
+            ("adoption_score", Same),
+            ("activity_score", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "support tickets",
+        names: &[
+            ("support_tickets", Same),
+            ("tickets", Same),
+            ("ticket_count", Same),
+            ("num_tickets", Same),
+            ("number_of_tickets", Same),
+            ("tickets_opened", Same),
+            ("support_requests", Same),
+            ("support_cases", Same),
+            ("support_ticket_count", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "days since the last activity",
+        names: &[
+            ("last_activity_days_ago", Same),
+            ("days_since_last_login", Same),
+            ("days_since_last_activity", Same),
+            ("days_since_last_seen", Same),
+            ("days_since_last_use", Same),
+            ("days_since_login", Same),
+            ("last_login_days_ago", Same),
+            ("last_seen_days_ago", Same),
+            ("days_inactive", Same),
+            ("inactive_days", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: "has an integration",
+        names: &[
+            ("has_integration", Same),
+            ("has_integrations", Same),
+            ("integrated", Same),
+            ("uses_integration", Same),
+            ("uses_integrations", Same),
+        ],
+    },
     AliasGroup {
         meaning: "paperless billing",
         names: &[
@@ -187,6 +242,27 @@ pub const GROUPS: &[AliasGroup] = &[
 /// (e.g. for a "supported columns" page); `None` when the name is in no group.
 pub fn group_of(feature: &str) -> Option<&'static AliasGroup> {
     lookup(&column_key(feature)).map(|(g, _)| &GROUPS[g])
+}
+
+/// True when `column` is a name the alias table gives to something other than `feature` (e.g.
+/// `monthly_spend` for `TotalCharges`): such a column is never a plausible stand-in for it.
+pub fn names_another_input(feature: &str, column: &str) -> bool {
+    match (lookup(&column_key(column)), lookup(&column_key(feature))) {
+        (Some((cg, _)), Some((fg, _))) => cg != fg,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Months in one unit of a duration column named `name` (`1` for `tenure`, about 1/30.44 for
+/// `days_subscribed`), when the alias table knows its unit.
+pub fn months_per_unit(name: &str) -> Option<f64> {
+    lookup(&column_key(name)).and_then(|(_, u)| u.months())
+}
+
+/// The meaning of `name` in the alias table (`"monthly charges"` for `mrr`), if it has one.
+pub fn meaning_of(name: &str) -> Option<&'static str> {
+    lookup(&column_key(name)).map(|(g, _)| GROUPS[g].meaning)
 }
 
 /// Other spellings of category levels, as [`crate::values::level_key`]s: `(synonym, level)`.

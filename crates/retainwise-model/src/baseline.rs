@@ -109,15 +109,32 @@ pub fn saas_baseline() -> &'static Model {
 /// column short of the template then fails naming that column, not the active model's dozen.
 /// Files that are plainly for `active` (or unreadable) stay with it.
 pub fn prefers_baseline(active: &Model, head: &[u8]) -> bool {
+    prefers_baseline_with(active, head, &crate::ManualMapping::new())
+}
+
+/// [`prefers_baseline`] for a file sent with a person's column choices
+/// ([`crate::ManualMapping`]): they were made for one model's inputs, so they pick that model
+/// (`active` when it has every chosen input, else the baseline when it has them all); without
+/// choices, [`prefers_baseline`]'s rule.
+pub fn prefers_baseline_with(active: &Model, head: &[u8], manual: &crate::ManualMapping) -> bool {
+    let base = saas_baseline();
+    if active.id() == base.id() {
+        return false;
+    }
+    if !manual.is_empty() {
+        let has_all = |m: &Model| {
+            manual.keys().all(|k| {
+                m.schema().columns.iter().any(|c| c.name == *k)
+                    || m.schema().id_column.as_deref() == Some(k.as_str())
+            })
+        };
+        return !has_all(active) && has_all(base);
+    }
     let missing = |m: &Model| {
         crate::preview(m, head, 0)
             .ok()
             .map(|p| p.mapping.missing.len())
     };
-    let base = saas_baseline();
-    if active.id() == base.id() {
-        return false;
-    }
     match (missing(active), missing(base)) {
         (Some(0), _) | (_, None) => false,
         (_, Some(0)) => true,
@@ -396,6 +413,20 @@ fn build() -> Result<Model, crate::ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synonyms_and_hand_choices_pick_the_model() {
+        let telco = Model::embedded_default();
+        let synonyms = b"customer_id,days_subscribed,monthly_spend,usage_score,tickets,days_since_last_login\nS1,30,40,10,8,60\n";
+        assert!(prefers_baseline(telco, synonyms));
+        // Choices made for one model's inputs pick that model.
+        let mut manual = crate::ManualMapping::new();
+        manual.insert("feature_usage_score".into(), Some("usage_score".into()));
+        assert!(prefers_baseline_with(telco, b"a,b\n1,2\n", &manual));
+        let mut manual = crate::ManualMapping::new();
+        manual.insert("tenure".into(), Some("days_subscribed".into()));
+        assert!(!prefers_baseline_with(telco, synonyms, &manual));
+    }
 
     #[test]
     fn builds_and_scores_the_reference_customer_at_the_base_rate() {

@@ -149,7 +149,7 @@ impl Batch {
         let mut probabilities = Vec::with_capacity(end - start);
         let mut levels = Vec::with_capacity(end - start);
         let mut cells = Cells::default();
-        let revenue = revenue_slot(model.schema()).map(|(_, slot)| slot);
+        let revenue = revenue_slot(model.schema()).map(|(_, slot, scale)| (slot, scale));
         let mut portfolio = PortfolioAcc::new(explainer.n_columns());
         for i in start..end {
             let features = &self.features[i * self.n_features..(i + 1) * self.n_features];
@@ -188,7 +188,7 @@ impl Batch {
                     cells.quality.as_bytes(),
                 ])
                 .expect("writing to memory cannot fail");
-            portfolio.add(p6, revenue.map(|slot| features[slot]), &e);
+            portfolio.add(p6, revenue.map(|(slot, scale)| features[slot] * scale), &e);
             probabilities.push(p);
             levels.push(level);
         }

@@ -25,6 +25,18 @@
 //! sign and the ranking of the columns are those of the SHAP values. With isotonic calibration
 //! the SHAP values are those of the pre-calibration log-odds `F` (a monotone map has no additive
 //! split of its own), and only their conversion to points goes through the calibrated map.
+//!
+//! # Correlated columns ranked as one
+//! Some columns say one thing twice: total charges are, near enough, tenure × monthly charges,
+//! so for a new customer the model's risk is split between a short tenure and the small total
+//! it implies, and a lone "total charges of 30 raises the risk" reads as "a low bill is a
+//! risk" — advice about nothing. SHAP values are additive, so a group's contribution is the sum
+//! of its members' (Lundberg & Lee 2017, the additivity property; grouping correlated features
+//! is the usual remedy, Molnar, *Interpretable Machine Learning*, §9.6 "Shapley values" on
+//! correlated features). [`GROUPS`] lists such pairs by their alias-table meanings: when both
+//! values of a row are present, the second column's contribution is counted with the first's
+//! ([`Factor::with`]), ranked and worded as one factor ("tenure of 1 (with the total charges
+//! it brings)"). The per-column values `phi` stay exact; the impacts still add up.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -43,6 +55,18 @@ pub const TOP_FACTORS: usize = 3;
 /// A factor whose impact rounds to less than this (percentage points) is not listed.
 pub const MIN_IMPACT_POINTS: f64 = 0.05;
 
+/// Pairs of columns ranked as one factor (see the module doc), by their meanings in
+/// [`crate::aliases::GROUPS`]: the first is named, the second counted with it.
+pub const GROUPS: &[(&str, &str, &str)] = &[(
+    "tenure (time as a customer)",
+    "total charges",
+    "with the total charges it brings",
+)];
+
+/// Tenure (in the model's unit, months for the Telco data) below which a customer is new: the
+/// first half-year, the baseline's short-tenure band ([`crate::baseline`]).
+pub const NEW_CUSTOMER_MONTHS: f64 = 6.0;
+
 /// One source column's part in a customer's score. Borrows from the [`Explainer`] so that
 /// explaining a row allocates little (it runs for every scored row).
 #[derive(Clone, Debug, PartialEq)]
@@ -55,8 +79,12 @@ pub struct Factor<'a> {
     /// for a date `"2024-03-01 (412 days before 2025-04-17)"` (the reference date), or
     /// `"missing"` when absent or an unseen category.
     pub value: Cow<'a, str>,
-    /// Effect on the churn probability in percentage points (positive raises the risk).
+    /// Effect on the churn probability in percentage points (positive raises the risk); with
+    /// `with`, the two columns' effects together.
     pub impact: f64,
+    /// A correlated column whose effect is counted in this factor's ([`GROUPS`]), if any: its
+    /// schema index and name.
+    pub with: Option<(usize, &'a str)>,
 }
 
 /// What [`Explainer::explain`] found for one customer.
@@ -97,6 +125,9 @@ pub struct Explainer {
     linear_terms: Vec<(crate::linear::LinearTerm, usize)>,
     /// `F₀` (see the module doc).
     base_value: f64,
+    /// Grouped columns ([`GROUPS`]): (named column, column counted with it, how the second is
+    /// said).
+    groups: Vec<(usize, usize, &'static str)>,
 }
 
 impl Explainer {
@@ -132,12 +163,23 @@ impl Explainer {
                 kind: c.kind.clone(),
             })
             .collect();
+        let numeric_of = |meaning: &str| {
+            schema.columns.iter().position(|c| {
+                c.kind == ColumnKind::Numeric
+                    && crate::aliases::meaning_of(&c.name) == Some(meaning)
+            })
+        };
+        let groups = GROUPS
+            .iter()
+            .filter_map(|(a, b, words)| Some((numeric_of(a)?, numeric_of(b)?, *words)))
+            .collect();
         Explainer {
             shap,
             columns,
             predictor: predictor.clone(),
             linear_terms,
             base_value,
+            groups,
         }
     }
 
@@ -198,11 +240,30 @@ impl Explainer {
         } else {
             calibration.slope(log_odds)
         };
+        // Grouped columns of this row (both values present): the second is counted with the
+        // first, and ranked nowhere on its own.
+        let mut with = [None; 2];
+        for (g, &(a, b, _)) in self.groups.iter().take(with.len()).enumerate() {
+            let present = |c: usize| !features[self.columns[c].offset].is_nan();
+            if present(a) && present(b) {
+                with[g] = Some((a, b));
+            }
+        }
+        let partner = |c: usize| with.iter().flatten().find(|g| g.0 == c).map(|g| g.1);
+        let merged = |c: usize| with.iter().flatten().any(|g| g.1 == c);
+        let ranked = |c: usize| {
+            if merged(c) {
+                0.0
+            } else {
+                phi[c] + partner(c).map_or(0.0, |b| phi[b])
+            }
+        };
         let factor = |c: usize| Factor {
             column: c,
             feature: &self.columns[c].name,
             value: self.value(c, features, reference),
-            impact: 100.0 * phi[c] * slope,
+            impact: 100.0 * ranked(c) * slope,
+            with: partner(c).map(|b| (b, self.columns[b].name.as_str())),
         };
         // A flat stretch of an isotonic map gives slope 0: no column moves the probability.
         let min_phi = if slope > 0.0 {
@@ -210,11 +271,12 @@ impl Explainer {
         } else {
             f64::INFINITY
         };
-        let risk_factors = top(phi, |v| v >= min_phi, |a, b| a > b)
+        let n = phi.len();
+        let risk_factors = top(n, ranked, |v| v >= min_phi, |a, b| a > b)
             .into_iter()
             .map(factor)
             .collect();
-        let protective_factors = top(phi, |v| v <= -min_phi, |a, b| a < b)
+        let protective_factors = top(n, ranked, |v| v <= -min_phi, |a, b| a < b)
             .into_iter()
             .map(factor)
             .collect();
@@ -267,6 +329,18 @@ impl Explainer {
     /// `"paperless billing"`, `"missing total charges"`, and for a date column named
     /// `signup_date` `"signup 412 days before the reference date"`.
     pub fn phrase(&self, f: &Factor<'_>) -> String {
+        let one = self.phrase_one(f);
+        match f
+            .with
+            .and_then(|(b, _)| self.groups.iter().find(|g| g.0 == f.column && g.1 == b))
+        {
+            Some((_, _, words)) => format!("{one} ({words})"),
+            None => one,
+        }
+    }
+
+    /// [`Explainer::phrase`] of the factor's own column.
+    fn phrase_one(&self, f: &Factor<'_>) -> String {
         let col = &self.columns[f.column];
         let value: &str = &f.value;
         let categorical = matches!(col.kind, ColumnKind::Categorical { .. });
@@ -380,17 +454,23 @@ const MISSING: &str = "missing";
 /// What a date's day count is counted from, in words.
 const REFERENCE: &str = "the reference date";
 
-/// The indices of up to [`TOP_FACTORS`] values of `phi` passing `keep`, best first by
-/// `better`, ties to the lower index (a scan, not a sort: this runs for every row).
-fn top(phi: &[f64], keep: impl Fn(f64) -> bool, better: impl Fn(f64, f64) -> bool) -> Vec<usize> {
+/// The indices of up to [`TOP_FACTORS`] of the `n` values `value(c)` passing `keep`, best first
+/// by `better`, ties to the lower index (a scan, not a sort: this runs for every row).
+fn top(
+    n: usize,
+    value: impl Fn(usize) -> f64,
+    keep: impl Fn(f64) -> bool,
+    better: impl Fn(f64, f64) -> bool,
+) -> Vec<usize> {
     let mut best: Vec<usize> = Vec::with_capacity(TOP_FACTORS + 1);
-    for (c, &v) in phi.iter().enumerate() {
+    for c in 0..n {
+        let v = value(c);
         if !keep(v) {
             continue;
         }
         let at = best
             .iter()
-            .position(|&b| better(v, phi[b]))
+            .position(|&b| better(v, value(b)))
             .unwrap_or(best.len());
         if at < TOP_FACTORS {
             best.insert(at, c);
@@ -532,6 +612,15 @@ impl Explainer {
         level: &str,
         flags: &[Flag],
     ) -> String {
+        // A new customer's risk is their newness, whatever else adds to it: onboarding first.
+        let new_customer = e.risk_factors.iter().find(|f| {
+            flag_of(flags, f.column).is_none()
+                && crate::aliases::meaning_of(f.feature) == Some(GROUPS[0].0)
+                && f.value.parse::<f64>().is_ok_and(|x| {
+                    x * crate::aliases::months_per_unit(f.feature).unwrap_or(1.0)
+                        < NEW_CUSTOMER_MONTHS
+                })
+        });
         let what = e
             .risk_factors
             .first()
@@ -543,7 +632,12 @@ impl Explainer {
                 ),
                 None => {
                     let numeric = matches!(self.columns[f.column].kind, ColumnKind::Numeric);
-                    action(f, numeric)
+                    match new_customer {
+                        Some(n) if n.column != f.column => {
+                            format!("{}; also {}", action(n, true), action(f, numeric))
+                        }
+                        _ => action(f, numeric),
+                    }
                 }
             });
         // A value the model was never trained on makes any score, low ones included, a guess:
@@ -593,7 +687,8 @@ impl Explainer {
 }
 
 /// Writes factors as a JSON array of `{"feature","value","impact"}` objects, impact rounded to
-/// 0.1 percentage point.
+/// 0.1 percentage point; a grouped factor ([`GROUPS`]) also carries `"with"`, the name of the
+/// column counted in its impact.
 pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
     factors_json_flagged(factors, &[], out);
 }
@@ -616,6 +711,10 @@ pub fn factors_json_flagged(factors: &[Factor<'_>], flags: &[Flag], out: &mut St
         let sign = if tenths < 0 { "-" } else { "" };
         let t = tenths.unsigned_abs();
         let _ = write!(out, ",\"impact\":{sign}{}.{}", t / 10, t % 10);
+        if let Some((_, name)) = f.with {
+            out.push_str(",\"with\":");
+            json_string(name, out);
+        }
         if let Some(k) = flag_of(flags, f.column) {
             out.push_str(",\"quality\":");
             json_string(k.label(), out);
@@ -651,8 +750,9 @@ mod tests {
     #[test]
     fn top_keeps_the_largest_in_order() {
         let phi = [0.1, -0.5, 0.7, 0.0, 0.7, -0.2, 0.3];
-        assert_eq!(top(&phi, |v| v > 0.0, |a, b| a > b), vec![2, 4, 6]);
-        assert_eq!(top(&phi, |v| v < 0.0, |a, b| a < b), vec![1, 5]);
+        let v = |c: usize| phi[c];
+        assert_eq!(top(7, v, |v| v > 0.0, |a, b| a > b), vec![2, 4, 6]);
+        assert_eq!(top(7, v, |v| v < 0.0, |a, b| a < b), vec![1, 5]);
     }
 
     #[test]
@@ -672,6 +772,7 @@ mod tests {
             feature: "Contract",
             value: Cow::Borrowed("Month \"to\" month"),
             impact: 12.345,
+            with: None,
         };
         let mut s = String::new();
         factors_json(&[f.clone(), f], &mut s);
@@ -818,7 +919,8 @@ mod tests {
                 let points: f64 = phi.iter().map(|v| 100.0 * v * slope).sum();
                 assert!((points - 100.0 * (e.probability - e.base_probability)).abs() < 1e-9);
                 for f in e.risk_factors.iter().chain(&e.protective_factors) {
-                    assert!((f.impact - 100.0 * phi[f.column] * slope).abs() < 1e-12);
+                    let both = phi[f.column] + f.with.map_or(0.0, |(b, _)| phi[b]);
+                    assert!((f.impact - 100.0 * both * slope).abs() < 1e-12);
                 }
             }
         }
@@ -832,6 +934,7 @@ mod tests {
             feature,
             value: Cow::Borrowed(value),
             impact,
+            with: None,
         };
         let e = Explanation {
             risk_factors: vec![
@@ -851,9 +954,10 @@ mod tests {
         );
         assert_eq!(x.phrase(&e.risk_factors[2]), "paperless billing");
         assert_eq!(x.phrase(&f(1, "tenure", "missing", 1.0)), "missing tenure");
+        // A customer of 2 months is new: onboarding first, then the top driver's action.
         assert_eq!(
             x.recommendation(&e, "high"),
-            "Contact this week: offer a discount for moving to a one- or two-year contract."
+            "Contact this week: give new-customer onboarding and an early loyalty offer; also offer a discount for moving to a one- or two-year contract."
         );
         assert_eq!(
             x.recommendation(&e, "low"),
@@ -934,6 +1038,7 @@ mod tests {
             feature: "signup_date",
             value: x.value(0, &[412.0, 1.0], reference),
             impact: 1.0,
+            with: None,
         };
         assert_eq!(signup.value, "2024-03-01 (412 days before 2025-04-17)");
         assert_eq!(

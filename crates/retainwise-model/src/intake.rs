@@ -9,7 +9,9 @@
 //! line endings and however many lines a quoted field spans.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use std::io::Read;
 
 use crate::aliases;
@@ -19,7 +21,7 @@ use crate::csv_input::{self, QuoteEnd, ReadError, Records};
 use crate::decode::{DecodeReader, Encoding};
 use crate::dialect::Dialect;
 use crate::encode::{CellNote, Encoder};
-use crate::mapping::{self, ColumnMapping};
+use crate::mapping::{self, ColumnMapping, ManualMapping};
 use crate::quality::{Flag, FlagKind};
 use crate::report::{ColumnStats, ValidationReport};
 use crate::schema::{ColumnKind, FeatureSchema};
@@ -44,7 +46,17 @@ pub struct InputLimits {
     /// Largest share of a row's features that may be missing for it to be scored (default 0.5).
     /// A row mostly blank is a totals row, a notes row or a broken export, and its score would
     /// say nothing about a customer; it is rejected naming how many values are missing.
+    ///
+    /// The same share bounds the model inputs a *file* may lack: up to
+    /// `floor(max_missing_share × features)` absent columns are scored as missing in every row
+    /// (flagged, [`crate::quality::FlagKind::Absent`]); more, and the file is refused
+    /// ([`ScoreError::MissingColumns`]), since every row would be rejected by the rule above.
     pub max_missing_share: f64,
+    /// Distinct customer ids remembered to find repeated ones (default 1,000,000; 64-bit
+    /// hashes with their first row: at most a hash table of 2²¹ buckets of 17 bytes, about
+    /// 36 MB). Ids after the first this many are not checked, and the report says so
+    /// ([`ValidationReport::duplicate_ids_unchecked`]).
+    pub max_tracked_ids: usize,
 }
 
 impl Default for InputLimits {
@@ -55,6 +67,7 @@ impl Default for InputLimits {
             max_rows: 5_000_000,
             max_listed_rejections: 1000,
             max_missing_share: 0.5,
+            max_tracked_ids: 1_000_000,
         }
     }
 }
@@ -84,9 +97,11 @@ pub struct Intake<'m, R> {
     record: csv::ByteRecord,
     header: Vec<String>,
     mapping: ColumnMapping,
-    /// File column and numeric scale of each schema feature (empty until the mapping is
-    /// complete).
-    plan: Vec<(usize, f64)>,
+    /// File column (`None`: absent, read as missing) and numeric scale of each schema feature
+    /// (empty unless the mapping passes [`check_columns`]).
+    plan: Vec<(Option<usize>, f64)>,
+    /// Ids seen so far (64-bit hashes) and the row each was first seen on.
+    seen_ids: HashMap<u64, u64>,
     id_at: Option<usize>,
     /// The file width a row needs for every feature to be present.
     needed_width: usize,
@@ -115,6 +130,21 @@ impl<'m, R: Read> Intake<'m, R> {
     /// [`ScoreError::FieldTooLong`] (a header name), [`ScoreError::Malformed`],
     /// [`ScoreError::Io`].
     pub fn open(model: &'m Model, input: R, limits: &InputLimits) -> Result<Self, ScoreError> {
+        Self::open_with(model, input, limits, &ManualMapping::new())
+    }
+
+    /// [`Intake::open`] with a person's column choices applied before the automatic mapping
+    /// ([`crate::mapping::ManualMapping`]).
+    ///
+    /// # Errors
+    /// As [`Intake::open`], and [`ScoreError::BadMapping`] for a choice that names an input
+    /// or a header that does not exist.
+    pub fn open_with(
+        model: &'m Model,
+        input: R,
+        limits: &InputLimits,
+        manual: &ManualMapping,
+    ) -> Result<Self, ScoreError> {
         let opened = csv_input::open(input)?;
         if let Some(format) = opened.reader.get_ref().not_text() {
             return Err(ScoreError::NotCsv { format });
@@ -155,10 +185,13 @@ impl<'m, R: Read> Intake<'m, R> {
                 limit: limits.max_field_bytes,
             });
         }
-        let header = csv_input::header_names(&record);
+        // Names as written (spaces kept), so that the mapping and the report show each header
+        // as the file has it and a trimmed match is not called exact.
+        let header = written_names(&record);
         let mapping = mapping::map_columns(model, &header);
-        if csv_input::looks_headerless(&header)
-            || looks_like_data(model.schema(), &header, &mapping)
+        let trimmed = csv_input::header_names(&record);
+        if csv_input::looks_headerless(&trimmed)
+            || looks_like_data(model.schema(), &trimmed, &mapping)
         {
             let example: Vec<&str> = model
                 .schema()
@@ -172,15 +205,28 @@ impl<'m, R: Read> Intake<'m, R> {
                 example: example.join(","),
             });
         }
-        let plan: Vec<(usize, f64)> = mapping
-            .features
-            .iter()
-            .map(|f| f.column_index.map(|i| (i, f.scale)))
-            .collect::<Option<Vec<_>>>()
-            .filter(|_| mapping.is_complete())
-            .unwrap_or_default();
+        let mapping = if manual.is_empty() {
+            mapping
+        } else {
+            mapping::map_columns_with(model, &header, manual)
+                .map_err(|message| ScoreError::BadMapping { message })?
+        };
+        let plan: Vec<(Option<usize>, f64)> =
+            if check_columns(&mapping, &header, model, limits).is_ok() {
+                mapping
+                    .features
+                    .iter()
+                    .map(|f| (f.column_index, f.scale))
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let id_at = mapping.id.as_ref().and_then(|m| m.column_index);
-        let needed_width = plan.iter().map(|&(at, _)| at + 1).max().unwrap_or(0);
+        let needed_width = plan
+            .iter()
+            .filter_map(|&(at, _)| at.map(|a| a + 1))
+            .max()
+            .unwrap_or(0);
         let validation = ValidationReport {
             encoding: opened.encoding.label().to_string(),
             delimiter: opened.dialect.delimiter_name().to_string(),
@@ -196,6 +242,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 })
                 .collect(),
             rejected_rows_cap: limits.max_listed_rejections,
+            absent_inputs: mapping.missing.iter().map(|m| m.feature.clone()).collect(),
             ..ValidationReport::default()
         };
         Ok(Intake {
@@ -205,6 +252,7 @@ impl<'m, R: Read> Intake<'m, R> {
             header,
             mapping,
             plan,
+            seen_ids: HashMap::new(),
             id_at,
             needed_width,
             encoding: opened.encoding,
@@ -246,7 +294,7 @@ impl<'m, R: Read> Intake<'m, R> {
             .iter()
             .zip(&self.plan)
             .filter(|(c, _)| c.kind == ColumnKind::Date)
-            .map(|(_, &(at, _))| at)
+            .filter_map(|(_, &(at, _))| at)
             .collect();
         let today = crate::dates::today();
         // The latest date not after today, kept as the file streams by; `any`: a date was seen.
@@ -266,7 +314,8 @@ impl<'m, R: Read> Intake<'m, R> {
         Ok(any.then(|| crate::dates::reference_from(latest, today)))
     }
 
-    /// The file's column names (decoded, trimmed, control characters removed).
+    /// The file's column names as written (decoded, control characters and a byte-order mark
+    /// removed, spaces kept).
     pub fn header(&self) -> &[String] {
         &self.header
     }
@@ -286,31 +335,12 @@ impl<'m, R: Read> Intake<'m, R> {
         self.dialect
     }
 
-    /// `Ok` when every feature has exactly one column.
+    /// `Ok` when the file can be scored as mapped: see [`check_columns`].
     ///
     /// # Errors
-    /// [`ScoreError::DuplicateColumns`] when an input matched several columns, else
-    /// [`ScoreError::MissingColumns`] when a feature matched none.
+    /// As [`check_columns`].
     pub fn check_mapping(&self) -> Result<(), ScoreError> {
-        if !self.mapping.duplicates.is_empty() {
-            return Err(ScoreError::DuplicateColumns {
-                duplicates: self.mapping.duplicates.clone(),
-                mapping: Box::new(self.mapping.clone()),
-            });
-        }
-        if !self.mapping.missing.is_empty() {
-            return Err(ScoreError::MissingColumns {
-                missing: self
-                    .mapping
-                    .missing
-                    .iter()
-                    .map(|m| m.feature.clone())
-                    .collect(),
-                found: self.header.clone(),
-                mapping: Box::new(self.mapping.clone()),
-            });
-        }
-        Ok(())
+        check_columns(&self.mapping, &self.header, self.model, &self.limits)
     }
 
     /// Reads the next record into the internal buffer; `Ok(false)` at the end. Counts the row
@@ -446,7 +476,7 @@ impl<'m, R: Read> Intake<'m, R> {
             && record
                 .iter()
                 .zip(&self.header)
-                .all(|(f, h)| csv_input::decode_field(f).trim() == h)
+                .all(|(f, h)| csv_input::decode_field(f).trim() == h.trim())
         {
             Some(issue(
                 None,
@@ -480,8 +510,8 @@ impl<'m, R: Read> Intake<'m, R> {
                 .columns
                 .iter()
                 .zip(&self.plan)
-                .filter(|(_, &(at, _))| at >= record.len())
-                .min_by_key(|(_, &(at, _))| at)
+                .filter_map(|(c, &(at, _))| at.filter(|&a| a >= record.len()).map(|a| (c, a)))
+                .min_by_key(|&(_, a)| a)
                 .map(|(c, _)| c.name.clone());
             Some(issue(
                 first_missing,
@@ -518,6 +548,19 @@ impl<'m, R: Read> Intake<'m, R> {
         let mut bad_count = 0;
         let mut missing = 0usize;
         for (c, &(at, scale)) in self.plan.iter().enumerate() {
+            let Some(at) = at else {
+                // No column in the file: missing in every row, flagged on each (the file-level
+                // warning is `ValidationReport::absent_inputs`).
+                // An empty cell encodes as missing for every kind (as a blank cell does below).
+                let _ = encoder.encode_cell(c, "", features);
+                self.validation.columns[c].missing += 1;
+                missing += 1;
+                flags.push(Flag {
+                    column: c,
+                    kind: FlagKind::Absent,
+                });
+                continue;
+            };
             let raw = csv_input::decode_field(&record[at]);
             if let Cow::Owned(_) = raw {
                 self.validation.cells_read_as_windows_1252 += 1;
@@ -658,6 +701,9 @@ impl<'m, R: Read> Intake<'m, R> {
                 flags: Vec::new(),
             }));
         }
+        if let Some(w) = self.repeated_id(row, customer_id.as_deref()) {
+            warnings.push(w);
+        }
         for w in &warnings {
             self.validation.warn(w);
         }
@@ -670,6 +716,38 @@ impl<'m, R: Read> Intake<'m, R> {
         }))
     }
 
+    /// A warning when scored row `row`'s customer id (not blank) was already seen on a scored
+    /// row: two rows for one customer give two scores, and every count over customers counts
+    /// them twice. Ids are remembered as 64-bit hashes (SipHash with fixed keys, so the same
+    /// file always gives the same report; two different ids share a hash with probability about
+    /// n²/2⁶⁵, under 10⁻⁷ for a million ids), up to [`InputLimits::max_tracked_ids`].
+    fn repeated_id(&mut self, row: u64, id: Option<&str>) -> Option<RowIssue> {
+        let id = id.filter(|s| !s.trim().is_empty())?;
+        let mut h = std::hash::DefaultHasher::new();
+        id.hash(&mut h);
+        let key = h.finish();
+        if let Some(&first) = self.seen_ids.get(&key) {
+            self.validation.duplicate_ids += 1;
+            let column = self.mapping.id.as_ref().and_then(|m| m.column.clone());
+            return Some(RowIssue {
+                row,
+                customer_id: Some(id.to_owned()),
+                column,
+                value: Some(id.to_owned()),
+                reason: format!(
+                    "customer id {id:?} is also on row {first}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
+                ),
+                used_instead: None,
+            });
+        }
+        if self.seen_ids.len() < self.limits.max_tracked_ids {
+            self.seen_ids.insert(key, row);
+        } else {
+            self.validation.duplicate_ids_unchecked += 1;
+        }
+        None
+    }
+
     /// The validation report so far (complete once [`Intake::next_row`] returned `None`).
     pub fn validation(&self) -> &ValidationReport {
         &self.validation
@@ -679,6 +757,58 @@ impl<'m, R: Read> Intake<'m, R> {
     pub fn finish(self) -> ValidationReport {
         self.validation
     }
+}
+
+/// `Ok` when a file with `header`, mapped as `mapping`, can be scored by `model`: no input is
+/// matched by several columns, and at most `floor(limits.max_missing_share × features)` inputs
+/// have no column (those are scored as missing in every row, flagged). The one check behind
+/// scoring, the preview's `ready` and the checks at upload, so they never disagree.
+///
+/// # Errors
+/// [`ScoreError::DuplicateColumns`] when an input matched several columns, else
+/// [`ScoreError::MissingColumns`] when too many inputs have no column.
+pub fn check_columns(
+    mapping: &ColumnMapping,
+    header: &[String],
+    model: &Model,
+    limits: &InputLimits,
+) -> Result<(), ScoreError> {
+    if !mapping.duplicates.is_empty() {
+        return Err(ScoreError::DuplicateColumns {
+            duplicates: mapping.duplicates.clone(),
+            mapping: Box::new(mapping.clone()),
+        });
+    }
+    let allowed = max_absent(model, limits);
+    if mapping.missing.len() > allowed {
+        return Err(ScoreError::MissingColumns {
+            missing: mapping.missing.iter().map(|m| m.feature.clone()).collect(),
+            found: header.to_vec(),
+            allowed,
+            mapping: Box::new(mapping.clone()),
+        });
+    }
+    Ok(())
+}
+
+/// How many of `model`'s inputs a file may lack and still be scored (see
+/// [`InputLimits::max_missing_share`]).
+pub fn max_absent(model: &Model, limits: &InputLimits) -> usize {
+    (limits.max_missing_share * model.schema().columns.len() as f64).floor() as usize
+}
+
+/// A header record's names as written: decoded, control characters and a byte-order mark
+/// removed, spaces kept.
+fn written_names(record: &csv::ByteRecord) -> Vec<String> {
+    record
+        .iter()
+        .map(|f| {
+            csv_input::decode_field(f)
+                .chars()
+                .filter(|c| !c.is_control() && *c != '\u{FEFF}')
+                .collect()
+        })
+        .collect()
 }
 
 /// True when a header that maps onto no feature reads like a data row instead: at least half of
@@ -835,6 +965,35 @@ mod tests {
         assert_eq!(v.encoding, "UTF-8");
         assert_eq!(v.cells_read_as_windows_1252, 1);
         assert_eq!(v.rows_total, n + 1);
+    }
+
+    #[test]
+    fn repeated_ids_are_warned_within_the_tracking_cap() {
+        let model = Model::embedded_default();
+        let mut file = format!("{HEADER}\n");
+        for id in ["A", "B", "A", "B", " "] {
+            file.push_str(id);
+            file.push_str(std::str::from_utf8(REST).unwrap());
+        }
+        let limits = InputLimits {
+            max_tracked_ids: 1,
+            ..InputLimits::default()
+        };
+        let mut intake = Intake::open(model, file.as_bytes(), &limits).unwrap();
+        intake.check_mapping().unwrap();
+        let mut features = vec![0.0; model.encoder().n_features()];
+        let mut warned = Vec::new();
+        while let Some(r) = intake.next_row(&mut features).unwrap() {
+            assert!(r.rejected.is_none(), "{r:?}");
+            warned.extend(r.warnings.into_iter().map(|w| (w.row, w.reason)));
+        }
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert_eq!(warned[0].0, 3);
+        assert!(warned[0].1.contains("\"A\" is also on row 1"), "{warned:?}");
+        let v = intake.finish();
+        // B was never remembered (the cap is one id): its rows are counted as unchecked; a
+        // blank id is no id.
+        assert_eq!((v.duplicate_ids, v.duplicate_ids_unchecked), (1, 2));
     }
 
     #[test]

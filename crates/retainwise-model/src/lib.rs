@@ -71,8 +71,8 @@ pub use artifact::{Model, ModelError, FORMAT_VERSION};
 pub use card::ModelCard;
 pub use gbdt::GbdtSettings;
 pub use intake::InputLimits;
-pub use mapping::{map_columns, supported_columns, ColumnMapping};
-pub use preview::{preview, preview_with, Preview};
+pub use mapping::{map_columns, supported_columns, ColumnMapping, ManualMapping};
+pub use preview::{preview, preview_mapped, preview_with, Preview};
 pub use progress::TrainStage;
 pub use report::ValidationReport;
 pub use score::{

@@ -13,6 +13,14 @@
 //! A file column serves at most one input. Two columns matching one input by the same method
 //! tier (exact and normalised count as one tier) is an ambiguity the user must resolve, never
 //! a silent choice.
+//!
+//! Names are compared as written: a header `" tenure"` (a space before it) or `"TENURE"` is a
+//! *normalised* match, said so in its note, never an *exact* one, and the mapping reports the
+//! header with its spaces. A person can overrule the automatic choice input by input with a
+//! [`ManualMapping`] (the upload page's selects, the API's `mapping` form field), applied
+//! before every automatic tier.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -40,7 +48,14 @@ pub enum MatchMethod {
     Alias,
     /// A similar name (probably a typo).
     Fuzzy,
+    /// Chosen by a person ([`ManualMapping`]).
+    Manual,
 }
+
+/// A person's choice of file column per model input: input name (model spelling) → the file's
+/// header exactly as written, or `None` (JSON `null`, or `""`) for "no column: score this input
+/// as missing". Inputs not named are mapped automatically.
+pub type ManualMapping = BTreeMap<String, Option<String>>;
 
 /// What a model input is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -90,8 +105,12 @@ pub struct Suggestion {
 pub struct MissingFeature {
     /// The feature's name in the model.
     pub feature: String,
-    /// The closest unused file columns, best first (at most 3).
+    /// The closest unused file columns that could plausibly hold it, best first (at most 3):
+    /// a similar name that is not a known name of another input ([`crate::aliases`]); a
+    /// preview also drops columns whose first values the input could not read.
     pub suggestions: Vec<Suggestion>,
+    /// True when a person chose "no column" for it ([`ManualMapping`]).
+    pub by_choice: bool,
 }
 
 /// A model input matched by more than one file column.
@@ -134,14 +153,72 @@ impl ColumnMapping {
     }
 }
 
-/// Maps `header` (the file's column names, trimmed) onto `model`'s inputs. Never fails: problems
-/// are listed in the result ([`ColumnMapping::missing`], [`ColumnMapping::duplicates`]).
+/// Maps `header` (the file's column names as written: spaces kept, control characters
+/// removed) onto `model`'s inputs. Never fails: problems are listed in the result
+/// ([`ColumnMapping::missing`], [`ColumnMapping::duplicates`]).
 pub fn map_columns(model: &Model, header: &[String]) -> ColumnMapping {
     map_to_schema(model.schema(), header)
 }
 
+/// [`map_columns`] with a person's choices applied first ([`ManualMapping`]).
+///
+/// # Errors
+/// A sentence naming what is wrong with `manual`: an input the model does not have, a header
+/// the file does not have (or has twice), or one column chosen for two inputs.
+pub fn map_columns_with(
+    model: &Model,
+    header: &[String],
+    manual: &ManualMapping,
+) -> Result<ColumnMapping, String> {
+    map_to_schema_with(model.schema(), header, manual)
+}
+
 /// [`map_columns`] for a bare schema (its `id_column` is the id input).
 pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping {
+    map_to_schema_with(schema, header, &ManualMapping::new()).expect("no manual choice to refuse")
+}
+
+/// The file column a person chose by its header: exactly as written, else the one header equal
+/// to it once spaces around both are trimmed.
+fn chosen_column(header: &[String], wanted: &str, input: &str) -> Result<usize, String> {
+    let exact: Vec<usize> = (0..header.len()).filter(|&i| header[i] == wanted).collect();
+    let hits = if exact.is_empty() {
+        (0..header.len())
+            .filter(|&i| !wanted.trim().is_empty() && header[i].trim() == wanted.trim())
+            .collect()
+    } else {
+        exact
+    };
+    match hits.as_slice() {
+        [i] => Ok(*i),
+        [] => Err(format!(
+            "mapping: {input} is mapped to {wanted:?}, which is not a column of the file (its columns: {})",
+            header
+                .iter()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        many => Err(format!(
+            "mapping: {input} is mapped to {wanted:?}, but the file has {} columns of that name (columns {}); rename all but one",
+            many.len(),
+            many.iter()
+                .map(|i| (i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
+    }
+}
+
+/// [`map_columns_with`] for a bare schema.
+///
+/// # Errors
+/// As [`map_columns_with`].
+pub fn map_to_schema_with(
+    schema: &FeatureSchema,
+    header: &[String],
+    manual: &ManualMapping,
+) -> Result<ColumnMapping, String> {
     struct Target {
         name: String,
         key: String,
@@ -169,6 +246,8 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
     let mut used = vec![false; header.len()];
     let mut found: Vec<Option<FeatureMatch>> = vec![None; targets.len()];
     let mut dup = vec![false; targets.len()];
+    // Inputs a person decided (a column, or none): no automatic tier touches them.
+    let mut decided = vec![false; targets.len()];
     let mut duplicates = Vec::new();
     let matched = |t: &Target, i: usize, method, confidence, scale, note| FeatureMatch {
         feature: t.name.clone(),
@@ -182,22 +261,70 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
         note,
     };
 
+    // Tier 0: a person's choices.
+    for (input, choice) in manual {
+        let Some(t) = targets.iter().position(|t| t.name == *input) else {
+            return Err(format!(
+                "mapping: the model has no input {input:?} (its inputs: {})",
+                targets
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        };
+        decided[t] = true;
+        let Some(wanted) = choice.as_deref().filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let i = chosen_column(header, wanted, input)?;
+        if used[i] {
+            let other = found
+                .iter()
+                .flatten()
+                .find(|f| f.column_index == Some(i))
+                .map_or("another input", |f| f.feature.as_str());
+            return Err(format!(
+                "mapping: column {:?} (column {}) is chosen for both {other} and {input}; one column reads one input",
+                header[i],
+                i + 1
+            ));
+        }
+        used[i] = true;
+        found[t] = Some(matched(
+            &targets[t],
+            i,
+            MatchMethod::Manual,
+            1.0,
+            1.0,
+            Some("chosen by hand".into()),
+        ));
+    }
+
     // Tier 1: exact or normalised name.
     for (t, target) in targets.iter().enumerate() {
+        if decided[t] {
+            continue;
+        }
         let hits: Vec<usize> = (0..header.len())
+            .filter(|&i| !used[i])
             .filter(|&i| !keys[i].is_empty() && (header[i] == target.name || keys[i] == target.key))
             .collect();
         match hits.as_slice() {
             [] => {}
             [i] => {
                 let exact = header[*i] == target.name;
-                let (method, confidence) = if exact {
-                    (MatchMethod::Exact, 1.0)
+                let (method, confidence, note) = if exact {
+                    (MatchMethod::Exact, 1.0, None)
                 } else {
-                    (MatchMethod::Normalised, 0.98)
+                    (
+                        MatchMethod::Normalised,
+                        0.98,
+                        Some(normalised_note(&header[*i], &target.name)),
+                    )
                 };
                 used[*i] = true;
-                found[t] = Some(matched(target, *i, method, confidence, 1.0, None));
+                found[t] = Some(matched(target, *i, method, confidence, 1.0, note));
             }
             many => {
                 dup[t] = true;
@@ -215,7 +342,7 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
     for (t, target) in targets.iter().enumerate() {
         // The alias table's names are quantities (durations with units, amounts): another
         // name there is not another name for a date column.
-        if found[t].is_some() || dup[t] || target.kind == "date" {
+        if found[t].is_some() || dup[t] || decided[t] || target.kind == "date" {
             continue;
         }
         let hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
@@ -255,7 +382,7 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
     // Tier 3: fuzzy, most similar pairs first, each column and input used once.
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (t, target) in targets.iter().enumerate() {
-        if found[t].is_some() || dup[t] || target.key.len() < 3 {
+        if found[t].is_some() || dup[t] || decided[t] || target.key.len() < 3 {
             continue;
         }
         for i in (0..header.len()).filter(|&i| !used[i] && keys[i].len() >= 3) {
@@ -299,7 +426,12 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
         if m.column.is_none() && !dup[t] && target.role == Role::Feature {
             missing.push(MissingFeature {
                 feature: target.name.clone(),
-                suggestions: suggest(&target.key, header, &keys, &used),
+                suggestions: if decided[t] {
+                    Vec::new()
+                } else {
+                    suggest(&target.name, &target.key, header, &keys, &used)
+                },
+                by_choice: decided[t],
             });
         }
         match target.role {
@@ -310,19 +442,38 @@ pub fn map_to_schema(schema: &FeatureSchema, header: &[String]) -> ColumnMapping
     let unmapped = (0..header.len())
         .filter(|&i| !used[i])
         .map(|i| {
-            if header[i].is_empty() {
+            if header[i].trim().is_empty() {
                 format!("(column {})", i + 1)
             } else {
                 header[i].clone()
             }
         })
         .collect();
-    ColumnMapping {
+    Ok(ColumnMapping {
         id,
         features,
         missing,
         duplicates,
         unmapped,
+    })
+}
+
+/// What differs between a header and the input name it matched by [`values::column_key`], in
+/// words, so that a trimmed or recased match is never taken for an exact one.
+fn normalised_note(header: &str, name: &str) -> String {
+    let trimmed = header.trim();
+    if trimmed == name {
+        return format!("the same name with spaces around it ({header:?})");
+    }
+    let spaces = if trimmed != header {
+        " and spaces around it"
+    } else {
+        ""
+    };
+    if trimmed.to_lowercase() == name.to_lowercase() {
+        format!("the same name in other letter case{spaces}")
+    } else {
+        format!("the same name ignoring case, spacing and punctuation{spaces}")
     }
 }
 
@@ -396,10 +547,19 @@ pub fn supported_columns(model: &Model) -> Vec<SupportedColumn> {
     out
 }
 
-/// Up to three unused columns most similar to `key`, best first.
-fn suggest(key: &str, header: &[String], keys: &[String], used: &[bool]) -> Vec<Suggestion> {
+/// Up to three unused columns most similar to `key` (input `name`'s key), best first; a
+/// column the alias table knows as another input (`monthly_spend` for `TotalCharges`) is never
+/// offered, however similar its name.
+fn suggest(
+    name: &str,
+    key: &str,
+    header: &[String],
+    keys: &[String],
+    used: &[bool],
+) -> Vec<Suggestion> {
     let mut s: Vec<Suggestion> = (0..header.len())
         .filter(|&i| !used[i] && !keys[i].is_empty())
+        .filter(|&i| !aliases::names_another_input(name, &header[i]))
         .map(|i| Suggestion {
             column: header[i].clone(),
             similarity: (strsim::jaro_winkler(key, &keys[i]) * 100.0).round() / 100.0,
@@ -511,6 +671,70 @@ mod tests {
         assert!(!monthly.also_accepted.contains(&"monthly_charges"));
         let contract = cols.iter().find(|c| c.feature == "Contract").unwrap();
         assert_eq!(contract.levels.len(), 3);
+    }
+
+    #[test]
+    fn a_trimmed_or_recased_name_is_normalised_and_says_so() {
+        let h = TELCO
+            .replace("tenure", " tenure ")
+            .replace("gender", "GENDER");
+        let m = map_to_schema(telco(), &header(&h));
+        let tenure = m.features.iter().find(|f| f.feature == "tenure").unwrap();
+        assert_eq!(tenure.column.as_deref(), Some(" tenure "));
+        assert_eq!(tenure.method, Some(MatchMethod::Normalised));
+        assert!(tenure.note.as_deref().unwrap().contains("spaces around it"));
+        let gender = m.features.iter().find(|f| f.feature == "gender").unwrap();
+        assert!(gender.note.as_deref().unwrap().contains("letter case"));
+    }
+
+    #[test]
+    fn manual_choices_come_first_and_bad_ones_are_named() {
+        let h = TELCO.replace("tenure", "Months with us");
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("Months with us".into()));
+        manual.insert("TotalCharges".into(), None);
+        let m = map_to_schema_with(telco(), &header(&h), &manual).unwrap();
+        let tenure = m.features.iter().find(|f| f.feature == "tenure").unwrap();
+        assert_eq!(tenure.method, Some(MatchMethod::Manual));
+        assert_eq!(m.missing.len(), 1);
+        assert!(m.missing[0].by_choice && m.missing[0].suggestions.is_empty());
+        assert_eq!(m.unmapped, vec!["TotalCharges"]);
+        // A choice resolves an ambiguity.
+        let h = format!("{TELCO},Monthly Charges");
+        let mut manual = ManualMapping::new();
+        manual.insert("MonthlyCharges".into(), Some("Monthly Charges".into()));
+        let m = map_to_schema_with(telco(), &header(&h), &manual).unwrap();
+        assert!(m.duplicates.is_empty(), "{m:?}");
+        assert_eq!(m.unmapped, vec!["MonthlyCharges"]);
+        for (input, column, word) in [
+            ("tenure", Some("nope"), "\"nope\""),
+            ("nope", Some("tenure"), "no input \"nope\""),
+        ] {
+            let mut manual = ManualMapping::new();
+            manual.insert(input.into(), column.map(String::from));
+            let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+            assert!(e.contains(word), "{e}");
+        }
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("gender".into()));
+        manual.insert("gender".into(), Some("gender".into()));
+        let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+        assert!(e.contains("both"), "{e}");
+    }
+
+    #[test]
+    fn another_inputs_known_name_is_never_suggested() {
+        // `monthly_charge` is as similar to TotalCharges as `Total amt`, but means
+        // MonthlyCharges.
+        let h = TELCO.replace(",TotalCharges", ",monthly_charge,Total amt");
+        let m = map_to_schema(telco(), &header(&h));
+        let offered: Vec<&str> = m.missing[0]
+            .suggestions
+            .iter()
+            .map(|s| s.column.as_str())
+            .collect();
+        assert_eq!(offered, ["Total amt"]);
+        assert!(strsim::jaro_winkler("totalcharges", "monthlycharge") >= SUGGEST_THRESHOLD);
     }
 
     #[test]

@@ -17,14 +17,15 @@ pub const HISTOGRAM_BINS: usize = 20;
 /// Driver columns listed in [`Portfolio::top_drivers`] (the most frequent first).
 pub const TOP_DRIVERS: usize = 10;
 
-/// Normalised names of a column that holds monthly revenue per customer: Telco's
-/// `MonthlyCharges` and the usual SaaS spellings (MRR).
-const REVENUE_COLUMNS: &[&str] = &[
-    "monthlycharges",
-    "monthlycharge",
-    "monthlyrevenue",
-    "monthlyfee",
-    "mrr",
+/// Normalised names of a column that holds *annual* recurring revenue per customer (ARR); its
+/// value is divided by 12 for monthly revenue. Used only when the model has no monthly column:
+/// ARR/12 is monthly revenue for an annual contract billed evenly, and the usual SaaS
+/// definition of MRR from ARR.
+const ANNUAL_REVENUE_COLUMNS: &[&str] = &[
+    "arr",
+    "annualrecurringrevenue",
+    "annualrevenue",
+    "yearlyrevenue",
 ];
 
 /// Aggregate figures over the scored customers of one file.
@@ -33,7 +34,9 @@ pub struct Portfolio {
     /// Customers per churn-probability bin: bin `i` counts probabilities (as written, 6
     /// decimals) in `[i/20, (i+1)/20)`, the last bin also holds 1.0. Length [`HISTOGRAM_BINS`].
     pub probability_histogram: Vec<u64>,
-    /// The model column read as monthly revenue (e.g. `MonthlyCharges`), or `None` when the
+    /// The model column read as monthly revenue (e.g. `MonthlyCharges`, or any name the alias
+    /// table gives monthly charges: `mrr`, `monthly_recurring_revenue`, `monthly_revenue`,
+    /// `monthly_spend`, …; else an annual one such as `arr`, divided by 12), or `None` when the
     /// model has no such numeric column; then the revenue figures are 0.
     pub revenue_column: Option<String>,
     /// Scored customers with a revenue value (missing values are left out of both sums).
@@ -70,18 +73,28 @@ pub struct PortfolioAcc {
     drivers: Vec<(u64, f64)>,
 }
 
-/// Where a model keeps monthly revenue: the column name and its slot in the encoded row.
-pub fn revenue_slot(schema: &FeatureSchema) -> Option<(&str, usize)> {
-    schema
-        .columns
-        .iter()
-        .zip(schema.offsets())
-        .find(|(c, _)| {
-            matches!(c.kind, ColumnKind::Numeric)
-                && REVENUE_COLUMNS.contains(&column_key(&c.name).as_str())
+/// Where a model keeps monthly revenue: the column name, its slot in the encoded row, and the
+/// factor that makes its value monthly (1, or 1/12 for an annual column).
+pub fn revenue_slot(schema: &FeatureSchema) -> Option<(&str, usize, f64)> {
+    let numeric = || {
+        schema
+            .columns
+            .iter()
+            .zip(schema.offsets())
+            .filter(|(c, _)| matches!(c.kind, ColumnKind::Numeric))
+    };
+    numeric()
+        .find(|(c, _)| crate::aliases::meaning_of(&c.name) == Some(MONTHLY))
+        .map(|(c, offset)| (c.name.as_str(), offset, 1.0))
+        .or_else(|| {
+            numeric()
+                .find(|(c, _)| ANNUAL_REVENUE_COLUMNS.contains(&column_key(&c.name).as_str()))
+                .map(|(c, offset)| (c.name.as_str(), offset, 1.0 / 12.0))
         })
-        .map(|(c, offset)| (c.name.as_str(), offset))
 }
+
+/// The alias table's meaning of a monthly revenue column ([`crate::aliases::GROUPS`]).
+const MONTHLY: &str = "monthly charges";
 
 impl PortfolioAcc {
     /// Empty sums for a model of `n_columns` schema columns.
@@ -146,7 +159,7 @@ impl PortfolioAcc {
                 .then(a.feature.cmp(&b.feature))
         });
         top.truncate(TOP_DRIVERS);
-        let revenue_column = revenue_slot(schema).map(|(name, _)| name.to_owned());
+        let revenue_column = revenue_slot(schema).map(|(name, _, _)| name.to_owned());
         Portfolio {
             probability_histogram: self.histogram.to_vec(),
             revenue_column,
@@ -181,6 +194,7 @@ mod tests {
                     feature: "",
                     value: Cow::Borrowed(""),
                     impact,
+                    with: None,
                 })
                 .collect(),
             protective_factors: Vec::new(),
@@ -195,8 +209,8 @@ mod tests {
     fn sums_bins_revenue_and_drivers() {
         let model = crate::Model::embedded_default();
         let schema = model.schema();
-        let (name, _) = revenue_slot(schema).expect("the Telco model has MonthlyCharges");
-        assert_eq!(name, "MonthlyCharges");
+        let (name, _, scale) = revenue_slot(schema).expect("the Telco model has MonthlyCharges");
+        assert_eq!((name, scale), ("MonthlyCharges", 1.0));
         let n = schema.columns.len();
         let mut a = PortfolioAcc::new(n);
         a.add(0.0, Some(100.0), &explanation(&[(0, 10.0), (1, 2.0)]));
@@ -220,5 +234,37 @@ mod tests {
         assert_eq!(p.top_drivers[0].customers, 2);
         assert_eq!(p.top_drivers[0].mean_impact, 15.0);
         assert_eq!(p.top_drivers[1].mean_impact, 3.0);
+    }
+
+    #[test]
+    fn revenue_is_found_under_mrr_aliases_and_arr_is_divided_by_12() {
+        use crate::schema::{ColumnKind, FeatureSchema, SourceColumn};
+        let schema = |names: &[&str]| FeatureSchema {
+            label: "churned".into(),
+            id_column: None,
+            columns: names
+                .iter()
+                .map(|n| SourceColumn {
+                    name: (*n).into(),
+                    kind: ColumnKind::Numeric,
+                })
+                .collect(),
+        };
+        for name in [
+            "mrr",
+            "monthly_recurring_revenue",
+            "Monthly Revenue",
+            "monthly_spend",
+        ] {
+            let s = schema(&["seats", name]);
+            let (found, slot, scale) = revenue_slot(&s).unwrap();
+            assert_eq!((found, slot, scale), (name, 1, 1.0));
+        }
+        let s = schema(&["arr", "seats"]);
+        assert_eq!(revenue_slot(&s), Some(("arr", 0, 1.0 / 12.0)));
+        // A monthly column wins over an annual one; no revenue column, no figure.
+        let s = schema(&["arr", "mrr"]);
+        assert_eq!(revenue_slot(&s).unwrap().0, "mrr");
+        assert_eq!(revenue_slot(&schema(&["seats", "total_revenue"])), None);
     }
 }

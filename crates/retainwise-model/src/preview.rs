@@ -7,8 +7,8 @@ use std::io::Read;
 use serde::Serialize;
 
 use crate::artifact::Model;
-use crate::intake::{InputLimits, Intake};
-use crate::mapping::ColumnMapping;
+use crate::intake::{check_columns, InputLimits, Intake};
+use crate::mapping::{ColumnMapping, ManualMapping};
 use crate::schema::ColumnKind;
 use crate::score::ScoreError;
 use crate::values::{self, NumberFormat};
@@ -72,12 +72,15 @@ pub struct Preview {
     pub delimiter: String,
     /// Whether numbers are read with a decimal comma.
     pub decimal_comma: bool,
-    /// The file's column names.
+    /// The file's column names, as written (spaces kept).
     pub header: Vec<String>,
     /// How they map onto the model (missing and duplicate features included, never an error).
     pub mapping: ColumnMapping,
-    /// True when the file can be scored as mapped.
+    /// True when the file can be scored as mapped (inputs without a column, up to
+    /// [`crate::intake::max_absent`] of them, are then scored as missing).
     pub ready: bool,
+    /// Why the file cannot be scored as mapped, in the scorer's words; `None` when `ready`.
+    pub problem: Option<String>,
     /// The first data rows parsed.
     pub rows: Vec<PreviewRow>,
 }
@@ -105,13 +108,29 @@ pub fn preview_with(
     rows: usize,
     limits: &InputLimits,
 ) -> Result<Preview, ScoreError> {
-    let mut intake = Intake::open(model, input, limits)?;
+    preview_mapped(model, input, rows, limits, &ManualMapping::new())
+}
+
+/// [`preview_with`] with a person's column choices applied first ([`ManualMapping`]).
+///
+/// # Errors
+/// As [`preview`], and [`ScoreError::BadMapping`] for a choice that cannot be applied.
+pub fn preview_mapped(
+    model: &Model,
+    input: impl Read,
+    rows: usize,
+    limits: &InputLimits,
+    manual: &ManualMapping,
+) -> Result<Preview, ScoreError> {
+    let mut intake = Intake::open_with(model, input, limits, manual)?;
     let numbers = intake.dialect().numbers;
     let mut out = Vec::new();
+    let mut out_fields: Vec<Vec<String>> = Vec::new();
     while out.len() < rows.min(MAX_PREVIEW_ROWS) {
         let Some((row, fields)) = intake.next_raw()? else {
             break;
         };
+        out_fields.push(fields.clone());
         let width = intake.header().len();
         let mapping = intake.mapping();
         let problem = (fields.len() > width).then(|| {
@@ -136,7 +155,10 @@ pub fn preview_with(
                     None if m.column_index.is_none() => (
                         CellStatus::Absent,
                         None,
-                        Some("no column of the file maps to this feature".to_string()),
+                        Some(
+                            "no column of the file maps to this input: scored as missing, flagged"
+                                .to_string(),
+                        ),
                     ),
                     None => (
                         CellStatus::Absent,
@@ -162,15 +184,71 @@ pub fn preview_with(
             cells,
         });
     }
+    let mut mapping = intake.mapping().clone();
+    plausible_suggestions(model, &mut mapping, intake.header(), &out_fields, numbers);
+    let check = check_columns(intake.mapping(), intake.header(), model, limits);
     Ok(Preview {
         encoding: intake.encoding().label().to_string(),
         delimiter: intake.dialect().delimiter_name().to_string(),
         decimal_comma: numbers.decimal_comma,
         header: intake.header().to_vec(),
-        mapping: intake.mapping().clone(),
-        ready: intake.mapping().is_complete(),
+        mapping,
+        ready: check.is_ok(),
+        problem: check.err().map(|e| e.to_string()),
         rows: out,
     })
+}
+
+impl Preview {
+    /// Why a file whose start previewed as `self` cannot be scored, in the scorer's words, or
+    /// `None` when it can: its columns do not map ([`Preview::problem`]), or — when the preview
+    /// read the `whole` file — it has a header and no customer rows. What an upload is refused
+    /// with before it is queued, so that it never fails later for a reason known now.
+    pub fn refusal(&self, whole: bool) -> Option<String> {
+        if let Some(p) = &self.problem {
+            return Some(p.clone());
+        }
+        (whole && self.rows.is_empty()).then(|| {
+            ScoreError::NoUsableRows {
+                rows_total: 0,
+                first_issues: Vec::new(),
+                validation: Box::default(),
+            }
+            .to_string()
+        })
+    }
+}
+
+/// Drops suggested columns whose previewed values the missing input could not read (a column
+/// of words offered for a number, of numbers for a yes/no), so a person is only offered
+/// plausible stand-ins. A column without a value in the preview keeps its suggestion.
+fn plausible_suggestions(
+    model: &Model,
+    mapping: &mut ColumnMapping,
+    header: &[String],
+    rows: &[Vec<String>],
+    numbers: NumberFormat,
+) {
+    let schema = model.schema();
+    for m in &mut mapping.missing {
+        let Some(col) = schema.columns.iter().find(|c| c.name == m.feature) else {
+            continue;
+        };
+        m.suggestions.retain(|s| {
+            let Some(at) = header.iter().position(|h| *h == s.column) else {
+                return true;
+            };
+            let statuses: Vec<CellStatus> = rows
+                .iter()
+                .filter_map(|r| r.get(at))
+                .filter(|raw| !values::is_missing(raw))
+                .map(|raw| interpret(&col.kind, raw, numbers, 1.0).0)
+                .collect();
+            statuses.is_empty()
+                || (statuses.iter().all(|s| *s != CellStatus::Invalid)
+                    && statuses.contains(&CellStatus::Ok))
+        });
+    }
 }
 
 /// How a cell of a column of `kind` reads, by the rules the encoder applies when scoring

@@ -15,6 +15,10 @@ pub enum FlagKind {
     Missing,
     /// A category the model never saw: scored as missing.
     Unseen,
+    /// The file has no column for this input at all (or the user mapped it to none): scored
+    /// as missing in every row ([`crate::intake::InputLimits::max_missing_share`] bounds how
+    /// many inputs may be absent).
+    Absent,
     /// A number (or a date's day count) far outside the values the model was trained on, or
     /// negative where training saw none: scored as given, but the model never learnt what such
     /// a value means ([`crate::card::FeatureRange`]).
@@ -27,6 +31,7 @@ impl FlagKind {
         match self {
             FlagKind::Missing => "missing",
             FlagKind::Unseen => "unknown category",
+            FlagKind::Absent => "not in the file",
             FlagKind::OutOfRange => "outside training range",
         }
     }
@@ -36,6 +41,7 @@ impl FlagKind {
         match self {
             FlagKind::Missing => "no value in the file",
             FlagKind::Unseen => "a category the model does not know, read as missing",
+            FlagKind::Absent => "the file has no such column, read as missing",
             FlagKind::OutOfRange => "outside the values the model was trained on",
         }
     }

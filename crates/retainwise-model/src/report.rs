@@ -41,6 +41,16 @@ pub struct ValidationReport {
     pub decimal_comma: bool,
     /// How the header mapped onto the model (`None` only when no header could be read).
     pub mapping: Option<ColumnMapping>,
+    /// Model inputs the file has no column for (or that a person mapped to none): each is
+    /// scored as missing in every row and flagged in its `data_quality` as `not in the file`.
+    /// A file may lack at most [`crate::intake::max_absent`] of them.
+    pub absent_inputs: Vec<String>,
+    /// Scored rows whose customer id was already on an earlier scored row (each also listed
+    /// in `warnings`, naming both rows, while under the cap).
+    pub duplicate_ids: u64,
+    /// Rows whose id was not checked for repeats because
+    /// [`crate::intake::InputLimits::max_tracked_ids`] distinct ids were already remembered.
+    pub duplicate_ids_unchecked: u64,
     /// Per model feature, in schema order: missing, invalid and unseen cell counts.
     pub columns: Vec<ColumnStats>,
     /// Data rows read (header excluded; blank lines are not rows).

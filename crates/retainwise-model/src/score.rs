@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use crate::artifact::Model;
 use crate::batch::{Batch, Pipeline, Scored};
 use crate::intake::{InputLimits, Intake};
-use crate::mapping::{ColumnMapping, DuplicateMatch};
+use crate::mapping::{ColumnMapping, DuplicateMatch, ManualMapping};
 use crate::portfolio::{Portfolio, PortfolioAcc};
 use crate::report::ValidationReport;
 
@@ -66,6 +66,8 @@ pub struct ScoreOptions {
     /// (default): the file's own reference date, the latest date in any of its date columns,
     /// which [`score_seekable`] finds in a first pass. Unused by models without date columns.
     pub reference_date: Option<NaiveDate>,
+    /// A person's column choices, applied before the automatic mapping (default: none).
+    pub mapping: ManualMapping,
 }
 
 impl Default for ScoreOptions {
@@ -75,6 +77,7 @@ impl Default for ScoreOptions {
             max_issues: 100,
             limits: InputLimits::default(),
             reference_date: None,
+            mapping: ManualMapping::new(),
         }
     }
 }
@@ -186,13 +189,16 @@ pub enum ScoreError {
         /// Some of the model's column names, to show what a header looks like.
         example: String,
     },
-    /// Feature columns the model needs are absent (no exact, normalised, alias or fuzzy match).
-    #[error("the file lacks column(s) the model needs: {}; the file has: {}", missing_message(mapping), .found.join(", "))]
+    /// More of the model's inputs have no column (no exact, normalised, alias, fuzzy or manual
+    /// match) than a file may lack ([`crate::intake::max_absent`]; fewer are scored as missing).
+    #[error("the file lacks {} of the model's {} inputs: {}; at most {allowed} may be absent (they are then scored as missing); the file has: {}", .missing.len(), .mapping.features.len(), missing_message(mapping), found_message(found))]
     MissingColumns {
         /// Needed columns not found (model spelling).
         missing: Vec<String>,
-        /// The file's header.
+        /// The file's header, as written.
         found: Vec<String>,
+        /// How many inputs a file may lack.
+        allowed: usize,
         /// The whole mapping, with the closest columns suggested for each missing one.
         mapping: Box<ColumnMapping>,
     },
@@ -203,6 +209,13 @@ pub enum ScoreError {
         duplicates: Vec<DuplicateMatch>,
         /// The whole mapping.
         mapping: Box<ColumnMapping>,
+    },
+    /// A person's column choices cannot be applied (an input or header that does not exist,
+    /// one column chosen twice).
+    #[error("{message}")]
+    BadMapping {
+        /// What is wrong, naming the input and the header.
+        message: String,
     },
     /// Not a single row could be scored.
     #[error("{}", no_usable_rows_message(*rows_total, first_issues))]
@@ -257,7 +270,7 @@ pub enum ScoreError {
 
 fn no_usable_rows_message(rows_total: u64, issues: &[RowIssue]) -> String {
     if rows_total == 0 {
-        return "the file has a header but no data rows".into();
+        return "the file has a header but no customer rows; add one row per customer below the header".into();
     }
     if issues.is_empty() {
         return format!("all {rows_total} rows of the file are empty (every field blank)");
@@ -267,6 +280,15 @@ fn no_usable_rows_message(rows_total: u64, issues: &[RowIssue]) -> String {
         "none of the {rows_total} rows could be scored; first problems: {}",
         first.join("; ")
     )
+}
+
+/// The header in a message: each name quoted, so spaces around a name can be seen.
+fn found_message(found: &[String]) -> String {
+    found
+        .iter()
+        .map(|h| format!("{h:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn missing_message(mapping: &ColumnMapping) -> String {
@@ -411,7 +433,7 @@ pub fn score_csv<R: Read, W: Write>(
     opts: &ScoreOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScoreReport, ScoreError> {
-    let mut intake = Intake::open(model, input, &opts.limits)?;
+    let mut intake = Intake::open_with(model, input, &opts.limits, &opts.mapping)?;
     intake.check_mapping()?;
     let encoder = model.encoder();
     let reference = opts.reference_date.filter(|_| model.schema().has_dates());
@@ -520,7 +542,13 @@ pub fn score_seekable<R: Read + Seek, W: Write>(
         return score_csv(model, input, output, opts, progress);
     }
     let start = input.stream_position()?;
-    let found = find_reference_date(model, &mut input, &opts.limits)?;
+    let found = if model.schema().has_dates() {
+        let mut intake = Intake::open_with(model, &mut input, &opts.limits, &opts.mapping)?;
+        intake.check_mapping()?;
+        intake.latest_date()?
+    } else {
+        None
+    };
     input.seek(SeekFrom::Start(start))?;
     let opts = ScoreOptions {
         reference_date: found,

@@ -21,6 +21,7 @@ fn kind(e: &ScoreError) -> &'static str {
         ScoreError::NoHeader { .. } => "NoHeader",
         ScoreError::MissingColumns { .. } => "MissingColumns",
         ScoreError::DuplicateColumns { .. } => "DuplicateColumns",
+        ScoreError::BadMapping { .. } => "BadMapping",
         ScoreError::NoUsableRows { .. } => "NoUsableRows",
         ScoreError::TooManyColumns { .. } => "TooManyColumns",
         ScoreError::FieldTooLong { .. } => "FieldTooLong",

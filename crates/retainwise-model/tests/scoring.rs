@@ -114,19 +114,41 @@ fn blank_total_charges_is_scored_as_missing() {
 }
 
 #[test]
-fn missing_feature_column_is_named() {
+fn an_absent_feature_column_is_scored_as_missing_and_too_many_are_named() {
     let header = HEADER.replace(",TotalCharges", "");
     let input = format!("{header}\n{}\n", row("A1", "1").rsplit_once(',').unwrap().0);
+    let (r, out) = score(input.as_bytes());
+    let r = r.unwrap();
+    assert_eq!((r.rows_scored, r.rows_rejected), (1, 0));
+    assert_eq!(r.validation.absent_inputs, ["TotalCharges"]);
+    assert_eq!(cells(&out)[0][9], "TotalCharges: not in the file");
+    // Ten of the nineteen inputs absent: more than half, refused naming them.
+    let cols: Vec<&str> = HEADER.split(',').take(10).collect();
+    let input = format!(
+        "{}\n{}\n",
+        cols.join(","),
+        row("A1", "1")
+            .split(',')
+            .take(10)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let err = score(input.as_bytes()).0.unwrap_err();
     match &err {
-        ScoreError::MissingColumns { missing, found, .. } => {
-            assert_eq!(missing, &vec!["TotalCharges".to_string()]);
-            assert_eq!(found.len(), 19);
+        ScoreError::MissingColumns {
+            missing,
+            found,
+            allowed,
+            ..
+        } => {
+            assert_eq!(missing.len(), 10);
+            assert!(missing.contains(&"TotalCharges".to_string()));
+            assert_eq!((found.len(), *allowed), (10, 9));
         }
         other => panic!("unexpected {other:?}"),
     }
     assert!(err.is_permanent());
-    assert!(err.to_string().contains("TotalCharges"));
+    assert!(err.to_string().contains("at most 9 may be absent"), "{err}");
 }
 
 #[test]

@@ -645,11 +645,12 @@ fn predict(
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     // Without --model, a subscription file the built-in model cannot read goes to the SaaS
     // baseline, as it does in the service.
-    let model = if !chosen
-        && retainwise_model::baseline::prefers_baseline(
-            model,
-            std::io::BufRead::fill_buf(&mut reader).context("reading the input")?,
-        ) {
+    // The same head as the service's checks and worker read (`registry::HEAD_BYTES`).
+    let model = if !chosen && {
+        let head = std::io::BufRead::fill_buf(&mut reader).context("reading the input")?;
+        let head = &head[..head.len().min(crate::registry::HEAD_BYTES)];
+        retainwise_model::baseline::prefers_baseline(model, head)
+    } {
         retainwise_model::baseline::saas_baseline()
     } else {
         model
@@ -736,6 +737,19 @@ fn predict(
     }
     if !report.ignored_columns.is_empty() {
         eprintln!("  ignored columns: {}", report.ignored_columns.join(", "));
+    }
+    let v = &report.validation;
+    if !v.absent_inputs.is_empty() {
+        eprintln!(
+            "  warning: the file has no column for {}: scored as missing in every row (data_quality says so)",
+            v.absent_inputs.join(", ")
+        );
+    }
+    if v.duplicate_ids > 0 {
+        eprintln!(
+            "  warning: {} row(s) repeat the customer id of an earlier row (each is listed above, up to 20)",
+            v.duplicate_ids
+        );
     }
     Ok(if report.rows_scored > 0 {
         ExitCode::SUCCESS

@@ -10,13 +10,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use retainwise_model::Model;
+use retainwise_model::{ManualMapping, Model, Preview, ScoreError};
 
 use crate::db::Db;
 use crate::domain::{ModelId, ObjectKey, UserId};
 use crate::storage::{Storage, StorageError};
 
-/// Bytes read from the start of a file to decide which model reads it (the header and a row).
+/// Bytes read from the start of a file to decide which model reads it and to check it before
+/// it is queued (the header and the first rows): the one head size of the upload's checks, the
+/// preview and the worker's choice of model ([`Registry::inspect`], [`Registry::for_file`]).
 pub const HEAD_BYTES: usize = 256 * 1024;
 
 /// Loaded artifacts kept in memory at most (a Telco-sized model is about 1 MB).
@@ -113,13 +115,38 @@ impl Registry {
     }
 
     /// `model`, or the SaaS baseline when the file whose first bytes are `head` fits the
-    /// baseline but not `model` (see [`retainwise_model::baseline::prefers_baseline`]).
-    pub fn for_file(&self, model: Arc<Model>, head: &[u8]) -> Arc<Model> {
-        if retainwise_model::baseline::prefers_baseline(&model, head) {
+    /// baseline but not `model`, or when `manual` (a person's column choices) names the
+    /// baseline's inputs (see [`retainwise_model::baseline::prefers_baseline_with`]).
+    pub fn for_file(&self, model: Arc<Model>, head: &[u8], manual: &ManualMapping) -> Arc<Model> {
+        if retainwise_model::baseline::prefers_baseline_with(&model, head, manual) {
             self.baseline.clone()
         } else {
             model
         }
+    }
+
+    /// How a file whose first [`HEAD_BYTES`] are `head` will be read: the model that scores it
+    /// ([`Registry::for_file`]) and the preview of its first `rows` rows with `manual` applied,
+    /// or the whole-file error scoring would end with. The one look at a file before scoring:
+    /// the preview page, the upload's checks ([`Preview::refusal`]) and the worker all go
+    /// through it or its parts, so they never disagree. CPU work: call on a blocking thread.
+    pub fn inspect(
+        &self,
+        model: Arc<Model>,
+        head: &[u8],
+        manual: &ManualMapping,
+        rows: usize,
+    ) -> (Arc<Model>, Result<Preview, ScoreError>) {
+        let head = &head[..head.len().min(HEAD_BYTES)];
+        let model = self.for_file(model, head, manual);
+        let preview = retainwise_model::preview_mapped(
+            &model,
+            head,
+            rows,
+            &retainwise_model::InputLimits::default(),
+            manual,
+        );
+        (model, preview)
     }
 
     /// The id of the model that scores `user`'s next upload: their own activation, else the

@@ -228,11 +228,16 @@ add("billing_cycle_synonyms.csv",
     "a billing_cycle column and its monthly/annual spellings map onto Contract",
     rows_scored=3, rows_rejected=0, warnings=0)
 add("missing_column.csv", text([header(cols=COLS[:-1]), row().rsplit(",", 1)[0]]),
-    "a missing feature column is named", error="MissingColumns", contains=["TotalCharges"])
+    "an absent feature column is scored as missing in every row (flagged), not refused",
+    rows_scored=1, rows_rejected=0, column_missing={"TotalCharges": 1})
 add("missing_column_suggestion.csv",
     text([header(cols=COLS[:-1] + ["Total"]), row()]),
-    "a missing feature column is named with the closest column", error="MissingColumns",
-    contains=["TotalCharges (closest: Total)"])
+    "an absent feature column beside a similar one: scored as missing, the similar one ignored",
+    rows_scored=1, rows_rejected=0, ignored=["Total"])
+add("too_few_columns.csv",
+    text([header(cols=COLS[:10] + ["Total"]), ",".join(row().split(",")[:10] + ["1"])]),
+    "more than half of the inputs absent is refused, naming them and the closest column",
+    error="MissingColumns", contains=["TotalCharges (closest: Total)", "at most 9 may be absent"])
 add("duplicate_columns.csv", text([H + ",Monthly Charges", row() + ",85.5"]),
     "two columns for one feature is an error naming both", error="DuplicateColumns",
     contains=['"MonthlyCharges" (column 19) and "Monthly Charges" (column 21)'])
@@ -244,7 +249,7 @@ add("duplicate_aliases.csv",
 
 # --- whole-file problems ---------------------------------------------------------------------
 add("header_only.csv", text([H]), "a header and no rows", error="NoUsableRows",
-    contains=["no data rows"])
+    contains=["no customer rows"])
 add("no_header.csv", text([",".join(str(i) for i in range(20)), "1," * 19 + "1"]),
     "numbers where the header should be", error="NoHeader")
 add("headerless_data.csv", text([row("7590-VHVEG"), row("5575-GNVDE")]),

@@ -36,7 +36,8 @@
 (function upload() {
   const form = document.getElementById("upload-form");
   if (!form) return;
-  const PREVIEW_BYTES = 1024 * 1024; // the server reads at most this much for a preview
+  // The server reads at most this much of a file for the preview and the checks at upload.
+  const PREVIEW_BYTES = Number(form.dataset.headBytes);
   const input = document.getElementById("file");
   const zone = document.getElementById("dropzone");
   const status = document.getElementById("file-status");
@@ -47,6 +48,9 @@
   const progress = document.getElementById("progress");
   const maxBytes = Number(form.dataset.maxBytes);
   let ready = false;
+  // Columns chosen by hand: model input -> header as written, or null for "no column".
+  let choices = {};
+  const NONE = "\u0000none";
   submit.disabled = true; // enabled once the chosen file has previewed as ready
 
   function say(text, kind) {
@@ -63,7 +67,10 @@
     td.textContent = text;
     if (cls) td.className = cls;
     row.appendChild(td);
+    return td;
   }
+  // A header as written, quoted so that spaces around it show.
+  function quoted(name) { return JSON.stringify(name); }
   async function detail(response) {
     try { return (await response.json()).detail || response.statusText; }
     catch (_) { return response.statusText || "the server did not answer"; }
@@ -82,10 +89,15 @@
     }
   });
 
-  input.addEventListener("change", async () => {
+  input.addEventListener("change", () => {
+    choices = {};
+    preview.hidden = true;
+    previewFile();
+  });
+
+  async function previewFile() {
     ready = false;
     submit.disabled = true;
-    preview.hidden = true;
     const file = input.files[0];
     if (!file) { say(""); return; }
     if (file.size === 0) {
@@ -98,6 +110,7 @@
     }
     say(`Reading ${file.name} (${sizeText(file.size)})…`);
     const body = new FormData();
+    if (Object.keys(choices).length) body.append("mapping", JSON.stringify(choices));
     body.append("file", file.slice(0, PREVIEW_BYTES), file.name);
     let response;
     try {
@@ -107,17 +120,46 @@
       return;
     }
     if (!response.ok) {
+      // With choices made, the table stays so that a choice can be undone.
+      if (!Object.keys(choices).length) preview.hidden = true;
       say(`${file.name} cannot be read: ${await detail(response)}`, "error");
       return;
     }
-    showPreview(file, (await response.json()).preview);
-  });
+    const answer = await response.json();
+    showPreview(file, answer.preview, answer.model);
+  }
 
-  function showPreview(file, p) {
+  // A select of the file's headers for one model input: automatic, none, or a header.
+  function chooser(f, header) {
+    const select = document.createElement("select");
+    select.setAttribute("aria-label", `Column for ${f.feature}`);
+    select.dataset.feature = f.feature;
+    const option = (value, text) => {
+      const o = document.createElement("option");
+      o.value = value;
+      o.textContent = text;
+      select.appendChild(o);
+    };
+    option("", "automatic");
+    option(NONE, f.role === "id" ? "none: use row numbers" : "none: score as missing");
+    header.forEach((h, i) => option(h, `${quoted(h)} (column ${i + 1})`));
+    const chosen = choices[f.feature];
+    select.value = chosen === undefined ? "" : chosen === null ? NONE : chosen;
+    select.addEventListener("change", () => {
+      if (select.value === "") delete choices[f.feature];
+      else choices[f.feature] = select.value === NONE ? null : select.value;
+      previewFile();
+    });
+    return select;
+  }
+
+  function showPreview(file, p, model) {
     const m = p.mapping;
     document.getElementById("preview-meta").textContent =
       `${file.name}: ${p.header.length} columns, ${p.encoding}, delimiter ${p.delimiter === "tab" ? "tab" : "“" + p.delimiter + "”"}` +
       (p.decimal_comma ? ", decimal comma" : "") + ".";
+    document.getElementById("preview-model").textContent = model
+      ? `Scored by ${model.description}; model ${model.id}.` : "";
     const tbody = document.querySelector("#mapping tbody");
     tbody.replaceChildren();
     const inputs = (m.id ? [m.id] : []).concat(m.features);
@@ -129,34 +171,46 @@
         : f.kind === "date" ? `${f.feature} (date)` : f.feature;
       row.appendChild(th);
       if (f.column === null) {
-        cell(row, f.role === "id" ? "none: row numbers are used" : "missing", "missing");
+        const absent = m.missing.find((x) => x.feature === f.feature);
+        cell(row, f.role === "id" ? "none: row numbers are used"
+          : absent && absent.by_choice ? "none (your choice): scored as missing"
+          : "missing: scored as missing", "missing");
         cell(row, "—");
         cell(row, "—", "num");
       } else {
-        cell(row, f.column);
+        cell(row, quoted(f.column), "header-name");
         cell(row, f.method + (f.note ? ` (${f.note})` : ""));
         cell(row, Math.round(f.confidence * 100) + "%", "num");
       }
+      cell(row, "").appendChild(chooser(f, p.header));
       tbody.appendChild(row);
     }
-    const problems = [];
+    const notes = [];
     for (const miss of m.missing) {
-      const near = miss.suggestions.map((s) => s.column);
-      problems.push(`Missing column ${miss.feature}` + (near.length ? ` (closest in the file: ${near.join(", ")})` : ""));
+      if (miss.by_choice) continue;
+      const near = miss.suggestions.map((s) => quoted(s.column));
+      notes.push(`No column for ${miss.feature}` + (near.length ? ` (perhaps: ${near.join(", ")}; choose it in the last column)` : ""));
     }
     for (const dup of m.duplicates) {
-      problems.push(`${dup.feature} matches several columns: ${dup.columns.join(", ")}; rename or remove all but one`);
+      const named = dup.columns.map((c, i) => `${quoted(c)} (column ${dup.positions[i] + 1})`);
+      notes.push(`${dup.feature} matches several columns: ${named.join(" and ")}; choose one in the last column`);
     }
-    problem.hidden = problems.length === 0;
-    problem.textContent = problems.length ? problems.join(". ") + ". Fix the file and choose it again." : "";
+    const text = p.ready
+      ? (notes.length ? notes.join(". ") + ". Inputs without a column are scored as missing, and each row says so in its data quality." : "")
+      : (p.problem || notes.join(". ")) + " Choose the columns by hand below, or fix the file and choose it again.";
+    problem.hidden = !text;
+    problem.className = "alert" + (p.ready ? " warning" : " error");
+    problem.textContent = text;
     document.getElementById("preview-ignored").textContent = m.unmapped.length
-      ? `Ignored columns (the model does not use them): ${m.unmapped.join(", ")}.` : "";
+      ? `Ignored columns (the model does not use them): ${m.unmapped.map(quoted).join(", ")}.` : "";
     document.getElementById("reference-box").hidden = !m.features.some((f) => f.kind === "date");
     preview.hidden = false;
     ready = p.ready;
     submit.disabled = !ready;
     say(ready ? `${file.name} is ready to be scored.` : `${file.name} cannot be scored as it is.`, ready ? "ok" : "error");
-    document.getElementById("preview-h").focus();
+    if (!document.activeElement || document.activeElement.tagName !== "SELECT") {
+      document.getElementById("preview-h").focus();
+    }
   }
 
   form.addEventListener("submit", (e) => {
@@ -171,6 +225,7 @@
     if (!document.getElementById("reference-box").hidden && reference.value) {
       body.append("reference_date", reference.value);
     }
+    if (Object.keys(choices).length) body.append("mapping", JSON.stringify(choices));
     body.append("file", file, file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/csv");

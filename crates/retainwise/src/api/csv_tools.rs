@@ -13,8 +13,6 @@ use serde_json::{json, Value};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
 
-/// How much of a file the preview reads: enough for the header and the first rows.
-const PREVIEW_BYTES: usize = 1024 * 1024;
 /// Rows shown by the preview.
 const PREVIEW_ROWS: usize = 10;
 /// The industries with a template: `telecom` is read by the built-in Telco model, `saas` by the
@@ -36,10 +34,15 @@ pub async fn preview_mapping(
         ))
     })?;
     let mut head = Vec::new();
+    let mut fields = Vec::new();
+    let mut have_file = false;
+    // The file (its first HEAD_BYTES, the head every check reads) and the `mapping` field,
+    // before or after it.
     loop {
         match multipart.next_field().await {
-            Ok(Some(mut field)) if field.name() == Some("file") => {
-                while head.len() < PREVIEW_BYTES {
+            Ok(Some(mut field)) if field.name() == Some("file") && !have_file => {
+                have_file = true;
+                while head.len() < crate::registry::HEAD_BYTES {
                     match field.chunk().await {
                         Ok(Some(chunk)) => head.extend_from_slice(&chunk),
                         Ok(None) => break,
@@ -51,9 +54,35 @@ pub async fn preview_mapping(
                         }
                     }
                 }
-                break;
+            }
+            Ok(Some(mut field)) if field.name() == Some("mapping") => {
+                // Read in chunks and bounded, as the upload bounds it.
+                let mut text = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| ApiError::BadRequest(e.body_text()))?
+                {
+                    text.extend_from_slice(&chunk);
+                    if text.len() > super::csv_upload::MAX_MAPPING_FIELD {
+                        return Err(ApiError::BadRequest(format!(
+                            "form field \"mapping\" is longer than {} bytes",
+                            super::csv_upload::MAX_MAPPING_FIELD
+                        )));
+                    }
+                }
+                let text = String::from_utf8(text).map_err(|_| {
+                    ApiError::BadRequest("form field \"mapping\" is not UTF-8 text".to_owned())
+                })?;
+                fields.push(("mapping".to_owned(), text));
+            }
+            Ok(Some(field)) if field.name() == Some("file") => {
+                return Err(ApiError::BadRequest(
+                    "the form has a second \"file\" part; send one file to preview".to_owned(),
+                ))
             }
             Ok(Some(_)) => continue,
+            Ok(None) if have_file => break,
             Ok(None) => {
                 return Err(ApiError::BadRequest(
                     "no file: send the CSV in a multipart field named \"file\"".to_owned(),
@@ -62,6 +91,8 @@ pub async fn preview_mapping(
             Err(e) => return Err(ApiError::BadRequest(e.body_text())),
         }
     }
+    let manual = super::csv_upload::manual_mapping(&fields)?;
+    head.truncate(crate::registry::HEAD_BYTES);
     if head.is_empty() {
         return Err(ApiError::BadRequest(
             "the file is empty; upload a CSV with a header row and customer rows".to_owned(),
@@ -75,17 +106,39 @@ pub async fn preview_mapping(
         .load(&app.db, &app.storage, &active)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let model = app.registry.for_file(model, &head);
-    let model_id = model.id().to_owned();
-    let preview = tokio::task::spawn_blocking(move || {
-        retainwise_model::preview(&model, head.as_slice(), PREVIEW_ROWS)
+    let registry = app.registry.clone();
+    let (model, preview) = tokio::task::spawn_blocking(move || {
+        registry.inspect(model, head.as_slice(), &manual, PREVIEW_ROWS)
     })
     .await
-    .map_err(|e| ApiError::Internal(e.into()))?
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(Json(
-        json!({ "success": true, "model_id": model_id, "preview": preview }),
-    ))
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let preview = preview.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(Json(json!({
+        "success": true,
+        "model_id": model.id(),
+        "model": describe_model(&app, &model),
+        "preview": preview,
+    })))
+}
+
+/// Which model will score a previewed file, for a person: its id, its name and, in words, what
+/// it is (`"model"` below).
+fn describe_model(app: &App, model: &retainwise_model::Model) -> Value {
+    let what = if model.id() == app.registry.baseline().id() {
+        "the rule-based SaaS baseline (hand-set rules for subscription customers, not trained on data; train a model on your own history for measured accuracy)".to_owned()
+    } else if model.id() == app.registry.builtin().id() {
+        format!(
+            "the built-in model {} (trained on the Telco customer data)",
+            model.card().name
+        )
+    } else {
+        format!(
+            "your model {} (trained on {} rows)",
+            model.card().name,
+            model.card().training_data.rows
+        )
+    };
+    json!({ "id": model.id(), "name": model.card().name, "description": what })
 }
 
 pub async fn sample_csv(Path(industry): Path<String>) -> Result<impl IntoResponse, ApiError> {

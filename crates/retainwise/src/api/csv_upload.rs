@@ -1,8 +1,10 @@
 //! `POST /api/csv`: accept a customer CSV, store it, and queue its prediction.
 //!
-//! Form fields: `file` (the CSV) and, optionally, `reference_date` (`YYYY-MM-DD`, before or
-//! after the file): the date a model's date columns count days back from, instead of the
-//! file's own latest date.
+//! Form fields: `file` (the CSV) and, optionally, before or after the file: `reference_date`
+//! (`YYYY-MM-DD`), the date a model's date columns count days back from, instead of the file's
+//! own latest date; `mapping`, a JSON object choosing file columns by hand (model input → the
+//! header exactly as written, or `null` for "no column: score as missing"), applied before the
+//! automatic mapping ([`retainwise_model::ManualMapping`]).
 //!
 //! The bytes stream to object storage (never held whole in memory) and are counted on the way, so
 //! an oversized upload is stopped at the limit. The upload row, the prediction row and the queue
@@ -124,14 +126,14 @@ async fn accept(
     let stored = store_csv(app, user, multipart, &mut fields).await?;
     let prediction_id = PredictionId::new();
     let queued = async {
-        let reference = {
+        let (reference, manual) = {
             fields_after_file(multipart, &mut fields).await?;
-            reference_date(&fields)?
+            (reference_date(&fields)?, manual_mapping(&fields)?)
         };
         // The model is fixed when the job is queued: activating another one later does not
         // change what a queued prediction is scored with.
         let model_id = app.registry.active_id(&app.db, user).await?;
-        check_readable(app, &model_id, &stored).await?;
+        check_readable(app, &model_id, &stored, &manual).await?;
         queue_prediction(
             app,
             user,
@@ -140,6 +142,7 @@ async fn accept(
             &model_id,
             high,
             reference.as_deref(),
+            &manual,
         )
         .await
     }
@@ -184,7 +187,7 @@ pub(super) struct StoredCsv {
     pub filename: String,
     /// Bytes stored.
     pub size: u64,
-    /// The first [`HEAD_BYTES`] of them (all of a smaller file).
+    /// The first [`HEAD_BYTES`](crate::registry::HEAD_BYTES) of them (all of a smaller file).
     pub head: Vec<u8>,
 }
 
@@ -192,6 +195,18 @@ pub(super) struct StoredCsv {
 const MAX_TEXT_FIELDS: usize = 16;
 /// Longest text field kept, in bytes.
 const MAX_TEXT_FIELD: usize = 1024;
+/// Longest `mapping` field kept, in bytes: a choice per input of a wide model (at most
+/// `InputLimits::max_columns` headers of up to a few dozen bytes each).
+pub(super) const MAX_MAPPING_FIELD: usize = 64 * 1024;
+
+/// The longest text accepted for form field `name`.
+pub(super) fn field_limit(name: &str) -> usize {
+    if name == "mapping" {
+        MAX_MAPPING_FIELD
+    } else {
+        MAX_TEXT_FIELD
+    }
+}
 
 /// Streams the multipart field `file` to storage under the upload limit, refusing files that
 /// are plainly not CSV. Small text fields that come before `file` are appended to `fields`.
@@ -217,9 +232,10 @@ pub(super) async fn store_csv(
                     .await
                     .map_err(|e| multipart_error(e, &too_large))?;
                 let shown: String = name.chars().take(40).collect();
-                if text.len() > MAX_TEXT_FIELD {
+                if text.len() > field_limit(&name) {
                     return Err(ApiError::BadRequest(format!(
-                        "form field {shown:?} is longer than {MAX_TEXT_FIELD} bytes; send short settings before the file"
+                        "form field {shown:?} is longer than {} bytes; send short settings before the file",
+                        field_limit(&name)
                     )));
                 }
                 if fields.len() >= MAX_TEXT_FIELDS {
@@ -276,7 +292,9 @@ pub(super) async fn store_csv(
             let chunk = chunk.map_err(|e| e.body_text())?;
             {
                 let mut head = head.lock().expect("head lock");
-                let room = HEAD_BYTES.saturating_sub(head.len()).min(chunk.len());
+                let room = crate::registry::HEAD_BYTES
+                    .saturating_sub(head.len())
+                    .min(chunk.len());
                 head.extend_from_slice(&chunk[..room]);
             }
             if counted.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit
@@ -308,58 +326,67 @@ pub(super) async fn store_csv(
     })
 }
 
-/// Bytes of an upload kept for the checks at upload ([`check_readable`]): the header and the
-/// first rows, as the preview reads.
-const HEAD_BYTES: usize = 1024 * 1024;
-
 /// What the worker would find at once about a stored upload, answered now (400) instead of
-/// after a 202: bytes that are not CSV text, no header, columns the model cannot map (missing
-/// or ambiguous), or a header and no customer rows. `model_id` is the model the job would be
-/// queued with; the SaaS baseline takes over a subscription file, as in the worker.
+/// after a 202: bytes that are not CSV text, no header, columns the model cannot map (too many
+/// absent, or ambiguous), hand-chosen columns that do not exist, or a header and no customer
+/// rows. `model_id` is the model the job would be queued with; the SaaS baseline takes over a
+/// subscription file, as in the worker: both go through [`Registry::inspect`](crate::registry::Registry::inspect)'s
+/// parts on the same [`HEAD_BYTES`](crate::registry::HEAD_BYTES).
 ///
 /// Errors: 400 with the scorer's own sentence.
-async fn check_readable(app: &App, model_id: &str, stored: &StoredCsv) -> Result<(), ApiError> {
+async fn check_readable(
+    app: &App,
+    model_id: &str,
+    stored: &StoredCsv,
+    manual: &retainwise_model::ManualMapping,
+) -> Result<(), ApiError> {
     // A model that does not load fails the job with its own reason; nothing to check here.
     let Ok(model) = app.registry.load(&app.db, &app.storage, model_id).await else {
         return Ok(());
     };
-    let model = app.registry.for_file(model, &stored.head);
     let head = stored.head.clone();
     let whole = stored.size <= head.len() as u64;
-    let preview =
-        tokio::task::spawn_blocking(move || retainwise_model::preview(&model, head.as_slice(), 1))
+    let (registry, manual) = (app.registry.clone(), manual.clone());
+    let (_, preview) =
+        tokio::task::spawn_blocking(move || registry.inspect(model, &head, &manual, 1))
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
     let name = &stored.filename;
-    let preview = match preview {
-        Ok(preview) => preview,
-        Err(e) if e.is_permanent() => {
-            return Err(ApiError::BadRequest(format!("{name:?}: {e}")));
-        }
-        Err(_) => return Ok(()),
+    match preview {
+        Ok(preview) => match preview.refusal(whole) {
+            Some(why) => Err(ApiError::BadRequest(format!("{name:?}: {why}"))),
+            None => Ok(()),
+        },
+        Err(e) if e.is_permanent() => Err(ApiError::BadRequest(format!("{name:?}: {e}"))),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The optional `mapping` form field (before or after the file; at most once): a JSON object of
+/// model input → header as written (or `null`), see [`retainwise_model::ManualMapping`].
+/// Whether its names exist is checked against the file with the other checks at upload.
+///
+/// Errors: 400 naming what is wrong with it.
+pub(super) fn manual_mapping(
+    fields: &[(String, String)],
+) -> Result<retainwise_model::ManualMapping, ApiError> {
+    let mut given = fields.iter().filter(|(name, _)| name == "mapping");
+    let Some((_, text)) = given.next() else {
+        return Ok(retainwise_model::ManualMapping::new());
     };
-    let mapping = &preview.mapping;
-    if !mapping.duplicates.is_empty() {
-        let e = retainwise_model::ScoreError::DuplicateColumns {
-            duplicates: mapping.duplicates.clone(),
-            mapping: Box::new(mapping.clone()),
-        };
-        return Err(ApiError::BadRequest(format!("{name:?}: {e}")));
+    if given.next().is_some() {
+        return Err(ApiError::BadRequest(
+            "the form field mapping is given twice; send one JSON object".to_owned(),
+        ));
     }
-    if !mapping.missing.is_empty() {
-        let e = retainwise_model::ScoreError::MissingColumns {
-            missing: mapping.missing.iter().map(|m| m.feature.clone()).collect(),
-            found: preview.header.clone(),
-            mapping: Box::new(mapping.clone()),
-        };
-        return Err(ApiError::BadRequest(format!("{name:?}: {e}")));
+    if text.trim().is_empty() {
+        return Ok(retainwise_model::ManualMapping::new());
     }
-    if whole && preview.rows.is_empty() {
-        return Err(ApiError::BadRequest(format!(
-            "{name:?} has a header but no customer rows; add one row per customer below the header"
-        )));
-    }
-    Ok(())
+    serde_json::from_str(text).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "form field mapping: {e}; send a JSON object of model input to the file's header as written, e.g. {{\"tenure\": \"Months active\", \"TotalCharges\": null}}"
+        ))
+    })
 }
 
 /// 413 at once when the request's declared length is above the upload limit.
@@ -413,9 +440,10 @@ pub(super) async fn fields_after_file(
             .text()
             .await
             .map_err(|e| ApiError::BadRequest(format!("reading the form field {shown:?}: {e}")))?;
-        if text.len() > MAX_TEXT_FIELD {
+        if text.len() > field_limit(&name) {
             return Err(ApiError::BadRequest(format!(
-                "form field {shown:?} is longer than {MAX_TEXT_FIELD} bytes"
+                "form field {shown:?} is longer than {} bytes",
+                field_limit(&name)
             )));
         }
         fields.push((name, text));
@@ -445,7 +473,9 @@ fn reference_date(fields: &[(String, String)]) -> Result<Option<String>, ApiErro
     }
 }
 
-/// The upload row, the prediction row and the queue message, in one transaction.
+/// The upload row, the prediction row (with its reference date and manual mapping, if any) and
+/// the queue message, in one transaction.
+#[allow(clippy::too_many_arguments)] // each is one setting of the upload, named at the call
 async fn queue_prediction(
     app: &App,
     user: &crate::domain::UserId,
@@ -454,6 +484,7 @@ async fn queue_prediction(
     model_id: &str,
     high: bool,
     reference_date: Option<&str>,
+    manual: &retainwise_model::ManualMapping,
 ) -> Result<(), ApiError> {
     let (upload_id, key) = (stored.upload_id, &stored.key);
     let mut tx = app.db.pool().begin().await?;
@@ -475,6 +506,10 @@ async fn queue_prediction(
         reference_date,
     };
     db::insert_queued(&mut tx, &new).await?;
+    if !manual.is_empty() {
+        let json = serde_json::to_string(manual).map_err(|e| ApiError::Internal(e.into()))?;
+        db::set_column_mapping(&mut tx, prediction_id, &json).await?;
+    }
     let body = serde_json::to_string(&PredictionMessage::new(
         prediction_id,
         user,

@@ -8,11 +8,13 @@
 
 mod admission;
 mod compat;
+mod column_mapping;
 mod models;
 mod predictions;
 
 pub use admission::{admit, JobKind};
 pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
+pub use column_mapping::set_column_mapping;
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,

@@ -222,7 +222,7 @@ pub async fn table(
                                 th scope="row" { a href=(format!("{here}/{}?back={}", c.row, form_urlencode(&back))) title=(c.customer_id) { (c.customer_id) } }
                                 td.num data-label="Churn probability" { (format::percent(c.churn_probability)) }
                                 td data-label="Risk level" { (level_badge(c.level)) }
-                                td data-label="Top risk driver" { @if let Some(f) = c.risk_factors.first() { (f.feature) " = " (value_text(&f.value)) (quality_mark(f)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
+                                td data-label="Top risk driver" { @if let Some(f) = c.risk_factors.first() { (f.feature) @if let Some(w) = &f.with { " (with " (w) ")" } " = " (value_text(&f.value)) (quality_mark(f)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
                                 td.wide data-label="Summary" { (c.summary) }
                                 td data-label="Data quality" { @if c.data_quality.is_empty() { span.muted { "—" } } @else { span.quality { (c.data_quality) } } }
                             }
@@ -306,7 +306,7 @@ fn explanation(c: &Customer) -> Markup {
             }
             div.figure {
                 p.label { "Retention probability" }
-                p.value { (format::percent(c.retention_probability)) }
+                p.value { (format::retention_percent(c.churn_probability)) }
                 p.note { "model " code.model { (c.model_version) } }
             }
         }
@@ -357,7 +357,7 @@ fn factors(
                     thead { tr { th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" .num { "Effect" } } }
                     tbody {
                         @for f in list {
-                            tr { th scope="row" { (f.feature) } td { (value_text(&f.value)) (quality_mark(f)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
+                            tr { th scope="row" { (f.feature) @if let Some(w) = &f.with { " (with " (w) ")" } } td { (value_text(&f.value)) (quality_mark(f)) } td.num { (format!("{:+.1}", f.impact)) " pts" } }
                         }
                     }
                 } }

@@ -48,6 +48,12 @@ struct ValidationSummary {
     balance: String,
     #[serde(default)]
     warnings_total: u64,
+    /// Model inputs the file had no column for (scored as missing in every row).
+    #[serde(default)]
+    absent_inputs: Vec<String>,
+    /// Rows repeating an earlier row's customer id (also counted in `warnings_total`).
+    #[serde(default)]
+    duplicate_ids: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,7 +172,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 (card_link("Medium risk", &format::int(c.medium), &format!("{} of customers", format::share(c.medium, total)), &format!("{customers}?level=medium"), "medium"))
                 (card_link("Low risk", &format::int(c.low), &format!("{} of customers · churn < {}", format::share(c.low, total), format::percent(t.medium)), &format!("{customers}?level=low"), "low"))
                 (card("Average churn probability", &format::percent(mean), "mean over scored customers"))
-                (card("Average retention probability", &format::percent(1.0 - mean), "1 − churn"))
+                (card("Average retention probability", &format::retention_percent(mean), "1 − churn"))
                 (revenue_card(summary.portfolio.as_ref()))
             }
             p { a.button href=(customers) { "Open the customers table" } }
@@ -225,16 +231,29 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
         }
         @if let Some(v) = summary.validation.as_ref().filter(|v| !v.balance.is_empty()) {
             p #balance { "Every row accounted for: " (v.balance) "."
-                @if v.warnings_total > 0 {
-                    " " (format::int(v.warnings_total)) " values could not be used as given (missing, an unknown category or outside the training range): the customers' Data quality column names them, and the validation report lists each."
+                @let values = v.warnings_total.saturating_sub(v.duplicate_ids);
+                @if values > 0 {
+                    " " (format::int(values)) " values could not be used as given (missing, an unknown category or outside the training range): the customers' Data quality column names them, and the validation report lists each."
                 }
+            }
+            @if !v.absent_inputs.is_empty() {
+                p #absent { "The file has no column for " (v.absent_inputs.join(", ")) ": scored as missing in every row (each row's Data quality says so). Add the column, or choose it by hand on the upload page, for sounder scores." }
+            }
+            @if v.duplicate_ids > 0 {
+                p #repeated-ids { (format::int(v.duplicate_ids)) " rows repeat the customer id of an earlier row: both are scored, so those customers count twice in these figures. The validation report names each id and both rows." }
             }
         }
         @if summary.rows_rejected > 0 || !summary.ignored_columns.is_empty() {
             section aria-labelledby="problems" {
                 h2 #problems { "Rows not scored and columns ignored" }
                 @if !summary.ignored_columns.is_empty() {
-                    p { "Columns the model does not use: " (summary.ignored_columns.join(", ")) "." }
+                    p { "Columns the model does not use: "
+                        @for (i, c) in summary.ignored_columns.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            // As written: spaces around a name show.
+                            span.header-name { (format!("{c:?}")) }
+                        }
+                        "." }
                 }
                 @if summary.rows_rejected > 0 {
                     p { (format::int(summary.rows_rejected)) " rows could not be scored"

@@ -29,6 +29,14 @@ pub fn percent(p: f64) -> String {
     format!("{:.1}%", (1000.0 * p + 1e-9).floor() / 10.0)
 }
 
+/// The complement of a churn probability `p` as shown beside [`percent`]`(p)`: 100 % minus
+/// the shown churn figure, so that churn and retention on one page add up to exactly 100.0 %
+/// (each rounded on its own could give 99.9 %).
+pub fn retention_percent(p: f64) -> String {
+    let churn_tenths = (1000.0 * p + 1e-9).floor().clamp(0.0, 1000.0);
+    format!("{:.1}%", (1000.0 - churn_tenths) / 10.0)
+}
+
 /// An amount with thousands separators and two decimals: `12345.6` → `"12,345.60"`.
 pub fn money(x: f64) -> String {
     let cents = (x.abs() * 100.0).round() as u64;

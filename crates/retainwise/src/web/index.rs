@@ -159,6 +159,10 @@ pub struct Factor {
     /// fact about the customer.
     #[serde(default)]
     pub quality: Option<String>,
+    /// A correlated column whose effect is counted in this one's (total charges with tenure:
+    /// [`retainwise_model::explain::GROUPS`]).
+    #[serde(default)]
+    pub with: Option<String>,
 }
 
 impl CustomerIndex {

@@ -2,7 +2,10 @@
 //! server's limit before sending anything, shows the column-mapping preview (which file column
 //! became which model input, with confidence; missing and ignored columns) from
 //! `POST /api/csv/preview-mapping`, and only then queues the job with `POST /api/csv`, showing a
-//! progress bar while the bytes go up. Without JavaScript the form still posts the file to the
+//! progress bar while the bytes go up. The preview names the model that will score the file,
+//! shows each header exactly as written, and has a select per model input to choose its column
+//! by hand (or none: scored as missing); the choices are previewed again at once and sent with
+//! the upload as its `mapping` field. Without JavaScript the form still posts the file to the
 //! API.
 
 use axum::extract::State;
@@ -20,7 +23,8 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
         h1 { "Score a customer file" }
         p { "Upload a CSV with one row per customer. Each customer gets a churn probability, a risk level and the reasons behind it." }
         form #upload-form.card method="post" action="/api/csv" enctype="multipart/form-data"
-            data-max-bytes=(limit) data-max-text=(human_bytes(limit)) {
+            data-max-bytes=(limit) data-max-text=(human_bytes(limit))
+            data-head-bytes=(crate::registry::HEAD_BYTES) {
             div #dropzone.dropzone {
                 label for="file" {
                     span.big { "Drop a CSV file here" }
@@ -33,6 +37,7 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
             section #preview aria-live="polite" aria-labelledby="preview-h" hidden {
                 h2 #preview-h tabindex="-1" { "How the file will be read" }
                 p #preview-meta {}
+                p #preview-model {}
                 p #preview-problem.alert.error role="alert" hidden {}
                 div.table-wrap {
                     table #mapping {
@@ -42,6 +47,7 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
                             th scope="col" { "File column" }
                             th scope="col" { "How matched" }
                             th scope="col" .num { "Confidence" }
+                            th scope="col" { "Choose the column" }
                         } }
                         tbody {}
                     }

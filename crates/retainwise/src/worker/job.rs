@@ -186,11 +186,23 @@ async fn score(
     let head = read_head(&input)
         .await
         .map_err(|e| JobError::Transient(format!("reading the download: {e}")))?;
-    let model = app.registry.for_file(model, &head);
+    // The columns the uploader chose by hand, if any: they pick the model and the mapping as
+    // they did in the checks at upload.
+    let manual: retainwise_model::ManualMapping = match app
+        .db
+        .column_mapping(&job.user_id, job.prediction_id)
+        .await?
+    {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| JobError::Permanent(format!("the stored column mapping: {e}")))?,
+        None => retainwise_model::ManualMapping::new(),
+    };
+    let model = app.registry.for_file(model, &head, &manual);
     let model_id = model.id().to_owned();
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
         reference_date,
+        mapping: manual,
         ..ScoreOptions::default()
     };
     let (input_path, output_path) = (input.clone(), output.clone());
