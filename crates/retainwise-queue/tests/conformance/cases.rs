@@ -287,7 +287,9 @@ pub async fn nack_makes_visible_after_delay(b: &dyn Backend) {
     let q = f.queue();
     let id = q.send(&msg("flaky")).await.unwrap();
     let d = receive_one(q, Duration::from_secs(1)).await;
-    q.nack(&d.receipt, Duration::from_millis(300), "storage down")
+    // 2 s: long enough that the checks below finish inside the delay on a loaded machine
+    // (300 ms once did not), short enough to keep the suite quick.
+    q.nack(&d.receipt, Duration::from_secs(2), "storage down")
         .await
         .unwrap();
     let nacked_at = Instant::now();
@@ -295,14 +297,14 @@ pub async fn nack_makes_visible_after_delay(b: &dyn Backend) {
     assert_empty(q).await;
     let s = q.stats().await.unwrap();
     assert_eq!((s.depth, s.in_flight, s.delayed), (0, 0, 1), "{s:?}");
-    let again = receive_one(q, Duration::from_secs(3)).await;
+    let again = receive_one(q, Duration::from_secs(6)).await;
     let waited = nacked_at.elapsed();
     assert!(
-        waited >= Duration::from_millis(250),
+        waited >= Duration::from_millis(1900),
         "visible after {waited:?}"
     );
     assert!(
-        waited < Duration::from_millis(1500),
+        waited < Duration::from_millis(4500),
         "visible only after {waited:?}"
     );
     assert_eq!(again.receive_count, 2);

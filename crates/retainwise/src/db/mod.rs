@@ -7,14 +7,14 @@
 //! worker that lost its lease can never complete or fail a job another worker now holds.
 
 mod admission;
-mod compat;
 mod column_mapping;
+mod compat;
 mod models;
 mod predictions;
 
 pub use admission::{admit, JobKind};
-pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
 pub use column_mapping::set_column_mapping;
+pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,
