@@ -27,7 +27,7 @@ use super::{ApiError, CurrentUser, MULTIPART_OVERHEAD};
 use crate::app::App;
 use crate::db::{self, NewPrediction};
 use crate::domain::{ObjectKey, PredictionId, UploadId};
-use crate::message::PredictionMessage;
+use crate::message::{PredictionMessage, KIND_PREDICT};
 
 /// Query options of an upload.
 #[derive(Debug, Deserialize)]
@@ -474,14 +474,10 @@ async fn queue_prediction(
         reference_date,
     };
     db::insert_queued(&mut tx, &new).await?;
-    let body = serde_json::to_string(&PredictionMessage::new(
-        prediction_id,
-        user,
-        upload_id,
-        key,
-        high,
-    ))
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let body = crate::message::encode(
+        KIND_PREDICT,
+        &PredictionMessage::new(prediction_id, user, upload_id, key, high),
+    );
     let priority = if high {
         Priority::High
     } else {

@@ -21,7 +21,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{self, ModelRow, NewTraining, TrainingRow};
 use crate::domain::{ModelId, TrainingId, UserId};
-use crate::message::TrainingMessage;
+use crate::message::{TrainingMessage, KIND_TRAIN};
 use crate::time::rfc3339;
 
 /// Trainings listed by `GET /api/models`.
@@ -283,13 +283,10 @@ async fn queue_training(
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
-    let body = serde_json::to_string(&TrainingMessage::new(
-        training_id,
-        user,
-        stored.upload_id,
-        &stored.key,
-    ))
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let body = crate::message::encode(
+        KIND_TRAIN,
+        &TrainingMessage::new(training_id, user, stored.upload_id, &stored.key),
+    );
     let message_id = app
         .queue
         .send_in(

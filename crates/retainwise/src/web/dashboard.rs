@@ -141,6 +141,7 @@ fn status_box(row: &PredictionRow) -> Markup {
                 PredictionStatus::Completed => p { "Done. " a href=(format!("/predictions/{}", row.id)) { "Show the dashboard" } },
                 PredictionStatus::Failed => p.hint { "Nothing was scored. Fix the file as the message says and upload it again; the "
                     a href=(format!("/api/predictions/{}/report", row.id)) { "validation report" } " has the details." },
+                PredictionStatus::Cancelled => p.hint { "Cancelled: nothing was scored. Upload the file again to score it." },
             }
         }
     }

@@ -333,7 +333,7 @@ mod tests {
             user_id: "local".into(),
             upload_id: "u".into(),
             filename: "=evil.csv".into(),
-            status_text: "COMPLETED".into(),
+            status: crate::db::JobStatus::Completed,
             attempt: 1,
             queue_message_id: None,
             queued_at: 0,
@@ -348,6 +348,7 @@ mod tests {
             error_message: None,
             model_id: "m".into(),
             reference_date: None,
+            dead_lettered_at: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
         let mut zip = zip::ZipArchive::new(file).expect("an xlsx is a zip");

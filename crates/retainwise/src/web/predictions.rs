@@ -156,6 +156,9 @@ pub fn status(row: &PredictionRow) -> Markup {
             PredictionStatus::Failed => {
                 span.detail.error-text { (row.error_message.as_deref().unwrap_or("no reason was recorded")) }
             }
+            PredictionStatus::Cancelled => {
+                span.detail { "cancelled; nothing was scored" }
+            }
         }
     }
 }
