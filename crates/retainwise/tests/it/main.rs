@@ -16,6 +16,7 @@ mod dates;
 mod drills;
 mod errors;
 mod intake;
+mod jobs;
 mod models;
 mod pipeline;
 mod security;
