@@ -11,11 +11,24 @@ use retainwise_queue::OutgoingMessage;
 
 use crate::helpers::*;
 
+/// A `queue_messages` row: id, receive count, leased, dead at, last error.
+type MessageRow = (String, i64, bool, Option<i64>, Option<String>);
+/// A `predictions` row: id, status, attempt, leased, dead-lettered at, result key, error.
+type JobRowText = (
+    String,
+    String,
+    i64,
+    bool,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
 /// The queue's messages and the prediction rows, one line each, for a failing test's message.
 async fn snapshot(t: &TestApp) -> String {
     let pool = t.app.db.pool();
     let mut out = String::from("queue_messages (id, receive_count, leased, dead, last_error):\n");
-    let messages: Vec<(String, i64, bool, Option<i64>, Option<String>)> = sqlx::query_as(
+    let messages: Vec<MessageRow> = sqlx::query_as(
         "SELECT id, receive_count, receipt IS NOT NULL, dead_at, last_error FROM queue_messages \
          ORDER BY sent_at, id",
     )
@@ -28,15 +41,7 @@ async fn snapshot(t: &TestApp) -> String {
     out.push_str(
         "predictions (id, status, attempt, leased, dead_lettered_at, result_key, error_message):\n",
     );
-    let rows: Vec<(
-        String,
-        String,
-        i64,
-        bool,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<JobRowText> = sqlx::query_as(
         "SELECT id, status, attempt, lease_token IS NOT NULL, dead_lettered_at, result_key, \
              error_message FROM predictions ORDER BY queued_at, id",
     )
