@@ -208,6 +208,12 @@ enum QueueCommand {
         /// Message ids to redrive.
         ids: Vec<String>,
     },
+    /// Cancel a prediction: a queued one never starts, a running one stops at its next batch
+    /// and records no result. Exits 1 when it has already finished.
+    Cancel {
+        /// The prediction id.
+        id: String,
+    },
 }
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
@@ -940,6 +946,25 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
             println!("queue:             {}", urls.queue_url);
             println!("dead-letter queue: {}", urls.dlq_url);
             println!("set RETAINWISE_QUEUE_URL={}", urls.queue_url);
+        }
+        QueueCommand::Cancel { id } => {
+            let id: crate::domain::PredictionId = id
+                .parse()
+                .map_err(|e: crate::domain::DomainError| anyhow::anyhow!(e.0))?;
+            let app = open().await?;
+            let Some(owner) = app.db.prediction_owner(id).await? else {
+                anyhow::bail!("no prediction {id} (see GET /api/predictions)");
+            };
+            match app.db.cancel_prediction(&owner, id).await? {
+                crate::db::Cancelled::Now => {
+                    tracing::info!(prediction_id = %id, status = "CANCELLED", "prediction_status_updated");
+                    println!("prediction {id} cancelled");
+                }
+                crate::db::Cancelled::Finished(status) => anyhow::bail!(
+                    "prediction {id} is already {status}; only a QUEUED or RUNNING job can be cancelled"
+                ),
+                crate::db::Cancelled::Missing => anyhow::bail!("no prediction {id}"),
+            }
         }
         QueueCommand::Stats => {
             let app = open().await?;

@@ -78,7 +78,8 @@ pub fn router(app: App) -> Router {
         .route("/api/predictions", get(predictions::list))
         .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))
-        .route("/api/predictions/{id}/results", get(predictions::results));
+        .route("/api/predictions/{id}/results", get(predictions::results))
+        .route("/api/predictions/{id}/cancel", post(predictions::cancel));
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

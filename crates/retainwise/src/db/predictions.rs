@@ -208,3 +208,27 @@ impl Db {
         Ok(n as u64)
     }
 }
+
+impl Db {
+    /// Cancels one of `user`'s predictions (see [`super::JobRow::cancel`]): a QUEUED one never
+    /// starts, a RUNNING one stops at its next batch and records nothing.
+    pub async fn cancel_prediction(
+        &self,
+        user: &UserId,
+        id: PredictionId,
+    ) -> Result<super::Cancelled, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        super::JobRow::prediction(id, user).cancel(&mut conn).await
+    }
+
+    /// Who owns prediction `id`, for the operator's commands (not scoped: the operator acts on
+    /// every user's jobs). `None` when there is no such prediction.
+    pub async fn prediction_owner(&self, id: PredictionId) -> Result<Option<UserId>, sqlx::Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT user_id FROM predictions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(user,)| user.parse().ok()))
+    }
+}

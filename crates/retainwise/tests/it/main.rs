@@ -9,6 +9,7 @@ mod s3_proxy;
 
 mod auth;
 mod binary;
+mod cancel;
 mod caps;
 mod corpus;
 mod data_quality;
