@@ -12,7 +12,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use retainwise_queue::{OutgoingMessage, Priority};
+use retainwise_queue::Priority;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -21,7 +21,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{self, ModelRow, NewTraining, TrainingRow};
 use crate::domain::{ModelId, TrainingId, UserId};
-use crate::message::{TrainingMessage, KIND_TRAIN};
+use crate::message::{TrainingJob, TrainingMessage};
 use crate::time::rfc3339;
 
 /// Trainings listed by `GET /api/models`.
@@ -283,20 +283,13 @@ async fn queue_training(
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
-    let body = crate::message::encode(
-        KIND_TRAIN,
+    let message_id = crate::worker::enqueue::<TrainingJob>(
+        app,
+        &mut tx,
         &TrainingMessage::new(training_id, user, stored.upload_id, &stored.key),
-    );
-    let message_id = app
-        .queue
-        .send_in(
-            &mut tx,
-            &OutgoingMessage {
-                body,
-                priority: Priority::Normal,
-            },
-        )
-        .await?;
+        Priority::Normal,
+    )
+    .await?;
     db::set_training_message_id(&mut tx, training_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();

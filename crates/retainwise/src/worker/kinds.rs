@@ -59,6 +59,23 @@ fn close_dead<'a, J: Job>(
     Box::pin(driver::close_dead::<J>(app, dead))
 }
 
+/// Queues a job of kind `J` on `conn`, the caller's transaction: the message commits with the
+/// caller's rows (the job's record, or the outcome a follow-up job follows) or not at all.
+/// Returns the message id.
+///
+/// Errors: the queue's (the database's, for the SQL queue and the SQS outbox).
+pub async fn enqueue<J: Job>(
+    app: &App,
+    conn: &mut sqlx::AnyConnection,
+    payload: &J::Payload,
+    priority: retainwise_queue::Priority,
+) -> Result<String, retainwise_queue::QueueError> {
+    let body = crate::message::encode(J::KIND, payload);
+    app.queue
+        .send_in(conn, &retainwise_queue::OutgoingMessage { body, priority })
+        .await
+}
+
 /// The registered kind a message body names (see [`crate::message::kind_of`]); `None` for a
 /// body that names none, or a kind nobody registered.
 pub fn of(body: &str) -> Option<&'static Kind> {

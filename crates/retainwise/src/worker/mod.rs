@@ -35,7 +35,7 @@ use crate::error_chain::Chain;
 pub use error::JobError;
 pub use failure_points::{FailurePoint, FailurePoints};
 pub use kind::{Checks, Events, Job, JobContext, JobRecord, LogId};
-pub use kinds::{Kind, KINDS};
+pub use kinds::{enqueue, Kind, KINDS};
 pub use sweeper::sweep;
 
 /// How a delivery ended.
