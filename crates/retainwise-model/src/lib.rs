@@ -53,6 +53,7 @@ pub mod intake;
 pub mod linear;
 pub mod mapping;
 pub mod metrics;
+pub mod plan;
 pub mod portfolio;
 pub mod preview;
 pub mod progress;

@@ -10,7 +10,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, Write};
 
 use crate::artifact::Model;
 use crate::batch::{Batch, Pipeline, Scored};
@@ -504,8 +504,9 @@ pub fn score_csv<R: Read, W: Write>(
 
 /// [`score_csv`] over an input that can be read twice: when the model has date columns and
 /// `opts.reference_date` is `None`, a first pass finds the file's reference date (the latest
-/// date in any of its date columns, [`find_reference_date`]), then the input is rewound to
-/// where it was and scored against it. Otherwise exactly [`score_csv`] (one pass).
+/// date in any of its date columns, [`find_reference_date`]; the choice is
+/// [`crate::plan::plan`]'s), then the input is rewound to where it was and scored against it.
+/// Otherwise exactly [`score_csv`] (one pass).
 ///
 /// # Errors
 /// As [`score_csv`]; [`ScoreError::Io`] when seeking fails.
@@ -516,14 +517,9 @@ pub fn score_seekable<R: Read + Seek, W: Write>(
     opts: &ScoreOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScoreReport, ScoreError> {
-    if opts.reference_date.is_some() || !model.schema().has_dates() {
-        return score_csv(model, input, output, opts, progress);
-    }
-    let start = input.stream_position()?;
-    let found = find_reference_date(model, &mut input, &opts.limits)?;
-    input.seek(SeekFrom::Start(start))?;
+    let plan = crate::plan::plan(model, None, opts.reference_date, &mut input, &opts.limits)?;
     let opts = ScoreOptions {
-        reference_date: found,
+        reference_date: plan.reference_date,
         ..opts.clone()
     };
     score_csv(model, input, output, &opts, progress)

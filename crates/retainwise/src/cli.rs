@@ -546,23 +546,19 @@ fn predict(
     }
     let chosen = model.is_some();
     let model = crate::app::load_model(model)?;
-    let reader: Box<dyn std::io::Read> = if input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    // The input as a file that can be read twice, as the worker's download is: standard input
+    // is spooled to a temporary file first.
+    let file = if input.as_os_str() == "-" {
+        let mut spool =
+            tempfile::tempfile().context("creating a temporary file for standard input")?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut spool)
+            .context("reading standard input")?;
+        std::io::Seek::rewind(&mut spool).context("reading standard input")?;
+        spool
     } else {
-        Box::new(File::open(input).with_context(|| format!("opening {}", input.display()))?)
+        File::open(input).with_context(|| format!("opening {}", input.display()))?
     };
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    // Without --model, a subscription file the built-in model cannot read goes to the SaaS
-    // baseline, as it does in the service.
-    let model = if !chosen
-        && retainwise_model::baseline::prefers_baseline(
-            model,
-            std::io::BufRead::fill_buf(&mut reader).context("reading the input")?,
-        ) {
-        retainwise_model::baseline::saas_baseline()
-    } else {
-        model
-    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
     // A regular file is written beside itself and renamed into place only when scoring
     // succeeded, so a failed run leaves no half-written results behind; a FIFO or a device is
     // written through (see `crate::output`).
@@ -576,26 +572,20 @@ fn predict(
         reference_date,
         ..ScoreOptions::default()
     };
-    if reference_date.is_none() && model.schema().has_dates() {
-        // The file's reference date is its latest date: a first pass over the file finds it.
-        if input.as_os_str() == "-" {
-            anyhow::bail!(
-                "model {} reads date columns as days before the input's latest date, which needs \
-                 the input read twice: give --reference-date YYYY-MM-DD, or a file instead of \
-                 standard input",
-                model.id()
-            );
-        }
-        let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
-        // A file that cannot be read fails the same way in the scoring pass below, which also
-        // writes the report; so a failure here only leaves the reference date unset.
-        options.reference_date = retainwise_model::find_reference_date(
-            model,
-            BufReader::with_capacity(1 << 20, file),
-            &options.limits,
-        )
-        .unwrap_or(None);
-    }
+    // The model and the reference date, chosen as the worker chooses them: without --model, a
+    // subscription file the built-in model cannot read goes to the SaaS baseline; a model with
+    // date columns and no --reference-date counts back from the file's latest date.
+    let baseline = (!chosen).then(retainwise_model::baseline::saas_baseline);
+    let plan = retainwise_model::plan::plan(
+        model,
+        baseline,
+        reference_date,
+        &mut reader,
+        &options.limits,
+    )
+    .with_context(|| format!("reading {}", input.display()))?;
+    let model = plan.model;
+    options.reference_date = plan.reference_date;
     let bar = spinner("scoring", true);
     // The results are for a person to open: every cell made spreadsheet-safe on the way out,
     // exactly as the service's results download does with its stored raw results.

@@ -17,7 +17,7 @@ use crate::domain::{ModelId, ObjectKey, UserId};
 use crate::storage::{Storage, StorageError};
 
 /// Bytes read from the start of a file to decide which model reads it (the header and a row).
-pub const HEAD_BYTES: usize = 256 * 1024;
+pub const HEAD_BYTES: usize = retainwise_model::plan::HEAD_BYTES;
 
 /// Loaded artifacts kept in memory at most (a Telco-sized model is about 1 MB).
 const CACHE_CAPACITY: usize = 8;
@@ -115,10 +115,11 @@ impl Registry {
     /// `model`, or the SaaS baseline when the file whose first bytes are `head` fits the
     /// baseline but not `model` (see [`retainwise_model::baseline::prefers_baseline`]).
     pub fn for_file(&self, model: Arc<Model>, head: &[u8]) -> Arc<Model> {
-        if retainwise_model::baseline::prefers_baseline(&model, head) {
-            self.baseline.clone()
-        } else {
+        let chosen = retainwise_model::plan::model_for(&model, Some(&self.baseline), head);
+        if std::ptr::eq(chosen, &*model) {
             model
+        } else {
+            self.baseline.clone()
         }
     }
 

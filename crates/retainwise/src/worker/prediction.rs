@@ -154,11 +154,7 @@ async fn score(
     }
     record_stage("download", stage);
     let stage = Instant::now();
-    let head = read_head(&input)
-        .await
-        .map_err(JobError::io("reading the download"))?;
-    let model = app.registry.for_file(model, &head);
-    let model_id = model.id().to_owned();
+    let baseline = app.registry.baseline().clone();
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
         reference_date,
@@ -170,7 +166,7 @@ async fn score(
     let over = Arc::new(AtomicBool::new(false));
     let too_big = over.clone();
     type Failure = (JobError, Option<Vec<u8>>);
-    let report = tokio::task::spawn_blocking(move || -> Result<ScoreReport, Failure> {
+    let report = tokio::task::spawn_blocking(move || -> Result<(String, ScoreReport), Failure> {
         let reader = std::fs::File::open(&input_path)
             .map_err(|e| (JobError::io("reading the download")(e), None))?;
         let writer = std::fs::File::create(&output_path)
@@ -186,33 +182,42 @@ async fn score(
             lost: stop.clone(),
         };
         let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
-        // Reads the file twice when the model has date columns and no reference date was
-        // given: first for the file's latest date.
-        let report = retainwise_model::score_seekable(
+        let mut reader = UntilLost {
+            inner: std::io::BufReader::with_capacity(1 << 20, reader),
+            lost: stop.clone(),
+        };
+        // The recorded model, or the baseline for a file only it reads, and the reference
+        // date (given, or the file's latest: a first pass): the choice `retainwise predict`
+        // makes too.
+        let plan = retainwise_model::plan::plan(
             &model,
-            UntilLost {
-                inner: std::io::BufReader::with_capacity(1 << 20, reader),
-                lost: stop.clone(),
-            },
-            &mut writer,
-            &options,
-            &mut progress,
+            Some(&baseline),
+            options.reference_date,
+            &mut reader,
+            &options.limits,
         )
-        .map_err(|e| {
-            // Keep what was learnt about a refused file (mapping, per-column counts, first
-            // rejected rows) so the report endpoint can show it for a failed job too.
-            let error = JobError::Score(e);
-            let report = match &error {
-                JobError::Score(e) if error.is_permanent() => {
-                    serde_json::to_vec_pretty(&e.failure_report()).ok()
-                }
-                _ => None,
-            };
-            (error, report)
-        })?;
+        .map_err(|e| (JobError::io("reading the download")(e), None))?;
+        let options = ScoreOptions {
+            reference_date: plan.reference_date,
+            ..options
+        };
+        let report =
+            retainwise_model::score_csv(plan.model, reader, &mut writer, &options, &mut progress)
+                .map_err(|e| {
+                // Keep what was learnt about a refused file (mapping, per-column counts, first
+                // rejected rows) so the report endpoint can show it for a failed job too.
+                let error = JobError::Score(e);
+                let report = match &error {
+                    JobError::Score(e) if error.is_permanent() => {
+                        serde_json::to_vec_pretty(&e.failure_report()).ok()
+                    }
+                    _ => None,
+                };
+                (error, report)
+            })?;
         std::io::Write::flush(&mut writer)
             .map_err(|e| (JobError::io("writing the results file")(e), None))?;
-        Ok(report)
+        Ok((plan.model.id().to_owned(), report))
     })
     .await
     .map_err(|source| JobError::Task {
@@ -229,8 +234,8 @@ async fn score(
             app.config.max_result_bytes.div_ceil(1024 * 1024)
         )));
     }
-    let report = match report {
-        Ok(report) => report,
+    let (model_id, report) = match report {
+        Ok(scored) => scored,
         Err((error, failure_report)) => {
             if let Some(bytes) = failure_report {
                 let key = ObjectKey::report(&job.user_id, job.prediction_id);
@@ -351,17 +356,6 @@ impl<W: std::io::Write> std::io::Write for Capped<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// The first [`HEAD_BYTES`](crate::registry::HEAD_BYTES) of a file (all of a smaller one).
-async fn read_head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let file = tokio::fs::File::open(path).await?;
-    let mut head = Vec::with_capacity(crate::registry::HEAD_BYTES);
-    file.take(crate::registry::HEAD_BYTES as u64)
-        .read_to_end(&mut head)
-        .await?;
-    Ok(head)
 }
 
 fn record_stage(stage: &'static str, started: Instant) {
