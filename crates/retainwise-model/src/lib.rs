@@ -76,8 +76,8 @@ pub use preview::{preview, preview_with, Preview};
 pub use progress::TrainStage;
 pub use report::ValidationReport;
 pub use score::{
-    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds,
-    RowIssue, ScoreError, ScoreOptions, ScoreReport,
+    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskLevel,
+    RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
     train_csv, train_csv_with_progress, CheckedTrainParams, TrainError, TrainParams, TrainReport,

@@ -39,15 +39,65 @@ impl Default for RiskThresholds {
 }
 
 impl RiskThresholds {
-    /// The risk level of churn probability `p`: `"high"`, `"medium"` or `"low"`.
-    pub fn level(&self, p: f64) -> &'static str {
+    /// The risk level of churn probability `p`.
+    pub fn level(&self, p: f64) -> RiskLevel {
         if p >= self.high {
-            "high"
+            RiskLevel::High
         } else if p >= self.medium {
-            "medium"
+            RiskLevel::Medium
         } else {
-            "low"
+            RiskLevel::Low
         }
+    }
+}
+
+/// A customer's risk level: their churn probability against the [`RiskThresholds`]. Written in
+/// the scored output's `risk_level` column and in JSON as `high`, `medium` or `low`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskLevel {
+    /// At or above the high threshold.
+    High,
+    /// At or above the medium threshold and below high.
+    Medium,
+    /// Below the medium threshold.
+    Low,
+}
+
+impl RiskLevel {
+    /// Every level, highest first.
+    pub const ALL: [RiskLevel; 3] = [RiskLevel::High, RiskLevel::Medium, RiskLevel::Low];
+
+    /// `"high"`, `"medium"` or `"low"`: the text in scored output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::High => "high",
+            RiskLevel::Medium => "medium",
+            RiskLevel::Low => "low",
+        }
+    }
+}
+
+impl fmt::Display for RiskLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that is not a risk level.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a risk level: expected high, medium or low")]
+pub struct UnknownRiskLevel(pub String);
+
+impl std::str::FromStr for RiskLevel {
+    type Err = UnknownRiskLevel;
+
+    /// `high`, `medium` or `low`, in any case, surrounding spaces ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RiskLevel::ALL
+            .into_iter()
+            .find(|l| s.trim().eq_ignore_ascii_case(l.as_str()))
+            .ok_or_else(|| UnknownRiskLevel(s.to_owned()))
     }
 }
 
@@ -80,7 +130,7 @@ impl Default for ScoreOptions {
 }
 
 /// Scored rows per risk level.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RiskCounts {
     /// Rows at or above the high threshold.
     pub high: u64,
@@ -90,8 +140,28 @@ pub struct RiskCounts {
     pub low: u64,
 }
 
+impl RiskCounts {
+    /// The count of `level`.
+    pub fn get(&self, level: RiskLevel) -> u64 {
+        match level {
+            RiskLevel::High => self.high,
+            RiskLevel::Medium => self.medium,
+            RiskLevel::Low => self.low,
+        }
+    }
+
+    /// Counts one more row of `level`.
+    pub fn add(&mut self, level: RiskLevel) {
+        match level {
+            RiskLevel::High => self.high += 1,
+            RiskLevel::Medium => self.medium += 1,
+            RiskLevel::Low => self.low += 1,
+        }
+    }
+}
+
 /// One problem with one data row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RowIssue {
     /// Data record number: 1 is the first record after the header.
     pub row: u64,
@@ -556,11 +626,7 @@ fn write_scored<W: Write>(
     output.write_all(&scored.bytes)?;
     for (p, level) in scored.probabilities.iter().zip(&scored.levels) {
         *sum_p += p;
-        match *level {
-            "high" => report.risk_counts.high += 1,
-            "medium" => report.risk_counts.medium += 1,
-            _ => report.risk_counts.low += 1,
-        }
+        report.risk_counts.add(*level);
     }
     report.rows_scored += scored.probabilities.len() as u64;
     Ok(())
@@ -570,5 +636,33 @@ fn csv_write_error(e: csv::Error) -> ScoreError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => ScoreError::Io(io),
         other => ScoreError::Io(std::io::Error::other(format!("{other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_levels_follow_the_thresholds_and_read_back_from_their_text() {
+        let t = RiskThresholds::default();
+        assert_eq!(t.level(0.70), RiskLevel::High);
+        assert_eq!(t.level(0.699999), RiskLevel::Medium);
+        assert_eq!(t.level(0.40), RiskLevel::Medium);
+        assert_eq!(t.level(0.0), RiskLevel::Low);
+        for level in RiskLevel::ALL {
+            assert_eq!(level.as_str().parse::<RiskLevel>(), Ok(level));
+            let json = serde_json::to_string(&level).unwrap();
+            assert_eq!(json, format!("\"{level}\""));
+            assert_eq!(serde_json::from_str::<RiskLevel>(&json).unwrap(), level);
+        }
+        assert_eq!(" HIGH ".parse::<RiskLevel>(), Ok(RiskLevel::High));
+        assert!("urgent".parse::<RiskLevel>().is_err());
+        let mut counts = RiskCounts::default();
+        counts.add(RiskLevel::Medium);
+        assert_eq!(counts.get(RiskLevel::Medium), 1);
+        let back: RiskCounts =
+            serde_json::from_str(&serde_json::to_string(&counts).unwrap()).unwrap();
+        assert_eq!(back, counts);
     }
 }

@@ -843,21 +843,25 @@ async fn model_command(settings: &Settings, command: ModelCommand) -> anyhow::Re
                 "id", "name", "ROC AUC", "log loss", "rows"
             );
             for row in app.db.models(None).await? {
-                let card: serde_json::Value = serde_json::from_str(&row.card).unwrap_or_default();
-                let metric = |p: &str| {
-                    card.pointer(p)
-                        .and_then(serde_json::Value::as_f64)
+                // A card this version cannot read is listed with dashes, not refused.
+                let card: Option<retainwise_model::ModelCard> =
+                    serde_json::from_str(&row.card).ok();
+                // A rule-based model has no cross-validated figures (NaN).
+                let metric = |pick: fn(&retainwise_model::ModelCard) -> f64| {
+                    card.as_ref()
+                        .map(pick)
+                        .filter(|v| v.is_finite())
                         .map_or("-".to_owned(), |v| format!("{v:.4}"))
                 };
                 println!(
                     "{} {:<36} {:<10} {:>8} {:>9} {:>8}  {}",
                     if row.id == active { "*" } else { " " },
                     row.id,
-                    card.get("name").and_then(|v| v.as_str()).unwrap_or("-"),
-                    metric("/cross_validation/roc_auc/mean"),
-                    metric("/cross_validation/log_loss/mean"),
-                    card.pointer("/training_data/rows")
-                        .map_or("-".to_owned(), |v| v.to_string()),
+                    card.as_ref().map_or("-", |c| c.name.as_str()),
+                    metric(|c| c.cross_validation.roc_auc.mean),
+                    metric(|c| c.cross_validation.log_loss.mean),
+                    card.as_ref()
+                        .map_or("-".to_owned(), |c| c.training_data.rows.to_string()),
                     row.owner_id.as_deref().unwrap_or("operator"),
                 );
             }
