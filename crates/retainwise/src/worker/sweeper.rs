@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -16,11 +17,20 @@ const BATCH: usize = 200;
 /// Sweeps every `every` until `shutdown`.
 pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
     loop {
-        if let Err(e) = sweep(&app).await {
-            warn!(
+        // A pass that panics is logged and the next one runs: the sweeper never stops quietly.
+        match std::panic::AssertUnwindSafe(sweep(&app))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(
                 error = crate::error_chain::chain_anyhow(&e),
                 "dead-letter sweep failed"
-            );
+            ),
+            Err(panic) => tracing::error!(
+                error = super::driver::panic_message(&*panic),
+                "dead-letter sweep panicked; it runs again at the next interval"
+            ),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
