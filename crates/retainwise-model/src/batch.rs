@@ -12,7 +12,7 @@ use crate::artifact::Model;
 use crate::explain::factors_json_flagged;
 use crate::portfolio::{revenue_slot, PortfolioAcc};
 use crate::quality::{data_quality, Flag};
-use crate::score::RiskThresholds;
+use crate::score::{RiskLevel, RiskThresholds};
 
 /// Rows per batch: large enough to keep both cores busy between writes, small enough that a
 /// batch (encoded rows plus output lines, ~3 MB for the Telco schema) stays in cache-friendly,
@@ -40,8 +40,8 @@ pub struct Scored {
     pub bytes: Vec<u8>,
     /// Churn probability of each row (unrounded).
     pub probabilities: Vec<f64>,
-    /// Risk level of each row (`"high"`, `"medium"` or `"low"`).
-    pub levels: Vec<&'static str>,
+    /// Risk level of each row.
+    pub levels: Vec<RiskLevel>,
     /// The batch's dashboard sums (histogram, revenue at risk, drivers), in input order.
     pub portfolio: PortfolioAcc,
 }
@@ -173,13 +173,13 @@ impl Batch {
             cells.fill(p6, &e, flags);
             data_quality(flags, model.schema(), &mut cells.quality);
             let summary = explainer.summary_flagged(&e, flags);
-            let recommendation = explainer.recommendation_flagged(&e, level, flags);
+            let recommendation = explainer.recommendation_flagged(&e, level.as_str(), flags);
             writer
                 .write_record([
                     id_cell.as_bytes(),
                     cells.churn.as_bytes(),
                     cells.retention.as_bytes(),
-                    level.as_bytes(),
+                    level.as_str().as_bytes(),
                     model_id.as_bytes(),
                     cells.risk.as_bytes(),
                     cells.protective.as_bytes(),

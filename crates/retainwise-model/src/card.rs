@@ -154,12 +154,20 @@ pub struct TrainingData {
 /// A metric over the cross-validation folds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
-    /// Mean over folds.
+    /// Mean over folds (NaN, written `null`, for a model not cross-validated).
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean: f64,
     /// Sample standard deviation over folds (the spread, not a standard error).
+    #[serde(deserialize_with = "nan_if_null")]
     pub std: f64,
     /// The value on each held-out fold, in fold order.
     pub folds: Vec<f64>,
+}
+
+/// An `f64` that JSON wrote as `null`: serde_json writes NaN (a metric a rule-based model does
+/// not have) that way, and reads it back as NaN here, so every card round-trips.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl MetricSummary {
@@ -194,6 +202,7 @@ pub struct CvMetrics {
     pub brier: MetricSummary,
     /// Expected calibration error over all out-of-fold forecasts, 10 equal-width bins
     /// ([`crate::metrics::expected_calibration_error`]).
+    #[serde(deserialize_with = "nan_if_null")]
     pub calibration_error: f64,
     /// The reliability table behind it: the same bins, with rows, mean forecast and observed
     /// churn rate (empty on cards written before it was recorded).
@@ -315,6 +324,15 @@ pub struct ModelCard {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rule_based_card_with_nan_metrics_round_trips() {
+        let card = crate::baseline::saas_baseline().card().clone();
+        let json = serde_json::to_string(&card).unwrap();
+        let back: ModelCard = serde_json::from_str(&json).unwrap();
+        assert!(back.cross_validation.roc_auc.mean.is_nan());
+        assert_eq!(back.name, card.name);
+    }
+
     use super::*;
 
     #[test]

@@ -54,6 +54,7 @@ pub mod intake;
 pub mod linear;
 pub mod mapping;
 pub mod metrics;
+pub mod plan;
 pub mod portfolio;
 pub mod preview;
 pub mod progress;
@@ -76,8 +77,8 @@ pub use preview::{preview, preview_mapped, preview_with, Preview};
 pub use progress::TrainStage;
 pub use report::ValidationReport;
 pub use score::{
-    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskThresholds,
-    RowIssue, ScoreError, ScoreOptions, ScoreReport,
+    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskLevel,
+    RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
     train_csv, train_csv_with_progress, CheckedTrainParams, TrainError, TrainParams, TrainReport,

@@ -29,7 +29,7 @@ const ANNUAL_REVENUE_COLUMNS: &[&str] = &[
 ];
 
 /// Aggregate figures over the scored customers of one file.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Portfolio {
     /// Customers per churn-probability bin: bin `i` counts probabilities (as written, 6
     /// decimals) in `[i/20, (i+1)/20)`, the last bin also holds 1.0. Length [`HISTOGRAM_BINS`].
@@ -52,7 +52,7 @@ pub struct Portfolio {
 }
 
 /// How one column drives risk across a file.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DriverShare {
     /// The column's name in the model's schema.
     pub feature: String,

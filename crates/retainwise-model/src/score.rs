@@ -10,7 +10,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::fmt;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, Write};
 
 use crate::artifact::Model;
 use crate::batch::{Batch, Pipeline, Scored};
@@ -39,15 +39,65 @@ impl Default for RiskThresholds {
 }
 
 impl RiskThresholds {
-    /// The risk level of churn probability `p`: `"high"`, `"medium"` or `"low"`.
-    pub fn level(&self, p: f64) -> &'static str {
+    /// The risk level of churn probability `p`.
+    pub fn level(&self, p: f64) -> RiskLevel {
         if p >= self.high {
-            "high"
+            RiskLevel::High
         } else if p >= self.medium {
-            "medium"
+            RiskLevel::Medium
         } else {
-            "low"
+            RiskLevel::Low
         }
+    }
+}
+
+/// A customer's risk level: their churn probability against the [`RiskThresholds`]. Written in
+/// the scored output's `risk_level` column and in JSON as `high`, `medium` or `low`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskLevel {
+    /// At or above the high threshold.
+    High,
+    /// At or above the medium threshold and below high.
+    Medium,
+    /// Below the medium threshold.
+    Low,
+}
+
+impl RiskLevel {
+    /// Every level, highest first.
+    pub const ALL: [RiskLevel; 3] = [RiskLevel::High, RiskLevel::Medium, RiskLevel::Low];
+
+    /// `"high"`, `"medium"` or `"low"`: the text in scored output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskLevel::High => "high",
+            RiskLevel::Medium => "medium",
+            RiskLevel::Low => "low",
+        }
+    }
+}
+
+impl fmt::Display for RiskLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that is not a risk level.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a risk level: expected high, medium or low")]
+pub struct UnknownRiskLevel(pub String);
+
+impl std::str::FromStr for RiskLevel {
+    type Err = UnknownRiskLevel;
+
+    /// `high`, `medium` or `low`, in any case, surrounding spaces ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RiskLevel::ALL
+            .into_iter()
+            .find(|l| s.trim().eq_ignore_ascii_case(l.as_str()))
+            .ok_or_else(|| UnknownRiskLevel(s.to_owned()))
     }
 }
 
@@ -83,7 +133,7 @@ impl Default for ScoreOptions {
 }
 
 /// Scored rows per risk level.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RiskCounts {
     /// Rows at or above the high threshold.
     pub high: u64,
@@ -93,8 +143,28 @@ pub struct RiskCounts {
     pub low: u64,
 }
 
+impl RiskCounts {
+    /// The count of `level`.
+    pub fn get(&self, level: RiskLevel) -> u64 {
+        match level {
+            RiskLevel::High => self.high,
+            RiskLevel::Medium => self.medium,
+            RiskLevel::Low => self.low,
+        }
+    }
+
+    /// Counts one more row of `level`.
+    pub fn add(&mut self, level: RiskLevel) {
+        match level {
+            RiskLevel::High => self.high += 1,
+            RiskLevel::Medium => self.medium += 1,
+            RiskLevel::Low => self.low += 1,
+        }
+    }
+}
+
 /// One problem with one data row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RowIssue {
     /// Data record number: 1 is the first record after the header.
     pub row: u64,
@@ -526,8 +596,9 @@ pub fn score_csv<R: Read, W: Write>(
 
 /// [`score_csv`] over an input that can be read twice: when the model has date columns and
 /// `opts.reference_date` is `None`, a first pass finds the file's reference date (the latest
-/// date in any of its date columns, [`find_reference_date`]), then the input is rewound to
-/// where it was and scored against it. Otherwise exactly [`score_csv`] (one pass).
+/// date in any of its date columns, [`find_reference_date`]; the choice is
+/// [`crate::plan::plan`]'s), then the input is rewound to where it was and scored against it.
+/// Otherwise exactly [`score_csv`] (one pass).
 ///
 /// # Errors
 /// As [`score_csv`]; [`ScoreError::Io`] when seeking fails.
@@ -538,20 +609,16 @@ pub fn score_seekable<R: Read + Seek, W: Write>(
     opts: &ScoreOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScoreReport, ScoreError> {
-    if opts.reference_date.is_some() || !model.schema().has_dates() {
-        return score_csv(model, input, output, opts, progress);
-    }
-    let start = input.stream_position()?;
-    let found = if model.schema().has_dates() {
-        let mut intake = Intake::open_with(model, &mut input, &opts.limits, &opts.mapping)?;
-        intake.check_mapping()?;
-        intake.latest_date()?
-    } else {
-        None
-    };
-    input.seek(SeekFrom::Start(start))?;
+    let plan = crate::plan::plan(
+        model,
+        None,
+        opts.reference_date,
+        &mut input,
+        &opts.limits,
+        &opts.mapping,
+    )?;
     let opts = ScoreOptions {
-        reference_date: found,
+        reference_date: plan.reference_date,
         ..opts.clone()
     };
     score_csv(model, input, output, &opts, progress)
@@ -569,10 +636,24 @@ pub fn find_reference_date<R: Read>(
     input: R,
     limits: &InputLimits,
 ) -> Result<Option<NaiveDate>, ScoreError> {
+    find_reference_date_with(model, input, limits, &ManualMapping::new())
+}
+
+/// [`find_reference_date`] with the file's columns read through a person's column choices
+/// (`manual`), as scoring will read them.
+///
+/// # Errors
+/// As [`find_reference_date`].
+pub fn find_reference_date_with<R: Read>(
+    model: &Model,
+    input: R,
+    limits: &InputLimits,
+    manual: &ManualMapping,
+) -> Result<Option<NaiveDate>, ScoreError> {
     if !model.schema().has_dates() {
         return Ok(None);
     }
-    let mut intake = Intake::open(model, input, limits)?;
+    let mut intake = Intake::open_with(model, input, limits, manual)?;
     intake.check_mapping()?;
     intake.latest_date()
 }
@@ -588,11 +669,7 @@ fn write_scored<W: Write>(
     output.write_all(&scored.bytes)?;
     for (p, level) in scored.probabilities.iter().zip(&scored.levels) {
         *sum_p += p;
-        match *level {
-            "high" => report.risk_counts.high += 1,
-            "medium" => report.risk_counts.medium += 1,
-            _ => report.risk_counts.low += 1,
-        }
+        report.risk_counts.add(*level);
     }
     report.rows_scored += scored.probabilities.len() as u64;
     Ok(())
@@ -602,5 +679,33 @@ fn csv_write_error(e: csv::Error) -> ScoreError {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => ScoreError::Io(io),
         other => ScoreError::Io(std::io::Error::other(format!("{other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risk_levels_follow_the_thresholds_and_read_back_from_their_text() {
+        let t = RiskThresholds::default();
+        assert_eq!(t.level(0.70), RiskLevel::High);
+        assert_eq!(t.level(0.699999), RiskLevel::Medium);
+        assert_eq!(t.level(0.40), RiskLevel::Medium);
+        assert_eq!(t.level(0.0), RiskLevel::Low);
+        for level in RiskLevel::ALL {
+            assert_eq!(level.as_str().parse::<RiskLevel>(), Ok(level));
+            let json = serde_json::to_string(&level).unwrap();
+            assert_eq!(json, format!("\"{level}\""));
+            assert_eq!(serde_json::from_str::<RiskLevel>(&json).unwrap(), level);
+        }
+        assert_eq!(" HIGH ".parse::<RiskLevel>(), Ok(RiskLevel::High));
+        assert!("urgent".parse::<RiskLevel>().is_err());
+        let mut counts = RiskCounts::default();
+        counts.add(RiskLevel::Medium);
+        assert_eq!(counts.get(RiskLevel::Medium), 1);
+        let back: RiskCounts =
+            serde_json::from_str(&serde_json::to_string(&counts).unwrap()).unwrap();
+        assert_eq!(back, counts);
     }
 }

@@ -240,6 +240,12 @@ enum QueueCommand {
         /// Message ids to redrive.
         ids: Vec<String>,
     },
+    /// Cancel a prediction: a queued one never starts, a running one stops at its next batch
+    /// and records no result. Exits 1 when it has already finished.
+    Cancel {
+        /// The prediction id.
+        id: String,
+    },
 }
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
@@ -637,24 +643,19 @@ fn predict(
     }
     let chosen = model.is_some();
     let model = crate::app::load_model(model)?;
-    let reader: Box<dyn std::io::Read> = if input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
+    // The input as a file that can be read twice, as the worker's download is: standard input
+    // is spooled to a temporary file first.
+    let file = if input.as_os_str() == "-" {
+        let mut spool =
+            tempfile::tempfile().context("creating a temporary file for standard input")?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut spool)
+            .context("reading standard input")?;
+        std::io::Seek::rewind(&mut spool).context("reading standard input")?;
+        spool
     } else {
-        Box::new(File::open(input).with_context(|| format!("opening {}", input.display()))?)
+        File::open(input).with_context(|| format!("opening {}", input.display()))?
     };
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
-    // Without --model, a subscription file the built-in model cannot read goes to the SaaS
-    // baseline, as it does in the service.
-    // The same head as the service's checks and worker read (`registry::HEAD_BYTES`).
-    let model = if !chosen && {
-        let head = std::io::BufRead::fill_buf(&mut reader).context("reading the input")?;
-        let head = &head[..head.len().min(crate::registry::HEAD_BYTES)];
-        retainwise_model::baseline::prefers_baseline(model, head)
-    } {
-        retainwise_model::baseline::saas_baseline()
-    } else {
-        model
-    };
+    let mut reader = BufReader::with_capacity(1 << 20, file);
     // A regular file is written beside itself and renamed into place only when scoring
     // succeeded, so a failed run leaves no half-written results behind; a FIFO or a device is
     // written through (see `crate::output`).
@@ -668,26 +669,21 @@ fn predict(
         reference_date,
         ..ScoreOptions::default()
     };
-    if reference_date.is_none() && model.schema().has_dates() {
-        // The file's reference date is its latest date: a first pass over the file finds it.
-        if input.as_os_str() == "-" {
-            anyhow::bail!(
-                "model {} reads date columns as days before the input's latest date, which needs \
-                 the input read twice: give --reference-date YYYY-MM-DD, or a file instead of \
-                 standard input",
-                model.id()
-            );
-        }
-        let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
-        // A file that cannot be read fails the same way in the scoring pass below, which also
-        // writes the report; so a failure here only leaves the reference date unset.
-        options.reference_date = retainwise_model::find_reference_date(
-            model,
-            BufReader::with_capacity(1 << 20, file),
-            &options.limits,
-        )
-        .unwrap_or(None);
-    }
+    // The model and the reference date, chosen as the worker chooses them: without --model, a
+    // subscription file the built-in model cannot read goes to the SaaS baseline; a model with
+    // date columns and no --reference-date counts back from the file's latest date.
+    let baseline = (!chosen).then(retainwise_model::baseline::saas_baseline);
+    let plan = retainwise_model::plan::plan(
+        model,
+        baseline,
+        reference_date,
+        &mut reader,
+        &options.limits,
+        &options.mapping,
+    )
+    .with_context(|| format!("reading {}", input.display()))?;
+    let model = plan.model;
+    options.reference_date = plan.reference_date;
     let bar = spinner("scoring", true);
     // The results are for a person to open: every cell made spreadsheet-safe on the way out,
     // exactly as the service's results download does with its stored raw results.
@@ -954,21 +950,25 @@ async fn model_command(settings: &Settings, command: ModelCommand) -> anyhow::Re
                 "id", "name", "ROC AUC", "log loss", "rows"
             );
             for row in app.db.models(None).await? {
-                let card: serde_json::Value = serde_json::from_str(&row.card).unwrap_or_default();
-                let metric = |p: &str| {
-                    card.pointer(p)
-                        .and_then(serde_json::Value::as_f64)
+                // A card this version cannot read is listed with dashes, not refused.
+                let card: Option<retainwise_model::ModelCard> =
+                    serde_json::from_str(&row.card).ok();
+                // A rule-based model has no cross-validated figures (NaN).
+                let metric = |pick: fn(&retainwise_model::ModelCard) -> f64| {
+                    card.as_ref()
+                        .map(pick)
+                        .filter(|v| v.is_finite())
                         .map_or("-".to_owned(), |v| format!("{v:.4}"))
                 };
                 println!(
                     "{} {:<36} {:<10} {:>8} {:>9} {:>8}  {}",
                     if row.id == active { "*" } else { " " },
                     row.id,
-                    card.get("name").and_then(|v| v.as_str()).unwrap_or("-"),
-                    metric("/cross_validation/roc_auc/mean"),
-                    metric("/cross_validation/log_loss/mean"),
-                    card.pointer("/training_data/rows")
-                        .map_or("-".to_owned(), |v| v.to_string()),
+                    card.as_ref().map_or("-", |c| c.name.as_str()),
+                    metric(|c| c.cross_validation.roc_auc.mean),
+                    metric(|c| c.cross_validation.log_loss.mean),
+                    card.as_ref()
+                        .map_or("-".to_owned(), |c| c.training_data.rows.to_string()),
                     row.owner_id.as_deref().unwrap_or("operator"),
                 );
             }
@@ -1047,6 +1047,25 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
             println!("queue:             {}", urls.queue_url);
             println!("dead-letter queue: {}", urls.dlq_url);
             println!("set RETAINWISE_QUEUE_URL={}", urls.queue_url);
+        }
+        QueueCommand::Cancel { id } => {
+            let id: crate::domain::PredictionId = id
+                .parse()
+                .map_err(|e: crate::domain::DomainError| anyhow::anyhow!(e.0))?;
+            let app = open().await?;
+            let Some(owner) = app.db.prediction_owner(id).await? else {
+                anyhow::bail!("no prediction {id} (see GET /api/predictions)");
+            };
+            match app.db.cancel_prediction(&owner, id).await? {
+                crate::db::Cancelled::Now => {
+                    tracing::info!(prediction_id = %id, status = "CANCELLED", "prediction_status_updated");
+                    println!("prediction {id} cancelled");
+                }
+                crate::db::Cancelled::Finished(status) => anyhow::bail!(
+                    "prediction {id} is already {status}; only a QUEUED or RUNNING job can be cancelled"
+                ),
+                crate::db::Cancelled::Missing => anyhow::bail!("no prediction {id}"),
+            }
         }
         QueueCommand::Stats => {
             let app = open().await?;

@@ -1,8 +1,11 @@
-//! The prediction message: what the API puts on the queue and the worker takes off it.
+//! The messages: what the API puts on the queue and the worker takes off it.
 //!
-//! It carries what the original service's message did (prediction id, user id, upload id, the
-//! object path of the upload, a timestamp, a priority). The worker never trusts it: [`validate`]
-//! turns the raw JSON into a [`PredictionJob`] or a reason to dead-letter it.
+//! Every body is a JSON object whose `kind` field names its job kind ([`encode`], [`kind_of`]);
+//! the rest is the kind's payload. A prediction message carries what the original service's
+//! message did (prediction id, user id, upload id, the object path of the upload, a timestamp,
+//! a priority), and one without a `kind` is a prediction, so queues the original filled drain.
+//! The worker never trusts a body: [`validate`] turns it into a [`PredictionJob`] or a reason to
+//! dead-letter it.
 
 use std::time::{Duration, SystemTime};
 
@@ -39,11 +42,39 @@ fn normal() -> String {
     "normal".to_owned()
 }
 
-/// The prediction and user a body names, when they parse, whatever else is wrong with it: lets
-/// the worker and the sweeper close the job of a message they dead-letter.
-pub fn owner(body: &str) -> Option<(PredictionId, UserId)> {
-    let msg: PredictionMessage = serde_json::from_str(body).ok()?;
-    Some((msg.prediction_id.parse().ok()?, msg.user_id.parse().ok()?))
+/// The `kind` of a prediction message.
+pub const KIND_PREDICT: &str = "predict";
+
+/// The body of a message of `kind`: `payload`'s JSON object with a `kind` field added.
+///
+/// Panics if `payload` does not serialize to a JSON object (a payload type is always a struct).
+pub fn encode<P: Serialize>(kind: &str, payload: &P) -> String {
+    let mut value = serde_json::to_value(payload).expect("a payload serializes");
+    let object = value
+        .as_object_mut()
+        .expect("a payload serializes to a JSON object");
+    object.insert("kind".to_owned(), kind.into());
+    value.to_string()
+}
+
+/// The kind a body names: its `kind` field, or [`KIND_PREDICT`] when it has none (the original
+/// service's prediction messages). `None` when the body is not a JSON object or its `kind` is
+/// not a string.
+pub fn kind_of(body: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        kind: Option<String>,
+    }
+    let probe: Probe = serde_json::from_str(body).ok()?;
+    Some(probe.kind.unwrap_or_else(|| KIND_PREDICT.to_owned()))
+}
+
+impl PredictionMessage {
+    /// The prediction and user it names, when they parse, whatever else is wrong with it: lets
+    /// the worker and the sweeper close the job of a message they dead-letter.
+    pub fn owner(&self) -> Option<(PredictionId, UserId)> {
+        Some((self.prediction_id.parse().ok()?, self.user_id.parse().ok()?))
+    }
 }
 
 /// A validated message: everything the worker needs, already parsed.
@@ -94,36 +125,49 @@ pub fn validate(
 ) -> Result<PredictionJob, String> {
     let msg: PredictionMessage = serde_json::from_str(body)
         .map_err(|e| format!("message body is not a valid prediction message: {e}"))?;
-    let prediction_id = msg.prediction_id.parse::<PredictionId>().map_err(|e| e.0)?;
-    let upload_id = msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
-    let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
-    let object_key =
-        ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
-    if !matches!(msg.priority.as_str(), "normal" | "high") {
-        return Err(format!(
-            "priority {:?} is invalid: expected \"normal\" or \"high\"",
-            msg.priority
-        ));
-    }
-    check_times(&msg.timestamp, sent_at, now)?;
-    Ok(PredictionJob {
-        prediction_id,
-        user_id,
-        upload_id,
-        object_key,
-    })
+    msg.check(sent_at, now, storage_root)
 }
 
-/// The `kind` of a training message. Prediction messages carry no `kind` (the original
-/// service's format), so every message without one is a prediction.
+impl PredictionMessage {
+    /// Checks a decoded message as [`validate`] does.
+    ///
+    /// Errors: a sentence naming the field, the raw value and what was expected.
+    pub fn check(
+        self,
+        sent_at: SystemTime,
+        now: SystemTime,
+        storage_root: &str,
+    ) -> Result<PredictionJob, String> {
+        let msg = self;
+        let prediction_id = msg.prediction_id.parse::<PredictionId>().map_err(|e| e.0)?;
+        let upload_id = msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
+        let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
+        let object_key =
+            ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
+        if !matches!(msg.priority.as_str(), "normal" | "high") {
+            return Err(format!(
+                "priority {:?} is invalid: expected \"normal\" or \"high\"",
+                msg.priority
+            ));
+        }
+        check_times(&msg.timestamp, sent_at, now)?;
+        Ok(PredictionJob {
+            prediction_id,
+            user_id,
+            upload_id,
+            object_key,
+        })
+    }
+}
+
+/// The `kind` of a training message.
 pub const KIND_TRAIN: &str = "train";
 
-/// The JSON body of a model-training message, as sent. What to train (label, id column, name)
-/// is in the training's database row, not here: the message only says which row to run.
+/// The JSON body of a model-training message, as sent (besides its `kind`, [`KIND_TRAIN`]).
+/// What to train (label, id column, name) is in the training's database row, not here: the
+/// message only says which row to run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainingMessage {
-    /// Always [`KIND_TRAIN`].
-    pub kind: String,
     /// Training UUID.
     pub training_id: String,
     /// Owner of the upload and the training.
@@ -140,7 +184,6 @@ impl TrainingMessage {
     /// The message for a freshly queued training, stamped now.
     pub fn new(training: TrainingId, user: &UserId, upload: UploadId, key: &ObjectKey) -> Self {
         Self {
-            kind: KIND_TRAIN.to_owned(),
             training_id: training.to_string(),
             user_id: user.to_string(),
             upload_id: upload.to_string(),
@@ -161,44 +204,35 @@ pub struct TrainingJob {
     pub object_key: ObjectKey,
 }
 
-/// True when `body` is a training message (a JSON object whose `kind` is [`KIND_TRAIN`]).
-pub fn is_training(body: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Probe {
-        kind: Option<String>,
+impl TrainingMessage {
+    /// The training and user it names, when they parse (see [`PredictionMessage::owner`]).
+    pub fn owner(&self) -> Option<(TrainingId, UserId)> {
+        Some((self.training_id.parse().ok()?, self.user_id.parse().ok()?))
     }
-    serde_json::from_str::<Probe>(body).is_ok_and(|p| p.kind.as_deref() == Some(KIND_TRAIN))
-}
 
-/// The training and user a training message names, when they parse (see [`owner`]).
-pub fn training_owner(body: &str) -> Option<(TrainingId, UserId)> {
-    let msg: TrainingMessage = serde_json::from_str(body).ok()?;
-    Some((msg.training_id.parse().ok()?, msg.user_id.parse().ok()?))
-}
-
-/// Parses and checks a training message with the same rules as [`validate`] (ids, object path
-/// inside the user's upload folder, timestamp, age by the queue's send time).
-///
-/// Errors: a sentence naming the field, the raw value and what was expected.
-pub fn validate_training(
-    body: &str,
-    sent_at: SystemTime,
-    now: SystemTime,
-    storage_root: &str,
-) -> Result<TrainingJob, String> {
-    let msg: TrainingMessage = serde_json::from_str(body)
-        .map_err(|e| format!("message body is not a valid training message: {e}"))?;
-    let training_id = msg.training_id.parse::<TrainingId>().map_err(|e| e.0)?;
-    msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
-    let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
-    let object_key =
-        ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
-    check_times(&msg.timestamp, sent_at, now)?;
-    Ok(TrainingJob {
-        training_id,
-        user_id,
-        object_key,
-    })
+    /// Checks a decoded message with the same rules as [`validate`] (ids, object path inside
+    /// the user's upload folder, timestamp, age by the queue's send time).
+    ///
+    /// Errors: a sentence naming the field, the raw value and what was expected.
+    pub fn check(
+        self,
+        sent_at: SystemTime,
+        now: SystemTime,
+        storage_root: &str,
+    ) -> Result<TrainingJob, String> {
+        let msg = self;
+        let training_id = msg.training_id.parse::<TrainingId>().map_err(|e| e.0)?;
+        msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
+        let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
+        let object_key =
+            ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
+        check_times(&msg.timestamp, sent_at, now)?;
+        Ok(TrainingJob {
+            training_id,
+            user_id,
+            object_key,
+        })
+    }
 }
 
 /// The body's stamp must parse and not lie more than [`MAX_FUTURE`] ahead; the queue's send
@@ -295,18 +329,25 @@ mod tests {
             upload,
             &ObjectKey::upload(&user, upload),
         );
-        let body = serde_json::to_string(&msg).unwrap();
-        assert!(is_training(&body));
-        assert!(!is_training(&serde_json::to_string(&good()).unwrap()));
-        assert!(!is_training("not json"));
+        let body = encode(KIND_TRAIN, &msg);
+        assert_eq!(kind_of(&body).as_deref(), Some(KIND_TRAIN));
+        // The original's prediction message has no kind: it is a prediction.
+        let original = serde_json::to_string(&good()).unwrap();
+        assert_eq!(kind_of(&original).as_deref(), Some(KIND_PREDICT));
+        assert_eq!(
+            kind_of(&encode(KIND_PREDICT, &good())).as_deref(),
+            Some(KIND_PREDICT)
+        );
+        assert_eq!(kind_of("not json"), None);
+        assert_eq!(kind_of(r#"{"kind": 7}"#), None);
         let now = SystemTime::now();
-        let job = validate_training(&body, now, now, ROOT).unwrap();
+        let decoded: TrainingMessage = serde_json::from_str(&body).unwrap();
+        assert_eq!(decoded.owner().unwrap().1, user);
+        let job = decoded.check(now, now, ROOT).unwrap();
         assert_eq!(job.training_id.to_string(), msg.training_id);
-        assert_eq!(training_owner(&body).unwrap().1, user);
         let mut escaped = msg.clone();
         escaped.object_key = "uploads/user_2/x.csv".into();
-        let err = validate_training(&serde_json::to_string(&escaped).unwrap(), now, now, ROOT)
-            .unwrap_err();
+        let err = escaped.check(now, now, ROOT).unwrap_err();
         assert!(err.contains("user_1"), "{err}");
     }
 

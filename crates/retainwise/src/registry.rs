@@ -18,8 +18,9 @@ use crate::storage::{Storage, StorageError};
 
 /// Bytes read from the start of a file to decide which model reads it and to check it before
 /// it is queued (the header and the first rows): the one head size of the upload's checks, the
-/// preview and the worker's choice of model ([`Registry::inspect`], [`Registry::for_file`]).
-pub const HEAD_BYTES: usize = 256 * 1024;
+/// preview and the worker's choice of model ([`Registry::inspect`], [`Registry::for_file`],
+/// [`retainwise_model::plan::plan`]).
+pub const HEAD_BYTES: usize = retainwise_model::plan::HEAD_BYTES;
 
 /// Loaded artifacts kept in memory at most (a Telco-sized model is about 1 MB).
 const CACHE_CAPACITY: usize = 8;
@@ -116,12 +117,13 @@ impl Registry {
 
     /// `model`, or the SaaS baseline when the file whose first bytes are `head` fits the
     /// baseline but not `model`, or when `manual` (a person's column choices) names the
-    /// baseline's inputs (see [`retainwise_model::baseline::prefers_baseline_with`]).
+    /// baseline's inputs (see [`retainwise_model::plan::model_for`]).
     pub fn for_file(&self, model: Arc<Model>, head: &[u8], manual: &ManualMapping) -> Arc<Model> {
-        if retainwise_model::baseline::prefers_baseline_with(&model, head, manual) {
-            self.baseline.clone()
-        } else {
+        let chosen = retainwise_model::plan::model_for(&model, Some(&self.baseline), head, manual);
+        if std::ptr::eq(chosen, &*model) {
             model
+        } else {
+            self.baseline.clone()
         }
     }
 

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
 use futures::StreamExt;
-use retainwise_queue::{OutgoingMessage, Priority};
+use retainwise_queue::Priority;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,7 +29,7 @@ use super::{ApiError, CurrentUser, MULTIPART_OVERHEAD};
 use crate::app::App;
 use crate::db::{self, NewPrediction};
 use crate::domain::{ObjectKey, PredictionId, UploadId};
-use crate::message::PredictionMessage;
+use crate::message::{PredictionJob, PredictionMessage};
 
 /// Query options of an upload.
 #[derive(Debug, Deserialize)]
@@ -510,23 +510,18 @@ async fn queue_prediction(
         let json = serde_json::to_string(manual).map_err(|e| ApiError::Internal(e.into()))?;
         db::set_column_mapping(&mut tx, prediction_id, &json).await?;
     }
-    let body = serde_json::to_string(&PredictionMessage::new(
-        prediction_id,
-        user,
-        upload_id,
-        key,
-        high,
-    ))
-    .map_err(|e| ApiError::Internal(e.into()))?;
     let priority = if high {
         Priority::High
     } else {
         Priority::Normal
     };
-    let message_id = app
-        .queue
-        .send_in(&mut tx, &OutgoingMessage { body, priority })
-        .await?;
+    let message_id = crate::worker::enqueue::<PredictionJob>(
+        app,
+        &mut tx,
+        &PredictionMessage::new(prediction_id, user, upload_id, key, high),
+        priority,
+    )
+    .await?;
     db::set_message_id(&mut tx, prediction_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();

@@ -82,7 +82,8 @@ pub fn router(app: App) -> Router {
         .route("/api/predictions/{id}/", get(predictions::show))
         .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))
-        .route("/api/predictions/{id}/results", get(predictions::results));
+        .route("/api/predictions/{id}/results", get(predictions::results))
+        .route("/api/predictions/{id}/cancel", post(predictions::cancel));
     // One customers index cache for the pages and the original frontend's dashboard call.
     let indexes = std::sync::Arc::new(crate::web::IndexCache::new(crate::web::INDEXES_KEPT));
     let api = api.merge(compat::routes(indexes.clone()));

@@ -12,7 +12,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use retainwise_queue::{OutgoingMessage, Priority};
+use retainwise_queue::Priority;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -21,7 +21,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{self, ModelRow, NewTraining, TrainingRow};
 use crate::domain::{ModelId, TrainingId, UserId};
-use crate::message::TrainingMessage;
+use crate::message::{TrainingJob, TrainingMessage};
 use crate::time::rfc3339;
 
 /// Trainings listed by `GET /api/models`.
@@ -283,23 +283,13 @@ async fn queue_training(
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
-    let body = serde_json::to_string(&TrainingMessage::new(
-        training_id,
-        user,
-        stored.upload_id,
-        &stored.key,
-    ))
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    let message_id = app
-        .queue
-        .send_in(
-            &mut tx,
-            &OutgoingMessage {
-                body,
-                priority: Priority::Normal,
-            },
-        )
-        .await?;
+    let message_id = crate::worker::enqueue::<TrainingJob>(
+        app,
+        &mut tx,
+        &TrainingMessage::new(training_id, user, stored.upload_id, &stored.key),
+        Priority::Normal,
+    )
+    .await?;
     db::set_training_message_id(&mut tx, training_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();

@@ -1,4 +1,5 @@
-//! `GET /api/predictions`, `GET /api/predictions/{id}`, `GET /api/predictions/{id}/results`.
+//! `GET /api/predictions`, `GET /api/predictions/{id}`, `GET /api/predictions/{id}/results`,
+//! `POST /api/predictions/{id}/cancel`.
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -11,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, CurrentUser};
 use crate::app::App;
-use crate::db::{PredictionRow, PredictionStatus};
+use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId};
 use crate::time::rfc3339;
 
@@ -182,6 +183,38 @@ pub async fn report(
             row.status()
         ))),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/predictions/{id}/cancel`: a QUEUED job never starts; a RUNNING one stops at its
+/// next batch and records no result; either answers 200 with the job, now CANCELLED. A job
+/// that has finished answers 409 with its `status`; another user's id answers 404 like a
+/// missing one.
+pub async fn cancel(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let pid = parse_id(&id)?;
+    match app.db.cancel_prediction(&user, pid).await? {
+        Cancelled::Now => {
+            tracing::info!(prediction_id = %pid, status = "CANCELLED", "prediction_status_updated");
+            let row = find(&app, &user, &id).await?;
+            Ok(Json(json!({ "success": true, "prediction": prediction_json(&row, false) }))
+                .into_response())
+        }
+        Cancelled::Finished(status) => Ok((
+            axum::http::StatusCode::CONFLICT,
+            Json(json!({
+                "success": false,
+                "status": status,
+                "detail": format!(
+                    "prediction {pid} is already {status}; only a QUEUED or RUNNING job can be cancelled"
+                ),
+            })),
+        )
+            .into_response()),
+        Cancelled::Missing => Err(ApiError::NotFound(format!("prediction {pid} not found"))),
     }
 }
 

@@ -9,34 +9,60 @@
 mod admission;
 mod column_mapping;
 mod compat;
+mod lifecycle;
 mod models;
 mod predictions;
 
 pub use admission::{admit, JobKind};
 pub use column_mapping::set_column_mapping;
 pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
+pub use lifecycle::{Cancelled, Holding, JobRow, JobStatus, UnknownStatus, Value};
 
 pub use models::{
     insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,
 };
-pub use predictions::{
-    insert_queued, set_message_id, NewPrediction, PredictionRow, PredictionStatus,
-};
+pub use predictions::{insert_queued, set_message_id, NewPrediction, PredictionRow};
+
+/// A prediction's status: the one [`JobStatus`] of every job.
+pub type PredictionStatus = JobStatus;
 pub use retainwise_queue::Dialect;
 use sqlx::AnyPool;
 
-/// The tables of jobs that run through the queue (same status columns and life cycle).
-#[derive(Debug, Clone, Copy)]
-enum JobTable {
+/// The tables of jobs that run through the queue (the lifecycle columns of [`JobRow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobTable {
+    /// `predictions`.
     Predictions,
+    /// `model_trainings`.
     Trainings,
+    /// Another kind's own table, with the lifecycle columns.
+    Named(&'static str),
 }
 
 impl JobTable {
-    fn name(self) -> &'static str {
+    /// The table's name.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Predictions => "predictions",
             Self::Trainings => "model_trainings",
+            Self::Named(name) => name,
+        }
+    }
+
+    /// The column live progress is written to, for a table that shows it.
+    fn progress_column(self) -> Option<&'static str> {
+        match self {
+            Self::Predictions => Some("rows_processed"),
+            _ => None,
+        }
+    }
+
+    /// Columns a new attempt resets besides the lifecycle ones (`, col = value` pairs).
+    fn reset_on_start(self) -> &'static str {
+        match self {
+            // Progress is live per attempt.
+            Self::Predictions => ", rows_processed = 0",
+            _ => "",
         }
     }
 }
@@ -110,34 +136,6 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// Marks a job whose message was dead-lettered at `dead_at_ms` as FAILED, whoever last held
-    /// it; a finished job, or one touched after the message died (redriven and started again), is
-    /// left alone. Returns true when a row changed. Both job tables share these columns.
-    async fn fail_dead_lettered_in(
-        &self,
-        table: JobTable,
-        id: &str,
-        user: &crate::domain::UserId,
-        reason: &str,
-        dead_at_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let now = crate::time::now_ms();
-        let done = sqlx::query(&format!(
-            "UPDATE {} SET status = 'FAILED', completed_at = $1, updated_at = $1, error_message = $2, \
-             lease_token = NULL WHERE id = $3 AND user_id = $4 AND status IN ('QUEUED', 'RUNNING') \
-             AND updated_at <= $5",
-            table.name()
-        ))
-        .bind(now)
-        .bind(format!("dead-lettered: {reason}"))
-        .bind(id)
-        .bind(user.as_str())
-        .bind(dead_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Readiness probe: one round trip.

@@ -1,7 +1,6 @@
 //! Queries on `models`, `active_models` and `model_trainings`: the model registry and its
-//! training jobs. A training's status moves like a prediction's (`QUEUED → RUNNING →
-//! COMPLETED | FAILED`, `RUNNING → QUEUED` on retry) and every worker write is fenced by the
-//! lease token.
+//! training jobs. A training's status moves through the same lifecycle statements as a
+//! prediction's ([`super::JobRow`]), every worker write fenced by the lease token.
 //!
 //! Visibility: a user sees the operator's models (no owner), the models they own, and any model a
 //! training of theirs produced (a content-addressed id can be produced by two users).
@@ -40,8 +39,8 @@ pub struct TrainingRow {
     pub user_id: String,
     /// The labelled upload it learns from.
     pub upload_id: String,
-    /// `QUEUED`, `RUNNING`, `COMPLETED` or `FAILED`.
-    pub status: String,
+    /// Where the training is in its life.
+    pub status: super::JobStatus,
     /// How many times a worker has started it.
     pub attempt: i64,
     /// Label column.
@@ -304,100 +303,5 @@ impl Db {
         .fetch_one(self.pool())
         .await?;
         Ok(n as u64)
-    }
-
-    /// Takes the training for the worker holding `lease` (as [`Db::start`] does for a
-    /// prediction). Returns the row with its new attempt number, or `None` when it is finished
-    /// or absent.
-    pub async fn start_training(
-        &self,
-        user: &UserId,
-        id: TrainingId,
-        lease: &str,
-    ) -> Result<Option<TrainingRow>, sqlx::Error> {
-        let now = now_ms();
-        sqlx::query_as(&format!(
-            "UPDATE model_trainings SET status = 'RUNNING', attempt = attempt + 1, lease_token = $1, \
-             started_at = $2, updated_at = $2, error_message = NULL \
-             WHERE id = $3 AND user_id = $4 AND (status IN ('QUEUED', 'RUNNING') \
-             OR (status = 'FAILED' AND error_message LIKE 'dead-lettered:%')) RETURNING {TRAINING_COLUMNS}"
-        ))
-        .bind(lease)
-        .bind(now)
-        .bind(id.to_string())
-        .bind(user.as_str())
-        .fetch_optional(self.pool())
-        .await
-    }
-
-    /// `RUNNING → COMPLETED` with the model produced. Fenced by `lease`.
-    pub async fn complete_training(
-        &self,
-        id: TrainingId,
-        lease: &str,
-        model: &ModelId,
-    ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE model_trainings SET status = 'COMPLETED', completed_at = $1, updated_at = $1, \
-             model_id = $2, error_message = NULL, lease_token = NULL \
-             WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
-        )
-        .bind(now)
-        .bind(model.as_str())
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `RUNNING → FAILED` (`retry` false) or `RUNNING → QUEUED` (`retry` true) with a message.
-    /// Fenced by `lease`.
-    pub async fn end_training_attempt(
-        &self,
-        id: TrainingId,
-        lease: &str,
-        message: &str,
-        retry: bool,
-    ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let (status, completed_at, message) = if retry {
-            ("QUEUED", None, format!("retrying after: {message}"))
-        } else {
-            ("FAILED", Some(now), message.to_owned())
-        };
-        let done = sqlx::query(
-            "UPDATE model_trainings SET status = $1, completed_at = $2, updated_at = $3, error_message = $4, \
-             lease_token = NULL WHERE id = $5 AND lease_token = $6 AND status = 'RUNNING'",
-        )
-        .bind(status)
-        .bind(completed_at)
-        .bind(now)
-        .bind(message)
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Marks a training whose message was dead-lettered at `dead_at_ms` as FAILED, whoever last
-    /// held it (as [`Db::fail_dead_lettered`] does for a prediction).
-    pub async fn fail_dead_lettered_training(
-        &self,
-        id: TrainingId,
-        user: &UserId,
-        reason: &str,
-        dead_at_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        self.fail_dead_lettered_in(
-            super::JobTable::Trainings,
-            &id.to_string(),
-            user,
-            reason,
-            dead_at_ms,
-        )
-        .await
     }
 }

@@ -1,61 +1,11 @@
-//! Queries on `uploads` and `predictions`. The status column moves only along
-//! `QUEUED → RUNNING → COMPLETED | FAILED` and `RUNNING → QUEUED` (a retry); these functions are
-//! the only writers.
+//! Queries on `uploads` and `predictions`. The status column moves only through the life
+//! cycle's statements ([`super::JobRow`]); this file inserts, reads and writes progress.
 
-use std::fmt;
-
-use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
-use super::Db;
+use super::{Db, JobStatus};
 use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
 use crate::time::now_ms;
-
-/// Where a prediction job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum PredictionStatus {
-    /// Waiting in the queue.
-    Queued,
-    /// A worker holds it.
-    Running,
-    /// Scored; results are ready.
-    Completed,
-    /// Gave up; `error_message` says why.
-    Failed,
-}
-
-impl PredictionStatus {
-    /// The stored text, e.g. `QUEUED`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "QUEUED",
-            Self::Running => "RUNNING",
-            Self::Completed => "COMPLETED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    /// `COMPLETED` or `FAILED`: the job will not run again.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
-    }
-
-    fn parse(s: &str) -> Self {
-        match s {
-            "RUNNING" => Self::Running,
-            "COMPLETED" => Self::Completed,
-            "FAILED" => Self::Failed,
-            _ => Self::Queued,
-        }
-    }
-}
-
-impl fmt::Display for PredictionStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One prediction with its upload's file name, as stored. Times are epoch milliseconds.
 #[derive(Debug, Clone, FromRow)]
@@ -68,9 +18,8 @@ pub struct PredictionRow {
     pub upload_id: String,
     /// The upload's original file name.
     pub filename: String,
-    /// `QUEUED`, `RUNNING`, `COMPLETED` or `FAILED`; see [`PredictionRow::status`].
-    #[sqlx(rename = "status")]
-    pub status_text: String,
+    /// Where the job is in its life.
+    pub status: JobStatus,
     /// How many times a worker has started it.
     pub attempt: i64,
     /// The queue message that carries it.
@@ -95,6 +44,9 @@ pub struct PredictionRow {
     pub report_key: Option<String>,
     /// Why it failed, in words a person can act on.
     pub error_message: Option<String>,
+    /// When its queue message was dead-lettered (it failed on its last allowed delivery); a
+    /// redrive runs it again.
+    pub dead_lettered_at: Option<i64>,
     /// Model that scored (or will score) it.
     pub model_id: String,
     /// The reference date given with the upload (`YYYY-MM-DD`) for a model's date columns;
@@ -103,9 +55,9 @@ pub struct PredictionRow {
 }
 
 impl PredictionRow {
-    /// The parsed status.
-    pub fn status(&self) -> PredictionStatus {
-        PredictionStatus::parse(&self.status_text)
+    /// Its status.
+    pub fn status(&self) -> JobStatus {
+        self.status
     }
 }
 
@@ -131,7 +83,7 @@ pub struct NewPrediction<'a> {
 
 const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status, p.attempt, p.queue_message_id, \
      p.queued_at, p.started_at, p.completed_at, p.rows_total, p.rows_processed, p.rows_rejected, p.summary, \
-     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date \
+     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.dead_lettered_at \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which
@@ -255,167 +207,28 @@ impl Db {
         .await?;
         Ok(n as u64)
     }
+}
 
-    /// Takes the job for the worker holding `lease`: `QUEUED|RUNNING → RUNNING`, attempt + 1.
-    /// A RUNNING row is taken over because the queue only re-delivers a message whose previous
-    /// lease expired; a job FAILED by dead-lettering is taken too, because its message comes back
-    /// only when someone redrives it. Returns the new attempt number, or `None` when the job is
-    /// finished or absent.
-    pub async fn start(
+impl Db {
+    /// Cancels one of `user`'s predictions (see [`super::JobRow::cancel`]): a QUEUED one never
+    /// starts, a RUNNING one stops at its next batch and records nothing.
+    pub async fn cancel_prediction(
         &self,
         user: &UserId,
         id: PredictionId,
-        lease: &str,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        let now = now_ms();
-        let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE predictions SET status = 'RUNNING', attempt = attempt + 1, lease_token = $1, \
-             started_at = $2, updated_at = $2, rows_processed = 0, error_message = NULL \
-             WHERE id = $3 AND user_id = $4 AND (status IN ('QUEUED', 'RUNNING') \
-             OR (status = 'FAILED' AND error_message LIKE 'dead-lettered:%')) RETURNING attempt",
-        )
-        .bind(lease)
-        .bind(now)
-        .bind(id.to_string())
-        .bind(user.as_str())
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(row.map(|(attempt,)| attempt))
+    ) -> Result<super::Cancelled, sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        super::JobRow::prediction(id, user).cancel(&mut conn).await
     }
 
-    /// Live progress: rows seen so far. Fenced by `lease`; returns false when the lease is lost.
-    pub async fn progress(
-        &self,
-        id: PredictionId,
-        lease: &str,
-        rows: u64,
-    ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE predictions SET rows_processed = $1, updated_at = $2 \
-             WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
-        )
-        .bind(rows as i64)
-        .bind(now_ms())
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Records the model that scored a running job when it is not the one recorded at queue
-    /// time (a subscription file the SaaS baseline read). Fenced by `lease`.
-    pub async fn set_model(
-        &self,
-        id: PredictionId,
-        lease: &str,
-        model_id: &str,
-    ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE predictions SET model_id = $1 WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
-        )
-        .bind(model_id)
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `RUNNING → COMPLETED` with the counts, summary and result keys. Fenced by `lease`:
-    /// returns false (and changes nothing) when another worker took the job over.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn complete(
-        &self,
-        id: PredictionId,
-        lease: &str,
-        rows_total: u64,
-        rows_scored: u64,
-        rows_rejected: u64,
-        summary_json: &str,
-        result_key: &ObjectKey,
-        report_key: &ObjectKey,
-    ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE predictions SET status = 'COMPLETED', completed_at = $1, updated_at = $1, rows_total = $2, \
-             rows_processed = $3, rows_rejected = $4, summary = $5, result_key = $6, report_key = $7, \
-             error_message = NULL, lease_token = NULL \
-             WHERE id = $8 AND lease_token = $9 AND status = 'RUNNING'",
-        )
-        .bind(now)
-        .bind(rows_total as i64)
-        .bind(rows_scored as i64)
-        .bind(rows_rejected as i64)
-        .bind(summary_json)
-        .bind(result_key.as_str())
-        .bind(report_key.as_str())
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `RUNNING → FAILED` with a message a person can act on. Fenced by `lease`.
-    pub async fn fail(
-        &self,
-        id: PredictionId,
-        lease: &str,
-        message: &str,
-    ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE predictions SET status = 'FAILED', completed_at = $1, updated_at = $1, error_message = $2, \
-             lease_token = NULL WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
-        )
-        .bind(now)
-        .bind(message)
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// `RUNNING → QUEUED` after a transient error; the message will be delivered again.
-    /// Fenced by `lease`.
-    pub async fn requeue(
-        &self,
-        id: PredictionId,
-        lease: &str,
-        error: &str,
-    ) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE predictions SET status = 'QUEUED', updated_at = $1, error_message = $2, lease_token = NULL \
-             WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
-        )
-        .bind(now_ms())
-        .bind(format!("retrying after: {error}"))
-        .bind(id.to_string())
-        .bind(lease)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Marks a job whose message was dead-lettered at `dead_at_ms` as FAILED, whoever last held
-    /// it. A finished job, or one touched after the message died (it was redriven and started
-    /// again), is left alone. Returns true when a row changed.
-    pub async fn fail_dead_lettered(
-        &self,
-        id: PredictionId,
-        user: &UserId,
-        reason: &str,
-        dead_at_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        self.fail_dead_lettered_in(
-            super::JobTable::Predictions,
-            &id.to_string(),
-            user,
-            reason,
-            dead_at_ms,
-        )
-        .await
+    /// Who owns prediction `id`, for the operator's commands (not scoped: the operator acts on
+    /// every user's jobs). `None` when there is no such prediction.
+    pub async fn prediction_owner(&self, id: PredictionId) -> Result<Option<UserId>, sqlx::Error> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT user_id FROM predictions WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.and_then(|(user,)| user.parse().ok()))
     }
 }

@@ -154,7 +154,7 @@ pub fn histogram(id: &str, bins: &[u64], medium: f64, high: f64) -> Markup {
                     title { (format::percent(i as f64 / n)) "–" (format::percent((i + 1) as f64 / n)) ": " (format::int(*count)) " customers" }
                 }
             }
-            @for (p, label, leftwards) in [(medium, "medium", true), (high, "high", false)] {
+            @for (p, label, leftwards) in [(medium, retainwise_model::RiskLevel::Medium.as_str(), true), (high, retainwise_model::RiskLevel::High.as_str(), false)] {
                 @let text = format!("{label} ≥{:.0}%", p * 100.0);
                 // The medium label left of its line and the high label right of its own, so the
                 // two never overlap however close the thresholds are; each flips side only where

@@ -38,7 +38,7 @@ impl TableQuery {
     fn filter(&self) -> Result<Filter, WebError> {
         let level = match self.level.as_deref().map(str::trim) {
             None | Some("") | Some("all") => None,
-            Some(l) => Some(Level::parse(l).ok_or_else(|| {
+            Some(l) => Some(l.parse::<Level>().map_err(|_| {
                 WebError::bad_request(format!(
                     "Risk level {l:?} is unknown: use high, medium or low."
                 ))
@@ -169,7 +169,7 @@ pub async fn table(
                 label for="level" { "Risk level" }
                 select #level name="level" {
                     option value="" selected[filter.level.is_none()] { "All levels" }
-                    @for l in [Level::High, Level::Medium, Level::Low] {
+                    @for l in Level::ALL {
                         option value=(l.as_str()) selected[filter.level == Some(l)] { (capitalise(l.as_str())) }
                     }
                 }

@@ -56,38 +56,9 @@ struct ValidationSummary {
     duplicate_ids: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Counts {
-    high: u64,
-    medium: u64,
-    low: u64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Issue {
-    row: u64,
-    customer_id: Option<String>,
-    column: Option<String>,
-    value: Option<String>,
-    reason: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct PortfolioSummary {
-    probability_histogram: Vec<u64>,
-    revenue_column: Option<String>,
-    revenue_customers: u64,
-    monthly_revenue: f64,
-    revenue_at_risk: f64,
-    top_drivers: Vec<Driver>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Driver {
-    feature: String,
-    customers: u64,
-    mean_impact: f64,
-}
+// The summary's parts are the model's own types (the summary is the stored `ScoreReport`).
+use retainwise_model::portfolio::Portfolio as PortfolioSummary;
+use retainwise_model::{RiskCounts as Counts, RiskLevel, RowIssue as Issue};
 
 /// `GET /predictions/{id}`.
 pub async fn page(
@@ -147,6 +118,7 @@ fn status_box(row: &PredictionRow) -> Markup {
                 PredictionStatus::Completed => p { "Done. " a href=(format!("/predictions/{}", row.id)) { "Show the dashboard" } },
                 PredictionStatus::Failed => p.hint { "Nothing was scored. Fix the file as the message says and upload it again; the "
                     a href=(format!("/api/predictions/{}/report", row.id)) { "validation report" } " has the details." },
+                PredictionStatus::Cancelled => p.hint { "Cancelled: nothing was scored. Upload the file again to score it." },
             }
         }
     }
@@ -168,9 +140,16 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
             h2 #figures { "Summary" }
             div.cards {
                 (card("Customers scored", &format::int(total), &format!("{} rows rejected", format::int(summary.rows_rejected))))
-                (card_link("High risk", &format::int(c.high), &format!("{} of customers · churn ≥ {}", format::share(c.high, total), format::percent(t.high)), &format!("{customers}?level=high"), "high"))
-                (card_link("Medium risk", &format::int(c.medium), &format!("{} of customers", format::share(c.medium, total)), &format!("{customers}?level=medium"), "medium"))
-                (card_link("Low risk", &format::int(c.low), &format!("{} of customers · churn < {}", format::share(c.low, total), format::percent(t.medium)), &format!("{customers}?level=low"), "low"))
+                @for level in RiskLevel::ALL {
+                    @let n = c.get(level);
+                    @let share = format!("{} of customers", format::share(n, total));
+                    @let (title, note) = match level {
+                        RiskLevel::High => ("High risk", format!("{share} · churn ≥ {}", format::percent(t.high))),
+                        RiskLevel::Medium => ("Medium risk", share),
+                        RiskLevel::Low => ("Low risk", format!("{share} · churn < {}", format::percent(t.medium))),
+                    };
+                    (card_link(title, &format::int(n), &note, &format!("{customers}?level={level}"), level.as_str()))
+                }
                 (card("Average churn probability", &format::percent(mean), "mean over scored customers"))
                 (card("Average retention probability", &format::retention_percent(mean), "1 − churn"))
                 (revenue_card(summary.portfolio.as_ref()))

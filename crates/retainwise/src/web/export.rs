@@ -259,18 +259,21 @@ fn write_summary(
     sheet.write_string_with_format(r, 1, "Customers", bold)?;
     sheet.write_string_with_format(r, 2, "Share", bold)?;
     r += 1;
-    for (label, key) in [
-        (
-            format!("High (churn ≥ {:.0}%)", thresholds.high * 100.0),
-            "high",
-        ),
-        (
-            format!("Medium (≥ {:.0}%)", thresholds.medium * 100.0),
-            "medium",
-        ),
-        (format!("Low (< {:.0}%)", thresholds.medium * 100.0), "low"),
-    ] {
-        let count = n(&s["risk_counts"][key]);
+    let counts: retainwise_model::RiskCounts =
+        serde_json::from_value(s["risk_counts"].clone()).unwrap_or_default();
+    for level in retainwise_model::RiskLevel::ALL {
+        let label = match level {
+            retainwise_model::RiskLevel::High => {
+                format!("High (churn ≥ {:.0}%)", thresholds.high * 100.0)
+            }
+            retainwise_model::RiskLevel::Medium => {
+                format!("Medium (≥ {:.0}%)", thresholds.medium * 100.0)
+            }
+            retainwise_model::RiskLevel::Low => {
+                format!("Low (< {:.0}%)", thresholds.medium * 100.0)
+            }
+        };
+        let count = counts.get(level) as f64;
         sheet.write_string(r, 0, label)?;
         sheet.write_number(r, 1, count)?;
         sheet.write_number_with_format(r, 2, share(count), percent)?;
@@ -333,7 +336,7 @@ mod tests {
             user_id: "local".into(),
             upload_id: "u".into(),
             filename: "=evil.csv".into(),
-            status_text: "COMPLETED".into(),
+            status: crate::db::JobStatus::Completed,
             attempt: 1,
             queue_message_id: None,
             queued_at: 0,
@@ -348,6 +351,7 @@ mod tests {
             error_message: None,
             model_id: "m".into(),
             reference_date: None,
+            dead_lettered_at: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
         let mut zip = zip::ZipArchive::new(file).expect("an xlsx is a zip");

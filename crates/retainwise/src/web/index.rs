@@ -19,37 +19,8 @@ use tokio::sync::OnceCell;
 use crate::domain::ObjectKey;
 use crate::storage::{Storage, StorageError};
 
-/// A risk level as written in the results' `risk_level` column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    /// `high`.
-    High,
-    /// `medium`.
-    Medium,
-    /// `low`.
-    Low,
-}
-
-impl Level {
-    /// Parses `high`, `medium` or `low` (any case).
-    pub fn parse(s: &str) -> Option<Level> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "high" => Some(Level::High),
-            "medium" => Some(Level::Medium),
-            "low" => Some(Level::Low),
-            _ => None,
-        }
-    }
-
-    /// `"high"`, `"medium"` or `"low"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::High => "high",
-            Level::Medium => "medium",
-            Level::Low => "low",
-        }
-    }
-}
+/// A risk level as written in the results' `risk_level` column: the model's own type.
+pub type Level = retainwise_model::RiskLevel;
 
 /// One customer in the index: 32 bytes, plus the id's bytes in the shared arena.
 #[derive(Clone, Copy, Debug)]
@@ -240,7 +211,7 @@ impl CustomerIndex {
                     IndexError::Format(format!("row {row}: churn_probability is not 0–1"))
                 })?;
             let level = text(columns.level)
-                .and_then(Level::parse)
+                .and_then(|t| t.parse::<Level>().ok())
                 .ok_or_else(|| IndexError::Format(format!("row {row}: unknown risk_level")))?;
             counts[level as usize] += 1;
             let id = text(columns.id).unwrap_or("");

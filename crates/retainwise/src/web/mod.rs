@@ -70,6 +70,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
         .route("/predictions", get(predictions::page))
         .route("/predictions/rows", get(predictions::rows))
         .route("/predictions/{id}", get(dashboard::page))
+        .route("/predictions/{id}/cancel", post(predictions::cancel))
         .route("/predictions/{id}/status", get(dashboard::status_fragment))
         .route("/predictions/{id}/customers", get(customers::table))
         .route("/predictions/{id}/customers/{row}", get(customers::detail))

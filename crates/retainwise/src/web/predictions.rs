@@ -13,8 +13,9 @@ use super::error::WebError;
 use super::format;
 use super::layout::{self, Nav};
 use super::query::{page_number, WebQuery};
+use super::site::{request_site, Site};
 use super::{WebState, WebUser};
-use crate::db::{PredictionRow, PredictionStatus};
+use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{PredictionId, UserId};
 
 /// Jobs per page.
@@ -127,7 +128,7 @@ fn tbody(rows: &[PredictionRow]) -> Markup {
             @for row in rows {
                 tr {
                     th scope="row" { a href=(format!("/predictions/{}", row.id)) { (row.filename) } }
-                    td data-label="Status" { (status(row)) }
+                    td data-label="Status" { (status(row)) (cancel_button(row)) }
                     td.nowrap data-label="Created" { (format::time(row.queued_at)) }
                     td.num data-label="Rows scored" { (format::int(row.rows_processed.max(0) as u64)) }
                     td.num data-label="Rejected" { (format::int(row.rows_rejected.max(0) as u64)) }
@@ -156,7 +157,51 @@ pub fn status(row: &PredictionRow) -> Markup {
             PredictionStatus::Failed => {
                 span.detail.error-text { (row.error_message.as_deref().unwrap_or("no reason was recorded")) }
             }
+            PredictionStatus::Cancelled => {
+                span.detail { "cancelled; nothing was scored" }
+            }
         }
+    }
+}
+
+/// The cancel button of a queued or running job (nothing for a finished one): a plain form, so
+/// it works without the script.
+pub fn cancel_button(row: &PredictionRow) -> Markup {
+    html! {
+        @if !row.status().is_terminal() {
+            form.cancel method="post" action=(format!("/predictions/{}/cancel", row.id)) {
+                button.secondary type="submit" aria-label=(format!("Cancel {}", row.filename)) { "Cancel" }
+            }
+        }
+    }
+}
+
+/// `POST /predictions/{id}/cancel` (the cancel button): cancels the job, then back to the
+/// listing. A job that finished meanwhile answers 409 naming its status; another user's id
+/// answers 404 like a missing one.
+pub async fn cancel(
+    State(state): State<WebState>,
+    WebUser(user): WebUser,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, WebError> {
+    if request_site(&headers, &state.app.config.http) != Site::Same {
+        return Err(WebError::bad_request(
+            "Cancel a job from this site's own button.",
+        ));
+    }
+    let pid: PredictionId = id
+        .parse()
+        .map_err(|_| WebError::not_found("No such prediction."))?;
+    match state.app.db.cancel_prediction(&user, pid).await? {
+        Cancelled::Now => {
+            tracing::info!(prediction_id = %pid, status = "CANCELLED", "prediction_status_updated");
+            Ok(axum::response::Redirect::to("/predictions").into_response())
+        }
+        Cancelled::Finished(status) => Err(WebError::conflict(format!(
+            "This job is already {status}: only a queued or running job can be cancelled."
+        ))),
+        Cancelled::Missing => Err(WebError::not_found("No such prediction.")),
     }
 }
 

@@ -8,13 +8,13 @@
 //! beat or the database answers late; a failed extension is retried at the next look. The
 //! original service did not extend, so a long file outlived its visibility timeout and ran twice.
 //!
-//! The lease is lost when the queue refuses an extension, when the prediction row no longer
+//! The lease is lost when the queue refuses an extension, when the job's record no longer
 //! carries this attempt's lease token (another worker started it), or when the whole timeout
-//! passed without a successful extension (another worker may hold it by now). The job sees
-//! [`Heartbeat::lost_flag`] and stops at its next batch; the rows-scored counter is published
-//! to the prediction row every second.
+//! passed without a successful extension (another worker may hold it by now); it is cancelled
+//! when the record says so. The job sees its stop flag and stops at its next batch; the
+//! progress counter is published to the record every second.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,57 +24,47 @@ use retainwise_queue::{QueueError, Receipt};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use super::kind::JobRecord;
 use crate::app::App;
-use crate::domain::PredictionId;
+use crate::db::Holding;
 use crate::error_chain::Chain;
 
-/// How often rows-scored progress is written to the prediction row.
-const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How often the record is looked at (progress published, a cancel or takeover noticed).
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-/// A running heartbeat; stop it with [`Heartbeat::stop`].
+const HELD: u8 = 0;
+const LOST: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// A running heartbeat; stop it with [`Heartbeat::stop`] (dropping it stops it too).
 pub struct Heartbeat {
     task: JoinHandle<()>,
-    lost: Arc<AtomicBool>,
+    state: Arc<AtomicU8>,
 }
 
 impl Heartbeat {
-    /// Starts beating for `receipt`, received at `received_at`; `rows` is read at each beat
-    /// and written as progress.
-    pub fn start(
+    /// Starts beating for `receipt`, received at `received_at`, on `record`: `progress` is
+    /// published when it changes, and `stop` is set once the attempt must stop (lease lost, job
+    /// taken over or cancelled). `job` names the job in logs.
+    pub fn start<R: JobRecord>(
         app: &App,
-        prediction: PredictionId,
-        receipt: Receipt,
-        received_at: Instant,
-        rows: Arc<AtomicU64>,
-    ) -> Self {
-        Self::spawn(
-            app,
-            prediction.to_string(),
-            receipt,
-            received_at,
-            Some((prediction, rows)),
-        )
-    }
-
-    /// Starts beating for `receipt`, received at `received_at`, with no progress to publish
-    /// (a training); `job` names the job in logs.
-    pub fn lease_only(app: &App, job: String, receipt: Receipt, received_at: Instant) -> Self {
-        Self::spawn(app, job, receipt, received_at, None)
-    }
-
-    fn spawn(
-        app: &App,
+        record: R,
         job: String,
         receipt: Receipt,
         received_at: Instant,
-        progress: Option<(PredictionId, Arc<AtomicU64>)>,
+        progress: Arc<AtomicU64>,
+        stop: Arc<AtomicBool>,
     ) -> Self {
-        let lost = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(AtomicU8::new(HELD));
         let timeout = app.config.visibility_timeout;
         let mut clock = LeaseClock::new(timeout, received_at);
-        let (app, flag) = (app.clone(), lost.clone());
+        let (app, shared) = (app.clone(), state.clone());
+        let end = move |how: u8| {
+            shared.store(how, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
+        };
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PROGRESS_EVERY.min(clock.look_every()));
+            let mut tick = tokio::time::interval(LOOK_EVERY.min(clock.look_every()));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut published = 0;
             loop {
@@ -85,8 +75,7 @@ impl Heartbeat {
                         Ok(()) => clock.extended(now),
                         Err(QueueError::LeaseLost { .. }) => {
                             warn!(job = %job, "lease lost: another worker may take this job over");
-                            flag.store(true, Ordering::SeqCst);
-                            return;
+                            return end(LOST);
                         }
                         // A blip: the next look retries, well before the lease runs out.
                         Err(e) => {
@@ -96,41 +85,47 @@ impl Heartbeat {
                 }
                 if clock.expired(Instant::now()) {
                     warn!(job = %job, "lease ran out before it could be extended: stopping this attempt");
-                    flag.store(true, Ordering::SeqCst);
-                    return;
+                    return end(LOST);
                 }
-                let Some((prediction, rows)) = &progress else {
-                    continue;
+                let seen = progress.load(Ordering::Relaxed);
+                let publish = (seen != published).then_some(seen);
+                let looked = match app.db.pool().acquire().await {
+                    Ok(mut conn) => record.beat(&mut conn, receipt.as_str(), publish).await,
+                    Err(e) => Err(e),
                 };
-                let seen = rows.load(Ordering::Relaxed);
-                if seen != published {
-                    match app.db.progress(*prediction, receipt.as_str(), seen).await {
-                        Ok(true) => published = seen,
-                        // The row carries another attempt's lease: someone else runs it now.
-                        Ok(false) => {
-                            warn!(job = %job, "lease lost: the prediction was started by another attempt");
-                            flag.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        Err(e) => {
-                            warn!(prediction_id = %prediction, error = %Chain(&e), "progress update failed")
-                        }
+                match looked {
+                    Ok(Holding::Held) => published = seen,
+                    Ok(Holding::Cancelled) => {
+                        warn!(job = %job, "cancelled by its owner: stopping this attempt");
+                        return end(CANCELLED);
                     }
+                    // The row carries another attempt's lease: someone else runs it now.
+                    Ok(Holding::Lost) => {
+                        warn!(job = %job, "lease lost: the job was started by another attempt");
+                        return end(LOST);
+                    }
+                    Err(e) => warn!(job = %job, error = %Chain(&e), "progress update failed"),
                 }
             }
         });
-        Self { task, lost }
+        Self { task, state }
     }
 
-    /// The flag the job reads between batches: set once the lease is lost.
-    pub fn lost_flag(&self) -> Arc<AtomicBool> {
-        self.lost.clone()
-    }
-
-    /// Stops beating; true when the lease was lost while the job ran.
-    pub fn stop(self) -> bool {
+    /// Stops beating; says whether the attempt still held the job when it stopped.
+    pub fn stop(self) -> Holding {
         self.task.abort();
-        self.lost.load(Ordering::SeqCst)
+        match self.state.load(Ordering::SeqCst) {
+            HELD => Holding::Held,
+            CANCELLED => Holding::Cancelled,
+            _ => Holding::Lost,
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    // A driver that unwinds (a crash at a failure point) must not leave the lease extended.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -1,18 +1,24 @@
-//! The worker (DESIGN §1): receive a message under a lease, keep the lease alive, score the
-//! upload, record the outcome, and only then delete the message.
+//! The worker: receive a message under a lease, keep the lease alive, run the job, record the
+//! outcome, and only then delete the message. Every kind of job (`kinds.rs`) goes through the
+//! one life cycle in `driver.rs`.
 //!
 //! Invariants:
-//! - the message is acked only after the prediction's final state is written, so a crash at any
-//!   point leaves a message that will be delivered again;
-//! - every write to a running prediction is fenced by the lease token (the queue receipt), so a
-//!   worker that lost its lease cannot complete or fail a job someone else holds;
-//! - an already COMPLETED or FAILED prediction is acked and skipped (duplicate deliveries do
+//! - the message is acked only after the job's final state is written, so a crash at any point
+//!   leaves a message that will be delivered again;
+//! - every write to a running job is fenced by the lease token (the queue receipt), so a worker
+//!   that lost its lease cannot complete or fail a job someone else holds;
+//! - an already COMPLETED, FAILED or CANCELLED job is acked and skipped (duplicate deliveries do
 //!   nothing);
-//! - permanent errors (the file itself is at fault) fail the job at once; transient ones retry
-//!   with backoff until `max_receives`, then dead-letter.
+//! - permanent errors (the input itself is at fault) fail the job at once; transient ones (a
+//!   panic included) retry with backoff until `max_receives`, then dead-letter.
 
+mod driver;
+mod error;
+mod failure_points;
 mod heartbeat;
-mod job;
+mod kind;
+mod kinds;
+mod prediction;
 mod public_text;
 mod sweeper;
 mod training;
@@ -26,8 +32,34 @@ use tracing::{error, info};
 
 use crate::app::App;
 use crate::error_chain::Chain;
-pub use job::{JobError, Outcome};
+pub use error::JobError;
+pub use failure_points::{FailurePoint, FailurePoints};
+pub use kind::{Checks, Events, Job, JobContext, JobRecord, LogId};
+pub use kinds::{enqueue, Kind, KINDS};
 pub use sweeper::sweep;
+
+/// How a delivery ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done, recorded COMPLETED, message deleted.
+    Completed,
+    /// A permanent error: recorded FAILED, message deleted.
+    Failed,
+    /// A transient error: job back to QUEUED, message visible again after a backoff.
+    Retried,
+    /// Invalid message, or retries exhausted: moved to the dead-letter store.
+    DeadLettered,
+    /// The job was already finished (a duplicate delivery): message deleted, nothing done.
+    Skipped,
+    /// The owner cancelled the job: it was not started, or stopped and recorded nothing;
+    /// message deleted.
+    Cancelled,
+    /// Another worker holds the job now; this one wrote nothing and left the message alone.
+    LeaseLost,
+    /// A long job with no free slot in this worker: handed back for a moment, its receive
+    /// uncounted, nothing written.
+    Deferred,
+}
 
 /// How a worker runs. The defaults suit production; tests shorten the waits.
 #[derive(Debug, Clone)]
@@ -40,8 +72,10 @@ pub struct WorkerOptions {
     pub retry_base: Duration,
     /// Largest retry delay.
     pub retry_max: Duration,
-    /// How often dead-lettered messages are checked for predictions still marked as running.
+    /// How often dead-lettered messages are checked for jobs still marked as running.
     pub sweep_interval: Duration,
+    /// Where tests make the worker crash; none by default.
+    pub failure_points: FailurePoints,
 }
 
 impl Default for WorkerOptions {
@@ -52,6 +86,7 @@ impl Default for WorkerOptions {
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
             sweep_interval: Duration::from_secs(30),
+            failure_points: FailurePoints::default(),
         }
     }
 }
@@ -117,9 +152,18 @@ impl Worker {
     }
 
     async fn process(&self, delivery: retainwise_queue::Delivery) -> Outcome {
-        // A training waits for a slot outside the worker: handed back for a moment, uncounted,
-        // so this loop is free for the scoring jobs behind it.
-        let _slot = if crate::message::is_training(&delivery.body) {
+        // The lease's clock has been running since the receive, which returned just now.
+        let received_at = tokio::time::Instant::now();
+        let delivery = crate::original_message::normalized(delivery);
+        let Some(kind) = kinds::of(&delivery.body) else {
+            metrics::counter!("retainwise_jobs_received_total").increment(1);
+            let outcome = driver::reject_unknown(&self.app, &delivery).await;
+            self.count(outcome);
+            return outcome;
+        };
+        // A long job waits for a slot outside the worker: handed back for a moment, uncounted,
+        // so this loop is free for the short jobs behind it.
+        let _slot = if kind.long {
             match self.training_slots.clone().try_acquire_owned() {
                 Ok(slot) => Some(slot),
                 Err(_) => return self.defer(delivery).await,
@@ -129,9 +173,14 @@ impl Worker {
         };
         metrics::counter!("retainwise_jobs_received_total").increment(1);
         let started = Instant::now();
-        let outcome = job::process(&self.app, &self.options, delivery).await;
+        let outcome = (kind.process)(&self.app, &self.options, delivery, received_at).await;
         metrics::histogram!("retainwise_job_duration_seconds")
             .record(started.elapsed().as_secs_f64());
+        self.count(outcome);
+        outcome
+    }
+
+    fn count(&self, outcome: Outcome) {
         let (metric, counter) = match outcome {
             Outcome::Completed => ("retainwise_jobs_completed_total", &self.stats.completed),
             Outcome::Failed => ("retainwise_jobs_failed_total", &self.stats.failed),
@@ -140,10 +189,10 @@ impl Worker {
             Outcome::Skipped | Outcome::LeaseLost | Outcome::Deferred => {
                 ("retainwise_jobs_skipped_total", &self.stats.skipped)
             }
+            Outcome::Cancelled => ("retainwise_jobs_cancelled_total", &self.stats.skipped),
         };
         metrics::counter!(metric).increment(1);
         counter.fetch_add(1, Ordering::Relaxed);
-        outcome
     }
 
     /// Runs `concurrency` receive loops and the dead-letter sweeper until `shutdown` fires, then
@@ -157,17 +206,33 @@ impl Worker {
             "worker_startup"
         );
         let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..self.options.concurrency.max(1) {
+        let spawn = |tasks: &mut tokio::task::JoinSet<()>| {
             let worker = self.clone();
             let shutdown = shutdown.clone();
             tasks.spawn(async move { worker.receive_loop(shutdown).await });
+        };
+        for _ in 0..self.options.concurrency.max(1) {
+            spawn(&mut tasks);
         }
         let sweeper = tokio::spawn(sweeper::run(
             self.app.clone(),
             self.options.sweep_interval,
             shutdown.clone(),
         ));
-        while tasks.join_next().await.is_some() {}
+        // A loop that dies (a panic outside a job's run) is logged and replaced, so the worker
+        // never quietly runs fewer loops; the delivery it held returns after its lease.
+        while let Some(ended) = tasks.join_next().await {
+            if shutdown.is_cancelled() {
+                continue;
+            }
+            let error = match ended {
+                Ok(()) => "the loop returned".to_owned(),
+                Err(e) if e.is_panic() => driver::panic_message(&*e.into_panic()),
+                Err(e) => e.to_string(),
+            };
+            error!(error, "worker_loop_restarted");
+            spawn(&mut tasks);
+        }
         sweeper.abort();
         let summary = WorkerSummary::new(started.elapsed(), &self.stats);
         info!(

@@ -3,8 +3,7 @@
 //!
 //! Only a permanent error's text is written for the owner (it names what to fix in the file).
 //! Everything else — storage, database and local-disk errors, queue reasons — may carry server
-//! paths, S3 endpoints, bucket names or raw driver text (issue 13 item 11: internal URLs stay in
-//! the log), so the owner gets a plain sentence instead and the log keeps the cause chain.
+//! paths, S3 endpoints, bucket names or raw driver text (internal URLs stay in the log), so the owner gets a plain sentence instead and the log keeps the cause chain.
 
 use super::JobError;
 
@@ -19,11 +18,13 @@ pub const INVALID_MESSAGE: &str = "invalid queue message: the server could not r
      queue message; upload the file again, or contact the operator if it happens again";
 
 /// The text stored for a job that did not complete because of `error`: a permanent error's own
-/// sentence, or [`RETRYING`] for a transient one.
-pub fn for_owner(error: &JobError) -> &str {
-    match error {
-        JobError::Permanent(reason) => reason,
-        JobError::Transient(_) => RETRYING,
+/// sentence, or [`RETRYING`] for a transient one (a panic's message included: it may quote
+/// internals).
+pub fn for_owner(error: &JobError) -> std::borrow::Cow<'static, str> {
+    if error.is_permanent() {
+        error.to_string().into()
+    } else {
+        RETRYING.into()
     }
 }
 
@@ -43,13 +44,14 @@ mod tests {
 
     #[test]
     fn a_transient_error_is_not_shown_but_a_permanent_one_is() {
-        let internal = JobError::Transient(
-            "object storage: Generic LocalFileSystem error: Unable to open file /srv/data/uploads/x.csv"
-                .to_owned(),
-        );
+        let internal = JobError::io("reading the download")(std::io::Error::other(
+            "Unable to open file /srv/data/uploads/x.csv",
+        ));
         assert_eq!(for_owner(&internal), RETRYING);
+        let panicked = JobError::Panicked("index out of bounds at /srv/src/x.rs".to_owned());
+        assert_eq!(for_owner(&panicked), RETRYING);
         assert!(!gave_up(3).contains('/'));
-        let permanent = JobError::Permanent("no usable rows: add a header".to_owned());
+        let permanent = JobError::Rejected("no usable rows: add a header".to_owned());
         assert_eq!(for_owner(&permanent), "no usable rows: add a header");
     }
 }

@@ -156,6 +156,23 @@ async fn the_cli_trains_shows_and_scores_a_model_with_date_columns() {
         last_login_value(&scored),
         "2024-06-21 (309 days before 2025-04-26)"
     );
+    // From standard input the same: the model and the reference date are chosen as for a
+    // file (and as the worker chooses them).
+    let piped = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+        .args(["predict", "-", "--model", model])
+        .env("RETAINWISE_DATA_DIR", dir.path().join("data"))
+        .env_remove("RETAINWISE_MODEL")
+        .current_dir(dir.path())
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .expect("run retainwise");
+    let piped_err = String::from_utf8_lossy(&piped.stderr);
+    assert!(piped.status.success(), "{piped_err}");
+    assert!(
+        piped_err.contains("reference date 2025-04-26"),
+        "{piped_err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&piped.stdout), scored);
     // An explicit one: every day count moves with it.
     let (err, scored) = predict(&["--reference-date", "2025-05-06"]);
     assert!(err.contains("reference date 2025-05-06"), "{err}");

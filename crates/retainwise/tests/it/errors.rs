@@ -41,7 +41,7 @@ async fn a_storage_failure_is_shown_without_server_paths() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status_text, "FAILED");
+    assert_eq!(row.status, retainwise::db::JobStatus::Failed);
     let stored = row.error_message.unwrap();
     assert!(
         !leaks(&stored),

@@ -55,6 +55,7 @@ pub fn fast_worker_options() -> WorkerOptions {
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_millis(200),
         sweep_interval: Duration::from_millis(200),
+        failure_points: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ mod s3_proxy;
 
 mod auth;
 mod binary;
+mod cancel;
 mod caps;
 mod cli_settings;
 mod corpus;
@@ -23,6 +24,7 @@ mod explanations;
 mod import_original;
 mod intake;
 mod mapping;
+mod jobs;
 mod models;
 mod pipeline;
 mod saas_synonyms;

@@ -13,6 +13,10 @@ fn local() -> UserId {
     UserId::local()
 }
 
+fn row(id: PredictionId) -> retainwise::db::JobRow {
+    retainwise::db::JobRow::prediction(id, &local())
+}
+
 #[tokio::test]
 async fn transient_errors_retry_then_dead_letter_and_redrive_runs_the_job() {
     let t = TestApp::spawn().await;
@@ -87,9 +91,8 @@ async fn a_worker_that_lost_its_lease_cannot_complete_or_ack() {
         .pop()
         .unwrap();
     assert_eq!(
-        t.app
-            .db
-            .start(&local(), pid, a.receipt.as_str())
+        row(pid)
+            .start(t.app.db.pool(), a.receipt.as_str())
             .await
             .unwrap(),
         Some(1)
@@ -106,10 +109,8 @@ async fn a_worker_that_lost_its_lease_cannot_complete_or_ack() {
         ("COMPLETED", 2)
     );
     // A wakes up: its writes and its ack are refused.
-    assert!(!t
-        .app
-        .db
-        .fail(pid, a.receipt.as_str(), "late")
+    assert!(!row(pid)
+        .fail(t.app.db.pool(), a.receipt.as_str(), "late")
         .await
         .unwrap());
     assert!(matches!(
@@ -183,10 +184,8 @@ async fn a_job_orphaned_by_crashes_is_closed_when_its_message_dies() {
             .pop()
             .expect("redelivered");
         assert_eq!(d.receive_count, attempt);
-        assert!(t
-            .app
-            .db
-            .start(&local(), pid, d.receipt.as_str())
+        assert!(row(pid)
+            .start(t.app.db.pool(), d.receipt.as_str())
             .await
             .unwrap()
             .is_some());
@@ -238,9 +237,8 @@ async fn an_attempt_that_learns_its_lease_is_lost_stops_and_writes_no_result() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
-        t.app
-            .db
-            .start(&local(), pid, "the-new-holder")
+        row(pid)
+            .start(t.app.db.pool(), "the-new-holder")
             .await
             .unwrap(),
         Some(2)

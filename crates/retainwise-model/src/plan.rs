@@ -1,0 +1,127 @@
+//! Which model scores a file, and against which reference date: the one choice that
+//! `retainwise predict` and the service's worker both make through [`plan`], so that the same
+//! file gives the same bytes either way.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use chrono::NaiveDate;
+
+use crate::artifact::Model;
+use crate::intake::InputLimits;
+use crate::mapping::ManualMapping;
+use crate::score::find_reference_date_with;
+
+/// How many first bytes of a file decide between the requested model and the baseline (the
+/// header and the first rows; the API's upload check reads as many).
+pub const HEAD_BYTES: usize = 256 * 1024;
+
+/// What a file will be scored with.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'m> {
+    /// The model that scores it.
+    pub model: &'m Model,
+    /// The reference date its date columns are counted back from; `None` when the model has no
+    /// date columns, or the file holds no date in them.
+    pub reference_date: Option<NaiveDate>,
+}
+
+/// `requested`, or `baseline` when one is offered and the file whose first bytes are `head`
+/// fits the baseline but not `requested`, or when `manual` (a person's column choices) names
+/// the baseline's inputs ([`crate::baseline::prefers_baseline_with`]).
+pub fn model_for<'m>(
+    requested: &'m Model,
+    baseline: Option<&'m Model>,
+    head: &[u8],
+    manual: &ManualMapping,
+) -> &'m Model {
+    match baseline {
+        Some(baseline) if crate::baseline::prefers_baseline_with(requested, head, manual) => {
+            baseline
+        }
+        _ => requested,
+    }
+}
+
+/// Chooses the model and the reference date for `input`, a seekable file, and leaves it where
+/// it was:
+/// - the model: [`model_for`] over the file's first [`HEAD_BYTES`];
+/// - the reference date: `given`, else, for a chosen model with date columns, the latest date
+///   in the file's date columns that is not after today ([`find_reference_date_with`], a first
+///   pass over the file under `limits`, its columns read through `manual`).
+///
+/// A file that cannot be read in the first pass gets no reference date: the scoring pass meets
+/// the same problem and reports it, with its validation report.
+///
+/// # Errors
+/// Reading the first bytes or seeking failed.
+pub fn plan<'m, R: Read + Seek>(
+    requested: &'m Model,
+    baseline: Option<&'m Model>,
+    given: Option<NaiveDate>,
+    input: &mut R,
+    limits: &InputLimits,
+    manual: &ManualMapping,
+) -> std::io::Result<Plan<'m>> {
+    let start = input.stream_position()?;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut *input)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)?;
+    input.seek(SeekFrom::Start(start))?;
+    let model = model_for(requested, baseline, &head, manual);
+    let reference_date = match given {
+        Some(date) => Some(date),
+        None if model.schema().has_dates() => {
+            let found =
+                find_reference_date_with(model, &mut *input, limits, manual).unwrap_or(None);
+            input.seek(SeekFrom::Start(start))?;
+            found
+        }
+        None => None,
+    };
+    Ok(Plan {
+        model,
+        reference_date,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::saas_baseline;
+
+    #[test]
+    fn the_baseline_takes_only_files_the_requested_model_cannot_read_and_the_input_is_rewound() {
+        let telco = Model::embedded_default();
+        let base = saas_baseline();
+        let saas = "user_id,months_subscribed,mrr,plan_type,feature_usage_score,support_tickets,\
+                    last_activity_days_ago,has_integration\nu1,3,40,monthly,12,6,40,No\n";
+        let limits = InputLimits::default();
+        let none = ManualMapping::new();
+        let mut input = std::io::Cursor::new(saas.as_bytes());
+        let offered = plan(telco, Some(base), None, &mut input, &limits, &none).unwrap();
+        assert_eq!(offered.model.id(), base.id());
+        assert_eq!(input.position(), 0, "the input is left where it was");
+        // Without a baseline offered (`predict --model`), the requested model keeps the file.
+        let kept = plan(telco, None, None, &mut input, &limits, &none).unwrap();
+        assert_eq!(kept.model.id(), telco.id());
+        assert_eq!(kept.reference_date, None, "the Telco model reads no dates");
+        // A given reference date is used as given.
+        let day = NaiveDate::from_ymd_opt(2024, 5, 31).unwrap();
+        let given = plan(telco, Some(base), Some(day), &mut input, &limits, &none).unwrap();
+        assert_eq!(given.reference_date, Some(day));
+        let telco_file = "customerID,tenure\n1,2\n";
+        let mut input = std::io::Cursor::new(telco_file.as_bytes());
+        assert_eq!(
+            model_for(telco, Some(base), telco_file.as_bytes(), &none).id(),
+            telco.id()
+        );
+        assert_eq!(
+            plan(telco, Some(base), None, &mut input, &limits, &none)
+                .unwrap()
+                .model
+                .id(),
+            telco.id()
+        );
+    }
+}

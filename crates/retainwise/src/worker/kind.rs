@@ -1,0 +1,280 @@
+//! What a kind of job is: the [`Job`] trait every kind implements, the [`JobRecord`] its state
+//! lives in, and the [`JobContext`] its run gets. The life cycle around them is written once, in
+//! `driver.rs`; a kind says only what is particular to it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use retainwise_queue::Receipt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::AnyConnection;
+
+use super::JobError;
+use crate::app::App;
+use crate::db::{Holding, JobRow, JobStatus};
+
+/// One kind of background work. A kind is one file that implements this trait plus one line in
+/// the registration list (`worker/kinds.rs`); the driver gives every kind the same life cycle:
+/// validate → fenced start → heartbeat → run → record → ack, or nack with backoff, or
+/// dead-letter.
+pub trait Job: Sized + Send + Sync + 'static {
+    /// The `kind` field of this kind's messages (e.g. `"predict"`), unique in the list.
+    const KIND: &'static str;
+    /// Which id field the life cycle's log events carry.
+    const LOG_ID: LogId;
+    /// The names of the life cycle's log events for this kind.
+    const EVENTS: Events;
+    /// A long job (minutes): it runs only while another loop of the worker stays free for the
+    /// short ones, and is handed back for a moment otherwise.
+    const LONG: bool = false;
+
+    /// The message body as sent (besides `kind`), decoded with serde. Never trusted as is:
+    /// [`Job::validate`] turns it into the job.
+    type Payload: Serialize + DeserializeOwned + Send;
+    /// Where the job's state lives and the fenced statements that move it.
+    type Record: JobRecord;
+    /// What a successful run produces, for [`Job::complete`] to record.
+    type Output: Send + Sync + 'static;
+
+    /// Checks a decoded payload (ids, object paths, age by the queue's send time) and makes the
+    /// job. Errors: a sentence naming the field, the raw value and what was expected; the
+    /// message is then dead-lettered, never retried.
+    fn validate(payload: Self::Payload, checks: &Checks<'_>) -> Result<Self, String>;
+
+    /// The record a payload names, when its ids parse, whatever else is wrong with it: lets the
+    /// driver and the dead-letter sweeper close the job of a message they dead-letter.
+    fn record_named(payload: &Self::Payload) -> Option<Self::Record>;
+
+    /// This job's record.
+    fn record(&self) -> Self::Record;
+
+    /// Does the work. Checks [`JobContext::should_stop`] at every batch boundary and stores
+    /// nothing once it is set. Errors say themselves whether a retry can help
+    /// ([`JobError::is_permanent`]). A panic is caught by the driver and counted as a failed
+    /// attempt.
+    fn run(&self, ctx: &JobContext) -> impl Future<Output = Result<Self::Output, JobError>> + Send;
+
+    /// Records a successful run on `conn` (the driver's transaction, which it commits only when
+    /// this returns true; follow-up jobs enqueued on `conn` commit with the outcome). Fenced by
+    /// `lease`: false when the attempt no longer holds the job (another took it over, or it was
+    /// cancelled), and then nothing is committed.
+    fn complete(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        output: &Self::Output,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    /// Logs the kind's completion event with its own figures, once `complete` committed.
+    fn log_completed(&self, output: &Self::Output, took: Duration);
+
+    /// Work that follows a final state, enqueued on `conn` in the transaction that records
+    /// `status` (COMPLETED or FAILED), so it is neither lost nor sent for an outcome that was
+    /// not recorded. None by default.
+    fn followups(
+        &self,
+        conn: &mut AnyConnection,
+        status: JobStatus,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = (conn, status);
+        async { Ok(()) }
+    }
+
+    /// What happens when the job's message is dead-lettered (by this worker on its last
+    /// allowed receive, or found dead by the sweeper): by default the record is closed FAILED
+    /// with `dead_lettered_at` set, unless it changed after `dead_at_ms`. True when it changed.
+    fn on_dead_letter(
+        record: &Self::Record,
+        conn: &mut AnyConnection,
+        shown: &str,
+        dead_at_ms: i64,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send {
+        record.dead_lettered(conn, shown, dead_at_ms)
+    }
+}
+
+/// Where a job's state lives, and the fenced statements of its life cycle. [`JobRow`]
+/// implements it for any table with the lifecycle columns; a kind whose state is shaped
+/// otherwise implements it itself.
+pub trait JobRecord: Clone + Send + Sync + 'static {
+    /// The job's id, for log events.
+    fn log_id(&self) -> String;
+
+    /// `QUEUED|RUNNING → RUNNING` for the attempt holding `lease`; the new attempt number, or
+    /// `None` when the job is finished, cancelled or absent.
+    fn start(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
+
+    /// The job's status, `None` when absent.
+    fn status(
+        &self,
+        conn: &mut AnyConnection,
+    ) -> impl Future<Output = Result<Option<JobStatus>, sqlx::Error>> + Send;
+
+    /// The heartbeat's look at the record: publishes `progress` when it is `Some` and says
+    /// whether `lease` still holds the job.
+    fn beat(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        progress: Option<u64>,
+    ) -> impl Future<Output = Result<Holding, sqlx::Error>> + Send;
+
+    /// `RUNNING → FAILED` with `shown` for the owner. Fenced by `lease`.
+    fn fail(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        shown: &str,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    /// `RUNNING → QUEUED` for a retry, with `shown` for the owner. Fenced by `lease`.
+    fn requeue(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        shown: &str,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    /// `QUEUED|RUNNING → FAILED`, dead-lettered at `dead_at_ms` (see [`JobRow::dead_lettered`]).
+    fn dead_lettered(
+        &self,
+        conn: &mut AnyConnection,
+        shown: &str,
+        dead_at_ms: i64,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+}
+
+impl JobRecord for JobRow {
+    fn log_id(&self) -> String {
+        self.id().to_owned()
+    }
+
+    async fn start(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        JobRow::start(self, conn, lease).await
+    }
+
+    async fn status(&self, conn: &mut AnyConnection) -> Result<Option<JobStatus>, sqlx::Error> {
+        JobRow::status(self, conn).await
+    }
+
+    async fn beat(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        progress: Option<u64>,
+    ) -> Result<Holding, sqlx::Error> {
+        if let Some(rows) = progress {
+            if JobRow::progress(self, &mut *conn, lease, rows).await? {
+                return Ok(Holding::Held);
+            }
+        }
+        JobRow::holding(self, conn, lease).await
+    }
+
+    async fn fail(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        shown: &str,
+    ) -> Result<bool, sqlx::Error> {
+        JobRow::fail(self, conn, lease, shown).await
+    }
+
+    async fn requeue(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        shown: &str,
+    ) -> Result<bool, sqlx::Error> {
+        JobRow::requeue(self, conn, lease, shown).await
+    }
+
+    async fn dead_lettered(
+        &self,
+        conn: &mut AnyConnection,
+        shown: &str,
+        dead_at_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        JobRow::dead_lettered(self, conn, shown, dead_at_ms).await
+    }
+}
+
+/// What [`Job::validate`] checks a payload against.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks<'a> {
+    /// The queue's own send time (re-stamped on redrive): decides the age check.
+    pub sent_at: SystemTime,
+    /// The worker's clock.
+    pub now: SystemTime,
+    /// The configured storage root URL that object paths must lie inside.
+    pub storage_root: &'a str,
+}
+
+/// What a running job gets.
+pub struct JobContext {
+    /// The application: database, storage, queue, models, configuration.
+    pub app: App,
+    /// This attempt's lease (the queue receipt); every write to the record is fenced by it.
+    pub lease: Receipt,
+    /// This attempt's number (1 on the first start).
+    pub attempt: i64,
+    /// Counted receives of the message, this one included.
+    pub receive_count: u32,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) progress: Arc<AtomicU64>,
+}
+
+impl JobContext {
+    /// True once the attempt must stop and store nothing: the lease was lost (another attempt
+    /// holds the job) or the owner cancelled it.
+    pub fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The flag behind [`JobContext::should_stop`], for blocking code that checks it between
+    /// batches.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The progress counter (e.g. rows so far) the heartbeat publishes to the record.
+    pub fn progress(&self) -> Arc<AtomicU64> {
+        self.progress.clone()
+    }
+}
+
+/// Which id field a kind's log events carry. Predictions and trainings keep the fields the
+/// logs have always had (`prediction_id`, `training_id`), which dashboards and the failure
+/// drills read; every other kind logs `job_id` and `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogId {
+    /// `prediction_id = …`.
+    Prediction,
+    /// `training_id = …`.
+    Training,
+    /// `job_id = …, kind = …`.
+    Job,
+}
+
+/// The names of a kind's life cycle events (the completion event is the kind's own, see
+/// [`Job::log_completed`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Events {
+    /// A fenced start succeeded (fields: `attempt`, `receive_count`).
+    pub started: &'static str,
+    /// The job ended FAILED, permanently or dead-lettered (field: `reason`).
+    pub failed: &'static str,
+    /// Logged at every status change with a `status` field, when the kind has such an event.
+    pub status_updated: Option<&'static str>,
+}

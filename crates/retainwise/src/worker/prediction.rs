@@ -1,0 +1,380 @@
+//! The prediction kind: score an uploaded CSV with the model recorded on the prediction, store
+//! the scored CSV and the validation report, record the counts and the summary.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use retainwise_model::dates::NaiveDate;
+use retainwise_model::{Model, ScoreOptions, ScoreReport};
+use sqlx::AnyConnection;
+use tracing::info;
+
+use super::kind::{Checks, Events, Job, JobContext, LogId};
+use super::JobError;
+use crate::app::App;
+use crate::db::{JobRow, Value};
+use crate::domain::ObjectKey;
+use crate::error_chain::Chain;
+use crate::message::{self, PredictionJob, PredictionMessage};
+use crate::storage::StorageError;
+
+/// A finished scoring run, before it is recorded.
+pub struct Scored {
+    /// The model that scored it: the recorded one, or the SaaS baseline for a file only it reads.
+    model_id: String,
+    report: ScoreReport,
+    result_key: ObjectKey,
+    report_key: ObjectKey,
+}
+
+impl Job for PredictionJob {
+    const KIND: &'static str = message::KIND_PREDICT;
+    const LOG_ID: LogId = LogId::Prediction;
+    const EVENTS: Events = Events {
+        started: "prediction_processing_started",
+        failed: "prediction_processing_failed",
+        status_updated: Some("prediction_status_updated"),
+    };
+    type Payload = PredictionMessage;
+    type Record = JobRow;
+    type Output = Scored;
+
+    fn validate(payload: PredictionMessage, checks: &Checks<'_>) -> Result<Self, String> {
+        payload.check(checks.sent_at, checks.now, checks.storage_root)
+    }
+
+    fn record_named(payload: &PredictionMessage) -> Option<JobRow> {
+        let (id, user) = payload.owner()?;
+        Some(JobRow::prediction(id, &user))
+    }
+
+    fn record(&self) -> JobRow {
+        JobRow::prediction(self.prediction_id, &self.user_id)
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<Scored, JobError> {
+        let (model, reference) = model_of(&ctx.app, self).await?;
+        score(
+            &ctx.app,
+            self,
+            model,
+            reference,
+            ctx.progress(),
+            ctx.stop_flag(),
+        )
+        .await
+    }
+
+    async fn complete(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        scored: &Scored,
+    ) -> Result<bool, sqlx::Error> {
+        let r = &scored.report;
+        let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
+        let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        self.record()
+            .complete(
+                conn,
+                lease,
+                &[
+                    ("rows_total", count(r.rows_total)),
+                    ("rows_processed", count(r.rows_scored)),
+                    ("rows_rejected", count(r.rows_rejected)),
+                    ("summary", Value::Text(summary)),
+                    ("result_key", Value::Text(scored.result_key.to_string())),
+                    ("report_key", Value::Text(scored.report_key.to_string())),
+                    ("model_id", Value::Text(scored.model_id.clone())),
+                ],
+            )
+            .await
+    }
+
+    fn log_completed(&self, scored: &Scored, took: Duration) {
+        info!(
+            prediction_id = %self.prediction_id,
+            rows_scored = scored.report.rows_scored,
+            rows_rejected = scored.report.rows_rejected,
+            duration_ms = took.as_millis() as u64,
+            "prediction_processing_completed"
+        );
+    }
+}
+
+/// The model recorded on the prediction when it was queued (the owner's active model then),
+/// and the reference date given with the upload, if any.
+async fn model_of(
+    app: &App,
+    job: &PredictionJob,
+) -> Result<(Arc<Model>, Option<NaiveDate>), JobError> {
+    let row = app
+        .db
+        .prediction(&job.user_id, job.prediction_id)
+        .await?
+        // Started under this attempt's lease a moment ago: gone means no longer ours.
+        .ok_or(JobError::Stopped)?;
+    let reference = row
+        .reference_date
+        .as_deref()
+        .map(retainwise_model::dates::parse_reference)
+        .transpose()
+        .map_err(JobError::Rejected)?;
+    let model = app
+        .registry
+        .load(&app.db, &app.storage, &row.model_id)
+        .await?;
+    Ok((model, reference))
+}
+
+/// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
+/// Once `lost` is set (the lease is gone, or the job was cancelled) scoring stops at its next
+/// batch and nothing more is stored.
+async fn score(
+    app: &App,
+    job: &PredictionJob,
+    model: Arc<Model>,
+    reference_date: Option<NaiveDate>,
+    rows: Arc<AtomicU64>,
+    lost: Arc<AtomicBool>,
+) -> Result<Scored, JobError> {
+    let dir = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
+    let input = dir.path().join("input.csv");
+    let output = dir.path().join("results.csv");
+    let stage = Instant::now();
+    match app.storage.download_to(&job.object_key, &input).await {
+        Ok(_) => {}
+        Err(StorageError::NotFound(_)) => {
+            return Err(JobError::Rejected(
+                "the uploaded file is no longer in storage; upload it again".to_owned(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    record_stage("download", stage);
+    let stage = Instant::now();
+    let baseline = app.registry.baseline().clone();
+    // The columns the uploader chose by hand, if any: they pick the model and the mapping as
+    // they did in the checks at upload.
+    let manual: retainwise_model::ManualMapping = match app
+        .db
+        .column_mapping(&job.user_id, job.prediction_id)
+        .await?
+    {
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            JobError::Rejected(format!(
+                "the columns chosen at upload could not be read back ({e}); upload the file again"
+            ))
+        })?,
+        None => retainwise_model::ManualMapping::new(),
+    };
+    let options = ScoreOptions {
+        thresholds: app.config.thresholds.clone(),
+        reference_date,
+        mapping: manual,
+        ..ScoreOptions::default()
+    };
+    let (input_path, output_path) = (input.clone(), output.clone());
+    let stop = lost.clone();
+    let max_result = app.config.max_result_bytes;
+    let over = Arc::new(AtomicBool::new(false));
+    let too_big = over.clone();
+    type Failure = (JobError, Option<Vec<u8>>);
+    let report = tokio::task::spawn_blocking(move || -> Result<(String, ScoreReport), Failure> {
+        let reader = std::fs::File::open(&input_path)
+            .map_err(|e| (JobError::io("reading the download")(e), None))?;
+        let writer = std::fs::File::create(&output_path)
+            .map_err(|e| (JobError::io("creating the results file")(e), None))?;
+        // Every read and write checks the flag: the scorer reads and writes batch by batch,
+        // so a lost lease ends the run at its next batch.
+        let mut writer = UntilLost {
+            inner: Capped {
+                inner: std::io::BufWriter::with_capacity(1 << 20, writer),
+                left: max_result,
+                over: over.clone(),
+            },
+            lost: stop.clone(),
+        };
+        let mut progress = |seen: u64| rows.store(seen, Ordering::Relaxed);
+        let mut reader = UntilLost {
+            inner: std::io::BufReader::with_capacity(1 << 20, reader),
+            lost: stop.clone(),
+        };
+        // The recorded model, or the baseline for a file only it reads, and the reference
+        // date (given, or the file's latest: a first pass): the choice `retainwise predict`
+        // makes too.
+        let plan = retainwise_model::plan::plan(
+            &model,
+            Some(&baseline),
+            options.reference_date,
+            &mut reader,
+            &options.limits,
+            &options.mapping,
+        )
+        .map_err(|e| (JobError::io("reading the download")(e), None))?;
+        let options = ScoreOptions {
+            reference_date: plan.reference_date,
+            ..options
+        };
+        let report =
+            retainwise_model::score_csv(plan.model, reader, &mut writer, &options, &mut progress)
+                .map_err(|e| {
+                // Keep what was learnt about a refused file (mapping, per-column counts, first
+                // rejected rows) so the report endpoint can show it for a failed job too.
+                let error = JobError::Score(e);
+                let report = match &error {
+                    JobError::Score(e) if error.is_permanent() => {
+                        serde_json::to_vec_pretty(&e.failure_report()).ok()
+                    }
+                    _ => None,
+                };
+                (error, report)
+            })?;
+        std::io::Write::flush(&mut writer)
+            .map_err(|e| (JobError::io("writing the results file")(e), None))?;
+        Ok((plan.model.id().to_owned(), report))
+    })
+    .await
+    .map_err(|source| JobError::Task {
+        what: "scoring",
+        source,
+    })?;
+    if lost.load(Ordering::SeqCst) {
+        return Err(JobError::Stopped);
+    }
+    if too_big.load(Ordering::SeqCst) {
+        return Err(JobError::Rejected(format!(
+            "the scored results of this file would be larger than the limit of {} MB \
+             (RETAINWISE_MAX_RESULT_BYTES); split the file into smaller ones and upload each",
+            app.config.max_result_bytes.div_ceil(1024 * 1024)
+        )));
+    }
+    let (model_id, report) = match report {
+        Ok(scored) => scored,
+        Err((error, failure_report)) => {
+            if let Some(bytes) = failure_report {
+                let key = ObjectKey::report(&job.user_id, job.prediction_id);
+                if let Err(e) = app.storage.put_bytes(&key, bytes).await {
+                    tracing::warn!(prediction_id = %job.prediction_id, error = %Chain(&e), "could not store the failure report");
+                }
+            }
+            return Err(error);
+        }
+    };
+
+    record_stage("score", stage);
+    metrics::counter!("retainwise_rows_scored_total").increment(report.rows_scored);
+    metrics::counter!("retainwise_rows_rejected_total").increment(report.rows_rejected);
+    let stage = Instant::now();
+    if lost.load(Ordering::SeqCst) {
+        return Err(JobError::Stopped);
+    }
+    let result_key = ObjectKey::result(&job.user_id, job.prediction_id);
+    let report_key = ObjectKey::report(&job.user_id, job.prediction_id);
+    if !app
+        .storage
+        .put_file_if_changed(&result_key, &output)
+        .await?
+    {
+        info!(prediction_id = %job.prediction_id, "result already stored by an earlier attempt");
+    }
+    let report_json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| JobError::io("serialising the report")(e.into()))?;
+    app.storage.put_bytes(&report_key, report_json).await?;
+    record_stage("upload", stage);
+    Ok(Scored {
+        model_id,
+        report,
+        result_key,
+        report_key,
+    })
+}
+
+/// A reader or writer that fails once `lost` is set, so the scorer stops at its next read or
+/// write (it reads and writes batch by batch) when the attempt no longer holds the job.
+struct UntilLost<T> {
+    inner: T,
+    lost: Arc<AtomicBool>,
+}
+
+impl<T> UntilLost<T> {
+    fn check(&self) -> std::io::Result<()> {
+        if self.lost.load(Ordering::Relaxed) {
+            Err(std::io::Error::other(
+                "stopped: this attempt no longer holds the job (its lease was lost or the job \
+                 was cancelled)",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for UntilLost<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for UntilLost<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.check()?;
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for UntilLost<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.check()?;
+        self.inner.seek(pos)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for UntilLost<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.check()?;
+        self.inner.flush()
+    }
+}
+
+/// A writer that refuses to write more than `left` bytes in all and sets `over` when asked
+/// to: the scored output is bounded while it is written, not after.
+struct Capped<W> {
+    inner: W,
+    left: u64,
+    over: Arc<AtomicBool>,
+}
+
+impl<W: std::io::Write> std::io::Write for Capped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            self.over.store(true, Ordering::SeqCst);
+            return Err(std::io::Error::other(
+                "the scored results are larger than the result limit",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn record_stage(stage: &'static str, started: Instant) {
+    metrics::histogram!("retainwise_job_stage_seconds", "stage" => stage)
+        .record(started.elapsed().as_secs_f64());
+}
