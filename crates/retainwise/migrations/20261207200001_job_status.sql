@@ -28,15 +28,13 @@ CREATE TABLE predictions_v2 (
     reference_date   TEXT,
     dead_lettered_at BIGINT
 );
-INSERT INTO predictions_v2 (id, user_id, upload_id, status, attempt, lease_token, queue_message_id,
-    queued_at, started_at, completed_at, updated_at, rows_total, rows_processed, rows_rejected,
-    summary, result_key, report_key, error_message, model_id, reference_date, dead_lettered_at)
-SELECT id, user_id, upload_id, status, attempt, lease_token, queue_message_id,
-    queued_at, started_at, completed_at, updated_at, rows_total, rows_processed, rows_rejected,
-    summary, result_key, report_key, error_message, model_id, reference_date,
-    CASE WHEN status = 'FAILED' AND error_message LIKE 'dead-lettered:%'
-         THEN COALESCE(completed_at, updated_at) END
-FROM predictions;
+-- Every column by position (`p.*`), so that a table with a column this file does not know
+-- makes the copy fail (more values than columns) instead of dropping that column's data.
+INSERT INTO predictions_v2
+SELECT p.*,
+    CASE WHEN p.status = 'FAILED' AND p.error_message LIKE 'dead-lettered:%'
+         THEN COALESCE(p.completed_at, p.updated_at) END
+FROM predictions p;
 DROP TABLE predictions;
 ALTER TABLE predictions_v2 RENAME TO predictions;
 CREATE INDEX IF NOT EXISTS predictions_user_queued ON predictions (user_id, queued_at);
@@ -61,15 +59,11 @@ CREATE TABLE model_trainings_v2 (
     error_message    TEXT,
     dead_lettered_at BIGINT
 );
-INSERT INTO model_trainings_v2 (id, user_id, upload_id, status, attempt, lease_token,
-    queue_message_id, label, id_column, name, queued_at, started_at, completed_at, updated_at,
-    model_id, error_message, dead_lettered_at)
-SELECT id, user_id, upload_id, status, attempt, lease_token,
-    queue_message_id, label, id_column, name, queued_at, started_at, completed_at, updated_at,
-    model_id, error_message,
-    CASE WHEN status = 'FAILED' AND error_message LIKE 'dead-lettered:%'
-         THEN COALESCE(completed_at, updated_at) END
-FROM model_trainings;
+INSERT INTO model_trainings_v2
+SELECT t.*,
+    CASE WHEN t.status = 'FAILED' AND t.error_message LIKE 'dead-lettered:%'
+         THEN COALESCE(t.completed_at, t.updated_at) END
+FROM model_trainings t;
 DROP TABLE model_trainings;
 ALTER TABLE model_trainings_v2 RENAME TO model_trainings;
 CREATE INDEX IF NOT EXISTS model_trainings_user_queued ON model_trainings (user_id, queued_at);

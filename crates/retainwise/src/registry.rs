@@ -3,7 +3,7 @@
 //!
 //! The model the process was started with (the embedded Telco model, or `--model FILE`) is
 //! always available and is active until someone activates another. Every other model is an
-//! artifact in object storage at `models/{id}.json` (DESIGN §4), listed in the `models` table.
+//! artifact in object storage at `models/{id}.json`, listed in the `models` table.
 //! Loaded artifacts are kept in a small cache: a model is immutable (its id is a hash of its
 //! content), so a cached copy can never be stale.
 
