@@ -107,7 +107,8 @@ mod tests {
         );
         assert_eq!(job.upload_id, crate::import_original::upload_id(15));
         let user: UserId = "user_2abc".parse().unwrap();
-        assert_eq!(crate::message::owner(&body).unwrap().1, user);
+        let msg: crate::message::PredictionMessage = serde_json::from_str(&body).unwrap();
+        assert_eq!(msg.owner().unwrap().1, user);
     }
 
     #[test]
