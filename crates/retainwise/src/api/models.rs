@@ -2,7 +2,7 @@
 //! - `GET /api/models`: the models you may use (the built-in one, yours, the operator's), which
 //!   one scores your next upload, and your latest trainings;
 //! - `GET /api/models/{id}`: one model with its card;
-//! - `POST /api/models` (multipart `file`, fields or query `label`, `id_column`, `name`): train a
+//! - `POST /api/models` (multipart `file`, fields or query `label`, `id_column`, `group`, `name`): train a
 //!   model on a labelled CSV through the same queue as predictions; 202 with a training id;
 //! - `GET /api/models/trainings/{id}`: a training's status, and the model it produced;
 //! - `POST /api/models/{id}/activate`: score your next uploads with that model.
@@ -34,6 +34,8 @@ pub struct TrainQuery {
     label: Option<String>,
     /// The customer id column; inferred when absent.
     id_column: Option<String>,
+    /// For several rows per customer: the column whose rows stay in one fold.
+    group: Option<String>,
     /// Model name, the first part of its id; default: the first word of the file name.
     name: Option<String>,
 }
@@ -190,6 +192,7 @@ async fn accept(
             "status": "QUEUED",
             "label": settings.label,
             "id_column": settings.id_column,
+            "group": settings.group_column,
             "name": settings.name,
             "status_url": format!("/api/models/trainings/{training_id}"),
         })),
@@ -201,6 +204,7 @@ async fn accept(
 struct TrainSettings {
     label: String,
     id_column: Option<String>,
+    group_column: Option<String>,
     name: String,
 }
 
@@ -234,9 +238,14 @@ impl TrainSettings {
         };
         let label = pick("label", query.label)?.unwrap_or_else(|| "Churn".to_owned());
         let id_column = pick("id_column", query.id_column)?;
+        let group_column = pick("group", query.group)?;
         let name = pick("name", query.name)?
             .unwrap_or_else(|| crate::registry::default_model_name(filename));
-        for (what, value) in [("label", Some(&label)), ("id_column", id_column.as_ref())] {
+        for (what, value) in [
+            ("label", Some(&label)),
+            ("id_column", id_column.as_ref()),
+            ("group", group_column.as_ref()),
+        ] {
             if value.is_some_and(|v| v.chars().count() > 200) {
                 return Err(ApiError::BadRequest(format!(
                     "{what} is longer than 200 characters; give the column's name as in the header"
@@ -251,6 +260,7 @@ impl TrainSettings {
         Ok(Self {
             label,
             id_column,
+            group_column,
             name,
         })
     }
@@ -280,6 +290,7 @@ async fn queue_training(
         size_bytes: stored.size,
         label: &settings.label,
         id_column: settings.id_column.as_deref(),
+        group_column: settings.group_column.as_deref(),
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
@@ -350,6 +361,7 @@ fn training_json(row: &TrainingRow) -> Value {
         "attempt": row.attempt,
         "label": row.label,
         "id_column": row.id_column,
+        "group": row.group_column,
         "name": row.name,
         "queued_at": rfc3339(row.queued_at),
         "started_at": row.started_at.map(rfc3339),

@@ -47,6 +47,8 @@ pub struct TrainingRow {
     pub label: String,
     /// Customer id column, when given.
     pub id_column: Option<String>,
+    /// Column whose equal values keep their rows in one cross-validation fold, when given.
+    pub group_column: Option<String>,
     /// Model name (first part of the model id).
     pub name: String,
     /// When it was queued.
@@ -80,12 +82,15 @@ pub struct NewTraining<'a> {
     pub label: &'a str,
     /// Customer id column.
     pub id_column: Option<&'a str>,
+    /// Group column (several rows per customer).
+    pub group_column: Option<&'a str>,
     /// Model name.
     pub name: &'a str,
 }
 
 const MODEL_COLUMNS: &str = "m.id, m.card, m.created_at, m.owner_id, m.artifact_key";
-const TRAINING_COLUMNS: &str = "id, user_id, upload_id, status, attempt, label, id_column, name, \
+const TRAINING_COLUMNS: &str =
+    "id, user_id, upload_id, status, attempt, label, id_column, group_column, name, \
      queued_at, started_at, completed_at, model_id, error_message";
 /// `m` is visible to the user bound as `$1`.
 const VISIBLE: &str =
@@ -110,14 +115,15 @@ pub async fn insert_training(
     )
     .await?;
     sqlx::query(
-        "INSERT INTO model_trainings (id, user_id, upload_id, status, label, id_column, name, queued_at, updated_at) \
-         VALUES ($1, $2, $3, 'QUEUED', $4, $5, $6, $7, $7)",
+        "INSERT INTO model_trainings (id, user_id, upload_id, status, label, id_column, group_column, name, queued_at, updated_at) \
+         VALUES ($1, $2, $3, 'QUEUED', $4, $5, $6, $7, $8, $8)",
     )
     .bind(new.training_id.to_string())
     .bind(new.user_id.as_str())
     .bind(new.upload_id.to_string())
     .bind(new.label)
     .bind(new.id_column)
+    .bind(new.group_column)
     .bind(new.name)
     .bind(now)
     .execute(&mut *conn)

@@ -584,3 +584,65 @@ fn sample_without_last_column() -> String {
         .map(|l| l.rsplit_once(',').map_or(l, |(head, _)| head).to_owned() + "\n")
         .collect()
 }
+
+/// A history file (several rows per customer) trained through the API with `group`: the
+/// training records it, the model card's folds keep each customer together, and a group column
+/// the file lacks fails the training naming it.
+#[tokio::test]
+async fn a_history_file_trains_with_customer_grouped_folds_through_the_api() {
+    use retainwise_model::histories::{generate, HistoryParams};
+    let t = TestApp::spawn().await;
+    let csv = generate(&HistoryParams {
+        customers: 300,
+        months: 6,
+        seed: 4,
+    });
+    let post = |group: &'static str| {
+        let csv = csv.clone();
+        let t = &t;
+        async move {
+            let form = reqwest::multipart::Form::new()
+                .text("label", "churned_next_month")
+                .text("id_column", "customer_id")
+                .text("group", group)
+                .part(
+                    "file",
+                    reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("history.csv"),
+                );
+            let r = t
+                .client
+                .post(format!("{}/api/models", t.base))
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["group"], group);
+            body["training_id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let id = post("customer_id").await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let (_, body) = get_as(&t, None, &format!("/api/models/trainings/{id}")).await;
+    let training = &body["training"];
+    assert_eq!(training["status"], "COMPLETED", "{body}");
+    assert_eq!(training["group"], "customer_id");
+    let model_id = training["model_id"].as_str().unwrap();
+    let (_, model) = get_as(&t, None, &format!("/api/models/{model_id}")).await;
+    let grouping = model
+        .pointer("/model/card/cross_validation/grouping")
+        .or_else(|| model.pointer("/card/cross_validation/grouping"))
+        .unwrap_or_else(|| panic!("no grouping on the card: {model}"));
+    assert_eq!(grouping["column"], "customer_id");
+    let folds = grouping["folds"].as_array().unwrap();
+    let groups: u64 = folds.iter().map(|f| f["groups"].as_u64().unwrap()).sum();
+    assert_eq!(groups, grouping["groups"].as_u64().unwrap());
+
+    let id = post("account").await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Failed);
+    let (_, body) = get_as(&t, None, &format!("/api/models/trainings/{id}")).await;
+    let error = body["training"]["error_message"].as_str().unwrap();
+    assert!(error.contains("group column \"account\""), "{error}");
+}
