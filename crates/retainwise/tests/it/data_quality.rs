@@ -2,76 +2,12 @@
 //! substituted values, absurd values and formula-like ids, through `retainwise predict` and
 //! through HTTP upload.
 
-use std::path::Path;
-use std::process::Command;
-
 use retainwise::worker::Outcome;
 use serde_json::Value;
 
 use crate::helpers::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_retainwise");
-
-/// One Telco row with customer id `id` and the given overrides (`column = raw text`).
-fn row(id: &str, over: &[(&str, &str)]) -> String {
-    let base = [
-        ("customerID", id),
-        ("gender", "Female"),
-        ("SeniorCitizen", "0"),
-        ("Partner", "Yes"),
-        ("Dependents", "No"),
-        ("tenure", "5"),
-        ("PhoneService", "Yes"),
-        ("MultipleLines", "No"),
-        ("InternetService", "Fiber optic"),
-        ("OnlineSecurity", "No"),
-        ("OnlineBackup", "No"),
-        ("DeviceProtection", "No"),
-        ("TechSupport", "No"),
-        ("StreamingTV", "Yes"),
-        ("StreamingMovies", "Yes"),
-        ("Contract", "Month-to-month"),
-        ("PaperlessBilling", "Yes"),
-        ("PaymentMethod", "Electronic check"),
-        ("MonthlyCharges", "85.5"),
-        ("TotalCharges", "420.3"),
-    ];
-    base.iter()
-        .map(|(k, v)| {
-            over.iter()
-                .find(|(o, _)| o == k)
-                .map_or(*v, |(_, o)| *o)
-                .to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Runs `retainwise predict FILE -o OUT --report REPORT` on `csv`; returns (success, results
-/// CSV, report JSON, stderr).
-fn predict(dir: &Path, csv: &str) -> (bool, String, Value, String) {
-    let input = dir.join("in.csv");
-    let output = dir.join("out.csv");
-    let report = dir.join("report.json");
-    std::fs::write(&input, csv).unwrap();
-    let run = Command::new(BIN)
-        .arg("predict")
-        .arg(&input)
-        .arg("-o")
-        .arg(&output)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .unwrap();
-    let results = std::fs::read_to_string(&output).unwrap_or_default();
-    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    (
-        run.status.success(),
-        results,
-        report,
-        String::from_utf8_lossy(&run.stderr).into_owned(),
-    )
-}
+// The same Telco rows and `retainwise predict` run as the mapping tests use.
+use crate::mapping::{predict, telco_row as row};
 
 /// Uploads `csv`, runs the worker once, and returns (prediction, report JSON).
 async fn upload_and_score(t: &TestApp, name: &str, csv: &str) -> (Value, Value) {
