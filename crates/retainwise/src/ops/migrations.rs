@@ -121,21 +121,23 @@ mod tests {
         assert!(count >= 9, "{count}");
         check(&pool).await.unwrap();
 
-        // One migration rolled back by hand: named, with the command that fixes it.
-        sqlx::query(&format!(
-            "DELETE FROM _sqlx_migrations WHERE version = {latest}"
-        ))
-        .execute(&pool)
-        .await
-        .unwrap();
-        let err = check(&pool).await.unwrap_err().to_string();
+        // A database one migration behind this build (an older release's): the missing one is
+        // named, with the command that fixes it, and `migrate` applies just that one.
+        let behind_url = format!("sqlite://{}", dir.path().join("behind.sqlite").display());
+        let (behind, _) = retainwise_queue::connect(&behind_url).await.unwrap();
+        retainwise_queue::migrator().run(&behind).await.unwrap();
+        let mut older = app_migrator();
+        let newest = older.migrations.last().unwrap().version;
+        let kept = older.migrations[..older.migrations.len() - 1].to_vec();
+        older.migrations = std::borrow::Cow::Owned(kept);
+        older.run(&behind).await.unwrap();
+        let err = check(&behind).await.unwrap_err().to_string();
         assert!(
-            err.contains(&latest.to_string()) && err.contains("lacks 1 migration"),
+            err.contains(&newest.to_string()) && err.contains("lacks 1 migration"),
             "{err}"
         );
-        // `migrate` applies it again.
-        apply(&pool).await.unwrap();
-        check(&pool).await.unwrap();
+        apply(&behind).await.unwrap();
+        check(&behind).await.unwrap();
 
         // An applied migration whose SQL differs from this build's.
         sqlx::query(&format!(
