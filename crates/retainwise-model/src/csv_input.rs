@@ -105,6 +105,14 @@ pub enum QuoteEnd {
         /// The physical line (1-based) that would have been swallowed.
         line: u64,
     },
+    /// The quoted field closes on this later line, as RFC 4180 allows, but the line it opened
+    /// on and this line each read as a whole record: most likely two rows joined by a stray
+    /// quote. The record is kept whole (not cut) and must be rejected, never scored: its
+    /// fields mix two rows.
+    JoinsRows {
+        /// The physical line (1-based) where the quote closes.
+        line: u64,
+    },
     /// The quoted field ran on past line breaks for more than this many bytes.
     TooLong {
         /// The limit that was reached ([`Records::set_max_record_bytes`]).
@@ -123,6 +131,34 @@ pub struct UnclosedQuote {
     pub field: usize,
     /// How the unclosed field was found out.
     pub end: QuoteEnd,
+}
+
+impl UnclosedQuote {
+    /// The problem in words, for a person fixing the file: where the quote is and how it was
+    /// found out (the one wording of it for scoring, training and the header check).
+    pub fn describe(&self) -> String {
+        let at = format!(
+            "the quote (\") that opens field {} on line {}",
+            self.field + 1,
+            self.line
+        );
+        match self.end {
+            QuoteEnd::EndOfFile => format!("{at} is never closed before the end of the file"),
+            QuoteEnd::SwallowedRecord { line } => format!(
+                "{at} is never closed (it would swallow line {line}, a whole row of its own, and every row up to the next quote)"
+            ),
+            QuoteEnd::TooLong { bytes } => format!("{at} is not closed within {bytes} bytes"),
+            QuoteEnd::JoinsRows { line } => format!(
+                "{at} closes only on line {line}, joining two lines that each read as a whole row"
+            ),
+        }
+    }
+
+    /// True when the record was cut at the end of the quote's line and the lines after it are
+    /// read as records of their own; false when the joined record was kept whole.
+    pub fn cut(&self) -> bool {
+        !matches!(self.end, QuoteEnd::JoinsRows { .. })
+    }
 }
 
 /// What is known about the record last read by [`Records::read`].
@@ -230,6 +266,8 @@ impl<R: Read> Records<R> {
         let (mut outlen, mut endlen) = (0, 0);
         let mut quotes = QuoteScan::new(self.delimiter, self.width);
         let mut quoted = false;
+        // A verdict that keeps the record whole ([`QuoteEnd::JoinsRows`]), applied at its end.
+        let mut joined: Option<Verdict> = None;
         loop {
             if self.pos == self.end && !self.eof {
                 self.fill()?;
@@ -271,9 +309,13 @@ impl<R: Read> Records<R> {
                 }
                 v => v,
             };
-            if let Some(v) = verdict {
-                self.cut_at_unclosed_quote(v, record)?;
-                return Ok(true);
+            match verdict {
+                Some(v) if v.cuts() => {
+                    self.cut_at_unclosed_quote(v, record)?;
+                    return Ok(true);
+                }
+                Some(v) => joined = Some(v),
+                None => {}
             }
             match res {
                 R::InputEmpty => continue,
@@ -291,11 +333,27 @@ impl<R: Read> Records<R> {
                         record.push_field(&self.out[start..end]);
                         start = end;
                     }
-                    let first = self.line + leading_breaks(&self.raw, self.after_cr);
+                    let lead = leading_breaks(&self.raw, self.after_cr);
+                    let first = self.line + lead;
+                    let unclosed_quote = joined.take().map(|v| {
+                        let open_line =
+                            first + line_breaks(&self.raw[..v.open.at], self.after_cr) - lead;
+                        let end = match v.end {
+                            QuoteEnd::JoinsRows { line } => QuoteEnd::JoinsRows {
+                                line: open_line + line,
+                            },
+                            other => other,
+                        };
+                        UnclosedQuote {
+                            line: open_line,
+                            field: v.open.field,
+                            end,
+                        }
+                    });
                     self.advance_lines(self.raw.len());
                     self.last = RecordInfo {
                         line: first,
-                        unclosed_quote: None,
+                        unclosed_quote,
                     };
                     return Ok(true);
                 }
@@ -450,6 +508,13 @@ struct Open {
 struct Verdict {
     open: Open,
     end: QuoteEnd,
+}
+
+impl Verdict {
+    /// Whether the reader cuts the record at the quote's line ([`QuoteEnd::JoinsRows`] keeps it).
+    fn cuts(&self) -> bool {
+        !matches!(self.end, QuoteEnd::JoinsRows { .. })
+    }
 }
 
 impl Verdict {
@@ -624,11 +689,32 @@ impl QuoteScan {
     fn swallowed(&self, raw: &[u8], end: usize) -> Option<Verdict> {
         let (open, start) = self.crossed?;
         let width = self.width?;
-        let well_formed = self.field + 1 == width && !self.loose_close;
-        if well_formed || !self.is_whole_record(&raw[start..end]) {
+        if !self.is_whole_record(&raw[start..end]) {
             return None;
         }
-        Some(Verdict::swallowed(raw, open, start))
+        let well_formed = self.field + 1 == width && !self.loose_close;
+        if !well_formed {
+            return Some(Verdict::swallowed(raw, open, start));
+        }
+        // Well formed, yet the quote's own line holds a whole row's fields too (`…,"Male,0,…`
+        // then `…,Male",0,…`): two rows joined. Kept whole and flagged: which of its fields
+        // belong to which row cannot be known, so it must not be scored.
+        let line_end = raw[open.at..]
+            .iter()
+            .position(|b| *b == b'\n' || *b == b'\r')
+            .map_or(raw.len(), |i| open.at + i);
+        let after = raw[open.at..line_end]
+            .iter()
+            .filter(|b| **b == self.delimiter)
+            .count();
+        if open.field + 1 + after < width {
+            return None;
+        }
+        let line = line_breaks(&raw[open.at..start], false);
+        Some(Verdict {
+            open,
+            end: QuoteEnd::JoinsRows { line },
+        })
     }
 
     /// The open quoted field, when it has run past a line break.
@@ -637,7 +723,10 @@ impl QuoteScan {
             .filter(|_| self.state == ScanState::InQuoted && self.inner_line.is_some())
     }
 
-    /// True when `line` (no line break) has at least as many fields as a whole record.
+    /// True when `line` (no line break) has at least as many fields as a whole record. A
+    /// quote that opens a field and is not closed within the line is read as a literal
+    /// character (its delimiters count): a line that is a row by itself with a stray quote of
+    /// its own is still a row.
     fn is_whole_record(&self, line: &[u8]) -> bool {
         let Some(width) = self.width.filter(|w| *w >= 2) else {
             return false;
@@ -645,13 +734,18 @@ impl QuoteScan {
         let mut fields = 1;
         let mut in_quotes = false;
         let mut at_start = true;
+        // Fields before the quote still open, and the delimiters seen since it opened.
+        let (mut fields_at_open, mut delimiters_inside) = (0, 0);
         for &b in line {
             if at_start && b == b'"' {
                 in_quotes = true;
                 at_start = false;
+                (fields_at_open, delimiters_inside) = (fields, 0);
             } else if in_quotes {
                 if b == b'"' {
                     in_quotes = false;
+                } else if b == self.delimiter {
+                    delimiters_inside += 1;
                 }
             } else if b == self.delimiter {
                 fields += 1;
@@ -659,6 +753,9 @@ impl QuoteScan {
             } else {
                 at_start = false;
             }
+        }
+        if in_quotes {
+            fields = fields_at_open + delimiters_inside;
         }
         fields >= width
     }
@@ -775,11 +872,61 @@ mod tests {
             assert!(got[2].1.unclosed_quote.is_some(), "{file:?}");
             assert!(got[3].1.unclosed_quote.is_none(), "{file:?}");
         }
+        // The next row opens a stray quote of its own in a later column: it is still a row by
+        // itself, so each of the two is cut at its own line and the row after them is read.
+        let got = read_all(
+            b"id,a,b,c,d\n1,x,y,z,w\n2,\"x,y,z,w\n3,x,\"y,z,w\n4,x,y,z,w\n",
+            5,
+        );
+        let ids: Vec<&str> = got.iter().map(|(f, _)| f[0].as_str()).collect();
+        assert_eq!(ids, ["id", "1", "2", "3", "4"], "{got:?}");
+        assert!(got[2].1.unclosed_quote.is_some() && got[3].1.unclosed_quote.is_some());
+        assert!(got[4].1.unclosed_quote.is_none());
         // A multi-line first field that closes into a whole record is a real record.
         let got = read_all(b"note,a,b\n\"line one\nline, two\",x,y\n1,x,y\n", 3);
         assert_eq!(got.len(), 3);
         assert!(got.iter().all(|(_, i)| i.unclosed_quote.is_none()));
         assert_eq!(got[1].0[0], "line one\nline, two");
+    }
+
+    /// A stray quote opening a field on one row and a stray quote closing the same column on
+    /// the next, each row whole by itself: RFC 4180 reads one field across both, so the joined
+    /// record is kept whole but flagged (it mixes two rows and must never be scored); a real
+    /// multi-line note whose lines are not rows by themselves is left alone.
+    #[test]
+    fn two_rows_joined_by_a_well_formed_quote_are_flagged_not_cut() {
+        for (file, first) in [
+            (
+                &b"id,g,a,b\n1,x,0,y\n2,\"Male,0,y\n3,Male\",1,z\n4,x,0,y\n"[..],
+                3,
+            ),
+            (
+                &b"id,g,a,b\r\n1,x,0,y\r\n2,\"Male,0,y\r\n3,Male\",1,z"[..],
+                3,
+            ),
+        ] {
+            let got = read_all(file, 4);
+            let ids: Vec<&str> = got.iter().map(|(f, _)| f[0].as_str()).collect();
+            assert_eq!(&ids[..3], ["id", "1", "2"], "{file:?}");
+            let q = got[2].1.unclosed_quote.clone().expect("flagged");
+            assert_eq!(q.line, first);
+            assert_eq!(q.end, QuoteEnd::JoinsRows { line: first + 1 });
+            assert!(!q.cut());
+            assert!(
+                q.describe().contains("closes only on line 4"),
+                "{}",
+                q.describe()
+            );
+            // Kept whole: the next record read is the one after both lines.
+            if let Some((next, info)) = got.get(3) {
+                assert_eq!(next[0], "4");
+                assert_eq!(info.line, 5);
+            }
+        }
+        // A quoted note across two lines, neither a row by itself: one ordinary field.
+        let got = read_all(b"id,note,a,b\n1,\"first, line\nsecond\",0,y\n2,x,0,y\n", 4);
+        assert!(got.iter().all(|(_, i)| i.unclosed_quote.is_none()));
+        assert_eq!(got[1].0[1], "first, line\nsecond");
     }
 
     #[test]

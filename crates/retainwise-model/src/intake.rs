@@ -17,7 +17,7 @@ use std::io::Read;
 use crate::aliases;
 use crate::artifact::Model;
 use crate::card::{FeatureRange, OutOfRange};
-use crate::csv_input::{self, QuoteEnd, ReadError, Records};
+use crate::csv_input::{self, ReadError, Records};
 use crate::decode::{DecodeReader, Encoding};
 use crate::dialect::Dialect;
 use crate::encode::{CellNote, Encoder};
@@ -158,12 +158,7 @@ impl<'m, R: Read> Intake<'m, R> {
         if let Some(q) = &reader.last().unclosed_quote {
             return Err(ScoreError::Malformed {
                 row: 0,
-                message: format!(
-                    "the header's quote (\") on line {} in column {} is never closed{}",
-                    q.line,
-                    q.field + 1,
-                    quote_end_words(&q.end)
-                ),
+                message: format!("in the header, {}", q.describe()),
             });
         }
         reader.set_width(record.len());
@@ -466,11 +461,18 @@ impl<'m, R: Read> Intake<'m, R> {
             Some(issue(
                 Some(column),
                 value,
-                format!(
-                    "the quote (\") that opens this field on line {} is never closed{}; this row is rejected and the lines after it are read as rows of their own (close the quote, or remove it)",
-                    q.line,
-                    quote_end_words(&q.end)
-                ),
+                if q.cut() {
+                    format!(
+                        "{}; this row is rejected and the lines after it are read as rows of their own (close the quote, or remove it)",
+                        q.describe()
+                    )
+                } else {
+                    format!(
+                        "{}; this row is rejected, as its fields mix the two (if they are two customers, remove the quote on line {} or close it there)",
+                        q.describe(),
+                        q.line
+                    )
+                },
             ))
         } else if record.len() == self.header.len()
             && record
@@ -909,17 +911,6 @@ fn out_of_range_reason(kind: &ColumnKind, why: OutOfRange, range: &FeatureRange)
 /// What a substituted value was scored as: the model's own handling of an absent value (the
 /// trees' learned direction for a missing value, the regression's mean).
 const SUBSTITUTE: &str = "missing (the model's rule for an absent value)";
-
-/// How an unclosed quote was found out, as the end of a sentence.
-fn quote_end_words(end: &QuoteEnd) -> String {
-    match end {
-        QuoteEnd::EndOfFile => " before the end of the file".into(),
-        QuoteEnd::SwallowedRecord { line } => {
-            format!(" (it would swallow line {line}, a whole row of its own, and every row up to the next quote)")
-        }
-        QuoteEnd::TooLong { bytes } => format!(" within {bytes} bytes"),
-    }
-}
 
 /// Reads one record, mapping reader errors to [`ScoreError`] at data row `row`.
 fn read<R: Read>(

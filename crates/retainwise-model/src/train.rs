@@ -289,11 +289,7 @@ impl TrainingTable {
                 if let Some(q) = &reader.last().unclosed_quote {
                     return Err(TrainError::Malformed {
                         row,
-                        message: format!(
-                            "the quote (\") on line {} in field {} is never closed",
-                            q.line,
-                            q.field + 1
-                        ),
+                        message: q.describe(),
                     });
                 }
                 Ok(more)

@@ -549,6 +549,33 @@ fn an_unclosed_quote_closed_by_the_next_rows_quote_loses_no_customer() {
             "{report}"
         );
     }
+    // A stray quote opening the gender of one customer and another closing the gender of the
+    // next: RFC 4180 reads one field across both rows. Neither customer is scored with the
+    // other's values: the joined row is rejected naming both lines, and the counts add up.
+    let csv = format!(
+        "{TELCO_HEADER}\n{}\n{}\n{}\n{}\n",
+        row("G1", &[]),
+        row("G2", &[("gender", "\"Male")]),
+        row("G3", &[("gender", "Male\"")]),
+        row("G4", &[]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, report, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let (_, rows) = parse_csv(&results);
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, ["G1", "G4"], "{report}");
+    assert_eq!(
+        report["validation"]["balance"], "3 rows read = 2 scored + 1 rejected",
+        "{report}"
+    );
+    let reason = report["validation"]["rejected_rows"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("line 3") && reason.contains("closes only on line 4"),
+        "{report}"
+    );
     // The same, when the quote closes in the same column of the next row (so the joined record
     // has exactly the header's field count) and a column follows it.
     let header = format!("{TELCO_HEADER},product,region");
