@@ -103,7 +103,7 @@ aws=(-e AWS_ENDPOINT_URL_S3 -e AWS_ENDPOINT_URL_SQS -e AWS_ACCESS_KEY_ID -e AWS_
 if out=$("${run[@]}" --rm "${secret[@]}" "$image" worker --no-migrate 2>&1); then
   fail "a worker with --no-migrate started on an empty database"
 fi
-echo "$out" | grep -q "retainwise migrate" || fail "the refusal does not say to run migrate: $out"
+grep -q "retainwise migrate" <<<"$out" || fail "the refusal does not say to run migrate: $out"
 echo "ok:   fleet: worker --no-migrate refused before migrate"
 "${run[@]}" --rm "${secret[@]}" "$image" migrate | sed 's/^/      /'
 queue=$("${run[@]}" --rm "${aws[@]}" "$image" queue setup --name "$tag" | sed -n 's/^set RETAINWISE_QUEUE_URL=//p')
@@ -120,11 +120,15 @@ base="http://127.0.0.1:$port"
 wait_http "$base/ready" 60 || fail "api did not become ready"
 upload_and_check "$base" fleet
 sleep 3
-podman logs "$w" 2>/dev/null | grep -q '"CloudWatchMetrics"' || fail "the worker printed no EMF line"
+# The log is read whole first: with pipefail, `grep -q` stopping at its first match could make
+# `podman logs` die of SIGPIPE and fail the pipeline although the line is there.
+worker_log="$(podman logs "$w" 2>/dev/null)"
+grep -q '"CloudWatchMetrics"' <<<"$worker_log" || fail "the worker printed no EMF line"
 echo "ok:   fleet: the worker prints CloudWatch EMF queue metrics"
 podman stop -t 60 "$w" >/dev/null
 [ "$(podman wait "$w")" = 0 ] || fail "the worker did not exit 0 on SIGTERM"
-podman logs "$w" 2>&1 | grep -q "1 completed" || fail "the worker's summary does not count the job"
+worker_log="$(podman logs "$w" 2>&1)"
+grep -q "1 completed" <<<"$worker_log" || fail "the worker's summary does not count the job"
 podman stop -t 30 "$c" >/dev/null
 echo "ok:   fleet: SIGTERM stopped the worker cleanly; part 2 took $(( $(date +%s) - started )) s"
 echo "image smoke test: passed ($image, $(( $(podman image inspect "$image" --format '{{.Size}}') / 1024 / 1024 )) MiB)"
