@@ -1,0 +1,5 @@
+//! Signed webhooks: endpoints a user registers, the Standard Webhooks signature every delivery
+//! carries, and the check that keeps deliveries away from private networks. Deliveries are a
+//! job kind (`worker/webhook.rs`).
+
+pub mod signing;
