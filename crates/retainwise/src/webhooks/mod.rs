@@ -2,4 +2,6 @@
 //! carries, and the check that keeps deliveries away from private networks. Deliveries are a
 //! job kind (`worker/webhook.rs`).
 
+pub mod destination;
+pub mod endpoints;
 pub mod signing;
