@@ -172,7 +172,7 @@ async fn record_completed<J: Job>(
         if !job.complete(&mut tx, lease, &output).await? {
             return Ok(false);
         }
-        job.followups(&mut tx, JobStatus::Completed).await?;
+        job.followups(app, &mut tx, JobStatus::Completed).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }
@@ -212,7 +212,7 @@ async fn record_failed<J: Job>(
         if !record.fail(&mut tx, lease, &reason).await? {
             return Ok(false);
         }
-        job.followups(&mut tx, JobStatus::Failed).await?;
+        job.followups(app, &mut tx, JobStatus::Failed).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }

@@ -72,14 +72,15 @@ pub trait Job: Sized + Send + Sync + 'static {
     fn log_completed(&self, output: &Self::Output, took: Duration);
 
     /// Work that follows a final state, enqueued on `conn` in the transaction that records
-    /// `status` (COMPLETED or FAILED), so it is neither lost nor sent for an outcome that was
-    /// not recorded. None by default.
+    /// `status` (COMPLETED or FAILED), through [`crate::worker::enqueue`] with `app`'s queue, so
+    /// it is neither lost nor sent for an outcome that was not recorded. None by default.
     fn followups(
         &self,
+        app: &App,
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        let _ = (conn, status);
+        let _ = (app, conn, status);
         async { Ok(()) }
     }
 

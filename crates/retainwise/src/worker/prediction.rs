@@ -13,7 +13,7 @@ use tracing::info;
 use super::kind::{Checks, Events, Job, JobContext, LogId};
 use super::JobError;
 use crate::app::App;
-use crate::db::{JobRow, Value};
+use crate::db::{JobRow, JobStatus, Value};
 use crate::domain::ObjectKey;
 use crate::error_chain::Chain;
 use crate::message::{self, PredictionJob, PredictionMessage};
@@ -90,6 +90,22 @@ impl Job for PredictionJob {
                 ],
             )
             .await
+    }
+
+    async fn followups(
+        &self,
+        app: &App,
+        conn: &mut AnyConnection,
+        status: JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        super::webhook::enqueue_prediction_event(
+            app,
+            conn,
+            self.prediction_id,
+            &self.user_id,
+            status,
+        )
+        .await
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {

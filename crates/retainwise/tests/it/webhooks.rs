@@ -2,14 +2,23 @@
 //! on loopback that verifies every Standard Webhooks signature, counts what it gets and fails
 //! the first few on purpose.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use base64::Engine;
+use hmac::{Hmac, Mac};
 use retainwise::auth::AuthConfig;
 use serde_json::{json, Value};
+use sha2::Sha256;
 
 use crate::helpers::*;
 
-/// The app signed in by API keys, with webhooks to private addresses allowed or not.
-async fn app(allow_private: bool) -> TestApp {
-    TestApp::spawn_with(|c| {
+/// Signed in by API keys, with webhooks to private addresses allowed or not.
+fn settings(allow_private: bool) -> impl FnOnce(&mut retainwise::config::Config) {
+    move |c| {
         c.auth = AuthConfig::Secret {
             secret: "webhook-tests-secret-of-at-least-32-bytes"
                 .to_owned()
@@ -18,8 +27,12 @@ async fn app(allow_private: bool) -> TestApp {
             audience: None,
         };
         c.webhook_allow_private = allow_private;
-    })
-    .await
+    }
+}
+
+/// The app on SQLite (see [`settings`]).
+async fn app(allow_private: bool) -> TestApp {
+    TestApp::spawn_with(settings(allow_private)).await
 }
 
 async fn key(t: &TestApp, user: &str) -> String {
@@ -140,4 +153,229 @@ async fn a_private_url_is_refused_unless_the_operator_allows_it() {
         );
     }
     assert_eq!(listed(&t, &alice).await, json!([]));
+}
+
+/// One request the receiver got, and what it answered.
+#[derive(Debug, Clone)]
+struct Hit {
+    path: String,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+    answered: u16,
+}
+
+/// A webhook receiver on loopback: `/flaky` fails its first two requests with 500, `/dead`
+/// always does, every other path answers 204.
+#[derive(Clone, Default)]
+struct Receiver {
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut hits = receiver.hits.lock().unwrap();
+    let path = uri.path().to_owned();
+    let before = hits.iter().filter(|h| h.path == path).count();
+    let status = match path.as_str() {
+        "/flaky" if before < 2 => StatusCode::INTERNAL_SERVER_ERROR,
+        "/dead" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::NO_CONTENT,
+    };
+    hits.push(Hit {
+        path,
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+        body,
+        answered: status.as_u16(),
+    });
+    status
+}
+
+async fn start_receiver() -> (String, Receiver) {
+    let receiver = Receiver::default();
+    let router = axum::Router::new()
+        .fallback(axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, receiver)
+}
+
+/// The Standard Webhooks check, computed here from the specification rather than with the
+/// app's code: `v1,` + base64(HMAC-SHA256(base64-decoded secret, "{id}.{timestamp}.{body}")).
+fn signed_correctly(secret: &str, hit: &Hit) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", hit.id, hit.timestamp, hit.body).as_bytes());
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    hit.signature.split(' ').any(|s| s == expected)
+}
+
+#[tokio::test]
+async fn a_prediction_sends_one_signed_event_per_endpoint_retried_with_the_same_id() {
+    one_signed_event_per_endpoint(app(true).await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_prediction_sends_one_signed_event_per_endpoint() {
+    if let Some(t) = TestApp::spawn_postgres_with(settings(true)).await {
+        one_signed_event_per_endpoint(t).await;
+    }
+}
+
+async fn one_signed_event_per_endpoint(t: TestApp) {
+    let alice = key(&t, "user_alice").await;
+    let (base, receiver) = start_receiver().await;
+    let mut secrets = BTreeMap::new();
+    for (path, events) in [
+        ("/steady", json!(["prediction.completed"])),
+        (
+            "/flaky",
+            json!(["prediction.completed", "prediction.failed"]),
+        ),
+        ("/dead", json!(["prediction.completed"])),
+        ("/failures-only", json!(["prediction.failed"])),
+    ] {
+        let r = register(
+            &t,
+            &alice,
+            json!({"url": format!("{base}{path}"), "events": events}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let created: Value = r.json().await.unwrap();
+        secrets.insert(path, created["secret"].as_str().unwrap().to_owned());
+    }
+    let csv = synthetic_telco(20);
+    let part = reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("c.csv");
+    let r = t
+        .client
+        .post(format!("{}/api/csv", t.base))
+        .bearer_auth(&alice)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let prediction = r.json::<Value>().await.unwrap()["prediction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The prediction, then every delivery and its retries, until the queue is empty.
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
+        outcomes.push(outcome);
+        assert!(outcomes.len() < 50, "the queue never drained: {outcomes:?}");
+    }
+    use retainwise::worker::Outcome;
+    assert_eq!(outcomes[0], Outcome::Completed, "{outcomes:?}");
+
+    let hits = receiver.hits.lock().unwrap().clone();
+    let of = |path: &str| hits.iter().filter(|h| h.path == path).collect::<Vec<_>>();
+    assert!(of("/failures-only").is_empty(), "{hits:?}");
+    // Exactly one accepted delivery per endpoint that wants the event; the flaky one was
+    // tried three times (max_receives = 3) under one webhook-id.
+    assert_eq!(of("/steady").len(), 1, "{hits:?}");
+    let flaky = of("/flaky");
+    assert_eq!(
+        flaky.iter().map(|h| h.answered).collect::<Vec<_>>(),
+        [500, 500, 204]
+    );
+    assert!(flaky.iter().all(|h| h.id == flaky[0].id), "{flaky:?}");
+    let dead = of("/dead");
+    assert_eq!(dead.len(), 3, "{hits:?}");
+    assert_ne!(of("/steady")[0].id, flaky[0].id);
+    for hit in &hits {
+        assert!(
+            signed_correctly(&secrets[hit.path.as_str()], hit),
+            "bad signature: {hit:?}"
+        );
+        let other = if hit.path == "/steady" {
+            "/flaky"
+        } else {
+            "/steady"
+        };
+        assert!(!signed_correctly(&secrets[other], hit));
+        assert!(hit.id.starts_with("msg_"), "{hit:?}");
+        let body: Value = serde_json::from_str(&hit.body).unwrap();
+        assert_eq!(body["type"], "prediction.completed", "{body}");
+        assert_eq!(body["data"]["prediction_id"], prediction.as_str());
+        assert_eq!(body["data"]["status"], "COMPLETED");
+        assert_eq!(body["data"]["rows_scored"], 20);
+        assert_eq!(body["data"]["rows_rejected"], 0);
+        assert_eq!(
+            body["data"]["results_url"],
+            format!("/api/predictions/{prediction}/results")
+        );
+        let risk: i64 = ["low", "medium", "high"]
+            .iter()
+            .map(|l| {
+                body["data"]["summary"]["risk_counts"][l]
+                    .as_i64()
+                    .unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(risk, 20, "{body}");
+        // No customer row: no customer id of the file appears in the body.
+        assert!(!hit.body.contains("-SYNT"), "{}", hit.body);
+    }
+
+    // The rows: two delivered, the dead one dead-lettered with its last status code.
+    let rows: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT w.url, d.status, d.last_status_code, d.dead_lettered_at \
+         FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id ORDER BY w.url",
+    )
+    .fetch_all(t.app.db.pool())
+    .await
+    .unwrap();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(url, status, code, dead)| {
+            (
+                url.trim_start_matches(&base).to_owned(),
+                status,
+                code,
+                dead.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("/dead".to_owned(), "FAILED".to_owned(), Some(500), true),
+            (
+                "/flaky".to_owned(),
+                "COMPLETED".to_owned(),
+                Some(204),
+                false
+            ),
+            (
+                "/steady".to_owned(),
+                "COMPLETED".to_owned(),
+                Some(204),
+                false
+            ),
+        ]
+    );
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 1));
 }
