@@ -1,8 +1,9 @@
 //! The webhook kind: POST one event to one endpoint, signed by the Standard Webhooks
 //! specification ([`crate::webhooks::signing`]). A delivery is a row of `webhook_deliveries`
-//! (the lifecycle columns of every job) queued by [`enqueue_prediction_event`] in the
-//! transaction that records the prediction's outcome, so an event is neither lost nor sent for
-//! an outcome that was not recorded.
+//! (the lifecycle columns of every job) queued by [`enqueue_prediction_event`] or
+//! [`enqueue_training_event`] in the transaction that records the outcome (a dead-lettered
+//! job's FAILED included), so an event is neither lost nor sent for an outcome that was not
+//! recorded.
 //!
 //! Its id is the `webhook-id` header: the same on every retry and on a redrive, so a receiver
 //! deduplicates by it. Its body is fixed when it is queued. A 2xx answer completes it; any
@@ -21,7 +22,7 @@ use super::kind::{Checks, Events, Job, JobContext, LogId};
 use super::JobError;
 use crate::app::App;
 use crate::db::{JobRow, JobStatus, JobTable, Value as Column};
-use crate::domain::{PredictionId, UserId};
+use crate::domain::UserId;
 use crate::time::now_ms;
 use crate::webhooks::endpoints::{self, Event};
 use crate::webhooks::{destination, signing};
@@ -190,7 +191,7 @@ impl Job for WebhookDelivery {
 pub async fn enqueue_prediction_event(
     app: &App,
     conn: &mut AnyConnection,
-    id: PredictionId,
+    id: &str,
     user: &UserId,
     status: JobStatus,
 ) -> Result<(), sqlx::Error> {
@@ -207,7 +208,7 @@ pub async fn enqueue_prediction_event(
         "SELECT rows_total, rows_processed, rows_rejected, summary FROM predictions \
          WHERE id = $1 AND user_id = $2",
     )
-    .bind(id.to_string())
+    .bind(id)
     .bind(user.as_str())
     .fetch_optional(&mut *conn)
     .await?;
@@ -235,7 +236,7 @@ pub async fn enqueue_prediction_event(
         "type": event.as_str(),
         "timestamp": crate::time::rfc3339(now_ms()),
         "data": {
-            "prediction_id": id.to_string(),
+            "prediction_id": id,
             "status": status,
             "rows_total": rows_total,
             "rows_scored": rows_scored,
@@ -246,7 +247,53 @@ pub async fn enqueue_prediction_event(
     })
     .to_string();
     for endpoint in targets {
-        enqueue_delivery(app, conn, user, &endpoint, event, &id.to_string(), &body).await?;
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
+    }
+    Ok(())
+}
+
+/// Queues one delivery of the training's outcome per endpoint of its owner that wants it, on
+/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
+/// The body names the event, the training id, its status, its name and the model it
+/// registered (COMPLETED); never a row of the training file nor the error text.
+pub async fn enqueue_training_event(
+    app: &App,
+    conn: &mut AnyConnection,
+    id: &str,
+    user: &UserId,
+    status: JobStatus,
+) -> Result<(), sqlx::Error> {
+    let event = match status {
+        JobStatus::Completed => Event::TrainingCompleted,
+        JobStatus::Failed => Event::TrainingFailed,
+        _ => return Ok(()),
+    };
+    let targets = endpoints::wanting(&mut *conn, user, event).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT name, model_id FROM model_trainings WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((name, model_id)) = row else {
+        return Ok(());
+    };
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": {
+            "training_id": id,
+            "status": status,
+            "name": name,
+            "model_id": if status == JobStatus::Completed { model_id } else { None },
+        },
+    })
+    .to_string();
+    for endpoint in targets {
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
     }
     Ok(())
 }

@@ -379,3 +379,109 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 1));
 }
+
+/// Registers `/failures` for `prediction.failed`, uploads a small file as alice, lets
+/// `break_it` spoil the job, drains the queue with `worker`, and checks the one signed
+/// `prediction.failed` the receiver got. Returns the worker's outcomes.
+async fn failed_event(
+    t: &TestApp,
+    worker: &retainwise::worker::Worker,
+    break_it: impl FnOnce(&str),
+) -> Vec<retainwise::worker::Outcome> {
+    let alice = key(t, "user_alice").await;
+    let (base, receiver) = start_receiver().await;
+    let r = register(
+        t,
+        &alice,
+        json!({"url": format!("{base}/failures"), "events": ["prediction.failed"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let part = reqwest::multipart::Part::bytes(synthetic_telco(5).into_bytes()).file_name("c.csv");
+    let r = t
+        .client
+        .post(format!("{}/api/csv", t.base))
+        .bearer_auth(&alice)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let prediction = r.json::<Value>().await.unwrap()["prediction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    break_it(&prediction);
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = worker.run_once(Duration::from_secs(2)).await.unwrap() {
+        outcomes.push(outcome);
+        assert!(outcomes.len() < 20, "the queue never drained: {outcomes:?}");
+    }
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert!(signed_correctly(&secret, &hits[0]), "{hits:?}");
+    let body: Value = serde_json::from_str(&hits[0].body).unwrap();
+    assert_eq!(body["type"], "prediction.failed", "{body}");
+    assert_eq!(body["data"]["prediction_id"], prediction.as_str());
+    assert_eq!(body["data"]["status"], "FAILED");
+    assert_eq!(body["data"]["results_url"], Value::Null);
+    outcomes
+}
+
+#[tokio::test]
+async fn a_prediction_that_fails_sends_prediction_failed() {
+    use retainwise::worker::Outcome;
+    let t = app(true).await;
+    let uploads = t.dir.path().join("objects/uploads");
+    let outcomes = failed_event(&t, &t.worker, |_| {
+        // The stored upload becomes a folder: the job fails (the file is gone).
+        let file = walk(&uploads).pop().expect("the stored upload");
+        std::fs::remove_file(&file).unwrap();
+        std::fs::create_dir(&file).unwrap();
+    })
+    .await;
+    assert_eq!(outcomes, [Outcome::Failed, Outcome::Completed]);
+}
+
+#[tokio::test]
+async fn a_prediction_dead_lettered_after_its_retries_sends_prediction_failed() {
+    use retainwise::worker::{FailurePoint, FailurePoints, Outcome, Worker, WorkerOptions};
+    let t = app(true).await;
+    let points = FailurePoints::armable();
+    let worker = Worker::new(
+        t.app.clone(),
+        WorkerOptions {
+            failure_points: points.clone(),
+            ..fast_worker_options()
+        },
+    );
+    // The run panics on each of the prediction's three receives (max_receives = 3): two
+    // retries, then the dead-letter, which records FAILED and queues the event together.
+    let outcomes = failed_event(&t, &worker, |_| points.arm(FailurePoint::DuringRun, 3)).await;
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Retried,
+            Outcome::Retried,
+            Outcome::DeadLettered,
+            Outcome::Completed
+        ]
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
