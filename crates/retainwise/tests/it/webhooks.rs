@@ -485,3 +485,70 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn trainings_send_training_completed_and_training_failed() {
+    let t = app(true).await;
+    let alice = key(&t, "user_alice").await;
+    let (base, receiver) = start_receiver().await;
+    let r = register(
+        &t,
+        &alice,
+        json!({"url": format!("{base}/trainings"), "events": ["training.completed", "training.failed"]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ids = Vec::new();
+    // The first names a label the file lacks (FAILED), the second trains.
+    for label in ["Exited", "churned"] {
+        let csv = crate::models::subscription_history(600);
+        let part = reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("acme.csv");
+        let form = reqwest::multipart::Form::new()
+            .text("id_column", "account_id")
+            .part("file", part);
+        let r = t
+            .client
+            .post(format!("{}/api/models?label={label}", t.base))
+            .bearer_auth(&alice)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let body: Value = r.json().await.unwrap();
+        ids.push(body["training_id"].as_str().unwrap().to_owned());
+        // One training at a time per user: this one and its delivery first.
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
+            outcomes.push(outcome);
+            assert!(outcomes.len() < 20, "the queue never drained: {outcomes:?}");
+        }
+    }
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    let mut bodies: Vec<Value> = hits
+        .iter()
+        .map(|h| {
+            assert!(signed_correctly(&secret, h), "{h:?}");
+            serde_json::from_str(&h.body).unwrap()
+        })
+        .collect();
+    bodies.sort_by_key(|b| b["type"].as_str().unwrap().to_owned());
+    assert_eq!(bodies[0]["type"], "training.completed", "{bodies:?}");
+    assert_eq!(bodies[0]["data"]["training_id"], ids[1].as_str());
+    assert_eq!(bodies[0]["data"]["status"], "COMPLETED");
+    assert!(
+        bodies[0]["data"]["model_id"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("acme")),
+        "{bodies:?}"
+    );
+    assert_eq!(bodies[1]["type"], "training.failed", "{bodies:?}");
+    assert_eq!(bodies[1]["data"]["training_id"], ids[0].as_str());
+    assert_eq!(bodies[1]["data"]["status"], "FAILED");
+    assert_eq!(bodies[1]["data"]["model_id"], Value::Null);
+}
