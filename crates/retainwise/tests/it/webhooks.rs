@@ -552,3 +552,76 @@ async fn trainings_send_training_completed_and_training_failed() {
     assert_eq!(bodies[1]["data"]["status"], "FAILED");
     assert_eq!(bodies[1]["data"]["model_id"], Value::Null);
 }
+
+#[test]
+fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
+    let bin = env!("CARGO_BIN_EXE_retainwise");
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], allow_private: bool| {
+        let out = std::process::Command::new(bin)
+            .args(args)
+            .env("RETAINWISE_DATA_DIR", dir.path().join("data"))
+            .env(
+                "RETAINWISE_WEBHOOK_ALLOW_PRIVATE",
+                if allow_private { "true" } else { "false" },
+            )
+            .env_remove("RETAINWISE_DATABASE_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("RETAINWISE_STORAGE_URL")
+            .env_remove("RETAINWISE_QUEUE_URL")
+            .current_dir(dir.path())
+            .output()
+            .expect("run retainwise");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, _, err) = run(&["migrate"], false);
+    assert!(ok, "{err}");
+    let add = |url: &str, events: &str, allow: bool| {
+        run(
+            &[
+                "webhook",
+                "add",
+                "--user",
+                "user_alice",
+                "--url",
+                url,
+                "--events",
+                events,
+            ],
+            allow,
+        )
+    };
+    let (ok, _, err) = add("http://127.0.0.1:9/hook", "prediction.completed", false);
+    assert!(
+        !ok && err.contains("RETAINWISE_WEBHOOK_ALLOW_PRIVATE"),
+        "{err}"
+    );
+    let (ok, _, err) = add("http://127.0.0.1:9/hook", "prediction.done", true);
+    assert!(!ok && err.contains("prediction.done"), "{err}");
+    let (ok, secret, err) = add(
+        "http://127.0.0.1:9/hook",
+        "prediction.completed,training.failed",
+        true,
+    );
+    assert!(ok, "{err}");
+    assert!(secret.trim().starts_with("whsec_"), "{secret}");
+    let (ok, list, err) = run(&["webhook", "list", "--user", "user_alice"], false);
+    assert!(ok, "{err}");
+    let id = list.split_whitespace().next().unwrap().to_owned();
+    assert!(id.starts_with("we_"), "{list}");
+    assert!(
+        list.contains("events=prediction.completed,training.failed"),
+        "{list}"
+    );
+    assert!(!list.contains("whsec_"), "{list}");
+    let (ok, _, err) = run(&["webhook", "remove", "--user", "user_bob", &id], false);
+    assert!(!ok && err.contains(&id), "{err}");
+    let (ok, _, err) = run(&["webhook", "remove", "--user", "user_alice", &id], false);
+    assert!(ok, "{err}");
+    let (_, list, _) = run(&["webhook", "list", "--user", "user_alice"], false);
+    assert_eq!(list, "");
+}
