@@ -625,3 +625,67 @@ fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
     let (_, list, _) = run(&["webhook", "list", "--user", "user_alice"], false);
     assert_eq!(list, "");
 }
+
+#[tokio::test]
+async fn a_worker_crash_at_any_point_of_the_prediction_still_sends_its_event_exactly_once() {
+    use retainwise::worker::{FailurePoint, FailurePoints, Worker, WorkerOptions};
+    for point in FailurePoint::ALL {
+        // A crashed attempt's lease lapses after a second and the message comes back.
+        let t = TestApp::spawn_with(|c| {
+            settings(true)(c);
+            c.visibility_timeout = Duration::from_secs(1);
+        })
+        .await;
+        let points = FailurePoints::armable();
+        let worker = Worker::new(
+            t.app.clone(),
+            WorkerOptions {
+                failure_points: points.clone(),
+                ..fast_worker_options()
+            },
+        );
+        let alice = key(&t, "user_alice").await;
+        let (base, receiver) = start_receiver().await;
+        let r = register(
+            &t,
+            &alice,
+            json!({"url": format!("{base}/hook"), "events": ["prediction.completed"]}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let part =
+            reqwest::multipart::Part::bytes(synthetic_telco(10).into_bytes()).file_name("c.csv");
+        let r = t
+            .client
+            .post(format!("{}/api/csv", t.base))
+            .bearer_auth(&alice)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        // The first pass of `point` is the prediction's (the only message): it crashes there.
+        points.arm(point, 1);
+        for _ in 0..10 {
+            let stats = t.app.queue.stats().await.unwrap();
+            if stats.depth + stats.in_flight + stats.delayed == 0 {
+                break;
+            }
+            // On a task of its own, so a crash ends it as it would end a process.
+            let worker = worker.clone();
+            let _ =
+                tokio::spawn(async move { worker.run_once(Duration::from_secs(3)).await }).await;
+        }
+        // Passed by the crashed prediction, and again by its retry or the delivery.
+        assert!(points.passed(point) >= 2, "{point:?} was not reached");
+        let hits = receiver.hits.lock().unwrap().clone();
+        assert_eq!(hits.len(), 1, "{point:?}: {hits:?}");
+        assert_eq!(hits[0].answered, 204, "{point:?}");
+        let stats = t.app.queue.stats().await.unwrap();
+        assert_eq!(
+            (stats.depth, stats.in_flight, stats.delayed, stats.dead),
+            (0, 0, 0, 0),
+            "{point:?}"
+        );
+    }
+}
