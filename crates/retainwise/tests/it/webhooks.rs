@@ -378,6 +378,20 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     );
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 1));
+
+    // The operator redrives the dead delivery: sent again under the same webhook-id.
+    let dead_id = dead[0].id.clone();
+    assert_eq!(t.app.queue.redrive(None).await.unwrap(), 1);
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
+        outcomes.push(outcome);
+        assert!(outcomes.len() < 10, "the queue never drained: {outcomes:?}");
+    }
+    let hits = receiver.hits.lock().unwrap().clone();
+    let dead: Vec<_> = hits.iter().filter(|h| h.path == "/dead").collect();
+    assert!(dead.len() > 3, "{outcomes:?}: {hits:?}");
+    assert!(dead.iter().all(|h| h.id == dead_id), "{dead:?}");
+    assert!(dead.iter().all(|h| signed_correctly(&secrets["/dead"], h)));
 }
 
 /// Registers `/failures` for `prediction.failed`, uploads a small file as alice, lets
