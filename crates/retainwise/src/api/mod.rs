@@ -89,7 +89,8 @@ pub fn router(app: App) -> Router {
         .route(
             "/api/webhooks/{id}",
             axum::routing::delete(webhooks::remove),
-        );
+        )
+        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries));
     // One customers index cache for the pages and the original frontend's dashboard call.
     let indexes = std::sync::Arc::new(crate::web::IndexCache::new(crate::web::INDEXES_KEPT));
     let api = api.merge(compat::routes(indexes.clone()));

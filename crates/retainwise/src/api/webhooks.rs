@@ -94,3 +94,20 @@ fn parse_events(names: &[String]) -> Result<Vec<Event>, String> {
     }
     Ok(events)
 }
+
+/// Deliveries shown per endpoint, newest first.
+const DELIVERIES_SHOWN: i64 = 100;
+
+/// `GET /api/webhooks/{id}/deliveries`: the endpoint's latest 100 deliveries with their
+/// status, attempts, last HTTP status and whether they were dead-lettered. 404 for an id the
+/// user does not own.
+pub async fn deliveries(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = endpoints::deliveries(app.db.pool(), &user, &id, DELIVERIES_SHOWN)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("webhook {id} not found")))?;
+    Ok(Json(json!({ "success": true, "deliveries": rows })))
+}

@@ -192,3 +192,84 @@ pub async fn target<'c, E: Executor<'c, Database = Any>>(
 fn split(events: &str) -> impl Iterator<Item = &str> {
     events.split(',').filter(|e| !e.is_empty())
 }
+
+/// One delivery of an endpoint, as its owner sees it (never the body's secret-derived headers).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRow {
+    /// `msg_` + 32 hex digits: the `webhook-id` header, the same on every attempt.
+    pub id: String,
+    /// The event, e.g. `prediction.completed`.
+    pub event: String,
+    /// The prediction or training the event is about.
+    pub subject_id: String,
+    /// QUEUED, RUNNING, COMPLETED (a 2xx answer) or FAILED.
+    pub status: String,
+    /// Attempts started.
+    pub attempt: i64,
+    /// The receiver's last HTTP status, if it answered.
+    pub last_status_code: Option<i64>,
+    /// When the delivery gave up after its retries (Unix ms); a redrive sends it again.
+    pub dead_lettered_at: Option<i64>,
+    /// Queued at, Unix ms.
+    pub queued_at: i64,
+}
+
+/// The latest `limit` deliveries of `user`'s endpoint `id`, newest first; `None` when `user`
+/// has no such endpoint (removed ones included).
+pub async fn deliveries(
+    db: &sqlx::AnyPool,
+    user: &UserId,
+    id: &str,
+    limit: i64,
+) -> Result<Option<Vec<DeliveryRow>>, sqlx::Error> {
+    if target(db, user, id).await?.is_none() {
+        return Ok(None);
+    }
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, event, subject_id, status, attempt, last_status_code, dead_lettered_at, \
+         queued_at FROM webhook_deliveries WHERE endpoint_id = $1 AND user_id = $2 \
+         ORDER BY queued_at DESC, id LIMIT $3",
+    )
+    .bind(id)
+    .bind(user.as_str())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(Some(
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    event,
+                    subject_id,
+                    status,
+                    attempt,
+                    last_status_code,
+                    dead_lettered_at,
+                    queued_at,
+                )| {
+                    DeliveryRow {
+                        id,
+                        event,
+                        subject_id,
+                        status,
+                        attempt,
+                        last_status_code,
+                        dead_lettered_at,
+                        queued_at,
+                    }
+                },
+            )
+            .collect(),
+    ))
+}

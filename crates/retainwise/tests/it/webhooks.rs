@@ -245,6 +245,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     let alice = key(&t, "user_alice").await;
     let (base, receiver) = start_receiver().await;
     let mut secrets = BTreeMap::new();
+    let mut endpoint_ids = BTreeMap::new();
     for (path, events) in [
         ("/steady", json!(["prediction.completed"])),
         (
@@ -263,6 +264,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         assert_eq!(r.status(), 201);
         let created: Value = r.json().await.unwrap();
         secrets.insert(path, created["secret"].as_str().unwrap().to_owned());
+        endpoint_ids.insert(path, created["id"].as_str().unwrap().to_owned());
     }
     let csv = synthetic_telco(20);
     let part = reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("c.csv");
@@ -378,6 +380,28 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     );
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 1));
+
+    // The owner sees the dead delivery with its last status code.
+    let deliveries = |id: String| {
+        t.client
+            .get(format!("{}/api/webhooks/{id}/deliveries", t.base))
+            .bearer_auth(&alice)
+            .send()
+    };
+    let r = deliveries(endpoint_ids["/dead"].clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let shown: Value = r.json().await.unwrap();
+    let shown = &shown["deliveries"];
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
+    assert_eq!(shown[0]["id"], dead[0].id.as_str());
+    assert_eq!(shown[0]["status"], "FAILED");
+    assert_eq!(shown[0]["last_status_code"], 500);
+    assert_eq!(shown[0]["attempt"], 3);
+    assert!(shown[0]["dead_lettered_at"].is_i64(), "{shown}");
+    assert_eq!(shown[0]["event"], "prediction.completed");
+    assert_eq!(shown[0]["subject_id"], prediction.as_str());
+    let r = deliveries("we_unknown".to_owned()).await.unwrap();
+    assert_eq!(r.status(), 404);
 
     // The operator redrives the dead delivery: sent again under the same webhook-id.
     let dead_id = dead[0].id.clone();
