@@ -135,6 +135,13 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Register, list and remove users' signed webhook endpoints.
+    Webhook {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: crate::webhooks::cli::WebhookCommand,
+    },
     /// Copy the original service's uploads and finished predictions, with their objects, from
     /// its Postgres database and bucket into retainwise (configured by the environment); a
     /// rerun copies nothing twice. Exit code 2 when something was left out (listed).
@@ -473,6 +480,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
+        Command::Webhook { settings, command } => {
+            crate::webhooks::cli::run(&settings, command).await
+        }
         Command::ImportOriginal {
             original_database_url,
             bucket,
@@ -1016,7 +1026,7 @@ async fn model_command(settings: &Settings, command: ModelCommand) -> anyhow::Re
 
 /// Operations commands look at an existing installation: a missing SQLite file means the wrong
 /// folder, not an empty queue.
-fn require_existing_database(url: &str) -> anyhow::Result<()> {
+pub(crate) fn require_existing_database(url: &str) -> anyhow::Result<()> {
     if let Some(path) = crate::config::sqlite_path(url).filter(|p| !p.exists()) {
         anyhow::bail!(
             "no database at {}: run this from the folder that holds retainwise-data, \

@@ -110,6 +110,11 @@ pub struct Settings {
         default_value_t = 20
     )]
     pub max_active_jobs_per_user: u32,
+    /// Let webhooks go to loopback, private and link-local addresses (`true` for tests and a
+    /// receiver on the same network); refused by default, since a URL a user gives must not reach
+    /// the service's own network (OWASP SSRF Prevention Cheat Sheet).
+    #[arg(long, env = "RETAINWISE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
     /// Seconds a starting `serve`, `api` or `worker` keeps trying to reach the database
     /// (jittered exponential backoff, each attempt logged with its cause) before it gives up;
     /// 0 tries once. A fleet started together with its database, or restarted during a
@@ -410,6 +415,9 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Jobs a user may have QUEUED or RUNNING at once.
     pub max_active_jobs_per_user: u32,
+    /// Webhooks may go to loopback, private and link-local addresses
+    /// (`RETAINWISE_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
     /// Request timeout.
     pub request_timeout: Duration,
     /// How long start-up waits for an unreachable database (zero: one attempt).
@@ -512,6 +520,7 @@ impl Settings {
                 .collect(),
             rate_limit_per_minute: self.rate_limit_per_minute,
             max_active_jobs_per_user: self.max_active_jobs_per_user,
+            webhook_allow_private: self.webhook_allow_private,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             db_connect_timeout: Duration::from_secs(self.db_connect_timeout_secs),
             http: self.http.resolve()?,

@@ -28,4 +28,5 @@ pub mod storage;
 pub mod telemetry;
 pub mod time;
 pub mod web;
+pub mod webhooks;
 pub mod worker;

@@ -14,6 +14,7 @@ pub mod limits;
 mod models;
 mod predictions;
 mod user;
+mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -83,7 +84,13 @@ pub fn router(app: App) -> Router {
         .route("/api/predictions/{id}/report", get(predictions::report))
         .route("/api/predictions/{id}", get(predictions::show))
         .route("/api/predictions/{id}/results", get(predictions::results))
-        .route("/api/predictions/{id}/cancel", post(predictions::cancel));
+        .route("/api/predictions/{id}/cancel", post(predictions::cancel))
+        .route("/api/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/api/webhooks/{id}",
+            axum::routing::delete(webhooks::remove),
+        )
+        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries));
     // One customers index cache for the pages and the original frontend's dashboard call.
     let indexes = std::sync::Arc::new(crate::web::IndexCache::new(crate::web::INDEXES_KEPT));
     let api = api.merge(compat::routes(indexes.clone()));

@@ -172,7 +172,7 @@ async fn record_completed<J: Job>(
         if !job.complete(&mut tx, lease, &output).await? {
             return Ok(false);
         }
-        job.followups(&mut tx, JobStatus::Completed).await?;
+        job.followups(app, &mut tx, JobStatus::Completed).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }
@@ -212,7 +212,7 @@ async fn record_failed<J: Job>(
         if !record.fail(&mut tx, lease, &reason).await? {
             return Ok(false);
         }
-        job.followups(&mut tx, JobStatus::Failed).await?;
+        job.followups(app, &mut tx, JobStatus::Failed).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }
@@ -291,8 +291,9 @@ async fn retry_or_dead_letter<J: Job>(
         // was dead-lettered under this receipt, so no other attempt holds the job.
         let shown = public_text::gave_up(delivery.receive_count);
         if let Err(e) = async {
-            let mut c = conn(app).await?;
-            J::on_dead_letter(record, &mut c, &shown, i64::MAX).await
+            let mut tx = app.db.pool().begin().await?;
+            let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
+            tx.commit().await.map(|()| closed)
         }
         .await
         {
@@ -376,8 +377,9 @@ async fn reject_invalid<J: Job>(
         let shown = public_text::INVALID_MESSAGE;
         let now = crate::time::now_ms();
         if let Err(e) = async {
-            let mut c = conn(app).await?;
-            J::on_dead_letter(&record, &mut c, shown, now).await
+            let mut tx = app.db.pool().begin().await?;
+            let closed = J::on_dead_letter(app, &record, &mut tx, shown, now).await?;
+            tx.commit().await.map(|()| closed)
         }
         .await
         {
@@ -439,8 +441,9 @@ pub(super) async fn close_dead<J: Job>(
     let shown = public_text::gave_up(dead.receive_count);
     let dead_at = crate::time::to_ms(dead.dead_at);
     let closed = async {
-        let mut c = conn(app).await?;
-        J::on_dead_letter(&record, &mut c, &shown, dead_at).await
+        let mut tx = app.db.pool().begin().await?;
+        let closed = J::on_dead_letter(app, &record, &mut tx, &shown, dead_at).await?;
+        tx.commit().await.map(|()| closed)
     }
     .await?;
     if closed {

@@ -50,6 +50,10 @@ pub enum JobError {
     /// The job's run panicked; the text is the panic's message.
     #[error("the job panicked: {0}")]
     Panicked(String),
+    /// A webhook was not accepted: a non-2xx answer, a timeout, a refused or unreachable
+    /// address. Retried: the receiver may be back later.
+    #[error("{0}")]
+    Delivery(String),
     /// The attempt no longer holds the job (another attempt took it over, or it was cancelled).
     #[error("this attempt no longer holds the job")]
     Stopped,
@@ -70,6 +74,7 @@ impl JobError {
             | Self::Io { .. }
             | Self::Task { .. }
             | Self::Panicked(_)
+            | Self::Delivery(_)
             | Self::Stopped => false,
         }
     }

@@ -72,26 +72,31 @@ pub trait Job: Sized + Send + Sync + 'static {
     fn log_completed(&self, output: &Self::Output, took: Duration);
 
     /// Work that follows a final state, enqueued on `conn` in the transaction that records
-    /// `status` (COMPLETED or FAILED), so it is neither lost nor sent for an outcome that was
-    /// not recorded. None by default.
+    /// `status` (COMPLETED or FAILED), through [`crate::worker::enqueue`] with `app`'s queue, so
+    /// it is neither lost nor sent for an outcome that was not recorded. None by default.
     fn followups(
         &self,
+        app: &App,
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        let _ = (conn, status);
+        let _ = (app, conn, status);
         async { Ok(()) }
     }
 
     /// What happens when the job's message is dead-lettered (by this worker on its last
     /// allowed receive, or found dead by the sweeper): by default the record is closed FAILED
     /// with `dead_lettered_at` set, unless it changed after `dead_at_ms`. True when it changed.
+    /// `conn` is a transaction the driver commits when this returns, so follow-up jobs of the
+    /// failure enqueued on it (with `app`'s queue) commit with it.
     fn on_dead_letter(
+        app: &App,
         record: &Self::Record,
         conn: &mut AnyConnection,
         shown: &str,
         dead_at_ms: i64,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send {
+        let _ = app;
         record.dead_lettered(conn, shown, dead_at_ms)
     }
 }

@@ -11,7 +11,11 @@ use crate::app::App;
 use crate::message::{PredictionJob, TrainingJob};
 
 /// Every kind, by its `kind` name.
-pub const KINDS: &[Kind] = &[Kind::of::<PredictionJob>(), Kind::of::<TrainingJob>()];
+pub const KINDS: &[Kind] = &[
+    Kind::of::<PredictionJob>(),
+    Kind::of::<TrainingJob>(),
+    Kind::of::<super::WebhookDelivery>(),
+];
 
 /// One registered kind: its name and its life cycle, monomorphised for the dispatcher.
 pub struct Kind {

@@ -22,6 +22,7 @@ mod prediction;
 mod public_text;
 mod sweeper;
 mod training;
+mod webhook;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use failure_points::{FailurePoint, FailurePoints};
 pub use kind::{Checks, Events, Job, JobContext, JobRecord, LogId};
 pub use kinds::{enqueue, Kind, KINDS};
 pub use sweeper::sweep;
+pub use webhook::{WebhookDelivery, WebhookMessage};
 
 /// How a delivery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

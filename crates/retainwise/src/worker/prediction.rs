@@ -13,7 +13,7 @@ use tracing::info;
 use super::kind::{Checks, Events, Job, JobContext, LogId};
 use super::JobError;
 use crate::app::App;
-use crate::db::{JobRow, Value};
+use crate::db::{JobRow, JobStatus, Value};
 use crate::domain::ObjectKey;
 use crate::error_chain::Chain;
 use crate::message::{self, PredictionJob, PredictionMessage};
@@ -90,6 +90,37 @@ impl Job for PredictionJob {
                 ],
             )
             .await
+    }
+
+    async fn followups(
+        &self,
+        app: &App,
+        conn: &mut AnyConnection,
+        status: JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        let id = self.prediction_id.to_string();
+        super::webhook::enqueue_prediction_event(app, conn, &id, &self.user_id, status).await
+    }
+
+    async fn on_dead_letter(
+        app: &App,
+        record: &JobRow,
+        conn: &mut AnyConnection,
+        shown: &str,
+        dead_at_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        if !record.dead_lettered(&mut *conn, shown, dead_at_ms).await? {
+            return Ok(false);
+        }
+        super::webhook::enqueue_prediction_event(
+            app,
+            conn,
+            record.id(),
+            record.user(),
+            JobStatus::Failed,
+        )
+        .await?;
+        Ok(true)
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {

@@ -10,7 +10,7 @@ use tracing::info;
 use super::kind::{Checks, Events, Job, JobContext, LogId};
 use super::JobError;
 use crate::app::App;
-use crate::db::{JobRow, Value};
+use crate::db::{JobRow, JobStatus, Value};
 use crate::domain::ModelId;
 use crate::message::{self, TrainingJob, TrainingMessage};
 use crate::storage::StorageError;
@@ -55,6 +55,37 @@ impl Job for TrainingJob {
         self.record()
             .complete(conn, lease, &[("model_id", Value::Text(model.to_string()))])
             .await
+    }
+
+    async fn followups(
+        &self,
+        app: &App,
+        conn: &mut AnyConnection,
+        status: JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        let id = self.training_id.to_string();
+        super::webhook::enqueue_training_event(app, conn, &id, &self.user_id, status).await
+    }
+
+    async fn on_dead_letter(
+        app: &App,
+        record: &JobRow,
+        conn: &mut AnyConnection,
+        shown: &str,
+        dead_at_ms: i64,
+    ) -> Result<bool, sqlx::Error> {
+        if !record.dead_lettered(&mut *conn, shown, dead_at_ms).await? {
+            return Ok(false);
+        }
+        super::webhook::enqueue_training_event(
+            app,
+            conn,
+            record.id(),
+            record.user(),
+            JobStatus::Failed,
+        )
+        .await?;
+        Ok(true)
     }
 
     fn log_completed(&self, model: &ModelId, took: Duration) {

@@ -41,6 +41,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         high_priority_users: Vec::new(),
         rate_limit_per_minute: 10_000,
         max_active_jobs_per_user: 1_000,
+        webhook_allow_private: false,
         request_timeout: Duration::from_secs(60),
         db_connect_timeout: Duration::from_secs(10),
         http: Default::default(),

@@ -33,4 +33,5 @@ mod startup;
 mod upload;
 mod web;
 mod web_live;
+mod webhooks;
 mod worker;

@@ -10,7 +10,7 @@ use crate::helpers::*;
 
 /// `n` labelled customers of a subscription business (not the Telco schema), deterministic:
 /// short tenure, monthly plans, many tickets and low usage make churn likelier.
-fn subscription_history(n: usize) -> String {
+pub(crate) fn subscription_history(n: usize) -> String {
     let mut out = String::from(
         "account_id,months_active,monthly_fee,plan,support_tickets,usage_score,churned\n",
     );

@@ -1,0 +1,93 @@
+//! `retainwise webhook add|list|remove`: the operator's view of users' webhook endpoints, with
+//! the same checks as `/api/webhooks`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::endpoints::{self, Event};
+use super::{destination, signing};
+use crate::config::Settings;
+use crate::domain::UserId;
+
+/// The `webhook` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum WebhookCommand {
+    /// Register an endpoint for a user and print its signing secret (shown only now).
+    Add {
+        /// The user whose events it receives (the `sub` their sign-in tokens carry).
+        #[arg(long)]
+        user: String,
+        /// Where deliveries are POSTed: an http(s) URL resolving to public addresses (unless
+        /// RETAINWISE_WEBHOOK_ALLOW_PRIVATE=true).
+        #[arg(long)]
+        url: String,
+        /// Events, comma-separated: prediction.completed, prediction.failed,
+        /// training.completed, training.failed.
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+    },
+    /// List a user's endpoints (never their secrets).
+    List {
+        /// The user.
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove a user's endpoint: no further delivery goes to it.
+    Remove {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// The endpoint's id, as shown by `list`.
+        id: String,
+    },
+}
+
+/// Runs one `webhook` subcommand on the configured database, which must exist.
+///
+/// Errors: a bad user id, event or URL (named), an unknown endpoint, or the database's.
+pub async fn run(settings: &Settings, command: WebhookCommand) -> anyhow::Result<ExitCode> {
+    let config = settings.resolve()?;
+    crate::cli::require_existing_database(&config.database_url)?;
+    let db = crate::db::Db::connect(&config.database_url).await?;
+    let parse_user = |u: &str| u.parse::<UserId>().map_err(|e| anyhow::anyhow!(e.0));
+    match command {
+        WebhookCommand::Add { user, url, events } => {
+            let user = parse_user(&user)?;
+            let events = events
+                .iter()
+                .map(|e| Event::parse(e.trim()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::msg)?;
+            destination::check(&url, config.webhook_allow_private)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let secret = signing::new_secret();
+            let id = endpoints::insert(db.pool(), &user, url.trim(), &events, &secret).await?;
+            println!("{secret}");
+            eprintln!(
+                "webhook {id} for user {} created; its secret is shown only now, give it to the \
+                 receiver to verify signatures",
+                user.as_str()
+            );
+        }
+        WebhookCommand::List { user } => {
+            for e in endpoints::list(db.pool(), &parse_user(&user)?).await? {
+                println!(
+                    "{}  {}  events={}  created={}",
+                    e.id,
+                    e.url,
+                    e.events.join(","),
+                    crate::time::rfc3339(e.created_at)
+                );
+            }
+        }
+        WebhookCommand::Remove { user, id } => {
+            if !endpoints::remove(db.pool(), &parse_user(&user)?, &id).await? {
+                anyhow::bail!("user {user} has no webhook {id}");
+            }
+            println!("removed {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

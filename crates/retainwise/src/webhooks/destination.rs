@@ -1,0 +1,145 @@
+//! Where a webhook may go: an `http` or `https` URL whose host resolves only to public
+//! addresses, unless the operator allows private ones (`RETAINWISE_WEBHOOK_ALLOW_PRIVATE`). A
+//! URL a user gives is a request the server makes for them, so loopback, private, link-local
+//! (the cloud metadata service) and other special ranges are refused — server-side request
+//! forgery, OWASP SSRF Prevention Cheat Sheet. The check runs when the endpoint is registered
+//! and again before every delivery (DNS may change), and the delivery connects only to the
+//! addresses that passed it.
+
+use std::net::{IpAddr, SocketAddr};
+
+use reqwest::Url;
+
+/// A URL that passed the check, with the addresses its host resolved to.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The URL as registered.
+    pub url: Url,
+    /// The host name to pin to `addrs` (empty for an IP literal).
+    pub host: String,
+    /// The addresses the delivery may connect to.
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Checks `raw` and resolves its host.
+///
+/// Errors: a sentence naming the URL and what is wrong (not http(s), no host, a host that does
+/// not resolve, or one resolving to a non-public address while `allow_private` is false).
+pub async fn check(raw: &str, allow_private: bool) -> Result<Destination, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "{raw:?} has scheme {:?}; a webhook URL must be http:// or https://",
+            url.scheme()
+        ));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{raw:?} names no host"))?
+        .to_owned();
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| format!("{raw:?} names no port"))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| format!("the host of {raw:?} does not resolve ({e})"))?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(format!("the host of {raw:?} resolves to no address"));
+    }
+    if !allow_private {
+        if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+            return Err(format!(
+                "{raw:?} resolves to {}, a loopback, private or link-local address; webhooks go \
+                 only to public addresses unless the operator sets \
+                 RETAINWISE_WEBHOOK_ALLOW_PRIVATE=true",
+                bad.ip()
+            ));
+        }
+    }
+    let host = if bare.parse::<IpAddr>().is_ok() {
+        String::new()
+    } else {
+        host
+    };
+    Ok(Destination { url, host, addrs })
+}
+
+/// True for an address on the public internet: not loopback, private (RFC 1918, RFC 4193
+/// unique-local), link-local, shared (RFC 6598), unspecified, broadcast, multicast or
+/// documentation; an IPv4-mapped IPv6 address is judged as its IPv4 address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_ranges_are_not_public() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_public_http_urls_pass_unless_private_is_allowed() {
+        let err = check("ftp://example.com/x", true).await.unwrap_err();
+        assert!(err.contains("http://"), "{err}");
+        let err = check("http://127.0.0.1:9/hook", false).await.unwrap_err();
+        assert!(err.contains("RETAINWISE_WEBHOOK_ALLOW_PRIVATE"), "{err}");
+        let err = check("http://localhost:9/hook", false).await.unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        let err = check("http://[::1]:9/hook", false).await.unwrap_err();
+        assert!(err.contains("loopback"), "{err}");
+        let ok = check("http://127.0.0.1:9/hook", true).await.unwrap();
+        assert_eq!(ok.addrs, vec!["127.0.0.1:9".parse().unwrap()]);
+        assert!(check("not a url", true).await.is_err());
+    }
+}

@@ -1,0 +1,344 @@
+//! The webhook kind: POST one event to one endpoint, signed by the Standard Webhooks
+//! specification ([`crate::webhooks::signing`]). A delivery is a row of `webhook_deliveries`
+//! (the lifecycle columns of every job) queued by [`enqueue_prediction_event`] or
+//! [`enqueue_training_event`] in the transaction that records the outcome (a dead-lettered
+//! job's FAILED included), so an event is neither lost nor sent for an outcome that was not
+//! recorded.
+//!
+//! Its id is the `webhook-id` header: the same on every retry and on a redrive, so a receiver
+//! deduplicates by it. Its body is fixed when it is queued. A 2xx answer completes it; any
+//! other answer, a refused address, a connection error or a timeout (10 s) is transient: the
+//! driver retries it with the queue's backoff and dead-letters it after the queue's
+//! `max_receives`. The last HTTP status is kept on the row (`last_status_code`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::AnyConnection;
+use tracing::info;
+
+use super::kind::{Checks, Events, Job, JobContext, LogId};
+use super::JobError;
+use crate::app::App;
+use crate::db::{JobRow, JobStatus, JobTable, Value as Column};
+use crate::domain::UserId;
+use crate::time::now_ms;
+use crate::webhooks::endpoints::{self, Event};
+use crate::webhooks::{destination, signing};
+
+/// The table of deliveries.
+const TABLE: JobTable = JobTable::Named("webhook_deliveries");
+
+/// How long a receiver has to answer, connection included.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The message of a delivery: which row to send, and its owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookMessage {
+    /// The delivery's id, `msg_` + 32 hex digits.
+    pub delivery_id: String,
+    /// The owner of the endpoint and of the event.
+    pub user_id: String,
+}
+
+/// One delivery of one event to one endpoint, validated.
+pub struct WebhookDelivery {
+    id: String,
+    user: UserId,
+}
+
+impl WebhookMessage {
+    fn owner(&self) -> Option<(String, UserId)> {
+        let hex = self.delivery_id.strip_prefix("msg_")?;
+        if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some((self.delivery_id.clone(), self.user_id.parse().ok()?))
+    }
+}
+
+impl Job for WebhookDelivery {
+    const KIND: &'static str = "webhook";
+    const LOG_ID: LogId = LogId::Job;
+    const EVENTS: Events = Events {
+        started: "webhook_delivery_started",
+        failed: "webhook_delivery_failed",
+        status_updated: None,
+    };
+    type Payload = WebhookMessage;
+    type Record = JobRow;
+    /// The receiver's HTTP status (2xx).
+    type Output = u16;
+
+    fn validate(payload: WebhookMessage, _checks: &Checks<'_>) -> Result<Self, String> {
+        let (id, user) = payload.owner().ok_or_else(|| {
+            format!(
+                "webhook message names delivery {:?} of user {:?}: expected msg_ + 32 hex digits \
+                 and a valid user id",
+                payload.delivery_id, payload.user_id
+            )
+        })?;
+        Ok(Self { id, user })
+    }
+
+    fn record_named(payload: &WebhookMessage) -> Option<JobRow> {
+        let (id, user) = payload.owner()?;
+        Some(JobRow::new(TABLE, id, &user))
+    }
+
+    fn record(&self) -> JobRow {
+        JobRow::new(TABLE, self.id.clone(), &self.user)
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<u16, JobError> {
+        let app = &ctx.app;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT endpoint_id, body FROM webhook_deliveries WHERE id = $1 AND user_id = $2",
+        )
+        .bind(&self.id)
+        .bind(self.user.as_str())
+        .fetch_optional(app.db.pool())
+        .await?;
+        let (endpoint, body) = row.ok_or(JobError::Stopped)?;
+        let target = endpoints::target(app.db.pool(), &self.user, &endpoint)
+            .await?
+            .filter(|t| t.enabled)
+            .ok_or_else(|| {
+                JobError::Rejected(format!(
+                    "webhook endpoint {endpoint} was removed; the delivery is not sent"
+                ))
+            })?;
+        let key = signing::decode_secret(&target.secret).map_err(JobError::Rejected)?;
+        // Checked again now: what the host resolves to may have changed since registration,
+        // and the connection goes only to the addresses that passed.
+        let dest = destination::check(&target.url, app.config.webhook_allow_private)
+            .await
+            .map_err(JobError::Delivery)?;
+        let mut client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("retainwise-webhooks/", env!("CARGO_PKG_VERSION")));
+        if !dest.host.is_empty() {
+            client = client.resolve_to_addrs(&dest.host, &dest.addrs);
+        }
+        let client = client
+            .build()
+            .map_err(|e| JobError::Delivery(format!("building the HTTP client: {e}")))?;
+        let timestamp = now_ms() / 1000;
+        let response = client
+            .post(dest.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &self.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signing::sign(&key, &self.id, timestamp, &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                JobError::Delivery(format!(
+                    "POST to webhook endpoint {endpoint} failed: {}",
+                    crate::error_chain::Chain(&e)
+                ))
+            })?;
+        let code = response.status().as_u16();
+        sqlx::query(
+            "UPDATE webhook_deliveries SET last_status_code = $1 \
+             WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
+        )
+        .bind(i64::from(code))
+        .bind(&self.id)
+        .bind(ctx.lease.as_str())
+        .execute(app.db.pool())
+        .await?;
+        if !response.status().is_success() {
+            return Err(JobError::Delivery(format!(
+                "webhook endpoint {endpoint} answered HTTP {code}"
+            )));
+        }
+        Ok(code)
+    }
+
+    async fn complete(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        code: &u16,
+    ) -> Result<bool, sqlx::Error> {
+        self.record()
+            .complete(
+                conn,
+                lease,
+                &[("last_status_code", Column::Int(i64::from(*code)))],
+            )
+            .await
+    }
+
+    fn log_completed(&self, code: &u16, took: Duration) {
+        info!(job_id = %self.id, kind = Self::KIND, status_code = code, duration_ms = took.as_millis() as u64, "webhook_delivered");
+    }
+}
+
+/// Queues one delivery of the prediction's outcome per endpoint of its owner that wants it, on
+/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
+/// The body is read from the prediction's row as that transaction sees it: the event, the
+/// prediction id, status, counts, the summary's figures (risk counts, mean probability, model,
+/// reference date) and the results URL (absolute under `RETAINWISE_PUBLIC_URL`), never a
+/// customer row nor the error text (it may quote one; the owner reads it through the API).
+pub async fn enqueue_prediction_event(
+    app: &App,
+    conn: &mut AnyConnection,
+    id: &str,
+    user: &UserId,
+    status: JobStatus,
+) -> Result<(), sqlx::Error> {
+    let event = match status {
+        JobStatus::Completed => Event::PredictionCompleted,
+        JobStatus::Failed => Event::PredictionFailed,
+        _ => return Ok(()),
+    };
+    let targets = endpoints::wanting(&mut *conn, user, event).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let row: Option<(Option<i64>, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT rows_total, rows_processed, rows_rejected, summary FROM predictions \
+         WHERE id = $1 AND user_id = $2",
+    )
+    .bind(id)
+    .bind(user.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((rows_total, rows_scored, rows_rejected, summary)) = row else {
+        return Ok(());
+    };
+    let summary: Value = summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(Value::Null);
+    let figures = json!({
+        "risk_counts": summary["risk_counts"],
+        "mean_churn_probability": summary["mean_churn_probability"],
+        "rows_skipped_empty": summary["rows_skipped_empty"],
+        "model_id": summary["model_id"],
+        "reference_date": summary["reference_date"],
+    });
+    let path = format!("/api/predictions/{id}/results");
+    let results_url =
+        (status == JobStatus::Completed).then(|| match &app.config.http.public_origin {
+            Some(origin) => format!("{origin}{path}"),
+            None => path,
+        });
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": {
+            "prediction_id": id,
+            "status": status,
+            "rows_total": rows_total,
+            "rows_scored": rows_scored,
+            "rows_rejected": rows_rejected,
+            "summary": if status == JobStatus::Completed { figures } else { Value::Null },
+            "results_url": results_url,
+        },
+    })
+    .to_string();
+    for endpoint in targets {
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
+    }
+    Ok(())
+}
+
+/// Queues one delivery of the training's outcome per endpoint of its owner that wants it, on
+/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
+/// The body names the event, the training id, its status, its name and the model it
+/// registered (COMPLETED); never a row of the training file nor the error text.
+pub async fn enqueue_training_event(
+    app: &App,
+    conn: &mut AnyConnection,
+    id: &str,
+    user: &UserId,
+    status: JobStatus,
+) -> Result<(), sqlx::Error> {
+    let event = match status {
+        JobStatus::Completed => Event::TrainingCompleted,
+        JobStatus::Failed => Event::TrainingFailed,
+        _ => return Ok(()),
+    };
+    let targets = endpoints::wanting(&mut *conn, user, event).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT name, model_id FROM model_trainings WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((name, model_id)) = row else {
+        return Ok(());
+    };
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": {
+            "training_id": id,
+            "status": status,
+            "name": name,
+            "model_id": if status == JobStatus::Completed { model_id } else { None },
+        },
+    })
+    .to_string();
+    for endpoint in targets {
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
+    }
+    Ok(())
+}
+
+/// Inserts one QUEUED delivery and sends its message, both on `conn`.
+async fn enqueue_delivery(
+    app: &App,
+    conn: &mut AnyConnection,
+    user: &UserId,
+    endpoint: &str,
+    event: Event,
+    subject: &str,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, user_id, endpoint_id, event, subject_id, body, \
+         status, attempt, queued_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'QUEUED', 0, $7, $7)",
+    )
+    .bind(&id)
+    .bind(user.as_str())
+    .bind(endpoint)
+    .bind(event.as_str())
+    .bind(subject)
+    .bind(body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let message = WebhookMessage {
+        delivery_id: id.clone(),
+        user_id: user.as_str().to_owned(),
+    };
+    let message_id =
+        super::enqueue::<WebhookDelivery>(app, conn, &message, retainwise_queue::Priority::Normal)
+            .await
+            .map_err(|e| match e {
+                retainwise_queue::QueueError::Database(e) => e,
+                other => sqlx::Error::Protocol(format!("queueing a webhook delivery: {other}")),
+            })?;
+    sqlx::query("UPDATE webhook_deliveries SET queue_message_id = $1 WHERE id = $2")
+        .bind(message_id)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+    info!(job_id = %id, kind = WebhookDelivery::KIND, event = event.as_str(), endpoint_id = %endpoint, "webhook_delivery_queued");
+    Ok(())
+}
