@@ -146,7 +146,7 @@ pub(super) async fn drive<J: Job>(
     match result {
         Ok(output) => record_completed(app, options, &delivery, &job, &id, output, started).await,
         Err(e) if e.is_permanent() => {
-            record_failed::<J>(app, options, &delivery, &job, &record, &id, &e).await
+            record_failed::<J>(app, options, &delivery, &record, &id, &e).await
         }
         Err(e) => retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, true).await,
     }
@@ -167,19 +167,20 @@ async fn record_completed<J: Job>(
     started: Instant,
 ) -> Outcome {
     let lease = delivery.receipt.as_str();
+    let record = job.record();
     let recorded = async {
         let mut tx = app.db.pool().begin().await?;
         if !job.complete(&mut tx, lease, &output).await? {
             return Ok(false);
         }
-        job.followups(app, &mut tx, JobStatus::Completed).await?;
+        J::followups(app, &record, &mut tx, JobStatus::Completed).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }
     .await;
     match recorded {
         Ok(true) => {}
-        Ok(false) => return not_held::<J>(app, delivery, &job.record(), id).await,
+        Ok(false) => return not_held::<J>(app, delivery, &record, id).await,
         Err(e) => {
             job_event!(error, J, id, error = %Chain(&e), "message_processing_failed");
             // Not acked: the message comes back after its visibility timeout.
@@ -200,7 +201,6 @@ async fn record_failed<J: Job>(
     app: &App,
     options: &WorkerOptions,
     delivery: &Delivery,
-    job: &J,
     record: &J::Record,
     id: &str,
     error: &JobError,
@@ -212,7 +212,7 @@ async fn record_failed<J: Job>(
         if !record.fail(&mut tx, lease, &reason).await? {
             return Ok(false);
         }
-        job.followups(app, &mut tx, JobStatus::Failed).await?;
+        J::followups(app, record, &mut tx, JobStatus::Failed).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }

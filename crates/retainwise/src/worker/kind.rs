@@ -71,24 +71,25 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// Logs the kind's completion event with its own figures, once `complete` committed.
     fn log_completed(&self, output: &Self::Output, took: Duration);
 
-    /// Work that follows a final state, enqueued on `conn` in the transaction that records
-    /// `status` (COMPLETED or FAILED), through [`crate::worker::enqueue`] with `app`'s queue, so
-    /// it is neither lost nor sent for an outcome that was not recorded. None by default.
+    /// Work that follows a final state of `record`, enqueued on `conn` in the transaction that
+    /// records `status` (COMPLETED or FAILED, also a FAILED written by a dead-letter), through
+    /// [`crate::worker::enqueue`] with `app`'s queue, so it is neither lost nor sent for an
+    /// outcome that was not recorded. None by default.
     fn followups(
-        &self,
         app: &App,
+        record: &Self::Record,
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        let _ = (app, conn, status);
+        let _ = (app, record, conn, status);
         async { Ok(()) }
     }
 
     /// What happens when the job's message is dead-lettered (by this worker on its last
     /// allowed receive, or found dead by the sweeper): by default the record is closed FAILED
-    /// with `dead_lettered_at` set, unless it changed after `dead_at_ms`. True when it changed.
-    /// `conn` is a transaction the driver commits when this returns, so follow-up jobs of the
-    /// failure enqueued on it (with `app`'s queue) commit with it.
+    /// with `dead_lettered_at` set, unless it changed after `dead_at_ms`, and the kind's
+    /// [`Job::followups`] of a FAILED are enqueued with it. True when it changed. `conn` is a
+    /// transaction the driver commits when this returns.
     fn on_dead_letter(
         app: &App,
         record: &Self::Record,
@@ -96,8 +97,13 @@ pub trait Job: Sized + Send + Sync + 'static {
         shown: &str,
         dead_at_ms: i64,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send {
-        let _ = app;
-        record.dead_lettered(conn, shown, dead_at_ms)
+        async move {
+            if !record.dead_lettered(&mut *conn, shown, dead_at_ms).await? {
+                return Ok(false);
+            }
+            Self::followups(app, record, conn, JobStatus::Failed).await?;
+            Ok(true)
+        }
     }
 }
 

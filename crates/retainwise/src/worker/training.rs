@@ -58,34 +58,12 @@ impl Job for TrainingJob {
     }
 
     async fn followups(
-        &self,
-        app: &App,
-        conn: &mut AnyConnection,
-        status: JobStatus,
-    ) -> Result<(), sqlx::Error> {
-        let id = self.training_id.to_string();
-        super::webhook::enqueue_training_event(app, conn, &id, &self.user_id, status).await
-    }
-
-    async fn on_dead_letter(
         app: &App,
         record: &JobRow,
         conn: &mut AnyConnection,
-        shown: &str,
-        dead_at_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        if !record.dead_lettered(&mut *conn, shown, dead_at_ms).await? {
-            return Ok(false);
-        }
-        super::webhook::enqueue_training_event(
-            app,
-            conn,
-            record.id(),
-            record.user(),
-            JobStatus::Failed,
-        )
-        .await?;
-        Ok(true)
+        status: JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        super::webhook::enqueue_training_event(app, conn, record.id(), record.user(), status).await
     }
 
     fn log_completed(&self, model: &ModelId, took: Duration) {

@@ -524,6 +524,19 @@ fn a_low_score_resting_on_a_substituted_value_is_never_no_action() {
     );
 }
 
+/// Runs `retainwise predict` on `csv`; asserts the customers scored are `ids`, in order, and the
+/// validation balance is `balance`. Returns the report.
+fn assert_scored(csv: &str, ids: &[&str], balance: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, report, stderr) = predict(dir.path(), csv);
+    assert!(ok, "{stderr}");
+    let (_, rows) = parse_csv(&results);
+    let scored: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(scored, ids, "{report}");
+    assert_eq!(report["validation"]["balance"], balance, "{report}");
+    report
+}
+
 /// The next customer's own quotes do not close an unclosed one in silence: a literal `"` in
 /// its last field (`55" TV`), or a quoted field of its own. Each file keeps every customer but
 /// the one whose quote never closed, and the counts add up.
@@ -538,15 +551,10 @@ fn an_unclosed_quote_closed_by_the_next_rows_quote_loses_no_customer() {
             row("B3", &[]),
             row("B4", &[]),
         );
-        let dir = tempfile::tempdir().unwrap();
-        let (ok, results, report, stderr) = predict(dir.path(), &csv);
-        assert!(ok, "{stderr}");
-        let (_, rows) = parse_csv(&results);
-        let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-        assert_eq!(ids, ["B1", "B3", "B4"], "{next}: {report}");
-        assert_eq!(
-            report["validation"]["balance"], "4 rows read = 3 scored + 1 rejected",
-            "{report}"
+        assert_scored(
+            &csv,
+            &["B1", "B3", "B4"],
+            "4 rows read = 3 scored + 1 rejected",
         );
     }
     // A stray quote opening the gender of one customer and another closing the gender of the
@@ -559,16 +567,7 @@ fn an_unclosed_quote_closed_by_the_next_rows_quote_loses_no_customer() {
         row("G3", &[("gender", "Male\"")]),
         row("G4", &[]),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, results, report, stderr) = predict(dir.path(), &csv);
-    assert!(ok, "{stderr}");
-    let (_, rows) = parse_csv(&results);
-    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(ids, ["G1", "G4"], "{report}");
-    assert_eq!(
-        report["validation"]["balance"], "3 rows read = 2 scored + 1 rejected",
-        "{report}"
-    );
+    let report = assert_scored(&csv, &["G1", "G4"], "3 rows read = 2 scored + 1 rejected");
     let reason = report["validation"]["rejected_rows"][0]["reason"]
         .as_str()
         .unwrap_or_default();
@@ -586,14 +585,9 @@ fn an_unclosed_quote_closed_by_the_next_rows_quote_loses_no_customer() {
         row("B3", &[]),
         row("B4", &[]),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, results, report, stderr) = predict(dir.path(), &csv);
-    assert!(ok, "{stderr}");
-    let (_, rows) = parse_csv(&results);
-    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(ids, ["B1", "B3", "B4"], "{report}");
-    assert_eq!(
-        report["validation"]["balance"], "4 rows read = 3 scored + 1 rejected",
-        "{report}"
+    assert_scored(
+        &csv,
+        &["B1", "B3", "B4"],
+        "4 rows read = 3 scored + 1 rejected",
     );
 }
