@@ -328,23 +328,36 @@ pub struct AliasMatch {
     pub conversion: Option<String>,
 }
 
+/// Every alias of [`GROUPS`] as its column key, with its group and unit, in table order: keyed
+/// once per process, so a lookup compares keys instead of re-keying every alias (the lookup
+/// runs in the mapping, for revenue, and per scored row in the recommendations).
+fn keyed_names() -> &'static [(String, usize, Unit)] {
+    static KEYED: std::sync::OnceLock<Vec<(String, usize, Unit)>> = std::sync::OnceLock::new();
+    KEYED.get_or_init(|| {
+        GROUPS
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| group.names.iter().map(move |&(n, u)| (column_key(n), g, u)))
+            .collect()
+    })
+}
+
 /// The group and unit of a column key: the key itself, or its stem before a unit suffix.
 fn lookup(key: &str) -> Option<(usize, Unit)> {
-    for (g, group) in GROUPS.iter().enumerate() {
-        if let Some(&(_, u)) = group.names.iter().find(|(n, _)| column_key(n) == key) {
-            return Some((g, u));
-        }
+    let keyed = keyed_names();
+    if let Some(&(_, g, u)) = keyed.iter().find(|(k, _, _)| k == key) {
+        return Some((g, u));
     }
     for &(suffix, unit) in UNIT_SUFFIXES {
         if let Some(stem) = key.strip_suffix(suffix) {
-            for (g, group) in GROUPS.iter().enumerate() {
-                if group
-                    .names
+            // The first group (in table order) with a unit-bearing alias of that stem.
+            let group = (0..GROUPS.len()).find(|&g| {
+                keyed
                     .iter()
-                    .any(|&(n, u)| column_key(n) == stem && u != Same)
-                {
-                    return Some((g, unit));
-                }
+                    .any(|(k, kg, u)| *kg == g && k == stem && *u != Same)
+            });
+            if let Some(g) = group {
+                return Some((g, unit));
             }
         }
     }

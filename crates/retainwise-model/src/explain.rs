@@ -482,7 +482,7 @@ fn top(
 
 /// A number as written in a CSV: integers without a decimal point, others in their shortest
 /// exact form; beyond 10¹⁵ (or below 10⁻⁶) in exponent form (`1e308`), not as 309 digits.
-fn number(x: f64) -> String {
+pub(crate) fn number(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
     } else if x.abs() >= 1e15 || (x != 0.0 && x.abs() < 1e-6) {

@@ -545,6 +545,10 @@ impl<'m, R: Read> Intake<'m, R> {
             .unwrap_or_else(|| self.model.encoder());
         let numbers = self.dialect.numbers;
         let mut warnings = Vec::new();
+        // Once the report's list of warnings is full, a row's warnings are only counted: no
+        // RowIssue (column name, raw value, reason text) is built for a list that keeps none.
+        let listing = self.validation.warnings.len() < self.validation.rejected_rows_cap;
+        let mut unlisted = 0u64;
         let mut flags = Vec::new();
         let mut bad: Option<RowIssue> = None;
         let mut bad_count = 0;
@@ -613,13 +617,17 @@ impl<'m, R: Read> Intake<'m, R> {
             };
             match result {
                 Ok(CellNote::Fine) if missing_here => {
-                    let mut w = issue(
-                        Some(schema.columns[c].name.clone()),
-                        Some(raw.to_string()),
-                        format!("{}: no value to score", values::missing_kind(&raw)),
-                    );
-                    w.used_instead = Some(SUBSTITUTE.into());
-                    warnings.push(w);
+                    if listing {
+                        let mut w = issue(
+                            Some(schema.columns[c].name.clone()),
+                            Some(raw.to_string()),
+                            format!("{}: no value to score", values::missing_kind(&raw)),
+                        );
+                        w.used_instead = Some(SUBSTITUTE.into());
+                        warnings.push(w);
+                    } else {
+                        unlisted += 1;
+                    }
                     flags.push(Flag {
                         column: c,
                         kind: FlagKind::Missing,
@@ -629,11 +637,15 @@ impl<'m, R: Read> Intake<'m, R> {
                     let (slot, range) = &self.ranges[c];
                     if let Some(why) = range.as_ref().and_then(|r| r.judge(features[*slot])) {
                         let range = range.as_ref().expect("judged against it");
-                        warnings.push(issue(
-                            Some(schema.columns[c].name.clone()),
-                            Some(raw.to_string()),
-                            out_of_range_reason(&schema.columns[c].kind, why, range),
-                        ));
+                        if listing {
+                            warnings.push(issue(
+                                Some(schema.columns[c].name.clone()),
+                                Some(raw.to_string()),
+                                out_of_range_reason(&schema.columns[c].kind, why, range),
+                            ));
+                        } else {
+                            unlisted += 1;
+                        }
                         flags.push(Flag {
                             column: c,
                             kind: FlagKind::OutOfRange,
@@ -642,13 +654,17 @@ impl<'m, R: Read> Intake<'m, R> {
                 }
                 Ok(CellNote::UnseenLevel) => {
                     self.validation.columns[c].unseen += 1;
-                    let mut w = issue(
-                        Some(schema.columns[c].name.clone()),
-                        Some(raw.into_owned()),
-                        unseen_reason(schema, c),
-                    );
-                    w.used_instead = Some(SUBSTITUTE.into());
-                    warnings.push(w);
+                    if listing {
+                        let mut w = issue(
+                            Some(schema.columns[c].name.clone()),
+                            Some(raw.into_owned()),
+                            unseen_reason(schema, c),
+                        );
+                        w.used_instead = Some(SUBSTITUTE.into());
+                        warnings.push(w);
+                    } else {
+                        unlisted += 1;
+                    }
                     flags.push(Flag {
                         column: c,
                         kind: FlagKind::Unseen,
@@ -709,6 +725,7 @@ impl<'m, R: Read> Intake<'m, R> {
         for w in &warnings {
             self.validation.warn(w);
         }
+        self.validation.warnings_total += unlisted;
         Ok(Some(RowRead {
             row,
             customer_id,
@@ -878,13 +895,7 @@ fn training_ranges(model: &Model) -> Vec<(usize, Option<FeatureRange>)> {
 
 /// The warning for a value outside its column's training range.
 fn out_of_range_reason(kind: &ColumnKind, why: OutOfRange, range: &FeatureRange) -> String {
-    let n = |x: f64| {
-        if x.fract() == 0.0 && x.abs() < 1e15 {
-            format!("{}", x as i64)
-        } else {
-            format!("{x}")
-        }
-    };
+    let n = crate::explain::number;
     let trained = if *kind == ColumnKind::Date {
         format!(
             "the model was trained on dates {} to {} days before the reference date",

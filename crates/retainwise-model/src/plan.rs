@@ -63,12 +63,18 @@ pub fn plan<'m, R: Read + Seek>(
     manual: &ManualMapping,
 ) -> std::io::Result<Plan<'m>> {
     let start = input.stream_position()?;
-    let mut head = Vec::with_capacity(HEAD_BYTES);
-    (&mut *input)
-        .take(HEAD_BYTES as u64)
-        .read_to_end(&mut head)?;
-    input.seek(SeekFrom::Start(start))?;
-    let model = model_for(requested, baseline, &head, manual);
+    // The head decides only between two models: without a baseline offered it is not read.
+    let model = match baseline {
+        Some(_) => {
+            let mut head = Vec::with_capacity(HEAD_BYTES);
+            (&mut *input)
+                .take(HEAD_BYTES as u64)
+                .read_to_end(&mut head)?;
+            input.seek(SeekFrom::Start(start))?;
+            model_for(requested, baseline, &head, manual)
+        }
+        None => requested,
+    };
     let reference_date = match given {
         Some(date) => Some(date),
         None if model.schema().has_dates() => {

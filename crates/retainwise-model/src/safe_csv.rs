@@ -52,7 +52,7 @@ pub fn escape_bytes(field: &[u8]) -> Cow<'_, [u8]> {
         Err(_) => field
             .iter()
             .find(|b| !matches!(b, b' '))
-            .is_some_and(|b| matches!(b, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | b'\n')),
+            .is_some_and(|&b| b.is_ascii() && FORMULA_TRIGGERS.contains(&char::from(b))),
     };
     if risky {
         let mut out = Vec::with_capacity(field.len() + 1);

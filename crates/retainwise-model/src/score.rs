@@ -107,7 +107,9 @@ pub struct ScoreOptions {
     /// Risk level cut-offs.
     pub thresholds: RiskThresholds,
     /// At most this many rejected rows, and separately this many warnings, are listed in the
-    /// report (all are counted). Default 100.
+    /// report (all are counted). Default 100. Warnings are built only while the validation
+    /// report's list has room ([`InputLimits::max_listed_rejections`], default 1000), so a
+    /// value above that lists no more.
     pub max_issues: usize,
     /// Limits on columns, field length and rows, and on the rejected rows listed in
     /// [`ScoreReport::validation`].
