@@ -52,6 +52,9 @@ pub struct PredictionRow {
     /// The reference date given with the upload (`YYYY-MM-DD`) for a model's date columns;
     /// `None`: the file's own latest date.
     pub reference_date: Option<String>,
+    /// The columns the uploader chose by hand ([`retainwise_model::ManualMapping`] as JSON),
+    /// when any were sent.
+    pub column_mapping: Option<String>,
 }
 
 impl PredictionRow {
@@ -83,7 +86,7 @@ pub struct NewPrediction<'a> {
 
 const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status, p.attempt, p.queue_message_id, \
      p.queued_at, p.started_at, p.completed_at, p.rows_total, p.rows_processed, p.rows_rejected, p.summary, \
-     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.dead_lettered_at \
+     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.dead_lettered_at \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which
@@ -218,7 +221,14 @@ impl Db {
         id: PredictionId,
     ) -> Result<super::Cancelled, sqlx::Error> {
         let mut conn = self.pool().acquire().await?;
-        super::JobRow::prediction(id, user).cancel(&mut conn).await
+        let outcome = super::JobRow::prediction(id, user)
+            .cancel(&mut conn)
+            .await?;
+        // Logged here, once, whichever door (API, page, command line) the cancel came through.
+        if matches!(outcome, super::Cancelled::Now) {
+            tracing::info!(prediction_id = %id, status = "CANCELLED", "prediction_status_updated");
+        }
+        Ok(outcome)
     }
 
     /// Who owns prediction `id`, for the operator's commands (not scoped: the operator acts on

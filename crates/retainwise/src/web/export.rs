@@ -351,6 +351,7 @@ mod tests {
             error_message: None,
             model_id: "m".into(),
             reference_date: None,
+            column_mapping: None,
             dead_lettered_at: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();

@@ -54,16 +54,8 @@ impl Job for PredictionJob {
     }
 
     async fn run(&self, ctx: &JobContext) -> Result<Scored, JobError> {
-        let (model, reference) = model_of(&ctx.app, self).await?;
-        score(
-            &ctx.app,
-            self,
-            model,
-            reference,
-            ctx.progress(),
-            ctx.stop_flag(),
-        )
-        .await
+        let recorded = recorded(&ctx.app, self).await?;
+        score(&ctx.app, self, recorded, ctx.progress(), ctx.stop_flag()).await
     }
 
     async fn complete(
@@ -113,29 +105,47 @@ impl Job for PredictionJob {
     }
 }
 
-/// The model recorded on the prediction when it was queued (the owner's active model then),
-/// and the reference date given with the upload, if any.
-async fn model_of(
-    app: &App,
-    job: &PredictionJob,
-) -> Result<(Arc<Model>, Option<NaiveDate>), JobError> {
+/// What the prediction's row recorded when it was queued: the model (the owner's active model
+/// then), the reference date given with the upload, and the columns chosen by hand.
+struct Recorded {
+    model: Arc<Model>,
+    reference_date: Option<NaiveDate>,
+    manual: retainwise_model::ManualMapping,
+}
+
+/// Reads [`Recorded`] from the prediction's row (one query) and loads its model.
+async fn recorded(app: &App, job: &PredictionJob) -> Result<Recorded, JobError> {
     let row = app
         .db
         .prediction(&job.user_id, job.prediction_id)
         .await?
         // Started under this attempt's lease a moment ago: gone means no longer ours.
         .ok_or(JobError::Stopped)?;
-    let reference = row
+    let reference_date = row
         .reference_date
         .as_deref()
         .map(retainwise_model::dates::parse_reference)
         .transpose()
         .map_err(JobError::Rejected)?;
+    // The columns the uploader chose by hand, if any: they pick the model and the mapping as
+    // they did in the checks at upload.
+    let manual = match row.column_mapping.as_deref() {
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            JobError::Rejected(format!(
+                "the columns chosen at upload could not be read back ({e}); upload the file again"
+            ))
+        })?,
+        None => retainwise_model::ManualMapping::new(),
+    };
     let model = app
         .registry
         .load(&app.db, &app.storage, &row.model_id)
         .await?;
-    Ok((model, reference))
+    Ok(Recorded {
+        model,
+        reference_date,
+        manual,
+    })
 }
 
 /// Downloads the upload, scores it on a blocking thread, uploads the results and the report.
@@ -144,8 +154,7 @@ async fn model_of(
 async fn score(
     app: &App,
     job: &PredictionJob,
-    model: Arc<Model>,
-    reference_date: Option<NaiveDate>,
+    recorded: Recorded,
     rows: Arc<AtomicU64>,
     lost: Arc<AtomicBool>,
 ) -> Result<Scored, JobError> {
@@ -165,20 +174,11 @@ async fn score(
     record_stage("download", stage);
     let stage = Instant::now();
     let baseline = app.registry.baseline().clone();
-    // The columns the uploader chose by hand, if any: they pick the model and the mapping as
-    // they did in the checks at upload.
-    let manual: retainwise_model::ManualMapping = match app
-        .db
-        .column_mapping(&job.user_id, job.prediction_id)
-        .await?
-    {
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            JobError::Rejected(format!(
-                "the columns chosen at upload could not be read back ({e}); upload the file again"
-            ))
-        })?,
-        None => retainwise_model::ManualMapping::new(),
-    };
+    let Recorded {
+        model,
+        reference_date,
+        manual,
+    } = recorded;
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
         reference_date,

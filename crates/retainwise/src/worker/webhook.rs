@@ -145,16 +145,18 @@ impl Job for WebhookDelivery {
                 ))
             })?;
         let code = response.status().as_u16();
-        sqlx::query(
-            "UPDATE webhook_deliveries SET last_status_code = $1 \
-             WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
-        )
-        .bind(i64::from(code))
-        .bind(&self.id)
-        .bind(ctx.lease.as_str())
-        .execute(app.db.pool())
-        .await?;
         if !response.status().is_success() {
+            // Kept for the owner's deliveries page and for a delivery that ends dead-lettered;
+            // a success records its code with COMPLETED (`complete`).
+            sqlx::query(
+                "UPDATE webhook_deliveries SET last_status_code = $1 \
+                 WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
+            )
+            .bind(i64::from(code))
+            .bind(&self.id)
+            .bind(ctx.lease.as_str())
+            .execute(app.db.pool())
+            .await?;
             return Err(JobError::Delivery(format!(
                 "webhook endpoint {endpoint} answered HTTP {code}"
             )));
