@@ -58,7 +58,6 @@ impl App {
             .await
             .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
         let storage = Storage::open(&config.storage).context("opening object storage")?;
-        spawn_part_sweeper(storage.clone());
         let queue: Arc<dyn Queue> = match &config.queue {
             QueueBackend::Database => {
                 let queue_config = QueueConfig {
@@ -288,8 +287,9 @@ pub fn redact(url: &str) -> String {
 
 /// Removes, at start and then hourly, the staged parts of local uploads that a killed process
 /// left behind ([`Storage::remove_abandoned_parts`]); an hour is far beyond the request timeout,
-/// so no upload in progress loses its part.
-fn spawn_part_sweeper(storage: Storage) {
+/// so no upload in progress loses its part. Started by the long-running roles (`serve`, `api`,
+/// `worker`), not by every command that opens the app.
+pub fn spawn_part_sweeper(storage: Storage) {
     const IDLE: Duration = Duration::from_secs(3600);
     tokio::spawn(async move {
         loop {

@@ -496,6 +496,7 @@ async fn open_role(settings: &Settings, ops: &crate::ops::OpsSettings) -> anyhow
     eprintln!("database: {}", redact(&config.database_url));
     let app = App::open_migrating(config, !ops.no_migrate).await?;
     eprintln!("objects:  {}", app.storage.root_url());
+    crate::app::spawn_part_sweeper(app.storage.clone());
     Ok(app)
 }
 
@@ -1068,7 +1069,6 @@ async fn queue_command(settings: &Settings, command: QueueCommand) -> anyhow::Re
             };
             match app.db.cancel_prediction(&owner, id).await? {
                 crate::db::Cancelled::Now => {
-                    tracing::info!(prediction_id = %id, status = "CANCELLED", "prediction_status_updated");
                     println!("prediction {id} cancelled");
                 }
                 crate::db::Cancelled::Finished(status) => anyhow::bail!(

@@ -8,7 +8,7 @@
 //! process on one database accepts the links of the others. The user id is signed and carried
 //! in the link so the download is still a query scoped by its owner.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -102,11 +102,9 @@ impl DownloadLinks {
     }
 }
 
+/// Now in Unix seconds (the project's clock, [`crate::time::now_ms`]).
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+    u64::try_from(crate::time::now_ms() / 1000).unwrap_or(0)
 }
 
 fn mac(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) -> Hmac<Sha256> {

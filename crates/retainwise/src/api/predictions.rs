@@ -198,7 +198,6 @@ pub async fn cancel(
     let pid = parse_id(&id)?;
     match app.db.cancel_prediction(&user, pid).await? {
         Cancelled::Now => {
-            tracing::info!(prediction_id = %pid, status = "CANCELLED", "prediction_status_updated");
             let row = find(&app, &user, &id).await?;
             Ok(Json(json!({ "success": true, "prediction": prediction_json(&row, false) }))
                 .into_response())

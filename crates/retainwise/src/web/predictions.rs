@@ -194,10 +194,7 @@ pub async fn cancel(
         .parse()
         .map_err(|_| WebError::not_found("No such prediction."))?;
     match state.app.db.cancel_prediction(&user, pid).await? {
-        Cancelled::Now => {
-            tracing::info!(prediction_id = %pid, status = "CANCELLED", "prediction_status_updated");
-            Ok(axum::response::Redirect::to("/predictions").into_response())
-        }
+        Cancelled::Now => Ok(axum::response::Redirect::to("/predictions").into_response()),
         Cancelled::Finished(status) => Err(WebError::conflict(format!(
             "This job is already {status}: only a queued or running job can be cancelled."
         ))),
