@@ -17,6 +17,7 @@ profile=${PROFILE:-release}
 dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 cargo build --workspace --profile "$profile" --quiet --bin retainwise --examples
 "target/$dir/examples/histories" "$customers" "$months" "$seed" > "$work/all.csv"
+echo "== history file: $(($(wc -l < "$work/all.csv") - 1)) rows, $(grep -c ',Yes$' "$work/all.csv") churned next month"
 # Four customers in five learn, the fifth is held out.
 "$py" - "$work" <<'PY'
 import csv, sys

@@ -38,6 +38,9 @@ def load(path):
     return df, y, g
 
 
+import sklearn
+
+print(f"peers: LightGBM {lgb.__version__}, XGBoost {xgb.__version__}, scikit-learn {sklearn.__version__}")
 X, y, g = load(train_path)
 Xt, yt, _ = load(test_path)
 for c in X.columns:

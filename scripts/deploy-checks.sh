@@ -73,6 +73,9 @@ if compgen -G "deploy/kubernetes/*.yaml" >/dev/null; then
   # KEDA's ScaledObject and TriggerAuthentication are custom resources: their schema is KEDA's
   # CRD, not Kubernetes', so they are checked as YAML only.
   "$tools/kubernetes-validate" --strict deploy/kubernetes/*.yaml
+else
+  echo "*** no deploy/kubernetes/*.yaml to validate: the manifests moved or were renamed ***" >&2
+  exit 1
 fi
 
 echo "== deploy/ against the binary and the code"

@@ -343,9 +343,20 @@ async fn download_link_on_s3_is_presigned() {
         "{url}"
     );
     assert!(!url.starts_with(&t.base), "served by S3, not by retainwise");
+    // The S3 server checks the signature: an altered one is refused, so the 200s below come
+    // from the presigning, not from an open bucket.
+    let sig_at = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let mut forged = url.clone();
+    let flipped = if &url[sig_at..sig_at + 1] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    forged.replace_range(sig_at..sig_at + 1, flipped);
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);
     let results = t.results(&id).await;
     for _ in 0..2 {
-        // The second request presigns the copy the first one wrote.
+        // The same link works again (it is valid for 10 minutes).
         let file = reqwest::get(&url).await.unwrap();
         assert_eq!(file.status(), 200);
         assert!(file.headers()["content-disposition"]
