@@ -224,7 +224,7 @@ pub struct CvMetrics {
 pub struct FoldGrouping {
     /// The column whose equal values form a group.
     pub column: String,
-    /// Distinct groups (a blank cell is a group of its own row).
+    /// Distinct groups (every row has one: a blank group cell is refused).
     pub groups: u64,
     /// What each fold held, in fold order.
     pub folds: Vec<FoldCount>,

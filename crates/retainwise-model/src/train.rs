@@ -626,7 +626,13 @@ impl CheckedTrainParams {
         if table.blank_rows > 0 {
             notes.push(format!("{} blank row(s) skipped", table.blank_rows));
         }
-        let groups = group_at.map(|g| (header[g].clone(), group_index(&table.columns[g])));
+        let groups = match group_at {
+            Some(g) => Some((
+                header[g].clone(),
+                group_index(&header[g], &table.columns[g])?,
+            )),
+            None => None,
+        };
         if groups.is_none() {
             let id_at = id_at.or_else(|| {
                 let id = inferred.schema.id_column.as_ref()?;
@@ -940,27 +946,33 @@ pub fn stratified_group_folds(
     Ok(group_of.iter().map(|&g| fold_of_group[g]).collect())
 }
 
-/// Each row's group: equal cells (trimmed) are one group; a blank cell is a group of its own.
-fn group_index(cells: &[String]) -> Vec<usize> {
+/// Each row's group: equal cells (trimmed) are one group.
+///
+/// # Errors
+/// [`TrainError::InvalidParams`] when a cell is blank or a missing-value marker: such a row
+/// belongs to no known customer, and putting it in a group of its own would let it sit in
+/// another fold than its customer's other rows (an optimistic estimate, in silence).
+fn group_index(column: &str, cells: &[String]) -> Result<Vec<usize>, TrainError> {
+    let blank: Vec<usize> = cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| values::is_missing(c))
+        .map(|(i, _)| i + 1)
+        .collect();
+    if let Some(first) = blank.first() {
+        return Err(TrainError::InvalidParams(format!(
+            "the group column {column:?} is blank on {} row(s) (the first is data row {first}): every row needs its group, or the folds cannot keep a customer's rows together; fill them in, or drop those rows",
+            blank.len()
+        )));
+    }
     let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut next = 0;
-    cells
+    Ok(cells
         .iter()
         .map(|c| {
-            let key = c.trim();
-            let group = match index.get(key) {
-                Some(&g) if !values::is_missing(key) => g,
-                _ => {
-                    next += 1;
-                    if !values::is_missing(key) {
-                        index.insert(key, next - 1);
-                    }
-                    next - 1
-                }
-            };
-            group
+            let next = index.len();
+            *index.entry(c.trim()).or_insert(next)
         })
-        .collect()
+        .collect())
 }
 
 /// What grouped folds held, for the card.

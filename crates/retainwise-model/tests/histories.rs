@@ -124,6 +124,15 @@ fn a_repeated_id_without_a_group_is_warned_about_and_too_few_groups_refused() {
         train_csv(csv.as_bytes(), &p),
         Err(TrainError::GroupColumnMissing { .. })
     ));
+    // A row without its customer is refused, naming the count and the first row: in a group of
+    // its own it could sit in another fold than its customer's other rows.
+    p.group_column = Some("customer_id".into());
+    let blanked = csv.replacen("\nC000001,", "\n,", 1);
+    let err = train_csv(blanked.as_bytes(), &p).unwrap_err();
+    assert!(
+        matches!(err, TrainError::InvalidParams(_)) && err.to_string().contains("blank on 1 row"),
+        "{err}"
+    );
     p.group_column = Some("region".into());
     let err = train_csv(csv.as_bytes(), &p).unwrap_err();
     assert!(

@@ -78,6 +78,29 @@ pub async fn check(pool: &AnyPool) -> anyhow::Result<()> {
             }
         }
     }
+    // Applied, but no migration of this build: a newer release migrated the database, and this
+    // one (a rollback) does not know the schema it finds.
+    let known: std::collections::HashSet<i64> = migrators()
+        .iter()
+        .flat_map(|(_, m)| m.iter().map(|m| m.version))
+        .collect();
+    let mut unknown: Vec<i64> = applied
+        .keys()
+        .filter(|v| !known.contains(v))
+        .copied()
+        .collect();
+    unknown.sort_unstable();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "the database has {} migration(s) this build does not know ({}): a newer release migrated it; run that release, or restore the database from before it",
+            unknown.len(),
+            unknown
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if !changed.is_empty() {
         anyhow::bail!(
             "--no-migrate: migrations applied from different SQL than this build's: {}",
@@ -148,5 +171,22 @@ mod tests {
         .unwrap();
         let err = check(&pool).await.unwrap_err().to_string();
         assert!(err.contains("different SQL"), "{err}");
+
+        // A migration of a newer release (a rollback to this build): refused, naming it, by
+        // the check and by `migrate`.
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (20991231000000, 'future', TRUE, x'00', 0)",
+        )
+        .execute(&behind)
+        .await
+        .unwrap();
+        for err in [check(&behind).await, apply(&behind).await.map(|_| ())] {
+            let err = err.unwrap_err().to_string();
+            assert!(
+                err.contains("20991231000000") && err.contains("does not know"),
+                "{err}"
+            );
+        }
     }
 }
