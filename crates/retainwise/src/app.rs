@@ -289,7 +289,7 @@ pub fn redact(url: &str) -> String {
 /// left behind ([`Storage::remove_abandoned_parts`]); an hour is far beyond the request timeout,
 /// so no upload in progress loses its part. Started by the long-running roles (`serve`, `api`,
 /// `worker`), not by every command that opens the app.
-pub fn spawn_part_sweeper(storage: Storage) {
+pub fn spawn_part_sweeper(storage: Storage, db: crate::db::Db) {
     const IDLE: Duration = Duration::from_secs(3600);
     tokio::spawn(async move {
         loop {
@@ -298,9 +298,56 @@ pub fn spawn_part_sweeper(storage: Storage) {
                 Ok(removed) => tracing::info!(removed, "removed parts of abandoned uploads"),
                 Err(e) => tracing::warn!(error = %e, "could not sweep parts of abandoned uploads"),
             }
+            match sweep_expired_uploads(&db, &storage).await {
+                Ok(0) => {}
+                Ok(expired) => tracing::info!(expired, "removed expired direct uploads"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep expired direct uploads"),
+            }
             tokio::time::sleep(IDLE).await;
         }
     });
+}
+
+/// Removes the bytes of direct uploads (`POST /api/uploads`) still PENDING past their expiry
+/// ([`crate::api::direct_upload::UPLOAD_LIFETIME`] after creation) — local parts, an S3
+/// multipart upload (aborted), an object sent but never completed — and marks them EXPIRED;
+/// returns how many. Run by [`spawn_part_sweeper`], at start and hourly, so an upload's bytes
+/// are gone at most an hour after it expires.
+///
+/// # Errors
+/// The database or storage; an upload whose bytes could not be removed stays PENDING and is
+/// tried again at the next sweep.
+pub async fn sweep_expired_uploads(db: &crate::db::Db, storage: &Storage) -> anyhow::Result<usize> {
+    let mut expired = 0;
+    loop {
+        let rows = db.expired_direct_uploads(100).await?;
+        if rows.is_empty() {
+            return Ok(expired);
+        }
+        let mut progressed = false;
+        for row in rows {
+            let (Ok(user), Ok(upload)) = (
+                row.user_id.parse::<crate::domain::UserId>(),
+                row.id.parse::<crate::domain::UploadId>(),
+            ) else {
+                progressed |= db.expire_direct_upload(&row.id).await?;
+                continue;
+            };
+            let key = crate::domain::ObjectKey::upload(&user, upload);
+            if let Some(multipart) = &row.multipart_id {
+                storage.abort_multipart(&key, multipart).await?;
+            }
+            storage.remove_incoming(&key).await?;
+            storage.delete(&key).await?;
+            if db.expire_direct_upload(&row.id).await? {
+                expired += 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            return Ok(expired);
+        }
+    }
 }
 
 #[cfg(test)]

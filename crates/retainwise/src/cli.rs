@@ -496,7 +496,7 @@ async fn open_role(settings: &Settings, ops: &crate::ops::OpsSettings) -> anyhow
     eprintln!("database: {}", redact(&config.database_url));
     let app = App::open_migrating(config, !ops.no_migrate).await?;
     eprintln!("objects:  {}", app.storage.root_url());
-    crate::app::spawn_part_sweeper(app.storage.clone());
+    crate::app::spawn_part_sweeper(app.storage.clone(), app.db.clone());
     Ok(app)
 }
 

@@ -12,6 +12,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use retainwise_model::RiskThresholds;
 
+/// Smallest part of a multipart upload S3 accepts (all but the last part), in bytes (AWS S3 user
+/// guide, "Amazon S3 multipart upload limits").
+pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+/// Largest part S3 accepts, in bytes (same source).
+pub const MAX_PART_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
 /// Settings shared by `serve`, `api`, `worker` and `queue`: where the data lives and how the queue
 /// behaves. Parsed by clap from flags, then from the named environment variables.
 #[derive(clap::Args, Debug, Clone)]
@@ -41,10 +47,21 @@ pub struct Settings {
     /// Largest accepted upload, in bytes (default 10 MiB).
     #[arg(long, env = "RETAINWISE_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+    /// Largest file accepted by the direct upload (`POST /api/uploads`: the bytes go straight
+    /// to storage, by parts), in bytes (default 5 GiB, S3's largest single PUT).
+    #[arg(long, env = "RETAINWISE_MAX_DIRECT_UPLOAD_BYTES", default_value_t = 5 * 1024 * 1024 * 1024)]
+    pub max_direct_upload_bytes: u64,
+    /// Size of each part of a direct upload, in bytes (default 16 MiB; at least 5 MiB, S3's
+    /// smallest part). A file no larger goes up in one PUT; a larger one in parts of this size
+    /// (grown when a file would need more than S3's 10,000 parts), each resent alone after a
+    /// dropped connection.
+    #[arg(long, env = "RETAINWISE_UPLOAD_PART_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub upload_part_bytes: u64,
     /// Largest scored result a job may store, in bytes; a file whose results would be larger
     /// fails with a message naming this limit. Scoring adds probabilities and explanations to
     /// every row, so a file of tiny rows grows many times over (a 10 MB upload reached 195 MB);
-    /// this bounds what one upload can make the store hold. Default: 16 × the upload limit.
+    /// this bounds what one upload can make the store hold. Default: 16 × the larger of the
+    /// upload limit and the direct upload limit.
     #[arg(long, env = "RETAINWISE_MAX_RESULT_BYTES")]
     pub max_result_bytes: Option<u64>,
     /// Largest training table, in cells (data rows × columns), checked before a training
@@ -393,6 +410,10 @@ pub struct Config {
     pub max_receives: u32,
     /// Upload size limit in bytes.
     pub max_upload_bytes: u64,
+    /// Largest direct upload in bytes (`RETAINWISE_MAX_DIRECT_UPLOAD_BYTES`).
+    pub max_direct_upload_bytes: u64,
+    /// Part size of a direct upload in bytes (`RETAINWISE_UPLOAD_PART_BYTES`).
+    pub upload_part_bytes: u64,
     /// Largest scored result a job may store, in bytes (`RETAINWISE_MAX_RESULT_BYTES`).
     pub max_result_bytes: u64,
     /// Largest training table in cells, rows × columns (`RETAINWISE_TRAINING_MAX_CELLS`).
@@ -476,9 +497,20 @@ impl Settings {
         if self.max_receives == 0 {
             bail!("RETAINWISE_MAX_RECEIVES must be at least 1");
         }
-        let max_result_bytes = self
-            .max_result_bytes
-            .unwrap_or_else(|| self.max_upload_bytes.saturating_mul(16));
+        if self.max_direct_upload_bytes == 0 {
+            bail!("RETAINWISE_MAX_DIRECT_UPLOAD_BYTES must be at least 1");
+        }
+        if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&self.upload_part_bytes) {
+            bail!(
+                "RETAINWISE_UPLOAD_PART_BYTES must be between {MIN_PART_BYTES} (5 MiB, S3's smallest part) and {MAX_PART_BYTES} (5 GiB, its largest), got {}",
+                self.upload_part_bytes
+            );
+        }
+        let max_result_bytes = self.max_result_bytes.unwrap_or_else(|| {
+            self.max_upload_bytes
+                .max(self.max_direct_upload_bytes)
+                .saturating_mul(16)
+        });
         if max_result_bytes == 0 {
             bail!("RETAINWISE_MAX_RESULT_BYTES must be at least 1");
         }
@@ -530,6 +562,8 @@ impl Settings {
             visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
             max_receives: self.max_receives,
             max_upload_bytes: self.max_upload_bytes,
+            max_direct_upload_bytes: self.max_direct_upload_bytes,
+            upload_part_bytes: self.upload_part_bytes,
             max_result_bytes,
             training_max_cells: self.training_max_cells,
             training_max_memory_mb: self.training_max_memory_mb,

@@ -18,7 +18,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::db::Db;
-use crate::domain::{PredictionId, UserId};
+use crate::domain::{PredictionId, UploadId, UserId};
 
 /// How long a link works: 10 minutes, as the original's presigned S3 URLs.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(600);
@@ -79,6 +79,50 @@ impl DownloadLinks {
         ))
     }
 
+    /// The query string (`user=…&expires=…&signature=…`) that lets the bytes of `user`'s
+    /// direct upload `upload` be sent (`PUT /api/uploads/{id}`, `…/parts/{n}`) without other
+    /// credentials until `expires` (Unix seconds): the local storage's counterpart of S3's
+    /// presigned PUT. Signed apart from download links, so neither can stand for the other.
+    ///
+    /// Errors: the database (the secret is read or created on first use).
+    pub async fn upload_query(
+        &self,
+        db: &Db,
+        user: &UserId,
+        upload: UploadId,
+        expires: u64,
+    ) -> Result<String, sqlx::Error> {
+        let secret = self.secret(db).await?;
+        let signature = sign_any(secret, UPLOAD_LABEL, &upload.to_string(), user, expires);
+        Ok(format!(
+            "user={}&expires={expires}&signature={signature}",
+            percent_encode(user.as_str())
+        ))
+    }
+
+    /// Checks an upload link's `expires` and `signature` for `user` and `upload`.
+    ///
+    /// Errors: [`LinkError`] inside `Ok` for a refused link; the database as `Err`.
+    pub async fn check_upload(
+        &self,
+        db: &Db,
+        user: &UserId,
+        upload: UploadId,
+        expires: u64,
+        signature: &str,
+    ) -> Result<Result<(), LinkError>, sqlx::Error> {
+        let secret = self.secret(db).await?;
+        Ok(verify_any(
+            secret,
+            UPLOAD_LABEL,
+            &upload.to_string(),
+            user,
+            expires,
+            signature,
+            unix_now(),
+        ))
+    }
+
     /// Checks a link's `expires` and `signature` for `user` and `prediction`.
     ///
     /// Errors: [`LinkError`] inside `Ok` for a refused link; the database as `Err`.
@@ -107,17 +151,32 @@ fn unix_now() -> u64 {
     u64::try_from(crate::time::now_ms() / 1000).unwrap_or(0)
 }
 
-fn mac(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) -> Hmac<Sha256> {
+/// What a download link signs for: the first line of its MAC input.
+const DOWNLOAD_LABEL: &str = "retainwise-download-v1";
+/// What an upload link signs for.
+const UPLOAD_LABEL: &str = "retainwise-upload-v1";
+
+fn mac(secret: &[u8], label: &str, id: &str, user: &UserId, expires: u64) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    // The id and the number have fixed alphabets without '\n'; the user id comes last.
-    mac.update(format!("retainwise-download-v1\n{prediction}\n{expires}\n").as_bytes());
+    // The label, the id and the number have fixed alphabets without '\n'; the user id comes last.
+    mac.update(format!("{label}\n{id}\n{expires}\n").as_bytes());
     mac.update(user.as_str().as_bytes());
     mac
 }
 
 fn sign(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) -> String {
+    sign_any(
+        secret,
+        DOWNLOAD_LABEL,
+        &prediction.to_string(),
+        user,
+        expires,
+    )
+}
+
+fn sign_any(secret: &[u8], label: &str, id: &str, user: &UserId, expires: u64) -> String {
     URL_SAFE_NO_PAD.encode(
-        mac(secret, user, prediction, expires)
+        mac(secret, label, id, user, expires)
             .finalize()
             .into_bytes(),
     )
@@ -131,11 +190,31 @@ fn verify(
     signature: &str,
     now: u64,
 ) -> Result<(), LinkError> {
+    verify_any(
+        secret,
+        DOWNLOAD_LABEL,
+        &prediction.to_string(),
+        user,
+        expires,
+        signature,
+        now,
+    )
+}
+
+fn verify_any(
+    secret: &[u8],
+    label: &str,
+    id: &str,
+    user: &UserId,
+    expires: u64,
+    signature: &str,
+    now: u64,
+) -> Result<(), LinkError> {
     let given = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| LinkError::Invalid)?;
     // Constant-time comparison (hmac's verify_slice).
-    mac(secret, user, prediction, expires)
+    mac(secret, label, id, user, expires)
         .verify_slice(&given)
         .map_err(|_| LinkError::Invalid)?;
     if now > expires {

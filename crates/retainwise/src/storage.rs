@@ -21,6 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::config::StorageLocation;
 use crate::domain::ObjectKey;
 
+mod direct;
+pub use direct::{IncomingPart, StoredPart};
+
 /// Size of each part sent by a streamed upload (5 MiB, S3's minimum part size).
 const PART_SIZE: usize = 5 * 1024 * 1024;
 
@@ -56,6 +59,8 @@ pub struct Storage {
     local_root: Option<std::path::PathBuf>,
     /// The S3 client and key prefix (`None` on local storage), for [`Storage::presigned_get`].
     s3: Option<(Arc<object_store::aws::AmazonS3>, Option<String>)>,
+    /// The S3 region requests are signed for (empty on local storage).
+    s3_region: String,
 }
 
 /// Why a storage call failed.
@@ -96,6 +101,9 @@ impl Storage {
                         .with_endpoint(endpoint)
                         .with_allow_http(endpoint.starts_with("http://"));
                 }
+                let region = builder
+                    .get_config_value(&object_store::aws::AmazonS3ConfigKey::Region)
+                    .unwrap_or_else(|| "us-east-1".to_owned());
                 let signer = Arc::new(builder.build().context("configuring S3 storage")?);
                 let s3: Arc<dyn ObjectStore> = signer.clone();
                 let (store, root_url) = match prefix {
@@ -110,6 +118,7 @@ impl Storage {
                     root_url,
                     local_root: None,
                     s3: Some((signer, prefix.clone())),
+                    s3_region: region,
                 })
             }
             StorageLocation::Local(dir) => {
@@ -124,6 +133,7 @@ impl Storage {
                     root_url: format!("file://{}", dir.display()),
                     local_root: Some(dir),
                     s3: None,
+                    s3_region: String::new(),
                 })
             }
         }
@@ -165,6 +175,29 @@ impl Storage {
 
     fn path(key: &ObjectKey) -> StorePath {
         StorePath::from(key.as_str())
+    }
+
+    /// The key's path in the bucket, with the configured prefix (for calls on the raw S3
+    /// client, which does not see the prefix store).
+    fn s3_path(&self, key: &ObjectKey) -> StorePath {
+        match self.s3.as_ref().and_then(|(_, prefix)| prefix.as_ref()) {
+            Some(prefix) => StorePath::from(format!("{}/{}", prefix.trim_matches('/'), key)),
+            None => Self::path(key),
+        }
+    }
+
+    /// Whether objects live in S3 (else in a local folder).
+    pub fn is_s3(&self) -> bool {
+        self.s3.is_some()
+    }
+
+    /// The object's size in bytes, or `None` when there is no object at `key` (one HEAD).
+    pub async fn size_of(&self, key: &ObjectKey) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&Self::path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams `chunks` into `key` as a multipart upload; returns the bytes written. On a failing
@@ -314,13 +347,10 @@ impl Storage {
         key: &ObjectKey,
         expires_in: std::time::Duration,
     ) -> Result<Option<String>, StorageError> {
-        let Some((s3, prefix)) = &self.s3 else {
+        let Some((s3, _)) = &self.s3 else {
             return Ok(None);
         };
-        let path = match prefix {
-            Some(prefix) => StorePath::from(format!("{}/{}", prefix.trim_matches('/'), key)),
-            None => Self::path(key),
-        };
+        let path = self.s3_path(key);
         let url = s3
             .signed_url(reqwest::Method::GET, &path, expires_in)
             .await?;

@@ -96,31 +96,7 @@ async fn accept(
     if app.db.active_jobs(user).await? >= u64::from(app.config.max_active_jobs_per_user) {
         return Err(jobs_full());
     }
-    let high = match query.priority.as_deref() {
-        None => false,
-        Some(p) if p.eq_ignore_ascii_case("normal") => false,
-        Some(p) if p.eq_ignore_ascii_case("high") => {
-            // Jumping the queue delays everyone else's jobs: the operator decides who may.
-            if !app
-                .config
-                .high_priority_users
-                .iter()
-                .any(|u| u == user.as_str())
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "priority=high is reserved for users the operator lists in \
-                     RETAINWISE_HIGH_PRIORITY_USERS, and {user} is not one of them; upload \
-                     without it to queue normally"
-                )));
-            }
-            true
-        }
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "priority {other:?} is invalid: use normal or high"
-            )))
-        }
-    };
+    let high = high_priority(app, user, query.priority.as_deref())?;
 
     let mut fields = Vec::new();
     let stored = store_csv(app, user, multipart, &mut fields).await?;
@@ -143,8 +119,10 @@ async fn accept(
             high,
             reference.as_deref(),
             &manual,
+            false,
         )
         .await
+        .map(|_| ())
     }
     .await;
     let StoredCsv {
@@ -160,21 +138,72 @@ async fn accept(
         return Err(e);
     }
     tracing::info!(prediction_id = %prediction_id, upload_id = %upload_id, size_bytes = size, "prediction_queued");
-    Ok((
+    Ok(queued_answer(
+        prediction_id,
+        upload_id,
+        &filename,
+        size,
+        "QUEUED",
+    ))
+}
+
+/// Whether `priority` (`normal`, `high` or absent) puts the job ahead of normal ones.
+///
+/// Errors: 403 for `high` from a user the operator did not list, 400 for another value.
+pub(super) fn high_priority(
+    app: &App,
+    user: &crate::domain::UserId,
+    priority: Option<&str>,
+) -> Result<bool, ApiError> {
+    match priority {
+        None => Ok(false),
+        Some(p) if p.eq_ignore_ascii_case("normal") => Ok(false),
+        Some(p) if p.eq_ignore_ascii_case("high") => {
+            // Jumping the queue delays everyone else's jobs: the operator decides who may.
+            if !app
+                .config
+                .high_priority_users
+                .iter()
+                .any(|u| u == user.as_str())
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "priority=high is reserved for users the operator lists in \
+                     RETAINWISE_HIGH_PRIORITY_USERS, and {user} is not one of them; upload \
+                     without it to queue normally"
+                )));
+            }
+            Ok(true)
+        }
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "priority {other:?} is invalid: use normal or high"
+        ))),
+    }
+}
+
+/// The 202 answer of a queued prediction, the same for `POST /api/csv` and a completed direct
+/// upload.
+pub(super) fn queued_answer(
+    prediction_id: PredictionId,
+    upload_id: UploadId,
+    filename: &str,
+    size: u64,
+    status: &str,
+) -> (StatusCode, Json<serde_json::Value>) {
+    (
         StatusCode::ACCEPTED,
         Json(json!({
             "success": true,
             "message": "file uploaded; the prediction is queued",
             "prediction_id": prediction_id.to_string(),
             "upload_id": upload_id.to_string(),
-            "prediction_status": "QUEUED",
+            "prediction_status": status,
             "filename": filename,
             "size_bytes": size,
             "file_size": size,
             "status_url": format!("/api/predictions/{prediction_id}"),
             "results_url": format!("/api/predictions/{prediction_id}/results"),
         })),
-    ))
+    )
 }
 
 /// An upload stored in object storage, not yet referred to by any row.
@@ -259,14 +288,7 @@ pub(super) async fn store_csv(
         .file_name()
         .map(sanitize_filename)
         .unwrap_or_else(|| "upload.csv".to_owned());
-    if let Some((_, what)) = NOT_CSV
-        .iter()
-        .find(|(ext, _)| filename.to_ascii_lowercase().ends_with(ext))
-    {
-        return Err(ApiError::BadRequest(format!(
-            "{filename:?} looks like {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
-        )));
-    }
+    refuse_not_csv_name(&filename)?;
     let first = loop {
         match field.chunk().await {
             Ok(Some(chunk)) if chunk.is_empty() => continue,
@@ -326,6 +348,20 @@ pub(super) async fn store_csv(
     })
 }
 
+/// Refuses a file name whose extension says it is certainly not CSV text (a workbook, a PDF,
+/// an archive), naming what to do instead.
+pub(super) fn refuse_not_csv_name(filename: &str) -> Result<(), ApiError> {
+    match NOT_CSV
+        .iter()
+        .find(|(ext, _)| filename.to_ascii_lowercase().ends_with(ext))
+    {
+        Some((_, what)) => Err(ApiError::BadRequest(format!(
+            "{filename:?} looks like {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What the worker would find at once about a stored upload, answered now (400) instead of
 /// after a 202: bytes that are not CSV text, no header, columns the model cannot map (too many
 /// absent, or ambiguous), hand-chosen columns that do not exist, or a header and no customer
@@ -334,7 +370,7 @@ pub(super) async fn store_csv(
 /// parts on the same [`HEAD_BYTES`](crate::registry::HEAD_BYTES).
 ///
 /// Errors: 400 with the scorer's own sentence.
-async fn check_readable(
+pub(super) async fn check_readable(
     app: &App,
     model_id: &str,
     stored: &StoredCsv,
@@ -453,7 +489,7 @@ pub(super) async fn fields_after_file(
 
 /// The optional `reference_date` form field (before or after the file; given twice with
 /// different values it is refused), checked and spelled `YYYY-MM-DD`.
-fn reference_date(fields: &[(String, String)]) -> Result<Option<String>, ApiError> {
+pub(super) fn reference_date(fields: &[(String, String)]) -> Result<Option<String>, ApiError> {
     let mut given = fields
         .iter()
         .filter(|(name, _)| name == "reference_date")
@@ -474,9 +510,11 @@ fn reference_date(fields: &[(String, String)]) -> Result<Option<String>, ApiErro
 }
 
 /// The upload row, the prediction row (with its reference date and manual mapping, if any) and
-/// the queue message, in one transaction.
+/// the queue message, in one transaction. With `direct`, the direct upload of the same id moves
+/// from PENDING to COMPLETED in it too; `Ok(false)` then says another completion got there
+/// first and nothing was written.
 #[allow(clippy::too_many_arguments)] // each is one setting of the upload, named at the call
-async fn queue_prediction(
+pub(super) async fn queue_prediction(
     app: &App,
     user: &crate::domain::UserId,
     prediction_id: PredictionId,
@@ -485,7 +523,8 @@ async fn queue_prediction(
     high: bool,
     reference_date: Option<&str>,
     manual: &retainwise_model::ManualMapping,
-) -> Result<(), ApiError> {
+    direct: bool,
+) -> Result<bool, ApiError> {
     let (upload_id, key) = (stored.upload_id, &stored.key);
     let mut tx = app.db.pool().begin().await?;
     let cap = u64::from(app.config.max_active_jobs_per_user);
@@ -494,6 +533,10 @@ async fn queue_prediction(
         .is_err()
     {
         return Err(jobs_full());
+    }
+    // After the admission row (the one lock order of every job's transaction).
+    if direct && !db::claim_direct_upload(&mut tx, user, upload_id, prediction_id).await? {
+        return Ok(false);
     }
     let new = NewPrediction {
         prediction_id,
@@ -525,12 +568,12 @@ async fn queue_prediction(
     db::set_message_id(&mut tx, prediction_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();
-    Ok(())
+    Ok(true)
 }
 
 /// The 429 for a user who already has `RETAINWISE_MAX_ACTIVE_JOBS_PER_USER` jobs QUEUED or
 /// RUNNING.
-fn jobs_full() -> ApiError {
+pub(super) fn jobs_full() -> ApiError {
     ApiError::TooManyRequests {
         retry_after: std::time::Duration::from_secs(30),
         what:
@@ -542,7 +585,7 @@ fn jobs_full() -> ApiError {
 /// Refuses bytes that are plainly not CSV text (a workbook, a PDF, binary data), with the same
 /// rules the scorer's decoder uses, so a file refused here would have failed there too and a
 /// file accepted here (UTF-16 with or without a byte-order mark included) can be decoded.
-fn sniff(filename: &str, head: &[u8]) -> Result<(), ApiError> {
+pub(super) fn sniff(filename: &str, head: &[u8]) -> Result<(), ApiError> {
     match retainwise_model::decode::not_text(head) {
         Some(what) => Err(ApiError::BadRequest(format!(
             "{filename:?} is {what}, not a CSV file; export it as CSV (comma-separated values) and upload that"
@@ -566,7 +609,7 @@ fn multipart_error(
 }
 
 /// Keeps the last path segment and printable characters only, at most 200 of them.
-fn sanitize_filename(raw: &str) -> String {
+pub(super) fn sanitize_filename(raw: &str) -> String {
     let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
     let clean: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
     if clean.trim().is_empty() {
@@ -576,9 +619,12 @@ fn sanitize_filename(raw: &str) -> String {
     }
 }
 
-fn human_bytes(n: u64) -> String {
+pub(super) fn human_bytes(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n.is_multiple_of(MIB) {
+    const GIB: u64 = 1024 * MIB;
+    if n >= GIB && n.is_multiple_of(GIB) {
+        format!("{} GB", n / GIB)
+    } else if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MB", n / MIB)
     } else if n >= 1024 {
         format!("{:.1} KB", n as f64 / 1024.0)

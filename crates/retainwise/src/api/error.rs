@@ -26,6 +26,10 @@ pub enum ApiError {
     /// 413: the upload is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 422: the request is well formed but what it refers to is wrong (an uploaded file whose
+    /// size or SHA-256 is not the declared one); the text names expected and actual.
+    #[error("{0}")]
+    Unprocessable(String),
     /// 401: missing or refused credentials. The reason is logged by the caller, never shown.
     #[error("missing or invalid credentials")]
     Unauthorized,
@@ -88,6 +92,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            Self::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::Unauthorized | Self::TooManyRequests { .. } => {
                 (StatusCode::BAD_REQUEST, self.to_string())
             }

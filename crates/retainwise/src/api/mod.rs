@@ -7,6 +7,7 @@
 mod compat;
 mod csv_tools;
 mod csv_upload;
+pub mod direct_upload;
 mod error;
 pub(crate) mod health;
 pub mod host;
@@ -93,7 +94,9 @@ pub fn router(app: App) -> Router {
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries));
     // One customers index cache for the pages and the original frontend's dashboard call.
     let indexes = std::sync::Arc::new(crate::web::IndexCache::new(crate::web::INDEXES_KEPT));
-    let api = api.merge(compat::routes(indexes.clone()));
+    let api = api
+        .merge(compat::routes(indexes.clone()))
+        .merge(direct_upload::routes());
     let mut router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -139,6 +142,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::PUT])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }

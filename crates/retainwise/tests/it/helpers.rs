@@ -27,6 +27,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         visibility_timeout: Duration::from_secs(2),
         max_receives: 3,
         max_upload_bytes: 10 * 1024 * 1024,
+        max_direct_upload_bytes: 5 * 1024 * 1024 * 1024,
+        upload_part_bytes: 16 * 1024 * 1024,
         max_result_bytes: 160 * 1024 * 1024,
         training_max_cells: 2_000_000,
         training_max_memory_mb: 1024,

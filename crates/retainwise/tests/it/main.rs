@@ -16,6 +16,7 @@ mod corpus;
 mod data_quality;
 mod dates;
 mod deploy;
+mod direct_upload;
 mod drills;
 mod dropin;
 mod duplicate_ids;
