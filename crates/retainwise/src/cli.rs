@@ -91,6 +91,29 @@ enum Command {
         #[arg(long, value_parser = reference_date_arg)]
         reference_date: Option<NaiveDate>,
     },
+    /// Send a CSV of any size to a running server by the direct upload API (in parts, with a
+    /// progress bar, resent after a dropped connection) and queue its prediction; prints the
+    /// prediction id, and with --wait the results' URL once scored.
+    Upload {
+        /// The customer CSV.
+        file: PathBuf,
+        /// The server's base URL, e.g. https://churn.example.com.
+        #[arg(long, env = "RETAINWISE_SERVER")]
+        server: String,
+        /// An API key (`retainwise apikey create`) or a bearer token; none for a server
+        /// without sign-in.
+        #[arg(long, env = "RETAINWISE_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Resume this upload (its id was printed when it began): only missing parts are sent.
+        #[arg(long, value_name = "UPLOAD_ID")]
+        resume: Option<String>,
+        /// Wait until the prediction finishes, then print where its results are.
+        #[arg(long)]
+        wait: bool,
+        /// For a model with date columns: the date they count days back from (YYYY-MM-DD).
+        #[arg(long, value_parser = reference_date_arg)]
+        reference_date: Option<NaiveDate>,
+    },
     /// Train a model on a labelled CSV and print its cross-validated metrics.
     Train {
         /// Labelled customer CSV.
@@ -449,6 +472,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await
             .context("scoring task")?
+        }
+        Command::Upload {
+            file,
+            server,
+            api_key,
+            resume,
+            wait,
+            reference_date,
+        } => {
+            let date = reference_date.map(retainwise_model::dates::iso);
+            let prediction = crate::upload_client::run(crate::upload_client::UploadArgs {
+                file: &file,
+                server: &server,
+                api_key: api_key.as_deref(),
+                resume: resume.as_deref(),
+                wait: false,
+                reference_date: date.as_deref(),
+            })
+            .await?;
+            println!("{prediction}");
+            if wait {
+                crate::upload_client::wait_for(&server, api_key.as_deref(), &prediction).await?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Train {
             input,

@@ -27,6 +27,7 @@ pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod time;
+pub mod upload_client;
 pub mod web;
 pub mod webhooks;
 pub mod worker;

@@ -444,10 +444,12 @@ async fn receive(
     let parts = row.parts as u32;
     let n = match n {
         None if parts == 1 => 1,
-        None => return Err(ApiError::Conflict(format!(
+        None => {
+            return Err(ApiError::Conflict(format!(
             "upload {id} is in {parts} parts of {} bytes: PUT each to /api/uploads/{id}/parts/N",
             row.part_size
-        ))),
+        )))
+        }
         Some(n) if n > parts => {
             return Err(ApiError::NotFound(format!(
                 "upload {id} has parts 1 to {parts}; there is no part {n}"

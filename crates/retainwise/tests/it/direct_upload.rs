@@ -551,3 +551,76 @@ async fn on_postgres_and_s3_the_parts_go_straight_to_the_bucket() {
         "{text}"
     );
 }
+
+/// `retainwise upload FILE --server URL --wait`: the real binary through a connection that
+/// drops mid-part; it says so, sends what is missing, completes, waits and prints the
+/// prediction id and the results' URL.
+#[tokio::test]
+async fn the_upload_command_resumes_after_a_dropped_connection_and_waits() {
+    let t = TestApp::spawn_with(|c| c.upload_part_bytes = 5 * MIB).await;
+    let bytes = file_over(12 * MIB);
+    let rows = bytes.iter().filter(|b| **b == b'\n').count() - 1;
+    let file = t.dir.path().join("customers.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let upstream: std::net::SocketAddr = t.base.trim_start_matches("http://").parse().unwrap();
+    // Byte 8 MiB of everything sent falls in part 2.
+    let proxy = crate::cut_proxy::spawn(upstream, 8 * MIB).await;
+    let server = format!("http://{}", proxy.addr);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+        .args([
+            "upload",
+            file.to_str().unwrap(),
+            "--server",
+            &server,
+            "--wait",
+        ])
+        .env_remove("RETAINWISE_API_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let run = tokio::spawn(child.wait_with_output());
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload did not queue a job"
+        );
+        match t.worker.run_once(Duration::from_millis(500)).await.unwrap() {
+            Some(Outcome::Completed { .. }) => break,
+            Some(other) => panic!("the job ended {other:?}"),
+            None => {}
+        }
+    }
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the command exits once the prediction completed")
+        .unwrap()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        proxy.cut.load(std::sync::atomic::Ordering::SeqCst),
+        "the connection was cut"
+    );
+    assert!(
+        stderr.contains("broke off") && stderr.contains("retrying"),
+        "{stderr}"
+    );
+    let mut lines = stdout.lines();
+    let prediction = lines.next().unwrap().trim().to_owned();
+    assert_eq!(
+        lines.next().unwrap().trim(),
+        format!("{server}/api/predictions/{prediction}/results")
+    );
+    let p = t.prediction(&prediction).await;
+    assert_eq!(p["status"], "COMPLETED");
+    assert_eq!(p["rows_processed"].as_u64().unwrap() as usize, rows);
+}

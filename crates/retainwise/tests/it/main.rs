@@ -3,6 +3,7 @@
 //! worker (driven step by step or running in the background), and the real `retainwise` binary
 //! where a process must be killed or signalled.
 
+mod cut_proxy;
 mod fleet;
 mod helpers;
 mod s3_proxy;

@@ -1,0 +1,94 @@
+//! A TCP proxy that breaks one transfer off mid-body: it forwards every connection to the
+//! server, counts the bytes clients send over all of them, and closes (both ways) the
+//! connection that carries byte number `cut_at`, once. Real sockets, so the client sees a
+//! dropped connection and the server an unfinished body, as when a network goes away.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+pub struct CutProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Whether the cut happened.
+    pub cut: Arc<AtomicBool>,
+}
+
+/// Starts the proxy in front of `upstream`.
+pub async fn spawn(upstream: SocketAddr, cut_at: u64) -> CutProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let cut = Arc::new(AtomicBool::new(false));
+    let flag = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(upstream).await else {
+                continue;
+            };
+            tokio::spawn(pipe(client, server, sent.clone(), flag.clone(), cut_at));
+        }
+    });
+    CutProxy { addr, cut }
+}
+
+async fn pipe(
+    client: TcpStream,
+    server: TcpStream,
+    sent: Arc<AtomicU64>,
+    cut: Arc<AtomicBool>,
+    cut_at: u64,
+) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let stop = CancellationToken::new();
+    let up = {
+        let stop = stop.clone();
+        async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    n = client_read.read(&mut buf) => match n { Ok(0) | Err(_) => return, Ok(n) => n },
+                };
+                let before = sent.fetch_add(n as u64, Ordering::SeqCst);
+                if before < cut_at
+                    && before + n as u64 >= cut_at
+                    && !cut.swap(true, Ordering::SeqCst)
+                {
+                    let keep = (cut_at - before) as usize;
+                    let _ = server_write.write_all(&buf[..keep]).await;
+                    stop.cancel();
+                    return;
+                }
+                if server_write.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let down = {
+        let stop = stop.clone();
+        async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    n = server_read.read(&mut buf) => match n { Ok(0) | Err(_) => return, Ok(n) => n },
+                };
+                if client_write.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+    stop.cancel();
+}
