@@ -47,6 +47,8 @@
   const progressBox = document.getElementById("progress-box");
   const progress = document.getElementById("progress");
   const maxBytes = Number(form.dataset.maxBytes);
+  // Files above this many bytes go by the direct upload: in parts, resumable.
+  const directFrom = Number(form.dataset.directFrom);
   let ready = false;
   // Columns chosen by hand: model input -> header as written, or null for "no column".
   let choices = {};
@@ -213,6 +215,123 @@
     }
   }
 
+  function showProgress(done, total) {
+    progress.value = Math.round((100 * done) / Math.max(1, total));
+    progress.textContent = progress.value + "%";
+  }
+  function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+  // One PUT of `blob` to `url` (the API's signed URL or a presigned S3 one: no credentials),
+  // reporting progress on top of the `before` bytes already sent.
+  function putPart(url, blob, before, total) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", url);
+      xhr.upload.addEventListener("progress", (ev) => showProgress(before + ev.loaded, total));
+      xhr.addEventListener("load", () => {
+        if (xhr.status >= 200 && xhr.status < 300) resolve();
+        else {
+          let answer = {};
+          try { answer = JSON.parse(xhr.responseText); } catch (_) { /* S3 answers XML */ }
+          reject(new Error(answer.detail || `the server answered ${xhr.status}`));
+        }
+      });
+      xhr.addEventListener("error", () => reject(new Error("the connection dropped")));
+      xhr.addEventListener("abort", () => reject(new Error("the transfer was stopped")));
+      xhr.send(blob);
+    });
+  }
+
+  // The direct upload: declare the file (or find the upload begun for it before), send the
+  // parts the server does not hold, complete. After a failure: wait, ask which parts arrived
+  // (with fresh URLs), send the rest.
+  async function directUpload(file, settings) {
+    const memory = `retainwise-upload:${file.name}:${file.size}:${file.lastModified}`;
+    let upload = null;
+    const earlier = window.localStorage.getItem(memory);
+    if (earlier) {
+      try {
+        const r = await fetch(`/api/uploads/${encodeURIComponent(earlier)}`);
+        if (r.ok) {
+          const answer = await r.json();
+          if (answer.status === "PENDING") upload = answer;
+        }
+      } catch (_) { /* start afresh */ }
+    }
+    if (!upload) {
+      let r;
+      try {
+        r = await fetch("/api/uploads", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(Object.assign({ filename: file.name, size: file.size }, settings)),
+        });
+      } catch (_) {
+        return refused("the server could not be reached; check your connection and try again");
+      }
+      if (r.status !== 201) return refused(await detail(r));
+      upload = await r.json();
+      window.localStorage.setItem(memory, upload.upload_id);
+    }
+    const id = upload.upload_id;
+    let failures = 0;
+    for (;;) {
+      const parts = upload.url
+        ? [{ part_number: 1, size: file.size, url: upload.url }]
+        : upload.parts;
+      const present = new Set(upload.parts_present || []);
+      let sent = parts.filter((p) => present.has(p.part_number)).reduce((n, p) => n + p.size, 0);
+      try {
+        for (const p of parts) {
+          if (present.has(p.part_number)) continue;
+          const start = (p.part_number - 1) * upload.part_size;
+          await putPart(p.url, file.slice(start, start + p.size), sent, file.size);
+          sent += p.size;
+          present.add(p.part_number);
+          failures = 0;
+        }
+        const r = await fetch(`/api/uploads/${id}/complete`, { method: "POST" });
+        if (r.status === 202) {
+          window.localStorage.removeItem(memory);
+          const answer = await r.json();
+          showProgress(1, 1);
+          say("Uploaded. Opening the prediction…", "ok");
+          window.location.assign(`/predictions/${answer.prediction_id}`);
+          return;
+        }
+        const why = await detail(r);
+        if (r.status !== 409 || !/missing/.test(why)) {
+          if (r.status === 422 || r.status === 400) window.localStorage.removeItem(memory);
+          return refused(why);
+        }
+        throw new Error(why);
+      } catch (err) {
+        failures += 1;
+        if (failures > 8) {
+          return refused(`${err.message}. Choose the same file again to send the rest.`);
+        }
+        const wait = Math.min(30, 2 ** failures);
+        const what = err.message === "the connection dropped" ? "The connection dropped" : `The upload stopped (${err.message})`;
+        say(`${what}; ${present.size} of ${parts.length} parts are on the server. Resuming in ${wait} s…`, "warning");
+        await sleep(wait * 1000);
+        try {
+          const r = await fetch(`/api/uploads/${id}`);
+          if (r.ok) upload = await r.json();
+        } catch (_) { /* still offline: try again after the next pause */ }
+        if (upload.status && upload.status !== "PENDING") {
+          return refused(upload.error || `the upload is ${upload.status}; choose the file again`);
+        }
+        say(`Resuming the upload of ${file.name}…`);
+      }
+    }
+  }
+
+  function refused(why) {
+    progressBox.hidden = true;
+    submit.disabled = false;
+    say(`The upload was refused: ${why}`, "error");
+  }
+
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const file = input.files[0];
@@ -220,6 +339,15 @@
     submit.disabled = true;
     progressBox.hidden = false;
     progress.value = 0;
+    if (file.size > directFrom) {
+      const settings = {};
+      const date = document.getElementById("reference-date");
+      if (!document.getElementById("reference-box").hidden && date.value) settings.reference_date = date.value;
+      if (Object.keys(choices).length) settings.mapping = choices;
+      say(`Uploading ${file.name} in parts…`);
+      directUpload(file, settings);
+      return;
+    }
     const body = new FormData();
     const reference = document.getElementById("reference-date");
     if (!document.getElementById("reference-box").hidden && reference.value) {

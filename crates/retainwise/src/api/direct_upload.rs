@@ -429,10 +429,9 @@ async fn receive(
         .check_upload(&app.db, &user, upload, link.expires, &link.signature)
         .await?
     {
-        return Err(ApiError::Forbidden(format!(
-            "{}",
-            refused.to_string().replace("download link", "upload link")
-        )));
+        return Err(ApiError::Forbidden(
+            refused.to_string().replace("download link", "upload link"),
+        ));
     }
     let row = find(app, &user, id).await?;
     if app.storage.is_s3() {
@@ -687,7 +686,7 @@ async fn finish(
     let head_len = (crate::registry::HEAD_BYTES as u64).min(size);
     let head = app
         .storage
-        .get_ranges(&key, &[0..head_len])
+        .get_ranges(&key, std::slice::from_ref(&(0..head_len)))
         .await?
         .into_iter()
         .next()

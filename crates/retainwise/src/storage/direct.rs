@@ -205,6 +205,20 @@ impl Storage {
         Ok((hasher.finalize().into(), len))
     }
 
+    /// The origin (`scheme://host[:port]`) a browser sends the parts of a direct upload to on
+    /// S3; `None` on local storage (the API's own origin).
+    ///
+    /// # Errors
+    /// [`StorageError::Backend`] when the credentials cannot be loaded.
+    pub async fn direct_origin(&self) -> Result<Option<String>, StorageError> {
+        if self.s3.is_none() {
+            return Ok(None);
+        }
+        let probe = ObjectKey::model(&"probe-0".parse().map_err(|_| other("model id"))?);
+        let url = self.object_url(&probe).await?;
+        Ok(Some(url.origin().ascii_serialization()))
+    }
+
     /// The object's URL without a query (endpoint, bucket and path style as object_store
     /// addresses it), taken from a URL it signs.
     async fn object_url(&self, key: &ObjectKey) -> Result<reqwest::Url, StorageError> {

@@ -2,13 +2,20 @@
 //! server's limit before sending anything, shows the column-mapping preview (which file column
 //! became which model input, with confidence; missing and ignored columns) from
 //! `POST /api/csv/preview-mapping`, and only then queues the job with `POST /api/csv`, showing a
-//! progress bar while the bytes go up. The preview names the model that will score the file,
+//! progress bar while the bytes go up. A file larger than the form's limit or than one part
+//! (`RETAINWISE_UPLOAD_PART_BYTES`) goes by the direct upload instead (`POST /api/uploads`, up to
+//! `RETAINWISE_MAX_DIRECT_UPLOAD_BYTES`): part by part, with the same progress bar, and after a
+//! dropped connection it asks which parts arrived and sends the rest (the upload id is kept in
+//! the browser's local storage, so choosing the same file again after a reload resumes it too).
+//! On S3 the parts go straight to the bucket, so the page's Content-Security-Policy lets the
+//! script connect there (and the bucket's CORS must allow the site's origin to `PUT`). The preview names the model that will score the file,
 //! shows each header exactly as written, and has a select per model input to choose its column
 //! by hand (or none: scored as missing); the choices are previewed again at once and sent with
 //! the upload as its `mapping` field. Without JavaScript the form still posts the file to the
 //! API.
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
@@ -19,11 +26,15 @@ use super::{WebState, WebUser};
 /// `GET /`.
 pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Response {
     let limit = state.app.config.max_upload_bytes;
+    let direct_max = state.app.config.max_direct_upload_bytes;
+    // Files above this go part by part (resumable); smaller ones keep the one-request form.
+    let direct_from = limit.min(state.app.config.upload_part_bytes);
     let body = html! {
         h1 { "Score a customer file" }
         p { "Upload a CSV with one row per customer. Each customer gets a churn probability, a risk level and the reasons behind it." }
         form #upload-form.card method="post" action="/api/csv" enctype="multipart/form-data"
-            data-max-bytes=(limit) data-max-text=(human_bytes(limit))
+            data-max-bytes=(direct_max) data-max-text=(human_bytes(direct_max))
+            data-direct-from=(direct_from)
             data-head-bytes=(crate::registry::HEAD_BYTES) {
             div #dropzone.dropzone {
                 label for="file" {
@@ -31,7 +42,7 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
                     span { " or choose one" }
                 }
                 input #file type="file" name="file" accept=".csv,.tsv,.txt,text/csv" required aria-describedby="file-help";
-                p #file-help.hint { "CSV (comma, semicolon, tab or pipe separated), up to " (human_bytes(limit)) "." }
+                p #file-help.hint { "CSV (comma, semicolon, tab or pipe separated), up to " (human_bytes(direct_max)) ". Files over " (human_bytes(direct_from)) " are sent in parts and pick up where they stopped after a dropped connection." }
             }
             p #file-status.alert role="status" aria-live="polite" hidden {}
             section #preview aria-live="polite" aria-labelledby="preview-h" hidden {
@@ -79,13 +90,31 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
             p.hint { "Column order does not matter; names are matched ignoring case and punctuation, by known aliases (e.g. mrr for MonthlyCharges) and, for small typos, by similarity." }
         }
     };
-    layout::page("Upload", Nav::Upload, state.app.auth.is_required(), body).into_response()
+    let mut response =
+        layout::page("Upload", Nav::Upload, state.app.auth.is_required(), body).into_response();
+    if let Ok(Some(s3)) = state.app.storage.direct_origin().await {
+        // The parts of a direct upload go to the bucket: allow the script to connect there
+        // (the rest of the policy is the site's, `api::SECURITY_HEADERS`).
+        let policy = format!(
+            "default-src 'self'; connect-src 'self' {s3}; img-src 'self' data:; style-src 'self'; \
+             script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
 }
 
 /// `10485760` → `"10 MB"`.
 fn human_bytes(n: u64) -> String {
     const MB: u64 = 1024 * 1024;
-    if n >= MB {
+    const GB: u64 = 1024 * MB;
+    if n >= GB && n.is_multiple_of(GB) {
+        format!("{} GB", format::int(n / GB))
+    } else if n >= MB {
         format!("{} MB", format::int(n.div_ceil(MB)))
     } else {
         format!("{} KB", format::int(n.div_ceil(1024)))

@@ -192,7 +192,7 @@ async fn a_file_over_the_form_limit_goes_up_in_parts_resumes_and_is_scored() {
         "the parts are removed once the file is assembled"
     );
 
-    assert!(matches!(t.work_once().await, Outcome::Completed { .. }));
+    assert!(matches!(t.work_once().await, Outcome::Completed));
     assert!(
         matches!(
             tokio::time::timeout(
@@ -505,7 +505,7 @@ async fn on_postgres_and_s3_the_parts_go_straight_to_the_bucket() {
     .await
     .unwrap();
     assert_eq!(again["prediction_id"], prediction.as_str());
-    assert!(matches!(t.work_once().await, Outcome::Completed { .. }));
+    assert!(matches!(t.work_once().await, Outcome::Completed));
     let p = t.prediction(&prediction).await;
     assert_eq!(p["status"], "COMPLETED");
     assert_eq!(p["rows_processed"].as_u64().unwrap() as usize, rows);
@@ -564,7 +564,7 @@ async fn the_upload_command_resumes_after_a_dropped_connection_and_waits() {
     std::fs::write(&file, &bytes).unwrap();
     let upstream: std::net::SocketAddr = t.base.trim_start_matches("http://").parse().unwrap();
     // Byte 8 MiB of everything sent falls in part 2.
-    let proxy = crate::cut_proxy::spawn(upstream, 8 * MIB).await;
+    let proxy = crate::cut_proxy::spawn(upstream, 8 * MIB, false).await;
     let server = format!("http://{}", proxy.addr);
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
         .args([
@@ -588,7 +588,7 @@ async fn the_upload_command_resumes_after_a_dropped_connection_and_waits() {
             "the upload did not queue a job"
         );
         match t.worker.run_once(Duration::from_millis(500)).await.unwrap() {
-            Some(Outcome::Completed { .. }) => break,
+            Some(Outcome::Completed) => break,
             Some(other) => panic!("the job ended {other:?}"),
             None => {}
         }
@@ -623,4 +623,156 @@ async fn the_upload_command_resumes_after_a_dropped_connection_and_waits() {
     let p = t.prediction(&prediction).await;
     assert_eq!(p["status"], "COMPLETED");
     assert_eq!(p["rows_processed"].as_u64().unwrap() as usize, rows);
+}
+
+/// The upload page in real headless Chromium, signed in through the form: a file over the
+/// form's limit goes in parts with the progress bar; the connection drops mid-part and stays
+/// away; the page says so, and once the network is back it sends the rest and opens the
+/// prediction, which is scored.
+#[tokio::test]
+async fn browser_a_large_file_resumes_after_a_dropped_connection() {
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((c, _profile)) = crate::web::browser(downloads.path()).await else {
+        return;
+    };
+    let t = TestApp::spawn_with(|c| {
+        c.upload_part_bytes = 5 * MIB;
+        c.auth = retainwise::auth::AuthConfig::Secret {
+            secret: "a-test-secret-of-at-least-32-bytes!!".to_owned().into(),
+            issuer: None,
+            audience: None,
+        };
+    })
+    .await;
+    let key = t
+        .app
+        .db
+        .create_api_key(&"user_browser".parse().unwrap(), "web")
+        .await
+        .unwrap();
+    let bytes = file_over(12 * MIB);
+    let rows = bytes.iter().filter(|b| **b == b'\n').count() - 1;
+    let file = t.dir.path().join("big-customers.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let upstream: std::net::SocketAddr = t.base.trim_start_matches("http://").parse().unwrap();
+    // Byte 8 MiB of everything the browser sends falls in part 2.
+    let proxy = crate::cut_proxy::spawn(upstream, 8 * MIB, true).await;
+    let base = format!("http://{}", proxy.addr);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (w, s) = (t.worker.clone(), shutdown.clone());
+        tokio::spawn(async move { w.run(s).await })
+    };
+
+    c.goto(&format!("{base}/")).await.unwrap();
+    crate::web::wait_for(&c, "form[action='/signin'] #key")
+        .await
+        .send_keys(&key.secret)
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "form[action='/signin'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "#file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    wait_status(&c, "ready to be scored", 60).await;
+    crate::web::wait_for(&c, "#submit:not([disabled])")
+        .await
+        .click()
+        .await
+        .unwrap();
+    // The drop is seen and said.
+    let text = wait_status(&c, "connection dropped", 120).await;
+    assert!(text.contains("Resuming"), "{text}");
+    assert!(proxy.cut.load(std::sync::atomic::Ordering::SeqCst));
+    let progress: f64 = c
+        .execute("return document.getElementById('progress').value", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!(progress > 0.0 && progress < 100.0, "progress {progress}");
+    crate::web::screenshots(&c, "upload-resuming").await;
+    // The network comes back: the page sends the rest and opens the prediction.
+    proxy.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let id = loop {
+        let url = c.current_url().await.unwrap();
+        if let Some(id) = url.path().strip_prefix("/predictions/") {
+            break id.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never left the upload page"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let user: retainwise::domain::UserId = "user_browser".parse().unwrap();
+    let prediction: retainwise::domain::PredictionId = id.parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let row = loop {
+        let row = t
+            .app
+            .db
+            .prediction(&user, prediction)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.status().to_string() == "COMPLETED" || std::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        row.status().to_string(),
+        "COMPLETED",
+        "{:?}",
+        row.error_message
+    );
+    assert_eq!(row.rows_processed as usize, rows);
+    shutdown.cancel();
+    let _ = worker.await;
+    let _ = c.close().await;
+}
+
+/// The upload page's status line once it contains `want`, read by script (the page is not
+/// reloaded meanwhile); on a timeout, fails with the page's URL and text.
+async fn wait_status(c: &fantoccini::Client, want: &str, secs: u64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = c
+            .execute(
+                "const e = document.getElementById('file-status'); return e ? e.textContent : null",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if text.contains(want) {
+            return text;
+        }
+        if std::time::Instant::now() > deadline {
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            let body = c
+                .execute(
+                    "return document.body ? document.body.innerText : ''",
+                    vec![],
+                )
+                .await
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            panic!("status never said {want:?}: {text:?} at {url}: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
