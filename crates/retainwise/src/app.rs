@@ -288,8 +288,9 @@ pub fn redact(url: &str) -> String {
 /// Removes, at start and then hourly, the staged parts of local uploads that a killed process
 /// left behind ([`Storage::remove_abandoned_parts`]); an hour is far beyond the request timeout,
 /// so no upload in progress loses its part. Started by the long-running roles (`serve`, `api`,
-/// `worker`), not by every command that opens the app.
-pub fn spawn_part_sweeper(storage: Storage, db: crate::db::Db) {
+/// `worker`), not by every command that opens the app. With `uploads` (the roles that serve the
+/// API), also [`sweep_expired_uploads`] on that database.
+pub fn spawn_part_sweeper(storage: Storage, uploads: Option<crate::db::Db>) {
     const IDLE: Duration = Duration::from_secs(3600);
     tokio::spawn(async move {
         loop {
@@ -298,10 +299,12 @@ pub fn spawn_part_sweeper(storage: Storage, db: crate::db::Db) {
                 Ok(removed) => tracing::info!(removed, "removed parts of abandoned uploads"),
                 Err(e) => tracing::warn!(error = %e, "could not sweep parts of abandoned uploads"),
             }
-            match sweep_expired_uploads(&db, &storage).await {
-                Ok(0) => {}
-                Ok(expired) => tracing::info!(expired, "removed expired direct uploads"),
-                Err(e) => tracing::warn!(error = %e, "could not sweep expired direct uploads"),
+            if let Some(db) = &uploads {
+                match sweep_expired_uploads(db, &storage).await {
+                    Ok(0) => {}
+                    Ok(expired) => tracing::info!(expired, "removed expired direct uploads"),
+                    Err(e) => tracing::warn!(error = %e, "could not sweep expired direct uploads"),
+                }
             }
             tokio::time::sleep(IDLE).await;
         }

@@ -388,7 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ops,
             concurrency,
         } => {
-            let app = open_role(&settings, &ops).await?;
+            let app = open_role(&settings, &ops, true).await?;
             let shutdown = shutdown_signal();
             spawn_emf(&app, &ops, &shutdown);
             let worker = Worker::new(
@@ -412,7 +412,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             settings,
             ops,
         } => {
-            let app = open_role(&settings, &ops).await?;
+            let app = open_role(&settings, &ops, true).await?;
             let shutdown = shutdown_signal();
             spawn_emf(&app, &ops, &shutdown);
             serve_http(&app, &listen, shutdown).await?;
@@ -424,7 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             concurrency,
             metrics_bind,
         } => {
-            let app = open_role(&settings, &ops).await?;
+            let app = open_role(&settings, &ops, false).await?;
             let shutdown = shutdown_signal();
             spawn_emf(&app, &ops, &shutdown);
             if let Some(addr) = metrics_bind {
@@ -537,13 +537,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens the app for `serve`, `api` or `worker`: migrating unless `--no-migrate`.
-async fn open_role(settings: &Settings, ops: &crate::ops::OpsSettings) -> anyhow::Result<App> {
+/// Opens the app for `serve`, `api` or `worker`: migrating unless `--no-migrate`. `serves_api`:
+/// the role answers HTTP, so it also sweeps expired direct uploads (deleting upload objects is
+/// the API's grant, not the worker's).
+async fn open_role(
+    settings: &Settings,
+    ops: &crate::ops::OpsSettings,
+    serves_api: bool,
+) -> anyhow::Result<App> {
     let config = settings.resolve()?;
     eprintln!("database: {}", redact(&config.database_url));
     let app = App::open_migrating(config, !ops.no_migrate).await?;
     eprintln!("objects:  {}", app.storage.root_url());
-    crate::app::spawn_part_sweeper(app.storage.clone(), app.db.clone());
+    crate::app::spawn_part_sweeper(app.storage.clone(), serves_api.then(|| app.db.clone()));
     Ok(app)
 }
 

@@ -83,6 +83,14 @@ data "aws_iam_policy_document" "api" {
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
     resources = ["${var.bucket_arn}/uploads/*"]
   }
+  # The direct upload (POST /api/uploads): the API presigns the client's PUTs (its own
+  # s3:PutObject above), lists the parts that arrived, and on completion reads the object back
+  # (its size, the SHA-256, the head it checks as POST /api/csv does).
+  statement {
+    sid       = "CheckDirectUploads"
+    actions   = ["s3:GetObject", "s3:ListMultipartUploadParts"]
+    resources = ["${var.bucket_arn}/uploads/*"]
+  }
   statement {
     sid     = "ReadResults"
     actions = ["s3:GetObject"]
