@@ -276,6 +276,45 @@ mod tests {
         );
     }
 
+    /// An upload URL's signature does not pass as a download link's for the same id, expiry
+    /// and user, nor the reverse.
+    #[test]
+    fn upload_and_download_signatures_are_apart() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let user: UserId = "user_2abc".parse().unwrap();
+        let id = PredictionId::new();
+        let upload = sign_any(secret, UPLOAD_LABEL, &id.to_string(), &user, 1_000);
+        assert_eq!(
+            verify(secret, &user, id, 1_000, &upload, 999),
+            Err(LinkError::Invalid)
+        );
+        let download = sign(secret, &user, id, 1_000);
+        assert_eq!(
+            verify_any(
+                secret,
+                UPLOAD_LABEL,
+                &id.to_string(),
+                &user,
+                1_000,
+                &download,
+                999
+            ),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            verify_any(
+                secret,
+                UPLOAD_LABEL,
+                &id.to_string(),
+                &user,
+                1_000,
+                &upload,
+                999
+            ),
+            Ok(())
+        );
+    }
+
     #[test]
     fn encodes_user_ids_for_a_query() {
         assert_eq!(percent_encode("user_2Ab-c.~"), "user_2Ab-c.~");

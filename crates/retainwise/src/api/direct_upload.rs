@@ -616,7 +616,19 @@ async fn finish(
         if !missing.is_empty() {
             return Err(missing_error(&missing));
         }
-        let (digest, len) = app.storage.assemble_incoming(&key, parts).await?;
+        let (digest, len) = match app.storage.assemble_incoming(&key, parts).await {
+            Ok(assembled) => assembled,
+            Err(e) => {
+                // A completion running at the same time may have queued it and removed the
+                // parts under this one: then this one answers the same.
+                if let Some(now) = app.db.direct_upload(user, upload).await? {
+                    if now.status == "COMPLETED" {
+                        return answer_completed(app, user, &now).await;
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         (len, Some(digest))
     } else {
         match &row.multipart_id {
