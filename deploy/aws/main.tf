@@ -21,6 +21,7 @@ module "data" {
   tasks_security_group_id     = module.service.tasks_security_group_id
   upload_retention_days       = var.upload_retention_days
   result_retention_days       = var.result_retention_days
+  site_origin                 = "https://${var.domain_name}"
   visibility_timeout_secs     = var.visibility_timeout_secs
   max_receives                = var.max_receives
   message_retention_secs      = var.message_retention_secs

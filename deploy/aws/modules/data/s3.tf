@@ -137,3 +137,17 @@ resource "aws_s3_bucket_policy" "objects" {
   policy     = data.aws_iam_policy_document.objects_tls_only.json
   depends_on = [aws_s3_bucket_public_access_block.objects]
 }
+
+# The upload page sends a large file's parts straight to the bucket with presigned PUTs (the
+# direct upload, README "Files of any size"): the browser needs the site's origin allowed, for
+# PUT only, under uploads/ (the URLs themselves are what authorise each request).
+resource "aws_s3_bucket_cors_configuration" "objects" {
+  bucket = aws_s3_bucket.objects.id
+
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = [var.site_origin]
+    allowed_headers = ["content-type"]
+    max_age_seconds = 3600
+  }
+}

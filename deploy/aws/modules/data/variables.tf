@@ -72,3 +72,8 @@ variable "db_backup_retention_days" {
   description = "Days of automated backups (point-in-time recovery window)."
   type        = number
 }
+
+variable "site_origin" {
+  description = "The site's origin (https://domain_name): the upload page PUTs the parts of a large file straight to the bucket from there."
+  type        = string
+}
