@@ -776,3 +776,107 @@ async fn wait_status(c: &fantoccini::Client, want: &str, secs: u64) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The upload page on Postgres + S3 in Chromium: the parts go from the browser straight to the
+/// bucket (the page's Content-Security-Policy lets the script connect there), and the file is
+/// scored.
+#[tokio::test]
+async fn browser_a_large_file_goes_straight_to_s3() {
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((c, _profile)) = crate::web::browser(downloads.path()).await else {
+        return;
+    };
+    let Some(pg) = TestApp::spawn_postgres_s3().await else {
+        return;
+    };
+    let (url, storage) = (
+        pg.app.config.database_url.clone(),
+        pg.app.config.storage.clone(),
+    );
+    let t = TestApp::spawn_with(move |c| {
+        c.database_url = url;
+        c.storage = storage;
+        c.upload_part_bytes = 5 * MIB;
+        c.auth = retainwise::auth::AuthConfig::Secret {
+            secret: "a-test-secret-of-at-least-32-bytes!!".to_owned().into(),
+            issuer: None,
+            audience: None,
+        };
+    })
+    .await;
+    let key = t
+        .app
+        .db
+        .create_api_key(&"user_browser".parse().unwrap(), "web")
+        .await
+        .unwrap();
+    let bytes = file_over(11 * MIB);
+    let rows = bytes.iter().filter(|b| **b == b'\n').count() - 1;
+    let file = t.dir.path().join("big-customers.csv");
+    std::fs::write(&file, &bytes).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = {
+        let (w, s) = (t.worker.clone(), shutdown.clone());
+        tokio::spawn(async move { w.run(s).await })
+    };
+    c.goto(&format!("{}/", t.base)).await.unwrap();
+    crate::web::wait_for(&c, "form[action='/signin'] #key")
+        .await
+        .send_keys(&key.secret)
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "form[action='/signin'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "#file")
+        .await
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap();
+    wait_status(&c, "ready to be scored", 60).await;
+    crate::web::wait_for(&c, "#submit:not([disabled])")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let id = loop {
+        let url = c.current_url().await.unwrap();
+        if let Some(id) = url.path().strip_prefix("/predictions/") {
+            break id.to_owned();
+        }
+        if std::time::Instant::now() > deadline {
+            let text = wait_status(&c, "", 1).await;
+            panic!("never left the upload page: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let user: retainwise::domain::UserId = "user_browser".parse().unwrap();
+    let prediction: retainwise::domain::PredictionId = id.parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let row = loop {
+        let row = t
+            .app
+            .db
+            .prediction(&user, prediction)
+            .await
+            .unwrap()
+            .unwrap();
+        if row.status().to_string() == "COMPLETED" || std::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        row.status().to_string(),
+        "COMPLETED",
+        "{:?}",
+        row.error_message
+    );
+    assert_eq!(row.rows_processed as usize, rows);
+    shutdown.cancel();
+    let _ = worker.await;
+    let _ = c.close().await;
+}
