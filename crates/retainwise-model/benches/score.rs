@@ -223,7 +223,10 @@ fn main() {
     let t = Instant::now();
     let mut bytes = 0usize;
     for b in &batches {
-        bytes += b.score(model, &opts.thresholds, None).bytes.len();
+        bytes += b
+            .score(model, &opts.thresholds, None, opts.explain)
+            .bytes
+            .len();
     }
     let explain_s = t.elapsed().as_secs_f64();
     let explained: usize = batches.iter().map(Batch::len).sum();

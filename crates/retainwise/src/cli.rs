@@ -90,6 +90,11 @@ enum Command {
         /// first pass).
         #[arg(long, value_parser = reference_date_arg)]
         reference_date: Option<NaiveDate>,
+        /// The explanation columns: `top` (the top-3 risk drivers and protective factors, a
+        /// summary and a recommendation), `none` (scores only, fastest) or `all` (`top`'s, then
+        /// every input's SHAP value in log-odds as `shap_<input>` and `shap_base_value`).
+        #[arg(long, default_value = "top", value_parser = explain_arg)]
+        explain: retainwise_model::Explain,
     },
     /// Train a model on a labelled CSV and print its cross-validated metrics.
     Train {
@@ -426,6 +431,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             high_risk,
             medium_risk,
             reference_date,
+            explain,
         } => {
             crate::config::check_thresholds(
                 high_risk,
@@ -445,6 +451,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.as_deref(),
                     thresholds,
                     reference_date,
+                    explain,
                 )
             })
             .await
@@ -642,6 +649,7 @@ fn predict(
     report_path: Option<&std::path::Path>,
     thresholds: RiskThresholds,
     reference_date: Option<NaiveDate>,
+    explain: retainwise_model::Explain,
 ) -> anyhow::Result<ExitCode> {
     if let Some(out) = output {
         crate::output::Output::refuse_same_file(input, "input", out, "output")?;
@@ -678,6 +686,7 @@ fn predict(
     let mut options = ScoreOptions {
         thresholds,
         reference_date,
+        explain,
         ..ScoreOptions::default()
     };
     // The model and the reference date, chosen as the worker chooses them: without --model, a
@@ -855,6 +864,10 @@ impl TrainProgress {
 /// Parses `--reference-date`.
 fn reference_date_arg(raw: &str) -> Result<NaiveDate, String> {
     retainwise_model::dates::parse_reference(raw)
+}
+
+fn explain_arg(raw: &str) -> Result<retainwise_model::Explain, String> {
+    raw.parse()
 }
 
 /// A spinner with a row counter on stderr; indicatif draws nothing when stderr is not a
