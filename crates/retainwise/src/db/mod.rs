@@ -9,6 +9,7 @@
 mod admission;
 mod column_mapping;
 mod compat;
+mod explanation;
 mod lifecycle;
 mod models;
 mod predictions;
@@ -16,6 +17,7 @@ mod predictions;
 pub use admission::{admit, JobKind};
 pub use column_mapping::set_column_mapping;
 pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
+pub use explanation::set_explanation;
 pub use lifecycle::{Cancelled, Holding, JobRow, JobStatus, UnknownStatus, Value};
 
 pub use models::{
