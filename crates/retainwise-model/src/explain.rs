@@ -306,13 +306,25 @@ impl Explainer {
         }
         let partner = |c: usize| with.iter().flatten().find(|g| g.0 == c).map(|g| g.1);
         let merged = |c: usize| with.iter().flatten().any(|g| g.1 == c);
-        let ranked = |c: usize| {
-            if merged(c) {
+        // Each column's ranked value once (the scans below read them many times), on the
+        // stack for the usual column counts.
+        let mut on_stack = [0.0f64; 64];
+        let mut on_heap = Vec::new();
+        let ranked_values: &mut [f64] = if phi.len() <= on_stack.len() {
+            &mut on_stack[..phi.len()]
+        } else {
+            on_heap.resize(phi.len(), 0.0);
+            &mut on_heap
+        };
+        for (c, r) in ranked_values.iter_mut().enumerate() {
+            *r = if merged(c) {
                 0.0
             } else {
                 phi[c] + partner(c).map_or(0.0, |b| phi[b])
-            }
-        };
+            };
+        }
+        let ranked_values = &*ranked_values;
+        let ranked = |c: usize| ranked_values[c];
         let factor = |c: usize| Factor {
             column: c,
             feature: &self.columns[c].name,
