@@ -1,7 +1,8 @@
-//! Scoring benchmark with exact explanations, side by side with the Python anchor.
+//! Scoring benchmark, side by side with the Python anchor and with this machine's
+//! parse-and-write limit.
 //!
 //! ```text
-//! cargo bench -p retainwise-model --bench score -- [--rows N] [--input FILE]
+//! cargo bench --workspace --bench score -- [--rows N] [--input FILE]
 //!     [--telco TELCO.csv] [--python PYTHON] [--no-anchor] [--keep]
 //! ```
 //!
@@ -10,11 +11,17 @@
 //!    else `/tmp/anchor/bin/python`) has pandas, else the same recipe in Rust (Telco rows
 //!    repeated, ids `C000000000…`, MonthlyCharges jittered ±10 %). `--input` skips this.
 //! 2. Stages, each timed: read + decode + encode every row (the scorer's sequential part);
-//!    probabilities + TreeSHAP + formatting of the first 100,000 encoded rows on every core;
-//!    then the whole `score_csv` end to end, with its peak RSS (`VmHWM`, reset before the run
-//!    through `/proc/self/clear_refs`) and CPU time.
-//! 3. Unless `--no-anchor`, runs `score.py` (pandas + XGBoost 300 trees + TreeSHAP) on the same
-//!    file under `/usr/bin/time` and prints the ratio of rows/s.
+//!    probabilities + TreeSHAP + formatting of the first 100,000 encoded rows on every core.
+//! 3. `score_csv` end to end with each explanation setting (`--explain top`, the default; `none`;
+//!    `all`), each in a fresh child process of this bench, so each peak RSS (`VmHWM`) is that
+//!    run's own: rows/s, CPU µs per row, peak RSS, output bytes per row.
+//! 4. The parse-and-write limit, measured here on the same file: a minimal loop on every core
+//!    (the file split at line ends) that parses each record with the `csv` crate, parses its
+//!    numbers and writes as many bytes per row as the default run wrote, to a file. Ours is
+//!    printed as a fraction of it.
+//! 5. Unless `--no-anchor`, runs `score.py` (pandas + XGBoost 300 trees + TreeSHAP top 3) on the
+//!    same file under `/usr/bin/time` and prints the ratios of rows/s, also against its rate
+//!    without the SHAP stage.
 //!
 //! Figures depend on the machine and on what else runs on it: compare within one run.
 
@@ -26,7 +33,7 @@ use std::time::Instant;
 
 use retainwise_model::batch::{Batch, BATCH_ROWS};
 use retainwise_model::intake::Intake;
-use retainwise_model::{score_csv, InputLimits, Model, ScoreOptions};
+use retainwise_model::{score_csv, Explain, InputLimits, Model, ScoreOptions};
 
 struct Args {
     rows: usize,
@@ -35,6 +42,8 @@ struct Args {
     python: PathBuf,
     anchor: bool,
     keep: bool,
+    /// A child run: `--one MODE INPUT OUTPUT` scores once and prints its figures.
+    one: Option<(String, PathBuf, PathBuf)>,
 }
 
 fn args() -> Args {
@@ -52,6 +61,7 @@ fn args() -> Args {
             .unwrap_or_else(|| PathBuf::from("/tmp/anchor/bin/python")),
         anchor: true,
         keep: false,
+        one: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +73,11 @@ fn args() -> Args {
             "--python" => a.python = value().into(),
             "--no-anchor" => a.anchor = false,
             "--keep" => a.keep = true,
+            "--one" => {
+                let mode = value();
+                let input = value();
+                a.one = Some((mode, input.into(), value().into()));
+            }
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -139,9 +154,165 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// One end-to-end run's figures, as a child prints them.
+struct Run {
+    rows: u64,
+    secs: f64,
+    cpu: f64,
+    peak_mb: f64,
+    out_bytes: u64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.rows as f64 / self.secs
+    }
+}
+
+/// The child side of [`run_child`]: scores `input` once with `mode` and prints one line.
+fn one_run(model: &Model, mode: &str, input: &Path, output: &Path) {
+    let opts = ScoreOptions {
+        explain: mode.parse::<Explain>().expect("--one MODE"),
+        ..ScoreOptions::default()
+    };
+    let cpu0 = cpu_seconds();
+    let t = Instant::now();
+    let report = score_csv(
+        model,
+        BufReader::with_capacity(1 << 20, File::open(input).unwrap()),
+        BufWriter::with_capacity(1 << 20, File::create(output).unwrap()),
+        &opts,
+        &mut |_| {},
+    )
+    .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let out_bytes = std::fs::metadata(output).map_or(0, |m| m.len());
+    println!(
+        "rows={} secs={secs} cpu={cpu} peak_mb={} out_bytes={out_bytes}",
+        report.rows_scored,
+        peak_rss_mb()
+    );
+}
+
+/// Runs this bench again as `--one MODE` in a fresh process and reads its figures.
+fn run_child(mode: &str, input: &Path, output: &Path) -> Run {
+    let o = Command::new(std::env::current_exe().unwrap())
+        .arg("--one")
+        .arg(mode)
+        .arg(input)
+        .arg(output)
+        .output()
+        .expect("running the scoring child");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "the {mode} run failed: {text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let line = text.lines().last().unwrap_or_default();
+    let field = |name: &str| -> f64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+    };
+    Run {
+        rows: field("rows") as u64,
+        secs: field("secs"),
+        cpu: field("cpu"),
+        peak_mb: field("peak_mb"),
+        out_bytes: field("out_bytes") as u64,
+    }
+}
+
+/// The parse-and-write limit: `threads` threads, each reading its share of `input` (split at
+/// line ends; the caller checks that no quoted field spans lines), parsing every record with
+/// the `csv` crate, parsing its number-like fields as `f64` (the encoding's arithmetic part) and
+/// writing `bytes_per_row` bytes per record (the id, then filler) to its own file in `dir`.
+/// Returns (records, seconds).
+fn parse_and_write_limit(
+    input: &Path,
+    dir: &Path,
+    threads: usize,
+    bytes_per_row: usize,
+) -> (u64, f64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let len = std::fs::metadata(input).unwrap().len();
+    // The header's end, then cut points moved forward to the next line start.
+    let boundary = |at: u64| -> u64 {
+        let mut f = File::open(input).unwrap();
+        f.seek(SeekFrom::Start(at)).unwrap();
+        let mut r = BufReader::new(f);
+        let mut skipped = Vec::new();
+        r.read_until(b'\n', &mut skipped).unwrap();
+        (at + skipped.len() as u64).min(len)
+    };
+    let start = boundary(0);
+    let mut cuts: Vec<u64> = (0..threads)
+        .map(|k| {
+            if k == 0 {
+                start
+            } else {
+                boundary(start + (len - start) * k as u64 / threads as u64 - 1)
+            }
+        })
+        .collect();
+    cuts.push(len);
+    let t = Instant::now();
+    let rows: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let (from, to) = (cuts[k], cuts[k + 1]);
+                let out = dir.join(format!("limit-{k}.csv"));
+                scope.spawn(move || {
+                    let mut f = File::open(input).unwrap();
+                    f.seek(SeekFrom::Start(from)).unwrap();
+                    let mut reader = csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .from_reader(BufReader::with_capacity(1 << 20, f.take(to - from)));
+                    let mut w = BufWriter::with_capacity(1 << 20, File::create(&out).unwrap());
+                    let filler = vec![b'x'; bytes_per_row];
+                    let mut record = csv::ByteRecord::new();
+                    let (mut n, mut sum) = (0u64, 0.0f64);
+                    while reader.read_byte_record(&mut record).unwrap() {
+                        for field in record.iter().skip(1) {
+                            if let Some(x) = std::str::from_utf8(field)
+                                .ok()
+                                .and_then(|t| t.trim().parse::<f64>().ok())
+                            {
+                                sum += x;
+                            }
+                        }
+                        let id = &record[0];
+                        w.write_all(id).unwrap();
+                        let rest = bytes_per_row.saturating_sub(id.len() + 1);
+                        w.write_all(&filler[..rest]).unwrap();
+                        w.write_all(b"\n").unwrap();
+                        n += 1;
+                    }
+                    w.flush().unwrap();
+                    std::hint::black_box(sum);
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    for k in 0..threads {
+        let _ = std::fs::remove_file(dir.join(format!("limit-{k}.csv")));
+    }
+    (rows, secs)
+}
+
 fn main() {
     let a = args();
     let model = Model::embedded_default();
+    if let Some((mode, input, output)) = &a.one {
+        one_run(model, mode, input, output);
+        return;
+    }
     let threads = rayon::current_num_threads();
     let dir = std::env::temp_dir().join(format!("retainwise-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -223,30 +394,31 @@ fn main() {
     let t = Instant::now();
     let mut bytes = 0usize;
     for b in &batches {
-        bytes += b.score(model, &opts.thresholds, None).bytes.len();
+        bytes += b
+            .score(model, &opts.thresholds, None, opts.explain)
+            .bytes
+            .len();
     }
     let explain_s = t.elapsed().as_secs_f64();
     let explained: usize = batches.iter().map(Batch::len).sum();
     drop(batches);
     std::hint::black_box(bytes);
 
-    // Stage 3: the whole scorer, end to end.
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    // Stage 3: the whole scorer, end to end, once per explanation setting.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average (1, 5, 15 min) before the runs: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let out_path = dir.join("scored.csv");
-    let cpu0 = cpu_seconds();
-    let t = Instant::now();
-    let report = score_csv(
-        model,
-        BufReader::with_capacity(1 << 20, File::open(&input).unwrap()),
-        BufWriter::with_capacity(1 << 20, File::create(&out_path).unwrap()),
-        &opts,
-        &mut |_| {},
-    )
-    .unwrap();
-    let total_s = t.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
-    let peak = peak_rss_mb();
-    let ours = report.rows_scored as f64 / total_s;
+    let runs: Vec<(&str, Run)> = ["top", "none", "all"]
+        .into_iter()
+        .map(|mode| (mode, run_child(mode, &input, &out_path)))
+        .collect();
+    let _ = std::fs::remove_file(&out_path);
 
     println!(
         "stage read+decode+encode (1 thread): {read_s:.2} s for {rows} rows ({:.0} rows/s)",
@@ -256,11 +428,43 @@ fn main() {
         "stage predict+TreeSHAP+format ({threads} threads): {explain_s:.2} s for {explained} rows ({:.0} rows/s)",
         explained as f64 / explain_s
     );
+    for (mode, r) in &runs {
+        println!(
+            "ours --explain {mode:<4}: {} rows in {:.2} s = {:.0} rows/s; CPU {:.2} µs/row; peak RSS {:.1} MB; {:.0} output bytes/row",
+            r.rows,
+            r.secs,
+            r.rate(),
+            r.cpu * 1e6 / r.rows as f64,
+            r.peak_mb,
+            r.out_bytes as f64 / r.rows as f64
+        );
+    }
+    let top = &runs[0].1;
+
+    // Stage 4: the parse-and-write limit, on the same file, writing as many bytes as ours.
+    let quoted = {
+        let mut f = BufReader::new(File::open(&input).unwrap());
+        let mut buf = Vec::new();
+        let mut any = false;
+        while f.read_until(b'\n', &mut buf).unwrap() > 0 {
+            any |= buf.contains(&b'"');
+            buf.clear();
+        }
+        any
+    };
+    let limit_threads = if quoted { 1 } else { threads };
+    let bytes_per_row = (top.out_bytes / top.rows.max(1)) as usize;
+    let (limit_rows, limit_s) = parse_and_write_limit(&input, &dir, limit_threads, bytes_per_row);
+    let limit = limit_rows as f64 / limit_s;
     println!(
-        "score_csv end to end: {} rows in {total_s:.2} s = {ours:.0} rows/s; CPU {cpu:.1} s ({:.1} µs/row); peak RSS {peak:.1} MB",
-        report.rows_scored,
-        cpu * 1e6 / report.rows_scored as f64
+        "parse-and-write limit ({limit_threads} threads, csv parse + numbers + {bytes_per_row} bytes written per row): {limit_rows} rows in {limit_s:.2} s = {limit:.0} rows/s"
     );
+    for (mode, r) in &runs {
+        println!(
+            "ours --explain {mode:<4} as a fraction of the limit: {:.2}",
+            r.rate() / limit
+        );
+    }
 
     if a.anchor {
         if python_has_pandas(&a.python) {
@@ -279,10 +483,11 @@ fn main() {
             let stdout = String::from_utf8_lossy(&o.stdout);
             let stderr = String::from_utf8_lossy(&o.stderr);
             let line = stdout.lines().last().unwrap_or("").to_string();
-            let rate = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("rows_per_s="))
-                .and_then(|v| v.replace(',', "").parse::<f64>().ok());
+            let stage = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                    .and_then(|v| v.trim_end_matches('s').replace(',', "").parse::<f64>().ok())
+            };
             let rss = stderr
                 .lines()
                 .find_map(|l| l.strip_prefix("maxrss_kb="))
@@ -291,9 +496,26 @@ fn main() {
             println!(
                 "anchor score.py: {line} (wall {wall:.1} s incl. training; peak RSS {rss:.0} MB)"
             );
-            match rate {
-                Some(r) => println!("ratio: {:.1}x the anchor's rows/s", ours / r),
-                None => println!("anchor output not understood: {stderr}"),
+            match (
+                stage("rows_per_s"),
+                stage("total"),
+                stage("shap"),
+                stage("rows"),
+            ) {
+                (Some(rate), Some(total), Some(shap), Some(n)) => {
+                    let without = n / (total - shap);
+                    println!(
+                        "anchor without its SHAP stage: {without:.0} rows/s (its other stages' time)"
+                    );
+                    println!(
+                        "ratios: ours --explain top / anchor {:.1}x; --explain none / anchor without SHAP {:.1}x; --explain all / anchor {:.1}x; peak RSS anchor / ours (top) {:.0}x",
+                        runs[0].1.rate() / rate,
+                        runs[1].1.rate() / without,
+                        runs[2].1.rate() / rate,
+                        rss / top.peak_mb
+                    );
+                }
+                _ => println!("anchor output not understood: {stdout}{stderr}"),
             }
             let _ = std::fs::remove_file(anchor_out);
         } else {

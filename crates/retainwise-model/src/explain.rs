@@ -128,6 +128,14 @@ pub struct Explainer {
     /// Grouped columns ([`GROUPS`]): (named column, column counted with it, how the second is
     /// said).
     groups: Vec<(usize, usize, &'static str)>,
+    /// Per column, per categorical level: the level's phrase, built once at load so that a
+    /// row's summary neither lower-cases nor compares text again (empty for other kinds).
+    level_phrases: Vec<Vec<String>>,
+    /// Per column: the recommended action for it as top driver, read as non-numeric and as
+    /// numeric, when the action does not depend on the value (`None`: built per row).
+    actions: Vec<[Option<String>; 2]>,
+    /// Per column: months per unit of the tenure column (the new-customer rule), else `None`.
+    tenure_unit: Vec<Option<f64>>,
 }
 
 impl Explainer {
@@ -173,14 +181,61 @@ impl Explainer {
             .iter()
             .filter_map(|(a, b, words)| Some((numeric_of(a)?, numeric_of(b)?, *words)))
             .collect();
-        Explainer {
+        let mut x = Explainer {
             shap,
             columns,
             predictor: predictor.clone(),
             linear_terms,
             base_value,
             groups,
-        }
+            level_phrases: Vec::new(),
+            actions: Vec::new(),
+            tenure_unit: Vec::new(),
+        };
+        // The per-row text that depends only on the column (and a category's level), made by
+        // the same functions a row would call, so the precomputed text is the same by
+        // construction.
+        let dummy = |c: usize, value: &'static str| Factor {
+            column: c,
+            feature: &x.columns[c].name,
+            value: Cow::Borrowed(value),
+            impact: 0.0,
+            with: None,
+        };
+        let level_phrases = (0..x.columns.len())
+            .map(|c| match &x.columns[c].kind {
+                ColumnKind::Categorical { levels } => levels
+                    .iter()
+                    .map(|l| {
+                        x.phrase_one(&Factor {
+                            value: Cow::Borrowed(l.as_str()),
+                            ..dummy(c, "")
+                        })
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let actions = (0..x.columns.len())
+            .map(|c| {
+                [false, true].map(|numeric| {
+                    let a = action(&dummy(c, "\u{0}a"), numeric);
+                    (a == action(&dummy(c, "\u{0}b"), numeric)).then_some(a)
+                })
+            })
+            .collect();
+        let tenure_unit = x
+            .columns
+            .iter()
+            .map(|c| {
+                (crate::aliases::meaning_of(&c.name) == Some(GROUPS[0].0))
+                    .then(|| crate::aliases::months_per_unit(&c.name).unwrap_or(1.0))
+            })
+            .collect();
+        x.level_phrases = level_phrases;
+        x.actions = actions;
+        x.tenure_unit = tenure_unit;
+        x
     }
 
     /// The TreeSHAP explainer of the trees alone, one output group per schema column.
@@ -251,13 +306,25 @@ impl Explainer {
         }
         let partner = |c: usize| with.iter().flatten().find(|g| g.0 == c).map(|g| g.1);
         let merged = |c: usize| with.iter().flatten().any(|g| g.1 == c);
-        let ranked = |c: usize| {
-            if merged(c) {
+        // Each column's ranked value once (the scans below read them many times), on the
+        // stack for the usual column counts.
+        let mut on_stack = [0.0f64; 64];
+        let mut on_heap = Vec::new();
+        let ranked_values: &mut [f64] = if phi.len() <= on_stack.len() {
+            &mut on_stack[..phi.len()]
+        } else {
+            on_heap.resize(phi.len(), 0.0);
+            &mut on_heap
+        };
+        for (c, r) in ranked_values.iter_mut().enumerate() {
+            *r = if merged(c) {
                 0.0
             } else {
                 phi[c] + partner(c).map_or(0.0, |b| phi[b])
-            }
-        };
+            };
+        }
+        let ranked_values = &*ranked_values;
+        let ranked = |c: usize| ranked_values[c];
         let factor = |c: usize| Factor {
             column: c,
             feature: &self.columns[c].name,
@@ -329,14 +396,70 @@ impl Explainer {
     /// `"paperless billing"`, `"missing total charges"`, and for a date column named
     /// `signup_date` `"signup 412 days before the reference date"`.
     pub fn phrase(&self, f: &Factor<'_>) -> String {
-        let one = self.phrase_one(f);
-        match f
+        let mut out = String::new();
+        self.phrase_into(f, &mut out);
+        out
+    }
+
+    /// [`Explainer::phrase`], appended to `out` (the per-row path: no allocation for the
+    /// usual kinds of value).
+    pub fn phrase_into(&self, f: &Factor<'_>, out: &mut String) {
+        self.phrase_one_into(f, out);
+        if let Some((_, _, words)) = f
             .with
             .and_then(|(b, _)| self.groups.iter().find(|g| g.0 == f.column && g.1 == b))
         {
-            Some((_, _, words)) => format!("{one} ({words})"),
-            None => one,
+            out.push_str(" (");
+            out.push_str(words);
+            out.push(')');
         }
+    }
+
+    /// [`Explainer::phrase_one`] appended to `out`: a category level's phrase from the table
+    /// built at load, a number or a yes/no written in place, anything else (a missing value,
+    /// a date) by `phrase_one` itself.
+    fn phrase_one_into(&self, f: &Factor<'_>, out: &mut String) {
+        let col = &self.columns[f.column];
+        let value: &str = &f.value;
+        match &col.kind {
+            ColumnKind::Categorical { levels } => {
+                if let Some(i) = levels.iter().position(|l| l == value) {
+                    out.push_str(&self.level_phrases[f.column][i]);
+                    return;
+                }
+            }
+            ColumnKind::Numeric if value != MISSING => {
+                match col.words.strip_suffix(" days ago") {
+                    Some(what) if !what.is_empty() => {
+                        out.push_str(value);
+                        out.push_str(" days since ");
+                        out.push_str(what);
+                    }
+                    _ => {
+                        out.push_str(&col.words);
+                        out.push_str(" of ");
+                        out.push_str(value);
+                    }
+                }
+                return;
+            }
+            ColumnKind::Boolean if value != MISSING => {
+                if value == "Yes" {
+                    out.push_str(&col.words);
+                } else {
+                    out.push_str("no ");
+                    out.push_str(
+                        col.words
+                            .strip_prefix("has ")
+                            .or_else(|| col.words.strip_prefix("is "))
+                            .unwrap_or(&col.words),
+                    );
+                }
+                return;
+            }
+            _ => {}
+        }
+        out.push_str(&self.phrase_one(f));
     }
 
     /// [`Explainer::phrase`] of the factor's own column.
@@ -420,6 +543,13 @@ impl Explainer {
     /// charges (no value in the file) raises the risk by 4 points."), so a substituted or
     /// absurd value is never presented as a plain fact about the customer.
     pub fn summary_flagged(&self, e: &Explanation<'_>, flags: &[Flag]) -> String {
+        let mut out = String::new();
+        self.summary_into(e, flags, &mut out);
+        out
+    }
+
+    /// [`Explainer::summary_flagged`], appended to `out` (the per-row path).
+    pub fn summary_into(&self, e: &Explanation<'_>, flags: &[Flag], out: &mut String) {
         let below = e.probability < e.base_probability;
         let (factors, verb_one, verb_many) = if below && !e.protective_factors.is_empty() {
             (&e.protective_factors, "lowers", "lower")
@@ -428,23 +558,35 @@ impl Explainer {
         } else if !e.protective_factors.is_empty() {
             (&e.protective_factors, "lowers", "lower")
         } else {
-            return "No single factor moves the risk by more than a fraction of a point.".into();
+            out.push_str("No single factor moves the risk by more than a fraction of a point.");
+            return;
         };
         let top = &factors[..factors.len().min(2)];
         let total: f64 = top.iter().map(|f| f.impact).sum();
-        let names: Vec<String> = top
-            .iter()
-            .map(|f| match flag_of(flags, f.column) {
-                Some(k) => format!("{} ({})", self.phrase(f), k.note()),
-                None => self.phrase(f),
-            })
-            .collect();
-        let verb = if top.len() == 1 { verb_one } else { verb_many };
-        format!(
-            "{} {verb} the risk by {}.",
-            capitalise(&names.join(" and ")),
-            points(total)
-        )
+        let start = out.len();
+        for (i, f) in top.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" and ");
+            }
+            self.phrase_into(f, out);
+            if let Some(k) = flag_of(flags, f.column) {
+                out.push_str(" (");
+                out.push_str(k.note());
+                out.push(')');
+            }
+        }
+        capitalise_at(out, start);
+        out.push(' ');
+        out.push_str(if top.len() == 1 { verb_one } else { verb_many });
+        out.push_str(" the risk by ");
+        match total.abs().round() as i64 {
+            0 => out.push_str("less than 1 point"),
+            1 => out.push_str("1 point"),
+            n => {
+                let _ = write!(out, "{n} points");
+            }
+        }
+        out.push('.');
     }
 }
 
@@ -546,6 +688,7 @@ pub fn words(name: &str) -> String {
 }
 
 /// Points as said in a sentence: `"31 points"`, `"1 point"`, `"less than 1 point"`.
+#[cfg(test)]
 fn points(x: f64) -> String {
     let n = x.abs().round() as i64;
     match n {
@@ -555,6 +698,20 @@ fn points(x: f64) -> String {
     }
 }
 
+/// Upper-cases the first character of `s[start..]` in place (as [`capitalise`] does).
+fn capitalise_at(s: &mut String, start: usize) {
+    let Some(first) = s[start..].chars().next() else {
+        return;
+    };
+    if first.is_ascii() {
+        s[start..start + 1].make_ascii_uppercase();
+    } else {
+        let upper: String = first.to_uppercase().collect();
+        s.replace_range(start..start + first.len_utf8(), &upper);
+    }
+}
+
+#[cfg(test)]
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -607,6 +764,228 @@ impl Explainer {
     /// the top risk driver's value is flagged, the action is to check that value first (an
     /// action about a value the file did not hold would be advice about nothing).
     pub fn recommendation_flagged(
+        &self,
+        e: &Explanation<'_>,
+        level: &str,
+        flags: &[Flag],
+    ) -> String {
+        let mut out = String::new();
+        self.recommendation_into(e, level, flags, &mut out, &mut String::new());
+        out
+    }
+
+    /// [`Explainer::recommendation_flagged`], appended to `out` (the per-row path); `scratch`
+    /// is reused space for the action.
+    pub fn recommendation_into(
+        &self,
+        e: &Explanation<'_>,
+        level: &str,
+        flags: &[Flag],
+        out: &mut String,
+        scratch: &mut String,
+    ) {
+        // A new customer's risk is their newness, whatever else adds to it: onboarding first.
+        let new_customer = e.risk_factors.iter().find(|f| {
+            flag_of(flags, f.column).is_none()
+                && self.tenure_unit[f.column].is_some_and(|unit| {
+                    f.value
+                        .parse::<f64>()
+                        .is_ok_and(|x| x * unit < NEW_CUSTOMER_MONTHS)
+                })
+        });
+        scratch.clear();
+        let what = e.risk_factors.first().map(|f| {
+            match flag_of(flags, f.column) {
+                Some(k) => {
+                    scratch.push_str("first check their ");
+                    scratch.push_str(&self.columns[f.column].words);
+                    scratch.push_str(" in the file (");
+                    scratch.push_str(k.note());
+                    scratch.push_str("), as this score leans on it");
+                }
+                None => {
+                    let numeric = matches!(self.columns[f.column].kind, ColumnKind::Numeric);
+                    if let Some(n) = new_customer.filter(|n| n.column != f.column) {
+                        scratch.push_str(&self.action(n, true));
+                        scratch.push_str("; also ");
+                    }
+                    scratch.push_str(&self.action(f, numeric));
+                }
+            }
+            scratch.as_str()
+        });
+        // A value the model was never trained on makes any score, low ones included, a guess:
+        // the recommendation says so first instead of "no action needed".
+        let odd: Vec<&str> = flags
+            .iter()
+            .filter(|f| f.kind == FlagKind::OutOfRange)
+            .map(|f| self.columns[f.column].words.as_str())
+            .collect();
+        if !odd.is_empty() {
+            out.push_str("Check the data first: ");
+            out.push_str(&odd.join(" and "));
+            out.push_str(if odd.len() == 1 { " is" } else { " are" });
+            out.push_str(" outside the values the model was trained on; ");
+            match (level, what) {
+                ("high", Some(a)) => {
+                    out.push_str("then contact this week: ");
+                    out.push_str(a);
+                }
+                ("high", None) => out.push_str("then contact this week"),
+                ("medium", Some(a)) => {
+                    out.push_str("then check in this month: ");
+                    out.push_str(a);
+                }
+                ("medium", None) => out.push_str("then check in this month"),
+                _ => out.push_str("the low score is not to be relied on until then"),
+            }
+            out.push('.');
+            return;
+        }
+        // A low score of a row with a substituted value (no usable value in the file) is not
+        // evidence of a safe customer, whether or not that value made the top factors: never
+        // "no action". A substituted driver is named first, else the first substituted value.
+        let substituted = e
+            .risk_factors
+            .iter()
+            .chain(&e.protective_factors)
+            .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)))
+            .or_else(|| flags.first().map(|f| (f.column, f.kind)));
+        match (level, what, substituted) {
+            ("high", Some(a), _) => {
+                out.push_str("Contact this week: ");
+                out.push_str(a);
+                out.push('.');
+            }
+            ("high", None, _) => out.push_str("Contact this week and review the account."),
+            ("medium", Some(a), _) => {
+                out.push_str("Check in this month: ");
+                out.push_str(a);
+                out.push('.');
+            }
+            ("medium", None, _) => out.push_str("Check in this month."),
+            (_, _, Some((column, kind))) => {
+                out.push_str("Check the data first: their ");
+                out.push_str(&self.columns[column].words);
+                out.push_str(" (");
+                out.push_str(kind.note());
+                out.push_str(
+                    ") went into this score; the low score is not to be relied on until then.",
+                );
+            }
+            _ => out.push_str("No action needed; keep the regular service."),
+        }
+    }
+
+    /// [`action`] for `f`, from the table built at load when it does not depend on the value.
+    fn action(&self, f: &Factor<'_>, kind_is_numeric: bool) -> Cow<'_, str> {
+        match &self.actions[f.column][usize::from(kind_is_numeric)] {
+            Some(a) => Cow::Borrowed(a.as_str()),
+            None => Cow::Owned(action(f, kind_is_numeric)),
+        }
+    }
+}
+
+/// Writes factors as a JSON array of `{"feature","value","impact"}` objects, impact rounded to
+/// 0.1 percentage point; a grouped factor ([`GROUPS`]) also carries `"with"`, the name of the
+/// column counted in its impact.
+pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
+    factors_json_flagged(factors, &[], out);
+}
+
+/// [`factors_json`] for a row with flagged values: a flagged factor also carries
+/// `"quality"`, the flag's label ([`crate::quality::FlagKind::label`], e.g. `"missing"`).
+pub fn factors_json_flagged(factors: &[Factor<'_>], flags: &[Flag], out: &mut String) {
+    out.push('[');
+    for (i, f) in factors.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"feature\":");
+        json_string(f.feature, out);
+        out.push_str(",\"value\":");
+        json_string(&f.value, out);
+        // In tenths, formatted as integers: float formatting with a fixed precision is slow,
+        // and this runs for up to six factors per row.
+        let tenths = (f.impact * 10.0).round() as i64;
+        let sign = if tenths < 0 { "-" } else { "" };
+        let t = tenths.unsigned_abs();
+        let _ = write!(out, ",\"impact\":{sign}{}.{}", t / 10, t % 10);
+        if let Some((_, name)) = f.with {
+            out.push_str(",\"with\":");
+            json_string(name, out);
+        }
+        if let Some(k) = flag_of(flags, f.column) {
+            out.push_str(",\"quality\":");
+            json_string(k.label(), out);
+        }
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// A JSON string literal (RFC 8259 escaping).
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The per-row text as it was built before it was written in place: the reference the
+/// byte-identity tests compare the fast path against.
+#[cfg(test)]
+impl Explainer {
+    pub(crate) fn summary_reference(&self, e: &Explanation<'_>, flags: &[Flag]) -> String {
+        let phrase = |f: &Factor<'_>| {
+            let one = self.phrase_one(f);
+            match f
+                .with
+                .and_then(|(b, _)| self.groups.iter().find(|g| g.0 == f.column && g.1 == b))
+            {
+                Some((_, _, words)) => format!("{one} ({words})"),
+                None => one,
+            }
+        };
+        let below = e.probability < e.base_probability;
+        let (factors, verb_one, verb_many) = if below && !e.protective_factors.is_empty() {
+            (&e.protective_factors, "lowers", "lower")
+        } else if !e.risk_factors.is_empty() {
+            (&e.risk_factors, "raises", "raise")
+        } else if !e.protective_factors.is_empty() {
+            (&e.protective_factors, "lowers", "lower")
+        } else {
+            return "No single factor moves the risk by more than a fraction of a point.".into();
+        };
+        let top = &factors[..factors.len().min(2)];
+        let total: f64 = top.iter().map(|f| f.impact).sum();
+        let names: Vec<String> = top
+            .iter()
+            .map(|f| match flag_of(flags, f.column) {
+                Some(k) => format!("{} ({})", phrase(f), k.note()),
+                None => phrase(f),
+            })
+            .collect();
+        let verb = if top.len() == 1 { verb_one } else { verb_many };
+        format!(
+            "{} {verb} the risk by {}.",
+            capitalise(&names.join(" and ")),
+            points(total)
+        )
+    }
+
+    pub(crate) fn recommendation_reference(
         &self,
         e: &Explanation<'_>,
         level: &str,
@@ -684,63 +1063,6 @@ impl Explainer {
             _ => "No action needed; keep the regular service.".into(),
         }
     }
-}
-
-/// Writes factors as a JSON array of `{"feature","value","impact"}` objects, impact rounded to
-/// 0.1 percentage point; a grouped factor ([`GROUPS`]) also carries `"with"`, the name of the
-/// column counted in its impact.
-pub fn factors_json(factors: &[Factor<'_>], out: &mut String) {
-    factors_json_flagged(factors, &[], out);
-}
-
-/// [`factors_json`] for a row with flagged values: a flagged factor also carries
-/// `"quality"`, the flag's label ([`crate::quality::FlagKind::label`], e.g. `"missing"`).
-pub fn factors_json_flagged(factors: &[Factor<'_>], flags: &[Flag], out: &mut String) {
-    out.push('[');
-    for (i, f) in factors.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("{\"feature\":");
-        json_string(f.feature, out);
-        out.push_str(",\"value\":");
-        json_string(&f.value, out);
-        // In tenths, formatted as integers: float formatting with a fixed precision is slow,
-        // and this runs for up to six factors per row.
-        let tenths = (f.impact * 10.0).round() as i64;
-        let sign = if tenths < 0 { "-" } else { "" };
-        let t = tenths.unsigned_abs();
-        let _ = write!(out, ",\"impact\":{sign}{}.{}", t / 10, t % 10);
-        if let Some((_, name)) = f.with {
-            out.push_str(",\"with\":");
-            json_string(name, out);
-        }
-        if let Some(k) = flag_of(flags, f.column) {
-            out.push_str(",\"quality\":");
-            json_string(k.label(), out);
-        }
-        out.push('}');
-    }
-    out.push(']');
-}
-
-/// A JSON string literal (RFC 8259 escaping).
-fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ pub mod preview;
 pub mod progress;
 pub mod quality;
 pub mod report;
+pub mod row_text;
 pub mod safe_csv;
 pub mod schema;
 pub mod score;
@@ -77,8 +78,8 @@ pub use preview::{preview, preview_mapped, preview_with, Preview};
 pub use progress::TrainStage;
 pub use report::ValidationReport;
 pub use score::{
-    find_reference_date, score_csv, score_seekable, FailureReport, RiskCounts, RiskLevel,
-    RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
+    find_reference_date, output_header, score_csv, score_seekable, Explain, FailureReport,
+    RiskCounts, RiskLevel, RiskThresholds, RowIssue, ScoreError, ScoreOptions, ScoreReport,
 };
 pub use train::{
     train_csv, train_csv_with_progress, CheckedTrainParams, TrainError, TrainParams, TrainReport,

@@ -111,17 +111,23 @@ impl PortfolioAcc {
     /// Counts one scored customer: churn probability `p` (as written), monthly revenue
     /// (`None` or NaN when unknown), and its explanation.
     pub fn add(&mut self, p: f64, revenue: Option<f64>, e: &Explanation<'_>) {
+        self.add_score(p, revenue);
+        for f in &e.risk_factors {
+            let d = &mut self.drivers[f.column];
+            d.0 += 1;
+            d.1 += f.impact;
+        }
+    }
+
+    /// [`PortfolioAcc::add`] for a customer scored without an explanation
+    /// ([`crate::score::Explain::None`]): histogram and revenue only, no drivers.
+    pub fn add_score(&mut self, p: f64, revenue: Option<f64>) {
         let bin = ((p * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1);
         self.histogram[bin] += 1;
         if let Some(r) = revenue.filter(|r| r.is_finite()) {
             self.revenue_customers += 1;
             self.monthly_revenue += r;
             self.revenue_at_risk += r * p;
-        }
-        for f in &e.risk_factors {
-            let d = &mut self.drivers[f.column];
-            d.0 += 1;
-            d.1 += f.impact;
         }
     }
 

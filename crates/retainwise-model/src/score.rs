@@ -120,7 +120,87 @@ pub struct ScoreOptions {
     pub reference_date: Option<NaiveDate>,
     /// A person's column choices, applied before the automatic mapping (default: none).
     pub mapping: ManualMapping,
+    /// Which explanation columns each scored row carries (default [`Explain::Top`]).
+    pub explain: Explain,
 }
+
+/// How much explanation the scored file carries; the columns of each are
+/// [`output_header`]'s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Explain {
+    /// No explanation: `customer_id`, the two probabilities, `risk_level`, `model_version` and
+    /// `data_quality` only. The probability comes from a plain tree walk
+    /// ([`crate::blend::Predictor::probability`], the same bits as the explained score), and
+    /// the report's [`Portfolio::top_drivers`] stays empty (no drivers are computed).
+    None,
+    /// Exact TreeSHAP top-3 risk drivers and protective factors, a summary and a
+    /// recommendation ([`OUTPUT_HEADER`]).
+    #[default]
+    Top,
+    /// [`Explain::Top`]'s columns, then every model input's SHAP value in log-odds, one column
+    /// `shap_<input>` each in schema order, then `shap_base_value` (the same for every row):
+    /// per row `shap_base_value + Σ shap_<input>` is the model's log-odds (each value rounded
+    /// to 6 decimals, so the sum agrees to within that rounding).
+    All,
+}
+
+impl Explain {
+    /// `none`, `top` or `all`: the spelling of the option in the CLI and the upload form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Explain::None => "none",
+            Explain::Top => "top",
+            Explain::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for Explain {
+    type Err = String;
+
+    /// `none`, `top` or `all`, in any case, surrounding spaces ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Explain::None, Explain::Top, Explain::All]
+            .into_iter()
+            .find(|e| s.trim().eq_ignore_ascii_case(e.as_str()))
+            .ok_or_else(|| format!("{s:?} is not an explain option: expected none, top or all"))
+    }
+}
+
+/// The scored file's header for `model` under `explain`: [`OUTPUT_HEADER`] for
+/// [`Explain::Top`]; without the four explanation columns (`risk_factors`,
+/// `protective_factors`, `summary`, `recommendation`) for [`Explain::None`]; followed by
+/// `shap_<input>` per schema column and `shap_base_value` for [`Explain::All`].
+pub fn output_header(model: &Model, explain: Explain) -> Vec<String> {
+    let mut header: Vec<String> = match explain {
+        Explain::None => OUTPUT_HEADER
+            .iter()
+            .filter(|h| !EXPLANATION_COLUMNS.contains(h))
+            .map(|h| h.to_string())
+            .collect(),
+        Explain::Top | Explain::All => OUTPUT_HEADER.iter().map(|h| h.to_string()).collect(),
+    };
+    if explain == Explain::All {
+        header.extend(
+            model
+                .schema()
+                .columns
+                .iter()
+                .map(|c| format!("shap_{}", c.name)),
+        );
+        header.push("shap_base_value".into());
+    }
+    header
+}
+
+/// The columns of [`OUTPUT_HEADER`] that [`Explain::None`] leaves out.
+const EXPLANATION_COLUMNS: [&str; 4] = [
+    "risk_factors",
+    "protective_factors",
+    "summary",
+    "recommendation",
+];
 
 impl Default for ScoreOptions {
     fn default() -> Self {
@@ -130,6 +210,7 @@ impl Default for ScoreOptions {
             limits: InputLimits::default(),
             reference_date: None,
             mapping: ManualMapping::new(),
+            explain: Explain::Top,
         }
     }
 }
@@ -473,7 +554,8 @@ pub const OUTPUT_HEADER: [&str; 10] = [
 /// quoting. Columns are matched to the model's inputs by [`crate::mapping::map_columns`] (exact,
 /// normalised, alias with unit conversion, fuzzy); extra columns are ignored.
 ///
-/// Output: the columns [`OUTPUT_HEADER`], one row per scorable input row, in input order:
+/// Output: the columns [`output_header`] (with the default [`Explain::Top`],
+/// [`OUTPUT_HEADER`]), one row per scorable input row, in input order:
 /// `customer_id` (the id column's text exactly as given, or the data row number when the model
 /// or file has no id column), `churn_probability` and `retention_probability = 1 − churn`
 /// rounded to 6 decimals, `risk_level` from `opts.thresholds`, [`Model::id`]; then the
@@ -516,7 +598,7 @@ pub fn score_csv<R: Read, W: Write>(
     let mut output = output;
     let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
     writer
-        .write_record(OUTPUT_HEADER)
+        .write_record(output_header(model, opts.explain))
         .map_err(csv_write_error)?;
     output.write_all(&writer.into_inner().map_err(|e| e.into_error())?)?;
 
@@ -538,7 +620,7 @@ pub fn score_csv<R: Read, W: Write>(
     let mut portfolio = PortfolioAcc::new(model.explainer().n_columns());
     let mut batch = Batch::new(encoder.n_features());
     // Scores full batches on the other cores while this thread reads the next one.
-    let mut pipeline = Pipeline::new(model, &opts.thresholds, reference);
+    let mut pipeline = Pipeline::new(model, &opts.thresholds, reference, opts.explain);
     let mut sum_p = 0.0;
 
     while let Some(read) = intake.next_row(batch.next_features())? {

@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS direct_uploads (
     multipart_id   TEXT,
     reference_date TEXT,
     column_mapping TEXT,
+    explanation    TEXT NOT NULL DEFAULT 'top' CHECK (explanation IN ('top', 'none', 'all')),
     high_priority  BIGINT NOT NULL DEFAULT 0,
     status         TEXT NOT NULL CHECK (status IN ('PENDING', 'COMPLETED', 'FAILED', 'EXPIRED')),
     prediction_id  TEXT,

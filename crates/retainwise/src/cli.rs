@@ -90,6 +90,11 @@ enum Command {
         /// first pass).
         #[arg(long, value_parser = reference_date_arg)]
         reference_date: Option<NaiveDate>,
+        /// The explanation columns: `top` (the top-3 risk drivers and protective factors, a
+        /// summary and a recommendation), `none` (scores only, fastest) or `all` (`top`'s, then
+        /// every input's SHAP value in log-odds as `shap_<input>` and `shap_base_value`).
+        #[arg(long, default_value = "top", value_parser = explain_arg)]
+        explain: retainwise_model::Explain,
     },
     /// Send a CSV of any size to a running server by the direct upload API (in parts, with a
     /// progress bar, resent after a dropped connection) and queue its prediction; prints the
@@ -449,6 +454,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             high_risk,
             medium_risk,
             reference_date,
+            explain,
         } => {
             crate::config::check_thresholds(
                 high_risk,
@@ -468,6 +474,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     report.as_deref(),
                     thresholds,
                     reference_date,
+                    explain,
                 )
             })
             .await
@@ -695,6 +702,7 @@ fn predict(
     report_path: Option<&std::path::Path>,
     thresholds: RiskThresholds,
     reference_date: Option<NaiveDate>,
+    explain: retainwise_model::Explain,
 ) -> anyhow::Result<ExitCode> {
     if let Some(out) = output {
         crate::output::Output::refuse_same_file(input, "input", out, "output")?;
@@ -731,6 +739,7 @@ fn predict(
     let mut options = ScoreOptions {
         thresholds,
         reference_date,
+        explain,
         ..ScoreOptions::default()
     };
     // The model and the reference date, chosen as the worker chooses them: without --model, a
@@ -908,6 +917,10 @@ impl TrainProgress {
 /// Parses `--reference-date`.
 fn reference_date_arg(raw: &str) -> Result<NaiveDate, String> {
     retainwise_model::dates::parse_reference(raw)
+}
+
+fn explain_arg(raw: &str) -> Result<retainwise_model::Explain, String> {
+    raw.parse()
 }
 
 /// A spinner with a row counter on stderr; indicatif draws nothing when stderr is not a

@@ -4,7 +4,8 @@
 //! (`YYYY-MM-DD`), the date a model's date columns count days back from, instead of the file's
 //! own latest date; `mapping`, a JSON object choosing file columns by hand (model input → the
 //! header exactly as written, or `null` for "no column: score as missing"), applied before the
-//! automatic mapping ([`retainwise_model::ManualMapping`]).
+//! automatic mapping ([`retainwise_model::ManualMapping`]); `explain`, `top` (default), `none` or
+//! `all`: the results' explanation columns ([`retainwise_model::Explain`]).
 //!
 //! The bytes stream to object storage (never held whole in memory) and are counted on the way, so
 //! an oversized upload is stopped at the limit. The upload row, the prediction row and the queue
@@ -106,6 +107,7 @@ async fn accept(
             fields_after_file(multipart, &mut fields).await?;
             (reference_date(&fields)?, manual_mapping(&fields)?)
         };
+        let explain = explain(&fields)?;
         // The model is fixed when the job is queued: activating another one later does not
         // change what a queued prediction is scored with.
         let model_id = app.registry.active_id(&app.db, user).await?;
@@ -119,6 +121,7 @@ async fn accept(
             high,
             reference.as_deref(),
             &manual,
+            explain,
             false,
         )
         .await
@@ -509,6 +512,28 @@ pub(super) fn reference_date(fields: &[(String, String)]) -> Result<Option<Strin
     }
 }
 
+/// The optional `explain` form field: `top` (also when absent), `none` or `all` (given twice
+/// with different values it is refused).
+pub(super) fn explain(fields: &[(String, String)]) -> Result<retainwise_model::Explain, ApiError> {
+    let mut given = fields
+        .iter()
+        .filter(|(name, _)| name == "explain")
+        .map(|(_, v)| v.trim());
+    let first = given.next();
+    if let Some(other) = given.find(|v| Some(*v) != first) {
+        return Err(ApiError::BadRequest(format!(
+            "explain is given twice with different values ({:?} and {other:?}); give it once",
+            first.unwrap_or_default()
+        )));
+    }
+    match first {
+        None | Some("") => Ok(retainwise_model::Explain::Top),
+        Some(raw) => raw
+            .parse()
+            .map_err(|e| ApiError::BadRequest(format!("form field explain: {e}"))),
+    }
+}
+
 /// The upload row, the prediction row (with its reference date and manual mapping, if any) and
 /// the queue message, in one transaction. With `direct`, the direct upload of the same id moves
 /// from PENDING to COMPLETED in it too; `Ok(false)` then says another completion got there
@@ -523,6 +548,7 @@ pub(super) async fn queue_prediction(
     high: bool,
     reference_date: Option<&str>,
     manual: &retainwise_model::ManualMapping,
+    explain: retainwise_model::Explain,
     direct: bool,
 ) -> Result<bool, ApiError> {
     let (upload_id, key) = (stored.upload_id, &stored.key);
@@ -553,6 +579,7 @@ pub(super) async fn queue_prediction(
         let json = serde_json::to_string(manual).map_err(|e| ApiError::Internal(e.into()))?;
         db::set_column_mapping(&mut tx, prediction_id, &json).await?;
     }
+    db::set_explanation(&mut tx, prediction_id, explain).await?;
     let priority = if high {
         Priority::High
     } else {

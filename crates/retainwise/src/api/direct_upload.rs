@@ -5,7 +5,7 @@
 //!
 //! | call | answer |
 //! |---|---|
-//! | `POST /api/uploads` `{"filename", "size", "sha256"?, "reference_date"?, "mapping"?, "priority"?}` | 201: `upload_id`, `method` (`PUT`), `expires_at`, `max_bytes`, `part_size`, and `url` (a file of at most one part) or `parts: [{part_number, size, url}]` |
+//! | `POST /api/uploads` `{"filename", "size", "sha256"?, "reference_date"?, "mapping"?, "explain"?, "priority"?}` | 201: `upload_id`, `method` (`PUT`), `expires_at`, `max_bytes`, `part_size`, and `url` (a file of at most one part) or `parts: [{part_number, size, url}]` |
 //! | `GET /api/uploads/{id}` | the same, with `status`, `parts_present`, `parts_missing` and fresh URLs |
 //! | `PUT /api/uploads/{id}` and `PUT /api/uploads/{id}/parts/{n}` | local storage only, signed URLs: the bytes of the file or of part `n` (exactly its size) |
 //! | `POST /api/uploads/{id}/complete` | 202 like `POST /api/csv`; again: the same prediction |
@@ -81,6 +81,9 @@ struct CreateUpload {
     /// `normal` or `high`, as `POST /api/csv?priority=`.
     #[serde(default)]
     priority: Option<String>,
+    /// `top`, `none` or `all`, as `POST /api/csv`'s form field.
+    #[serde(default)]
+    explain: Option<String>,
 }
 
 /// Bytes per part and number of parts for a file of `size` bytes.
@@ -147,8 +150,12 @@ async fn create(
         Some(Value::String(text)) => fields.push(("mapping".to_owned(), text.clone())),
         Some(other) => fields.push(("mapping".to_owned(), other.to_string())),
     }
+    if let Some(explain) = &req.explain {
+        fields.push(("explain".to_owned(), explain.clone()));
+    }
     let reference = csv_upload::reference_date(&fields)?;
     let manual = csv_upload::manual_mapping(&fields)?;
+    let explain = csv_upload::explain(&fields)?;
     let mapping_json = if manual.is_empty() {
         None
     } else {
@@ -181,6 +188,7 @@ async fn create(
             multipart_id: multipart_id.as_deref(),
             reference_date: reference.as_deref(),
             column_mapping: mapping_json.as_deref(),
+            explanation: explain.as_str(),
             high_priority: high,
             expires_at,
         })
@@ -718,6 +726,10 @@ async fn finish(
         Some(json) => serde_json::from_str(json).map_err(|e| ApiError::Internal(e.into()))?,
         None => retainwise_model::ManualMapping::new(),
     };
+    let explanation: retainwise_model::Explain = row
+        .explanation
+        .parse()
+        .map_err(|e| anyhow::anyhow!("direct upload {upload}: stored explanation: {e}"))?;
     let model_id = app.registry.active_id(&app.db, user).await?;
     if let Err(ApiError::BadRequest(why)) =
         csv_upload::check_readable(app, &model_id, &stored, &manual).await
@@ -734,6 +746,7 @@ async fn finish(
         row.high_priority != 0,
         row.reference_date.as_deref(),
         &manual,
+        explanation,
         true,
     )
     .await?;

@@ -31,6 +31,8 @@ pub struct DirectUploadRow {
     pub reference_date: Option<String>,
     /// Columns chosen by hand at creation (JSON), when any.
     pub column_mapping: Option<String>,
+    /// The results' explanation columns chosen at creation: `top`, `none` or `all`.
+    pub explanation: String,
     /// 1 when the prediction goes ahead of normal ones.
     pub high_priority: i64,
     /// `PENDING`, `COMPLETED`, `FAILED` or `EXPIRED`.
@@ -67,6 +69,8 @@ pub struct NewDirectUpload<'a> {
     pub reference_date: Option<&'a str>,
     /// Manual mapping JSON.
     pub column_mapping: Option<&'a str>,
+    /// `top`, `none` or `all` ([`retainwise_model::Explain::as_str`]).
+    pub explanation: &'a str,
     /// Queue ahead of normal jobs.
     pub high_priority: bool,
     /// Expiry, epoch milliseconds.
@@ -74,15 +78,15 @@ pub struct NewDirectUpload<'a> {
 }
 
 const COLUMNS: &str = "id, user_id, filename, size_bytes, sha256, part_size, parts, multipart_id, \
-     reference_date, column_mapping, high_priority, status, prediction_id, error_message, created_at, expires_at";
+     reference_date, column_mapping, explanation, high_priority, status, prediction_id, error_message, created_at, expires_at";
 
 impl Db {
     /// Records a new PENDING direct upload.
     pub async fn insert_direct_upload(&self, new: &NewDirectUpload<'_>) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO direct_uploads (id, user_id, filename, size_bytes, sha256, part_size, parts, \
-             multipart_id, reference_date, column_mapping, high_priority, status, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'PENDING', $12, $13)",
+             multipart_id, reference_date, column_mapping, explanation, high_priority, status, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14)",
         )
         .bind(new.id.to_string())
         .bind(new.user.as_str())
@@ -94,6 +98,7 @@ impl Db {
         .bind(new.multipart_id)
         .bind(new.reference_date)
         .bind(new.column_mapping)
+        .bind(new.explanation)
         .bind(i64::from(new.high_priority))
         .bind(now_ms())
         .bind(new.expires_at)

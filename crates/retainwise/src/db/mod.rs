@@ -10,6 +10,7 @@ mod admission;
 mod column_mapping;
 mod compat;
 mod direct_uploads;
+mod explanation;
 mod lifecycle;
 mod models;
 mod predictions;
@@ -18,6 +19,7 @@ pub use admission::{admit, JobKind};
 pub use column_mapping::set_column_mapping;
 pub use compat::{ImportedPrediction, ImportedUpload, UploadListRow};
 pub use direct_uploads::{claim_direct_upload, DirectUploadRow, NewDirectUpload};
+pub use explanation::set_explanation;
 pub use lifecycle::{Cancelled, Holding, JobRow, JobStatus, UnknownStatus, Value};
 
 pub use models::{

@@ -55,6 +55,9 @@ pub struct PredictionRow {
     /// The columns the uploader chose by hand ([`retainwise_model::ManualMapping`] as JSON),
     /// when any were sent.
     pub column_mapping: Option<String>,
+    /// The explanation setting sent with the upload (`none` or `all`); `None`: the default,
+    /// `top` ([`retainwise_model::Explain`]).
+    pub explanation: Option<String>,
 }
 
 impl PredictionRow {
@@ -86,7 +89,7 @@ pub struct NewPrediction<'a> {
 
 const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status, p.attempt, p.queue_message_id, \
      p.queued_at, p.started_at, p.completed_at, p.rows_total, p.rows_processed, p.rows_rejected, p.summary, \
-     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.dead_lettered_at \
+     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.explanation, p.dead_lettered_at \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which

@@ -352,6 +352,7 @@ mod tests {
             model_id: "m".into(),
             reference_date: None,
             column_mapping: None,
+            explanation: None,
             dead_lettered_at: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();

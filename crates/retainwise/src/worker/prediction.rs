@@ -111,6 +111,7 @@ struct Recorded {
     model: Arc<Model>,
     reference_date: Option<NaiveDate>,
     manual: retainwise_model::ManualMapping,
+    explain: retainwise_model::Explain,
 }
 
 /// Reads [`Recorded`] from the prediction's row (one query) and loads its model.
@@ -137,6 +138,10 @@ async fn recorded(app: &App, job: &PredictionJob) -> Result<Recorded, JobError> 
         })?,
         None => retainwise_model::ManualMapping::new(),
     };
+    let explain = match row.explanation.as_deref() {
+        Some(e) => e.parse().map_err(JobError::Rejected)?,
+        None => retainwise_model::Explain::Top,
+    };
     let model = app
         .registry
         .load(&app.db, &app.storage, &row.model_id)
@@ -145,6 +150,7 @@ async fn recorded(app: &App, job: &PredictionJob) -> Result<Recorded, JobError> 
         model,
         reference_date,
         manual,
+        explain,
     })
 }
 
@@ -178,11 +184,13 @@ async fn score(
         model,
         reference_date,
         manual,
+        explain,
     } = recorded;
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
         reference_date,
         mapping: manual,
+        explain,
         ..ScoreOptions::default()
     };
     let (input_path, output_path) = (input.clone(), output.clone());

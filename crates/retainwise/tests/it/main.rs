@@ -22,6 +22,7 @@ mod drills;
 mod dropin;
 mod duplicate_ids;
 mod errors;
+mod explain_option;
 mod explanations;
 mod import_original;
 mod intake;
