@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 
@@ -26,7 +25,7 @@ use crate::quality::{Flag, FlagKind};
 use crate::report::{ColumnStats, ValidationReport};
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::score::{RowIssue, ScoreError};
-use crate::values::{self, NumberError};
+use crate::values::{self, NumberError, NumberRead};
 
 /// Limits on what a file may hold; exceeding one is a [`ScoreError`] naming the limit. They
 /// bound the work and memory one upload can cause (the file size itself is limited by the
@@ -110,7 +109,6 @@ pub struct Intake<'m, R> {
     limits: InputLimits,
     rows: u64,
     validation: ValidationReport,
-    scratch: String,
     /// The model's encoder with this file's reference date, for a model with date columns
     /// ([`Intake::set_reference_date`]); `None`: the model's own encoder.
     dated_encoder: Option<Encoder>,
@@ -255,7 +253,6 @@ impl<'m, R: Read> Intake<'m, R> {
             limits: limits.clone(),
             rows: 0,
             validation,
-            scratch: String::new(),
             dated_encoder: None,
             ranges: training_ranges(model),
         })
@@ -576,25 +573,34 @@ impl<'m, R: Read> Intake<'m, R> {
                 self.validation.columns[c].missing += 1;
                 missing += 1;
             }
-            let result = if matches!(schema.columns[c].kind, ColumnKind::Numeric)
-                && (numbers.decimal_comma || scale != 1.0)
-            {
-                // Re-spelled in Rust float syntax (shortest round-trip form, so the encoder
-                // reads back exactly this value) after the file's number format and the
-                // column's unit conversion.
-                match values::parse_number_with(&raw, numbers) {
-                    Ok(None) => encoder
-                        .encode_cell(c, "", features)
-                        .map_err(|e| e.expected()),
-                    Ok(Some(x)) if !(x * scale).is_finite() => {
+            // A number goes through the one number reader, which says how it read the cell
+            // (plain, respelled or ambiguous: [`values::read_number`]); its value, after the
+            // column's unit conversion, is the feature's one slot.
+            let mut respelled: Option<(String, f64)> = None;
+            let mut ambiguous = None;
+            let result = if matches!(schema.columns[c].kind, ColumnKind::Numeric) {
+                let slot = self.ranges[c].0;
+                features[slot] = f64::NAN;
+                match values::read_number(&raw, numbers) {
+                    Ok(NumberRead::Missing) => Ok(CellNote::Fine),
+                    Ok(NumberRead::Ambiguous(a)) => {
+                        ambiguous = Some(a);
+                        Ok(CellNote::Fine)
+                    }
+                    Ok(NumberRead::Plain(x)) if !(x * scale).is_finite() => {
                         Err(NumberError::Overflow.expected())
                     }
-                    Ok(Some(x)) => {
-                        self.scratch.clear();
-                        let _ = write!(self.scratch, "{}", x * scale);
-                        encoder
-                            .encode_cell(c, &self.scratch, features)
-                            .map_err(|e| e.expected())
+                    Ok(NumberRead::Respelled { value, .. }) if !(value * scale).is_finite() => {
+                        Err(NumberError::Overflow.expected())
+                    }
+                    Ok(NumberRead::Plain(x)) => {
+                        features[slot] = x * scale;
+                        Ok(CellNote::Fine)
+                    }
+                    Ok(NumberRead::Respelled { value, how }) => {
+                        features[slot] = value * scale;
+                        respelled = Some((how, value));
+                        Ok(CellNote::Fine)
                     }
                     Err(e) => Err(e.expected()),
                 }
@@ -603,18 +609,83 @@ impl<'m, R: Read> Intake<'m, R> {
                     .encode_cell(c, &raw, features)
                     .map_err(|e| e.expected())
             };
-            // A level the model does not know may still be a known synonym (`annual`).
+            // A level the model does not know may still be a known synonym (`annual`): read as
+            // that level, and said (a warning, a flag, the report's list of aliases).
+            let mut aliased = None;
             let result = match (&result, &schema.columns[c].kind) {
                 (Ok(CellNote::UnseenLevel), ColumnKind::Categorical { levels }) => {
                     match aliases::level_synonym(&raw, levels) {
-                        Some(level) => encoder
-                            .encode_cell(c, level, features)
-                            .map_err(|e| e.expected()),
+                        Some(level) => {
+                            aliased = Some(level);
+                            encoder
+                                .encode_cell(c, level, features)
+                                .map_err(|e| e.expected())
+                        }
                         None => result,
                     }
                 }
                 _ => result,
             };
+            if let Some((how, value)) = respelled.filter(|_| result.is_ok()) {
+                self.validation.columns[c].respelled += 1;
+                if listing {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        format!(
+                            "read as the number {} ({how})",
+                            crate::explain::number(value)
+                        ),
+                    );
+                    w.used_instead = Some(crate::explain::number(value));
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+            }
+            if let Some(a) = ambiguous {
+                self.validation.columns[c].missing += 1;
+                self.validation.columns[c].ambiguous += 1;
+                missing += 1;
+                if listing {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        a.reason().to_string(),
+                    );
+                    w.used_instead = Some(SUBSTITUTE.into());
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+                flags.push(Flag {
+                    column: c,
+                    kind: FlagKind::Ambiguous,
+                });
+                continue;
+            }
+            if let (Some(level), Ok(_)) = (aliased, &result) {
+                self.validation.columns[c].aliased += 1;
+                let file_column = self.header.get(at).cloned().unwrap_or_default();
+                self.validation
+                    .alias_used(&schema.columns[c].name, &file_column, &raw, level, row);
+                if listing {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        format!("another spelling of the category {level:?}: read as {level:?}"),
+                    );
+                    w.used_instead = Some(level.to_string());
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+                flags.push(Flag {
+                    column: c,
+                    kind: FlagKind::Alias,
+                });
+                continue;
+            }
             match result {
                 Ok(CellNote::Fine) if missing_here => {
                     if listing {

@@ -9,9 +9,14 @@ use serde::Serialize;
 use crate::artifact::Model;
 use crate::intake::{check_columns, InputLimits, Intake};
 use crate::mapping::{ColumnMapping, ManualMapping};
+use crate::report::AliasUse;
 use crate::schema::ColumnKind;
 use crate::score::ScoreError;
-use crate::values::{self, NumberFormat};
+use crate::values::{self, NumberFormat, NumberRead};
+
+/// The start of a previewed cell's `problem` when its category is read through another
+/// spelling ([`crate::aliases::LEVEL_SYNONYMS`]), followed by the level.
+const ALIAS_NOTE: &str = "another spelling of a category, read as";
 
 /// Most rows a preview parses, whatever is asked.
 pub const MAX_PREVIEW_ROWS: usize = 100;
@@ -83,6 +88,9 @@ pub struct Preview {
     pub problem: Option<String>,
     /// The first data rows parsed.
     pub rows: Vec<PreviewRow>,
+    /// The category aliases the previewed rows use (`Fiber` read as `Fiber optic`), with the
+    /// rows that use them, as the validation report of scoring lists them.
+    pub category_aliases: Vec<AliasUse>,
 }
 
 /// Reads the start of `input` as [`crate::score_csv`] would and reports how it reads: encoding,
@@ -184,6 +192,23 @@ pub fn preview_mapped(
             cells,
         });
     }
+    let mut aliases = crate::report::ValidationReport::default();
+    for r in &out {
+        for cell in &r.cells {
+            let (Some(raw), Some(column), Some(serde_json::Value::String(level))) =
+                (&cell.raw, &cell.column, &cell.parsed)
+            else {
+                continue;
+            };
+            if cell
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with(ALIAS_NOTE))
+            {
+                aliases.alias_used(&cell.feature, column, raw, level, r.row);
+            }
+        }
+    }
     let mut mapping = intake.mapping().clone();
     plausible_suggestions(model, &mut mapping, intake.header(), &out_fields, numbers);
     let check = check_columns(intake.mapping(), intake.header(), model, limits);
@@ -196,6 +221,7 @@ pub fn preview_mapped(
         ready: check.is_ok(),
         problem: check.err().map(|e| e.to_string()),
         rows: out,
+        category_aliases: aliases.category_aliases,
     })
 }
 
@@ -264,14 +290,29 @@ fn interpret(
     }
     let invalid = |why: &str| (CellStatus::Invalid, None, Some(why.to_string()));
     match kind {
-        ColumnKind::Numeric => match values::parse_number_with(raw, numbers) {
-            Ok(Some(x)) if (x * scale).is_finite() => (
+        ColumnKind::Numeric => match values::read_number(raw, numbers) {
+            Ok(NumberRead::Plain(x)) if (x * scale).is_finite() => (
                 CellStatus::Ok,
                 serde_json::Number::from_f64(x * scale).map(serde_json::Value::Number),
                 None,
             ),
-            Ok(Some(_)) => invalid(values::NumberError::Overflow.expected()),
-            Ok(None) => (CellStatus::Missing, None, None),
+            Ok(NumberRead::Respelled { value, how }) if (value * scale).is_finite() => (
+                CellStatus::Ok,
+                serde_json::Number::from_f64(value * scale).map(serde_json::Value::Number),
+                Some(format!(
+                    "read as the number {} ({how})",
+                    crate::explain::number(value)
+                )),
+            ),
+            Ok(NumberRead::Plain(_) | NumberRead::Respelled { .. }) => {
+                invalid(values::NumberError::Overflow.expected())
+            }
+            Ok(NumberRead::Missing) => (CellStatus::Missing, None, None),
+            Ok(NumberRead::Ambiguous(a)) => (
+                CellStatus::Missing,
+                None,
+                Some(format!("{}; scored as missing", a.reason())),
+            ),
             Err(e) => invalid(e.expected()),
         },
         ColumnKind::Date => match crate::dates::parse_date(raw) {
@@ -292,13 +333,16 @@ fn interpret(
             let level = levels
                 .iter()
                 .find(|l| l.as_str() == raw || values::level_key(l) == key)
-                .map(String::as_str)
-                .or_else(|| crate::aliases::level_synonym(raw, levels));
-            match level {
+                .map(String::as_str);
+            let alias = level
+                .is_none()
+                .then(|| crate::aliases::level_synonym(raw, levels))
+                .flatten();
+            match level.or(alias) {
                 Some(l) => (
                     CellStatus::Ok,
                     Some(serde_json::Value::String(l.to_string())),
-                    None,
+                    alias.map(|l| format!("{ALIAS_NOTE} {l:?}")),
                 ),
                 None => (
                     CellStatus::Unseen,

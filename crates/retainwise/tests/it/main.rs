@@ -27,6 +27,7 @@ mod jobs;
 mod mapping;
 mod models;
 mod pipeline;
+mod readings;
 mod saas_synonyms;
 mod security;
 mod startup;
