@@ -261,6 +261,18 @@ pub fn map_to_schema_with(
         note,
     };
 
+    // The column the id would be read from automatically, while no choice moves the id: a
+    // choice of that column for a feature would leave the file without its customer ids and
+    // read ids as the feature's values (every row rejected, or scored as missing).
+    let auto_id = match &schema.id_column {
+        Some(id) if !manual.is_empty() && !manual.contains_key(id) => {
+            map_to_schema_with(schema, header, &ManualMapping::new())?
+                .id
+                .and_then(|m| m.column_index)
+        }
+        _ => None,
+    };
+
     // Tier 0: a person's choices.
     for (input, choice) in manual {
         let Some(t) = targets.iter().position(|t| t.name == *input) else {
@@ -278,6 +290,14 @@ pub fn map_to_schema_with(
             continue;
         };
         let i = chosen_column(header, wanted, input)?;
+        if Some(i) == auto_id {
+            return Err(format!(
+                "mapping: {input} is mapped to {:?} (column {}), the file's customer id column; ids are not a model input (choose another column for {input}, or map {} to another column)",
+                header[i],
+                i + 1,
+                schema.id_column.as_deref().unwrap_or("the customer id")
+            ));
+        }
         if used[i] {
             let other = found
                 .iter()
@@ -715,6 +735,13 @@ mod tests {
             let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
             assert!(e.contains(word), "{e}");
         }
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("customerID".into()));
+        let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+        assert!(e.contains("customer id column"), "{e}");
+        // Moving the id elsewhere frees its column.
+        manual.insert("customerID".into(), None);
+        map_to_schema_with(telco(), &header(TELCO), &manual).unwrap();
         let mut manual = ManualMapping::new();
         manual.insert("tenure".into(), Some("gender".into()));
         manual.insert("gender".into(), Some("gender".into()));

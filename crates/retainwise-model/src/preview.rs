@@ -86,6 +86,11 @@ pub struct Preview {
     pub ready: bool,
     /// Why the file cannot be scored as mapped, in the scorer's words; `None` when `ready`.
     pub problem: Option<String>,
+    /// A column chosen by hand ([`ManualMapping`]) none of whose previewed values its input
+    /// can read (ids or words chosen for a number, numbers for a category): every row would be
+    /// rejected or scored as missing. Names the input, the column and a value; `ready` is
+    /// false.
+    pub mapping_problem: Option<String>,
     /// The first data rows parsed.
     pub rows: Vec<PreviewRow>,
     /// The category aliases the previewed rows use (`Fiber` read as `Fiber optic`), with the
@@ -212,14 +217,16 @@ pub fn preview_mapped(
     let mut mapping = intake.mapping().clone();
     plausible_suggestions(model, &mut mapping, intake.header(), &out_fields, numbers);
     let check = check_columns(intake.mapping(), intake.header(), model, limits);
+    let mapping_problem = unreadable_choice(intake.mapping(), &out);
     Ok(Preview {
         encoding: intake.encoding().label().to_string(),
         delimiter: intake.dialect().delimiter_name().to_string(),
         decimal_comma: numbers.decimal_comma,
         header: intake.header().to_vec(),
         mapping,
-        ready: check.is_ok(),
+        ready: check.is_ok() && mapping_problem.is_none(),
         problem: check.err().map(|e| e.to_string()),
+        mapping_problem,
         rows: out,
         category_aliases: aliases.category_aliases,
     })
@@ -231,7 +238,7 @@ impl Preview {
     /// read the `whole` file — it has a header and no customer rows. What an upload is refused
     /// with before it is queued, so that it never fails later for a reason known now.
     pub fn refusal(&self, whole: bool) -> Option<String> {
-        if let Some(p) = &self.problem {
+        if let Some(p) = self.problem.as_ref().or(self.mapping_problem.as_ref()) {
             return Some(p.clone());
         }
         (whole && self.rows.is_empty()).then(|| {
@@ -243,6 +250,36 @@ impl Preview {
             .to_string()
         })
     }
+}
+
+/// The [`Preview::mapping_problem`] of `mapping` over the previewed `rows`: the first input
+/// chosen by hand whose previewed cells hold values and none of them reads.
+fn unreadable_choice(mapping: &ColumnMapping, rows: &[PreviewRow]) -> Option<String> {
+    mapping
+        .features
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.method == Some(crate::mapping::MatchMethod::Manual))
+        .find_map(|(k, m)| {
+            let cells: Vec<&PreviewCell> = rows
+                .iter()
+                .filter_map(|r| r.cells.get(k))
+                .filter(|c| matches!(c.status, CellStatus::Ok | CellStatus::Invalid | CellStatus::Unseen))
+                .collect();
+            let first = cells.first()?;
+            cells.iter().all(|c| c.status != CellStatus::Ok).then(|| {
+                format!(
+                    "mapping: {} is mapped to {:?}, but none of its first {} value(s) can be read as {} (e.g. {:?}: {}); choose another column for {}",
+                    m.feature,
+                    m.column.as_deref().unwrap_or_default(),
+                    cells.len(),
+                    m.kind,
+                    first.raw.as_deref().unwrap_or_default(),
+                    first.problem.as_deref().unwrap_or("not readable"),
+                    m.feature
+                )
+            })
+        })
 }
 
 /// Drops suggested columns whose previewed values the missing input could not read (a column

@@ -26,6 +26,11 @@ pub enum ApiError {
     /// 413: the upload is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 422: the request is well formed but its content cannot be used (RFC 9110 §15.5.21),
+    /// e.g. a column mapping that names the customer-id column for a model input; the text
+    /// names the field and the value.
+    #[error("{0}")]
+    Unprocessable(String),
     /// 401: missing or refused credentials. The reason is logged by the caller, never shown.
     #[error("missing or invalid credentials")]
     Unauthorized,
@@ -88,6 +93,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
+            Self::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::Unauthorized | Self::TooManyRequests { .. } => {
                 (StatusCode::BAD_REQUEST, self.to_string())
             }

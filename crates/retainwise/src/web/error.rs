@@ -50,6 +50,7 @@ impl From<ApiError> for WebError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Please sign in.".to_owned()),
             e @ ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             e @ ApiError::Internal(_) => {

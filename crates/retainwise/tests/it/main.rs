@@ -23,6 +23,7 @@ mod errors;
 mod explanations;
 mod import_original;
 mod intake;
+mod intake_trial;
 mod jobs;
 mod mapping;
 mod models;

@@ -1,0 +1,176 @@
+//! What the second fresh-user trial of issue 12 found at intake, one class per test: column
+//! choices that cannot work refused before anything is queued; customer ids that identify
+//! nobody or repeat under other spacing; revenue from an ARR column; date columns for
+//! days-since inputs; counts that add up on a failed job and in `retainwise predict`; bounded
+//! form fields.
+
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::mapping::telco_row as row;
+
+/// `POST /api/csv` or `POST /api/csv/preview-mapping` (`path`) of `csv` with `mapping` sent as
+/// this exact text (so that a JSON object with a repeated key can be sent).
+async fn send_mapped(t: &TestApp, path: &str, csv: &str, mapping: &str) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("mapping", mapping.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("mapped.csv"),
+        );
+    let r = t
+        .client
+        .post(format!("{}{path}", t.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn telco_file(n: usize) -> String {
+    let mut csv = format!("{TELCO_HEADER}\n");
+    for i in 0..n {
+        csv.push_str(&row(&format!("T{i}"), &[]));
+        csv.push('\n');
+    }
+    csv
+}
+
+/// Issue 12 trial, item 2: a column choice that cannot work — an input on the customer-id
+/// column, two inputs on one column, a column the file lacks, a column none of whose values
+/// the input reads, an input named twice in the JSON object — is answered 422 naming the
+/// input and the column (or the key), at upload and at preview, and nothing is queued.
+#[tokio::test]
+async fn column_choices_that_cannot_work_are_refused_with_422_naming_them() {
+    let t = TestApp::spawn().await;
+    let csv = telco_file(3);
+    for (mapping, words) in [
+        (
+            r#"{"tenure": "customerID"}"#,
+            &["tenure", "customerID", "customer id column"][..],
+        ),
+        (
+            r#"{"tenure": "MonthlyCharges", "TotalCharges": "MonthlyCharges"}"#,
+            &["MonthlyCharges", "both", "tenure", "TotalCharges"][..],
+        ),
+        (
+            r#"{"tenure": "Months"}"#,
+            &["tenure", "\"Months\"", "not a column"][..],
+        ),
+        (
+            r#"{"tenure": "gender"}"#,
+            &["tenure", "\"gender\"", "Female"][..],
+        ),
+        (r#"{"Contract": "tenure"}"#, &["Contract", "\"tenure\""][..]),
+        (
+            r#"{"tenure": "tenure", "tenure": null}"#,
+            &["\"tenure\"", "given twice"][..],
+        ),
+        (r#"{"tenure": 5}"#, &["mapping"][..]),
+    ] {
+        for path in ["/api/csv/preview-mapping", "/api/csv"] {
+            let (status, body) = send_mapped(&t, path, &csv, mapping).await;
+            assert_eq!(status, 422, "{path} {mapping}: {body}");
+            let detail = body["detail"].as_str().unwrap();
+            for w in words {
+                assert!(
+                    detail.contains(w),
+                    "{path} {mapping}: {w:?} not in {detail}"
+                );
+            }
+        }
+    }
+    // Not JSON at all is a malformed request.
+    let (status, body) = send_mapped(&t, "/api/csv", &csv, "{tenure").await;
+    assert_eq!(status, 400, "{body}");
+    let list = t
+        .get("/api/predictions")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 0, "nothing was queued: {list}");
+    // A workable choice (the id moved off its column, tenure on it) is still accepted.
+    let (status, body) = send_mapped(
+        &t,
+        "/api/csv",
+        &csv.replace("customerID,", "ref,")
+            .replacen("tenure", "months", 1),
+        r#"{"customerID": "ref", "tenure": "months"}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+}
+
+/// Issue 12 trial, item 9: every text field of a form is read bounded, by one reader, before
+/// and after the file, at upload and at preview: one longer than its limit is refused naming
+/// the field and the limit; a setting given twice with different values and a second file
+/// are refused the same way wherever they come.
+#[tokio::test]
+async fn form_fields_are_read_bounded_and_named() {
+    let t = TestApp::spawn().await;
+    let csv = telco_file(2);
+    let file = || reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("f.csv");
+    let send = |form: reqwest::multipart::Form, path: &'static str| {
+        let req = t.client.post(format!("{}{path}", t.base)).multipart(form);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let long_mapping = format!("{{\"tenure\": \"{}\"}}", "x".repeat(70 * 1024));
+    for path in ["/api/csv", "/api/csv/preview-mapping"] {
+        for before in [true, false] {
+            let form = reqwest::multipart::Form::new();
+            let form = if before {
+                form.text("mapping", long_mapping.clone())
+                    .part("file", file())
+            } else {
+                form.part("file", file())
+                    .text("mapping", long_mapping.clone())
+            };
+            let (status, body) = send(form, path).await;
+            assert_eq!(status, 400, "{path} before={before}: {body}");
+            let detail = body["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("\"mapping\"") && detail.contains("65536 bytes"),
+                "{detail}"
+            );
+        }
+        let form = reqwest::multipart::Form::new()
+            .part("file", file())
+            .part("file", file());
+        let (status, body) = send(form, path).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("second \"file\""),
+            "{body}"
+        );
+    }
+    let form = reqwest::multipart::Form::new()
+        .text("reference_date", "x".repeat(2000))
+        .part("file", file());
+    let (status, body) = send(form, "/api/csv").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("\"reference_date\" is longer than 1024 bytes"),
+        "{body}"
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("mapping", "{}")
+        .part("file", file())
+        .text("mapping", r#"{"tenure": null}"#);
+    let (status, body) = send(form, "/api/csv").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("mapping is given twice"),
+        "{body}"
+    );
+}
