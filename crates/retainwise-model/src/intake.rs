@@ -101,6 +101,8 @@ pub struct Intake<'m, R> {
     plan: Vec<(Option<usize>, f64)>,
     /// Ids seen so far (64-bit hashes) and the row each was first seen on.
     seen_ids: HashMap<u64, u64>,
+    /// The first spelling of remembered ids written with spaces around them, by hash.
+    spaced_ids: HashMap<u64, String>,
     id_at: Option<usize>,
     /// The file width a row needs for every feature to be present.
     needed_width: usize,
@@ -246,6 +248,7 @@ impl<'m, R: Read> Intake<'m, R> {
             mapping,
             plan,
             seen_ids: HashMap::new(),
+            spaced_ids: HashMap::new(),
             id_at,
             needed_width,
             encoding: opened.encoding,
@@ -435,7 +438,7 @@ impl<'m, R: Read> Intake<'m, R> {
         });
         let issue = |column: Option<String>, value: Option<String>, reason: String| RowIssue {
             row,
-            customer_id: customer_id.clone().filter(|s| !s.is_empty()),
+            customer_id: customer_id.clone().filter(|s| !values::is_missing(s)),
             column,
             value,
             reason,
@@ -519,6 +522,18 @@ impl<'m, R: Read> Intake<'m, R> {
                     "the row has {} fields but the header has {}; this column is missing",
                     record.len(),
                     self.header.len()
+                ),
+            ))
+        } else if self.id_at.is_some() && customer_id.as_deref().is_none_or(values::is_missing) {
+            // A customer the row does not name cannot be acted on (nor told apart from
+            // another): rejected with the reason, never scored under a blank or `#N/A`.
+            let raw = customer_id.clone().unwrap_or_default();
+            Some(issue(
+                self.mapping.id.as_ref().and_then(|m| m.column.clone()),
+                Some(raw.clone()),
+                format!(
+                    "no customer id ({}): a row that names no customer cannot be acted on; fill in its id",
+                    values::missing_kind(&raw)
                 ),
             ))
         } else {
@@ -808,30 +823,43 @@ impl<'m, R: Read> Intake<'m, R> {
 
     /// A warning when scored row `row`'s customer id (not blank) was already seen on a scored
     /// row: two rows for one customer give two scores, and every count over customers counts
-    /// them twice. Ids are remembered as 64-bit hashes (SipHash with fixed keys, so the same
-    /// file always gives the same report; two different ids share a hash with probability about
-    /// n²/2⁶⁵, under 10⁻⁷ for a million ids), up to [`InputLimits::max_tracked_ids`].
+    /// them twice. Ids are compared with the spaces around them removed (`" A1"` and `"A1\t"`
+    /// are one customer; letter case counts), and remembered as 64-bit hashes (SipHash with
+    /// fixed keys, so the same file always gives the same report; two different ids share a
+    /// hash with probability about n²/2⁶⁵, under 10⁻⁷ for a million ids), up to
+    /// [`InputLimits::max_tracked_ids`]; the first spelling of an id written with spaces around
+    /// it is kept too (up to [`MAX_SPACED_IDS`]), so the warning can show both.
     fn repeated_id(&mut self, row: u64, id: Option<&str>) -> Option<RowIssue> {
         let id = id.filter(|s| !s.trim().is_empty())?;
+        let trimmed = id.trim();
         let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
+        trimmed.hash(&mut h);
         let key = h.finish();
         if let Some(&first) = self.seen_ids.get(&key) {
             self.validation.duplicate_ids += 1;
             let column = self.mapping.id.as_ref().and_then(|m| m.column.clone());
+            let there = self.spaced_ids.get(&key).map_or(trimmed, String::as_str);
+            let spelled = if there != id {
+                format!(" (written {there:?} there and {id:?} here: ids are compared without the spaces around them)")
+            } else {
+                String::new()
+            };
             return Some(RowIssue {
                 row,
                 customer_id: Some(id.to_owned()),
                 column,
                 value: Some(id.to_owned()),
                 reason: format!(
-                    "customer id {id:?} is also on row {first}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
+                    "customer id {trimmed:?} is also on row {first}{spelled}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
                 ),
                 used_instead: None,
             });
         }
         if self.seen_ids.len() < self.limits.max_tracked_ids {
             self.seen_ids.insert(key, row);
+            if trimmed.len() != id.len() && self.spaced_ids.len() < MAX_SPACED_IDS {
+                self.spaced_ids.insert(key, id.to_owned());
+            }
         } else {
             self.validation.duplicate_ids_unchecked += 1;
         }
@@ -848,6 +876,10 @@ impl<'m, R: Read> Intake<'m, R> {
         self.validation
     }
 }
+
+/// Most first spellings of ids written with spaces around them kept to name in a repeat's
+/// warning (a few MB at most); later ones are still compared, trimmed.
+pub const MAX_SPACED_IDS: usize = 10_000;
 
 /// `Ok` when a file with `header`, mapped as `mapping`, can be scored by `model`: no input is
 /// matched by several columns, and at most `floor(limits.max_missing_share × features)` inputs
@@ -1044,7 +1076,7 @@ mod tests {
     fn repeated_ids_are_warned_within_the_tracking_cap() {
         let model = Model::embedded_default();
         let mut file = format!("{HEADER}\n");
-        for id in ["A", "B", "A", "B", " "] {
+        for id in ["A", "B", " A ", "B", " "] {
             file.push_str(id);
             file.push_str(std::str::from_utf8(REST).unwrap());
         }
@@ -1056,16 +1088,24 @@ mod tests {
         intake.check_mapping().unwrap();
         let mut features = vec![0.0; model.encoder().n_features()];
         let mut warned = Vec::new();
+        let mut rejected = Vec::new();
         while let Some(r) = intake.next_row(&mut features).unwrap() {
-            assert!(r.rejected.is_none(), "{r:?}");
+            if let Some(i) = r.rejected {
+                rejected.push((i.row, i.reason));
+            }
             warned.extend(r.warnings.into_iter().map(|w| (w.row, w.reason)));
         }
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert_eq!(warned[0].0, 3);
-        assert!(warned[0].1.contains("\"A\" is also on row 1"), "{warned:?}");
+        assert!(
+            warned[0].1.contains("\"A\" is also on row 1") && warned[0].1.contains("\" A \" here"),
+            "{warned:?}"
+        );
+        // A blank id is no id: the row is rejected, saying so.
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert!(rejected[0].1.contains("no customer id"), "{rejected:?}");
         let v = intake.finish();
-        // B was never remembered (the cap is one id): its rows are counted as unchecked; a
-        // blank id is no id.
+        // B was never remembered (the cap is one id): its rows are counted as unchecked.
         assert_eq!((v.duplicate_ids, v.duplicate_ids_unchecked), (1, 2));
     }
 

@@ -158,6 +158,12 @@ pub fn preview_mapped(
             .as_ref()
             .and_then(|m| m.column_index)
             .and_then(|i| fields.get(i).cloned());
+        let id_column = mapping.id.as_ref().and_then(|m| m.column_index);
+        let problem = problem.or_else(|| {
+            (id_column.is_some() && customer_id.as_deref().is_none_or(values::is_missing)).then(
+                || "no customer id: the row would be rejected (a row that names no customer cannot be acted on)".to_string(),
+            )
+        });
         let cells = mapping
             .features
             .iter()

@@ -174,3 +174,71 @@ async fn form_fields_are_read_bounded_and_named() {
         "{body}"
     );
 }
+
+/// Issue 12 trial, item 5: a row whose customer id is blank, spaces, a missing-value marker or
+/// an Excel error value is rejected naming the row and why (a customer nobody can identify is
+/// of no use to act on); ids that differ only by the spaces around them are one customer, and
+/// the warning shows both spellings.
+#[test]
+fn rows_without_an_id_are_rejected_and_spaced_ids_are_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = [
+        "D1", "", "   ", "#N/A", "#REF!", "NULL", "N/A", " D1", "D2", "D2\u{a0}",
+    ];
+    let mut csv = format!("{TELCO_HEADER}\n");
+    for id in ids {
+        csv.push_str(&row(id, &[]));
+        csv.push('\n');
+    }
+    let (ok, results, report, stderr) = crate::mapping::predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let v = &report["validation"];
+    assert_eq!(v["balance"], "10 rows read = 4 scored + 6 rejected", "{v}");
+    let rejected: Vec<(u64, String, Value)> = v["rejected_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            assert_eq!(i["column"], "customerID", "{i}");
+            assert!(
+                i["reason"].as_str().unwrap().starts_with("no customer id"),
+                "{i}"
+            );
+            (
+                i["row"].as_u64().unwrap(),
+                i["value"].as_str().unwrap().to_owned(),
+                i["customer_id"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            (2, "".into(), Value::Null),
+            (3, "   ".into(), Value::Null),
+            (4, "#N/A".into(), Value::Null),
+            (5, "#REF!".into(), Value::Null),
+            (6, "NULL".into(), Value::Null),
+            (7, "N/A".into(), Value::Null),
+        ]
+    );
+    let text = v["rejected_rows"].to_string();
+    assert!(
+        text.contains("Excel error value #N/A") && text.contains("blank"),
+        "{text}"
+    );
+    assert_eq!(v["duplicate_ids"], 2, "{v}");
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains(r#"\"D1\" is also on row 1 (written \"D1\" there and \" D1\" here"#),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(r#"\"D2\" is also on row 9"#),
+        "{warnings}"
+    );
+    let (_, rows) = parse_csv(&results);
+    let scored: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(scored, ["D1", " D1", "D2", "D2\u{a0}"]);
+    assert!(stderr.contains("no customer id"), "{stderr}");
+}
