@@ -242,3 +242,23 @@ fn rows_without_an_id_are_rejected_and_spaced_ids_are_repeats() {
     assert_eq!(scored, ["D1", " D1", "D2", "D2\u{a0}"]);
     assert!(stderr.contains("no customer id"), "{stderr}");
 }
+
+/// Issue 12 trial, item 8: `retainwise predict`'s closing line accounts for every record read,
+/// the empty ones it skipped included: read = scored + rejected + skipped.
+#[test]
+fn predict_closing_line_adds_up_with_skipped_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "{TELCO_HEADER}\n{}\n{}\n{}\n{}\n",
+        row("S1", &[]),
+        ",".repeat(19),
+        row("S3", &[("tenure", "twelve")]),
+        row("S4", &[])
+    );
+    let (ok, _, _, stderr) = crate::mapping::predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("4 rows read = 2 scored + 1 rejected + 1 skipped as empty"),
+        "{stderr}"
+    );
+}
