@@ -365,10 +365,15 @@ pub fn map_to_schema_with(
         if found[t].is_some() || dup[t] || decided[t] || target.kind == "date" {
             continue;
         }
-        let hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
+        let mut hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
             .filter(|&i| !used[i])
             .filter_map(|i| aliases::alias_match(&target.name, &header[i]).map(|m| (i, m)))
             .collect();
+        // A monthly amount beside an annual one (`mrr` and `arr`): the monthly one is read as
+        // it is, the annual one is left alone (listed as unmapped), not an ambiguity.
+        if hits.iter().any(|(_, m)| !m.per_year) {
+            hits.retain(|(_, m)| !m.per_year);
+        }
         match hits.as_slice() {
             [] => {}
             [(i, m)] => {

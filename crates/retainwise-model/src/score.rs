@@ -592,7 +592,7 @@ pub fn score_csv<R: Read, W: Write>(
         });
     }
     report.mean_churn_probability = sum_p / report.rows_scored as f64;
-    report.portfolio = portfolio.finish(model.schema());
+    report.portfolio = portfolio.finish(model.schema(), report.validation.mapping.as_ref());
     Ok(report)
 }
 

@@ -262,3 +262,83 @@ fn predict_closing_line_adds_up_with_skipped_rows() {
         "{stderr}"
     );
 }
+
+/// Issue 12 trial, item 6: a subscription file with only an ARR column gets revenue at risk
+/// from ARR ÷ 12 (the mapping and the portfolio say so); a file with no revenue column gets
+/// no figure (`null`, with the reason), never 0.
+#[tokio::test]
+async fn revenue_at_risk_comes_from_arr_and_is_null_without_revenue() {
+    let header = "user_id,months_subscribed,ARR,plan_type,feature_usage_score,support_tickets,last_activity_days_ago,has_integration";
+    let mut csv = format!("{header}\n");
+    for i in 0..6 {
+        csv.push_str(&format!(
+            "u{i},{},{},monthly,{},{},{},No\n",
+            3 + i,
+            1200 * (i + 1),
+            10 + 5 * i,
+            i,
+            40 - i
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, report, stderr) = crate::mapping::predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let mrr = report["validation"]["mapping"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["column"] == "ARR")
+        .cloned()
+        .unwrap_or_else(|| panic!("ARR is read: {}", report["validation"]["mapping"]));
+    assert!(
+        mrr["note"].as_str().unwrap().contains("divided by 12"),
+        "{mrr}"
+    );
+    let portfolio = &report["portfolio"];
+    let (h, rows) = parse_csv(&results);
+    let p = column(&h, "churn_probability");
+    let expected: f64 = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| 100.0 * (i + 1) as f64 * r[p].parse::<f64>().unwrap())
+        .sum();
+    let got = portfolio["revenue_at_risk"].as_f64().unwrap();
+    assert!(
+        (got - expected).abs() < 0.01,
+        "{got} vs {expected}: {portfolio}"
+    );
+    assert!(got > 0.0);
+    assert!(
+        portfolio["revenue_note"]
+            .as_str()
+            .unwrap()
+            .contains("\"ARR\""),
+        "{portfolio}"
+    );
+
+    // No revenue column at all: no figure, and why.
+    let no_revenue = crate::mapping::without_columns(&csv, &["ARR"]);
+    let (ok, _, report, stderr) = crate::mapping::predict(dir.path(), &no_revenue);
+    assert!(ok, "{stderr}");
+    let portfolio = &report["portfolio"];
+    assert_eq!(portfolio["revenue_at_risk"], Value::Null, "{portfolio}");
+    assert_eq!(portfolio["monthly_revenue"], Value::Null, "{portfolio}");
+    assert!(
+        portfolio["revenue_note"]
+            .as_str()
+            .unwrap()
+            .contains("no revenue column"),
+        "{portfolio}"
+    );
+    // And the service stores the same, and its dashboard shows no revenue figure.
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("norevenue.csv", no_revenue.into_bytes()).await;
+    let _ = t.work_once().await;
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "COMPLETED", "{p}");
+    assert_eq!(
+        p["summary"]["portfolio"]["revenue_at_risk"],
+        Value::Null,
+        "{p}"
+    );
+}
