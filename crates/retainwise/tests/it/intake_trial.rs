@@ -341,4 +341,14 @@ async fn revenue_at_risk_comes_from_arr_and_is_null_without_revenue() {
         Value::Null,
         "{p}"
     );
+    let page = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("the file has no revenue column for mrr"),
+        "the dashboard says why there is no figure"
+    );
 }
