@@ -316,6 +316,63 @@ pub fn level_synonym<'a>(raw: &str, levels: &'a [String]) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Names of date columns that stand for a duration input, as column keys of their stem (the
+/// key with a trailing `date`, `at`, `on`, `time` or `timestamp` removed, or the whole key):
+/// `(stem, meaning of the duration group)`. A date is read as whole days before the file's
+/// reference date ([`crate::dates`]): the days since the last login for `last_login_date`, the
+/// time as a customer for `signup_date`.
+pub const DATE_STEMS: &[(&str, &str)] = &[
+    ("lastlogin", "days since the last activity"),
+    ("lastseen", "days since the last activity"),
+    ("lastactivity", "days since the last activity"),
+    ("lastactive", "days since the last activity"),
+    ("lastused", "days since the last activity"),
+    ("lastuse", "days since the last activity"),
+    ("signup", "tenure (time as a customer)"),
+    ("signedup", "tenure (time as a customer)"),
+    ("startdate", "tenure (time as a customer)"),
+    ("start", "tenure (time as a customer)"),
+    ("subscriptionstart", "tenure (time as a customer)"),
+    ("customersince", "tenure (time as a customer)"),
+    ("created", "tenure (time as a customer)"),
+    ("join", "tenure (time as a customer)"),
+    ("joined", "tenure (time as a customer)"),
+];
+
+/// Endings of a date column's name removed before [`DATE_STEMS`] is consulted, longest first.
+const DATE_SUFFIXES: &[&str] = &["timestamp", "date", "time", "at", "on"];
+
+/// Whether file column `column`, read as dates, stands for duration feature `feature`, and the
+/// factor from days to the feature's unit (1 for a count of days, 12/365.2425 for months).
+pub fn date_match(feature: &str, column: &str) -> Option<AliasMatch> {
+    let ck = column_key(column);
+    let named = |stem: &str| DATE_STEMS.iter().find(|(s, _)| *s == stem).map(|(_, m)| *m);
+    let meaning = named(&ck).or_else(|| {
+        DATE_SUFFIXES
+            .iter()
+            .find_map(|suffix| ck.strip_suffix(suffix).and_then(|stem| named(stem)))
+    })?;
+    let (fg, fu) = lookup(&column_key(feature))?;
+    if GROUPS[fg].meaning != meaning {
+        return None;
+    }
+    // A days-since group counts days (its names say so) even where its unit reads `Same`.
+    let scale = match fu.months() {
+        Some(m) => Unit::Days.months()? / m,
+        None => 1.0,
+    };
+    let unit = if scale == 1.0 { "days" } else { fu.name() };
+    Some(AliasMatch {
+        meaning,
+        scale,
+        conversion: Some(format!(
+            "a date, read as the {unit} before the file's reference date"
+        )),
+        per_year: false,
+        from_date: true,
+    })
+}
+
 /// Unit suffixes recognised at the end of a duration name, longest first.
 const UNIT_SUFFIXES: &[(&str, Unit)] = &[
     ("indays", Days),
@@ -344,6 +401,9 @@ pub struct AliasMatch {
     /// The column is an amount per year read for an amount per month ([`Unit::PerYear`]): a
     /// monthly column of the same meaning is preferred to it.
     pub per_year: bool,
+    /// The column holds dates, read as the time before the file's reference date
+    /// ([`date_match`]): a column holding the duration itself is preferred to it.
+    pub from_date: bool,
 }
 
 /// Every alias of [`GROUPS`] as its column key, with its group and unit, in table order: keyed
@@ -406,6 +466,7 @@ pub fn alias_match(feature: &str, column: &str) -> Option<AliasMatch> {
             scale: 1.0 / 12.0,
             conversion: Some("an annual amount divided by 12 (ARR / 12 = monthly revenue)".into()),
             per_year: true,
+            from_date: false,
         });
     }
     let (scale, conversion) = match (cu.months(), fu.months()) {
@@ -430,6 +491,7 @@ pub fn alias_match(feature: &str, column: &str) -> Option<AliasMatch> {
         scale,
         conversion,
         per_year: false,
+        from_date: false,
     })
 }
 
@@ -467,6 +529,12 @@ mod tests {
                 .per_year
         );
         assert!(alias_match("arr", "mrr").is_none());
+        let login = date_match("days_since_last_login", "last_login_date").unwrap();
+        assert!(login.from_date && login.scale == 1.0, "{login:?}");
+        let signup = date_match("tenure", "Signup Date").unwrap();
+        assert!((signup.scale - 12.0 / 365.2425).abs() < 1e-12, "{signup:?}");
+        assert!(date_match("tenure", "last_login").is_none());
+        assert!(date_match("MonthlyCharges", "signup_date").is_none());
         assert!(alias_match("Contract", "billing_cycle").is_some());
         assert!(alias_match("Contract", "plan_type").is_some());
         assert!(alias_match("MonthlyCharges", "total_revenue").is_none());

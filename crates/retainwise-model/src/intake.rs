@@ -114,6 +114,11 @@ pub struct Intake<'m, R> {
     /// The model's encoder with this file's reference date, for a model with date columns
     /// ([`Intake::set_reference_date`]); `None`: the model's own encoder.
     dated_encoder: Option<Encoder>,
+    /// Per schema column: its file column holds dates read as the time before the reference
+    /// date ([`crate::mapping::FeatureMatch::from_date`]).
+    from_date: Vec<bool>,
+    /// The file's reference date ([`Intake::set_reference_date`]).
+    reference: Option<chrono::NaiveDate>,
     /// Per schema column: its slot and, for a numeric or date column whose training range the
     /// model card records, that range (values far outside it are flagged).
     ranges: Vec<(usize, Option<FeatureRange>)>,
@@ -217,6 +222,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 Vec::new()
             };
         let id_at = mapping.id.as_ref().and_then(|m| m.column_index);
+        let from_date = mapping.features.iter().map(|f| f.from_date).collect();
         let needed_width = plan
             .iter()
             .filter_map(|&(at, _)| at.map(|a| a + 1))
@@ -257,6 +263,8 @@ impl<'m, R: Read> Intake<'m, R> {
             rows: 0,
             validation,
             dated_encoder: None,
+            from_date,
+            reference: None,
             ranges: training_ranges(model),
         })
     }
@@ -265,11 +273,19 @@ impl<'m, R: Read> Intake<'m, R> {
     /// date, [`crate::dates`]). Needed before [`Intake::next_row`] when the model has date
     /// columns; without it a row with a date is rejected saying that none was given.
     pub fn set_reference_date(&mut self, reference: Option<chrono::NaiveDate>) {
+        self.reference = reference;
         self.dated_encoder = self
             .model
             .schema()
             .has_dates()
             .then(|| self.model.encoder().clone().with_reference_date(reference));
+    }
+
+    /// True when rows hold dates to count back from a reference date: the model has date
+    /// columns, or the mapping reads a date column for a duration input (`signup_date` for
+    /// tenure).
+    pub fn reads_dates(&self) -> bool {
+        self.model.schema().has_dates() || self.from_date.iter().any(|&d| d)
     }
 
     /// Reads every remaining record and returns the file's reference date: the latest date in
@@ -288,8 +304,9 @@ impl<'m, R: Read> Intake<'m, R> {
             .columns
             .iter()
             .zip(&self.plan)
-            .filter(|(c, _)| c.kind == ColumnKind::Date)
-            .filter_map(|(_, &(at, _))| at)
+            .zip(&self.from_date)
+            .filter(|((c, _), &from_date)| c.kind == ColumnKind::Date || from_date)
+            .filter_map(|((_, &(at, _)), _)| at)
             .collect();
         let today = crate::dates::today();
         // The latest date not after today, kept as the file streams by; `any`: a date was seen.
@@ -593,7 +610,23 @@ impl<'m, R: Read> Intake<'m, R> {
             // column's unit conversion, is the feature's one slot.
             let mut respelled: Option<(String, f64)> = None;
             let mut ambiguous = None;
-            let result = if matches!(schema.columns[c].kind, ColumnKind::Numeric) {
+            let result = if self.from_date.get(c).copied().unwrap_or(false) {
+                // A date read for a duration input: the time before the reference date.
+                let slot = self.ranges[c].0;
+                features[slot] = f64::NAN;
+                match crate::dates::parse_date(&raw) {
+                    Ok(None) => Ok(CellNote::Fine),
+                    Ok(Some(date)) => match self.reference {
+                        Some(reference) => {
+                            features[slot] =
+                                crate::dates::days_before(date, reference) as f64 * scale;
+                            Ok(CellNote::Fine)
+                        }
+                        None => Err(crate::encode::CellError::NoReferenceDate.expected()),
+                    },
+                    Err(_) => Err(crate::dates::EXPECTED),
+                }
+            } else if matches!(schema.columns[c].kind, ColumnKind::Numeric) {
                 let slot = self.ranges[c].0;
                 features[slot] = f64::NAN;
                 match values::read_number(&raw, numbers) {

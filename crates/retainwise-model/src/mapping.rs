@@ -89,6 +89,11 @@ pub struct FeatureMatch {
     pub scale: f64,
     /// Why the match was made, in words (the alias meaning, the conversion, the similarity).
     pub note: Option<String>,
+    /// The column holds dates read for this numeric input as the time before the file's
+    /// reference date ([`crate::aliases::date_match`]: `last_login_date` for
+    /// `days_since_last_login`), in days times `scale`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_date: bool,
 }
 
 /// A file column offered for a missing feature.
@@ -259,6 +264,7 @@ pub fn map_to_schema_with(
         confidence,
         scale,
         note,
+        from_date: false,
     };
 
     // The column the id would be read from automatically, while no choice moves the id: a
@@ -365,14 +371,24 @@ pub fn map_to_schema_with(
         if found[t].is_some() || dup[t] || decided[t] || target.kind == "date" {
             continue;
         }
+        let numeric = target.kind == "numeric";
         let mut hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
             .filter(|&i| !used[i])
-            .filter_map(|i| aliases::alias_match(&target.name, &header[i]).map(|m| (i, m)))
+            .filter_map(|i| {
+                aliases::alias_match(&target.name, &header[i])
+                    .or_else(|| {
+                        numeric
+                            .then(|| aliases::date_match(&target.name, &header[i]))
+                            .flatten()
+                    })
+                    .map(|m| (i, m))
+            })
             .collect();
-        // A monthly amount beside an annual one (`mrr` and `arr`): the monthly one is read as
-        // it is, the annual one is left alone (listed as unmapped), not an ambiguity.
-        if hits.iter().any(|(_, m)| !m.per_year) {
-            hits.retain(|(_, m)| !m.per_year);
+        // A monthly amount beside an annual one (`mrr` and `arr`), a duration beside a date
+        // (`days_since_last_login` and `last_login_date`): the first is read as it is, the
+        // other is left alone (listed as unmapped), not an ambiguity.
+        if hits.iter().any(|(_, m)| !m.per_year && !m.from_date) {
+            hits.retain(|(_, m)| !m.per_year && !m.from_date);
         }
         match hits.as_slice() {
             [] => {}
@@ -383,14 +399,16 @@ pub fn map_to_schema_with(
                     None => format!("another name for {}", m.meaning),
                 };
                 used[*i] = true;
-                found[t] = Some(matched(
+                let mut f = matched(
                     target,
                     *i,
                     MatchMethod::Alias,
                     confidence,
                     m.scale,
                     Some(note),
-                ));
+                );
+                f.from_date = m.from_date;
+                found[t] = Some(f);
             }
             many => {
                 dup[t] = true;
@@ -447,6 +465,7 @@ pub fn map_to_schema_with(
             confidence: 0.0,
             scale: 1.0,
             note: None,
+            from_date: false,
         });
         if m.column.is_none() && !dup[t] && target.role == Role::Feature {
             missing.push(MissingFeature {

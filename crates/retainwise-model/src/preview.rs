@@ -184,6 +184,7 @@ pub fn preview_mapped(
                         None,
                         Some("the row ends before this column".to_string()),
                     ),
+                    Some(raw) if m.from_date => interpret(&ColumnKind::Date, raw, numbers, m.scale),
                     Some(raw) => interpret(&col.kind, raw, numbers, m.scale),
                 };
                 PreviewCell {

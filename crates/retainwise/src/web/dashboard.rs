@@ -311,9 +311,9 @@ fn revenue_card(p: Option<&PortfolioSummary>) -> Markup {
         Some(p) => card(
             "Revenue at risk",
             "—",
-            p.revenue_note.as_deref().unwrap_or(
-                "needs a monthly charges column (MonthlyCharges or MRR) in the model",
-            ),
+            p.revenue_note
+                .as_deref()
+                .unwrap_or("needs a monthly charges column (MonthlyCharges or MRR) in the model"),
         ),
         None => card("Revenue at risk", "—", "not computed for this prediction"),
     }

@@ -352,3 +352,76 @@ async fn revenue_at_risk_comes_from_arr_and_is_null_without_revenue() {
         "the dashboard says why there is no figure"
     );
 }
+
+/// Issue 12 trial, item 7: a date column named for a days-since input (`last_login_date` for
+/// the days since the last activity) is read as the days before the file's reference date
+/// (its latest date): the mapping says so, the report names the date, and the scores equal
+/// those of the same file written with the day counts.
+#[tokio::test]
+async fn a_last_login_date_column_is_read_as_days_since() {
+    let header = "user_id,months_subscribed,mrr,plan_type,feature_usage_score,support_tickets,{last},has_integration";
+    let days = [0, 10, 30, 75];
+    let dates = ["2024-06-30", "2024-06-20", "2024-05-31", "2024-04-16"];
+    let file = |last: &str, values: &[String]| {
+        let mut csv = format!("{}\n", header.replace("{last}", last));
+        for (i, v) in values.iter().enumerate() {
+            csv.push_str(&format!(
+                "u{i},{},{},monthly,{},{},{v},No\n",
+                2 + i,
+                40 + 10 * i,
+                30 + 5 * i,
+                i
+            ));
+        }
+        csv
+    };
+    let as_days = file(
+        "last_activity_days_ago",
+        &days.map(|d| d.to_string()).to_vec(),
+    );
+    let as_dates = file("last_login_date", &dates.map(String::from).to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, by_days, _, stderr) = crate::mapping::predict(dir.path(), &as_days);
+    assert!(ok, "{stderr}");
+    let (ok, by_dates, report, stderr) = crate::mapping::predict(dir.path(), &as_dates);
+    assert!(ok, "{stderr}");
+    assert_eq!(report["reference_date"], "2024-06-30", "{report}");
+    let entry = report["validation"]["mapping"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["column"] == "last_login_date")
+        .cloned()
+        .unwrap_or_else(|| panic!("{}", report["validation"]["mapping"]));
+    assert_eq!(entry["from_date"], true, "{entry}");
+    assert!(
+        entry["note"]
+            .as_str()
+            .unwrap()
+            .contains("a date, read as the days before the file's reference date"),
+        "{entry}"
+    );
+    let probabilities = |csv: &str| {
+        let (h, rows) = parse_csv(csv);
+        let p = column(&h, "churn_probability");
+        rows.iter().map(|r| r[p].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(probabilities(&by_dates), probabilities(&by_days));
+
+    // The preview offers it too, reading the cells as dates.
+    let t = TestApp::spawn().await;
+    let (status, body) = crate::mapping::preview(&t, &as_dates, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["preview"]["ready"], true, "{body}");
+    let cell = body["preview"]["rows"][0]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["column"] == "last_login_date")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (&cell["status"], &cell["parsed"]),
+        (&Value::from("ok"), &Value::from("2024-06-30"))
+    );
+}
