@@ -350,7 +350,7 @@ pub fn date_match(feature: &str, column: &str) -> Option<AliasMatch> {
     let meaning = named(&ck).or_else(|| {
         DATE_SUFFIXES
             .iter()
-            .find_map(|suffix| ck.strip_suffix(suffix).and_then(|stem| named(stem)))
+            .find_map(|suffix| ck.strip_suffix(suffix).and_then(&named))
     })?;
     let (fg, fu) = lookup(&column_key(feature))?;
     if GROUPS[fg].meaning != meaning {
