@@ -375,11 +375,8 @@ async fn a_last_login_date_column_is_read_as_days_since() {
         }
         csv
     };
-    let as_days = file(
-        "last_activity_days_ago",
-        &days.map(|d| d.to_string()).to_vec(),
-    );
-    let as_dates = file("last_login_date", &dates.map(String::from).to_vec());
+    let as_days = file("last_activity_days_ago", &days.map(|d| d.to_string()));
+    let as_dates = file("last_login_date", &dates.map(String::from));
     let dir = tempfile::tempdir().unwrap();
     let (ok, by_days, _, stderr) = crate::mapping::predict(dir.path(), &as_days);
     assert!(ok, "{stderr}");
