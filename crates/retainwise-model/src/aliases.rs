@@ -22,13 +22,16 @@ pub enum Unit {
     Months,
     /// Years.
     Years,
+    /// An amount per year, in a group of amounts per month (annual recurring revenue for
+    /// monthly charges): divided by 12.
+    PerYear,
 }
 
 impl Unit {
     /// Months in one of this unit: a Gregorian month is 365.2425 / 12 = 30.436875 days.
     fn months(self) -> Option<f64> {
         match self {
-            Unit::Same => None,
+            Unit::Same | Unit::PerYear => None,
             Unit::Days => Some(12.0 / 365.2425),
             Unit::Weeks => Some(7.0 * 12.0 / 365.2425),
             Unit::Months => Some(1.0),
@@ -38,7 +41,7 @@ impl Unit {
 
     fn name(self) -> &'static str {
         match self {
-            Unit::Same => "",
+            Unit::Same | Unit::PerYear => "",
             Unit::Days => "days",
             Unit::Weeks => "weeks",
             Unit::Months => "months",
@@ -56,7 +59,7 @@ pub struct AliasGroup {
     pub names: &'static [(&'static str, Unit)],
 }
 
-use Unit::{Days, Months, Same, Years};
+use Unit::{Days, Months, PerYear, Same, Years};
 
 /// The alias table. The first group is the customer id.
 pub const GROUPS: &[AliasGroup] = &[
@@ -111,6 +114,12 @@ pub const GROUPS: &[AliasGroup] = &[
             ("monthly_bill", Same),
             ("monthly_cost", Same),
             ("monthly_price", Same),
+            // Annual recurring revenue ÷ 12 is monthly recurring revenue (the usual SaaS
+            // definition, for a contract billed evenly over the year).
+            ("arr", PerYear),
+            ("annual_recurring_revenue", PerYear),
+            ("annual_revenue", PerYear),
+            ("yearly_revenue", PerYear),
         ],
     },
     AliasGroup {
@@ -260,6 +269,12 @@ pub fn months_per_unit(name: &str) -> Option<f64> {
     lookup(&column_key(name)).and_then(|(_, u)| u.months())
 }
 
+/// True when the alias table counts `name` as an amount per year in a group of amounts per
+/// month (`arr` among the monthly charges' names).
+pub fn is_per_year(name: &str) -> bool {
+    lookup(&column_key(name)).is_some_and(|(_, u)| u == PerYear)
+}
+
 /// The meaning of `name` in the alias table (`"monthly charges"` for `mrr`), if it has one.
 pub fn meaning_of(name: &str) -> Option<&'static str> {
     lookup(&column_key(name)).map(|(g, _)| GROUPS[g].meaning)
@@ -301,6 +316,63 @@ pub fn level_synonym<'a>(raw: &str, levels: &'a [String]) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Names of date columns that stand for a duration input, as column keys of their stem (the
+/// key with a trailing `date`, `at`, `on`, `time` or `timestamp` removed, or the whole key):
+/// `(stem, meaning of the duration group)`. A date is read as whole days before the file's
+/// reference date ([`crate::dates`]): the days since the last login for `last_login_date`, the
+/// time as a customer for `signup_date`.
+pub const DATE_STEMS: &[(&str, &str)] = &[
+    ("lastlogin", "days since the last activity"),
+    ("lastseen", "days since the last activity"),
+    ("lastactivity", "days since the last activity"),
+    ("lastactive", "days since the last activity"),
+    ("lastused", "days since the last activity"),
+    ("lastuse", "days since the last activity"),
+    ("signup", "tenure (time as a customer)"),
+    ("signedup", "tenure (time as a customer)"),
+    ("startdate", "tenure (time as a customer)"),
+    ("start", "tenure (time as a customer)"),
+    ("subscriptionstart", "tenure (time as a customer)"),
+    ("customersince", "tenure (time as a customer)"),
+    ("created", "tenure (time as a customer)"),
+    ("join", "tenure (time as a customer)"),
+    ("joined", "tenure (time as a customer)"),
+];
+
+/// Endings of a date column's name removed before [`DATE_STEMS`] is consulted, longest first.
+const DATE_SUFFIXES: &[&str] = &["timestamp", "date", "time", "at", "on"];
+
+/// Whether file column `column`, read as dates, stands for duration feature `feature`, and the
+/// factor from days to the feature's unit (1 for a count of days, 12/365.2425 for months).
+pub fn date_match(feature: &str, column: &str) -> Option<AliasMatch> {
+    let ck = column_key(column);
+    let named = |stem: &str| DATE_STEMS.iter().find(|(s, _)| *s == stem).map(|(_, m)| *m);
+    let meaning = named(&ck).or_else(|| {
+        DATE_SUFFIXES
+            .iter()
+            .find_map(|suffix| ck.strip_suffix(suffix).and_then(&named))
+    })?;
+    let (fg, fu) = lookup(&column_key(feature))?;
+    if GROUPS[fg].meaning != meaning {
+        return None;
+    }
+    // A days-since group counts days (its names say so) even where its unit reads `Same`.
+    let scale = match fu.months() {
+        Some(m) => Unit::Days.months()? / m,
+        None => 1.0,
+    };
+    let unit = if scale == 1.0 { "days" } else { fu.name() };
+    Some(AliasMatch {
+        meaning,
+        scale,
+        conversion: Some(format!(
+            "a date, read as the {unit} before the file's reference date"
+        )),
+        per_year: false,
+        from_date: true,
+    })
+}
+
 /// Unit suffixes recognised at the end of a duration name, longest first.
 const UNIT_SUFFIXES: &[(&str, Unit)] = &[
     ("indays", Days),
@@ -326,6 +398,12 @@ pub struct AliasMatch {
     pub scale: f64,
     /// The conversion, said in words (e.g. `"days converted to months (÷ 30.44)"`), if any.
     pub conversion: Option<String>,
+    /// The column is an amount per year read for an amount per month ([`Unit::PerYear`]): a
+    /// monthly column of the same meaning is preferred to it.
+    pub per_year: bool,
+    /// The column holds dates, read as the time before the file's reference date
+    /// ([`date_match`]): a column holding the duration itself is preferred to it.
+    pub from_date: bool,
 }
 
 /// Every alias of [`GROUPS`] as its column key, with its group and unit, in table order: keyed
@@ -354,7 +432,7 @@ fn lookup(key: &str) -> Option<(usize, Unit)> {
             let group = (0..GROUPS.len()).find(|&g| {
                 keyed
                     .iter()
-                    .any(|(k, kg, u)| *kg == g && k == stem && *u != Same)
+                    .any(|(k, kg, u)| *kg == g && k == stem && u.months().is_some())
             });
             if let Some(g) = group {
                 return Some((g, unit));
@@ -377,6 +455,20 @@ pub fn alias_match(feature: &str, column: &str) -> Option<AliasMatch> {
     if fg != cg {
         return None;
     }
+    if cu == PerYear || fu == PerYear {
+        // Only an annual amount read for a monthly one converts (÷ 12); the other way round
+        // is not offered.
+        if fu == PerYear {
+            return None;
+        }
+        return Some(AliasMatch {
+            meaning: GROUPS[fg].meaning,
+            scale: 1.0 / 12.0,
+            conversion: Some("an annual amount divided by 12 (ARR / 12 = monthly revenue)".into()),
+            per_year: true,
+            from_date: false,
+        });
+    }
     let (scale, conversion) = match (cu.months(), fu.months()) {
         (Some(c), Some(f)) if cu != fu => {
             let scale = c / f;
@@ -398,6 +490,8 @@ pub fn alias_match(feature: &str, column: &str) -> Option<AliasMatch> {
         meaning: GROUPS[fg].meaning,
         scale,
         conversion,
+        per_year: false,
+        from_date: false,
     })
 }
 
@@ -427,6 +521,20 @@ mod tests {
         );
         assert_eq!(alias_match("MonthlyCharges", "MRR").unwrap().scale, 1.0);
         assert!(alias_match("TotalCharges", "ltv").is_some());
+        let arr = alias_match("MonthlyCharges", "ARR").unwrap();
+        assert!(arr.per_year && arr.scale == 1.0 / 12.0, "{arr:?}");
+        assert!(
+            alias_match("mrr", "annual_recurring_revenue")
+                .unwrap()
+                .per_year
+        );
+        assert!(alias_match("arr", "mrr").is_none());
+        let login = date_match("days_since_last_login", "last_login_date").unwrap();
+        assert!(login.from_date && login.scale == 1.0, "{login:?}");
+        let signup = date_match("tenure", "Signup Date").unwrap();
+        assert!((signup.scale - 12.0 / 365.2425).abs() < 1e-12, "{signup:?}");
+        assert!(date_match("tenure", "last_login").is_none());
+        assert!(date_match("MonthlyCharges", "signup_date").is_none());
         assert!(alias_match("Contract", "billing_cycle").is_some());
         assert!(alias_match("Contract", "plan_type").is_some());
         assert!(alias_match("MonthlyCharges", "total_revenue").is_none());

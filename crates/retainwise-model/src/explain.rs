@@ -845,12 +845,23 @@ impl Explainer {
         // A low score of a row with a substituted value (no usable value in the file) is not
         // evidence of a safe customer, whether or not that value made the top factors: never
         // "no action". A substituted driver is named first, else the first substituted value.
+        // A category alias is the level the file meant, not a substitute: it is listed, not
+        // doubted.
         let substituted = e
             .risk_factors
             .iter()
             .chain(&e.protective_factors)
-            .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)))
-            .or_else(|| flags.first().map(|f| (f.column, f.kind)));
+            .find_map(|f| {
+                flag_of(flags, f.column)
+                    .filter(|k| k.substitutes())
+                    .map(|k| (f.column, k))
+            })
+            .or_else(|| {
+                flags
+                    .iter()
+                    .find(|f| f.kind.substitutes())
+                    .map(|f| (f.column, f.kind))
+            });
         match (level, what, substituted) {
             ("high", Some(a), _) => {
                 out.push_str("Contact this week: ");
@@ -1043,12 +1054,23 @@ impl Explainer {
         // A low score of a row with a substituted value (no usable value in the file) is not
         // evidence of a safe customer, whether or not that value made the top factors: never
         // "no action". A substituted driver is named first, else the first substituted value.
+        // A category alias is the level the file meant, not a substitute: it is listed, not
+        // doubted.
         let substituted = e
             .risk_factors
             .iter()
             .chain(&e.protective_factors)
-            .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)))
-            .or_else(|| flags.first().map(|f| (f.column, f.kind)));
+            .find_map(|f| {
+                flag_of(flags, f.column)
+                    .filter(|k| k.substitutes())
+                    .map(|k| (f.column, k))
+            })
+            .or_else(|| {
+                flags
+                    .iter()
+                    .find(|f| f.kind.substitutes())
+                    .map(|f| (f.column, f.kind))
+            });
         match (level, what, substituted) {
             ("high", Some(a), _) => format!("Contact this week: {a}."),
             ("high", None, _) => "Contact this week and review the account.".into(),

@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
 
@@ -26,7 +25,7 @@ use crate::quality::{Flag, FlagKind};
 use crate::report::{ColumnStats, ValidationReport};
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::score::{RowIssue, ScoreError};
-use crate::values::{self, NumberError};
+use crate::values::{self, NumberError, NumberRead};
 
 /// Limits on what a file may hold; exceeding one is a [`ScoreError`] naming the limit. They
 /// bound the work and memory one upload can cause (the file size itself is limited by the
@@ -102,6 +101,8 @@ pub struct Intake<'m, R> {
     plan: Vec<(Option<usize>, f64)>,
     /// Ids seen so far (64-bit hashes) and the row each was first seen on.
     seen_ids: HashMap<u64, u64>,
+    /// The first spelling of remembered ids written with spaces around them, by hash.
+    spaced_ids: HashMap<u64, String>,
     id_at: Option<usize>,
     /// The file width a row needs for every feature to be present.
     needed_width: usize,
@@ -110,10 +111,14 @@ pub struct Intake<'m, R> {
     limits: InputLimits,
     rows: u64,
     validation: ValidationReport,
-    scratch: String,
     /// The model's encoder with this file's reference date, for a model with date columns
     /// ([`Intake::set_reference_date`]); `None`: the model's own encoder.
     dated_encoder: Option<Encoder>,
+    /// Per schema column: its file column holds dates read as the time before the reference
+    /// date ([`crate::mapping::FeatureMatch::from_date`]).
+    from_date: Vec<bool>,
+    /// The file's reference date ([`Intake::set_reference_date`]).
+    reference: Option<chrono::NaiveDate>,
     /// Per schema column: its slot and, for a numeric or date column whose training range the
     /// model card records, that range (values far outside it are flagged).
     ranges: Vec<(usize, Option<FeatureRange>)>,
@@ -217,6 +222,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 Vec::new()
             };
         let id_at = mapping.id.as_ref().and_then(|m| m.column_index);
+        let from_date = mapping.features.iter().map(|f| f.from_date).collect();
         let needed_width = plan
             .iter()
             .filter_map(|&(at, _)| at.map(|a| a + 1))
@@ -248,6 +254,7 @@ impl<'m, R: Read> Intake<'m, R> {
             mapping,
             plan,
             seen_ids: HashMap::new(),
+            spaced_ids: HashMap::new(),
             id_at,
             needed_width,
             encoding: opened.encoding,
@@ -255,8 +262,9 @@ impl<'m, R: Read> Intake<'m, R> {
             limits: limits.clone(),
             rows: 0,
             validation,
-            scratch: String::new(),
             dated_encoder: None,
+            from_date,
+            reference: None,
             ranges: training_ranges(model),
         })
     }
@@ -265,11 +273,19 @@ impl<'m, R: Read> Intake<'m, R> {
     /// date, [`crate::dates`]). Needed before [`Intake::next_row`] when the model has date
     /// columns; without it a row with a date is rejected saying that none was given.
     pub fn set_reference_date(&mut self, reference: Option<chrono::NaiveDate>) {
+        self.reference = reference;
         self.dated_encoder = self
             .model
             .schema()
             .has_dates()
             .then(|| self.model.encoder().clone().with_reference_date(reference));
+    }
+
+    /// True when rows hold dates to count back from a reference date: the model has date
+    /// columns, or the mapping reads a date column for a duration input (`signup_date` for
+    /// tenure).
+    pub fn reads_dates(&self) -> bool {
+        self.model.schema().has_dates() || self.from_date.iter().any(|&d| d)
     }
 
     /// Reads every remaining record and returns the file's reference date: the latest date in
@@ -288,8 +304,9 @@ impl<'m, R: Read> Intake<'m, R> {
             .columns
             .iter()
             .zip(&self.plan)
-            .filter(|(c, _)| c.kind == ColumnKind::Date)
-            .filter_map(|(_, &(at, _))| at)
+            .zip(&self.from_date)
+            .filter(|((c, _), &from_date)| c.kind == ColumnKind::Date || from_date)
+            .filter_map(|((_, &(at, _)), _)| at)
             .collect();
         let today = crate::dates::today();
         // The latest date not after today, kept as the file streams by; `any`: a date was seen.
@@ -438,7 +455,7 @@ impl<'m, R: Read> Intake<'m, R> {
         });
         let issue = |column: Option<String>, value: Option<String>, reason: String| RowIssue {
             row,
-            customer_id: customer_id.clone().filter(|s| !s.is_empty()),
+            customer_id: customer_id.clone().filter(|s| !values::is_missing(s)),
             column,
             value,
             reason,
@@ -524,6 +541,18 @@ impl<'m, R: Read> Intake<'m, R> {
                     self.header.len()
                 ),
             ))
+        } else if self.id_at.is_some() && customer_id.as_deref().is_none_or(values::is_missing) {
+            // A customer the row does not name cannot be acted on (nor told apart from
+            // another): rejected with the reason, never scored under a blank or `#N/A`.
+            let raw = customer_id.clone().unwrap_or_default();
+            Some(issue(
+                self.mapping.id.as_ref().and_then(|m| m.column.clone()),
+                Some(raw.clone()),
+                format!(
+                    "no customer id ({}): a row that names no customer cannot be acted on; fill in its id",
+                    values::missing_kind(&raw)
+                ),
+            ))
         } else {
             None
         };
@@ -576,25 +605,50 @@ impl<'m, R: Read> Intake<'m, R> {
                 self.validation.columns[c].missing += 1;
                 missing += 1;
             }
-            let result = if matches!(schema.columns[c].kind, ColumnKind::Numeric)
-                && (numbers.decimal_comma || scale != 1.0)
-            {
-                // Re-spelled in Rust float syntax (shortest round-trip form, so the encoder
-                // reads back exactly this value) after the file's number format and the
-                // column's unit conversion.
-                match values::parse_number_with(&raw, numbers) {
-                    Ok(None) => encoder
-                        .encode_cell(c, "", features)
-                        .map_err(|e| e.expected()),
-                    Ok(Some(x)) if !(x * scale).is_finite() => {
+            // A number goes through the one number reader, which says how it read the cell
+            // (plain, respelled or ambiguous: [`values::read_number`]); its value, after the
+            // column's unit conversion, is the feature's one slot.
+            let mut respelled: Option<(String, f64)> = None;
+            let mut ambiguous = None;
+            let result = if self.from_date.get(c).copied().unwrap_or(false) {
+                // A date read for a duration input: the time before the reference date.
+                let slot = self.ranges[c].0;
+                features[slot] = f64::NAN;
+                match crate::dates::parse_date(&raw) {
+                    Ok(None) => Ok(CellNote::Fine),
+                    Ok(Some(date)) => match self.reference {
+                        Some(reference) => {
+                            features[slot] =
+                                crate::dates::days_before(date, reference) as f64 * scale;
+                            Ok(CellNote::Fine)
+                        }
+                        None => Err(crate::encode::CellError::NoReferenceDate.expected()),
+                    },
+                    Err(_) => Err(crate::dates::EXPECTED),
+                }
+            } else if matches!(schema.columns[c].kind, ColumnKind::Numeric) {
+                let slot = self.ranges[c].0;
+                features[slot] = f64::NAN;
+                match values::read_number(&raw, numbers) {
+                    Ok(NumberRead::Missing) => Ok(CellNote::Fine),
+                    Ok(NumberRead::Ambiguous(a)) => {
+                        ambiguous = Some(a);
+                        Ok(CellNote::Fine)
+                    }
+                    Ok(NumberRead::Plain(x)) if !(x * scale).is_finite() => {
                         Err(NumberError::Overflow.expected())
                     }
-                    Ok(Some(x)) => {
-                        self.scratch.clear();
-                        let _ = write!(self.scratch, "{}", x * scale);
-                        encoder
-                            .encode_cell(c, &self.scratch, features)
-                            .map_err(|e| e.expected())
+                    Ok(NumberRead::Respelled { value, .. }) if !(value * scale).is_finite() => {
+                        Err(NumberError::Overflow.expected())
+                    }
+                    Ok(NumberRead::Plain(x)) => {
+                        features[slot] = x * scale;
+                        Ok(CellNote::Fine)
+                    }
+                    Ok(NumberRead::Respelled { value, how }) => {
+                        features[slot] = value * scale;
+                        respelled = Some((how, value));
+                        Ok(CellNote::Fine)
                     }
                     Err(e) => Err(e.expected()),
                 }
@@ -603,18 +657,83 @@ impl<'m, R: Read> Intake<'m, R> {
                     .encode_cell(c, &raw, features)
                     .map_err(|e| e.expected())
             };
-            // A level the model does not know may still be a known synonym (`annual`).
+            // A level the model does not know may still be a known synonym (`annual`): read as
+            // that level, and said (a warning, a flag, the report's list of aliases).
+            let mut aliased = None;
             let result = match (&result, &schema.columns[c].kind) {
                 (Ok(CellNote::UnseenLevel), ColumnKind::Categorical { levels }) => {
                     match aliases::level_synonym(&raw, levels) {
-                        Some(level) => encoder
-                            .encode_cell(c, level, features)
-                            .map_err(|e| e.expected()),
+                        Some(level) => {
+                            aliased = Some(level);
+                            encoder
+                                .encode_cell(c, level, features)
+                                .map_err(|e| e.expected())
+                        }
                         None => result,
                     }
                 }
                 _ => result,
             };
+            if let Some((how, value)) = respelled.filter(|_| result.is_ok()) {
+                self.validation.columns[c].respelled += 1;
+                if listing {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        format!(
+                            "read as the number {} ({how})",
+                            crate::explain::number(value)
+                        ),
+                    );
+                    w.used_instead = Some(crate::explain::number(value));
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+            }
+            if let Some(a) = ambiguous {
+                self.validation.columns[c].missing += 1;
+                self.validation.columns[c].ambiguous += 1;
+                missing += 1;
+                if listing {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        a.reason().to_string(),
+                    );
+                    w.used_instead = Some(SUBSTITUTE.into());
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+                flags.push(Flag {
+                    column: c,
+                    kind: FlagKind::Ambiguous,
+                });
+                continue;
+            }
+            if let (Some(level), Ok(_)) = (aliased, &result) {
+                self.validation.columns[c].aliased += 1;
+                let file_column = self.header.get(at).cloned().unwrap_or_default();
+                self.validation
+                    .alias_used(&schema.columns[c].name, &file_column, &raw, level, row);
+                if listing {
+                    let mut w = issue(
+                        Some(schema.columns[c].name.clone()),
+                        Some(raw.to_string()),
+                        format!("another spelling of the category {level:?}: read as {level:?}"),
+                    );
+                    w.used_instead = Some(level.to_string());
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+                flags.push(Flag {
+                    column: c,
+                    kind: FlagKind::Alias,
+                });
+                continue;
+            }
             match result {
                 Ok(CellNote::Fine) if missing_here => {
                     if listing {
@@ -737,30 +856,43 @@ impl<'m, R: Read> Intake<'m, R> {
 
     /// A warning when scored row `row`'s customer id (not blank) was already seen on a scored
     /// row: two rows for one customer give two scores, and every count over customers counts
-    /// them twice. Ids are remembered as 64-bit hashes (SipHash with fixed keys, so the same
-    /// file always gives the same report; two different ids share a hash with probability about
-    /// n²/2⁶⁵, under 10⁻⁷ for a million ids), up to [`InputLimits::max_tracked_ids`].
+    /// them twice. Ids are compared with the spaces around them removed (`" A1"` and `"A1\t"`
+    /// are one customer; letter case counts), and remembered as 64-bit hashes (SipHash with
+    /// fixed keys, so the same file always gives the same report; two different ids share a
+    /// hash with probability about n²/2⁶⁵, under 10⁻⁷ for a million ids), up to
+    /// [`InputLimits::max_tracked_ids`]; the first spelling of an id written with spaces around
+    /// it is kept too (up to [`MAX_SPACED_IDS`]), so the warning can show both.
     fn repeated_id(&mut self, row: u64, id: Option<&str>) -> Option<RowIssue> {
         let id = id.filter(|s| !s.trim().is_empty())?;
+        let trimmed = id.trim();
         let mut h = std::hash::DefaultHasher::new();
-        id.hash(&mut h);
+        trimmed.hash(&mut h);
         let key = h.finish();
         if let Some(&first) = self.seen_ids.get(&key) {
             self.validation.duplicate_ids += 1;
             let column = self.mapping.id.as_ref().and_then(|m| m.column.clone());
+            let there = self.spaced_ids.get(&key).map_or(trimmed, String::as_str);
+            let spelled = if there != id {
+                format!(" (written {there:?} there and {id:?} here: ids are compared without the spaces around them)")
+            } else {
+                String::new()
+            };
             return Some(RowIssue {
                 row,
                 customer_id: Some(id.to_owned()),
                 column,
                 value: Some(id.to_owned()),
                 reason: format!(
-                    "customer id {id:?} is also on row {first}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
+                    "customer id {trimmed:?} is also on row {first}{spelled}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
                 ),
                 used_instead: None,
             });
         }
         if self.seen_ids.len() < self.limits.max_tracked_ids {
             self.seen_ids.insert(key, row);
+            if trimmed.len() != id.len() && self.spaced_ids.len() < MAX_SPACED_IDS {
+                self.spaced_ids.insert(key, id.to_owned());
+            }
         } else {
             self.validation.duplicate_ids_unchecked += 1;
         }
@@ -777,6 +909,10 @@ impl<'m, R: Read> Intake<'m, R> {
         self.validation
     }
 }
+
+/// Most first spellings of ids written with spaces around them kept to name in a repeat's
+/// warning (a few MB at most); later ones are still compared, trimmed.
+pub const MAX_SPACED_IDS: usize = 10_000;
 
 /// `Ok` when a file with `header`, mapped as `mapping`, can be scored by `model`: no input is
 /// matched by several columns, and at most `floor(limits.max_missing_share × features)` inputs
@@ -973,7 +1109,7 @@ mod tests {
     fn repeated_ids_are_warned_within_the_tracking_cap() {
         let model = Model::embedded_default();
         let mut file = format!("{HEADER}\n");
-        for id in ["A", "B", "A", "B", " "] {
+        for id in ["A", "B", " A ", "B", " "] {
             file.push_str(id);
             file.push_str(std::str::from_utf8(REST).unwrap());
         }
@@ -985,16 +1121,24 @@ mod tests {
         intake.check_mapping().unwrap();
         let mut features = vec![0.0; model.encoder().n_features()];
         let mut warned = Vec::new();
+        let mut rejected = Vec::new();
         while let Some(r) = intake.next_row(&mut features).unwrap() {
-            assert!(r.rejected.is_none(), "{r:?}");
+            if let Some(i) = r.rejected {
+                rejected.push((i.row, i.reason));
+            }
             warned.extend(r.warnings.into_iter().map(|w| (w.row, w.reason)));
         }
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert_eq!(warned[0].0, 3);
-        assert!(warned[0].1.contains("\"A\" is also on row 1"), "{warned:?}");
+        assert!(
+            warned[0].1.contains("\"A\" is also on row 1") && warned[0].1.contains("\" A \" here"),
+            "{warned:?}"
+        );
+        // A blank id is no id: the row is rejected, saying so.
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert!(rejected[0].1.contains("no customer id"), "{rejected:?}");
         let v = intake.finish();
-        // B was never remembered (the cap is one id): its rows are counted as unchecked; a
-        // blank id is no id.
+        // B was never remembered (the cap is one id): its rows are counted as unchecked.
         assert_eq!((v.duplicate_ids, v.duplicate_ids_unchecked), (1, 2));
     }
 

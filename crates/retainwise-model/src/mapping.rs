@@ -89,6 +89,11 @@ pub struct FeatureMatch {
     pub scale: f64,
     /// Why the match was made, in words (the alias meaning, the conversion, the similarity).
     pub note: Option<String>,
+    /// The column holds dates read for this numeric input as the time before the file's
+    /// reference date ([`crate::aliases::date_match`]: `last_login_date` for
+    /// `days_since_last_login`), in days times `scale`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_date: bool,
 }
 
 /// A file column offered for a missing feature.
@@ -259,6 +264,19 @@ pub fn map_to_schema_with(
         confidence,
         scale,
         note,
+        from_date: false,
+    };
+
+    // The column the id would be read from automatically, while no choice moves the id: a
+    // choice of that column for a feature would leave the file without its customer ids and
+    // read ids as the feature's values (every row rejected, or scored as missing).
+    let auto_id = match &schema.id_column {
+        Some(id) if !manual.is_empty() && !manual.contains_key(id) => {
+            map_to_schema_with(schema, header, &ManualMapping::new())?
+                .id
+                .and_then(|m| m.column_index)
+        }
+        _ => None,
     };
 
     // Tier 0: a person's choices.
@@ -278,6 +296,14 @@ pub fn map_to_schema_with(
             continue;
         };
         let i = chosen_column(header, wanted, input)?;
+        if Some(i) == auto_id {
+            return Err(format!(
+                "mapping: {input} is mapped to {:?} (column {}), the file's customer id column; ids are not a model input (choose another column for {input}, or map {} to another column)",
+                header[i],
+                i + 1,
+                schema.id_column.as_deref().unwrap_or("the customer id")
+            ));
+        }
         if used[i] {
             let other = found
                 .iter()
@@ -345,10 +371,25 @@ pub fn map_to_schema_with(
         if found[t].is_some() || dup[t] || decided[t] || target.kind == "date" {
             continue;
         }
-        let hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
+        let numeric = target.kind == "numeric";
+        let mut hits: Vec<(usize, aliases::AliasMatch)> = (0..header.len())
             .filter(|&i| !used[i])
-            .filter_map(|i| aliases::alias_match(&target.name, &header[i]).map(|m| (i, m)))
+            .filter_map(|i| {
+                aliases::alias_match(&target.name, &header[i])
+                    .or_else(|| {
+                        numeric
+                            .then(|| aliases::date_match(&target.name, &header[i]))
+                            .flatten()
+                    })
+                    .map(|m| (i, m))
+            })
             .collect();
+        // A monthly amount beside an annual one (`mrr` and `arr`), a duration beside a date
+        // (`days_since_last_login` and `last_login_date`): the first is read as it is, the
+        // other is left alone (listed as unmapped), not an ambiguity.
+        if hits.iter().any(|(_, m)| !m.per_year && !m.from_date) {
+            hits.retain(|(_, m)| !m.per_year && !m.from_date);
+        }
         match hits.as_slice() {
             [] => {}
             [(i, m)] => {
@@ -358,14 +399,16 @@ pub fn map_to_schema_with(
                     None => format!("another name for {}", m.meaning),
                 };
                 used[*i] = true;
-                found[t] = Some(matched(
+                let mut f = matched(
                     target,
                     *i,
                     MatchMethod::Alias,
                     confidence,
                     m.scale,
                     Some(note),
-                ));
+                );
+                f.from_date = m.from_date;
+                found[t] = Some(f);
             }
             many => {
                 dup[t] = true;
@@ -422,6 +465,7 @@ pub fn map_to_schema_with(
             confidence: 0.0,
             scale: 1.0,
             note: None,
+            from_date: false,
         });
         if m.column.is_none() && !dup[t] && target.role == Role::Feature {
             missing.push(MissingFeature {
@@ -715,6 +759,13 @@ mod tests {
             let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
             assert!(e.contains(word), "{e}");
         }
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("customerID".into()));
+        let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+        assert!(e.contains("customer id column"), "{e}");
+        // Moving the id elsewhere frees its column.
+        manual.insert("customerID".into(), None);
+        map_to_schema_with(telco(), &header(TELCO), &manual).unwrap();
         let mut manual = ManualMapping::new();
         manual.insert("tenure".into(), Some("gender".into()));
         manual.insert("gender".into(), Some("gender".into()));

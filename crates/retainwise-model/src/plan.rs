@@ -45,8 +45,9 @@ pub fn model_for<'m>(
 /// Chooses the model and the reference date for `input`, a seekable file, and leaves it where
 /// it was:
 /// - the model: [`model_for`] over the file's first [`HEAD_BYTES`];
-/// - the reference date: `given`, else, for a chosen model with date columns, the latest date
-///   in the file's date columns that is not after today ([`find_reference_date_with`], a first
+/// - the reference date: `given`, else, for a chosen model with date columns or a file whose
+///   mapping reads a date column for a duration input, the latest date in the file's date
+///   columns that is not after today ([`find_reference_date_with`], a first
 ///   pass over the file under `limits`, its columns read through `manual`).
 ///
 /// A file that cannot be read in the first pass gets no reference date: the scoring pass meets
@@ -77,13 +78,14 @@ pub fn plan<'m, R: Read + Seek>(
     };
     let reference_date = match given {
         Some(date) => Some(date),
-        None if model.schema().has_dates() => {
+        // A model with date columns, or a file whose mapping reads a date column for a
+        // duration input (`signup_date` for tenure): the file's own latest date.
+        None => {
             let found =
                 find_reference_date_with(model, &mut *input, limits, manual).unwrap_or(None);
             input.seek(SeekFrom::Start(start))?;
             found
         }
-        None => None,
     };
     Ok(Plan {
         model,

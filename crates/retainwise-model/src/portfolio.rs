@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::explain::Explanation;
+use crate::mapping::ColumnMapping;
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::values::column_key;
 
@@ -37,15 +38,21 @@ pub struct Portfolio {
     /// The model column read as monthly revenue (e.g. `MonthlyCharges`, or any name the alias
     /// table gives monthly charges: `mrr`, `monthly_recurring_revenue`, `monthly_revenue`,
     /// `monthly_spend`, …; else an annual one such as `arr`, divided by 12), or `None` when the
-    /// model has no such numeric column; then the revenue figures are 0.
+    /// model has no such numeric column.
     pub revenue_column: Option<String>,
     /// Scored customers with a revenue value (missing values are left out of both sums).
     pub revenue_customers: u64,
-    /// Σ monthly revenue over those customers, in the file's currency per month.
-    pub monthly_revenue: f64,
+    /// Σ monthly revenue over those customers, in the file's currency per month; `None`
+    /// (JSON `null`) when no scored customer has a revenue value (`revenue_note` says why).
+    pub monthly_revenue: Option<f64>,
     /// Revenue at risk: Σ monthly revenue × churn probability, in the file's currency per
-    /// month — the revenue expected to leave if nothing is done.
-    pub revenue_at_risk: f64,
+    /// month — the revenue expected to leave if nothing is done; `None` (JSON `null`, never a
+    /// made-up 0) when no scored customer has a revenue value (`revenue_note` says why).
+    pub revenue_at_risk: Option<f64>,
+    /// How revenue was read when it was not read as is (`"monthly revenue read from the
+    /// file's annual column \"ARR\" ÷ 12"`), or why there is no figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_note: Option<String>,
     /// The columns most often among a customer's top risk drivers, most frequent first (at
     /// most [`TOP_DRIVERS`]; ties by larger mean impact, then name).
     pub top_drivers: Vec<DriverShare>,
@@ -84,11 +91,17 @@ pub fn revenue_slot(schema: &FeatureSchema) -> Option<(&str, usize, f64)> {
             .filter(|(c, _)| matches!(c.kind, ColumnKind::Numeric))
     };
     numeric()
-        .find(|(c, _)| crate::aliases::meaning_of(&c.name) == Some(MONTHLY))
+        .find(|(c, _)| {
+            crate::aliases::meaning_of(&c.name) == Some(MONTHLY)
+                && !crate::aliases::is_per_year(&c.name)
+        })
         .map(|(c, offset)| (c.name.as_str(), offset, 1.0))
         .or_else(|| {
             numeric()
-                .find(|(c, _)| ANNUAL_REVENUE_COLUMNS.contains(&column_key(&c.name).as_str()))
+                .find(|(c, _)| {
+                    ANNUAL_REVENUE_COLUMNS.contains(&column_key(&c.name).as_str())
+                        || crate::aliases::is_per_year(&c.name)
+                })
                 .map(|(c, offset)| (c.name.as_str(), offset, 1.0 / 12.0))
         })
 }
@@ -145,8 +158,9 @@ impl PortfolioAcc {
         }
     }
 
-    /// The figures, with column names from `schema` (the same schema the sums were built on).
-    pub fn finish(&self, schema: &FeatureSchema) -> Portfolio {
+    /// The figures, with column names from `schema` (the same schema the sums were built on)
+    /// and, when given, the file's `mapping` to say how revenue was read or why it was not.
+    pub fn finish(&self, schema: &FeatureSchema, mapping: Option<&ColumnMapping>) -> Portfolio {
         let mut top: Vec<DriverShare> = self
             .drivers
             .iter()
@@ -166,12 +180,35 @@ impl PortfolioAcc {
         });
         top.truncate(TOP_DRIVERS);
         let revenue_column = revenue_slot(schema).map(|(name, _, _)| name.to_owned());
+        let read_from = revenue_column
+            .as_deref()
+            .and_then(|name| mapping?.features.iter().find(|f| f.feature == name));
+        let known = self.revenue_customers > 0;
+        let revenue_note = match (&revenue_column, read_from) {
+            (None, _) => Some(
+                "the model has no revenue input (monthly charges, MRR or ARR): revenue at risk is not computed"
+                    .to_owned(),
+            ),
+            (Some(name), Some(f)) if f.column.is_none() => Some(format!(
+                "the file has no revenue column for {name} (also accepted: mrr, monthly_revenue, arr ÷ 12, …): revenue at risk is not computed"
+            )),
+            (Some(name), _) if !known => Some(format!(
+                "no scored customer has a value for {name}: revenue at risk is not computed"
+            )),
+            (Some(_), Some(f)) if f.scale != 1.0 => Some(format!(
+                "monthly revenue read from the file's column {:?}: {}",
+                f.column.as_deref().unwrap_or_default(),
+                f.note.as_deref().unwrap_or("converted")
+            )),
+            _ => None,
+        };
         Portfolio {
             probability_histogram: self.histogram.to_vec(),
             revenue_column,
             revenue_customers: self.revenue_customers,
-            monthly_revenue: round2(self.monthly_revenue),
-            revenue_at_risk: round2(self.revenue_at_risk),
+            monthly_revenue: known.then(|| round2(self.monthly_revenue)),
+            revenue_at_risk: known.then(|| round2(self.revenue_at_risk)),
+            revenue_note,
             top_drivers: top,
         }
     }
@@ -225,14 +262,18 @@ mod tests {
         b.add(0.05, Some(f64::NAN), &explanation(&[(1, 4.0)]));
         b.add(1.0, Some(50.0), &explanation(&[]));
         a.merge(&b);
-        let p = a.finish(schema);
+        let p = a.finish(schema, None);
         assert_eq!(p.probability_histogram.len(), HISTOGRAM_BINS);
         assert_eq!(p.probability_histogram[0], 2);
         assert_eq!(p.probability_histogram[1], 1);
         assert_eq!(p.probability_histogram[19], 1, "1.0 falls in the last bin");
         assert_eq!(p.revenue_customers, 2);
-        assert_eq!(p.monthly_revenue, 150.0);
-        assert_eq!(p.revenue_at_risk, 50.0, "100 × 0 + 50 × 1");
+        assert_eq!(p.monthly_revenue, Some(150.0));
+        assert_eq!(p.revenue_at_risk, Some(50.0), "100 × 0 + 50 × 1");
+        assert_eq!(p.revenue_note, None);
+        let none = PortfolioAcc::new(n).finish(schema, None);
+        assert_eq!((none.revenue_at_risk, none.monthly_revenue), (None, None));
+        assert!(none.revenue_note.unwrap().contains("no scored customer"));
         assert_eq!(p.revenue_column.as_deref(), Some("MonthlyCharges"));
         // Column 0 twice (mean 15), column 1 twice (mean 3): ties broken by larger impact.
         assert_eq!(p.top_drivers.len(), 2);

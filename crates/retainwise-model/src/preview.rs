@@ -9,9 +9,14 @@ use serde::Serialize;
 use crate::artifact::Model;
 use crate::intake::{check_columns, InputLimits, Intake};
 use crate::mapping::{ColumnMapping, ManualMapping};
+use crate::report::AliasUse;
 use crate::schema::ColumnKind;
 use crate::score::ScoreError;
-use crate::values::{self, NumberFormat};
+use crate::values::{self, NumberFormat, NumberRead};
+
+/// The start of a previewed cell's `problem` when its category is read through another
+/// spelling ([`crate::aliases::LEVEL_SYNONYMS`]), followed by the level.
+const ALIAS_NOTE: &str = "another spelling of a category, read as";
 
 /// Most rows a preview parses, whatever is asked.
 pub const MAX_PREVIEW_ROWS: usize = 100;
@@ -81,8 +86,16 @@ pub struct Preview {
     pub ready: bool,
     /// Why the file cannot be scored as mapped, in the scorer's words; `None` when `ready`.
     pub problem: Option<String>,
+    /// A column chosen by hand ([`ManualMapping`]) none of whose previewed values its input
+    /// can read (ids or words chosen for a number, numbers for a category): every row would be
+    /// rejected or scored as missing. Names the input, the column and a value; `ready` is
+    /// false.
+    pub mapping_problem: Option<String>,
     /// The first data rows parsed.
     pub rows: Vec<PreviewRow>,
+    /// The category aliases the previewed rows use (`Fiber` read as `Fiber optic`), with the
+    /// rows that use them, as the validation report of scoring lists them.
+    pub category_aliases: Vec<AliasUse>,
 }
 
 /// Reads the start of `input` as [`crate::score_csv`] would and reports how it reads: encoding,
@@ -145,6 +158,12 @@ pub fn preview_mapped(
             .as_ref()
             .and_then(|m| m.column_index)
             .and_then(|i| fields.get(i).cloned());
+        let id_column = mapping.id.as_ref().and_then(|m| m.column_index);
+        let problem = problem.or_else(|| {
+            (id_column.is_some() && customer_id.as_deref().is_none_or(values::is_missing)).then(
+                || "no customer id: the row would be rejected (a row that names no customer cannot be acted on)".to_string(),
+            )
+        });
         let cells = mapping
             .features
             .iter()
@@ -165,6 +184,7 @@ pub fn preview_mapped(
                         None,
                         Some("the row ends before this column".to_string()),
                     ),
+                    Some(raw) if m.from_date => interpret(&ColumnKind::Date, raw, numbers, m.scale),
                     Some(raw) => interpret(&col.kind, raw, numbers, m.scale),
                 };
                 PreviewCell {
@@ -184,18 +204,38 @@ pub fn preview_mapped(
             cells,
         });
     }
+    let mut aliases = crate::report::ValidationReport::default();
+    for r in &out {
+        for cell in &r.cells {
+            let (Some(raw), Some(column), Some(serde_json::Value::String(level))) =
+                (&cell.raw, &cell.column, &cell.parsed)
+            else {
+                continue;
+            };
+            if cell
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with(ALIAS_NOTE))
+            {
+                aliases.alias_used(&cell.feature, column, raw, level, r.row);
+            }
+        }
+    }
     let mut mapping = intake.mapping().clone();
     plausible_suggestions(model, &mut mapping, intake.header(), &out_fields, numbers);
     let check = check_columns(intake.mapping(), intake.header(), model, limits);
+    let mapping_problem = unreadable_choice(intake.mapping(), &out);
     Ok(Preview {
         encoding: intake.encoding().label().to_string(),
         delimiter: intake.dialect().delimiter_name().to_string(),
         decimal_comma: numbers.decimal_comma,
         header: intake.header().to_vec(),
         mapping,
-        ready: check.is_ok(),
+        ready: check.is_ok() && mapping_problem.is_none(),
         problem: check.err().map(|e| e.to_string()),
+        mapping_problem,
         rows: out,
+        category_aliases: aliases.category_aliases,
     })
 }
 
@@ -205,7 +245,7 @@ impl Preview {
     /// read the `whole` file — it has a header and no customer rows. What an upload is refused
     /// with before it is queued, so that it never fails later for a reason known now.
     pub fn refusal(&self, whole: bool) -> Option<String> {
-        if let Some(p) = &self.problem {
+        if let Some(p) = self.problem.as_ref().or(self.mapping_problem.as_ref()) {
             return Some(p.clone());
         }
         (whole && self.rows.is_empty()).then(|| {
@@ -217,6 +257,36 @@ impl Preview {
             .to_string()
         })
     }
+}
+
+/// The [`Preview::mapping_problem`] of `mapping` over the previewed `rows`: the first input
+/// chosen by hand whose previewed cells hold values and none of them reads.
+fn unreadable_choice(mapping: &ColumnMapping, rows: &[PreviewRow]) -> Option<String> {
+    mapping
+        .features
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.method == Some(crate::mapping::MatchMethod::Manual))
+        .find_map(|(k, m)| {
+            let cells: Vec<&PreviewCell> = rows
+                .iter()
+                .filter_map(|r| r.cells.get(k))
+                .filter(|c| matches!(c.status, CellStatus::Ok | CellStatus::Invalid | CellStatus::Unseen))
+                .collect();
+            let first = cells.first()?;
+            cells.iter().all(|c| c.status != CellStatus::Ok).then(|| {
+                format!(
+                    "mapping: {} is mapped to {:?}, but none of its first {} value(s) can be read as {} (e.g. {:?}: {}); choose another column for {}",
+                    m.feature,
+                    m.column.as_deref().unwrap_or_default(),
+                    cells.len(),
+                    m.kind,
+                    first.raw.as_deref().unwrap_or_default(),
+                    first.problem.as_deref().unwrap_or("not readable"),
+                    m.feature
+                )
+            })
+        })
 }
 
 /// Drops suggested columns whose previewed values the missing input could not read (a column
@@ -264,14 +334,29 @@ fn interpret(
     }
     let invalid = |why: &str| (CellStatus::Invalid, None, Some(why.to_string()));
     match kind {
-        ColumnKind::Numeric => match values::parse_number_with(raw, numbers) {
-            Ok(Some(x)) if (x * scale).is_finite() => (
+        ColumnKind::Numeric => match values::read_number(raw, numbers) {
+            Ok(NumberRead::Plain(x)) if (x * scale).is_finite() => (
                 CellStatus::Ok,
                 serde_json::Number::from_f64(x * scale).map(serde_json::Value::Number),
                 None,
             ),
-            Ok(Some(_)) => invalid(values::NumberError::Overflow.expected()),
-            Ok(None) => (CellStatus::Missing, None, None),
+            Ok(NumberRead::Respelled { value, how }) if (value * scale).is_finite() => (
+                CellStatus::Ok,
+                serde_json::Number::from_f64(value * scale).map(serde_json::Value::Number),
+                Some(format!(
+                    "read as the number {} ({how})",
+                    crate::explain::number(value)
+                )),
+            ),
+            Ok(NumberRead::Plain(_) | NumberRead::Respelled { .. }) => {
+                invalid(values::NumberError::Overflow.expected())
+            }
+            Ok(NumberRead::Missing) => (CellStatus::Missing, None, None),
+            Ok(NumberRead::Ambiguous(a)) => (
+                CellStatus::Missing,
+                None,
+                Some(format!("{}; scored as missing", a.reason())),
+            ),
             Err(e) => invalid(e.expected()),
         },
         ColumnKind::Date => match crate::dates::parse_date(raw) {
@@ -292,13 +377,16 @@ fn interpret(
             let level = levels
                 .iter()
                 .find(|l| l.as_str() == raw || values::level_key(l) == key)
-                .map(String::as_str)
-                .or_else(|| crate::aliases::level_synonym(raw, levels));
-            match level {
+                .map(String::as_str);
+            let alias = level
+                .is_none()
+                .then(|| crate::aliases::level_synonym(raw, levels))
+                .flatten();
+            match level.or(alias) {
                 Some(l) => (
                     CellStatus::Ok,
                     Some(serde_json::Value::String(l.to_string())),
-                    None,
+                    alias.map(|l| format!("{ALIAS_NOTE} {l:?}")),
                 ),
                 None => (
                     CellStatus::Unseen,

@@ -1,5 +1,6 @@
 //! Data-quality flags of a scored row: the values that were not used as given (a blank or a
-//! missing-value marker, an Excel error value, a category the model does not know) and, when
+//! missing-value marker, an Excel error value, a category the model does not know, a number
+//! with two readings, a category read through another spelling) and, when
 //! the model card records training ranges, values far outside them. A flagged row is still
 //! scored, but its results say so: the `data_quality` column names the flagged columns, the
 //! flagged factors of its explanation carry a `"quality"` note, and its summary and
@@ -23,9 +24,22 @@ pub enum FlagKind {
     /// negative where training saw none: scored as given, but the model never learnt what such
     /// a value means ([`crate::card::FeatureRange`]).
     OutOfRange,
+    /// A number with two readings (`88%`, or `1.234` in a decimal-comma file,
+    /// [`crate::values::Ambiguity`]): scored as missing.
+    Ambiguous,
+    /// A category written another way (`Fiber`, `2 years`, `monthly`) and read as the model's
+    /// level it names ([`crate::aliases::LEVEL_SYNONYMS`]): scored as that level.
+    Alias,
 }
 
 impl FlagKind {
+    /// Whether the score rests on a value the file did not give (read as missing) or one the
+    /// model never learnt: such a low score is not evidence of a safe customer. An alias is the
+    /// level the file meant, so it does not.
+    pub fn substitutes(self) -> bool {
+        !matches!(self, FlagKind::Alias)
+    }
+
     /// The short label written in the `data_quality` column and a factor's `"quality"`.
     pub fn label(self) -> &'static str {
         match self {
@@ -33,6 +47,8 @@ impl FlagKind {
             FlagKind::Unseen => "unknown category",
             FlagKind::Absent => "not in the file",
             FlagKind::OutOfRange => "outside training range",
+            FlagKind::Ambiguous => "ambiguous number",
+            FlagKind::Alias => "category alias",
         }
     }
 
@@ -43,6 +59,8 @@ impl FlagKind {
             FlagKind::Unseen => "a category the model does not know, read as missing",
             FlagKind::Absent => "the file has no such column, read as missing",
             FlagKind::OutOfRange => "outside the values the model was trained on",
+            FlagKind::Ambiguous => "a number that reads two ways, read as missing",
+            FlagKind::Alias => "another spelling of a category, read as the model's level",
         }
     }
 }

@@ -24,7 +24,43 @@ pub struct ColumnStats {
     pub invalid: u64,
     /// Category levels the model has not seen; scored as missing, with a warning.
     pub unseen: u64,
+    /// Numbers read exactly from a spelling that was undone first (a currency symbol,
+    /// thousands separators, accounting parentheses, …: [`crate::values::NumberRead`]), each
+    /// with a warning giving the number used.
+    pub respelled: u64,
+    /// Numbers with two readings (`88%`; `1.234` with a decimal comma): scored as missing
+    /// (also counted in `missing`), with a warning and a data-quality flag.
+    pub ambiguous: u64,
+    /// Category values read as a model level through another spelling
+    /// ([`crate::aliases::LEVEL_SYNONYMS`]: `Fiber` as `Fiber optic`), each with a warning and
+    /// a data-quality flag; listed in [`ValidationReport::category_aliases`].
+    pub aliased: u64,
 }
+
+/// One category alias applied while reading a file: every row whose cell of `column` held
+/// `raw` was read as the model's level `level`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AliasUse {
+    /// The model input.
+    pub feature: String,
+    /// The file column, as written.
+    pub column: String,
+    /// The cell text as in the file (the first spelling met for this alias).
+    pub raw: String,
+    /// The model's level it was read as.
+    pub level: String,
+    /// Rows read so (all counted).
+    pub rows: u64,
+    /// The first of those rows' numbers, at most [`ALIAS_ROWS_LISTED`].
+    pub first_rows: Vec<u64>,
+}
+
+/// Row numbers listed per [`AliasUse`].
+pub const ALIAS_ROWS_LISTED: usize = 10;
+
+/// Distinct aliases listed in [`ValidationReport::category_aliases`] (a model's levels and the
+/// synonym table bound them far below this; the cap only bounds memory).
+const MAX_ALIASES_LISTED: usize = 100;
 
 /// How a file was read and validated; part of [`crate::ScoreReport`] and of
 /// [`crate::ScoreError::NoUsableRows`].
@@ -45,6 +81,9 @@ pub struct ValidationReport {
     /// scored as missing in every row and flagged in its `data_quality` as `not in the file`.
     /// A file may lack at most [`crate::intake::max_absent`] of them.
     pub absent_inputs: Vec<String>,
+    /// Every category alias applied (`Fiber` read as `Fiber optic`), with its rows: an alias
+    /// is a reading of the file, never a silent one.
+    pub category_aliases: Vec<AliasUse>,
     /// Scored rows whose customer id was already on an earlier scored row (each also listed
     /// in `warnings`, naming both rows, while under the cap).
     pub duplicate_ids: u64,
@@ -108,6 +147,33 @@ impl ValidationReport {
         self.warnings_total += 1;
         if self.warnings.len() < self.rejected_rows_cap {
             self.warnings.push(issue.clone());
+        }
+    }
+
+    /// Records that row `row`'s cell `raw` of file column `column` (model input `feature`) was
+    /// read as level `level` through an alias.
+    pub fn alias_used(&mut self, feature: &str, column: &str, raw: &str, level: &str, row: u64) {
+        let key = crate::values::level_key(raw);
+        let room = self.category_aliases.len() < MAX_ALIASES_LISTED;
+        let known = self.category_aliases.iter_mut().find(|a| {
+            a.feature == feature && a.level == level && crate::values::level_key(&a.raw) == key
+        });
+        match known {
+            Some(a) => {
+                a.rows += 1;
+                if a.first_rows.len() < ALIAS_ROWS_LISTED {
+                    a.first_rows.push(row);
+                }
+            }
+            None if room => self.category_aliases.push(AliasUse {
+                feature: feature.to_owned(),
+                column: column.to_owned(),
+                raw: raw.to_owned(),
+                level: level.to_owned(),
+                rows: 1,
+                first_rows: vec![row],
+            }),
+            None => {}
         }
     }
 

@@ -590,8 +590,9 @@ pub fn score_csv<R: Read, W: Write>(
     let mut intake = Intake::open_with(model, input, &opts.limits, &opts.mapping)?;
     intake.check_mapping()?;
     let encoder = model.encoder();
-    let reference = opts.reference_date.filter(|_| model.schema().has_dates());
-    if model.schema().has_dates() {
+    let reads_dates = intake.reads_dates();
+    let reference = opts.reference_date.filter(|_| reads_dates);
+    if reads_dates {
         intake.set_reference_date(reference);
     }
 
@@ -674,7 +675,7 @@ pub fn score_csv<R: Read, W: Write>(
         });
     }
     report.mean_churn_probability = sum_p / report.rows_scored as f64;
-    report.portfolio = portfolio.finish(model.schema());
+    report.portfolio = portfolio.finish(model.schema(), report.validation.mapping.as_ref());
     Ok(report)
 }
 
@@ -734,11 +735,11 @@ pub fn find_reference_date_with<R: Read>(
     limits: &InputLimits,
     manual: &ManualMapping,
 ) -> Result<Option<NaiveDate>, ScoreError> {
-    if !model.schema().has_dates() {
-        return Ok(None);
-    }
     let mut intake = Intake::open_with(model, input, limits, manual)?;
     intake.check_mapping()?;
+    if !intake.reads_dates() {
+        return Ok(None);
+    }
     intake.latest_date()
 }
 

@@ -69,6 +69,9 @@ pub enum NumberError {
     NotFinite,
     /// The text is a number too large for a 64-bit float (e.g. `1e999`).
     Overflow,
+    /// The text is a number that can be read two ways ([`Ambiguity`]); no reading is chosen
+    /// for it. Scoring reads such a cell as missing, with a warning ([`read_number`]).
+    Ambiguous(Ambiguity),
 }
 
 impl NumberError {
@@ -78,8 +81,53 @@ impl NumberError {
             NumberError::NotANumber => "expected a number",
             NumberError::NotFinite => "expected a number (NaN and infinity are not allowed)",
             NumberError::Overflow => "expected a number (this one is too large to represent)",
+            NumberError::Ambiguous(a) => a.reason(),
         }
     }
+}
+
+/// Why a number's text has two readings, neither of which is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ambiguity {
+    /// A percentage (`88%`): it may mean 88 (a score out of 100) or 0.88 (a share), and the
+    /// column's unit decides which, which a cell cannot tell.
+    Percent,
+    /// In a file whose numbers use a decimal comma, a single `.` before exactly three digits
+    /// (`1.234`): a thousands separator (1234) or a decimal point (1.234).
+    DotGroupOrDecimal,
+}
+
+impl Ambiguity {
+    /// What the cell holds and how to write it instead.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ambiguity::Percent => "a percentage: whether 88% means 88 or 0.88 cannot be told from the cell; write the number without % in the column's own unit",
+            Ambiguity::DotGroupOrDecimal => "a number that reads two ways in a decimal-comma file: 1.234 is 1234 with a thousands separator or 1.234 with a decimal point; write 1234 or 1,234",
+        }
+    }
+}
+
+/// How a numeric cell was read by [`read_number`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum NumberRead {
+    /// A missing value ([`is_missing`]).
+    Missing,
+    /// A number in plain float syntax (digits, one decimal separator, a `-` sign, an exponent):
+    /// its value is the number written.
+    Plain(f64),
+    /// A number read exactly, but from a spelling that had to be undone first (a currency
+    /// symbol, thousands separators, accounting parentheses, a Unicode minus, a leading `+`,
+    /// a value too small for a 64-bit float read as 0): `how` says what, in words, so that
+    /// the reading is listed, never silent.
+    Respelled {
+        /// The number read.
+        value: f64,
+        /// What was undone, e.g. `"currency symbol removed; thousands separators removed"`.
+        how: String,
+    },
+    /// A number with two readings ([`Ambiguity`]): no value; scoring reads it as missing and
+    /// flags it.
+    Ambiguous(Ambiguity),
 }
 
 /// How numbers are written in a file.
@@ -100,6 +148,10 @@ const CURRENCY: &[char] = &['$', '€', '£', '¥', '₹', '₩', '₽', '₺', 
 /// as French and Swiss exports write) and the Swiss apostrophe.
 const GROUP_SPACES: &[char] = &[' ', '\u{a0}', '\u{202f}', '\'', '’'];
 
+/// Minus signs other than the ASCII hyphen-minus that word processors and some exports write:
+/// U+2212 MINUS SIGN, U+FE63 SMALL HYPHEN-MINUS, U+FF0D FULLWIDTH HYPHEN-MINUS.
+const OTHER_MINUS: &[char] = &['\u{2212}', '\u{fe63}', '\u{ff0d}'];
+
 /// Reads a numeric cell: `Ok(None)` for a missing value, `Ok(Some(x))` for a finite number.
 ///
 /// Same as [`parse_number_with`] in the default format (decimal point, `,` groups thousands).
@@ -111,41 +163,80 @@ pub fn parse_number(raw: &str) -> Result<Option<f64>, NumberError> {
 }
 
 /// Reads a numeric cell written in `format`: `Ok(None)` for a missing value ([`is_missing`]),
-/// `Ok(Some(x))` for a finite number.
+/// `Ok(Some(x))` for a finite number, read exactly as [`read_number`] reads it (plain or
+/// respelled).
+///
+/// # Errors
+/// As [`read_number`], and [`NumberError::Ambiguous`] for a number with two readings.
+pub fn parse_number_with(raw: &str, format: NumberFormat) -> Result<Option<f64>, NumberError> {
+    match read_number(raw, format)? {
+        NumberRead::Missing => Ok(None),
+        NumberRead::Plain(x) | NumberRead::Respelled { value: x, .. } => Ok(Some(x)),
+        NumberRead::Ambiguous(a) => Err(NumberError::Ambiguous(a)),
+    }
+}
+
+/// Reads a numeric cell written in `format`, saying how: the one number reader of training and
+/// scoring. The policy: a cell's number is either the number written (after undoing a spelling
+/// that does not change it, said in [`NumberRead::Respelled`]), or, when the text has two
+/// readings, no number at all ([`NumberRead::Ambiguous`]) — never a different number in
+/// silence.
 ///
 /// Accepted, after trimming: what Rust's `f64::from_str` accepts (sign, decimal separator,
-/// exponent); thousands groups of exactly three digits (`1,049.34`, or `1.049,34` with a
-/// decimal comma; also space and apostrophe groups); a currency symbol before or after the
-/// number, also after the sign (`$29.85`, `-$5`, `29,85 €`); accounting negatives `(5.00)`;
-/// a trailing `%` divides by 100 (`12.5%` is 0.125). With a decimal comma, a number holding
-/// a single `.` and no `,` is still read with a decimal point (`29.85`), because files mixing
-/// both are common and a lone `.` grouping would be ambiguous.
+/// exponent) as [`NumberRead::Plain`]; respelled: a leading `+`; a Unicode minus (`−5`);
+/// thousands groups of exactly three digits (`1,049.34`, or `1.049,34` with a decimal comma;
+/// also space and apostrophe groups); a currency symbol before or after the number, also
+/// after the sign (`$29.85`, `-$5`, `29,85 €`); accounting negatives `(5.00)`; a non-zero
+/// number too small for a 64-bit float (`1e-400`, read as 0). Ambiguous: a trailing `%`
+/// ([`Ambiguity::Percent`]); with a decimal comma, `1.234` ([`Ambiguity::DotGroupOrDecimal`]).
+/// With a decimal comma, a number holding a single `.` and no `,` that is not of that form
+/// is read with a decimal point (`29.85`), because files mixing both are common.
 ///
 /// # Errors
 /// [`NumberError::NotANumber`] for other text (including ambiguous grouping such as `1,5` with
 /// a decimal point), [`NumberError::NotFinite`] for NaN or infinity, [`NumberError::Overflow`]
 /// for a number beyond `f64::MAX`.
-pub fn parse_number_with(raw: &str, format: NumberFormat) -> Result<Option<f64>, NumberError> {
+pub fn read_number(raw: &str, format: NumberFormat) -> Result<NumberRead, NumberError> {
     if is_missing(raw) {
-        return Ok(None);
+        return Ok(NumberRead::Missing);
     }
     let t = raw.trim();
+    if format.decimal_comma && dot_group_or_decimal(t) {
+        return Ok(NumberRead::Ambiguous(Ambiguity::DotGroupOrDecimal));
+    }
     // Fast path: the plain spelling of almost every cell.
     if let Ok(x) = t.parse::<f64>() {
-        return finite(t, x);
+        let x = finite(t, x)?;
+        let mut how = Vec::new();
+        if t.starts_with('+') {
+            how.push("leading + removed");
+        }
+        if underflowed(t, x) {
+            how.push(UNDERFLOW);
+        }
+        return Ok(if how.is_empty() {
+            NumberRead::Plain(x)
+        } else {
+            NumberRead::Respelled {
+                value: x,
+                how: how.join("; "),
+            }
+        });
     }
+    let mut how: Vec<&'static str> = Vec::new();
     let mut s = t;
     let mut negative = false;
     if let Some(inner) = s.strip_prefix('(').and_then(|v| v.strip_suffix(')')) {
         negative = true;
         s = inner.trim();
+        how.push("accounting parentheses read as a minus sign");
     }
-    let mut percent = false;
-    if let Some(v) = s.strip_suffix('%') {
-        percent = true;
-        s = v.trim_end();
+    if s.ends_with('%') {
+        return Ok(NumberRead::Ambiguous(Ambiguity::Percent));
     }
+    let before = s;
     s = s.trim_end_matches(CURRENCY).trim_end();
+    let mut currency = s.len() != before.len();
     let mut signed = false;
     for _ in 0..2 {
         // One sign and a currency symbol in either order: `-$5`, `$-5`.
@@ -154,24 +245,75 @@ pub fn parse_number_with(raw: &str, format: NumberFormat) -> Result<Option<f64>,
                 negative = !negative;
                 signed = true;
                 s = v.trim_start();
+            } else if let Some(v) = s.strip_prefix(OTHER_MINUS) {
+                negative = !negative;
+                signed = true;
+                s = v.trim_start();
+                how.push("Unicode minus sign read as -");
             } else if let Some(v) = s.strip_prefix('+') {
                 signed = true;
                 s = v.trim_start();
+                how.push("leading + removed");
             }
         }
+        let before = s;
         s = s.trim_start_matches(CURRENCY).trim_start();
+        currency |= s.len() != before.len();
     }
-    let clean = normalise_digits(s, format).ok_or(NumberError::NotANumber)?;
+    if currency {
+        how.push("currency symbol removed");
+    }
+    if format.decimal_comma && dot_group_or_decimal(s) {
+        return Ok(NumberRead::Ambiguous(Ambiguity::DotGroupOrDecimal));
+    }
+    let (clean, grouped) = normalise_digits(s, format).ok_or(NumberError::NotANumber)?;
+    if grouped {
+        how.push("thousands separators removed");
+    }
     let x: f64 = clean.parse().map_err(|_| NumberError::NotANumber)?;
     let x = if negative { -x } else { x };
-    let x = if percent { x / 100.0 } else { x };
-    finite(&clean, x)
+    let x = finite(&clean, x)?;
+    if underflowed(&clean, x) {
+        how.push(UNDERFLOW);
+    }
+    Ok(if how.is_empty() {
+        // Only a decimal comma was read: the file's format, said once in the report.
+        NumberRead::Plain(x)
+    } else {
+        NumberRead::Respelled {
+            value: x,
+            how: how.join("; "),
+        }
+    })
 }
 
-/// `Ok(Some(x))` when finite; otherwise tells overflow (digits) from NaN/infinity (words).
-fn finite(text: &str, x: f64) -> Result<Option<f64>, NumberError> {
+/// The note of a non-zero number too small for a 64-bit float.
+const UNDERFLOW: &str = "a non-zero number too small for a 64-bit float, read as 0";
+
+/// True when `x` is 0 but the mantissa of `text` (float syntax) has a non-zero digit.
+fn underflowed(text: &str, x: f64) -> bool {
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    x == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b))
+}
+
+/// True for `1.234` (an optional sign, 1 to 3 digits not starting with 0, one `.`, exactly
+/// three digits): in a decimal-comma file a thousands group or a decimal fraction.
+fn dot_group_or_decimal(t: &str) -> bool {
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let Some((int, frac)) = t.split_once('.') else {
+        return false;
+    };
+    (1..=3).contains(&int.len())
+        && !int.starts_with('0')
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.len() == 3
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `Ok(x)` when finite; otherwise tells overflow (digits) from NaN/infinity (words).
+fn finite(text: &str, x: f64) -> Result<f64, NumberError> {
     if x.is_finite() {
-        Ok(Some(x))
+        Ok(x)
     } else if text.chars().any(|c| c.is_ascii_digit()) {
         Err(NumberError::Overflow)
     } else {
@@ -179,9 +321,10 @@ fn finite(text: &str, x: f64) -> Result<Option<f64>, NumberError> {
     }
 }
 
-/// The digits of `s` as Rust float syntax (`1049.34`), or `None` when the grouping is not
-/// thousands of three digits or other characters remain.
-fn normalise_digits(s: &str, format: NumberFormat) -> Option<String> {
+/// The digits of `s` as Rust float syntax (`1049.34`) and whether thousands separators were
+/// removed, or `None` when the grouping is not thousands of three digits or other characters
+/// remain.
+fn normalise_digits(s: &str, format: NumberFormat) -> Option<(String, bool)> {
     // An exponent (`1.5e3`, `$1e6`) is kept as it is; grouping applies to the mantissa.
     let (s, exponent) = match s.find(['e', 'E']) {
         Some(at) => {
@@ -238,7 +381,7 @@ fn normalise_digits(s: &str, format: NumberFormat) -> Option<String> {
         return None;
     }
     out.push_str(exponent);
-    Some(out)
+    Some((out, groups.len() > 1))
 }
 
 /// Reads a yes/no cell (`Yes`/`No`, `Y`/`N`, `true`/`false`, `T`/`F`, `1`/`0`, any case).
@@ -380,7 +523,10 @@ mod tests {
         assert_eq!(parse_number("$-5"), Ok(Some(-5.0)));
         assert_eq!(parse_number("(5.00)"), Ok(Some(-5.0)));
         assert_eq!(parse_number("£12"), Ok(Some(12.0)));
-        assert_eq!(parse_number("12.5%"), Ok(Some(0.125)));
+        assert_eq!(
+            parse_number("12.5%"),
+            Err(NumberError::Ambiguous(Ambiguity::Percent))
+        );
         assert_eq!(parse_number("1 049.5"), Ok(Some(1049.5)));
         assert_eq!(parse_number("1,0493.4"), Err(NumberError::NotANumber));
         assert_eq!(parse_number("12,34"), Err(NumberError::NotANumber));
@@ -397,6 +543,55 @@ mod tests {
         assert_eq!(parse_number_with("12", eu), Ok(Some(12.0)));
         assert_eq!(parse_number_with("1,5e3", eu), Ok(Some(1500.0)));
         assert_eq!(parse_number_with("NaN", eu), Err(NumberError::NotFinite));
+    }
+
+    #[test]
+    fn every_respelling_is_said_and_two_readings_give_no_number() {
+        let us = NumberFormat::default();
+        let eu = NumberFormat {
+            decimal_comma: true,
+        };
+        let how = |raw: &str, f| match read_number(raw, f) {
+            Ok(NumberRead::Respelled { value, how }) => (value, how),
+            other => panic!("{raw}: {other:?}"),
+        };
+        assert_eq!(read_number("29.85", us), Ok(NumberRead::Plain(29.85)));
+        assert_eq!(read_number("29,85", eu), Ok(NumberRead::Plain(29.85)));
+        assert_eq!(read_number("1e308", us), Ok(NumberRead::Plain(1e308)));
+        assert_eq!(read_number(" ", us), Ok(NumberRead::Missing));
+        for (raw, f, value, word) in [
+            ("+5", us, 5.0, "leading +"),
+            ("\u{2212}12", us, -12.0, "Unicode minus"),
+            ("(12)", us, -12.0, "accounting parentheses"),
+            ("$29.85", us, 29.85, "currency symbol"),
+            ("1,234.50", us, 1234.5, "thousands separators"),
+            ("1.234,50", eu, 1234.5, "thousands separators"),
+            ("1 234", us, 1234.0, "thousands separators"),
+            ("1e-400", us, 0.0, "too small"),
+        ] {
+            let (v, h) = how(raw, f);
+            assert_eq!(v, value, "{raw}");
+            assert!(h.contains(word), "{raw}: {h}");
+        }
+        assert_eq!(
+            read_number("88%", us),
+            Ok(NumberRead::Ambiguous(Ambiguity::Percent))
+        );
+        assert_eq!(
+            read_number("(88 %)", us),
+            Ok(NumberRead::Ambiguous(Ambiguity::Percent))
+        );
+        assert_eq!(
+            read_number("1.234", eu),
+            Ok(NumberRead::Ambiguous(Ambiguity::DotGroupOrDecimal))
+        );
+        assert_eq!(
+            read_number("-€1.234", eu),
+            Ok(NumberRead::Ambiguous(Ambiguity::DotGroupOrDecimal))
+        );
+        assert_eq!(read_number("0.123", eu), Ok(NumberRead::Plain(0.123)));
+        assert_eq!(read_number("1.234", us), Ok(NumberRead::Plain(1.234)));
+        assert_eq!(read_number("1.234,5.6", eu), Err(NumberError::NotANumber));
     }
 
     #[test]

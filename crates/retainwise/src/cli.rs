@@ -784,12 +784,14 @@ fn predict(
         );
     }
     out.commit().context("writing the results")?;
+    // Every record read is accounted for, blank ones included: in = scored + rejected + skipped.
     eprintln!(
-        "scored {} of {} rows with model {} ({} rejected; high {}, medium {}, low {}; mean churn probability {:.3})",
-        report.rows_scored,
+        "{} rows read = {} scored + {} rejected + {} skipped as empty; model {} (high {}, medium {}, low {}; mean churn probability {:.3})",
         report.rows_total,
-        report.model_id,
+        report.rows_scored,
         report.rows_rejected,
+        report.rows_skipped_empty,
+        report.model_id,
         report.risk_counts.high,
         report.risk_counts.medium,
         report.risk_counts.low,

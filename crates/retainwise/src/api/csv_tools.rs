@@ -56,30 +56,11 @@ pub async fn preview_mapping(
                 }
             }
             Ok(Some(mut field)) if field.name() == Some("mapping") => {
-                // Read in chunks and bounded, as the upload bounds it.
-                let mut text = Vec::new();
-                while let Some(chunk) = field
-                    .chunk()
-                    .await
-                    .map_err(|e| ApiError::BadRequest(e.body_text()))?
-                {
-                    text.extend_from_slice(&chunk);
-                    if text.len() > super::csv_upload::MAX_MAPPING_FIELD {
-                        return Err(ApiError::BadRequest(format!(
-                            "form field \"mapping\" is longer than {} bytes",
-                            super::csv_upload::MAX_MAPPING_FIELD
-                        )));
-                    }
-                }
-                let text = String::from_utf8(text).map_err(|_| {
-                    ApiError::BadRequest("form field \"mapping\" is not UTF-8 text".to_owned())
-                })?;
+                let text = super::csv_upload::read_text_field(&mut field, "mapping").await?;
                 fields.push(("mapping".to_owned(), text));
             }
             Ok(Some(field)) if field.name() == Some("file") => {
-                return Err(ApiError::BadRequest(
-                    "the form has a second \"file\" part; send one file to preview".to_owned(),
-                ))
+                return Err(super::csv_upload::second_file())
             }
             Ok(Some(_)) => continue,
             Ok(None) if have_file => break,
@@ -112,7 +93,16 @@ pub async fn preview_mapping(
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
-    let preview = preview.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let preview = preview.map_err(|e| {
+        super::csv_upload::refused_preview(e).unwrap_or_else(|| {
+            ApiError::BadRequest("the file could not be read; try again".to_owned())
+        })
+    })?;
+    // A column chosen by hand that cannot work is refused as the upload would refuse it; the
+    // page keeps its selects, so the choice can be undone.
+    if let Some(why) = &preview.mapping_problem {
+        return Err(ApiError::Unprocessable(why.clone()));
+    }
     Ok(Json(json!({
         "success": true,
         "model_id": model.id(),

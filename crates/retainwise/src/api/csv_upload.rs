@@ -229,15 +229,53 @@ const MAX_TEXT_FIELDS: usize = 16;
 const MAX_TEXT_FIELD: usize = 1024;
 /// Longest `mapping` field kept, in bytes: a choice per input of a wide model (at most
 /// `InputLimits::max_columns` headers of up to a few dozen bytes each).
-pub(super) const MAX_MAPPING_FIELD: usize = 64 * 1024;
+const MAX_MAPPING_FIELD: usize = 64 * 1024;
 
-/// The longest text accepted for form field `name`.
-pub(super) fn field_limit(name: &str) -> usize {
+/// The longest text accepted for form field `name`, and what the limit is for, in words.
+fn field_limit(name: &str) -> (usize, &'static str) {
     if name == "mapping" {
-        MAX_MAPPING_FIELD
+        (MAX_MAPPING_FIELD, "a column mapping")
     } else {
-        MAX_TEXT_FIELD
+        (MAX_TEXT_FIELD, "a setting")
     }
+}
+
+/// Reads text form field `field`, named `name`, chunk by chunk and never past its limit
+/// ([`MAX_MAPPING_FIELD`] for `mapping`, [`MAX_TEXT_FIELD`] for any other): the one reader of
+/// the small fields that come with a file, so no field is read whole before it is measured.
+///
+/// Errors: 400 naming the field and its limit when it is longer, or when it is not UTF-8 text
+/// or the form breaks off.
+pub(super) async fn read_text_field(
+    field: &mut axum::extract::multipart::Field<'_>,
+    name: &str,
+) -> Result<String, ApiError> {
+    let (limit, what) = field_limit(name);
+    let shown: String = name.chars().take(40).collect();
+    let mut text = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "reading the form field {shown:?}: {}",
+            e.body_text()
+        ))
+    })? {
+        if text.len() + chunk.len() > limit {
+            return Err(ApiError::BadRequest(format!(
+                "form field {shown:?} is longer than {limit} bytes, the limit for {what}; send short settings"
+            )));
+        }
+        text.extend_from_slice(&chunk);
+    }
+    String::from_utf8(text)
+        .map_err(|_| ApiError::BadRequest(format!("form field {shown:?} is not UTF-8 text")))
+}
+
+/// The refusal of a second `file` part in one form: which of two files was meant cannot be
+/// guessed, so neither is taken.
+pub(super) fn second_file() -> ApiError {
+    ApiError::BadRequest(
+        "the form has a second \"file\" part; send one file per request".to_owned(),
+    )
 }
 
 /// Streams the multipart field `file` to storage under the upload limit, refusing files that
@@ -256,20 +294,10 @@ pub(super) async fn store_csv(
     let mut field = loop {
         match multipart.next_field().await {
             Ok(Some(field)) if field.name() == Some("file") => break field,
-            Ok(Some(field)) => {
+            Ok(Some(mut field)) => {
                 // A small text field before the file (e.g. a training's label): keep it.
                 let name = field.name().unwrap_or_default().to_owned();
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| multipart_error(e, &too_large))?;
-                let shown: String = name.chars().take(40).collect();
-                if text.len() > field_limit(&name) {
-                    return Err(ApiError::BadRequest(format!(
-                        "form field {shown:?} is longer than {} bytes; send short settings before the file",
-                        field_limit(&name)
-                    )));
-                }
+                let text = read_text_field(&mut field, &name).await?;
                 if fields.len() >= MAX_TEXT_FIELDS {
                     return Err(ApiError::BadRequest(format!(
                         "more than {MAX_TEXT_FIELDS} form fields before the file; send only the settings and the file"
@@ -392,12 +420,32 @@ pub(super) async fn check_readable(
             .map_err(|e| ApiError::Internal(e.into()))?;
     let name = &stored.filename;
     match preview {
-        Ok(preview) => match preview.refusal(whole) {
-            Some(why) => Err(ApiError::BadRequest(format!("{name:?}: {why}"))),
+        Ok(preview) => match (&preview.mapping_problem, preview.refusal(whole)) {
+            (Some(why), _) => Err(ApiError::Unprocessable(format!("{name:?}: {why}"))),
+            (None, Some(why)) => Err(ApiError::BadRequest(format!("{name:?}: {why}"))),
+            (None, None) => Ok(()),
+        },
+        Err(e) => match refused_preview(e) {
+            Some(ApiError::Unprocessable(why)) => {
+                Err(ApiError::Unprocessable(format!("{name:?}: {why}")))
+            }
+            Some(other) => Err(ApiError::BadRequest(format!("{name:?}: {other}"))),
             None => Ok(()),
         },
-        Err(e) if e.is_permanent() => Err(ApiError::BadRequest(format!("{name:?}: {e}"))),
-        Err(_) => Ok(()),
+    }
+}
+
+/// How a whole-file error met while looking at a file before scoring is answered: 422 for a
+/// column mapping chosen by hand that cannot be applied (the text names the input and the
+/// column), 400 for the file's own problems; `None` for a transient one (reading failed), which
+/// scoring meets and reports itself.
+pub(super) fn refused_preview(e: retainwise_model::ScoreError) -> Option<ApiError> {
+    match e {
+        retainwise_model::ScoreError::BadMapping { message } => {
+            Some(ApiError::Unprocessable(message))
+        }
+        e if e.is_permanent() => Some(ApiError::BadRequest(e.to_string())),
+        _ => None,
     }
 }
 
@@ -405,27 +453,84 @@ pub(super) async fn check_readable(
 /// model input → header as written (or `null`), see [`retainwise_model::ManualMapping`].
 /// Whether its names exist is checked against the file with the other checks at upload.
 ///
-/// Errors: 400 naming what is wrong with it.
+/// Errors: 400 for a field given twice or text that is not JSON; 422 naming the key for an
+/// input given twice in the object (JSON leaves duplicate names to the reader, RFC 8259 §4;
+/// serde's last-one-wins would drop a choice in silence) or a value that is not a header or
+/// `null`.
 pub(super) fn manual_mapping(
     fields: &[(String, String)],
 ) -> Result<retainwise_model::ManualMapping, ApiError> {
-    let mut given = fields.iter().filter(|(name, _)| name == "mapping");
-    let Some((_, text)) = given.next() else {
+    let Some(text) = single_field(fields, "mapping")? else {
         return Ok(retainwise_model::ManualMapping::new());
     };
-    if given.next().is_some() {
-        return Err(ApiError::BadRequest(
-            "the form field mapping is given twice; send one JSON object".to_owned(),
-        ));
-    }
     if text.trim().is_empty() {
         return Ok(retainwise_model::ManualMapping::new());
     }
-    serde_json::from_str(text).map_err(|e| {
-        ApiError::BadRequest(format!(
-            "form field mapping: {e}; send a JSON object of model input to the file's header as written, e.g. {{\"tenure\": \"Months active\", \"TotalCharges\": null}}"
-        ))
-    })
+    let example = "send a JSON object of model input to the file's header as written, e.g. {\"tenure\": \"Months active\", \"TotalCharges\": null}";
+    serde_json::from_str::<UniqueKeys>(text)
+        .map(|m| m.0)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::Unprocessable(format!("form field mapping: {e}; {example}"))
+            }
+            _ => ApiError::BadRequest(format!("form field mapping: {e}; {example}")),
+        })
+}
+
+/// A [`retainwise_model::ManualMapping`] read from a JSON object that names each input once.
+struct UniqueKeys(retainwise_model::ManualMapping);
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object of model input to header (or null)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut out = retainwise_model::ManualMapping::new();
+                while let Some((input, column)) = map.next_entry::<String, Option<String>>()? {
+                    if out.contains_key(&input) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the input {input:?} is given twice in the object; give each input once"
+                        )));
+                    }
+                    out.insert(input, column);
+                }
+                Ok(UniqueKeys(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// The one value of form field `name` (before or after the file), `None` when absent: given
+/// twice with the same value it is that value; with different values it is refused, as which
+/// was meant cannot be guessed.
+///
+/// Errors: 400 naming the field and both values.
+pub(super) fn single_field<'f>(
+    fields: &'f [(String, String)],
+    name: &str,
+) -> Result<Option<&'f str>, ApiError> {
+    let mut given = fields
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str());
+    let first = given.next();
+    if let Some(other) = given.find(|v| v.trim() != first.unwrap_or_default().trim()) {
+        let clip = |v: &str| v.chars().take(80).collect::<String>();
+        return Err(ApiError::BadRequest(format!(
+            "form field {name} is given twice with different values ({:?} and {:?}); give it once",
+            clip(first.unwrap_or_default()),
+            clip(other)
+        )));
+    }
+    Ok(first)
 }
 
 /// 413 at once when the request's declared length is above the upload limit.
@@ -459,7 +564,7 @@ pub(super) async fn fields_after_file(
     fields: &mut Vec<(String, String)>,
 ) -> Result<(), ApiError> {
     let mut after = 0;
-    while let Some(field) = multipart.next_field().await.map_err(|e| {
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| {
         ApiError::BadRequest(format!("the upload is not a valid multipart form: {e}"))
     })? {
         after += 1;
@@ -469,22 +574,10 @@ pub(super) async fn fields_after_file(
             )));
         }
         let name = field.name().unwrap_or_default().to_owned();
-        let shown: String = name.chars().take(40).collect();
         if name == "file" {
-            return Err(ApiError::BadRequest(
-                "the form has a second \"file\" part; send one file per upload".to_owned(),
-            ));
+            return Err(second_file());
         }
-        let text = field
-            .text()
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("reading the form field {shown:?}: {e}")))?;
-        if text.len() > field_limit(&name) {
-            return Err(ApiError::BadRequest(format!(
-                "form field {shown:?} is longer than {} bytes",
-                field_limit(&name)
-            )));
-        }
+        let text = read_text_field(&mut field, &name).await?;
         fields.push((name, text));
     }
     Ok(())
@@ -493,18 +586,7 @@ pub(super) async fn fields_after_file(
 /// The optional `reference_date` form field (before or after the file; given twice with
 /// different values it is refused), checked and spelled `YYYY-MM-DD`.
 pub(super) fn reference_date(fields: &[(String, String)]) -> Result<Option<String>, ApiError> {
-    let mut given = fields
-        .iter()
-        .filter(|(name, _)| name == "reference_date")
-        .map(|(_, v)| v.trim());
-    let first = given.next();
-    if let Some(other) = given.find(|v| Some(*v) != first) {
-        return Err(ApiError::BadRequest(format!(
-            "reference_date is given twice with different values ({:?} and {other:?}); give it once",
-            first.unwrap_or_default()
-        )));
-    }
-    match first {
+    match single_field(fields, "reference_date")?.map(str::trim) {
         None | Some("") => Ok(None),
         Some(raw) => retainwise_model::dates::parse_reference(raw)
             .map(|d| Some(retainwise_model::dates::iso(d)))
@@ -515,18 +597,7 @@ pub(super) fn reference_date(fields: &[(String, String)]) -> Result<Option<Strin
 /// The optional `explain` form field: `top` (also when absent), `none` or `all` (given twice
 /// with different values it is refused).
 pub(super) fn explain(fields: &[(String, String)]) -> Result<retainwise_model::Explain, ApiError> {
-    let mut given = fields
-        .iter()
-        .filter(|(name, _)| name == "explain")
-        .map(|(_, v)| v.trim());
-    let first = given.next();
-    if let Some(other) = given.find(|v| Some(*v) != first) {
-        return Err(ApiError::BadRequest(format!(
-            "explain is given twice with different values ({:?} and {other:?}); give it once",
-            first.unwrap_or_default()
-        )));
-    }
-    match first {
+    match single_field(fields, "explain")?.map(str::trim) {
         None | Some("") => Ok(retainwise_model::Explain::Top),
         Some(raw) => raw
             .parse()

@@ -26,8 +26,9 @@ pub enum ApiError {
     /// 413: the upload is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
-    /// 422: the request is well formed but what it refers to is wrong (an uploaded file whose
-    /// size or SHA-256 is not the declared one); the text names expected and actual.
+    /// 422: the request is well formed but its content cannot be used (RFC 9110 §15.5.21): a
+    /// column mapping that names the customer-id column for a model input, an uploaded file whose
+    /// size or SHA-256 is not the declared one; the text names the field or expected and actual.
     #[error("{0}")]
     Unprocessable(String),
     /// 401: missing or refused credentials. The reason is logged by the caller, never shown.

@@ -217,17 +217,8 @@ impl TrainSettings {
         filename: &str,
     ) -> Result<Self, ApiError> {
         let pick = |key: &str, from_query: Option<String>| -> Result<Option<String>, ApiError> {
-            let mut given = fields
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, v)| v.trim().to_owned());
-            let from_form = given.next();
-            if let Some(other) = given.find(|v| Some(v) != from_form.as_ref()) {
-                return Err(ApiError::BadRequest(format!(
-                    "{key} is given twice in the form with different values ({:?} and {other:?}); give it once",
-                    from_form.unwrap_or_default()
-                )));
-            }
+            let from_form =
+                super::csv_upload::single_field(fields, key)?.map(|v| v.trim().to_owned());
             let from_query = from_query.map(|v| v.trim().to_owned());
             match (from_query, from_form) {
                 (Some(q), Some(f)) if q != f => Err(ApiError::BadRequest(format!(

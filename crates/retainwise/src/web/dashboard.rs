@@ -287,25 +287,33 @@ fn card_link(label: &str, value: &str, note: &str, href: &str, level: &str) -> M
 
 fn revenue_card(p: Option<&PortfolioSummary>) -> Markup {
     match p {
-        Some(p) if p.revenue_column.is_some() && p.revenue_customers > 0 => card_wide(
-            "Revenue at risk per month",
-            &format::money(p.revenue_at_risk),
-            &format!(
-                "Σ {} × churn probability; {} of {} ({})",
-                p.revenue_column.as_deref().unwrap_or(""),
-                format::money(p.revenue_at_risk),
-                format::money(p.monthly_revenue),
-                format::percent(if p.monthly_revenue > 0.0 {
-                    p.revenue_at_risk / p.monthly_revenue
-                } else {
-                    0.0
-                })
-            ),
-        ),
-        Some(_) => card(
+        Some(p) if p.revenue_column.is_some() && p.revenue_customers > 0 => {
+            let (at_risk, monthly) = (
+                p.revenue_at_risk.unwrap_or_default(),
+                p.monthly_revenue.unwrap_or_default(),
+            );
+            card_wide(
+                "Revenue at risk per month",
+                &format::money(at_risk),
+                &format!(
+                    "Σ {} × churn probability; {} of {} ({})",
+                    p.revenue_column.as_deref().unwrap_or(""),
+                    format::money(at_risk),
+                    format::money(monthly),
+                    format::percent(if monthly > 0.0 {
+                        at_risk / monthly
+                    } else {
+                        0.0
+                    })
+                ),
+            )
+        }
+        Some(p) => card(
             "Revenue at risk",
             "—",
-            "needs a monthly charges column (MonthlyCharges or MRR) in the model",
+            p.revenue_note
+                .as_deref()
+                .unwrap_or("needs a monthly charges column (MonthlyCharges or MRR) in the model"),
         ),
         None => card("Revenue at risk", "—", "not computed for this prediction"),
     }

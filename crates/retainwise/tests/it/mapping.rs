@@ -405,7 +405,7 @@ async fn chosen_columns(t: &TestApp) {
         ),
     ] {
         let r = upload_mapped(t, &renamed, &bad).await;
-        assert_eq!(r.status(), 400);
+        assert_eq!(r.status(), 422, "a choice that cannot be applied");
         let detail = r.json::<Value>().await.unwrap()["detail"]
             .as_str()
             .unwrap()
