@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Customer histories, side by side: retainwise `train --group` against tuned LightGBM and XGBoost
+# Customer histories, side by side: retainwise `train --group --observation-date` against tuned LightGBM and XGBoost
 # with customer-grouped CV (bench/histories_peers.py), on the same synthetic history file
 # (retainwise_model::histories), the same customers held out.
 #
@@ -31,13 +31,15 @@ for name, keep in [("train", lambda n: n % 5 != 0), ("test", lambda n: n % 5 == 
         out.writerows(r for r in body if keep(int(r[0][1:])))
 PY
 bin="target/$dir/retainwise"
-echo "== retainwise train --group customer_id"
+echo "== retainwise train --group customer_id --observation-date observation_date"
 "$bin" train "$work/train.csv" --label churned_next_month --id customer_id --group customer_id \
-  -o "$work/m.json" 2>/dev/null | grep -E "ROC AUC|log loss|PR AUC|lift|grouped by"
+  --observation-date observation_date -o "$work/m.json" 2>/dev/null \
+  | grep -E "ROC AUC|log loss|PR AUC|lift|grouped by|reference"
 "$bin" predict "$work/test.csv" --model "$work/m.json" -o "$work/p.csv" 2>/dev/null
 "$py" - "$work" <<'PY'
-import csv, sys, math
+import csv, json, sys, math
 w = sys.argv[1]
+cv = json.load(open(f"{w}/m.json"))["card"]["cross_validation"]["roc_auc"]
 y = [r["churned_next_month"] == "Yes" for r in csv.DictReader(open(f"{w}/test.csv"))]
 p = [float(r["churn_probability"]) for r in csv.DictReader(open(f"{w}/p.csv"))]
 # ROC AUC by the rank-sum (Mann–Whitney) formula, ties averaged.
@@ -57,6 +59,9 @@ ll = -sum(math.log(q if t else 1 - q) for q, t in zip(p, y)) / len(y)
 top = sorted(range(len(p)), key=lambda i: -p[i])[: math.ceil(len(p) / 10)]
 lift = (sum(y[i] for i in top) / len(top)) / (pos / len(y))
 print(f"retainwise held out ROC AUC {auc:.4f} log loss {ll:.4f} lift@10% {lift:.2f} ({len(y)} rows, {pos} churned)")
+# The honesty check: the held-out figure against the card's cross-validated one, in fold SDs.
+print(f"retainwise card CV ROC AUC {cv['mean']:.4f} ± {cv['std']:.4f}: held out is "
+      f"{(auc - cv['mean']) / cv['std']:+.2f} fold SD from it")
 PY
 echo "== peers (grouped CV search, refit, same held-out customers)"
 "$py" bench/histories_peers.py "$work/train.csv" "$work/test.csv" 2>/dev/null
