@@ -5,6 +5,7 @@
 #
 # Usage: bench/histories.sh [CUSTOMERS] [MONTHS] [SEED]   (default 3000 12 11)
 # Needs: a Python with lightgbm, xgboost, scikit-learn and pandas (PYTHON=..., default python3).
+# HISTORY_CSV=FILE benchmarks that file instead of a generated one (see bench/fightchurn.sh).
 # PROFILE=dev uses the debug build (the model crate is optimised there too; the figures are
 # about accuracy, not speed).
 set -euo pipefail
@@ -16,7 +17,13 @@ trap 'rm -rf "$work"' EXIT
 profile=${PROFILE:-release}
 dir=$([ "$profile" = dev ] && echo debug || echo "$profile")
 cargo build --workspace --profile "$profile" --quiet --bin retainwise --examples
-"target/$dir/examples/histories" "$customers" "$months" "$seed" > "$work/all.csv"
+if [ -n "${HISTORY_CSV:-}" ]; then
+  # A history file made elsewhere (bench/fightchurn.sh), in the same columns' roles: customer_id
+  # (a letter and a number), observation_date, churned_next_month.
+  cp "$HISTORY_CSV" "$work/all.csv"
+else
+  "target/$dir/examples/histories" "$customers" "$months" "$seed" > "$work/all.csv"
+fi
 echo "== history file: $(($(wc -l < "$work/all.csv") - 1)) rows, $(grep -c ',Yes$' "$work/all.csv") churned next month"
 # Four customers in five learn, the fifth is held out.
 "$py" - "$work" <<'PY'
