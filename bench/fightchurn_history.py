@@ -98,7 +98,7 @@ for cid, c in enumerate(people):
         obs += relativedelta(months=1)
 
 with open(out_path, "w", newline="") as f:
-    w = csv.writer(f)
+    w = csv.writer(f, lineterminator="\n")
     w.writerow(["customer_id", "observation_date", "signup_date", "channel", "country", "age"]
                + [f"{b}_28d" for b in behaviors] + [f"{b}_change" for b in behaviors]
                + ["churned_next_month"])
