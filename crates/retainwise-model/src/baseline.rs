@@ -405,6 +405,7 @@ fn build() -> Result<Model, crate::ModelError> {
         },
         notes: describe(),
         reference_date: None,
+        observation_date: None,
         namespace: None,
     };
     Model::rule_based(NAME, schema, forest, card)

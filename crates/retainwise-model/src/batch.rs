@@ -29,6 +29,8 @@ pub struct Batch {
     ids: Vec<Option<String>>,
     /// Each row's flagged values (empty for a clean row, and then not allocated).
     flags: Vec<Vec<Flag>>,
+    /// Each row's own reference date (its observation date), when it has one.
+    observed: Vec<Option<NaiveDate>>,
     /// Row `i`'s encoded features at `features[i * n_features..][..n_features]`.
     features: Vec<f64>,
 }
@@ -54,6 +56,7 @@ impl Batch {
             rows: Vec::with_capacity(BATCH_ROWS),
             ids: Vec::with_capacity(BATCH_ROWS),
             flags: Vec::with_capacity(BATCH_ROWS),
+            observed: Vec::with_capacity(BATCH_ROWS),
             features: vec![0.0; BATCH_ROWS * n_features],
         }
     }
@@ -69,9 +72,22 @@ impl Batch {
     /// number, customer id (`None`: the row number is written instead) and flagged values
     /// ([`crate::quality`]).
     pub fn push(&mut self, row: u64, customer_id: Option<String>, flags: Vec<Flag>) {
+        self.push_observed(row, customer_id, flags, None);
+    }
+
+    /// [`Batch::push`] for a row whose date columns were counted from its own `observed` date
+    /// (an observation date) rather than the batch's reference date; `None` is [`Batch::push`].
+    pub fn push_observed(
+        &mut self,
+        row: u64,
+        customer_id: Option<String>,
+        flags: Vec<Flag>,
+        observed: Option<NaiveDate>,
+    ) {
         self.rows.push(row);
         self.ids.push(customer_id);
         self.flags.push(flags);
+        self.observed.push(observed);
     }
 
     /// Rows in the batch.
@@ -94,6 +110,7 @@ impl Batch {
         self.rows.clear();
         self.ids.clear();
         self.flags.clear();
+        self.observed.clear();
     }
 
     /// Scores and formats every row, in parallel, returning lines in input order. The bytes
@@ -180,7 +197,7 @@ impl Batch {
             let e = match explain {
                 Explain::None => None,
                 Explain::Top | Explain::All => {
-                    Some(explainer.explain_at(features, &mut phi, reference))
+                    Some(explainer.explain_at(features, &mut phi, self.observed[i].or(reference)))
                 }
             };
             let p = match &e {

@@ -316,6 +316,11 @@ pub struct ModelCard {
     /// count days before that file's own reference date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// The column holding each row's own reference date (an observation date), when the model
+    /// was trained with one: its date features are days before the row's own date. Scoring
+    /// reads the same column when the file has it, else counts from the file's reference date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation_date: Option<String>,
     /// Whom the model was trained for, as an opaque tag ([`crate::TrainParams::namespace`]);
     /// absent for models trained without one (the built-in ones, `retainwise train`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

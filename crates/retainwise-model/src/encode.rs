@@ -107,6 +107,12 @@ impl Encoder {
         self
     }
 
+    /// Sets the reference date in place ([`Encoder::with_reference_date`]): for a file whose
+    /// rows each carry their own (an observation date), set before each row is encoded.
+    pub fn set_reference_date(&mut self, reference: Option<NaiveDate>) {
+        self.reference = reference;
+    }
+
     /// The reference date date cells are counted from, if set.
     pub fn reference_date(&self) -> Option<NaiveDate> {
         self.reference

@@ -122,6 +122,11 @@ pub struct Intake<'m, R> {
     /// Per schema column: its slot and, for a numeric or date column whose training range the
     /// model card records, that range (values far outside it are flagged).
     ranges: Vec<(usize, Option<FeatureRange>)>,
+    /// The file column holding each row's observation date and its name, when the model was
+    /// trained with one and the file has it ([`crate::card::ModelCard::observation_date`]).
+    observed_at: Option<(usize, String)>,
+    /// The last row's observation date, when read from `observed_at`.
+    observed: Option<chrono::NaiveDate>,
 }
 
 impl<'m, R: Read> Intake<'m, R> {
@@ -246,6 +251,7 @@ impl<'m, R: Read> Intake<'m, R> {
             absent_inputs: mapping.missing.iter().map(|m| m.feature.clone()).collect(),
             ..ValidationReport::default()
         };
+        let observed_at = observation_column(model, &header);
         Ok(Intake {
             model,
             reader,
@@ -266,6 +272,8 @@ impl<'m, R: Read> Intake<'m, R> {
             from_date,
             reference: None,
             ranges: training_ranges(model),
+            observed_at,
+            observed: None,
         })
     }
 
@@ -298,6 +306,10 @@ impl<'m, R: Read> Intake<'m, R> {
     /// # Errors
     /// As [`Intake::next_row`].
     pub fn latest_date(&mut self) -> Result<Option<chrono::NaiveDate>, ScoreError> {
+        // Each row counts from its own observation date: the file needs none.
+        if self.observed_at.is_some() {
+            return Ok(None);
+        }
         let at: Vec<usize> = self
             .model
             .schema()
@@ -567,6 +579,35 @@ impl<'m, R: Read> Intake<'m, R> {
             }));
         }
 
+        self.observed = None;
+        if let (Some((at, name)), Some(encoder)) = (&self.observed_at, self.dated_encoder.as_mut())
+        {
+            let raw = record
+                .get(*at)
+                .map(csv_input::decode_field)
+                .unwrap_or_default();
+            if let Ok(Some(d)) = crate::dates::parse_date(&raw) {
+                encoder.set_reference_date(Some(d));
+                self.observed = Some(d);
+            } else {
+                let i = issue(
+                    Some(name.clone()),
+                    Some(raw.to_string()),
+                    format!(
+                        "no observation date: {}; the model counts this row's dates back from it",
+                        crate::dates::EXPECTED
+                    ),
+                );
+                self.validation.reject(&i);
+                return Ok(Some(RowRead {
+                    row,
+                    customer_id,
+                    rejected: Some(i),
+                    warnings: Vec::new(),
+                    flags: Vec::new(),
+                }));
+            }
+        }
         let schema = self.model.schema();
         let encoder = self
             .dated_encoder
@@ -854,6 +895,20 @@ impl<'m, R: Read> Intake<'m, R> {
         }))
     }
 
+    /// The observation date of the row [`Intake::next_row`] last read, when the model counts
+    /// each row's dates from its own observation date and the file has that column; `None`
+    /// otherwise (the rows then count from the file's reference date).
+    pub fn observation_date(&self) -> Option<chrono::NaiveDate> {
+        self.observed
+    }
+
+    /// The file's observation date column, when the model was trained with one and the file
+    /// has it (matched as the model's other columns are: exactly, then ignoring case, spaces
+    /// and punctuation).
+    pub fn observation_column(&self) -> Option<&str> {
+        self.observed_at.as_ref().map(|(_, name)| name.as_str())
+    }
+
     /// A warning when scored row `row`'s customer id (not blank) was already seen on a scored
     /// row: two rows for one customer give two scores, and every count over customers counts
     /// them twice. Ids are compared with the spaces around them removed (`" A1"` and `"A1\t"`
@@ -950,6 +1005,17 @@ pub fn check_columns(
 /// [`InputLimits::max_missing_share`]).
 pub fn max_absent(model: &Model, limits: &InputLimits) -> usize {
     (limits.max_missing_share * model.schema().columns.len() as f64).floor() as usize
+}
+
+/// Where `model`'s observation date column is in `header` (with its name as written), when
+/// the model has one and the file has it.
+fn observation_column(model: &Model, header: &[String]) -> Option<(usize, String)> {
+    let name = model.card().observation_date.as_deref()?;
+    let at = header.iter().position(|h| h.trim() == name).or_else(|| {
+        let key = values::column_key(name);
+        header.iter().position(|h| values::column_key(h) == key)
+    })?;
+    Some((at, header[at].clone()))
 }
 
 /// A header record's names as written: decoded, control characters and a byte-order mark

@@ -320,6 +320,11 @@ pub struct ScoreReport {
     /// has date columns and the file one (given, or its latest date).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// The file's column whose date each row's date columns were counted from, when the model
+    /// was trained with per-row observation dates and the file has that column (then
+    /// `reference_date` is absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation_date: Option<String>,
 }
 
 /// Why a file could not be scored.
@@ -591,7 +596,14 @@ pub fn score_csv<R: Read, W: Write>(
     intake.check_mapping()?;
     let encoder = model.encoder();
     let reads_dates = intake.reads_dates();
-    let reference = opts.reference_date.filter(|_| reads_dates);
+    // Rows that carry their own observation date count from it, not from one file date.
+    let observation_column = intake
+        .observation_column()
+        .filter(|_| reads_dates)
+        .map(str::to_owned);
+    let reference = opts
+        .reference_date
+        .filter(|_| reads_dates && observation_column.is_none());
     if reads_dates {
         intake.set_reference_date(reference);
     }
@@ -612,11 +624,19 @@ pub fn score_csv<R: Read, W: Write>(
         warnings: Vec::new(),
         risk_counts: RiskCounts::default(),
         mean_churn_probability: 0.0,
-        ignored_columns: intake.mapping().unmapped.clone(),
+        // The observation date column is read, not ignored.
+        ignored_columns: intake
+            .mapping()
+            .unmapped
+            .iter()
+            .filter(|c| Some(c.as_str()) != intake.observation_column())
+            .cloned()
+            .collect(),
         model_id: model.id().to_string(),
         portfolio: Portfolio::default(),
         validation: ValidationReport::default(),
         reference_date: reference.map(crate::dates::iso),
+        observation_date: observation_column,
     };
     let mut portfolio = PortfolioAcc::new(model.explainer().n_columns());
     let mut batch = Batch::new(encoder.n_features());
@@ -644,7 +664,7 @@ pub fn score_csv<R: Read, W: Write>(
             continue;
         }
 
-        batch.push(row, customer_id, read.flags);
+        batch.push_observed(row, customer_id, read.flags, intake.observation_date());
         if batch.is_full() {
             if let Some(scored) = pipeline.submit(&mut batch) {
                 write_scored(&scored, &mut output, &mut report, &mut sum_p)?;

@@ -73,6 +73,15 @@ pub struct TrainParams {
     /// Left out of the features. Default `None`: each row is its own group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_column: Option<String>,
+    /// Column holding each row's own reference date (a history's observation date): every
+    /// other date column becomes whole days before *that row's* date, not the file's latest
+    /// date. The column itself is never a feature (its day count before itself is always 0,
+    /// and as a date it would only tell the trees the time order). A blank or unreadable cell
+    /// is [`TrainError::BadObservationDate`]. Recorded on the card, so that scoring reads the
+    /// same column when the scored file has it. Not together with
+    /// [`TrainParams::reference_date`]. Default `None`: one reference date for the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation_date: Option<String>,
     /// An opaque tag of whom the model is trained for, recorded on the card (default `None`,
     /// recorded as absent). It is part of the content the model id hashes, so the same file
     /// trained for two owners gives two ids: neither sees the other's model as its own.
@@ -100,6 +109,7 @@ impl TrainParams {
             trained_at: utc_date(SystemTime::now()),
             reference_date: None,
             group_column: None,
+            observation_date: None,
             namespace: None,
         }
     }
@@ -119,6 +129,11 @@ impl TrainParams {
                 "folds must be 2..=10, got {}",
                 self.folds
             )));
+        }
+        if self.observation_date.is_some() && self.reference_date.is_some() {
+            return Err(TrainError::InvalidParams(
+                "give either a reference date (one for the whole file) or an observation date column (one per row), not both".into(),
+            ));
         }
         self.gbdt.validate().map_err(TrainError::InvalidParams)?;
         self.search
@@ -160,6 +175,27 @@ pub enum TrainError {
         group: String,
         /// The header.
         found: Vec<String>,
+    },
+    /// The observation date column asked for is not in the header.
+    #[error("the observation date column {column:?} is not in the file; the file has: {}", .found.join(", "))]
+    ObservationDateMissing {
+        /// The column asked for.
+        column: String,
+        /// The header.
+        found: Vec<String>,
+    },
+    /// A row's observation date is blank or not a date: its date columns cannot be counted
+    /// from it, and no other date would be that row's.
+    #[error("row {row}{}: the observation date column {column:?} holds {value:?}: {}; every row needs its own observation date (fix or remove the row)", .customer_id.as_ref().map(|c| format!(" (customer {c})")).unwrap_or_default(), dates::EXPECTED)]
+    BadObservationDate {
+        /// Data record number (1 = first after the header).
+        row: u64,
+        /// The row's customer id (the id or group column), when there is one.
+        customer_id: Option<String>,
+        /// The observation date column.
+        column: String,
+        /// The cell as written.
+        value: String,
     },
     /// Fewer groups than folds, or too few groups of one class to put one in every fold.
     #[error("{message}")]
@@ -372,6 +408,10 @@ pub struct TrainReport {
     /// The training file's reference date (`YYYY-MM-DD`) when the model has date columns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// The column whose date is each row's reference date, when trained with one
+    /// ([`TrainParams::observation_date`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation_date: Option<String>,
 }
 
 impl fmt::Display for TrainReport {
@@ -397,6 +437,12 @@ impl fmt::Display for TrainReport {
         writeln!(f, "features   {}: {}", feats.len(), feats.join(", "))?;
         if let Some(d) = &self.reference_date {
             writeln!(f, "reference  {d} (date columns are days before it)")?;
+        }
+        if let Some(c) = &self.observation_date {
+            writeln!(
+                f,
+                "reference  each row's {c} (date columns are days before that row's date)"
+            )?;
         }
         for d in &self.dropped_columns {
             writeln!(f, "dropped    {}: {}", d.name, d.reason)?;
@@ -544,6 +590,8 @@ pub(crate) struct Prepared {
     pub reference_date: Option<NaiveDate>,
     /// The group column's name and each row's group (`0..groups`), when grouping.
     pub groups: Option<(String, Vec<usize>)>,
+    /// The observation date column's name, when each row counts its dates from its own.
+    pub observation_date: Option<String>,
 }
 
 impl CheckedTrainParams {
@@ -576,6 +624,13 @@ impl CheckedTrainParams {
         let group_at = match &p.group_column {
             Some(g) => Some(find(g).ok_or_else(|| TrainError::GroupColumnMissing {
                 group: g.clone(),
+                found: header.clone(),
+            })?),
+            None => None,
+        };
+        let observed_at = match &p.observation_date {
+            Some(c) => Some(find(c).ok_or_else(|| TrainError::ObservationDateMissing {
+                column: c.clone(),
                 found: header.clone(),
             })?),
             None => None,
@@ -617,6 +672,16 @@ impl CheckedTrainParams {
                 reason: "the group column (keeps each group's rows in one fold)".into(),
             });
         }
+        if let Some(o) = observed_at {
+            let name = &header[o];
+            inferred.schema.columns.retain(|c| c.name != *name);
+            inferred.dropped.retain(|d| d.name != *name);
+            inferred.dropped.push(DroppedColumn {
+                name: name.clone(),
+                reason: "the observation date (each row's other dates are counted back from it)"
+                    .into(),
+            });
+        }
         if inferred.schema.columns.is_empty() {
             return Err(TrainError::NoFeatures {
                 dropped: inferred.dropped,
@@ -634,10 +699,22 @@ impl CheckedTrainParams {
             None => None,
         };
         if groups.is_none() {
-            let id_at = id_at.or_else(|| {
-                let id = inferred.schema.id_column.as_ref()?;
-                header.iter().position(|h| h == id)
-            });
+            // The id given, else the one detected (nearly all distinct), else a column named
+            // like a customer id whose many values repeat: a history's id is far from
+            // distinct, so inference takes it for a text column of too many categories (or,
+            // numeric, for a feature) and would otherwise say nothing.
+            let id_at = id_at
+                .or_else(|| {
+                    let id = inferred.schema.id_column.as_ref()?;
+                    header.iter().position(|h| h == id)
+                })
+                .or_else(|| {
+                    (0..header.len()).find(|&at| {
+                        at != label_at
+                            && Some(at) != observed_at
+                            && looks_like_repeated_id(&header[at], &table.columns[at])
+                    })
+                });
             if let Some(note) = id_at.and_then(|at| repeated_ids(&header[at], &table.columns[at])) {
                 notes.push(note);
             }
@@ -653,9 +730,24 @@ impl CheckedTrainParams {
                     .expect("schema names come from the header")
             })
             .collect();
+        // Each row's own reference date, when the file has one per row.
+        let observed: Option<Vec<NaiveDate>> = match observed_at {
+            Some(o) => {
+                let who = id_at.or(group_at).or_else(|| {
+                    let id = schema.id_column.as_ref()?;
+                    header.iter().position(|h| h == id)
+                });
+                Some(observation_dates(
+                    &header[o],
+                    &table.columns[o],
+                    who.map(|w| table.columns[w].as_slice()),
+                )?)
+            }
+            None => None,
+        };
         // The file's reference date: given, else the latest date of any date column that is
-        // not after today (`dates::reference_from`).
-        let reference_date = if schema.has_dates() {
+        // not after today (`dates::reference_from`). None with per-row dates.
+        let reference_date = if schema.has_dates() && observed.is_none() {
             p.reference_date.or_else(|| {
                 Some(dates::reference_from(
                     schema
@@ -673,11 +765,14 @@ impl CheckedTrainParams {
         };
 
         // Column-major encoded matrix, NaN = missing (the layout the learner wants).
-        let encoder = Encoder::new(&schema).with_reference_date(reference_date);
+        let mut encoder = Encoder::new(&schema).with_reference_date(reference_date);
         let n_features = encoder.n_features();
         let mut data = vec![0.0; n_features * rows];
         let mut row_buf = vec![0.0; n_features];
         for i in 0..rows {
+            if let Some(observed) = &observed {
+                encoder.set_reference_date(Some(observed[i]));
+            }
             for (c, &at) in source_at.iter().enumerate() {
                 // Cells the schema tolerates but cannot read (a stray typo in a numeric column)
                 // stay missing, as reported in the notes.
@@ -695,6 +790,7 @@ impl CheckedTrainParams {
             labels,
             reference_date,
             groups,
+            observation_date: observed_at.map(|o| header[o].clone()),
         })
     }
 
@@ -725,6 +821,7 @@ impl CheckedTrainParams {
             labels,
             reference_date,
             groups,
+            observation_date,
         } = self.prepare(table)?;
         let rows = labels.len();
         let positives = labels.iter().filter(|l| **l).count();
@@ -812,6 +909,7 @@ impl CheckedTrainParams {
             },
             notes: notes.clone(),
             reference_date: reference_date.map(dates::iso),
+            observation_date: observation_date.clone(),
             namespace: p.namespace.clone(),
         };
         let predictor = Predictor {
@@ -833,6 +931,7 @@ impl CheckedTrainParams {
             settings,
             notes,
             reference_date: reference_date.map(dates::iso),
+            observation_date,
         };
         Ok((model, report))
     }
@@ -913,9 +1012,16 @@ pub fn stratified_group_folds(
     let with_churn = size.iter().filter(|s| s.0 > 0).count();
     let with_active = size.iter().filter(|s| s.0 < s.1).count();
     if groups < k || with_churn < k || with_active < k {
+        // The most folds this file can fill; below 2 it cannot be cross-validated at all.
+        let most = groups.min(with_churn).min(with_active);
+        let what = if most >= 2 {
+            format!("train with --folds {most} or fewer")
+        } else {
+            "at least 2 groups of each class are needed to cross-validate".to_owned()
+        };
         return Err(TrainError::TooFewGroups {
             message: format!(
-                "{groups} groups ({with_churn} with a churned row, {with_active} with an active row) cannot fill {k} folds with both classes: give fewer folds, or a finer group column"
+                "{groups} groups ({with_churn} with a churned row, {with_active} with an active row) cannot fill {k} folds with both classes: {what}, or give a finer group column"
             ),
         });
     }
@@ -975,6 +1081,33 @@ fn group_index(column: &str, cells: &[String]) -> Result<Vec<usize>, TrainError>
         .collect())
 }
 
+/// Each row's observation date, read from column `column`'s `cells`.
+///
+/// # Errors
+/// [`TrainError::BadObservationDate`] for the first row whose cell is blank or not a date,
+/// naming its customer from `ids` when given.
+fn observation_dates(
+    column: &str,
+    cells: &[String],
+    ids: Option<&[String]>,
+) -> Result<Vec<NaiveDate>, TrainError> {
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| match dates::parse_date(raw) {
+            Ok(Some(d)) => Ok(d),
+            _ => Err(TrainError::BadObservationDate {
+                row: i as u64 + 1,
+                customer_id: ids
+                    .map(|ids| ids[i].trim().to_owned())
+                    .filter(|c| !c.is_empty()),
+                column: column.to_owned(),
+                value: raw.clone(),
+            }),
+        })
+        .collect()
+}
+
 /// What grouped folds held, for the card.
 fn fold_grouping(
     column: &str,
@@ -1024,8 +1157,56 @@ fn repeated_ids(name: &str, cells: &[String]) -> Option<String> {
     }
     let rows: usize = rows_of.values().filter(|n| **n > 1).sum();
     Some(format!(
-        "WARNING: the id column {name} repeats: {repeated} ids have more than one row ({rows} rows). The folds split rows, not customers, so one customer's rows are both learnt from and validated on and the cross-validated figures above are optimistic. If the file holds several rows per customer, train with --group {name}"
+        "WARNING: the id column {name} repeats: {repeated} ids have more than one row ({rows} rows). The folds split rows, not customers, so one customer's rows are both learnt from and validated on and the cross-validated figures above are optimistic. If the file holds several rows per customer, train with --id {name} --group {name}"
     ))
+}
+
+/// Last words that name a customer's key column (`customer_id`, `AccountID`, `user`).
+const ID_WORDS: [&str; 9] = [
+    "id",
+    "uuid",
+    "guid",
+    "key",
+    "customer",
+    "account",
+    "user",
+    "client",
+    "subscriber",
+];
+
+/// True for a column whose name ends in a word of [`ID_WORDS`] (words split at punctuation,
+/// spaces and a lower-to-upper case change, so `amount_paid` and `user_count` do not) and
+/// whose values are many (more than [`schema::MAX_LEVELS`] distinct) with some repeated: the
+/// id of a history, one row per customer per date.
+fn looks_like_repeated_id(name: &str, cells: &[String]) -> bool {
+    let mut last = String::new();
+    let mut prev_lower = false;
+    for c in name.trim().chars() {
+        if !c.is_alphanumeric() {
+            if !last.is_empty() {
+                last.clear();
+                last.push(' ');
+            }
+            prev_lower = false;
+            continue;
+        }
+        if (c.is_uppercase() && prev_lower) || last == " " {
+            last.clear();
+        }
+        prev_lower = c.is_lowercase();
+        last.extend(c.to_lowercase());
+    }
+    if !ID_WORDS.contains(&last.as_str()) {
+        return false;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for c in cells {
+        let c = c.trim();
+        if !values::is_missing(c) {
+            *seen.entry(c).or_default() += 1;
+        }
+    }
+    seen.len() > schema::MAX_LEVELS && seen.values().any(|n| *n > 1)
 }
 
 /// `YYYY-MM-DD` (UTC) of `t`, by the days-to-civil algorithm of Hinnant,
@@ -1077,6 +1258,47 @@ mod tests {
             assert!((5..=6).contains(&pos), "fold {k}: {pos} positives");
             assert!((20..=21).contains(&all), "fold {k}: {all} rows");
         }
+    }
+
+    #[test]
+    fn history_ids_are_told_by_their_last_word_and_repeats() {
+        let repeated: Vec<String> = (0..60)
+            .flat_map(|i| [format!("C{i}"), format!("C{i}")])
+            .collect();
+        let distinct: Vec<String> = (0..120).map(|i| format!("C{i}")).collect();
+        for name in [
+            "customer_id",
+            "customerID",
+            "AccountId",
+            "user",
+            "Client Key",
+            "id",
+        ] {
+            assert!(looks_like_repeated_id(name, &repeated), "{name}");
+            assert!(
+                !looks_like_repeated_id(name, &distinct),
+                "{name}: no repeat"
+            );
+        }
+        for name in ["amount_paid", "user_count", "valid", "customer_segment"] {
+            assert!(!looks_like_repeated_id(name, &repeated), "{name}");
+        }
+        let few: Vec<String> = (0..120).map(|i| format!("C{}", i % 10)).collect();
+        assert!(
+            !looks_like_repeated_id("customer_id", &few),
+            "a few levels: a category"
+        );
+    }
+
+    #[test]
+    fn grouped_folds_name_the_most_folds_the_file_allows() {
+        let labels = [true, false, true, false, false, false];
+        let groups = [0, 0, 1, 1, 2, 2];
+        let err = stratified_group_folds(&labels, &groups, 3, 1).unwrap_err();
+        assert!(err.to_string().contains("--folds 2 or fewer"), "{err}");
+        let err = stratified_group_folds(&labels, &[0, 0, 0, 0, 1, 1], 2, 1).unwrap_err();
+        assert!(err.to_string().contains("at least 2 groups"), "{err}");
+        assert!(stratified_group_folds(&labels, &groups, 2, 1).is_ok());
     }
 
     #[test]

@@ -117,6 +117,20 @@ fn a_repeated_id_without_a_group_is_warned_about_and_too_few_groups_refused() {
         "{warning}"
     );
     assert!(report.cross_validation.grouping.is_none());
+    // Without --id too: the history's id is far from distinct, so it is not taken for the id
+    // column, yet its repeats are named all the same.
+    let mut no_id = p.clone();
+    no_id.id_column = None;
+    let (_, report) = train_csv(csv.as_bytes(), &no_id).unwrap();
+    let warning = report
+        .notes
+        .iter()
+        .find(|n| n.starts_with("WARNING"))
+        .expect("a loud note without --id");
+    assert!(
+        warning.contains("--id customer_id --group customer_id"),
+        "{warning}"
+    );
 
     // A group column that is not there, and one with fewer groups than folds.
     p.group_column = Some("account".into());
@@ -133,10 +147,226 @@ fn a_repeated_id_without_a_group_is_warned_about_and_too_few_groups_refused() {
         matches!(err, TrainError::InvalidParams(_)) && err.to_string().contains("blank on 1 row"),
         "{err}"
     );
+    p.folds = 1;
+    assert!(matches!(
+        train_csv(csv.as_bytes(), &p),
+        Err(TrainError::InvalidParams(_))
+    ));
+    p.folds = 5;
     p.group_column = Some("region".into());
     let err = train_csv(csv.as_bytes(), &p).unwrap_err();
     assert!(
-        matches!(err, TrainError::TooFewGroups { .. }) && err.to_string().contains("4 groups"),
+        matches!(err, TrainError::TooFewGroups { .. })
+            && err.to_string().contains("4 groups")
+            && err.to_string().contains("--folds 4 or fewer"),
         "{err}"
     );
+}
+
+/// A small history where the last login is a few days before each row's own observation date
+/// for customers who stay and weeks before it for those who leave; observation dates spread
+/// over a year, so counted from the file's latest date the same gaps would read months long.
+fn observed_history() -> String {
+    let mut csv = String::from("customer_id,observation_date,last_login,seats,churned\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap();
+    for c in 0..120u32 {
+        for m in 0..6u32 {
+            let obs = start + chrono::Days::new(u64::from((c % 6) * 60 + m * 7));
+            let churned = (c * 7 + m * 3) % 10 == 0;
+            let gap = if churned {
+                30 + (c + m) % 20
+            } else {
+                (c + m) % 10
+            };
+            let login = obs - chrono::Days::new(u64::from(gap));
+            csv.push_str(&format!(
+                "U{c:04},{obs},{login},{},{}\n",
+                1 + (c + m) % 5,
+                if churned { "Yes" } else { "No" }
+            ));
+        }
+    }
+    csv
+}
+
+fn observed_params() -> TrainParams {
+    let mut p = TrainParams::new("churned");
+    p.id_column = Some("customer_id".into());
+    p.group_column = Some("customer_id".into());
+    p.observation_date = Some("observation_date".into());
+    p.trained_at = "2025-01-01".into();
+    p.search.trees = vec![TreeCandidate {
+        max_depth: 2,
+        learning_rate: 0.1,
+        max_rounds: 30,
+    }];
+    p
+}
+
+fn probabilities(out: &[u8]) -> Vec<f64> {
+    let mut scored = csv::Reader::from_reader(out);
+    let at = scored
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "churn_probability")
+        .unwrap();
+    scored
+        .records()
+        .map(|r| r.unwrap()[at].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn dates_count_back_from_each_rows_observation_date_in_training_and_scoring() {
+    let csv = observed_history();
+    let (model, report) = train_csv(csv.as_bytes(), &observed_params()).unwrap();
+    // Per row: the last login's days before the row's own date are the gaps, 0 to 49; from
+    // the file's latest date (2024-12-31) they would reach about 350.
+    let login = model
+        .card()
+        .features
+        .iter()
+        .find(|f| f.name == "last_login")
+        .unwrap();
+    let range = login.range.as_ref().unwrap();
+    assert!(range.min == 0.0 && range.max <= 49.0, "{range:?}");
+    // The observation date is not a feature, and the card says where dates count from.
+    assert!(model
+        .schema()
+        .columns
+        .iter()
+        .all(|c| c.name != "observation_date"));
+    assert!(report
+        .dropped_columns
+        .iter()
+        .any(|d| d.name == "observation_date" && d.reason.contains("observation date")));
+    assert_eq!(
+        model.card().observation_date.as_deref(),
+        Some("observation_date")
+    );
+    assert_eq!(model.card().reference_date, None);
+    assert!(report.to_string().contains("each row's observation_date"));
+    // The gap separates the classes exactly once it is counted per row.
+    assert!(report.cross_validation.roc_auc.mean > 0.99, "{report}");
+
+    // Scoring reads the same column: a file with it scores each row as a file without it
+    // whose dates were moved so that the one reference date is every row's own.
+    let reference = chrono::NaiveDate::from_ymd_opt(2025, 6, 30).unwrap();
+    let mut moved = String::from("customer_id,last_login,seats\n");
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let obs: chrono::NaiveDate = f[1].parse().unwrap();
+        let login: chrono::NaiveDate = f[2].parse().unwrap();
+        let shifted = reference - (obs - login);
+        moved.push_str(&format!("{},{shifted},{}\n", f[0], f[3]));
+    }
+    let mut with_column = Vec::new();
+    let scored = score_csv(
+        &model,
+        csv.as_bytes(),
+        &mut with_column,
+        &ScoreOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(scored.observation_date.as_deref(), Some("observation_date"));
+    assert_eq!(scored.reference_date, None);
+    assert!(!scored
+        .ignored_columns
+        .iter()
+        .any(|c| c == "observation_date"));
+    let mut without = Vec::new();
+    let options = ScoreOptions {
+        reference_date: Some(reference),
+        ..ScoreOptions::default()
+    };
+    let plain = score_csv(
+        &model,
+        moved.as_bytes(),
+        &mut without,
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(plain.observation_date, None);
+    assert_eq!(plain.reference_date.as_deref(), Some("2025-06-30"));
+    let (a, b) = (probabilities(&with_column), probabilities(&without));
+    assert_eq!(a.len(), 720);
+    assert_eq!(a, b);
+    // Without the column, one reference date serves every row: the unmoved
+    // dates then read as long gaps, and the scores change.
+    let unmoved: String = csv
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{}\n", f[0], f[2], f[3])
+        })
+        .collect();
+    let mut out = Vec::new();
+    let late = score_csv(&model, unmoved.as_bytes(), &mut out, &options, &mut |_| {}).unwrap();
+    assert_eq!(late.rows_scored, 720);
+    assert_ne!(probabilities(&out), a);
+}
+
+#[test]
+fn a_blank_or_unreadable_observation_date_is_refused_naming_the_row() {
+    let csv = observed_history();
+    let bad = csv.replacen("\nU0002,2024-05-30,", "\nU0002,30/05/2024,", 1);
+    assert_ne!(bad, csv);
+    let err = train_csv(bad.as_bytes(), &observed_params()).unwrap_err();
+    let TrainError::BadObservationDate {
+        row,
+        customer_id,
+        column,
+        value,
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (
+            *row,
+            customer_id.as_deref(),
+            column.as_str(),
+            value.as_str()
+        ),
+        (13, Some("U0002"), "observation_date", "30/05/2024")
+    );
+    assert!(err.to_string().contains("2024-05-31"), "{err}");
+    let blank = csv.replacen("\nU0002,2024-05-30,", "\nU0002,,", 1);
+    assert!(matches!(
+        train_csv(blank.as_bytes(), &observed_params()),
+        Err(TrainError::BadObservationDate { row: 13, .. })
+    ));
+    let mut p = observed_params();
+    p.observation_date = Some("as_of".into());
+    assert!(matches!(
+        train_csv(csv.as_bytes(), &p),
+        Err(TrainError::ObservationDateMissing { .. })
+    ));
+    p.observation_date = Some("observation_date".into());
+    p.reference_date = chrono::NaiveDate::from_ymd_opt(2025, 1, 1);
+    assert!(matches!(
+        train_csv(csv.as_bytes(), &p),
+        Err(TrainError::InvalidParams(_))
+    ));
+
+    // Scoring rejects such a row alone, naming the column and the value.
+    let (model, _) = train_csv(csv.as_bytes(), &observed_params()).unwrap();
+    let mut out = Vec::new();
+    let report = score_csv(
+        &model,
+        bad.as_bytes(),
+        &mut out,
+        &ScoreOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((report.rows_scored, report.rows_rejected), (719, 1));
+    let issue = &report.issues[0];
+    assert_eq!(issue.row, 13);
+    assert_eq!(issue.customer_id.as_deref(), Some("U0002"));
+    assert_eq!(issue.column.as_deref(), Some("observation_date"));
+    assert_eq!(issue.value.as_deref(), Some("30/05/2024"));
 }

@@ -148,6 +148,17 @@ enum Command {
         /// so the card's figures are measured on customers the model did not learn from.
         #[arg(long, value_name = "COLUMN")]
         group: Option<String>,
+        /// For a history: the column holding each row's observation date. Every other date
+        /// column becomes days before that row's own date (not the file's latest date); the
+        /// column itself is not a feature. A blank or unreadable cell is refused, naming the
+        /// row. Recorded on the card: `predict` counts from the same column when the scored
+        /// file has it. Not with --reference-date.
+        #[arg(long, value_name = "COLUMN", conflicts_with = "reference_date")]
+        observation_date: Option<String>,
+        /// Cross-validation folds, 2 to 10 (with --group, at most the number of customers with
+        /// a churned row).
+        #[arg(long, default_value_t = 5, value_name = "N")]
+        folds: usize,
     },
     /// List, inspect, register and activate models.
     Model {
@@ -513,11 +524,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             reference_date,
             group,
+            observation_date,
+            folds,
         } => {
             let mut params = TrainParams::new(label);
             params.id_column = id;
             params.reference_date = reference_date;
             params.group_column = group;
+            params.observation_date = observation_date;
+            params.folds = folds;
             params.seed = seed;
             params.name = name.unwrap_or_else(|| default_model_name(&input));
             tokio::task::spawn_blocking(move || train(&input, &params, &output))
@@ -799,6 +814,18 @@ fn predict(
     );
     if let Some(d) = &report.reference_date {
         eprintln!("  date columns read as days before the reference date {d}");
+    }
+    if let Some(c) = &report.observation_date {
+        eprintln!("  date columns read as days before each row's {c}");
+    } else if let Some(c) = model
+        .card()
+        .observation_date
+        .as_ref()
+        .filter(|_| model.schema().has_dates())
+    {
+        eprintln!(
+            "  warning: the model counts dates from each row's {c}, but the file has no such column: they count from the file's reference date instead"
+        );
     }
     for issue in report.issues.iter().take(20) {
         eprintln!("  rejected: {issue}");

@@ -36,6 +36,9 @@ pub struct TrainQuery {
     id_column: Option<String>,
     /// For several rows per customer: the column whose rows stay in one fold.
     group: Option<String>,
+    /// For a history: the column holding each row's own observation date (its date columns
+    /// count days back from it).
+    observation_date: Option<String>,
     /// Model name, the first part of its id; default: the first word of the file name.
     name: Option<String>,
 }
@@ -193,6 +196,7 @@ async fn accept(
             "label": settings.label,
             "id_column": settings.id_column,
             "group": settings.group_column,
+            "observation_date": settings.observation_date_column,
             "name": settings.name,
             "status_url": format!("/api/models/trainings/{training_id}"),
         })),
@@ -205,6 +209,7 @@ struct TrainSettings {
     label: String,
     id_column: Option<String>,
     group_column: Option<String>,
+    observation_date_column: Option<String>,
     name: String,
 }
 
@@ -230,12 +235,14 @@ impl TrainSettings {
         let label = pick("label", query.label)?.unwrap_or_else(|| "Churn".to_owned());
         let id_column = pick("id_column", query.id_column)?;
         let group_column = pick("group", query.group)?;
+        let observation_date_column = pick("observation_date", query.observation_date)?;
         let name = pick("name", query.name)?
             .unwrap_or_else(|| crate::registry::default_model_name(filename));
         for (what, value) in [
             ("label", Some(&label)),
             ("id_column", id_column.as_ref()),
             ("group", group_column.as_ref()),
+            ("observation_date", observation_date_column.as_ref()),
         ] {
             if value.is_some_and(|v| v.chars().count() > 200) {
                 return Err(ApiError::BadRequest(format!(
@@ -252,6 +259,7 @@ impl TrainSettings {
             label,
             id_column,
             group_column,
+            observation_date_column,
             name,
         })
     }
@@ -282,6 +290,7 @@ async fn queue_training(
         label: &settings.label,
         id_column: settings.id_column.as_deref(),
         group_column: settings.group_column.as_deref(),
+        observation_date_column: settings.observation_date_column.as_deref(),
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
@@ -353,6 +362,7 @@ fn training_json(row: &TrainingRow) -> Value {
         "label": row.label,
         "id_column": row.id_column,
         "group": row.group_column,
+        "observation_date": row.observation_date_column,
         "name": row.name,
         "queued_at": rfc3339(row.queued_at),
         "started_at": row.started_at.map(rfc3339),

@@ -49,6 +49,8 @@ pub struct TrainingRow {
     pub id_column: Option<String>,
     /// Column whose equal values keep their rows in one cross-validation fold, when given.
     pub group_column: Option<String>,
+    /// Column holding each row's own observation date, when given.
+    pub observation_date_column: Option<String>,
     /// Model name (first part of the model id).
     pub name: String,
     /// When it was queued.
@@ -84,13 +86,15 @@ pub struct NewTraining<'a> {
     pub id_column: Option<&'a str>,
     /// Group column (several rows per customer).
     pub group_column: Option<&'a str>,
+    /// Observation date column (each row's own reference date).
+    pub observation_date_column: Option<&'a str>,
     /// Model name.
     pub name: &'a str,
 }
 
 const MODEL_COLUMNS: &str = "m.id, m.card, m.created_at, m.owner_id, m.artifact_key";
 const TRAINING_COLUMNS: &str =
-    "id, user_id, upload_id, status, attempt, label, id_column, group_column, name, \
+    "id, user_id, upload_id, status, attempt, label, id_column, group_column, observation_date_column, name, \
      queued_at, started_at, completed_at, model_id, error_message";
 /// `m` is visible to the user bound as `$1`.
 const VISIBLE: &str =
@@ -115,8 +119,8 @@ pub async fn insert_training(
     )
     .await?;
     sqlx::query(
-        "INSERT INTO model_trainings (id, user_id, upload_id, status, label, id_column, group_column, name, queued_at, updated_at) \
-         VALUES ($1, $2, $3, 'QUEUED', $4, $5, $6, $7, $8, $8)",
+        "INSERT INTO model_trainings (id, user_id, upload_id, status, label, id_column, group_column, observation_date_column, name, queued_at, updated_at) \
+         VALUES ($1, $2, $3, 'QUEUED', $4, $5, $6, $7, $8, $9, $9)",
     )
     .bind(new.training_id.to_string())
     .bind(new.user_id.as_str())
@@ -124,6 +128,7 @@ pub async fn insert_training(
     .bind(new.label)
     .bind(new.id_column)
     .bind(new.group_column)
+    .bind(new.observation_date_column)
     .bind(new.name)
     .bind(now)
     .execute(&mut *conn)

@@ -98,6 +98,7 @@ async fn train(
     let mut params = TrainParams::new(row.label.clone());
     params.id_column = row.id_column.clone();
     params.group_column = row.group_column.clone();
+    params.observation_date = row.observation_date_column.clone();
     params.name = row.name.clone();
     // Model ids hash the model's content: the owner's tag in it keeps two tenants who train
     // the same file from sharing one id (and one seeing the other's model as "shared").

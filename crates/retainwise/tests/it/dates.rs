@@ -276,3 +276,93 @@ async fn the_reference_date_column_on_postgres() {
         .unwrap();
     upload_with_reference_date(&t).await;
 }
+
+/// `train --observation-date --folds`: a history's dates count from each row's own date, the
+/// folds are as asked, and `predict` says where it counted from, with and without the column.
+#[tokio::test]
+async fn the_cli_trains_and_scores_a_history_with_per_row_observation_dates() {
+    use retainwise_model::histories::{generate, HistoryParams};
+    let dir = tempfile::tempdir().unwrap();
+    let csv = generate(&HistoryParams {
+        customers: 300,
+        months: 6,
+        seed: 4,
+    });
+    let history = dir.path().join("history.csv");
+    std::fs::write(&history, &csv).unwrap();
+    let artifact = dir.path().join("history.json");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            history.to_str().unwrap(),
+            "--label",
+            "churned_next_month",
+            "--id",
+            "customer_id",
+            "--group",
+            "customer_id",
+            "-o",
+            artifact.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(dir.path(), &args)
+    };
+    let (ok, out, err) = train(&["--observation-date", "observation_date", "--folds", "3"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("3-fold CV") && out.contains("each row's observation_date"),
+        "{out}"
+    );
+    let (ok, _, err) = train(&["--observation-date", "as_of"]);
+    assert!(!ok && err.contains("\"as_of\" is not in the file"), "{err}");
+    let (ok, _, err) = train(&["--folds", "1"]);
+    assert!(!ok && err.contains("folds must be 2..=10"), "{err}");
+    let (ok, _, err) = train(&[
+        "--observation-date",
+        "observation_date",
+        "--reference-date",
+        "2024-12-31",
+    ]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+
+    let scored = dir.path().join("scored.csv");
+    let predict = |input: &Path| {
+        run(
+            dir.path(),
+            &[
+                "predict",
+                input.to_str().unwrap(),
+                "--model",
+                artifact.to_str().unwrap(),
+                "-o",
+                scored.to_str().unwrap(),
+            ],
+        )
+    };
+    let (ok, _, err) = predict(&history);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("days before each row's observation_date")
+            && !err
+                .lines()
+                .any(|l| l.contains("ignored columns") && l.contains("observation_date")),
+        "{err}"
+    );
+    // Without the column: the file's reference date, said so.
+    let without: String = csv
+        .lines()
+        .map(|l| {
+            let (id, rest) = l.split_once(',').unwrap();
+            format!("{id},{}\n", rest.split_once(',').unwrap().1)
+        })
+        .collect();
+    let plain = dir.path().join("plain.csv");
+    std::fs::write(&plain, without).unwrap();
+    let (ok, _, err) = predict(&plain);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("the file has no such column")
+            && err.contains("days before the reference date"),
+        "{err}"
+    );
+}

@@ -585,9 +585,10 @@ fn sample_without_last_column() -> String {
         .collect()
 }
 
-/// A history file (several rows per customer) trained through the API with `group`: the
-/// training records it, the model card's folds keep each customer together, and a group column
-/// the file lacks fails the training naming it.
+/// A history file (several rows per customer) trained through the API with `group` and
+/// `observation_date`: the training records both, the model card's folds keep each customer
+/// together and its dates count from each row's own date, and a group column the file lacks
+/// fails the training naming it.
 #[tokio::test]
 async fn a_history_file_trains_with_customer_grouped_folds_through_the_api() {
     use retainwise_model::histories::{generate, HistoryParams};
@@ -605,6 +606,7 @@ async fn a_history_file_trains_with_customer_grouped_folds_through_the_api() {
                 .text("label", "churned_next_month")
                 .text("id_column", "customer_id")
                 .text("group", group)
+                .text("observation_date", "observation_date")
                 .part(
                     "file",
                     reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("history.csv"),
@@ -619,6 +621,7 @@ async fn a_history_file_trains_with_customer_grouped_folds_through_the_api() {
             assert_eq!(r.status(), 202);
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["group"], group);
+            assert_eq!(body["observation_date"], "observation_date");
             body["training_id"].as_str().unwrap().to_owned()
         }
     };
@@ -629,6 +632,7 @@ async fn a_history_file_trains_with_customer_grouped_folds_through_the_api() {
     let training = &body["training"];
     assert_eq!(training["status"], "COMPLETED", "{body}");
     assert_eq!(training["group"], "customer_id");
+    assert_eq!(training["observation_date"], "observation_date");
     let model_id = training["model_id"].as_str().unwrap();
     let (_, model) = get_as(&t, None, &format!("/api/models/{model_id}")).await;
     let grouping = model
@@ -636,6 +640,17 @@ async fn a_history_file_trains_with_customer_grouped_folds_through_the_api() {
         .or_else(|| model.pointer("/card/cross_validation/grouping"))
         .unwrap_or_else(|| panic!("no grouping on the card: {model}"));
     assert_eq!(grouping["column"], "customer_id");
+    // Each row's dates counted from its own observation date, which is not a feature.
+    let card = model
+        .pointer("/model/card")
+        .or_else(|| model.pointer("/card"))
+        .unwrap();
+    assert_eq!(card["observation_date"], "observation_date", "{card}");
+    assert!(card["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["name"] != "observation_date"));
     let folds = grouping["folds"].as_array().unwrap();
     let groups: u64 = folds.iter().map(|f| f["groups"].as_u64().unwrap()).sum();
     assert_eq!(groups, grouping["groups"].as_u64().unwrap());
