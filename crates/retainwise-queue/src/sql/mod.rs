@@ -453,6 +453,23 @@ impl Queue for SqlQueue {
         Ok(())
     }
 
+    async fn reschedule(
+        &self,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        self.with_receipt(&self.inner.sql.reschedule, receipt, |q| {
+            q.bind(millis(delay)).bind(error.to_owned())
+        })
+        .await?;
+        if delay.is_zero() {
+            self.wake();
+            self.notify_others().await;
+        }
+        Ok(())
+    }
+
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError> {
         self.with_receipt(&self.inner.sql.dead_letter, receipt, |q| {
             q.bind(error.to_owned())

@@ -30,6 +30,11 @@
 //! * **Heartbeat.** `extend` is ChangeMessageVisibility, capped at 43 200 s: SQS refuses a
 //!   visibility beyond 12 hours from the first receive (Developer Guide, "Amazon SQS visibility
 //!   timeout", "the maximum is 12 hours").
+//! * **Reschedule.** A nack's delay is a ChangeMessageVisibility, so it cannot pass 12 hours
+//!   from the receive, and SQS keeps counting receives toward the redrive policy.
+//!   `reschedule` instead turns the lease row back into an outbox row due after the delay (the
+//!   relay holds it in SQL as long as needed) and deletes the current copy: the relay then
+//!   publishes a fresh SQS message with the same id, whose ApproximateReceiveCount starts again.
 //! * **Dead letters.** The source queue's RedrivePolicy (maxReceiveCount = `max_receives`, see
 //!   [`setup`]) moves a message that was received too often to the DLQ. This backend also moves
 //!   it itself in three cases, sending a copy with the last error as the `RetainwiseError`
@@ -704,6 +709,34 @@ impl Queue for SqsQueue {
             .await?;
         let handle: String = row.try_get(0)?;
         self.change_visibility(&handle, after).await
+    }
+
+    /// The row goes back to the outbox, due after `delay` (no 12-hour limit: the relay holds
+    /// it in SQL until then), and the current SQS copy is deleted.
+    async fn reschedule(
+        &self,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let s = self.s();
+        let (_, row) = self
+            .with_receipt(
+                &s.sql.reschedule,
+                receipt,
+                &[Extra::Text(error), Extra::Int(now_ms() + millis(delay))],
+            )
+            .await?;
+        let handle: String = row.try_get(0)?;
+        s.client
+            .delete_message()
+            .queue_url(&s.queue_url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .map_err(|e| sqs_error("DeleteMessage", e))?;
+        s.relay_wake.notify_waiters();
+        Ok(())
     }
 
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError> {
