@@ -9,6 +9,8 @@
 //! | `GET /predictions/{id}/customers?level=&q=&sort=&page=` | the customers table, filtered and paginated on the server |
 //! | `GET /predictions/{id}/customers/{row}` | one customer's explanation |
 //! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
+//! | `GET|POST /webhooks`, `POST /webhooks/{id}/remove` | signed webhook endpoints: list, add (secret shown once), remove |
+//! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
 //! | `GET|POST /signin`, `POST /signout` | sign-in with an API key kept in an HttpOnly cookie (when sign-in is configured) |
 //!
 //! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::api::CurrentUser)
@@ -31,6 +33,7 @@ mod query;
 pub mod session;
 mod site;
 mod upload;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -75,6 +78,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
         .route("/predictions/{id}/customers", get(customers::table))
         .route("/predictions/{id}/customers/{row}", get(customers::detail))
         .route("/predictions/{id}/export.xlsx", get(export::xlsx))
+        .route("/webhooks", get(webhooks::page).post(webhooks::add))
+        .route("/webhooks/{id}", get(webhooks::deliveries))
+        .route("/webhooks/{id}/remove", post(webhooks::remove))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redrive",
+            post(webhooks::redrive),
+        )
         .route("/signin", get(session::page).post(session::sign_in))
         .route("/signout", post(session::sign_out))
         .route("/static/{file}", get(assets::serve))

@@ -29,7 +29,8 @@ use retainwise_queue::{Delivery, QueueError};
 use super::failure_points::FailurePoint;
 use super::heartbeat::Heartbeat;
 use super::kind::{Checks, Job, JobContext, JobRecord, LogId};
-use super::{public_text, JobError, Outcome, WorkerOptions};
+use super::retry::Next;
+use super::{public_text, JobError, Outcome, RetryPolicy, WorkerOptions};
 use crate::app::App;
 use crate::db::{Holding, JobStatus};
 use crate::error_chain::Chain;
@@ -86,7 +87,7 @@ pub(super) async fn drive<J: Job>(
         Ok(None) => return skip_finished::<J>(app, &delivery, &record, &id).await,
         Err(e) => {
             let e = JobError::from(e);
-            return retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, false)
+            return retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, None)
                 .await;
         }
     };
@@ -148,7 +149,10 @@ pub(super) async fn drive<J: Job>(
         Err(e) if e.is_permanent() => {
             record_failed::<J>(app, options, &delivery, &record, &id, &e).await
         }
-        Err(e) => retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, true).await,
+        Err(e) => {
+            retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, Some(attempt))
+                .await
+        }
     }
 }
 
@@ -266,9 +270,10 @@ async fn cancelled<J: Job>(app: &App, delivery: &Delivery, id: &str) -> Outcome 
     Outcome::Cancelled
 }
 
-/// A transient failure: back to QUEUED and retried after a backoff, or, on the last allowed
-/// receive, dead-lettered and closed by the kind's [`Job::on_dead_letter`]. `started` says
-/// whether the record is this attempt's to write.
+/// A transient failure: back to QUEUED and retried after a delay, or, once the kind's
+/// [`Job::retry`] policy gives up, dead-lettered and closed by the kind's
+/// [`Job::on_dead_letter`]. `attempt` is this attempt's number when it started (the record is
+/// then this attempt's to write), `None` when the start itself failed.
 async fn retry_or_dead_letter<J: Job>(
     app: &App,
     options: &WorkerOptions,
@@ -276,33 +281,36 @@ async fn retry_or_dead_letter<J: Job>(
     record: &J::Record,
     id: &str,
     error: &JobError,
-    started: bool,
+    attempt: Option<i64>,
 ) -> Outcome {
     let lease = delivery.receipt.as_str();
     let cause = Chain(error).to_string();
-    job_event!(error, J, id, receive_count = delivery.receive_count, error = %cause, "message_processing_failed");
-    if delivery.receive_count >= app.config.max_receives {
-        let reason = format!("after {} attempts: {cause}", delivery.receive_count);
-        if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
-            tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering failed; the queue will retry the message");
-            return Outcome::Retried;
+    job_event!(error, J, id, receive_count = delivery.receive_count, attempt, error = %cause, "message_processing_failed");
+    let policy = J::retry(&app.config);
+    let next = policy.next(
+        attempt,
+        delivery.receive_count,
+        app.config.max_receives,
+        || {
+            retainwise_queue::backoff(
+                delivery.receive_count,
+                options.retry_base,
+                options.retry_max,
+            )
+        },
+    );
+    let (delay, fresh_round) = match next {
+        Next::DeadLetter => {
+            let tries = match (&policy, attempt) {
+                (RetryPolicy::Schedule(_), Some(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+                _ => delivery.receive_count,
+            };
+            return give_up::<J>(app, delivery, record, id, &cause, tries).await;
         }
-        // The owner reads a plain sentence; the queue and the log keep `reason`. The message
-        // was dead-lettered under this receipt, so no other attempt holds the job.
-        let shown = public_text::gave_up(delivery.receive_count);
-        if let Err(e) = async {
-            let mut tx = app.db.pool().begin().await?;
-            let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
-            tx.commit().await.map(|()| closed)
-        }
-        .await
-        {
-            tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "closing a dead-lettered job failed; the sweeper closes it");
-        }
-        job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
-        return Outcome::DeadLettered;
-    }
-    if started {
+        Next::Nack(delay) => (delay, false),
+        Next::Reschedule(delay) => (delay, true),
+    };
+    if attempt.is_some() {
         let shown = public_text::for_owner(error);
         if let Err(e) = async {
             let mut c = conn(app).await?;
@@ -313,15 +321,54 @@ async fn retry_or_dead_letter<J: Job>(
             job_event!(warn, J, id, error = %Chain(&e), "recording the retry failed");
         }
     }
-    let delay = retainwise_queue::backoff(
-        delivery.receive_count,
-        options.retry_base,
-        options.retry_max,
-    );
-    if let Err(e) = app.queue.nack(&delivery.receipt, delay, &cause).await {
+    let handed_back = if fresh_round {
+        job_event!(
+            info,
+            J,
+            id,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            "job_retry_scheduled"
+        );
+        app.queue.reschedule(&delivery.receipt, delay, &cause).await
+    } else {
+        app.queue.nack(&delivery.receipt, delay, &cause).await
+    };
+    if let Err(e) = handed_back {
         tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "nack failed; the message returns after its visibility timeout");
     }
     Outcome::Retried
+}
+
+/// Dead-letters the message after `tries` attempts and closes the job through the kind's
+/// [`Job::on_dead_letter`].
+async fn give_up<J: Job>(
+    app: &App,
+    delivery: &Delivery,
+    record: &J::Record,
+    id: &str,
+    cause: &str,
+    tries: u32,
+) -> Outcome {
+    let reason = format!("after {tries} attempts: {cause}");
+    if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
+        tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering failed; the queue will retry the message");
+        return Outcome::Retried;
+    }
+    // The owner reads a plain sentence; the queue and the log keep `reason`. The message
+    // was dead-lettered under this receipt, so no other attempt holds the job.
+    let shown = public_text::gave_up(tries);
+    if let Err(e) = async {
+        let mut tx = app.db.pool().begin().await?;
+        let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
+        tx.commit().await.map(|()| closed)
+    }
+    .await
+    {
+        tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "closing a dead-lettered job failed; the sweeper closes it");
+    }
+    job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
+    Outcome::DeadLettered
 }
 
 /// The job is finished or cancelled: delete the duplicate, do nothing else. One that does not

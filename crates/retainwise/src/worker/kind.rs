@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::JobError;
+use super::{JobError, RetryPolicy};
 use crate::app::App;
 use crate::db::{Holding, JobRow, JobStatus};
 
@@ -38,6 +38,14 @@ pub trait Job: Sized + Send + Sync + 'static {
     type Record: JobRecord;
     /// What a successful run produces, for [`Job::complete`] to record.
     type Output: Send + Sync + 'static;
+
+    /// How a transient failure of this kind is retried. By default the queue's own backoff and
+    /// `max_receives` ([`RetryPolicy::Queue`]); a kind with a schedule of its own (webhook
+    /// deliveries, for about a day) reads it from `config`.
+    fn retry(config: &crate::config::Config) -> RetryPolicy {
+        let _ = config;
+        RetryPolicy::Queue
+    }
 
     /// Checks a decoded payload (ids, object paths, age by the queue's send time) and makes the
     /// job. Errors: a sentence naming the field, the raw value and what was expected; the

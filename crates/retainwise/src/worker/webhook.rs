@@ -8,8 +8,9 @@
 //! Its id is the `webhook-id` header: the same on every retry and on a redrive, so a receiver
 //! deduplicates by it. Its body is fixed when it is queued. A 2xx answer completes it; any
 //! other answer, a refused address, a connection error or a timeout (10 s) is transient: the
-//! driver retries it with the queue's backoff and dead-letters it after the queue's
-//! `max_receives`. The last HTTP status is kept on the row (`last_status_code`).
+//! driver retries it on the configured schedule (`RETAINWISE_WEBHOOK_RETRY_SCHEDULE`, Svix's
+//! 8 attempts over about a day by default, [`RetryPolicy::Schedule`]) and dead-letters it after
+//! the last attempt. The last HTTP status is kept on the row (`last_status_code`).
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use sqlx::AnyConnection;
 use tracing::info;
 
 use super::kind::{Checks, Events, Job, JobContext, LogId};
-use super::JobError;
+use super::{JobError, RetryPolicy};
 use crate::app::App;
 use crate::db::{JobRow, JobStatus, JobTable, Value as Column};
 use crate::domain::UserId;
@@ -70,6 +71,11 @@ impl Job for WebhookDelivery {
     type Record = JobRow;
     /// The receiver's HTTP status (2xx).
     type Output = u16;
+
+    /// Svix's schedule by default, about a day (`RETAINWISE_WEBHOOK_RETRY_SCHEDULE`).
+    fn retry(config: &crate::config::Config) -> RetryPolicy {
+        RetryPolicy::Schedule(config.webhook_retry.clone())
+    }
 
     fn validate(payload: WebhookMessage, _checks: &Checks<'_>) -> Result<Self, String> {
         let (id, user) = payload.owner().ok_or_else(|| {

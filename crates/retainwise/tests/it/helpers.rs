@@ -42,6 +42,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         rate_limit_per_minute: 10_000,
         max_active_jobs_per_user: 1_000,
         webhook_allow_private: false,
+        webhook_retry: retainwise::worker::parse_schedule(retainwise::worker::WEBHOOK_SCHEDULE)
+            .unwrap(),
         request_timeout: Duration::from_secs(60),
         db_connect_timeout: Duration::from_secs(10),
         http: Default::default(),
@@ -151,6 +153,13 @@ impl TestApp {
     /// The app on Postgres + S3 with an SQS queue on the moto server `scripts/test-services.sh`
     /// starts (a fresh queue and dead-letter queue per test), or `None` with a loud note.
     pub async fn spawn_postgres_s3_sqs() -> Option<Self> {
+        Self::spawn_postgres_s3_sqs_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_postgres_s3_sqs`] with the configuration adjusted by `adjust` first.
+    pub async fn spawn_postgres_s3_sqs_with(
+        adjust: impl FnOnce(&mut Config) + Send + 'static,
+    ) -> Option<Self> {
         let Some(endpoint) = std::env::var("RETAINWISE_TEST_SQS_ENDPOINT")
             .ok()
             .filter(|e| !e.is_empty())
@@ -173,6 +182,7 @@ impl TestApp {
                 c.database_url = url;
                 c.storage = storage;
                 c.queue = QueueBackend::Sqs(urls.queue_url);
+                adjust(c);
             })
             .await,
         )

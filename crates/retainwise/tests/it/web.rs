@@ -586,7 +586,7 @@ pub(crate) async fn screenshots(c: &fantoccini::Client, name: &str) {
     c.set_window_size(1440, 1000).await.unwrap();
 }
 
-async fn wait_for(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn wait_for(c: &fantoccini::Client, css: &str) -> fantoccini::elements::Element {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         match c
