@@ -7,10 +7,10 @@ use anyhow::Context;
 use retainwise_model::Model;
 use retainwise_queue::{Queue, QueueConfig, SqlQueue, SqsConfig, SqsQueue};
 
-use crate::api::Limits;
 use crate::auth::Auth;
 use crate::config::{Config, QueueBackend};
 use crate::db::Db;
+use crate::http::Limits;
 use crate::registry::Registry;
 use crate::storage::Storage;
 

@@ -561,7 +561,7 @@ async fn serve_http(
         header_read_timeout_secs = limits.header_read_timeout.as_secs(),
         "connection_limits"
     );
-    crate::server::serve(listener, crate::api::router(app.clone()), limits, shutdown)
+    crate::server::serve(listener, crate::http::router(app.clone()), limits, shutdown)
         .await
         .context("serving HTTP")
 }

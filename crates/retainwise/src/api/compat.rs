@@ -24,12 +24,11 @@ use serde_json::{json, Value};
 use super::predictions::{find, parse_id, spreadsheet_safe_chunks};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
+use crate::customer_index::{Customer, Factor, IndexCache, IndexError};
 use crate::db::{PredictionRow, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId, UserId};
 use crate::download_link::{DownloadLinks, LINK_LIFETIME};
 use crate::time::rfc3339;
-use crate::web::index::{Customer, Factor, IndexError};
-use crate::web::IndexCache;
 
 /// Customers the dashboard call answers by default and at most (the original's bounds).
 const DASHBOARD_DEFAULT: u32 = 1_000;

@@ -14,6 +14,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId};
+use crate::http::attachment::ascii_filename;
 use crate::time::rfc3339;
 
 /// Largest page of `GET /api/predictions`.
@@ -258,25 +259,4 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         value["summary"] = summary.unwrap_or(Value::Null);
     }
     value
-}
-
-/// A file name safe inside a quoted Content-Disposition value: ASCII letters, digits, `-`, `_`
-/// and `.` (anything else becomes `_`), at most 100 characters, `upload` when nothing is left.
-pub fn ascii_filename(stem: &str) -> String {
-    let clean: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
-    if clean.is_empty() {
-        "upload".to_owned()
-    } else {
-        clean
-    }
 }

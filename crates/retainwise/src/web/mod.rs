@@ -13,7 +13,7 @@
 //! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
 //! | `GET|POST /signin`, `POST /signout` | sign-in with an API key kept in an HttpOnly cookie (when sign-in is configured) |
 //!
-//! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::api::CurrentUser)
+//! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::http::CurrentUser)
 //! (so the same authentication, rate limit and per-user scoping apply) with a redirect to the
 //! sign-in page instead of a JSON 401. Filters and the page number live in the URL, so a view can
 //! be shared and reloaded. The pages follow the API's Content-Security-Policy: no inline script
@@ -26,12 +26,12 @@ mod dashboard;
 mod error;
 mod export;
 mod format;
-pub mod index;
+/// The customers index (it moved to the crate's root: the API's dashboard call reads it too).
+pub use crate::customer_index as index;
 mod layout;
 mod predictions;
 mod query;
 pub mod session;
-mod site;
 mod upload;
 mod webhooks;
 
@@ -40,8 +40,9 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use crate::http::session::SESSION_COOKIE;
 pub use index::{CustomerIndex, IndexCache};
-pub use session::{WebUser, SESSION_COOKIE};
+pub use session::WebUser;
 
 use crate::app::App;
 

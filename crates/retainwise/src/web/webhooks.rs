@@ -13,9 +13,9 @@ use maud::{html, Markup};
 use super::error::WebError;
 use super::format;
 use super::layout::{self, Nav};
-use super::site::{request_site, Site};
 use super::{WebState, WebUser};
 use crate::domain::UserId;
+use crate::http::site::{request_site, Site};
 use crate::webhooks::endpoints::{self, DeliveryRow, Event};
 use crate::webhooks::{self, RegisterError, Registered};
 
@@ -171,7 +171,7 @@ pub async fn redrive(
         .queue
         .redrive(Some(std::slice::from_ref(&message)))
         .await
-        .map_err(crate::api::ApiError::from)?;
+        .map_err(crate::http::ApiError::from)?;
     if moved == 0 {
         return Err(WebError::conflict(
             "This delivery is being sent again already.",

@@ -76,7 +76,7 @@ impl TestApp {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = retainwise::api::router(app.clone());
+        let router = retainwise::http::router(app.clone());
         let limits = retainwise::server::ConnectionLimits::effective(&app.config.http);
         let never = tokio_util::sync::CancellationToken::new();
         tokio::spawn(retainwise::server::serve(listener, router, limits, never));
