@@ -173,7 +173,7 @@ impl Batch {
             cells.fill(p6, &e, flags);
             data_quality(flags, model.schema(), &mut cells.quality);
             let summary = explainer.summary_flagged(&e, flags);
-            let recommendation = explainer.recommendation_flagged(&e, level.as_str(), flags);
+            let recommendation = explainer.recommendation_flagged(&e, level, flags);
             writer
                 .write_record([
                     id_cell.as_bytes(),

@@ -47,6 +47,7 @@ use crate::blend::Predictor;
 use crate::dates;
 use crate::quality::{flag_of, Flag, FlagKind};
 use crate::schema::{ColumnKind, FeatureSchema};
+use crate::score::RiskLevel;
 use crate::shap::TreeExplainer;
 
 /// At most this many risk drivers, and separately protective factors, are listed per customer.
@@ -597,9 +598,9 @@ fn action(f: &Factor<'_>, kind_is_numeric: bool) -> String {
 }
 
 impl Explainer {
-    /// The recommendation for a customer at risk level `level` (`"high"`, `"medium"`,
-    /// `"low"`): how soon to act, and what to do about the top risk driver.
-    pub fn recommendation(&self, e: &Explanation<'_>, level: &str) -> String {
+    /// The recommendation for a customer at risk level `level`: how soon to act, and what to
+    /// do about the top risk driver.
+    pub fn recommendation(&self, e: &Explanation<'_>, level: RiskLevel) -> String {
         self.recommendation_flagged(e, level, &[])
     }
 
@@ -609,7 +610,7 @@ impl Explainer {
     pub fn recommendation_flagged(
         &self,
         e: &Explanation<'_>,
-        level: &str,
+        level: RiskLevel,
         flags: &[Flag],
     ) -> String {
         // A new customer's risk is their newness, whatever else adds to it: onboarding first.
@@ -649,11 +650,11 @@ impl Explainer {
             .collect();
         if !odd.is_empty() {
             let then = match (level, what) {
-                ("high", Some(a)) => format!("then contact this week: {a}"),
-                ("high", None) => "then contact this week".into(),
-                ("medium", Some(a)) => format!("then check in this month: {a}"),
-                ("medium", None) => "then check in this month".into(),
-                _ => "the low score is not to be relied on until then".into(),
+                (RiskLevel::High, Some(a)) => format!("then contact this week: {a}"),
+                (RiskLevel::High, None) => "then contact this week".into(),
+                (RiskLevel::Medium, Some(a)) => format!("then check in this month: {a}"),
+                (RiskLevel::Medium, None) => "then check in this month".into(),
+                (RiskLevel::Low, _) => "the low score is not to be relied on until then".into(),
             };
             return format!(
                 "Check the data first: {} {} outside the values the model was trained on; {then}.",
@@ -671,10 +672,10 @@ impl Explainer {
             .find_map(|f| flag_of(flags, f.column).map(|k| (f.column, k)))
             .or_else(|| flags.first().map(|f| (f.column, f.kind)));
         match (level, what, substituted) {
-            ("high", Some(a), _) => format!("Contact this week: {a}."),
-            ("high", None, _) => "Contact this week and review the account.".into(),
-            ("medium", Some(a), _) => format!("Check in this month: {a}."),
-            ("medium", None, _) => "Check in this month.".into(),
+            (RiskLevel::High, Some(a), _) => format!("Contact this week: {a}."),
+            (RiskLevel::High, None, _) => "Contact this week and review the account.".into(),
+            (RiskLevel::Medium, Some(a), _) => format!("Check in this month: {a}."),
+            (RiskLevel::Medium, None, _) => "Check in this month.".into(),
             (_, _, Some((column, kind))) => format!(
                 "Check the data first: their {} ({}) went into this score; the low score is not \
                  to be relied on until then.",
@@ -956,11 +957,11 @@ mod tests {
         assert_eq!(x.phrase(&f(1, "tenure", "missing", 1.0)), "missing tenure");
         // A customer of 2 months is new: onboarding first, then the top driver's action.
         assert_eq!(
-            x.recommendation(&e, "high"),
+            x.recommendation(&e, RiskLevel::High),
             "Contact this week: give new-customer onboarding and an early loyalty offer; also offer a discount for moving to a one- or two-year contract."
         );
         assert_eq!(
-            x.recommendation(&e, "low"),
+            x.recommendation(&e, RiskLevel::Low),
             "No action needed; keep the regular service."
         );
         let below = Explanation {
@@ -1030,7 +1031,7 @@ mod tests {
             "Last login 90 days before the reference date raises the risk by 20 points."
         );
         assert_eq!(
-            x.recommendation(&e, "high"),
+            x.recommendation(&e, RiskLevel::High),
             "Contact this week: reach out personally, as they have gone quiet, and offer a check-in call."
         );
         let signup = Factor {

@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use retainwise_model::ScoreReport;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
@@ -223,17 +224,16 @@ pub async fn enqueue_prediction_event(
     let Some((rows_total, rows_scored, rows_rejected, summary)) = row else {
         return Ok(());
     };
-    let summary: Value = summary
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    let figures = json!({
-        "risk_counts": summary["risk_counts"],
-        "mean_churn_probability": summary["mean_churn_probability"],
-        "rows_skipped_empty": summary["rows_skipped_empty"],
-        "model_id": summary["model_id"],
-        "reference_date": summary["reference_date"],
-    });
+    let figures = match summary.as_deref().map(serde_json::from_str::<ScoreReport>) {
+        Some(Ok(s)) => json!({
+            "risk_counts": s.risk_counts,
+            "mean_churn_probability": s.mean_churn_probability,
+            "rows_skipped_empty": s.rows_skipped_empty,
+            "model_id": s.model_id,
+            "reference_date": s.reference_date,
+        }),
+        _ => Value::Null,
+    };
     let path = format!("/api/predictions/{id}/results");
     let results_url =
         (status == JobStatus::Completed).then(|| match &app.config.http.public_origin {
