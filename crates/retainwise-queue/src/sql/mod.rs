@@ -295,6 +295,26 @@ impl SqlQueue {
         }
     }
 
+    /// Runs `sql` (a nack: `$4` delay ms, `$5` error) for `receipt`, and wakes receivers when
+    /// the message is visible at once.
+    async fn hand_back(
+        &self,
+        sql: &str,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        self.with_receipt(sql, receipt, |q| {
+            q.bind(millis(delay)).bind(error.to_owned())
+        })
+        .await?;
+        if delay.is_zero() {
+            self.wake();
+            self.notify_others().await;
+        }
+        Ok(())
+    }
+
     /// Runs a receipt-checked statement whose extra parameters are bound by `bind`;
     /// no row matched → the receipt is stale.
     async fn with_receipt<'q>(
@@ -442,15 +462,8 @@ impl Queue for SqlQueue {
         delay: Duration,
         error: &str,
     ) -> Result<(), QueueError> {
-        self.with_receipt(&self.inner.sql.nack, receipt, |q| {
-            q.bind(millis(delay)).bind(error.to_owned())
-        })
-        .await?;
-        if delay.is_zero() {
-            self.wake();
-            self.notify_others().await;
-        }
-        Ok(())
+        self.hand_back(&self.inner.sql.nack, receipt, delay, error)
+            .await
     }
 
     async fn reschedule(
@@ -459,15 +472,8 @@ impl Queue for SqlQueue {
         delay: Duration,
         error: &str,
     ) -> Result<(), QueueError> {
-        self.with_receipt(&self.inner.sql.reschedule, receipt, |q| {
-            q.bind(millis(delay)).bind(error.to_owned())
-        })
-        .await?;
-        if delay.is_zero() {
-            self.wake();
-            self.notify_others().await;
-        }
-        Ok(())
+        self.hand_back(&self.inner.sql.reschedule, receipt, delay, error)
+            .await
     }
 
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError> {

@@ -34,18 +34,12 @@ pub async fn create(
             "the body must be {{\"url\": \"https://…\", \"events\": [\"prediction.completed\", …]}} ({e})"
         ))
     })?;
-    let made = webhooks::register(
-        app.db.pool(),
-        &user,
-        &new.url,
-        &new.events,
-        app.config.webhook_allow_private,
-    )
-    .await
-    .map_err(|e| match e {
-        RegisterError::Invalid(m) => ApiError::BadRequest(m),
-        RegisterError::Database(e) => e.into(),
-    })?;
+    let made = webhooks::register(app.db.pool(), &app.config, &user, &new.url, &new.events)
+        .await
+        .map_err(|e| match e {
+            RegisterError::Invalid(m) => ApiError::BadRequest(m),
+            RegisterError::Database(e) => e.into(),
+        })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -220,6 +220,22 @@ impl JobRow {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The heartbeat's look at the row: publishes `progress` (rows so far) when it is `Some`
+    /// and says whether `lease` still holds the job.
+    pub async fn beat(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        progress: Option<u64>,
+    ) -> Result<Holding, sqlx::Error> {
+        if let Some(rows) = progress {
+            if self.progress(&mut *conn, lease, rows).await? {
+                return Ok(Holding::Held);
+            }
+        }
+        self.holding(conn, lease).await
+    }
+
     /// The job's status, or `None` when there is no such job for this user.
     pub async fn status<'c, E: Executor<'c, Database = Any>>(
         &self,
@@ -361,11 +377,12 @@ impl JobRow {
 
     /// `QUEUED|RUNNING → CANCELLED`, asked by the owner. A queued job is then never started
     /// (its message is deleted when a worker receives it); a running attempt learns it at its
-    /// next heartbeat, stops at its next batch and records nothing.
+    /// next heartbeat, stops at its next batch and records nothing. `completed_at` stays
+    /// empty (nothing completed); `updated_at` says when it was cancelled.
     pub async fn cancel(&self, conn: &mut AnyConnection) -> Result<Cancelled, sqlx::Error> {
         let now = now_ms();
         let done = sqlx::query(&format!(
-            "UPDATE {} SET status = 'CANCELLED', completed_at = $1, updated_at = $1, \
+            "UPDATE {} SET status = 'CANCELLED', updated_at = $1, \
              lease_token = NULL WHERE id = $2 AND user_id = $3 AND status IN ('QUEUED', 'RUNNING')",
             self.table.name()
         ))

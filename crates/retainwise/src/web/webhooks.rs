@@ -48,15 +48,7 @@ pub async fn add(
         }
     }
     let app = &state.app;
-    match webhooks::register(
-        app.db.pool(),
-        &user,
-        &url,
-        &events,
-        app.config.webhook_allow_private,
-    )
-    .await
-    {
+    match webhooks::register(app.db.pool(), &app.config, &user, &url, &events).await {
         Ok(made) => Ok(listing(&state, &user, Some(&made), None)
             .await?
             .into_response()),

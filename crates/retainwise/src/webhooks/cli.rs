@@ -53,15 +53,9 @@ pub async fn run(settings: &Settings, command: WebhookCommand) -> anyhow::Result
     match command {
         WebhookCommand::Add { user, url, events } => {
             let user = parse_user(&user)?;
-            let made = super::register(
-                db.pool(),
-                &user,
-                &url,
-                &events,
-                config.webhook_allow_private,
-            )
-            .await
-            .map_err(anyhow::Error::msg)?;
+            let made = super::register(db.pool(), &config, &user, &url, &events)
+                .await
+                .map_err(anyhow::Error::msg)?;
             let (id, secret) = (made.id, made.secret);
             println!("{secret}");
             eprintln!(

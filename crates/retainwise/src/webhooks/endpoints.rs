@@ -68,7 +68,8 @@ pub struct Endpoint {
     pub url: String,
     /// The events it receives.
     pub events: Vec<String>,
-    /// Registration time, Unix milliseconds.
+    /// Registration time, Unix milliseconds (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub created_at: i64,
 }
 
@@ -208,9 +209,12 @@ pub struct DeliveryRow {
     pub attempt: i64,
     /// The receiver's last HTTP status, if it answered.
     pub last_status_code: Option<i64>,
-    /// When the delivery gave up after its retries (Unix ms); a redrive sends it again.
+    /// When the delivery gave up after its retries (Unix ms; RFC 3339 in JSON); a redrive
+    /// sends it again.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339_opt")]
     pub dead_lettered_at: Option<i64>,
-    /// Queued at, Unix ms.
+    /// Queued at, Unix ms (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub queued_at: i64,
 }
 

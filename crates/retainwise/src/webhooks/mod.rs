@@ -36,18 +36,28 @@ pub enum RegisterError {
 
 /// Registers an endpoint for `user` with the checks every way in shares (the API, the web
 /// page, the CLI): events known and at least one (duplicates dropped), the URL http(s) and
-/// resolving to public addresses unless `allow_private`.
+/// resolving to public addresses unless `RETAINWISE_WEBHOOK_ALLOW_PRIVATE`, and
+/// `RETAINWISE_PUBLIC_URL` set, since an event's `results_url` is absolute under it (a worker
+/// cannot tell the address users reach the API at, and a relative URL means nothing to a
+/// receiver).
 ///
 /// Errors: [`RegisterError::Invalid`] naming what to fix; the database's.
 pub async fn register(
     db: &sqlx::AnyPool,
+    config: &crate::config::Config,
     user: &UserId,
     url: &str,
     events: &[String],
-    allow_private: bool,
 ) -> Result<Registered, RegisterError> {
+    if config.http.public_origin.is_none() {
+        return Err(RegisterError::Invalid(
+            "webhooks need the address users reach this service at, for the results URL in \
+             every event: the operator sets RETAINWISE_PUBLIC_URL (e.g. https://churn.example.com)"
+                .to_owned(),
+        ));
+    }
     let events = parse_events(events).map_err(RegisterError::Invalid)?;
-    destination::check(url, allow_private)
+    destination::check(url, config.webhook_allow_private)
         .await
         .map_err(RegisterError::Invalid)?;
     let secret = signing::new_secret();

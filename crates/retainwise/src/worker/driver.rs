@@ -28,11 +28,11 @@ use retainwise_queue::{Delivery, QueueError};
 
 use super::failure_points::FailurePoint;
 use super::heartbeat::Heartbeat;
-use super::kind::{Checks, Job, JobContext, JobRecord, LogId};
+use super::kind::{Checks, Job, JobContext, LogId};
 use super::retry::Next;
 use super::{public_text, JobError, Outcome, RetryPolicy, WorkerOptions};
 use crate::app::App;
-use crate::db::{Holding, JobStatus};
+use crate::db::{Holding, JobRow, JobStatus};
 use crate::error_chain::Chain;
 
 /// Logs `$level` event with the job's id in its kind's field (see [`LogId`]).
@@ -74,12 +74,12 @@ pub(super) async fn drive<J: Job>(
         Err(reason) => return reject_invalid::<J>(app, &delivery, named, &reason).await,
     };
     let record = job.record();
-    let id = record.log_id();
+    let id = record.id().to_owned();
     let lease = delivery.receipt.as_str();
     points.pass(FailurePoint::BeforeStart);
     let attempt = match async {
         let mut c = conn(app).await?;
-        record.start(&mut c, lease).await
+        record.start(&mut *c, lease).await
     }
     .await
     {
@@ -145,9 +145,19 @@ pub(super) async fn drive<J: Job>(
     }
     points.pass(FailurePoint::AfterRun);
     match result {
-        Ok(output) => record_completed(app, options, &delivery, &job, &id, output, started).await,
+        Ok(output) => {
+            let columns = job.completed_columns(&output);
+            let outcome = Final::Completed(&columns);
+            let recorded = record_final::<J>(app, options, &delivery, &record, &id, outcome).await;
+            if recorded == Outcome::Completed {
+                job.log_completed(&output, started.elapsed());
+            }
+            recorded
+        }
         Err(e) if e.is_permanent() => {
-            record_failed::<J>(app, options, &delivery, &record, &id, &e).await
+            let reason = public_text::for_owner(&e);
+            let outcome = Final::Failed(&reason);
+            record_final::<J>(app, options, &delivery, &record, &id, outcome).await
         }
         Err(e) => {
             retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, Some(attempt))
@@ -161,62 +171,39 @@ async fn conn(app: &App) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::
     app.db.pool().acquire().await
 }
 
-async fn record_completed<J: Job>(
-    app: &App,
-    options: &WorkerOptions,
-    delivery: &Delivery,
-    job: &J,
-    id: &str,
-    output: J::Output,
-    started: Instant,
-) -> Outcome {
-    let lease = delivery.receipt.as_str();
-    let record = job.record();
-    let recorded = async {
-        let mut tx = app.db.pool().begin().await?;
-        if !job.complete(&mut tx, lease, &output).await? {
-            return Ok(false);
-        }
-        J::followups(app, &record, &mut tx, JobStatus::Completed).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(true)
-    }
-    .await;
-    match recorded {
-        Ok(true) => {}
-        Ok(false) => return not_held::<J>(app, delivery, &record, id).await,
-        Err(e) => {
-            job_event!(error, J, id, error = %Chain(&e), "message_processing_failed");
-            // Not acked: the message comes back after its visibility timeout.
-            return Outcome::Retried;
-        }
-    }
-    if let Some(event) = J::EVENTS.status_updated {
-        job_event!(info, J, id, status = "COMPLETED", "{}", event);
-    }
-    job.log_completed(&output, started.elapsed());
-    options.failure_points.pass(FailurePoint::AfterRecord);
-    ack::<J>(app, delivery, id).await;
-    options.failure_points.pass(FailurePoint::AfterAck);
-    Outcome::Completed
+/// The final state a run ends in: COMPLETED with the kind's columns, or FAILED with the
+/// sentence its owner reads.
+#[derive(Clone, Copy)]
+enum Final<'a> {
+    Completed(&'a [(&'static str, crate::db::Value)]),
+    Failed(&'a str),
 }
 
-async fn record_failed<J: Job>(
+/// Records the final state and the kind's follow-ups in one transaction (fenced by the lease:
+/// nothing commits when the attempt no longer holds the job), then acks.
+async fn record_final<J: Job>(
     app: &App,
     options: &WorkerOptions,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
-    error: &JobError,
+    outcome: Final<'_>,
 ) -> Outcome {
     let lease = delivery.receipt.as_str();
-    let reason = public_text::for_owner(error);
+    let status = match outcome {
+        Final::Completed(_) => JobStatus::Completed,
+        Final::Failed(_) => JobStatus::Failed,
+    };
     let recorded = async {
         let mut tx = app.db.pool().begin().await?;
-        if !record.fail(&mut tx, lease, &reason).await? {
+        let held = match outcome {
+            Final::Completed(columns) => record.complete(&mut *tx, lease, columns).await?,
+            Final::Failed(reason) => record.fail(&mut *tx, lease, reason).await?,
+        };
+        if !held {
             return Ok(false);
         }
-        J::followups(app, record, &mut tx, JobStatus::Failed).await?;
+        J::followups(app, record, &mut tx, status).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }
@@ -226,25 +213,31 @@ async fn record_failed<J: Job>(
         Ok(false) => return not_held::<J>(app, delivery, record, id).await,
         Err(e) => {
             job_event!(error, J, id, error = %Chain(&e), "message_processing_failed");
+            // Not acked: the message comes back after its visibility timeout.
             return Outcome::Retried;
         }
     }
     if let Some(event) = J::EVENTS.status_updated {
-        job_event!(info, J, id, status = "FAILED", "{}", event);
+        job_event!(info, J, id, status = status.as_str(), "{}", event);
     }
-    job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
+    if let Final::Failed(reason) = outcome {
+        job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
+    }
     options.failure_points.pass(FailurePoint::AfterRecord);
     ack::<J>(app, delivery, id).await;
     options.failure_points.pass(FailurePoint::AfterAck);
-    Outcome::Failed
+    match status {
+        JobStatus::Completed => Outcome::Completed,
+        _ => Outcome::Failed,
+    }
 }
 
 /// A fenced record changed nothing: the job was cancelled meanwhile (ack: it will not run), or
 /// another attempt holds it (leave the message alone).
-async fn not_held<J: Job>(app: &App, delivery: &Delivery, record: &J::Record, id: &str) -> Outcome {
+async fn not_held<J: Job>(app: &App, delivery: &Delivery, record: &JobRow, id: &str) -> Outcome {
     match async {
         let mut c = conn(app).await?;
-        record.status(&mut c).await
+        record.status(&mut *c).await
     }
     .await
     {
@@ -278,7 +271,7 @@ async fn retry_or_dead_letter<J: Job>(
     app: &App,
     options: &WorkerOptions,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
     error: &JobError,
     attempt: Option<i64>,
@@ -314,7 +307,7 @@ async fn retry_or_dead_letter<J: Job>(
         let shown = public_text::for_owner(error);
         if let Err(e) = async {
             let mut c = conn(app).await?;
-            record.requeue(&mut c, lease, &shown).await
+            record.requeue(&mut *c, lease, &shown).await
         }
         .await
         {
@@ -345,7 +338,7 @@ async fn retry_or_dead_letter<J: Job>(
 async fn give_up<J: Job>(
     app: &App,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
     cause: &str,
     tries: u32,
@@ -376,12 +369,12 @@ async fn give_up<J: Job>(
 async fn skip_finished<J: Job>(
     app: &App,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
 ) -> Outcome {
     match async {
         let mut c = conn(app).await?;
-        record.status(&mut c).await
+        record.status(&mut *c).await
     }
     .await
     {
@@ -411,7 +404,7 @@ async fn skip_finished<J: Job>(
 async fn reject_invalid<J: Job>(
     app: &App,
     delivery: &Delivery,
-    named: Option<J::Record>,
+    named: Option<JobRow>,
     reason: &str,
 ) -> Outcome {
     tracing::warn!(message_id = %delivery.message_id, kind = J::KIND, reason, "message_validation_failed");
@@ -495,15 +488,7 @@ pub(super) async fn close_dead<J: Job>(
     .await?;
     if closed {
         let event = J::EVENTS.status_updated.unwrap_or(J::EVENTS.failed);
-        job_event!(
-            info,
-            J,
-            record.log_id(),
-            status = "FAILED",
-            reason,
-            "{}",
-            event
-        );
+        job_event!(info, J, record.id(), status = "FAILED", reason, "{}", event);
     }
     Ok(closed)
 }

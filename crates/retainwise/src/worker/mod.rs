@@ -36,7 +36,7 @@ use crate::app::App;
 use crate::error_chain::Chain;
 pub use error::JobError;
 pub use failure_points::{FailurePoint, FailurePoints};
-pub use kind::{Checks, Events, Job, JobContext, JobRecord, LogId};
+pub use kind::{Checks, Events, Job, JobContext, LogId};
 pub use kinds::{enqueue, Kind, KINDS};
 pub use retry::{parse_schedule, RetryPolicy, JITTER, WEBHOOK_SCHEDULE};
 pub use sweeper::sweep;

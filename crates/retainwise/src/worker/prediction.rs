@@ -37,7 +37,6 @@ impl Job for PredictionJob {
         status_updated: Some("prediction_status_updated"),
     };
     type Payload = PredictionMessage;
-    type Record = JobRow;
     type Output = Scored;
 
     fn validate(payload: PredictionMessage, checks: &Checks<'_>) -> Result<Self, String> {
@@ -58,30 +57,19 @@ impl Job for PredictionJob {
         score(&ctx.app, self, recorded, ctx.progress(), ctx.stop_flag()).await
     }
 
-    async fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        scored: &Scored,
-    ) -> Result<bool, sqlx::Error> {
+    fn completed_columns(&self, scored: &Scored) -> Vec<(&'static str, Value)> {
         let r = &scored.report;
         let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
         let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
-        self.record()
-            .complete(
-                conn,
-                lease,
-                &[
-                    ("rows_total", count(r.rows_total)),
-                    ("rows_processed", count(r.rows_scored)),
-                    ("rows_rejected", count(r.rows_rejected)),
-                    ("summary", Value::Text(summary)),
-                    ("result_key", Value::Text(scored.result_key.to_string())),
-                    ("report_key", Value::Text(scored.report_key.to_string())),
-                    ("model_id", Value::Text(scored.model_id.clone())),
-                ],
-            )
-            .await
+        vec![
+            ("rows_total", count(r.rows_total)),
+            ("rows_processed", count(r.rows_scored)),
+            ("rows_rejected", count(r.rows_rejected)),
+            ("summary", Value::Text(summary)),
+            ("result_key", Value::Text(scored.result_key.to_string())),
+            ("report_key", Value::Text(scored.report_key.to_string())),
+            ("model_id", Value::Text(scored.model_id.clone())),
+        ]
     }
 
     async fn followups(
@@ -90,8 +78,15 @@ impl Job for PredictionJob {
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> Result<(), sqlx::Error> {
-        super::webhook::enqueue_prediction_event(app, conn, record.id(), record.user(), status)
-            .await
+        super::webhook::enqueue_event(
+            app,
+            conn,
+            super::webhook::Subject::Prediction,
+            record.id(),
+            record.user(),
+            status,
+        )
+        .await
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {

@@ -26,7 +26,6 @@ impl Job for TrainingJob {
     // Minutes long: never holds every loop of a worker while scoring jobs wait behind it.
     const LONG: bool = true;
     type Payload = TrainingMessage;
-    type Record = JobRow;
     type Output = ModelId;
 
     fn validate(payload: TrainingMessage, checks: &Checks<'_>) -> Result<Self, String> {
@@ -46,15 +45,8 @@ impl Job for TrainingJob {
         train(&ctx.app, self, &ctx.stop_flag()).await
     }
 
-    async fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        model: &ModelId,
-    ) -> Result<bool, sqlx::Error> {
-        self.record()
-            .complete(conn, lease, &[("model_id", Value::Text(model.to_string()))])
-            .await
+    fn completed_columns(&self, model: &ModelId) -> Vec<(&'static str, Value)> {
+        vec![("model_id", Value::Text(model.to_string()))]
     }
 
     async fn followups(
@@ -63,7 +55,15 @@ impl Job for TrainingJob {
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> Result<(), sqlx::Error> {
-        super::webhook::enqueue_training_event(app, conn, record.id(), record.user(), status).await
+        super::webhook::enqueue_event(
+            app,
+            conn,
+            super::webhook::Subject::Training,
+            record.id(),
+            record.user(),
+            status,
+        )
+        .await
     }
 
     fn log_completed(&self, model: &ModelId, took: Duration) {

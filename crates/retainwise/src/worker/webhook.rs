@@ -1,7 +1,7 @@
 //! The webhook kind: POST one event to one endpoint, signed by the Standard Webhooks
 //! specification ([`crate::webhooks::signing`]). A delivery is a row of `webhook_deliveries`
-//! (the lifecycle columns of every job) queued by [`enqueue_prediction_event`] or
-//! [`enqueue_training_event`] in the transaction that records the outcome (a dead-lettered
+//! (the lifecycle columns of every job) queued by [`enqueue_event`] in the transaction that
+//! records the outcome (a dead-lettered
 //! job's FAILED included), so an event is neither lost nor sent for an outcome that was not
 //! recorded.
 //!
@@ -69,7 +69,6 @@ impl Job for WebhookDelivery {
         status_updated: None,
     };
     type Payload = WebhookMessage;
-    type Record = JobRow;
     /// The receiver's HTTP status (2xx).
     type Output = u16;
 
@@ -154,7 +153,7 @@ impl Job for WebhookDelivery {
         let code = response.status().as_u16();
         if !response.status().is_success() {
             // Kept for the owner's deliveries page and for a delivery that ends dead-lettered;
-            // a success records its code with COMPLETED (`complete`).
+            // a success records its code with COMPLETED (`completed_columns`).
             sqlx::query(
                 "UPDATE webhook_deliveries SET last_status_code = $1 \
                  WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
@@ -171,19 +170,8 @@ impl Job for WebhookDelivery {
         Ok(code)
     }
 
-    async fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        code: &u16,
-    ) -> Result<bool, sqlx::Error> {
-        self.record()
-            .complete(
-                conn,
-                lease,
-                &[("last_status_code", Column::Int(i64::from(*code)))],
-            )
-            .await
+    fn completed_columns(&self, code: &u16) -> Vec<(&'static str, Column)> {
+        vec![("last_status_code", Column::Int(i64::from(*code)))]
     }
 
     fn log_completed(&self, code: &u16, took: Duration) {
@@ -191,28 +179,86 @@ impl Job for WebhookDelivery {
     }
 }
 
-/// Queues one delivery of the prediction's outcome per endpoint of its owner that wants it, on
-/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
-/// The body is read from the prediction's row as that transaction sees it: the event, the
-/// prediction id, status, counts, the summary's figures (risk counts, mean probability, model,
-/// reference date) and the results URL (absolute under `RETAINWISE_PUBLIC_URL`), never a
-/// customer row nor the error text (it may quote one; the owner reads it through the API).
-pub async fn enqueue_prediction_event(
+/// What an event is about: the job kind whose outcome it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A prediction: `prediction.completed` / `prediction.failed`.
+    Prediction,
+    /// A training: `training.completed` / `training.failed`.
+    Training,
+}
+
+/// Queues one delivery of job `id`'s outcome per endpoint of its owner that wants the event, on
+/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event). The
+/// body, `{"type", "timestamp" (RFC 3339), "data"}`, is read from the job's row as that
+/// transaction sees it and fixed now: for a prediction its id, status, counts, the summary's
+/// figures (risk counts, mean probability, model, reference date) and the absolute results URL
+/// (COMPLETED); for a training its id, status, name and the model it registered (COMPLETED).
+/// Never a customer row nor the error text (it may quote one; the owner reads it through the
+/// API).
+pub async fn enqueue_event(
     app: &App,
     conn: &mut AnyConnection,
+    subject: Subject,
     id: &str,
     user: &UserId,
     status: JobStatus,
 ) -> Result<(), sqlx::Error> {
-    let event = match status {
-        JobStatus::Completed => Event::PredictionCompleted,
-        JobStatus::Failed => Event::PredictionFailed,
+    let event = match (subject, status) {
+        (Subject::Prediction, JobStatus::Completed) => Event::PredictionCompleted,
+        (Subject::Prediction, JobStatus::Failed) => Event::PredictionFailed,
+        (Subject::Training, JobStatus::Completed) => Event::TrainingCompleted,
+        (Subject::Training, JobStatus::Failed) => Event::TrainingFailed,
         _ => return Ok(()),
     };
     let targets = endpoints::wanting(&mut *conn, user, event).await?;
     if targets.is_empty() {
         return Ok(());
     }
+    let completed = status == JobStatus::Completed;
+    let data = match subject {
+        Subject::Prediction => prediction_data(app, conn, id, user, status).await?,
+        Subject::Training => {
+            let row: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT name, model_id FROM model_trainings WHERE id = $1 AND user_id = $2",
+            )
+            .bind(id)
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(|(name, model_id)| {
+                json!({
+                    "training_id": id,
+                    "status": status,
+                    "name": name,
+                    "model_id": if completed { model_id } else { None },
+                })
+            })
+        }
+    };
+    let Some(data) = data else {
+        return Ok(());
+    };
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": data,
+    })
+    .to_string();
+    for endpoint in targets {
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
+    }
+    Ok(())
+}
+
+/// The `data` of a prediction's event, `None` when its row is absent.
+async fn prediction_data(
+    app: &App,
+    conn: &mut AnyConnection,
+    id: &str,
+    user: &UserId,
+    status: JobStatus,
+) -> Result<Option<Value>, sqlx::Error> {
     let row: Option<(Option<i64>, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT rows_total, rows_processed, rows_rejected, summary FROM predictions \
          WHERE id = $1 AND user_id = $2",
@@ -222,10 +268,11 @@ pub async fn enqueue_prediction_event(
     .fetch_optional(&mut *conn)
     .await?;
     let Some((rows_total, rows_scored, rows_rejected, summary)) = row else {
-        return Ok(());
+        return Ok(None);
     };
+    let completed = status == JobStatus::Completed;
     let figures = match summary.as_deref().map(serde_json::from_str::<ScoreReport>) {
-        Some(Ok(s)) => json!({
+        Some(Ok(s)) if completed => json!({
             "risk_counts": s.risk_counts,
             "mean_churn_probability": s.mean_churn_probability,
             "rows_skipped_empty": s.rows_skipped_empty,
@@ -234,76 +281,24 @@ pub async fn enqueue_prediction_event(
         }),
         _ => Value::Null,
     };
-    let path = format!("/api/predictions/{id}/results");
-    let results_url =
-        (status == JobStatus::Completed).then(|| match &app.config.http.public_origin {
-            Some(origin) => format!("{origin}{path}"),
-            None => path,
-        });
-    let body = json!({
-        "type": event.as_str(),
-        "timestamp": crate::time::rfc3339(now_ms()),
-        "data": {
-            "prediction_id": id,
-            "status": status,
-            "rows_total": rows_total,
-            "rows_scored": rows_scored,
-            "rows_rejected": rows_rejected,
-            "summary": if status == JobStatus::Completed { figures } else { Value::Null },
-            "results_url": results_url,
-        },
-    })
-    .to_string();
-    for endpoint in targets {
-        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
-    }
-    Ok(())
-}
-
-/// Queues one delivery of the training's outcome per endpoint of its owner that wants it, on
-/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
-/// The body names the event, the training id, its status, its name and the model it
-/// registered (COMPLETED); never a row of the training file nor the error text.
-pub async fn enqueue_training_event(
-    app: &App,
-    conn: &mut AnyConnection,
-    id: &str,
-    user: &UserId,
-    status: JobStatus,
-) -> Result<(), sqlx::Error> {
-    let event = match status {
-        JobStatus::Completed => Event::TrainingCompleted,
-        JobStatus::Failed => Event::TrainingFailed,
-        _ => return Ok(()),
-    };
-    let targets = endpoints::wanting(&mut *conn, user, event).await?;
-    if targets.is_empty() {
-        return Ok(());
-    }
-    let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT name, model_id FROM model_trainings WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((name, model_id)) = row else {
-        return Ok(());
-    };
-    let body = json!({
-        "type": event.as_str(),
-        "timestamp": crate::time::rfc3339(now_ms()),
-        "data": {
-            "training_id": id,
-            "status": status,
-            "name": name,
-            "model_id": if status == JobStatus::Completed { model_id } else { None },
-        },
-    })
-    .to_string();
-    for endpoint in targets {
-        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
-    }
-    Ok(())
+    // Absolute or absent, never relative: registration requires RETAINWISE_PUBLIC_URL, so it
+    // is absent only when the operator removed it since.
+    let results_url = app
+        .config
+        .http
+        .public_origin
+        .as_ref()
+        .filter(|_| completed)
+        .map(|origin| format!("{origin}/api/predictions/{id}/results"));
+    Ok(Some(json!({
+        "prediction_id": id,
+        "status": status,
+        "rows_total": rows_total,
+        "rows_scored": rows_scored,
+        "rows_rejected": rows_rejected,
+        "summary": figures,
+        "results_url": results_url,
+    })))
 }
 
 /// Inserts one QUEUED delivery and sends its message, both on `conn`.

@@ -47,6 +47,7 @@ async fn a_queued_prediction_that_is_cancelled_never_starts() {
         (Some("CANCELLED"), Some(0)),
         "{p}"
     );
+    assert!(p["completed_at"].is_null(), "nothing completed: {p}");
     assert!(!result_stored(&t, &id));
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));

@@ -20,11 +20,15 @@ use crate::helpers::*;
 /// the deliveries' own schedule, not the queue's receive count, decides when one gives up.
 const ATTEMPTS: usize = 5;
 
+/// The address users reach the service at, in these tests (results URLs are absolute under it).
+const PUBLIC: &str = "http://retainwise.test";
+
 /// Signed in by API keys, with webhooks to private addresses allowed or not, and a retry
 /// schedule of [`ATTEMPTS`] attempts without waiting (the default waits about a day).
 fn settings(allow_private: bool) -> impl FnOnce(&mut retainwise::config::Config) + Send {
     move |c| {
         c.webhook_retry = vec![Duration::ZERO; ATTEMPTS - 1];
+        c.http.public_origin = Some(PUBLIC.to_owned());
         c.auth = AuthConfig::Secret {
             secret: "webhook-tests-secret-of-at-least-32-bytes"
                 .to_owned()
@@ -340,7 +344,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         assert_eq!(body["data"]["rows_rejected"], 0);
         assert_eq!(
             body["data"]["results_url"],
-            format!("/api/predictions/{prediction}/results")
+            format!("{PUBLIC}/api/predictions/{prediction}/results")
         );
         let risk: i64 = ["low", "medium", "high"]
             .iter()
@@ -411,7 +415,15 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     assert_eq!(shown[0]["status"], "FAILED");
     assert_eq!(shown[0]["last_status_code"], 500);
     assert_eq!(shown[0]["attempt"], ATTEMPTS);
-    assert!(shown[0]["dead_lettered_at"].is_i64(), "{shown}");
+    let dead_at = shown[0]["dead_lettered_at"].as_str().unwrap();
+    assert!(
+        dead_at.ends_with('Z') && dead_at.contains('T'),
+        "RFC 3339: {shown}"
+    );
+    assert!(
+        shown[0]["queued_at"].as_str().unwrap().ends_with('Z'),
+        "{shown}"
+    );
     assert_eq!(shown[0]["event"], "prediction.completed");
     assert_eq!(shown[0]["subject_id"], prediction.as_str());
     let r = deliveries("we_unknown".to_owned()).await.unwrap();
@@ -609,8 +621,13 @@ async fn trainings_send_training_completed_and_training_failed() {
 fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
     let bin = env!("CARGO_BIN_EXE_retainwise");
     let dir = tempfile::tempdir().unwrap();
+    let public = std::cell::Cell::new(true);
     let run = |args: &[&str], allow_private: bool| {
-        let out = std::process::Command::new(bin)
+        let mut command = std::process::Command::new(bin);
+        if public.get() {
+            command.env("RETAINWISE_PUBLIC_URL", PUBLIC);
+        }
+        let out = command
             .args(args)
             .env("RETAINWISE_DATA_DIR", dir.path().join("data"))
             .env(
@@ -652,6 +669,11 @@ fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
         !ok && err.contains("RETAINWISE_WEBHOOK_ALLOW_PRIVATE"),
         "{err}"
     );
+    // Without the public address an event's results URL could not be absolute: refused.
+    public.set(false);
+    let (ok, _, err) = add("http://127.0.0.1:9/hook", "prediction.completed", true);
+    assert!(!ok && err.contains("RETAINWISE_PUBLIC_URL"), "{err}");
+    public.set(true);
     let (ok, _, err) = add("http://127.0.0.1:9/hook", "prediction.done", true);
     assert!(!ok && err.contains("prediction.done"), "{err}");
     let (ok, secret, err) = add(
@@ -670,6 +692,27 @@ fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
         "{list}"
     );
     assert!(!list.contains("whsec_"), "{list}");
+    // A password in a URL is listed as ***.
+    let (ok, _, err) = add("http://u:hunter2@127.0.0.1:9/b", "training.failed", true);
+    assert!(ok, "{err}");
+    let (_, list, _) = run(&["webhook", "list", "--user", "user_alice"], false);
+    assert!(
+        list.contains("http://***@127.0.0.1:9/b") && !list.contains("hunter2"),
+        "{list}"
+    );
+    let second = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (ok, _, err) = run(
+        &["webhook", "remove", "--user", "user_alice", &second],
+        false,
+    );
+    assert!(ok, "{err}");
     let (ok, _, err) = run(&["webhook", "remove", "--user", "user_bob", &id], false);
     assert!(!ok && err.contains(&id), "{err}");
     let (ok, _, err) = run(&["webhook", "remove", "--user", "user_alice", &id], false);
