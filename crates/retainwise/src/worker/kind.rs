@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use super::webhook::{enqueue_event, Subject};
 use super::{JobError, RetryPolicy};
 use crate::app::App;
 use crate::db::{JobRow, JobStatus, Value};
@@ -70,18 +71,29 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// Logs the kind's completion event with its own figures, once COMPLETED is committed.
     fn log_completed(&self, output: &Self::Output, took: Duration);
 
+    /// Whose webhook events this kind's outcomes are (`prediction.*`, `training.*`): the
+    /// default [`Job::followups`] sends them. None by default.
+    const WEBHOOK_SUBJECT: Option<Subject> = None;
+
     /// Work that follows a final state of `record`, enqueued on `conn` in the transaction that
     /// records `status` (COMPLETED or FAILED, also a FAILED written by a dead-letter), through
     /// [`crate::worker::enqueue`] with `app`'s queue, so it is neither lost nor sent for an
-    /// outcome that was not recorded. None by default.
+    /// outcome that was not recorded. By default the webhook events of
+    /// [`Job::WEBHOOK_SUBJECT`].
     fn followups(
         app: &App,
         record: &JobRow,
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        let _ = (app, record, conn, status);
-        async { Ok(()) }
+        async move {
+            match Self::WEBHOOK_SUBJECT {
+                Some(subject) => {
+                    enqueue_event(app, conn, subject, record.id(), record.user(), status).await
+                }
+                None => Ok(()),
+            }
+        }
     }
 
     /// What happens when the job's message is dead-lettered (by this worker on its last

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use retainwise_model::dates::NaiveDate;
 use retainwise_model::{Model, ScoreOptions, ScoreReport};
-use sqlx::AnyConnection;
 use tracing::info;
 
 use super::kind::{Checks, Events, Job, JobContext, LogId};
+use super::webhook::Subject;
 use super::JobError;
 use crate::app::App;
-use crate::db::{JobRow, JobStatus, Value};
+use crate::db::{JobRow, Value};
 use crate::domain::ObjectKey;
 use crate::error_chain::Chain;
 use crate::message::{self, PredictionJob, PredictionMessage};
@@ -36,6 +36,7 @@ impl Job for PredictionJob {
         failed: "prediction_processing_failed",
         status_updated: Some("prediction_status_updated"),
     };
+    const WEBHOOK_SUBJECT: Option<Subject> = Some(Subject::Prediction);
     type Payload = PredictionMessage;
     type Output = Scored;
 
@@ -70,23 +71,6 @@ impl Job for PredictionJob {
             ("report_key", Value::Text(scored.report_key.to_string())),
             ("model_id", Value::Text(scored.model_id.clone())),
         ]
-    }
-
-    async fn followups(
-        app: &App,
-        record: &JobRow,
-        conn: &mut AnyConnection,
-        status: JobStatus,
-    ) -> Result<(), sqlx::Error> {
-        super::webhook::enqueue_event(
-            app,
-            conn,
-            super::webhook::Subject::Prediction,
-            record.id(),
-            record.user(),
-            status,
-        )
-        .await
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {
