@@ -65,6 +65,7 @@ impl App {
                     visibility_timeout: config.visibility_timeout,
                     max_receives: config.max_receives,
                     poll_interval: Duration::from_millis(500),
+                    migrate,
                 };
                 Arc::new(
                     SqlQueue::new(db.pool().clone(), db.dialect(), queue_config)
@@ -76,6 +77,7 @@ impl App {
                 let mut sqs = SqsConfig::new(url.clone());
                 sqs.visibility_timeout = config.visibility_timeout;
                 sqs.max_receives = config.max_receives;
+                sqs.migrate = migrate;
                 Arc::new(
                     SqsQueue::new(db.pool().clone(), db.dialect(), sqs)
                         .await

@@ -71,8 +71,9 @@ impl std::fmt::Debug for SqlQueue {
 }
 
 impl SqlQueue {
-    /// Applies the queue's migrations (idempotent; versions `20261130000001…`, and versions it
-    /// does not know — the application's — are ignored) and returns the queue.
+    /// Applies the queue's migrations unless [`QueueConfig::migrate`] is false (idempotent;
+    /// versions `20261130000001…`, and versions it does not know — the application's — are
+    /// ignored) and returns the queue.
     ///
     /// `dialect` must match the pool (use the one [`connect`] returned). Run it from one process
     /// at a time on a fresh SQLite file: sqlx serialises migrations with a lock on Postgres only.
@@ -88,9 +89,9 @@ impl SqlQueue {
         dialect: Dialect,
         config: QueueConfig,
     ) -> Result<SqlQueue, QueueError> {
-        let mut migrator = sqlx::migrate!();
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        if config.migrate {
+            crate::migrate(&pool).await?;
+        }
         let wakeups = Arc::new(Notify::new());
         let listener = match dialect {
             Dialect::Sqlite => None,

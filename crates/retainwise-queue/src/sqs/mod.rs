@@ -112,6 +112,9 @@ pub struct SqsConfig {
     /// Receives after which a message is dead; must equal the queue's RedrivePolicy
     /// maxReceiveCount ([`setup`] makes it so). Default 3; `0` is treated as 1.
     pub max_receives: u32,
+    /// Whether [`SqsQueue::new`] applies the queue's migrations (the outbox table) to the SQL
+    /// database. Default true; false for a process that must change no schema.
+    pub migrate: bool,
 }
 
 impl SqsConfig {
@@ -124,6 +127,7 @@ impl SqsConfig {
             region: None,
             visibility_timeout: Duration::from_secs(30),
             max_receives: 3,
+            migrate: true,
         }
     }
 }
@@ -202,8 +206,8 @@ struct Peeked {
 }
 
 impl SqsQueue {
-    /// Applies the queue's migrations to `pool` (the outbox/lease table; idempotent, the same
-    /// migrator as [`crate::SqlQueue::new`]), builds the SQS client ([`client`]), finds the DLQ
+    /// Applies the queue's migrations to `pool` unless [`SqsConfig::migrate`] is false (the
+    /// outbox/lease table; idempotent, the same migrator as [`crate::SqlQueue::new`]), builds the SQS client ([`client`]), finds the DLQ
     /// (`config.dlq_url`, else the RedrivePolicy) and starts the outbox relay task on the current
     /// tokio runtime (so call it inside one).
     ///
@@ -228,9 +232,9 @@ impl SqsQueue {
         client: Client,
         config: SqsConfig,
     ) -> Result<SqsQueue, QueueError> {
-        let mut migrator = sqlx::migrate!();
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        if config.migrate {
+            crate::migrate(&pool).await?;
+        }
         let dlq_url = client::dlq_url(&client, &config).await?;
         let shared = Arc::new(Shared {
             pool,

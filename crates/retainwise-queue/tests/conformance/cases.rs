@@ -18,6 +18,7 @@ fn config(visibility: Duration) -> QueueConfig {
         visibility_timeout: visibility,
         max_receives: 3,
         poll_interval: Duration::from_millis(100),
+        migrate: true,
     }
 }
 
