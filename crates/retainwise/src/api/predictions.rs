@@ -165,7 +165,9 @@ pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
 }
 
 /// `GET /api/predictions/{id}/report`: the validation report (mapping, per-column counts,
-/// rejected rows) as JSON; 409 while the job has not run yet.
+/// rejected rows) as JSON; for a FAILED job that wrote none (its results outgrew the limit, or
+/// it was dead-lettered), a report that says why: `{"prediction_id", "status": "FAILED",
+/// "error"}`; 409 while the job has not run yet.
 pub async fn report(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
@@ -179,6 +181,16 @@ pub async fn report(
             Body::from_stream(stream),
         )
             .into_response()),
+        Err(crate::storage::StorageError::NotFound(_))
+            if row.status() == crate::db::PredictionStatus::Failed =>
+        {
+            Ok(Json(json!({
+                "prediction_id": id,
+                "status": "FAILED",
+                "error": row.error_message,
+            }))
+            .into_response())
+        }
         Err(crate::storage::StorageError::NotFound(_)) => Err(ApiError::Conflict(format!(
             "prediction {id} is {}; its report is written when it has been read",
             row.status()

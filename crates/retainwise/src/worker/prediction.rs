@@ -234,9 +234,9 @@ async fn score(
     }
     if too_big.load(Ordering::SeqCst) {
         return Err(JobError::Rejected(format!(
-            "the scored results of this file would be larger than the limit of {} MB \
+            "the scored results of this file would be larger than the limit of {} \
              (RETAINWISE_MAX_RESULT_BYTES); split the file into smaller ones and upload each",
-            app.config.max_result_bytes.div_ceil(1024 * 1024)
+            exact_size(app.config.max_result_bytes)
         )));
     }
     let (model_id, report) = match report {
@@ -366,4 +366,17 @@ impl<W: std::io::Write> std::io::Write for Capped<W> {
 fn record_stage(stage: &'static str, started: Instant) {
     metrics::histogram!("retainwise_job_stage_seconds", "stage" => stage)
         .record(started.elapsed().as_secs_f64());
+}
+/// A byte count as written exactly: whole MiB or KiB when it is one, else bytes (a limit read
+/// as "1 MB" when it is 64 KiB would mislead whoever splits the file).
+fn exact_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
