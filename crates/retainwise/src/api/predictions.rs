@@ -83,17 +83,7 @@ pub async fn results(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find(&app, &user, &id).await?;
-    let status = row.status();
-    if status != PredictionStatus::Completed {
-        let why = match status {
-            PredictionStatus::Failed => format!(
-                "prediction {id} failed, so it has no results: {}",
-                row.error_message.as_deref().unwrap_or("no reason recorded")
-            ),
-            _ => format!("prediction {id} is {status}; results are available once it is COMPLETED"),
-        };
-        return Err(ApiError::Conflict(why));
-    }
+    completed(&row, &id)?;
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
@@ -103,17 +93,39 @@ pub async fn results(
         .trim_end_matches(".csv")
         .trim_end_matches(".CSV");
     let download = format!("{}_predictions.csv", ascii_filename(stem));
-    Ok((
+    Ok(csv_attachment(&download, body))
+}
+
+/// 409 for a prediction that is not COMPLETED, naming its status (a FAILED one with its
+/// reason): the one answer of every route that serves results.
+pub(super) fn completed(row: &PredictionRow, id: &str) -> Result<(), ApiError> {
+    let why = match row.status() {
+        PredictionStatus::Completed => return Ok(()),
+        PredictionStatus::Failed => format!(
+            "prediction {id} failed, so it has no results: {}",
+            row.error_message.as_deref().unwrap_or("no reason recorded")
+        ),
+        status => {
+            format!("prediction {id} is {status}; results are available once it is COMPLETED")
+        }
+    };
+    Err(ApiError::Conflict(why))
+}
+
+/// `body` as a CSV download named `filename` (ASCII, see
+/// [`crate::http::attachment::ascii_filename`]).
+pub(super) fn csv_attachment(filename: &str, body: Body) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{download}\""),
+                format!("attachment; filename=\"{filename}\""),
             ),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The stored (raw) results as a download: every cell made spreadsheet-safe on the way out
