@@ -343,15 +343,9 @@ async fn scoring_does_not_wait_behind_other_users_trainings() {
                 .to_owned(),
         ));
     }
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(10).into_bytes()).file_name("c.csv");
     let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&keys[2])
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload_as(&keys[2], "c.csv", synthetic_telco(10).into_bytes())
+        .await;
     assert_eq!(r.status(), 202);
     let scoring = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()

@@ -199,6 +199,41 @@ impl TestApp {
             .expect("upload request")
     }
 
+    /// Uploads `bytes` as `filename` for the holder of `bearer` (an API key or a token).
+    pub async fn upload_as(
+        &self,
+        bearer: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
+        self.client
+            .post(format!("{}/api/csv", self.base))
+            .bearer_auth(bearer)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Runs `worker` until no message arrives within 2 s; returns the outcomes in order.
+    /// Panics past `most` outcomes: the queue never drained.
+    pub async fn drain(worker: &Worker, most: usize) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = worker
+            .run_once(Duration::from_secs(2))
+            .await
+            .expect("queue reachable")
+        {
+            outcomes.push(outcome);
+            assert!(
+                outcomes.len() <= most,
+                "the queue never drained: {outcomes:?}"
+            );
+        }
+        outcomes
+    }
+
     /// Uploads and returns the prediction id, asserting 202.
     pub async fn upload_ok(&self, filename: &str, bytes: Vec<u8>) -> String {
         let response = self.upload(filename, bytes).await;

@@ -284,15 +284,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         endpoint_ids.insert(path, created["id"].as_str().unwrap().to_owned());
     }
     let csv = synthetic_telco(20);
-    let part = reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("c.csv");
-    let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&alice)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+    let r = t.upload_as(&alice, "c.csv", csv.clone().into_bytes()).await;
     assert_eq!(r.status(), 202);
     let prediction = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()
@@ -300,11 +292,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         .to_owned();
 
     // The prediction, then every delivery and its retries, until the queue is empty.
-    let mut outcomes = Vec::new();
-    while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
-        outcomes.push(outcome);
-        assert!(outcomes.len() < 50, "the queue never drained: {outcomes:?}");
-    }
+    let outcomes = TestApp::drain(&t.worker, 49).await;
     use retainwise::worker::Outcome;
     assert_eq!(outcomes[0], Outcome::Completed, "{outcomes:?}");
 
@@ -432,11 +420,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     // The operator redrives the dead delivery: sent again under the same webhook-id.
     let dead_id = dead[0].id.clone();
     assert_eq!(t.app.queue.redrive(None).await.unwrap(), 1);
-    let mut outcomes = Vec::new();
-    while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
-        outcomes.push(outcome);
-        assert!(outcomes.len() < 10, "the queue never drained: {outcomes:?}");
-    }
+    let outcomes = TestApp::drain(&t.worker, 9).await;
     let hits = receiver.hits.lock().unwrap().clone();
     let dead: Vec<_> = hits.iter().filter(|h| h.path == "/dead").collect();
     assert!(dead.len() > ATTEMPTS, "{outcomes:?}: {hits:?}");
@@ -465,26 +449,16 @@ async fn failed_event(
         .as_str()
         .unwrap()
         .to_owned();
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(5).into_bytes()).file_name("c.csv");
     let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&alice)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload_as(&alice, "c.csv", synthetic_telco(5).into_bytes())
+        .await;
     assert_eq!(r.status(), 202);
     let prediction = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()
         .unwrap()
         .to_owned();
     break_it(&prediction);
-    let mut outcomes = Vec::new();
-    while let Some(outcome) = worker.run_once(Duration::from_secs(2)).await.unwrap() {
-        outcomes.push(outcome);
-        assert!(outcomes.len() < 20, "the queue never drained: {outcomes:?}");
-    }
+    let outcomes = TestApp::drain(worker, 19).await;
     let hits = receiver.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert!(signed_correctly(&secret, &hits[0]), "{hits:?}");
@@ -586,11 +560,7 @@ async fn trainings_send_training_completed_and_training_failed() {
         let body: Value = r.json().await.unwrap();
         ids.push(body["training_id"].as_str().unwrap().to_owned());
         // One training at a time per user: this one and its delivery first.
-        let mut outcomes = Vec::new();
-        while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
-            outcomes.push(outcome);
-            assert!(outcomes.len() < 20, "the queue never drained: {outcomes:?}");
-        }
+        TestApp::drain(&t.worker, 19).await;
     }
     let hits = receiver.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 2, "{hits:?}");
@@ -748,16 +718,9 @@ async fn a_worker_crash_at_any_point_of_the_prediction_still_sends_its_event_exa
         )
         .await;
         assert_eq!(r.status(), 201);
-        let part =
-            reqwest::multipart::Part::bytes(synthetic_telco(10).into_bytes()).file_name("c.csv");
         let r = t
-            .client
-            .post(format!("{}/api/csv", t.base))
-            .bearer_auth(&alice)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await
-            .unwrap();
+            .upload_as(&alice, "c.csv", synthetic_telco(10).into_bytes())
+            .await;
         assert_eq!(r.status(), 202);
         // The first pass of `point` is the prediction's (the only message): it crashes there.
         points.arm(point, 1);
@@ -850,17 +813,11 @@ async fn browser_webhooks_page_adds_shows_deliveries_redrives_and_removes() {
     assert!(refusal.contains("http:// or https://"), "{refusal}");
 
     // A prediction's event, refused by the receiver every time: dead-lettered.
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(5).into_bytes()).file_name("c.csv");
     let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&alice)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload_as(&alice, "c.csv", synthetic_telco(5).into_bytes())
+        .await;
     assert_eq!(r.status(), 202);
-    drain(&t).await;
+    TestApp::drain(&t.worker, 50).await;
     let endpoint = listed(&t, &alice).await[0]["id"]
         .as_str()
         .unwrap()
@@ -895,7 +852,7 @@ async fn browser_webhooks_page_adds_shows_deliveries_redrives_and_removes() {
         format!("/webhooks/{endpoint}")
     );
     assert_eq!(t.app.queue.stats().await.unwrap().dead, 0, "redriven");
-    drain(&t).await;
+    TestApp::drain(&t.worker, 50).await;
     let hits = receiver.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), before + 1, "sent once more: {hits:?}");
     assert_eq!(hits[before].id, first_id, "under the same webhook-id");
@@ -943,21 +900,6 @@ async fn browser_webhooks_page_adds_shows_deliveries_redrives_and_removes() {
         .unwrap();
     assert_eq!(r.status(), 404, "a removed endpoint's deliveries are gone");
     c.close().await.unwrap();
-}
-
-/// Runs the worker until the queue is empty.
-async fn drain(t: &TestApp) {
-    let mut n = 0;
-    while t
-        .worker
-        .run_once(Duration::from_secs(2))
-        .await
-        .unwrap()
-        .is_some()
-    {
-        n += 1;
-        assert!(n < 50, "the queue never drained");
-    }
 }
 
 #[tokio::test]
