@@ -167,6 +167,24 @@ impl JobRow {
         &self.user
     }
 
+    /// Records which queue message carries the job (in the transaction that sends it).
+    pub async fn set_message_id<'c, E: Executor<'c, Database = Any>>(
+        &self,
+        db: E,
+        message_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "UPDATE {} SET queue_message_id = $1 WHERE id = $2 AND user_id = $3",
+            self.table.name()
+        ))
+        .bind(message_id)
+        .bind(&self.id)
+        .bind(self.user.as_str())
+        .execute(db)
+        .await?;
+        Ok(())
+    }
+
     /// Takes the job for the worker holding `lease`: `QUEUED|RUNNING → RUNNING`, attempt + 1. A
     /// RUNNING row is taken over because the queue re-delivers a message only after its previous
     /// lease expired; a dead-lettered FAILED job is taken too, because its message comes back

@@ -330,18 +330,12 @@ async fn enqueue_delivery(
         delivery_id: id.clone(),
         user_id: user.as_str().to_owned(),
     };
-    let message_id =
-        super::enqueue::<WebhookDelivery>(app, conn, &message, retainwise_queue::Priority::Normal)
-            .await
-            .map_err(|e| match e {
-                retainwise_queue::QueueError::Database(e) => e,
-                other => sqlx::Error::Protocol(format!("queueing a webhook delivery: {other}")),
-            })?;
-    sqlx::query("UPDATE webhook_deliveries SET queue_message_id = $1 WHERE id = $2")
-        .bind(message_id)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    super::enqueue::<WebhookDelivery>(app, conn, &message, retainwise_queue::Priority::Normal)
+        .await
+        .map_err(|e| match e {
+            retainwise_queue::QueueError::Database(e) => e,
+            other => sqlx::Error::Protocol(format!("queueing a webhook delivery: {other}")),
+        })?;
     info!(job_id = %id, kind = WebhookDelivery::KIND, event = event.as_str(), endpoint_id = %endpoint, "webhook_delivery_queued");
     Ok(())
 }

@@ -386,6 +386,16 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     );
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 1));
+    // Every job names the message that carries it (written by `worker::enqueue`).
+    for table in ["predictions", "webhook_deliveries"] {
+        let unset: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE queue_message_id IS NULL"
+        ))
+        .fetch_one(t.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(unset, 0, "{table}");
+    }
 
     // The owner sees the dead delivery with its last status code.
     let deliveries = |id: String| {
