@@ -537,7 +537,7 @@ mod tests {
             assert_eq!(explainer.phrase(f), "no integration");
         }
         assert!(explainer
-            .recommendation(&e, "high")
+            .recommendation(&e, crate::RiskLevel::High)
             .contains("as they have gone quiet"));
     }
 

@@ -227,7 +227,7 @@ impl Batch {
                 push_cell(&mut out, text.as_bytes());
                 out.push(b',');
                 text.clear();
-                explainer.recommendation_into(e, level.as_str(), flags, &mut text, &mut scratch);
+                explainer.recommendation_into(e, level, flags, &mut text, &mut scratch);
                 push_cell(&mut out, text.as_bytes());
                 out.push(b',');
             }

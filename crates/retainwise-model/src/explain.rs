@@ -47,6 +47,7 @@ use crate::blend::Predictor;
 use crate::dates;
 use crate::quality::{flag_of, Flag, FlagKind};
 use crate::schema::{ColumnKind, FeatureSchema};
+use crate::score::RiskLevel;
 use crate::shap::TreeExplainer;
 
 /// At most this many risk drivers, and separately protective factors, are listed per customer.
@@ -754,9 +755,9 @@ fn action(f: &Factor<'_>, kind_is_numeric: bool) -> String {
 }
 
 impl Explainer {
-    /// The recommendation for a customer at risk level `level` (`"high"`, `"medium"`,
-    /// `"low"`): how soon to act, and what to do about the top risk driver.
-    pub fn recommendation(&self, e: &Explanation<'_>, level: &str) -> String {
+    /// The recommendation for a customer at risk level `level`: how soon to act, and what to
+    /// do about the top risk driver.
+    pub fn recommendation(&self, e: &Explanation<'_>, level: RiskLevel) -> String {
         self.recommendation_flagged(e, level, &[])
     }
 
@@ -766,7 +767,7 @@ impl Explainer {
     pub fn recommendation_flagged(
         &self,
         e: &Explanation<'_>,
-        level: &str,
+        level: RiskLevel,
         flags: &[Flag],
     ) -> String {
         let mut out = String::new();
@@ -779,7 +780,7 @@ impl Explainer {
     pub fn recommendation_into(
         &self,
         e: &Explanation<'_>,
-        level: &str,
+        level: RiskLevel,
         flags: &[Flag],
         out: &mut String,
         scratch: &mut String,
@@ -795,7 +796,7 @@ impl Explainer {
         });
         scratch.clear();
         let what = e.risk_factors.first().map(|f| {
-            match flag_of(flags, f.column) {
+            match flag_of(flags, f.column).filter(|k| k.substitutes()) {
                 Some(k) => {
                     scratch.push_str("first check their ");
                     scratch.push_str(&self.columns[f.column].words);
@@ -827,16 +828,16 @@ impl Explainer {
             out.push_str(if odd.len() == 1 { " is" } else { " are" });
             out.push_str(" outside the values the model was trained on; ");
             match (level, what) {
-                ("high", Some(a)) => {
+                (RiskLevel::High, Some(a)) => {
                     out.push_str("then contact this week: ");
                     out.push_str(a);
                 }
-                ("high", None) => out.push_str("then contact this week"),
-                ("medium", Some(a)) => {
+                (RiskLevel::High, None) => out.push_str("then contact this week"),
+                (RiskLevel::Medium, Some(a)) => {
                     out.push_str("then check in this month: ");
                     out.push_str(a);
                 }
-                ("medium", None) => out.push_str("then check in this month"),
+                (RiskLevel::Medium, None) => out.push_str("then check in this month"),
                 _ => out.push_str("the low score is not to be relied on until then"),
             }
             out.push('.');
@@ -863,18 +864,18 @@ impl Explainer {
                     .map(|f| (f.column, f.kind))
             });
         match (level, what, substituted) {
-            ("high", Some(a), _) => {
+            (RiskLevel::High, Some(a), _) => {
                 out.push_str("Contact this week: ");
                 out.push_str(a);
                 out.push('.');
             }
-            ("high", None, _) => out.push_str("Contact this week and review the account."),
-            ("medium", Some(a), _) => {
+            (RiskLevel::High, None, _) => out.push_str("Contact this week and review the account."),
+            (RiskLevel::Medium, Some(a), _) => {
                 out.push_str("Check in this month: ");
                 out.push_str(a);
                 out.push('.');
             }
-            ("medium", None, _) => out.push_str("Check in this month."),
+            (RiskLevel::Medium, None, _) => out.push_str("Check in this month."),
             (_, _, Some((column, kind))) => {
                 out.push_str("Check the data first: their ");
                 out.push_str(&self.columns[column].words);
@@ -1300,11 +1301,11 @@ mod tests {
         assert_eq!(x.phrase(&f(1, "tenure", "missing", 1.0)), "missing tenure");
         // A customer of 2 months is new: onboarding first, then the top driver's action.
         assert_eq!(
-            x.recommendation(&e, "high"),
+            x.recommendation(&e, RiskLevel::High),
             "Contact this week: give new-customer onboarding and an early loyalty offer; also offer a discount for moving to a one- or two-year contract."
         );
         assert_eq!(
-            x.recommendation(&e, "low"),
+            x.recommendation(&e, RiskLevel::Low),
             "No action needed; keep the regular service."
         );
         let below = Explanation {
@@ -1374,7 +1375,7 @@ mod tests {
             "Last login 90 days before the reference date raises the risk by 20 points."
         );
         assert_eq!(
-            x.recommendation(&e, "high"),
+            x.recommendation(&e, RiskLevel::High),
             "Contact this week: reach out personally, as they have gone quiet, and offer a check-in call."
         );
         let signup = Factor {

@@ -37,7 +37,7 @@ pub const FUZZY_THRESHOLD: f64 = 0.9;
 const SUGGEST_THRESHOLD: f64 = 0.6;
 
 /// How a model input was matched to a file column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchMethod {
     /// The same name.
@@ -58,7 +58,7 @@ pub enum MatchMethod {
 pub type ManualMapping = BTreeMap<String, Option<String>>;
 
 /// What a model input is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The customer id, copied to the output; optional (row numbers are used without it).
@@ -68,14 +68,15 @@ pub enum Role {
 }
 
 /// One model input and the file column it reads.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct FeatureMatch {
     /// The input's name in the model (training spelling).
     pub feature: String,
     /// Id or feature.
     pub role: Role,
     /// `"id"`, or the feature type: `"numeric"`, `"boolean"`, `"categorical"`.
-    pub kind: &'static str,
+    #[serde(deserialize_with = "known_kind")]
+    pub kind: KindName,
     /// The matched file column's name, `None` when unmatched.
     pub column: Option<String>,
     /// The matched column's 0-based position in the file.
@@ -97,7 +98,7 @@ pub struct FeatureMatch {
 }
 
 /// A file column offered for a missing feature.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Suggestion {
     /// The file column's name.
     pub column: String,
@@ -106,7 +107,7 @@ pub struct Suggestion {
 }
 
 /// A required feature no file column matched.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct MissingFeature {
     /// The feature's name in the model.
     pub feature: String,
@@ -119,7 +120,7 @@ pub struct MissingFeature {
 }
 
 /// A model input matched by more than one file column.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DuplicateMatch {
     /// The input's name in the model.
     pub feature: String,
@@ -131,7 +132,7 @@ pub struct DuplicateMatch {
 }
 
 /// How a file's header maps onto a model: what [`map_columns`] returns.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ColumnMapping {
     /// The customer id input, when the model has an id column.
     pub id: Option<FeatureMatch>,
@@ -613,6 +614,23 @@ fn suggest(
     s.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
     s.truncate(3);
     s
+}
+
+/// `&'static str` under another name: serde borrows a field spelled `&str` from its input,
+/// which a kind read back by [`known_kind`] does not need.
+type KindName = &'static str;
+
+/// Reads a stored [`FeatureMatch::kind`] back as the one `&'static str` of its spelling.
+fn known_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+    ["id", "numeric", "boolean", "categorical", "date"]
+        .into_iter()
+        .find(|k| *k == text)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown input kind {text:?}: expected id, numeric, boolean, categorical or date"
+            ))
+        })
 }
 
 #[cfg(test)]

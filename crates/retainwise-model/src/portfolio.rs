@@ -58,6 +58,14 @@ pub struct Portfolio {
     pub top_drivers: Vec<DriverShare>,
 }
 
+impl Portfolio {
+    /// True for the figures of a summary stored before portfolios existed (no histogram): a
+    /// page then says so instead of showing zeros.
+    pub fn is_empty(&self) -> bool {
+        self.probability_histogram.is_empty()
+    }
+}
+
 /// How one column drives risk across a file.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DriverShare {

@@ -12,7 +12,7 @@ use crate::score::RowIssue;
 
 /// Cell counts of one model input over the data rows that reached cell reading (rows rejected
 /// for their shape, such as a wrong field count, are not counted here).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ColumnStats {
     /// The feature's name in the model.
     pub feature: String,
@@ -39,7 +39,8 @@ pub struct ColumnStats {
 
 /// One category alias applied while reading a file: every row whose cell of `column` held
 /// `raw` was read as the model's level `level`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct AliasUse {
     /// The model input.
     pub feature: String,
@@ -63,8 +64,10 @@ pub const ALIAS_ROWS_LISTED: usize = 10;
 const MAX_ALIASES_LISTED: usize = 100;
 
 /// How a file was read and validated; part of [`crate::ScoreReport`] and of
-/// [`crate::ScoreError::NoUsableRows`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+/// [`crate::ScoreError::NoUsableRows`]. Deserialisable, every field defaulted when absent, so a
+/// report stored by an older release (before a field existed) still reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ValidationReport {
     /// The detected text encoding ([`crate::decode::Encoding::label`]), e.g. `"UTF-8"`.
     pub encoding: String,

@@ -286,8 +286,12 @@ impl fmt::Display for RowIssue {
     }
 }
 
-/// What [`score_csv`] did.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// What [`score_csv`] did; stored as a prediction's summary and read back through this type.
+/// Every field is defaulted when absent, so a summary stored by an older release (before a
+/// field existed) still reads: its `portfolio` and `validation` are then empty
+/// ([`Portfolio::is_empty`], an empty `validation.balance`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ScoreReport {
     /// Data records read (header excluded).
     pub rows_total: u64,

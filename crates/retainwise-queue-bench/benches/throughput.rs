@@ -255,6 +255,7 @@ async fn open_queue(url: &str, name: &str) -> Result<SqlQueue, BoxError> {
         visibility_timeout: Duration::from_secs(60),
         max_receives: 3,
         poll_interval: Duration::from_secs(1),
+        migrate: true,
     };
     Ok(SqlQueue::new(pool, dialect, config).await?)
 }

@@ -17,6 +17,10 @@ pub struct QueueConfig {
     /// While long-polling, how often to look for messages sent by *other* processes (sends in
     /// this process wake receivers at once). Default 1 s.
     pub poll_interval: Duration,
+    /// Whether [`crate::SqlQueue::new`] applies the queue's migrations. Default true; false
+    /// for a process started after a separate migrate step (`retainwise --no-migrate`), which
+    /// must change no schema: it then expects the tables to exist.
+    pub migrate: bool,
 }
 
 impl Default for QueueConfig {
@@ -26,6 +30,7 @@ impl Default for QueueConfig {
             visibility_timeout: Duration::from_secs(30),
             max_receives: 3,
             poll_interval: Duration::from_secs(1),
+            migrate: true,
         }
     }
 }

@@ -79,3 +79,11 @@ pub use sqs::{SqsConfig, SqsQueue};
 pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!()
 }
+
+/// Applies [`migrator`] to `pool`, ignoring versions it does not know (the application's).
+async fn migrate(pool: &AnyPool) -> Result<(), QueueError> {
+    let mut migrator = migrator();
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
+    Ok(())
+}

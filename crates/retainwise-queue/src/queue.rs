@@ -119,6 +119,25 @@ pub trait Queue: Send + Sync + 'static {
     async fn nack(&self, receipt: &Receipt, delay: Duration, error: &str)
         -> Result<(), QueueError>;
 
+    /// Gives the message back for a fresh round of receives: visible again after `delay`, of any
+    /// length (beyond SQS's 12-hour visibility limit too), with `error` recorded as its last
+    /// error and its receive count back to 0, so `max_receives` no longer counts the receives
+    /// before it. For a consumer that counts its own attempts and retries on a schedule longer
+    /// than `max_receives` allows (webhook deliveries); `max_receives` still dead-letters a
+    /// message that keeps being received without being acked, nacked or rescheduled (a consumer
+    /// that crashes on it). The receipt is no longer current afterwards.
+    ///
+    /// SQS: the lease row becomes an outbox row again, due after `delay`, and the current copy
+    /// is deleted; the relay publishes a fresh copy (same message id) when it is due. If the
+    /// delete fails, the old copy comes back after its visibility timeout and is delivered in
+    /// place of the fresh one (once: early, never twice).
+    async fn reschedule(
+        &self,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError>;
+
     /// Moves the message straight to the dead-letter store with `error` as its last error (for
     /// messages that can never succeed, e.g. invalid ones).
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError>;

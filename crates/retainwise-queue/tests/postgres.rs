@@ -75,6 +75,7 @@ fn listen_config(name: &str, poll_interval: Duration) -> QueueConfig {
         visibility_timeout: Duration::from_secs(60),
         max_receives: 3,
         poll_interval,
+        migrate: true,
     }
 }
 

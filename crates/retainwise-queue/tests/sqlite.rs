@@ -264,3 +264,31 @@ async fn measure_throughput() {
 async fn ack_many_spans_statements() {
     conformance::ack_many_spans_statements(&Sqlite).await;
 }
+
+/// `migrate: false` (a process started with `--no-migrate`) changes no schema: on an empty
+/// database the queue's tables stay absent, and opening with `migrate: true` creates them.
+#[tokio::test]
+async fn a_queue_opened_without_migrating_creates_no_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let (pool, dialect) = connect(&url).await.unwrap();
+    let tables = || async {
+        sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect::<Vec<_>>()
+    };
+    let config = QueueConfig {
+        migrate: false,
+        ..QueueConfig::default()
+    };
+    SqlQueue::new(pool.clone(), dialect, config).await.unwrap();
+    assert_eq!(tables().await, Vec::<String>::new());
+    SqlQueue::new(pool.clone(), dialect, QueueConfig::default())
+        .await
+        .unwrap();
+    assert!(tables().await.contains(&"queue_messages".to_owned()));
+}

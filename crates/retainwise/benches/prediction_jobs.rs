@@ -448,6 +448,7 @@ async fn noop_drain(url: &str, jobs: usize, loops: usize) -> Result<f64, BoxErro
         visibility_timeout: Duration::from_secs(60),
         max_receives: 3,
         poll_interval: Duration::from_millis(500),
+        migrate: true,
     };
     let queue = Arc::new(SqlQueue::new(pool.clone(), dialect, config).await?);
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(500) {

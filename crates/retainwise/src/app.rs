@@ -7,10 +7,10 @@ use anyhow::Context;
 use retainwise_model::Model;
 use retainwise_queue::{Queue, QueueConfig, SqlQueue, SqsConfig, SqsQueue};
 
-use crate::api::Limits;
 use crate::auth::Auth;
 use crate::config::{Config, QueueBackend};
 use crate::db::Db;
+use crate::http::Limits;
 use crate::registry::Registry;
 use crate::storage::Storage;
 
@@ -65,6 +65,7 @@ impl App {
                     visibility_timeout: config.visibility_timeout,
                     max_receives: config.max_receives,
                     poll_interval: Duration::from_millis(500),
+                    migrate,
                 };
                 Arc::new(
                     SqlQueue::new(db.pool().clone(), db.dialect(), queue_config)
@@ -76,6 +77,7 @@ impl App {
                 let mut sqs = SqsConfig::new(url.clone());
                 sqs.visibility_timeout = config.visibility_timeout;
                 sqs.max_receives = config.max_receives;
+                sqs.migrate = migrate;
                 Arc::new(
                     SqsQueue::new(db.pool().clone(), db.dialect(), sqs)
                         .await

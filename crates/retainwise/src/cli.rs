@@ -296,12 +296,23 @@ enum QueueCommand {
 
 /// Parses the command line, runs the command, and turns an error into a message and exit code 1.
 pub fn main() -> ExitCode {
-    if let Err(e) = load_secret_files() {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
+    let from_files = match load_secret_files() {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::try_parse().unwrap_or_else(|e| {
         if let Some(var) = env_behind(&e) {
+            if from_files.contains(&var) {
+                // clap's message quotes the value: the file's content, maybe a secret.
+                eprintln!(
+                    "error: {var}_FILE: the file's content is not a valid value for {var} (not \
+                     shown: it may be a secret); correct the file or unset {var}_FILE"
+                );
+                std::process::exit(e.exit_code());
+            }
             let _ = e.print();
             eprintln!(
                 "note: that value came from the environment variable {var}; correct or unset it"
@@ -600,11 +611,18 @@ async fn migrate_command(settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sets every variable the binary reads from its `NAME_FILE` when that is given.
-fn load_secret_files() -> Result<(), crate::ops::secret_files::SecretFileError> {
+/// Sets every variable the binary reads from its `NAME_FILE` when that is given; returns the
+/// names set. The AWS SDKs' own variables are left to them: some of their `_FILE` names are
+/// theirs (`AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`, which the ECS agent sets beside the token
+/// itself; AWS SDKs and Tools Reference Guide, "Container credential provider").
+fn load_secret_files() -> Result<Vec<String>, crate::ops::secret_files::SecretFileError> {
     let vars = crate::ops::env_vars::all(&<Cli as clap::CommandFactory>::command());
-    let names: Vec<&str> = vars.iter().map(String::as_str).collect();
-    crate::ops::secret_files::load(&names).map(|_| ())
+    let names: Vec<&str> = vars
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !v.starts_with("AWS_"))
+        .collect();
+    crate::ops::secret_files::load(&names)
 }
 
 async fn serve_http(
@@ -636,7 +654,7 @@ async fn serve_http(
         header_read_timeout_secs = limits.header_read_timeout.as_secs(),
         "connection_limits"
     );
-    crate::server::serve(listener, crate::api::router(app.clone()), limits, shutdown)
+    crate::server::serve(listener, crate::http::router(app.clone()), limits, shutdown)
         .await
         .context("serving HTTP")
 }

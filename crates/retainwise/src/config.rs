@@ -132,6 +132,16 @@ pub struct Settings {
     /// the service's own network (OWASP SSRF Prevention Cheat Sheet).
     #[arg(long, env = "RETAINWISE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
+    /// The delays between a webhook delivery's attempts, comma-separated (`5s`, `5m`, `2h`):
+    /// one attempt more than delays, each delay ±20 % jitter, then the delivery is
+    /// dead-lettered. The default is Svix's published schedule: 8 attempts over 27 h 35 min
+    /// (README, "Webhooks").
+    #[arg(
+        long,
+        env = "RETAINWISE_WEBHOOK_RETRY_SCHEDULE",
+        default_value = crate::worker::WEBHOOK_SCHEDULE
+    )]
+    pub webhook_retry_schedule: String,
     /// Seconds a starting `serve`, `api` or `worker` keeps trying to reach the database
     /// (jittered exponential backoff, each attempt logged with its cause) before it gives up;
     /// 0 tries once. A fleet started together with its database, or restarted during a
@@ -439,6 +449,8 @@ pub struct Config {
     /// Webhooks may go to loopback, private and link-local addresses
     /// (`RETAINWISE_WEBHOOK_ALLOW_PRIVATE`).
     pub webhook_allow_private: bool,
+    /// The delays between a webhook delivery's attempts (`RETAINWISE_WEBHOOK_RETRY_SCHEDULE`).
+    pub webhook_retry: Vec<Duration>,
     /// Request timeout.
     pub request_timeout: Duration,
     /// How long start-up waits for an unreachable database (zero: one attempt).
@@ -553,6 +565,8 @@ impl Settings {
             rate_limit_per_minute: self.rate_limit_per_minute,
             max_active_jobs_per_user: self.max_active_jobs_per_user,
             webhook_allow_private: self.webhook_allow_private,
+            webhook_retry: crate::worker::parse_schedule(&self.webhook_retry_schedule)
+                .map_err(|e| anyhow::anyhow!("RETAINWISE_WEBHOOK_RETRY_SCHEDULE: {e}"))?,
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             db_connect_timeout: Duration::from_secs(self.db_connect_timeout_secs),
             http: self.http.resolve()?,

@@ -2,7 +2,7 @@
 //! and the `retainwise` CLI. The data science lives in `retainwise-model`, the queue semantics in
 //! `retainwise-queue`; this crate wires them to the outside world. `docs/ARCHITECTURE.md` is the map.
 //!
-//! Error layering: typed errors (`thiserror`) where a caller branches on the kind — [`api::ApiError`]
+//! Error layering: typed errors (`thiserror`) where a caller branches on the kind — [`http::ApiError`]
 //! (the one conversion to HTTP status codes, which logs internals and never leaks them) and
 //! [`worker::JobError`] (permanent vs transient, which decides ack vs retry); `anyhow` in `main`,
 //! start-up wiring and the CLI, where an error is only reported.
@@ -12,10 +12,12 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod customer_index;
 pub mod db;
 pub mod domain;
 pub mod download_link;
 pub mod error_chain;
+pub mod http;
 pub mod import_original;
 pub mod log_safe;
 pub mod message;

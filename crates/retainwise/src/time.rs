@@ -28,6 +28,23 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, humantime::TimestampError> {
     humantime::parse_rfc3339_weak(s.trim())
 }
 
+/// Serialises Unix milliseconds as [`rfc3339`] text (`#[serde(serialize_with = …)]`), so JSON
+/// answers give times as the API's other fields do.
+pub fn serialize_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+/// [`serialize_rfc3339`] for an optional time (`null` when absent).
+pub fn serialize_rfc3339_opt<S: serde::Serializer>(
+    ms: &Option<i64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

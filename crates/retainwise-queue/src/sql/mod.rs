@@ -71,8 +71,9 @@ impl std::fmt::Debug for SqlQueue {
 }
 
 impl SqlQueue {
-    /// Applies the queue's migrations (idempotent; versions `20261130000001…`, and versions it
-    /// does not know — the application's — are ignored) and returns the queue.
+    /// Applies the queue's migrations unless [`QueueConfig::migrate`] is false (idempotent;
+    /// versions `20261130000001…`, and versions it does not know — the application's — are
+    /// ignored) and returns the queue.
     ///
     /// `dialect` must match the pool (use the one [`connect`] returned). Run it from one process
     /// at a time on a fresh SQLite file: sqlx serialises migrations with a lock on Postgres only.
@@ -88,9 +89,9 @@ impl SqlQueue {
         dialect: Dialect,
         config: QueueConfig,
     ) -> Result<SqlQueue, QueueError> {
-        let mut migrator = sqlx::migrate!();
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        if config.migrate {
+            crate::migrate(&pool).await?;
+        }
         let wakeups = Arc::new(Notify::new());
         let listener = match dialect {
             Dialect::Sqlite => None,
@@ -295,6 +296,26 @@ impl SqlQueue {
         }
     }
 
+    /// Runs `sql` (a nack: `$4` delay ms, `$5` error) for `receipt`, and wakes receivers when
+    /// the message is visible at once.
+    async fn hand_back(
+        &self,
+        sql: &str,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        self.with_receipt(sql, receipt, |q| {
+            q.bind(millis(delay)).bind(error.to_owned())
+        })
+        .await?;
+        if delay.is_zero() {
+            self.wake();
+            self.notify_others().await;
+        }
+        Ok(())
+    }
+
     /// Runs a receipt-checked statement whose extra parameters are bound by `bind`;
     /// no row matched → the receipt is stale.
     async fn with_receipt<'q>(
@@ -442,15 +463,18 @@ impl Queue for SqlQueue {
         delay: Duration,
         error: &str,
     ) -> Result<(), QueueError> {
-        self.with_receipt(&self.inner.sql.nack, receipt, |q| {
-            q.bind(millis(delay)).bind(error.to_owned())
-        })
-        .await?;
-        if delay.is_zero() {
-            self.wake();
-            self.notify_others().await;
-        }
-        Ok(())
+        self.hand_back(&self.inner.sql.nack, receipt, delay, error)
+            .await
+    }
+
+    async fn reschedule(
+        &self,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        self.hand_back(&self.inner.sql.reschedule, receipt, delay, error)
+            .await
     }
 
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError> {

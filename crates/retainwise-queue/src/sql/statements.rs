@@ -39,6 +39,8 @@ pub(crate) struct Statements {
     pub dead_letter: String,
     /// $2 id, $3 receipt, $4 delay ms: visible after the delay, this receive uncounted.
     pub release: String,
+    /// $1 queue, $2 id, $3 receipt, $4 delay ms, $5 error: a nack that resets the receive count.
+    pub reschedule: String,
     /// $2 limit. Returns id, body, receive_count, last_error, sent_at, dead_at.
     pub dead: String,
     pub redrive_all: String,
@@ -201,6 +203,10 @@ impl Statements {
             nack: format!(
                 "UPDATE queue_messages SET visible_at = {now} + $4, last_error = $5, \
                  receipt = NULL WHERE {OWNED}"
+            ),
+            reschedule: format!(
+                "UPDATE queue_messages SET visible_at = {now} + $4, last_error = $5, \
+                 receipt = NULL, receive_count = 0 WHERE {OWNED}"
             ),
             release: format!(
                 "UPDATE queue_messages SET visible_at = {now} + $4, receipt = NULL, \

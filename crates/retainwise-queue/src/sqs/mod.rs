@@ -30,6 +30,11 @@
 //! * **Heartbeat.** `extend` is ChangeMessageVisibility, capped at 43 200 s: SQS refuses a
 //!   visibility beyond 12 hours from the first receive (Developer Guide, "Amazon SQS visibility
 //!   timeout", "the maximum is 12 hours").
+//! * **Reschedule.** A nack's delay is a ChangeMessageVisibility, so it cannot pass 12 hours
+//!   from the receive, and SQS keeps counting receives toward the redrive policy.
+//!   `reschedule` instead turns the lease row back into an outbox row due after the delay (the
+//!   relay holds it in SQL as long as needed) and deletes the current copy: the relay then
+//!   publishes a fresh SQS message with the same id, whose ApproximateReceiveCount starts again.
 //! * **Dead letters.** The source queue's RedrivePolicy (maxReceiveCount = `max_receives`, see
 //!   [`setup`]) moves a message that was received too often to the DLQ. This backend also moves
 //!   it itself in three cases, sending a copy with the last error as the `RetainwiseError`
@@ -107,6 +112,9 @@ pub struct SqsConfig {
     /// Receives after which a message is dead; must equal the queue's RedrivePolicy
     /// maxReceiveCount ([`setup`] makes it so). Default 3; `0` is treated as 1.
     pub max_receives: u32,
+    /// Whether [`SqsQueue::new`] applies the queue's migrations (the outbox table) to the SQL
+    /// database. Default true; false for a process that must change no schema.
+    pub migrate: bool,
 }
 
 impl SqsConfig {
@@ -119,6 +127,7 @@ impl SqsConfig {
             region: None,
             visibility_timeout: Duration::from_secs(30),
             max_receives: 3,
+            migrate: true,
         }
     }
 }
@@ -197,8 +206,8 @@ struct Peeked {
 }
 
 impl SqsQueue {
-    /// Applies the queue's migrations to `pool` (the outbox/lease table; idempotent, the same
-    /// migrator as [`crate::SqlQueue::new`]), builds the SQS client ([`client`]), finds the DLQ
+    /// Applies the queue's migrations to `pool` unless [`SqsConfig::migrate`] is false (the
+    /// outbox/lease table; idempotent, the same migrator as [`crate::SqlQueue::new`]), builds the SQS client ([`client`]), finds the DLQ
     /// (`config.dlq_url`, else the RedrivePolicy) and starts the outbox relay task on the current
     /// tokio runtime (so call it inside one).
     ///
@@ -223,9 +232,9 @@ impl SqsQueue {
         client: Client,
         config: SqsConfig,
     ) -> Result<SqsQueue, QueueError> {
-        let mut migrator = sqlx::migrate!();
-        migrator.set_ignore_missing(true);
-        migrator.run(&pool).await?;
+        if config.migrate {
+            crate::migrate(&pool).await?;
+        }
         let dlq_url = client::dlq_url(&client, &config).await?;
         let shared = Arc::new(Shared {
             pool,
@@ -704,6 +713,34 @@ impl Queue for SqsQueue {
             .await?;
         let handle: String = row.try_get(0)?;
         self.change_visibility(&handle, after).await
+    }
+
+    /// The row goes back to the outbox, due after `delay` (no 12-hour limit: the relay holds
+    /// it in SQL until then), and the current SQS copy is deleted.
+    async fn reschedule(
+        &self,
+        receipt: &Receipt,
+        delay: Duration,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let s = self.s();
+        let (_, row) = self
+            .with_receipt(
+                &s.sql.reschedule,
+                receipt,
+                &[Extra::Text(error), Extra::Int(now_ms() + millis(delay))],
+            )
+            .await?;
+        let handle: String = row.try_get(0)?;
+        s.client
+            .delete_message()
+            .queue_url(&s.queue_url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .map_err(|e| sqs_error("DeleteMessage", e))?;
+        s.relay_wake.notify_waiters();
+        Ok(())
     }
 
     async fn dead_letter(&self, receipt: &Receipt, error: &str) -> Result<(), QueueError> {

@@ -34,6 +34,9 @@ pub(super) struct Statements {
     pub dead_letter: String,
     /// $1 id, $2 queue_url, $3 receipt: the lease ends, the last error is kept. Returns handle.
     pub release: String,
+    /// $1 id, $2 queue_url, $3 receipt, $4 error, $5 publish at: back to the outbox, due at $5,
+    /// receive count 0. Returns handle.
+    pub reschedule: String,
     /// $1 id. Returns last_error, receive_count, dead_at.
     pub row: String,
     /// $1 id, $2 now: found in the DLQ (moved there by SQS's redrive policy).
@@ -98,6 +101,11 @@ impl Statements {
             ),
             release: format!(
                 "UPDATE {t} SET receipt = NULL, visible_at = NULL WHERE {OWNED} RETURNING handle"
+            ),
+            reschedule: format!(
+                "UPDATE {t} SET receipt = NULL, last_error = $4, published_at = NULL, \
+                 next_attempt_at = $5, attempts = 0, receive_count = 0, visible_at = NULL \
+                 WHERE {OWNED} RETURNING handle"
             ),
             dead_letter: format!(
                 "UPDATE {t} SET receipt = NULL, last_error = $4, dead_at = $5, \

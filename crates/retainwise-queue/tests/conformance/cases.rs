@@ -18,6 +18,7 @@ fn config(visibility: Duration) -> QueueConfig {
         visibility_timeout: visibility,
         max_receives: 3,
         poll_interval: Duration::from_millis(100),
+        migrate: true,
     }
 }
 
@@ -314,6 +315,56 @@ pub async fn nack_makes_visible_after_delay(b: &dyn Backend) {
         .unwrap();
     let third = receive_one(q, Duration::from_millis(500)).await;
     assert_eq!(third.receive_count, 3);
+}
+
+pub async fn reschedule_delays_and_starts_a_fresh_round_of_receives(b: &dyn Backend) {
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.max_receives = 2;
+    let f = b.open(cfg, 1).await;
+    let q = f.queue();
+    let id = q.send(&msg("webhook")).await.unwrap();
+    let d1 = receive_one(q, Duration::from_secs(1)).await;
+    q.nack(&d1.receipt, Duration::ZERO, "first failure")
+        .await
+        .unwrap();
+    let d2 = receive_one(q, Duration::from_secs(1)).await;
+    assert_eq!(d2.receive_count, 2);
+    // On the last allowed receive: a nack would dead-letter it, a reschedule does not.
+    q.reschedule(&d2.receipt, Duration::from_secs(2), "second failure")
+        .await
+        .unwrap();
+    let rescheduled_at = Instant::now();
+    assert_lease_lost(
+        q.reschedule(&d2.receipt, Duration::ZERO, "x").await,
+        &id,
+        "reschedule of a stale receipt",
+    );
+    assert_empty(q).await;
+    let s = q.stats().await.unwrap();
+    assert_eq!((s.depth, s.in_flight, s.dead), (0, 0, 0), "{s:?}");
+    assert_eq!(s.delayed, 1, "{s:?}");
+    let d3 = receive_one(q, Duration::from_secs(8)).await;
+    let waited = rescheduled_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "visible after {waited:?}"
+    );
+    assert_eq!(d3.message_id, id);
+    assert_eq!(d3.body, "webhook");
+    assert_eq!(d3.receive_count, 1, "a fresh round of receives");
+    // max_receives counts again from there.
+    q.nack(&d3.receipt, Duration::ZERO, "third failure")
+        .await
+        .unwrap();
+    let d4 = receive_one(q, Duration::from_secs(2)).await;
+    assert_eq!(d4.receive_count, 2);
+    q.nack(&d4.receipt, Duration::ZERO, "fourth failure")
+        .await
+        .unwrap();
+    let dead = q.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].message_id, id);
+    assert_eq!(dead[0].last_error.as_deref(), Some("fourth failure"));
 }
 
 pub async fn dead_letter_after_max_receives_keeps_last_error(b: &dyn Backend) {

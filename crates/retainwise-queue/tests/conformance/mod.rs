@@ -97,6 +97,7 @@ macro_rules! conformance_suite {
             extend_keeps_message_invisible,
             stale_receipt_is_rejected_and_deletes_nothing,
             nack_makes_visible_after_delay,
+            reschedule_delays_and_starts_a_fresh_round_of_receives,
             dead_letter_after_max_receives_keeps_last_error,
             dead_letter_after_max_receives_by_expiry,
             spent_message_at_the_head_does_not_hide_live_ones,

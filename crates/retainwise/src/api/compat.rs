@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -24,12 +24,11 @@ use serde_json::{json, Value};
 use super::predictions::{find, parse_id, spreadsheet_safe_chunks};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
-use crate::db::{PredictionRow, PredictionStatus};
+use crate::customer_index::{Customer, Factor, IndexCache, IndexError};
+use crate::db::PredictionRow;
 use crate::domain::{ObjectKey, PredictionId, UserId};
 use crate::download_link::{DownloadLinks, LINK_LIFETIME};
 use crate::time::rfc3339;
-use crate::web::index::{Customer, Factor, IndexError};
-use crate::web::IndexCache;
 
 /// Customers the dashboard call answers by default and at most (the original's bounds).
 const DASHBOARD_DEFAULT: u32 = 1_000;
@@ -223,12 +222,7 @@ async fn download_link(
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, &user, &id).await?;
     let prediction = parse_id(&id)?;
-    let status = row.status();
-    if status != PredictionStatus::Completed {
-        return Err(ApiError::Conflict(format!(
-            "prediction {id} is {status}; it can be downloaded once it is COMPLETED"
-        )));
-    }
+    super::predictions::completed(&row, &id)?;
     let url = if app.storage.root_url().starts_with("s3://") {
         let safe = ObjectKey::download(&user, prediction);
         if !app.storage.exists(&safe).await? {
@@ -251,13 +245,15 @@ async fn download_link(
     } else {
         let origin = match &app.config.http.public_origin {
             Some(origin) => origin.clone(),
-            // The Host was checked against the allowed names before any handler ran.
+            // The Host was checked against the allowed names before any handler ran; the
+            // scheme is what the session cookie's `Secure` follows (https unless loopback).
             None => {
                 let host = headers
                     .get(header::HOST)
                     .and_then(|h| h.to_str().ok())
                     .ok_or_else(|| ApiError::BadRequest("the request has no Host".to_owned()))?;
-                format!("http://{host}")
+                let secure = crate::http::session::is_secure(&headers, &app.config.http);
+                format!("{}://{host}", if secure { "https" } else { "http" })
             }
         };
         let query = shared.links.query(&app.db, &user, prediction).await?;
@@ -282,7 +278,8 @@ struct LinkQuery {
 }
 
 /// `GET /api/downloads/{id}`: the results behind a signed link, without credentials.
-/// A bad or expired signature answers 403 with what to do.
+/// A bad or expired signature, or a link missing one of its parameters, answers 403 with what
+/// to do (a cut link is as unusable as a forged one).
 async fn download(
     State(app): State<App>,
     Extension(shared): Extension<Arc<Compat>>,
@@ -290,7 +287,7 @@ async fn download(
     query: Result<Query<LinkQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(link) = query.map_err(|e| {
-        ApiError::BadRequest(format!(
+        ApiError::Forbidden(format!(
             "{}; a download link carries user, expires and signature",
             e.body_text()
         ))
@@ -308,27 +305,15 @@ async fn download(
         return Err(ApiError::Forbidden(refused.to_string()));
     }
     let row = find(&app, &user, &id).await?;
-    if row.status() != PredictionStatus::Completed {
-        return Err(ApiError::Conflict(format!(
-            "prediction {id} is {}; it can be downloaded once it is COMPLETED",
-            row.status()
-        )));
-    }
+    super::predictions::completed(&row, &id)?;
     let raw = app
         .storage
         .get_stream(&ObjectKey::result(&user, prediction))
         .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", download_name(prediction)),
-            ),
-        ],
+    Ok(super::predictions::csv_attachment(
+        &download_name(prediction),
         axum::body::Body::from_stream(spreadsheet_safe_chunks(raw)),
-    )
-        .into_response())
+    ))
 }
 
 /// `POST /api/sync-user`: the original stored the Clerk user on sign-in; retainwise keeps no

@@ -656,14 +656,13 @@ pub(super) async fn queue_prediction(
     } else {
         Priority::Normal
     };
-    let message_id = crate::worker::enqueue::<PredictionJob>(
+    crate::worker::enqueue::<PredictionJob>(
         app,
         &mut tx,
         &PredictionMessage::new(prediction_id, user, upload_id, key, high),
         priority,
     )
     .await?;
-    db::set_message_id(&mut tx, prediction_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();
     Ok(true)

@@ -294,14 +294,13 @@ async fn queue_training(
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
-    let message_id = crate::worker::enqueue::<TrainingJob>(
+    crate::worker::enqueue::<TrainingJob>(
         app,
         &mut tx,
         &TrainingMessage::new(training_id, user, stored.upload_id, &stored.key),
         Priority::Normal,
     )
     .await?;
-    db::set_training_message_id(&mut tx, training_id, &message_id).await?;
     tx.commit().await?;
     app.queue.wake();
     Ok(())

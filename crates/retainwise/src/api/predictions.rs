@@ -14,6 +14,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId};
+use crate::http::attachment::ascii_filename;
 use crate::time::rfc3339;
 
 /// Largest page of `GET /api/predictions`.
@@ -82,17 +83,7 @@ pub async fn results(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find(&app, &user, &id).await?;
-    let status = row.status();
-    if status != PredictionStatus::Completed {
-        let why = match status {
-            PredictionStatus::Failed => format!(
-                "prediction {id} failed, so it has no results: {}",
-                row.error_message.as_deref().unwrap_or("no reason recorded")
-            ),
-            _ => format!("prediction {id} is {status}; results are available once it is COMPLETED"),
-        };
-        return Err(ApiError::Conflict(why));
-    }
+    completed(&row, &id)?;
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
@@ -102,17 +93,39 @@ pub async fn results(
         .trim_end_matches(".csv")
         .trim_end_matches(".CSV");
     let download = format!("{}_predictions.csv", ascii_filename(stem));
-    Ok((
+    Ok(csv_attachment(&download, body))
+}
+
+/// 409 for a prediction that is not COMPLETED, naming its status (a FAILED one with its
+/// reason): the one answer of every route that serves results.
+pub(super) fn completed(row: &PredictionRow, id: &str) -> Result<(), ApiError> {
+    let why = match row.status() {
+        PredictionStatus::Completed => return Ok(()),
+        PredictionStatus::Failed => format!(
+            "prediction {id} failed, so it has no results: {}",
+            row.error_message.as_deref().unwrap_or("no reason recorded")
+        ),
+        status => {
+            format!("prediction {id} is {status}; results are available once it is COMPLETED")
+        }
+    };
+    Err(ApiError::Conflict(why))
+}
+
+/// `body` as a CSV download named `filename` (ASCII, see
+/// [`crate::http::attachment::ascii_filename`]).
+pub(super) fn csv_attachment(filename: &str, body: Body) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{download}\""),
+                format!("attachment; filename=\"{filename}\""),
             ),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The stored (raw) results as a download: every cell made spreadsheet-safe on the way out
@@ -164,7 +177,9 @@ pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
 }
 
 /// `GET /api/predictions/{id}/report`: the validation report (mapping, per-column counts,
-/// rejected rows) as JSON; 409 while the job has not run yet.
+/// rejected rows) as JSON; for a FAILED job that wrote none (its results outgrew the limit, or
+/// it was dead-lettered), a report that says why: `{"prediction_id", "status": "FAILED",
+/// "error"}`; 409 while the job has not run yet.
 pub async fn report(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
@@ -178,6 +193,16 @@ pub async fn report(
             Body::from_stream(stream),
         )
             .into_response()),
+        Err(crate::storage::StorageError::NotFound(_))
+            if row.status() == crate::db::PredictionStatus::Failed =>
+        {
+            Ok(Json(json!({
+                "prediction_id": id,
+                "status": "FAILED",
+                "error": row.error_message,
+            }))
+            .into_response())
+        }
         Err(crate::storage::StorageError::NotFound(_)) => Err(ApiError::Conflict(format!(
             "prediction {id} is {}; its report is written when it has been read",
             row.status()
@@ -258,25 +283,4 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         value["summary"] = summary.unwrap_or(Value::Null);
     }
     value
-}
-
-/// A file name safe inside a quoted Content-Disposition value: ASCII letters, digits, `-`, `_`
-/// and `.` (anything else becomes `_`), at most 100 characters, `upload` when nothing is left.
-pub fn ascii_filename(stem: &str) -> String {
-    let clean: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(100)
-        .collect();
-    if clean.is_empty() {
-        "upload".to_owned()
-    } else {
-        clean
-    }
 }

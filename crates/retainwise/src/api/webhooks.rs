@@ -10,8 +10,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, CurrentUser};
 use crate::app::App;
-use crate::webhooks::endpoints::{self, Event};
-use crate::webhooks::{destination, signing};
+use crate::webhooks::{self, endpoints, RegisterError};
 
 /// The body of `POST /api/webhooks`.
 #[derive(Debug, Deserialize)]
@@ -35,22 +34,20 @@ pub async fn create(
             "the body must be {{\"url\": \"https://…\", \"events\": [\"prediction.completed\", …]}} ({e})"
         ))
     })?;
-    let events = parse_events(&new.events).map_err(ApiError::BadRequest)?;
-    destination::check(&new.url, app.config.webhook_allow_private)
+    let made = webhooks::register(app.db.pool(), &app.config, &user, &new.url, &new.events)
         .await
-        .map_err(ApiError::BadRequest)?;
-    let secret = signing::new_secret();
-    let url = new.url.trim();
-    let id = endpoints::insert(app.db.pool(), &user, url, &events, &secret).await?;
-    tracing::info!(endpoint_id = %id, "webhook_endpoint_created");
+        .map_err(|e| match e {
+            RegisterError::Invalid(m) => ApiError::BadRequest(m),
+            RegisterError::Database(e) => e.into(),
+        })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
             "success": true,
-            "id": id,
-            "url": url,
-            "events": events,
-            "secret": secret,
+            "id": made.id,
+            "url": made.url,
+            "events": made.events,
+            "secret": made.secret,
         })),
     ))
 }
@@ -75,24 +72,6 @@ pub async fn remove(
     }
     tracing::info!(endpoint_id = %id, "webhook_endpoint_removed");
     Ok(Json(json!({ "success": true })))
-}
-
-/// The events asked for, each known, at least one, duplicates dropped.
-fn parse_events(names: &[String]) -> Result<Vec<Event>, String> {
-    if names.is_empty() {
-        return Err(format!(
-            "\"events\" is empty; name at least one of {}",
-            Event::ALL.map(Event::as_str).join(", ")
-        ));
-    }
-    let mut events = Vec::new();
-    for name in names {
-        let event = Event::parse(name)?;
-        if !events.contains(&event) {
-            events.push(event);
-        }
-    }
-    Ok(events)
 }
 
 /// Deliveries shown per endpoint, newest first.

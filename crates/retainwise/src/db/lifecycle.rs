@@ -167,6 +167,24 @@ impl JobRow {
         &self.user
     }
 
+    /// Records which queue message carries the job (in the transaction that sends it).
+    pub async fn set_message_id<'c, E: Executor<'c, Database = Any>>(
+        &self,
+        db: E,
+        message_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "UPDATE {} SET queue_message_id = $1 WHERE id = $2 AND user_id = $3",
+            self.table.name()
+        ))
+        .bind(message_id)
+        .bind(&self.id)
+        .bind(self.user.as_str())
+        .execute(db)
+        .await?;
+        Ok(())
+    }
+
     /// Takes the job for the worker holding `lease`: `QUEUED|RUNNING → RUNNING`, attempt + 1. A
     /// RUNNING row is taken over because the queue re-delivers a message only after its previous
     /// lease expired; a dead-lettered FAILED job is taken too, because its message comes back
@@ -218,6 +236,22 @@ impl JobRow {
         .execute(db)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The heartbeat's look at the row: publishes `progress` (rows so far) when it is `Some`
+    /// and says whether `lease` still holds the job.
+    pub async fn beat(
+        &self,
+        conn: &mut AnyConnection,
+        lease: &str,
+        progress: Option<u64>,
+    ) -> Result<Holding, sqlx::Error> {
+        if let Some(rows) = progress {
+            if self.progress(&mut *conn, lease, rows).await? {
+                return Ok(Holding::Held);
+            }
+        }
+        self.holding(conn, lease).await
     }
 
     /// The job's status, or `None` when there is no such job for this user.
@@ -361,11 +395,12 @@ impl JobRow {
 
     /// `QUEUED|RUNNING → CANCELLED`, asked by the owner. A queued job is then never started
     /// (its message is deleted when a worker receives it); a running attempt learns it at its
-    /// next heartbeat, stops at its next batch and records nothing.
+    /// next heartbeat, stops at its next batch and records nothing. `completed_at` stays
+    /// empty (nothing completed); `updated_at` says when it was cancelled.
     pub async fn cancel(&self, conn: &mut AnyConnection) -> Result<Cancelled, sqlx::Error> {
         let now = now_ms();
         let done = sqlx::query(&format!(
-            "UPDATE {} SET status = 'CANCELLED', completed_at = $1, updated_at = $1, \
+            "UPDATE {} SET status = 'CANCELLED', updated_at = $1, \
              lease_token = NULL WHERE id = $2 AND user_id = $3 AND status IN ('QUEUED', 'RUNNING')",
             self.table.name()
         ))

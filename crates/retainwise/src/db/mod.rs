@@ -22,10 +22,8 @@ pub use direct_uploads::{claim_direct_upload, DirectUploadRow, NewDirectUpload};
 pub use explanation::set_explanation;
 pub use lifecycle::{Cancelled, Holding, JobRow, JobStatus, UnknownStatus, Value};
 
-pub use models::{
-    insert_training, set_training_message_id, ModelRow, NewTraining, TrainingRow, EVERYONE,
-};
-pub use predictions::{insert_queued, set_message_id, NewPrediction, PredictionRow};
+pub use models::{insert_training, ModelRow, NewTraining, TrainingRow, EVERYONE};
+pub use predictions::{insert_queued, NewPrediction, PredictionRow};
 
 /// A prediction's status: the one [`JobStatus`] of every job.
 pub type PredictionStatus = JobStatus;
@@ -69,25 +67,6 @@ impl JobTable {
             _ => "",
         }
     }
-}
-
-/// Records which queue message carries job `id` of `table`, on `conn` (the transaction that
-/// inserted the job and sent the message).
-async fn set_job_message_id(
-    conn: &mut sqlx::AnyConnection,
-    table: JobTable,
-    id: &str,
-    message_id: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "UPDATE {} SET queue_message_id = $1 WHERE id = $2",
-        table.name()
-    ))
-    .bind(message_id)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 /// A handle on the application database; cheap to clone.

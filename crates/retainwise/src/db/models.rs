@@ -136,21 +136,6 @@ pub async fn insert_training(
     Ok(())
 }
 
-/// Records which queue message carries a training (same transaction as [`insert_training`]).
-pub async fn set_training_message_id(
-    conn: &mut AnyConnection,
-    id: TrainingId,
-    message_id: &str,
-) -> Result<(), sqlx::Error> {
-    super::set_job_message_id(
-        conn,
-        super::JobTable::Trainings,
-        &id.to_string(),
-        message_id,
-    )
-    .await
-}
-
 impl Db {
     /// Registers a model: `owner` `None` for the operator's. An id already registered keeps its
     /// first owner and gets the artifact key if it had none (ids are content hashes, so the

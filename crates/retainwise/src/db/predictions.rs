@@ -150,21 +150,6 @@ pub(super) async fn insert_upload(
     Ok(())
 }
 
-/// Records which queue message carries a prediction (same transaction as [`insert_queued`]).
-pub async fn set_message_id(
-    conn: &mut AnyConnection,
-    id: PredictionId,
-    message_id: &str,
-) -> Result<(), sqlx::Error> {
-    super::set_job_message_id(
-        conn,
-        super::JobTable::Predictions,
-        &id.to_string(),
-        message_id,
-    )
-    .await
-}
-
 impl Db {
     /// One of `user`'s predictions, or `None` (also when it belongs to someone else).
     pub async fn prediction(

@@ -11,7 +11,6 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::charts::{self, Bar};
 use super::error::WebError;
@@ -21,44 +20,8 @@ use super::predictions::{downloads, find, status};
 use super::{WebState, WebUser};
 use crate::db::{PredictionRow, PredictionStatus};
 
-/// The parts of the stored summary the dashboard shows. Summaries written before a field
-/// existed still load (the field is then absent and the page says so).
-#[derive(Debug, Default, Deserialize)]
-struct Summary {
-    #[serde(default)]
-    rows_scored: u64,
-    #[serde(default)]
-    rows_rejected: u64,
-    #[serde(default)]
-    risk_counts: Counts,
-    #[serde(default)]
-    mean_churn_probability: f64,
-    #[serde(default)]
-    issues: Vec<Issue>,
-    #[serde(default)]
-    ignored_columns: Vec<String>,
-    portfolio: Option<PortfolioSummary>,
-    validation: Option<ValidationSummary>,
-}
-
-/// The validation report's balance and warning count (absent in older summaries).
-#[derive(Debug, Default, Deserialize)]
-struct ValidationSummary {
-    #[serde(default)]
-    balance: String,
-    #[serde(default)]
-    warnings_total: u64,
-    /// Model inputs the file had no column for (scored as missing in every row).
-    #[serde(default)]
-    absent_inputs: Vec<String>,
-    /// Rows repeating an earlier row's customer id (also counted in `warnings_total`).
-    #[serde(default)]
-    duplicate_ids: u64,
-}
-
-// The summary's parts are the model's own types (the summary is the stored `ScoreReport`).
-use retainwise_model::portfolio::Portfolio as PortfolioSummary;
-use retainwise_model::{RiskCounts as Counts, RiskLevel, RowIssue as Issue};
+use retainwise_model::portfolio::Portfolio;
+use retainwise_model::{RiskLevel, ScoreReport};
 
 /// `GET /predictions/{id}`.
 pub async fn page(
@@ -125,11 +88,14 @@ fn status_box(row: &PredictionRow) -> Markup {
 }
 
 fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
-    let summary: Summary = row
+    // The summary is the stored `ScoreReport`; one stored before a part existed reads with
+    // that part empty, and the page says so.
+    let summary: ScoreReport = row
         .summary
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
+    let portfolio = Some(&summary.portfolio).filter(|p| !p.is_empty());
     let c = &summary.risk_counts;
     let total = summary.rows_scored;
     let mean = summary.mean_churn_probability;
@@ -152,7 +118,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 }
                 (card("Average churn probability", &format::percent(mean), "mean over scored customers"))
                 (card("Average retention probability", &format::retention_percent(mean), "1 − churn"))
-                (revenue_card(summary.portfolio.as_ref()))
+                (revenue_card(portfolio))
             }
             p { a.button href=(customers) { "Open the customers table" } }
         }
@@ -169,7 +135,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
             }
             div.chart-box {
                 h2 { "Churn probability" }
-                @match &summary.portfolio {
+                @match portfolio {
                     Some(p) => (charts::histogram("hist", &p.probability_histogram, t.medium, t.high)),
                     None => p.hint { "The histogram is not available for this prediction: it was scored before the figure existed. Upload the file again to see it." },
                 }
@@ -177,7 +143,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
         }
         section aria-labelledby="drivers" {
             h2 #drivers { "Top risk drivers" }
-            @match &summary.portfolio {
+            @match portfolio {
                 Some(p) if !p.top_drivers.is_empty() => {
                     p.hint { "How often each column is among a customer's three largest risk drivers (exact TreeSHAP values), and its average effect on churn probability then." }
                     div.charts {
@@ -208,7 +174,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 None => p.hint { "Not available for this prediction: it was scored before the figure existed." },
             }
         }
-        @if let Some(v) = summary.validation.as_ref().filter(|v| !v.balance.is_empty()) {
+        @if let Some(v) = Some(&summary.validation).filter(|v| !v.balance.is_empty()) {
             p #balance { "Every row accounted for: " (v.balance) "."
                 @let values = v.warnings_total.saturating_sub(v.duplicate_ids);
                 @if values > 0 {
@@ -285,7 +251,7 @@ fn card_link(label: &str, value: &str, note: &str, href: &str, level: &str) -> M
     }
 }
 
-fn revenue_card(p: Option<&PortfolioSummary>) -> Markup {
+fn revenue_card(p: Option<&Portfolio>) -> Markup {
     match p {
         Some(p) if p.revenue_column.is_some() && p.revenue_customers > 0 => {
             let (at_risk, monthly) = (
@@ -336,21 +302,24 @@ mod tests {
         )
         .unwrap();
         let json = serde_json::to_string(&report).unwrap();
-        let summary: Summary = serde_json::from_str(&json).unwrap();
+        let summary: ScoreReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(summary, report, "the stored summary reads back whole");
         assert_eq!(summary.rows_scored, report.rows_scored);
         let c = &summary.risk_counts;
         assert_eq!(c.high + c.medium + c.low, report.rows_scored);
-        let p = summary.portfolio.expect("portfolio");
+        let p = &summary.portfolio;
+        assert!(!p.is_empty());
         assert_eq!(
             p.probability_histogram.iter().sum::<u64>(),
             report.rows_scored
         );
         assert_eq!(p.revenue_column.as_deref(), Some("MonthlyCharges"));
         // A summary stored before the portfolio existed still loads.
-        let old: Summary = serde_json::from_str(
+        let old: ScoreReport = serde_json::from_str(
             r#"{"rows_scored":3,"risk_counts":{"high":1,"medium":1,"low":1}}"#,
         )
         .unwrap();
-        assert!(old.portfolio.is_none());
+        assert!(old.portfolio.is_empty());
+        assert_eq!(old.risk_counts.high, 1);
     }
 }

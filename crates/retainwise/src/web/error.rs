@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::layout::{self, Nav};
-use crate::api::ApiError;
+use crate::http::ApiError;
 
 /// A page that could not be shown: its status and what the reader should do.
 #[derive(Debug)]

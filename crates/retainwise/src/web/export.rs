@@ -91,7 +91,7 @@ pub async fn xlsx(
     // Held by the thread that writes the workbook, so a client that gives up does not free it
     // before that work ends.
     let slot = state.exports.take(&user).ok_or_else(|| {
-        WebError::from(crate::api::ApiError::TooManyRequests {
+        WebError::from(crate::http::ApiError::TooManyRequests {
             retry_after: std::time::Duration::from_secs(10),
             what: "Excel exports at once: two of yours are being prepared; wait for them",
         })
@@ -128,9 +128,9 @@ pub async fn xlsx(
     drop(tx);
     let file = writer
         .await
-        .map_err(|e| WebError::from(crate::api::ApiError::Internal(e.into())))?
+        .map_err(|e| WebError::from(crate::http::ApiError::Internal(e.into())))?
         .map_err(|e| {
-            WebError::from(crate::api::ApiError::Internal(
+            WebError::from(crate::http::ApiError::Internal(
                 e.context("writing the workbook"),
             ))
         })?;
@@ -138,7 +138,10 @@ pub async fn xlsx(
         .filename
         .trim_end_matches(".csv")
         .trim_end_matches(".CSV");
-    let name = format!("{}_predictions.xlsx", crate::api::ascii_filename(stem));
+    let name = format!(
+        "{}_predictions.xlsx",
+        crate::http::attachment::ascii_filename(stem)
+    );
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(
         tokio::fs::File::from_std(file),
     ));

@@ -12,6 +12,8 @@ pub enum Nav {
     Upload,
     /// The predictions list and everything under a prediction.
     Predictions,
+    /// The webhooks and their deliveries.
+    Webhooks,
     /// Neither (sign-in, errors).
     None,
 }
@@ -37,6 +39,7 @@ pub fn page(title: &str, nav: Nav, sign_out: bool, body: Markup) -> Markup {
                         ul {
                             li { a href="/" aria-current=[current(nav, Nav::Upload)] { "Upload" } }
                             li { a href="/predictions" aria-current=[current(nav, Nav::Predictions)] { "Predictions" } }
+                            li { a href="/webhooks" aria-current=[current(nav, Nav::Webhooks)] { "Webhooks" } }
                         }
                     }
                     @if sign_out {

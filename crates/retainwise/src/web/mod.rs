@@ -9,9 +9,11 @@
 //! | `GET /predictions/{id}/customers?level=&q=&sort=&page=` | the customers table, filtered and paginated on the server |
 //! | `GET /predictions/{id}/customers/{row}` | one customer's explanation |
 //! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
+//! | `GET|POST /webhooks`, `POST /webhooks/{id}/remove` | signed webhook endpoints: list, add (secret shown once), remove |
+//! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
 //! | `GET|POST /signin`, `POST /signout` | sign-in with an API key kept in an HttpOnly cookie (when sign-in is configured) |
 //!
-//! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::api::CurrentUser)
+//! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::http::CurrentUser)
 //! (so the same authentication, rate limit and per-user scoping apply) with a redirect to the
 //! sign-in page instead of a JSON 401. Filters and the page number live in the URL, so a view can
 //! be shared and reloaded. The pages follow the API's Content-Security-Policy: no inline script
@@ -24,21 +26,23 @@ mod dashboard;
 mod error;
 mod export;
 mod format;
-pub mod index;
+/// The customers index (it moved to the crate's root: the API's dashboard call reads it too).
+pub use crate::customer_index as index;
 mod layout;
 mod predictions;
 mod query;
 pub mod session;
-mod site;
 mod upload;
+mod webhooks;
 
 use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use crate::http::session::SESSION_COOKIE;
 pub use index::{CustomerIndex, IndexCache};
-pub use session::{WebUser, SESSION_COOKIE};
+pub use session::WebUser;
 
 use crate::app::App;
 
@@ -75,6 +79,13 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
         .route("/predictions/{id}/customers", get(customers::table))
         .route("/predictions/{id}/customers/{row}", get(customers::detail))
         .route("/predictions/{id}/export.xlsx", get(export::xlsx))
+        .route("/webhooks", get(webhooks::page).post(webhooks::add))
+        .route("/webhooks/{id}", get(webhooks::deliveries))
+        .route("/webhooks/{id}/remove", post(webhooks::remove))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redrive",
+            post(webhooks::redrive),
+        )
         .route("/signin", get(session::page).post(session::sign_in))
         .route("/signout", post(session::sign_out))
         .route("/static/{file}", get(assets::serve))

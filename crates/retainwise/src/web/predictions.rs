@@ -13,10 +13,10 @@ use super::error::WebError;
 use super::format;
 use super::layout::{self, Nav};
 use super::query::{page_number, WebQuery};
-use super::site::{request_site, Site};
 use super::{WebState, WebUser};
 use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{PredictionId, UserId};
+use crate::http::site::{request_site, Site};
 
 /// Jobs per page.
 const PER_PAGE: u32 = 20;

@@ -2,11 +2,12 @@
 //! JWT. The server checks it once and starts a server-side session (see
 //! [`crate::auth::SESSION_PREFIX`]); the browser keeps only the random session id, in an
 //! `HttpOnly; SameSite=Strict` cookie (`__Host-` prefixed and `Secure` over HTTPS), which
-//! [`CurrentUser`] accepts in place of an `Authorization` header. The key itself never leaves
+//! [`CurrentUser`] accepts in place of an `Authorization` header (the cookie's check is
+//! `http/session.rs`). The key itself never leaves
 //! the sign-in request: other applications on the same host (cookies ignore ports) no longer
 //! receive it, and a key or a session id of another server planted in the cookie signs nobody in.
 //!
-//! Requests that change state with the cookie must come from this site (`web::site`), on
+//! Requests that change state with the cookie must come from this site (`http::site`), on
 //! top of `SameSite=Strict`.
 //!
 //! With no sign-in configured there is nothing to sign in to: the server acts for the local user
@@ -26,21 +27,13 @@ use axum::extract::ConnectInfo;
 
 use super::error::WebError;
 use super::layout::{self, Nav};
-use super::site::{request_site, Site};
 use super::WebState;
-use crate::api::{ApiError, CurrentUser};
 use crate::app::App;
-use crate::config::HttpConfig;
 use crate::domain::UserId;
+use crate::http::session::{cookie_name, is_secure, read_cookie};
+use crate::http::site::{request_site, Site};
+use crate::http::{ApiError, CurrentUser};
 use crate::log_safe::{client_warnings, Clip};
-
-/// Name of the session cookie over plain HTTP (loopback); its value is a session id.
-pub const SESSION_COOKIE: &str = "retainwise_session";
-
-/// Name of the session cookie over HTTPS: the `__Host-` prefix makes browsers refuse it unless
-/// it was set by a secure page of this very host, for the whole site, without `Domain`
-/// (RFC 6265bis §4.1.3.2), so a sibling subdomain or a plain-HTTP page cannot plant one.
-pub const SECURE_SESSION_COOKIE: &str = "__Host-retainwise_session";
 
 /// The signed-in user of a page. Like [`CurrentUser`], but a missing or refused credential
 /// redirects to the sign-in page (coming back here afterwards) instead of answering JSON 401.
@@ -65,93 +58,6 @@ impl FromRequestParts<WebState> for WebUser {
             Err(e) => Err(WebError::from(e).into_response()),
         }
     }
-}
-
-/// The user of the session cookie a request carries, for [`CurrentUser`]: `Ok(None)` when
-/// there is no cookie, the request has an `Authorization` header (which wins), or no sign-in
-/// is configured.
-///
-/// Errors: a request with the cookie that changes state (any method but GET, HEAD, OPTIONS)
-/// and does not come from this site: [`ApiError::BadRequest`] saying so; a cookie that is no
-/// live session of this server (expired, signed out, its key revoked, planted):
-/// [`ApiError::Unauthorized`]; the database unreachable.
-pub async fn session_user(parts: &Parts, app: &App) -> Result<Option<UserId>, ApiError> {
-    if parts.headers.contains_key(header::AUTHORIZATION) || !app.auth.is_required() {
-        return Ok(None);
-    }
-    let Some(id) = read_cookie(
-        &parts.headers,
-        cookie_name(&parts.headers, &app.config.http),
-    ) else {
-        return Ok(None);
-    };
-    if !parts.method.is_safe() && request_site(&parts.headers, &app.config.http) != Site::Same {
-        return Err(ApiError::BadRequest(
-            "refused: this request changes data with your sign-in cookie but does not come from this site (Origin header missing or different)"
-                .to_owned(),
-        ));
-    }
-    match app.db.session_user(&id).await? {
-        Some(user) => Ok(Some(user)),
-        None => Err(ApiError::Unauthorized),
-    }
-}
-
-/// Whether the browser reaches this server over HTTPS: `RETAINWISE_PUBLIC_URL` says so, or
-/// (without it) the request names a host other than a loopback one, which only a TLS-ending
-/// proxy should serve.
-fn is_secure(headers: &HeaderMap, http: &HttpConfig) -> bool {
-    match &http.public_origin {
-        Some(_) => http.is_https(),
-        None => !is_loopback_host(headers),
-    }
-}
-
-/// The session cookie's name for this request ([`SECURE_SESSION_COOKIE`] over HTTPS).
-fn cookie_name(headers: &HeaderMap, http: &HttpConfig) -> &'static str {
-    if is_secure(headers, http) {
-        SECURE_SESSION_COOKIE
-    } else {
-        SESSION_COOKIE
-    }
-}
-
-/// Refuses a state-changing request that a browser sent from another site (its `Origin` names
-/// neither this host nor a configured CORS origin), whatever the credentials: without sign-in,
-/// the local user needs no credential at all, so a page elsewhere could otherwise make the
-/// browser post a file here. Clients that send no `Origin` (curl, scripts) are not affected.
-///
-/// Errors: [`ApiError::BadRequest`] naming the refused origin.
-pub fn check_cross_site(
-    parts: &Parts,
-    http: &HttpConfig,
-    cors_origins: &[String],
-) -> Result<(), ApiError> {
-    if parts.method.is_safe() {
-        return Ok(());
-    }
-    let origin = match request_site(&parts.headers, http) {
-        Site::Same | Site::Unknown => return Ok(()),
-        Site::Cross(origin) => origin,
-    };
-    if cors_origins.iter().any(|o| o.eq_ignore_ascii_case(&origin)) {
-        return Ok(());
-    }
-    Err(ApiError::BadRequest(format!(
-        "refused: a page on {origin} may not change data here (cross-site request)"
-    )))
-}
-
-fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 /// Query of the sign-in page: where to go afterwards.
@@ -203,7 +109,7 @@ pub async fn sign_in(
         );
     }
     let client =
-        crate::api::limits::client_ip(peer.ip(), headers, &app.config.http.trusted_proxies);
+        crate::http::limits::client_ip(peer.ip(), headers, &app.config.http.trusted_proxies);
     let bearer = format!("Bearer {key}");
     let credential = match app.auth.credential(&app.db, Some(&bearer)).await {
         Ok(credential) => credential,
@@ -359,15 +265,6 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'+' | b'/' | b'=')
 }
 
-fn is_loopback_host(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
-}
-
 /// Percent-encodes `s` for a query value (RFC 3986 unreserved characters kept).
 pub fn form_urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -409,13 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_session_cookie() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; retainwise_session=rwk_abc ; b=2"),
-        );
-        assert_eq!(read_cookie(&h, SESSION_COOKIE).as_deref(), Some("rwk_abc"));
+    fn encodes_a_query_value() {
         assert_eq!(form_urlencode("/p?x=1&y"), "/p%3Fx%3D1%26y");
     }
 }

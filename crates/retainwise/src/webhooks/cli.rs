@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::endpoints::{self, Event};
-use super::{destination, signing};
+use super::endpoints;
 use crate::config::Settings;
 use crate::domain::UserId;
 
@@ -54,16 +53,10 @@ pub async fn run(settings: &Settings, command: WebhookCommand) -> anyhow::Result
     match command {
         WebhookCommand::Add { user, url, events } => {
             let user = parse_user(&user)?;
-            let events = events
-                .iter()
-                .map(|e| Event::parse(e.trim()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(anyhow::Error::msg)?;
-            destination::check(&url, config.webhook_allow_private)
+            let made = super::register(db.pool(), &config, &user, &url, &events)
                 .await
                 .map_err(anyhow::Error::msg)?;
-            let secret = signing::new_secret();
-            let id = endpoints::insert(db.pool(), &user, url.trim(), &events, &secret).await?;
+            let (id, secret) = (made.id, made.secret);
             println!("{secret}");
             eprintln!(
                 "webhook {id} for user {} created; its secret is shown only now, give it to the \

@@ -21,12 +21,29 @@ pub struct Destination {
     pub addrs: Vec<SocketAddr>,
 }
 
+/// `raw` as it may be shown (listings, the CLI, error messages, logs): a user name and password
+/// in the URL (`https://user:pass@host/`, RFC 3986 §3.2.1 userinfo) are replaced by `***`, since
+/// a receiver's basic-auth password is a secret like the signing one.
+pub fn redacted(raw: &str) -> String {
+    let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
+        return raw.to_owned();
+    };
+    let rest = &raw[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &raw[..scheme_end], &rest[at..]),
+        None => raw.to_owned(),
+    }
+}
+
 /// Checks `raw` and resolves its host.
 ///
 /// Errors: a sentence naming the URL and what is wrong (not http(s), no host, a host that does
 /// not resolve, or one resolving to a non-public address while `allow_private` is false).
 pub async fn check(raw: &str, allow_private: bool) -> Result<Destination, String> {
-    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    let parsed = Url::parse(raw.trim());
+    let raw = &redacted(raw);
+    let url = parsed.map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
             "{raw:?} has scheme {:?}; a webhook URL must be http:// or https://",
@@ -105,6 +122,23 @@ pub fn is_public(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_is_redacted_and_nothing_else() {
+        assert_eq!(
+            redacted("https://user:pass@host.example/x?a=b@c"),
+            "https://***@host.example/x?a=b@c"
+        );
+        assert_eq!(
+            redacted("https://token@host.example"),
+            "https://***@host.example"
+        );
+        assert_eq!(
+            redacted("https://host.example/a@b"),
+            "https://host.example/a@b"
+        );
+        assert_eq!(redacted("not a url"), "not a url");
+    }
 
     #[test]
     fn special_ranges_are_not_public() {

@@ -64,11 +64,12 @@ impl Event {
 pub struct Endpoint {
     /// `we_` + 32 hex digits.
     pub id: String,
-    /// Where deliveries are POSTed.
+    /// Where deliveries are POSTed, a user name and password in it shown as `***`.
     pub url: String,
     /// The events it receives.
     pub events: Vec<String>,
-    /// Registration time, Unix milliseconds.
+    /// Registration time, Unix milliseconds (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub created_at: i64,
 }
 
@@ -125,7 +126,7 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
         .into_iter()
         .map(|(id, url, events, created_at)| Endpoint {
             id,
-            url,
+            url: super::destination::redacted(&url),
             events: split(&events).map(str::to_owned).collect(),
             created_at,
         })
@@ -208,21 +209,24 @@ pub struct DeliveryRow {
     pub attempt: i64,
     /// The receiver's last HTTP status, if it answered.
     pub last_status_code: Option<i64>,
-    /// When the delivery gave up after its retries (Unix ms); a redrive sends it again.
+    /// When the delivery gave up after its retries (Unix ms; RFC 3339 in JSON); a redrive
+    /// sends it again.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339_opt")]
     pub dead_lettered_at: Option<i64>,
-    /// Queued at, Unix ms.
+    /// Queued at, Unix ms (RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub queued_at: i64,
 }
 
 /// The latest `limit` deliveries of `user`'s endpoint `id`, newest first; `None` when `user`
-/// has no such endpoint (removed ones included).
+/// has no such endpoint, or removed it (its deliveries go with it, as far as its owner sees).
 pub async fn deliveries(
     db: &sqlx::AnyPool,
     user: &UserId,
     id: &str,
     limit: i64,
 ) -> Result<Option<Vec<DeliveryRow>>, sqlx::Error> {
-    if target(db, user, id).await?.is_none() {
+    if !target(db, user, id).await?.is_some_and(|t| t.enabled) {
         return Ok(None);
     }
     type Row = (
@@ -272,4 +276,28 @@ pub async fn deliveries(
             )
             .collect(),
     ))
+}
+
+/// The queue message of `user`'s delivery `delivery` to endpoint `endpoint` (not removed):
+/// `None` when there is no such delivery, `Some(None)` when it is not dead-lettered (nothing to
+/// redrive), else `Some(Some(message id))`.
+pub async fn dead_delivery_message(
+    db: &sqlx::AnyPool,
+    user: &UserId,
+    endpoint: &str,
+    delivery: &str,
+) -> Result<Option<Option<String>>, sqlx::Error> {
+    if !target(db, user, endpoint).await?.is_some_and(|t| t.enabled) {
+        return Ok(None);
+    }
+    let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT queue_message_id, dead_lettered_at FROM webhook_deliveries \
+         WHERE id = $1 AND endpoint_id = $2 AND user_id = $3",
+    )
+    .bind(delivery)
+    .bind(endpoint)
+    .bind(user.as_str())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(message, dead)| message.filter(|_| dead.is_some())))
 }

@@ -6,3 +6,86 @@ pub mod cli;
 pub mod destination;
 pub mod endpoints;
 pub mod signing;
+
+use crate::domain::UserId;
+use endpoints::Event;
+
+/// An endpoint just registered: the only time its secret is shown.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// `we_` + 32 hex digits.
+    pub id: String,
+    /// The URL as shown (userinfo redacted, [`destination::redacted`]).
+    pub url: String,
+    /// The events it receives, known and without duplicates.
+    pub events: Vec<Event>,
+    /// The `whsec_…` signing secret.
+    pub secret: String,
+}
+
+/// Why [`register`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The request is at fault: a sentence naming the field and what is expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Registers an endpoint for `user` with the checks every way in shares (the API, the web
+/// page, the CLI): events known and at least one (duplicates dropped), the URL http(s) and
+/// resolving to public addresses unless `RETAINWISE_WEBHOOK_ALLOW_PRIVATE`, and
+/// `RETAINWISE_PUBLIC_URL` set, since an event's `results_url` is absolute under it (a worker
+/// cannot tell the address users reach the API at, and a relative URL means nothing to a
+/// receiver).
+///
+/// Errors: [`RegisterError::Invalid`] naming what to fix; the database's.
+pub async fn register(
+    db: &sqlx::AnyPool,
+    config: &crate::config::Config,
+    user: &UserId,
+    url: &str,
+    events: &[String],
+) -> Result<Registered, RegisterError> {
+    if config.http.public_origin.is_none() {
+        return Err(RegisterError::Invalid(
+            "webhooks need the address users reach this service at, for the results URL in \
+             every event: the operator sets RETAINWISE_PUBLIC_URL (e.g. https://churn.example.com)"
+                .to_owned(),
+        ));
+    }
+    let events = parse_events(events).map_err(RegisterError::Invalid)?;
+    destination::check(url, config.webhook_allow_private)
+        .await
+        .map_err(RegisterError::Invalid)?;
+    let secret = signing::new_secret();
+    let url = url.trim();
+    let id = endpoints::insert(db, user, url, &events, &secret).await?;
+    tracing::info!(endpoint_id = %id, "webhook_endpoint_created");
+    Ok(Registered {
+        id,
+        url: destination::redacted(url),
+        events,
+        secret,
+    })
+}
+
+/// The events asked for, each known, at least one, duplicates dropped.
+fn parse_events(names: &[String]) -> Result<Vec<Event>, String> {
+    let mut events = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let event = Event::parse(name)?;
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    if events.is_empty() {
+        return Err(format!(
+            "\"events\" is empty; name at least one of {}",
+            Event::ALL.map(Event::as_str).join(", ")
+        ));
+    }
+    Ok(events)
+}

@@ -28,10 +28,11 @@ use retainwise_queue::{Delivery, QueueError};
 
 use super::failure_points::FailurePoint;
 use super::heartbeat::Heartbeat;
-use super::kind::{Checks, Job, JobContext, JobRecord, LogId};
-use super::{public_text, JobError, Outcome, WorkerOptions};
+use super::kind::{Checks, Job, JobContext, LogId};
+use super::retry::Next;
+use super::{public_text, JobError, Outcome, RetryPolicy, WorkerOptions};
 use crate::app::App;
-use crate::db::{Holding, JobStatus};
+use crate::db::{Holding, JobRow, JobStatus};
 use crate::error_chain::Chain;
 
 /// Logs `$level` event with the job's id in its kind's field (see [`LogId`]).
@@ -73,12 +74,12 @@ pub(super) async fn drive<J: Job>(
         Err(reason) => return reject_invalid::<J>(app, &delivery, named, &reason).await,
     };
     let record = job.record();
-    let id = record.log_id();
+    let id = record.id().to_owned();
     let lease = delivery.receipt.as_str();
     points.pass(FailurePoint::BeforeStart);
     let attempt = match async {
         let mut c = conn(app).await?;
-        record.start(&mut c, lease).await
+        record.start(&mut *c, lease).await
     }
     .await
     {
@@ -86,7 +87,7 @@ pub(super) async fn drive<J: Job>(
         Ok(None) => return skip_finished::<J>(app, &delivery, &record, &id).await,
         Err(e) => {
             let e = JobError::from(e);
-            return retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, false)
+            return retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, None)
                 .await;
         }
     };
@@ -144,11 +145,24 @@ pub(super) async fn drive<J: Job>(
     }
     points.pass(FailurePoint::AfterRun);
     match result {
-        Ok(output) => record_completed(app, options, &delivery, &job, &id, output, started).await,
-        Err(e) if e.is_permanent() => {
-            record_failed::<J>(app, options, &delivery, &record, &id, &e).await
+        Ok(output) => {
+            let columns = job.completed_columns(&output);
+            let outcome = Final::Completed(&columns);
+            let recorded = record_final::<J>(app, options, &delivery, &record, &id, outcome).await;
+            if recorded == Outcome::Completed {
+                job.log_completed(&output, started.elapsed());
+            }
+            recorded
         }
-        Err(e) => retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, true).await,
+        Err(e) if e.is_permanent() => {
+            let reason = public_text::for_owner(&e);
+            let outcome = Final::Failed(&reason);
+            record_final::<J>(app, options, &delivery, &record, &id, outcome).await
+        }
+        Err(e) => {
+            retry_or_dead_letter::<J>(app, options, &delivery, &record, &id, &e, Some(attempt))
+                .await
+        }
     }
 }
 
@@ -157,62 +171,39 @@ async fn conn(app: &App) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::
     app.db.pool().acquire().await
 }
 
-async fn record_completed<J: Job>(
-    app: &App,
-    options: &WorkerOptions,
-    delivery: &Delivery,
-    job: &J,
-    id: &str,
-    output: J::Output,
-    started: Instant,
-) -> Outcome {
-    let lease = delivery.receipt.as_str();
-    let record = job.record();
-    let recorded = async {
-        let mut tx = app.db.pool().begin().await?;
-        if !job.complete(&mut tx, lease, &output).await? {
-            return Ok(false);
-        }
-        J::followups(app, &record, &mut tx, JobStatus::Completed).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(true)
-    }
-    .await;
-    match recorded {
-        Ok(true) => {}
-        Ok(false) => return not_held::<J>(app, delivery, &record, id).await,
-        Err(e) => {
-            job_event!(error, J, id, error = %Chain(&e), "message_processing_failed");
-            // Not acked: the message comes back after its visibility timeout.
-            return Outcome::Retried;
-        }
-    }
-    if let Some(event) = J::EVENTS.status_updated {
-        job_event!(info, J, id, status = "COMPLETED", "{}", event);
-    }
-    job.log_completed(&output, started.elapsed());
-    options.failure_points.pass(FailurePoint::AfterRecord);
-    ack::<J>(app, delivery, id).await;
-    options.failure_points.pass(FailurePoint::AfterAck);
-    Outcome::Completed
+/// The final state a run ends in: COMPLETED with the kind's columns, or FAILED with the
+/// sentence its owner reads.
+#[derive(Clone, Copy)]
+enum Final<'a> {
+    Completed(&'a [(&'static str, crate::db::Value)]),
+    Failed(&'a str),
 }
 
-async fn record_failed<J: Job>(
+/// Records the final state and the kind's follow-ups in one transaction (fenced by the lease:
+/// nothing commits when the attempt no longer holds the job), then acks.
+async fn record_final<J: Job>(
     app: &App,
     options: &WorkerOptions,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
-    error: &JobError,
+    outcome: Final<'_>,
 ) -> Outcome {
     let lease = delivery.receipt.as_str();
-    let reason = public_text::for_owner(error);
+    let status = match outcome {
+        Final::Completed(_) => JobStatus::Completed,
+        Final::Failed(_) => JobStatus::Failed,
+    };
     let recorded = async {
         let mut tx = app.db.pool().begin().await?;
-        if !record.fail(&mut tx, lease, &reason).await? {
+        let held = match outcome {
+            Final::Completed(columns) => record.complete(&mut *tx, lease, columns).await?,
+            Final::Failed(reason) => record.fail(&mut *tx, lease, reason).await?,
+        };
+        if !held {
             return Ok(false);
         }
-        J::followups(app, record, &mut tx, JobStatus::Failed).await?;
+        J::followups(app, record, &mut tx, status).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(true)
     }
@@ -222,25 +213,31 @@ async fn record_failed<J: Job>(
         Ok(false) => return not_held::<J>(app, delivery, record, id).await,
         Err(e) => {
             job_event!(error, J, id, error = %Chain(&e), "message_processing_failed");
+            // Not acked: the message comes back after its visibility timeout.
             return Outcome::Retried;
         }
     }
     if let Some(event) = J::EVENTS.status_updated {
-        job_event!(info, J, id, status = "FAILED", "{}", event);
+        job_event!(info, J, id, status = status.as_str(), "{}", event);
     }
-    job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
+    if let Final::Failed(reason) = outcome {
+        job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
+    }
     options.failure_points.pass(FailurePoint::AfterRecord);
     ack::<J>(app, delivery, id).await;
     options.failure_points.pass(FailurePoint::AfterAck);
-    Outcome::Failed
+    match status {
+        JobStatus::Completed => Outcome::Completed,
+        _ => Outcome::Failed,
+    }
 }
 
 /// A fenced record changed nothing: the job was cancelled meanwhile (ack: it will not run), or
 /// another attempt holds it (leave the message alone).
-async fn not_held<J: Job>(app: &App, delivery: &Delivery, record: &J::Record, id: &str) -> Outcome {
+async fn not_held<J: Job>(app: &App, delivery: &Delivery, record: &JobRow, id: &str) -> Outcome {
     match async {
         let mut c = conn(app).await?;
-        record.status(&mut c).await
+        record.status(&mut *c).await
     }
     .await
     {
@@ -266,62 +263,105 @@ async fn cancelled<J: Job>(app: &App, delivery: &Delivery, id: &str) -> Outcome 
     Outcome::Cancelled
 }
 
-/// A transient failure: back to QUEUED and retried after a backoff, or, on the last allowed
-/// receive, dead-lettered and closed by the kind's [`Job::on_dead_letter`]. `started` says
-/// whether the record is this attempt's to write.
+/// A transient failure: back to QUEUED and retried after a delay, or, once the kind's
+/// [`Job::retry`] policy gives up, dead-lettered and closed by the kind's
+/// [`Job::on_dead_letter`]. `attempt` is this attempt's number when it started (the record is
+/// then this attempt's to write), `None` when the start itself failed.
 async fn retry_or_dead_letter<J: Job>(
     app: &App,
     options: &WorkerOptions,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
     error: &JobError,
-    started: bool,
+    attempt: Option<i64>,
 ) -> Outcome {
     let lease = delivery.receipt.as_str();
     let cause = Chain(error).to_string();
-    job_event!(error, J, id, receive_count = delivery.receive_count, error = %cause, "message_processing_failed");
-    if delivery.receive_count >= app.config.max_receives {
-        let reason = format!("after {} attempts: {cause}", delivery.receive_count);
-        if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
-            tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering failed; the queue will retry the message");
-            return Outcome::Retried;
+    job_event!(error, J, id, receive_count = delivery.receive_count, attempt, error = %cause, "message_processing_failed");
+    let policy = J::retry(&app.config);
+    let next = policy.next(
+        attempt,
+        delivery.receive_count,
+        app.config.max_receives,
+        || {
+            retainwise_queue::backoff(
+                delivery.receive_count,
+                options.retry_base,
+                options.retry_max,
+            )
+        },
+    );
+    let (delay, fresh_round) = match next {
+        Next::DeadLetter => {
+            let tries = match (&policy, attempt) {
+                (RetryPolicy::Schedule(_), Some(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+                _ => delivery.receive_count,
+            };
+            return give_up::<J>(app, delivery, record, id, &cause, tries).await;
         }
-        // The owner reads a plain sentence; the queue and the log keep `reason`. The message
-        // was dead-lettered under this receipt, so no other attempt holds the job.
-        let shown = public_text::gave_up(delivery.receive_count);
-        if let Err(e) = async {
-            let mut tx = app.db.pool().begin().await?;
-            let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
-            tx.commit().await.map(|()| closed)
-        }
-        .await
-        {
-            tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "closing a dead-lettered job failed; the sweeper closes it");
-        }
-        job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
-        return Outcome::DeadLettered;
-    }
-    if started {
+        Next::Nack(delay) => (delay, false),
+        Next::Reschedule(delay) => (delay, true),
+    };
+    if attempt.is_some() {
         let shown = public_text::for_owner(error);
         if let Err(e) = async {
             let mut c = conn(app).await?;
-            record.requeue(&mut c, lease, &shown).await
+            record.requeue(&mut *c, lease, &shown).await
         }
         .await
         {
             job_event!(warn, J, id, error = %Chain(&e), "recording the retry failed");
         }
     }
-    let delay = retainwise_queue::backoff(
-        delivery.receive_count,
-        options.retry_base,
-        options.retry_max,
-    );
-    if let Err(e) = app.queue.nack(&delivery.receipt, delay, &cause).await {
+    let handed_back = if fresh_round {
+        job_event!(
+            info,
+            J,
+            id,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            "job_retry_scheduled"
+        );
+        app.queue.reschedule(&delivery.receipt, delay, &cause).await
+    } else {
+        app.queue.nack(&delivery.receipt, delay, &cause).await
+    };
+    if let Err(e) = handed_back {
         tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "nack failed; the message returns after its visibility timeout");
     }
     Outcome::Retried
+}
+
+/// Dead-letters the message after `tries` attempts and closes the job through the kind's
+/// [`Job::on_dead_letter`].
+async fn give_up<J: Job>(
+    app: &App,
+    delivery: &Delivery,
+    record: &JobRow,
+    id: &str,
+    cause: &str,
+    tries: u32,
+) -> Outcome {
+    let reason = format!("after {tries} attempts: {cause}");
+    if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
+        tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "dead-lettering failed; the queue will retry the message");
+        return Outcome::Retried;
+    }
+    // The owner reads a plain sentence; the queue and the log keep `reason`. The message
+    // was dead-lettered under this receipt, so no other attempt holds the job.
+    let shown = public_text::gave_up(tries);
+    if let Err(e) = async {
+        let mut tx = app.db.pool().begin().await?;
+        let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
+        tx.commit().await.map(|()| closed)
+    }
+    .await
+    {
+        tracing::warn!(message_id = %delivery.message_id, error = %Chain(&e), "closing a dead-lettered job failed; the sweeper closes it");
+    }
+    job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
+    Outcome::DeadLettered
 }
 
 /// The job is finished or cancelled: delete the duplicate, do nothing else. One that does not
@@ -329,12 +369,12 @@ async fn retry_or_dead_letter<J: Job>(
 async fn skip_finished<J: Job>(
     app: &App,
     delivery: &Delivery,
-    record: &J::Record,
+    record: &JobRow,
     id: &str,
 ) -> Outcome {
     match async {
         let mut c = conn(app).await?;
-        record.status(&mut c).await
+        record.status(&mut *c).await
     }
     .await
     {
@@ -364,7 +404,7 @@ async fn skip_finished<J: Job>(
 async fn reject_invalid<J: Job>(
     app: &App,
     delivery: &Delivery,
-    named: Option<J::Record>,
+    named: Option<JobRow>,
     reason: &str,
 ) -> Outcome {
     tracing::warn!(message_id = %delivery.message_id, kind = J::KIND, reason, "message_validation_failed");
@@ -448,15 +488,7 @@ pub(super) async fn close_dead<J: Job>(
     .await?;
     if closed {
         let event = J::EVENTS.status_updated.unwrap_or(J::EVENTS.failed);
-        job_event!(
-            info,
-            J,
-            record.log_id(),
-            status = "FAILED",
-            reason,
-            "{}",
-            event
-        );
+        job_event!(info, J, record.id(), status = "FAILED", reason, "{}", event);
     }
     Ok(closed)
 }

@@ -24,9 +24,8 @@ use retainwise_queue::{QueueError, Receipt};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use super::kind::JobRecord;
 use crate::app::App;
-use crate::db::Holding;
+use crate::db::{Holding, JobRow};
 use crate::error_chain::Chain;
 
 /// How often the record is looked at (progress published, a cancel or takeover noticed).
@@ -46,9 +45,9 @@ impl Heartbeat {
     /// Starts beating for `receipt`, received at `received_at`, on `record`: `progress` is
     /// published when it changes, and `stop` is set once the attempt must stop (lease lost, job
     /// taken over or cancelled). `job` names the job in logs.
-    pub fn start<R: JobRecord>(
+    pub fn start(
         app: &App,
-        record: R,
+        record: JobRow,
         job: String,
         receipt: Receipt,
         received_at: Instant,

@@ -1,5 +1,5 @@
-//! What a kind of job is: the [`Job`] trait every kind implements, the [`JobRecord`] its state
-//! lives in, and the [`JobContext`] its run gets. The life cycle around them is written once, in
+//! What a kind of job is: the [`Job`] trait every kind implements and the [`JobContext`] its
+//! run gets. A job's state lives in a [`JobRow`] (any table with the lifecycle columns). The life cycle around them is written once, in
 //! `driver.rs`; a kind says only what is particular to it.
 
 use std::future::Future;
@@ -12,9 +12,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::JobError;
+use super::webhook::{enqueue_event, Subject};
+use super::{JobError, RetryPolicy};
 use crate::app::App;
-use crate::db::{Holding, JobRow, JobStatus};
+use crate::db::{JobRow, JobStatus, Value};
 
 /// One kind of background work. A kind is one file that implements this trait plus one line in
 /// the registration list (`worker/kinds.rs`); the driver gives every kind the same life cycle:
@@ -34,10 +35,16 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// The message body as sent (besides `kind`), decoded with serde. Never trusted as is:
     /// [`Job::validate`] turns it into the job.
     type Payload: Serialize + DeserializeOwned + Send;
-    /// Where the job's state lives and the fenced statements that move it.
-    type Record: JobRecord;
-    /// What a successful run produces, for [`Job::complete`] to record.
+    /// What a successful run produces, recorded through [`Job::completed_columns`].
     type Output: Send + Sync + 'static;
+
+    /// How a transient failure of this kind is retried. By default the queue's own backoff and
+    /// `max_receives` ([`RetryPolicy::Queue`]); a kind with a schedule of its own (webhook
+    /// deliveries, for about a day) reads it from `config`.
+    fn retry(config: &crate::config::Config) -> RetryPolicy {
+        let _ = config;
+        RetryPolicy::Queue
+    }
 
     /// Checks a decoded payload (ids, object paths, age by the queue's send time) and makes the
     /// job. Errors: a sentence naming the field, the raw value and what was expected; the
@@ -46,10 +53,10 @@ pub trait Job: Sized + Send + Sync + 'static {
 
     /// The record a payload names, when its ids parse, whatever else is wrong with it: lets the
     /// driver and the dead-letter sweeper close the job of a message they dead-letter.
-    fn record_named(payload: &Self::Payload) -> Option<Self::Record>;
+    fn record_named(payload: &Self::Payload) -> Option<JobRow>;
 
     /// This job's record.
-    fn record(&self) -> Self::Record;
+    fn record(&self) -> JobRow;
 
     /// Does the work. Checks [`JobContext::should_stop`] at every batch boundary and stores
     /// nothing once it is set. Errors say themselves whether a retry can help
@@ -57,32 +64,36 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// attempt.
     fn run(&self, ctx: &JobContext) -> impl Future<Output = Result<Self::Output, JobError>> + Send;
 
-    /// Records a successful run on `conn` (the driver's transaction, which it commits only when
-    /// this returns true; follow-up jobs enqueued on `conn` commit with the outcome). Fenced by
-    /// `lease`: false when the attempt no longer holds the job (another took it over, or it was
-    /// cancelled), and then nothing is committed.
-    fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        output: &Self::Output,
-    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+    /// The kind's own columns a successful run sets with COMPLETED (counts, result keys, the
+    /// model it made), for the driver's fenced `JobRow::complete`.
+    fn completed_columns(&self, output: &Self::Output) -> Vec<(&'static str, Value)>;
 
-    /// Logs the kind's completion event with its own figures, once `complete` committed.
+    /// Logs the kind's completion event with its own figures, once COMPLETED is committed.
     fn log_completed(&self, output: &Self::Output, took: Duration);
+
+    /// Whose webhook events this kind's outcomes are (`prediction.*`, `training.*`): the
+    /// default [`Job::followups`] sends them. None by default.
+    const WEBHOOK_SUBJECT: Option<Subject> = None;
 
     /// Work that follows a final state of `record`, enqueued on `conn` in the transaction that
     /// records `status` (COMPLETED or FAILED, also a FAILED written by a dead-letter), through
     /// [`crate::worker::enqueue`] with `app`'s queue, so it is neither lost nor sent for an
-    /// outcome that was not recorded. None by default.
+    /// outcome that was not recorded. By default the webhook events of
+    /// [`Job::WEBHOOK_SUBJECT`].
     fn followups(
         app: &App,
-        record: &Self::Record,
+        record: &JobRow,
         conn: &mut AnyConnection,
         status: JobStatus,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
-        let _ = (app, record, conn, status);
-        async { Ok(()) }
+        async move {
+            match Self::WEBHOOK_SUBJECT {
+                Some(subject) => {
+                    enqueue_event(app, conn, subject, record.id(), record.user(), status).await
+                }
+                None => Ok(()),
+            }
+        }
     }
 
     /// What happens when the job's message is dead-lettered (by this worker on its last
@@ -92,7 +103,7 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// transaction the driver commits when this returns.
     fn on_dead_letter(
         app: &App,
-        record: &Self::Record,
+        record: &JobRow,
         conn: &mut AnyConnection,
         shown: &str,
         dead_at_ms: i64,
@@ -104,120 +115,6 @@ pub trait Job: Sized + Send + Sync + 'static {
             Self::followups(app, record, conn, JobStatus::Failed).await?;
             Ok(true)
         }
-    }
-}
-
-/// Where a job's state lives, and the fenced statements of its life cycle. [`JobRow`]
-/// implements it for any table with the lifecycle columns; a kind whose state is shaped
-/// otherwise implements it itself.
-pub trait JobRecord: Clone + Send + Sync + 'static {
-    /// The job's id, for log events.
-    fn log_id(&self) -> String;
-
-    /// `QUEUED|RUNNING → RUNNING` for the attempt holding `lease`; the new attempt number, or
-    /// `None` when the job is finished, cancelled or absent.
-    fn start(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send;
-
-    /// The job's status, `None` when absent.
-    fn status(
-        &self,
-        conn: &mut AnyConnection,
-    ) -> impl Future<Output = Result<Option<JobStatus>, sqlx::Error>> + Send;
-
-    /// The heartbeat's look at the record: publishes `progress` when it is `Some` and says
-    /// whether `lease` still holds the job.
-    fn beat(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        progress: Option<u64>,
-    ) -> impl Future<Output = Result<Holding, sqlx::Error>> + Send;
-
-    /// `RUNNING → FAILED` with `shown` for the owner. Fenced by `lease`.
-    fn fail(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        shown: &str,
-    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
-
-    /// `RUNNING → QUEUED` for a retry, with `shown` for the owner. Fenced by `lease`.
-    fn requeue(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        shown: &str,
-    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
-
-    /// `QUEUED|RUNNING → FAILED`, dead-lettered at `dead_at_ms` (see [`JobRow::dead_lettered`]).
-    fn dead_lettered(
-        &self,
-        conn: &mut AnyConnection,
-        shown: &str,
-        dead_at_ms: i64,
-    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
-}
-
-impl JobRecord for JobRow {
-    fn log_id(&self) -> String {
-        self.id().to_owned()
-    }
-
-    async fn start(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        JobRow::start(self, conn, lease).await
-    }
-
-    async fn status(&self, conn: &mut AnyConnection) -> Result<Option<JobStatus>, sqlx::Error> {
-        JobRow::status(self, conn).await
-    }
-
-    async fn beat(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        progress: Option<u64>,
-    ) -> Result<Holding, sqlx::Error> {
-        if let Some(rows) = progress {
-            if JobRow::progress(self, &mut *conn, lease, rows).await? {
-                return Ok(Holding::Held);
-            }
-        }
-        JobRow::holding(self, conn, lease).await
-    }
-
-    async fn fail(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        shown: &str,
-    ) -> Result<bool, sqlx::Error> {
-        JobRow::fail(self, conn, lease, shown).await
-    }
-
-    async fn requeue(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        shown: &str,
-    ) -> Result<bool, sqlx::Error> {
-        JobRow::requeue(self, conn, lease, shown).await
-    }
-
-    async fn dead_lettered(
-        &self,
-        conn: &mut AnyConnection,
-        shown: &str,
-        dead_at_ms: i64,
-    ) -> Result<bool, sqlx::Error> {
-        JobRow::dead_lettered(self, conn, shown, dead_at_ms).await
     }
 }
 

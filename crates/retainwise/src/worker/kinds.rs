@@ -64,8 +64,9 @@ fn close_dead<'a, J: Job>(
 }
 
 /// Queues a job of kind `J` on `conn`, the caller's transaction: the message commits with the
-/// caller's rows (the job's record, or the outcome a follow-up job follows) or not at all.
-/// Returns the message id.
+/// caller's rows (the job's record, or the outcome a follow-up job follows) or not at all. The
+/// record the payload names (inserted before, on `conn`) gets the message id in
+/// `queue_message_id`. Returns the message id.
 ///
 /// Errors: the queue's (the database's, for the SQL queue and the SQS outbox).
 pub async fn enqueue<J: Job>(
@@ -75,9 +76,14 @@ pub async fn enqueue<J: Job>(
     priority: retainwise_queue::Priority,
 ) -> Result<String, retainwise_queue::QueueError> {
     let body = crate::message::encode(J::KIND, payload);
-    app.queue
+    let id = app
+        .queue
         .send_in(conn, &retainwise_queue::OutgoingMessage { body, priority })
-        .await
+        .await?;
+    if let Some(record) = J::record_named(payload) {
+        record.set_message_id(&mut *conn, &id).await?;
+    }
+    Ok(id)
 }
 
 /// The registered kind a message body names (see [`crate::message::kind_of`]); `None` for a

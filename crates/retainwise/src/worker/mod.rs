@@ -20,6 +20,7 @@ mod kind;
 mod kinds;
 mod prediction;
 mod public_text;
+mod retry;
 mod sweeper;
 mod training;
 mod webhook;
@@ -35,8 +36,9 @@ use crate::app::App;
 use crate::error_chain::Chain;
 pub use error::JobError;
 pub use failure_points::{FailurePoint, FailurePoints};
-pub use kind::{Checks, Events, Job, JobContext, JobRecord, LogId};
+pub use kind::{Checks, Events, Job, JobContext, LogId};
 pub use kinds::{enqueue, Kind, KINDS};
+pub use retry::{parse_schedule, RetryPolicy, JITTER, WEBHOOK_SCHEDULE};
 pub use sweeper::sweep;
 pub use webhook::{WebhookDelivery, WebhookMessage};
 

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use retainwise_model::dates::NaiveDate;
 use retainwise_model::{Model, ScoreOptions, ScoreReport};
-use sqlx::AnyConnection;
 use tracing::info;
 
 use super::kind::{Checks, Events, Job, JobContext, LogId};
+use super::webhook::Subject;
 use super::JobError;
 use crate::app::App;
-use crate::db::{JobRow, JobStatus, Value};
+use crate::db::{JobRow, Value};
 use crate::domain::ObjectKey;
 use crate::error_chain::Chain;
 use crate::message::{self, PredictionJob, PredictionMessage};
@@ -36,8 +36,8 @@ impl Job for PredictionJob {
         failed: "prediction_processing_failed",
         status_updated: Some("prediction_status_updated"),
     };
+    const WEBHOOK_SUBJECT: Option<Subject> = Some(Subject::Prediction);
     type Payload = PredictionMessage;
-    type Record = JobRow;
     type Output = Scored;
 
     fn validate(payload: PredictionMessage, checks: &Checks<'_>) -> Result<Self, String> {
@@ -58,40 +58,19 @@ impl Job for PredictionJob {
         score(&ctx.app, self, recorded, ctx.progress(), ctx.stop_flag()).await
     }
 
-    async fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        scored: &Scored,
-    ) -> Result<bool, sqlx::Error> {
+    fn completed_columns(&self, scored: &Scored) -> Vec<(&'static str, Value)> {
         let r = &scored.report;
         let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
         let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
-        self.record()
-            .complete(
-                conn,
-                lease,
-                &[
-                    ("rows_total", count(r.rows_total)),
-                    ("rows_processed", count(r.rows_scored)),
-                    ("rows_rejected", count(r.rows_rejected)),
-                    ("summary", Value::Text(summary)),
-                    ("result_key", Value::Text(scored.result_key.to_string())),
-                    ("report_key", Value::Text(scored.report_key.to_string())),
-                    ("model_id", Value::Text(scored.model_id.clone())),
-                ],
-            )
-            .await
-    }
-
-    async fn followups(
-        app: &App,
-        record: &JobRow,
-        conn: &mut AnyConnection,
-        status: JobStatus,
-    ) -> Result<(), sqlx::Error> {
-        super::webhook::enqueue_prediction_event(app, conn, record.id(), record.user(), status)
-            .await
+        vec![
+            ("rows_total", count(r.rows_total)),
+            ("rows_processed", count(r.rows_scored)),
+            ("rows_rejected", count(r.rows_rejected)),
+            ("summary", Value::Text(summary)),
+            ("result_key", Value::Text(scored.result_key.to_string())),
+            ("report_key", Value::Text(scored.report_key.to_string())),
+            ("model_id", Value::Text(scored.model_id.clone())),
+        ]
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {
@@ -263,9 +242,9 @@ async fn score(
     }
     if too_big.load(Ordering::SeqCst) {
         return Err(JobError::Rejected(format!(
-            "the scored results of this file would be larger than the limit of {} MB \
+            "the scored results of this file would be larger than the limit of {} \
              (RETAINWISE_MAX_RESULT_BYTES); split the file into smaller ones and upload each",
-            app.config.max_result_bytes.div_ceil(1024 * 1024)
+            exact_size(app.config.max_result_bytes)
         )));
     }
     let (model_id, report) = match report {
@@ -395,4 +374,17 @@ impl<W: std::io::Write> std::io::Write for Capped<W> {
 fn record_stage(stage: &'static str, started: Instant) {
     metrics::histogram!("retainwise_job_stage_seconds", "stage" => stage)
         .record(started.elapsed().as_secs_f64());
+}
+/// A byte count as written exactly: whole MiB or KiB when it is one, else bytes (a limit read
+/// as "1 MB" when it is 64 KiB would mislead whoever splits the file).
+fn exact_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use retainwise_model::{TrainError, TrainParams};
-use sqlx::AnyConnection;
 use tracing::info;
 
 use super::kind::{Checks, Events, Job, JobContext, LogId};
+use super::webhook::Subject;
 use super::JobError;
 use crate::app::App;
-use crate::db::{JobRow, JobStatus, Value};
+use crate::db::{JobRow, Value};
 use crate::domain::ModelId;
 use crate::message::{self, TrainingJob, TrainingMessage};
 use crate::storage::StorageError;
@@ -23,10 +23,10 @@ impl Job for TrainingJob {
         failed: "training_failed",
         status_updated: None,
     };
+    const WEBHOOK_SUBJECT: Option<Subject> = Some(Subject::Training);
     // Minutes long: never holds every loop of a worker while scoring jobs wait behind it.
     const LONG: bool = true;
     type Payload = TrainingMessage;
-    type Record = JobRow;
     type Output = ModelId;
 
     fn validate(payload: TrainingMessage, checks: &Checks<'_>) -> Result<Self, String> {
@@ -46,24 +46,8 @@ impl Job for TrainingJob {
         train(&ctx.app, self, &ctx.stop_flag()).await
     }
 
-    async fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        model: &ModelId,
-    ) -> Result<bool, sqlx::Error> {
-        self.record()
-            .complete(conn, lease, &[("model_id", Value::Text(model.to_string()))])
-            .await
-    }
-
-    async fn followups(
-        app: &App,
-        record: &JobRow,
-        conn: &mut AnyConnection,
-        status: JobStatus,
-    ) -> Result<(), sqlx::Error> {
-        super::webhook::enqueue_training_event(app, conn, record.id(), record.user(), status).await
+    fn completed_columns(&self, model: &ModelId) -> Vec<(&'static str, Value)> {
+        vec![("model_id", Value::Text(model.to_string()))]
     }
 
     fn log_completed(&self, model: &ModelId, took: Duration) {

@@ -1,25 +1,27 @@
 //! The webhook kind: POST one event to one endpoint, signed by the Standard Webhooks
 //! specification ([`crate::webhooks::signing`]). A delivery is a row of `webhook_deliveries`
-//! (the lifecycle columns of every job) queued by [`enqueue_prediction_event`] or
-//! [`enqueue_training_event`] in the transaction that records the outcome (a dead-lettered
+//! (the lifecycle columns of every job) queued by [`enqueue_event`] in the transaction that
+//! records the outcome (a dead-lettered
 //! job's FAILED included), so an event is neither lost nor sent for an outcome that was not
 //! recorded.
 //!
 //! Its id is the `webhook-id` header: the same on every retry and on a redrive, so a receiver
 //! deduplicates by it. Its body is fixed when it is queued. A 2xx answer completes it; any
 //! other answer, a refused address, a connection error or a timeout (10 s) is transient: the
-//! driver retries it with the queue's backoff and dead-letters it after the queue's
-//! `max_receives`. The last HTTP status is kept on the row (`last_status_code`).
+//! driver retries it on the configured schedule (`RETAINWISE_WEBHOOK_RETRY_SCHEDULE`, Svix's
+//! 8 attempts over about a day by default, [`RetryPolicy::Schedule`]) and dead-letters it after
+//! the last attempt. The last HTTP status is kept on the row (`last_status_code`).
 
 use std::time::Duration;
 
+use retainwise_model::ScoreReport;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
 use tracing::info;
 
 use super::kind::{Checks, Events, Job, JobContext, LogId};
-use super::JobError;
+use super::{JobError, RetryPolicy};
 use crate::app::App;
 use crate::db::{JobRow, JobStatus, JobTable, Value as Column};
 use crate::domain::UserId;
@@ -67,9 +69,13 @@ impl Job for WebhookDelivery {
         status_updated: None,
     };
     type Payload = WebhookMessage;
-    type Record = JobRow;
     /// The receiver's HTTP status (2xx).
     type Output = u16;
+
+    /// Svix's schedule by default, about a day (`RETAINWISE_WEBHOOK_RETRY_SCHEDULE`).
+    fn retry(config: &crate::config::Config) -> RetryPolicy {
+        RetryPolicy::Schedule(config.webhook_retry.clone())
+    }
 
     fn validate(payload: WebhookMessage, _checks: &Checks<'_>) -> Result<Self, String> {
         let (id, user) = payload.owner().ok_or_else(|| {
@@ -147,7 +153,7 @@ impl Job for WebhookDelivery {
         let code = response.status().as_u16();
         if !response.status().is_success() {
             // Kept for the owner's deliveries page and for a delivery that ends dead-lettered;
-            // a success records its code with COMPLETED (`complete`).
+            // a success records its code with COMPLETED (`completed_columns`).
             sqlx::query(
                 "UPDATE webhook_deliveries SET last_status_code = $1 \
                  WHERE id = $2 AND lease_token = $3 AND status = 'RUNNING'",
@@ -164,19 +170,8 @@ impl Job for WebhookDelivery {
         Ok(code)
     }
 
-    async fn complete(
-        &self,
-        conn: &mut AnyConnection,
-        lease: &str,
-        code: &u16,
-    ) -> Result<bool, sqlx::Error> {
-        self.record()
-            .complete(
-                conn,
-                lease,
-                &[("last_status_code", Column::Int(i64::from(*code)))],
-            )
-            .await
+    fn completed_columns(&self, code: &u16) -> Vec<(&'static str, Column)> {
+        vec![("last_status_code", Column::Int(i64::from(*code)))]
     }
 
     fn log_completed(&self, code: &u16, took: Duration) {
@@ -184,28 +179,86 @@ impl Job for WebhookDelivery {
     }
 }
 
-/// Queues one delivery of the prediction's outcome per endpoint of its owner that wants it, on
-/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
-/// The body is read from the prediction's row as that transaction sees it: the event, the
-/// prediction id, status, counts, the summary's figures (risk counts, mean probability, model,
-/// reference date) and the results URL (absolute under `RETAINWISE_PUBLIC_URL`), never a
-/// customer row nor the error text (it may quote one; the owner reads it through the API).
-pub async fn enqueue_prediction_event(
+/// What an event is about: the job kind whose outcome it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A prediction: `prediction.completed` / `prediction.failed`.
+    Prediction,
+    /// A training: `training.completed` / `training.failed`.
+    Training,
+}
+
+/// Queues one delivery of job `id`'s outcome per endpoint of its owner that wants the event, on
+/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event). The
+/// body, `{"type", "timestamp" (RFC 3339), "data"}`, is read from the job's row as that
+/// transaction sees it and fixed now: for a prediction its id, status, counts, the summary's
+/// figures (risk counts, mean probability, model, reference date) and the absolute results URL
+/// (COMPLETED); for a training its id, status, name and the model it registered (COMPLETED).
+/// Never a customer row nor the error text (it may quote one; the owner reads it through the
+/// API).
+pub async fn enqueue_event(
     app: &App,
     conn: &mut AnyConnection,
+    subject: Subject,
     id: &str,
     user: &UserId,
     status: JobStatus,
 ) -> Result<(), sqlx::Error> {
-    let event = match status {
-        JobStatus::Completed => Event::PredictionCompleted,
-        JobStatus::Failed => Event::PredictionFailed,
+    let event = match (subject, status) {
+        (Subject::Prediction, JobStatus::Completed) => Event::PredictionCompleted,
+        (Subject::Prediction, JobStatus::Failed) => Event::PredictionFailed,
+        (Subject::Training, JobStatus::Completed) => Event::TrainingCompleted,
+        (Subject::Training, JobStatus::Failed) => Event::TrainingFailed,
         _ => return Ok(()),
     };
     let targets = endpoints::wanting(&mut *conn, user, event).await?;
     if targets.is_empty() {
         return Ok(());
     }
+    let completed = status == JobStatus::Completed;
+    let data = match subject {
+        Subject::Prediction => prediction_data(app, conn, id, user, status).await?,
+        Subject::Training => {
+            let row: Option<(String, Option<String>)> = sqlx::query_as(
+                "SELECT name, model_id FROM model_trainings WHERE id = $1 AND user_id = $2",
+            )
+            .bind(id)
+            .bind(user.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(|(name, model_id)| {
+                json!({
+                    "training_id": id,
+                    "status": status,
+                    "name": name,
+                    "model_id": if completed { model_id } else { None },
+                })
+            })
+        }
+    };
+    let Some(data) = data else {
+        return Ok(());
+    };
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": data,
+    })
+    .to_string();
+    for endpoint in targets {
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
+    }
+    Ok(())
+}
+
+/// The `data` of a prediction's event, `None` when its row is absent.
+async fn prediction_data(
+    app: &App,
+    conn: &mut AnyConnection,
+    id: &str,
+    user: &UserId,
+    status: JobStatus,
+) -> Result<Option<Value>, sqlx::Error> {
     let row: Option<(Option<i64>, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT rows_total, rows_processed, rows_rejected, summary FROM predictions \
          WHERE id = $1 AND user_id = $2",
@@ -215,89 +268,37 @@ pub async fn enqueue_prediction_event(
     .fetch_optional(&mut *conn)
     .await?;
     let Some((rows_total, rows_scored, rows_rejected, summary)) = row else {
-        return Ok(());
+        return Ok(None);
     };
-    let summary: Value = summary
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    let figures = json!({
-        "risk_counts": summary["risk_counts"],
-        "mean_churn_probability": summary["mean_churn_probability"],
-        "rows_skipped_empty": summary["rows_skipped_empty"],
-        "model_id": summary["model_id"],
-        "reference_date": summary["reference_date"],
-    });
-    let path = format!("/api/predictions/{id}/results");
-    let results_url =
-        (status == JobStatus::Completed).then(|| match &app.config.http.public_origin {
-            Some(origin) => format!("{origin}{path}"),
-            None => path,
-        });
-    let body = json!({
-        "type": event.as_str(),
-        "timestamp": crate::time::rfc3339(now_ms()),
-        "data": {
-            "prediction_id": id,
-            "status": status,
-            "rows_total": rows_total,
-            "rows_scored": rows_scored,
-            "rows_rejected": rows_rejected,
-            "summary": if status == JobStatus::Completed { figures } else { Value::Null },
-            "results_url": results_url,
-        },
-    })
-    .to_string();
-    for endpoint in targets {
-        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
-    }
-    Ok(())
-}
-
-/// Queues one delivery of the training's outcome per endpoint of its owner that wants it, on
-/// `conn` (the transaction that records `status`; only COMPLETED and FAILED send an event).
-/// The body names the event, the training id, its status, its name and the model it
-/// registered (COMPLETED); never a row of the training file nor the error text.
-pub async fn enqueue_training_event(
-    app: &App,
-    conn: &mut AnyConnection,
-    id: &str,
-    user: &UserId,
-    status: JobStatus,
-) -> Result<(), sqlx::Error> {
-    let event = match status {
-        JobStatus::Completed => Event::TrainingCompleted,
-        JobStatus::Failed => Event::TrainingFailed,
-        _ => return Ok(()),
+    let completed = status == JobStatus::Completed;
+    let figures = match summary.as_deref().map(serde_json::from_str::<ScoreReport>) {
+        Some(Ok(s)) if completed => json!({
+            "risk_counts": s.risk_counts,
+            "mean_churn_probability": s.mean_churn_probability,
+            "rows_skipped_empty": s.rows_skipped_empty,
+            "model_id": s.model_id,
+            "reference_date": s.reference_date,
+        }),
+        _ => Value::Null,
     };
-    let targets = endpoints::wanting(&mut *conn, user, event).await?;
-    if targets.is_empty() {
-        return Ok(());
-    }
-    let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT name, model_id FROM model_trainings WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((name, model_id)) = row else {
-        return Ok(());
-    };
-    let body = json!({
-        "type": event.as_str(),
-        "timestamp": crate::time::rfc3339(now_ms()),
-        "data": {
-            "training_id": id,
-            "status": status,
-            "name": name,
-            "model_id": if status == JobStatus::Completed { model_id } else { None },
-        },
-    })
-    .to_string();
-    for endpoint in targets {
-        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
-    }
-    Ok(())
+    // Absolute or absent, never relative: registration requires RETAINWISE_PUBLIC_URL, so it
+    // is absent only when the operator removed it since.
+    let results_url = app
+        .config
+        .http
+        .public_origin
+        .as_ref()
+        .filter(|_| completed)
+        .map(|origin| format!("{origin}/api/predictions/{id}/results"));
+    Ok(Some(json!({
+        "prediction_id": id,
+        "status": status,
+        "rows_total": rows_total,
+        "rows_scored": rows_scored,
+        "rows_rejected": rows_rejected,
+        "summary": figures,
+        "results_url": results_url,
+    })))
 }
 
 /// Inserts one QUEUED delivery and sends its message, both on `conn`.
@@ -329,18 +330,12 @@ async fn enqueue_delivery(
         delivery_id: id.clone(),
         user_id: user.as_str().to_owned(),
     };
-    let message_id =
-        super::enqueue::<WebhookDelivery>(app, conn, &message, retainwise_queue::Priority::Normal)
-            .await
-            .map_err(|e| match e {
-                retainwise_queue::QueueError::Database(e) => e,
-                other => sqlx::Error::Protocol(format!("queueing a webhook delivery: {other}")),
-            })?;
-    sqlx::query("UPDATE webhook_deliveries SET queue_message_id = $1 WHERE id = $2")
-        .bind(message_id)
-        .bind(&id)
-        .execute(&mut *conn)
-        .await?;
+    super::enqueue::<WebhookDelivery>(app, conn, &message, retainwise_queue::Priority::Normal)
+        .await
+        .map_err(|e| match e {
+            retainwise_queue::QueueError::Database(e) => e,
+            other => sqlx::Error::Protocol(format!("queueing a webhook delivery: {other}")),
+        })?;
     info!(job_id = %id, kind = WebhookDelivery::KIND, event = event.as_str(), endpoint_id = %endpoint, "webhook_delivery_queued");
     Ok(())
 }

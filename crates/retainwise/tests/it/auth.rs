@@ -361,15 +361,9 @@ async fn users_cannot_see_or_touch_each_others_predictions() {
         sign_hs(SECRET.as_bytes(), None, &c)
     };
     let (alice, bob) = (token("user_alice"), token("user_bob"));
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(5).into_bytes()).file_name("a.csv");
     let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&alice)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload_as(&alice, "a.csv", synthetic_telco(5).into_bytes())
+        .await;
     assert_eq!(r.status(), 202);
     let id = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()

@@ -47,6 +47,7 @@ async fn a_queued_prediction_that_is_cancelled_never_starts() {
         (Some("CANCELLED"), Some(0)),
         "{p}"
     );
+    assert!(p["completed_at"].is_null(), "nothing completed: {p}");
     assert!(!result_stored(&t, &id));
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 0));
@@ -109,16 +110,12 @@ async fn a_finished_job_answers_409_with_its_status_and_another_users_id_404() {
         }
     };
     let (alice, bob) = (key("user_alice").await, key("user_bob").await);
-    let upload = |who: String, rows: usize| {
-        let part =
-            reqwest::multipart::Part::bytes(synthetic_telco(rows).into_bytes()).file_name("a.csv");
-        t.client
-            .post(format!("{}/api/csv", t.base))
-            .bearer_auth(who)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
+    let app = &t;
+    let upload = move |who: String, rows: usize| async move {
+        app.upload_as(&who, "a.csv", synthetic_telco(rows).into_bytes())
+            .await
     };
-    let r = upload(alice.clone(), 5).await.unwrap();
+    let r = upload(alice.clone(), 5).await;
     assert_eq!(r.status(), 202);
     let done = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()
@@ -139,7 +136,7 @@ async fn a_finished_job_answers_409_with_its_status_and_another_users_id_404() {
 
     // Alice's queued job: Bob's cancel looks exactly like one of a missing id, and changes
     // nothing.
-    let r = upload(alice.clone(), 5).await.unwrap();
+    let r = upload(alice.clone(), 5).await;
     let queued = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()
         .unwrap()

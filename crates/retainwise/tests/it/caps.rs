@@ -210,6 +210,14 @@ async fn results_larger_than_the_limit_fail_with_the_limit_named() {
         error.contains("RETAINWISE_MAX_RESULT_BYTES") && error.contains("split"),
         "{p}"
     );
+    // The limit as set, exactly (64 KiB, not a rounded "1 MB").
+    assert!(error.contains("limit of 64 KiB"), "{p}");
+    // Its report says why it failed.
+    let r = t.get(&format!("/api/predictions/{id}/report")).await;
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["status"], "FAILED");
+    assert_eq!(report["error"], error);
     assert!(!t
         .dir
         .path()
@@ -335,15 +343,9 @@ async fn scoring_does_not_wait_behind_other_users_trainings() {
                 .to_owned(),
         ));
     }
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(10).into_bytes()).file_name("c.csv");
     let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&keys[2])
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload_as(&keys[2], "c.csv", synthetic_telco(10).into_bytes())
+        .await;
     assert_eq!(r.status(), 202);
     let scoring = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()

@@ -172,6 +172,38 @@ fn secrets_come_from_files_and_are_never_printed() {
         !out.contains("Sup3rS3cretPw") && !err.contains("Sup3rS3cretPw"),
         "{out}{err}"
     );
+
+    // A file whose content does not parse: the message names the _FILE variable and never
+    // shows the content.
+    let bad = dir.path().join("receives");
+    std::fs::write(&bad, "three-Sup3rS3cret\n").unwrap();
+    let (ok, out, err) = run(&mut retainwise(
+        &data,
+        &["migrate"],
+        &[("RETAINWISE_MAX_RECEIVES_FILE", bad.to_str().unwrap())],
+    ));
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("RETAINWISE_MAX_RECEIVES_FILE"), "{err}");
+    assert!(
+        !out.contains("Sup3rS3cret") && !err.contains("Sup3rS3cret"),
+        "{out}{err}"
+    );
+
+    // AWS's own _FILE variables are the SDK's: the ECS agent sets the token and its file.
+    let token = dir.path().join("token");
+    std::fs::write(&token, "ecs-token").unwrap();
+    let (ok, out, err) = run(&mut retainwise(
+        &data,
+        &["env-vars"],
+        &[
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-token"),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token.to_str().unwrap(),
+            ),
+        ],
+    ));
+    assert!(ok, "{out}{err}");
 }
 
 #[test]

@@ -295,6 +295,28 @@ async fn original_frontend_calls_answer_what_it_reads() {
     assert_eq!(t.client.get(&forged).send().await.unwrap().status(), 403);
     let longer = url.replace("expires=", "expires=9");
     assert_eq!(t.client.get(&longer).send().await.unwrap().status(), 403);
+    // A link cut short (a parameter removed) is refused like a forged one.
+    let (base, query) = url.split_once('?').unwrap();
+    let cut: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("signature="))
+        .collect();
+    let cut = format!("{base}?{}", cut.join("&"));
+    assert_eq!(t.client.get(&cut).send().await.unwrap().status(), 403);
+    // Asked for under a name other than loopback (behind a TLS-ending proxy, without
+    // RETAINWISE_PUBLIC_URL), the link is https, as the session cookie is Secure there.
+    let proxied = alice
+        .json(
+            alice
+                .get(&format!("/api/predictions/download_predictions/{id}"))
+                .header("host", "10.1.2.3"),
+        )
+        .await;
+    let proxied = proxied["download_url"].as_str().unwrap();
+    assert!(
+        proxied.starts_with("https://10.1.2.3/api/downloads/"),
+        "{proxied}"
+    );
 
     // Bob sees none of it: his dashboard is empty, Alice's ids answer like missing ones.
     let bob = Frontend {

@@ -44,6 +44,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         rate_limit_per_minute: 10_000,
         max_active_jobs_per_user: 1_000,
         webhook_allow_private: false,
+        webhook_retry: retainwise::worker::parse_schedule(retainwise::worker::WEBHOOK_SCHEDULE)
+            .unwrap(),
         request_timeout: Duration::from_secs(60),
         db_connect_timeout: Duration::from_secs(10),
         http: Default::default(),
@@ -76,7 +78,7 @@ impl TestApp {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = retainwise::api::router(app.clone());
+        let router = retainwise::http::router(app.clone());
         let limits = retainwise::server::ConnectionLimits::effective(&app.config.http);
         let never = tokio_util::sync::CancellationToken::new();
         tokio::spawn(retainwise::server::serve(listener, router, limits, never));
@@ -153,6 +155,13 @@ impl TestApp {
     /// The app on Postgres + S3 with an SQS queue on the moto server `scripts/test-services.sh`
     /// starts (a fresh queue and dead-letter queue per test), or `None` with a loud note.
     pub async fn spawn_postgres_s3_sqs() -> Option<Self> {
+        Self::spawn_postgres_s3_sqs_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_postgres_s3_sqs`] with the configuration adjusted by `adjust` first.
+    pub async fn spawn_postgres_s3_sqs_with(
+        adjust: impl FnOnce(&mut Config) + Send + 'static,
+    ) -> Option<Self> {
         let Some(endpoint) = std::env::var("RETAINWISE_TEST_SQS_ENDPOINT")
             .ok()
             .filter(|e| !e.is_empty())
@@ -175,6 +184,7 @@ impl TestApp {
                 c.database_url = url;
                 c.storage = storage;
                 c.queue = QueueBackend::Sqs(urls.queue_url);
+                adjust(c);
             })
             .await,
         )
@@ -189,6 +199,41 @@ impl TestApp {
             .send()
             .await
             .expect("upload request")
+    }
+
+    /// Uploads `bytes` as `filename` for the holder of `bearer` (an API key or a token).
+    pub async fn upload_as(
+        &self,
+        bearer: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> reqwest::Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(filename.to_owned());
+        self.client
+            .post(format!("{}/api/csv", self.base))
+            .bearer_auth(bearer)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Runs `worker` until no message arrives within 2 s; returns the outcomes in order.
+    /// Panics past `most` outcomes: the queue never drained.
+    pub async fn drain(worker: &Worker, most: usize) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = worker
+            .run_once(Duration::from_secs(2))
+            .await
+            .expect("queue reachable")
+        {
+            outcomes.push(outcome);
+            assert!(
+                outcomes.len() <= most,
+                "the queue never drained: {outcomes:?}"
+            );
+        }
+        outcomes
     }
 
     /// Uploads and returns the prediction id, asserting 202.

@@ -16,9 +16,19 @@ use sha2::Sha256;
 
 use crate::helpers::*;
 
-/// Signed in by API keys, with webhooks to private addresses allowed or not.
-fn settings(allow_private: bool) -> impl FnOnce(&mut retainwise::config::Config) {
+/// Attempts of a webhook delivery in these tests: more than the queue's `max_receives` (3), so
+/// the deliveries' own schedule, not the queue's receive count, decides when one gives up.
+const ATTEMPTS: usize = 5;
+
+/// The address users reach the service at, in these tests (results URLs are absolute under it).
+const PUBLIC: &str = "http://retainwise.test";
+
+/// Signed in by API keys, with webhooks to private addresses allowed or not, and a retry
+/// schedule of [`ATTEMPTS`] attempts without waiting (the default waits about a day).
+fn settings(allow_private: bool) -> impl FnOnce(&mut retainwise::config::Config) + Send {
     move |c| {
+        c.webhook_retry = vec![Duration::ZERO; ATTEMPTS - 1];
+        c.http.public_origin = Some(PUBLIC.to_owned());
         c.auth = AuthConfig::Secret {
             secret: "webhook-tests-secret-of-at-least-32-bytes"
                 .to_owned()
@@ -241,6 +251,13 @@ async fn on_postgres_a_prediction_sends_one_signed_event_per_endpoint() {
     }
 }
 
+#[tokio::test]
+async fn on_sqs_a_prediction_sends_one_signed_event_per_endpoint() {
+    if let Some(t) = TestApp::spawn_postgres_s3_sqs_with(settings(true)).await {
+        one_signed_event_per_endpoint(t).await;
+    }
+}
+
 async fn one_signed_event_per_endpoint(t: TestApp) {
     let alice = key(&t, "user_alice").await;
     let (base, receiver) = start_receiver().await;
@@ -267,15 +284,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         endpoint_ids.insert(path, created["id"].as_str().unwrap().to_owned());
     }
     let csv = synthetic_telco(20);
-    let part = reqwest::multipart::Part::bytes(csv.clone().into_bytes()).file_name("c.csv");
-    let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&alice)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+    let r = t.upload_as(&alice, "c.csv", csv.clone().into_bytes()).await;
     assert_eq!(r.status(), 202);
     let prediction = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()
@@ -283,11 +292,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         .to_owned();
 
     // The prediction, then every delivery and its retries, until the queue is empty.
-    let mut outcomes = Vec::new();
-    while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
-        outcomes.push(outcome);
-        assert!(outcomes.len() < 50, "the queue never drained: {outcomes:?}");
-    }
+    let outcomes = TestApp::drain(&t.worker, 49).await;
     use retainwise::worker::Outcome;
     assert_eq!(outcomes[0], Outcome::Completed, "{outcomes:?}");
 
@@ -295,7 +300,8 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     let of = |path: &str| hits.iter().filter(|h| h.path == path).collect::<Vec<_>>();
     assert!(of("/failures-only").is_empty(), "{hits:?}");
     // Exactly one accepted delivery per endpoint that wants the event; the flaky one was
-    // tried three times (max_receives = 3) under one webhook-id.
+    // tried three times under one webhook-id, the dead one ATTEMPTS times (the schedule's
+    // count, past the queue's max_receives of 3).
     assert_eq!(of("/steady").len(), 1, "{hits:?}");
     let flaky = of("/flaky");
     assert_eq!(
@@ -304,7 +310,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     );
     assert!(flaky.iter().all(|h| h.id == flaky[0].id), "{flaky:?}");
     let dead = of("/dead");
-    assert_eq!(dead.len(), 3, "{hits:?}");
+    assert_eq!(dead.len(), ATTEMPTS, "{hits:?}");
     assert_ne!(of("/steady")[0].id, flaky[0].id);
     for hit in &hits {
         assert!(
@@ -326,7 +332,7 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
         assert_eq!(body["data"]["rows_rejected"], 0);
         assert_eq!(
             body["data"]["results_url"],
-            format!("/api/predictions/{prediction}/results")
+            format!("{PUBLIC}/api/predictions/{prediction}/results")
         );
         let risk: i64 = ["low", "medium", "high"]
             .iter()
@@ -380,6 +386,16 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     );
     let stats = t.app.queue.stats().await.unwrap();
     assert_eq!((stats.depth, stats.in_flight, stats.dead), (0, 0, 1));
+    // Every job names the message that carries it (written by `worker::enqueue`).
+    for table in ["predictions", "webhook_deliveries"] {
+        let unset: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE queue_message_id IS NULL"
+        ))
+        .fetch_one(t.app.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(unset, 0, "{table}");
+    }
 
     // The owner sees the dead delivery with its last status code.
     let deliveries = |id: String| {
@@ -396,8 +412,16 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     assert_eq!(shown[0]["id"], dead[0].id.as_str());
     assert_eq!(shown[0]["status"], "FAILED");
     assert_eq!(shown[0]["last_status_code"], 500);
-    assert_eq!(shown[0]["attempt"], 3);
-    assert!(shown[0]["dead_lettered_at"].is_i64(), "{shown}");
+    assert_eq!(shown[0]["attempt"], ATTEMPTS);
+    let dead_at = shown[0]["dead_lettered_at"].as_str().unwrap();
+    assert!(
+        dead_at.ends_with('Z') && dead_at.contains('T'),
+        "RFC 3339: {shown}"
+    );
+    assert!(
+        shown[0]["queued_at"].as_str().unwrap().ends_with('Z'),
+        "{shown}"
+    );
     assert_eq!(shown[0]["event"], "prediction.completed");
     assert_eq!(shown[0]["subject_id"], prediction.as_str());
     let r = deliveries("we_unknown".to_owned()).await.unwrap();
@@ -406,14 +430,10 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     // The operator redrives the dead delivery: sent again under the same webhook-id.
     let dead_id = dead[0].id.clone();
     assert_eq!(t.app.queue.redrive(None).await.unwrap(), 1);
-    let mut outcomes = Vec::new();
-    while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
-        outcomes.push(outcome);
-        assert!(outcomes.len() < 10, "the queue never drained: {outcomes:?}");
-    }
+    let outcomes = TestApp::drain(&t.worker, 9).await;
     let hits = receiver.hits.lock().unwrap().clone();
     let dead: Vec<_> = hits.iter().filter(|h| h.path == "/dead").collect();
-    assert!(dead.len() > 3, "{outcomes:?}: {hits:?}");
+    assert!(dead.len() > ATTEMPTS, "{outcomes:?}: {hits:?}");
     assert!(dead.iter().all(|h| h.id == dead_id), "{dead:?}");
     assert!(dead.iter().all(|h| signed_correctly(&secrets["/dead"], h)));
 }
@@ -439,26 +459,16 @@ async fn failed_event(
         .as_str()
         .unwrap()
         .to_owned();
-    let part = reqwest::multipart::Part::bytes(synthetic_telco(5).into_bytes()).file_name("c.csv");
     let r = t
-        .client
-        .post(format!("{}/api/csv", t.base))
-        .bearer_auth(&alice)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
+        .upload_as(&alice, "c.csv", synthetic_telco(5).into_bytes())
+        .await;
     assert_eq!(r.status(), 202);
     let prediction = r.json::<Value>().await.unwrap()["prediction_id"]
         .as_str()
         .unwrap()
         .to_owned();
     break_it(&prediction);
-    let mut outcomes = Vec::new();
-    while let Some(outcome) = worker.run_once(Duration::from_secs(2)).await.unwrap() {
-        outcomes.push(outcome);
-        assert!(outcomes.len() < 20, "the queue never drained: {outcomes:?}");
-    }
+    let outcomes = TestApp::drain(worker, 19).await;
     let hits = receiver.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert!(signed_correctly(&secret, &hits[0]), "{hits:?}");
@@ -560,11 +570,7 @@ async fn trainings_send_training_completed_and_training_failed() {
         let body: Value = r.json().await.unwrap();
         ids.push(body["training_id"].as_str().unwrap().to_owned());
         // One training at a time per user: this one and its delivery first.
-        let mut outcomes = Vec::new();
-        while let Some(outcome) = t.worker.run_once(Duration::from_secs(2)).await.unwrap() {
-            outcomes.push(outcome);
-            assert!(outcomes.len() < 20, "the queue never drained: {outcomes:?}");
-        }
+        TestApp::drain(&t.worker, 19).await;
     }
     let hits = receiver.hits.lock().unwrap().clone();
     assert_eq!(hits.len(), 2, "{hits:?}");
@@ -595,8 +601,13 @@ async fn trainings_send_training_completed_and_training_failed() {
 fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
     let bin = env!("CARGO_BIN_EXE_retainwise");
     let dir = tempfile::tempdir().unwrap();
+    let public = std::cell::Cell::new(true);
     let run = |args: &[&str], allow_private: bool| {
-        let out = std::process::Command::new(bin)
+        let mut command = std::process::Command::new(bin);
+        if public.get() {
+            command.env("RETAINWISE_PUBLIC_URL", PUBLIC);
+        }
+        let out = command
             .args(args)
             .env("RETAINWISE_DATA_DIR", dir.path().join("data"))
             .env(
@@ -638,6 +649,11 @@ fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
         !ok && err.contains("RETAINWISE_WEBHOOK_ALLOW_PRIVATE"),
         "{err}"
     );
+    // Without the public address an event's results URL could not be absolute: refused.
+    public.set(false);
+    let (ok, _, err) = add("http://127.0.0.1:9/hook", "prediction.completed", true);
+    assert!(!ok && err.contains("RETAINWISE_PUBLIC_URL"), "{err}");
+    public.set(true);
     let (ok, _, err) = add("http://127.0.0.1:9/hook", "prediction.done", true);
     assert!(!ok && err.contains("prediction.done"), "{err}");
     let (ok, secret, err) = add(
@@ -656,6 +672,27 @@ fn the_cli_adds_lists_and_removes_endpoints_with_the_same_checks() {
         "{list}"
     );
     assert!(!list.contains("whsec_"), "{list}");
+    // A password in a URL is listed as ***.
+    let (ok, _, err) = add("http://u:hunter2@127.0.0.1:9/b", "training.failed", true);
+    assert!(ok, "{err}");
+    let (_, list, _) = run(&["webhook", "list", "--user", "user_alice"], false);
+    assert!(
+        list.contains("http://***@127.0.0.1:9/b") && !list.contains("hunter2"),
+        "{list}"
+    );
+    let second = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (ok, _, err) = run(
+        &["webhook", "remove", "--user", "user_alice", &second],
+        false,
+    );
+    assert!(ok, "{err}");
     let (ok, _, err) = run(&["webhook", "remove", "--user", "user_bob", &id], false);
     assert!(!ok && err.contains(&id), "{err}");
     let (ok, _, err) = run(&["webhook", "remove", "--user", "user_alice", &id], false);
@@ -691,16 +728,9 @@ async fn a_worker_crash_at_any_point_of_the_prediction_still_sends_its_event_exa
         )
         .await;
         assert_eq!(r.status(), 201);
-        let part =
-            reqwest::multipart::Part::bytes(synthetic_telco(10).into_bytes()).file_name("c.csv");
         let r = t
-            .client
-            .post(format!("{}/api/csv", t.base))
-            .bearer_auth(&alice)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await
-            .unwrap();
+            .upload_as(&alice, "c.csv", synthetic_telco(10).into_bytes())
+            .await;
         assert_eq!(r.status(), 202);
         // The first pass of `point` is the prediction's (the only message): it crashes there.
         points.arm(point, 1);
@@ -726,4 +756,179 @@ async fn a_worker_crash_at_any_point_of_the_prediction_still_sends_its_event_exa
             "{point:?}"
         );
     }
+}
+
+/// The Webhooks page in real Chromium, signed in through the form: add an endpoint (its secret
+/// shown once), see its dead-lettered delivery with attempts and last status code, send it
+/// again with the button (same webhook-id), remove the endpoint (its deliveries are gone from
+/// the API too); a URL with a password is listed with the userinfo redacted.
+#[tokio::test]
+async fn browser_webhooks_page_adds_shows_deliveries_redrives_and_removes() {
+    use crate::web::{browser, screenshots, text_of, wait_for};
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((c, _profile)) = browser(downloads.path()).await else {
+        return;
+    };
+    let t = app(true).await;
+    let alice = key(&t, "user_alice").await;
+    let (base, receiver) = start_receiver().await;
+
+    c.goto(&format!("{}/webhooks", t.base)).await.unwrap();
+    wait_for(&c, "form[action='/signin'] #key")
+        .await
+        .send_keys(&alice)
+        .await
+        .unwrap();
+    wait_for(&c, "form[action='/signin'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let body = text_of(&c, "main").await;
+    assert!(body.contains("No webhooks yet"), "{body}");
+    wait_for(&c, "#webhook-url")
+        .await
+        .send_keys(&format!("{base}/dead"))
+        .await
+        .unwrap();
+    wait_for(&c, "#add-webhook button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let secret = text_of(&c, "#webhook-secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    screenshots(&c, "webhooks-added").await;
+    // Shown once: the page loaded again has no secret.
+    c.goto(&format!("{}/webhooks", t.base)).await.unwrap();
+    let listed_text = text_of(&c, "#webhooks").await;
+    assert!(
+        listed_text.contains(&format!("{base}/dead")),
+        "{listed_text}"
+    );
+    assert!(!c.source().await.unwrap().contains(&secret));
+
+    // A refused URL says why, on the page.
+    wait_for(&c, "#webhook-url")
+        .await
+        .send_keys("ftp://example.com/x")
+        .await
+        .unwrap();
+    wait_for(&c, "#add-webhook button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let refusal = text_of(&c, "p.alert.error").await;
+    assert!(refusal.contains("http:// or https://"), "{refusal}");
+
+    // A prediction's event, refused by the receiver every time: dead-lettered.
+    let r = t
+        .upload_as(&alice, "c.csv", synthetic_telco(5).into_bytes())
+        .await;
+    assert_eq!(r.status(), 202);
+    TestApp::drain(&t.worker, 50).await;
+    let endpoint = listed(&t, &alice).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.goto(&format!("{}/webhooks", t.base)).await.unwrap();
+    wait_for(&c, "#webhooks tbody th a")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let row = text_of(&c, "table.jobs tbody tr").await;
+    assert!(row.contains("FAILED") && row.contains("gave up"), "{row}");
+    assert_eq!(
+        text_of(&c, "td[data-label='Attempts']").await,
+        ATTEMPTS.to_string()
+    );
+    assert!(text_of(&c, "td[data-label='Last HTTP status']")
+        .await
+        .contains("500"));
+    screenshots(&c, "webhook-deliveries").await;
+    let first_id = receiver.hits.lock().unwrap()[0].id.clone();
+    let before = receiver.hits.lock().unwrap().len();
+    assert_eq!(before, ATTEMPTS);
+    wait_for(&c, "form.cancel button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "table.jobs").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        format!("/webhooks/{endpoint}")
+    );
+    assert_eq!(t.app.queue.stats().await.unwrap().dead, 0, "redriven");
+    TestApp::drain(&t.worker, 50).await;
+    let hits = receiver.hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), before + 1, "sent once more: {hits:?}");
+    assert_eq!(hits[before].id, first_id, "under the same webhook-id");
+
+    // A password in the URL is never shown.
+    let port = base.rsplit(':').next().unwrap();
+    c.goto(&format!("{}/webhooks", t.base)).await.unwrap();
+    wait_for(&c, "#webhook-url")
+        .await
+        .send_keys(&format!("http://hook:s3cret-pw@127.0.0.1:{port}/auth"))
+        .await
+        .unwrap();
+    wait_for(&c, "#add-webhook button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#webhook-secret").await;
+    let page = c.source().await.unwrap();
+    assert!(!page.contains("s3cret-pw"), "the password is shown");
+    assert!(page.contains("http://***@127.0.0.1"), "{page}");
+    let api = listed(&t, &alice).await.to_string();
+    assert!(!api.contains("s3cret-pw") && api.contains("***@"), "{api}");
+
+    // Remove the first endpoint: gone from the page, and its deliveries from the API.
+    c.execute(
+        "document.querySelector('#webhooks form.cancel button').click()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while listed(&t, &alice).await.as_array().unwrap().len() != 1 {
+        assert!(std::time::Instant::now() < deadline, "never removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for(&c, "#webhooks").await;
+    assert!(!text_of(&c, "#webhooks").await.contains("/dead"));
+    let r = t
+        .client
+        .get(format!("{}/api/webhooks/{endpoint}/deliveries", t.base))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "a removed endpoint's deliveries are gone");
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_webhooks_page_refuses_a_cross_site_form() {
+    let t = app(true).await;
+    let alice = key(&t, "user_alice").await;
+    let cookie = crate::web::sign_in(&t, &alice).await;
+    let (base, _receiver) = start_receiver().await;
+    let post = |origin: &'static str| {
+        crate::web::no_redirects()
+            .post(format!("{}/webhooks", t.base))
+            .header("cookie", &cookie)
+            .header("origin", origin)
+            .form(&[
+                ("url", format!("{base}/x")),
+                ("events", "prediction.completed".to_owned()),
+            ])
+            .send()
+    };
+    assert_eq!(post("https://evil.example").await.unwrap().status(), 400);
+    assert!(listed(&t, &alice).await.as_array().unwrap().is_empty());
 }

@@ -336,6 +336,7 @@ async fn a_worker_stopped_mid_claim_hands_the_message_back_on_postgres() {
             visibility_timeout: Duration::from_secs(30),
             max_receives: 3,
             poll_interval: Duration::from_millis(500),
+            migrate: true,
         },
     )
     .await

@@ -27,9 +27,9 @@ impl FromRequestParts<App> for CurrentUser {
             log_refusal(parts, app, "several Authorization headers");
             return Err(ApiError::Unauthorized);
         }
-        crate::web::session::check_cross_site(parts, &app.config.http, &app.config.cors_origins)?;
+        super::session::check_cross_site(parts, &app.config.http, &app.config.cors_origins)?;
         // A browser signed in through the web pages sends a session id in a cookie.
-        let session = match crate::web::session::session_user(parts, app).await {
+        let session = match super::session::session_user(parts, app).await {
             Err(ApiError::Unauthorized) => {
                 log_refusal(parts, app, "no live session for the sign-in cookie");
                 return Err(ApiError::Unauthorized);
