@@ -93,7 +93,7 @@ pub struct FeatureMatch {
     /// The column holds dates read for this numeric input as the time before the file's
     /// reference date ([`crate::aliases::date_match`]: `last_login_date` for
     /// `days_since_last_login`), in days times `scale`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub from_date: bool,
 }
 
