@@ -320,27 +320,37 @@ impl JobRow {
         Ok(query.execute(db).await?.rows_affected() == 1)
     }
 
-    /// `RUNNING → FAILED` with a message a person can act on. Fenced by `lease`.
+    /// `RUNNING → FAILED` with a message a person can act on, and the kind's own `columns`
+    /// (counts a failure still knows). Fenced by `lease`.
     pub async fn fail<'c, E: Executor<'c, Database = Any>>(
         &self,
         db: E,
         lease: &str,
         message: &str,
+        columns: &[(&str, Value)],
     ) -> Result<bool, sqlx::Error> {
-        let now = now_ms();
-        let done = sqlx::query(&format!(
+        let mut sets = String::new();
+        for (i, (column, _)) in columns.iter().enumerate() {
+            sets.push_str(&format!(", {column} = ${}", i + 5));
+        }
+        let sql = format!(
             "UPDATE {} SET status = 'FAILED', completed_at = $1, updated_at = $1, \
-             error_message = $2, lease_token = NULL \
+             error_message = $2, lease_token = NULL{sets} \
              WHERE id = $3 AND lease_token = $4 AND status = 'RUNNING'",
             self.table.name()
-        ))
-        .bind(now)
-        .bind(message)
-        .bind(&self.id)
-        .bind(lease)
-        .execute(db)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(now_ms())
+            .bind(message)
+            .bind(&self.id)
+            .bind(lease);
+        for (_, value) in columns {
+            query = match value {
+                Value::Int(v) => query.bind(*v),
+                Value::Text(v) => query.bind(v.clone()),
+            };
+        }
+        Ok(query.execute(db).await?.rows_affected() == 1)
     }
 
     /// `RUNNING → QUEUED` after a transient error (stored as `retrying after: {shown}`); the

@@ -156,7 +156,8 @@ pub(super) async fn drive<J: Job>(
         }
         Err(e) if e.is_permanent() => {
             let reason = public_text::for_owner(&e);
-            let outcome = Final::Failed(&reason);
+            let columns = job.failed_columns(&e);
+            let outcome = Final::Failed(&reason, &columns);
             record_final::<J>(app, options, &delivery, &record, &id, outcome).await
         }
         Err(e) => {
@@ -172,11 +173,11 @@ async fn conn(app: &App) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::
 }
 
 /// The final state a run ends in: COMPLETED with the kind's columns, or FAILED with the
-/// sentence its owner reads.
+/// sentence its owner reads and the kind's columns of a failure.
 #[derive(Clone, Copy)]
 enum Final<'a> {
     Completed(&'a [(&'static str, crate::db::Value)]),
-    Failed(&'a str),
+    Failed(&'a str, &'a [(&'static str, crate::db::Value)]),
 }
 
 /// Records the final state and the kind's follow-ups in one transaction (fenced by the lease:
@@ -192,13 +193,13 @@ async fn record_final<J: Job>(
     let lease = delivery.receipt.as_str();
     let status = match outcome {
         Final::Completed(_) => JobStatus::Completed,
-        Final::Failed(_) => JobStatus::Failed,
+        Final::Failed(..) => JobStatus::Failed,
     };
     let recorded = async {
         let mut tx = app.db.pool().begin().await?;
         let held = match outcome {
             Final::Completed(columns) => record.complete(&mut *tx, lease, columns).await?,
-            Final::Failed(reason) => record.fail(&mut *tx, lease, reason).await?,
+            Final::Failed(reason, columns) => record.fail(&mut *tx, lease, reason, columns).await?,
         };
         if !held {
             return Ok(false);
@@ -220,7 +221,7 @@ async fn record_final<J: Job>(
     if let Some(event) = J::EVENTS.status_updated {
         job_event!(info, J, id, status = status.as_str(), "{}", event);
     }
-    if let Final::Failed(reason) = outcome {
+    if let Final::Failed(reason, _) = outcome {
         job_event!(warn, J, id, reason = %reason, "{}", J::EVENTS.failed);
     }
     options.failure_points.pass(FailurePoint::AfterRecord);

@@ -68,6 +68,14 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// model it made), for the driver's fenced `JobRow::complete`.
     fn completed_columns(&self, output: &Self::Output) -> Vec<(&'static str, Value)>;
 
+    /// The kind's own columns a permanent failure sets with FAILED, from what the run learnt
+    /// before it failed (a file whose every row was rejected still has counts that must agree
+    /// with its report). None by default.
+    fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
+        let _ = error;
+        Vec::new()
+    }
+
     /// Logs the kind's completion event with its own figures, once COMPLETED is committed.
     fn log_completed(&self, output: &Self::Output, took: Duration);
 

@@ -73,6 +73,21 @@ impl Job for PredictionJob {
         ]
     }
 
+    fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
+        let JobError::Score(e) = error else {
+            return Vec::new();
+        };
+        let Some(v) = e.validation() else {
+            return Vec::new();
+        };
+        let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        vec![
+            ("rows_total", count(v.rows_total)),
+            ("rows_processed", count(v.rows_scored)),
+            ("rows_rejected", count(v.rows_rejected)),
+        ]
+    }
+
     fn log_completed(&self, scored: &Scored, took: Duration) {
         info!(
             prediction_id = %self.prediction_id,

@@ -1,4 +1,4 @@
-//! Issue 12, item 15: the `--bind` flag takes a host name as `RETAINWISE_BIND` does
+//! The `--bind` flag takes a host name as `RETAINWISE_BIND` does
 //! (`binary.rs` covers the variable, the variables' names in errors and `predict`'s
 //! thresholds).
 

@@ -1,4 +1,4 @@
-//! Direct upload (`POST /api/uploads`, issue 16): a file above the form's 10 MB limit sent in
+//! Direct upload (`POST /api/uploads`): a file above the form's 10 MB limit sent in
 //! parts, a part dropped mid-way and sent again, completion checks (missing parts, SHA-256),
 //! completing twice, the separate limit, another user's upload, and the same client against
 //! Postgres + a real S3 server (SeaweedFS) where the parts go straight to the bucket.

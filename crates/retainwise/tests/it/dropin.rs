@@ -1,4 +1,4 @@
-//! Drop-in for the original service (issue 21): every backend call its React frontend makes
+//! Drop-in for the original service: every backend call its React frontend makes
 //! (muhammadzeb86/churn-saas `frontend/src/services/api.ts`, `pages/*.tsx`,
 //! `components/dashboard/*`), sent as the frontend sends it (a Clerk-style Bearer token, its
 //! origin, its form fields and query parameters), and every field the frontend reads checked.

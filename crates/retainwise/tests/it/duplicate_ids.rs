@@ -1,4 +1,4 @@
-//! Issue 12, item 15: a customer id on more than one row gets a warning naming the id and both
+//! A customer id on more than one row gets a warning naming the id and both
 //! rows (and a count), through `retainwise predict` and HTTP; both rows are still scored.
 
 use retainwise::worker::Outcome;

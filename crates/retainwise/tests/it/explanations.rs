@@ -1,4 +1,4 @@
-//! Issue 12, item 18: explanations a customer-success manager can act on, through `retainwise
+//! Explanations a customer-success manager can act on, through `retainwise
 //! predict` and the web pages: total charges, which only restate a short tenure, are counted
 //! with tenure instead of reading as "a low bill raises the risk", and the top reason and the
 //! advice for a new customer are about onboarding; churn and retention on a page add up to

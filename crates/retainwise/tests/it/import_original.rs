@@ -1,4 +1,4 @@
-//! `retainwise import-original` (issue 21), run as the real binary against a database made with
+//! `retainwise import-original`, run as the real binary against a database made with
 //! the original service's table definitions (`tests/fixtures/original/schema.sql`, from its
 //! Alembic migrations) on the test Postgres, and a folder holding a copy of its bucket. Then
 //! the original frontend's calls see the imported data.

@@ -1,4 +1,4 @@
-//! What the second fresh-user trial of issue 12 found at intake, one class per test: column
+//! What the second fresh-user trial found at intake, one class per test: column
 //! choices that cannot work refused before anything is queued; customer ids that identify
 //! nobody or repeat under other spacing; revenue from an ARR column; date columns for
 //! days-since inputs; counts that add up on a failed job and in `retainwise predict`; bounded
@@ -37,7 +37,7 @@ fn telco_file(n: usize) -> String {
     csv
 }
 
-/// Issue 12 trial, item 2: a column choice that cannot work — an input on the customer-id
+/// A column choice that cannot work — an input on the customer-id
 /// column, two inputs on one column, a column the file lacks, a column none of whose values
 /// the input reads, an input named twice in the JSON object — is answered 422 naming the
 /// input and the column (or the key), at upload and at preview, and nothing is queued.
@@ -103,7 +103,7 @@ async fn column_choices_that_cannot_work_are_refused_with_422_naming_them() {
     assert_eq!(status, 202, "{body}");
 }
 
-/// Issue 12 trial, item 9: every text field of a form is read bounded, by one reader, before
+/// Every text field of a form is read bounded, by one reader, before
 /// and after the file, at upload and at preview: one longer than its limit is refused naming
 /// the field and the limit; a setting given twice with different values and a second file
 /// are refused the same way wherever they come.
@@ -175,7 +175,7 @@ async fn form_fields_are_read_bounded_and_named() {
     );
 }
 
-/// Issue 12 trial, item 5: a row whose customer id is blank, spaces, a missing-value marker or
+/// A row whose customer id is blank, spaces, a missing-value marker or
 /// an Excel error value is rejected naming the row and why (a customer nobody can identify is
 /// of no use to act on); ids that differ only by the spaces around them are one customer, and
 /// the warning shows both spellings.
@@ -243,7 +243,7 @@ fn rows_without_an_id_are_rejected_and_spaced_ids_are_repeats() {
     assert!(stderr.contains("no customer id"), "{stderr}");
 }
 
-/// Issue 12 trial, item 8: `retainwise predict`'s closing line accounts for every record read,
+/// `retainwise predict`'s closing line accounts for every record read,
 /// the empty ones it skipped included: read = scored + rejected + skipped.
 #[test]
 fn predict_closing_line_adds_up_with_skipped_rows() {
@@ -263,7 +263,7 @@ fn predict_closing_line_adds_up_with_skipped_rows() {
     );
 }
 
-/// Issue 12 trial, item 6: a subscription file with only an ARR column gets revenue at risk
+/// A subscription file with only an ARR column gets revenue at risk
 /// from ARR ÷ 12 (the mapping and the portfolio say so); a file with no revenue column gets
 /// no figure (`null`, with the reason), never 0.
 #[tokio::test]
@@ -353,7 +353,7 @@ async fn revenue_at_risk_comes_from_arr_and_is_null_without_revenue() {
     );
 }
 
-/// Issue 12 trial, item 7: a date column named for a days-since input (`last_login_date` for
+/// A date column named for a days-since input (`last_login_date` for
 /// the days since the last activity) is read as the days before the file's reference date
 /// (its latest date): the mapping says so, the report names the date, and the scores equal
 /// those of the same file written with the day counts.
@@ -421,4 +421,31 @@ async fn a_last_login_date_column_is_read_as_days_since() {
         (&cell["status"], &cell["parsed"]),
         (&Value::from("ok"), &Value::from("2024-06-30"))
     );
+}
+
+/// A file whose every row is rejected fails, and the failed prediction's counts agree with its
+/// report: every row read is a rejected one, none scored (records in = scored + rejected +
+/// skipped, whatever the outcome).
+#[tokio::test]
+async fn a_failed_job_counts_the_rows_its_report_rejected() {
+    let t = TestApp::spawn().await;
+    let mut csv = format!("{TELCO_HEADER}\n");
+    for _ in 0..4 {
+        csv.push_str(&row("#N/A", &[]));
+        csv.push('\n');
+    }
+    let id = t.upload_ok("noids.csv", csv.into_bytes()).await;
+    let _ = t.work_once().await;
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "FAILED", "{p}");
+    assert_eq!(p["rows_total"], 4, "{p}");
+    assert_eq!(p["rows_rejected"], 4, "{p}");
+    assert_eq!(p["rows_processed"], 0, "{p}");
+    let report: Value = t
+        .get(&format!("/api/predictions/{id}/report"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["validation"]["rows_rejected"], 4, "{report}");
 }

@@ -139,7 +139,7 @@ fn entry<'a>(mapping: &'a Value, feature: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{feature} in {mapping}"))
 }
 
-/// Issue 12, item 14: each header is reported exactly as written (its spaces kept), and a match
+/// Each header is reported exactly as written (its spaces kept), and a match
 /// found only after trimming or recasing is called `normalised` with what differed, never
 /// `exact` — in the preview, the validation report of `predict` and the stored report.
 #[tokio::test]
@@ -195,7 +195,7 @@ async fn headers_are_reported_as_written_and_a_trimmed_match_is_not_exact() {
     check(&stored["validation"]["mapping"], "stored report");
 }
 
-/// Issue 12, item 14: what is knowable from the start of a file is answered at upload (400
+/// What is knowable from the start of a file is answered at upload (400
 /// with the scorer's sentence), never 202 then FAILED, and `predict` fails with the same
 /// sentence: a header and no rows, binary junk, too few columns the model can map, and two
 /// columns for one input (named with both positions).
@@ -268,7 +268,7 @@ async fn problems_known_at_upload_are_refused_at_upload_as_predict_refuses_them(
     assert_eq!(list["total"], 0, "nothing was queued");
 }
 
-/// Issue 12, item 16: inputs the file lacks (up to half of them) are scored as missing, with a
+/// Inputs the file lacks (up to half of them) are scored as missing, with a
 /// warning and the `not in the file` flag on every row, through `predict` and HTTP; more than
 /// half absent is refused, saying the limit.
 #[tokio::test]
@@ -312,7 +312,7 @@ async fn absent_inputs_are_scored_as_missing_with_a_warning_and_a_flag() {
     );
 }
 
-/// Issue 12, item 16: a person's column choices (`mapping`: input → header as written, or
+/// A person's column choices (`mapping`: input → header as written, or
 /// `null` for none) are previewed, checked at upload and honoured by the worker: the scores
 /// equal those of the same file with the model's own column names.
 #[tokio::test]
@@ -416,7 +416,7 @@ async fn chosen_columns(t: &TestApp) {
     assert_eq!(list["total"], 2);
 }
 
-/// Issue 12, item 16: a missing input is offered only columns that could hold it: similar
+/// A missing input is offered only columns that could hold it: similar
 /// names whose values it can read, never a column of words for a number nor a column the
 /// alias table knows as another input.
 #[tokio::test]
@@ -447,7 +447,7 @@ async fn only_plausible_columns_are_suggested_for_a_missing_input() {
     assert_eq!(offered, ["Total amt"], "{missing}");
 }
 
-/// Issue 12, item 16, in the browser: the preview has a select per model input; choosing a
+/// In the browser: the preview has a select per model input; choosing a
 /// column there previews again at once with the choice (`manual`), and the upload carries it to
 /// the worker.
 #[tokio::test]

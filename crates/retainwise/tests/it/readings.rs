@@ -1,5 +1,5 @@
 //! How cells are read, never a different number or level in silence (the second fresh-user
-//! trial of issue 12): respelled numbers (`$85.50`, `1,234.50`, `(12)`, `+5`, `−5`) are read
+//! trial): respelled numbers (`$85.50`, `1,234.50`, `(12)`, `+5`, `−5`) are read
 //! exactly and listed; numbers with two readings (`88%`) are scored as missing and flagged;
 //! category aliases (`Fiber`, `2 years`, `monthly`) are listed, with their rows, and flagged.
 

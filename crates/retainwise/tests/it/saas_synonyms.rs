@@ -1,4 +1,4 @@
-//! Issue 12, item 17: a subscription file whose columns carry the common synonyms
+//! A subscription file whose columns carry the common synonyms
 //! (`days_subscribed`, `monthly_spend`, `usage_score`, `tickets`, `days_since_last_login`)
 //! reaches the SaaS baseline, through `retainwise predict` and HTTP; the preview says which
 //! model will score it; revenue at risk is read from an MRR alias.

@@ -110,7 +110,7 @@ async fn a_worker_that_lost_its_lease_cannot_complete_or_ack() {
     );
     // A wakes up: its writes and its ack are refused.
     assert!(!row(pid)
-        .fail(t.app.db.pool(), a.receipt.as_str(), "late")
+        .fail(t.app.db.pool(), a.receipt.as_str(), "late", &[])
         .await
         .unwrap());
     assert!(matches!(
