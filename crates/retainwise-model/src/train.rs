@@ -893,7 +893,19 @@ impl CheckedTrainParams {
             name: p.name.clone(),
             label: schema.label.clone(),
             id_column: schema.id_column.clone(),
-            features: CardFeature::with_ranges(&schema, &data, rows),
+            features: {
+                let mut features = CardFeature::with_ranges(&schema, &data, rows);
+                // With per-row dates, a date feature counts from each row's own date, and the
+                // card says so rather than naming one reference date.
+                if let Some(column) = &observation_date {
+                    for f in features.iter_mut().filter(|f| f.meaning.is_some()) {
+                        f.meaning = Some(format!(
+                            "days before the row's own observation date ({column})"
+                        ));
+                    }
+                }
+                features
+            },
             dropped_columns: dropped.clone(),
             training_data: TrainingData {
                 sha256: table.sha256.clone(),

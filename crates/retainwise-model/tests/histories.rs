@@ -231,6 +231,10 @@ fn dates_count_back_from_each_rows_observation_date_in_training_and_scoring() {
         .unwrap();
     let range = login.range.as_ref().unwrap();
     assert!(range.min == 0.0 && range.max <= 49.0, "{range:?}");
+    assert_eq!(
+        login.meaning.as_deref(),
+        Some("days before the row's own observation date (observation_date)")
+    );
     // The observation date is not a feature, and the card says where dates count from.
     assert!(model
         .schema()
