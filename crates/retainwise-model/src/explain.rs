@@ -1012,10 +1012,8 @@ impl Explainer {
                         < NEW_CUSTOMER_MONTHS
                 })
         });
-        let what = e
-            .risk_factors
-            .first()
-            .map(|f| match flag_of(flags, f.column) {
+        let what = e.risk_factors.first().map(|f| {
+            match flag_of(flags, f.column).filter(|k| k.substitutes()) {
                 Some(k) => format!(
                     "first check their {} in the file ({}), as this score leans on it",
                     self.columns[f.column].words,
@@ -1030,7 +1028,8 @@ impl Explainer {
                         _ => action(f, numeric),
                     }
                 }
-            });
+            }
+        });
         // A value the model was never trained on makes any score, low ones included, a guess:
         // the recommendation says so first instead of "no action needed".
         let odd: Vec<&str> = flags
