@@ -79,11 +79,11 @@ enum Command {
         /// Also write the validation report (JSON: mapping, per-column counts, rejected rows).
         #[arg(long)]
         report: Option<PathBuf>,
-        /// Churn probability at or above which a customer is high risk.
-        #[arg(long, default_value_t = 0.70)]
+        /// Churn probability at or above which a customer is high risk (as `serve` reads it).
+        #[arg(long, env = "RETAINWISE_HIGH_RISK", default_value_t = 0.70)]
         high_risk: f64,
-        /// Churn probability at or above which a customer is medium risk.
-        #[arg(long, default_value_t = 0.40)]
+        /// Churn probability at or above which a customer is medium risk (as `serve` reads it).
+        #[arg(long, env = "RETAINWISE_MEDIUM_RISK", default_value_t = 0.40)]
         medium_risk: f64,
         /// For a model with date columns: the date they count days back from (YYYY-MM-DD).
         /// Default: the input's latest date in those columns that is not after today (found in a
@@ -313,9 +313,12 @@ pub fn main() -> ExitCode {
                 );
                 std::process::exit(e.exit_code());
             }
-            let _ = e.print();
+            // The variable leads the message: it is what the operator set, not the flag.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
             eprintln!(
-                "note: that value came from the environment variable {var}; correct or unset it"
+                "error: environment variable {var}: {}\n  correct or unset {var}",
+                first.trim_start_matches("error: ")
             );
             std::process::exit(e.exit_code());
         }

@@ -92,6 +92,7 @@ async fn accept(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     check_declared_size(app, headers)?;
+    super::health::refuse_when_disk_full(app).await?;
     // A cheap early refusal, so that a user at the cap does not send the whole file first; the
     // binding check is the one in `queue_prediction`'s transaction.
     if app.db.active_jobs(user).await? >= u64::from(app.config.max_active_jobs_per_user) {

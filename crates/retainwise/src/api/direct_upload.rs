@@ -113,6 +113,7 @@ async fn create(
             e.body_text()
         ))
     })?;
+    super::health::refuse_when_disk_full(&app).await?;
     let filename = csv_upload::sanitize_filename(&req.filename);
     csv_upload::refuse_not_csv_name(&filename)?;
     let limit = app.config.max_direct_upload_bytes;

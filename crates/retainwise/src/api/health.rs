@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::app::App;
 use crate::config::StorageLocation;
 use crate::error_chain::Chain;
+use crate::http::ApiError;
 use crate::log_safe::client_warnings;
 
 /// Longest wait for one dependency check.
@@ -114,6 +115,22 @@ where
             }
             Err(format!("timed out after {} s", CHECK_TIMEOUT.as_secs()))
         }
+    }
+}
+
+/// Refuses new work while a local folder the service writes is full or not writable (what
+/// `/ready` reports as `disk`): accepting an upload a worker then cannot store would end in a
+/// dead-lettered job. A check that fails for another reason (a timeout) does not refuse.
+pub(crate) async fn refuse_when_disk_full(app: &App) -> Result<(), ApiError> {
+    match disk_check(app).await {
+        Err(why) if why.starts_with("full") || why.starts_with("not writable") => {
+            let (state, detail) = why.split_once(": ").unwrap_or((why.as_str(), ""));
+            Err(ApiError::StorageFull(format!(
+                "the server's storage is {state} ({detail}), so no upload is accepted until the \
+                 operator frees space; try again later or contact the operator"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -31,6 +31,10 @@ pub enum ApiError {
     /// size or SHA-256 is not the declared one; the text names the field or expected and actual.
     #[error("{0}")]
     Unprocessable(String),
+    /// 507 (RFC 4918 §11.5): the server's disk has less room than a job needs, so nothing is
+    /// accepted that would fail later; the text says so (no path).
+    #[error("{0}")]
+    StorageFull(String),
     /// 401: missing or refused credentials. The reason is logged by the caller, never shown.
     #[error("missing or invalid credentials")]
     Unauthorized,
@@ -94,6 +98,7 @@ impl IntoResponse for ApiError {
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
             Self::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
+            Self::StorageFull(m) => (StatusCode::INSUFFICIENT_STORAGE, m.clone()),
             Self::Unauthorized | Self::TooManyRequests { .. } => {
                 (StatusCode::BAD_REQUEST, self.to_string())
             }

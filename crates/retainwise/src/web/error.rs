@@ -51,6 +51,7 @@ impl From<ApiError> for WebError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+            ApiError::StorageFull(m) => (StatusCode::INSUFFICIENT_STORAGE, m),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Please sign in.".to_owned()),
             e @ ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
             e @ ApiError::Internal(_) => {

@@ -299,7 +299,8 @@ async fn retry_or_dead_letter<J: Job>(
                 (RetryPolicy::Schedule(_), Some(n)) => u32::try_from(n).unwrap_or(u32::MAX),
                 _ => delivery.receive_count,
             };
-            return give_up::<J>(app, delivery, record, id, &cause, tries).await;
+            let full = public_text::storage_full(error);
+            return give_up::<J>(app, delivery, record, id, &cause, tries, full).await;
         }
         Next::Nack(delay) => (delay, false),
         Next::Reschedule(delay) => (delay, true),
@@ -343,6 +344,7 @@ async fn give_up<J: Job>(
     id: &str,
     cause: &str,
     tries: u32,
+    storage_full: bool,
 ) -> Outcome {
     let reason = format!("after {tries} attempts: {cause}");
     if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
@@ -351,7 +353,7 @@ async fn give_up<J: Job>(
     }
     // The owner reads a plain sentence; the queue and the log keep `reason`. The message
     // was dead-lettered under this receipt, so no other attempt holds the job.
-    let shown = public_text::gave_up(tries);
+    let shown = public_text::gave_up(tries, storage_full);
     if let Err(e) = async {
         let mut tx = app.db.pool().begin().await?;
         let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
@@ -479,7 +481,7 @@ pub(super) async fn close_dead<J: Job>(
         .last_error
         .as_deref()
         .unwrap_or("the job did not finish within the allowed attempts");
-    let shown = public_text::gave_up(dead.receive_count);
+    let shown = public_text::gave_up(dead.receive_count, false);
     let dead_at = crate::time::to_ms(dead.dead_at);
     let closed = async {
         let mut tx = app.db.pool().begin().await?;

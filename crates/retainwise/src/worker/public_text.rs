@@ -23,14 +23,32 @@ pub const INVALID_MESSAGE: &str = "invalid queue message: the server could not r
 pub fn for_owner(error: &JobError) -> std::borrow::Cow<'static, str> {
     if error.is_permanent() {
         error.to_string().into()
+    } else if storage_full(error) {
+        format!("{DISK_FULL}; it will be tried again automatically").into()
     } else {
         RETRYING.into()
     }
 }
 
+/// Said instead of the general sentence when the cause is a full disk or quota: the one server
+/// problem whose owner-side fix (wait for the operator) is worth naming.
+pub const DISK_FULL: &str = "the server's storage is full, so the job could not store what it \
+     needs; the operator must free space";
+
+/// Whether `error` was a full disk or an exceeded quota somewhere in its cause chain.
+pub fn storage_full(error: &JobError) -> bool {
+    crate::storage::is_storage_full(error)
+}
+
 /// The text stored (after the database layer's `dead-lettered: ` prefix) for a job that failed
 /// on its last allowed delivery, `attempts` deliveries in all, because of a server problem.
-pub fn gave_up(attempts: u32) -> String {
+pub fn gave_up(attempts: u32, storage_full: bool) -> String {
+    if storage_full {
+        return format!(
+            "after {attempts} attempts: {DISK_FULL}. Upload the file again once it has, or \
+             contact the operator"
+        );
+    }
     format!(
         "after {attempts} attempts: a problem on the server (its storage, database or local disk) \
          kept the job from finishing; the details are in the server's log. Upload the file again \
@@ -50,7 +68,12 @@ mod tests {
         assert_eq!(for_owner(&internal), RETRYING);
         let panicked = JobError::Panicked("index out of bounds at /srv/src/x.rs".to_owned());
         assert_eq!(for_owner(&panicked), RETRYING);
-        assert!(!gave_up(3).contains('/'));
+        assert!(!gave_up(3, false).contains('/'));
+        let full = JobError::io("writing the result")(std::io::Error::from(
+            std::io::ErrorKind::StorageFull,
+        ));
+        assert!(for_owner(&full).starts_with(DISK_FULL));
+        assert!(gave_up(3, true).contains(DISK_FULL));
         let permanent = JobError::Rejected("no usable rows: add a header".to_owned());
         assert_eq!(for_owner(&permanent), "no usable rows: add a header");
     }

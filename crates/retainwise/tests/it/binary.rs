@@ -472,4 +472,43 @@ fn names_and_settings_are_checked_like_the_service_does() {
         err.contains("--medium-risk") && err.contains("--high-risk"),
         "{err}"
     );
+    // A value from the environment is named by its variable first, for every command.
+    let (ok, err) = run(&["serve"], &[("RETAINWISE_HIGH_RISK", "abc")]);
+    assert!(!ok);
+    assert!(
+        err.starts_with("error: environment variable RETAINWISE_HIGH_RISK:"),
+        "{err}"
+    );
+    // `predict` reads the thresholds from the same variables as `serve`.
+    let output = dir.path().join("low.csv");
+    let (ok, err) = run(
+        &[
+            "predict",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ],
+        &[
+            ("RETAINWISE_HIGH_RISK", "0.000001"),
+            ("RETAINWISE_MEDIUM_RISK", "0.0000005"),
+        ],
+    );
+    assert!(ok, "{err}");
+    let scored = std::fs::read_to_string(&output).unwrap();
+    let levels: Vec<&str> = scored
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(levels, ["high"; 5], "{scored}");
+    let (ok, err) = run(
+        &[
+            "predict",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ],
+        &[("RETAINWISE_MEDIUM_RISK", "abc")],
+    );
+    assert!(!ok && err.contains("RETAINWISE_MEDIUM_RISK"), "{err}");
 }

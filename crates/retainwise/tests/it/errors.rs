@@ -110,4 +110,16 @@ async fn an_upload_to_a_full_disk_answers_507() {
         !body.contains(&mount.path().to_string_lossy().into_owned()),
         "{body}"
     );
+    // A file small enough to fit is refused too, before it is stored: a worker could not
+    // store its results, and the job would only fail later.
+    let response = t.upload("small.csv", synthetic_telco(3).into_bytes()).await;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 507, "{body}");
+    assert!(body.contains("MiB needed"), "{body}");
+    let listed = t.get("/api/predictions").await.text().await.unwrap();
+    assert!(
+        !listed.contains("small.csv"),
+        "nothing was queued: {listed}"
+    );
 }
