@@ -62,7 +62,11 @@ pub async fn preview_mapping(
             Ok(Some(field)) if field.name() == Some("file") => {
                 return Err(super::csv_upload::second_file())
             }
-            Ok(Some(_)) => continue,
+            Ok(Some(field)) => {
+                if let Some(e) = super::csv_upload::misnamed_file(&field) {
+                    return Err(e);
+                }
+            }
             Ok(None) if have_file => break,
             Ok(None) => {
                 return Err(ApiError::BadRequest(

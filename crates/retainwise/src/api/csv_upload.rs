@@ -253,6 +253,9 @@ pub(super) async fn read_text_field(
 ) -> Result<String, ApiError> {
     let (limit, what) = field_limit(name);
     let shown: String = name.chars().take(40).collect();
+    if let Some(e) = misnamed_file(field) {
+        return Err(e);
+    }
     let mut text = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(|e| {
         ApiError::BadRequest(format!(
@@ -269,6 +272,17 @@ pub(super) async fn read_text_field(
     }
     String::from_utf8(text)
         .map_err(|_| ApiError::BadRequest(format!("form field {shown:?} is not UTF-8 text")))
+}
+
+/// The refusal of a file part under another name than `file` (`-F upload=@x.csv`): a misnamed
+/// file, not a setting to read or skip. `None` for a part that is not a file.
+pub(super) fn misnamed_file(field: &axum::extract::multipart::Field<'_>) -> Option<ApiError> {
+    let file_name: String = field.file_name()?.chars().take(80).collect();
+    let name: String = field.name().unwrap_or_default().chars().take(40).collect();
+    Some(ApiError::BadRequest(format!(
+        "the form sends the file {file_name:?} in a field named {name:?}; send the CSV in a \
+         field named \"file\" (curl: -F file=@customers.csv)"
+    )))
 }
 
 /// The refusal of a second `file` part in one form: which of two files was meant cannot be

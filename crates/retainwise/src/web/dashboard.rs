@@ -185,7 +185,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 p #absent { "The file has no column for " (v.absent_inputs.join(", ")) ": scored as missing in every row (each row's Data quality says so). Add the column, or choose it by hand on the upload page, for sounder scores." }
             }
             @if v.duplicate_ids > 0 {
-                p #repeated-ids { (format::int(v.duplicate_ids)) " rows repeat the customer id of an earlier row: both are scored, so those customers count twice in these figures. The validation report names each id and both rows." }
+                p #repeated-ids { (format::int(v.duplicate_ids)) @if v.duplicate_ids == 1 { " row repeats" } @else { " rows repeat" } " the customer id of an earlier row: both are scored, so those customers count twice in these figures. The validation report names each id and both rows." }
             }
         }
         @if summary.rows_rejected > 0 || !summary.ignored_columns.is_empty() {
@@ -201,15 +201,16 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                         "." }
                 }
                 @if summary.rows_rejected > 0 {
-                    p { (format::int(summary.rows_rejected)) " rows could not be scored"
+                    p { (format::int(summary.rows_rejected)) @if summary.rows_rejected == 1 { " row" } @else { " rows" } " could not be scored"
                         @if (summary.issues.len() as u64) < summary.rows_rejected { "; the first " (summary.issues.len()) " are listed" } ":" }
                     div.table-wrap {
                         table {
                             thead { tr { th scope="col" .num { "Row" } th scope="col" { "Customer" } th scope="col" { "Column" } th scope="col" { "Value" } th scope="col" { "Problem" } } }
                             tbody {
                                 @for i in &summary.issues {
-                                    tr { td.num { (i.row) } td { (i.customer_id.as_deref().unwrap_or("—")) } td { (i.column.as_deref().unwrap_or("—")) }
-                                         td { (i.value.as_deref().unwrap_or("—")) } td { (i.reason) } }
+                                    // Cut: a cell of the file may be any length; the report has it whole.
+                                    tr { td.num { (i.row) } td { (format::clipped(i.customer_id.as_deref().unwrap_or("—"), 40)) } td { (i.column.as_deref().unwrap_or("—")) }
+                                         td { (format::clipped(i.value.as_deref().unwrap_or("—"), 40)) } td { (format::clipped(&i.reason, 300)) } }
                                 }
                             }
                         }

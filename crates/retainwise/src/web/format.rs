@@ -13,6 +13,18 @@ pub fn int(n: u64) -> String {
     out
 }
 
+/// `text` cut to its first `max` characters with how long it was, so that a 309-digit number or
+/// a pasted paragraph cannot stretch a table: `"12345678…" (309 characters)`. Shorter text is
+/// returned whole.
+pub fn clipped(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let n = text.chars().count();
+    if n <= max {
+        return text.into();
+    }
+    let head: String = text.chars().take(max).collect();
+    format!("{head}… ({n} characters)").into()
+}
+
 /// A share `part / whole` as a percentage with one decimal, `"0.0%"` when `whole` is 0.
 pub fn share(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -60,6 +72,9 @@ mod tests {
 
     #[test]
     fn formats() {
+        assert_eq!(clipped("abc", 3), "abc");
+        assert_eq!(clipped("abcd", 3), "abc… (4 characters)");
+        assert_eq!(clipped("ééééé", 2), "éé… (5 characters)");
         assert_eq!(int(0), "0");
         assert_eq!(int(999), "999");
         assert_eq!(int(1000), "1,000");

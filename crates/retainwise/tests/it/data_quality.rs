@@ -377,6 +377,24 @@ async fn an_upload_with_absurd_values_is_flagged_and_pages_keep_their_layout() {
     }
     let css = t.get("/static/app.css").await.text().await.unwrap();
     assert!(css.contains("overflow-wrap: anywhere"), "long values wrap");
+    // A value too large for any number is rejected, and the dashboard's table of rejected
+    // rows shows it cut, with its length, not 309 digits wide.
+    let nines = "9".repeat(309);
+    let csv = format!(
+        "{TELCO_HEADER}\n{}\n{}\n",
+        row("E1", &[]),
+        row("E2", &[("TotalCharges", &nines)])
+    );
+    let id = t.upload_ok("overflow.csv", csv.into_bytes()).await;
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    let page = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("(309 characters)"), "{page}");
+    assert!(!page.contains(&"9".repeat(60)), "{page}");
 }
 
 /// Ids a spreadsheet would run as formulas, and a number.

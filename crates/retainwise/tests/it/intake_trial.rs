@@ -173,6 +173,23 @@ async fn form_fields_are_read_bounded_and_named() {
             .contains("mapping is given twice"),
         "{body}"
     );
+    // A file in a field of another name is said to be misnamed, whatever its size.
+    let big = telco_file(40);
+    assert!(big.len() > 1024);
+    for path in ["/api/csv", "/api/csv/preview-mapping"] {
+        let form = reqwest::multipart::Form::new().part(
+            "upload",
+            reqwest::multipart::Part::bytes(big.as_bytes().to_vec()).file_name("bom.csv"),
+        );
+        let (status, body) = send(form, path).await;
+        assert_eq!(status, 400, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("\"bom.csv\" in a field named \"upload\"")
+                && detail.contains("named \"file\""),
+            "{detail}"
+        );
+    }
 }
 
 /// A row whose customer id is blank, spaces, a missing-value marker or
