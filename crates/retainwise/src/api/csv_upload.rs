@@ -410,8 +410,8 @@ pub(super) fn refuse_not_csv_name(filename: &str) -> Result<(), ApiError> {
 
 /// What the worker would find at once about a stored upload, answered now (400) instead of
 /// after a 202: bytes that are not CSV text, no header, columns the model cannot map (too many
-/// absent, or ambiguous), hand-chosen columns that do not exist, or a header and no customer
-/// rows. `model_id` is the model the job would be queued with; the SaaS baseline takes over a
+/// absent, or ambiguous), hand-chosen columns that do not exist, a header and no customer
+/// rows, or — for a file no larger than its head — no row the scorer would score. `model_id` is the model the job would be queued with; the SaaS baseline takes over a
 /// subscription file, as in the worker: both go through [`Registry::inspect`](crate::registry::Registry::inspect)'s
 /// parts on the same [`HEAD_BYTES`](crate::registry::HEAD_BYTES).
 ///
@@ -429,13 +429,38 @@ pub(super) async fn check_readable(
     let head = stored.head.clone();
     let whole = stored.size <= head.len() as u64;
     let (registry, manual) = (app.registry.clone(), manual.clone());
-    let (_, preview) =
-        tokio::task::spawn_blocking(move || registry.inspect(model, &head, &manual, 1))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+    let (preview, unscorable) = tokio::task::spawn_blocking(move || {
+        let (model, preview) = registry.inspect(model, &head, &manual, 1);
+        // A file that fits in its head is scored here in full (a few milliseconds): a file
+        // whose every row the worker would reject is refused now, not failed after a 202.
+        let unscorable = (whole && preview.as_ref().is_ok_and(|p| p.refusal(true).is_none()))
+            .then(|| {
+                let opts = retainwise_model::ScoreOptions {
+                    mapping: manual,
+                    ..Default::default()
+                };
+                retainwise_model::score_seekable(
+                    &model,
+                    std::io::Cursor::new(&head),
+                    std::io::sink(),
+                    &opts,
+                    &mut |_| {},
+                )
+                .err()
+                .filter(|e| matches!(e, retainwise_model::ScoreError::NoUsableRows { .. }))
+                .map(|e| e.to_string())
+            })
+            .flatten();
+        (preview, unscorable)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
     let name = &stored.filename;
     match preview {
-        Ok(preview) => match (&preview.mapping_problem, preview.refusal(whole)) {
+        Ok(preview) => match (
+            &preview.mapping_problem,
+            preview.refusal(whole).or(unscorable),
+        ) {
             (Some(why), _) => Err(ApiError::Unprocessable(format!("{name:?}: {why}"))),
             (None, Some(why)) => Err(ApiError::BadRequest(format!("{name:?}: {why}"))),
             (None, None) => Ok(()),

@@ -112,8 +112,9 @@ async fn every_prediction_has_a_report_even_a_failed_one() {
     let r = t.upload("bad.csv", bad.into_bytes()).await;
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("tenure"));
-    // Every row's tenure unreadable: the job fails in the worker, and its report says why.
-    let bad: String = synthetic_telco(5)
+    // Every row's tenure unreadable: a file longer than what the upload reads first (a short
+    // one is refused at once) fails in the worker, and its report says why.
+    let bad: String = synthetic_telco(4000)
         .lines()
         .enumerate()
         .map(|(i, l)| {

@@ -446,17 +446,31 @@ async fn a_last_login_date_column_is_read_as_days_since() {
 #[tokio::test]
 async fn a_failed_job_counts_the_rows_its_report_rejected() {
     let t = TestApp::spawn().await;
-    let mut csv = format!("{TELCO_HEADER}\n");
-    for _ in 0..4 {
-        csv.push_str(&row("#N/A", &[]));
-        csv.push('\n');
-    }
-    let id = t.upload_ok("noids.csv", csv.into_bytes()).await;
+    let file = |rows: usize| {
+        let mut csv = format!("{TELCO_HEADER}\n");
+        for _ in 0..rows {
+            csv.push_str(&row("#N/A", &[]));
+            csv.push('\n');
+        }
+        csv
+    };
+    // A file no larger than what the upload reads first is refused at once with the reason.
+    let small = t.upload("noids.csv", file(4).into_bytes()).await;
+    assert_eq!(small.status(), 400);
+    let detail = small.text().await.unwrap();
+    assert!(
+        detail.contains("none of the 4 rows could be scored"),
+        "{detail}"
+    );
+    // A longer one is found out by the worker, and its counts are the report's.
+    let big = file(2500);
+    assert!(big.len() > retainwise::registry::HEAD_BYTES);
+    let id = t.upload_ok("noids.csv", big.into_bytes()).await;
     let _ = t.work_once().await;
     let p = t.prediction(&id).await;
     assert_eq!(p["status"], "FAILED", "{p}");
-    assert_eq!(p["rows_total"], 4, "{p}");
-    assert_eq!(p["rows_rejected"], 4, "{p}");
+    assert_eq!(p["rows_total"], 2500, "{p}");
+    assert_eq!(p["rows_rejected"], 2500, "{p}");
     assert_eq!(p["rows_processed"], 0, "{p}");
     let report: Value = t
         .get(&format!("/api/predictions/{id}/report"))
@@ -464,5 +478,5 @@ async fn a_failed_job_counts_the_rows_its_report_rejected() {
         .json()
         .await
         .unwrap();
-    assert_eq!(report["validation"]["rows_rejected"], 4, "{report}");
+    assert_eq!(report["validation"]["rows_rejected"], 2500, "{report}");
 }

@@ -399,9 +399,10 @@ async fn dashboard_customers_table_explanation_and_excel() {
     assert_eq!(&bytes[..2], b"PK");
 
     // A failed job shows its error in plain words on the list and on its page (every row's
-    // tenure is unreadable; a missing column would be refused at upload).
+    // tenure is unreadable in a file longer than what the upload reads first; a missing
+    // column, or a short file, would be refused at upload).
     let mut bad = String::new();
-    for (i, line) in synthetic_telco(5).lines().enumerate() {
+    for (i, line) in synthetic_telco(4000).lines().enumerate() {
         let mut cells: Vec<&str> = line.split(',').collect();
         if i > 0 {
             cells[5] = "many";
