@@ -41,6 +41,10 @@ pub const MIN_ROWS: usize = 50;
 /// Fewest rows of each class [`CheckedTrainParams::fit`] accepts.
 pub const MIN_PER_CLASS: usize = 10;
 
+/// The fewest cross-validation folds: the validation is nested (each inner model is fitted on
+/// all folds but two), so two folds would leave an inner model nothing to learn from.
+pub const MIN_FOLDS: usize = 3;
+
 /// Training parameters as given (unchecked). Build with [`TrainParams::new`] and adjust fields.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TrainParams {
@@ -53,7 +57,7 @@ pub struct TrainParams {
     pub name: String,
     /// Seed for fold assignment and row/feature sampling (default 42).
     pub seed: u64,
-    /// Cross-validation folds, 2..=10 (default 5).
+    /// Cross-validation folds, [`MIN_FOLDS`]..=10 (default 5).
     pub folds: usize,
     /// The boosting settings the search does not vary (minimum leaf hessian, L2, subsampling,
     /// bins); its rounds, learning rate and depth are replaced by each candidate's.
@@ -124,9 +128,12 @@ impl TrainParams {
                 "the label column name is empty".into(),
             ));
         }
-        if !(2..=10).contains(&self.folds) {
+        // Nested: each outer fold's settings are chosen on the other folds' inner folds, fitted
+        // on all folds but two, so two folds would leave nothing to fit.
+        if !(MIN_FOLDS..=10).contains(&self.folds) {
             return Err(TrainError::InvalidParams(format!(
-                "folds must be 2..=10, got {}",
+                "folds must be {MIN_FOLDS} to 10, got {} (the cross-validation is nested: each \
+                 inner model is fitted on all folds but two)",
                 self.folds
             )));
         }
@@ -1024,12 +1031,12 @@ pub fn stratified_group_folds(
     let with_churn = size.iter().filter(|s| s.0 > 0).count();
     let with_active = size.iter().filter(|s| s.0 < s.1).count();
     if groups < k || with_churn < k || with_active < k {
-        // The most folds this file can fill; below 2 it cannot be cross-validated at all.
+        // The most folds this file can fill; below MIN_FOLDS it cannot be cross-validated.
         let most = groups.min(with_churn).min(with_active);
-        let what = if most >= 2 {
+        let what = if most >= MIN_FOLDS {
             format!("train with --folds {most} or fewer")
         } else {
-            "at least 2 groups of each class are needed to cross-validate".to_owned()
+            format!("at least {MIN_FOLDS} groups of each class are needed to cross-validate")
         };
         return Err(TrainError::TooFewGroups {
             message: format!(
@@ -1304,13 +1311,15 @@ mod tests {
 
     #[test]
     fn grouped_folds_name_the_most_folds_the_file_allows() {
-        let labels = [true, false, true, false, false, false];
-        let groups = [0, 0, 1, 1, 2, 2];
-        let err = stratified_group_folds(&labels, &groups, 3, 1).unwrap_err();
-        assert!(err.to_string().contains("--folds 2 or fewer"), "{err}");
-        let err = stratified_group_folds(&labels, &[0, 0, 0, 0, 1, 1], 2, 1).unwrap_err();
-        assert!(err.to_string().contains("at least 2 groups"), "{err}");
-        assert!(stratified_group_folds(&labels, &groups, 2, 1).is_ok());
+        // Three groups with a churned row and three without: 3 folds, never 4 or 5.
+        let labels = [true, false, true, false, true, false];
+        let groups = [0, 3, 1, 4, 2, 5];
+        let err = stratified_group_folds(&labels, &groups, 5, 1).unwrap_err();
+        assert!(err.to_string().contains("--folds 3 or fewer"), "{err}");
+        assert!(stratified_group_folds(&labels, &groups, 3, 1).is_ok());
+        // Two churned groups cannot fill the fewest folds: no advice to use fewer.
+        let err = stratified_group_folds(&labels, &[0, 2, 0, 3, 1, 4], 3, 1).unwrap_err();
+        assert!(err.to_string().contains("at least 3 groups"), "{err}");
     }
 
     #[test]

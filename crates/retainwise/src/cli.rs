@@ -155,7 +155,7 @@ enum Command {
         /// file has it. Not with --reference-date.
         #[arg(long, value_name = "COLUMN", conflicts_with = "reference_date")]
         observation_date: Option<String>,
-        /// Cross-validation folds, 2 to 10 (with --group, at most the number of customers with
+        /// Cross-validation folds, 3 to 10 (with --group, at most the number of customers with
         /// a churned row).
         #[arg(long, default_value_t = 5, value_name = "N")]
         folds: usize,

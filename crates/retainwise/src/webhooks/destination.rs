@@ -25,6 +25,15 @@ pub struct Destination {
 /// in the URL (`https://user:pass@host/`, RFC 3986 §3.2.1 userinfo) are replaced by `***`, since
 /// a receiver's basic-auth password is a secret like the signing one.
 pub fn redacted(raw: &str) -> String {
+    // As the URL parser reads it: `http:user:pw@host` and `http:\\user:pw@host` carry the same
+    // userinfo as `http://user:pw@host` and are sent with it.
+    if let Ok(mut url) = Url::parse(raw.trim()) {
+        if url.password().is_some() || !url.username().is_empty() {
+            let _ = url.set_password(None);
+            let _ = url.set_username("***");
+            return url.to_string();
+        }
+    }
     let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
         return raw.to_owned();
     };
@@ -102,13 +111,27 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let seg = v6.segments();
+            // An IPv4 address carried inside IPv6 reaches that IPv4 host: the NAT64 prefix
+            // 64:ff9b::/96 (RFC 6052) and the deprecated IPv4-compatible ::a.b.c.d (RFC 4291).
+            let [h1, h2] = [seg[6], seg[7]];
+            let embedded =
+                std::net::Ipv4Addr::new((h1 >> 8) as u8, h1 as u8, (h2 >> 8) as u8, h2 as u8);
+            if (seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0; 4])
+                || (seg[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
+            {
+                return is_public(IpAddr::V4(embedded));
+            }
+            let first = seg[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
@@ -131,8 +154,16 @@ mod tests {
         );
         assert_eq!(
             redacted("https://token@host.example"),
-            "https://***@host.example"
+            "https://***@host.example/"
         );
+        // Spellings the URL parser reads with the same userinfo.
+        for odd in [
+            "http:user:hunter2@8.8.8.8/h",
+            "http:/\\user:hunter2@8.8.8.8/h",
+            "http:\\\\user:hunter2@8.8.8.8/h",
+        ] {
+            assert_eq!(redacted(odd), "http://***@8.8.8.8/h", "{odd}");
+        }
         assert_eq!(
             redacted("https://host.example/a@b"),
             "https://host.example/a@b"
@@ -154,10 +185,20 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "::127.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -141,7 +141,13 @@ pub(super) async fn drive<J: Job>(
             );
             return Outcome::LeaseLost;
         }
-        Holding::Cancelled => return cancelled::<J>(app, &delivery, &id).await,
+        Holding::Cancelled => {
+            // The run may have finished and stored its results before the cancel was seen.
+            if let Ok(output) = result {
+                job.discard(app, output).await;
+            }
+            return cancelled::<J>(app, &delivery, &id).await;
+        }
     }
     points.pass(FailurePoint::AfterRun);
     match result {

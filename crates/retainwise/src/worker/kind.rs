@@ -79,6 +79,14 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// Logs the kind's completion event with its own figures, once COMPLETED is committed.
     fn log_completed(&self, output: &Self::Output, took: Duration);
 
+    /// Removes what a finished run stored (its result objects) when the job turned out to be
+    /// cancelled while it ran: a cancelled job keeps nothing. Never called for a lost lease,
+    /// whose objects the new holder may be writing. Nothing by default.
+    fn discard(&self, app: &App, output: Self::Output) -> impl Future<Output = ()> + Send {
+        let _ = (app, output);
+        async {}
+    }
+
     /// Whose webhook events this kind's outcomes are (`prediction.*`, `training.*`): the
     /// default [`Job::followups`] sends them. None by default.
     const WEBHOOK_SUBJECT: Option<Subject> = None;

@@ -88,6 +88,14 @@ impl Job for PredictionJob {
         ]
     }
 
+    async fn discard(&self, app: &App, scored: Scored) {
+        for key in [&scored.result_key, &scored.report_key] {
+            if let Err(e) = app.storage.delete(key).await {
+                tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the results of a cancelled prediction");
+            }
+        }
+    }
+
     fn log_completed(&self, scored: &Scored, took: Duration) {
         info!(
             prediction_id = %self.prediction_id,

@@ -315,8 +315,10 @@ async fn the_cli_trains_and_scores_a_history_with_per_row_observation_dates() {
     );
     let (ok, _, err) = train(&["--observation-date", "as_of"]);
     assert!(!ok && err.contains("\"as_of\" is not in the file"), "{err}");
-    let (ok, _, err) = train(&["--folds", "1"]);
-    assert!(!ok && err.contains("folds must be 2..=10"), "{err}");
+    for folds in ["1", "2", "11"] {
+        let (ok, _, err) = train(&["--folds", folds]);
+        assert!(!ok && err.contains("folds must be 3 to 10"), "{err}");
+    }
     let (ok, _, err) = train(&[
         "--observation-date",
         "observation_date",
