@@ -407,6 +407,7 @@ fn build() -> Result<Model, crate::ModelError> {
         reference_date: None,
         observation_date: None,
         namespace: None,
+        score_profile: None,
     };
     Model::rule_based(NAME, schema, forest, card)
 }

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::artifact::Model;
+use crate::drift::DriftAcc;
 use crate::portfolio::{revenue_slot, PortfolioAcc};
 use crate::quality::{data_quality, Flag};
 use crate::row_text::{push_cell, push_factors_cell, push_fixed6, push_scaled, push_u64};
@@ -46,6 +47,8 @@ pub struct Scored {
     pub levels: Vec<RiskLevel>,
     /// The batch's dashboard sums (histogram, revenue at risk, drivers), in input order.
     pub portfolio: PortfolioAcc,
+    /// The batch's drift bin counts ([`crate::drift`]), in input order.
+    pub drift: DriftAcc,
 }
 
 impl Batch {
@@ -143,12 +146,14 @@ impl Batch {
             probabilities: Vec::with_capacity(self.len()),
             levels: Vec::with_capacity(self.len()),
             portfolio: PortfolioAcc::new(model.explainer().n_columns()),
+            drift: DriftAcc::new(model.schema(), &model.card().features),
         };
         for p in parts {
             out.bytes.extend_from_slice(&p.bytes);
             out.probabilities.extend(p.probabilities);
             out.levels.extend(p.levels);
             out.portfolio.merge(&p.portfolio);
+            out.drift.merge(&p.drift);
         }
         out
     }
@@ -183,6 +188,7 @@ impl Batch {
         let mut scratch = String::new();
         let revenue = revenue_slot(schema).map(|(_, slot, scale)| (slot, scale));
         let mut portfolio = PortfolioAcc::new(explainer.n_columns());
+        let mut drift = DriftAcc::new(schema, &model.card().features);
         for i in start..end {
             let features = &self.features[i * self.n_features..(i + 1) * self.n_features];
             let flags = &self.flags[i];
@@ -247,6 +253,7 @@ impl Batch {
                 Some(e) => portfolio.add(p6, revenue, e),
                 None => portfolio.add_score(p6, revenue),
             }
+            drift.add(features, flags);
             probabilities.push(p);
             levels.push(level);
         }
@@ -255,6 +262,7 @@ impl Batch {
             probabilities,
             levels,
             portfolio,
+            drift,
         }
     }
 }
@@ -456,6 +464,7 @@ mod tests {
                 probabilities,
                 levels,
                 portfolio,
+                drift: DriftAcc::new(model.schema(), &model.card().features),
             }
         }
     }

@@ -28,6 +28,10 @@ pub struct CardFeature {
     /// cards written before ranges were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<FeatureRange>,
+    /// The training distribution of the column, to measure a scored file's drift against
+    /// ([`crate::drift`]); absent on rule-based cards and cards written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::drift::FeatureProfile>,
 }
 
 /// The training values of one numeric or date column (a date as the model reads it: days
@@ -118,20 +122,24 @@ impl CardFeature {
                 },
                 meaning: (c.kind == ColumnKind::Date).then(|| DATE_MEANING.to_string()),
                 range: None,
+                profile: None,
             })
             .collect()
     }
 
     /// The card entries of `schema`'s columns with the training range of each numeric and date
-    /// column, read from the encoded training matrix `data` (column-major, `rows` rows, NaN =
-    /// missing).
+    /// column and every column's drift profile ([`crate::drift::profiles`]), read from the
+    /// encoded training matrix `data` (column-major, `rows` rows, NaN = missing).
     pub fn with_ranges(schema: &FeatureSchema, data: &[f64], rows: usize) -> Vec<CardFeature> {
         let mut features = Self::from_schema(schema);
-        for ((f, c), at) in features
+        let profiles = crate::drift::profiles(schema, data, rows);
+        for (((f, c), at), profile) in features
             .iter_mut()
             .zip(&schema.columns)
             .zip(schema.offsets())
+            .zip(profiles)
         {
+            f.profile = Some(profile);
             if matches!(c.kind, ColumnKind::Numeric | ColumnKind::Date) {
                 f.range = FeatureRange::of(data[at * rows..(at + 1) * rows].iter().copied());
             }
@@ -325,6 +333,11 @@ pub struct ModelCard {
     /// absent for models trained without one (the built-in ones, `retainwise train`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The distribution of the model's out-of-fold churn probabilities on the training file,
+    /// to measure a scored file's shift in predictions against ([`crate::drift`]); absent on
+    /// rule-based cards and cards written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_profile: Option<crate::drift::ScoreProfile>,
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub mod csv_input;
 pub mod dates;
 pub mod decode;
 pub mod dialect;
+pub mod drift;
 pub mod encode;
 pub mod explain;
 pub mod forest;

@@ -88,6 +88,12 @@ pub struct PortfolioAcc {
     drivers: Vec<(u64, f64)>,
 }
 
+/// The [`Portfolio::probability_histogram`] bin of probability `p` (in [0, 1]; 1.0 falls in
+/// the last bin).
+pub fn probability_bin(p: f64) -> usize {
+    ((p * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1)
+}
+
 /// Where a model keeps monthly revenue: the column name, its slot in the encoded row, and the
 /// factor that makes its value monthly (1, or 1/12 for an annual column).
 pub fn revenue_slot(schema: &FeatureSchema) -> Option<(&str, usize, f64)> {
@@ -143,8 +149,7 @@ impl PortfolioAcc {
     /// [`PortfolioAcc::add`] for a customer scored without an explanation
     /// ([`crate::score::Explain::None`]): histogram and revenue only, no drivers.
     pub fn add_score(&mut self, p: f64, revenue: Option<f64>) {
-        let bin = ((p * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1);
-        self.histogram[bin] += 1;
+        self.histogram[probability_bin(p)] += 1;
         if let Some(r) = revenue.filter(|r| r.is_finite()) {
             self.revenue_customers += 1;
             self.monthly_revenue += r;

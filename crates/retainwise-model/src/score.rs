@@ -317,6 +317,11 @@ pub struct ScoreReport {
     /// Figures across the scored customers for a dashboard: probability histogram, revenue at
     /// risk (when the model has a monthly-revenue column), the most frequent risk drivers.
     pub portfolio: Portfolio,
+    /// The file compared with the model's training data ([`crate::drift`]): PSI, missing and
+    /// unseen shares per feature, the churn probability's shift, and the features flagged at
+    /// PSI > 0.1 (watch) and > 0.25 (act). Not measured (`measured` false) in a summary stored
+    /// before drift existed.
+    pub drift: crate::drift::DriftReport,
     /// How the file was read: encoding, delimiter, column mapping, per-column missing/invalid
     /// counts and the rejected rows (capped, with totals).
     pub validation: ValidationReport,
@@ -638,11 +643,13 @@ pub fn score_csv<R: Read, W: Write>(
             .collect(),
         model_id: model.id().to_string(),
         portfolio: Portfolio::default(),
+        drift: crate::drift::DriftReport::default(),
         validation: ValidationReport::default(),
         reference_date: reference.map(crate::dates::iso),
         observation_date: observation_column,
     };
     let mut portfolio = PortfolioAcc::new(model.explainer().n_columns());
+    let mut drift = crate::drift::DriftAcc::new(model.schema(), &model.card().features);
     let mut batch = Batch::new(encoder.n_features());
     // Scores full batches on the other cores while this thread reads the next one.
     let mut pipeline = Pipeline::new(model, &opts.thresholds, reference, opts.explain);
@@ -673,16 +680,19 @@ pub fn score_csv<R: Read, W: Write>(
             if let Some(scored) = pipeline.submit(&mut batch) {
                 write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
                 portfolio.merge(&scored.portfolio);
+                drift.merge(&scored.drift);
             }
         }
     }
     if let Some(scored) = pipeline.submit(&mut batch) {
         write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
         portfolio.merge(&scored.portfolio);
+        drift.merge(&scored.drift);
     }
     for scored in pipeline.finish() {
         write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
         portfolio.merge(&scored.portfolio);
+        drift.merge(&scored.drift);
     }
     output.flush()?;
     report.validation = intake.finish();
@@ -700,6 +710,12 @@ pub fn score_csv<R: Read, W: Write>(
     }
     report.mean_churn_probability = sum_p / report.rows_scored as f64;
     report.portfolio = portfolio.finish(model.schema(), report.validation.mapping.as_ref());
+    report.drift = drift.finish(
+        model.schema(),
+        &model.card().features,
+        model.card().score_profile.as_ref(),
+        &report.portfolio.probability_histogram,
+    );
     Ok(report)
 }
 

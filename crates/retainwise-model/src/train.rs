@@ -930,6 +930,7 @@ impl CheckedTrainParams {
             reference_date: reference_date.map(dates::iso),
             observation_date: observation_date.clone(),
             namespace: p.namespace.clone(),
+            score_profile: Some(crate::drift::ScoreProfile::of_out_of_fold(&oof)),
         };
         let predictor = Predictor {
             forest: final_parts.forest,

@@ -833,6 +833,8 @@ fn predict(
         report.risk_counts.low,
         report.mean_churn_probability,
     );
+    // Drift against the training data (PSI > 0.1 watch, > 0.25 act), always one line.
+    eprintln!("  {}", report.drift.summary());
     if let Some(d) = &report.reference_date {
         eprintln!("  date columns read as days before the reference date {d}");
     }

@@ -9,6 +9,9 @@
 //! | `retainwise_job_stage_seconds` | histogram | `stage` = download, score, upload |
 //! | `retainwise_rows_scored_total`, `retainwise_rows_rejected_total` | counter | |
 //! | `retainwise_queue_depth`, `_in_flight`, `_dead`, `_oldest_message_age_seconds` | gauge | read from the queue at each scrape |
+//! | `retainwise_drift_psi` | gauge | `model`, `feature`: the PSI of the model's last scored file against its training profile ([`record_drift`]) |
+//! | `retainwise_drift_score_psi` | gauge | `model`: the same for the churn-probability histogram |
+//! | `retainwise_drift_files_total` | counter | `model`, `level` = stable, watch, act: scored files by their worst drift level |
 //! | `retainwise_http_requests_total` | counter | `method`, `route`, `status` |
 //! | `retainwise_http_request_duration_seconds` | histogram | `method`, `route` |
 
@@ -59,4 +62,24 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     metrics::histogram!("retainwise_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Records a scored file's drift ([`retainwise_model::drift::DriftReport`]) for model
+/// `model_id`: one `retainwise_drift_psi` gauge per feature (the last file's PSI), the score's
+/// `retainwise_drift_score_psi`, and one count in `retainwise_drift_files_total` by the file's
+/// worst level. Nothing for a report that was not measured (a model without training profiles).
+/// Labels are bounded by models × their features, never by files or customers.
+pub fn record_drift(model_id: &str, drift: &retainwise_model::drift::DriftReport) {
+    if !drift.measured {
+        return;
+    }
+    for f in &drift.features {
+        metrics::gauge!("retainwise_drift_psi", "model" => model_id.to_owned(), "feature" => f.feature.clone())
+            .set(f.psi);
+    }
+    if let Some(p) = drift.score_psi {
+        metrics::gauge!("retainwise_drift_score_psi", "model" => model_id.to_owned()).set(p);
+    }
+    metrics::counter!("retainwise_drift_files_total", "model" => model_id.to_owned(), "level" => drift.level().as_str())
+        .increment(1);
 }

@@ -87,6 +87,53 @@ fn status_box(row: &PredictionRow) -> Markup {
     }
 }
 
+/// The file compared with the model's training data: the flagged features by name, then every
+/// feature's PSI, missing and unseen shares ([`retainwise_model::drift`]).
+fn drift_section(d: &retainwise_model::drift::DriftReport) -> Markup {
+    use retainwise_model::drift::{DriftLevel, PSI_ACT, PSI_WATCH};
+    html! {
+        section #drift-section aria-labelledby="drift" {
+            h2 #drift { "Drift from the training data" }
+            @if !d.measured {
+                p.hint { (d.note.as_deref().unwrap_or("Not measured for this prediction: it was scored before drift was measured.")) }
+            } @else {
+                p #drift-flags data-level=(d.level().as_str()) {
+                    @if d.act.is_empty() && d.watch.is_empty() {
+                        "No feature has moved from training beyond PSI " (PSI_WATCH) "."
+                    }
+                    @if !d.act.is_empty() {
+                        strong { "Act: " } (d.act.join(", ")) " (PSI above " (PSI_ACT) ": the file differs significantly from what the model learnt; check the data, consider retraining). "
+                    }
+                    @if !d.watch.is_empty() {
+                        strong { "Watch: " } (d.watch.join(", ")) " (PSI " (PSI_WATCH) "–" (PSI_ACT) ")."
+                    }
+                    @if let Some(p) = d.score_psi {
+                        " Churn probabilities vs training out-of-fold predictions: PSI " (format!("{p:.3}")) " (" (d.score_level.as_str()) ")."
+                    }
+                }
+                @if let Some(n) = &d.note { p.hint { (n) } }
+                div.table-wrap {
+                    table #drift-table {
+                        caption.sr-only { "Drift per feature" }
+                        thead { tr { th scope="col" { "Feature" } th scope="col" .num { "PSI" } th scope="col" { "Level" } th scope="col" .num { "Missing (training)" } th scope="col" .num { "Unseen categories" } } }
+                        tbody {
+                            @for f in &d.features {
+                                tr data-level=(f.level.as_str()) {
+                                    th scope="row" { (f.feature) }
+                                    td.num { (format!("{:.3}", f.psi)) }
+                                    td { @if f.level == DriftLevel::Stable { "stable" } @else { strong { (f.level.as_str()) } } }
+                                    td.num { (format!("{:.1}% ({:.1}%)", f.missing_share * 100.0, f.training_missing_share * 100.0)) }
+                                    td.num { (format!("{:.1}%", f.unseen_share * 100.0)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
     // The summary is the stored `ScoreReport`; one stored before a part existed reads with
     // that part empty, and the page says so.
@@ -174,6 +221,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                 None => p.hint { "Not available for this prediction: it was scored before the figure existed." },
             }
         }
+        (drift_section(&summary.drift))
         @if let Some(v) = Some(&summary.validation).filter(|v| !v.balance.is_empty()) {
             p #balance { "Every row accounted for: " (v.balance) "."
                 @let values = v.warnings_total.saturating_sub(v.duplicate_ids);

@@ -286,6 +286,7 @@ async fn score(
     record_stage("score", stage);
     metrics::counter!("retainwise_rows_scored_total").increment(report.rows_scored);
     metrics::counter!("retainwise_rows_rejected_total").increment(report.rows_rejected);
+    crate::telemetry::record_drift(&model_id, &report.drift);
     let stage = Instant::now();
     if lost.load(Ordering::SeqCst) {
         return Err(JobError::Stopped);

@@ -18,6 +18,7 @@ mod data_quality;
 mod dates;
 mod deploy;
 mod direct_upload;
+mod drift;
 mod drills;
 mod dropin;
 mod duplicate_ids;
