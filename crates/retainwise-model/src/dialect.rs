@@ -106,11 +106,12 @@ pub fn detect(sample: &str, complete: bool) -> Dialect {
 
 /// The number format of `sample` (the decoded start of a file, header first) split on
 /// `delimiter`: every cell of its first 50 data records is asked what its spelling tells
-/// ([`values::separator_evidence`]). Cells only a decimal comma reads (`29,85`: quoted in a `,`
-/// file) and none only a decimal point reads (`29.85`) give a decimal comma, the other way
-/// round a decimal point; neither (only integers and cells such as `1,516` that read both ways)
-/// or both give [`NumberFormat::undecided`], where each cell is read by its own spelling and a
-/// cell with two readings is no number. `complete` as in [`detect`].
+/// ([`values::separator_evidence`]). More cells only a decimal comma reads (`29,85`: quoted in
+/// a `,` file) than cells only a decimal point reads (`29.85`) give a decimal comma, fewer a
+/// decimal point (a cell of the other kind then fails to read and is rejected with its row,
+/// never read in silence); as many (none at all: only integers and cells such as `1,516` that
+/// read both ways) give [`NumberFormat::undecided`], where each cell is read by its own
+/// spelling and a cell with two readings is no number. `complete` as in [`detect`].
 pub fn numbers(sample: &str, delimiter: u8, complete: bool) -> NumberFormat {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -134,8 +135,8 @@ pub fn numbers(sample: &str, delimiter: u8, complete: bool) -> NumberFormat {
         }
     }
     NumberFormat {
-        decimal_comma: comma > 0 && point == 0,
-        undecided: (comma == 0) == (point == 0),
+        decimal_comma: comma > point,
+        undecided: comma == point,
     }
 }
 
@@ -251,6 +252,7 @@ mod tests {
         assert_eq!(n("id;m\nA;1,516\nB;1.234\nC;12\n"), undecided);
         assert_eq!(n("id;m\nA;12\n"), undecided);
         assert_eq!(n("id;m\nA;29,85\nB;29.85\n"), undecided);
+        assert_eq!(n("id,m,t\nA,85.5,\"12,34\"\nB,85.5,1\n"), point);
         // The header's words are not numbers; a date is no evidence.
         assert_eq!(n("1.5;2,25\nA;07.12.2026\n"), undecided);
         // An Excel `sep=` line is read past by the caller; the cut last record is not used.

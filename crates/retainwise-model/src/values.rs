@@ -145,7 +145,7 @@ pub struct NumberFormat {
     /// `,` is the decimal separator and `.` groups thousands (instead of the other way round).
     pub decimal_comma: bool,
     /// The sample showed no number that tells the separator (only integers and cells such as
-    /// `1,516` that read both ways), or showed both: each cell is read by the one reading it
+    /// `1,516` that read both ways), or as many of each kind: each cell is read by the one reading it
     /// has, and a cell with two ([`Ambiguity::GroupOrDecimal`]) gets no number.
     /// `decimal_comma` is then false and not used.
     pub undecided: bool,
