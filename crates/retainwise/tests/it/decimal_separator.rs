@@ -1,7 +1,8 @@
 //! How a file's numbers are read, through `retainwise predict`: the decimal separator comes
 //! from the numbers in the file (`29.85` or `29,85`) whatever the delimiter, cells such as
 //! `1,516` in a file whose numbers do not tell are flagged rather than guessed, and rows of
-//! nothing but missing markers (Excel's formula ghost rows) are skipped like empty rows.
+//! nothing but missing markers (Excel's formula ghost rows) are skipped like empty rows; random
+//! bytes are refused as not a CSV.
 
 use std::path::Path;
 use std::process::Command;
@@ -208,5 +209,34 @@ fn rows_of_only_missing_markers_are_skipped_as_empty() {
     assert_eq!(
         v["balance"], "4 rows read = 2 scored + 0 rejected + 2 skipped as empty",
         "{v}"
+    );
+}
+
+/// Random bytes (no known file signature) are refused as not a CSV, naming what to do, instead
+/// of a column error listing garbage headers.
+#[test]
+fn random_bytes_are_refused_as_not_a_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let junk: Vec<u8> = (0..20_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let input = dir.path().join("junk.csv");
+    std::fs::write(&input, &junk).unwrap();
+    let run = Command::new(BIN)
+        .arg("predict")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("binary data, not a CSV") && stderr.contains("save it as CSV"),
+        "{stderr}"
     );
 }
