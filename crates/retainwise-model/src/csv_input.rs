@@ -5,7 +5,7 @@
 //! `\n`, `\r\n` and `\r` line endings, quoted fields spanning lines) configured to be
 //! *flexible*: rows may have any number of fields, so that a short or long row becomes a per-row
 //! issue for the caller instead of ending the file. Training and scoring both read files this way
-//! (the decimal comma of `;` files is applied by the scorer's [`crate::intake`]).
+//! (the number format found in the sample is applied by the scorer's [`crate::intake`]).
 
 use std::borrow::Cow;
 use std::io::{self, Read};
@@ -48,7 +48,7 @@ pub fn open<R: Read>(input: R) -> io::Result<Opened<R>> {
         Some((delimiter, len)) => {
             decoded.skip_decoded(len);
             first_line = 2;
-            Dialect::with_delimiter(delimiter)
+            Dialect::with_delimiter(delimiter, &sample[len..], decoded.sample_is_whole_file())
         }
         None => dialect::detect(&sample, decoded.sample_is_whole_file()),
     };

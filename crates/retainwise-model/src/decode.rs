@@ -114,8 +114,9 @@ fn utf16_without_bom(sample: &[u8]) -> Option<Encoding> {
 }
 
 /// Names the format of a file that is plainly not CSV text, from its magic number (or, failing
-/// that, NUL bytes left after UTF-16 detection), so that the user is told to export a CSV
-/// instead of getting a confusing column error.
+/// that, NUL bytes left after UTF-16 detection, or more than 2 % control bytes other than tab,
+/// line ends and form feed: random bytes hold about 11 %, text written by people none), so that
+/// the user is told to export a CSV instead of getting a confusing column error.
 pub fn not_text(head: &[u8]) -> Option<&'static str> {
     const MAGIC: &[(&[u8], &str)] = &[
         (
@@ -137,7 +138,11 @@ pub fn not_text(head: &[u8]) -> Option<&'static str> {
     }
     if matches!(detect(head, true).0, Encoding::Utf8 | Encoding::Windows1252) {
         let nul = head.iter().filter(|&&b| b == 0).count();
-        if nul * 100 > head.len() {
+        let control = head
+            .iter()
+            .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C)) || b == 0x7F)
+            .count();
+        if nul * 100 > head.len() || control * 50 > head.len() {
             return Some("binary data");
         }
     }
@@ -399,5 +404,23 @@ mod tests {
         assert_eq!(decode(b"\xFF\xFEa").2, "\u{FFFD}");
         assert_eq!(decode(b"a").2, "a");
         assert_eq!(decode(b"\xEF\xBB").0, Encoding::Windows1252);
+    }
+
+    #[test]
+    fn random_bytes_are_binary_and_european_text_is_not() {
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let random: Vec<u8> = (0..8192)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        assert_eq!(not_text(&random), Some("binary data"));
+        let text = "id;name;amount\r\n1;Müller\tFrançois;1.049,34 \u{20ac}\x0c\r\n";
+        let (cp1252, _, _) = encoding_rs::WINDOWS_1252.encode(text);
+        assert_eq!(not_text(&cp1252), None);
+        assert_eq!(not_text(text.as_bytes()), None);
     }
 }

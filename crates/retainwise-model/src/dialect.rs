@@ -5,10 +5,14 @@
 //! exports and database tools write tab; some billing systems write `|`. The delimiter is the
 //! candidate that splits the header into the most fields while splitting the following lines
 //! into the same number (quotes respected: a delimiter inside a quoted field does not count).
+//!
+//! The decimal separator is not implied by the delimiter (a `;` file may write `29.85`, a tab
+//! file exported by a European Excel writes `29,85`): [`numbers`] reads it from the numbers of
+//! the sample's rows.
 
 use serde::Serialize;
 
-use crate::values::NumberFormat;
+use crate::values::{self, NumberFormat, SeparatorEvidence};
 
 /// The delimiters considered, in order of preference when two explain the sample equally well.
 pub const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -22,7 +26,7 @@ pub struct Dialect {
     /// The field delimiter byte: `,`, `;`, tab or `|`.
     #[serde(serialize_with = "serialize_delimiter")]
     pub delimiter: u8,
-    /// Number format: a decimal comma in `;` files.
+    /// Number format, from the sample's numbers ([`numbers`]).
     #[serde(skip)]
     pub numbers: NumberFormat,
 }
@@ -43,18 +47,19 @@ pub fn delimiter_name(d: u8) -> &'static str {
 
 impl Default for Dialect {
     fn default() -> Self {
-        Dialect::with_delimiter(b',')
+        Dialect {
+            delimiter: b',',
+            numbers: NumberFormat::default(),
+        }
     }
 }
 
 impl Dialect {
-    /// The dialect of `delimiter`; `;` implies a decimal comma.
-    pub fn with_delimiter(delimiter: u8) -> Dialect {
+    /// The dialect of `delimiter` with the number format of `sample` (see [`numbers`]).
+    pub fn with_delimiter(delimiter: u8, sample: &str, complete: bool) -> Dialect {
         Dialect {
             delimiter,
-            numbers: NumberFormat {
-                decimal_comma: delimiter == b';',
-            },
+            numbers: numbers(sample, delimiter, complete),
         }
     }
 
@@ -72,7 +77,7 @@ impl Dialect {
 /// candidate is eligible when it splits the header into at least two fields; among eligible
 /// ones the highest `header fields × share of later records with that many fields` wins, ties
 /// going to the earlier of [`CANDIDATES`]. With no eligible candidate (a one-column file) the
-/// delimiter is `,`.
+/// delimiter is `,`. The number format is then read by [`numbers`].
 pub fn detect(sample: &str, complete: bool) -> Dialect {
     let mut best: Option<(f64, u8)> = None;
     for &d in &CANDIDATES {
@@ -96,7 +101,43 @@ pub fn detect(sample: &str, complete: bool) -> Dialect {
             best = Some((score, d));
         }
     }
-    Dialect::with_delimiter(best.map_or(b',', |(_, d)| d))
+    Dialect::with_delimiter(best.map_or(b',', |(_, d)| d), sample, complete)
+}
+
+/// The number format of `sample` (the decoded start of a file, header first) split on
+/// `delimiter`: every cell of its first 50 data records is asked what its spelling tells
+/// ([`values::separator_evidence`]). More cells only a decimal comma reads (`29,85`: quoted in
+/// a `,` file) than cells only a decimal point reads (`29.85`) give a decimal comma, fewer a
+/// decimal point (a cell of the other kind then fails to read and is rejected with its row,
+/// never read in silence); as many (none at all: only integers and cells such as `1,516` that
+/// read both ways) give [`NumberFormat::undecided`], where each cell is read by its own
+/// spelling and a cell with two readings is no number. `complete` as in [`detect`].
+pub fn numbers(sample: &str, delimiter: u8, complete: bool) -> NumberFormat {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(sample.as_bytes());
+    let mut records: Vec<csv::StringRecord> = reader
+        .records()
+        .take(SAMPLE_RECORDS + 1)
+        .map_while(Result::ok)
+        .collect();
+    if !complete {
+        records.pop();
+    }
+    let (mut point, mut comma) = (0usize, 0usize);
+    for cell in records.iter().take(SAMPLE_RECORDS).flat_map(|r| r.iter()) {
+        match values::separator_evidence(cell) {
+            Some(SeparatorEvidence::Point) => point += 1,
+            Some(SeparatorEvidence::Comma) => comma += 1,
+            _ => {}
+        }
+    }
+    NumberFormat {
+        decimal_comma: comma > point,
+        undecided: comma == point,
+    }
 }
 
 /// Excel's delimiter hint: a first line `sep=;` (any delimiter character), written by some
@@ -193,6 +234,32 @@ mod tests {
         assert_eq!(d(""), b',');
         assert!(detect("a;b\n1,5;2\n", true).numbers.decimal_comma);
         assert!(!detect("a,b\n1,2\n", true).numbers.decimal_comma);
+    }
+
+    #[test]
+    fn the_decimal_separator_comes_from_the_numbers_not_the_delimiter() {
+        let n = |s: &str| {
+            let f = detect(s, true).numbers;
+            (f.decimal_comma, f.undecided)
+        };
+        let (point, comma, undecided) = ((false, false), (true, false), (false, true));
+        assert_eq!(n("id;m;t\nA;29.85;\"1,516\"\n"), point);
+        assert_eq!(n("id;m\nA;29.85\nB;1,516\n"), point);
+        assert_eq!(n("id,m\nA,29.85\n"), point);
+        assert_eq!(n("id,m,t\nA,\"29,85\",3\n"), comma);
+        assert_eq!(n("id\tm\tt\nA\t29,85\t1.516,5\n"), comma);
+        assert_eq!(n("id|m\nA|0,5\n"), comma);
+        assert_eq!(n("id;m\nA;1,516\nB;1.234\nC;12\n"), undecided);
+        assert_eq!(n("id;m\nA;12\n"), undecided);
+        assert_eq!(n("id;m\nA;29,85\nB;29.85\n"), undecided);
+        assert_eq!(n("id,m,t\nA,85.5,\"12,34\"\nB,85.5,1\n"), point);
+        // The header's words are not numbers; a date is no evidence.
+        assert_eq!(n("1.5;2,25\nA;07.12.2026\n"), undecided);
+        // An Excel `sep=` line is read past by the caller; the cut last record is not used.
+        assert_eq!(
+            numbers("a;b\nA;29.85\nB;29,8", b';', false),
+            NumberFormat::default()
+        );
     }
 
     #[test]

@@ -423,7 +423,8 @@ impl<'m, R: Read> Intake<'m, R> {
     ///
     /// Call only after [`Intake::check_mapping`] succeeded; otherwise every row is rejected.
     ///
-    /// A record whose fields are all empty is skipped (counted in
+    /// A record whose fields are all empty or missing markers ([`values::is_missing`]: `NA`,
+    /// `#N/A`, `-`) is skipped (counted in
     /// [`ValidationReport::rows_skipped_empty`]), so the row numbers of the rows returned may
     /// jump.
     ///
@@ -436,12 +437,13 @@ impl<'m, R: Read> Intake<'m, R> {
                 return Ok(None);
             }
             // A record of empty fields (`,,,,`: the rows Excel leaves behind after a delete)
-            // holds no customer: skipped like a blank line, and counted.
+            // or of nothing but missing markers and error values (`#N/A,#N/A,-`: a formula
+            // copied below the data) holds no customer: skipped like a blank line, and counted.
             if self.reader.last().unclosed_quote.is_some()
                 || !self
                     .record
                     .iter()
-                    .all(|f| f.iter().all(u8::is_ascii_whitespace))
+                    .all(|f| values::is_missing(&csv_input::decode_field(f)))
             {
                 break;
             }

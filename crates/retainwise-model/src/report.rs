@@ -102,7 +102,8 @@ pub struct ValidationReport {
     /// Rows rejected (all of them counted).
     pub rows_rejected: u64,
     /// Rows skipped because every field is empty (`,,,,`, left by spreadsheets after rows are
-    /// deleted): like blank lines, they hold no customer. Counted in `rows_total`.
+    /// deleted) or a missing marker or Excel error value (`#N/A,#N/A,-`, left by formulas
+    /// copied below the data): like blank lines, they hold no customer. Counted in `rows_total`.
     pub rows_skipped_empty: u64,
     /// The first rejected rows, one issue each (row number, customer id, column, raw value,
     /// reason), at most `rejected_rows_cap`.

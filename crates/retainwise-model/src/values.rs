@@ -95,6 +95,10 @@ pub enum Ambiguity {
     /// In a file whose numbers use a decimal comma, a single `.` before exactly three digits
     /// (`1.234`): a thousands separator (1234) or a decimal point (1.234).
     DotGroupOrDecimal,
+    /// In a file whose sample showed no number that tells its decimal separator
+    /// ([`NumberFormat::undecided`]), a single `,` or `.` before exactly three digits
+    /// (`1,516`, `1.234`): a thousands separator or a decimal separator.
+    GroupOrDecimal,
 }
 
 impl Ambiguity {
@@ -103,6 +107,7 @@ impl Ambiguity {
         match self {
             Ambiguity::Percent => "a percentage: whether 88% means 88 or 0.88 cannot be told from the cell; write the number without % in the column's own unit",
             Ambiguity::DotGroupOrDecimal => "a number that reads two ways in a decimal-comma file: 1.234 is 1234 with a thousands separator or 1.234 with a decimal point; write 1234 or 1,234",
+            Ambiguity::GroupOrDecimal => "a number that reads two ways: the file's numbers do not show whether its decimal separator is . or , so 1,516 (or 1.516) is 1516 with a thousands separator or 1.516 with a decimal separator; write 1516, or the decimal with more or fewer than three digits after the separator",
         }
     }
 }
@@ -132,13 +137,90 @@ pub enum NumberRead {
 
 /// How numbers are written in a file.
 ///
-/// Chosen per file by [`crate::dialect`]: files delimited by `;` are the exports of spreadsheet
-/// programs in locales whose decimal separator is the comma (most of continental Europe), so
-/// there `29,85` means 29.85 and `1.049,34` means 1049.34.
+/// Chosen per file by [`crate::dialect::numbers`] from the numbers of a sample of its rows,
+/// whatever the delimiter: `29,85` (spreadsheets in most of continental Europe) shows a decimal
+/// comma, and then `1.049,34` means 1049.34; `29.85` shows a decimal point.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NumberFormat {
     /// `,` is the decimal separator and `.` groups thousands (instead of the other way round).
     pub decimal_comma: bool,
+    /// The sample showed no number that tells the separator (only integers and cells such as
+    /// `1,516` that read both ways), or as many of each kind: each cell is read by the one reading it
+    /// has, and a cell with two ([`Ambiguity::GroupOrDecimal`]) gets no number.
+    /// `decimal_comma` is then false and not used.
+    pub undecided: bool,
+}
+
+/// What one cell's spelling tells about a file's decimal separator ([`separator_evidence`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeparatorEvidence {
+    /// Only a decimal point reads it (`29.85`, `0.516`, `1,234.5`, `1,234,567`).
+    Point,
+    /// Only a decimal comma reads it (`29,85`, `0,516`, `1.234,5`, `1.234.567`).
+    Comma,
+    /// Both read it, differently (`1,516`, `1.234`).
+    Either,
+}
+
+/// What the spelling of the number in `raw` tells about the decimal separator, `None` when
+/// nothing (an integer, a word, a date such as `07.12.2026`). Signs, currency symbols,
+/// accounting parentheses and space or apostrophe thousands separators are looked through.
+pub fn separator_evidence(raw: &str) -> Option<SeparatorEvidence> {
+    let core: String = raw
+        .trim()
+        .trim_matches(|c: char| {
+            matches!(c, '(' | ')' | '-' | '+')
+                || OTHER_MINUS.contains(&c)
+                || CURRENCY.contains(&c)
+                || c.is_whitespace()
+        })
+        .chars()
+        .filter(|c| !GROUP_SPACES.contains(c))
+        .collect();
+    if core.is_empty()
+        || !core
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+    {
+        return None;
+    }
+    let last = core.rfind(['.', ','])?;
+    let sep = core.as_bytes()[last];
+    let other = if sep == b'.' { ',' } else { '.' };
+    let decimal = |c: u8| {
+        Some(if c == b'.' {
+            SeparatorEvidence::Point
+        } else {
+            SeparatorEvidence::Comma
+        })
+    };
+    let (int, frac) = core.split_at(last);
+    let frac = &frac[1..];
+    let groups: Vec<&str> = core.split(sep as char).collect();
+    let grouped = |gs: &[&str]| {
+        gs.len() >= 2
+            && (1..=3).contains(&gs[0].len())
+            && gs[1..].iter().all(|g| g.len() == 3)
+            && gs.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if int.contains(other) {
+        // `1,234.5`: the last separator is the decimal one, the other groups.
+        let gs: Vec<&str> = int.split(other).collect();
+        return (grouped(&gs) && !frac.is_empty() && !int.contains(sep as char))
+            .then_some(())
+            .and(decimal(sep));
+    }
+    if groups.len() > 2 {
+        // `1.234.567`: the separator repeated only groups thousands.
+        return grouped(&groups).then_some(()).and(decimal(other as u8));
+    }
+    if frac.is_empty() {
+        return None;
+    }
+    if grouped(&groups) && !int.starts_with('0') {
+        return Some(SeparatorEvidence::Either);
+    }
+    decimal(sep)
 }
 
 /// Currency symbols stripped from either end of a number (`$29.85`, `29,85 €`).
@@ -201,6 +283,19 @@ pub fn read_number(raw: &str, format: NumberFormat) -> Result<NumberRead, Number
         return Ok(NumberRead::Missing);
     }
     let t = raw.trim();
+    let format = if format.undecided {
+        match separator_evidence(t) {
+            Some(SeparatorEvidence::Either) => {
+                return Ok(NumberRead::Ambiguous(Ambiguity::GroupOrDecimal));
+            }
+            evidence => NumberFormat {
+                decimal_comma: evidence == Some(SeparatorEvidence::Comma),
+                undecided: false,
+            },
+        }
+    } else {
+        format
+    };
     if format.decimal_comma && dot_group_or_decimal(t) {
         return Ok(NumberRead::Ambiguous(Ambiguity::DotGroupOrDecimal));
     }
@@ -535,6 +630,7 @@ mod tests {
         assert_eq!(parse_number("$1e999"), Err(NumberError::Overflow));
         let eu = NumberFormat {
             decimal_comma: true,
+            undecided: false,
         };
         assert_eq!(parse_number_with("29,85", eu), Ok(Some(29.85)));
         assert_eq!(parse_number_with("1.049,34 €", eu), Ok(Some(1049.34)));
@@ -550,6 +646,7 @@ mod tests {
         let us = NumberFormat::default();
         let eu = NumberFormat {
             decimal_comma: true,
+            undecided: false,
         };
         let how = |raw: &str, f| match read_number(raw, f) {
             Ok(NumberRead::Respelled { value, how }) => (value, how),
@@ -592,6 +689,53 @@ mod tests {
         assert_eq!(read_number("0.123", eu), Ok(NumberRead::Plain(0.123)));
         assert_eq!(read_number("1.234", us), Ok(NumberRead::Plain(1.234)));
         assert_eq!(read_number("1.234,5.6", eu), Err(NumberError::NotANumber));
+    }
+
+    #[test]
+    fn a_file_without_telling_numbers_reads_each_cell_by_its_one_reading() {
+        use SeparatorEvidence::*;
+        for (raw, want) in [
+            ("29.85", Some(Point)),
+            ("$1,234.50", Some(Point)),
+            ("1,234,567", Some(Point)),
+            ("0.516", Some(Point)),
+            ("29,85", Some(Comma)),
+            ("-1.234,5 €", Some(Comma)),
+            ("1.234.567", Some(Comma)),
+            ("1234,567", Some(Comma)),
+            ("1 234,5", Some(Comma)),
+            ("1,516", Some(Either)),
+            ("(1.234)", Some(Either)),
+            ("12", None),
+            ("07.12.2026", None),
+            ("1e5", None),
+            ("Fiber optic", None),
+        ] {
+            assert_eq!(separator_evidence(raw), want, "{raw}");
+        }
+        let per_cell = NumberFormat {
+            decimal_comma: false,
+            undecided: true,
+        };
+        let read = |raw| read_number(raw, per_cell);
+        assert_eq!(read("29,85"), Ok(NumberRead::Plain(29.85)));
+        assert_eq!(read("29.85"), Ok(NumberRead::Plain(29.85)));
+        assert_eq!(read("12"), Ok(NumberRead::Plain(12.0)));
+        assert!(
+            matches!(read("1.234.567"), Ok(NumberRead::Respelled { value, .. }) if value == 1234567.0)
+        );
+        for raw in ["1,516", "1.516", "-$1,516"] {
+            assert_eq!(
+                read(raw),
+                Ok(NumberRead::Ambiguous(Ambiguity::GroupOrDecimal)),
+                "{raw}"
+            );
+        }
+        // A decided decimal point reads `1,516` as grouped thousands, and says so.
+        assert!(matches!(
+            read_number("1,516", NumberFormat::default()),
+            Ok(NumberRead::Respelled { value, .. }) if value == 1516.0
+        ));
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod cli_settings;
 mod corpus;
 mod data_quality;
 mod dates;
+mod decimal_separator;
 mod deploy;
 mod direct_upload;
 mod drift;
