@@ -286,6 +286,26 @@ pub fn map_to_schema_with(
             .collect()
     };
 
+    // One column chosen for two inputs is said as such, before either is checked against the
+    // automatic mapping.
+    let mut chosen: Vec<(&str, usize)> = Vec::new();
+    for (input, choice) in manual {
+        let Some(wanted) = choice.as_deref().filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let Ok(i) = chosen_column(header, wanted, input) else {
+            continue;
+        };
+        if let Some((other, _)) = chosen.iter().find(|(_, j)| *j == i) {
+            return Err(format!(
+                "mapping: column {:?} (column {}) is chosen for both {other} and {input}; one column reads one input",
+                header[i],
+                i + 1
+            ));
+        }
+        chosen.push((input, i));
+    }
+
     // Tier 0: a person's choices.
     for (input, choice) in manual {
         let Some(t) = targets.iter().position(|t| t.name == *input) else {
