@@ -88,9 +88,11 @@ pub const GROUPS: &[AliasGroup] = &[
             ("months_active", Months),
             ("months_as_customer", Months),
             ("account_age", Months),
-            ("customer_age", Months),
+            // BankChurners' export (months with the bank). Not `customer_age` (that export's
+            // `Customer_Age` is the person's age in years) nor a bare `lifetime` (as often the
+            // lifetime value): a name that can mean another quantity is no alias.
+            ("months_on_book", Months),
             ("subscription_age", Months),
-            ("lifetime", Months),
             ("days_subscribed", Days),
             ("days_active", Days),
             ("days_since_signup", Days),

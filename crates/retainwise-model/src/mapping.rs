@@ -7,8 +7,10 @@
 //! 2. **normalised**: the same [`values::column_key`] (case, spaces, punctuation, accents ignored);
 //! 3. **alias**: the same meaning in [`crate::aliases::GROUPS`] (`mrr` for `MonthlyCharges`,
 //!    `account_age_days` for `tenure` with days converted to months);
-//! 4. **fuzzy**: Jaro-Winkler similarity of the keys at least [`FUZZY_THRESHOLD`] (a typo such
-//!    as `TotalCharge` or `SeniorCitzen`), best pairs first.
+//! 4. **fuzzy**: a typo within the words of the name (`TotalCharge`, `SeniorCitzen`,
+//!    `MonthlyChrages`, `tenur`): at most [`MAX_TYPO_EDITS`] letters differ, and the header has
+//!    no word or letters the name lacks. `tenure_year`, `tenure_d`, `TotalChargesPrev` or
+//!    `MonthlyCharges (k)` may be another quantity or unit: never matched, only suggested.
 //!
 //! A file column serves at most one input. Two columns matching one input by the same method
 //! tier (exact and normalised count as one tier) is an ambiguity the user must resolve, never
@@ -29,9 +31,11 @@ use crate::artifact::Model;
 use crate::schema::FeatureSchema;
 use crate::values;
 
-/// Lowest Jaro-Winkler similarity of two column keys accepted as a fuzzy match. High, because a
-/// wrong match scores silently wrong while a missing column is a clear error with suggestions.
-pub const FUZZY_THRESHOLD: f64 = 0.9;
+/// Most letters a header may differ from a long input name by (insertions, deletions,
+/// substitutions, swaps of neighbours) and still be matched as a typo of it; one for a name of
+/// up to 7 letters. Small, because a wrong match scores silently wrong while a missing column is
+/// a clear message with suggestions.
+pub const MAX_TYPO_EDITS: usize = 2;
 
 /// Lowest similarity of a column suggested for a missing feature.
 const SUGGEST_THRESHOLD: f64 = 0.6;
@@ -268,17 +272,39 @@ pub fn map_to_schema_with(
         from_date: false,
     };
 
-    // The column the id would be read from automatically, while no choice moves the id: a
-    // choice of that column for a feature would leave the file without its customer ids and
-    // read ids as the feature's values (every row rejected, or scored as missing).
-    let auto_id = match &schema.id_column {
-        Some(id) if !manual.is_empty() && !manual.contains_key(id) => {
-            map_to_schema_with(schema, header, &ManualMapping::new())?
-                .id
-                .and_then(|m| m.column_index)
-        }
-        _ => None,
+    // What each column is read as automatically, while no choice names that input: a choice
+    // that takes such a column for another input would silently leave the first without its
+    // column (scored as missing, or the file without its customer ids), so the person must say
+    // where that input goes too.
+    let auto: Vec<FeatureMatch> = if manual.is_empty() {
+        Vec::new()
+    } else {
+        let m = map_to_schema_with(schema, header, &ManualMapping::new())?;
+        m.id.into_iter()
+            .chain(m.features)
+            .filter(|f| f.column_index.is_some() && !manual.contains_key(&f.feature))
+            .collect()
     };
+
+    // One column chosen for two inputs is said as such, before either is checked against the
+    // automatic mapping.
+    let mut chosen: Vec<(&str, usize)> = Vec::new();
+    for (input, choice) in manual {
+        let Some(wanted) = choice.as_deref().filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let Ok(i) = chosen_column(header, wanted, input) else {
+            continue;
+        };
+        if let Some((other, _)) = chosen.iter().find(|(_, j)| *j == i) {
+            return Err(format!(
+                "mapping: column {:?} (column {}) is chosen for both {other} and {input}; one column reads one input",
+                header[i],
+                i + 1
+            ));
+        }
+        chosen.push((input, i));
+    }
 
     // Tier 0: a person's choices.
     for (input, choice) in manual {
@@ -297,12 +323,24 @@ pub fn map_to_schema_with(
             continue;
         };
         let i = chosen_column(header, wanted, input)?;
-        if Some(i) == auto_id {
+        if let Some(other) = auto
+            .iter()
+            .find(|f| f.column_index == Some(i) && f.feature != *input)
+        {
+            let what = if other.role == Role::Id {
+                format!("the file's customer id column (read as {})", other.feature)
+            } else {
+                format!(
+                    "the column the automatic mapping reads as {}",
+                    other.feature
+                )
+            };
             return Err(format!(
-                "mapping: {input} is mapped to {:?} (column {}), the file's customer id column; ids are not a model input (choose another column for {input}, or map {} to another column)",
+                "mapping: {input} is mapped to {:?} (column {}), {what}; taking it would leave {} without its column. Map {} too (to another column, or null to score it as missing), or choose another column for {input}",
                 header[i],
                 i + 1,
-                schema.id_column.as_deref().unwrap_or("the customer id")
+                other.feature,
+                other.feature
             ));
         }
         if used[i] {
@@ -423,21 +461,26 @@ pub fn map_to_schema_with(
         }
     }
 
-    // Tier 3: fuzzy, most similar pairs first, each column and input used once.
-    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    // Tier 3: fuzzy, fewest edits first (then most similar), each column and input used once.
+    let mut pairs: Vec<(usize, f64, usize, usize)> = Vec::new();
     for (t, target) in targets.iter().enumerate() {
-        if found[t].is_some() || dup[t] || decided[t] || target.key.len() < 3 {
+        if found[t].is_some() || dup[t] || decided[t] {
             continue;
         }
-        for i in (0..header.len()).filter(|&i| !used[i] && keys[i].len() >= 3) {
-            let sim = strsim::jaro_winkler(&target.key, &keys[i]);
-            if sim >= FUZZY_THRESHOLD {
-                pairs.push((sim, t, i));
+        for i in (0..header.len()).filter(|&i| !used[i]) {
+            if let Some(edits) = typo_of(&target.name, &header[i]) {
+                let sim = strsim::jaro_winkler(&target.key, &keys[i]);
+                pairs.push((edits, sim, t, i));
             }
         }
     }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    for (sim, t, i) in pairs {
+    pairs.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.1.total_cmp(&a.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+    });
+    for (edits, sim, t, i) in pairs {
         if found[t].is_some() || used[i] {
             continue;
         }
@@ -448,7 +491,13 @@ pub fn map_to_schema_with(
             MatchMethod::Fuzzy,
             0.9 * sim,
             1.0,
-            Some(format!("similar name ({:.0}% alike)", sim * 100.0)),
+            Some(format!(
+                "probably a typo of {} ({edits} letter{} differ{}; {:.0}% alike)",
+                targets[t].name,
+                if edits == 1 { "" } else { "s" },
+                if edits == 1 { "s" } else { "" },
+                sim * 100.0
+            )),
         ));
     }
 
@@ -474,7 +523,14 @@ pub fn map_to_schema_with(
                 suggestions: if decided[t] {
                     Vec::new()
                 } else {
-                    suggest(&target.name, &target.key, header, &keys, &used)
+                    suggest(
+                        &target.name,
+                        &target.key,
+                        &schema.label,
+                        header,
+                        &keys,
+                        &used,
+                    )
                 },
                 by_choice: decided[t],
             });
@@ -501,6 +557,59 @@ pub fn map_to_schema_with(
         duplicates,
         unmapped,
     })
+}
+
+/// The words of a name: runs of letters or digits, split at punctuation and spaces, at a
+/// lower-to-upper case change (`MonthlyCharges`) and between letters and digits.
+fn words(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev: Option<char> = None;
+    for c in name.chars() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            prev = None;
+            continue;
+        }
+        let split = prev.is_some_and(|p| {
+            (p.is_lowercase() && c.is_uppercase()) || (p.is_alphabetic() != c.is_alphabetic())
+        });
+        if split && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+        prev = Some(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// How many letters header `column` differs from input `name` by (optimal string alignment
+/// distance of their [`values::column_key`]s), when it reads as a typo of the name: at most
+/// [`MAX_TYPO_EDITS`] (one for a name of up to 7 letters), and never a name with something the
+/// input's name lacks: an extra word (`tenure_year`, `TotalChargesPrev`, `MonthlyCharges (k)`)
+/// or the whole name with letters added (`tenured`, `tenure_d`). Such a header may be a
+/// different quantity or another unit (a wrong number if read as the input); it is offered as a
+/// suggestion instead. Nor a header the alias table gives to another input.
+fn typo_of(name: &str, column: &str) -> Option<usize> {
+    let (nk, ck) = (values::column_key(name), values::column_key(column));
+    if nk.chars().count() < 3 || ck.chars().count() < 3 || nk == ck || ck.contains(&nk) {
+        return None;
+    }
+    if words(column).len() > words(name).len() || aliases::names_another_input(name, column) {
+        return None;
+    }
+    let budget = if nk.chars().count() <= 7 {
+        1
+    } else {
+        MAX_TYPO_EDITS
+    };
+    let edits = strsim::osa_distance(&nk, &ck);
+    (edits <= budget).then_some(edits)
 }
 
 /// What differs between a header and the input name it matched by [`values::column_key`], in
@@ -592,18 +701,34 @@ pub fn supported_columns(model: &Model) -> Vec<SupportedColumn> {
     out
 }
 
-/// Up to three unused columns most similar to `key` (input `name`'s key), best first; a
-/// column the alias table knows as another input (`monthly_spend` for `TotalCharges`) is never
-/// offered, however similar its name.
+/// Names of a churn label column (as column keys), besides the model's own label: the outcome
+/// a file may carry is never a stand-in for an input.
+const LABEL_KEYS: &[&str] = &[
+    "churn",
+    "churned",
+    "exited",
+    "attrition",
+    "attritionflag",
+    "label",
+    "target",
+];
+
+/// Up to three unused columns most similar to `key` (input `name`'s key), best first. Never
+/// offered, however similar the name: a column the alias table knows as another input
+/// (`monthly_spend` for `TotalCharges`), the label (the model's `label`, or a usual name for
+/// churn such as `Churn` or `Exited`), or a header of fewer than 3 letters (`x`, `a1`).
 fn suggest(
     name: &str,
     key: &str,
+    label: &str,
     header: &[String],
     keys: &[String],
     used: &[bool],
 ) -> Vec<Suggestion> {
+    let label = values::column_key(label);
     let mut s: Vec<Suggestion> = (0..header.len())
-        .filter(|&i| !used[i] && !keys[i].is_empty())
+        .filter(|&i| !used[i] && keys[i].chars().count() >= 3)
+        .filter(|&i| keys[i] != label && !LABEL_KEYS.contains(&keys[i].as_str()))
         .filter(|&i| !aliases::names_another_input(name, &header[i]))
         .map(|i| Suggestion {
             column: header[i].clone(),
@@ -804,6 +929,121 @@ mod tests {
             .collect();
         assert_eq!(offered, ["Total amt"]);
         assert!(strsim::jaro_winkler("totalcharges", "monthlycharge") >= SUGGEST_THRESHOLD);
+    }
+
+    /// The input of `feature` in `m`.
+    fn input_of<'a>(m: &'a ColumnMapping, feature: &str) -> &'a FeatureMatch {
+        m.id.iter()
+            .chain(&m.features)
+            .find(|f| f.feature == feature)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_name_with_a_word_or_unit_letter_more_is_suggested_not_matched() {
+        for (input, col) in [
+            ("tenure", "tenure_year"),
+            ("tenure", "tenure_y"),
+            ("tenure", "tenure_d"),
+            ("tenure", "tenured"),
+            ("TotalCharges", "TotalChargesPrev"),
+            ("TotalCharges", "total_charges_last_month"),
+            ("MonthlyCharges", "MonthlyChargesDiscount"),
+            ("MonthlyCharges", "MonthlyCharges (k)"),
+            ("MonthlyCharges", "monthly_charge_cents"),
+        ] {
+            let h = TELCO.replacen(&format!(",{input}"), &format!(",{col}"), 1);
+            let m = map_to_schema(telco(), &header(&h));
+            assert_eq!(input_of(&m, input).column, None, "{col} read as {input}");
+            let missing = m.missing.iter().find(|x| x.feature == input).unwrap();
+            assert!(
+                missing.suggestions.iter().any(|s| s.column == col),
+                "{col} offered for {input}: {missing:?}"
+            );
+            assert_eq!(m.unmapped, vec![col.to_string()]);
+        }
+        // Real typos within the words still match, and say so.
+        for (input, col) in [
+            ("MonthlyCharges", "MonthlyChrages"),
+            ("tenure", "tenur"),
+            ("TotalCharges", "Total Charge"),
+            ("SeniorCitizen", "SeniorCitzen"),
+        ] {
+            let h = TELCO.replacen(&format!(",{input}"), &format!(",{col}"), 1);
+            let m = map_to_schema(telco(), &header(&h));
+            let f = input_of(&m, input);
+            assert_eq!(f.column.as_deref(), Some(col), "{m:?}");
+            assert_eq!(f.method, Some(MatchMethod::Fuzzy));
+            assert!(f.note.as_deref().unwrap().contains("typo"), "{f:?}");
+        }
+        // Named units still convert.
+        for (col, scale) in [
+            ("tenure_years", 12.0),
+            ("Tenure (yrs)", 12.0),
+            ("days_subscribed", 12.0 / 365.2425),
+            ("TenureDays", 12.0 / 365.2425),
+            ("tenure_weeks", 7.0 * 12.0 / 365.2425),
+        ] {
+            let m = map_to_schema(
+                telco(),
+                &header(&TELCO.replace(",tenure,", &format!(",{col},"))),
+            );
+            let f = input_of(&m, "tenure");
+            assert_eq!(f.method, Some(MatchMethod::Alias), "{col}");
+            assert!((f.scale - scale).abs() < 1e-12, "{col}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn a_customers_age_is_not_their_tenure() {
+        for age in ["Customer_Age", "Customer Age (years)", "lifetime"] {
+            let m = map_to_schema(
+                telco(),
+                &header(&TELCO.replace(",tenure,", &format!(",{age},"))),
+            );
+            assert_eq!(input_of(&m, "tenure").column, None, "{age}");
+        }
+        let m = map_to_schema(
+            telco(),
+            &header(&TELCO.replace(",tenure,", ",Customer_Age,Months_on_book,")),
+        );
+        let tenure = input_of(&m, "tenure");
+        assert_eq!(tenure.column.as_deref(), Some("Months_on_book"));
+        assert_eq!(
+            (tenure.method, tenure.scale),
+            (Some(MatchMethod::Alias), 1.0)
+        );
+        assert_eq!(m.unmapped, vec!["Customer_Age"]);
+    }
+
+    #[test]
+    fn a_choice_taking_another_inputs_column_names_both() {
+        let mut manual = ManualMapping::new();
+        manual.insert("tenure".into(), Some("MonthlyCharges".into()));
+        let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+        for word in ["tenure", "MonthlyCharges", "column 19", "null"] {
+            assert!(e.contains(word), "{word}: {e}");
+        }
+        // Saying where the other input goes makes it a choice.
+        manual.insert("MonthlyCharges".into(), None);
+        let m = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap();
+        assert!(m
+            .missing
+            .iter()
+            .any(|x| x.feature == "MonthlyCharges" && x.by_choice));
+        let mut manual = ManualMapping::new();
+        manual.insert("customerID".into(), Some("gender".into()));
+        let e = map_to_schema_with(telco(), &header(TELCO), &manual).unwrap_err();
+        assert!(e.contains("customerID") && e.contains("gender"), "{e}");
+    }
+
+    #[test]
+    fn the_label_and_junk_headers_are_never_suggested() {
+        let h = TELCO.replace(",tenure,", ",").to_string() + ",Churn,t,tn,Exited";
+        let m = map_to_schema(telco(), &header(&h));
+        let missing = m.missing.iter().find(|x| x.feature == "tenure").unwrap();
+        assert!(missing.suggestions.is_empty(), "{missing:?}");
+        assert!(strsim::jaro_winkler("tenure", "t") > 0.0);
     }
 
     #[test]

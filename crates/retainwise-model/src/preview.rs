@@ -223,7 +223,9 @@ pub fn preview_mapped(
     }
     let mut mapping = intake.mapping().clone();
     plausible_suggestions(model, &mut mapping, intake.header(), &out_fields, numbers);
-    let check = check_columns(intake.mapping(), intake.header(), model, limits);
+    // The refusal's sentence names the suggestions the preview shows (one list, filtered by
+    // the values above), never the name-only list the intake made before reading a row.
+    let check = check_columns(&mapping, intake.header(), model, limits);
     let mapping_problem = unreadable_choice(intake.mapping(), &out);
     Ok(Preview {
         encoding: intake.encoding().label().to_string(),

@@ -856,10 +856,50 @@ fn predict(
     for warning in report.warnings.iter().take(20) {
         eprintln!("  warning: {warning}");
     }
+    let v = &report.validation;
+    // Every column read under another name is shown with why, so that a wrong match (another
+    // quantity or unit) is seen before the scores are used.
+    for m in v
+        .mapping
+        .iter()
+        .flat_map(|m| m.id.iter().chain(&m.features))
+        .filter(|m| {
+            m.method
+                .is_some_and(|k| k != retainwise_model::mapping::MatchMethod::Exact)
+        })
+    {
+        eprintln!(
+            "  mapped: {:?} -> {} ({}{})",
+            m.column.as_deref().unwrap_or_default(),
+            m.feature,
+            serde_json::to_value(m.method)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            m.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
+        );
+    }
+    for m in v.mapping.iter().flat_map(|m| &m.missing) {
+        if !m.suggestions.is_empty() {
+            let near: Vec<String> = m
+                .suggestions
+                .iter()
+                .map(|s| format!("{:?}", s.column))
+                .collect();
+            eprintln!(
+                "  not mapped automatically: {} (closest columns: {}; choose one by hand if it holds {})",
+                m.feature,
+                near.join(", "),
+                m.feature
+            );
+        }
+    }
     if !report.ignored_columns.is_empty() {
         eprintln!("  ignored columns: {}", report.ignored_columns.join(", "));
     }
-    let v = &report.validation;
     if !v.absent_inputs.is_empty() {
         eprintln!(
             "  warning: the file has no column for {}: scored as missing in every row (data_quality says so)",

@@ -59,8 +59,12 @@ async fn column_choices_that_cannot_work_are_refused_with_422_naming_them() {
             &["tenure", "\"Months\"", "not a column"][..],
         ),
         (
-            r#"{"tenure": "gender"}"#,
+            r#"{"tenure": "gender", "gender": null}"#,
             &["tenure", "\"gender\"", "Female"][..],
+        ),
+        (
+            r#"{"tenure": "gender"}"#,
+            &["tenure", "\"gender\"", "Map gender too"][..],
         ),
         (r#"{"Contract": "tenure"}"#, &["Contract", "\"tenure\""][..]),
         (

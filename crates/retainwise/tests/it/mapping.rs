@@ -527,3 +527,219 @@ async fn browser_columns_chosen_in_the_preview_are_scored() {
         "tenure was read from the chosen column"
     );
 }
+
+/// `csv` with header names replaced (`from` → `to`, whole names only).
+fn renamed(csv: &str, names: &[(&str, &str)]) -> String {
+    let mut lines = csv.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|h| {
+            names
+                .iter()
+                .find(|(f, _)| *f == h)
+                .map_or(h.to_owned(), |(_, t)| (*t).to_owned())
+        })
+        .collect();
+    std::iter::once(header.join(","))
+        .chain(lines.map(str::to_owned))
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// A header that is an input's name plus a word or unit letter (`tenure_year`,
+/// `TotalChargesPrev`, `MonthlyCharges (k)`) may be another quantity or unit: it is never read
+/// as the input (scored as absent and suggested), while a typo within the words
+/// (`MonthlyChrages`) still maps; `predict` prints every non-exact match with its note.
+#[tokio::test]
+async fn a_name_with_an_extra_word_is_suggested_never_read_as_the_input() {
+    let csv = renamed(
+        &synthetic_telco(6),
+        &[
+            ("tenure", "tenure_year"),
+            ("MonthlyCharges", "MonthlyChrages"),
+            ("TotalCharges", "TotalChargesPrev"),
+            ("gender", "GENDER"),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, report, err) = predict(dir.path(), &csv);
+    assert!(ok, "{err}");
+    assert_eq!(
+        report["validation"]["absent_inputs"],
+        json!(["tenure", "TotalCharges"]),
+        "{err}"
+    );
+    let m = &report["validation"]["mapping"];
+    assert_eq!(entry(m, "MonthlyCharges")["method"], "fuzzy");
+    assert!(
+        err.contains("mapped: \"MonthlyChrages\" -> MonthlyCharges (fuzzy: probably a typo"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mapped: \"GENDER\" -> gender (normalised"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not mapped automatically: tenure (closest columns: \"tenure_year\""),
+        "{err}"
+    );
+
+    let t = TestApp::spawn().await;
+    let (status, body) = preview(&t, &csv, None).await;
+    assert_eq!(status, 200, "{body}");
+    let m = &body["preview"]["mapping"];
+    assert_eq!(entry(m, "tenure")["column"], Value::Null, "{m}");
+    let missing = m["missing"].as_array().unwrap();
+    for (input, column) in [
+        ("tenure", "tenure_year"),
+        ("TotalCharges", "TotalChargesPrev"),
+    ] {
+        let x = missing.iter().find(|x| x["feature"] == input).unwrap();
+        assert_eq!(x["suggestions"][0]["column"], column, "{x}");
+    }
+}
+
+/// A BankChurners-style export: `Customer_Age` is the person's age, never their
+/// tenure; `Months_on_book` is the tenure.
+#[tokio::test]
+async fn a_customers_age_is_ignored_and_months_on_book_is_the_tenure() {
+    let csv = renamed(
+        &synthetic_telco(4),
+        &[("tenure", "Customer_Age,Months_on_book")],
+    )
+    .lines()
+    .enumerate()
+    .map(|(i, l)| {
+        if i == 0 {
+            format!("{l}\n")
+        } else {
+            // One more cell after the tenure: the age in years.
+            let mut cells: Vec<&str> = l.split(',').collect();
+            cells.insert(5, "47");
+            format!("{}\n", cells.join(","))
+        }
+    })
+    .collect::<String>();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, report, err) = predict(dir.path(), &csv);
+    assert!(ok, "{err}");
+    let tenure = entry(&report["validation"]["mapping"], "tenure");
+    assert_eq!(tenure["column"], "Months_on_book", "{tenure}");
+    assert_eq!(
+        report["validation"]["mapping"]["unmapped"],
+        json!(["Customer_Age"])
+    );
+
+    let t = TestApp::spawn().await;
+    let (status, body) = preview(&t, &csv, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        entry(&body["preview"]["mapping"], "tenure")["method"],
+        "alias"
+    );
+    assert_eq!(
+        body["preview"]["mapping"]["unmapped"],
+        json!(["Customer_Age"])
+    );
+}
+
+/// A hand choice that takes a column the automatic mapping gave to another
+/// input would leave that input silently absent: the upload and the preview refuse it (422),
+/// naming both inputs and the column and saying to map the other input too.
+#[tokio::test]
+async fn a_choice_taking_another_inputs_column_is_refused_naming_both() {
+    let csv = synthetic_telco(5);
+    let t = TestApp::spawn().await;
+    for (bad, words) in [
+        (
+            json!({ "tenure": "MonthlyCharges" }),
+            ["tenure", "MonthlyCharges", "Map MonthlyCharges too"],
+        ),
+        (
+            json!({ "customerID": "gender" }),
+            ["customerID", "\"gender\"", "Map gender too"],
+        ),
+    ] {
+        let r = upload_mapped(&t, &csv, &bad).await;
+        assert_eq!(r.status(), 422, "{bad}");
+        let detail = r.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, body) = preview(&t, &csv, Some(bad.clone())).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+        for w in words {
+            assert!(detail.contains(w), "{bad}: {detail}");
+            assert!(body["detail"].as_str().unwrap().contains(w), "{body}");
+        }
+    }
+    // Saying where the other input goes is a choice the worker honours.
+    let ok = json!({ "tenure": "MonthlyCharges", "MonthlyCharges": null });
+    assert_eq!(upload_mapped(&t, &csv, &ok).await.status(), 202);
+    let list: Value = t.get("/api/predictions").await.json().await.unwrap();
+    assert_eq!(list["total"], 1);
+}
+
+/// Suggestions for a missing input are plausible (never the label, a yes/no
+/// column for a number, or a one-letter header), and the upload's 400 sentence names exactly
+/// the preview's `missing[].suggestions`.
+#[tokio::test]
+async fn the_refusal_and_the_preview_suggest_the_same_plausible_columns() {
+    let csv = "customerID,gender,Churn,t,tenure_ok,tenure_year\n\
+               C1,Female,Yes,3,Yes,2\nC2,Male,No,4,No,1\n";
+    let t = TestApp::spawn().await;
+    let (status, body) = preview(&t, csv, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["preview"]["ready"], false);
+    let tenure = body["preview"]["mapping"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["feature"] == "tenure")
+        .unwrap()
+        .clone();
+    let offered: Vec<&str> = tenure["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["column"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, ["tenure_year"], "{tenure}");
+    let problem = body["preview"]["problem"].as_str().unwrap().to_owned();
+    assert!(
+        problem.contains("tenure (closest: tenure_year)"),
+        "{problem}"
+    );
+    let r = upload_mapped(&t, csv, &json!({})).await;
+    assert_eq!(r.status(), 400);
+    let detail = r.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.ends_with(&problem), "{detail}\n{problem}");
+    // Every missing input's suggestions, in the sentence exactly as in the structure.
+    for x in body["preview"]["mapping"]["missing"].as_array().unwrap() {
+        let feature = x["feature"].as_str().unwrap();
+        let offered: Vec<&str> = x["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["column"].as_str().unwrap())
+            .collect();
+        assert!(
+            !offered.iter().any(|c| ["Churn", "t"].contains(c)),
+            "{feature}: {offered:?}"
+        );
+        if offered.is_empty() {
+            assert!(
+                !problem.contains(&format!("{feature} (closest")),
+                "{problem}"
+            );
+        } else {
+            let said = format!("{feature} (closest: {})", offered.join(", "));
+            assert!(problem.contains(&said), "{said}: {problem}");
+        }
+    }
+}
