@@ -118,6 +118,10 @@ pub struct ScoreOptions {
     /// (default): the file's own reference date, the latest date in any of its date columns,
     /// which [`score_seekable`] finds in a first pass. Unused by models without date columns.
     pub reference_date: Option<NaiveDate>,
+    /// True when `reference_date` was found in the file ([`crate::plan::plan`]'s first pass),
+    /// not given by a person; a given one is refused for a file whose rows carry their own
+    /// observation dates ([`ScoreError::ReferenceDateWithObservationDates`]), never ignored.
+    pub reference_date_found: bool,
     /// A person's column choices, applied before the automatic mapping (default: none).
     pub mapping: ManualMapping,
     /// Which explanation columns each scored row carries (default [`Explain::Top`]).
@@ -209,6 +213,7 @@ impl Default for ScoreOptions {
             max_issues: 100,
             limits: InputLimits::default(),
             reference_date: None,
+            reference_date_found: false,
             mapping: ManualMapping::new(),
             explain: Explain::Top,
         }
@@ -383,6 +388,15 @@ pub enum ScoreError {
     BadMapping {
         /// What is wrong, naming the input and the header.
         message: String,
+    },
+    /// A reference date was given for a file whose rows carry their own observation date
+    /// (the model was trained so): one of the two would be ignored in silence.
+    #[error("the file gives each row its own date in the column {column:?}, so the reference date {given} would not be used: leave the reference date out (or remove the column to count every row from {given})")]
+    ReferenceDateWithObservationDates {
+        /// The observation date column found in the file.
+        column: String,
+        /// The reference date given, `YYYY-MM-DD`.
+        given: String,
     },
     /// Not a single row could be scored.
     #[error("{}", no_usable_rows_message(*rows_total, first_issues))]
@@ -610,6 +624,16 @@ pub fn score_csv<R: Read, W: Write>(
         .observation_column()
         .filter(|_| reads_dates)
         .map(str::to_owned);
+    if let (Some(column), Some(given), false) = (
+        &observation_column,
+        opts.reference_date,
+        opts.reference_date_found,
+    ) {
+        return Err(ScoreError::ReferenceDateWithObservationDates {
+            column: column.clone(),
+            given: crate::dates::iso(given),
+        });
+    }
     let reference = opts
         .reference_date
         .filter(|_| reads_dates && observation_column.is_none());
@@ -744,6 +768,7 @@ pub fn score_seekable<R: Read + Seek, W: Write>(
     )?;
     let opts = ScoreOptions {
         reference_date: plan.reference_date,
+        reference_date_found: opts.reference_date.is_none(),
         ..opts.clone()
     };
     score_csv(model, input, output, &opts, progress)

@@ -22,6 +22,7 @@ fn kind(e: &ScoreError) -> &'static str {
         ScoreError::MissingColumns { .. } => "MissingColumns",
         ScoreError::DuplicateColumns { .. } => "DuplicateColumns",
         ScoreError::BadMapping { .. } => "BadMapping",
+        ScoreError::ReferenceDateWithObservationDates { .. } => "ReferenceDateWithObservationDates",
         ScoreError::NoUsableRows { .. } => "NoUsableRows",
         ScoreError::TooManyColumns { .. } => "TooManyColumns",
         ScoreError::FieldTooLong { .. } => "FieldTooLong",

@@ -792,6 +792,7 @@ fn predict(
     )
     .with_context(|| format!("reading {}", input.display()))?;
     let model = plan.model;
+    options.reference_date_found = options.reference_date.is_none();
     options.reference_date = plan.reference_date;
     let bar = spinner("scoring", true);
     // The results are for a person to open: every cell made spreadsheet-safe on the way out,

@@ -284,6 +284,7 @@ fn delivery_row(endpoint: &str, row: &DeliveryRow) -> Markup {
                     None => span.muted { "—" },
                 }
                 @if dead && row.last_status_code.is_none() { span.detail { "no answer" } }
+                @if let Some(why) = &row.error { span.detail { (format::clipped(why, 300)) } }
             }
             td.nowrap data-label="Queued" { (format::time(row.queued_at)) }
         }

@@ -209,6 +209,9 @@ pub struct DeliveryRow {
     pub attempt: i64,
     /// The receiver's last HTTP status, if it answered.
     pub last_status_code: Option<i64>,
+    /// Why the last attempt did not succeed (the status, a timeout, a refused address), in
+    /// words; absent once delivered.
+    pub error: Option<String>,
     /// When the delivery gave up after its retries (Unix ms; RFC 3339 in JSON); a redrive
     /// sends it again.
     #[serde(serialize_with = "crate::time::serialize_rfc3339_opt")]
@@ -236,12 +239,13 @@ pub async fn deliveries(
         String,
         i64,
         Option<i64>,
+        Option<String>,
         Option<i64>,
         i64,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, event, subject_id, status, attempt, last_status_code, dead_lettered_at, \
-         queued_at FROM webhook_deliveries WHERE endpoint_id = $1 AND user_id = $2 \
+        "SELECT id, event, subject_id, status, attempt, last_status_code, error_message, \
+         dead_lettered_at, queued_at FROM webhook_deliveries WHERE endpoint_id = $1 AND user_id = $2 \
          ORDER BY queued_at DESC, id LIMIT $3",
     )
     .bind(id)
@@ -259,6 +263,7 @@ pub async fn deliveries(
                     status,
                     attempt,
                     last_status_code,
+                    error,
                     dead_lettered_at,
                     queued_at,
                 )| {
@@ -269,6 +274,7 @@ pub async fn deliveries(
                         status,
                         attempt,
                         last_status_code,
+                        error,
                         dead_lettered_at,
                         queued_at,
                     }

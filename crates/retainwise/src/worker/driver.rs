@@ -305,8 +305,7 @@ async fn retry_or_dead_letter<J: Job>(
                 (RetryPolicy::Schedule(_), Some(n)) => u32::try_from(n).unwrap_or(u32::MAX),
                 _ => delivery.receive_count,
             };
-            let full = public_text::storage_full(error);
-            return give_up::<J>(app, delivery, record, id, &cause, tries, full).await;
+            return give_up::<J>(app, delivery, record, id, &cause, tries, Some(error)).await;
         }
         Next::Nack(delay) => (delay, false),
         Next::Reschedule(delay) => (delay, true),
@@ -350,7 +349,7 @@ async fn give_up<J: Job>(
     id: &str,
     cause: &str,
     tries: u32,
-    storage_full: bool,
+    last: Option<&JobError>,
 ) -> Outcome {
     let reason = format!("after {tries} attempts: {cause}");
     if let Err(e) = app.queue.dead_letter(&delivery.receipt, &reason).await {
@@ -359,7 +358,7 @@ async fn give_up<J: Job>(
     }
     // The owner reads a plain sentence; the queue and the log keep `reason`. The message
     // was dead-lettered under this receipt, so no other attempt holds the job.
-    let shown = public_text::gave_up(tries, storage_full);
+    let shown = public_text::gave_up(tries, last);
     if let Err(e) = async {
         let mut tx = app.db.pool().begin().await?;
         let closed = J::on_dead_letter(app, record, &mut tx, &shown, i64::MAX).await?;
@@ -487,7 +486,7 @@ pub(super) async fn close_dead<J: Job>(
         .last_error
         .as_deref()
         .unwrap_or("the job did not finish within the allowed attempts");
-    let shown = public_text::gave_up(dead.receive_count, false);
+    let shown = public_text::gave_up(dead.receive_count, None);
     let dead_at = crate::time::to_ms(dead.dead_at);
     let closed = async {
         let mut tx = app.db.pool().begin().await?;

@@ -234,6 +234,7 @@ async fn score(
         )
         .map_err(|e| (JobError::io("reading the download")(e), None))?;
         let options = ScoreOptions {
+            reference_date_found: options.reference_date.is_none(),
             reference_date: plan.reference_date,
             ..options
         };

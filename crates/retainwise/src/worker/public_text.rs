@@ -23,6 +23,10 @@ pub const INVALID_MESSAGE: &str = "invalid queue message: the server could not r
 pub fn for_owner(error: &JobError) -> std::borrow::Cow<'static, str> {
     if error.is_permanent() {
         error.to_string().into()
+    } else if let JobError::Delivery(why) = error {
+        // Our own sentence about the receiving endpoint (its status code, a refused address,
+        // a timeout), with credentials removed: the owner's to act on.
+        format!("{why}; it will be tried again on the delivery schedule").into()
     } else if storage_full(error) {
         format!("{DISK_FULL}; it will be tried again automatically").into()
     } else {
@@ -41,9 +45,16 @@ pub fn storage_full(error: &JobError) -> bool {
 }
 
 /// The text stored (after the database layer's `dead-lettered: ` prefix) for a job that failed
-/// on its last allowed delivery, `attempts` deliveries in all, because of a server problem.
-pub fn gave_up(attempts: u32, storage_full: bool) -> String {
-    if storage_full {
+/// on its last allowed delivery, `attempts` deliveries in all: the receiving endpoint's fault
+/// when `last` says so, a full disk, else a server problem.
+pub fn gave_up(attempts: u32, last: Option<&JobError>) -> String {
+    if let Some(JobError::Delivery(why)) = last {
+        return format!(
+            "after {attempts} attempts: {why}; send it again from the Webhooks page (or \
+             retainwise queue redrive) once the endpoint answers"
+        );
+    }
+    if last.is_some_and(storage_full) {
         return format!(
             "after {attempts} attempts: {DISK_FULL}. Upload the file again once it has, or \
              contact the operator"
@@ -68,12 +79,15 @@ mod tests {
         assert_eq!(for_owner(&internal), RETRYING);
         let panicked = JobError::Panicked("index out of bounds at /srv/src/x.rs".to_owned());
         assert_eq!(for_owner(&panicked), RETRYING);
-        assert!(!gave_up(3, false).contains('/'));
+        assert!(!gave_up(3, None).contains('/'));
         let full = JobError::io("writing the result")(std::io::Error::from(
             std::io::ErrorKind::StorageFull,
         ));
         assert!(for_owner(&full).starts_with(DISK_FULL));
-        assert!(gave_up(3, true).contains(DISK_FULL));
+        assert!(gave_up(3, Some(&full)).contains(DISK_FULL));
+        let refused = JobError::Delivery("webhook endpoint we_1 answered HTTP 503".into());
+        assert!(for_owner(&refused).starts_with("webhook endpoint we_1 answered HTTP 503"));
+        assert!(gave_up(8, Some(&refused)).contains("HTTP 503"));
         let permanent = JobError::Rejected("no usable rows: add a header".to_owned());
         assert_eq!(for_owner(&permanent), "no usable rows: add a header");
     }

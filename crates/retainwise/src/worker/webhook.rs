@@ -145,9 +145,10 @@ impl Job for WebhookDelivery {
             .send()
             .await
             .map_err(|e| {
+                // Without the URL: it may carry the receiver's basic-auth password.
                 JobError::Delivery(format!(
                     "POST to webhook endpoint {endpoint} failed: {}",
-                    crate::error_chain::Chain(&e)
+                    crate::error_chain::Chain(&e.without_url())
                 ))
             })?;
         let code = response.status().as_u16();
@@ -294,7 +295,9 @@ async fn prediction_data(
         "prediction_id": id,
         "status": status,
         "rows_total": rows_total,
-        "rows_scored": rows_scored,
+        // A prediction that did not complete stored no result: the progress of a killed or
+        // stopped attempt is not a count of scored customers.
+        "rows_scored": if completed { rows_scored } else { 0 },
         "rows_rejected": rows_rejected,
         "summary": figures,
         "results_url": results_url,

@@ -341,6 +341,24 @@ async fn the_cli_trains_and_scores_a_history_with_per_row_observation_dates() {
             ],
         )
     };
+    // A reference date for a file whose rows carry their own is refused, never ignored.
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "predict",
+            history.to_str().unwrap(),
+            "--model",
+            artifact.to_str().unwrap(),
+            "--reference-date",
+            "2025-06-01",
+            "-o",
+            scored.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !ok && err.contains("\"observation_date\"") && err.contains("2025-06-01 would not be used"),
+        "{err}"
+    );
     let (ok, _, err) = predict(&history);
     assert!(ok, "{err}");
     assert!(

@@ -413,6 +413,14 @@ async fn one_signed_event_per_endpoint(t: TestApp) {
     assert_eq!(shown[0]["status"], "FAILED");
     assert_eq!(shown[0]["last_status_code"], 500);
     assert_eq!(shown[0]["attempt"], ATTEMPTS);
+    // Why, in the endpoint's terms (never the server-trouble sentence of a scoring job).
+    let why = shown[0]["error"].as_str().unwrap();
+    assert!(
+        why.contains("answered HTTP 500")
+            && why.contains("send it again")
+            && !why.contains("storage"),
+        "{why}"
+    );
     let dead_at = shown[0]["dead_lettered_at"].as_str().unwrap();
     assert!(
         dead_at.ends_with('Z') && dead_at.contains('T'),
@@ -477,6 +485,7 @@ async fn failed_event(
     assert_eq!(body["data"]["prediction_id"], prediction.as_str());
     assert_eq!(body["data"]["status"], "FAILED");
     assert_eq!(body["data"]["results_url"], Value::Null);
+    assert_eq!(body["data"]["rows_scored"], 0, "nothing was stored: {body}");
     outcomes
 }
 
