@@ -621,6 +621,17 @@ impl<'m, R: Read> Intake<'m, R> {
         // RowIssue (column name, raw value, reason text) is built for a list that keeps none.
         let listing = self.validation.warnings.len() < self.validation.rejected_rows_cap;
         let mut unlisted = 0u64;
+        // One warning of this row: listed (its text built only then) or only counted.
+        let mut say = |column: &str, raw: &str, text: &dyn Fn() -> (String, Option<String>)| {
+            if listing {
+                let (reason, used) = text();
+                let mut w = issue(Some(column.to_owned()), Some(raw.to_owned()), reason);
+                w.used_instead = used;
+                warnings.push(w);
+            } else {
+                unlisted += 1;
+            }
+        };
         let mut flags = Vec::new();
         let mut bad: Option<RowIssue> = None;
         let mut bad_count = 0;
@@ -719,36 +730,18 @@ impl<'m, R: Read> Intake<'m, R> {
             };
             if let Some((how, value)) = respelled.filter(|_| result.is_ok()) {
                 self.validation.columns[c].respelled += 1;
-                if listing {
-                    let mut w = issue(
-                        Some(schema.columns[c].name.clone()),
-                        Some(raw.to_string()),
-                        format!(
-                            "read as the number {} ({how})",
-                            crate::explain::number(value)
-                        ),
-                    );
-                    w.used_instead = Some(crate::explain::number(value));
-                    warnings.push(w);
-                } else {
-                    unlisted += 1;
-                }
+                say(&schema.columns[c].name, &raw, &|| {
+                    let number = crate::explain::number(value);
+                    (format!("read as the number {number} ({how})"), Some(number))
+                });
             }
             if let Some(a) = ambiguous {
                 self.validation.columns[c].missing += 1;
                 self.validation.columns[c].ambiguous += 1;
                 missing += 1;
-                if listing {
-                    let mut w = issue(
-                        Some(schema.columns[c].name.clone()),
-                        Some(raw.to_string()),
-                        a.reason().to_string(),
-                    );
-                    w.used_instead = Some(SUBSTITUTE.into());
-                    warnings.push(w);
-                } else {
-                    unlisted += 1;
-                }
+                say(&schema.columns[c].name, &raw, &|| {
+                    (a.reason().to_string(), Some(SUBSTITUTE.into()))
+                });
                 flags.push(Flag {
                     column: c,
                     kind: FlagKind::Ambiguous,
@@ -760,17 +753,12 @@ impl<'m, R: Read> Intake<'m, R> {
                 let file_column = self.header.get(at).cloned().unwrap_or_default();
                 self.validation
                     .alias_used(&schema.columns[c].name, &file_column, &raw, level, row);
-                if listing {
-                    let mut w = issue(
-                        Some(schema.columns[c].name.clone()),
-                        Some(raw.to_string()),
+                say(&schema.columns[c].name, &raw, &|| {
+                    (
                         format!("another spelling of the category {level:?}: read as {level:?}"),
-                    );
-                    w.used_instead = Some(level.to_string());
-                    warnings.push(w);
-                } else {
-                    unlisted += 1;
-                }
+                        Some(level.to_string()),
+                    )
+                });
                 flags.push(Flag {
                     column: c,
                     kind: FlagKind::Alias,
@@ -779,17 +767,12 @@ impl<'m, R: Read> Intake<'m, R> {
             }
             match result {
                 Ok(CellNote::Fine) if missing_here => {
-                    if listing {
-                        let mut w = issue(
-                            Some(schema.columns[c].name.clone()),
-                            Some(raw.to_string()),
+                    say(&schema.columns[c].name, &raw, &|| {
+                        (
                             format!("{}: no value to score", values::missing_kind(&raw)),
-                        );
-                        w.used_instead = Some(SUBSTITUTE.into());
-                        warnings.push(w);
-                    } else {
-                        unlisted += 1;
-                    }
+                            Some(SUBSTITUTE.into()),
+                        )
+                    });
                     flags.push(Flag {
                         column: c,
                         kind: FlagKind::Missing,
@@ -799,15 +782,12 @@ impl<'m, R: Read> Intake<'m, R> {
                     let (slot, range) = &self.ranges[c];
                     if let Some(why) = range.as_ref().and_then(|r| r.judge(features[*slot])) {
                         let range = range.as_ref().expect("judged against it");
-                        if listing {
-                            warnings.push(issue(
-                                Some(schema.columns[c].name.clone()),
-                                Some(raw.to_string()),
+                        say(&schema.columns[c].name, &raw, &|| {
+                            (
                                 out_of_range_reason(&schema.columns[c].kind, why, range),
-                            ));
-                        } else {
-                            unlisted += 1;
-                        }
+                                None,
+                            )
+                        });
                         flags.push(Flag {
                             column: c,
                             kind: FlagKind::OutOfRange,
@@ -816,17 +796,9 @@ impl<'m, R: Read> Intake<'m, R> {
                 }
                 Ok(CellNote::UnseenLevel) => {
                     self.validation.columns[c].unseen += 1;
-                    if listing {
-                        let mut w = issue(
-                            Some(schema.columns[c].name.clone()),
-                            Some(raw.into_owned()),
-                            unseen_reason(schema, c),
-                        );
-                        w.used_instead = Some(SUBSTITUTE.into());
-                        warnings.push(w);
-                    } else {
-                        unlisted += 1;
-                    }
+                    say(&schema.columns[c].name, &raw, &|| {
+                        (unseen_reason(schema, c), Some(SUBSTITUTE.into()))
+                    });
                     flags.push(Flag {
                         column: c,
                         kind: FlagKind::Unseen,
