@@ -713,8 +713,8 @@ async fn finish(
         .next()
         .map(|b| b.to_vec())
         .unwrap_or_default();
-    if let Err(ApiError::BadRequest(why)) = csv_upload::sniff(&row.filename, &head) {
-        return Err(refuse_bad_request(app, user, upload, &key, why).await);
+    if let Err(e @ ApiError::BadRequest(_)) = csv_upload::sniff(&row.filename, &head) {
+        return Err(reject(app, user, upload, &key, e).await);
     }
     let stored = StoredCsv {
         upload_id: upload,
@@ -732,10 +732,14 @@ async fn finish(
         .parse()
         .map_err(|e| anyhow::anyhow!("direct upload {upload}: stored explanation: {e}"))?;
     let model_id = app.registry.active_id(&app.db, user).await?;
-    if let Err(ApiError::BadRequest(why)) =
-        csv_upload::check_readable(app, &model_id, &stored, &manual).await
-    {
-        return Err(refuse_bad_request(app, user, upload, &key, why).await);
+    // Every refusal `POST /api/csv` gives (400 for the file, 422 for a column choice that
+    // cannot work on it) fails the upload the same way; anything else is the server's.
+    match csv_upload::check_readable(app, &model_id, &stored, &manual).await {
+        Ok(()) => {}
+        Err(e @ (ApiError::BadRequest(_) | ApiError::Unprocessable(_))) => {
+            return Err(reject(app, user, upload, &key, e).await)
+        }
+        Err(e) => return Err(e),
     }
     let prediction_id = PredictionId::new();
     let queued = csv_upload::queue_prediction(
@@ -792,16 +796,17 @@ async fn refuse(
     ApiError::Unprocessable(why)
 }
 
-/// [`refuse`] for a file that cannot be scored: answered 400, as `POST /api/csv` answers it.
-async fn refuse_bad_request(
+/// [`refuse`] for a file `POST /api/csv` would refuse: the upload FAILED with `error`'s text,
+/// and `error` answered as that endpoint answers it.
+async fn reject(
     app: &App,
     user: &UserId,
     upload: UploadId,
     key: &ObjectKey,
-    why: String,
+    error: ApiError,
 ) -> ApiError {
-    discard(app, user, upload, key, &why).await;
-    ApiError::BadRequest(why)
+    discard(app, user, upload, key, &error.to_string()).await;
+    error
 }
 
 async fn discard(app: &App, user: &UserId, upload: UploadId, key: &ObjectKey, why: &str) {

@@ -875,3 +875,49 @@ async fn browser_a_large_file_goes_straight_to_s3() {
     let _ = worker.await;
     let _ = c.close().await;
 }
+
+/// A column choice that cannot work on the file (tenure on the MonthlyCharges column, which the
+/// automatic mapping gives to MonthlyCharges) is refused at completion with the 422
+/// `POST /api/csv` gives, and the upload is FAILED: nothing is queued to fail later.
+#[tokio::test]
+async fn a_column_choice_that_cannot_work_is_refused_at_completion() {
+    let t = TestApp::spawn().await;
+    let bytes = synthetic_telco(20).into_bytes();
+    let created: Value = create(
+        &t,
+        None,
+        json!({"filename": "m.csv", "size": bytes.len(), "mapping": {"tenure": "MonthlyCharges"}}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = created["upload_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        put(created["url"].as_str().unwrap(), bytes).await.status(),
+        200
+    );
+    let done = call(
+        &t,
+        reqwest::Method::POST,
+        &format!("/api/uploads/{id}/complete"),
+        None,
+    )
+    .await;
+    assert_eq!(done.status(), 422);
+    let detail = done.text().await.unwrap();
+    assert!(detail.contains("MonthlyCharges"), "{detail}");
+    let status: Value = call(
+        &t,
+        reqwest::Method::GET,
+        &format!("/api/uploads/{id}"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(status["status"], "FAILED", "{status}");
+    let listed = t.get("/api/predictions").await.text().await.unwrap();
+    assert!(!listed.contains("m.csv"), "nothing queued: {listed}");
+}
