@@ -35,7 +35,12 @@ pub fn redacted(raw: &str) -> String {
         }
     }
     let Some(scheme_end) = raw.find("://").map(|i| i + 3) else {
-        return raw.to_owned();
+        // Not a URL the parser reads with userinfo (`http//u:p@h`, `javascript:u:p@h`): what
+        // stands before an `@` may still be a password, so none of it is shown.
+        return match raw.rfind('@') {
+            Some(at) => format!("***{}", &raw[at..]),
+            None => raw.to_owned(),
+        };
     };
     let rest = &raw[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -169,6 +174,14 @@ mod tests {
             "https://host.example/a@b"
         );
         assert_eq!(redacted("not a url"), "not a url");
+        // Refused as not a URL or not http(s): the message quoting it shows no password.
+        for (odd, shown) in [
+            ("http//user:pwA@127.0.0.1:18503/x", "***@127.0.0.1:18503/x"),
+            ("user:pwD@127.0.0.1:18503/x", "***@127.0.0.1:18503/x"),
+            ("javascript:user:pwJ@x", "***@x"),
+        ] {
+            assert_eq!(redacted(odd), shown, "{odd}");
+        }
     }
 
     #[test]
