@@ -135,7 +135,7 @@ enum Command {
         /// Seed for the folds and the trees; the same seed gives the same model.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Model name, the first part of its id (default: the first word of the input's file name).
+        /// Model name, the first part of its id (default: the input's file name without its extension).
         #[arg(long)]
         name: Option<String>,
         /// The date that date columns count days back from (YYYY-MM-DD). Default: the

@@ -247,17 +247,37 @@ impl Registry {
     }
 }
 
-/// `telco` for `telco-customer-churn.csv`: the first word of a file name, `churn` if none.
+/// The longest default name: the limit `POST /api/models` puts on a name given by hand.
+pub const DEFAULT_NAME_MAX: usize = 40;
+
+/// `telco-customer-churn` for `telco-customer-churn.csv`: the whole stem of a file name (a name
+/// cut at its first `_` or `-` hid which file a model came from: `q_unclosed_mid.csv` gave `q`),
+/// reduced to what a model id allows. Accents are dropped (`événements` → `evenements`, by
+/// Unicode canonical decomposition, UAX #15), every run of other characters becomes one `-`,
+/// and the result is cut to [`DEFAULT_NAME_MAX`] characters; `churn` if nothing is left.
 pub fn default_model_name(file_name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     let stem = std::path::Path::new(file_name)
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("");
-    stem.split(['-', '_', '.', ' '])
-        .next()
-        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric()))
-        .unwrap_or("churn")
-        .to_ascii_lowercase()
+    let mut name = String::new();
+    for c in stem.nfd() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if unicode_normalization::char::is_combining_mark(c) {
+            // The accent of a decomposed letter: the letter itself stays.
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    name.truncate(DEFAULT_NAME_MAX);
+    let name = name.trim_end_matches('-');
+    if name.is_empty() {
+        "churn".to_owned()
+    } else {
+        name.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -266,10 +286,19 @@ mod tests {
 
     #[test]
     fn default_names() {
-        assert_eq!(default_model_name("telco-customer-churn.csv"), "telco");
-        assert_eq!(default_model_name("Acme_2026.csv"), "acme");
-        assert_eq!(default_model_name("événements.csv"), "churn");
+        assert_eq!(
+            default_model_name("telco-customer-churn.csv"),
+            "telco-customer-churn"
+        );
+        assert_eq!(default_model_name("Acme_2026.csv"), "acme-2026");
+        assert_eq!(default_model_name("q_unclosed_mid.csv"), "q-unclosed-mid");
+        assert_eq!(default_model_name("événements.csv"), "evenements");
+        assert_eq!(default_model_name("__Two  words__.csv"), "two-words");
+        assert_eq!(default_model_name("日本.csv"), "churn");
         assert_eq!(default_model_name(""), "churn");
+        let long = default_model_name(&format!("{}-x.csv", "a".repeat(39)));
+        assert_eq!(long, "a".repeat(39), "cut at 40, the dangling '-' dropped");
+        assert!(default_model_name(&"ab_".repeat(50)).len() <= DEFAULT_NAME_MAX);
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub struct TrainQuery {
     /// For a history: the column holding each row's own observation date (its date columns
     /// count days back from it).
     observation_date: Option<String>,
-    /// Model name, the first part of its id; default: the first word of the file name.
+    /// Model name, the first part of its id; default: the file name without its extension, reduced
+    /// to lower-case letters, digits and `-`.
     name: Option<String>,
 }
 

@@ -48,7 +48,17 @@ async fn post_training(
     query: &str,
     csv: String,
 ) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("acme-history.csv");
+    post_training_named(t, key, query, csv, "acme-history.csv").await
+}
+
+async fn post_training_named(
+    t: &TestApp,
+    key: Option<&str>,
+    query: &str,
+    csv: String,
+    file_name: &str,
+) -> reqwest::Response {
+    let part = reqwest::multipart::Part::bytes(csv.into_bytes()).file_name(file_name.to_owned());
     let form = reqwest::multipart::Form::new()
         .text("id_column", "account_id")
         .part("file", part);
@@ -91,6 +101,25 @@ async fn a_model_trained_through_the_queue_scores_the_next_uploads_once_activate
     train_activate_score(&TestApp::spawn().await).await;
 }
 
+/// A model named after its file keeps the file's whole stem: `q_unclosed_mid.csv` once gave `q`,
+/// which named nothing a user could recognise.
+#[tokio::test]
+async fn a_default_model_name_is_the_whole_sanitised_file_stem() {
+    for (file, name) in [
+        ("q_unclosed_mid.csv", "q-unclosed-mid"),
+        ("Clients Été 2026.CSV", "clients-ete-2026"),
+        ("%%%.csv", "churn"),
+    ] {
+        // One app each: a user trains one model at a time.
+        let t = TestApp::spawn().await;
+        let response =
+            post_training_named(&t, None, "?label=churned", subscription_history(60), file).await;
+        assert_eq!(response.status(), 202, "{file}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["name"], name, "{file}");
+    }
+}
+
 #[tokio::test]
 async fn models_as_data_on_postgres_and_s3() {
     if let Some(t) = TestApp::spawn_postgres_s3().await {
@@ -106,7 +135,10 @@ async fn train_activate_score(t: &TestApp) {
     assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
     let body: Value = response.json().await.unwrap();
     let training_id = body["training_id"].as_str().unwrap().to_owned();
-    assert_eq!(body["name"], "acme");
+    assert_eq!(
+        body["name"], "acme-history",
+        "the whole stem of acme-history.csv"
+    );
     assert_eq!(body["id_column"], "account_id");
 
     assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
@@ -115,7 +147,7 @@ async fn train_activate_score(t: &TestApp) {
     let training = &body["training"];
     assert_eq!(training["status"], "COMPLETED", "{training}");
     let model_id = training["model_id"].as_str().unwrap().to_owned();
-    assert!(model_id.starts_with("acme-"), "{model_id}");
+    assert!(model_id.starts_with("acme-history-gbdt-"), "{model_id}");
 
     // Listed beside the built-in model, which stays active until another is activated.
     let (_, list) = get_as(t, None, "/api/models").await;
@@ -453,7 +485,7 @@ async fn the_cli_registers_lists_and_activates_models() {
         .expect("registered ID")
         .trim_end_matches(';')
         .to_owned();
-    assert!(id.starts_with("acme-gbdt-"), "{out}");
+    assert!(id.starts_with("acme-history-gbdt-"), "{out}");
     let (ok, out, err) = run(&["model", "activate", &id]);
     assert!(ok, "{err}");
     assert!(out.contains(&id));
