@@ -82,6 +82,31 @@ pub enum ReadError {
     Malformed(String),
 }
 
+/// Where in a file a problem is, for a message: record 0 is the header, which has no data row
+/// number of its own, so it is named as the header (a message once read "data row 0: in the
+/// header"). Displays as `in the header` or `at data row N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowPlace(pub u64);
+
+impl RowPlace {
+    /// `in the header, column 3` or `data row 7, column tenure`: a cell's place.
+    pub fn cell(self, column: &str) -> String {
+        match self.0 {
+            0 => format!("in the header, {column}"),
+            row => format!("data row {row}, column {column}"),
+        }
+    }
+}
+
+impl std::fmt::Display for RowPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => f.write_str("in the header"),
+            row => write!(f, "at data row {row}"),
+        }
+    }
+}
+
 /// Reads the next record into `record`; `Ok(false)` at the end of the input. What else is known
 /// about the record (its line, an unclosed quote) is [`Records::last`].
 ///

@@ -168,7 +168,7 @@ impl<'m, R: Read> Intake<'m, R> {
         if let Some(q) = &reader.last().unclosed_quote {
             return Err(ScoreError::Malformed {
                 row: 0,
-                message: format!("in the header, {}", q.describe()),
+                message: q.describe(),
             });
         }
         reader.set_width(record.len());

@@ -419,9 +419,9 @@ pub enum ScoreError {
         limit: usize,
     },
     /// A field is longer than [`InputLimits::max_field_bytes`].
-    #[error("data row {row}, column {column}: a field of {bytes} bytes is longer than the {limit}-byte limit (usually a quote that is never closed, swallowing the rows after it)")]
+    #[error("{}: a field of {bytes} bytes is longer than the {limit}-byte limit (usually a quote that is never closed, swallowing the rows after it)", crate::csv_input::RowPlace(*row).cell(column))]
     FieldTooLong {
-        /// Data record number (0 = the header).
+        /// Data record number (0 = the header, named as such).
         row: u64,
         /// The column's name (or `column N`).
         column: String,
@@ -437,9 +437,9 @@ pub enum ScoreError {
         limit: u64,
     },
     /// CSV syntax the reader cannot recover from.
-    #[error("the CSV file cannot be read at data row {row}: {message}")]
+    #[error("the CSV file cannot be read {}: {message}", crate::csv_input::RowPlace(*row))]
     Malformed {
-        /// Data record number where reading failed.
+        /// Data record number where reading failed (0 = the header, named as such).
         row: u64,
         /// The reader's explanation.
         message: String,

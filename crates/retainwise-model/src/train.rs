@@ -264,9 +264,9 @@ pub enum TrainError {
         dropped: Vec<DroppedColumn>,
     },
     /// CSV syntax the reader cannot recover from.
-    #[error("the CSV file cannot be read at data row {row}: {message}")]
+    #[error("the CSV file cannot be read {}: {message}", crate::csv_input::RowPlace(*row))]
     Malformed {
-        /// Data record number.
+        /// Data record number (0 = the header, named as such).
         row: u64,
         /// The reader's explanation.
         message: String,

@@ -29,6 +29,7 @@ mod explanations;
 mod import_original;
 mod intake;
 mod intake_trial;
+mod intake_trial3;
 mod jobs;
 mod mapping;
 mod models;
