@@ -2,13 +2,14 @@
 //! feature a date becomes — whole days before a reference date.
 //!
 //! Accepted, after trimming (ISO 8601 calendar dates and the common export spellings of them):
-//! - `YYYY-MM-DD` (`2024-05-31`);
-//! - `YYYY/MM/DD`, month and day also with one digit (`2024/5/31`): year first is never
-//!   ambiguous;
-//! - either of those followed by `T` or a space and a time `HH:MM[:SS[.fff…]]`, optionally with
-//!   `Z` or an offset `±HH:MM`, `±HHMM`, `±HH` (`2024-05-31T23:30:00-02:00`). The date taken is
-//!   the calendar date of that instant in UTC when an offset is given (so the example is
-//!   2024-06-01), else the date as written.
+//! - `YYYY-MM-DD` (`2024-05-31`) and `YYYY/MM/DD`, month and day each with one digit or two
+//!   in either (`2024-6-1`, `2024/5/31`): year first is never ambiguous, and a spelling read
+//!   zero-padded is read unpadded too (a trial found `2024/6/1` read and `2024-6-1` refused);
+//! - either of those followed by `T` or a space and a time `H:MM[:SS[.fff…]]`, each of hours,
+//!   minutes and seconds with one digit or two, optionally with `Z` or an offset `±HH:MM`,
+//!   `±HHMM`, `±HH` (`2024-05-31T23:30:00-02:00`). The date taken is the calendar date of that
+//!   instant in UTC when an offset is given (so the example is 2024-06-01), else the date as
+//!   written.
 //!
 //! Refused: day-first and month-first forms such as `03/04/2024`, `3-4-24` or `03.04.2024`.
 //! Which of day and month comes first is a locale's convention that the file does not state,
@@ -66,32 +67,31 @@ fn parse_present(s: &[u8]) -> Option<NaiveDate> {
     Some(utc.date())
 }
 
-/// `YYYY-MM-DD` or `YYYY/M/D` at the start of `s`, and what follows.
+/// `YYYY-M-D` or `YYYY/M/D` (month and day of one or two digits) at the start of `s`, and what
+/// follows.
 fn date_part(s: &[u8]) -> Option<(NaiveDate, &[u8])> {
     let (year, s) = digits(s, 4, 4)?;
     let sep = *s.first()?;
-    let (min, max) = match sep {
-        b'-' => (2, 2),
-        b'/' => (1, 2),
-        _ => return None,
-    };
-    let (month, s) = digits(&s[1..], min, max)?;
+    if !matches!(sep, b'-' | b'/') {
+        return None;
+    }
+    let (month, s) = digits(&s[1..], 1, 2)?;
     if s.first() != Some(&sep) {
         return None;
     }
-    let (day, s) = digits(&s[1..], min, max)?;
+    let (day, s) = digits(&s[1..], 1, 2)?;
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
     Some((date, s))
 }
 
-/// `HH:MM[:SS[.f…]]` at the start of `s`, and what follows.
+/// `H:M[:S[.f…]]` (each of one or two digits) at the start of `s`, and what follows.
 fn time_part(s: &[u8]) -> Option<(NaiveTime, &[u8])> {
-    let (hour, s) = digits(s, 2, 2)?;
+    let (hour, s) = digits(s, 1, 2)?;
     let s = s.strip_prefix(b":")?;
-    let (minute, mut s) = digits(s, 2, 2)?;
+    let (minute, mut s) = digits(s, 1, 2)?;
     let mut second = 0;
     if let Some(r) = s.strip_prefix(b":") {
-        let (sec, r) = digits(r, 2, 2)?;
+        let (sec, r) = digits(r, 1, 2)?;
         second = sec;
         s = r;
         if let Some(r) = s.strip_prefix(b".").or_else(|| s.strip_prefix(b",")) {
@@ -219,7 +219,8 @@ pub fn reference_from(dates: impl IntoIterator<Item = NaiveDate>, today: NaiveDa
         .unwrap_or(today)
 }
 
-/// Parses a reference date given by a person (a flag, a form field): `YYYY-MM-DD` exactly.
+/// Parses a reference date given by a person (a flag, a form field): `YYYY-MM-DD`, month and
+/// day also with one digit (`2025-4-7`), as date cells are read.
 ///
 /// # Errors
 /// A sentence saying what was expected.
@@ -256,7 +257,16 @@ mod tests {
         assert_eq!(parse_date("NA"), Ok(None));
         assert_eq!(parse_date("2023-02-29"), Err(NotADate));
         assert_eq!(parse_date("2024-13-01"), Err(NotADate));
-        assert_eq!(parse_date("2024-5-31"), Err(NotADate));
+        // Each spelling read zero-padded is read unpadded too.
+        assert_eq!(parse_date("2024-5-31"), Ok(d(2024, 5, 31)));
+        assert_eq!(parse_date("2024-6-1"), Ok(d(2024, 6, 1)));
+        assert_eq!(parse_date("2024-06-1"), Ok(d(2024, 6, 1)));
+        assert_eq!(parse_date("2024-6-1 9:05"), Ok(d(2024, 6, 1)));
+        assert_eq!(parse_date("2024/6/1T9:5:7Z"), Ok(d(2024, 6, 1)));
+        assert_eq!(parse_date("2024-6-1T23:30-02:00"), Ok(d(2024, 6, 2)));
+        assert_eq!(parse_date("2024-006-01"), Err(NotADate));
+        assert_eq!(parse_date("24-6-1"), Err(NotADate));
+        assert_eq!(parse_date("2024-6-"), Err(NotADate));
         assert_eq!(parse_date("2024/05-31"), Err(NotADate));
         assert_eq!(parse_date("20240531"), Err(NotADate));
         assert_eq!(parse_date("2024-05-31x"), Err(NotADate));
@@ -312,6 +322,7 @@ mod tests {
         assert_eq!(relative(-3), "3 days after");
         assert_eq!(iso(signup), "2024-03-01");
         assert_eq!(parse_reference("2025-04-17"), Ok(reference));
+        assert_eq!(parse_reference("2025-4-17"), Ok(reference));
         // A typo far in the future does not become the file's reference date.
         let today = d(2026, 11, 30).unwrap();
         let file = [signup, reference, d(2099, 1, 1).unwrap()];

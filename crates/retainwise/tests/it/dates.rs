@@ -65,7 +65,7 @@ fn run(dir: &Path, args: &[&str]) -> (bool, String, String) {
 }
 
 /// Trains the dated model with the CLI into `dir/dated.json`.
-fn train(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn train(dir: &Path) -> std::path::PathBuf {
     let history = dir.join("dated-history.csv");
     std::fs::write(&history, dated_history(300)).unwrap();
     let artifact = dir.join("dated.json");

@@ -60,3 +60,50 @@ fn a_problem_in_the_header_is_named_as_the_header_never_data_row_0() {
         "{stderr}"
     );
 }
+
+/// Every date spelling read zero-padded is read unpadded too (`2024-6-1` was refused while
+/// `2024/6/1` was read), to the same day; a day/month form stays refused as ambiguous, as
+/// before, whether or not it is padded.
+#[test]
+fn dates_read_padded_are_read_unpadded_and_ambiguous_ones_stay_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = crate::dates::train(dir.path());
+    let spellings = [
+        "2024-06-01",
+        "2024-6-1",
+        "2024-06-1",
+        "2024/6/1",
+        "2024/06/01",
+        "2024-6-1 9:05",
+        "2024-6-1T09:05:00Z",
+    ];
+    let mut csv = String::from("account_id,plan,signup_date,last_login\n");
+    for (i, s) in spellings.iter().enumerate() {
+        csv.push_str(&format!("R{i},monthly,2022-1-10,{s}\n"));
+    }
+    csv.push_str("AMBIGUOUS,monthly,2022-01-10,3/4/2024\n");
+    let input = dir.path().join("spellings.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = dir.path().join("scored.csv");
+    let run = Command::new(BIN)
+        .args(["predict", input.to_str().unwrap(), "--model"])
+        .arg(&model)
+        .args(["--reference-date", "2025-4-17", "-o", out.to_str().unwrap()])
+        .env_remove("RETAINWISE_MODEL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let (header, rows) = parse_csv(&std::fs::read_to_string(&out).unwrap());
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, ["R0", "R1", "R2", "R3", "R4", "R5", "R6"], "{stderr}");
+    let p = column(&header, "churn_probability");
+    assert!(
+        rows.iter().all(|r| r[p] == rows[0][p]),
+        "one day, one score: {rows:?}"
+    );
+    assert!(
+        stderr.contains("AMBIGUOUS") && stderr.contains("expected a date like 2024-05-31"),
+        "{stderr}"
+    );
+}
