@@ -992,17 +992,15 @@ fn observation_column(model: &Model, header: &[String]) -> Option<(usize, String
     Some((at, header[at].clone()))
 }
 
-/// A header record's names as written: decoded, control characters and a byte-order mark
-/// removed, spaces kept.
+/// A header record's names exactly as written: decoded, nothing removed. A tab, another
+/// control character or a byte-order mark inside a name is kept, so that the mapping calls
+/// such a name a *normalised* match and names the character (once they were removed here and
+/// `"tenure\t"` was reported as an exact match). The file's own leading byte-order mark is
+/// not part of any name: the decoder has taken it off.
 fn written_names(record: &csv::ByteRecord) -> Vec<String> {
     record
         .iter()
-        .map(|f| {
-            csv_input::decode_field(f)
-                .chars()
-                .filter(|c| !c.is_control() && *c != '\u{FEFF}')
-                .collect()
-        })
+        .map(|f| csv_input::decode_field(f).into_owned())
         .collect()
 }
 

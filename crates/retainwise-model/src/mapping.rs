@@ -613,8 +613,17 @@ fn typo_of(name: &str, column: &str) -> Option<usize> {
 }
 
 /// What differs between a header and the input name it matched by [`values::column_key`], in
-/// words, so that a trimmed or recased match is never taken for an exact one.
+/// words, so that a trimmed or recased match is never taken for an exact one. Characters a
+/// person cannot see (a tab, another control character, a byte-order mark, a no-break space)
+/// are named with their code points, and the header is shown escaped (`"tenure\t"`).
 fn normalised_note(header: &str, name: &str) -> String {
+    let unseen = unseen_characters(header);
+    if !unseen.is_empty() {
+        return format!(
+            "the same name with {} in it ({header:?})",
+            unseen.join(" and ")
+        );
+    }
     let trimmed = header.trim();
     if trimmed == name {
         return format!("the same name with spaces around it ({header:?})");
@@ -629,6 +638,28 @@ fn normalised_note(header: &str, name: &str) -> String {
     } else {
         format!("the same name ignoring case, spacing and punctuation{spaces}")
     }
+}
+
+/// The characters of `header` a person cannot see, in words, each kind once in order of
+/// appearance: `a tab (U+0009)`, `a byte-order mark (U+FEFF)`, `a control character (U+0001)`.
+fn unseen_characters(header: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in header.chars() {
+        let what = match c {
+            '\t' => "a tab",
+            '\r' | '\n' => "a line break",
+            '\u{FEFF}' => "a byte-order mark",
+            '\u{A0}' | '\u{202F}' => "a no-break space",
+            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' => "a zero-width character",
+            c if c.is_control() => "a control character",
+            _ => continue,
+        };
+        let word = format!("{what} (U+{:04X})", u32::from(c));
+        if !out.contains(&word) {
+            out.push(word);
+        }
+    }
+    out
 }
 
 /// One column a model accepts, for a "supported columns" listing or a template.
@@ -872,6 +903,21 @@ mod tests {
         assert!(tenure.note.as_deref().unwrap().contains("spaces around it"));
         let gender = m.features.iter().find(|f| f.feature == "gender").unwrap();
         assert!(gender.note.as_deref().unwrap().contains("letter case"));
+        // Characters nobody sees are named, never an exact match.
+        let h = TELCO
+            .replace("tenure", "tenure\t")
+            .replace("Contract", "Con\u{FEFF}tract")
+            .replace("gender", "gender\u{1}");
+        let m = map_to_schema(telco(), &header(&h));
+        for (input, words) in [
+            ("tenure", "a tab (U+0009)"),
+            ("Contract", "a byte-order mark (U+FEFF)"),
+            ("gender", "a control character (U+0001)"),
+        ] {
+            let f = m.features.iter().find(|f| f.feature == input).unwrap();
+            assert_eq!(f.method, Some(MatchMethod::Normalised), "{input}");
+            assert!(f.note.as_deref().unwrap().contains(words), "{f:?}");
+        }
     }
 
     #[test]

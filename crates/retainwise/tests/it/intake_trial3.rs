@@ -1,5 +1,6 @@
 //! What the third fresh-user trial found, one class per test: the header named as the header
-//! in messages (never "data row 0").
+//! in messages (never "data row 0"); dates read unpadded as well as padded; headers with
+//! characters nobody sees reported as what they are, not exact.
 
 use std::process::Command;
 
@@ -106,4 +107,54 @@ fn dates_read_padded_are_read_unpadded_and_ambiguous_ones_stay_refused() {
         stderr.contains("AMBIGUOUS") && stderr.contains("expected a date like 2024-05-31"),
         "{stderr}"
     );
+}
+
+/// A header with a character nobody sees — a trailing tab, a control character, a byte-order
+/// mark in the middle of the name — is a `normalised` match naming that character, shown as
+/// written, never `exact`; the file's own leading byte-order mark is no part of a name.
+#[tokio::test]
+async fn headers_with_unseen_characters_are_normalised_and_named_never_exact() {
+    let header = TELCO_HEADER
+        .replace("tenure", "tenure\t")
+        .replace("Contract", "Con\u{FEFF}tract")
+        .replace("gender", "gender\u{7}");
+    let csv = format!(
+        "\u{FEFF}{header}\n{}\n{}\n",
+        crate::mapping::telco_row("B1", &[]),
+        crate::mapping::telco_row("B2", &[])
+    );
+    let check = |mapping: &serde_json::Value, what: &str| {
+        for (input, column, words) in [
+            ("tenure", "tenure\t", "a tab (U+0009)"),
+            ("Contract", "Con\u{FEFF}tract", "a byte-order mark (U+FEFF)"),
+            ("gender", "gender\u{7}", "a control character (U+0007)"),
+        ] {
+            let e = crate::mapping::entry(mapping, input);
+            assert_eq!(e["column"], column, "{what}: {e}");
+            assert_eq!(e["method"], "normalised", "{what}: {e}");
+            let note = e["note"].as_str().unwrap();
+            assert!(note.contains(words), "{what}: {e}");
+        }
+        // The BOM that starts the file is the encoding's mark, not part of the first name.
+        assert_eq!(
+            crate::mapping::entry(mapping, "customerID")["method"],
+            "exact",
+            "{what}"
+        );
+        assert_eq!(
+            crate::mapping::entry(mapping, "MonthlyCharges")["method"],
+            "exact"
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, report, stderr) = crate::mapping::predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    check(&report["validation"]["mapping"], "predict report");
+    assert!(stderr.contains("a byte-order mark (U+FEFF)"), "{stderr}");
+
+    let t = TestApp::spawn().await;
+    let (status, body) = crate::mapping::preview(&t, &csv, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["preview"]["header"][5], "tenure\t");
+    check(&body["preview"]["mapping"], "preview");
 }

@@ -129,7 +129,7 @@ async fn upload_mapped(t: &TestApp, csv: &str, mapping: &Value) -> reqwest::Resp
 }
 
 /// The mapping entry of input `feature` in a serialised mapping.
-fn entry<'a>(mapping: &'a Value, feature: &str) -> &'a Value {
+pub(crate) fn entry<'a>(mapping: &'a Value, feature: &str) -> &'a Value {
     mapping["features"]
         .as_array()
         .unwrap()
