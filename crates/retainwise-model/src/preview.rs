@@ -89,7 +89,8 @@ pub struct Preview {
     /// A column chosen by hand ([`ManualMapping`]) none of whose previewed values its input
     /// can read (ids or words chosen for a number, numbers for a category): every row would be
     /// rejected or scored as missing. Names the input, the column and a value; `ready` is
-    /// false.
+    /// false. The HTTP preview also puts here every other refusal of the choices (the
+    /// upload's 422 sentences).
     pub mapping_problem: Option<String>,
     /// The first data rows parsed.
     pub rows: Vec<PreviewRow>,

@@ -199,7 +199,8 @@
     }
     const text = p.ready
       ? (notes.length ? notes.join(". ") + ". Inputs without a column are scored as missing, and each row says so in its data quality." : "")
-      : (p.problem || notes.join(". ")) + " Choose the columns by hand below, or fix the file and choose it again.";
+      : ([p.mapping_problem, p.problem].filter(Boolean).join(" ") || notes.join(". ")) +
+        " Choose the columns by hand below, or fix the file and choose it again.";
     problem.hidden = !text;
     problem.className = "alert" + (p.ready ? " warning" : " error");
     problem.textContent = text;

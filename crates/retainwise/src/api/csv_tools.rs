@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
 
-/// Rows shown by the preview.
-const PREVIEW_ROWS: usize = 10;
+/// Rows shown by the preview, and read by the upload's own check of the column choices, so
+/// that both judge a choice on the same values and say the same sentence.
+pub(super) const PREVIEW_ROWS: usize = 10;
 /// The industries with a template: `telecom` is read by the built-in Telco model, `saas` by the
 /// rule-based SaaS baseline (or a model trained on the user's own subscription history).
 const INDUSTRIES: &[&str] = &["telecom", "saas"];
@@ -76,7 +77,18 @@ pub async fn preview_mapping(
             Err(e) => return Err(ApiError::BadRequest(e.body_text())),
         }
     }
-    let manual = super::csv_upload::manual_mapping(&fields)?;
+    // A column choice the upload would refuse with 422 is a problem the page shows beside the
+    // preview (200, `ready: false`, the upload's own sentence in `problems`); the page keeps
+    // its selects, so the choice can be undone. A request that is not one (400) stays 400.
+    let mut problems: Vec<String> = Vec::new();
+    let manual = match super::csv_upload::manual_mapping(&fields) {
+        Ok(manual) => manual,
+        Err(ApiError::Unprocessable(why)) => {
+            problems.push(why);
+            retainwise_model::ManualMapping::new()
+        }
+        Err(e) => return Err(e),
+    };
     head.truncate(crate::registry::HEAD_BYTES);
     if head.is_empty() {
         return Err(ApiError::BadRequest(
@@ -92,23 +104,37 @@ pub async fn preview_mapping(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let registry = app.registry.clone();
-    let (model, preview) = tokio::task::spawn_blocking(move || {
-        registry.inspect(model, head.as_slice(), &manual, PREVIEW_ROWS)
+    let (model, preview, refused) = tokio::task::spawn_blocking(move || {
+        let (model, preview) = registry.inspect(model, head.as_slice(), &manual, PREVIEW_ROWS);
+        match preview {
+            // Choices that cannot be applied at all: the file is shown as the automatic
+            // mapping reads it, with the refusal.
+            Err(retainwise_model::ScoreError::BadMapping { message }) => {
+                let none = retainwise_model::ManualMapping::new();
+                let (model, preview) =
+                    registry.inspect(model, head.as_slice(), &none, PREVIEW_ROWS);
+                (model, preview, Some(message))
+            }
+            preview => (model, preview, None),
+        }
     })
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
-    let preview = preview.map_err(|e| {
+    let mut preview = preview.map_err(|e| {
         super::csv_upload::refused_preview(e).unwrap_or_else(|| {
             ApiError::BadRequest("the file could not be read; try again".to_owned())
         })
     })?;
-    // A column chosen by hand that cannot work is refused as the upload would refuse it; the
-    // page keeps its selects, so the choice can be undone.
-    if let Some(why) = &preview.mapping_problem {
-        return Err(ApiError::Unprocessable(why.clone()));
+    problems.extend(refused);
+    problems.extend(preview.mapping_problem.clone());
+    if !problems.is_empty() {
+        preview.ready = false;
+        preview.mapping_problem = Some(problems.join(" "));
     }
     Ok(Json(json!({
         "success": true,
+        "ready": preview.ready,
+        "problems": problems,
         "model_id": model.id(),
         "model": describe_model(&app, &model),
         "preview": preview,

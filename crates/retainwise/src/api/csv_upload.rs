@@ -430,7 +430,8 @@ pub(super) async fn check_readable(
     let whole = stored.size <= head.len() as u64;
     let (registry, manual) = (app.registry.clone(), manual.clone());
     let (preview, unscorable) = tokio::task::spawn_blocking(move || {
-        let (model, preview) = registry.inspect(model, &head, &manual, 1);
+        let (model, preview) =
+            registry.inspect(model, &head, &manual, super::csv_tools::PREVIEW_ROWS);
         // A file that fits in its head is scored here in full (a few milliseconds): a file
         // whose every row the worker would reject is refused now, not failed after a 202.
         let unscorable = (whole && preview.as_ref().is_ok_and(|p| p.refusal(true).is_none()))

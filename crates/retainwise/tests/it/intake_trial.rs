@@ -40,7 +40,8 @@ fn telco_file(n: usize) -> String {
 /// A column choice that cannot work — an input on the customer-id
 /// column, two inputs on one column, a column the file lacks, a column none of whose values
 /// the input reads, an input named twice in the JSON object — is answered 422 naming the
-/// input and the column (or the key), at upload and at preview, and nothing is queued.
+/// input and the column (or the key) at upload, and nothing is queued; the preview answers
+/// 200 not ready with the same sentence.
 #[tokio::test]
 async fn column_choices_that_cannot_work_are_refused_with_422_naming_them() {
     let t = TestApp::spawn().await;
@@ -73,17 +74,26 @@ async fn column_choices_that_cannot_work_are_refused_with_422_naming_them() {
         ),
         (r#"{"tenure": 5}"#, &["mapping"][..]),
     ] {
-        for path in ["/api/csv/preview-mapping", "/api/csv"] {
-            let (status, body) = send_mapped(&t, path, &csv, mapping).await;
-            assert_eq!(status, 422, "{path} {mapping}: {body}");
-            let detail = body["detail"].as_str().unwrap();
-            for w in words {
-                assert!(
-                    detail.contains(w),
-                    "{path} {mapping}: {w:?} not in {detail}"
-                );
-            }
+        let (status, body) = send_mapped(&t, "/api/csv", &csv, mapping).await;
+        assert_eq!(status, 422, "{mapping}: {body}");
+        let detail = body["detail"].as_str().unwrap();
+        for w in words {
+            assert!(detail.contains(w), "{mapping}: {w:?} not in {detail}");
         }
+        // The preview shows the same sentence beside the file (200, not ready), so that the
+        // page can show it and the choice can be undone.
+        let (status, body) = send_mapped(&t, "/api/csv/preview-mapping", &csv, mapping).await;
+        assert_eq!(status, 200, "{mapping}: {body}");
+        assert_eq!(body["ready"], false, "{body}");
+        assert_eq!(body["preview"]["ready"], false, "{body}");
+        // The upload's sentence is the same (after the file's name for the file's choices).
+        let problems = body["problems"].as_array().unwrap();
+        assert_eq!(problems.len(), 1, "{body}");
+        let problem = problems[0].as_str().unwrap();
+        assert!(
+            detail == problem || detail == format!("\"mapped.csv\": {problem}"),
+            "{detail} / {body}"
+        );
     }
     // Not JSON at all is a malformed request.
     let (status, body) = send_mapped(&t, "/api/csv", &csv, "{tenure").await;

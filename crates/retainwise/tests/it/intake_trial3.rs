@@ -1,6 +1,7 @@
 //! What the third fresh-user trial found, one class per test: the header named as the header
 //! in messages (never "data row 0"); dates read unpadded as well as padded; headers with
-//! characters nobody sees reported as what they are, not exact.
+//! characters nobody sees reported as what they are, not exact; a column choice that cannot
+//! work shown by the preview (200, not ready) in the upload's words.
 
 use std::process::Command;
 
@@ -157,4 +158,80 @@ async fn headers_with_unseen_characters_are_normalised_and_named_never_exact() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["preview"]["header"][5], "tenure\t");
     check(&body["preview"]["mapping"], "preview");
+}
+
+/// `POST /api/csv` (or the preview) of `csv` with the `mapping` form field.
+async fn send_mapping(
+    t: &TestApp,
+    path: &str,
+    csv: &str,
+    mapping: &str,
+) -> (u16, serde_json::Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("mapping", mapping.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("m.csv"),
+        );
+    let r = t
+        .client
+        .post(format!("{}{path}", t.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Every column choice the upload refuses with 422 — one that cannot be applied (a header the
+/// file lacks, an input the model lacks, two inputs on one column), one applied but unreadable
+/// (words for a number), one the JSON object itself spoils (an input named twice) — is shown
+/// by the preview as 200, `ready: false`, with the upload's own sentence in `problems`, and the
+/// file is still previewed (header, rows, mapping) so the page can show it beside the selects.
+#[tokio::test]
+async fn the_preview_shows_a_choice_the_upload_refuses_as_not_ready_in_the_same_words() {
+    let t = TestApp::spawn().await;
+    let csv = synthetic_telco(4);
+    for mapping in [
+        r#"{"tenure": "Months"}"#,
+        r#"{"tenure_months": "tenure"}"#,
+        r#"{"tenure": "MonthlyCharges", "TotalCharges": "MonthlyCharges"}"#,
+        r#"{"tenure": "gender", "gender": null}"#,
+        r#"{"tenure": "tenure", "tenure": null}"#,
+    ] {
+        let (status, upload) = send_mapping(&t, "/api/csv", &csv, mapping).await;
+        assert_eq!(status, 422, "{mapping}: {upload}");
+        let (status, body) = send_mapping(&t, "/api/csv/preview-mapping", &csv, mapping).await;
+        assert_eq!(status, 200, "{mapping}: {body}");
+        assert_eq!(body["ready"], false, "{mapping}: {body}");
+        assert_eq!(body["preview"]["ready"], false, "{mapping}: {body}");
+        // The upload's 422 says the same (after the file's name for the file's choices).
+        let problem = body["problems"][0].as_str().unwrap();
+        let detail = upload["detail"].as_str().unwrap();
+        assert!(
+            detail == problem || detail == format!("\"m.csv\": {problem}"),
+            "{detail} / {problem}"
+        );
+        assert_eq!(body["problems"].as_array().unwrap().len(), 1, "{body}");
+        let p = &body["preview"];
+        assert_eq!(p["header"][0], "customerID", "{mapping}: {p}");
+        assert_eq!(p["rows"].as_array().unwrap().len(), 4, "{mapping}");
+        assert!(p["mapping"]["features"].as_array().unwrap().len() > 10);
+        assert_eq!(p["mapping_problem"], body["problems"][0], "{mapping}");
+    }
+    // A workable choice is ready, with no problems; a request that is no request stays 400.
+    let (status, body) = send_mapping(
+        &t,
+        "/api/csv/preview-mapping",
+        &csv,
+        r#"{"TotalCharges": null}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["problems"], serde_json::json!([]), "{body}");
+    let (status, _) = send_mapping(&t, "/api/csv/preview-mapping", &csv, "{tenure").await;
+    assert_eq!(status, 400);
+    let list: serde_json::Value = t.get("/api/predictions").await.json().await.unwrap();
+    assert_eq!(list["total"], 0, "nothing was queued: {list}");
 }
