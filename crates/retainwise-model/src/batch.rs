@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::artifact::Model;
 use crate::drift::DriftAcc;
-use crate::portfolio::{revenue_slot, PortfolioAcc};
+use crate::portfolio::{PortfolioAcc, RevenueInput};
 use crate::quality::{data_quality, Flag};
 use crate::row_text::{push_cell, push_factors_cell, push_fixed6, push_scaled, push_u64};
 use crate::score::{Explain, RiskLevel, RiskThresholds};
@@ -96,6 +96,14 @@ impl Batch {
     /// Rows in the batch.
     pub fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// Row `i` named for a person: its customer id, else `row N` (its data row number).
+    fn who(&self, i: usize) -> String {
+        match &self.ids[i] {
+            Some(id) => format!("{id:?}"),
+            None => format!("row {}", self.rows[i]),
+        }
     }
 
     /// True when no row is waiting.
@@ -186,7 +194,7 @@ impl Batch {
         let mut levels = Vec::with_capacity(end - start);
         let mut text = String::new();
         let mut scratch = String::new();
-        let revenue = revenue_slot(schema).map(|(_, slot, scale)| (slot, scale));
+        let revenue = RevenueInput::of(schema);
         let mut portfolio = PortfolioAcc::new(explainer.n_columns());
         let mut drift = DriftAcc::new(schema, &model.card().features);
         for i in start..end {
@@ -248,7 +256,8 @@ impl Batch {
                 push_fixed6(&mut out, explainer.base_value());
             }
             out.push(b'\n');
-            let revenue = revenue.map(|(slot, scale)| features[slot] * scale);
+            let revenue =
+                revenue.and_then(|r| r.read(features, flags, &mut portfolio, || self.who(i)));
             match &e {
                 Some(e) => portfolio.add(p6, revenue, e),
                 None => portfolio.add_score(p6, revenue),
@@ -416,7 +425,7 @@ mod tests {
             let mut probabilities = Vec::with_capacity(end - start);
             let mut levels = Vec::with_capacity(end - start);
             let mut cells = Cells::default();
-            let revenue = revenue_slot(model.schema()).map(|(_, slot, scale)| (slot, scale));
+            let revenue = RevenueInput::of(model.schema());
             let mut portfolio = PortfolioAcc::new(explainer.n_columns());
             for i in start..end {
                 let features = &self.features[i * self.n_features..(i + 1) * self.n_features];
@@ -455,7 +464,9 @@ mod tests {
                         cells.quality.as_bytes(),
                     ])
                     .expect("writing to memory cannot fail");
-                portfolio.add(p6, revenue.map(|(slot, scale)| features[slot] * scale), &e);
+                let revenue =
+                    revenue.and_then(|r| r.read(features, flags, &mut portfolio, || self.who(i)));
+                portfolio.add(p6, revenue, &e);
                 probabilities.push(p);
                 levels.push(level);
             }

@@ -40,8 +40,19 @@ pub struct Portfolio {
     /// `monthly_spend`, …; else an annual one such as `arr`, divided by 12), or `None` when the
     /// model has no such numeric column.
     pub revenue_column: Option<String>,
-    /// Scored customers with a revenue value (missing values are left out of both sums).
+    /// Scored customers whose revenue value is in both sums: those without a value and those
+    /// whose value is flagged are left out ([`Portfolio::revenue_missing`],
+    /// [`Portfolio::revenue_flagged`]; `revenue_note` names them).
     pub revenue_customers: u64,
+    /// Scored customers with no revenue value (a blank, a missing-value marker, an Excel error
+    /// value such as `#N/A`, a number that reads two ways), left out of both sums.
+    #[serde(default)]
+    pub revenue_missing: u64,
+    /// Scored customers whose revenue value is flagged (outside the values the model was
+    /// trained on, e.g. a `MonthlyCharges` of 1e9), left out of both sums: one absurd value
+    /// would otherwise make the whole figure (the policy is the README's, "Revenue at risk").
+    #[serde(default)]
+    pub revenue_flagged: u64,
     /// Σ monthly revenue over those customers, in the file's currency per month; `None`
     /// (JSON `null`) when no scored customer has a revenue value (`revenue_note` says why).
     pub monthly_revenue: Option<f64>,
@@ -50,7 +61,9 @@ pub struct Portfolio {
     /// made-up 0) when no scored customer has a revenue value (`revenue_note` says why).
     pub revenue_at_risk: Option<f64>,
     /// How revenue was read when it was not read as is (`"monthly revenue read from the
-    /// file's annual column \"ARR\" ÷ 12"`), or why there is no figure.
+    /// file's annual column \"ARR\" ÷ 12"`), which customers were left out and why (how many,
+    /// the first few by customer id or row), or why there is no figure; sentences joined by
+    /// `"; "`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue_note: Option<String>,
     /// The columns most often among a customer's top risk drivers, most frequent first (at
@@ -86,6 +99,22 @@ pub struct PortfolioAcc {
     revenue_at_risk: f64,
     /// Per schema column: (customers, Σ impact) as a risk driver.
     drivers: Vec<(u64, f64)>,
+    /// Customers without a revenue value, and the first [`NAMED`] of them.
+    missing: (u64, Vec<String>),
+    /// Customers whose revenue value is flagged, and the first [`NAMED`] of them with it.
+    flagged: (u64, Vec<String>),
+}
+
+/// Customers named per reason in [`Portfolio::revenue_note`]; the rest are counted.
+pub const NAMED: usize = 5;
+
+/// Why a customer's revenue was left out of the sums ([`PortfolioAcc::leave_out`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LeftOut {
+    /// No value (read as missing).
+    Missing,
+    /// A value flagged by the scorer ([`crate::quality::FlagKind::OutOfRange`]): the value.
+    Flagged(f64),
 }
 
 /// The [`Portfolio::probability_histogram`] bin of probability `p` (in [0, 1]; 1.0 falls in
@@ -120,6 +149,57 @@ pub fn revenue_slot(schema: &FeatureSchema) -> Option<(&str, usize, f64)> {
         })
 }
 
+/// How one scored row's revenue enters a [`PortfolioAcc`]: the revenue of a model whose
+/// revenue input is schema column `column` at encoded slot `slot` (monthly after × `scale`),
+/// as [`revenue_slot`] finds it.
+#[derive(Clone, Copy, Debug)]
+pub struct RevenueInput {
+    column: usize,
+    slot: usize,
+    scale: f64,
+}
+
+impl RevenueInput {
+    /// The revenue input of `schema`, if it has one ([`revenue_slot`]).
+    pub fn of(schema: &FeatureSchema) -> Option<RevenueInput> {
+        let (name, slot, scale) = revenue_slot(schema)?;
+        let column = schema.columns.iter().position(|c| c.name == name)?;
+        Some(RevenueInput {
+            column,
+            slot,
+            scale,
+        })
+    }
+
+    /// The monthly revenue to add for one row of encoded `features` with data-quality
+    /// `flags`, or `None` after counting it as left out in `acc`: a value flagged as
+    /// substituted or out of range never enters the sums; no value is counted as missing
+    /// (unless the file has no such column at all, which the note says once). `who` names the
+    /// customer.
+    pub fn read(
+        &self,
+        features: &[f64],
+        flags: &[crate::quality::Flag],
+        acc: &mut PortfolioAcc,
+        who: impl FnOnce() -> String,
+    ) -> Option<f64> {
+        use crate::quality::FlagKind;
+        let value = features[self.slot];
+        match crate::quality::flag_of(flags, self.column) {
+            Some(FlagKind::Absent) => None,
+            Some(kind) if kind.substitutes() && value.is_finite() => {
+                acc.leave_out(LeftOut::Flagged(value), who);
+                None
+            }
+            _ if !value.is_finite() => {
+                acc.leave_out(LeftOut::Missing, who);
+                None
+            }
+            _ => Some(value * self.scale),
+        }
+    }
+}
+
 /// The alias table's meaning of a monthly revenue column ([`crate::aliases::GROUPS`]).
 const MONTHLY: &str = "monthly charges";
 
@@ -132,6 +212,25 @@ impl PortfolioAcc {
             monthly_revenue: 0.0,
             revenue_at_risk: 0.0,
             drivers: vec![(0, 0.0); n_columns],
+            missing: (0, Vec::new()),
+            flagged: (0, Vec::new()),
+        }
+    }
+
+    /// Counts one customer's revenue as left out of the sums (call it with the row's
+    /// [`add`](Self::add) or [`add_score`](Self::add_score) given `None`): `who` names the
+    /// customer (its id, else `row N`), called only while fewer than [`NAMED`] are named.
+    pub fn leave_out(&mut self, why: LeftOut, who: impl FnOnce() -> String) {
+        let (count, named) = match why {
+            LeftOut::Missing => &mut self.missing,
+            LeftOut::Flagged(_) => &mut self.flagged,
+        };
+        *count += 1;
+        if named.len() < NAMED {
+            named.push(match why {
+                LeftOut::Missing => who(),
+                LeftOut::Flagged(v) => format!("{} ({v})", who()),
+            });
         }
     }
 
@@ -168,6 +267,14 @@ impl PortfolioAcc {
         for (a, b) in self.drivers.iter_mut().zip(&other.drivers) {
             a.0 += b.0;
             a.1 += b.1;
+        }
+        for (a, b) in [
+            (&mut self.missing, &other.missing),
+            (&mut self.flagged, &other.flagged),
+        ] {
+            a.0 += b.0;
+            let room = NAMED.saturating_sub(a.1.len());
+            a.1.extend(b.1.iter().take(room).cloned());
         }
     }
 
@@ -206,7 +313,7 @@ impl PortfolioAcc {
                 "the file has no revenue column for {name} (also accepted: mrr, monthly_revenue, arr ÷ 12, …): revenue at risk is not computed"
             )),
             (Some(name), _) if !known => Some(format!(
-                "no scored customer has a value for {name}: revenue at risk is not computed"
+                "no scored customer has a value for {name} that can be counted: revenue at risk is not computed"
             )),
             (Some(_), Some(f)) if f.scale != 1.0 => Some(format!(
                 "monthly revenue read from the file's column {:?}: {}",
@@ -215,15 +322,54 @@ impl PortfolioAcc {
             )),
             _ => None,
         };
+        let mut notes: Vec<String> = revenue_note.into_iter().collect();
+        if let Some(name) = &revenue_column {
+            if self.flagged.0 > 0 {
+                notes.push(format!(
+                    "{} left out of revenue at risk because its {name} is outside the values the model was trained on (so that one absurd value cannot make the figure): {}",
+                    customers(self.flagged.0),
+                    named(&self.flagged)
+                ));
+            }
+            if self.missing.0 > 0 && read_from.is_none_or(|f| f.column.is_some()) {
+                notes.push(format!(
+                    "{} left out of revenue at risk because it has no {name} value (blank, or an error value such as #N/A): {}",
+                    customers(self.missing.0),
+                    named(&self.missing)
+                ));
+            }
+        }
+        let revenue_note = (!notes.is_empty()).then(|| notes.join("; "));
         Portfolio {
             probability_histogram: self.histogram.to_vec(),
             revenue_column,
             revenue_customers: self.revenue_customers,
+            revenue_missing: self.missing.0,
+            revenue_flagged: self.flagged.0,
             monthly_revenue: known.then(|| round2(self.monthly_revenue)),
             revenue_at_risk: known.then(|| round2(self.revenue_at_risk)),
             revenue_note,
             top_drivers: top,
         }
+    }
+}
+
+/// `1 customer is` / `3 customers are`.
+fn customers(n: u64) -> String {
+    if n == 1 {
+        "1 customer is".to_owned()
+    } else {
+        format!("{n} customers are")
+    }
+}
+
+/// The named customers of a left-out count, and how many more there are.
+fn named((count, names): &(u64, Vec<String>)) -> String {
+    let more = count.saturating_sub(names.len() as u64);
+    if more > 0 {
+        format!("{} and {more} more", names.join(", "))
+    } else {
+        names.join(", ")
     }
 }
 

@@ -307,21 +307,24 @@ fn revenue_card(p: Option<&Portfolio>) -> Markup {
                 p.revenue_at_risk.unwrap_or_default(),
                 p.monthly_revenue.unwrap_or_default(),
             );
-            card_wide(
-                "Revenue at risk per month",
-                &format::money(at_risk),
-                &format!(
-                    "Σ {} × churn probability; {} of {} ({})",
-                    p.revenue_column.as_deref().unwrap_or(""),
-                    format::money(at_risk),
-                    format::money(monthly),
-                    format::percent(if monthly > 0.0 {
-                        at_risk / monthly
-                    } else {
-                        0.0
-                    })
-                ),
-            )
+            // The note says how revenue was read and which customers were left out of the
+            // sums (no value, or a flagged one): a figure without it would hide them.
+            let mut note = format!(
+                "Σ {} × churn probability; {} of {} ({})",
+                p.revenue_column.as_deref().unwrap_or(""),
+                format::money(at_risk),
+                format::money(monthly),
+                format::percent(if monthly > 0.0 {
+                    at_risk / monthly
+                } else {
+                    0.0
+                })
+            );
+            if let Some(more) = &p.revenue_note {
+                note.push_str(". ");
+                note.push_str(more);
+            }
+            card_wide("Revenue at risk per month", &format::money(at_risk), &note)
         }
         Some(p) => card(
             "Revenue at risk",

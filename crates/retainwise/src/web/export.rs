@@ -306,6 +306,12 @@ fn write_summary(
         sheet.write_string(r, 0, "Monthly revenue")?;
         sheet.write_number_with_format(r, 1, n(&p["monthly_revenue"]), money)?;
         r += 1;
+        // How revenue was read and which customers were left out of the sums.
+        if let Some(note) = p["revenue_note"].as_str() {
+            sheet.write_string(r, 0, "Revenue note")?;
+            sheet.write_string(r, 2, escape_cell(note))?;
+            r += 1;
+        }
     }
     if let Some(drivers) = p["top_drivers"].as_array().filter(|d| !d.is_empty()) {
         r += 1;

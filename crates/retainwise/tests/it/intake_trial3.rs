@@ -1,7 +1,8 @@
 //! What the third fresh-user trial found, one class per test: the header named as the header
 //! in messages (never "data row 0"); dates read unpadded as well as padded; headers with
 //! characters nobody sees reported as what they are, not exact; a column choice that cannot
-//! work shown by the preview (200, not ready) in the upload's words.
+//! work shown by the preview (200, not ready) in the upload's words; revenue at risk that no
+//! flagged or missing revenue enters in silence.
 
 use std::process::Command;
 
@@ -234,4 +235,73 @@ async fn the_preview_shows_a_choice_the_upload_refuses_as_not_ready_in_the_same_
     assert_eq!(status, 400);
     let list: serde_json::Value = t.get("/api/predictions").await.json().await.unwrap();
     assert_eq!(list["total"], 0, "nothing was queued: {list}");
+}
+
+/// Revenue at risk is not driven by one absurd value: a `MonthlyCharges` of 1e9 (flagged
+/// outside the training range) is left out of both sums, and so is a revenue cell that is
+/// `#N/A` or blank; `portfolio.revenue_note` counts and names each, and the dashboard shows it.
+#[tokio::test]
+async fn flagged_or_missing_revenue_is_left_out_of_revenue_at_risk_and_named() {
+    use crate::mapping::telco_row as row;
+    let mut csv = format!("{TELCO_HEADER}\n");
+    for i in 0..5 {
+        csv.push_str(&row(&format!("OK{i}"), &[("MonthlyCharges", "80")]));
+        csv.push('\n');
+    }
+    for (id, revenue) in [("HUGE", "1e9"), ("NA1", "#N/A"), ("BLANK", "")] {
+        csv.push_str(&row(id, &[("MonthlyCharges", revenue)]));
+        csv.push('\n');
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, report, stderr) = crate::mapping::predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let portfolio = &report["portfolio"];
+    let (h, rows) = parse_csv(&results);
+    assert_eq!(rows.len(), 8, "every customer is still scored");
+    let p = column(&h, "churn_probability");
+    let expected: f64 = rows
+        .iter()
+        .filter(|r| r[0].starts_with("OK"))
+        .map(|r| 80.0 * r[p].parse::<f64>().unwrap())
+        .sum();
+    let got = portfolio["revenue_at_risk"].as_f64().unwrap();
+    assert!(
+        (got - expected).abs() < 0.01,
+        "{got} vs {expected}: {portfolio}"
+    );
+    assert_eq!(portfolio["monthly_revenue"], 400.0, "{portfolio}");
+    assert_eq!(portfolio["revenue_customers"], 5, "{portfolio}");
+    assert_eq!(portfolio["revenue_flagged"], 1, "{portfolio}");
+    assert_eq!(portfolio["revenue_missing"], 2, "{portfolio}");
+    let note = portfolio["revenue_note"].as_str().unwrap();
+    for w in [
+        "1 customer is left out",
+        "outside the values the model was trained on",
+        "\"HUGE\" (1000000000)",
+        "2 customers are left out",
+        "no MonthlyCharges value",
+        "\"NA1\", \"BLANK\"",
+    ] {
+        assert!(note.contains(w), "{w:?} in {note}");
+    }
+
+    // The service stores the same, and the dashboard shows the note beside the figure.
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("revenue.csv", csv.into_bytes()).await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let stored = t.prediction(&id).await;
+    assert_eq!(
+        stored["summary"]["portfolio"]["revenue_note"], note,
+        "{stored}"
+    );
+    let page = t
+        .get(&format!("/predictions/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("left out of revenue at risk") && page.contains("HUGE"),
+        "the dashboard shows who was left out"
+    );
 }
