@@ -992,15 +992,16 @@ fn observation_column(model: &Model, header: &[String]) -> Option<(usize, String
     Some((at, header[at].clone()))
 }
 
-/// A header record's names exactly as written: decoded, nothing removed. A tab, another
-/// control character or a byte-order mark inside a name is kept, so that the mapping calls
-/// such a name a *normalised* match and names the character (once they were removed here and
-/// `"tenure\t"` was reported as an exact match). The file's own leading byte-order mark is
-/// not part of any name: the decoder has taken it off.
+/// A header record's names as written: decoded, nothing removed. A tab, another control
+/// character or a byte-order mark inside a name is kept, so that the mapping calls such a
+/// name a *normalised* match and names the character (once they were removed here and
+/// `"tenure\t"` was reported as an exact match). A NUL alone is shown as `␀` (U+2400): the
+/// reports are stored as JSON, which PostgreSQL's `jsonb` cannot hold with a `\u0000`. The
+/// file's own leading byte-order mark is not part of any name: the decoder has taken it off.
 fn written_names(record: &csv::ByteRecord) -> Vec<String> {
     record
         .iter()
-        .map(|f| csv_input::decode_field(f).into_owned())
+        .map(|f| csv_input::decode_field(f).replace('\0', "\u{2400}"))
         .collect()
 }
 

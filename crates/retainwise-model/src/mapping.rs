@@ -649,6 +649,14 @@ fn unseen_characters(header: &str) -> Vec<String> {
             '\t' => "a tab",
             '\r' | '\n' => "a line break",
             '\u{FEFF}' => "a byte-order mark",
+            // A NUL, shown as its symbol in the names ([`crate::intake`]).
+            '\u{2400}' => {
+                let word = "a NUL character (U+0000)".to_owned();
+                if !out.contains(&word) {
+                    out.push(word);
+                }
+                continue;
+            }
             '\u{A0}' | '\u{202F}' => "a no-break space",
             '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' => "a zero-width character",
             c if c.is_control() => "a control character",

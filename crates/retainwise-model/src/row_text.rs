@@ -7,7 +7,7 @@
 //! for its quoted cell instead of being built first and scanned again.
 
 use crate::explain::Factor;
-use crate::quality::{flag_of, Flag};
+use crate::quality::Flag;
 
 /// True when a cell must be quoted (the `csv` crate's rule for `,`-delimited, `\n`-terminated
 /// output: CR is quoted too, as readers take it for a line end).
@@ -136,9 +136,9 @@ pub fn push_factors_cell(out: &mut Vec<u8>, factors: &[Factor<'_>], flags: &[Fla
             out.extend_from_slice(b",\"\"with\"\":");
             push_json_string_in_cell(out, name);
         }
-        if let Some(k) = flag_of(flags, f.column) {
+        if let Some(q) = crate::explain::factor_quality(f, flags) {
             out.extend_from_slice(b",\"\"quality\"\":");
-            push_json_string_in_cell(out, k.label());
+            push_json_string_in_cell(out, &q);
         }
         out.push(b'}');
     }

@@ -386,7 +386,7 @@ mod tests {
         let s = TrainSettings::from_parts(q, &fields, "acme-history.csv").unwrap();
         assert_eq!(s.label, "Churn");
         assert_eq!(s.id_column.as_deref(), Some("customerID"));
-        assert_eq!(s.name, "acme");
+        assert_eq!(s.name, "acme-history");
 
         let q = TrainQuery {
             label: Some("Churn".into()),

@@ -371,7 +371,8 @@ fn factors(
 fn quality_mark(f: &Factor) -> Markup {
     html! {
         @if let Some(q) = &f.quality {
-            @if q == retainwise_model::quality::FlagKind::OutOfRange.label() {
+            // A grouped factor's mark may name its partner ("missing in TotalCharges").
+            @if q.starts_with(retainwise_model::quality::FlagKind::OutOfRange.label()) {
                 " " span.quality { "(" (q) ": the customer's value, but the model never learnt what such a value means)" }
             } @else {
                 " " span.quality { "(" (q) ": the model's rule for a missing value, not the customer's value)" }

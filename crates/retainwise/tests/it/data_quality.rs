@@ -82,7 +82,7 @@ async fn an_upload_with_an_unclosed_quote_loses_no_customer() {
 }
 
 /// Every text of the workbook's sheets and shared strings, for looking up cells.
-fn xlsx_text(bytes: &[u8]) -> String {
+pub(crate) fn xlsx_text(bytes: &[u8]) -> String {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("an xlsx is a zip");
     let mut all = String::new();
     for name in [
@@ -233,7 +233,11 @@ async fn an_upload_lists_every_substituted_value_and_flags_its_rows_everywhere()
         for name in ["risk_factors", "protective_factors"] {
             let factors: Value = serde_json::from_str(&r[column(&header, name)]).unwrap();
             for f in factors.as_array().unwrap() {
-                let flagged = r[q].contains(&format!("{}:", f["feature"].as_str().unwrap()));
+                // A grouped factor involves its partner column too.
+                let flagged = [&f["feature"], &f["with"]]
+                    .iter()
+                    .filter_map(|n| n.as_str())
+                    .any(|n| r[q].contains(&format!("{n}:")));
                 assert_eq!(f.get("quality").is_some(), flagged, "{f} in {r:?}");
             }
         }

@@ -2,7 +2,7 @@
 //! in messages (never "data row 0"); dates read unpadded as well as padded; headers with
 //! characters nobody sees reported as what they are, not exact; a column choice that cannot
 //! work shown by the preview (200, not ready) in the upload's words; revenue at risk that no
-//! flagged or missing revenue enters in silence.
+//! flagged or missing revenue enters in silence; explanations that never hide a flagged value.
 
 use std::process::Command;
 
@@ -304,4 +304,170 @@ async fn flagged_or_missing_revenue_is_left_out_of_revenue_at_risk_and_named() {
         page.contains("left out of revenue at risk") && page.contains("HUGE"),
         "the dashboard shows who was left out"
     );
+}
+
+/// A flagged column as the explanation words it: `TotalCharges` → `total charges`.
+fn words(column: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in column.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+/// Whenever a row has a flagged value, its summary and its recommendation say so naming the
+/// column, and every factor that involves a flagged column — its own or, for a grouped factor
+/// such as "tenure (with TotalCharges)", its partner — carries the quality mark: in the
+/// results CSV, and on the customers page, the explanation page and in the Excel export.
+#[tokio::test]
+async fn an_explanation_never_hides_a_flagged_value_of_its_row() {
+    use crate::mapping::telco_row as row;
+    let mut csv = format!("{TELCO_HEADER}\n");
+    let cases: [(&str, &[(&str, &str)]); 8] = [
+        ("CLEAN", &[]),
+        ("NOTENURE", &[("tenure", "")]),
+        ("NEWNOTOTAL", &[("tenure", "1"), ("TotalCharges", "#N/A")]),
+        (
+            "OLDNOTOTAL",
+            &[
+                ("tenure", "60"),
+                ("Contract", "Two year"),
+                ("TotalCharges", ""),
+            ],
+        ),
+        (
+            "SAFENOTENURE",
+            &[
+                ("tenure", "NA"),
+                ("Contract", "Two year"),
+                ("InternetService", "No"),
+            ],
+        ),
+        (
+            "ODDCONTRACT",
+            &[("Contract", "Biennial"), ("MonthlyCharges", "")],
+        ),
+        // The partner flagged with its value kept: tenure is counted with it.
+        (
+            "NEWHUGETOTAL",
+            &[("tenure", "2"), ("TotalCharges", "99999999")],
+        ),
+        ("HUGETENURE", &[("tenure", "5000")]),
+    ];
+    for (id, over) in cases {
+        csv.push_str(&row(id, over));
+        csv.push('\n');
+    }
+    let check = |results: &str, what: &str| {
+        let (h, rows) = parse_csv(results);
+        let q = column(&h, "data_quality");
+        let mut grouped_marked = 0;
+        for r in &rows {
+            let flagged: Vec<&str> = r[q]
+                .split("; ")
+                .filter(|s| !s.is_empty())
+                .map(|s| s.split(':').next().unwrap())
+                .collect();
+            for c in &flagged {
+                for text in ["summary", "recommendation"] {
+                    let t = &r[column(&h, text)];
+                    assert!(
+                        t.to_lowercase().contains(&words(c)),
+                        "{what}: the {text} of {} names {c}: {t}",
+                        r[0]
+                    );
+                }
+            }
+            if flagged.is_empty() {
+                assert_eq!(r[0], "CLEAN");
+            }
+            for name in ["risk_factors", "protective_factors"] {
+                let factors: serde_json::Value =
+                    serde_json::from_str(&r[column(&h, name)]).unwrap();
+                for f in factors.as_array().unwrap() {
+                    let own = flagged.contains(&f["feature"].as_str().unwrap());
+                    let partner = f["with"].as_str().is_some_and(|w| flagged.contains(&w));
+                    assert_eq!(
+                        f.get("quality").is_some(),
+                        own || partner,
+                        "{what}: {f} in {r:?}"
+                    );
+                    if partner && !own {
+                        let with = f["with"].as_str().unwrap();
+                        assert!(
+                            f["quality"]
+                                .as_str()
+                                .unwrap()
+                                .ends_with(&format!(" in {with}")),
+                            "{f}"
+                        );
+                        grouped_marked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(rows.len(), 8);
+        grouped_marked
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, _, stderr) = crate::mapping::predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let grouped = check(&results, "predict");
+    assert!(
+        grouped > 0,
+        "a grouped factor with a flagged partner is among the rows:\n{results}"
+    );
+
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("flags.csv", csv.into_bytes()).await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let stored = t.results(&id).await;
+    assert_eq!(check(&stored, "service"), grouped);
+    let (h, rows) = parse_csv(&stored);
+    let r = rows.iter().position(|r| r[0] == "NEWHUGETOTAL").unwrap();
+    let factors = format!(
+        "{}{}",
+        rows[r][column(&h, "risk_factors")],
+        rows[r][column(&h, "protective_factors")]
+    );
+    let marked = factors.contains("in TotalCharges");
+    assert!(marked, "{factors}");
+    let page = t
+        .get(&format!("/predictions/{id}/customers/{}", r + 1))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("total charges"),
+        "the explanation page's summary names it"
+    );
+    if marked {
+        assert!(
+            page.contains("outside training range in TotalCharges"),
+            "{page}"
+        );
+        let table = t
+            .get(&format!("/predictions/{id}/customers"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        // The table shows the top risk driver only; the row's flags are in its own column.
+        assert!(
+            table.contains("TotalCharges: outside training range"),
+            "{table}"
+        );
+        let xlsx = t
+            .get(&format!("/predictions/{id}/export.xlsx"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert!(crate::data_quality::xlsx_text(&xlsx)
+            .contains("outside training range in TotalCharges"));
+    }
 }
