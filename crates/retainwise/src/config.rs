@@ -106,6 +106,11 @@ pub struct Settings {
     /// Expected `aud` claim, when set.
     #[arg(long, env = "RETAINWISE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// The JWT claim naming the organisation a token acts in (dots descend into objects:
+    /// Clerk's v2 tokens put it in `o.id`); a token without it acts in the user's last-joined
+    /// team or personal organisation.
+    #[arg(long, env = "RETAINWISE_JWT_ORG_CLAIM", default_value = crate::auth::DEFAULT_ORG_CLAIM)]
+    pub jwt_org_claim: String,
     /// The original service's Clerk domain: JWKS at https://DOMAIN/.well-known/jwks.json,
     /// issuer https://DOMAIN.
     #[arg(long, env = "CLERK_FRONTEND_API")]
@@ -438,6 +443,8 @@ pub struct Config {
     pub model: Option<PathBuf>,
     /// How requests are authenticated.
     pub auth: crate::auth::AuthConfig,
+    /// The JWT claim naming a token's organisation (`RETAINWISE_JWT_ORG_CLAIM`).
+    pub jwt_org_claim: String,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
     /// User ids allowed to queue with `?priority=high` (`RETAINWISE_HIGH_PRIORITY_USERS`).
@@ -550,6 +557,7 @@ impl Settings {
         }
         Ok(Config {
             auth,
+            jwt_org_claim: self.jwt_org_claim.trim().to_owned(),
             cors_origins: self
                 .cors_origins
                 .iter()

@@ -85,7 +85,7 @@ pub(super) async fn drain(multipart: &mut Multipart) {
 
 async fn accept(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     query: Result<Query<UploadQuery>, QueryRejection>,
     headers: &HeaderMap,
     multipart: &mut Multipart,
@@ -156,7 +156,7 @@ async fn accept(
 /// Errors: 403 for `high` from a user the operator did not list, 400 for another value.
 pub(super) fn high_priority(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     priority: Option<&str>,
 ) -> Result<bool, ApiError> {
     match priority {
@@ -300,7 +300,7 @@ pub(super) fn second_file() -> ApiError {
 /// Errors: 400 for a missing, empty or non-CSV file or a broken form; 413 above the limit.
 pub(super) async fn store_csv(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     multipart: &mut Multipart,
     fields: &mut Vec<(String, String)>,
 ) -> Result<StoredCsv, ApiError> {
@@ -652,7 +652,7 @@ pub(super) fn explain(fields: &[(String, String)]) -> Result<retainwise_model::E
 #[allow(clippy::too_many_arguments)] // each is one setting of the upload, named at the call
 pub(super) async fn queue_prediction(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     prediction_id: PredictionId,
     stored: &StoredCsv,
     model_id: &str,

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::{Any, Executor};
 
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use crate::time::now_ms;
 
 /// An event a webhook can be sent for; its name is the `type` of the delivery's body.
@@ -88,7 +88,7 @@ pub struct Target {
 /// [`Event::parse`]), `secret` made by [`super::signing::new_secret`].
 pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     url: &str,
     events: &[Event],
     secret: &str,
@@ -113,7 +113,7 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
 /// `user`'s endpoints that are not removed, oldest first.
 pub async fn list<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
 ) -> Result<Vec<Endpoint>, sqlx::Error> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT id, url, events, created_at FROM webhook_endpoints \
@@ -137,7 +137,7 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
 /// `user` has no such endpoint (also another user's).
 pub async fn remove<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     id: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -153,7 +153,7 @@ pub async fn remove<'c, E: Executor<'c, Database = Any>>(
 /// The ids of `user`'s endpoints that want `event`.
 pub async fn wanting<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     event: Event,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String, String)> = sqlx::query_as(
@@ -173,7 +173,7 @@ pub async fn wanting<'c, E: Executor<'c, Database = Any>>(
 /// Endpoint `id` of `user` with its secret, removed or not; `None` when absent.
 pub async fn target<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     id: &str,
 ) -> Result<Option<Target>, sqlx::Error> {
     let row: Option<(String, String, i64)> = sqlx::query_as(
@@ -225,7 +225,7 @@ pub struct DeliveryRow {
 /// has no such endpoint, or removed it (its deliveries go with it, as far as its owner sees).
 pub async fn deliveries(
     db: &sqlx::AnyPool,
-    user: &UserId,
+    user: &OrgId,
     id: &str,
     limit: i64,
 ) -> Result<Option<Vec<DeliveryRow>>, sqlx::Error> {
@@ -289,7 +289,7 @@ pub async fn deliveries(
 /// redrive), else `Some(Some(message id))`.
 pub async fn dead_delivery_message(
     db: &sqlx::AnyPool,
-    user: &UserId,
+    user: &OrgId,
     endpoint: &str,
     delivery: &str,
 ) -> Result<Option<Option<String>>, sqlx::Error> {
