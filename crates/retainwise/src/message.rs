@@ -293,7 +293,7 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (|m| m.prediction_id = "123".into(), "prediction id"),
             (|m| m.upload_id = "x".into(), "upload id"),
-            (|m| m.user_id = "a\u{7}b".into(), "user id"),
+            (|m| m.user_id = "a\u{7}b".into(), "organisation id"),
             (
                 |m| m.object_key = "uploads/user_1/../x.csv".into(),
                 "object path",
