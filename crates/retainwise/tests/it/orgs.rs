@@ -538,10 +538,34 @@ async fn the_organisation_claim_is_configurable_and_a_bad_one_is_refused() {
 /// upload, finished prediction and API key: after the migration the key still works, acts in
 /// the user's personal organisation (as owner), and sees the prediction and its results.
 #[tokio::test]
-async fn existing_users_get_a_personal_organisation_holding_their_data() {
+async fn existing_users_get_a_personal_organisation_holding_their_data_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
     retainwise::config::ensure_sqlite_parent(&url).unwrap();
+    existing_users_get_a_personal_organisation_holding_their_data(url).await;
+}
+
+#[tokio::test]
+async fn existing_users_get_a_personal_organisation_holding_their_data_on_postgres() {
+    let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        crate::helpers::loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
+        return;
+    };
+    let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
+    let (pool, _) = retainwise_queue::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    existing_users_get_a_personal_organisation_holding_their_data(format!("{base}/{name}")).await;
+}
+
+async fn existing_users_get_a_personal_organisation_holding_their_data(url: String) {
     let (pool, _) = retainwise_queue::connect(&url).await.unwrap();
     let mut before = retainwise::ops::migrations::app_migrator();
     before.migrations = before
