@@ -111,6 +111,10 @@ pub struct Settings {
     /// team or personal organisation.
     #[arg(long, env = "RETAINWISE_JWT_ORG_CLAIM", default_value = crate::auth::DEFAULT_ORG_CLAIM)]
     pub jwt_org_claim: String,
+    /// Rows scored per calendar month (UTC) for every organisation without its own quota
+    /// (`retainwise org quota`); unset: unlimited.
+    #[arg(long, env = "RETAINWISE_DEFAULT_QUOTA_ROWS")]
+    pub default_quota_rows: Option<u64>,
     /// The original service's Clerk domain: JWKS at https://DOMAIN/.well-known/jwks.json,
     /// issuer https://DOMAIN.
     #[arg(long, env = "CLERK_FRONTEND_API")]
@@ -445,6 +449,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// The JWT claim naming a token's organisation (`RETAINWISE_JWT_ORG_CLAIM`).
     pub jwt_org_claim: String,
+    /// The monthly row quota of organisations without their own (`RETAINWISE_DEFAULT_QUOTA_ROWS`).
+    pub default_quota_rows: Option<u64>,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
     /// User ids allowed to queue with `?priority=high` (`RETAINWISE_HIGH_PRIORITY_USERS`).
@@ -558,6 +564,7 @@ impl Settings {
         Ok(Config {
             auth,
             jwt_org_claim: self.jwt_org_claim.trim().to_owned(),
+            default_quota_rows: self.default_quota_rows,
             cors_origins: self
                 .cors_origins
                 .iter()

@@ -1,4 +1,5 @@
-//! `retainwise org create|members|set|remove`: the operator's member management, with the
+//! `retainwise org create|members|set|remove|quota`: the operator's member management (and
+//! quotas), with the
 //! same rules as an owner's (`/api/org/members`, the Members page): a team only, at least one
 //! owner, a removed member's keys revoked.
 
@@ -39,6 +40,19 @@ pub enum OrgCommand {
         #[arg(long)]
         role: String,
     },
+    /// Show an organisation's usage this month, or set its quota of rows scored per calendar
+    /// month (UTC): uploads that would pass it are refused with 429.
+    Quota {
+        /// The organisation (a user's id names their personal one).
+        org: String,
+        /// The new quota.
+        #[arg(long, conflicts_with = "default")]
+        rows_per_month: Option<u64>,
+        /// Remove the organisation's own quota: RETAINWISE_DEFAULT_QUOTA_ROWS applies again
+        /// (unlimited when unset).
+        #[arg(long)]
+        default: bool,
+    },
     /// Remove a member from a team (their API keys for it are revoked).
     Remove {
         /// The team.
@@ -77,6 +91,26 @@ pub async fn run(settings: &Settings, command: OrgCommand) -> anyhow::Result<Exi
             let added = db.set_member(&org, &user, role).await?;
             let verb = if added { "added to" } else { "now" };
             println!("{user} {verb} {org} as {role}");
+        }
+        OrgCommand::Quota {
+            org,
+            rows_per_month,
+            default,
+        } => {
+            let org = org_of(&org)?;
+            if default {
+                db.set_quota(&org, None).await?;
+            } else if let Some(rows) = rows_per_month {
+                db.set_quota(&org, Some(rows)).await?;
+            }
+            let usage = db.usage(&org, config.default_quota_rows).await?;
+            let quota = usage
+                .quota
+                .map_or_else(|| "unlimited".to_owned(), |q| q.to_string());
+            println!(
+                "{org}: {} rows scored in {} ({} held by queued and running predictions); quota {quota} ({}); resets on {}",
+                usage.rows_scored, usage.month, usage.rows_reserved, usage.quota_source, usage.resets_on
+            );
         }
         OrgCommand::Remove { org, user } => {
             let (org, user) = (org_of(&org)?, user_of(&user)?);

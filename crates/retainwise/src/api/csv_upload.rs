@@ -663,6 +663,12 @@ pub(super) async fn queue_prediction(
     direct: bool,
 ) -> Result<bool, ApiError> {
     let (upload_id, key) = (stored.upload_id, &stored.key);
+    // Under a quota the file's rows are counted before the transaction (a pass over the file)
+    // and checked inside it, under the organisation's admission lock.
+    let quota = match super::quota::applies(app, user).await? {
+        Some(quota) => Some((quota, super::quota::file_rows(app, key).await?)),
+        None => None,
+    };
     let mut tx = app.db.pool().begin().await?;
     let cap = u64::from(app.config.max_active_jobs_per_user);
     if db::admit(&mut tx, user, db::JobKind::Prediction, cap)
@@ -670,6 +676,11 @@ pub(super) async fn queue_prediction(
         .is_err()
     {
         return Err(jobs_full());
+    }
+    if let Some((quota, rows)) = quota {
+        if let Err(over) = db::usage::check_quota(&mut tx, user, quota, rows).await? {
+            return Err(super::quota::refused(over));
+        }
     }
     // After the admission row (the one lock order of every job's transaction).
     if direct && !db::claim_direct_upload(&mut tx, user, upload_id, prediction_id).await? {
@@ -691,6 +702,9 @@ pub(super) async fn queue_prediction(
         db::set_column_mapping(&mut tx, prediction_id, &json).await?;
     }
     db::set_explanation(&mut tx, prediction_id, explain).await?;
+    if let Some((_, rows)) = quota {
+        db::usage::set_quota_rows(&mut tx, prediction_id, rows).await?;
+    }
     let priority = if high {
         Priority::High
     } else {

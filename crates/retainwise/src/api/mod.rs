@@ -13,6 +13,7 @@ pub(crate) mod health;
 mod models;
 pub(crate) mod orgs;
 mod predictions;
+mod quota;
 mod webhooks;
 
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/org", get(orgs::show))
+        .route("/api/usage", get(quota::usage))
         .route("/api/org/members", get(orgs::members).post(orgs::add))
         .route(
             "/api/org/members/{user}",

@@ -16,6 +16,7 @@ mod lifecycle;
 mod models;
 mod orgs;
 mod predictions;
+pub mod usage;
 
 pub use admission::{admit, JobKind};
 pub use column_mapping::set_column_mapping;

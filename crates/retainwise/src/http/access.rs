@@ -49,6 +49,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("PUT", "/api/uploads/{id}/parts/{n}", Public),
     // Reading.
     ("GET", "/api/org", AtLeast(Viewer)),
+    ("GET", "/api/usage", AtLeast(Viewer)),
     ("GET", "/api/models", AtLeast(Viewer)),
     ("GET", "/api/models/trainings/{id}", AtLeast(Viewer)),
     ("GET", "/api/models/{id}", AtLeast(Viewer)),

@@ -34,6 +34,7 @@ mod mapping;
 mod models;
 mod orgs;
 mod pipeline;
+mod quota;
 mod readings;
 mod saas_synonyms;
 mod security;
