@@ -61,6 +61,21 @@ impl Db {
     /// that id — never given to this user; the database.
     pub async fn personal_org(&self, user: &UserId) -> Result<OrgId, OrgRefusal> {
         let org = OrgId::personal(user);
+        // Every request of a user without a team comes here: answered by one read once the
+        // organisation and the membership exist.
+        let known: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT o.personal_user_id, m.role FROM organisations o LEFT JOIN memberships m \
+             ON m.org_id = o.id AND m.user_id = $2 WHERE o.id = $1",
+        )
+        .bind(org.as_str())
+        .bind(user.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some((Some(personal), Some(_))) = &known {
+            if personal == user.as_str() {
+                return Ok(org);
+            }
+        }
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
         sqlx::query(
@@ -108,6 +123,22 @@ impl Db {
         }
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
+        // Data owned by this id without an organisation row is a user's from before
+        // organisations (imported, or made by the operator for a user id): their personal
+        // organisation, which no token may claim as a team.
+        sqlx::query(
+            "INSERT INTO organisations (id, name, personal_user_id, created_at) \
+             SELECT $1, $1, $1, $2 WHERE EXISTS (SELECT 1 FROM uploads WHERE user_id = $1) \
+             OR EXISTS (SELECT 1 FROM webhook_endpoints WHERE user_id = $1) \
+             OR EXISTS (SELECT 1 FROM api_keys WHERE user_id = $1 OR org_id = $1) \
+             OR EXISTS (SELECT 1 FROM models WHERE owner_id = $1) \
+             OR EXISTS (SELECT 1 FROM active_models WHERE scope = $1) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(org.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO organisations (id, name, personal_user_id, created_at) \
              VALUES ($1, $1, NULL, $2) ON CONFLICT (id) DO NOTHING",
