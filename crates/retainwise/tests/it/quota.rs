@@ -79,6 +79,11 @@ async fn boundary(t: &TestApp) -> String {
     );
     let r = t.upload("one.csv", synthetic_telco(1).into_bytes()).await;
     assert_eq!(r.status(), 429, "one row over");
+    let page = t.get("/").await.text().await.unwrap();
+    assert!(
+        page.contains(": 10 rows scored") && page.contains("of 10; resets on"),
+        "the upload page shows the usage"
+    );
 
     // Recording the completion again (a redelivered or retried job) meters nothing.
     let mut tx = t.app.db.pool().begin().await.unwrap();
