@@ -7,11 +7,14 @@ CREATE TABLE IF NOT EXISTS org_quotas (
     updated_at     BIGINT NOT NULL
 );
 -- Rows scored per organisation per calendar month (UTC, 'YYYY-MM'), added once per prediction
--- in the transaction that records it COMPLETED.
+-- in the transaction that records it COMPLETED. notified_percent: the highest quota threshold
+-- (80, 100) whose `usage.threshold` webhook event was queued this month (0: none), so each
+-- fires once a month.
 CREATE TABLE IF NOT EXISTS usage_months (
-    org_id      TEXT NOT NULL,
-    month       TEXT NOT NULL,
-    rows_scored BIGINT NOT NULL,
+    org_id           TEXT NOT NULL,
+    month            TEXT NOT NULL,
+    rows_scored      BIGINT NOT NULL,
+    notified_percent BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (org_id, month)
 );
 -- quota_rows: the file's data rows counted at upload under a quota, held against the quota

@@ -249,14 +249,45 @@ pub async fn set_quota_rows(
     Ok(())
 }
 
+/// What metering a completion did: the rows added and the quota thresholds (80, 100 percent)
+/// the organisation's month crossed with them, each reported once a month.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metered {
+    /// Rows added (0 when the prediction was metered already or is not COMPLETED).
+    pub rows: u64,
+    /// Thresholds first reached this month, lowest first, with the month's figures.
+    pub crossed: Vec<Threshold>,
+}
+
+/// A quota threshold reached: what a `usage.threshold` webhook event says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Threshold {
+    /// 80 or 100.
+    pub percent: u64,
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Rows scored this month.
+    pub rows_scored: u64,
+    /// The quota.
+    pub quota: u64,
+    /// When the month's usage resets, `YYYY-MM-DD`.
+    pub resets_on: String,
+}
+
+/// The quota thresholds that send a `usage.threshold` event, in percent.
+pub const THRESHOLDS: [u64; 2] = [80, 100];
+
 /// Adds a COMPLETED prediction's scored rows to its organisation's month (the month of its
 /// completion), once: the prediction's `metered_month` is set by the same transaction and only
-/// while empty. Returns the rows added (0 when it was metered already or is not COMPLETED).
-/// `conn` is the transaction that records the completion.
+/// while empty. With a quota (the organisation's, else `default_quota`) it also reports each of
+/// [`THRESHOLDS`] the month reached for the first time (`usage_months.notified_percent` is
+/// raised in the same transaction, so each is reported once a month). `conn` is the transaction
+/// that records the completion.
 pub async fn meter_completed(
     conn: &mut AnyConnection,
     prediction_id: &str,
-) -> Result<u64, sqlx::Error> {
+    default_quota: Option<u64>,
+) -> Result<Metered, sqlx::Error> {
     let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT user_id, rows_processed, completed_at FROM predictions \
          WHERE id = $1 AND status = 'COMPLETED' AND metered_month IS NULL",
@@ -265,29 +296,77 @@ pub async fn meter_completed(
     .fetch_optional(&mut *conn)
     .await?;
     let Some((org, rows, completed_at)) = row else {
-        return Ok(0);
+        return Ok(Metered::default());
     };
-    let month = Month::of(completed_at.unwrap_or_else(now_ms)).key;
+    let month = Month::of(completed_at.unwrap_or_else(now_ms));
     let claimed = sqlx::query(
         "UPDATE predictions SET metered_month = $1 WHERE id = $2 AND metered_month IS NULL",
     )
-    .bind(&month)
+    .bind(&month.key)
     .bind(prediction_id)
     .execute(&mut *conn)
     .await?;
     if claimed.rows_affected() != 1 {
-        return Ok(0);
+        return Ok(Metered::default());
     }
     sqlx::query(
         "INSERT INTO usage_months (org_id, month, rows_scored) VALUES ($1, $2, $3) \
          ON CONFLICT (org_id, month) DO UPDATE SET rows_scored = usage_months.rows_scored + excluded.rows_scored",
     )
     .bind(&org)
-    .bind(&month)
+    .bind(&month.key)
     .bind(rows.max(0))
     .execute(&mut *conn)
     .await?;
-    Ok(count(rows))
+    let mut metered = Metered {
+        rows: count(rows),
+        crossed: Vec::new(),
+    };
+    let own: Option<(i64,)> =
+        sqlx::query_as("SELECT rows_per_month FROM org_quotas WHERE org_id = $1")
+            .bind(&org)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(quota) = own
+        .map(|(n,)| count(n))
+        .or(default_quota)
+        .filter(|q| *q > 0)
+    else {
+        return Ok(metered);
+    };
+    let (used, notified): (i64, i64) = sqlx::query_as(
+        "SELECT rows_scored, notified_percent FROM usage_months WHERE org_id = $1 AND month = $2",
+    )
+    .bind(&org)
+    .bind(&month.key)
+    .fetch_one(&mut *conn)
+    .await?;
+    let used = count(used);
+    let reached: Vec<u64> = THRESHOLDS
+        .into_iter()
+        .filter(|p| used.saturating_mul(100) >= p * quota && *p > count(notified))
+        .collect();
+    if let Some(highest) = reached.last() {
+        sqlx::query(
+            "UPDATE usage_months SET notified_percent = $1 WHERE org_id = $2 AND month = $3",
+        )
+        .bind(i64::try_from(*highest).unwrap_or(i64::MAX))
+        .bind(&org)
+        .bind(&month.key)
+        .execute(&mut *conn)
+        .await?;
+    }
+    metered.crossed = reached
+        .into_iter()
+        .map(|percent| Threshold {
+            percent,
+            month: month.key.clone(),
+            rows_scored: used,
+            quota,
+            resets_on: month.resets_on.clone(),
+        })
+        .collect();
+    Ok(metered)
 }
 
 #[cfg(test)]

@@ -22,15 +22,20 @@ pub enum Event {
     /// `training.failed`: a training ended FAILED.
     #[serde(rename = "training.failed")]
     TrainingFailed,
+    /// `usage.threshold`: the organisation's rows scored this month reached 80 % or 100 % of
+    /// its quota (each once a month).
+    #[serde(rename = "usage.threshold")]
+    UsageThreshold,
 }
 
 impl Event {
     /// Every event, in the order the API lists them.
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 5] = [
         Event::PredictionCompleted,
         Event::PredictionFailed,
         Event::TrainingCompleted,
         Event::TrainingFailed,
+        Event::UsageThreshold,
     ];
 
     /// The event's name, e.g. `prediction.completed`.
@@ -40,6 +45,7 @@ impl Event {
             Self::PredictionFailed => "prediction.failed",
             Self::TrainingCompleted => "training.completed",
             Self::TrainingFailed => "training.failed",
+            Self::UsageThreshold => "usage.threshold",
         }
     }
 

@@ -83,7 +83,12 @@ impl Job for PredictionJob {
         status: crate::db::JobStatus,
     ) -> Result<(), sqlx::Error> {
         if status == crate::db::JobStatus::Completed {
-            crate::db::usage::meter_completed(conn, record.id()).await?;
+            let metered =
+                crate::db::usage::meter_completed(conn, record.id(), app.config.default_quota_rows)
+                    .await?;
+            for threshold in &metered.crossed {
+                super::webhook::enqueue_usage_event(app, conn, record.user(), threshold).await?;
+            }
         }
         super::webhook::enqueue_event(
             app,

@@ -252,6 +252,33 @@ pub async fn enqueue_event(
     Ok(())
 }
 
+/// Queues a `usage.threshold` event for each endpoint of `org` that wants it, on `conn` (the
+/// transaction that metered the rows): `data` is `{"percent", "month", "rows_scored", "quota",
+/// "resets_on"}`; its subject id is `usage:{month}:{percent}`.
+pub async fn enqueue_usage_event(
+    app: &App,
+    conn: &mut AnyConnection,
+    org: &OrgId,
+    threshold: &crate::db::usage::Threshold,
+) -> Result<(), sqlx::Error> {
+    let event = Event::UsageThreshold;
+    let targets = endpoints::wanting(&mut *conn, org, event).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": threshold,
+    })
+    .to_string();
+    let subject = format!("usage:{}:{}", threshold.month, threshold.percent);
+    for endpoint in targets {
+        enqueue_delivery(app, conn, org, &endpoint, event, &subject, &body).await?;
+    }
+    Ok(())
+}
+
 /// The `data` of a prediction's event, `None` when its row is absent.
 async fn prediction_data(
     app: &App,

@@ -88,10 +88,10 @@ async fn boundary(t: &TestApp) -> String {
     // Recording the completion again (a redelivered or retried job) meters nothing.
     let mut tx = t.app.db.pool().begin().await.unwrap();
     assert_eq!(
-        retainwise::db::usage::meter_completed(&mut tx, &second)
+        retainwise::db::usage::meter_completed(&mut tx, &second, None)
             .await
             .unwrap(),
-        0
+        retainwise::db::usage::Metered::default()
     );
     tx.commit().await.unwrap();
     assert_eq!(usage(t).await["rows_scored"], 10);
@@ -101,7 +101,43 @@ async fn boundary(t: &TestApp) -> String {
 #[tokio::test]
 async fn an_upload_past_the_quota_is_refused_at_once_and_rows_are_metered_once() {
     let t = TestApp::spawn().await;
+    // An endpoint for the threshold events (never reached: its deliveries are only queued here).
+    let mut config = (*t.app.config).clone();
+    config.http.public_origin = Some("https://churn.example.com".to_owned());
+    config.webhook_allow_private = true;
+    retainwise::webhooks::register(
+        t.app.db.pool(),
+        &config,
+        &OrgId::local(),
+        "http://127.0.0.1:9/hook",
+        &["usage.threshold".to_owned()],
+    )
+    .await
+    .unwrap();
     boundary(&t).await;
+    // 4 of 10 crossed nothing; 10 of 10 crossed 80 % and 100 % at once: one event each.
+    let sent: Vec<(String, String)> = sqlx::query_as(
+        "SELECT subject_id, body FROM webhook_deliveries WHERE event = 'usage.threshold' ORDER BY subject_id",
+    )
+    .fetch_all(t.app.db.pool())
+    .await
+    .unwrap();
+    let month = usage(&t).await["month"].as_str().unwrap().to_owned();
+    let subjects: Vec<&str> = sent.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [format!("usage:{month}:100"), format!("usage:{month}:80")]
+    );
+    let body: Value = serde_json::from_str(&sent[0].1).unwrap();
+    assert_eq!(body["type"], "usage.threshold");
+    assert_eq!(
+        (
+            &body["data"]["percent"],
+            &body["data"]["rows_scored"],
+            &body["data"]["quota"]
+        ),
+        (&Value::from(100), &Value::from(10), &Value::from(10))
+    );
 
     // The Prometheus gauge.
     let metrics = t.get("/metrics").await.text().await.unwrap();
@@ -133,6 +169,16 @@ async fn an_upload_past_the_quota_is_refused_at_once_and_rows_are_metered_once()
     );
     let r = t.upload("one.csv", synthetic_telco(1).into_bytes()).await;
     assert_eq!(r.status(), 202);
+    // 11 of 11: 100 % again this month, no second event. (The queued deliveries run too and
+    // fail against the closed port; their retries wait.)
+    TestApp::drain(&t.worker, 10).await;
+    assert_eq!(usage(&t).await["rows_scored"], 11);
+    let (events,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM webhook_deliveries WHERE event = 'usage.threshold'")
+            .fetch_one(t.app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(events, 2);
 }
 
 #[tokio::test]
