@@ -645,3 +645,112 @@ async fn existing_users_get_a_personal_organisation_holding_their_data(url: Stri
         ("user_old", "owner")
     );
 }
+
+/// The Members page in Chromium: an owner signs in with a key, adds a member, changes their
+/// role, is refused demoting herself as the last owner, and removes the member.
+#[tokio::test]
+async fn browser_an_owner_manages_members_on_the_page() {
+    use crate::web::{browser, screenshots, text_of, wait_for};
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((c, _profile)) = browser(downloads.path()).await else {
+        return;
+    };
+    let t = TestApp::spawn_with(signed_in).await;
+    let org: OrgId = "org_page".parse().unwrap();
+    let ann: UserId = "user_ann".parse().unwrap();
+    t.app.db.create_org(&org, "Page", &ann).await.unwrap();
+    let key = t
+        .app
+        .db
+        .create_org_api_key(&org, &ann, Role::Owner, "page")
+        .await
+        .unwrap()
+        .secret;
+    c.goto(&format!("{}/members", t.base)).await.unwrap();
+    wait_for(&c, "form[action='/signin'] #key")
+        .await
+        .send_keys(&key)
+        .await
+        .unwrap();
+    wait_for(&c, "form[action='/signin'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#member-user")
+        .await
+        .send_keys("user_ben")
+        .await
+        .unwrap();
+    wait_for(&c, "#member-role option[value='analyst']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(&c, "#add-member button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let listed = text_of(&c, "#members").await;
+    assert!(listed.contains("user_ben"), "{listed}");
+    assert_eq!(
+        t.app
+            .db
+            .member_role(&org, &"user_ben".parse().unwrap())
+            .await
+            .unwrap(),
+        Some(Role::Analyst)
+    );
+    screenshots(&c, "members").await;
+    // ben is the second row (owners first): make him an admin.
+    wait_for(&c, "#role-1 option[value='admin']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "form[action='/members/user_ben/role'] button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    wait_for(&c, "#members").await;
+    assert_eq!(
+        t.app
+            .db
+            .member_role(&org, &"user_ben".parse().unwrap())
+            .await
+            .unwrap(),
+        Some(Role::Admin)
+    );
+    // The last owner demoting herself is refused, on the page.
+    wait_for(&c, "#role-0 option[value='viewer']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &c,
+        "form[action='/members/user_ann/role'] button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    let refusal = text_of(&c, "p.alert.error").await;
+    assert!(refusal.contains("at least one owner"), "{refusal}");
+    wait_for(
+        &c,
+        "form[action='/members/user_ben/remove'] button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    let listed = text_of(&c, "#members").await;
+    assert!(!listed.contains("user_ben"), "{listed}");
+    c.close().await.unwrap();
+}
