@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use retainwise::config::StorageLocation;
-use retainwise::domain::{ObjectKey, PredictionId, UserId};
+use retainwise::domain::{ObjectKey, OrgId, PredictionId};
 use retainwise::storage::Storage;
 use retainwise::web::index::{Filter, IndexCache, Level};
 use retainwise_model::{score_csv, Model, ScoreOptions};
@@ -72,7 +72,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let storage = Storage::open(&StorageLocation::Local(dir.path().join("objects"))).unwrap();
-        let key = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let key = ObjectKey::result(&OrgId::local(), PredictionId::new());
         storage.put_file(&key, &results).await.unwrap();
         let cache = IndexCache::new(4);
 

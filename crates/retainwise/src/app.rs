@@ -108,7 +108,8 @@ impl App {
             .await
             .context("recording the baseline")?;
         crate::telemetry::handle();
-        let auth = Auth::from_config(&config.auth).context("configuring sign-in")?;
+        let auth = Auth::from_config(&config.auth, &config.jwt_org_claim)
+            .context("configuring sign-in")?;
         let limits = Arc::new(Limits::new(config.rate_limit_per_minute));
         Ok(Self {
             config: Arc::new(config),
@@ -332,7 +333,7 @@ pub async fn sweep_expired_uploads(db: &crate::db::Db, storage: &Storage) -> any
         let mut progressed = false;
         for row in rows {
             let (Ok(user), Ok(upload)) = (
-                row.user_id.parse::<crate::domain::UserId>(),
+                row.user_id.parse::<crate::domain::OrgId>(),
                 row.id.parse::<crate::domain::UploadId>(),
             ) else {
                 progressed |= db.expire_direct_upload(&row.id).await?;

@@ -174,6 +174,13 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Organisations: create a team, list, add and remove members, set roles.
+    Org {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: crate::org_cli::OrgCommand,
+    },
     /// Register, list and remove users' signed webhook endpoints.
     Webhook {
         #[command(flatten)]
@@ -247,6 +254,13 @@ enum ApikeyCommand {
         /// A label to recognise the key by.
         #[arg(long, default_value = "api key")]
         name: String,
+        /// The organisation it acts in (default: the user's personal one).
+        #[arg(long)]
+        org: Option<String>,
+        /// Its role there: viewer, analyst, admin or owner (default: owner in the personal
+        /// organisation, analyst in a team); at each use at most the user's own role there.
+        #[arg(long)]
+        role: Option<String>,
     },
     /// List keys (all users, or one).
     List {
@@ -563,6 +577,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Apikey { settings, command } => apikey_command(&settings, command).await,
+        Command::Org { settings, command } => crate::org_cli::run(&settings, command).await,
         Command::Webhook { settings, command } => {
             crate::webhooks::cli::run(&settings, command).await
         }
@@ -1052,12 +1067,39 @@ async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::
             .map_err(|e| anyhow::anyhow!(e.0))
     };
     match command {
-        ApikeyCommand::Create { user, name } => {
-            let key = db.create_api_key(&parse_user(&user)?, &name).await?;
+        ApikeyCommand::Create {
+            user,
+            name,
+            org,
+            role,
+        } => {
+            let role = role
+                .map(|r| r.parse::<crate::domain::Role>())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e.0))?;
+            let key = match org {
+                None if role.is_none() => db.create_api_key(&parse_user(&user)?, &name).await?,
+                org => {
+                    let user = parse_user(&user)?;
+                    let org = match org {
+                        Some(o) => o
+                            .parse::<crate::domain::OrgId>()
+                            .map_err(|e| anyhow::anyhow!(e.0))?,
+                        None => db.personal_org(&user).await?,
+                    };
+                    if db.is_personal(&org).await?.is_none() {
+                        anyhow::bail!(
+                            "no organisation {org}: create it with `retainwise org create {org} --owner USER`"
+                        );
+                    }
+                    let role = role.unwrap_or(crate::domain::Role::Analyst);
+                    db.create_org_api_key(&org, &user, role, &name).await?
+                }
+            };
             println!("{}", key.secret);
             eprintln!(
-                "key {} for user {user} created; it is shown only now, store it safely",
-                key.record.id
+                "key {} for user {user} in organisation {} as {} created; it is shown only now, store it safely",
+                key.record.id, key.record.org_id, key.record.role
             );
         }
         ApikeyCommand::List { user } => {
@@ -1069,8 +1111,8 @@ async fn apikey_command(settings: &Settings, command: ApikeyCommand) -> anyhow::
                     "active"
                 };
                 println!(
-                    "{}  {}…  user={}  name={:?}  {state}",
-                    k.id, k.prefix, k.user_id, k.name
+                    "{}  {}…  user={}  org={}  role={}  name={:?}  {state}",
+                    k.id, k.prefix, k.user_id, k.org_id, k.role, k.name
                 );
             }
         }
@@ -1167,7 +1209,7 @@ async fn model_command(settings: &Settings, command: ModelCommand) -> anyhow::Re
             app.registry.load(&app.db, &app.storage, &id).await?;
             let scope = match &user {
                 Some(u) => u
-                    .parse::<crate::domain::UserId>()
+                    .parse::<crate::domain::OrgId>()
                     .map_err(|e| anyhow::anyhow!(e.0))?
                     .to_string(),
                 None => crate::db::EVERYONE.to_owned(),

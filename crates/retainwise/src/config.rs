@@ -106,6 +106,15 @@ pub struct Settings {
     /// Expected `aud` claim, when set.
     #[arg(long, env = "RETAINWISE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// The JWT claim naming the organisation a token acts in (dots descend into objects:
+    /// Clerk's v2 tokens put it in `o.id`); a token without it acts in the user's last-joined
+    /// team or personal organisation.
+    #[arg(long, env = "RETAINWISE_JWT_ORG_CLAIM", default_value = crate::auth::DEFAULT_ORG_CLAIM)]
+    pub jwt_org_claim: String,
+    /// Rows scored per calendar month (UTC) for every organisation without its own quota
+    /// (`retainwise org quota`); unset: unlimited.
+    #[arg(long, env = "RETAINWISE_DEFAULT_QUOTA_ROWS")]
+    pub default_quota_rows: Option<u64>,
     /// The original service's Clerk domain: JWKS at https://DOMAIN/.well-known/jwks.json,
     /// issuer https://DOMAIN.
     #[arg(long, env = "CLERK_FRONTEND_API")]
@@ -438,6 +447,10 @@ pub struct Config {
     pub model: Option<PathBuf>,
     /// How requests are authenticated.
     pub auth: crate::auth::AuthConfig,
+    /// The JWT claim naming a token's organisation (`RETAINWISE_JWT_ORG_CLAIM`).
+    pub jwt_org_claim: String,
+    /// The monthly row quota of organisations without their own (`RETAINWISE_DEFAULT_QUOTA_ROWS`).
+    pub default_quota_rows: Option<u64>,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
     /// User ids allowed to queue with `?priority=high` (`RETAINWISE_HIGH_PRIORITY_USERS`).
@@ -550,6 +563,8 @@ impl Settings {
         }
         Ok(Config {
             auth,
+            jwt_org_claim: self.jwt_org_claim.trim().to_owned(),
+            default_quota_rows: self.default_quota_rows,
             cors_origins: self
                 .cors_origins
                 .iter()

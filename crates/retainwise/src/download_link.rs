@@ -18,7 +18,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::db::Db;
-use crate::domain::{PredictionId, UploadId, UserId};
+use crate::domain::{OrgId, PredictionId, UploadId};
 
 /// How long a link works: 10 minutes, as the original's presigned S3 URLs.
 pub const LINK_LIFETIME: Duration = Duration::from_secs(600);
@@ -68,7 +68,7 @@ impl DownloadLinks {
     pub async fn query(
         &self,
         db: &Db,
-        user: &UserId,
+        user: &OrgId,
         prediction: PredictionId,
     ) -> Result<String, sqlx::Error> {
         let expires = unix_now() + LINK_LIFETIME.as_secs();
@@ -88,7 +88,7 @@ impl DownloadLinks {
     pub async fn upload_query(
         &self,
         db: &Db,
-        user: &UserId,
+        user: &OrgId,
         upload: UploadId,
         expires: u64,
     ) -> Result<String, sqlx::Error> {
@@ -106,7 +106,7 @@ impl DownloadLinks {
     pub async fn check_upload(
         &self,
         db: &Db,
-        user: &UserId,
+        user: &OrgId,
         upload: UploadId,
         expires: u64,
         signature: &str,
@@ -129,7 +129,7 @@ impl DownloadLinks {
     pub async fn check(
         &self,
         db: &Db,
-        user: &UserId,
+        user: &OrgId,
         prediction: PredictionId,
         expires: u64,
         signature: &str,
@@ -156,7 +156,7 @@ const DOWNLOAD_LABEL: &str = "retainwise-download-v1";
 /// What an upload link signs for.
 const UPLOAD_LABEL: &str = "retainwise-upload-v1";
 
-fn mac(secret: &[u8], label: &str, id: &str, user: &UserId, expires: u64) -> Hmac<Sha256> {
+fn mac(secret: &[u8], label: &str, id: &str, user: &OrgId, expires: u64) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
     // The label, the id and the number have fixed alphabets without '\n'; the user id comes last.
     mac.update(format!("{label}\n{id}\n{expires}\n").as_bytes());
@@ -164,7 +164,7 @@ fn mac(secret: &[u8], label: &str, id: &str, user: &UserId, expires: u64) -> Hma
     mac
 }
 
-fn sign(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) -> String {
+fn sign(secret: &[u8], user: &OrgId, prediction: PredictionId, expires: u64) -> String {
     sign_any(
         secret,
         DOWNLOAD_LABEL,
@@ -174,7 +174,7 @@ fn sign(secret: &[u8], user: &UserId, prediction: PredictionId, expires: u64) ->
     )
 }
 
-fn sign_any(secret: &[u8], label: &str, id: &str, user: &UserId, expires: u64) -> String {
+fn sign_any(secret: &[u8], label: &str, id: &str, user: &OrgId, expires: u64) -> String {
     URL_SAFE_NO_PAD.encode(
         mac(secret, label, id, user, expires)
             .finalize()
@@ -184,7 +184,7 @@ fn sign_any(secret: &[u8], label: &str, id: &str, user: &UserId, expires: u64) -
 
 fn verify(
     secret: &[u8],
-    user: &UserId,
+    user: &OrgId,
     prediction: PredictionId,
     expires: u64,
     signature: &str,
@@ -205,7 +205,7 @@ fn verify_any(
     secret: &[u8],
     label: &str,
     id: &str,
-    user: &UserId,
+    user: &OrgId,
     expires: u64,
     signature: &str,
     now: u64,
@@ -243,8 +243,8 @@ mod tests {
     #[test]
     fn signs_and_refuses_changes() {
         let secret = b"0123456789abcdef0123456789abcdef";
-        let user: UserId = "user_2abc".parse().unwrap();
-        let other: UserId = "user_2abd".parse().unwrap();
+        let user: OrgId = "user_2abc".parse().unwrap();
+        let other: OrgId = "user_2abd".parse().unwrap();
         let id = PredictionId::new();
         let sig = sign(secret, &user, id, 1_000);
         assert_eq!(verify(secret, &user, id, 1_000, &sig, 999), Ok(()));
@@ -281,7 +281,7 @@ mod tests {
     #[test]
     fn upload_and_download_signatures_are_apart() {
         let secret = b"0123456789abcdef0123456789abcdef";
-        let user: UserId = "user_2abc".parse().unwrap();
+        let user: OrgId = "user_2abc".parse().unwrap();
         let id = PredictionId::new();
         let upload = sign_any(secret, UPLOAD_LABEL, &id.to_string(), &user, 1_000);
         assert_eq!(

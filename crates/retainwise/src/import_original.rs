@@ -25,7 +25,7 @@ use sqlx::AnyPool;
 
 use crate::config::StorageLocation;
 use crate::db::{Db, ImportedPrediction, ImportedUpload, PredictionStatus};
-use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+use crate::domain::{ObjectKey, OrgId, PredictionId, UploadId};
 use crate::storage::{Storage, StorageError};
 use crate::web::index::{CustomerIndex, Filter, IndexError};
 
@@ -171,15 +171,15 @@ pub async fn run(
     // Nothing was written: ending the read-only transaction cannot lose anything.
     tx.commit().await.ok();
 
-    let user_of = |db_user: &str| -> Result<UserId, String> {
+    let user_of = |db_user: &str| -> Result<OrgId, String> {
         let clerk = users
             .get(db_user)
             .ok_or_else(|| format!("user {db_user:?} is not in the original's users table"))?;
         clerk
-            .parse::<UserId>()
+            .parse::<OrgId>()
             .map_err(|e| format!("user {db_user:?}: {}", e.0))
     };
-    let mut owners: HashMap<i64, UserId> = HashMap::new();
+    let mut owners: HashMap<i64, OrgId> = HashMap::new();
     let mut seen_users = std::collections::HashSet::new();
     for (id, filename, source_key, file_size, db_user, created_at) in uploads {
         let user = match user_of(&db_user) {

@@ -22,6 +22,7 @@ pub mod import_original;
 pub mod log_safe;
 pub mod message;
 pub mod ops;
+pub mod org_cli;
 pub mod original_message;
 pub mod output;
 pub mod registry;

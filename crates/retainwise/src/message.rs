@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ObjectKey, PredictionId, TrainingId, UploadId, UserId};
+use crate::domain::{ObjectKey, OrgId, PredictionId, TrainingId, UploadId};
 
 /// Messages older than this are refused (a redrive re-stamps the queue's send time, so an old
 /// backlog can still be redriven).
@@ -72,7 +72,7 @@ pub fn kind_of(body: &str) -> Option<String> {
 impl PredictionMessage {
     /// The prediction and user it names, when they parse, whatever else is wrong with it: lets
     /// the worker and the sweeper close the job of a message they dead-letter.
-    pub fn owner(&self) -> Option<(PredictionId, UserId)> {
+    pub fn owner(&self) -> Option<(PredictionId, OrgId)> {
         Some((self.prediction_id.parse().ok()?, self.user_id.parse().ok()?))
     }
 }
@@ -83,7 +83,7 @@ pub struct PredictionJob {
     /// The prediction to run.
     pub prediction_id: PredictionId,
     /// Its owner; every query the job makes is scoped by it.
-    pub user_id: UserId,
+    pub user_id: OrgId,
     /// The upload it scores.
     pub upload_id: UploadId,
     /// Where the upload's bytes are, checked to be inside the user's upload folder.
@@ -94,7 +94,7 @@ impl PredictionMessage {
     /// The message for a freshly queued prediction, stamped now.
     pub fn new(
         prediction: PredictionId,
-        user: &UserId,
+        user: &OrgId,
         upload: UploadId,
         key: &ObjectKey,
         high: bool,
@@ -141,7 +141,7 @@ impl PredictionMessage {
         let msg = self;
         let prediction_id = msg.prediction_id.parse::<PredictionId>().map_err(|e| e.0)?;
         let upload_id = msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
-        let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
+        let user_id = msg.user_id.parse::<OrgId>().map_err(|e| e.0)?;
         let object_key =
             ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
         if !matches!(msg.priority.as_str(), "normal" | "high") {
@@ -182,7 +182,7 @@ pub struct TrainingMessage {
 
 impl TrainingMessage {
     /// The message for a freshly queued training, stamped now.
-    pub fn new(training: TrainingId, user: &UserId, upload: UploadId, key: &ObjectKey) -> Self {
+    pub fn new(training: TrainingId, user: &OrgId, upload: UploadId, key: &ObjectKey) -> Self {
         Self {
             training_id: training.to_string(),
             user_id: user.to_string(),
@@ -199,14 +199,14 @@ pub struct TrainingJob {
     /// The training to run.
     pub training_id: TrainingId,
     /// Its owner; every query the job makes is scoped by it.
-    pub user_id: UserId,
+    pub user_id: OrgId,
     /// Where the labelled CSV is, checked to be inside the user's upload folder.
     pub object_key: ObjectKey,
 }
 
 impl TrainingMessage {
     /// The training and user it names, when they parse (see [`PredictionMessage::owner`]).
-    pub fn owner(&self) -> Option<(TrainingId, UserId)> {
+    pub fn owner(&self) -> Option<(TrainingId, OrgId)> {
         Some((self.training_id.parse().ok()?, self.user_id.parse().ok()?))
     }
 
@@ -223,7 +223,7 @@ impl TrainingMessage {
         let msg = self;
         let training_id = msg.training_id.parse::<TrainingId>().map_err(|e| e.0)?;
         msg.upload_id.parse::<UploadId>().map_err(|e| e.0)?;
-        let user_id = msg.user_id.parse::<UserId>().map_err(|e| e.0)?;
+        let user_id = msg.user_id.parse::<OrgId>().map_err(|e| e.0)?;
         let object_key =
             ObjectKey::parse_upload(&msg.object_key, storage_root, &user_id).map_err(|e| e.0)?;
         check_times(&msg.timestamp, sent_at, now)?;
@@ -264,7 +264,7 @@ mod tests {
     const ROOT: &str = "file:///srv/objects";
 
     fn good() -> PredictionMessage {
-        let user: UserId = "user_1".parse().unwrap();
+        let user: OrgId = "user_1".parse().unwrap();
         let upload = UploadId::new();
         PredictionMessage::new(
             PredictionId::new(),
@@ -293,7 +293,7 @@ mod tests {
         let cases: Vec<(Mutation, &str)> = vec![
             (|m| m.prediction_id = "123".into(), "prediction id"),
             (|m| m.upload_id = "x".into(), "upload id"),
-            (|m| m.user_id = "a\u{7}b".into(), "user id"),
+            (|m| m.user_id = "a\u{7}b".into(), "organisation id"),
             (
                 |m| m.object_key = "uploads/user_1/../x.csv".into(),
                 "object path",
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn training_messages_are_told_apart_and_checked() {
-        let user: UserId = "user_1".parse().unwrap();
+        let user: OrgId = "user_1".parse().unwrap();
         let upload = UploadId::new();
         let msg = TrainingMessage::new(
             TrainingId::new(),

@@ -77,7 +77,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::domain::{ObjectKey, UploadId, UserId};
+    use crate::domain::{ObjectKey, OrgId, UploadId};
 
     const ROOT: &str = "s3://retainwise-uploads";
 
@@ -106,7 +106,7 @@ mod tests {
             "uploads/user_2abc/20251102_123456-customers.csv"
         );
         assert_eq!(job.upload_id, crate::import_original::upload_id(15));
-        let user: UserId = "user_2abc".parse().unwrap();
+        let user: OrgId = "user_2abc".parse().unwrap();
         let msg: crate::message::PredictionMessage = serde_json::from_str(&body).unwrap();
         assert_eq!(msg.owner().unwrap().1, user);
     }
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn retainwise_bodies_pass_unchanged() {
-        let user: UserId = "user_2abc".parse().unwrap();
+        let user: OrgId = "user_2abc".parse().unwrap();
         let upload = UploadId::new();
         let ours = serde_json::to_string(&crate::message::PredictionMessage::new(
             crate::domain::PredictionId::new(),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use retainwise_model::{ManualMapping, Model, Preview, ScoreError};
 
 use crate::db::Db;
-use crate::domain::{ModelId, ObjectKey, UserId};
+use crate::domain::{ModelId, ObjectKey, OrgId};
 use crate::storage::{Storage, StorageError};
 
 /// Bytes read from the start of a file to decide which model reads it and to check it before
@@ -155,7 +155,7 @@ impl Registry {
     /// installation-wide one, else the built-in model.
     ///
     /// Errors: the database failed.
-    pub async fn active_id(&self, db: &Db, user: &UserId) -> Result<String, sqlx::Error> {
+    pub async fn active_id(&self, db: &Db, user: &OrgId) -> Result<String, sqlx::Error> {
         Ok(db
             .active_model(user)
             .await?
@@ -224,7 +224,7 @@ impl Registry {
         db: &Db,
         storage: &Storage,
         model: &Model,
-        owner: Option<&UserId>,
+        owner: Option<&OrgId>,
     ) -> Result<ModelId, RegistryError> {
         let id: ModelId = model
             .id()

@@ -521,13 +521,13 @@ mod tests {
         let denied = StorageError::Io(std::io::Error::from_raw_os_error(13));
         assert!(!is_storage_full(&denied));
     }
-    use crate::domain::{PredictionId, UserId};
+    use crate::domain::{OrgId, PredictionId};
 
     #[tokio::test]
     async fn a_file_already_stored_is_not_written_again() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(&StorageLocation::Local(dir.path().join("objects"))).unwrap();
-        let key = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let key = ObjectKey::result(&OrgId::local(), PredictionId::new());
         let file = dir.path().join("results.csv");
         std::fs::write(&file, b"customer_id,churn_probability\na,0.5\n").unwrap();
         assert!(storage.put_file_if_changed(&key, &file).await.unwrap());
@@ -549,7 +549,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("objects");
         let storage = Storage::open(&StorageLocation::Local(root.clone())).unwrap();
-        let key = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let key = ObjectKey::result(&OrgId::local(), PredictionId::new());
         let mut upload = storage
             .store
             .put_multipart(&Storage::path(&key))
@@ -560,7 +560,7 @@ mod tests {
             .await
             .unwrap();
         std::mem::forget(upload); // killed: no complete, no abort, no destructor
-        let kept = ObjectKey::result(&UserId::local(), PredictionId::new());
+        let kept = ObjectKey::result(&OrgId::local(), PredictionId::new());
         let kept_file = dir.path().join("kept.csv");
         std::fs::write(&kept_file, b"a,b\n").unwrap();
         storage.put_file(&kept, &kept_file).await.unwrap();

@@ -12,6 +12,7 @@
 //! | `retainwise_drift_psi` | gauge | `model`, `feature`: the PSI of the model's last scored file against its training profile ([`record_drift`]) |
 //! | `retainwise_drift_score_psi` | gauge | `model`: the same for the churn-probability histogram |
 //! | `retainwise_drift_files_total` | counter | `model`, `level` = stable, watch, act: scored files by their worst drift level |
+//! | `retainwise_usage_rows_scored` | gauge | `org`: rows scored this calendar month (UTC), metered once per completed prediction; read from the database at each scrape |
 //! | `retainwise_http_requests_total` | counter | `method`, `route`, `status` |
 //! | `retainwise_http_request_duration_seconds` | histogram | `method`, `route` |
 

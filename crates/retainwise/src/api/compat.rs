@@ -26,7 +26,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::customer_index::{Customer, Factor, IndexCache, IndexError};
 use crate::db::PredictionRow;
-use crate::domain::{ObjectKey, PredictionId, UserId};
+use crate::domain::{ObjectKey, OrgId, PredictionId};
 use crate::download_link::{DownloadLinks, LINK_LIFETIME};
 use crate::time::rfc3339;
 
@@ -145,7 +145,7 @@ fn index_error(id: PredictionId, e: IndexError) -> ApiError {
 /// `utils/validationUtils.ts`): `id` is the customer id as the original's (`row_N` for an
 /// empty one), factors are objects with a `message`, `explanation` is a JSON string with a
 /// `summary`, `status` is lowercase `completed`.
-fn customer_json(row: &PredictionRow, user: &UserId, c: &Customer) -> Value {
+fn customer_json(row: &PredictionRow, user: &OrgId, c: &Customer) -> Value {
     let id = if c.customer_id.is_empty() {
         format!("row_{}", c.row)
     } else {
@@ -293,7 +293,7 @@ async fn download(
         ))
     })?;
     let prediction = parse_id(&id)?;
-    let user: UserId = link
+    let user: OrgId = link
         .user
         .parse()
         .map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))?;

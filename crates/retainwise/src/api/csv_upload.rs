@@ -85,7 +85,7 @@ pub(super) async fn drain(multipart: &mut Multipart) {
 
 async fn accept(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     query: Result<Query<UploadQuery>, QueryRejection>,
     headers: &HeaderMap,
     multipart: &mut Multipart,
@@ -156,7 +156,7 @@ async fn accept(
 /// Errors: 403 for `high` from a user the operator did not list, 400 for another value.
 pub(super) fn high_priority(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     priority: Option<&str>,
 ) -> Result<bool, ApiError> {
     match priority {
@@ -300,7 +300,7 @@ pub(super) fn second_file() -> ApiError {
 /// Errors: 400 for a missing, empty or non-CSV file or a broken form; 413 above the limit.
 pub(super) async fn store_csv(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     multipart: &mut Multipart,
     fields: &mut Vec<(String, String)>,
 ) -> Result<StoredCsv, ApiError> {
@@ -653,7 +653,7 @@ pub(super) fn explain(fields: &[(String, String)]) -> Result<retainwise_model::E
 #[allow(clippy::too_many_arguments)] // each is one setting of the upload, named at the call
 pub(super) async fn queue_prediction(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     prediction_id: PredictionId,
     stored: &StoredCsv,
     model_id: &str,
@@ -664,6 +664,12 @@ pub(super) async fn queue_prediction(
     direct: bool,
 ) -> Result<bool, ApiError> {
     let (upload_id, key) = (stored.upload_id, &stored.key);
+    // Under a quota the file's rows are counted before the transaction (a pass over the file)
+    // and checked inside it, under the organisation's admission lock.
+    let quota = match super::quota::applies(app, user).await? {
+        Some(quota) => Some((quota, super::quota::file_rows(app, key).await?)),
+        None => None,
+    };
     let mut tx = app.db.pool().begin().await?;
     let cap = u64::from(app.config.max_active_jobs_per_user);
     if db::admit(&mut tx, user, db::JobKind::Prediction, cap)
@@ -671,6 +677,11 @@ pub(super) async fn queue_prediction(
         .is_err()
     {
         return Err(jobs_full());
+    }
+    if let Some((quota, rows)) = quota {
+        if let Err(over) = db::usage::check_quota(&mut tx, user, quota, rows).await? {
+            return Err(super::quota::refused(over));
+        }
     }
     // After the admission row (the one lock order of every job's transaction).
     if direct && !db::claim_direct_upload(&mut tx, user, upload_id, prediction_id).await? {
@@ -692,6 +703,9 @@ pub(super) async fn queue_prediction(
         db::set_column_mapping(&mut tx, prediction_id, &json).await?;
     }
     db::set_explanation(&mut tx, prediction_id, explain).await?;
+    if let Some((_, rows)) = quota {
+        db::usage::set_quota_rows(&mut tx, prediction_id, rows).await?;
+    }
     let priority = if high {
         Priority::High
     } else {

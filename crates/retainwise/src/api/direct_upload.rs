@@ -37,7 +37,7 @@ use super::csv_upload::{self, StoredCsv};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{DirectUploadRow, NewDirectUpload};
-use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+use crate::domain::{ObjectKey, OrgId, PredictionId, UploadId};
 use crate::download_link::DownloadLinks;
 use crate::time::{now_ms, rfc3339};
 
@@ -219,7 +219,7 @@ async fn status(
     ))
 }
 
-async fn find(app: &App, user: &UserId, id: &str) -> Result<DirectUploadRow, ApiError> {
+async fn find(app: &App, user: &OrgId, id: &str) -> Result<DirectUploadRow, ApiError> {
     let missing = || ApiError::NotFound(format!("no upload {id}"));
     let id: UploadId = id.parse().map_err(|_| missing())?;
     app.db.direct_upload(user, id).await?.ok_or_else(missing)
@@ -229,7 +229,7 @@ async fn find(app: &App, user: &UserId, id: &str) -> Result<DirectUploadRow, Api
 async fn describe(
     app: &App,
     links: &DownloadLinks,
-    user: &UserId,
+    user: &OrgId,
     row: &DirectUploadRow,
     headers: &HeaderMap,
     look: bool,
@@ -430,7 +430,7 @@ async fn receive(
     let upload: UploadId = id
         .parse()
         .map_err(|_| ApiError::NotFound(format!("no upload {id}")))?;
-    let user: UserId = link
+    let user: OrgId = link
         .user
         .parse()
         .map_err(|e: crate::domain::DomainError| ApiError::Forbidden(e.0))?;
@@ -567,7 +567,7 @@ async fn complete(
 /// The 202 of a completed upload: its prediction, with the prediction's status now.
 async fn answer_completed(
     app: &App,
-    user: &UserId,
+    user: &OrgId,
     row: &DirectUploadRow,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let prediction: PredictionId = row
@@ -599,7 +599,7 @@ fn hex(bytes: &[u8]) -> String {
 
 async fn finish(
     app: &App,
-    user: &UserId,
+    user: &OrgId,
     row: DirectUploadRow,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let upload: UploadId = row
@@ -786,7 +786,7 @@ async fn finish(
 /// Marks the upload FAILED with `why` (its bytes are wrong), removes them, and answers 422.
 async fn refuse(
     app: &App,
-    user: &UserId,
+    user: &OrgId,
     upload: UploadId,
     key: &ObjectKey,
     why: String,
@@ -800,7 +800,7 @@ async fn refuse(
 /// and `error` answered as that endpoint answers it.
 async fn reject(
     app: &App,
-    user: &UserId,
+    user: &OrgId,
     upload: UploadId,
     key: &ObjectKey,
     error: ApiError,
@@ -809,7 +809,7 @@ async fn reject(
     error
 }
 
-async fn discard(app: &App, user: &UserId, upload: UploadId, key: &ObjectKey, why: &str) {
+async fn discard(app: &App, user: &OrgId, upload: UploadId, key: &ObjectKey, why: &str) {
     if let Err(e) = app.db.fail_direct_upload(user, upload, why).await {
         tracing::warn!(upload_id = %upload, error = %e, "could not record a refused upload");
     }

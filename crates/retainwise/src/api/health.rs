@@ -49,6 +49,11 @@ pub async fn metrics(State(app): State<App>) -> impl axum::response::IntoRespons
         }
         Err(_) => metrics::gauge!("retainwise_queue_stats_up").set(0.0),
     }
+    if let Ok(Ok(usage)) = tokio::time::timeout(CHECK_TIMEOUT, app.db.usage_this_month()).await {
+        for (org, rows) in usage {
+            metrics::gauge!("retainwise_usage_rows_scored", "org" => org).set(rows as f64);
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

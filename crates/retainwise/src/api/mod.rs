@@ -11,7 +11,9 @@ mod csv_upload;
 pub mod direct_upload;
 pub(crate) mod health;
 mod models;
+pub(crate) mod orgs;
 mod predictions;
+mod quota;
 mod webhooks;
 
 use std::sync::Arc;
@@ -63,7 +65,14 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
             "/api/webhooks/{id}",
             axum::routing::delete(webhooks::remove),
         )
-        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries));
+        .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/api/org", get(orgs::show))
+        .route("/api/usage", get(quota::usage))
+        .route("/api/org/members", get(orgs::members).post(orgs::add))
+        .route(
+            "/api/org/members/{user}",
+            axum::routing::put(orgs::set_role).delete(orgs::remove),
+        );
     api.merge(compat::routes(indexes))
         .merge(direct_upload::routes())
         .merge(

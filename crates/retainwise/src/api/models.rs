@@ -20,7 +20,7 @@ use super::csv_upload::{check_declared_size, drain, fields_after_file, store_csv
 use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::db::{self, ModelRow, NewTraining, TrainingRow};
-use crate::domain::{ModelId, TrainingId, UserId};
+use crate::domain::{ModelId, OrgId, TrainingId};
 use crate::message::{TrainingJob, TrainingMessage};
 use crate::time::rfc3339;
 
@@ -156,7 +156,7 @@ pub async fn train(
 
 async fn accept(
     app: &App,
-    user: &UserId,
+    user: &OrgId,
     query: Result<Query<TrainQuery>, QueryRejection>,
     headers: &HeaderMap,
     multipart: &mut Multipart,
@@ -269,7 +269,7 @@ impl TrainSettings {
 /// The upload row, the training row and the queue message, in one transaction.
 async fn queue_training(
     app: &App,
-    user: &UserId,
+    user: &OrgId,
     training_id: TrainingId,
     stored: &StoredCsv,
     settings: &TrainSettings,
@@ -315,7 +315,7 @@ fn trainings_full() -> ApiError {
     }
 }
 
-async fn visible_model(app: &App, user: &UserId, id: &str) -> Result<ModelRow, ApiError> {
+async fn visible_model(app: &App, user: &OrgId, id: &str) -> Result<ModelRow, ApiError> {
     let not_found = || {
         let shown: String = id.chars().take(100).collect();
         ApiError::NotFound(format!(
@@ -329,7 +329,7 @@ async fn visible_model(app: &App, user: &UserId, id: &str) -> Result<ModelRow, A
         .ok_or_else(not_found)
 }
 
-fn model_json(row: &ModelRow, user: &UserId, active: &str, with_card: bool) -> Value {
+fn model_json(row: &ModelRow, user: &OrgId, active: &str, with_card: bool) -> Value {
     let card: Value = serde_json::from_str(&row.card).unwrap_or(Value::Null);
     let owner = match row.owner_id.as_deref() {
         None => "operator",

@@ -244,7 +244,7 @@ pub async fn cancel(
 
 pub(super) async fn find(
     app: &App,
-    user: &crate::domain::UserId,
+    user: &crate::domain::OrgId,
     id: &str,
 ) -> Result<PredictionRow, ApiError> {
     let id = parse_id(id)?;

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
 use crate::db::Db;
-use crate::domain::UserId;
+use crate::domain::{OrgId, Role, UserId};
 use crate::time::now_ms;
 
 /// Every API key starts with this, which tells it apart from a JWT.
@@ -18,8 +18,13 @@ pub const API_KEY_PREFIX: &str = "rwk_";
 pub struct ApiKey {
     /// Key id (UUID), used to revoke it.
     pub id: String,
-    /// Owner.
+    /// The user who made it (or for whom the operator made it).
     pub user_id: String,
+    /// The organisation it acts in.
+    pub org_id: String,
+    /// Its role there (`owner`, `admin`, `analyst`, `viewer`); at each use, at most its
+    /// maker's current role when the maker is a member.
+    pub role: String,
     /// A label given at creation.
     pub name: String,
     /// The first characters of the key, to recognise it.
@@ -49,10 +54,31 @@ pub(crate) fn hash(key: &str) -> String {
 }
 
 impl Db {
-    /// Creates a key for `user`.
+    /// Creates a key for `user` in their personal organisation, as its owner (what a key
+    /// could do before organisations).
+    ///
+    /// Errors: the personal organisation's id is a team's ([`crate::db::OrgRefusal::Taken`],
+    /// as a protocol error); the database.
     pub async fn create_api_key(
         &self,
         user: &UserId,
+        name: &str,
+    ) -> Result<NewApiKey, sqlx::Error> {
+        let org = match self.personal_org(user).await {
+            Ok(org) => org,
+            Err(crate::db::OrgRefusal::Database(e)) => return Err(e),
+            Err(e) => return Err(sqlx::Error::Protocol(e.to_string())),
+        };
+        self.create_org_api_key(&org, user, Role::Owner, name).await
+    }
+
+    /// Creates a key made by `user` acting in `org` with `role`. The caller checks that `user`
+    /// may give that role (an owner, or the operator).
+    pub async fn create_org_api_key(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        role: Role,
         name: &str,
     ) -> Result<NewApiKey, sqlx::Error> {
         let mut bytes = [0u8; 24];
@@ -64,6 +90,8 @@ impl Db {
         let record = ApiKey {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: user.to_string(),
+            org_id: org.to_string(),
+            role: role.as_str().to_owned(),
             name: name.to_owned(),
             prefix: secret[..API_KEY_PREFIX.len() + 6].to_owned(),
             created_at: now_ms(),
@@ -71,10 +99,12 @@ impl Db {
             revoked_at: None,
         };
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, user_id, org_id, role, name, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&record.id)
         .bind(&record.user_id)
+        .bind(&record.org_id)
+        .bind(&record.role)
         .bind(&record.name)
         .bind(hash(&secret))
         .bind(&record.prefix)
@@ -87,7 +117,7 @@ impl Db {
     /// Keys, of one user or of everyone, newest first.
     pub async fn api_keys(&self, user: Option<&UserId>) -> Result<Vec<ApiKey>, sqlx::Error> {
         let select =
-            "SELECT id, user_id, name, prefix, created_at, last_used_at, revoked_at FROM api_keys";
+            "SELECT id, user_id, org_id, role, name, prefix, created_at, last_used_at, revoked_at FROM api_keys";
         match user {
             Some(user) => {
                 sqlx::query_as(&format!(
@@ -117,15 +147,45 @@ impl Db {
     }
 }
 
-/// The owner and id of a live key, or `None`: one statement, so the key cannot be revoked
-/// between finding its owner and its id.
-pub(super) async fn lookup(db: &Db, key: &str) -> Result<Option<(UserId, String)>, sqlx::Error> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL RETURNING user_id, id",
+/// What a live key says: its maker, its id, its organisation and its role there (already
+/// capped at the maker's current role when the maker is a member).
+#[derive(Debug, Clone)]
+pub(super) struct KeyGrant {
+    pub user: UserId,
+    pub id: String,
+    pub org: OrgId,
+    pub role: Role,
+}
+
+/// The grant of a live key, or `None`: one statement, so the key cannot be revoked between
+/// finding its owner and its id.
+pub(super) async fn lookup(db: &Db, key: &str) -> Result<Option<KeyGrant>, sqlx::Error> {
+    let row: Option<(String, String, Option<String>, String)> = sqlx::query_as(
+        "UPDATE api_keys SET last_used_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL RETURNING user_id, id, org_id, role",
     )
     .bind(now_ms())
     .bind(hash(key))
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.and_then(|(user, id)| Some((user.parse().ok()?, id))))
+    let Some((user, id, org, role)) = row else {
+        return Ok(None);
+    };
+    let (Ok(user), Ok(role)) = (user.parse::<UserId>(), role.parse::<Role>()) else {
+        return Ok(None);
+    };
+    let org = match org.map(|o| o.parse::<OrgId>()) {
+        Some(Ok(org)) => org,
+        Some(Err(_)) => return Ok(None),
+        None => OrgId::personal(&user),
+    };
+    let role = match db.member_role(&org, &user).await? {
+        Some(maker) => role.min(maker),
+        None => role,
+    };
+    Ok(Some(KeyGrant {
+        user,
+        id,
+        org,
+        role,
+    }))
 }

@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use super::{JwksCache, LEEWAY_SECS};
-use crate::domain::UserId;
+use crate::domain::{OrgId, UserId};
 use crate::log_safe::Clip;
 
 /// Where verification keys come from; each source accepts only its own algorithms, which is
@@ -22,13 +22,20 @@ pub struct JwtVerifier {
     keys: KeySource,
     issuer: Option<String>,
     audience: Option<String>,
+    org_claim: String,
 }
+
+/// The claim naming the organisation a token acts in unless configured otherwise: Clerk's
+/// session tokens (v1) carry the active organisation in `org_id`; v2 tokens in `o.id`.
+pub const DEFAULT_ORG_CLAIM: &str = "org_id";
 
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
     iat: Option<f64>,
     exp: Option<f64>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What a valid token says: whose it is and until when it holds.
@@ -38,6 +45,8 @@ pub struct VerifiedToken {
     pub user: UserId,
     /// The token's `exp` (RFC 7519 §4.1.4), in milliseconds since the Unix epoch.
     pub expires_ms: i64,
+    /// The organisation the token acts in (its organisation claim), `None` without one.
+    pub org: Option<OrgId>,
 }
 
 impl JwtVerifier {
@@ -47,6 +56,37 @@ impl JwtVerifier {
             keys,
             issuer,
             audience,
+            org_claim: DEFAULT_ORG_CLAIM.to_owned(),
+        }
+    }
+
+    /// Reads the organisation from claim `path` (dots descend into objects: `o.id`) instead of
+    /// [`DEFAULT_ORG_CLAIM`].
+    pub fn with_org_claim(mut self, path: &str) -> Self {
+        self.org_claim = path.to_owned();
+        self
+    }
+
+    /// The organisation claim of a token's claims: absent, `null` or `""` is none; any other
+    /// value must be a string that is a valid [`OrgId`].
+    fn org_of(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<OrgId>, String> {
+        let mut parts = self.org_claim.split('.');
+        let first = parts.next().unwrap_or_default();
+        let mut value = claims.get(first);
+        for part in parts {
+            value = value.and_then(|v| v.get(part));
+        }
+        match value {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+            Some(serde_json::Value::String(s)) => s
+                .parse::<OrgId>()
+                .map(Some)
+                .map_err(|e| format!("token claim {} refused: {}", self.org_claim, Clip(&e.0))),
+            Some(_) => Err(format!("token claim {} is not a string", self.org_claim)),
         }
     }
 
@@ -110,9 +150,11 @@ impl JwtVerifier {
         let user = sub
             .parse::<UserId>()
             .map_err(|e| format!("token sub refused: {}", Clip(&e.0)))?;
+        let org = self.org_of(&data.claims.rest)?;
         Ok(VerifiedToken {
             user,
             expires_ms: (exp * 1000.0) as i64,
+            org,
         })
     }
 }

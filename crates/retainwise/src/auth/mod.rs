@@ -17,11 +17,11 @@ use std::time::Duration;
 
 pub use api_keys::{ApiKey, NewApiKey, API_KEY_PREFIX};
 pub use jwks::JwksCache;
-pub use jwt::{JwtVerifier, KeySource, VerifiedToken};
-pub use sessions::SESSION_PREFIX;
+pub use jwt::{JwtVerifier, KeySource, VerifiedToken, DEFAULT_ORG_CLAIM};
+pub use sessions::{SessionGrant, SESSION_PREFIX};
 
-use crate::db::Db;
-use crate::domain::UserId;
+use crate::db::{Db, OrgRefusal};
+use crate::domain::{OrgId, Role, UserId};
 
 /// Allowed clock skew for `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -50,6 +50,15 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<OrgRefusal> for AuthError {
+    fn from(e: OrgRefusal) -> Self {
+        match e {
+            OrgRefusal::Database(e) => Self::Database(e),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl Auth {
     /// Whether sign-in is enforced.
     pub fn is_required(&self) -> bool {
@@ -64,8 +73,9 @@ impl Auth {
         &self,
         db: &Db,
         authorization: Option<&str>,
-    ) -> Result<UserId, AuthError> {
-        Ok(self.credential(db, authorization).await?.user)
+    ) -> Result<Member, AuthError> {
+        let credential = self.credential(db, authorization).await?;
+        Member::of(db, &credential).await
     }
 
     /// [`Auth::authenticate`], also saying what the credential was and how long it holds: what
@@ -82,6 +92,7 @@ impl Auth {
                 return Ok(Credential {
                     user: UserId::local(),
                     kind: CredentialKind::LocalUser,
+                    org: Some(OrgId::local()),
                 })
             }
             Self::Required(verifier) => verifier,
@@ -97,9 +108,13 @@ impl Auth {
             .ok_or(AuthError::Missing)?;
         if token.starts_with(API_KEY_PREFIX) {
             return match api_keys::lookup(db, token).await? {
-                Some((user, id)) => Ok(Credential {
-                    user,
-                    kind: CredentialKind::ApiKey { id },
+                Some(grant) => Ok(Credential {
+                    user: grant.user,
+                    kind: CredentialKind::ApiKey {
+                        id: grant.id,
+                        role: grant.role,
+                    },
+                    org: Some(grant.org),
                 }),
                 None => Err(AuthError::Invalid("unknown or revoked api key".to_owned())),
             };
@@ -110,17 +125,85 @@ impl Auth {
             kind: CredentialKind::Jwt {
                 expires_ms: token.expires_ms,
             },
+            org: token.org,
         })
     }
 }
 
-/// An accepted credential: the user, and what was presented.
+/// Who is asking, in which organisation, with which role: what every request is scoped and
+/// checked by (`http::access` decides from the role what the request may do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The person (or the user an API key was made by).
+    pub user: UserId,
+    /// The organisation acted in: the scope of every query of the request.
+    pub org: OrgId,
+    /// The role there.
+    pub role: Role,
+}
+
+impl Member {
+    /// The organisation and role of an accepted credential, read from the database at every
+    /// request (so a changed role or a removed member takes effect at once):
+    ///
+    /// - no sign-in configured: the local user's organisation, as owner;
+    /// - an API key: its organisation and role (capped at its maker's current role);
+    /// - a JWT with the organisation claim: that team (see [`Db::claimed_org_role`]);
+    /// - a JWT without: the team the user joined last, else their personal organisation.
+    ///
+    /// Errors: [`AuthError::Invalid`] when the organisation cannot be the user's (a claim
+    /// naming someone's personal organisation); the database.
+    pub async fn of(db: &Db, credential: &Credential) -> Result<Self, AuthError> {
+        let user = credential.user.clone();
+        let (org, role) = match (&credential.kind, &credential.org) {
+            (CredentialKind::LocalUser, _) => (OrgId::local(), Role::Owner),
+            (CredentialKind::ApiKey { role, .. }, Some(org)) => (org.clone(), *role),
+            (_, Some(org)) => (org.clone(), db.claimed_org_role(org, &user).await?),
+            (_, None) => db.default_org(&user).await?,
+        };
+        Ok(Self { user, org, role })
+    }
+
+    /// The member behind a live web session: the organisation chosen at sign-in, with the
+    /// role of the key it was made with, or (a JWT's session) the user's current role there.
+    ///
+    /// Errors: [`AuthError::Invalid`] when the user is no longer a member; the database.
+    pub async fn of_session(db: &Db, grant: SessionGrant) -> Result<Self, AuthError> {
+        let current = db.member_role(&grant.org, &grant.user).await?;
+        let role = match &grant.api_key_id {
+            Some(key) => {
+                let key_role: Option<(String,)> =
+                    sqlx::query_as("SELECT role FROM api_keys WHERE id = $1")
+                        .bind(key)
+                        .fetch_optional(db.pool())
+                        .await?;
+                let key_role = key_role
+                    .and_then(|(r,)| r.parse::<Role>().ok())
+                    .ok_or_else(|| AuthError::Invalid("session's key is gone".to_owned()))?;
+                current.map_or(key_role, |c| c.min(key_role))
+            }
+            None => current.ok_or_else(|| {
+                AuthError::Invalid("the session's user is no longer a member".to_owned())
+            })?,
+        };
+        Ok(Self {
+            user: grant.user,
+            org: grant.org,
+            role,
+        })
+    }
+}
+
+/// An accepted credential: the user, what was presented, and the organisation it names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential {
     /// Whose it is.
     pub user: UserId,
     /// What it was.
     pub kind: CredentialKind,
+    /// The organisation it names: an API key's, a JWT's organisation claim; `None` for a JWT
+    /// without one (see [`Member::of`]).
+    pub org: Option<OrgId>,
 }
 
 /// The kinds of [`Credential`].
@@ -132,6 +215,8 @@ pub enum CredentialKind {
     ApiKey {
         /// The key's id.
         id: String,
+        /// Its role in its organisation (capped at its maker's).
+        role: Role,
     },
     /// A verified JWT, valid until `expires_ms` (epoch milliseconds, from its `exp`).
     Jwt {
@@ -199,10 +284,11 @@ impl std::fmt::Debug for AuthConfig {
 }
 
 impl Auth {
-    /// Builds the authenticator for `config`.
+    /// Builds the authenticator for `config`, reading a token's organisation from the claim
+    /// `org_claim` (see [`JwtVerifier::with_org_claim`]).
     ///
     /// Errors: an empty secret, or a JWKS client that cannot be built.
-    pub fn from_config(config: &AuthConfig) -> anyhow::Result<Self> {
+    pub fn from_config(config: &AuthConfig, org_claim: &str) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
         let verifier = match config {
             AuthConfig::None => return Ok(Self::LocalUser),
@@ -234,6 +320,6 @@ impl Auth {
                 )
             }
         };
-        Ok(Self::Required(Arc::new(verifier)))
+        Ok(Self::Required(Arc::new(verifier.with_org_claim(org_claim))))
     }
 }

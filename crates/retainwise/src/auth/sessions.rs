@@ -6,7 +6,7 @@
 use rand::RngCore;
 
 use crate::db::Db;
-use crate::domain::UserId;
+use crate::domain::{OrgId, UserId};
 use crate::time::now_ms;
 
 // Session ids are stored hashed exactly like API keys (one function, so a key's hash in
@@ -16,13 +16,26 @@ use super::api_keys::hash;
 /// Every session id starts with this (tells it apart from an API key or a JWT in a log).
 pub const SESSION_PREFIX: &str = "rws_";
 
+/// What a live session names: its user, the organisation it acts in, and the API key it was
+/// made with (`None`: a JWT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    /// The signed-in user.
+    pub user: UserId,
+    /// The organisation chosen at sign-in.
+    pub org: OrgId,
+    /// The key signed in with.
+    pub api_key_id: Option<String>,
+}
+
 impl Db {
-    /// A new session for `user`, signed in with the API key `api_key_id` (`None` for a JWT),
+    /// A new session for `user` acting in `org`, signed in with the API key `api_key_id` (`None` for a JWT),
     /// ending at `expires_at_ms` (epoch ms). Returns the id to give the browser. Expired
     /// sessions of everyone are deleted on the way.
     pub async fn create_session(
         &self,
         user: &UserId,
+        org: &OrgId,
         api_key_id: Option<&str>,
         expires_at_ms: i64,
     ) -> Result<String, sqlx::Error> {
@@ -38,10 +51,11 @@ impl Db {
             .execute(self.pool())
             .await?;
         sqlx::query(
-            "INSERT INTO web_sessions (id_hash, user_id, api_key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO web_sessions (id_hash, user_id, org_id, api_key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(hash(&id))
         .bind(user.as_str())
+        .bind(org.as_str())
         .bind(api_key_id)
         .bind(now)
         .bind(expires_at_ms)
@@ -50,13 +64,14 @@ impl Db {
         Ok(id)
     }
 
-    /// The user of a live session: not expired, and its API key (if any) not revoked.
-    pub async fn session_user(&self, id: &str) -> Result<Option<UserId>, sqlx::Error> {
+    /// The user of a live session (not expired, and its API key, if any, not revoked), the
+    /// organisation it acts in and the key it was made with.
+    pub async fn session_user(&self, id: &str) -> Result<Option<SessionGrant>, sqlx::Error> {
         if !id.starts_with(SESSION_PREFIX) {
             return Ok(None);
         }
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT s.user_id FROM web_sessions s WHERE s.id_hash = $1 AND s.expires_at > $2 \
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT s.user_id, s.org_id, s.api_key_id FROM web_sessions s WHERE s.id_hash = $1 AND s.expires_at > $2 \
              AND (s.api_key_id IS NULL OR EXISTS (SELECT 1 FROM api_keys k \
                   WHERE k.id = s.api_key_id AND k.revoked_at IS NULL))",
         )
@@ -64,7 +79,18 @@ impl Db {
         .bind(now_ms())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.and_then(|(user,)| user.parse().ok()))
+        Ok(row.and_then(|(user, org, api_key_id)| {
+            let user: UserId = user.parse().ok()?;
+            let org = match org {
+                Some(org) => org.parse().ok()?,
+                None => OrgId::personal(&user),
+            };
+            Some(SessionGrant {
+                user,
+                org,
+                api_key_id,
+            })
+        }))
     }
 
     /// Ends one session (sign-out, or the old id at a new sign-in); false when there was none.

@@ -12,7 +12,7 @@
 use sqlx::AnyConnection;
 
 use super::JobTable;
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use crate::time::now_ms;
 
 /// What a cap counts.
@@ -31,7 +31,7 @@ pub enum JobKind {
 /// `conn` must be inside a transaction (the lock is released at its end). Errors: the database.
 pub async fn admit(
     conn: &mut AnyConnection,
-    user: &UserId,
+    user: &OrgId,
     kind: JobKind,
     cap: u64,
 ) -> Result<Result<(), u64>, sqlx::Error> {

@@ -6,14 +6,14 @@
 use sqlx::FromRow;
 
 use super::{Db, PredictionRow, PredictionStatus};
-use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+use crate::domain::{ObjectKey, OrgId, PredictionId, UploadId};
 
 /// An upload of the original service, as `import-original` records it.
 pub struct ImportedUpload<'a> {
     /// Its retainwise id (derived from the original's integer id).
     pub id: UploadId,
     /// Owner.
-    pub user: &'a UserId,
+    pub user: &'a OrgId,
     /// The file name the client sent.
     pub filename: &'a str,
     /// Where its bytes are in retainwise's storage.
@@ -29,7 +29,7 @@ pub struct ImportedPrediction<'a> {
     /// The original's id (a UUID, kept).
     pub id: PredictionId,
     /// Owner.
-    pub user: &'a UserId,
+    pub user: &'a OrgId,
     /// Its upload's retainwise id.
     pub upload: UploadId,
     /// `Completed` or `Failed`.
@@ -72,7 +72,7 @@ impl Db {
     /// `user`'s newest `limit` uploads, newest first, each with its newest prediction's status.
     pub async fn uploads_with_status(
         &self,
-        user: &UserId,
+        user: &OrgId,
         limit: u32,
     ) -> Result<Vec<UploadListRow>, sqlx::Error> {
         sqlx::query_as::<_, UploadListRow>(
@@ -91,7 +91,7 @@ impl Db {
     /// with a stored result, or `None`.
     pub async fn latest_completed(
         &self,
-        user: &UserId,
+        user: &OrgId,
     ) -> Result<Option<PredictionRow>, sqlx::Error> {
         let id: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM predictions WHERE user_id = $1 AND status = 'COMPLETED' \

@@ -5,7 +5,7 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::Db;
-use crate::domain::{PredictionId, UploadId, UserId};
+use crate::domain::{OrgId, PredictionId, UploadId};
 use crate::time::now_ms;
 
 /// One direct upload as stored. Times are epoch milliseconds.
@@ -52,7 +52,7 @@ pub struct NewDirectUpload<'a> {
     /// New upload id.
     pub id: UploadId,
     /// Owner.
-    pub user: &'a UserId,
+    pub user: &'a OrgId,
     /// Sanitised file name.
     pub filename: &'a str,
     /// Declared size in bytes.
@@ -110,7 +110,7 @@ impl Db {
     /// One of `user`'s direct uploads, or `None` (also when it belongs to someone else).
     pub async fn direct_upload(
         &self,
-        user: &UserId,
+        user: &OrgId,
         id: UploadId,
     ) -> Result<Option<DirectUploadRow>, sqlx::Error> {
         sqlx::query_as::<_, DirectUploadRow>(&format!(
@@ -126,7 +126,7 @@ impl Db {
     /// does not match, a file that cannot be read); later completions answer the same.
     pub async fn fail_direct_upload(
         &self,
-        user: &UserId,
+        user: &OrgId,
         id: UploadId,
         why: &str,
     ) -> Result<(), sqlx::Error> {
@@ -178,7 +178,7 @@ impl Db {
 /// completion won, or it expired), and the caller must roll back.
 pub async fn claim_direct_upload(
     conn: &mut AnyConnection,
-    user: &UserId,
+    user: &OrgId,
     id: UploadId,
     prediction: PredictionId,
 ) -> Result<bool, sqlx::Error> {

@@ -25,7 +25,7 @@ use sqlx::any::AnyTypeInfo;
 use sqlx::{Any, AnyConnection, Executor};
 
 use super::JobTable;
-use crate::domain::{PredictionId, TrainingId, UserId};
+use crate::domain::{OrgId, PredictionId, TrainingId};
 use crate::time::now_ms;
 
 /// Where a job is in its life; stored as its upper-case name.
@@ -134,22 +134,22 @@ pub enum Cancelled {
 pub struct JobRow {
     table: JobTable,
     id: String,
-    user: UserId,
+    user: OrgId,
 }
 
 impl JobRow {
     /// A prediction's row.
-    pub fn prediction(id: PredictionId, user: &UserId) -> Self {
+    pub fn prediction(id: PredictionId, user: &OrgId) -> Self {
         Self::new(JobTable::Predictions, id.to_string(), user)
     }
 
     /// A training's row.
-    pub fn training(id: TrainingId, user: &UserId) -> Self {
+    pub fn training(id: TrainingId, user: &OrgId) -> Self {
         Self::new(JobTable::Trainings, id.to_string(), user)
     }
 
     /// A row of `table`, which must have the lifecycle columns listed in the module's doc.
-    pub fn new(table: JobTable, id: String, user: &UserId) -> Self {
+    pub fn new(table: JobTable, id: String, user: &OrgId) -> Self {
         Self {
             table,
             id,
@@ -163,7 +163,7 @@ impl JobRow {
     }
 
     /// Its owner.
-    pub fn user(&self) -> &UserId {
+    pub fn user(&self) -> &OrgId {
         &self.user
     }
 

@@ -2,7 +2,8 @@
 //! one set of queries serves SQLite (the embedded default) and Postgres. Migrations live in
 //! `crates/retainwise/migrations` and run at start-up; the queue runs its own beside them.
 //!
-//! Every query a user's request causes takes that user's [`UserId`](crate::domain::UserId).
+//! Every query a request causes takes the caller's organisation, an [`OrgId`](crate::domain::OrgId)
+//! (the scope; the owner columns hold it), and nothing else decides what a caller sees.
 //! Worker updates to a running prediction are fenced by its lease token (the queue receipt), so a
 //! worker that lost its lease can never complete or fail a job another worker now holds.
 
@@ -13,7 +14,9 @@ mod direct_uploads;
 mod explanation;
 mod lifecycle;
 mod models;
+mod orgs;
 mod predictions;
+pub mod usage;
 
 pub use admission::{admit, JobKind};
 pub use column_mapping::set_column_mapping;
@@ -23,6 +26,7 @@ pub use explanation::set_explanation;
 pub use lifecycle::{Cancelled, Holding, JobRow, JobStatus, UnknownStatus, Value};
 
 pub use models::{insert_training, ModelRow, NewTraining, TrainingRow, EVERYONE};
+pub use orgs::{MemberRow, MembershipError, OrgRefusal};
 pub use predictions::{insert_queued, NewPrediction, PredictionRow};
 
 /// A prediction's status: the one [`JobStatus`] of every job.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, FromRow};
 
 use super::Db;
-use crate::domain::{ModelId, ObjectKey, TrainingId, UploadId, UserId};
+use crate::domain::{ModelId, ObjectKey, OrgId, TrainingId, UploadId};
 use crate::time::now_ms;
 
 /// The `active_models` scope of the installation-wide default.
@@ -73,7 +73,7 @@ pub struct NewTraining<'a> {
     /// The upload's id.
     pub upload_id: UploadId,
     /// Owner.
-    pub user_id: &'a UserId,
+    pub user_id: &'a OrgId,
     /// The upload's file name.
     pub filename: &'a str,
     /// Where the upload's bytes are.
@@ -144,7 +144,7 @@ impl Db {
         &self,
         id: &ModelId,
         card_json: &str,
-        owner: Option<&UserId>,
+        owner: Option<&OrgId>,
         artifact: Option<&ObjectKey>,
     ) -> Result<bool, sqlx::Error> {
         let inserted = sqlx::query(
@@ -154,7 +154,7 @@ impl Db {
         .bind(id.as_str())
         .bind(card_json)
         .bind(now_ms())
-        .bind(owner.map(UserId::as_str))
+        .bind(owner.map(OrgId::as_str))
         .bind(artifact.map(ObjectKey::as_str))
         .execute(self.pool())
         .await?;
@@ -173,7 +173,7 @@ impl Db {
     }
 
     /// The models `user` may use (all models when `user` is `None`), oldest first.
-    pub async fn models(&self, user: Option<&UserId>) -> Result<Vec<ModelRow>, sqlx::Error> {
+    pub async fn models(&self, user: Option<&OrgId>) -> Result<Vec<ModelRow>, sqlx::Error> {
         match user {
             Some(user) => {
                 sqlx::query_as(&format!(
@@ -196,7 +196,7 @@ impl Db {
     /// One model `user` may use (any model when `user` is `None`), or `None`.
     pub async fn model(
         &self,
-        user: Option<&UserId>,
+        user: Option<&OrgId>,
         id: &ModelId,
     ) -> Result<Option<ModelRow>, sqlx::Error> {
         match user {
@@ -222,7 +222,7 @@ impl Db {
 
     /// The model activated for `user` (their own choice first, then the installation-wide
     /// one), or `None` when neither is set.
-    pub async fn active_model(&self, user: &UserId) -> Result<Option<String>, sqlx::Error> {
+    pub async fn active_model(&self, user: &OrgId) -> Result<Option<String>, sqlx::Error> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT model_id FROM active_models WHERE scope = $1 OR scope = $2 \
              ORDER BY CASE WHEN scope = $2 THEN 1 ELSE 0 END LIMIT 1",
@@ -262,7 +262,7 @@ impl Db {
     /// One of `user`'s trainings, or `None` (also when it belongs to someone else).
     pub async fn training(
         &self,
-        user: &UserId,
+        user: &OrgId,
         id: TrainingId,
     ) -> Result<Option<TrainingRow>, sqlx::Error> {
         sqlx::query_as(&format!(
@@ -277,7 +277,7 @@ impl Db {
     /// `user`'s latest `limit` trainings, newest first.
     pub async fn trainings(
         &self,
-        user: &UserId,
+        user: &OrgId,
         limit: u32,
     ) -> Result<Vec<TrainingRow>, sqlx::Error> {
         sqlx::query_as(&format!(
@@ -291,7 +291,7 @@ impl Db {
     }
 
     /// How many of `user`'s trainings are QUEUED or RUNNING.
-    pub async fn active_trainings(&self, user: &UserId) -> Result<u64, sqlx::Error> {
+    pub async fn active_trainings(&self, user: &OrgId) -> Result<u64, sqlx::Error> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM model_trainings WHERE user_id = $1 AND status IN ('QUEUED', 'RUNNING')",
         )

@@ -4,7 +4,7 @@
 use sqlx::{AnyConnection, FromRow};
 
 use super::{Db, JobStatus};
-use crate::domain::{ObjectKey, PredictionId, UploadId, UserId};
+use crate::domain::{ObjectKey, OrgId, PredictionId, UploadId};
 use crate::time::now_ms;
 
 /// One prediction with its upload's file name, as stored. Times are epoch milliseconds.
@@ -74,7 +74,7 @@ pub struct NewPrediction<'a> {
     /// New upload id.
     pub upload_id: UploadId,
     /// Owner.
-    pub user_id: &'a UserId,
+    pub user_id: &'a OrgId,
     /// The file name the client sent.
     pub filename: &'a str,
     /// Where the bytes were stored.
@@ -129,7 +129,7 @@ pub async fn insert_queued(
 pub(super) async fn insert_upload(
     conn: &mut AnyConnection,
     id: UploadId,
-    user: &UserId,
+    user: &OrgId,
     filename: &str,
     key: &ObjectKey,
     size_bytes: u64,
@@ -154,7 +154,7 @@ impl Db {
     /// One of `user`'s predictions, or `None` (also when it belongs to someone else).
     pub async fn prediction(
         &self,
-        user: &UserId,
+        user: &OrgId,
         id: PredictionId,
     ) -> Result<Option<PredictionRow>, sqlx::Error> {
         sqlx::query_as::<_, PredictionRow>(&format!("{SELECT} WHERE p.id = $1 AND p.user_id = $2"))
@@ -167,7 +167,7 @@ impl Db {
     /// A page of `user`'s predictions, newest first, and how many they have in all.
     pub async fn predictions(
         &self,
-        user: &UserId,
+        user: &OrgId,
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<PredictionRow>, u64), sqlx::Error> {
@@ -189,7 +189,7 @@ impl Db {
     }
 
     /// How many of `user`'s jobs are QUEUED or RUNNING.
-    pub async fn active_jobs(&self, user: &UserId) -> Result<u64, sqlx::Error> {
+    pub async fn active_jobs(&self, user: &OrgId) -> Result<u64, sqlx::Error> {
         let (n,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM predictions WHERE user_id = $1 AND status IN ('QUEUED', 'RUNNING')",
         )
@@ -205,7 +205,7 @@ impl Db {
     /// starts, a RUNNING one stops at its next batch and records nothing.
     pub async fn cancel_prediction(
         &self,
-        user: &UserId,
+        user: &OrgId,
         id: PredictionId,
     ) -> Result<super::Cancelled, sqlx::Error> {
         let mut conn = self.pool().acquire().await?;
@@ -221,7 +221,7 @@ impl Db {
 
     /// Who owns prediction `id`, for the operator's commands (not scoped: the operator acts on
     /// every user's jobs). `None` when there is no such prediction.
-    pub async fn prediction_owner(&self, id: PredictionId) -> Result<Option<UserId>, sqlx::Error> {
+    pub async fn prediction_owner(&self, id: PredictionId) -> Result<Option<OrgId>, sqlx::Error> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT user_id FROM predictions WHERE id = $1")
                 .bind(id.to_string())

@@ -110,12 +110,13 @@ impl fmt::Display for ModelId {
     }
 }
 
-/// The owner of uploads and predictions: the identity provider's subject as it is — Clerk's
+/// A signed-in person: the identity provider's subject as it is — Clerk's
 /// `user_2abc…`, Auth0's `auth0|64f…` or `google-oauth2|1043…`, an e-mail address — 1 to
 /// [`UserId::MAX_LEN`] bytes without control characters, and not `*` (the installation-wide
-/// scope of the active model, [`crate::db::EVERYONE`]). Every query a user's request causes is
-/// scoped by it (bound as a parameter, never spliced into SQL). Object keys use
-/// [`UserId::folder`], never the raw text, so no subject can leave its own folder.
+/// scope of the active model, [`crate::db::EVERYONE`]). Records belong to an organisation
+/// ([`super::OrgId`], whose text follows the same rules); a user's personal organisation has
+/// the user's id as its id, so the rows and object folders of a user from before organisations
+/// are their personal organisation's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserId(String);
 
@@ -140,14 +141,19 @@ impl UserId {
     /// text. The `.` cannot occur in a folder of the first kind, so the two kinds never meet, and
     /// neither contains `/` or is `.` or `..`.
     pub fn folder(&self) -> std::borrow::Cow<'_, str> {
-        if is_plain_folder(&self.0) {
-            std::borrow::Cow::Borrowed(&self.0)
-        } else {
-            use sha2::{Digest, Sha256};
-            let digest = Sha256::digest(self.0.as_bytes());
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            std::borrow::Cow::Owned(format!("h.{hex}"))
-        }
+        folder_of(&self.0)
+    }
+}
+
+/// [`UserId::folder`] of any owner id's text (an organisation's too: see `OrgId::folder`).
+pub(super) fn folder_of(id: &str) -> std::borrow::Cow<'_, str> {
+    if is_plain_folder(id) {
+        std::borrow::Cow::Borrowed(id)
+    } else {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(id.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        std::borrow::Cow::Owned(format!("h.{hex}"))
     }
 }
 
@@ -161,6 +167,13 @@ impl UserId {
         let digest = Sha256::digest(self.0.as_bytes());
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         format!("owner-{hex}")
+    }
+}
+
+impl UserId {
+    /// A user id of already-checked owner text (an [`super::OrgId`]'s), for the helpers both share.
+    pub(super) fn personal_text(s: &str) -> Self {
+        Self(s.to_owned())
     }
 }
 

@@ -4,9 +4,11 @@
 
 mod ids;
 mod object_key;
+mod org;
 
 pub use ids::{ModelId, PredictionId, TrainingId, UploadId, UserId};
 pub use object_key::ObjectKey;
+pub use org::{OrgId, Role};
 
 /// Why a value was refused by a domain constructor; the message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

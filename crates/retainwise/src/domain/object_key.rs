@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{DomainError, ModelId, PredictionId, UploadId, UserId};
+use super::{DomainError, ModelId, OrgId, PredictionId, UploadId};
 
 /// A key inside the configured object store, relative to its root, e.g.
 /// `uploads/user_1/3f2b….csv`. Only `A–Z a–z 0–9 . _ - /` are allowed, segments are non-empty
@@ -11,24 +11,24 @@ pub struct ObjectKey(String);
 
 impl ObjectKey {
     /// `uploads/{user}/{upload}.csv`: where an upload's bytes live (`{user}` is
-    /// [`UserId::folder`]).
-    pub fn upload(user: &UserId, upload: UploadId) -> Self {
+    /// [`OrgId::folder`]).
+    pub fn upload(user: &OrgId, upload: UploadId) -> Self {
         Self(format!("uploads/{}/{upload}.csv", user.folder()))
     }
 
     /// `results/{user}/{prediction}.csv`: the scored CSV.
-    pub fn result(user: &UserId, prediction: PredictionId) -> Self {
+    pub fn result(user: &OrgId, prediction: PredictionId) -> Self {
         Self(format!("results/{}/{prediction}.csv", user.folder()))
     }
 
     /// `downloads/{user}/{prediction}.csv`: the scored CSV made spreadsheet-safe, stored once
     /// on S3 so a presigned link serves the same escaped bytes as the API's download.
-    pub fn download(user: &UserId, prediction: PredictionId) -> Self {
+    pub fn download(user: &OrgId, prediction: PredictionId) -> Self {
         Self(format!("downloads/{}/{prediction}.csv", user.folder()))
     }
 
     /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
-    pub fn report(user: &UserId, prediction: PredictionId) -> Self {
+    pub fn report(user: &OrgId, prediction: PredictionId) -> Self {
         Self(format!("reports/{}/{prediction}.json", user.folder()))
     }
 
@@ -46,7 +46,7 @@ impl ObjectKey {
     /// Errors name the rule broken: a different root or bucket, `..` or `.` segments, doubled
     /// or leading slashes, characters outside the allowed set, a folder other than
     /// `uploads/{user}/`, or a name not ending in `.csv`.
-    pub fn parse_upload(raw: &str, root_url: &str, user: &UserId) -> Result<Self, DomainError> {
+    pub fn parse_upload(raw: &str, root_url: &str, user: &OrgId) -> Result<Self, DomainError> {
         let err = |why: &str| Err(DomainError(format!("object path {raw:?} rejected: {why}")));
         let key = if raw.contains("://") {
             let root = root_url.trim_end_matches('/');
@@ -131,7 +131,7 @@ mod tests {
 
     const ROOT: &str = "file:///srv/objects";
 
-    fn user() -> UserId {
+    fn user() -> OrgId {
         "user_1".parse().unwrap()
     }
 
@@ -156,7 +156,7 @@ mod tests {
             "a/../../b",
             "..",
         ] {
-            let odd: UserId = subject.parse().unwrap();
+            let odd: OrgId = subject.parse().unwrap();
             let key = ObjectKey::upload(&odd, UploadId::new());
             let folder = format!("uploads/{}/", odd.folder());
             assert!(key.as_str().starts_with(&folder), "{key}");

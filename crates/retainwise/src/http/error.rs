@@ -46,6 +46,15 @@ pub enum ApiError {
         /// What was too many, e.g. "requests from this address".
         what: &'static str,
     },
+    /// 429: an upload that would take the organisation past its monthly quota; the text names
+    /// the quota, the usage and the reset date, `Retry-After` the time until the reset.
+    #[error("{message}")]
+    OverQuota {
+        /// What was refused and why.
+        message: String,
+        /// Until the quota resets.
+        retry_after: std::time::Duration,
+    },
     /// 500: something failed on our side; the cause is logged, not shown. 507 when the cause
     /// is a full disk or quota on the server (see `storage::is_storage_full`).
     #[error("internal error")]
@@ -81,7 +90,9 @@ impl IntoResponse for ApiError {
             )
                 .into_response();
         }
-        if let Self::TooManyRequests { retry_after, .. } = &self {
+        if let Self::TooManyRequests { retry_after, .. } | Self::OverQuota { retry_after, .. } =
+            &self
+        {
             let secs = retry_after.as_secs().max(1).to_string();
             let body = json!({ "success": false, "detail": self.to_string() });
             return (
@@ -99,7 +110,7 @@ impl IntoResponse for ApiError {
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
             Self::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::StorageFull(m) => (StatusCode::INSUFFICIENT_STORAGE, m.clone()),
-            Self::Unauthorized | Self::TooManyRequests { .. } => {
+            Self::Unauthorized | Self::TooManyRequests { .. } | Self::OverQuota { .. } => {
                 (StatusCode::BAD_REQUEST, self.to_string())
             }
             // RFC 4918 §11.5: 507, the server cannot store what the request needs. The

@@ -5,6 +5,7 @@
 //! ([`ApiError`]: JSON for the API; the pages turn it into their HTML error page). `api/` and
 //! `web/` import from here, never from each other.
 
+pub mod access;
 pub mod attachment;
 mod error;
 pub mod host;
@@ -21,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use limits::Limits;
-pub use user::CurrentUser;
+pub use user::{Caller, CurrentUser};
 
 use crate::app::App;
 

@@ -10,8 +10,8 @@ use axum::http::{header, HeaderMap};
 use super::site::{request_site, Site};
 use super::ApiError;
 use crate::app::App;
+use crate::auth::SessionGrant;
 use crate::config::HttpConfig;
-use crate::domain::UserId;
 
 /// Name of the session cookie over plain HTTP (loopback); its value is a session id.
 pub const SESSION_COOKIE: &str = "retainwise_session";
@@ -29,7 +29,7 @@ pub const SECURE_SESSION_COOKIE: &str = "__Host-retainwise_session";
 /// and does not come from this site: [`ApiError::BadRequest`] saying so; a cookie that is no
 /// live session of this server (expired, signed out, its key revoked, planted):
 /// [`ApiError::Unauthorized`]; the database unreachable.
-pub async fn session_user(parts: &Parts, app: &App) -> Result<Option<UserId>, ApiError> {
+pub async fn session_user(parts: &Parts, app: &App) -> Result<Option<SessionGrant>, ApiError> {
     if parts.headers.contains_key(header::AUTHORIZATION) || !app.auth.is_required() {
         return Ok(None);
     }
@@ -46,7 +46,7 @@ pub async fn session_user(parts: &Parts, app: &App) -> Result<Option<UserId>, Ap
         ));
     }
     match app.db.session_user(&id).await? {
-        Some(user) => Ok(Some(user)),
+        Some(grant) => Ok(Some(grant)),
         None => Err(ApiError::Unauthorized),
     }
 }

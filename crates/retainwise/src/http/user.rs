@@ -1,6 +1,8 @@
-//! Who is asking: the one extractor every `/api/` handler that touches user data takes. It
-//! authenticates (see [`crate::auth`]) and applies the per-user rate limit, so a handler that
-//! has a [`CurrentUser`] has an authenticated, rate-checked caller to scope its queries by.
+//! Who is asking: the one extractor every `/api/` handler that touches an organisation's data
+//! takes. It authenticates (see [`crate::auth`]), resolves the caller's organisation and role
+//! ([`Member`]), checks the role against the route's rule ([`super::access`]) and applies the
+//! per-user rate limit, so a handler that has a [`CurrentUser`] has an authenticated, allowed,
+//! rate-checked caller and the organisation to scope its queries by.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -9,18 +11,49 @@ use tracing::warn;
 
 use super::ApiError;
 use crate::app::App;
-use crate::auth::AuthError;
-use crate::domain::UserId;
+use crate::auth::{AuthError, Member};
+use crate::domain::OrgId;
 use crate::log_safe::{client_warnings, Clip};
 
-/// The authenticated user of a request.
+/// The organisation of an authenticated, allowed request: the scope of every query it makes.
 #[derive(Debug, Clone)]
-pub struct CurrentUser(pub UserId);
+pub struct CurrentUser(pub OrgId);
 
 impl FromRequestParts<App> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Self(Caller::from_request_parts(parts, app).await?.0.org))
+    }
+}
+
+/// The whole caller of an authenticated, allowed request: user, organisation and role (what
+/// member management needs; other handlers take [`CurrentUser`]). Resolved once per request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Member);
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let member = authenticate(parts, app).await?;
+        let path = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned());
+        super::access::check(&member, &parts.method, path.as_deref())?;
+        let caller = Self(member);
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// Authentication and the per-user rate limit: the member behind a request's credential.
+async fn authenticate(parts: &mut Parts, app: &App) -> Result<Member, ApiError> {
+    {
         // Two Authorization headers (a proxy adding its own, say) are ambiguous: refuse them
         // rather than let the first one silently win.
         if parts.headers.get_all(AUTHORIZATION).iter().count() > 1 {
@@ -41,24 +74,24 @@ impl FromRequestParts<App> for CurrentUser {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let authenticated = match session {
-            Some(user) => Ok(user),
+            Some(grant) => Member::of_session(&app.db, grant).await,
             None => app.auth.authenticate(&app.db, header).await,
         };
-        let user = match authenticated {
-            Ok(user) => user,
+        let member = match authenticated {
+            Ok(member) => member,
             Err(AuthError::Database(e)) => return Err(e.into()),
             Err(e) => {
                 log_refusal(parts, app, &e.to_string());
                 return Err(ApiError::Unauthorized);
             }
         };
-        if let Err(wait) = app.limits.check_user(user.as_str()) {
+        if let Err(wait) = app.limits.check_user(member.user.as_str()) {
             return Err(ApiError::TooManyRequests {
                 retry_after: wait,
                 what: "requests for this user",
             });
         }
-        Ok(Self(user))
+        Ok(member)
     }
 }
 

@@ -19,7 +19,7 @@ use super::query::{page_number, WebQuery};
 use super::session::form_urlencode;
 use super::{WebState, WebUser};
 use crate::db::{PredictionRow, PredictionStatus};
-use crate::domain::{ObjectKey, UserId};
+use crate::domain::{ObjectKey, OrgId};
 
 /// Customers per page.
 pub const PER_PAGE: usize = 50;
@@ -83,7 +83,7 @@ impl TableQuery {
 }
 
 /// The results object of a completed prediction, or a page saying why there is none yet.
-pub(super) fn results_key(row: &PredictionRow, user: &UserId) -> Result<ObjectKey, WebError> {
+pub(super) fn results_key(row: &PredictionRow, user: &OrgId) -> Result<ObjectKey, WebError> {
     match row.status() {
         PredictionStatus::Completed => {
             let id = row

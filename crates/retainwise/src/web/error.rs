@@ -53,7 +53,9 @@ impl From<ApiError> for WebError {
             ApiError::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m),
             ApiError::StorageFull(m) => (StatusCode::INSUFFICIENT_STORAGE, m),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Please sign in.".to_owned()),
-            e @ ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            e @ (ApiError::TooManyRequests { .. } | ApiError::OverQuota { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, e.to_string())
+            }
             e @ ApiError::Internal(_) => {
                 // The API's conversion logs the cause with an incident id; show the id only.
                 let response = e.into_response();

@@ -48,7 +48,7 @@ pub struct ExportSlots {
 impl ExportSlots {
     /// A slot for one more of `user`'s exports, or `None` when they already have
     /// [`EXPORTS_PER_USER`] in preparation. The slot is given back when dropped.
-    pub fn take(self: &std::sync::Arc<Self>, user: &crate::domain::UserId) -> Option<ExportSlot> {
+    pub fn take(self: &std::sync::Arc<Self>, user: &crate::domain::OrgId) -> Option<ExportSlot> {
         let mut busy = self.busy.lock().expect("export slots lock");
         let n = busy.entry(user.as_str().to_owned()).or_insert(0);
         if *n >= EXPORTS_PER_USER {

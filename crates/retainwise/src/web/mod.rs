@@ -11,6 +11,7 @@
 //! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
 //! | `GET|POST /webhooks`, `POST /webhooks/{id}/remove` | signed webhook endpoints: list, add (secret shown once), remove |
 //! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
+//! | `GET|POST /members`, `POST /members/{user}/role`, `POST /members/{user}/remove` | an owner's members: add, change a role, remove |
 //! | `GET|POST /signin`, `POST /signout` | sign-in with an API key kept in an HttpOnly cookie (when sign-in is configured) |
 //!
 //! Every page takes a [`WebUser`], which is the API's [`CurrentUser`](crate::http::CurrentUser)
@@ -29,6 +30,7 @@ mod format;
 /// The customers index (it moved to the crate's root: the API's dashboard call reads it too).
 pub use crate::customer_index as index;
 mod layout;
+mod members;
 mod predictions;
 mod query;
 pub mod session;
@@ -86,6 +88,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
             "/webhooks/{id}/deliveries/{delivery}/redrive",
             post(webhooks::redrive),
         )
+        .route("/members", get(members::page).post(members::add))
+        .route("/members/{user}/role", post(members::set_role))
+        .route("/members/{user}/remove", post(members::remove))
         .route("/signin", get(session::page).post(session::sign_in))
         .route("/signout", post(session::sign_out))
         .route("/static/{file}", get(assets::serve))

@@ -15,7 +15,7 @@ use super::layout::{self, Nav};
 use super::query::{page_number, WebQuery};
 use super::{WebState, WebUser};
 use crate::db::{Cancelled, PredictionRow, PredictionStatus};
-use crate::domain::{PredictionId, UserId};
+use crate::domain::{OrgId, PredictionId};
 use crate::http::site::{request_site, Site};
 
 /// Jobs per page.
@@ -241,7 +241,7 @@ pub fn pager(base: &str, page: u64, pages: u64) -> Markup {
 }
 
 /// The user's prediction `id`, or a 404 page (also for another user's prediction).
-pub async fn find(state: &WebState, user: &UserId, id: &str) -> Result<PredictionRow, WebError> {
+pub async fn find(state: &WebState, user: &OrgId, id: &str) -> Result<PredictionRow, WebError> {
     let parsed: PredictionId = id.parse().map_err(|_| {
         WebError::not_found(format!("There is no prediction {id:?}: check the link."))
     })?;

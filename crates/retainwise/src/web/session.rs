@@ -29,7 +29,7 @@ use super::error::WebError;
 use super::layout::{self, Nav};
 use super::WebState;
 use crate::app::App;
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use crate::http::session::{cookie_name, is_secure, read_cookie};
 use crate::http::site::{request_site, Site};
 use crate::http::{ApiError, CurrentUser};
@@ -38,7 +38,7 @@ use crate::log_safe::{client_warnings, Clip};
 /// The signed-in user of a page. Like [`CurrentUser`], but a missing or refused credential
 /// redirects to the sign-in page (coming back here afterwards) instead of answering JSON 401.
 #[derive(Debug, Clone)]
-pub struct WebUser(pub UserId);
+pub struct WebUser(pub OrgId);
 
 impl FromRequestParts<WebState> for WebUser {
     type Rejection = Response;
@@ -111,8 +111,13 @@ pub async fn sign_in(
     let client =
         crate::http::limits::client_ip(peer.ip(), headers, &app.config.http.trusted_proxies);
     let bearer = format!("Bearer {key}");
-    let credential = match app.auth.credential(&app.db, Some(&bearer)).await {
-        Ok(credential) => credential,
+    let resolved = async {
+        let credential = app.auth.credential(&app.db, Some(&bearer)).await?;
+        let member = crate::auth::Member::of(&app.db, &credential).await?;
+        Ok::<_, crate::auth::AuthError>((credential, member))
+    };
+    let (credential, member) = match resolved.await {
+        Ok(resolved) => resolved,
         Err(crate::auth::AuthError::Database(e)) => {
             return WebError::from(ApiError::from(e)).into_response()
         }
@@ -130,7 +135,7 @@ pub async fn sign_in(
             );
         }
     };
-    match start_session(app, headers, &credential).await {
+    match start_session(app, headers, &credential, &member.org).await {
         Ok(cookie) => {
             tracing::info!(user = credential.user.as_str(), %client, "web_sign_in");
             let mut response = Redirect::to(safe_next(form.next.as_deref())).into_response();
@@ -150,6 +155,7 @@ async fn start_session(
     app: &App,
     headers: &HeaderMap,
     credential: &crate::auth::Credential,
+    org: &OrgId,
 ) -> Result<String, sqlx::Error> {
     use crate::auth::CredentialKind;
     let http = &app.config.http;
@@ -161,7 +167,7 @@ async fn start_session(
     let ttl_ms = i64::try_from(http.session_ttl.as_millis()).unwrap_or(i64::MAX);
     let mut expires = now.saturating_add(ttl_ms);
     let api_key_id = match &credential.kind {
-        CredentialKind::ApiKey { id } => Some(id.as_str()),
+        CredentialKind::ApiKey { id, .. } => Some(id.as_str()),
         CredentialKind::Jwt { expires_ms } => {
             expires = expires.min(*expires_ms);
             None
@@ -170,7 +176,7 @@ async fn start_session(
     };
     let id = app
         .db
-        .create_session(&credential.user, api_key_id, expires)
+        .create_session(&credential.user, org, api_key_id, expires)
         .await?;
     let max_age = (expires - now).max(0) / 1000;
     let secure = if is_secure(headers, http) {

@@ -24,7 +24,15 @@ use super::layout::{self, Nav};
 use super::{WebState, WebUser};
 
 /// `GET /`.
-pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Response {
+pub async fn page(State(state): State<WebState>, WebUser(org): WebUser) -> Response {
+    // This month's usage against the quota, when the organisation has one.
+    let usage = state
+        .app
+        .db
+        .usage(&org, state.app.config.default_quota_rows)
+        .await
+        .ok()
+        .filter(|u| u.quota.is_some());
     let limit = state.app.config.max_upload_bytes;
     let direct_max = state.app.config.max_direct_upload_bytes;
     // Files above this go part by part (resumable); smaller ones keep the one-request form.
@@ -32,6 +40,13 @@ pub async fn page(State(state): State<WebState>, WebUser(_user): WebUser) -> Res
     let body = html! {
         h1 { "Score a customer file" }
         p { "Upload a CSV with one row per customer. Each customer gets a churn probability, a risk level and the reasons behind it." }
+        @if let Some(u) = &usage {
+            p.hint #usage {
+                "This month (" (u.month) "): " (u.rows_scored) " rows scored"
+                @if u.rows_reserved > 0 { ", " (u.rows_reserved) " more in queued files" }
+                " of " (u.quota.unwrap_or_default()) "; resets on " (u.resets_on) "."
+            }
+        }
         form #upload-form.card method="post" action="/api/csv" enctype="multipart/form-data"
             data-max-bytes=(direct_max) data-max-text=(human_bytes(direct_max))
             data-direct-from=(direct_from)

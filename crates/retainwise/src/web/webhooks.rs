@@ -14,7 +14,7 @@ use super::error::WebError;
 use super::format;
 use super::layout::{self, Nav};
 use super::{WebState, WebUser};
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use crate::http::site::{request_site, Site};
 use crate::webhooks::endpoints::{self, DeliveryRow, Event};
 use crate::webhooks::{self, RegisterError, Registered};
@@ -186,7 +186,7 @@ fn same_site(state: &WebState, headers: &HeaderMap, refusal: &str) -> Result<(),
 /// reason an add was refused.
 async fn listing(
     state: &WebState,
-    user: &UserId,
+    user: &OrgId,
     made: Option<&Registered>,
     refused: Option<&str>,
 ) -> Result<Markup, WebError> {

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::endpoints;
 use crate::config::Settings;
-use crate::domain::UserId;
+use crate::domain::OrgId;
 
 /// The `webhook` subcommands.
 #[derive(Subcommand, Debug)]
@@ -49,7 +49,7 @@ pub async fn run(settings: &Settings, command: WebhookCommand) -> anyhow::Result
     let config = settings.resolve()?;
     crate::cli::require_existing_database(&config.database_url)?;
     let db = crate::db::Db::connect(&config.database_url).await?;
-    let parse_user = |u: &str| u.parse::<UserId>().map_err(|e| anyhow::anyhow!(e.0));
+    let parse_user = |u: &str| u.parse::<OrgId>().map_err(|e| anyhow::anyhow!(e.0));
     match command {
         WebhookCommand::Add { user, url, events } => {
             let user = parse_user(&user)?;

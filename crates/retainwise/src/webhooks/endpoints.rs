@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::{Any, Executor};
 
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use crate::time::now_ms;
 
 /// An event a webhook can be sent for; its name is the `type` of the delivery's body.
@@ -22,15 +22,20 @@ pub enum Event {
     /// `training.failed`: a training ended FAILED.
     #[serde(rename = "training.failed")]
     TrainingFailed,
+    /// `usage.threshold`: the organisation's rows scored this month reached 80 % or 100 % of
+    /// its quota (each once a month).
+    #[serde(rename = "usage.threshold")]
+    UsageThreshold,
 }
 
 impl Event {
     /// Every event, in the order the API lists them.
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 5] = [
         Event::PredictionCompleted,
         Event::PredictionFailed,
         Event::TrainingCompleted,
         Event::TrainingFailed,
+        Event::UsageThreshold,
     ];
 
     /// The event's name, e.g. `prediction.completed`.
@@ -40,6 +45,7 @@ impl Event {
             Self::PredictionFailed => "prediction.failed",
             Self::TrainingCompleted => "training.completed",
             Self::TrainingFailed => "training.failed",
+            Self::UsageThreshold => "usage.threshold",
         }
     }
 
@@ -88,7 +94,7 @@ pub struct Target {
 /// [`Event::parse`]), `secret` made by [`super::signing::new_secret`].
 pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     url: &str,
     events: &[Event],
     secret: &str,
@@ -113,7 +119,7 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
 /// `user`'s endpoints that are not removed, oldest first.
 pub async fn list<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
 ) -> Result<Vec<Endpoint>, sqlx::Error> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT id, url, events, created_at FROM webhook_endpoints \
@@ -137,7 +143,7 @@ pub async fn list<'c, E: Executor<'c, Database = Any>>(
 /// `user` has no such endpoint (also another user's).
 pub async fn remove<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     id: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
@@ -153,7 +159,7 @@ pub async fn remove<'c, E: Executor<'c, Database = Any>>(
 /// The ids of `user`'s endpoints that want `event`.
 pub async fn wanting<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     event: Event,
 ) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String, String)> = sqlx::query_as(
@@ -173,7 +179,7 @@ pub async fn wanting<'c, E: Executor<'c, Database = Any>>(
 /// Endpoint `id` of `user` with its secret, removed or not; `None` when absent.
 pub async fn target<'c, E: Executor<'c, Database = Any>>(
     db: E,
-    user: &UserId,
+    user: &OrgId,
     id: &str,
 ) -> Result<Option<Target>, sqlx::Error> {
     let row: Option<(String, String, i64)> = sqlx::query_as(
@@ -225,7 +231,7 @@ pub struct DeliveryRow {
 /// has no such endpoint, or removed it (its deliveries go with it, as far as its owner sees).
 pub async fn deliveries(
     db: &sqlx::AnyPool,
-    user: &UserId,
+    user: &OrgId,
     id: &str,
     limit: i64,
 ) -> Result<Option<Vec<DeliveryRow>>, sqlx::Error> {
@@ -289,7 +295,7 @@ pub async fn deliveries(
 /// redrive), else `Some(Some(message id))`.
 pub async fn dead_delivery_message(
     db: &sqlx::AnyPool,
-    user: &UserId,
+    user: &OrgId,
     endpoint: &str,
     delivery: &str,
 ) -> Result<Option<Option<String>>, sqlx::Error> {

@@ -7,7 +7,7 @@ pub mod destination;
 pub mod endpoints;
 pub mod signing;
 
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use endpoints::Event;
 
 /// An endpoint just registered: the only time its secret is shown.
@@ -45,7 +45,7 @@ pub enum RegisterError {
 pub async fn register(
     db: &sqlx::AnyPool,
     config: &crate::config::Config,
-    user: &UserId,
+    user: &OrgId,
     url: &str,
     events: &[String],
 ) -> Result<Registered, RegisterError> {

@@ -73,6 +73,34 @@ impl Job for PredictionJob {
         ]
     }
 
+    /// A completed prediction's scored rows are metered to its organisation's month in the
+    /// transaction that records it (once: `db::usage::meter_completed`), then the webhook
+    /// events as for every kind.
+    async fn followups(
+        app: &App,
+        record: &JobRow,
+        conn: &mut sqlx::AnyConnection,
+        status: crate::db::JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        if status == crate::db::JobStatus::Completed {
+            let metered =
+                crate::db::usage::meter_completed(conn, record.id(), app.config.default_quota_rows)
+                    .await?;
+            for threshold in &metered.crossed {
+                super::webhook::enqueue_usage_event(app, conn, record.user(), threshold).await?;
+            }
+        }
+        super::webhook::enqueue_event(
+            app,
+            conn,
+            Subject::Prediction,
+            record.id(),
+            record.user(),
+            status,
+        )
+        .await
+    }
+
     fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
         let JobError::Score(e) = error else {
             return Vec::new();

@@ -24,7 +24,7 @@ use super::kind::{Checks, Events, Job, JobContext, LogId};
 use super::{JobError, RetryPolicy};
 use crate::app::App;
 use crate::db::{JobRow, JobStatus, JobTable, Value as Column};
-use crate::domain::UserId;
+use crate::domain::OrgId;
 use crate::time::now_ms;
 use crate::webhooks::endpoints::{self, Event};
 use crate::webhooks::{destination, signing};
@@ -47,11 +47,11 @@ pub struct WebhookMessage {
 /// One delivery of one event to one endpoint, validated.
 pub struct WebhookDelivery {
     id: String,
-    user: UserId,
+    user: OrgId,
 }
 
 impl WebhookMessage {
-    fn owner(&self) -> Option<(String, UserId)> {
+    fn owner(&self) -> Option<(String, OrgId)> {
         let hex = self.delivery_id.strip_prefix("msg_")?;
         if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
@@ -202,7 +202,7 @@ pub async fn enqueue_event(
     conn: &mut AnyConnection,
     subject: Subject,
     id: &str,
-    user: &UserId,
+    user: &OrgId,
     status: JobStatus,
 ) -> Result<(), sqlx::Error> {
     let event = match (subject, status) {
@@ -252,12 +252,39 @@ pub async fn enqueue_event(
     Ok(())
 }
 
+/// Queues a `usage.threshold` event for each endpoint of `org` that wants it, on `conn` (the
+/// transaction that metered the rows): `data` is `{"percent", "month", "rows_scored", "quota",
+/// "resets_on"}`; its subject id is `usage:{month}:{percent}`.
+pub async fn enqueue_usage_event(
+    app: &App,
+    conn: &mut AnyConnection,
+    org: &OrgId,
+    threshold: &crate::db::usage::Threshold,
+) -> Result<(), sqlx::Error> {
+    let event = Event::UsageThreshold;
+    let targets = endpoints::wanting(&mut *conn, org, event).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": threshold,
+    })
+    .to_string();
+    let subject = format!("usage:{}:{}", threshold.month, threshold.percent);
+    for endpoint in targets {
+        enqueue_delivery(app, conn, org, &endpoint, event, &subject, &body).await?;
+    }
+    Ok(())
+}
+
 /// The `data` of a prediction's event, `None` when its row is absent.
 async fn prediction_data(
     app: &App,
     conn: &mut AnyConnection,
     id: &str,
-    user: &UserId,
+    user: &OrgId,
     status: JobStatus,
 ) -> Result<Option<Value>, sqlx::Error> {
     let row: Option<(Option<i64>, i64, i64, Option<String>)> = sqlx::query_as(
@@ -308,7 +335,7 @@ async fn prediction_data(
 async fn enqueue_delivery(
     app: &App,
     conn: &mut AnyConnection,
-    user: &UserId,
+    user: &OrgId,
     endpoint: &str,
     event: Event,
     subject: &str,

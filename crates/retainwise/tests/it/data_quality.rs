@@ -454,7 +454,7 @@ async fn stored_results_keep_raw_ids_and_downloads_escape_them() {
     assert!(table.contains(">=1+2<"), "search finds the raw id: {table}");
     // The stored object is raw.
     let key = retainwise::domain::ObjectKey::result(
-        &retainwise::domain::UserId::local(),
+        &retainwise::domain::OrgId::local(),
         id.parse().unwrap(),
     );
     let stored = t.app.storage.get_bytes(&key).await.unwrap();

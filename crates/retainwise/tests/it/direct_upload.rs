@@ -707,7 +707,7 @@ async fn browser_a_large_file_resumes_after_a_dropped_connection() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let user: retainwise::domain::UserId = "user_browser".parse().unwrap();
+    let user: retainwise::domain::OrgId = "user_browser".parse().unwrap();
     let prediction: retainwise::domain::PredictionId = id.parse().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let row = loop {
@@ -848,7 +848,7 @@ async fn browser_a_large_file_goes_straight_to_s3() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let user: retainwise::domain::UserId = "user_browser".parse().unwrap();
+    let user: retainwise::domain::OrgId = "user_browser".parse().unwrap();
     let prediction: retainwise::domain::PredictionId = id.parse().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let row = loop {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use retainwise::config::StorageLocation;
-use retainwise::domain::{ObjectKey, UserId};
+use retainwise::domain::{ObjectKey, OrgId};
 
 use crate::fleet::{events, Fleet, PrivatePostgres, BIN};
 use crate::helpers::*;
@@ -158,7 +158,7 @@ fn tail(text: &str, lines: usize) -> String {
 /// The stored result of prediction `id`, read straight from S3 (not through the proxy).
 async fn stored_result(t: &TestApp, id: &str) -> Vec<u8> {
     use futures::TryStreamExt;
-    let key = ObjectKey::result(&UserId::local(), id.parse().unwrap());
+    let key = ObjectKey::result(&OrgId::local(), id.parse().unwrap());
     let chunks: Vec<bytes::Bytes> = t
         .app
         .storage

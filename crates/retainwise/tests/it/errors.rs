@@ -3,7 +3,7 @@
 //! log), and an upload that meets a full disk is answered 507 naming the cause.
 
 use retainwise::config::StorageLocation;
-use retainwise::domain::{PredictionId, UserId};
+use retainwise::domain::{OrgId, PredictionId};
 use retainwise::worker::Outcome;
 
 use crate::helpers::*;
@@ -37,7 +37,7 @@ async fn a_storage_failure_is_shown_without_server_paths() {
     let row = t
         .app
         .db
-        .prediction(&UserId::local(), pid)
+        .prediction(&OrgId::local(), pid)
         .await
         .unwrap()
         .unwrap();

@@ -39,6 +39,8 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         },
         model: None,
         auth: retainwise::auth::AuthConfig::None,
+        jwt_org_claim: retainwise::auth::DEFAULT_ORG_CLAIM.to_owned(),
+        default_quota_rows: None,
         cors_origins: Vec::new(),
         high_priority_users: Vec::new(),
         rate_limit_per_minute: 10_000,
@@ -130,6 +132,11 @@ impl TestApp {
     /// The app on a fresh Postgres database and a fresh prefix of the S3 bucket that
     /// `scripts/test-services.sh` starts (SeaweedFS), or `None` with a loud note.
     pub async fn spawn_postgres_s3() -> Option<Self> {
+        Self::spawn_postgres_s3_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_postgres_s3`] with the configuration adjusted by `adjust` first.
+    pub async fn spawn_postgres_s3_with(adjust: impl FnOnce(&mut Config)) -> Option<Self> {
         let Some(bucket) = std::env::var("RETAINWISE_TEST_S3_BUCKET")
             .ok()
             .filter(|b| !b.is_empty())
@@ -142,6 +149,7 @@ impl TestApp {
         let url = pg.app.config.database_url.clone();
         Some(
             Self::spawn_with(move |c| {
+                adjust(c);
                 c.database_url = url;
                 c.storage = StorageLocation::S3 {
                     bucket,

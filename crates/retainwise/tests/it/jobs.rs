@@ -167,7 +167,7 @@ async fn a_panicking_run_is_an_attempt_retried_then_dead_lettered_with_its_messa
     let row = t
         .app
         .db
-        .prediction(&retainwise::domain::UserId::local(), id.parse().unwrap())
+        .prediction(&retainwise::domain::OrgId::local(), id.parse().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -178,7 +178,7 @@ async fn a_panicking_run_is_an_attempt_retried_then_dead_lettered_with_its_messa
     let row = t
         .app
         .db
-        .prediction(&retainwise::domain::UserId::local(), id.parse().unwrap())
+        .prediction(&retainwise::domain::OrgId::local(), id.parse().unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -306,7 +306,7 @@ async fn the_story_runs_on_postgres_and_s3() {
     assert_eq!(parse_csv(&text).1.len(), 300);
     // The result is an object in the bucket under the configured prefix.
     let key = retainwise::domain::ObjectKey::result(
-        &retainwise::domain::UserId::local(),
+        &retainwise::domain::OrgId::local(),
         id.parse().unwrap(),
     );
     assert!(t.app.storage.get_stream(&key).await.is_ok());

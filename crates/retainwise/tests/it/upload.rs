@@ -127,14 +127,14 @@ async fn high_priority_is_the_operators_decision_and_jumps_the_queue() {
     assert_eq!(
         t.app
             .db
-            .active_jobs(&retainwise::domain::UserId::local())
+            .active_jobs(&retainwise::domain::OrgId::local())
             .await
             .unwrap(),
         0
     );
 
     let t = TestApp::spawn_with(|c| {
-        c.high_priority_users = vec![retainwise::domain::UserId::local().to_string()]
+        c.high_priority_users = vec![retainwise::domain::OrgId::local().to_string()]
     })
     .await;
     let normal = t

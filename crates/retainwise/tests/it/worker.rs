@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use retainwise::domain::{PredictionId, UserId};
+use retainwise::domain::{OrgId, PredictionId};
 use retainwise::worker::Outcome;
 use retainwise_queue::{OutgoingMessage, QueueError};
 
 use crate::helpers::*;
 
-fn local() -> UserId {
-    UserId::local()
+fn local() -> OrgId {
+    OrgId::local()
 }
 
 fn row(id: PredictionId) -> retainwise::db::JobRow {
