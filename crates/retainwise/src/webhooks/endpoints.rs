@@ -22,15 +22,20 @@ pub enum Event {
     /// `training.failed`: a training ended FAILED.
     #[serde(rename = "training.failed")]
     TrainingFailed,
+    /// `customers.risk_increased`: a completed prediction has customers at a higher risk level
+    /// than in the owner's previous one (`crate::history`).
+    #[serde(rename = "customers.risk_increased")]
+    CustomersRiskIncreased,
 }
 
 impl Event {
     /// Every event, in the order the API lists them.
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 5] = [
         Event::PredictionCompleted,
         Event::PredictionFailed,
         Event::TrainingCompleted,
         Event::TrainingFailed,
+        Event::CustomersRiskIncreased,
     ];
 
     /// The event's name, e.g. `prediction.completed`.
@@ -40,6 +45,7 @@ impl Event {
             Self::PredictionFailed => "prediction.failed",
             Self::TrainingCompleted => "training.completed",
             Self::TrainingFailed => "training.failed",
+            Self::CustomersRiskIncreased => "customers.risk_increased",
         }
     }
 
