@@ -598,3 +598,194 @@ async fn a_retried_run_replaces_its_history_and_a_file_without_ids_is_not_rememb
     assert!(r.text().await.unwrap().contains("no customer-id column"));
     assert_eq!(t.get("/api/customers/1").await.status(), 404);
 }
+
+/// Three small Telco months for the pages (rows 0–299; 100–399 with every second of rows
+/// 200–299 on a month-to-month contract at one month's tenure; 200–499), scored for the holder
+/// of `key`. Returns the prediction ids and the results by customer id.
+async fn small_months(
+    t: &TestApp,
+    key: &str,
+) -> Option<(Vec<String>, Vec<BTreeMap<String, Scored>>)> {
+    let (header, rows) = telco()?;
+    let h: Vec<&str> = header.split(',').collect();
+    let at = |name: &str| h.iter().position(|c| *c == name).unwrap();
+    let (contract, tenure) = (at("Contract"), at("tenure"));
+    let files = [
+        month(&header, &rows, 0..300, |_, _| {}),
+        month(&header, &rows, 100..400, |i, c| {
+            if (200..300).contains(&i) && i % 2 == 0 {
+                c[contract] = "Month-to-month".to_owned();
+                c[tenure] = "1".to_owned();
+            }
+        }),
+        month(&header, &rows, 200..500, |_, _| {}),
+    ];
+    let mut ids = Vec::new();
+    let mut results = Vec::new();
+    for (i, bytes) in files.into_iter().enumerate() {
+        let id = score(t, key, &format!("month-{}.csv", i + 1), bytes).await;
+        let r = get_as(t, key, &format!("/api/predictions/{id}/results")).await;
+        results.push(scored(&r.text().await.unwrap()));
+        ids.push(id);
+    }
+    Some((ids, results))
+}
+
+/// The percentage a page shows for a probability in millionths (one decimal, rounded down).
+fn shown(ppm: i64) -> String {
+    format!("{:.1}%", (ppm / 1000) as f64 / 10.0)
+}
+
+#[tokio::test]
+async fn the_customer_page_and_the_dashboard_panel_over_http() {
+    let t = crate::web::signed_in_app().await;
+    let alice = key(&t, "user_alice").await;
+    let bob = key(&t, "user_bob").await;
+    let Some((ids, results)) = small_months(&t, &alice).await else {
+        return;
+    };
+    let cookie = crate::web::sign_in(&t, &alice).await;
+    // Row 350 is in the second and third months only.
+    let (header, rows) = telco().unwrap();
+    drop(header);
+    let who = &rows[350][0];
+    let r = crate::web::get_with(&t, &cookie, &format!("/customers/{who}")).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<polyline"), "a line for two runs");
+    assert_eq!(page.matches("<circle class=\"point\"").count(), 2, "{page}");
+    assert!(
+        page.contains(&shown(results[2][who].ppm)),
+        "the latest figure"
+    );
+    assert!(page.contains("month-2.csv") && page.contains("month-3.csv"));
+    assert!(!page.contains("month-1.csv"));
+    // Linked from the customers table of a prediction.
+    let table = crate::web::get_with(
+        &t,
+        &cookie,
+        &format!("/predictions/{}/customers?q={who}", ids[2]),
+    )
+    .await;
+    let table = table.text().await.unwrap();
+    assert!(
+        table.contains(&format!("href=\"/customers/{who}\"")),
+        "{table}"
+    );
+    // Another user sees no such customer.
+    let bob_cookie = crate::web::sign_in(&t, &bob).await;
+    let r = crate::web::get_with(&t, &bob_cookie, &format!("/customers/{who}")).await;
+    assert_eq!(r.status(), 404);
+
+    // The dashboard's panel: the counts the API gives, and none for the first prediction.
+    let api = json_ok(&t, &alice, &format!("/api/predictions/{}/changes", ids[1])).await;
+    let dash = crate::web::get_with(&t, &cookie, &format!("/predictions/{}", ids[1])).await;
+    let dash = dash.text().await.unwrap();
+    let figure = |id: &str| {
+        let start = dash
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("#{id} in {dash}"));
+        let rest = &dash[start..];
+        let open = rest.find('>').unwrap() + 1;
+        rest[open..open + rest[open..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(figure("moved-up"), api["counts"]["moved_up"].to_string());
+    assert_eq!(figure("new-customers"), "100");
+    assert_eq!(figure("disappeared"), "100");
+    assert!(api["counts"]["moved_up"].as_i64().unwrap() > 0, "{api}");
+    let first = crate::web::get_with(&t, &cookie, &format!("/predictions/{}", ids[0])).await;
+    assert!(first.text().await.unwrap().contains("id=\"changes-none\""));
+}
+
+#[tokio::test]
+async fn browser_customer_history_from_the_customers_table() {
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((c, _profile)) = crate::web::browser(downloads.path()).await else {
+        return;
+    };
+    let t = crate::web::signed_in_app().await;
+    let alice = key(&t, "user_alice").await;
+    let Some((ids, results)) = small_months(&t, &alice).await else {
+        return;
+    };
+    let (_, rows) = telco().unwrap();
+    // Row 250 is in all three months, on a month-to-month contract in the second.
+    let who = rows[250][0].clone();
+
+    // Sign in through the form on the way to the customers table.
+    c.goto(&format!(
+        "{}/predictions/{}/customers?q={who}",
+        t.base, ids[2]
+    ))
+    .await
+    .unwrap();
+    crate::web::wait_for(&c, "form[action='/signin'] #key")
+        .await
+        .send_keys(&alice)
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "form[action='/signin'] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "form.signout button").await;
+    let landed = c.current_url().await.unwrap();
+    assert_eq!(
+        landed.path(),
+        format!("/predictions/{}/customers", ids[2]),
+        "{landed}"
+    );
+    crate::web::wait_for(&c, "table.customers a.history")
+        .await
+        .click()
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "#runs").await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        format!("/customers/{who}")
+    );
+    let points = c
+        .find_all(fantoccini::Locator::Css("svg.chart circle.point"))
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 3);
+    let runs = c
+        .find_all(fantoccini::Locator::Css("#runs tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 3);
+    for (row, r) in runs.iter().zip(&results) {
+        let text = row.text().await.unwrap();
+        assert!(text.contains(&shown(r[&who].ppm)), "{text}");
+        assert!(text.contains("pts"), "each run's drivers: {text}");
+    }
+    assert_eq!(
+        crate::web::text_of(&c, "#latest-probability").await,
+        shown(results[2][&who].ppm)
+    );
+    crate::web::screenshots(&c, "7-customer-history").await;
+
+    // The second month's dashboard: the changes panel, and its customers link to their pages.
+    c.goto(&format!("{}/predictions/{}", t.base, ids[1]))
+        .await
+        .unwrap();
+    let moved = crate::web::text_of(&c, "#moved-up").await;
+    let api = json_ok(&t, &alice, &format!("/api/predictions/{}/changes", ids[1])).await;
+    assert_eq!(moved, api["counts"]["moved_up"].to_string());
+    crate::web::screenshots(&c, "8-dashboard-changes").await;
+    crate::web::wait_for(&c, "#largest-changes tbody th a")
+        .await
+        .click()
+        .await
+        .unwrap();
+    crate::web::wait_for(&c, "#runs").await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .starts_with("/customers/"));
+    c.close().await.unwrap();
+}
