@@ -29,3 +29,17 @@ CREATE TABLE IF NOT EXISTS customer_history (
 );
 CREATE INDEX IF NOT EXISTS customer_history_customer
     ON customer_history (owner_id, customer_id, scored_at);
+
+-- Comparisons already made (`GET /api/predictions/{id}/changes`, the dashboard's panel): both
+-- predictions are COMPLETED, so their rows never change and neither does the answer, which is
+-- kept as JSON per (prediction, since, list limit) and read back instead of made again.
+CREATE TABLE IF NOT EXISTS customer_changes (
+    prediction_id       TEXT NOT NULL,
+    since_prediction_id TEXT NOT NULL,
+    list_limit          BIGINT NOT NULL,
+    owner_id            TEXT NOT NULL,
+    body                TEXT NOT NULL,
+    created_at          BIGINT NOT NULL,
+    PRIMARY KEY (prediction_id, since_prediction_id, list_limit)
+);
+CREATE INDEX IF NOT EXISTS customer_changes_since ON customer_changes (since_prediction_id);

@@ -2,15 +2,22 @@
 //! up (or down) a risk level, who is new, who disappeared (left the file), and the largest
 //! probability changes, each with the driver whose effect changed most.
 //!
-//! Customers are matched by customer id. Counts are exact (one aggregate over the join);
-//! lists are the first `limit` in a stated order, so the answer is bounded whatever the files'
-//! sizes.
+//! Customers are matched by customer id in one pass: both predictions' rows are read in
+//! customer-id order (the primary key's index), so a customer's two rows arrive together, and
+//! every count is exact while each list keeps only its best `limit` so far (a bounded heap):
+//! memory is O(`limit`) and the database does one ordered read, whatever the files' sizes. The
+//! drivers are then read for the listed customers only. Ties are broken by customer id compared
+//! as bytes, the same on every database.
 
-use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
 use super::drivers::{most_changed, parse, DriverChange};
-use super::{level_rank, probability, Owner};
+use super::{probability, Owner};
 
 /// Which prediction to compare with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +44,7 @@ pub enum NoComparison {
 }
 
 /// A customer scored by both predictions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Moved {
     /// The customer id.
     pub customer_id: String,
@@ -57,7 +64,7 @@ pub struct Moved {
 }
 
 /// A customer scored by one of the two predictions only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Seen {
     /// The customer id.
     pub customer_id: String,
@@ -68,7 +75,7 @@ pub struct Seen {
 }
 
 /// Exact counts of a comparison.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
+#[derive(Debug, Clone, Copy, Serialize, Default, Deserialize)]
 pub struct Counts {
     /// Customers of this prediction.
     pub customers: i64,
@@ -87,7 +94,7 @@ pub struct Counts {
 }
 
 /// The comparison of prediction `prediction_id` with `since_prediction_id`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Changes {
     /// This prediction.
     pub prediction_id: String,
@@ -165,23 +172,245 @@ pub async fn previous_run(
     .await
 }
 
-/// The columns of a joined pair (`c` this prediction, `o` the earlier one).
-const PAIR: &str = "c.customer_id, o.probability_ppm, c.probability_ppm, o.risk_level, \
-     c.risk_level, o.drivers, c.drivers";
+/// The `limit` best items by `K` (smallest first), kept in a max-heap of at most `limit`.
+struct Best<K: Ord, T> {
+    heap: BinaryHeap<(K, Slot<T>)>,
+    limit: usize,
+}
 
-type PairRow = (String, i64, i64, String, String, String, String);
+/// An item that never takes part in the ordering (keys are unique: they end with the id).
+struct Slot<T>(T);
 
-fn moved(row: PairRow) -> Moved {
-    let (customer_id, old, new, old_level, new_level, old_drivers, new_drivers) = row;
-    Moved {
-        customer_id,
-        old_churn_probability: probability(old),
-        new_churn_probability: probability(new),
-        change: probability(new - old),
-        old_risk_level: old_level,
-        new_risk_level: new_level,
-        driver: most_changed(&parse(&old_drivers), &parse(&new_drivers)),
+impl<T> PartialEq for Slot<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
+}
+impl<T> Eq for Slot<T> {}
+impl<T> PartialOrd for Slot<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Slot<T> {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+impl<K: Ord, T> Best<K, T> {
+    fn new(limit: usize) -> Self {
+        Best {
+            heap: BinaryHeap::with_capacity(limit + 1),
+            limit,
+        }
+    }
+
+    /// Offers an item; `key` is only built when it may be kept.
+    fn offer(&mut self, key: K, item: impl FnOnce() -> T) {
+        if self.heap.len() == self.limit {
+            match self.heap.peek() {
+                Some((worst, _)) if key < *worst => {}
+                _ => return,
+            }
+        }
+        self.heap.push((key, Slot(item())));
+        if self.heap.len() > self.limit {
+            self.heap.pop();
+        }
+    }
+
+    fn sorted(self) -> Vec<T> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(_, s)| s.0)
+            .collect()
+    }
+}
+
+/// One customer's row: id, probability in millionths, level.
+#[derive(Clone)]
+struct Side {
+    id: String,
+    ppm: i64,
+    level: String,
+}
+
+/// A customer in both: the earlier row and this one.
+type Pair = (Side, Side);
+
+fn rank(level: &str) -> u8 {
+    match level {
+        "high" => 2,
+        "medium" => 1,
+        _ => 0,
+    }
+}
+
+/// What one pass over both predictions found.
+struct Pass {
+    counts: Counts,
+    moved_up: Vec<Pair>,
+    largest: Vec<Pair>,
+    new: Vec<Side>,
+    disappeared: Vec<Side>,
+}
+
+/// Reads the rows of `id` and `since_id` in customer-id order and compares them in one pass.
+async fn pass(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+    id: &str,
+    since_id: &str,
+    limit: usize,
+) -> Result<Pass, sqlx::Error> {
+    let mut counts = Counts::default();
+    let mut up: Best<(Reverse<i64>, String), Pair> = Best::new(limit);
+    let mut largest: Best<(Reverse<i64>, String), Pair> = Best::new(limit);
+    let mut new: Best<(Reverse<i64>, String), Side> = Best::new(limit);
+    let mut gone: Best<(Reverse<i64>, String), Side> = Best::new(limit);
+    let mut alone = |counts: &mut Counts, current: bool, side: Side| {
+        let key = (Reverse(side.ppm), side.id.clone());
+        if current {
+            counts.new += 1;
+            new.offer(key, || side);
+        } else {
+            counts.disappeared += 1;
+            gone.offer(key, || side);
+        }
+    };
+    {
+        let mut rows = sqlx::query_as::<_, (String, String, i64, String)>(
+            "SELECT prediction_id, customer_id, probability_ppm, risk_level FROM customer_history \
+             WHERE owner_id = $1 AND prediction_id IN ($2, $3) ORDER BY customer_id",
+        )
+        .bind(owner.as_str())
+        .bind(id)
+        .bind(since_id)
+        .fetch(&mut *conn);
+        // A row waiting for its customer's other row: (is it this prediction's, the row).
+        let mut pending: Option<(bool, Side)> = None;
+        while let Some((prediction, customer_id, ppm, level)) = rows.try_next().await? {
+            let current = prediction == id;
+            let side = Side {
+                id: customer_id,
+                ppm,
+                level,
+            };
+            match pending.take() {
+                Some((was_current, first)) if first.id == side.id && was_current != current => {
+                    let (old, now) = if current {
+                        (first, side)
+                    } else {
+                        (side, first)
+                    };
+                    counts.in_both += 1;
+                    let delta = now.ppm - old.ppm;
+                    match rank(&now.level).cmp(&rank(&old.level)) {
+                        std::cmp::Ordering::Greater => {
+                            counts.moved_up += 1;
+                            up.offer((Reverse(delta), now.id.clone()), || {
+                                (old.clone(), now.clone())
+                            });
+                        }
+                        std::cmp::Ordering::Less => counts.moved_down += 1,
+                        std::cmp::Ordering::Equal => {}
+                    }
+                    largest.offer((Reverse(delta.abs()), now.id.clone()), || (old, now));
+                }
+                Some((was_current, first)) => {
+                    alone(&mut counts, was_current, first);
+                    pending = Some((current, side));
+                }
+                None => pending = Some((current, side)),
+            }
+        }
+        if let Some((was_current, first)) = pending {
+            alone(&mut counts, was_current, first);
+        }
+    }
+    Ok(Pass {
+        counts,
+        moved_up: up.sorted(),
+        largest: largest.sorted(),
+        new: new.sorted(),
+        disappeared: gone.sorted(),
+    })
+}
+
+/// The stored drivers of `customers` in predictions `id` and `since_id`: (prediction,
+/// customer) → drivers JSON. Read in batches of 400 ids.
+async fn drivers_of(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+    id: &str,
+    since_id: &str,
+    customers: &[&str],
+) -> Result<HashMap<(bool, String), String>, sqlx::Error> {
+    let mut out = HashMap::new();
+    for chunk in customers.chunks(400) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "SELECT prediction_id, customer_id, drivers FROM customer_history \
+             WHERE owner_id = $1 AND prediction_id IN ($2, $3) AND customer_id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql)
+            .bind(owner.as_str())
+            .bind(id)
+            .bind(since_id);
+        for c in chunk {
+            query = query.bind(*c);
+        }
+        for (prediction, customer, drivers) in query.fetch_all(&mut *conn).await? {
+            out.insert((prediction == id, customer), drivers);
+        }
+    }
+    Ok(out)
+}
+
+/// Pairs made into [`Moved`], with the driver that changed most from the stored drivers.
+async fn moved(
+    conn: &mut AnyConnection,
+    owner: &Owner,
+    id: &str,
+    since_id: &str,
+    lists: [Vec<Pair>; 2],
+) -> Result<[Vec<Moved>; 2], sqlx::Error> {
+    let mut ids: Vec<&str> = lists.iter().flatten().map(|(_, n)| n.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let drivers = drivers_of(conn, owner, id, since_id, &ids).await?;
+    let read = |current: bool, customer: &str| {
+        drivers
+            .get(&(current, customer.to_owned()))
+            .map(|d| parse(d))
+            .unwrap_or_default()
+    };
+    Ok(lists.map(|list| {
+        list.into_iter()
+            .map(|(old, now)| Moved {
+                driver: most_changed(&read(false, &now.id), &read(true, &now.id)),
+                change: probability(now.ppm - old.ppm),
+                old_churn_probability: probability(old.ppm),
+                new_churn_probability: probability(now.ppm),
+                old_risk_level: old.level,
+                new_risk_level: now.level,
+                customer_id: now.id,
+            })
+            .collect()
+    }))
+}
+
+fn seen(list: Vec<Side>) -> Vec<Seen> {
+    list.into_iter()
+        .map(|s| Seen {
+            churn_probability: probability(s.ppm),
+            risk_level: s.level,
+            customer_id: s.id,
+        })
+        .collect()
 }
 
 /// Compares prediction `id` of `owner` with `since` (the previous one by default); lists hold
@@ -207,118 +436,78 @@ pub async fn changes(
         })?,
     };
     let (since_customers, _) = comparable(conn, owner, &since_id).await?;
-    let (in_both, moved_up, moved_down) = counts(conn, owner, id, &since_id).await?;
-    let up = ups(conn, owner, id, &since_id, limit).await?;
-    let largest: Vec<PairRow> = sqlx::query_as(&format!(
-        "SELECT {PAIR} {JOIN} \
-         ORDER BY ABS(c.probability_ppm - o.probability_ppm) DESC, c.customer_id LIMIT $4"
-    ))
-    .bind(id)
-    .bind(&since_id)
-    .bind(owner.as_str())
-    .bind(limit)
-    .fetch_all(&mut *conn)
+    if let Some(kept) = kept(conn, owner, id, &since_id, limit).await? {
+        return Ok(kept);
+    }
+    let p = pass(
+        conn,
+        owner,
+        id,
+        &since_id,
+        usize::try_from(limit).unwrap_or(0),
+    )
     .await?;
-    let new = only_in(conn, owner, id, &since_id, limit).await?;
-    let disappeared = only_in(conn, owner, &since_id, id, limit).await?;
-    Ok(Changes {
+    let [moved_up, largest_changes] =
+        moved(conn, owner, id, &since_id, [p.moved_up, p.largest]).await?;
+    let changes = Changes {
         prediction_id: id.to_owned(),
         since_prediction_id: since_id,
         counts: Counts {
             customers,
             since_customers,
-            in_both,
-            moved_up,
-            moved_down,
-            new: customers - in_both,
-            disappeared: since_customers - in_both,
+            ..p.counts
         },
         limit,
-        moved_up: up,
-        new,
-        disappeared,
-        largest_changes: largest.into_iter().map(moved).collect(),
-    })
+        moved_up,
+        new: seen(p.new),
+        disappeared: seen(p.disappeared),
+        largest_changes,
+    };
+    keep(conn, owner, &changes).await?;
+    Ok(changes)
 }
 
-/// The join of this prediction's rows (`c`, `$1`) with the earlier one's (`o`, `$2`) by
-/// customer id, for owner `$3`.
-/// Parameters appear in order (`$1` first), as SQLite numbers them.
-const JOIN: &str = "FROM customer_history c, customer_history o \
-     WHERE c.prediction_id = $1 AND o.prediction_id = $2 AND c.owner_id = $3 \
-     AND o.owner_id = $3 AND o.customer_id = c.customer_id";
-
-/// Customers in both, moved up, moved down.
-async fn counts(
-    conn: &mut AnyConnection,
-    owner: &Owner,
-    id: &str,
-    since_id: &str,
-) -> Result<(i64, i64, i64), sqlx::Error> {
-    let (rc, ro) = (level_rank("c.risk_level"), level_rank("o.risk_level"));
-    sqlx::query_as(&format!(
-        "SELECT COUNT(*), \
-         CAST(COALESCE(SUM(CASE WHEN {rc} > {ro} THEN 1 ELSE 0 END), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(CASE WHEN {rc} < {ro} THEN 1 ELSE 0 END), 0) AS BIGINT) {JOIN}"
-    ))
-    .bind(id)
-    .bind(since_id)
-    .bind(owner.as_str())
-    .fetch_one(&mut *conn)
-    .await
-}
-
-/// The first `limit` customers that moved up a level, largest increase first.
-async fn ups(
+/// A comparison made before (`customer_changes`): both predictions are COMPLETED, so it still
+/// holds. `None` when there is none, or it no longer reads (it is then made again).
+async fn kept(
     conn: &mut AnyConnection,
     owner: &Owner,
     id: &str,
     since_id: &str,
     limit: i64,
-) -> Result<Vec<Moved>, sqlx::Error> {
-    let (rc, ro) = (level_rank("c.risk_level"), level_rank("o.risk_level"));
-    let rows: Vec<PairRow> = sqlx::query_as(&format!(
-        "SELECT {PAIR} {JOIN} AND {rc} > {ro} \
-         ORDER BY c.probability_ppm - o.probability_ppm DESC, c.customer_id LIMIT $4"
-    ))
-    .bind(id)
-    .bind(since_id)
-    .bind(owner.as_str())
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().map(moved).collect())
-}
-
-/// Customers of `a` not in `b`, highest probability first, at most `limit`.
-async fn only_in(
-    conn: &mut AnyConnection,
-    owner: &Owner,
-    a: &str,
-    b: &str,
-    limit: i64,
-) -> Result<Vec<Seen>, sqlx::Error> {
-    let rows: Vec<(String, i64, String)> = sqlx::query_as(
-        "SELECT c.customer_id, c.probability_ppm, c.risk_level FROM customer_history c \
-         WHERE c.prediction_id = $1 AND c.owner_id = $2 AND NOT EXISTS (\
-         SELECT 1 FROM customer_history o WHERE o.prediction_id = $3 AND o.owner_id = $2 \
-         AND o.customer_id = c.customer_id) \
-         ORDER BY c.probability_ppm DESC, c.customer_id LIMIT $4",
+) -> Result<Option<Changes>, sqlx::Error> {
+    let body: Option<String> = sqlx::query_scalar(
+        "SELECT body FROM customer_changes WHERE prediction_id = $1 \
+         AND since_prediction_id = $2 AND list_limit = $3 AND owner_id = $4",
     )
-    .bind(a)
-    .bind(owner.as_str())
-    .bind(b)
+    .bind(id)
+    .bind(since_id)
     .bind(limit)
-    .fetch_all(&mut *conn)
+    .bind(owner.as_str())
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(customer_id, ppm, risk_level)| Seen {
-            customer_id,
-            churn_probability: probability(ppm),
-            risk_level,
-        })
-        .collect())
+    Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+}
+
+/// Keeps a comparison for the next request (a concurrent one may have kept it first).
+async fn keep(conn: &mut AnyConnection, owner: &Owner, c: &Changes) -> Result<(), sqlx::Error> {
+    let Ok(body) = serde_json::to_string(c) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO customer_changes (prediction_id, since_prediction_id, list_limit, owner_id, \
+         body, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (prediction_id, since_prediction_id, list_limit) DO NOTHING",
+    )
+    .bind(&c.prediction_id)
+    .bind(&c.since_prediction_id)
+    .bind(c.limit)
+    .bind(owner.as_str())
+    .bind(body)
+    .bind(crate::time::now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The customers of prediction `id` that moved up a risk level since the owner's previous
@@ -352,11 +541,19 @@ pub async fn risk_increases(
     let Some(since_id) = previous_run(conn, owner, id, at).await? else {
         return Ok(None);
     };
-    let (_, count, _) = counts(conn, owner, id, &since_id).await?;
+    let p = pass(
+        conn,
+        owner,
+        id,
+        &since_id,
+        usize::try_from(limit).unwrap_or(0),
+    )
+    .await?;
+    let count = p.counts.moved_up;
     if count == 0 {
         return Ok(None);
     }
-    let customers = ups(conn, owner, id, &since_id, limit).await?;
+    let [customers, _] = moved(conn, owner, id, &since_id, [p.moved_up, Vec::new()]).await?;
     Ok(Some(RiskIncrease {
         prediction_id: id.to_owned(),
         since_prediction_id: since_id,

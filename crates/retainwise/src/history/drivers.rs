@@ -58,7 +58,7 @@ pub(super) fn parse(stored: &str) -> Vec<Driver> {
 }
 
 /// How one driver's effect changed between two runs of a customer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriverChange {
     /// The column.
     pub feature: String,

@@ -48,12 +48,6 @@ impl Owner {
     }
 }
 
-/// The risk levels' order, low to high, as SQL (`CASE` over a `risk_level` column) for the
-/// comparisons of [`changes`]. `column` is one of this module's own column references.
-fn level_rank(column: &str) -> String {
-    format!("(CASE {column} WHEN 'high' THEN 2 WHEN 'medium' THEN 1 ELSE 0 END)")
-}
-
 /// A probability stored in millionths, back to 0–1.
 fn probability(ppm: i64) -> f64 {
     ppm as f64 / 1e6

@@ -468,6 +468,11 @@ async fn three_months(t: &TestApp, header: &str, rows: &[Vec<String>]) {
     let c32 = json_ok(t, &alice, &format!("/api/predictions/{p3}/changes")).await;
     assert_eq!(c32["since_prediction_id"], p2.as_str());
     check_changes(&c32, &s2, &s3, 50);
+    // Asked again, the comparison kept from the first answer is the same.
+    assert_eq!(
+        json_ok(t, &alice, &format!("/api/predictions/{p3}/changes")).await,
+        c32
+    );
     let c21 = json_ok(
         t,
         &alice,
