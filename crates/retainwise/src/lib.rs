@@ -17,6 +17,7 @@ pub mod db;
 pub mod domain;
 pub mod download_link;
 pub mod error_chain;
+pub mod history;
 pub mod http;
 pub mod import_original;
 pub mod log_safe;

@@ -6,7 +6,7 @@
 //! | `retainwise_jobs_received_total` | counter | |
 //! | `retainwise_jobs_completed_total`, `_failed_total`, `_retried_total`, `_dead_lettered_total`, `_skipped_total` | counter | |
 //! | `retainwise_job_duration_seconds` | histogram | |
-//! | `retainwise_job_stage_seconds` | histogram | `stage` = download, score, upload |
+//! | `retainwise_job_stage_seconds` | histogram | `stage` = download, score, upload, history |
 //! | `retainwise_rows_scored_total`, `retainwise_rows_rejected_total` | counter | |
 //! | `retainwise_queue_depth`, `_in_flight`, `_dead`, `_oldest_message_age_seconds` | gauge | read from the queue at each scrape |
 //! | `retainwise_drift_psi` | gauge | `model`, `feature`: the PSI of the model's last scored file against its training profile ([`record_drift`]) |

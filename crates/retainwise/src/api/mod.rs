@@ -10,6 +10,7 @@ mod csv_tools;
 mod csv_upload;
 pub mod direct_upload;
 pub(crate) mod health;
+mod history;
 mod models;
 pub(crate) mod orgs;
 mod predictions;
@@ -75,6 +76,7 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         );
     api.merge(compat::routes(indexes))
         .merge(direct_upload::routes())
+        .merge(history::routes())
         .merge(
             Router::new()
                 .route("/health", get(health::health))

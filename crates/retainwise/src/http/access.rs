@@ -69,6 +69,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/predictions/{id}/status", AtLeast(Viewer)),
     ("GET", "/predictions/{id}/customers", AtLeast(Viewer)),
     ("GET", "/predictions/{id}/customers/{row}", AtLeast(Viewer)),
+    ("GET", "/api/customers/{customer_id}", AtLeast(Viewer)),
+    ("GET", "/api/predictions/{id}/changes", AtLeast(Viewer)),
+    ("GET", "/customers/{customer_id}", AtLeast(Viewer)),
     // Uploading, scoring, exporting customer rows.
     ("POST", "/api/csv", AtLeast(Analyst)),
     ("POST", "/api/csv/preview-mapping", AtLeast(Analyst)),

@@ -181,6 +181,84 @@ pub fn histogram(id: &str, bins: &[u64], medium: f64, high: f64) -> Markup {
     }
 }
 
+/// One point of [`line`]: its label under the axis (a date), its churn probability 0–1 and
+/// risk level, and the text of its tooltip.
+pub struct Point<'a> {
+    /// Label under the axis, e.g. `"2026-12-07"`.
+    pub label: &'a str,
+    /// Churn probability 0–1.
+    pub p: f64,
+    /// The point's risk level (its colour).
+    pub level: retainwise_model::RiskLevel,
+    /// Tooltip text.
+    pub text: String,
+}
+
+/// A customer's churn probability over runs as a line: one point per run, equally spaced in
+/// run order (runs are not evenly spread in time; the labels say when), 0–100% on the y axis
+/// with dashed lines at the risk thresholds (`medium`, `high`, 0–1), each point coloured by
+/// its level and titled with its figure.
+pub fn line(id: &str, description: &str, points: &[Point<'_>], medium: f64, high: f64) -> Markup {
+    let (width, height) = (420.0, 270.0);
+    let (left, right, top, bottom) = (48.0, 22.0, 22.0, 54.0);
+    let plot_w = width - left - right;
+    let plot_h = height - top - bottom;
+    let n = points.len();
+    let x = |i: usize| {
+        if n <= 1 {
+            left + plot_w / 2.0
+        } else {
+            left + 8.0 + (plot_w - 16.0) * i as f64 / (n - 1) as f64
+        }
+    };
+    let y = |p: f64| top + plot_h - p.clamp(0.0, 1.0) * plot_h;
+    let path: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, pt)| format!("{},{}", fmt(x(i)), fmt(y(pt.p))))
+        .collect();
+    // At most about six labels under the axis, evenly spaced back from the latest run, so
+    // they never overlap on a phone.
+    let every = n.div_ceil(6).max(1);
+    let colour = |l: retainwise_model::RiskLevel| match l {
+        retainwise_model::RiskLevel::High => HIGH,
+        retainwise_model::RiskLevel::Medium => MEDIUM,
+        retainwise_model::RiskLevel::Low => LOW,
+    };
+    let (title_id, desc_id) = (format!("{id}-title"), format!("{id}-desc"));
+    html! {
+        svg.chart xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {width} {height}"))
+            role="img" aria-labelledby=(format!("{title_id} {desc_id}")) {
+            title #(title_id) { "Churn probability over time" }
+            desc #(desc_id) { (description) }
+            @for i in 0..=5 {
+                @let p = i as f64 / 5.0;
+                line x1=(left) x2=(width - right) y1=(fmt(y(p))) y2=(fmt(y(p))) stroke=(GRID) stroke-width="1" {}
+                text x=(left - 6.0) y=(fmt(y(p) + 4.0)) text-anchor="end" fill=(INK) font-size="13" { (i * 20) "%" }
+            }
+            @for (p, label) in [(medium, retainwise_model::RiskLevel::Medium.as_str()), (high, retainwise_model::RiskLevel::High.as_str())] {
+                line x1=(left) x2=(width - right) y1=(fmt(y(p))) y2=(fmt(y(p))) stroke=(INK) stroke-width="1" stroke-dasharray="5 4" {}
+                text x=(width - right) y=(fmt(y(p) - 4.0)) text-anchor="end" fill=(INK) font-size="12" { (label) " ≥" (format!("{:.0}%", p * 100.0)) }
+            }
+            line x1=(left) x2=(width - right) y1=(top + plot_h) y2=(top + plot_h) stroke=(INK) stroke-width="1" {}
+            @if n > 1 {
+                polyline points=(path.join(" ")) fill="none" stroke=(BLUE) stroke-width="2.5" {}
+            }
+            @for (i, pt) in points.iter().enumerate() {
+                circle.point cx=(fmt(x(i))) cy=(fmt(y(pt.p))) r="5" fill=(colour(pt.level)) stroke="#ffffff" stroke-width="1.5" {
+                    title { (pt.text) }
+                }
+                @if (n - 1 - i).is_multiple_of(every) {
+                    // The outermost labels end at their point, so none runs off the chart.
+                    @let anchor = if n > 1 && i == 0 { "start" } else if n > 1 && i + 1 == n { "end" } else { "middle" };
+                    text x=(fmt(x(i))) y=(top + plot_h + 18.0) text-anchor=(anchor) fill=(INK) font-size="12" { (truncate(pt.label, 10)) }
+                }
+            }
+            text x=(left + plot_w / 2.0) y=(height - 8.0) text-anchor="middle" fill=(INK) font-size="14" { "Run (date scored)" }
+        }
+    }
+}
+
 /// A tick step of 1, 2 or 5 × 10ⁿ giving about four ticks up to `max`, and the axis top.
 fn nice_axis(max: u64) -> (u64, f64) {
     if max == 0 {

@@ -214,6 +214,7 @@ pub async fn table(
                             th scope="col" { "Top risk driver" }
                             th scope="col" .wide { "Summary" }
                             th scope="col" { "Data quality" }
+                            th scope="col" { "History" }
                         }
                     }
                     tbody {
@@ -225,6 +226,7 @@ pub async fn table(
                                 td data-label="Top risk driver" { @if let Some(f) = c.risk_factors.first() { (f.feature) @if let Some(w) = &f.with { " (with " (w) ")" } " = " (value_text(&f.value)) (quality_mark(f)) " " span.muted { (format!("{:+.1}", f.impact)) " pts" } } @else { span.muted { "—" } } }
                                 td.wide data-label="Summary" { (c.summary) }
                                 td data-label="Data quality" { @if c.data_quality.is_empty() { span.muted { "—" } } @else { span.quality { (c.data_quality) } } }
+                                td data-label="History" { a.history href=(super::history::customer_href(&c.customer_id)) { "Across runs" } }
                             }
                         }
                     }
@@ -291,6 +293,7 @@ pub async fn detail(
         p.crumbs { a href="/predictions" { "Predictions" } " / " a href=(format!("/predictions/{}", row.id)) { (row.filename) } " / " a href=(table) { "Customers" } }
         h1 { "Customer " (c.customer_id) }
         (explanation(&c))
+        p { a.history href=(super::history::customer_href(&c.customer_id)) { "This customer across runs" } }
         p { a href=(table) { "← Back to the customers" } }
     };
     Ok(layout::page(&title, Nav::Predictions, state.app.auth.is_required(), body).into_response())
@@ -381,14 +384,14 @@ fn quality_mark(f: &Factor) -> Markup {
     }
 }
 
-fn value_text(v: &serde_json::Value) -> String {
+pub(super) fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
 
-fn level_badge(level: Level) -> Markup {
+pub(super) fn level_badge(level: Level) -> Markup {
     html! { span class=(format!("badge risk-{}", level.as_str())) { (capitalise(level.as_str())) } }
 }
 

@@ -31,12 +31,19 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let row = find(&state, &user, &id).await?;
     let title = row.filename.clone();
+    let changes = match row.status() {
+        PredictionStatus::Completed => {
+            Some(super::history::changes_panel(&state, &user, &row).await)
+        }
+        _ => None,
+    };
     let body = html! {
         p.crumbs { a href="/predictions" { "Predictions" } " / " (row.filename) }
         h1 { (row.filename) }
         (facts(&row))
         @if row.status() == PredictionStatus::Completed {
             (dashboard(&state, &row))
+            @if let Some(changes) = changes { (changes) }
         } @else {
             (status_box(&row))
         }

@@ -8,6 +8,7 @@
 //! | `GET /predictions/{id}` | a job's dashboard (counts, revenue at risk, SVG charts, top drivers), or its live status |
 //! | `GET /predictions/{id}/customers?level=&q=&sort=&page=` | the customers table, filtered and paginated on the server |
 //! | `GET /predictions/{id}/customers/{row}` | one customer's explanation |
+//! | `GET /customers/{customer_id}` | one customer across predictions: risk over time (SVG line), each run's drivers |
 //! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
 //! | `GET|POST /webhooks`, `POST /webhooks/{id}/remove` | signed webhook endpoints: list, add (secret shown once), remove |
 //! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
@@ -27,6 +28,7 @@ mod dashboard;
 mod error;
 mod export;
 mod format;
+mod history;
 /// The customers index (it moved to the crate's root: the API's dashboard call reads it too).
 pub use crate::customer_index as index;
 mod layout;
@@ -81,6 +83,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
         .route("/predictions/{id}/customers", get(customers::table))
         .route("/predictions/{id}/customers/{row}", get(customers::detail))
         .route("/predictions/{id}/export.xlsx", get(export::xlsx))
+        .route("/customers/{customer_id}", get(history::page))
         .route("/webhooks", get(webhooks::page).post(webhooks::add))
         .route("/webhooks/{id}", get(webhooks::deliveries))
         .route("/webhooks/{id}/remove", post(webhooks::remove))

@@ -22,7 +22,7 @@ pub enum WebhookCommand {
         #[arg(long)]
         url: String,
         /// Events, comma-separated: prediction.completed, prediction.failed,
-        /// training.completed, training.failed.
+        /// training.completed, training.failed, customers.risk_increased.
         #[arg(long, value_delimiter = ',', required = true)]
         events: Vec<String>,
     },

@@ -26,16 +26,21 @@ pub enum Event {
     /// its quota (each once a month).
     #[serde(rename = "usage.threshold")]
     UsageThreshold,
+    /// `customers.risk_increased`: a completed prediction has customers at a higher risk level
+    /// than in the owner's previous one (`crate::history`).
+    #[serde(rename = "customers.risk_increased")]
+    CustomersRiskIncreased,
 }
 
 impl Event {
     /// Every event, in the order the API lists them.
-    pub const ALL: [Event; 5] = [
+    pub const ALL: [Event; 6] = [
         Event::PredictionCompleted,
         Event::PredictionFailed,
         Event::TrainingCompleted,
         Event::TrainingFailed,
         Event::UsageThreshold,
+        Event::CustomersRiskIncreased,
     ];
 
     /// The event's name, e.g. `prediction.completed`.
@@ -46,6 +51,7 @@ impl Event {
             Self::TrainingCompleted => "training.completed",
             Self::TrainingFailed => "training.failed",
             Self::UsageThreshold => "usage.threshold",
+            Self::CustomersRiskIncreased => "customers.risk_increased",
         }
     }
 

@@ -55,7 +55,16 @@ impl Job for PredictionJob {
 
     async fn run(&self, ctx: &JobContext) -> Result<Scored, JobError> {
         let recorded = recorded(&ctx.app, self).await?;
-        score(&ctx.app, self, recorded, ctx.progress(), ctx.stop_flag()).await
+        let lease = ctx.lease.as_str();
+        score(
+            &ctx.app,
+            self,
+            recorded,
+            lease,
+            ctx.progress(),
+            ctx.stop_flag(),
+        )
+        .await
     }
 
     fn completed_columns(&self, scored: &Scored) -> Vec<(&'static str, Value)> {
@@ -75,7 +84,9 @@ impl Job for PredictionJob {
 
     /// A completed prediction's scored rows are metered to its organisation's month in the
     /// transaction that records it (once: `db::usage::meter_completed`), then the webhook
-    /// events as for every kind.
+    /// events as for every kind, and on COMPLETED `customers.risk_increased` when customers
+    /// moved up a risk level since the organisation's previous prediction (the history this run
+    /// wrote is compared in the same transaction).
     async fn followups(
         app: &App,
         record: &JobRow,
@@ -90,15 +101,12 @@ impl Job for PredictionJob {
                 super::webhook::enqueue_usage_event(app, conn, record.user(), threshold).await?;
             }
         }
-        super::webhook::enqueue_event(
-            app,
-            conn,
-            Subject::Prediction,
-            record.id(),
-            record.user(),
-            status,
-        )
-        .await
+        let (id, org) = (record.id(), record.user());
+        super::webhook::enqueue_event(app, conn, Subject::Prediction, id, org, status).await?;
+        if status == crate::db::JobStatus::Completed {
+            super::webhook::enqueue_risk_increased(app, conn, id, org).await?;
+        }
+        Ok(())
     }
 
     fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
@@ -121,6 +129,9 @@ impl Job for PredictionJob {
             if let Err(e) = app.storage.delete(key).await {
                 tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the results of a cancelled prediction");
             }
+        }
+        if let Err(e) = crate::history::forget(app, &self.user_id, self.prediction_id).await {
+            tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customer history of a cancelled prediction");
         }
     }
 
@@ -191,6 +202,7 @@ async fn score(
     app: &App,
     job: &PredictionJob,
     recorded: Recorded,
+    lease: &str,
     rows: Arc<AtomicU64>,
     lost: Arc<AtomicBool>,
 ) -> Result<Scored, JobError> {
@@ -333,6 +345,27 @@ async fn score(
         .map_err(|e| JobError::io("serialising the report")(e.into()))?;
     app.storage.put_bytes(&report_key, report_json).await?;
     record_stage("upload", stage);
+    // The customers remembered across runs, from the results file still on local disk: the
+    // last step, so nothing after it can fail the run but the recording of COMPLETED (whose
+    // retry replaces these rows).
+    let stage = Instant::now();
+    let has_ids = report
+        .validation
+        .mapping
+        .as_ref()
+        .and_then(|m| m.id.as_ref())
+        .is_some_and(|id| id.column.is_some());
+    crate::history::record(
+        app,
+        &job.user_id,
+        job.prediction_id,
+        lease,
+        &output,
+        &model_id,
+        has_ids,
+    )
+    .await?;
+    record_stage("history", stage);
     Ok(Scored {
         model_id,
         report,

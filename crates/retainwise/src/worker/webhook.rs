@@ -279,6 +279,64 @@ pub async fn enqueue_usage_event(
     Ok(())
 }
 
+/// Customers listed at most in a `customers.risk_increased` event; `count` gives them all.
+pub const RISK_INCREASED_LISTED: i64 = 100;
+
+/// Queues one `customers.risk_increased` delivery per endpoint of organisation `user` that wants it, on
+/// `conn` (the transaction that records prediction `id` COMPLETED), when some of its customers
+/// are at a higher risk level than in the owner's previous completed prediction
+/// ([`crate::history::risk_increases`]). Its `data`: `prediction_id`, `since_prediction_id`,
+/// `count` (all who moved up), `customers` (the first [`RISK_INCREASED_LISTED`], largest
+/// probability increase first: `customer_id`, old and new `risk_level` and
+/// `churn_probability`) and `truncated`. Nothing is queued when nobody moved up.
+pub async fn enqueue_risk_increased(
+    app: &App,
+    conn: &mut AnyConnection,
+    id: &str,
+    user: &OrgId,
+) -> Result<(), sqlx::Error> {
+    let event = Event::CustomersRiskIncreased;
+    let targets = endpoints::wanting(&mut *conn, user, event).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let owner = crate::history::Owner::of(user);
+    let Some(up) =
+        crate::history::risk_increases(&mut *conn, &owner, id, RISK_INCREASED_LISTED).await?
+    else {
+        return Ok(());
+    };
+    let customers: Vec<Value> = up
+        .customers
+        .iter()
+        .map(|c| {
+            json!({
+                "customer_id": c.customer_id,
+                "old_risk_level": c.old_risk_level,
+                "new_risk_level": c.new_risk_level,
+                "old_churn_probability": c.old_churn_probability,
+                "new_churn_probability": c.new_churn_probability,
+            })
+        })
+        .collect();
+    let body = json!({
+        "type": event.as_str(),
+        "timestamp": crate::time::rfc3339(now_ms()),
+        "data": {
+            "prediction_id": up.prediction_id,
+            "since_prediction_id": up.since_prediction_id,
+            "count": up.count,
+            "customers": customers,
+            "truncated": up.truncated,
+        },
+    })
+    .to_string();
+    for endpoint in targets {
+        enqueue_delivery(app, conn, user, &endpoint, event, id, &body).await?;
+    }
+    Ok(())
+}
+
 /// The `data` of a prediction's event, `None` when its row is absent.
 async fn prediction_data(
     app: &App,

@@ -26,6 +26,7 @@ mod duplicate_ids;
 mod errors;
 mod explain_option;
 mod explanations;
+mod history;
 mod import_original;
 mod intake;
 mod intake_trial;
