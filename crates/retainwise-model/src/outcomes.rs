@@ -101,6 +101,13 @@ fn missing_message(mapping: &ColumnMapping, found: &[String]) -> String {
     )
 }
 
+/// True when file column `column` names an outcome (`Churn`, `Exited`, `churned`: the alias
+/// group of [`CHURNED`]): a label, never a feature to learn from.
+pub fn names_outcome(column: &str) -> bool {
+    crate::aliases::meaning_of(column).is_some()
+        && crate::aliases::meaning_of(column) == crate::aliases::meaning_of(CHURNED)
+}
+
 /// The inputs of an outcomes file as a schema, for [`crate::mapping`].
 pub fn schema() -> FeatureSchema {
     FeatureSchema {

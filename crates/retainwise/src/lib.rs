@@ -23,6 +23,7 @@ pub mod log_safe;
 pub mod message;
 pub mod ops;
 pub mod original_message;
+pub mod outcomes;
 pub mod output;
 pub mod registry;
 pub mod server;

@@ -11,6 +11,7 @@ mod csv_upload;
 pub mod direct_upload;
 pub(crate) mod health;
 mod models;
+mod outcomes;
 mod predictions;
 mod webhooks;
 
@@ -64,7 +65,8 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
             axum::routing::delete(webhooks::remove),
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries));
-    api.merge(compat::routes(indexes))
+    api.merge(outcomes::routes(indexes.clone(), body_limit))
+        .merge(compat::routes(indexes))
         .merge(direct_upload::routes())
         .merge(
             Router::new()

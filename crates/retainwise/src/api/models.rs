@@ -205,12 +205,12 @@ async fn accept(
 
 /// Checked training settings.
 #[derive(Debug)]
-struct TrainSettings {
-    label: String,
-    id_column: Option<String>,
-    group_column: Option<String>,
-    observation_date_column: Option<String>,
-    name: String,
+pub(super) struct TrainSettings {
+    pub(super) label: String,
+    pub(super) id_column: Option<String>,
+    pub(super) group_column: Option<String>,
+    pub(super) observation_date_column: Option<String>,
+    pub(super) name: String,
 }
 
 impl TrainSettings {
@@ -265,8 +265,9 @@ impl TrainSettings {
     }
 }
 
-/// The upload row, the training row and the queue message, in one transaction.
-async fn queue_training(
+/// The upload row, the training row and the queue message, in one transaction (also for a
+/// training from outcomes, `api/outcomes.rs`).
+pub(super) async fn queue_training(
     app: &App,
     user: &UserId,
     training_id: TrainingId,
