@@ -27,7 +27,7 @@ use super::csv_upload::{drain, manual_mapping, misnamed_file, read_text_field, s
 use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::customer_index::IndexCache;
-use crate::domain::{ModelId, ObjectKey, PredictionId, TrainingId, UploadId, UserId};
+use crate::domain::{ObjectKey, PredictionId, TrainingId, UploadId, UserId};
 use crate::outcomes::performance::{self, PerformanceError, Scored};
 use crate::outcomes::retrain::{self, Joiner};
 
@@ -324,22 +324,19 @@ async fn model_performance(
 }
 
 /// A model `user` may see, or 404.
-pub(crate) async fn visible_model(
+async fn visible_model(
     app: &App,
     user: &UserId,
     id: &str,
 ) -> Result<crate::db::ModelRow, ApiError> {
-    let not_found = || {
-        let shown: String = id.chars().take(100).collect();
-        ApiError::NotFound(format!(
-            "model {shown:?} not found; GET /api/models lists the models you can use"
-        ))
-    };
-    let model_id: ModelId = id.parse().map_err(|_| not_found())?;
-    app.db
-        .model(Some(user), &model_id)
+    performance::visible_model(app, user, id)
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(|| {
+            let shown: String = id.chars().take(100).collect();
+            ApiError::NotFound(format!(
+                "model {shown:?} not found; GET /api/models lists the models you can use"
+            ))
+        })
 }
 
 /// `POST /api/models/retrain`.

@@ -358,6 +358,21 @@ fn prediction_performance(
     }
 }
 
+/// The model `id` if `user` may see it (theirs, shared or the operator's), else `None` (also
+/// for text that is no model id).
+///
+/// Errors: the database's.
+pub async fn visible_model(
+    app: &App,
+    user: &UserId,
+    id: &str,
+) -> Result<Option<crate::db::ModelRow>, sqlx::Error> {
+    let Ok(model_id) = id.parse::<crate::domain::ModelId>() else {
+        return Ok(None);
+    };
+    app.db.model(Some(user), &model_id).await
+}
+
 /// One model's measured accuracy over `user`'s predictions, beside its cross-validated
 /// figures.
 #[derive(Debug, Clone, Serialize)]

@@ -186,7 +186,7 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
         j.join(
             "p1",
-            &model,
+            model,
             &ManualMapping::new(),
             file.as_bytes(),
             &labels,
@@ -214,7 +214,7 @@ mod tests {
         let mut j = Joiner::new(Vec::new());
         j.join(
             "p1",
-            &model,
+            model,
             &ManualMapping::new(),
             file.as_bytes(),
             &labels,
@@ -225,7 +225,7 @@ mod tests {
         let e = j
             .join(
                 "p2",
-                &model,
+                model,
                 &ManualMapping::new(),
                 other.as_bytes(),
                 &labels,

@@ -9,6 +9,7 @@
 //! | `GET /predictions/{id}/customers?level=&q=&sort=&page=` | the customers table, filtered and paginated on the server |
 //! | `GET /predictions/{id}/customers/{row}` | one customer's explanation |
 //! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
+//! | `GET /models/{id}` | a model's card: cross-validated and live (measured on outcomes) accuracy side by side |
 //! | `GET|POST /webhooks`, `POST /webhooks/{id}/remove` | signed webhook endpoints: list, add (secret shown once), remove |
 //! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
 //! | `GET|POST /signin`, `POST /signout` | sign-in with an API key kept in an HttpOnly cookie (when sign-in is configured) |
@@ -29,6 +30,7 @@ mod format;
 /// The customers index (it moved to the crate's root: the API's dashboard call reads it too).
 pub use crate::customer_index as index;
 mod layout;
+mod model_card;
 mod predictions;
 mod query;
 pub mod session;
@@ -79,6 +81,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
         .route("/predictions/{id}/customers", get(customers::table))
         .route("/predictions/{id}/customers/{row}", get(customers::detail))
         .route("/predictions/{id}/export.xlsx", get(export::xlsx))
+        .route("/models/{id}", get(model_card::page))
         .route("/webhooks", get(webhooks::page).post(webhooks::add))
         .route("/webhooks/{id}", get(webhooks::deliveries))
         .route("/webhooks/{id}/remove", post(webhooks::remove))

@@ -32,6 +32,7 @@ mod intake_trial;
 mod jobs;
 mod mapping;
 mod models;
+mod outcomes;
 mod pipeline;
 mod readings;
 mod saas_synonyms;
