@@ -347,6 +347,8 @@ fn model_json(row: &ModelRow, user: &UserId, active: &str, with_card: bool) -> V
         "training_rows": card.pointer("/training_data/rows"),
         "roc_auc": card.pointer("/cross_validation/roc_auc/mean"),
         "log_loss": card.pointer("/cross_validation/log_loss/mean"),
+        // Its live accuracy, measured on outcomes (`api/outcomes.rs`).
+        "performance_url": format!("/api/models/{}/performance", row.id),
     });
     if with_card {
         out["card"] = card;

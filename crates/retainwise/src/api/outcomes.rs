@@ -97,9 +97,12 @@ async fn record(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     let (csv, manual, source) = if is_json {
-        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        // Through the extractor, so the route's body limit holds.
+        let body = axum::body::Bytes::from_request(request, &app)
             .await
-            .map_err(|e| ApiError::TooLarge(format!("the body cannot be read: {e}")))?;
+            .map_err(|e| {
+                ApiError::TooLarge(format!("the body cannot be read: {}", e.body_text()))
+            })?;
         (json_to_csv(&body)?, ManualMapping::new(), "json".to_owned())
     } else {
         let mut multipart = Multipart::from_request(request, &app).await.map_err(|e| {

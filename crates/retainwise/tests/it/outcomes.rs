@@ -330,7 +330,19 @@ async fn outcomes_are_validated_superseded_listed_and_deleted() {
 
 #[tokio::test]
 async fn the_outcome_window_decides_who_counts() {
-    let t = TestApp::spawn().await;
+    window_story(&TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn outcomes_and_performance_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else {
+        return;
+    };
+    window_story(&t).await;
+}
+
+/// Outcomes around a prediction scored 100 days ago, whose 90-day window has passed.
+async fn window_story(t: &TestApp) {
     let id = t
         .upload_ok("few.csv", crate::helpers::synthetic_telco(20).into_bytes())
         .await;
@@ -354,7 +366,7 @@ async fn the_outcome_window_decides_who_counts() {
         )
     };
     let (status, body) = post_json(
-        &t,
+        t,
         "/api/outcomes",
         json!({"outcomes": [
             {"customer_id": ids[0], "churned": true, "date": days_ago(95)},
@@ -365,7 +377,7 @@ async fn the_outcome_window_decides_who_counts() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (_, body) = get_json(&t, &format!("/api/predictions/{id}/performance")).await;
+    let (_, body) = get_json(t, &format!("/api/predictions/{id}/performance")).await;
     let p = &body["performance"];
     assert_eq!(p["window_passed"], true, "{p}");
     assert_eq!(
@@ -379,7 +391,7 @@ async fn the_outcome_window_decides_who_counts() {
 
     // Another user's view and an unknown prediction: 404; a prediction still queued: 409.
     let (status, _) = get_json(
-        &t,
+        t,
         "/api/predictions/00000000-0000-4000-8000-000000000000/performance",
     )
     .await;
@@ -387,7 +399,7 @@ async fn the_outcome_window_decides_who_counts() {
     let queued = t
         .upload_ok("more.csv", crate::helpers::synthetic_telco(5).into_bytes())
         .await;
-    let (status, body) = get_json(&t, &format!("/api/predictions/{queued}/performance")).await;
+    let (status, body) = get_json(t, &format!("/api/predictions/{queued}/performance")).await;
     assert_eq!(status, 409, "{body}");
 }
 
