@@ -8,7 +8,10 @@
 //!   accuracy ([`crate::outcomes::performance`]);
 //! - `POST /api/models/retrain` (`{"predictions": [ids], "name"}`, both optional): a training
 //!   on the scored features joined with outcomes ([`crate::outcomes::retrain`]); 202 with the
-//!   training id, as `POST /api/models`.
+//!   training id, as `POST /api/models`;
+//! - `POST /api/models/{id}/challenger`, `DELETE /api/models/challenger`,
+//!   `POST /api/models/{id}/promote`, `GET /api/predictions/{id}/comparison`: champion and
+//!   challenger ([`crate::outcomes::challenger`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use super::{ApiError, CurrentUser};
 use crate::app::App;
 use crate::customer_index::IndexCache;
 use crate::domain::{ObjectKey, PredictionId, TrainingId, UploadId, UserId};
+use crate::outcomes::challenger;
 use crate::outcomes::performance::{self, PerformanceError, Scored};
 use crate::outcomes::retrain::{self, Joiner};
 
@@ -47,6 +51,10 @@ pub(super) fn routes(indexes: Arc<IndexCache>, body_limit: usize) -> Router<App>
         )
         .route("/api/models/{id}/performance", get(model_performance))
         .route("/api/models/retrain", post(retrain_from_outcomes))
+        .route("/api/models/challenger", delete(end_challenger))
+        .route("/api/models/{id}/challenger", post(mark_challenger))
+        .route("/api/models/{id}/promote", post(promote))
+        .route("/api/predictions/{id}/comparison", get(comparison))
         .layer(Extension(indexes))
 }
 
@@ -518,4 +526,95 @@ async fn retrain_from_outcomes(
             "status_url": format!("/api/models/trainings/{training_id}"),
         })),
     ))
+}
+
+async fn mark_challenger(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = visible_model(&app, &user, &id).await?;
+    let active = app.registry.active_id(&app.db, &user).await?;
+    if row.id == active {
+        return Err(ApiError::Conflict(format!(
+            "{} is your active model (the champion); mark another model as challenger",
+            row.id
+        )));
+    }
+    // Refuse a model this process cannot load now rather than fail every shadow score later.
+    app.registry
+        .load(&app.db, &app.storage, &row.id)
+        .await
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    challenger::set(&app, &user, &row.id).await?;
+    tracing::info!(user_id = %user, model_id = %row.id, "challenger_marked");
+    Ok(Json(json!({
+        "success": true,
+        "challenger": row.id,
+        "champion": active,
+        "message": "your next predictions are also scored by the challenger (shadow); compare them once outcomes arrive",
+    })))
+}
+
+async fn end_challenger(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    if !challenger::clear(&app, &user).await? {
+        return Err(ApiError::NotFound(
+            "you have no challenger model".to_owned(),
+        ));
+    }
+    Ok(Json(json!({ "success": true })))
+}
+
+async fn promote(
+    State(app): State<App>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = visible_model(&app, &user, &id).await?;
+    if challenger::challenger(&app, &user).await?.as_deref() != Some(row.id.as_str()) {
+        return Err(ApiError::Conflict(format!(
+            "{} is not your challenger: mark it first (POST /api/models/{}/challenger) and compare it on outcomes",
+            row.id, row.id
+        )));
+    }
+    let model_id: crate::domain::ModelId = row
+        .id
+        .parse()
+        .map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))?;
+    app.db
+        .activate_model(crate::outcomes::owner(&user), &model_id)
+        .await?;
+    challenger::clear(&app, &user).await?;
+    tracing::info!(user_id = %user, model_id = %model_id, "challenger_promoted");
+    Ok(Json(json!({
+        "success": true,
+        "active_model_id": model_id.as_str(),
+        "message": format!("{model_id} is now your active model; it has no challenger"),
+    })))
+}
+
+async fn comparison(
+    State(app): State<App>,
+    Extension(indexes): Extension<Arc<IndexCache>>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let prediction: PredictionId = id
+        .parse()
+        .map_err(|e: crate::domain::DomainError| ApiError::NotFound(e.0))?;
+    if app.db.prediction(&user, prediction).await?.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "prediction {prediction} not found"
+        )));
+    }
+    let c = challenger::compare(&app, &indexes, &user, &prediction.to_string())
+        .await
+        .map_err(|e| match e {
+            challenger::CompareError::NoShadow(_) => ApiError::Conflict(e.to_string()),
+            challenger::CompareError::Internal(e) => ApiError::Internal(e),
+        })?;
+    Ok(Json(json!({ "success": true, "comparison": c })))
 }

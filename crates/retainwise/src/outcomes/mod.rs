@@ -10,6 +10,7 @@
 //! one when its date is the same or later (on the same date, the one recorded last wins: a
 //! correction); an older outcome arriving later is kept out and counted, never silently.
 
+pub mod challenger;
 pub mod cli;
 pub mod performance;
 pub mod retrain;

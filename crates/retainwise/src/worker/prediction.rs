@@ -305,6 +305,17 @@ async fn score(
         .map_err(|e| JobError::io("serialising the report")(e.into()))?;
     app.storage.put_bytes(&report_key, report_json).await?;
     record_stage("upload", stage);
+    // The owner's challenger model, if any, scores the same file in this job (shadow).
+    crate::outcomes::challenger::shadow(
+        app,
+        &job.user_id,
+        job.prediction_id,
+        &input,
+        &model_id,
+        report.reference_date.as_deref(),
+        &lost,
+    )
+    .await;
     Ok(Scored {
         model_id,
         report,

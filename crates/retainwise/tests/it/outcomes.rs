@@ -511,3 +511,109 @@ async fn the_cli_adds_lists_and_deletes_outcomes() {
     let (_, list) = get_json(&t, "/api/outcomes").await;
     assert_eq!(list["total"], 0);
 }
+
+/// The first 600 Telco rows with their Churn labels permuted: a model that learns noise.
+fn noise_training_file() -> Option<Vec<u8>> {
+    let text = std::fs::read_to_string(telco_csv()?).unwrap();
+    let (header, rows) = parse_csv(&text);
+    let rows = &rows[..600];
+    let churn = column(&header, "Churn");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&header).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        let mut r = r.clone();
+        // 7 and 600 are coprime: a permutation of the labels.
+        r[churn] = rows[(i * 7 + 3) % 600][churn].clone();
+        out.write_record(&r).unwrap();
+    }
+    Some(out.into_inner().unwrap())
+}
+
+#[tokio::test]
+async fn a_worse_challenger_is_shown_worse_on_outcomes_and_can_be_promoted() {
+    let (Some((scored, outcomes, _)), Some(noise)) = (january(None), noise_training_file()) else {
+        return;
+    };
+    let t = TestApp::spawn().await;
+    let champion = t.app.model.id().to_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(noise).file_name("noise.csv"),
+    );
+    let r = t
+        .client
+        .post(format!(
+            "{}/api/models?label=Churn&id_column=customerID&name=noise",
+            t.base
+        ))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let training = r.json::<Value>().await.unwrap()["training_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let (_, body) = get_json(&t, &format!("/api/models/trainings/{training}")).await;
+    let noise_model = body["training"]["model_id"].as_str().unwrap().to_owned();
+
+    // The champion cannot be its own challenger; the noise model can.
+    let (status, _) = post_json(&t, &format!("/api/models/{champion}/challenger"), json!({})).await;
+    assert_eq!(status, 409);
+    let (status, body) = post_json(
+        &t,
+        &format!("/api/models/{noise_model}/challenger"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // A prediction is scored by both in one job; the customer sees the champion's scores.
+    let id = t.upload_ok("january.csv", scored).await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    assert_eq!(t.prediction(&id).await["model_id"], champion.as_str());
+    let (status, body) = post_outcomes_csv(&t, outcomes, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) = get_json(&t, &format!("/api/predictions/{id}/comparison")).await;
+    assert_eq!(status, 200, "{body}");
+    let c = &body["comparison"];
+    assert_eq!(c["common"], 7043);
+    assert_eq!(c["challenger"]["model_id"], noise_model.as_str());
+    let champion_auc = c["champion"]["measured"]["roc_auc"]["value"]
+        .as_f64()
+        .unwrap();
+    let challenger_auc = c["challenger"]["measured"]["roc_auc"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(challenger_auc < champion_auc, "{c}");
+    let d = &c["roc_auc_difference"]["difference"];
+    assert!(
+        d["upper"].as_f64().unwrap() < 0.0,
+        "the interval excludes zero: {d}"
+    );
+    assert!(c["verdict"].as_str().unwrap().contains("worse"), "{c}");
+    eprintln!(
+        "champion and challenger on the Telco January file: {}",
+        c["verdict"]
+    );
+
+    // Promotion makes the challenger active (a decision the person takes, here against the
+    // figures, to show it works) and ends the challenge.
+    let (status, body) =
+        post_json(&t, &format!("/api/models/{noise_model}/promote"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = get_json(&t, "/api/models").await;
+    assert_eq!(list["active_model_id"], noise_model.as_str());
+    let (status, _) = post_json(&t, &format!("/api/models/{noise_model}/promote"), json!({})).await;
+    assert_eq!(status, 409);
+    let r = t
+        .client
+        .delete(format!("{}/api/models/challenger", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
