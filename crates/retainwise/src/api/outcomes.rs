@@ -596,12 +596,31 @@ async fn promote(
     })))
 }
 
+/// `GET /api/predictions/{id}/comparison?design=split`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Design {
+    /// `shadow` (default) or `split`.
+    design: Option<String>,
+}
+
 async fn comparison(
     State(app): State<App>,
     Extension(indexes): Extension<Arc<IndexCache>>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
+    Query(design): Query<Design>,
 ) -> Result<Json<Value>, ApiError> {
+    let split = match design.design.as_deref() {
+        None | Some("shadow") => false,
+        Some("split") => true,
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(ApiError::BadRequest(format!(
+                "design {shown:?} is not shadow or split"
+            )));
+        }
+    };
     let prediction: PredictionId = id
         .parse()
         .map_err(|e: crate::domain::DomainError| ApiError::NotFound(e.0))?;
@@ -610,7 +629,7 @@ async fn comparison(
             "prediction {prediction} not found"
         )));
     }
-    let c = challenger::compare(&app, &indexes, &user, &prediction.to_string())
+    let c = challenger::compare(&app, &indexes, &user, &prediction.to_string(), split)
         .await
         .map_err(|e| match e {
             challenger::CompareError::NoShadow(_) => ApiError::Conflict(e.to_string()),

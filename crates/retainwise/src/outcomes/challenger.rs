@@ -4,9 +4,14 @@
 //! to `shadow/{user}/{prediction}.csv` and a `shadow_scores` row). Once outcomes arrive both are
 //! measured on the same customers, with the paired DeLong interval of the difference of their
 //! ROC AUCs ([`retainwise_model::measured::delong_difference`]); promoting makes the challenger
-//! the active model. Shadow scoring measures both models on every customer; the original's
-//! 50/50 split would measure each on half of them, with wider intervals for the same outcomes,
-//! so it is not offered.
+//! the active model.
+//!
+//! Why shadow: it measures both models on every customer, paired. The original's 50/50 split
+//! (by a hash of the customer id) measures each model on its half only; [`compare`] with
+//! `split` shows what that split would have measured on the same outcomes (each model on its
+//! half, the unpaired interval: wider), so the reason can be seen on one's own data. The
+//! customer-facing scores are the champion's either way: a split of what customers see is not
+//! offered.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -166,6 +171,16 @@ pub struct Comparison {
     pub roc_auc_difference: Option<AucDifference>,
     /// In words: which is better, or that the interval includes no difference.
     pub verdict: String,
+    /// `shadow` (both models on every customer, paired) or `split` (each model on its half by
+    /// a hash of the customer id, unpaired).
+    pub design: &'static str,
+}
+
+/// True for the customers a 50/50 split gives the challenger: the first byte of the SHA-256 of
+/// the customer id is odd (stable across runs and processes).
+pub fn split_to_challenger(customer_id: &str) -> bool {
+    use sha2::Digest;
+    sha2::Sha256::digest(customer_id.as_bytes())[0] & 1 == 1
 }
 
 /// Why a comparison cannot be made.
@@ -179,7 +194,8 @@ pub enum CompareError {
     Internal(#[from] anyhow::Error),
 }
 
-/// Compares champion and challenger on `user`'s prediction `id`.
+/// Compares champion and challenger on `user`'s prediction `id`: paired on every customer, or
+/// with `split` as a 50/50 split by customer id would ([`split_to_challenger`]).
 ///
 /// Errors: [`CompareError`].
 pub async fn compare(
@@ -187,6 +203,7 @@ pub async fn compare(
     indexes: &IndexCache,
     user: &UserId,
     id: &str,
+    split: bool,
 ) -> Result<Comparison, CompareError> {
     let shadow: Option<(String, String)> = sqlx::query_as(
         "SELECT model_id, result_key FROM shadow_scores WHERE owner_id = $1 AND prediction_id = $2",
@@ -220,23 +237,46 @@ pub async fn compare(
         .map(|r| (r.customer_id.as_str(), r.probability))
         .collect();
     let (mut labels, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    let mut halves = Vec::new();
     for r in &champion_rows {
         if let Some(&q) = by_id.get(r.customer_id.as_str()) {
             labels.push(r.churned);
             a.push(r.probability);
             b.push(q);
+            halves.push(split_to_challenger(&r.customer_id));
         }
     }
     let (champion, challenger, difference) = tokio::task::spawn_blocking(move || {
-        (
-            measured::measure(&labels, &a),
-            measured::measure(&labels, &b),
-            measured::delong_difference(&labels, &b, &a),
-        )
+        if split {
+            let pick = |to_challenger: bool, p: &[f64]| -> (Vec<bool>, Vec<f64>) {
+                (0..labels.len())
+                    .filter(|&i| halves[i] == to_challenger)
+                    .map(|i| (labels[i], p[i]))
+                    .unzip()
+            };
+            let (ya, pa) = pick(false, &a);
+            let (yb, pb) = pick(true, &b);
+            (
+                measured::measure(&ya, &pa),
+                measured::measure(&yb, &pb),
+                measured::delong_unpaired_difference(&ya, &pa, &yb, &pb),
+            )
+        } else {
+            (
+                measured::measure(&labels, &a),
+                measured::measure(&labels, &b),
+                measured::delong_difference(&labels, &b, &a),
+            )
+        }
     })
     .await
     .map_err(|e| anyhow::anyhow!("measuring stopped: {e}"))?;
-    let common = champion.as_ref().map_or(0, |m| m.n);
+    let common = champion.as_ref().map_or(0, |m| m.n)
+        + if split {
+            challenger.as_ref().map_or(0, |m| m.n)
+        } else {
+            0
+        };
     let verdict = match &difference {
         None => "not enough customers with outcomes to compare".to_owned(),
         Some(d) if d.difference.lower > 0.0 => format!(
@@ -266,5 +306,6 @@ pub async fn compare(
         common,
         roc_auc_difference: difference,
         verdict,
+        design: if split { "split" } else { "shadow" },
     })
 }

@@ -600,6 +600,23 @@ async fn a_worse_challenger_is_shown_worse_on_outcomes_and_can_be_promoted() {
         c["verdict"]
     );
 
+    // What a 50/50 split by customer id would have measured: each model on its half, so a
+    // wider interval for the same outcomes.
+    let (status, body) = get_json(
+        &t,
+        &format!("/api/predictions/{id}/comparison?design=split"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let s = &body["comparison"];
+    assert_eq!(s["design"], "split");
+    assert_eq!(s["common"], 7043);
+    let width = |d: &Value| d["upper"].as_f64().unwrap() - d["lower"].as_f64().unwrap();
+    assert!(
+        width(&s["roc_auc_difference"]["difference"]) > width(d),
+        "{s}"
+    );
+
     // Promotion makes the challenger active (a decision the person takes, here against the
     // figures, to show it works) and ends the challenge.
     let (status, body) =
