@@ -105,9 +105,8 @@ fn figures(perf: &ModelPerformance) -> Markup {
         h2 { "Accuracy" }
         @match m {
             Some(m) => p.hint {
-                "Live figures rest on " (format::int(m.n)) " scored customers with a known outcome ("
-                (format::int(m.positives)) " churned; " (format::int(perf.matching.assumed_retained))
-                " of them counted as retained because their window passed without an outcome). Intervals are 95 %: DeLong for ROC AUC, a fixed-seed bootstrap for the others."
+                "Live figures rest on " (format::int(m.n)) " scored customers, " (format::int(m.positives)) " of whom churned; "
+                (format::int(perf.matching.assumed_retained)) " had no outcome when their " (perf.window_days) "-day window passed and count as retained. Intervals are 95 %: DeLong for ROC AUC, a fixed-seed bootstrap for the others."
             },
             None => p.card {
                 "No measured accuracy yet: record outcomes (POST /api/outcomes or retainwise outcomes add) for customers this model scored, or wait until their "
@@ -115,15 +114,15 @@ fn figures(perf: &ModelPerformance) -> Markup {
             },
         }
         div.table-wrap {
-            table.jobs #accuracy {
+            table.jobs.stack #accuracy {
                 caption.sr-only { "Cross-validated and live accuracy" }
                 thead { tr { th scope="col" { "Figure" } th scope="col" .num { "Cross-validated (mean ± sd over folds)" } th scope="col" .num { "Live (95 % interval)" } } }
                 tbody {
                     @for (label, key, live) in rows {
-                        tr { th scope="row" { (label) } td.num { (cv_cell(cv, key)) } td.num { (live_cell(live)) } }
+                        tr { th scope="row" { (label) } td.num data-label="Cross-validated" { (cv_cell(cv, key)) } td.num data-label="Live (95 % interval)" { (live_cell(live)) } }
                     }
                     @if let Some(m) = m {
-                        tr { th scope="row" { "Precision in the top decile" } td.num { "—" } td.num { (live_cell(m.top_decile_precision.as_ref())) } }
+                        tr { th scope="row" { "Precision in the top decile" } td.num data-label="Cross-validated" { "—" } td.num data-label="Live (95 % interval)" { (live_cell(m.top_decile_precision.as_ref())) } }
                     }
                 }
             }
@@ -135,16 +134,16 @@ fn reliability(m: &Measured) -> Markup {
     html! {
         h2 { "Reliability (live)" }
         div.table-wrap {
-            table.jobs #reliability {
+            table.jobs.stack #reliability {
                 caption.sr-only { "Forecast against observed churn rate per probability bin" }
                 thead { tr { th scope="col" { "Forecast" } th scope="col" .num { "Customers" } th scope="col" .num { "Mean forecast" } th scope="col" .num { "Observed churn" } } }
                 tbody {
                     @for b in m.reliability.iter().filter(|b| b.rows > 0) {
                         tr {
-                            td { (format!("{:.0}–{:.0} %", b.lower * 100.0, b.upper * 100.0)) }
-                            td.num { (format::int(b.rows)) }
-                            td.num { (format::percent(b.mean_predicted)) }
-                            td.num { (format::percent(b.observed_rate)) }
+                            td data-label="Forecast" { (format!("{:.0}–{:.0} %", b.lower * 100.0, b.upper * 100.0)) }
+                            td.num data-label="Customers" { (format::int(b.rows)) }
+                            td.num data-label="Mean forecast" { (format::percent(b.mean_predicted)) }
+                            td.num data-label="Observed churn" { (format::percent(b.observed_rate)) }
                         }
                     }
                 }
@@ -169,12 +168,12 @@ fn predictions(perf: &ModelPerformance) -> Markup {
                     tbody {
                         @for p in &perf.predictions {
                             tr {
-                                td { a href=(format!("/predictions/{}", p.prediction_id)) { code { (format::clipped(&p.prediction_id, 8)) } } }
-                                td { (p.scored_on) }
-                                td { (p.window_ends) }
-                                td.num { (format::int(p.matching.with_outcome + p.matching.assumed_retained)) }
-                                td.num { (format::int(p.matching.pending)) }
-                                td.num { (live_cell(p.measured.as_ref().and_then(|m| m.roc_auc.as_ref()))) }
+                                td data-label="Prediction" { a href=(format!("/predictions/{}", p.prediction_id)) { code { (p.prediction_id.get(..8).unwrap_or(&p.prediction_id)) } } }
+                                td data-label="Scored" { (p.scored_on) }
+                                td data-label="Window ends" { (p.window_ends) }
+                                td.num data-label="With outcome" { (format::int(p.matching.with_outcome + p.matching.assumed_retained)) }
+                                td.num data-label="Pending" { (format::int(p.matching.pending)) }
+                                td.num data-label="ROC AUC" { (live_cell(p.measured.as_ref().and_then(|m| m.roc_auc.as_ref()))) }
                             }
                         }
                     }

@@ -634,3 +634,44 @@ async fn a_worse_challenger_is_shown_worse_on_outcomes_and_can_be_promoted() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// The model's page in headless Chromium: cross-validated and live accuracy side by side, the
+/// live reliability table and the prediction's row; screenshots at 1440 and 360 px.
+#[tokio::test]
+async fn browser_model_page_shows_trained_and_live_accuracy() {
+    let Some((scored, outcomes, _)) = january(None) else {
+        return;
+    };
+    let downloads = tempfile::tempdir().unwrap();
+    let Some((c, _profile)) = crate::web::browser(downloads.path()).await else {
+        return;
+    };
+    let t = TestApp::spawn().await;
+    let id = t.upload_ok("january.csv", scored).await;
+    assert_eq!(t.work_once().await, retainwise::worker::Outcome::Completed);
+    let model = t.prediction(&id).await["model_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Before outcomes: the page says what it waits for.
+    c.goto(&format!("{}/models/{model}", t.base)).await.unwrap();
+    let waiting = crate::web::text_of(&c, "main").await;
+    assert!(waiting.contains("No measured accuracy yet"), "{waiting}");
+
+    let (status, body) = post_outcomes_csv(&t, outcomes, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, perf) = get_json(&t, &format!("/api/predictions/{id}/performance")).await;
+    let auc = perf["performance"]["measured"]["roc_auc"]["value"]
+        .as_f64()
+        .unwrap();
+    c.goto(&format!("{}/models/{model}", t.base)).await.unwrap();
+    let table = crate::web::text_of(&c, "#accuracy").await;
+    assert!(table.contains("Cross-validated"), "{table}");
+    assert!(table.contains(&format!("{auc:.3}")), "{table}");
+    let reliability = crate::web::text_of(&c, "#reliability").await;
+    assert!(reliability.contains("Observed churn"), "{reliability}");
+    let rows = crate::web::text_of(&c, "#prediction-accuracy").await;
+    assert!(rows.contains("7,043") || rows.contains("7043"), "{rows}");
+    crate::web::screenshots(&c, "model-accuracy").await;
+    c.close().await.unwrap();
+}
