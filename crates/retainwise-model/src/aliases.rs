@@ -247,7 +247,46 @@ pub const GROUPS: &[AliasGroup] = &[
             ("e_billing", Same),
         ],
     },
+    // The inputs of an outcomes file (`crate::outcomes`), never of a model.
+    AliasGroup {
+        meaning: "whether the customer churned (an outcome)",
+        names: &[
+            ("churned", Same),
+            ("churn", Same),
+            ("exited", Same),
+            ("attrition", Same),
+            ("attrition_flag", Same),
+            ("churn_flag", Same),
+            ("is_churned", Same),
+            ("has_churned", Same),
+            ("churn_label", Same),
+        ],
+    },
+    AliasGroup {
+        meaning: DATES_MEANING,
+        names: &[
+            ("date", Same),
+            ("outcome_date", Same),
+            ("churn_date", Same),
+            ("churned_on", Same),
+            ("churned_at", Same),
+            ("cancellation_date", Same),
+            ("event_date", Same),
+            ("observed_on", Same),
+            ("as_of_date", Same),
+            ("status_date", Same),
+        ],
+    },
 ];
+
+/// The meaning of the alias group whose names are dates (an outcome's date).
+const DATES_MEANING: &str = "the date an outcome was observed";
+
+/// True when `name` is in the alias group of dates, so a date input of that name accepts the
+/// group's other names (`churn_date` for an outcome's `date`).
+pub fn names_dates(name: &str) -> bool {
+    lookup(&column_key(name)).is_some_and(|(g, _)| GROUPS[g].meaning == DATES_MEANING)
+}
 
 /// The alias group of a model feature name, for listing the column names a file may use
 /// (e.g. for a "supported columns" page); `None` when the name is in no group.

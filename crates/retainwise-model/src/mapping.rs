@@ -406,8 +406,13 @@ pub fn map_to_schema_with(
     // Tier 2: the alias table.
     for (t, target) in targets.iter().enumerate() {
         // The alias table's names are quantities (durations with units, amounts): another
-        // name there is not another name for a date column.
-        if found[t].is_some() || dup[t] || decided[t] || target.kind == "date" {
+        // name there is not another name for a date column (but for the dates of its own
+        // group: an outcome's date, [`aliases::names_dates`]).
+        if found[t].is_some()
+            || dup[t]
+            || decided[t]
+            || (target.kind == "date" && !aliases::names_dates(&target.name))
+        {
             continue;
         }
         let numeric = target.kind == "numeric";

@@ -188,6 +188,14 @@ enum Command {
         #[command(subcommand)]
         command: crate::webhooks::cli::WebhookCommand,
     },
+    /// Record, list and delete outcomes (who really churned, and when), which measure the
+    /// accuracy of earlier predictions.
+    Outcomes {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: crate::outcomes::cli::OutcomesCommand,
+    },
     /// Copy the original service's uploads and finished predictions, with their objects, from
     /// its Postgres database and bucket into retainwise (configured by the environment); a
     /// rerun copies nothing twice. Exit code 2 when something was left out (listed).
@@ -580,6 +588,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org { settings, command } => crate::org_cli::run(&settings, command).await,
         Command::Webhook { settings, command } => {
             crate::webhooks::cli::run(&settings, command).await
+        }
+        Command::Outcomes { settings, command } => {
+            crate::outcomes::cli::run(&settings, command).await
         }
         Command::ImportOriginal {
             original_database_url,

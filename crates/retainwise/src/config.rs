@@ -151,6 +151,12 @@ pub struct Settings {
         default_value = crate::worker::WEBHOOK_SCHEDULE
     )]
     pub webhook_retry_schedule: String,
+    /// Days after a prediction within which a churn counts as the one it predicted; once they
+    /// have passed, a scored customer without an outcome counts as retained (README, "Outcomes
+    /// and measured accuracy").
+    #[arg(long, env = "RETAINWISE_OUTCOME_WINDOW_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub outcome_window_days: u32,
     /// Seconds a starting `serve`, `api` or `worker` keeps trying to reach the database
     /// (jittered exponential backoff, each attempt logged with its cause) before it gives up;
     /// 0 tries once. A fleet started together with its database, or restarted during a
@@ -470,6 +476,8 @@ pub struct Config {
     pub db_connect_timeout: Duration,
     /// The HTTP front door's limits and names.
     pub http: HttpConfig,
+    /// The outcome window in days (`RETAINWISE_OUTCOME_WINDOW_DAYS`).
+    pub outcome_window_days: u32,
 }
 
 impl Settings {
@@ -585,6 +593,7 @@ impl Settings {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
             db_connect_timeout: Duration::from_secs(self.db_connect_timeout_secs),
             http: self.http.resolve()?,
+            outcome_window_days: self.outcome_window_days,
             database_url,
             storage,
             queue,

@@ -25,6 +25,7 @@ pub mod message;
 pub mod ops;
 pub mod org_cli;
 pub mod original_message;
+pub mod outcomes;
 pub mod output;
 pub mod registry;
 pub mod server;

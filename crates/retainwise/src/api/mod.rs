@@ -13,6 +13,7 @@ pub(crate) mod health;
 mod history;
 mod models;
 pub(crate) mod orgs;
+mod outcomes;
 mod predictions;
 mod quota;
 mod webhooks;
@@ -74,7 +75,8 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
             "/api/org/members/{user}",
             axum::routing::put(orgs::set_role).delete(orgs::remove),
         );
-    api.merge(compat::routes(indexes))
+    api.merge(outcomes::routes(indexes.clone(), body_limit))
+        .merge(compat::routes(indexes))
         .merge(direct_upload::routes())
         .merge(history::routes())
         .merge(

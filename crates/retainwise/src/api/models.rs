@@ -206,12 +206,12 @@ async fn accept(
 
 /// Checked training settings.
 #[derive(Debug)]
-struct TrainSettings {
-    label: String,
-    id_column: Option<String>,
-    group_column: Option<String>,
-    observation_date_column: Option<String>,
-    name: String,
+pub(super) struct TrainSettings {
+    pub(super) label: String,
+    pub(super) id_column: Option<String>,
+    pub(super) group_column: Option<String>,
+    pub(super) observation_date_column: Option<String>,
+    pub(super) name: String,
 }
 
 impl TrainSettings {
@@ -266,8 +266,9 @@ impl TrainSettings {
     }
 }
 
-/// The upload row, the training row and the queue message, in one transaction.
-async fn queue_training(
+/// The upload row, the training row and the queue message, in one transaction (also for a
+/// training from outcomes, `api/outcomes.rs`).
+pub(super) async fn queue_training(
     app: &App,
     user: &OrgId,
     training_id: TrainingId,
@@ -347,6 +348,8 @@ fn model_json(row: &ModelRow, user: &OrgId, active: &str, with_card: bool) -> Va
         "training_rows": card.pointer("/training_data/rows"),
         "roc_auc": card.pointer("/cross_validation/roc_auc/mean"),
         "log_loss": card.pointer("/cross_validation/log_loss/mean"),
+        // Its live accuracy, measured on outcomes (`api/outcomes.rs`).
+        "performance_url": format!("/api/models/{}/performance", row.id),
     });
     if with_card {
         out["card"] = card;

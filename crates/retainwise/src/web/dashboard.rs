@@ -65,7 +65,7 @@ fn facts(row: &PredictionRow) -> Markup {
     html! {
         dl.facts {
             div { dt { "Created" } dd { (format::time(row.queued_at)) } }
-            div { dt { "Model" } dd { code.model { (row.model_id) } } }
+            div { dt { "Model" } dd { a href=(format!("/models/{}", row.model_id)) title="Its accuracy, trained and live" { code.model { (row.model_id) } } } }
             @if let Some(done) = row.completed_at {
                 div { dt { "Finished" } dd { (format::time(done)) } }
             }

@@ -10,6 +10,7 @@
 //! | `GET /predictions/{id}/customers/{row}` | one customer's explanation |
 //! | `GET /customers/{customer_id}` | one customer across predictions: risk over time (SVG line), each run's drivers |
 //! | `GET /predictions/{id}/export.xlsx` | the Excel workbook (summary + customers); CSV is `GET /api/predictions/{id}/results` |
+//! | `GET /models/{id}` | a model's card: cross-validated and live (measured on outcomes) accuracy side by side |
 //! | `GET|POST /webhooks`, `POST /webhooks/{id}/remove` | signed webhook endpoints: list, add (secret shown once), remove |
 //! | `GET /webhooks/{id}`, `POST /webhooks/{id}/deliveries/{delivery}/redrive` | an endpoint's deliveries; send a dead-lettered one again |
 //! | `GET|POST /members`, `POST /members/{user}/role`, `POST /members/{user}/remove` | an owner's members: add, change a role, remove |
@@ -33,6 +34,7 @@ mod history;
 pub use crate::customer_index as index;
 mod layout;
 mod members;
+mod model_card;
 mod predictions;
 mod query;
 pub mod session;
@@ -84,6 +86,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
         .route("/predictions/{id}/customers/{row}", get(customers::detail))
         .route("/predictions/{id}/export.xlsx", get(export::xlsx))
         .route("/customers/{customer_id}", get(history::page))
+        .route("/models/{id}", get(model_card::page))
         .route("/webhooks", get(webhooks::page).post(webhooks::add))
         .route("/webhooks/{id}", get(webhooks::deliveries))
         .route("/webhooks/{id}/remove", post(webhooks::remove))

@@ -345,6 +345,17 @@ async fn score(
         .map_err(|e| JobError::io("serialising the report")(e.into()))?;
     app.storage.put_bytes(&report_key, report_json).await?;
     record_stage("upload", stage);
+    // The owner's challenger model, if any, scores the same file in this job (shadow).
+    crate::outcomes::challenger::shadow(
+        app,
+        &job.user_id,
+        job.prediction_id,
+        &input,
+        &model_id,
+        report.reference_date.as_deref(),
+        &lost,
+    )
+    .await;
     // The customers remembered across runs, from the results file still on local disk: the
     // last step, so nothing after it can fail the run but the recording of COMPLETED (whose
     // retry replaces these rows).

@@ -51,6 +51,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         request_timeout: Duration::from_secs(60),
         db_connect_timeout: Duration::from_secs(10),
         http: Default::default(),
+        outcome_window_days: 90,
     }
 }
 

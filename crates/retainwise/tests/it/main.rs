@@ -35,6 +35,7 @@ mod jobs;
 mod mapping;
 mod models;
 mod orgs;
+mod outcomes;
 mod pipeline;
 mod quota;
 mod readings;
