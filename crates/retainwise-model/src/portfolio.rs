@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::explain::Explanation;
+use crate::fixed_sum::FixedSum;
 use crate::mapping::ColumnMapping;
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::values::column_key;
@@ -78,14 +79,16 @@ pub struct DriverShare {
 }
 
 /// Running sums behind a [`Portfolio`]; add rows, merge chunks in order, then [`finish`](Self::finish).
-#[derive(Clone, Debug)]
+/// The sums are [`FixedSum`]s, so batches and pieces of a file merge to the same figures
+/// however they were cut. Serialisable: a piece of a file stores its sums for the merge.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PortfolioAcc {
     histogram: [u64; HISTOGRAM_BINS],
     revenue_customers: u64,
-    monthly_revenue: f64,
-    revenue_at_risk: f64,
+    monthly_revenue: FixedSum,
+    revenue_at_risk: FixedSum,
     /// Per schema column: (customers, Σ impact) as a risk driver.
-    drivers: Vec<(u64, f64)>,
+    drivers: Vec<(u64, FixedSum)>,
 }
 
 /// The [`Portfolio::probability_histogram`] bin of probability `p` (in [0, 1]; 1.0 falls in
@@ -129,9 +132,9 @@ impl PortfolioAcc {
         PortfolioAcc {
             histogram: [0; HISTOGRAM_BINS],
             revenue_customers: 0,
-            monthly_revenue: 0.0,
-            revenue_at_risk: 0.0,
-            drivers: vec![(0, 0.0); n_columns],
+            monthly_revenue: FixedSum::default(),
+            revenue_at_risk: FixedSum::default(),
+            drivers: vec![(0, FixedSum::default()); n_columns],
         }
     }
 
@@ -142,7 +145,7 @@ impl PortfolioAcc {
         for f in &e.risk_factors {
             let d = &mut self.drivers[f.column];
             d.0 += 1;
-            d.1 += f.impact;
+            d.1.add(f.impact);
         }
     }
 
@@ -152,8 +155,8 @@ impl PortfolioAcc {
         self.histogram[probability_bin(p)] += 1;
         if let Some(r) = revenue.filter(|r| r.is_finite()) {
             self.revenue_customers += 1;
-            self.monthly_revenue += r;
-            self.revenue_at_risk += r * p;
+            self.monthly_revenue.add(r);
+            self.revenue_at_risk.add(r * p);
         }
     }
 
@@ -163,11 +166,11 @@ impl PortfolioAcc {
             *a += b;
         }
         self.revenue_customers += other.revenue_customers;
-        self.monthly_revenue += other.monthly_revenue;
-        self.revenue_at_risk += other.revenue_at_risk;
+        self.monthly_revenue.merge(other.monthly_revenue);
+        self.revenue_at_risk.merge(other.revenue_at_risk);
         for (a, b) in self.drivers.iter_mut().zip(&other.drivers) {
             a.0 += b.0;
-            a.1 += b.1;
+            a.1.merge(b.1);
         }
     }
 
@@ -182,7 +185,7 @@ impl PortfolioAcc {
             .map(|((n, sum), c)| DriverShare {
                 feature: c.name.clone(),
                 customers: *n,
-                mean_impact: round1(sum / *n as f64),
+                mean_impact: round1(sum.value() / *n as f64),
             })
             .collect();
         top.sort_by(|a, b| {
@@ -219,8 +222,8 @@ impl PortfolioAcc {
             probability_histogram: self.histogram.to_vec(),
             revenue_column,
             revenue_customers: self.revenue_customers,
-            monthly_revenue: known.then(|| round2(self.monthly_revenue)),
-            revenue_at_risk: known.then(|| round2(self.revenue_at_risk)),
+            monthly_revenue: known.then(|| round2(self.monthly_revenue.value())),
+            revenue_at_risk: known.then(|| round2(self.revenue_at_risk.value())),
             revenue_note,
             top_drivers: top,
         }
