@@ -953,7 +953,7 @@ impl<'m, R: Read> Intake<'m, R> {
 }
 
 /// The search for customer ids repeated on scored rows, in row order: one per file (an
-/// [`Intake`]'s, or the merge's over a file's pieces, [`crate::chunks::merge`]).
+/// [`Intake`]'s, or the merge's over a file's pieces, [`crate::chunks::Merger`]).
 #[derive(Debug, Default)]
 pub struct RepeatCheck {
     /// Ids seen so far (64-bit hashes) and the row each was first seen on.
