@@ -322,127 +322,130 @@ fn interleave(list: &mut Vec<RowIssue>, cap: usize, piece: &[RowIssue], repeats:
     }
 }
 
+/// A small seeded generator (xorshift64*, Marsaglia 2003; Vigna 2016), so every generated file
+/// is reproducible by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The header of [`awkward_file`]: the Telco columns and a free-text `notes`.
+pub const HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,notes";
+
+/// A seeded Telco-schema file of `rows` records, for tests of cutting files in pieces (here
+/// and in the application's) with an extra free-text `notes` column, where
+/// about a third of the rows are awkward: quoted notes with line breaks (`\n`, `\r\n`),
+/// `""` escapes and delimiters; rows rejected for a bad number, a missing id, too few
+/// fields or a repeated header; rows skipped as empty; repeated ids (also spelled with
+/// spaces); unseen, aliased and respelled values; blank lines; a quote never closed; and,
+/// past the encoding sample, windows-1252 bytes in ids. Line ends mix `\n` and `\r\n`;
+/// `bom` starts the file with a UTF-8 byte-order mark; `unclosed` allows quotes never
+/// closed.
+pub fn awkward_file(seed: u64, rows: usize, bom: bool, unclosed: bool) -> Vec<u8> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut out = Vec::new();
+    if bom {
+        out.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    out.extend_from_slice(HEADER.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut ids: Vec<String> = Vec::new();
+    for i in 0..rows {
+        let eol: &[u8] = if rng.below(3) == 0 { b"\r\n" } else { b"\n" };
+        let kind = rng.below(30);
+        let mut id = format!("{:04}-C{}", i, rng.below(1000));
+        if kind == 1 && !ids.is_empty() {
+            id = ids[rng.below(ids.len() as u64) as usize].clone();
+        } else if kind == 2 && !ids.is_empty() {
+            id = format!(" {} ", ids[rng.below(ids.len() as u64) as usize]);
+        }
+        ids.push(id.trim().to_owned());
+        let tenure = match kind {
+            3 => "abc".to_owned(),
+            4 => String::new(),
+            _ => rng.below(72).to_string(),
+        };
+        let monthly = match kind {
+            5 => "$85.50".to_owned(),
+            _ => format!("{}.{:02}", 18 + rng.below(100), rng.below(100)),
+        };
+        let contract = match kind {
+            6 => "Weekly",
+            _ => rng.pick(&["Month-to-month", "One year", "Two year"]),
+        };
+        let internet = match kind {
+            7 => "Fiber",
+            _ => rng.pick(&["DSL", "Fiber optic", "No"]),
+        };
+        let notes = match rng.below(8) {
+            0 => "\"called twice,\nthen \"\"cancelled\"\"\"".to_owned(),
+            1 => "\"line one\r\nline two\r\n\"".to_owned(),
+            2 => "\"a, b; c\"".to_owned(),
+            3 => "plain".to_owned(),
+            _ => String::new(),
+        };
+        let mut fields: Vec<String> = vec![
+            id,
+            rng.pick(&["Male", "Female"]).into(),
+            rng.below(2).to_string(),
+            rng.pick(&["Yes", "No"]).into(),
+            rng.pick(&["Yes", "No"]).into(),
+            tenure,
+            "Yes".into(),
+            rng.pick(&["Yes", "No"]).into(),
+            internet.into(),
+            rng.pick(&["Yes", "No"]).into(),
+            "No".into(),
+            "No".into(),
+            rng.pick(&["Yes", "No"]).into(),
+            "No".into(),
+            "Yes".into(),
+            contract.into(),
+            "Yes".into(),
+            rng.pick(&["Electronic check", "Mailed check"]).into(),
+            monthly,
+            format!("{}.5", rng.below(5000)),
+            notes,
+        ];
+        match kind {
+            8 => fields.truncate(5),
+            9 => fields[0] = String::new(),
+            _ => {}
+        }
+        let mut line = fields.join(",").into_bytes();
+        match kind {
+            10 => line = b",,,,,".to_vec(),
+            11 => line = HEADER.as_bytes().to_vec(),
+            12 if unclosed => line.extend_from_slice(b",\"never closed"),
+            13 => out.extend_from_slice(eol),
+            _ => {}
+        }
+        if kind == 14 && out.len() > 70_000 {
+            // A windows-1252 "é" in the id, past the encoding sample: the file stays UTF-8.
+            line.splice(0..0, [b'X', 0xE9]);
+        }
+        out.extend_from_slice(&line);
+        out.extend_from_slice(eol);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::score_csv;
-
-    /// A small seeded generator (xorshift64*), so every case is reproducible by its seed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[self.below(items.len() as u64) as usize]
-        }
-    }
-
-    const HEADER: &str = "customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,notes";
-
-    /// A Telco-schema file of `rows` records with an extra free-text `notes` column, where
-    /// about a third of the rows are awkward: quoted notes with line breaks (`\n`, `\r\n`),
-    /// `""` escapes and delimiters; rows rejected for a bad number, a missing id, too few
-    /// fields or a repeated header; rows skipped as empty; repeated ids (also spelled with
-    /// spaces); unseen, aliased and respelled values; blank lines; a quote never closed; and,
-    /// past the encoding sample, windows-1252 bytes in ids. Line ends mix `\n` and `\r\n`;
-    /// `bom` starts the file with a UTF-8 byte-order mark; `unclosed` allows quotes never
-    /// closed.
-    fn awkward_file(seed: u64, rows: usize, bom: bool, unclosed: bool) -> Vec<u8> {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut out = Vec::new();
-        if bom {
-            out.extend_from_slice(b"\xEF\xBB\xBF");
-        }
-        out.extend_from_slice(HEADER.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        let mut ids: Vec<String> = Vec::new();
-        for i in 0..rows {
-            let eol: &[u8] = if rng.below(3) == 0 { b"\r\n" } else { b"\n" };
-            let kind = rng.below(30);
-            let mut id = format!("{:04}-C{}", i, rng.below(1000));
-            if kind == 1 && !ids.is_empty() {
-                id = ids[rng.below(ids.len() as u64) as usize].clone();
-            } else if kind == 2 && !ids.is_empty() {
-                id = format!(" {} ", ids[rng.below(ids.len() as u64) as usize]);
-            }
-            ids.push(id.trim().to_owned());
-            let tenure = match kind {
-                3 => "abc".to_owned(),
-                4 => String::new(),
-                _ => rng.below(72).to_string(),
-            };
-            let monthly = match kind {
-                5 => "$85.50".to_owned(),
-                _ => format!("{}.{:02}", 18 + rng.below(100), rng.below(100)),
-            };
-            let contract = match kind {
-                6 => "Weekly",
-                _ => rng.pick(&["Month-to-month", "One year", "Two year"]),
-            };
-            let internet = match kind {
-                7 => "Fiber",
-                _ => rng.pick(&["DSL", "Fiber optic", "No"]),
-            };
-            let notes = match rng.below(8) {
-                0 => "\"called twice,\nthen \"\"cancelled\"\"\"".to_owned(),
-                1 => "\"line one\r\nline two\r\n\"".to_owned(),
-                2 => "\"a, b; c\"".to_owned(),
-                3 => "plain".to_owned(),
-                _ => String::new(),
-            };
-            let mut fields: Vec<String> = vec![
-                id,
-                rng.pick(&["Male", "Female"]).into(),
-                rng.below(2).to_string(),
-                rng.pick(&["Yes", "No"]).into(),
-                rng.pick(&["Yes", "No"]).into(),
-                tenure,
-                "Yes".into(),
-                rng.pick(&["Yes", "No"]).into(),
-                internet.into(),
-                rng.pick(&["Yes", "No"]).into(),
-                "No".into(),
-                "No".into(),
-                rng.pick(&["Yes", "No"]).into(),
-                "No".into(),
-                "Yes".into(),
-                contract.into(),
-                "Yes".into(),
-                rng.pick(&["Electronic check", "Mailed check"]).into(),
-                monthly,
-                format!("{}.5", rng.below(5000)),
-                notes,
-            ];
-            match kind {
-                8 => fields.truncate(5),
-                9 => fields[0] = String::new(),
-                _ => {}
-            }
-            let mut line = fields.join(",").into_bytes();
-            match kind {
-                10 => line = b",,,,,".to_vec(),
-                11 => line = HEADER.as_bytes().to_vec(),
-                12 if unclosed => line.extend_from_slice(b",\"never closed"),
-                13 => out.extend_from_slice(eol),
-                _ => {}
-            }
-            if kind == 14 && out.len() > 70_000 {
-                // A windows-1252 "é" in the id, past the encoding sample: the file stays UTF-8.
-                line.splice(0..0, [b'X', 0xE9]);
-            }
-            out.extend_from_slice(&line);
-            out.extend_from_slice(eol);
-        }
-        out
-    }
 
     fn opts() -> ScoreOptions {
         ScoreOptions {

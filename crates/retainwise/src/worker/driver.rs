@@ -151,6 +151,11 @@ pub(super) async fn drive<J: Job>(
     }
     points.pass(FailurePoint::AfterRun);
     match result {
+        Ok(output) if J::handed_on(&output) => {
+            job_event!(info, J, id, "job_handed_on");
+            ack::<J>(app, &delivery, &id).await;
+            Outcome::Completed
+        }
         Ok(output) => {
             let columns = job.completed_columns(&output);
             let outcome = Final::Completed(&columns);
