@@ -7,6 +7,7 @@
 //! cancel, and progress; on the embedded default and on Postgres + S3 + SQS.
 
 use std::process::Command;
+use std::time::Duration;
 
 use retainwise::worker::Outcome;
 use serde_json::Value;
@@ -193,4 +194,79 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A crash at every failure point of the driver, once in a piece (its third) and once in the
+/// merge, with a lease that lapses after a second: every prediction ends COMPLETED with the
+/// bytes of `retainwise predict`, each piece counted once, no message left or dead.
+#[tokio::test]
+async fn a_crash_in_a_piece_or_in_the_merge_costs_that_job_only() {
+    use retainwise::worker::{FailurePoint, FailurePoints, Worker, WorkerOptions};
+    let bytes = retainwise_model::chunks::awkward_file(12, 200, true, true);
+    let expected = offline(&bytes);
+    for point in FailurePoint::ALL {
+        for in_merge in [false, true] {
+            let t = TestApp::spawn_with(|c| {
+                c.chunk_rows = ROWS;
+                c.visibility_timeout = Duration::from_secs(1);
+            })
+            .await;
+            let points = FailurePoints::armable();
+            let worker = Worker::new(
+                t.app.clone(),
+                WorkerOptions {
+                    failure_points: points.clone(),
+                    ..crate::helpers::fast_worker_options()
+                },
+            );
+            let (id, total) = cut_only(&t, bytes.clone()).await;
+            let mut outcomes = Vec::new();
+            let mut armed = false;
+            for _ in 0..(total as usize * 3 + 20) {
+                let stats = t.app.queue.stats().await.unwrap();
+                if stats.depth + stats.in_flight + stats.delayed == 0 {
+                    break;
+                }
+                if !armed {
+                    let p = t.prediction(&id).await;
+                    let done = p["chunks_done"].as_u64().unwrap();
+                    if (in_merge && done == total) || (!in_merge && done == 2) {
+                        points.arm(point, 1);
+                        armed = true;
+                    }
+                }
+                outcomes.push(step(&worker).await);
+            }
+            let case = format!("{point:?}, in the merge: {in_merge}: {outcomes:?}");
+            assert!(armed, "{case}");
+            // The crash happened: a delivery ended without an outcome (or, inside the run,
+            // as a failed attempt retried).
+            assert!(
+                outcomes
+                    .iter()
+                    .any(|o| o.is_none() || *o == Some(Outcome::Retried)),
+                "{case}"
+            );
+            let p = t.prediction(&id).await;
+            assert_eq!(p["status"], "COMPLETED", "{case}\n{p}");
+            assert_eq!(p["chunks_done"].as_u64(), Some(total), "{case}");
+            assert!(t.results(&id).await.as_bytes() == expected, "{case}");
+            let stats = t.app.queue.stats().await.unwrap();
+            assert_eq!(
+                (stats.depth, stats.in_flight, stats.delayed, stats.dead),
+                (0, 0, 0, 0),
+                "{case}"
+            );
+        }
+    }
+}
+
+/// One receive and its processing on a task of its own, so a crash (a panic at a failure
+/// point) ends that task as it would end a process. `None`: crashed, or nothing arrived.
+async fn step(worker: &retainwise::worker::Worker) -> Option<Outcome> {
+    let worker = worker.clone();
+    tokio::spawn(async move { worker.run_once(Duration::from_secs(3)).await })
+        .await
+        .ok()
+        .and_then(|received| received.expect("queue reachable"))
 }
