@@ -162,6 +162,7 @@ pub(super) async fn drive<J: Job>(
             let recorded = record_final::<J>(app, options, &delivery, &record, &id, outcome).await;
             if recorded == Outcome::Completed {
                 job.log_completed(&output, started.elapsed());
+                job.completed(app, &output).await;
             }
             recorded
         }

@@ -96,6 +96,14 @@ pub trait Job: Sized + Send + Sync + 'static {
         async {}
     }
 
+    /// Tidies up after COMPLETED is committed (e.g. removes intermediate objects a later
+    /// attempt no longer needs); a crash before it leaves them behind, never a wrong result.
+    /// Nothing by default.
+    fn completed(&self, app: &App, output: &Self::Output) -> impl Future<Output = ()> + Send {
+        let _ = (app, output);
+        async {}
+    }
+
     /// Whose webhook events this kind's outcomes are (`prediction.*`, `training.*`): the
     /// default [`Job::followups`] sends them. None by default.
     const WEBHOOK_SUBJECT: Option<Subject> = None;

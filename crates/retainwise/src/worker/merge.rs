@@ -106,6 +106,29 @@ impl Job for MergeJob {
     fn log_completed(&self, scored: &Scored, took: Duration) {
         scored.log_completed(self.prediction_id, took);
     }
+
+    /// The pieces' objects are not needed once the result is recorded: removed, 16 at a time.
+    async fn completed(&self, app: &App, _scored: &Scored) {
+        let total = match app.db.prediction(&self.user, self.prediction_id).await {
+            Ok(Some(row)) => row.chunks_total.unwrap_or(0).max(0) as u64,
+            _ => return,
+        };
+        let keys: Vec<ObjectKey> = (0..total)
+            .flat_map(|seq| {
+                ["csv", "json", "ids.json"]
+                    .map(|what| ObjectKey::piece(&self.user, self.prediction_id, seq, what))
+            })
+            .collect();
+        let failed = futures::stream::iter(keys)
+            .map(|key| async move { app.storage.delete(&key).await.is_err() })
+            .buffer_unordered(16)
+            .filter(|failed| futures::future::ready(*failed))
+            .count()
+            .await;
+        if failed > 0 {
+            tracing::warn!(prediction_id = %self.prediction_id, failed, "could not remove some objects of a merged prediction's pieces");
+        }
+    }
 }
 
 /// Reads every piece's report, ids and lines in order, merges, stores the result and report.

@@ -92,6 +92,11 @@ async fn same_bytes_as_one_pass(cut: TestApp, whole: TestApp) {
         assert_eq!(s, t1, "seed {seed}: summary");
         assert_eq!(report(&cut, &id).await, report(&whole, &one).await);
     }
+    // The pieces' objects are removed once the merge is recorded.
+    if let retainwise::config::StorageLocation::Local(root) = &cut.app.config.storage {
+        let pieces = root.join("pieces");
+        assert!(!pieces.exists() || walk(&pieces).is_empty(), "{pieces:?}");
+    }
 }
 
 #[tokio::test]
@@ -133,6 +138,12 @@ async fn progress_counts_pieces_and_rows_across_them() {
         assert_eq!(p["chunks_total"].as_u64(), Some(total));
         assert_eq!(p["status"], "RUNNING");
         assert_eq!(p["rows_processed"].as_u64(), Some(done * ROWS), "{p}");
+        let page = t.get("/predictions").await.text().await.unwrap();
+        let shown = format!(
+            "{} rows scored so far, {done} of {total} pieces done",
+            done * ROWS
+        );
+        assert!(page.contains(&shown), "{shown} not in the page");
     }
     TestApp::drain(&t.worker, 500).await;
     assert_eq!(t.prediction(&id).await["status"], "COMPLETED");
