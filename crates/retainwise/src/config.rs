@@ -67,10 +67,11 @@ pub struct Settings {
     /// Rows per piece of a file scored by many workers: a prediction of a UTF-8 file with more
     /// data rows than this is cut at record starts into pieces of this many rows, each scored
     /// by its own job (any worker), then merged into the same bytes one job would write. 0:
-    /// never cut. A piece's byte range is held in memory while it is scored: the default
-    /// bounds it to about 40 MB for Telco-sized rows (~150 bytes), so a lost worker costs
-    /// seconds, not the file.
-    #[arg(long, env = "RETAINWISE_CHUNK_ROWS", default_value_t = 250_000)]
+    /// never cut. A piece is streamed from storage to the worker's disk and scored from there
+    /// (memory does not grow with it); the default keeps files under a million rows to one job,
+    /// as before, and makes a piece of ~150 MB for Telco-sized rows, so a lost worker costs one
+    /// piece's seconds, not the file.
+    #[arg(long, env = "RETAINWISE_CHUNK_ROWS", default_value_t = 1_000_000)]
     pub chunk_rows: u64,
     /// Largest training table, in cells (data rows × columns), checked before a training
     /// starts; a larger one fails naming this limit. Time and memory of the built-in search grow

@@ -130,8 +130,12 @@ pub(super) async fn drive<J: Job>(
     .catch_unwind()
     .await
     .unwrap_or_else(|panic| Err(JobError::Panicked(panic_message(&*panic))));
+    let handed_on = matches!(&result, Ok(output) if J::handed_on(output));
     match heartbeat.stop() {
         Holding::Held => {}
+        // Handed on and committed: the follow-up jobs may already hold the record (a merge
+        // takes its prediction's row); this delivery's part is done.
+        Holding::Lost if handed_on => {}
         Holding::Lost => {
             job_event!(
                 warn,

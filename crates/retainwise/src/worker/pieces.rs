@@ -327,8 +327,14 @@ impl Job for PieceJob {
             .db
             .prediction(&self.user, self.prediction_id)
             .await?
-            .filter(|p| p.status == JobStatus::Running)
             .ok_or(JobError::Stopped)?;
+        if prediction.status != JobStatus::Running {
+            // A piece redriven after its prediction ended: nothing to score for it.
+            return Err(JobError::Rejected(format!(
+                "this piece's prediction is {}; the piece is not scored",
+                prediction.status
+            )));
+        }
         let plan = ChunkPlan::read(app, &self.user, self.prediction_id).await?;
         let recorded = super::prediction::recorded_for(app, &self.user, self.prediction_id).await?;
         let options = plan.options(app, &recorded)?;
@@ -342,20 +348,25 @@ impl Job for PieceJob {
             .map_err(|e: crate::domain::DomainError| JobError::Rejected(e.0))?;
         let key = ObjectKey::upload(&self.user, upload);
         let read_to = u64::try_from(read_to).unwrap_or(0).min(plan.size);
-        let ranges = [0..plan.head_bytes.min(plan.size), piece.start..read_to];
+        let dir = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
+        let (head, body) = (dir.path().join("head.csv"), dir.path().join("piece.in.csv"));
         let stage = std::time::Instant::now();
-        let bytes = match app.storage.get_ranges(&key, &ranges).await {
-            Ok(bytes) => bytes,
-            Err(StorageError::NotFound(_)) => {
-                return Err(JobError::Rejected(
-                    "the uploaded file is no longer in storage; upload it again".to_owned(),
-                ))
+        for (range, file) in [
+            (0..plan.head_bytes.min(plan.size), &head),
+            (piece.start..read_to, &body),
+        ] {
+            match app.storage.download_range_to(&key, range, file).await {
+                Ok(_) => {}
+                Err(StorageError::NotFound(_)) => {
+                    return Err(JobError::Rejected(
+                        "the uploaded file is no longer in storage; upload it again".to_owned(),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
-        };
+        }
         super::prediction::record_stage("piece_download", stage);
         let stage = std::time::Instant::now();
-        let dir = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
         let output = dir.path().join("piece.csv");
         let out_path = output.clone();
         let lost = ctx.stop_flag();
@@ -363,14 +374,15 @@ impl Job for PieceJob {
         let before = piece.first_row - 1;
         let piece_in = piece.clone();
         let scored = tokio::task::spawn_blocking(move || {
-            let head = UntilLost {
-                inner: &bytes[0][..],
-                lost: lost.clone(),
+            let open = |path: &std::path::Path| {
+                std::fs::File::open(path)
+                    .map(|f| UntilLost {
+                        inner: std::io::BufReader::with_capacity(1 << 20, f),
+                        lost: lost.clone(),
+                    })
+                    .map_err(JobError::io("reading a piece of the upload"))
             };
-            let body = UntilLost {
-                inner: &bytes[1][..],
-                lost: lost.clone(),
-            };
+            let (head, body) = (open(&head)?, open(&body)?);
             let file = std::fs::File::create(&out_path)
                 .map_err(|e| JobError::io("creating the piece's results")(e))?;
             let writer = UntilLost {
