@@ -281,3 +281,51 @@ async fn step(worker: &retainwise::worker::Worker) -> Option<Outcome> {
         .ok()
         .and_then(|received| received.expect("queue reachable"))
 }
+
+/// A piece that fails on its last allowed receive (a crash inside its run, with one receive
+/// allowed) is dead-lettered, and the prediction fails saying so; the other pieces stop with
+/// it and no merge runs.
+#[tokio::test]
+async fn a_piece_dead_lettered_fails_the_prediction() {
+    use retainwise::worker::{FailurePoint, FailurePoints, Worker, WorkerOptions};
+    let t = TestApp::spawn_with(|c| {
+        c.chunk_rows = ROWS;
+        c.max_receives = 1;
+    })
+    .await;
+    let points = FailurePoints::armable();
+    let worker = Worker::new(
+        t.app.clone(),
+        WorkerOptions {
+            failure_points: points.clone(),
+            ..crate::helpers::fast_worker_options()
+        },
+    );
+    let bytes = retainwise_model::chunks::awkward_file(13, 200, false, true);
+    let (id, _) = cut_only(&t, bytes).await;
+    assert_eq!(t.work_once().await, Outcome::Completed);
+    points.arm(FailurePoint::DuringRun, 1);
+    let mut outcomes = Vec::new();
+    for _ in 0..40 {
+        let stats = t.app.queue.stats().await.unwrap();
+        if stats.depth + stats.in_flight + stats.delayed == 0 {
+            break;
+        }
+        outcomes.push(step(&worker).await);
+    }
+    assert!(
+        outcomes.contains(&Some(Outcome::DeadLettered)),
+        "{outcomes:?}"
+    );
+    let p = t.prediction(&id).await;
+    assert_eq!(p["status"], "FAILED", "{p}");
+    let error = p["error_message"].as_str().unwrap();
+    assert!(error.starts_with("dead-lettered:"), "{error}");
+    assert!(
+        outcomes.iter().all(|o| *o != Some(Outcome::Completed)
+            || p["chunks_done"].as_u64() < p["chunks_total"].as_u64()),
+        "no merge ran: {outcomes:?}"
+    );
+    let r = t.get(&format!("/api/predictions/{id}/results")).await;
+    assert_ne!(r.status(), 200);
+}
