@@ -183,8 +183,16 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &UserId) -> Result<Scor
         let ids: Vec<(u64, String)> = serde_json::from_slice(&ids).map_err(|e| {
             JobError::Rejected(format!("a piece's ids could not be read back ({e})"))
         })?;
-        merger.add(gathered, &ids);
-        drop(ids);
+        // The repeat check over a piece's ids is CPU work: off the async threads.
+        merger = tokio::task::spawn_blocking(move || {
+            merger.add(gathered, &ids);
+            merger
+        })
+        .await
+        .map_err(|source| JobError::Task {
+            what: "merging a piece's report",
+            source,
+        })?;
         let mut lines = match app.storage.get_stream(&key("csv")).await {
             Err(StorageError::NotFound(_)) => return Err(missing()),
             other => other?,
