@@ -519,6 +519,22 @@ mod tests {
     }
 
     #[test]
+    fn an_excel_sep_line_and_a_mark_before_it_are_counted_in_the_offsets() {
+        let model = Model::embedded_default();
+        let opts = opts();
+        let plain = awkward_file(21, 900, false, true);
+        let mut file = b"\xEF\xBB\xBFsep=,\r\n".to_vec();
+        file.extend_from_slice(&plain);
+        let mut whole = Vec::new();
+        let one = score_csv(model, &file[..], &mut whole, &opts, &mut |_| {}).unwrap();
+        for n in [5, 97] {
+            let (bytes, report) = in_pieces(model, &file, n, &opts);
+            assert!(bytes == whole, "pieces of {n}: scored bytes differ");
+            assert_eq!(report, one, "pieces of {n}");
+        }
+    }
+
+    #[test]
     fn record_starts_are_the_csv_crates_record_positions() {
         let model = Model::embedded_default();
         for seed in 1..=20 {
