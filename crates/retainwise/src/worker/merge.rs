@@ -95,6 +95,18 @@ impl Job for MergeJob {
         scored.columns()
     }
 
+    /// Exactly what a prediction scored in one job is followed by (its webhook events, and
+    /// whatever else `predict` does when it records COMPLETED or FAILED): the merge is the
+    /// step that records it.
+    async fn followups(
+        app: &App,
+        record: &JobRow,
+        conn: &mut sqlx::AnyConnection,
+        status: crate::db::JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        <crate::message::PredictionJob as Job>::followups(app, record, conn, status).await
+    }
+
     fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
         super::prediction::failed_counts(error)
     }
