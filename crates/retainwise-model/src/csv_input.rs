@@ -43,17 +43,23 @@ pub fn open<R: Read>(input: R) -> io::Result<Opened<R>> {
     let encoding = decoded.encoding();
     let sample = decoded.take_sample();
     let mut first_line = 1;
+    let mut sep_len = 0;
     let dialect = match dialect::sep_line(&sample) {
         // Excel's delimiter hint line: obeyed, and not part of the data.
         Some((delimiter, len)) => {
             decoded.skip_decoded(len);
+            sep_len = len;
             first_line = 2;
             Dialect::with_delimiter(delimiter, &sample[len..], decoded.sample_is_whole_file())
         }
         None => dialect::detect(&sample, decoded.sample_is_whole_file()),
     };
     drop(sample);
-    let reader = Records::new(decoded, dialect.delimiter, first_line);
+    // Offsets count file bytes for a file read as it is (UTF-8): the mark and the `sep=`
+    // line come before the first byte the record reader sees.
+    let base = decoded.bom_len() + sep_len;
+    let mut reader = Records::new(decoded, dialect.delimiter, first_line);
+    reader.set_offset(base as u64);
     Ok(Opened {
         reader,
         encoding,
@@ -194,6 +200,11 @@ pub struct RecordInfo {
     /// Set when the record holds a quote that is never closed; the record then holds only the
     /// fields up to the end of the line where the quote opened.
     pub unclosed_quote: Option<UnclosedQuote>,
+    /// Offset of the record's first byte (past the blank lines before it) in the reader's
+    /// input, counted from [`Records::set_offset`]'s base: where a reader started there with
+    /// [`Records::new`] on line [`RecordInfo::line`] reads this record and the ones after it
+    /// exactly as this reader does ([`crate::chunks`]).
+    pub start: u64,
 }
 
 /// Default for [`Records::set_max_record_bytes`]: 4 MiB.
@@ -231,6 +242,8 @@ pub struct Records<R> {
     line: u64,
     /// The last byte consumed was a `\r` (so a `\n` right after it ends no further line).
     after_cr: bool,
+    /// Offset in the input of `raw`'s first byte.
+    consumed: u64,
     last: RecordInfo,
 }
 
@@ -253,8 +266,15 @@ impl<R: Read> Records<R> {
             ends: vec![0; 64],
             line: first_line,
             after_cr: false,
+            consumed: 0,
             last: RecordInfo::default(),
         }
+    }
+
+    /// Counts [`RecordInfo::start`] from `base`: the offset of the reader's next unread byte in
+    /// the file (bytes before it that the reader never sees, such as a byte-order mark).
+    pub fn set_offset(&mut self, base: u64) {
+        self.consumed = base;
     }
 
     /// The underlying reader.
@@ -375,10 +395,13 @@ impl<R: Read> Records<R> {
                             end,
                         }
                     });
+                    let start = self.consumed + leading_break_bytes(&self.raw) as u64;
+                    self.consumed += self.raw.len() as u64;
                     self.advance_lines(self.raw.len());
                     self.last = RecordInfo {
                         line: first,
                         unclosed_quote,
+                        start,
                     };
                     return Ok(true);
                 }
@@ -386,6 +409,7 @@ impl<R: Read> Records<R> {
                     self.last = RecordInfo {
                         line: self.line,
                         unclosed_quote: None,
+                        start: self.consumed + self.raw.len() as u64,
                     };
                     return Ok(false);
                 }
@@ -465,6 +489,8 @@ impl<R: Read> Records<R> {
             },
             other => other,
         };
+        let start = self.consumed + leading_break_bytes(&raw) as u64;
+        self.consumed += rest as u64;
         self.raw = raw;
         self.advance_lines(rest);
         // Re-read what followed the quote's line.
@@ -482,6 +508,7 @@ impl<R: Read> Records<R> {
                 field: v.open.field,
                 end,
             }),
+            start,
         };
         Ok(())
     }
@@ -508,6 +535,14 @@ fn line_breaks(bytes: &[u8], after_cr: bool) -> u64 {
         prev_cr = b == b'\r';
     }
     n
+}
+
+/// Bytes of line breaks before the first byte of `bytes` that is not one.
+fn leading_break_bytes(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|b| *b != b'\n' && *b != b'\r')
+        .unwrap_or(bytes.len())
 }
 
 /// Line breaks before the first byte of `bytes` that is not one (the blank lines a record's

@@ -174,6 +174,8 @@ pub struct DecodeReader<R> {
     whole: bool,
     /// What the file is when it is plainly not text (see [`not_text`]).
     not_text: Option<&'static str>,
+    /// Bytes of the byte-order mark removed from the start.
+    bom: usize,
 }
 
 impl<R: Read> DecodeReader<R> {
@@ -203,6 +205,7 @@ impl<R: Read> DecodeReader<R> {
             sample: String::new(),
             whole: eof,
             not_text: not_text(&head),
+            bom,
         };
         match &mut me.decoder {
             None => {
@@ -233,6 +236,41 @@ impl<R: Read> DecodeReader<R> {
     /// The detected encoding.
     pub fn encoding(&self) -> Encoding {
         self.encoding
+    }
+
+    /// Bytes of the byte-order mark removed from the start of the file (0, 2 or 3).
+    pub fn bom_len(&self) -> usize {
+        self.bom
+    }
+
+    /// A reader that passes `inner` through as the rest of a UTF-8 file already detected as
+    /// `encoding` ([`Encoding::Utf8`] or [`Encoding::Utf8Bom`]): nothing is read ahead and
+    /// nothing sniffed, so a piece of a file read from the middle ([`crate::chunks`]) is read
+    /// exactly as the whole file's reader reads those bytes.
+    ///
+    /// # Panics
+    /// When `encoding` is transcoded (UTF-16, windows-1252): their byte offsets are not the
+    /// decoded text's, so a file in them is never read in pieces.
+    pub fn passthrough(inner: R, encoding: Encoding) -> Self {
+        assert!(
+            encoding.transcoder().is_none(),
+            "only UTF-8 is read from the middle"
+        );
+        DecodeReader {
+            inner,
+            encoding,
+            decoder: None,
+            raw: Vec::new(),
+            raw_pos: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            eof: false,
+            finished: false,
+            sample: String::new(),
+            whole: false,
+            not_text: None,
+            bom: 0,
+        }
     }
 
     /// What the file is when it is plainly not a text file: `"an Excel workbook (.xlsx)"`,

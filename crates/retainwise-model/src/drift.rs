@@ -341,9 +341,12 @@ impl DriftReport {
 }
 
 /// Running bin counts of a scored file; add rows, merge chunks, then [`finish`](Self::finish).
-#[derive(Clone, Debug)]
+/// Serialisable (its counts only: a piece of a file stores them for the merge, which merges
+/// them into an accumulator made by [`DriftAcc::new`] for the same model).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct DriftAcc {
     /// Per profiled column: (schema index, slot offset, binner).
+    #[serde(skip)]
     columns: Vec<(usize, usize, Binner)>,
     /// Per profiled column: counts per bin, the last one missing.
     counts: Vec<Vec<u64>>,

@@ -99,10 +99,11 @@ pub struct Intake<'m, R> {
     /// File column (`None`: absent, read as missing) and numeric scale of each schema feature
     /// (empty unless the mapping passes [`check_columns`]).
     plan: Vec<(Option<usize>, f64)>,
-    /// Ids seen so far (64-bit hashes) and the row each was first seen on.
-    seen_ids: HashMap<u64, u64>,
-    /// The first spelling of remembered ids written with spaces around them, by hash.
-    spaced_ids: HashMap<u64, String>,
+    /// The repeated-id check; `None` while reading a piece of a file ([`Intake::read_piece`]),
+    /// whose repeats across pieces only the merge can find.
+    repeats: Option<RepeatCheck>,
+    /// The last row to read, when reading a piece of a file.
+    end_row: Option<u64>,
     id_at: Option<usize>,
     /// The file width a row needs for every feature to be present.
     needed_width: usize,
@@ -259,8 +260,8 @@ impl<'m, R: Read> Intake<'m, R> {
             header,
             mapping,
             plan,
-            seen_ids: HashMap::new(),
-            spaced_ids: HashMap::new(),
+            repeats: Some(RepeatCheck::new(limits.max_tracked_ids)),
+            end_row: None,
             id_at,
             needed_width,
             encoding: opened.encoding,
@@ -370,6 +371,9 @@ impl<'m, R: Read> Intake<'m, R> {
     /// Reads the next record into the internal buffer; `Ok(false)` at the end. Counts the row
     /// and enforces [`InputLimits::max_rows`] and [`InputLimits::max_field_bytes`].
     fn read_record(&mut self) -> Result<bool, ScoreError> {
+        if self.end_row.is_some_and(|end| self.rows >= end) {
+            return Ok(false);
+        }
         let row = self.rows + 1;
         if !read(&mut self.reader, &mut self.record, row)? {
             return Ok(false);
@@ -883,49 +887,58 @@ impl<'m, R: Read> Intake<'m, R> {
         self.observed_at.as_ref().map(|(_, name)| name.as_str())
     }
 
-    /// A warning when scored row `row`'s customer id (not blank) was already seen on a scored
-    /// row: two rows for one customer give two scores, and every count over customers counts
-    /// them twice. Ids are compared with the spaces around them removed (`" A1"` and `"A1\t"`
-    /// are one customer; letter case counts), and remembered as 64-bit hashes (SipHash with
-    /// fixed keys, so the same file always gives the same report; two different ids share a
-    /// hash with probability about n²/2⁶⁵, under 10⁻⁷ for a million ids), up to
-    /// [`InputLimits::max_tracked_ids`]; the first spelling of an id written with spaces around
-    /// it is kept too (up to [`MAX_SPACED_IDS`]), so the warning can show both.
+    /// A warning when scored row `row`'s customer id was already seen on a scored row
+    /// ([`RepeatCheck::check`]); never while reading a piece of a file.
     fn repeated_id(&mut self, row: u64, id: Option<&str>) -> Option<RowIssue> {
-        let id = id.filter(|s| !s.trim().is_empty())?;
-        let trimmed = id.trim();
-        let mut h = std::hash::DefaultHasher::new();
-        trimmed.hash(&mut h);
-        let key = h.finish();
-        if let Some(&first) = self.seen_ids.get(&key) {
-            self.validation.duplicate_ids += 1;
-            let column = self.mapping.id.as_ref().and_then(|m| m.column.clone());
-            let there = self.spaced_ids.get(&key).map_or(trimmed, String::as_str);
-            let spelled = if there != id {
-                format!(" (written {there:?} there and {id:?} here: ids are compared without the spaces around them)")
-            } else {
-                String::new()
-            };
-            return Some(RowIssue {
-                row,
-                customer_id: Some(id.to_owned()),
-                column,
-                value: Some(id.to_owned()),
-                reason: format!(
-                    "customer id {trimmed:?} is also on row {first}{spelled}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
-                ),
-                used_instead: None,
-            });
+        let column = self.mapping.id.as_ref().and_then(|m| m.column.as_deref());
+        self.repeats
+            .as_mut()?
+            .check(row, id, column, &mut self.validation)
+    }
+
+    /// Reads piece `piece` of the file from `body` (the file's bytes from `piece.start` on)
+    /// instead of the rest of the file after the header, with the file's own row and line
+    /// numbers, stopping after its `rows` records. Call right after opening the file's start
+    /// (its header read; encoding and dialect detected from the whole file's first bytes),
+    /// before any row is read. Repeated ids are not checked (see [`crate::chunks`]).
+    ///
+    /// # Errors
+    /// [`ScoreError::Io`] when the file is not read as it is (UTF-16, windows-1252: offsets
+    /// of the decoded text are not the file's), which [`crate::chunks::split`] never cuts.
+    pub fn read_piece(&mut self, body: R, piece: &crate::chunks::Piece) -> Result<(), ScoreError> {
+        if !matches!(self.encoding, Encoding::Utf8 | Encoding::Utf8Bom) {
+            return Err(ScoreError::Io(std::io::Error::other(format!(
+                "a {} file is not read in pieces",
+                self.encoding.label()
+            ))));
         }
-        if self.seen_ids.len() < self.limits.max_tracked_ids {
-            self.seen_ids.insert(key, row);
-            if trimmed.len() != id.len() && self.spaced_ids.len() < MAX_SPACED_IDS {
-                self.spaced_ids.insert(key, id.to_owned());
-            }
-        } else {
-            self.validation.duplicate_ids_unchecked += 1;
+        let mut reader = Records::new(
+            DecodeReader::passthrough(body, self.encoding),
+            self.dialect.delimiter,
+            piece.first_line,
+        );
+        reader.set_width(self.header.len());
+        reader.set_max_record_bytes(self.limits.max_field_bytes.saturating_mul(64));
+        reader.set_offset(piece.start);
+        self.reader = reader;
+        self.rows = piece.first_row - 1;
+        self.end_row = Some(piece.first_row - 1 + piece.rows);
+        self.repeats = None;
+        Ok(())
+    }
+
+    /// Reads the next record without looking at its fields: its row number and where it
+    /// starts ([`csv_input::RecordInfo`]'s `start` and `line`); `None` at the end. The limits
+    /// of [`Intake::next_row`] apply.
+    ///
+    /// # Errors
+    /// As [`Intake::next_row`].
+    pub fn next_start(&mut self) -> Result<Option<(u64, u64, u64)>, ScoreError> {
+        if !self.read_record()? {
+            return Ok(None);
         }
-        None
+        let last = self.reader.last();
+        Ok(Some((self.rows, last.start, last.line)))
     }
 
     /// The validation report so far (complete once [`Intake::next_row`] returned `None`).
@@ -936,6 +949,80 @@ impl<'m, R: Read> Intake<'m, R> {
     /// Ends reading and returns the validation report.
     pub fn finish(self) -> ValidationReport {
         self.validation
+    }
+}
+
+/// The search for customer ids repeated on scored rows, in row order: one per file (an
+/// [`Intake`]'s, or the merge's over a file's pieces, [`crate::chunks::Merger`]).
+#[derive(Debug, Default)]
+pub struct RepeatCheck {
+    /// Ids seen so far (64-bit hashes) and the row each was first seen on.
+    seen_ids: HashMap<u64, u64>,
+    /// The first spelling of remembered ids written with spaces around them, by hash.
+    spaced_ids: HashMap<u64, String>,
+    max_tracked_ids: usize,
+}
+
+impl RepeatCheck {
+    /// A check remembering at most `max_tracked_ids` distinct ids
+    /// ([`InputLimits::max_tracked_ids`]).
+    pub fn new(max_tracked_ids: usize) -> RepeatCheck {
+        RepeatCheck {
+            max_tracked_ids,
+            ..RepeatCheck::default()
+        }
+    }
+
+    /// A warning when scored row `row`'s customer id (not blank) was already seen on a scored
+    /// row: two rows for one customer give two scores, and every count over customers counts
+    /// them twice. Ids are compared with the spaces around them removed (`" A1"` and `"A1\t"`
+    /// are one customer; letter case counts), and remembered as 64-bit hashes (SipHash with
+    /// fixed keys, so the same file always gives the same report; two different ids share a
+    /// hash with probability about n²/2⁶⁵, under 10⁻⁷ for a million ids), up to
+    /// `max_tracked_ids`; the first spelling of an id written with spaces around it is kept
+    /// too (up to [`MAX_SPACED_IDS`]), so the warning can show both. Counts into
+    /// `validation`'s `duplicate_ids` and `duplicate_ids_unchecked`; `column` is the file's id
+    /// column, named in the warning.
+    pub fn check(
+        &mut self,
+        row: u64,
+        id: Option<&str>,
+        column: Option<&str>,
+        validation: &mut ValidationReport,
+    ) -> Option<RowIssue> {
+        let id = id.filter(|s| !s.trim().is_empty())?;
+        let trimmed = id.trim();
+        let mut h = std::hash::DefaultHasher::new();
+        trimmed.hash(&mut h);
+        let key = h.finish();
+        if let Some(&first) = self.seen_ids.get(&key) {
+            validation.duplicate_ids += 1;
+            let there = self.spaced_ids.get(&key).map_or(trimmed, String::as_str);
+            let spelled = if there != id {
+                format!(" (written {there:?} there and {id:?} here: ids are compared without the spaces around them)")
+            } else {
+                String::new()
+            };
+            return Some(RowIssue {
+                row,
+                customer_id: Some(id.to_owned()),
+                column: column.map(str::to_owned),
+                value: Some(id.to_owned()),
+                reason: format!(
+                    "customer id {trimmed:?} is also on row {first}{spelled}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
+                ),
+                used_instead: None,
+            });
+        }
+        if self.seen_ids.len() < self.max_tracked_ids {
+            self.seen_ids.insert(key, row);
+            if trimmed.len() != id.len() && self.spaced_ids.len() < MAX_SPACED_IDS {
+                self.spaced_ids.insert(key, id.to_owned());
+            }
+        } else {
+            validation.duplicate_ids_unchecked += 1;
+        }
+        None
     }
 }
 

@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 use crate::explain::Explanation;
+use crate::fixed_sum::FixedSum;
 use crate::mapping::ColumnMapping;
 use crate::schema::{ColumnKind, FeatureSchema};
 use crate::values::column_key;
@@ -91,14 +92,16 @@ pub struct DriverShare {
 }
 
 /// Running sums behind a [`Portfolio`]; add rows, merge chunks in order, then [`finish`](Self::finish).
-#[derive(Clone, Debug)]
+/// The sums are [`FixedSum`]s, so batches and pieces of a file merge to the same figures
+/// however they were cut. Serialisable: a piece of a file stores its sums for the merge.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PortfolioAcc {
     histogram: [u64; HISTOGRAM_BINS],
     revenue_customers: u64,
-    monthly_revenue: f64,
-    revenue_at_risk: f64,
+    monthly_revenue: FixedSum,
+    revenue_at_risk: FixedSum,
     /// Per schema column: (customers, Σ impact) as a risk driver.
-    drivers: Vec<(u64, f64)>,
+    drivers: Vec<(u64, FixedSum)>,
     /// Customers without a revenue value, and the first [`NAMED`] of them.
     missing: (u64, Vec<String>),
     /// Customers whose revenue value is flagged, and the first [`NAMED`] of them with it.
@@ -209,9 +212,9 @@ impl PortfolioAcc {
         PortfolioAcc {
             histogram: [0; HISTOGRAM_BINS],
             revenue_customers: 0,
-            monthly_revenue: 0.0,
-            revenue_at_risk: 0.0,
-            drivers: vec![(0, 0.0); n_columns],
+            monthly_revenue: FixedSum::default(),
+            revenue_at_risk: FixedSum::default(),
+            drivers: vec![(0, FixedSum::default()); n_columns],
             missing: (0, Vec::new()),
             flagged: (0, Vec::new()),
         }
@@ -241,7 +244,7 @@ impl PortfolioAcc {
         for f in &e.risk_factors {
             let d = &mut self.drivers[f.column];
             d.0 += 1;
-            d.1 += f.impact;
+            d.1.add(f.impact);
         }
     }
 
@@ -251,8 +254,8 @@ impl PortfolioAcc {
         self.histogram[probability_bin(p)] += 1;
         if let Some(r) = revenue.filter(|r| r.is_finite()) {
             self.revenue_customers += 1;
-            self.monthly_revenue += r;
-            self.revenue_at_risk += r * p;
+            self.monthly_revenue.add(r);
+            self.revenue_at_risk.add(r * p);
         }
     }
 
@@ -262,11 +265,11 @@ impl PortfolioAcc {
             *a += b;
         }
         self.revenue_customers += other.revenue_customers;
-        self.monthly_revenue += other.monthly_revenue;
-        self.revenue_at_risk += other.revenue_at_risk;
+        self.monthly_revenue.merge(other.monthly_revenue);
+        self.revenue_at_risk.merge(other.revenue_at_risk);
         for (a, b) in self.drivers.iter_mut().zip(&other.drivers) {
             a.0 += b.0;
-            a.1 += b.1;
+            a.1.merge(b.1);
         }
         for (a, b) in [
             (&mut self.missing, &other.missing),
@@ -289,7 +292,7 @@ impl PortfolioAcc {
             .map(|((n, sum), c)| DriverShare {
                 feature: c.name.clone(),
                 customers: *n,
-                mean_impact: round1(sum / *n as f64),
+                mean_impact: round1(sum.value() / *n as f64),
             })
             .collect();
         top.sort_by(|a, b| {
@@ -346,8 +349,8 @@ impl PortfolioAcc {
             revenue_customers: self.revenue_customers,
             revenue_missing: self.missing.0,
             revenue_flagged: self.flagged.0,
-            monthly_revenue: known.then(|| round2(self.monthly_revenue)),
-            revenue_at_risk: known.then(|| round2(self.revenue_at_risk)),
+            monthly_revenue: known.then(|| round2(self.monthly_revenue.value())),
+            revenue_at_risk: known.then(|| round2(self.revenue_at_risk.value())),
             revenue_note,
             top_drivers: top,
         }

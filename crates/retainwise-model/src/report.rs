@@ -181,6 +181,52 @@ impl ValidationReport {
         }
     }
 
+    /// Adds the counts and lists of the next piece of the same file ([`crate::chunks`]), read
+    /// with the same header and mapping, as one reader going on through it would have: totals
+    /// summed, lists extended up to their caps, category aliases merged by alias (a piece's
+    /// rows of an alias it already lists are added to it). Warnings are not merged here: the
+    /// merge interleaves them with the repeated ids it finds across pieces.
+    pub fn add_piece(&mut self, piece: &ValidationReport) {
+        self.cells_read_as_windows_1252 += piece.cells_read_as_windows_1252;
+        for a in &piece.category_aliases {
+            let key = crate::values::level_key(&a.raw);
+            let room = self.category_aliases.len() < MAX_ALIASES_LISTED;
+            let known = self.category_aliases.iter_mut().find(|b| {
+                b.feature == a.feature
+                    && b.level == a.level
+                    && crate::values::level_key(&b.raw) == key
+            });
+            match known {
+                Some(b) => {
+                    b.rows += a.rows;
+                    let room = ALIAS_ROWS_LISTED.saturating_sub(b.first_rows.len());
+                    b.first_rows.extend(a.first_rows.iter().take(room));
+                }
+                None if room => self.category_aliases.push(a.clone()),
+                None => {}
+            }
+        }
+        self.duplicate_ids += piece.duplicate_ids;
+        self.duplicate_ids_unchecked += piece.duplicate_ids_unchecked;
+        for (c, p) in self.columns.iter_mut().zip(&piece.columns) {
+            c.missing += p.missing;
+            c.invalid += p.invalid;
+            c.unseen += p.unseen;
+            c.respelled += p.respelled;
+            c.ambiguous += p.ambiguous;
+            c.aliased += p.aliased;
+        }
+        self.rows_total += piece.rows_total;
+        self.rows_rejected += piece.rows_rejected;
+        self.rows_skipped_empty += piece.rows_skipped_empty;
+        let room = self
+            .rejected_rows_cap
+            .saturating_sub(self.rejected_rows.len());
+        self.rejected_rows
+            .extend(piece.rejected_rows.iter().take(room).cloned());
+        self.warnings_total += piece.warnings_total;
+    }
+
     /// Records a rejected row: counted always, listed while under the cap.
     pub fn reject(&mut self, issue: &RowIssue) {
         self.rows_rejected += 1;

@@ -616,8 +616,32 @@ pub fn score_csv<R: Read, W: Write>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<ScoreReport, ScoreError> {
     let mut intake = Intake::open_with(model, input, &opts.limits, &opts.mapping)?;
+    let (report, reference) = prepare(model, &mut intake, opts)?;
+    let mut output = output;
+    write_header(model, opts.explain, &mut output)?;
+    let gathered = gather(
+        model,
+        intake,
+        reference,
+        report,
+        &mut output,
+        opts,
+        progress,
+        None,
+    )?;
+    output.flush()?;
+    finish(model, gathered)
+}
+
+/// Checks `intake`'s mapping and the reference date against `opts`, sets the reference date
+/// its rows' date columns count from, and starts the report. Returns the report and that
+/// date.
+pub(crate) fn prepare<R: Read>(
+    model: &Model,
+    intake: &mut Intake<'_, R>,
+    opts: &ScoreOptions,
+) -> Result<(ScoreReport, Option<NaiveDate>), ScoreError> {
     intake.check_mapping()?;
-    let encoder = model.encoder();
     let reads_dates = intake.reads_dates();
     // Rows that carry their own observation date count from it, not from one file date.
     let observation_column = intake
@@ -640,15 +664,7 @@ pub fn score_csv<R: Read, W: Write>(
     if reads_dates {
         intake.set_reference_date(reference);
     }
-
-    let mut output = output;
-    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
-    writer
-        .write_record(output_header(model, opts.explain))
-        .map_err(csv_write_error)?;
-    output.write_all(&writer.into_inner().map_err(|e| e.into_error())?)?;
-
-    let mut report = ScoreReport {
+    let report = ScoreReport {
         rows_total: 0,
         rows_scored: 0,
         rows_rejected: 0,
@@ -672,12 +688,61 @@ pub fn score_csv<R: Read, W: Write>(
         reference_date: reference.map(crate::dates::iso),
         observation_date: observation_column,
     };
+    Ok((report, reference))
+}
+
+/// Writes the scored file's header line ([`output_header`]).
+pub(crate) fn write_header<W: Write>(
+    model: &Model,
+    explain: Explain,
+    output: &mut W,
+) -> Result<(), ScoreError> {
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    writer
+        .write_record(output_header(model, explain))
+        .map_err(csv_write_error)?;
+    output.write_all(&writer.into_inner().map_err(|e| e.into_error())?)?;
+    Ok(())
+}
+
+/// A scoring pass's report and running sums before its figures (mean, portfolio, drift) are
+/// finished: what a piece of a file stores for the merge ([`crate::chunks`]).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Gathered {
+    /// The report so far: counts, the first issues and warnings, the validation report
+    /// (closed); `mean_churn_probability`, `portfolio` and `drift` not yet computed.
+    pub report: ScoreReport,
+    /// Σ churn probability of the scored rows.
+    pub sum_p: crate::fixed_sum::FixedSum,
+    /// The dashboard's running sums.
+    pub portfolio: PortfolioAcc,
+    /// The drift bin counts.
+    pub drift: crate::drift::DriftAcc,
+}
+
+/// Told each scored row's number and customer id ([`crate::chunks::score_piece`]).
+pub(crate) type IdSink<'a> = dyn FnMut(u64, &str) + 'a;
+
+/// Scores every row `intake` yields into `output` (lines only, no header); `ids`, when given,
+/// is told each scored row's number and customer id (for a repeat check across pieces).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather<R: Read, W: Write>(
+    model: &Model,
+    mut intake: Intake<'_, R>,
+    reference: Option<NaiveDate>,
+    mut report: ScoreReport,
+    output: &mut W,
+    opts: &ScoreOptions,
+    progress: &mut dyn FnMut(u64),
+    mut ids: Option<&mut IdSink<'_>>,
+) -> Result<Gathered, ScoreError> {
+    let encoder = model.encoder();
     let mut portfolio = PortfolioAcc::new(model.explainer().n_columns());
     let mut drift = crate::drift::DriftAcc::new(model.schema(), &model.card().features);
     let mut batch = Batch::new(encoder.n_features());
     // Scores full batches on the other cores while this thread reads the next one.
     let mut pipeline = Pipeline::new(model, &opts.thresholds, reference, opts.explain);
-    let mut sum_p = 0.0;
+    let mut sum_p = crate::fixed_sum::FixedSum::default();
 
     while let Some(read) = intake.next_row(batch.next_features())? {
         let row = read.row;
@@ -698,33 +763,53 @@ pub fn score_csv<R: Read, W: Write>(
             }
             continue;
         }
+        if let (Some(ids), Some(id)) = (ids.as_mut(), customer_id.as_deref()) {
+            ids(row, id);
+        }
 
         batch.push_observed(row, customer_id, read.flags, intake.observation_date());
         if batch.is_full() {
             if let Some(scored) = pipeline.submit(&mut batch) {
-                write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+                write_scored(&scored, output, &mut report, &mut sum_p)?;
                 portfolio.merge(&scored.portfolio);
                 drift.merge(&scored.drift);
             }
         }
     }
     if let Some(scored) = pipeline.submit(&mut batch) {
-        write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+        write_scored(&scored, output, &mut report, &mut sum_p)?;
         portfolio.merge(&scored.portfolio);
         drift.merge(&scored.drift);
     }
     for scored in pipeline.finish() {
-        write_scored(&scored, &mut output, &mut report, &mut sum_p)?;
+        write_scored(&scored, output, &mut report, &mut sum_p)?;
         portfolio.merge(&scored.portfolio);
         drift.merge(&scored.drift);
     }
-    output.flush()?;
     report.validation = intake.finish();
     report.rows_total = report.validation.rows_total;
     report.rows_skipped_empty = report.validation.rows_skipped_empty;
     progress(report.rows_total);
-    report.validation.close(report.rows_scored);
+    Ok(Gathered {
+        report,
+        sum_p,
+        portfolio,
+        drift,
+    })
+}
 
+/// Closes the validation report and computes the figures over the whole file.
+///
+/// # Errors
+/// [`ScoreError::NoUsableRows`] when no row was scored.
+pub(crate) fn finish(model: &Model, gathered: Gathered) -> Result<ScoreReport, ScoreError> {
+    let Gathered {
+        mut report,
+        sum_p,
+        portfolio,
+        drift,
+    } = gathered;
+    report.validation.close(report.rows_scored);
     if report.rows_scored == 0 {
         return Err(ScoreError::NoUsableRows {
             rows_total: report.rows_total,
@@ -732,7 +817,7 @@ pub fn score_csv<R: Read, W: Write>(
             validation: Box::new(report.validation),
         });
     }
-    report.mean_churn_probability = sum_p / report.rows_scored as f64;
+    report.mean_churn_probability = sum_p.value() / report.rows_scored as f64;
     report.portfolio = portfolio.finish(model.schema(), report.validation.mapping.as_ref());
     report.drift = drift.finish(
         model.schema(),
@@ -809,16 +894,17 @@ pub fn find_reference_date_with<R: Read>(
 }
 
 /// Writes a scored batch's lines (already in input order) and counts its rows into `report`
-/// and `sum_p` (summed in input order, so the mean does not depend on threads).
+/// and `sum_p` (an exact sum, so the mean depends neither on threads nor on how the file was
+/// cut into batches or pieces).
 fn write_scored<W: Write>(
     scored: &Scored,
     output: &mut W,
     report: &mut ScoreReport,
-    sum_p: &mut f64,
+    sum_p: &mut crate::fixed_sum::FixedSum,
 ) -> Result<(), ScoreError> {
     output.write_all(&scored.bytes)?;
     for (p, level) in scored.probabilities.iter().zip(&scored.levels) {
-        *sum_p += p;
+        sum_p.add(*p);
         report.risk_counts.add(*level);
     }
     report.rows_scored += scored.probabilities.len() as u64;

@@ -64,6 +64,15 @@ pub struct Settings {
     /// upload limit and the direct upload limit.
     #[arg(long, env = "RETAINWISE_MAX_RESULT_BYTES")]
     pub max_result_bytes: Option<u64>,
+    /// Rows per piece of a file scored by many workers: a prediction of a UTF-8 file with more
+    /// data rows than this is cut at record starts into pieces of this many rows, each scored
+    /// by its own job (any worker), then merged into the same bytes one job would write. 0:
+    /// never cut. A piece is streamed from storage to the worker's disk and scored from there
+    /// (memory does not grow with it); the default keeps files under a million rows to one job,
+    /// as before, and makes a piece of ~150 MB for Telco-sized rows, so a lost worker costs one
+    /// piece's seconds, not the file.
+    #[arg(long, env = "RETAINWISE_CHUNK_ROWS", default_value_t = 1_000_000)]
+    pub chunk_rows: u64,
     /// Largest training table, in cells (data rows × columns), checked before a training
     /// starts; a larger one fails naming this limit. Time and memory of the built-in search grow
     /// with it.
@@ -441,6 +450,8 @@ pub struct Config {
     pub upload_part_bytes: u64,
     /// Largest scored result a job may store, in bytes (`RETAINWISE_MAX_RESULT_BYTES`).
     pub max_result_bytes: u64,
+    /// Rows per piece of a file scored by many workers; 0 never cuts (`RETAINWISE_CHUNK_ROWS`).
+    pub chunk_rows: u64,
     /// Largest training table in cells, rows × columns (`RETAINWISE_TRAINING_MAX_CELLS`).
     pub training_max_cells: u64,
     /// Largest estimated training memory in MiB (`RETAINWISE_TRAINING_MAX_MEMORY_MB`).
@@ -603,6 +614,7 @@ impl Settings {
             max_direct_upload_bytes: self.max_direct_upload_bytes,
             upload_part_bytes: self.upload_part_bytes,
             max_result_bytes,
+            chunk_rows: self.chunk_rows,
             training_max_cells: self.training_max_cells,
             training_max_memory_mb: self.training_max_memory_mb,
             training_max_time: Duration::from_secs(self.training_max_seconds),

@@ -419,6 +419,37 @@ impl Storage {
         Ok(copied)
     }
 
+    /// Copies bytes `range` (half-open, not empty) of the object into a local file, streamed (a
+    /// range request on S3); returns the bytes copied. Reads one piece of a large upload.
+    pub async fn download_range_to(
+        &self,
+        key: &ObjectKey,
+        range: std::ops::Range<u64>,
+        file: &Path,
+    ) -> Result<u64, StorageError> {
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let result = match self.store.get_opts(&Self::path(key), options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StorageError::NotFound(key.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut stream = result.into_stream();
+        let mut out = tokio::fs::File::create(file).await?;
+        let mut copied = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            copied += chunk.len() as u64;
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        Ok(copied)
+    }
+
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         match self.store.delete(&Self::path(key)).await {

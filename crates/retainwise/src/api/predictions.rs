@@ -274,6 +274,10 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         "results_url": (status == PredictionStatus::Completed).then(|| format!("/api/predictions/{}/results", row.id)),
         // The original frontend shows its Download button only when this is true.
         "has_output": status == PredictionStatus::Completed && row.result_key.is_some(),
+        // A file scored by many workers: its pieces, and how many are scored (`rows_processed`
+        // then counts rows across the pieces while it runs).
+        "chunks_total": row.chunks_total,
+        "chunks_done": row.chunks_done,
     });
     if detail {
         let summary = row

@@ -420,12 +420,78 @@ impl JobRow {
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() == 1 {
+            if self.table == JobTable::Predictions {
+                // A prediction scored in pieces: every piece stops at its next heartbeat.
+                self.stop_pieces(&mut *conn, JobStatus::Cancelled, None)
+                    .await?;
+            }
             return Ok(Cancelled::Now);
         }
         Ok(match self.status(&mut *conn).await? {
             Some(status) => Cancelled::Finished(status),
             None => Cancelled::Missing,
         })
+    }
+}
+
+impl JobRow {
+    /// A piece of a prediction scored by many workers (`prediction_chunks`).
+    pub fn prediction_chunk(id: String, user: &OrgId) -> Self {
+        Self::new(JobTable::PredictionChunks, id, user)
+    }
+
+    /// `RUNNING → FAILED` for a prediction whose pieces are scored by other jobs and one of
+    /// them failed for good: no attempt holds the prediction's lease then, so this is fenced by
+    /// `status = 'RUNNING'` alone (a cancelled or finished prediction is left alone). The
+    /// other pieces are cancelled with it. True when the row changed.
+    pub async fn fail_from_piece(
+        &self,
+        conn: &mut AnyConnection,
+        message: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let now = now_ms();
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET status = 'FAILED', completed_at = $1, updated_at = $1, \
+             error_message = $2, lease_token = NULL \
+             WHERE id = $3 AND user_id = $4 AND status = 'RUNNING'",
+            self.table.name()
+        ))
+        .bind(now)
+        .bind(message)
+        .bind(&self.id)
+        .bind(self.user.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.stop_pieces(&mut *conn, JobStatus::Cancelled, Some(message))
+            .await?;
+        Ok(true)
+    }
+
+    /// `QUEUED|RUNNING → CANCELLED` for every piece of this prediction still to finish (a
+    /// running one learns it at its next heartbeat and stores nothing), with `why` as their
+    /// error text when given.
+    async fn stop_pieces(
+        &self,
+        conn: &mut AnyConnection,
+        status: JobStatus,
+        why: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE prediction_chunks SET status = $1, updated_at = $2, lease_token = NULL, \
+             error_message = COALESCE($3, error_message) \
+             WHERE prediction_id = $4 AND user_id = $5 AND status IN ('QUEUED', 'RUNNING')",
+        )
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(why.map(|w| format!("stopped: another piece of the file failed: {w}")))
+        .bind(&self.id)
+        .bind(self.user.as_str())
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 }
 

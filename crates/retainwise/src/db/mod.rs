@@ -41,6 +41,8 @@ pub enum JobTable {
     Predictions,
     /// `model_trainings`.
     Trainings,
+    /// `prediction_chunks`: the pieces of a prediction scored by many workers.
+    PredictionChunks,
     /// Another kind's own table, with the lifecycle columns.
     Named(&'static str),
 }
@@ -51,6 +53,7 @@ impl JobTable {
         match self {
             Self::Predictions => "predictions",
             Self::Trainings => "model_trainings",
+            Self::PredictionChunks => "prediction_chunks",
             Self::Named(name) => name,
         }
     }
@@ -58,7 +61,7 @@ impl JobTable {
     /// The column live progress is written to, for a table that shows it.
     fn progress_column(self) -> Option<&'static str> {
         match self {
-            Self::Predictions => Some("rows_processed"),
+            Self::Predictions | Self::PredictionChunks => Some("rows_processed"),
             _ => None,
         }
     }
@@ -67,7 +70,7 @@ impl JobTable {
     fn reset_on_start(self) -> &'static str {
         match self {
             // Progress is live per attempt.
-            Self::Predictions => ", rows_processed = 0",
+            Self::Predictions | Self::PredictionChunks => ", rows_processed = 0",
             _ => "",
         }
     }

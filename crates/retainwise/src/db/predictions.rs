@@ -58,6 +58,10 @@ pub struct PredictionRow {
     /// The explanation setting sent with the upload (`none` or `all`); `None`: the default,
     /// `top` ([`retainwise_model::Explain`]).
     pub explanation: Option<String>,
+    /// Pieces the file was cut into, when it is scored by many workers (`None`: one job).
+    pub chunks_total: Option<i64>,
+    /// Pieces scored so far.
+    pub chunks_done: i64,
 }
 
 impl PredictionRow {
@@ -88,8 +92,12 @@ pub struct NewPrediction<'a> {
 }
 
 const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status, p.attempt, p.queue_message_id, \
-     p.queued_at, p.started_at, p.completed_at, p.rows_total, p.rows_processed, p.rows_rejected, p.summary, \
-     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.explanation, p.dead_lettered_at \
+     p.queued_at, p.started_at, p.completed_at, p.rows_total, \
+     CASE WHEN p.chunks_total IS NOT NULL AND p.status = 'RUNNING' THEN \
+     (SELECT CAST(COALESCE(SUM(c.rows_processed), 0) AS BIGINT) FROM prediction_chunks c WHERE c.prediction_id = p.id) \
+     ELSE p.rows_processed END AS rows_processed, p.rows_rejected, p.summary, \
+     p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.explanation, p.dead_lettered_at, \
+     p.chunks_total, p.chunks_done \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which

@@ -32,6 +32,17 @@ impl ObjectKey {
         Self(format!("reports/{}/{prediction}.json", user.folder()))
     }
 
+    /// `pieces/{user}/{prediction}/{seq}.{what}`: what piece `seq` (0-based, six digits) of a
+    /// prediction scored in pieces stored for the merge: `csv` its scored lines, `json` its
+    /// report and sums, `ids.json` its scored rows' customer ids.
+    pub fn piece(user: &OrgId, prediction: PredictionId, seq: u64, what: &str) -> Self {
+        debug_assert!(matches!(what, "csv" | "json" | "ids.json"));
+        Self(format!(
+            "pieces/{}/{prediction}/{seq:06}.{what}",
+            user.folder()
+        ))
+    }
+
     /// `models/{model}.json`: a model artifact (DESIGN §4). Model ids are content hashes, so one
     /// key holds the same bytes whoever trained it.
     pub fn model(model: &ModelId) -> Self {

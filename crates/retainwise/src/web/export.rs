@@ -362,6 +362,8 @@ mod tests {
             reference_date: None,
             column_mapping: None,
             explanation: None,
+            chunks_total: None,
+            chunks_done: 0,
             dead_lettered_at: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();

@@ -151,7 +151,10 @@ pub fn status(row: &PredictionRow) -> Markup {
             }
             PredictionStatus::Running => {
                 span.detail { (format::int(row.rows_processed.max(0) as u64)) " rows scored so far"
-                    @if row.attempt > 1 { " (attempt " (row.attempt) ")" } }
+                    @if let Some(total) = row.chunks_total {
+                        ", " (format::int(row.chunks_done.max(0) as u64)) " of "
+                        (format::int(total.max(0) as u64)) " pieces done"
+                    } @else if row.attempt > 1 { " (attempt " (row.attempt) ")" } }
             }
             PredictionStatus::Completed => {}
             PredictionStatus::Failed => {

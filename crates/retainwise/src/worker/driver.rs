@@ -130,8 +130,12 @@ pub(super) async fn drive<J: Job>(
     .catch_unwind()
     .await
     .unwrap_or_else(|panic| Err(JobError::Panicked(panic_message(&*panic))));
+    let handed_on = matches!(&result, Ok(output) if J::handed_on(output));
     match heartbeat.stop() {
         Holding::Held => {}
+        // Handed on and committed: the follow-up jobs may already hold the record (a merge
+        // takes its prediction's row); this delivery's part is done.
+        Holding::Lost if handed_on => {}
         Holding::Lost => {
             job_event!(
                 warn,
@@ -151,12 +155,18 @@ pub(super) async fn drive<J: Job>(
     }
     points.pass(FailurePoint::AfterRun);
     match result {
+        Ok(output) if J::handed_on(&output) => {
+            job_event!(info, J, id, "job_handed_on");
+            ack::<J>(app, &delivery, &id).await;
+            Outcome::Completed
+        }
         Ok(output) => {
             let columns = job.completed_columns(&output);
             let outcome = Final::Completed(&columns);
             let recorded = record_final::<J>(app, options, &delivery, &record, &id, outcome).await;
             if recorded == Outcome::Completed {
                 job.log_completed(&output, started.elapsed());
+                job.completed(app, &output).await;
             }
             recorded
         }

@@ -64,6 +64,15 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// attempt.
     fn run(&self, ctx: &JobContext) -> impl Future<Output = Result<Self::Output, JobError>> + Send;
 
+    /// True when a successful run handed its job on to jobs it queued itself, in its own
+    /// transaction fenced by its lease (a file cut in pieces: the last piece queues the merge,
+    /// which completes the record): the driver then records nothing and acks; the record
+    /// stays RUNNING. False by default.
+    fn handed_on(output: &Self::Output) -> bool {
+        let _ = output;
+        false
+    }
+
     /// The kind's own columns a successful run sets with COMPLETED (counts, result keys, the
     /// model it made), for the driver's fenced `JobRow::complete`.
     fn completed_columns(&self, output: &Self::Output) -> Vec<(&'static str, Value)>;
@@ -83,6 +92,14 @@ pub trait Job: Sized + Send + Sync + 'static {
     /// cancelled while it ran: a cancelled job keeps nothing. Never called for a lost lease,
     /// whose objects the new holder may be writing. Nothing by default.
     fn discard(&self, app: &App, output: Self::Output) -> impl Future<Output = ()> + Send {
+        let _ = (app, output);
+        async {}
+    }
+
+    /// Tidies up after COMPLETED is committed (e.g. removes intermediate objects a later
+    /// attempt no longer needs); a crash before it leaves them behind, never a wrong result.
+    /// Nothing by default.
+    fn completed(&self, app: &App, output: &Self::Output) -> impl Future<Output = ()> + Send {
         let _ = (app, output);
         async {}
     }

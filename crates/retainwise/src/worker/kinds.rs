@@ -15,6 +15,8 @@ pub const KINDS: &[Kind] = &[
     Kind::of::<PredictionJob>(),
     Kind::of::<TrainingJob>(),
     Kind::of::<super::WebhookDelivery>(),
+    Kind::of::<super::pieces::PieceJob>(),
+    Kind::of::<super::merge::MergeJob>(),
 ];
 
 /// One registered kind: its name and its life cycle, monomorphised for the dispatcher.

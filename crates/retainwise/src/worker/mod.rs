@@ -18,6 +18,8 @@ mod failure_points;
 mod heartbeat;
 mod kind;
 mod kinds;
+mod merge;
+mod pieces;
 mod prediction;
 mod public_text;
 mod retry;

@@ -22,10 +22,57 @@ use crate::storage::StorageError;
 /// A finished scoring run, before it is recorded.
 pub struct Scored {
     /// The model that scored it: the recorded one, or the SaaS baseline for a file only it reads.
-    model_id: String,
-    report: ScoreReport,
-    result_key: ObjectKey,
-    report_key: ObjectKey,
+    pub(super) model_id: String,
+    pub(super) report: ScoreReport,
+    pub(super) result_key: ObjectKey,
+    pub(super) report_key: ObjectKey,
+}
+
+/// What a prediction's run did: scored the file, or cut it in pieces that other jobs score
+/// (`worker/pieces.rs`; the merge completes the prediction).
+pub enum Ran {
+    /// Scored in one pass.
+    Scored(Box<Scored>),
+    /// Handed on to its pieces.
+    Cut,
+}
+
+impl Scored {
+    /// The prediction's columns a completed scoring sets (one pass, or the merge of pieces).
+    pub(super) fn columns(&self) -> Vec<(&'static str, Value)> {
+        let r = &self.report;
+        let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
+        let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        vec![
+            ("rows_total", count(r.rows_total)),
+            ("rows_processed", count(r.rows_scored)),
+            ("rows_rejected", count(r.rows_rejected)),
+            ("summary", Value::Text(summary)),
+            ("result_key", Value::Text(self.result_key.to_string())),
+            ("report_key", Value::Text(self.report_key.to_string())),
+            ("model_id", Value::Text(self.model_id.clone())),
+        ]
+    }
+
+    /// Removes the stored result and report (a run that finished after a cancel).
+    pub(super) async fn discard(self, app: &App, prediction: crate::domain::PredictionId) {
+        for key in [&self.result_key, &self.report_key] {
+            if let Err(e) = app.storage.delete(key).await {
+                tracing::warn!(prediction_id = %prediction, error = %Chain(&e), "could not remove the results of a cancelled prediction");
+            }
+        }
+    }
+
+    /// Logs the completion with its figures.
+    pub(super) fn log_completed(&self, prediction: crate::domain::PredictionId, took: Duration) {
+        info!(
+            prediction_id = %prediction,
+            rows_scored = self.report.rows_scored,
+            rows_rejected = self.report.rows_rejected,
+            duration_ms = took.as_millis() as u64,
+            "prediction_processing_completed"
+        );
+    }
 }
 
 impl Job for PredictionJob {
@@ -38,7 +85,7 @@ impl Job for PredictionJob {
     };
     const WEBHOOK_SUBJECT: Option<Subject> = Some(Subject::Prediction);
     type Payload = PredictionMessage;
-    type Output = Scored;
+    type Output = Ran;
 
     fn validate(payload: PredictionMessage, checks: &Checks<'_>) -> Result<Self, String> {
         payload.check(checks.sent_at, checks.now, checks.storage_root)
@@ -53,33 +100,17 @@ impl Job for PredictionJob {
         JobRow::prediction(self.prediction_id, &self.user_id)
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<Scored, JobError> {
+    async fn run(&self, ctx: &JobContext) -> Result<Ran, JobError> {
         let recorded = recorded(&ctx.app, self).await?;
-        let lease = ctx.lease.as_str();
-        score(
-            &ctx.app,
-            self,
-            recorded,
-            lease,
-            ctx.progress(),
-            ctx.stop_flag(),
-        )
-        .await
+        if recorded.cut {
+            // Cut in pieces by an earlier attempt whose ack did not arrive: they run already.
+            return Ok(Ran::Cut);
+        }
+        score(&ctx.app, self, recorded, ctx).await
     }
 
-    fn completed_columns(&self, scored: &Scored) -> Vec<(&'static str, Value)> {
-        let r = &scored.report;
-        let summary = serde_json::to_string(r).unwrap_or_else(|_| "{}".to_owned());
-        let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
-        vec![
-            ("rows_total", count(r.rows_total)),
-            ("rows_processed", count(r.rows_scored)),
-            ("rows_rejected", count(r.rows_rejected)),
-            ("summary", Value::Text(summary)),
-            ("result_key", Value::Text(scored.result_key.to_string())),
-            ("report_key", Value::Text(scored.report_key.to_string())),
-            ("model_id", Value::Text(scored.model_id.clone())),
-        ]
+    fn handed_on(ran: &Ran) -> bool {
+        matches!(ran, Ran::Cut)
     }
 
     /// A completed prediction's scored rows are metered to its organisation's month in the
@@ -109,57 +140,75 @@ impl Job for PredictionJob {
         Ok(())
     }
 
-    fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
-        let JobError::Score(e) = error else {
-            return Vec::new();
-        };
-        let Some(v) = e.validation() else {
-            return Vec::new();
-        };
-        let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
-        vec![
-            ("rows_total", count(v.rows_total)),
-            ("rows_processed", count(v.rows_scored)),
-            ("rows_rejected", count(v.rows_rejected)),
-        ]
+    fn completed_columns(&self, ran: &Ran) -> Vec<(&'static str, Value)> {
+        match ran {
+            Ran::Scored(scored) => scored.columns(),
+            Ran::Cut => Vec::new(),
+        }
     }
 
-    async fn discard(&self, app: &App, scored: Scored) {
-        for key in [&scored.result_key, &scored.report_key] {
-            if let Err(e) = app.storage.delete(key).await {
-                tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the results of a cancelled prediction");
-            }
+    fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
+        failed_counts(error)
+    }
+
+    async fn discard(&self, app: &App, ran: Ran) {
+        if let Ran::Scored(scored) = ran {
+            (*scored).discard(app, self.prediction_id).await;
         }
         if let Err(e) = crate::history::forget(app, &self.user_id, self.prediction_id).await {
             tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customer history of a cancelled prediction");
         }
     }
 
-    fn log_completed(&self, scored: &Scored, took: Duration) {
-        info!(
-            prediction_id = %self.prediction_id,
-            rows_scored = scored.report.rows_scored,
-            rows_rejected = scored.report.rows_rejected,
-            duration_ms = took.as_millis() as u64,
-            "prediction_processing_completed"
-        );
+    fn log_completed(&self, ran: &Ran, took: Duration) {
+        if let Ran::Scored(scored) = ran {
+            scored.log_completed(self.prediction_id, took);
+        }
     }
+}
+
+/// The counts a permanent scoring failure still knows (a file whose every row was rejected
+/// has counts that must agree with its report).
+pub(super) fn failed_counts(error: &JobError) -> Vec<(&'static str, Value)> {
+    let JobError::Score(e) = error else {
+        return Vec::new();
+    };
+    let Some(v) = e.validation() else {
+        return Vec::new();
+    };
+    let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    vec![
+        ("rows_total", count(v.rows_total)),
+        ("rows_processed", count(v.rows_scored)),
+        ("rows_rejected", count(v.rows_rejected)),
+    ]
 }
 
 /// What the prediction's row recorded when it was queued: the model (the owner's active model
 /// then), the reference date given with the upload, and the columns chosen by hand.
-struct Recorded {
-    model: Arc<Model>,
-    reference_date: Option<NaiveDate>,
-    manual: retainwise_model::ManualMapping,
-    explain: retainwise_model::Explain,
+pub(super) struct Recorded {
+    pub(super) model: Arc<Model>,
+    pub(super) reference_date: Option<NaiveDate>,
+    pub(super) manual: retainwise_model::ManualMapping,
+    pub(super) explain: retainwise_model::Explain,
+    /// Already cut in pieces (`chunks_total` set).
+    pub(super) cut: bool,
 }
 
 /// Reads [`Recorded`] from the prediction's row (one query) and loads its model.
 async fn recorded(app: &App, job: &PredictionJob) -> Result<Recorded, JobError> {
+    recorded_for(app, &job.user_id, job.prediction_id).await
+}
+
+/// [`Recorded`] of prediction `id` of `user`.
+pub(super) async fn recorded_for(
+    app: &App,
+    user: &crate::domain::OrgId,
+    id: crate::domain::PredictionId,
+) -> Result<Recorded, JobError> {
     let row = app
         .db
-        .prediction(&job.user_id, job.prediction_id)
+        .prediction(user, id)
         .await?
         // Started under this attempt's lease a moment ago: gone means no longer ours.
         .ok_or(JobError::Stopped)?;
@@ -192,6 +241,7 @@ async fn recorded(app: &App, job: &PredictionJob) -> Result<Recorded, JobError> 
         reference_date,
         manual,
         explain,
+        cut: row.chunks_total.is_some(),
     })
 }
 
@@ -202,24 +252,31 @@ async fn score(
     app: &App,
     job: &PredictionJob,
     recorded: Recorded,
-    lease: &str,
-    rows: Arc<AtomicU64>,
-    lost: Arc<AtomicBool>,
-) -> Result<Scored, JobError> {
+    ctx: &JobContext,
+) -> Result<Ran, JobError> {
+    let (rows, lost): (Arc<AtomicU64>, Arc<AtomicBool>) = (ctx.progress(), ctx.stop_flag());
     let dir = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
     let input = dir.path().join("input.csv");
     let output = dir.path().join("results.csv");
     let stage = Instant::now();
-    match app.storage.download_to(&job.object_key, &input).await {
-        Ok(_) => {}
+    let size = match app.storage.download_to(&job.object_key, &input).await {
+        Ok(size) => size,
         Err(StorageError::NotFound(_)) => {
             return Err(JobError::Rejected(
                 "the uploaded file is no longer in storage; upload it again".to_owned(),
             ))
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     record_stage("download", stage);
+    // A file that may hold more than a piece's rows is cut in pieces, scored by many workers.
+    let chunk_rows = app.config.chunk_rows;
+    if chunk_rows > 0
+        && size > chunk_rows.saturating_mul(2)
+        && super::pieces::cut(app, job, &input, size, &recorded, ctx).await?
+    {
+        return Ok(Ran::Cut);
+    }
     let stage = Instant::now();
     let baseline = app.registry.baseline().clone();
     let Recorded {
@@ -227,6 +284,7 @@ async fn score(
         reference_date,
         manual,
         explain,
+        cut: _,
     } = recorded;
     let options = ScoreOptions {
         thresholds: app.config.thresholds.clone(),
@@ -370,26 +428,26 @@ async fn score(
         app,
         &job.user_id,
         job.prediction_id,
-        lease,
+        ctx.lease.as_str(),
         &output,
         &model_id,
         has_ids,
     )
     .await?;
     record_stage("history", stage);
-    Ok(Scored {
+    Ok(Ran::Scored(Box::new(Scored {
         model_id,
         report,
         result_key,
         report_key,
-    })
+    })))
 }
 
 /// A reader or writer that fails once `lost` is set, so the scorer stops at its next read or
 /// write (it reads and writes batch by batch) when the attempt no longer holds the job.
-struct UntilLost<T> {
-    inner: T,
-    lost: Arc<AtomicBool>,
+pub(super) struct UntilLost<T> {
+    pub(super) inner: T,
+    pub(super) lost: Arc<AtomicBool>,
 }
 
 impl<T> UntilLost<T> {
@@ -468,13 +526,13 @@ impl<W: std::io::Write> std::io::Write for Capped<W> {
     }
 }
 
-fn record_stage(stage: &'static str, started: Instant) {
+pub(super) fn record_stage(stage: &'static str, started: Instant) {
     metrics::histogram!("retainwise_job_stage_seconds", "stage" => stage)
         .record(started.elapsed().as_secs_f64());
 }
 /// A byte count as written exactly: whole MiB or KiB when it is one, else bytes (a limit read
 /// as "1 MB" when it is 64 KiB would mislead whoever splits the file).
-fn exact_size(bytes: u64) -> String {
+pub(super) fn exact_size(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = 1024 * KIB;
     if bytes >= MIB && bytes.is_multiple_of(MIB) {

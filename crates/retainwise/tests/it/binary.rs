@@ -512,3 +512,87 @@ fn names_and_settings_are_checked_like_the_service_does() {
     );
     assert!(!ok && err.contains("RETAINWISE_MEDIUM_RISK"), "{err}");
 }
+
+/// One file, many workers, with the real binary: `serve` is SIGKILLed while the pieces of a
+/// file cut in ten are being scored (at least one recorded, the others not); a restarted
+/// `serve` scores what was lost and merges, and the result is the bytes of `retainwise
+/// predict` on the whole file.
+#[tokio::test]
+async fn a_process_killed_mid_piece_loses_only_its_pieces_and_the_result_is_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("RETAINWISE_VISIBILITY_TIMEOUT_SECS", "2"),
+        ("RETAINWISE_MAX_UPLOAD_BYTES", "200000000"),
+        ("RETAINWISE_CHUNK_ROWS", "20000"),
+    ];
+    let rows = 200_000;
+    let csv = synthetic_telco(rows).into_bytes();
+    let client = reqwest::Client::new();
+
+    let mut first = serve(dir.path(), &env);
+    let id = upload(&client, &first.base, "big.csv", csv.clone()).await;
+    let start = Instant::now();
+    let p = loop {
+        let p = status(&client, &first.base, &id).await;
+        let done = p["chunks_done"].as_u64().unwrap_or(0);
+        if done >= 1 || p["status"] != "QUEUED" && p["status"] != "RUNNING" {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "{p}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(p["status"], "RUNNING", "caught while its pieces run: {p}");
+    assert_eq!(p["chunks_total"], 10, "{p}");
+    assert!(p["chunks_done"].as_u64() < Some(10), "{p}");
+    first.child.kill().unwrap(); // SIGKILL: no clean-up, no hand-back
+    first.child.wait().unwrap();
+
+    let mut second = serve(dir.path(), &env);
+    let p = wait_for(
+        &client,
+        &second.base,
+        &id,
+        &["COMPLETED", "FAILED"],
+        Duration::from_secs(180),
+    )
+    .await;
+    assert_eq!(
+        p["status"],
+        "COMPLETED",
+        "{p}\n{}",
+        second.stderr.lock().unwrap()
+    );
+    assert_eq!(p["chunks_done"], 10, "{p}");
+    assert_eq!(p["rows_processed"], rows as u64);
+    let from_service = client
+        .get(format!("{}/api/predictions/{id}/results", second.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let input = dir.path().join("input.csv");
+    let output = dir.path().join("offline.csv");
+    std::fs::write(&input, &csv).unwrap();
+    let run = Command::new(BIN)
+        .arg("predict")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        std::fs::read_to_string(&output).unwrap() == from_service,
+        "the service's result after the kill is not the bytes of retainwise predict"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &second.child.id().to_string()])
+        .status();
+    second.child.wait().unwrap();
+}

@@ -30,6 +30,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         max_direct_upload_bytes: 5 * 1024 * 1024 * 1024,
         upload_part_bytes: 16 * 1024 * 1024,
         max_result_bytes: 160 * 1024 * 1024,
+        chunk_rows: 0,
         training_max_cells: 2_000_000,
         training_max_memory_mb: 1024,
         training_max_time: Duration::from_secs(1_800),

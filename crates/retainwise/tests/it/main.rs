@@ -12,6 +12,7 @@ mod auth;
 mod binary;
 mod cancel;
 mod caps;
+mod chunks;
 mod cli_settings;
 mod corpus;
 mod data_quality;

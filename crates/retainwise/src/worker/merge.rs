@@ -1,0 +1,267 @@
+//! The merge of a prediction scored in pieces (`worker/pieces.rs`): one job, queued by the last
+//! piece recorded, that puts the pieces' reports together (`retainwise_model::chunks::Merger`:
+//! the report one pass would have made), assembles the result in input order and completes
+//! the prediction, whose own row is its record.
+//!
+//! The result is assembled by streaming each piece's lines, in order, through a local file and
+//! storing it as the one result object (`put_file_if_changed`, a multipart upload on S3). S3's
+//! UploadPartCopy would join the parts inside S3 without moving their bytes, but every part
+//! but the last must be at least 5 MiB and the pieces' lines are of any size (a piece of short
+//! rows, or one whose rows were mostly rejected, is smaller), and it needs S3's API beside
+//! `object_store`'s; the stream costs one read and one write of the result, the same as one
+//! job storing it, and works the same on every store.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use retainwise_model::chunks::Merger;
+use retainwise_model::score::Gathered;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::kind::{Checks, Events, Job, JobContext, LogId};
+use super::pieces::ChunkPlan;
+use super::prediction::{exact_size, record_stage, Scored};
+use super::webhook::Subject;
+use super::JobError;
+use crate::app::App;
+use crate::db::{JobRow, Value};
+use crate::domain::{ObjectKey, OrgId, PredictionId};
+use crate::error_chain::Chain;
+use crate::storage::StorageError;
+
+/// The body of a merge's message (besides `kind`, `predict_merge`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MergeMessage {
+    /// The prediction whose pieces are all scored.
+    pub prediction_id: String,
+    /// Its owner.
+    pub user_id: String,
+}
+
+impl MergeMessage {
+    fn owner(&self) -> Option<(PredictionId, OrgId)> {
+        Some((self.prediction_id.parse().ok()?, self.user_id.parse().ok()?))
+    }
+}
+
+/// The merge of one prediction's pieces.
+pub struct MergeJob {
+    prediction_id: PredictionId,
+    user: OrgId,
+}
+
+impl Job for MergeJob {
+    const KIND: &'static str = "predict_merge";
+    const LOG_ID: LogId = LogId::Prediction;
+    const EVENTS: Events = Events {
+        started: "prediction_merge_started",
+        failed: "prediction_processing_failed",
+        status_updated: Some("prediction_status_updated"),
+    };
+    const WEBHOOK_SUBJECT: Option<Subject> = Some(Subject::Prediction);
+    type Payload = MergeMessage;
+    type Output = Scored;
+
+    fn validate(payload: MergeMessage, _checks: &Checks<'_>) -> Result<Self, String> {
+        let (prediction_id, user) = payload.owner().ok_or_else(|| {
+            format!(
+                "merge message names prediction {:?} of user {:?}: expected a UUID and a valid \
+                 user id",
+                payload.prediction_id, payload.user_id
+            )
+        })?;
+        Ok(Self {
+            prediction_id,
+            user,
+        })
+    }
+
+    fn record_named(payload: &MergeMessage) -> Option<JobRow> {
+        let (id, user) = payload.owner()?;
+        Some(JobRow::prediction(id, &user))
+    }
+
+    fn record(&self) -> JobRow {
+        JobRow::prediction(self.prediction_id, &self.user)
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<Scored, JobError> {
+        merge(ctx, self.prediction_id, &self.user).await
+    }
+
+    fn completed_columns(&self, scored: &Scored) -> Vec<(&'static str, Value)> {
+        scored.columns()
+    }
+
+    /// Exactly what a prediction scored in one job is followed by (its webhook events, and
+    /// whatever else `predict` does when it records COMPLETED or FAILED): the merge is the
+    /// step that records it.
+    async fn followups(
+        app: &App,
+        record: &JobRow,
+        conn: &mut sqlx::AnyConnection,
+        status: crate::db::JobStatus,
+    ) -> Result<(), sqlx::Error> {
+        <crate::message::PredictionJob as Job>::followups(app, record, conn, status).await
+    }
+
+    fn failed_columns(&self, error: &JobError) -> Vec<(&'static str, Value)> {
+        super::prediction::failed_counts(error)
+    }
+
+    async fn discard(&self, app: &App, scored: Scored) {
+        scored.discard(app, self.prediction_id).await;
+    }
+
+    fn log_completed(&self, scored: &Scored, took: Duration) {
+        scored.log_completed(self.prediction_id, took);
+    }
+
+    /// The pieces' objects are not needed once the result is recorded: removed, 16 at a time.
+    async fn completed(&self, app: &App, _scored: &Scored) {
+        let total = match app.db.prediction(&self.user, self.prediction_id).await {
+            Ok(Some(row)) => row.chunks_total.unwrap_or(0).max(0) as u64,
+            _ => return,
+        };
+        let keys: Vec<ObjectKey> = (0..total)
+            .flat_map(|seq| {
+                ["csv", "json", "ids.json"]
+                    .map(|what| ObjectKey::piece(&self.user, self.prediction_id, seq, what))
+            })
+            .collect();
+        let failed = futures::stream::iter(keys)
+            .map(|key| async move { app.storage.delete(&key).await.is_err() })
+            .buffer_unordered(16)
+            .filter(|failed| futures::future::ready(*failed))
+            .count()
+            .await;
+        if failed > 0 {
+            tracing::warn!(prediction_id = %self.prediction_id, failed, "could not remove some objects of a merged prediction's pieces");
+        }
+    }
+}
+
+/// Reads every piece's report, ids and lines in order, merges, stores the result and report.
+async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Scored, JobError> {
+    let app = &ctx.app;
+    let row = app
+        .db
+        .prediction(user, id)
+        .await?
+        .ok_or(JobError::Stopped)?;
+    let total = row
+        .chunks_total
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| JobError::Rejected("this prediction was not cut in pieces".to_owned()))?;
+    let plan = ChunkPlan::read(app, user, id).await?;
+    let recorded = super::prediction::recorded_for(app, user, id).await?;
+    let options = plan.options(app, &recorded)?;
+    let model = app
+        .registry
+        .load(&app.db, &app.storage, &plan.model_id)
+        .await?;
+    let stage = Instant::now();
+    let dir = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
+    let path = dir.path().join("results.csv");
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(JobError::io("creating the results file"))?;
+    let mut written = 0u64;
+    let mut merger = Merger::new(&options);
+    let missing = || {
+        JobError::Rejected(
+            "a piece of this file's results is missing from storage; upload the file again"
+                .to_owned(),
+        )
+    };
+    for seq in 0..total {
+        if ctx.should_stop() {
+            return Err(JobError::Stopped);
+        }
+        let key = |what| ObjectKey::piece(user, id, seq, what);
+        let sums = match app.storage.get_bytes(&key("json")).await {
+            Err(StorageError::NotFound(_)) => return Err(missing()),
+            other => other?,
+        };
+        let gathered: Gathered = serde_json::from_slice(&sums).map_err(|e| {
+            JobError::Rejected(format!("a piece's report could not be read back ({e})"))
+        })?;
+        let ids = match app.storage.get_bytes(&key("ids.json")).await {
+            Err(StorageError::NotFound(_)) => return Err(missing()),
+            other => other?,
+        };
+        let ids: Vec<(u64, String)> = serde_json::from_slice(&ids).map_err(|e| {
+            JobError::Rejected(format!("a piece's ids could not be read back ({e})"))
+        })?;
+        // The repeat check over a piece's ids is CPU work: off the async threads.
+        merger = tokio::task::spawn_blocking(move || {
+            merger.add(gathered, &ids);
+            merger
+        })
+        .await
+        .map_err(|source| JobError::Task {
+            what: "merging a piece's report",
+            source,
+        })?;
+        let mut lines = match app.storage.get_stream(&key("csv")).await {
+            Err(StorageError::NotFound(_)) => return Err(missing()),
+            other => other?,
+        };
+        while let Some(chunk) = lines.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if written > app.config.max_result_bytes {
+                return Err(JobError::Rejected(format!(
+                    "the scored results of this file would be larger than the limit of {} \
+                     (RETAINWISE_MAX_RESULT_BYTES); split the file into smaller ones and upload each",
+                    exact_size(app.config.max_result_bytes)
+                )));
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(JobError::io("writing the results file"))?;
+        }
+        ctx.progress().store(seq + 1, Ordering::Relaxed);
+    }
+    file.flush()
+        .await
+        .map_err(JobError::io("writing the results file"))?;
+    drop(file);
+    let report_key = ObjectKey::report(user, id);
+    let report = match merger.finish(&model) {
+        Ok(report) => report,
+        Err(e) => {
+            let error = JobError::Score(e);
+            if let (true, JobError::Score(e)) = (error.is_permanent(), &error) {
+                if let Ok(bytes) = serde_json::to_vec_pretty(&e.failure_report()) {
+                    if let Err(e) = app.storage.put_bytes(&report_key, bytes).await {
+                        tracing::warn!(prediction_id = %id, error = %Chain(&e), "could not store the failure report");
+                    }
+                }
+            }
+            return Err(error);
+        }
+    };
+    record_stage("merge", stage);
+    if ctx.should_stop() {
+        return Err(JobError::Stopped);
+    }
+    let stage = Instant::now();
+    metrics::counter!("retainwise_rows_scored_total").increment(report.rows_scored);
+    metrics::counter!("retainwise_rows_rejected_total").increment(report.rows_rejected);
+    crate::telemetry::record_drift(&plan.model_id, &report.drift);
+    let result_key = ObjectKey::result(user, id);
+    app.storage.put_file_if_changed(&result_key, &path).await?;
+    let json = serde_json::to_vec_pretty(&report)
+        .map_err(|e| JobError::io("serialising the report")(e.into()))?;
+    app.storage.put_bytes(&report_key, json).await?;
+    record_stage("upload", stage);
+    Ok(Scored {
+        model_id: plan.model_id,
+        report,
+        result_key,
+        report_key,
+    })
+}
