@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,8 +69,9 @@ struct Page {
 async fn list(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
-    Query(page): Query<Page>,
+    page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(page) = page.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let (outcomes, total) =
         crate::outcomes::list(&app.db, &user, limit, page.offset.unwrap_or(0)).await?;
@@ -605,8 +607,9 @@ async fn comparison(
     Extension(indexes): Extension<Arc<IndexCache>>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
-    Query(design): Query<Design>,
+    design: Result<Query<Design>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(design) = design.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let split = match design.design.as_deref() {
         None | Some("shadow") => false,
         Some("split") => true,

@@ -326,6 +326,8 @@ async fn outcomes_are_validated_superseded_listed_and_deleted() {
     assert_eq!(r.status(), 404);
     let (_, list) = get_json(&t, "/api/outcomes").await;
     assert_eq!(list["total"], 2);
+    let (status, body) = get_json(&t, "/api/outcomes?limit=many").await;
+    assert_eq!(status, 400, "{body}");
 }
 
 #[tokio::test]
