@@ -547,7 +547,8 @@ async fn three_months(t: &TestApp, header: &str, rows: &[Vec<String>]) {
 }
 
 #[tokio::test]
-async fn a_retried_run_replaces_its_history_and_a_file_without_ids_is_not_remembered() {
+async fn a_retried_run_replaces_its_history_and_files_without_ids_or_with_overlong_ids_are_not_remembered(
+) {
     use retainwise::worker::{FailurePoint, FailurePoints, Worker, WorkerOptions};
     let t = TestApp::spawn_with(|c| c.visibility_timeout = Duration::from_secs(1)).await;
     let points = FailurePoints::armable();
@@ -589,6 +590,46 @@ async fn a_retried_run_replaces_its_history_and_a_file_without_ids_is_not_rememb
         .await
         .unwrap();
     assert_eq!(h["total"], 1, "{h}");
+
+    // The same customers again, one of them under an id too long to remember: scored, left
+    // out of the history and counted, never a failed job.
+    let long = "x".repeat(retainwise::history::MAX_ID_BYTES + 1);
+    let again: String = synthetic_telco(40)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 1 {
+                format!("{long},{}\n", l.split_once(',').unwrap().1)
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let second = t.upload_ok("again.csv", again.into_bytes()).await;
+    TestApp::drain(&t.worker, 3).await;
+    let p = t.prediction(&second).await;
+    assert_eq!(
+        (p["status"].as_str(), p["rows_processed"].as_i64()),
+        (Some("COMPLETED"), Some(40))
+    );
+    let c: Value = t
+        .get(&format!("/api/predictions/{second}/changes"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["since_prediction_id"], id.as_str(), "{c}");
+    let counts = &c["counts"];
+    assert_eq!(
+        (
+            &counts["customers"],
+            &counts["in_both"],
+            &counts["disappeared"],
+            &counts["not_remembered"]
+        ),
+        (&json!(39), &json!(39), &json!(1), &json!(1)),
+        "{c}"
+    );
 
     // Without a customer-id column the rows are numbered: nothing to follow across files.
     let no_ids: String = synthetic_telco(5)
