@@ -58,6 +58,34 @@ pub async fn record(
     model_id: &str,
     has_ids: bool,
 ) -> Result<u64, JobError> {
+    let written = write(app, user, prediction, lease, results, model_id, has_ids).await;
+    if let Err(JobError::Stopped) = written {
+        // Stopped between two batches: a job cancelled meanwhile keeps nothing (a lost lease
+        // leaves the rows to the new holder, which replaces them).
+        let gone = sqlx::query(
+            "DELETE FROM customer_history WHERE prediction_id = $1 AND owner_id = $2 \
+             AND EXISTS (SELECT 1 FROM predictions WHERE id = $1 AND status = 'CANCELLED')",
+        )
+        .bind(prediction.to_string())
+        .bind(Owner::of(user).as_str())
+        .execute(app.db.pool())
+        .await;
+        if let Err(e) = gone {
+            tracing::warn!(prediction_id = %prediction, error = %crate::error_chain::Chain(&e), "could not remove the customer history of a cancelled prediction");
+        }
+    }
+    written
+}
+
+async fn write(
+    app: &App,
+    user: &UserId,
+    prediction: PredictionId,
+    lease: &str,
+    results: &Path,
+    model_id: &str,
+    has_ids: bool,
+) -> Result<u64, JobError> {
     let owner = Owner::of(user);
     let id = prediction.to_string();
     let scored_at = crate::time::now_ms();
