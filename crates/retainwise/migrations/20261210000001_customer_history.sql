@@ -3,7 +3,8 @@
 -- row numbers name no customer across files). `customer_history` has one row per customer
 -- per prediction: the probability in millionths (the results' 6 decimals, exact), the risk
 -- level, the compact drivers (JSON) and the time of scoring. A customer id repeated in one
--- file is remembered by its first scored row. `owner_id` is the key predictions are scoped by
+-- file is remembered by its first scored row; a row whose id is longer than 512 bytes is not
+-- remembered (Postgres cannot index such a key), only counted in `not_remembered`. `owner_id` is the key predictions are scoped by
 -- (today the user id); only `history::Owner` decides it. Portable SQL.
 CREATE TABLE IF NOT EXISTS customer_runs (
     prediction_id TEXT PRIMARY KEY,
@@ -11,7 +12,8 @@ CREATE TABLE IF NOT EXISTS customer_runs (
     model_id      TEXT NOT NULL,
     customers     BIGINT NOT NULL,
     scored_at     BIGINT NOT NULL,
-    note          TEXT
+    note          TEXT,
+    not_remembered BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS customer_runs_owner ON customer_runs (owner_id, scored_at);
 

@@ -91,6 +91,10 @@ pub struct Counts {
     pub new: i64,
     /// In the earlier one only (no longer in the file).
     pub disappeared: i64,
+    /// Rows of this prediction not remembered, so not compared: their customer ids are longer
+    /// than [`crate::history::MAX_ID_BYTES`] bytes.
+    #[serde(default)]
+    pub not_remembered: i64,
 }
 
 /// The comparison of prediction `prediction_id` with `since_prediction_id`.
@@ -120,9 +124,9 @@ async fn run(
     conn: &mut AnyConnection,
     owner: &Owner,
     id: &str,
-) -> Result<Option<(i64, i64, Option<String>)>, sqlx::Error> {
+) -> Result<Option<(i64, i64, Option<String>, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.customers, r.scored_at, r.note FROM customer_runs r \
+        "SELECT r.customers, r.scored_at, r.note, r.not_remembered FROM customer_runs r \
          JOIN predictions p ON p.id = r.prediction_id AND p.status = 'COMPLETED' \
          WHERE r.prediction_id = $1 AND r.owner_id = $2",
     )
@@ -137,10 +141,10 @@ async fn comparable(
     conn: &mut AnyConnection,
     owner: &Owner,
     id: &str,
-) -> Result<(i64, i64), NoComparison> {
+) -> Result<(i64, i64, i64), NoComparison> {
     match run(conn, owner, id).await? {
-        Some((customers, at, None)) => Ok((customers, at)),
-        Some((_, _, Some(note))) => Err(NoComparison::NotRemembered(format!(
+        Some((customers, at, None, skipped)) => Ok((customers, at, skipped)),
+        Some((_, _, Some(note), _)) => Err(NoComparison::NotRemembered(format!(
             "prediction {id} cannot be compared: {note}"
         ))),
         None => Err(NoComparison::NotRemembered(format!(
@@ -425,7 +429,7 @@ pub async fn changes(
     since: &Since,
     limit: i64,
 ) -> Result<Changes, NoComparison> {
-    let (customers, at) = comparable(conn, owner, id).await?;
+    let (customers, at, not_remembered) = comparable(conn, owner, id).await?;
     let since_id = match since {
         Since::Prediction(s) => s.clone(),
         Since::Previous => previous_run(conn, owner, id, at).await?.ok_or_else(|| {
@@ -435,7 +439,7 @@ pub async fn changes(
             ))
         })?,
     };
-    let (since_customers, _) = comparable(conn, owner, &since_id).await?;
+    let (since_customers, _, _) = comparable(conn, owner, &since_id).await?;
     if let Some(kept) = kept(conn, owner, id, &since_id, limit).await? {
         return Ok(kept);
     }
@@ -455,6 +459,7 @@ pub async fn changes(
         counts: Counts {
             customers,
             since_customers,
+            not_remembered,
             ..p.counts
         },
         limit,
@@ -535,7 +540,7 @@ pub async fn risk_increases(
     limit: i64,
 ) -> Result<Option<RiskIncrease>, sqlx::Error> {
     let at = match run(conn, owner, id).await? {
-        Some((_, at, None)) => at,
+        Some((_, at, None, _)) => at,
         _ => return Ok(None),
     };
     let Some(since_id) = previous_run(conn, owner, id, at).await? else {

@@ -26,7 +26,7 @@ pub use changes::{
 };
 pub use customer::{customer_runs, CustomerRun, CustomerRuns};
 pub use drivers::{most_changed, Driver, DriverChange};
-pub use write::{forget, record};
+pub use write::{forget, record, MAX_ID_BYTES};
 
 use crate::domain::OrgId;
 

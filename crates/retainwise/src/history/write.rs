@@ -20,6 +20,12 @@ use crate::db::Dialect;
 use crate::domain::{OrgId, PredictionId};
 use crate::worker::JobError;
 
+/// Longest customer id remembered, in bytes. Postgres cannot index a key of more than about
+/// 2,700 bytes, and no real id is that long (the scorer accepts fields up to 64 KiB): a row with
+/// a longer id is scored as usual but not remembered, and counted (`not_remembered` of the run,
+/// shown by the comparisons) rather than failing the job.
+pub const MAX_ID_BYTES: usize = 512;
+
 /// Rows per `INSERT` (9 values each: well under SQLite's and Postgres's parameter limits).
 const BATCH_ROWS: usize = 500;
 /// Batches per transaction: about 5,000 rows, a few milliseconds of the writer at a time.
@@ -44,6 +50,34 @@ struct Row {
 /// Errors: [`JobError::Stopped`] when the attempt no longer holds the prediction (`lease`);
 /// database errors; an unreadable results file (transient: it was written a moment ago).
 pub async fn record(
+    app: &App,
+    user: &OrgId,
+    prediction: PredictionId,
+    lease: &str,
+    results: &Path,
+    model_id: &str,
+    has_ids: bool,
+) -> Result<u64, JobError> {
+    let written = write(app, user, prediction, lease, results, model_id, has_ids).await;
+    if let Err(JobError::Stopped) = written {
+        // Stopped between two batches: a job cancelled meanwhile keeps nothing (a lost lease
+        // leaves the rows to the new holder, which replaces them).
+        let gone = sqlx::query(
+            "DELETE FROM customer_history WHERE prediction_id = $1 AND owner_id = $2 \
+             AND EXISTS (SELECT 1 FROM predictions WHERE id = $1 AND status = 'CANCELLED')",
+        )
+        .bind(prediction.to_string())
+        .bind(Owner::of(user).as_str())
+        .execute(app.db.pool())
+        .await;
+        if let Err(e) = gone {
+            tracing::warn!(prediction_id = %prediction, error = %crate::error_chain::Chain(&e), "could not remove the customer history of a cancelled prediction");
+        }
+    }
+    written
+}
+
+async fn write(
     app: &App,
     user: &OrgId,
     prediction: PredictionId,
@@ -79,13 +113,16 @@ pub async fn record(
         total += batch.len() as u64;
         in_tx += 1;
     }
-    reader
+    let too_long = reader
         .await
         .map_err(|source| JobError::Task {
             what: "reading the results for the customer history",
             source,
         })?
         .map_err(JobError::io("reading the results for the customer history"))?;
+    if too_long > 0 {
+        tracing::warn!(prediction_id = %id, rows = too_long, max_bytes = MAX_ID_BYTES, "customer_history_ids_too_long");
+    }
     // Ids repeated in the file kept their first row: count what the table holds.
     let kept: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM customer_history WHERE prediction_id = $1 AND owner_id = $2",
@@ -98,6 +135,14 @@ pub async fn record(
         tracing::info!(prediction_id = %id, rows = total, customers = kept, "customer_history_repeated_ids_kept_first");
     }
     finish(&mut tx, &owner, &id, model_id, kept, scored_at, None).await?;
+    sqlx::query(
+        "UPDATE customer_runs SET not_remembered = $1 WHERE prediction_id = $2 AND owner_id = $3",
+    )
+    .bind(i64::try_from(too_long).unwrap_or(i64::MAX))
+    .bind(&id)
+    .bind(owner.as_str())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     tracing::info!(
         prediction_id = %id,
@@ -246,12 +291,13 @@ async fn insert(
     Ok(())
 }
 
-/// Reads the results at `path` and sends them in batches (blocking). Ends early, without an
-/// error, when the receiver is gone (the writer stopped: its error is the one reported).
+/// Reads the results at `path` and sends them in batches (blocking); returns how many rows
+/// were left out for an id over [`MAX_ID_BYTES`]. Ends early, without an error, when the
+/// receiver is gone (the writer stopped: its error is the one reported).
 fn read_rows(
     path: &Path,
     sender: tokio::sync::mpsc::Sender<Vec<Row>>,
-) -> Result<(), std::io::Error> {
+) -> Result<u64, std::io::Error> {
     let bad = |what: String| std::io::Error::other(format!("the scored results: {what}"));
     let file = std::fs::File::open(path)?;
     let mut reader =
@@ -272,12 +318,17 @@ fn read_rows(
     let mut record = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut row = 0i64;
+    let mut too_long = 0u64;
     while reader
         .read_record(&mut record)
         .map_err(|e| bad(e.to_string()))?
     {
         row += 1;
         let cell = |i: usize| record.get(i).unwrap_or("");
+        if cell(id_at).len() > MAX_ID_BYTES {
+            too_long += 1;
+            continue;
+        }
         let p: f64 = cell(p_at)
             .parse()
             .ok()
@@ -305,12 +356,12 @@ fn read_rows(
         if batch.len() == BATCH_ROWS {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
             if sender.blocking_send(full).is_err() {
-                return Ok(());
+                return Ok(too_long);
             }
         }
     }
     if !batch.is_empty() {
         let _ = sender.blocking_send(batch);
     }
-    Ok(())
+    Ok(too_long)
 }

@@ -547,9 +547,25 @@ async fn three_months(t: &TestApp, header: &str, rows: &[Vec<String>]) {
 }
 
 #[tokio::test]
-async fn a_retried_run_replaces_its_history_and_a_file_without_ids_is_not_remembered() {
+async fn a_retried_run_replaces_its_history_and_files_without_ids_or_with_overlong_ids_are_not_remembered(
+) {
+    retried_and_unremembered(
+        TestApp::spawn_with(|c| c.visibility_timeout = Duration::from_secs(1)).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_retried_run_replaces_its_history_and_an_overlong_id_is_not_remembered() {
+    if let Some(t) =
+        TestApp::spawn_postgres_with(|c| c.visibility_timeout = Duration::from_secs(1)).await
+    {
+        retried_and_unremembered(t).await;
+    }
+}
+
+async fn retried_and_unremembered(t: TestApp) {
     use retainwise::worker::{FailurePoint, FailurePoints, Worker, WorkerOptions};
-    let t = TestApp::spawn_with(|c| c.visibility_timeout = Duration::from_secs(1)).await;
     let points = FailurePoints::armable();
     let worker = Worker::new(
         t.app.clone(),
@@ -589,6 +605,57 @@ async fn a_retried_run_replaces_its_history_and_a_file_without_ids_is_not_rememb
         .await
         .unwrap();
     assert_eq!(h["total"], 1, "{h}");
+
+    // The same customers again, one of them under an id too long to remember: scored, left
+    // out of the history and counted, never a failed job.
+    // 8,000 bytes that do not compress: past what a Postgres index can hold as well.
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let long: String = (0..8000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            alphabet[(state >> 33) as usize % alphabet.len()] as char
+        })
+        .collect();
+    assert!(long.len() > retainwise::history::MAX_ID_BYTES);
+    let again: String = synthetic_telco(40)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 1 {
+                format!("{long},{}\n", l.split_once(',').unwrap().1)
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    let second = t.upload_ok("again.csv", again.into_bytes()).await;
+    TestApp::drain(&t.worker, 3).await;
+    let p = t.prediction(&second).await;
+    assert_eq!(
+        (p["status"].as_str(), p["rows_processed"].as_i64()),
+        (Some("COMPLETED"), Some(40))
+    );
+    let c: Value = t
+        .get(&format!("/api/predictions/{second}/changes"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["since_prediction_id"], id.as_str(), "{c}");
+    let counts = &c["counts"];
+    assert_eq!(
+        (
+            &counts["customers"],
+            &counts["in_both"],
+            &counts["disappeared"],
+            &counts["not_remembered"]
+        ),
+        (&json!(39), &json!(39), &json!(1), &json!(1)),
+        "{c}"
+    );
 
     // Without a customer-id column the rows are numbered: nothing to follow across files.
     let no_ids: String = synthetic_telco(5)
