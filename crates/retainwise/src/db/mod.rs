@@ -95,6 +95,7 @@ impl Db {
         let (pool, dialect) = retainwise_queue::connect(url).await?;
         if migrate {
             crate::ops::migrations::app_migrator().run(&pool).await?;
+            crate::audit::guard(&pool, dialect).await?;
         } else {
             crate::ops::migrations::check(&pool).await?;
         }
