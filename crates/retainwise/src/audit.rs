@@ -18,7 +18,6 @@ use sqlx::{Any, Executor};
 use crate::auth::Member;
 use crate::db::Dialect;
 use crate::domain::OrgId;
-use crate::log_safe::KeyedThrottle;
 use crate::time::now_ms;
 
 /// What was done: a closed set, stored by [`Action::as_str`].
@@ -238,14 +237,12 @@ fn clip(text: &str) -> String {
 ///
 /// Errors: the database's.
 pub async fn sign_in_failure(
-    pool: &sqlx::AnyPool,
+    db: &crate::db::Db,
     ip: Option<IpAddr>,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
-    static THROTTLE: std::sync::OnceLock<KeyedThrottle> = std::sync::OnceLock::new();
-    let throttle = THROTTLE.get_or_init(|| KeyedThrottle::new(std::time::Duration::from_secs(60)));
     let key = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let Some(unwritten) = throttle.allow(&key) else {
+    let Some(unwritten) = db.sign_in_failures().allow(&key) else {
         return Ok(());
     };
     let actor = Actor {
@@ -256,7 +253,7 @@ pub async fn sign_in_failure(
         .unwrap_or(i64::MAX)
         .saturating_add(1);
     insert(
-        pool,
+        db.pool(),
         &actor,
         Action::SignInFailure,
         None,

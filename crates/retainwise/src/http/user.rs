@@ -121,8 +121,7 @@ async fn authenticate(parts: &mut Parts, app: &App) -> Result<Member, ApiError> 
                 log_refusal(parts, app, &e.to_string());
                 // No credential at all is not a failed sign-in (a page before signing in).
                 if !matches!(e, AuthError::Missing) {
-                    audit::sign_in_failure(app.db.pool(), client_ip(parts, app), &e.to_string())
-                        .await?;
+                    audit::sign_in_failure(&app.db, client_ip(parts, app), &e.to_string()).await?;
                 }
                 return Err(ApiError::Unauthorized);
             }

@@ -123,7 +123,7 @@ pub async fn sign_in(
         }
         Err(e) => {
             if let Err(e) =
-                crate::audit::sign_in_failure(app.db.pool(), Some(client), &e.to_string()).await
+                crate::audit::sign_in_failure(&app.db, Some(client), &e.to_string()).await
             {
                 return WebError::from(ApiError::from(e)).into_response();
             }
