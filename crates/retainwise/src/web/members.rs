@@ -38,7 +38,7 @@ impl FromRequestParts<WebState> for WebMember {
 impl FromRequestParts<WebState> for crate::http::AuditActor {
     type Rejection = Response;
 
-    /// The page's [`WebMember`] and the client's address, for the audit log.
+    /// The page's `WebMember` and the client's address, for the audit log.
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
         let WebMember(member) = WebMember::from_request_parts(parts, state).await?;
         let ip = crate::http::limits::request_client_ip(

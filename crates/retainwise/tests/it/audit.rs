@@ -411,6 +411,14 @@ async fn scripted_session(t: &TestApp) {
     assert_eq!(rows.len(), expected.len());
     assert_eq!(rows[13][6], "POST /api/csv");
 
+    // The page: the entries for the owner, refused to the viewer.
+    let (s, page) = call(t, Method::GET, "/audit?action=webhook.add", a, None).await;
+    let page = page.as_str().unwrap().to_owned();
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains(&hook) && !page.contains("user_vic"), "{page}");
+    let (s, _) = call(t, Method::GET, "/audit", v, None).await;
+    assert_eq!(s, 403);
+
     // Append-only in the database itself.
     for sql in [
         "UPDATE audit_log SET outcome = 'ok'",
