@@ -1218,14 +1218,20 @@ async fn model_command(settings: &Settings, command: ModelCommand) -> anyhow::Re
             }
             // Refuse what this installation cannot load rather than fail every upload later.
             app.registry.load(&app.db, &app.storage, &id).await?;
-            let scope = match &user {
-                Some(u) => u
-                    .parse::<crate::domain::OrgId>()
-                    .map_err(|e| anyhow::anyhow!(e.0))?
-                    .to_string(),
-                None => crate::db::EVERYONE.to_owned(),
+            let org = match &user {
+                Some(u) => Some(
+                    u.parse::<crate::domain::OrgId>()
+                        .map_err(|e| anyhow::anyhow!(e.0))?,
+                ),
+                None => None,
             };
-            app.db.activate_model(&scope, &model_id).await?;
+            let scope = org
+                .as_ref()
+                .map_or_else(|| crate::db::EVERYONE.to_owned(), |o| o.to_string());
+            let actor = crate::audit::Actor::operator(org.as_ref());
+            app.db
+                .activate_model(&scope, &model_id, Some(&actor))
+                .await?;
             match user {
                 Some(u) => println!("{id} now scores new uploads of user {u}"),
                 None => println!(

@@ -3,6 +3,7 @@
 //! same rules as an owner's (`/api/org/members`, the Members page): a team only, at least one
 //! owner, a removed member's keys revoked.
 
+use crate::audit::Actor;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -88,7 +89,9 @@ pub async fn run(settings: &Settings, command: OrgCommand) -> anyhow::Result<Exi
         }
         OrgCommand::Set { org, user, role } => {
             let (org, user, role) = (org_of(&org)?, user_of(&user)?, role_of(&role)?);
-            let added = db.set_member(&org, &user, role).await?;
+            let added = db
+                .set_member(&org, &user, role, Some(&Actor::operator(Some(&org))))
+                .await?;
             let verb = if added { "added to" } else { "now" };
             println!("{user} {verb} {org} as {role}");
         }
@@ -114,7 +117,8 @@ pub async fn run(settings: &Settings, command: OrgCommand) -> anyhow::Result<Exi
         }
         OrgCommand::Remove { org, user } => {
             let (org, user) = (org_of(&org)?, user_of(&user)?);
-            db.remove_member(&org, &user).await?;
+            db.remove_member(&org, &user, Some(&Actor::operator(Some(&org))))
+                .await?;
             println!("{user} removed from {org}");
         }
     }

@@ -217,12 +217,15 @@ async fn download_link(
     State(app): State<App>,
     Extension(shared): Extension<Arc<Compat>>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, &user, &id).await?;
     let prediction = parse_id(&id)?;
     super::predictions::completed(&row, &id)?;
+    let action = crate::audit::Action::DownloadResults;
+    crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     let url = if app.storage.root_url().starts_with("s3://") {
         let safe = ObjectKey::download(&user, prediction);
         if !app.storage.exists(&safe).await? {

@@ -56,6 +56,7 @@ const NOT_CSV: &[(&str, &str)] = &[
 pub async fn upload(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -66,7 +67,7 @@ pub async fn upload(
             e.body_text()
         ))
     })?;
-    let result = accept(&app, &user, query, &headers, &mut multipart).await;
+    let result = accept(&app, &user, &actor, query, &headers, &mut multipart).await;
     if let Err(e) = &result {
         if !matches!(e, ApiError::TooLarge(_)) {
             drain(&mut multipart).await;
@@ -86,6 +87,7 @@ pub(super) async fn drain(multipart: &mut Multipart) {
 async fn accept(
     app: &App,
     user: &crate::domain::OrgId,
+    actor: &crate::audit::Actor,
     query: Result<Query<UploadQuery>, QueryRejection>,
     headers: &HeaderMap,
     multipart: &mut Multipart,
@@ -124,6 +126,7 @@ async fn accept(
             &manual,
             explain,
             false,
+            actor,
         )
         .await
         .map(|_| ())
@@ -662,6 +665,7 @@ pub(super) async fn queue_prediction(
     manual: &retainwise_model::ManualMapping,
     explain: retainwise_model::Explain,
     direct: bool,
+    actor: &crate::audit::Actor,
 ) -> Result<bool, ApiError> {
     let (upload_id, key) = (stored.upload_id, &stored.key);
     // Under a quota the file's rows are counted before the transaction (a pass over the file)
@@ -698,6 +702,10 @@ pub(super) async fn queue_prediction(
         reference_date,
     };
     db::insert_queued(&mut tx, &new).await?;
+    let (upload, ok) = (crate::audit::Action::Upload, crate::audit::Outcome::Ok);
+    let record = Some(("prediction", prediction_id.to_string()));
+    let record = record.as_ref().map(|(k, id)| (*k, id.as_str()));
+    crate::audit::record(&mut *tx, actor, upload, record, &ok).await?;
     if !manual.is_empty() {
         let json = serde_json::to_string(manual).map_err(|e| ApiError::Internal(e.into()))?;
         db::set_column_mapping(&mut tx, prediction_id, &json).await?;

@@ -552,6 +552,7 @@ fn refuse_unless_pending(row: &DirectUploadRow) -> Result<(), ApiError> {
 async fn complete(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let row = find(&app, &user, &id).await?;
@@ -559,7 +560,7 @@ async fn complete(
         return answer_completed(&app, &user, &row).await;
     }
     refuse_unless_pending(&row)?;
-    tokio::spawn(async move { finish(&app, &user, row).await })
+    tokio::spawn(async move { finish(&app, &user, &actor, row).await })
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("completing the upload: {e}")))?
 }
@@ -600,6 +601,7 @@ fn hex(bytes: &[u8]) -> String {
 async fn finish(
     app: &App,
     user: &OrgId,
+    actor: &crate::audit::Actor,
     row: DirectUploadRow,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let upload: UploadId = row
@@ -753,6 +755,7 @@ async fn finish(
         &manual,
         explanation,
         true,
+        actor,
     )
     .await?;
     if let Err(e) = app.storage.remove_incoming(&key).await {

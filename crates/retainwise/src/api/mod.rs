@@ -5,6 +5,7 @@
 //! The router around these routes, authentication ([`CurrentUser`]) and the error edge
 //! ([`ApiError`]) are `http/`'s, shared with the web pages.
 
+pub(crate) mod audit;
 mod compat;
 mod csv_tools;
 mod csv_upload;
@@ -68,6 +69,7 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
             axum::routing::delete(webhooks::remove),
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/api/audit", get(audit::list))
         .route("/api/org", get(orgs::show))
         .route("/api/usage", get(quota::usage))
         .route("/api/org/members", get(orgs::members).post(orgs::add))

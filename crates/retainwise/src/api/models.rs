@@ -19,8 +19,10 @@ use serde_json::{json, Value};
 use super::csv_upload::{check_declared_size, drain, fields_after_file, store_csv, StoredCsv};
 use super::{ApiError, CurrentUser};
 use crate::app::App;
+use crate::audit::{self, Action, Actor, Outcome};
 use crate::db::{self, ModelRow, NewTraining, TrainingRow};
 use crate::domain::{ModelId, OrgId, TrainingId};
+use crate::http::AuditActor;
 use crate::message::{TrainingJob, TrainingMessage};
 use crate::time::rfc3339;
 
@@ -86,6 +88,7 @@ pub async fn show(
 pub async fn activate(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    AuditActor(actor): AuditActor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = visible_model(&app, &user, &id).await?;
@@ -104,7 +107,9 @@ pub async fn activate(
                 ApiError::Internal(e.into())
             }
         })?;
-    app.db.activate_model(user.as_str(), &model_id).await?;
+    app.db
+        .activate_model(user.as_str(), &model_id, Some(&actor))
+        .await?;
     tracing::info!(user_id = %user, model_id = %model_id, "model_activated");
     Ok(Json(json!({
         "success": true,
@@ -134,6 +139,7 @@ pub async fn training(
 pub async fn train(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    AuditActor(actor): AuditActor,
     query: Result<Query<TrainQuery>, QueryRejection>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -145,7 +151,7 @@ pub async fn train(
             e.body_text()
         ))
     })?;
-    let result = accept(&app, &user, query, &headers, &mut multipart).await;
+    let result = accept(&app, &user, &actor, query, &headers, &mut multipart).await;
     if let Err(e) = &result {
         if !matches!(e, ApiError::TooLarge(_)) {
             drain(&mut multipart).await;
@@ -157,6 +163,7 @@ pub async fn train(
 async fn accept(
     app: &App,
     user: &OrgId,
+    actor: &Actor,
     query: Result<Query<TrainQuery>, QueryRejection>,
     headers: &HeaderMap,
     multipart: &mut Multipart,
@@ -182,7 +189,7 @@ async fn accept(
         }
     };
     let training_id = TrainingId::new();
-    if let Err(e) = queue_training(app, user, training_id, &stored, &settings).await {
+    if let Err(e) = queue_training(app, user, actor, training_id, &stored, &settings).await {
         let _ = app.storage.delete(&stored.key).await;
         return Err(e);
     }
@@ -271,6 +278,7 @@ impl TrainSettings {
 pub(super) async fn queue_training(
     app: &App,
     user: &OrgId,
+    actor: &Actor,
     training_id: TrainingId,
     stored: &StoredCsv,
     settings: &TrainSettings,
@@ -296,6 +304,9 @@ pub(super) async fn queue_training(
         name: &settings.name,
     };
     db::insert_training(&mut tx, &new).await?;
+    let training = Some(("training", training_id.to_string()));
+    let training = training.as_ref().map(|(k, id)| (*k, id.as_str()));
+    audit::record(&mut *tx, actor, Action::ModelTrain, training, &Outcome::Ok).await?;
     crate::worker::enqueue::<TrainingJob>(
         app,
         &mut tx,

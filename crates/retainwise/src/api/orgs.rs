@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 
 use super::ApiError;
 use crate::app::App;
+use crate::audit::{self, Action, Actor, Outcome};
 use crate::db::MembershipError;
 use crate::domain::{Role, UserId};
-use crate::http::Caller;
+use crate::http::{AuditActor, Caller};
 
 /// `{"org", "role", "user", "personal"}`: who the caller is and where.
 pub async fn show(State(app): State<App>, Caller(me): Caller) -> Result<Json<Value>, ApiError> {
@@ -54,6 +55,7 @@ struct RoleChange {
 pub async fn add(
     State(app): State<App>,
     Caller(me): Caller,
+    AuditActor(actor): AuditActor,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new: NewMember = serde_json::from_slice(&body).map_err(|e| {
@@ -62,11 +64,8 @@ pub async fn add(
         ))
     })?;
     let (user, role) = (parse_user(&new.user_id)?, parse_role(&new.role)?);
-    let added = app
-        .db
-        .set_member(&me.org, &user, role)
-        .await
-        .map_err(refusal)?;
+    let added = app.db.set_member(&me.org, &user, role, Some(&actor)).await;
+    let added = audited_refusal(&app, &actor, Action::MemberAdd, &user, added).await?;
     tracing::info!(
         org = me.org.as_str(),
         by = me.user.as_str(),
@@ -89,6 +88,7 @@ pub async fn add(
 pub async fn set_role(
     State(app): State<App>,
     Caller(me): Caller,
+    AuditActor(actor): AuditActor,
     Path(user): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -99,10 +99,8 @@ pub async fn set_role(
     if app.db.member_role(&me.org, &user).await?.is_none() {
         return Err(refusal(MembershipError::NotMember(user.to_string())));
     }
-    app.db
-        .set_member(&me.org, &user, role)
-        .await
-        .map_err(refusal)?;
+    let set = app.db.set_member(&me.org, &user, role, Some(&actor)).await;
+    audited_refusal(&app, &actor, Action::MemberRoleChange, &user, set).await?;
     tracing::info!(
         org = me.org.as_str(),
         by = me.user.as_str(),
@@ -120,13 +118,12 @@ pub async fn set_role(
 pub async fn remove(
     State(app): State<App>,
     Caller(me): Caller,
+    AuditActor(actor): AuditActor,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = parse_user(&user)?;
-    app.db
-        .remove_member(&me.org, &user)
-        .await
-        .map_err(refusal)?;
+    let removed = app.db.remove_member(&me.org, &user, Some(&actor)).await;
+    audited_refusal(&app, &actor, Action::MemberRemove, &user, removed).await?;
     tracing::info!(
         org = me.org.as_str(),
         by = me.user.as_str(),
@@ -134,6 +131,27 @@ pub async fn remove(
         "member_removed"
     );
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A refused membership change recorded (the change's own entry is written in its
+/// transaction), then answered as [`refusal`].
+async fn audited_refusal<T>(
+    app: &App,
+    actor: &Actor,
+    action: Action,
+    user: &UserId,
+    done: Result<T, MembershipError>,
+) -> Result<T, ApiError> {
+    match done {
+        Ok(done) => Ok(done),
+        Err(MembershipError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let outcome = Outcome::Refused(e.to_string());
+            let member = Some(("member", user.as_str()));
+            audit::record(app.db.pool(), actor, action, member, &outcome).await?;
+            Err(refusal(e))
+        }
+    }
 }
 
 fn parse_user(raw: &str) -> Result<UserId, ApiError> {

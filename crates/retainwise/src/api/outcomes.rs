@@ -363,6 +363,7 @@ async fn retrain_from_outcomes(
     State(app): State<App>,
     Extension(indexes): Extension<Arc<IndexCache>>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request: RetrainRequest = if body.iter().all(u8::is_ascii_whitespace) {
@@ -504,7 +505,7 @@ async fn retrain_from_outcomes(
     };
     let training_id = TrainingId::new();
     if let Err(e) =
-        super::models::queue_training(&app, &user, training_id, &stored, &settings).await
+        super::models::queue_training(&app, &user, &actor, training_id, &stored, &settings).await
     {
         let _ = app.storage.delete(&key).await;
         return Err(e);
@@ -569,6 +570,7 @@ async fn end_challenger(
 async fn promote(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = visible_model(&app, &user, &id).await?;
@@ -583,7 +585,7 @@ async fn promote(
         .parse()
         .map_err(|e: crate::domain::DomainError| ApiError::BadRequest(e.0))?;
     app.db
-        .activate_model(crate::outcomes::owner(&user), &model_id)
+        .activate_model(crate::outcomes::owner(&user), &model_id, Some(&actor))
         .await?;
     challenger::clear(&app, &user).await?;
     tracing::info!(user_id = %user, model_id = %model_id, "challenger_promoted");

@@ -80,10 +80,13 @@ pub async fn show(
 pub async fn results(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find(&app, &user, &id).await?;
     completed(&row, &id)?;
+    let action = crate::audit::Action::DownloadResults;
+    crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
@@ -183,9 +186,12 @@ pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
 pub async fn report(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find(&app, &user, &id).await?;
+    let action = crate::audit::Action::DownloadReport;
+    crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     let key = ObjectKey::report(&user, parse_id(&id)?);
     match app.storage.get_stream(&key).await {
         Ok(stream) => Ok((

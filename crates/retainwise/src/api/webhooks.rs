@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, CurrentUser};
 use crate::app::App;
+use crate::http::AuditActor;
 use crate::webhooks::{self, endpoints, RegisterError};
 
 /// The body of `POST /api/webhooks`.
@@ -27,6 +28,7 @@ struct NewEndpoint {
 pub async fn create(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    AuditActor(actor): AuditActor,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let new: NewEndpoint = serde_json::from_slice(&body).map_err(|e| {
@@ -34,12 +36,19 @@ pub async fn create(
             "the body must be {{\"url\": \"https://…\", \"events\": [\"prediction.completed\", …]}} ({e})"
         ))
     })?;
-    let made = webhooks::register(app.db.pool(), &app.config, &user, &new.url, &new.events)
-        .await
-        .map_err(|e| match e {
-            RegisterError::Invalid(m) => ApiError::BadRequest(m),
-            RegisterError::Database(e) => e.into(),
-        })?;
+    let made = webhooks::register(
+        app.db.pool(),
+        &app.config,
+        &user,
+        &new.url,
+        &new.events,
+        &actor,
+    )
+    .await
+    .map_err(|e| match e {
+        RegisterError::Invalid(m) => ApiError::BadRequest(m),
+        RegisterError::Database(e) => e.into(),
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -65,9 +74,10 @@ pub async fn list(
 pub async fn remove(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
+    AuditActor(actor): AuditActor,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !endpoints::remove(app.db.pool(), &user, &id).await? {
+    if !webhooks::remove(app.db.pool(), &user, &id, &actor).await? {
         return Err(ApiError::NotFound(format!("webhook {id} not found")));
     }
     tracing::info!(endpoint_id = %id, "webhook_endpoint_removed");

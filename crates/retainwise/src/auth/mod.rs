@@ -140,6 +140,8 @@ pub struct Member {
     pub org: OrgId,
     /// The role there.
     pub role: Role,
+    /// The API key the request (or its web session) was made with, for the audit log.
+    pub api_key: Option<String>,
 }
 
 impl Member {
@@ -161,7 +163,16 @@ impl Member {
             (_, Some(org)) => (org.clone(), db.claimed_org_role(org, &user).await?),
             (_, None) => db.default_org(&user).await?,
         };
-        Ok(Self { user, org, role })
+        let api_key = match &credential.kind {
+            CredentialKind::ApiKey { id, .. } => Some(id.clone()),
+            _ => None,
+        };
+        Ok(Self {
+            user,
+            org,
+            role,
+            api_key,
+        })
     }
 
     /// The member behind a live web session: the organisation chosen at sign-in, with the
@@ -190,6 +201,7 @@ impl Member {
             user: grant.user,
             org: grant.org,
             role,
+            api_key: grant.api_key_id,
         })
     }
 }

@@ -81,6 +81,8 @@ impl JobTable {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    /// Bounds the audit log's sign-in failure rows per client address (see [`crate::audit`]).
+    sign_in_failures: std::sync::Arc<crate::log_safe::KeyedThrottle>,
 }
 
 impl Db {
@@ -98,15 +100,27 @@ impl Db {
         let (pool, dialect) = retainwise_queue::connect(url).await?;
         if migrate {
             crate::ops::migrations::app_migrator().run(&pool).await?;
+            crate::audit::guard(&pool, dialect).await?;
         } else {
             crate::ops::migrations::check(&pool).await?;
         }
-        Ok(Self { pool, dialect })
+        let window = std::time::Duration::from_secs(60);
+        let sign_in_failures = std::sync::Arc::new(crate::log_safe::KeyedThrottle::new(window));
+        Ok(Self {
+            pool,
+            dialect,
+            sign_in_failures,
+        })
     }
 
     /// The pool, for the queue and for transactions that span both.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The throttle of the audit log's sign-in failure rows: one per client address a minute.
+    pub fn sign_in_failures(&self) -> &crate::log_safe::KeyedThrottle {
+        &self.sign_in_failures
     }
 
     /// Which SQL dialect the database speaks.

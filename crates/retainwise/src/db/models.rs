@@ -245,8 +245,15 @@ impl Db {
     }
 
     /// Makes `model` the active one for `scope` (a user id, or [`EVERYONE`]). The caller checks
-    /// that the model exists and is visible.
-    pub async fn activate_model(&self, scope: &str, model: &ModelId) -> Result<(), sqlx::Error> {
+    /// that the model exists and is visible. With `actor`, the audit log's entry is written in
+    /// the same transaction.
+    pub async fn activate_model(
+        &self,
+        scope: &str,
+        model: &ModelId,
+        actor: Option<&crate::audit::Actor>,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO active_models (scope, model_id, updated_at) VALUES ($1, $2, $3) \
              ON CONFLICT (scope) DO UPDATE SET model_id = excluded.model_id, updated_at = excluded.updated_at",
@@ -254,8 +261,14 @@ impl Db {
         .bind(scope)
         .bind(model.as_str())
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        if let Some(actor) = actor {
+            use crate::audit::{record, Action, Outcome};
+            let model = Some(("model", model.as_str()));
+            record(&mut *tx, actor, Action::ModelActivate, model, &Outcome::Ok).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

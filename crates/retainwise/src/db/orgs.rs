@@ -291,6 +291,7 @@ impl Db {
         org: &OrgId,
         user: &UserId,
         role: Role,
+        actor: Option<&crate::audit::Actor>,
     ) -> Result<bool, MembershipError> {
         let mut tx = self.pool().begin().await?;
         lock_team(&mut tx, org).await?;
@@ -315,6 +316,22 @@ impl Db {
         .await?;
         // A key keeps at most its creator's role (checked at each use, see `auth::Member`);
         // nothing to rewrite here.
+        if let Some(actor) = actor {
+            use crate::audit::{record, Action, Outcome};
+            let action = match &current {
+                None => Action::MemberAdd,
+                Some(_) => Action::MemberRoleChange,
+            };
+            let outcome = Outcome::Ok;
+            record(
+                &mut *tx,
+                actor,
+                action,
+                Some(("member", user.as_str())),
+                &outcome,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(current.is_none())
     }
@@ -323,7 +340,12 @@ impl Db {
     ///
     /// Errors: [`MembershipError::NotMember`], [`MembershipError::LastOwner`],
     /// [`MembershipError::Personal`], [`MembershipError::NoOrganisation`]; the database.
-    pub async fn remove_member(&self, org: &OrgId, user: &UserId) -> Result<(), MembershipError> {
+    pub async fn remove_member(
+        &self,
+        org: &OrgId,
+        user: &UserId,
+        actor: Option<&crate::audit::Actor>,
+    ) -> Result<(), MembershipError> {
         let mut tx = self.pool().begin().await?;
         lock_team(&mut tx, org).await?;
         let current: Option<(String,)> =
@@ -355,6 +377,11 @@ impl Db {
             .bind(user.as_str())
             .execute(&mut *tx)
             .await?;
+        if let Some(actor) = actor {
+            use crate::audit::{record, Action, Outcome};
+            let member = Some(("member", user.as_str()));
+            record(&mut *tx, actor, Action::MemberRemove, member, &Outcome::Ok).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

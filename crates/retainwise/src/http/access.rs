@@ -8,7 +8,7 @@
 //! |---|---|
 //! | viewer | read pages and the API's lists, statuses and dashboards (no download of customer rows) |
 //! | analyst | + upload, preview, score, cancel, download results (CSV, Excel, links) |
-//! | admin | + models (train, activate) and webhooks |
+//! | admin | + models (train, activate), webhooks and the audit log |
 //! | owner | + members and their roles |
 
 use axum::http::Method;
@@ -113,6 +113,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/webhooks/{id}/deliveries/{delivery}/redrive",
         AtLeast(Admin),
     ),
+    // The audit log.
+    ("GET", "/api/audit", AtLeast(Admin)),
+    ("GET", "/audit", AtLeast(Admin)),
     // Members.
     ("GET", "/api/org/members", AtLeast(Owner)),
     ("POST", "/api/org/members", AtLeast(Owner)),

@@ -22,7 +22,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use limits::Limits;
-pub use user::{Caller, CurrentUser};
+pub use user::{AuditActor, Caller, CurrentUser};
 
 use crate::app::App;
 

@@ -11,6 +11,7 @@ use tracing::warn;
 
 use super::ApiError;
 use crate::app::App;
+use crate::audit::{self, Actor};
 use crate::auth::{AuthError, Member};
 use crate::domain::OrgId;
 use crate::log_safe::{client_warnings, Clip};
@@ -44,11 +45,47 @@ impl FromRequestParts<App> for Caller {
             .extensions
             .get::<axum::extract::MatchedPath>()
             .map(|p| p.as_str().to_owned());
-        super::access::check(&member, &parts.method, path.as_deref())?;
+        if let Err(refused) = super::access::check(&member, &parts.method, path.as_deref()) {
+            let actor = Actor::of(&member, client_ip(parts, app));
+            let route = format!("{} {}", parts.method, path.as_deref().unwrap_or(""));
+            let outcome = audit::Outcome::Refused(refused.to_string());
+            audit::record(
+                app.db.pool(),
+                &actor,
+                audit::Action::AccessRefused,
+                Some(("route", &route)),
+                &outcome,
+            )
+            .await?;
+            return Err(refused);
+        }
         let caller = Self(member);
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
+}
+
+/// Who is acting, for the audit log: the [`Caller`] (authenticated and allowed as there) and
+/// the client's address.
+#[derive(Debug, Clone)]
+pub struct AuditActor(pub Actor);
+
+impl FromRequestParts<App> for AuditActor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        let Caller(member) = Caller::from_request_parts(parts, app).await?;
+        Ok(Self(Actor::of(&member, client_ip(parts, app))))
+    }
+}
+
+/// The client's address (behind trusted proxies, the one they forwarded).
+pub(crate) fn client_ip(parts: &Parts, app: &App) -> Option<std::net::IpAddr> {
+    super::limits::request_client_ip(
+        &parts.extensions,
+        &parts.headers,
+        &app.config.http.trusted_proxies,
+    )
 }
 
 /// Authentication and the per-user rate limit: the member behind a request's credential.
@@ -82,6 +119,10 @@ async fn authenticate(parts: &mut Parts, app: &App) -> Result<Member, ApiError> 
             Err(AuthError::Database(e)) => return Err(e.into()),
             Err(e) => {
                 log_refusal(parts, app, &e.to_string());
+                // No credential at all is not a failed sign-in (a page before signing in).
+                if !matches!(e, AuthError::Missing) {
+                    audit::sign_in_failure(&app.db, client_ip(parts, app), &e.to_string()).await?;
+                }
                 return Err(ApiError::Unauthorized);
             }
         };

@@ -85,6 +85,7 @@ impl Drop for ExportSlot {
 pub async fn xlsx(
     State(state): State<WebState>,
     WebUser(user): WebUser,
+    crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let row = find(&state, &user, &id).await?;
@@ -97,6 +98,10 @@ pub async fn xlsx(
         })
     })?;
     let key = results_key(&row, &user)?;
+    let action = crate::audit::Action::ExportExcel;
+    crate::audit::prediction_read(state.app.db.pool(), &actor, action, &id)
+        .await
+        .map_err(crate::http::ApiError::from)?;
     let rows = row.rows_processed.max(0) as u64;
     if rows >= EXCEL_MAX_ROWS {
         return Err(WebError::conflict(format!(

@@ -16,6 +16,8 @@ pub enum Nav {
     Webhooks,
     /// The organisation's members.
     Members,
+    /// The audit log.
+    Audit,
     /// Neither (sign-in, errors).
     None,
 }
@@ -43,6 +45,7 @@ pub fn page(title: &str, nav: Nav, sign_out: bool, body: Markup) -> Markup {
                             li { a href="/predictions" aria-current=[current(nav, Nav::Predictions)] { "Predictions" } }
                             li { a href="/webhooks" aria-current=[current(nav, Nav::Webhooks)] { "Webhooks" } }
                             li { a href="/members" aria-current=[current(nav, Nav::Members)] { "Members" } }
+                            li { a href="/audit" aria-current=[current(nav, Nav::Audit)] { "Audit" } }
                         }
                     }
                     @if sign_out {

@@ -18,7 +18,7 @@ use super::{WebState, WebUser};
 use crate::auth::Member;
 use crate::domain::{Role, UserId};
 use crate::http::site::{request_site, Site};
-use crate::http::Caller;
+use crate::http::{AuditActor, Caller};
 
 /// The signed-in member of a page: [`WebUser`]'s checks, then the whole caller it resolved.
 pub struct WebMember(pub Member);
@@ -32,6 +32,21 @@ impl FromRequestParts<WebState> for WebMember {
             Some(Caller(member)) => Ok(Self(member.clone())),
             None => Err(WebError::from(crate::http::ApiError::Unauthorized).into_response()),
         }
+    }
+}
+
+impl FromRequestParts<WebState> for crate::http::AuditActor {
+    type Rejection = Response;
+
+    /// The page's `WebMember` and the client's address, for the audit log.
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
+        let WebMember(member) = WebMember::from_request_parts(parts, state).await?;
+        let ip = crate::http::limits::request_client_ip(
+            &parts.extensions,
+            &parts.headers,
+            &state.app.config.http.trusted_proxies,
+        );
+        Ok(Self(crate::audit::Actor::of(&member, ip)))
     }
 }
 
@@ -56,6 +71,7 @@ pub async fn page(
 pub async fn add(
     State(state): State<WebState>,
     WebMember(me): WebMember,
+    AuditActor(actor): AuditActor,
     headers: HeaderMap,
     Form(form): Form<MemberForm>,
 ) -> Result<Response, WebError> {
@@ -75,7 +91,11 @@ pub async fn add(
     change(
         &state,
         &me,
-        state.app.db.set_member(&me.org, &user, role).await,
+        state
+            .app
+            .db
+            .set_member(&me.org, &user, role, Some(&actor))
+            .await,
     )
     .await
 }
@@ -84,6 +104,7 @@ pub async fn add(
 pub async fn set_role(
     State(state): State<WebState>,
     WebMember(me): WebMember,
+    AuditActor(actor): AuditActor,
     headers: HeaderMap,
     Path(user): Path<String>,
     Form(form): Form<MemberForm>,
@@ -98,7 +119,11 @@ pub async fn set_role(
     change(
         &state,
         &me,
-        state.app.db.set_member(&me.org, &user, role).await,
+        state
+            .app
+            .db
+            .set_member(&me.org, &user, role, Some(&actor))
+            .await,
     )
     .await
 }
@@ -107,6 +132,7 @@ pub async fn set_role(
 pub async fn remove(
     State(state): State<WebState>,
     WebMember(me): WebMember,
+    AuditActor(actor): AuditActor,
     headers: HeaderMap,
     Path(user): Path<String>,
 ) -> Result<Response, WebError> {
@@ -117,7 +143,11 @@ pub async fn remove(
     change(
         &state,
         &me,
-        state.app.db.remove_member(&me.org, &user).await,
+        state
+            .app
+            .db
+            .remove_member(&me.org, &user, Some(&actor))
+            .await,
     )
     .await
 }

@@ -23,6 +23,7 @@
 //! or style; the one script and stylesheet are embedded in the binary (`assets.rs`).
 
 mod assets;
+mod audit;
 mod charts;
 mod customers;
 mod dashboard;
@@ -94,6 +95,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
             "/webhooks/{id}/deliveries/{delivery}/redrive",
             post(webhooks::redrive),
         )
+        .route("/audit", get(audit::page))
         .route("/members", get(members::page).post(members::add))
         .route("/members/{user}/role", post(members::set_role))
         .route("/members/{user}/remove", post(members::remove))

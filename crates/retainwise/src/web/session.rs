@@ -122,6 +122,11 @@ pub async fn sign_in(
             return WebError::from(ApiError::from(e)).into_response()
         }
         Err(e) => {
+            if let Err(e) =
+                crate::audit::sign_in_failure(&app.db, Some(client), &e.to_string()).await
+            {
+                return WebError::from(ApiError::from(e)).into_response();
+            }
             if let Some(suppressed) =
                 client_warnings().allow(&format!("web_sign_in_refused {client}"))
             {

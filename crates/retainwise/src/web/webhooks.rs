@@ -16,6 +16,7 @@ use super::layout::{self, Nav};
 use super::{WebState, WebUser};
 use crate::domain::OrgId;
 use crate::http::site::{request_site, Site};
+use crate::http::AuditActor;
 use crate::webhooks::endpoints::{self, DeliveryRow, Event};
 use crate::webhooks::{self, RegisterError, Registered};
 
@@ -35,6 +36,7 @@ pub async fn page(
 pub async fn add(
     State(state): State<WebState>,
     WebUser(user): WebUser,
+    AuditActor(actor): AuditActor,
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
@@ -48,7 +50,7 @@ pub async fn add(
         }
     }
     let app = &state.app;
-    match webhooks::register(app.db.pool(), &app.config, &user, &url, &events).await {
+    match webhooks::register(app.db.pool(), &app.config, &user, &url, &events, &actor).await {
         Ok(made) => Ok(listing(&state, &user, Some(&made), None)
             .await?
             .into_response()),
@@ -66,6 +68,7 @@ pub async fn add(
 pub async fn remove(
     State(state): State<WebState>,
     WebUser(user): WebUser,
+    AuditActor(actor): AuditActor,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
@@ -74,7 +77,7 @@ pub async fn remove(
         &headers,
         "Remove a webhook from this site's own button.",
     )?;
-    if !endpoints::remove(state.app.db.pool(), &user, &id).await? {
+    if !webhooks::remove(state.app.db.pool(), &user, &id, &actor).await? {
         return Err(WebError::not_found("There is no such webhook among yours."));
     }
     tracing::info!(endpoint_id = %id, "webhook_endpoint_removed");

@@ -49,11 +49,12 @@ pub async fn run(settings: &Settings, command: WebhookCommand) -> anyhow::Result
     let config = settings.resolve()?;
     crate::cli::require_existing_database(&config.database_url)?;
     let db = crate::db::Db::connect(&config.database_url).await?;
+    let operator = |org: &OrgId| crate::audit::Actor::operator(Some(org));
     let parse_user = |u: &str| u.parse::<OrgId>().map_err(|e| anyhow::anyhow!(e.0));
     match command {
         WebhookCommand::Add { user, url, events } => {
             let user = parse_user(&user)?;
-            let made = super::register(db.pool(), &config, &user, &url, &events)
+            let made = super::register(db.pool(), &config, &user, &url, &events, &operator(&user))
                 .await
                 .map_err(anyhow::Error::msg)?;
             let (id, secret) = (made.id, made.secret);
@@ -76,7 +77,8 @@ pub async fn run(settings: &Settings, command: WebhookCommand) -> anyhow::Result
             }
         }
         WebhookCommand::Remove { user, id } => {
-            if !endpoints::remove(db.pool(), &parse_user(&user)?, &id).await? {
+            let org = parse_user(&user)?;
+            if !super::remove(db.pool(), &org, &id, &operator(&org)).await? {
                 anyhow::bail!("user {user} has no webhook {id}");
             }
             println!("removed {id}");

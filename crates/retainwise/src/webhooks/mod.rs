@@ -48,6 +48,7 @@ pub async fn register(
     user: &OrgId,
     url: &str,
     events: &[String],
+    actor: &crate::audit::Actor,
 ) -> Result<Registered, RegisterError> {
     if config.http.public_origin.is_none() {
         return Err(RegisterError::Invalid(
@@ -62,7 +63,11 @@ pub async fn register(
         .map_err(RegisterError::Invalid)?;
     let secret = signing::new_secret();
     let url = url.trim();
-    let id = endpoints::insert(db, user, url, &events, &secret).await?;
+    let mut tx = db.begin().await?;
+    let id = endpoints::insert(&mut *tx, user, url, &events, &secret).await?;
+    let (action, ok) = (crate::audit::Action::WebhookAdd, crate::audit::Outcome::Ok);
+    crate::audit::record(&mut *tx, actor, action, Some(("webhook", &id)), &ok).await?;
+    tx.commit().await?;
     tracing::info!(endpoint_id = %id, "webhook_endpoint_created");
     Ok(Registered {
         id,
@@ -70,6 +75,29 @@ pub async fn register(
         events,
         secret,
     })
+}
+
+/// Removes `user`'s endpoint `id` ([`endpoints::remove`]) and records it in the audit log, in
+/// one transaction. False when `user` has no such endpoint.
+///
+/// Errors: the database's.
+pub async fn remove(
+    db: &sqlx::AnyPool,
+    user: &OrgId,
+    id: &str,
+    actor: &crate::audit::Actor,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if !endpoints::remove(&mut *tx, user, id).await? {
+        return Ok(false);
+    }
+    let (action, ok) = (
+        crate::audit::Action::WebhookRemove,
+        crate::audit::Outcome::Ok,
+    );
+    crate::audit::record(&mut *tx, actor, action, Some(("webhook", id)), &ok).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The events asked for, each known, at least one, duplicates dropped.

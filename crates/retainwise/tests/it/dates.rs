@@ -271,7 +271,7 @@ async fn the_reference_date_column_on_postgres() {
         .unwrap();
     t.app
         .db
-        .activate_model(retainwise::db::EVERYONE, &model_id)
+        .activate_model(retainwise::db::EVERYONE, &model_id, None)
         .await
         .unwrap();
     upload_with_reference_date(&t).await;

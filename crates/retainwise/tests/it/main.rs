@@ -8,6 +8,7 @@ mod fleet;
 mod helpers;
 mod s3_proxy;
 
+mod audit;
 mod auth;
 mod binary;
 mod cancel;

@@ -84,7 +84,7 @@ async fn every_route_with_every_role_is_allowed_or_refused_as_the_table_says() {
     let mut keys = Vec::new();
     for role in Role::ALL {
         let user: UserId = format!("user_{role}").parse().unwrap();
-        db.set_member(&org, &user, role).await.unwrap();
+        db.set_member(&org, &user, role, None).await.unwrap();
         let key = db
             .create_org_api_key(&org, &user, role, "matrix")
             .await

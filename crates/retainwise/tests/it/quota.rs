@@ -111,6 +111,7 @@ async fn an_upload_past_the_quota_is_refused_at_once_and_rows_are_metered_once()
         &OrgId::local(),
         "http://127.0.0.1:9/hook",
         &["usage.threshold".to_owned()],
+        &retainwise::audit::Actor::operator(Some(&OrgId::local())),
     )
     .await
     .unwrap();
