@@ -66,3 +66,60 @@ fn a_stray_quote_over_rows_one_field_short_of_the_header_loses_no_customer() {
     let (_, rows) = parse_csv(&results);
     assert_eq!(rows.len(), 2, "{results}");
 }
+
+/// One mistyped date far after the rest (2026-03-15 among 2025 dates) is not the file's
+/// reference date: the reference is the latest of the rest, the report and `predict`'s output
+/// say where it came from and which date was passed over, and the mistyped row is flagged.
+#[test]
+fn one_mistyped_late_date_does_not_shift_every_customer_and_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = crate::dates::train(dir.path());
+    let mut csv = String::from("account_id,plan,signup_date,last_login\n");
+    for i in 1..=30 {
+        let signup = if i == 3 {
+            "2026-03-15".to_owned()
+        } else {
+            format!("2023-01-{:02}", (i % 28) + 1)
+        };
+        csv.push_str(&format!(
+            "D{i},monthly,{signup},2025-04-{:02}T09:00:00Z\n",
+            (i % 17) + 1
+        ));
+    }
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, &csv).unwrap();
+    let (out, report) = (dir.path().join("out.csv"), dir.path().join("report.json"));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+        .arg("predict")
+        .arg(&input)
+        .arg("--model")
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["reference_date"], "2025-04-17", "{report}");
+    let source = report["reference_date_source"].as_str().unwrap_or_default();
+    assert!(
+        source.contains("2025-04-17 (data row 16, column last_login)")
+            && source.contains("2026-03-15 (data row 3, column signup_date)"),
+        "{source}"
+    );
+    assert!(
+        stderr.contains("reference date taken from") && stderr.contains("2026-03-15"),
+        "{stderr}"
+    );
+    let (header, rows) = parse_csv(&std::fs::read_to_string(&out).unwrap());
+    let dq = column(&header, "data_quality");
+    let flagged: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r[dq].is_empty())
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!(flagged, ["D3"], "{rows:?}");
+}
