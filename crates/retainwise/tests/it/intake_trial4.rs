@@ -123,3 +123,51 @@ fn one_mistyped_late_date_does_not_shift_every_customer_and_is_flagged() {
         .collect();
     assert_eq!(flagged, ["D3"], "{rows:?}");
 }
+
+/// The built-in SaaS baseline learnt nothing, yet an impossible value (a negative count, days
+/// or spend) or one far beyond the scale its rules were written for is flagged like a trained
+/// model's out-of-range value, and a flagged spend is left out of revenue at risk.
+#[test]
+fn the_saas_baseline_flags_impossible_values_and_keeps_them_out_of_revenue() {
+    let mut csv =
+        "customer_id,days_subscribed,monthly_spend,usage_score,tickets,days_since_last_login\n"
+            .to_owned();
+    let rows = [
+        ("OK1", "400", "90.00", "50", "1", "5"),
+        ("OK2", "800", "120.00", "70", "0", "12"),
+        ("NEGDAYS", "-300", "90.00", "50", "1", "5"),
+        ("HUGE", "400", "1e9", "50", "1", "5"),
+        ("NEGSPEND", "400", "-500", "50", "1", "5"),
+        ("USAGE", "400", "90.00", "250", "1", "5"),
+        ("TICKETS", "400", "90.00", "50", "-4", "5"),
+        ("LOGIN", "400", "90.00", "50", "1", "-30"),
+    ];
+    for (id, days, spend, usage, tickets, login) in rows {
+        csv.push_str(&format!("{id},{days},{spend},{usage},{tickets},{login}\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, results, report, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    assert!(
+        report["model_id"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("saas-baseline"),
+        "{report}"
+    );
+    let (header, out) = parse_csv(&results);
+    let dq = column(&header, "data_quality");
+    let flagged: Vec<&str> = out
+        .iter()
+        .filter(|r| r[dq].contains("outside training range"))
+        .map(|r| r[0].as_str())
+        .collect();
+    assert_eq!(
+        flagged,
+        ["NEGDAYS", "HUGE", "NEGSPEND", "USAGE", "TICKETS", "LOGIN"],
+        "{results}"
+    );
+    let portfolio = &report["portfolio"];
+    let at_risk = portfolio["revenue_at_risk"].as_f64().unwrap();
+    assert!(at_risk < 1_000.0, "{portfolio}");
+}
