@@ -171,3 +171,48 @@ fn the_saas_baseline_flags_impossible_values_and_keeps_them_out_of_revenue() {
     let at_risk = portfolio["revenue_at_risk"].as_f64().unwrap();
     assert!(at_risk < 1_000.0, "{portfolio}");
 }
+
+/// A UTF-8 file with one stray windows-1252 byte (a curly quote, 0x93) among accented ids is
+/// read as UTF-8: every accented id stays as written, and only the cell with the stray byte is
+/// read as windows-1252 (counted in the report).
+#[test]
+fn a_stray_windows_1252_byte_does_not_garble_every_accented_id() {
+    let mut csv = format!("{TELCO_HEADER}\n").into_bytes();
+    for i in 1..=20 {
+        csv.extend_from_slice(format!("{}\n", row(&format!("Zoë-{i}"), &[])).as_bytes());
+    }
+    // The stray byte itself (0x93 alone is not UTF-8), put where the \u{1} is.
+    csv.extend_from_slice(row("Q\u{1}X", &[]).as_bytes());
+    let csv: Vec<u8> = csv
+        .into_iter()
+        .map(|b| if b == 1 { 0x93 } else { b })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, &csv).unwrap();
+    let (out, report) = (dir.path().join("out.csv"), dir.path().join("report.json"));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+        .arg("predict")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["validation"]["encoding"], "UTF-8", "{report}");
+    assert_eq!(
+        report["validation"]["cells_read_as_windows_1252"], 1,
+        "{report}"
+    );
+    let (_, rows) = parse_csv(&std::fs::read_to_string(&out).unwrap());
+    let ids: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids[0], "Zoë-1");
+    assert_eq!(ids[20], "Q\u{201c}X");
+}
