@@ -170,6 +170,14 @@ fn the_saas_baseline_flags_impossible_values_and_keeps_them_out_of_revenue() {
     let portfolio = &report["portfolio"];
     let at_risk = portfolio["revenue_at_risk"].as_f64().unwrap();
     assert!(at_risk < 1_000.0, "{portfolio}");
+    // The note names each left-out value short, in words that agree with the count.
+    let note = portfolio["revenue_note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("2 customers are left out of revenue at risk because their mrr")
+            && note.contains("\"HUGE\" (1000000000)")
+            && note.contains("\"NEGSPEND\" (-500)"),
+        "{note}"
+    );
 }
 
 /// A UTF-8 file with one stray windows-1252 byte (a curly quote, 0x93) among accented ids is
