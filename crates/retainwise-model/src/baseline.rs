@@ -32,6 +32,22 @@ const PRESENT: f64 = -1e300;
 /// node has weight).
 const MISSING_SHARE: f32 = 0.02;
 
+/// The plausible values of each numeric input, recorded on the card as its range
+/// ([`crate::card::FeatureRange`]), so a value far outside one is flagged and kept out of
+/// revenue at risk like a trained model's ([`crate::card::FeatureRange::judge`]: below zero, or
+/// more than the range's width beyond it). The rules learnt nothing, so these are the scale the
+/// rules were written for, not data seen: no count, duration or spend is negative; 120 months
+/// (10 years) of subscription; an MRR of 10,000 (twenty times the top band's 500 cut, so
+/// values above 20,000 a month are flagged); a usage score out of 100; 50 support tickets in the
+/// period (ten times the 5-ticket cut); a last activity within a year.
+const RANGES: &[(&str, f64, f64)] = &[
+    ("months_subscribed", 0.0, 120.0),
+    ("mrr", 0.0, 10_000.0),
+    ("feature_usage_score", 0.0, 100.0),
+    ("support_tickets", 0.0, 50.0),
+    ("last_activity_days_ago", 0.0, 365.0),
+];
+
 /// How one column earns points.
 enum Rule {
     /// Bands of a number: `points[0]` below `cuts[0]`, `points[i]` in `[cuts[i-1], cuts[i])`,
@@ -370,11 +386,21 @@ fn build() -> Result<Model, crate::ModelError> {
         std: f64::NAN,
         folds: Vec::new(),
     };
+    let mut features = CardFeature::from_schema(&schema);
+    for f in &mut features {
+        if let Some((_, min, max)) = RANGES.iter().find(|(c, _, _)| *c == f.name) {
+            f.range = Some(crate::card::FeatureRange {
+                min: *min,
+                max: *max,
+                negatives: false,
+            });
+        }
+    }
     let card = ModelCard {
         name: NAME.into(),
         label: "churned".into(),
         id_column: Some("user_id".into()),
-        features: CardFeature::from_schema(&schema),
+        features,
         dropped_columns: Vec::new(),
         training_data: TrainingData {
             sha256: String::new(),

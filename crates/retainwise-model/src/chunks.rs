@@ -217,6 +217,7 @@ impl Merger {
             ignored_columns: p.ignored_columns.clone(),
             model_id: p.model_id.clone(),
             reference_date: p.reference_date.clone(),
+            reference_date_source: p.reference_date_source.clone(),
             observation_date: p.observation_date.clone(),
             validation: crate::ValidationReport {
                 encoding: pv.encoding.clone(),

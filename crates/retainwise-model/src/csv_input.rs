@@ -218,7 +218,8 @@ const CHUNK: usize = 64 * 1024;
 /// (`csv_core`) — that also catches the one quoting mistake that parser cannot: a `"` opening a
 /// field that is never closed. Read strictly, such a field runs on to the next `"` or the end of
 /// the file and swallows every record in between, silently. Here a quoted field that runs past
-/// a line break into a line that is a whole record by itself (as many fields as the header,
+/// a line break into a line that is a whole record by itself (as many fields as the header or,
+/// from [`WIDE_HEADER`] fields on, one fewer;
 /// [`Records::set_width`]), or to the end of the file, or past
 /// [`Records::set_max_record_bytes`], is taken to be unclosed: the record is cut at the end of
 /// the line where the quote opened ([`RecordInfo::unclosed_quote`] says so) and the lines after
@@ -283,7 +284,8 @@ impl<R: Read> Records<R> {
     }
 
     /// The number of fields of a whole record (the header's): a line inside a quoted field with
-    /// at least this many fields (and at least 2) shows the quote was never closed.
+    /// at least this many fields (and at least 2; one fewer from [`WIDE_HEADER`] fields on, as
+    /// rows are often one field short of their header) shows the quote was never closed.
     pub fn set_width(&mut self, width: usize) {
         self.width = Some(width);
     }
@@ -752,7 +754,8 @@ impl QuoteScan {
         if !self.is_whole_record(&raw[start..end]) {
             return None;
         }
-        let well_formed = self.field + 1 == width && !self.loose_close;
+        let well_formed =
+            (self.min_fields(width)..=width).contains(&(self.field + 1)) && !self.loose_close;
         if !well_formed {
             return Some(Verdict::swallowed(raw, open, start));
         }
@@ -781,6 +784,20 @@ impl QuoteScan {
     fn open_across_lines(&self) -> Option<Open> {
         self.open
             .filter(|_| self.state == ScanState::InQuoted && self.inner_line.is_some())
+    }
+
+    /// Fewest fields a line needs to read as a whole record in a file whose header has `width`:
+    /// one fewer than the header once it has [`WIDE_HEADER`] fields or more, since a header often
+    /// has one field more than its rows (a trailing delimiter, `…,Churn,`) or one less (a
+    /// nameless index column), and a quote that swallowed such rows must still be found out.
+    /// Narrower files keep the exact count: with few fields, a line of a multi-line note could
+    /// too easily look like a row.
+    fn min_fields(&self, width: usize) -> usize {
+        if width >= WIDE_HEADER {
+            width - 1
+        } else {
+            width
+        }
     }
 
     /// True when `line` (no line break) has at least as many fields as a whole record. A
@@ -817,9 +834,13 @@ impl QuoteScan {
         if in_quotes {
             fields = fields_at_open + delimiters_inside;
         }
-        fields >= width
+        fields >= self.min_fields(width)
     }
 }
+
+/// Header width from which a line one field short of the header still reads as a whole record
+/// inside a quoted field ([`Records::set_width`]).
+pub const WIDE_HEADER: usize = 6;
 
 /// The header names of `record`, decoded and trimmed, without control characters (a NUL from a
 /// misdetected UTF-16 file, a stray tab) or byte-order marks (a file saved twice with one).

@@ -219,6 +219,45 @@ pub fn reference_from(dates: impl IntoIterator<Item = NaiveDate>, today: NaiveDa
         .unwrap_or(today)
 }
 
+/// Most days the latest dates of a file may stand after the next latest and still be its
+/// reference date ([`latest_not_apart`]): a month, the longest gap between two exports of a
+/// file kept up to date.
+pub const REFERENCE_GAP_DAYS: i64 = 31;
+
+/// Fewest date cells a file needs before [`latest_not_apart`] passes over any date: with fewer,
+/// one customer's recent date is as likely real as mistyped.
+pub const MIN_DATES_TO_PASS_OVER: u64 = 10;
+
+/// The latest of `seen`'s dates (each with the number of cells holding it) that does not stand
+/// apart from the rest: the latest dates are passed over while they are more than
+/// [`REFERENCE_GAP_DAYS`] after the next latest date and, together, hold at most 1 % of the
+/// cells (at least one cell), in a file of at least [`MIN_DATES_TO_PASS_OVER`] date cells. A
+/// single mistyped `2026-03-15` among 2025 dates is not the file's reference date; a file whose
+/// dates simply run later is unaffected, as is one whose latest date is shared by more than
+/// 1 % of its cells, and a file of a few dates, where a gap says nothing, keeps its latest. Rows holding a passed-over date then lie after
+/// the reference date, and scoring flags them as outside the training range. `None` when
+/// `seen` is empty.
+pub fn latest_not_apart(seen: &std::collections::BTreeMap<NaiveDate, u64>) -> Option<NaiveDate> {
+    let total: u64 = seen.values().sum();
+    if total < MIN_DATES_TO_PASS_OVER {
+        return seen.keys().next_back().copied();
+    }
+    let cap = (total / 100).max(1);
+    let dates: Vec<(&NaiveDate, &u64)> = seen.iter().rev().collect();
+    let mut pick = 0;
+    let mut above = 0;
+    for (i, pair) in dates.windows(2).enumerate() {
+        above += *pair[0].1;
+        if above > cap {
+            break;
+        }
+        if (*pair[0].0 - *pair[1].0).num_days() > REFERENCE_GAP_DAYS {
+            pick = i + 1;
+        }
+    }
+    dates.get(pick).map(|(d, _)| **d)
+}
+
 /// Parses a reference date given by a person (a flag, a form field): `YYYY-MM-DD`, month and
 /// day also with one digit (`2025-4-7`), as date cells are read.
 ///
@@ -242,6 +281,35 @@ pub fn iso(date: NaiveDate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One mistyped date far after the rest is passed over; a later date shared by more than
+    /// 1 % of the cells, or one within a month of the next, is the reference.
+    #[test]
+    fn a_lone_date_far_after_the_rest_is_not_the_reference() {
+        let day = |m, d| NaiveDate::from_ymd_opt(2025, m, d).unwrap();
+        let typo = NaiveDate::from_ymd_opt(2026, 3, 15).unwrap();
+        let mut seen: std::collections::BTreeMap<NaiveDate, u64> =
+            (1..=28).map(|d| (day(6, d), 10)).collect();
+        assert_eq!(latest_not_apart(&seen), Some(day(6, 28)));
+        seen.insert(typo, 1);
+        assert_eq!(latest_not_apart(&seen), Some(day(6, 28)));
+        // Two typos, each far apart, still under 1 % of the cells.
+        seen.insert(day(11, 1), 1);
+        assert_eq!(latest_not_apart(&seen), Some(day(6, 28)));
+        // Shared by many cells: a real later date.
+        seen.insert(typo, 50);
+        assert_eq!(latest_not_apart(&seen), Some(typo));
+        // Within a month of the next: kept.
+        let mut close: std::collections::BTreeMap<NaiveDate, u64> =
+            (1..=28).map(|d| (day(6, d), 10)).collect();
+        close.insert(day(7, 20), 1);
+        assert_eq!(latest_not_apart(&close), Some(day(7, 20)));
+        assert_eq!(latest_not_apart(&Default::default()), None);
+        // A few dates: a gap says nothing, the latest is kept.
+        let few: std::collections::BTreeMap<NaiveDate, u64> =
+            [(day(1, 10), 2), (day(6, 21), 1), (typo, 1)].into();
+        assert_eq!(latest_not_apart(&few), Some(typo));
+    }
 
     fn d(y: i32, m: u32, day: u32) -> Option<NaiveDate> {
         NaiveDate::from_ymd_opt(y, m, day)

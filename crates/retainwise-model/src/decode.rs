@@ -86,8 +86,30 @@ pub fn detect(sample: &[u8], complete: bool) -> (Encoding, usize) {
         Ok(_) => (Encoding::Utf8, 0),
         // Only the last character is cut by the sample boundary: still UTF-8.
         Err(e) if e.error_len().is_none() && !complete => (Encoding::Utf8, 0),
+        Err(_) if mostly_utf8(sample, complete) => (Encoding::Utf8, 0),
         Err(_) => (Encoding::Windows1252, 0),
     }
+}
+
+/// True when `sample` holds more valid multi-byte UTF-8 characters than invalid byte runs: a
+/// UTF-8 file with a stray windows-1252 byte or two (a curly quote pasted from Word) is read as
+/// UTF-8, and only the cells holding such bytes are read as windows-1252
+/// ([`crate::csv_input::decode_field`], counted in the report's `cells_read_as_windows_1252`),
+/// rather than every accented character of the file being garbled (`Zoë` → `ZoÃ«`). A
+/// windows-1252 file's accented letters are invalid UTF-8 runs, so it keeps its encoding.
+fn mostly_utf8(sample: &[u8], complete: bool) -> bool {
+    let (mut valid, mut invalid) = (0usize, 0usize);
+    let chunks: Vec<_> = sample.utf8_chunks().collect();
+    let last = chunks.len().saturating_sub(1);
+    for (i, chunk) in chunks.iter().enumerate() {
+        valid += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        // A character cut by the end of a partial sample is not evidence either way.
+        let cut = i == last && !complete && chunk.invalid().len() < 4;
+        if !chunk.invalid().is_empty() && !cut {
+            invalid += 1;
+        }
+    }
+    valid > invalid
 }
 
 /// UTF-16 without a mark: in CSV text most characters are ASCII, so nearly every other byte is
@@ -387,6 +409,26 @@ mod tests {
             v.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
         }
         v
+    }
+
+    /// A UTF-8 file with one stray windows-1252 byte (a curly quote, 0x93) keeps its UTF-8: its
+    /// accented ids are read as written; a windows-1252 file stays windows-1252.
+    #[test]
+    fn a_stray_windows_1252_byte_in_utf8_text_does_not_make_it_windows_1252() {
+        let mut text = Vec::new();
+        for i in 0..50 {
+            text.extend_from_slice(format!("Zo\u{eb}-{i},caf\u{e9}\n").as_bytes());
+        }
+        text.extend_from_slice(b"X,\x93quoted\x94\n");
+        assert_eq!(detect(&text, true).0, Encoding::Utf8);
+        assert_eq!(
+            crate::csv_input::decode_field(b"\x93quoted\x94"),
+            "\u{201c}quoted\u{201d}"
+        );
+        assert_eq!(
+            detect(b"id,name\n1,Zo\xEB\n2,caf\xE9\n", true).0,
+            Encoding::Windows1252
+        );
     }
 
     #[test]

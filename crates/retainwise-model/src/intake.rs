@@ -111,6 +111,8 @@ pub struct Intake<'m, R> {
     dialect: Dialect,
     limits: InputLimits,
     rows: u64,
+    /// Set by [`Intake::latest_date`] ([`Intake::reference_source`]).
+    reference_source: Option<String>,
     validation: ValidationReport,
     /// The model's encoder with this file's reference date, for a model with date columns
     /// ([`Intake::set_reference_date`]); `None`: the model's own encoder.
@@ -268,6 +270,7 @@ impl<'m, R: Read> Intake<'m, R> {
             dialect: opened.dialect,
             limits: limits.clone(),
             rows: 0,
+            reference_source: None,
             validation,
             dated_encoder: None,
             from_date,
@@ -298,7 +301,9 @@ impl<'m, R: Read> Intake<'m, R> {
     }
 
     /// Reads every remaining record and returns the file's reference date: the latest date in
-    /// any of the model's date columns that is not after today, today if all are after it
+    /// any of the model's date columns that is not after today and not standing apart from the
+    /// rest ([`crate::dates::latest_not_apart`]: one mistyped date must not shift every
+    /// customer's figures), today if all are after it
     /// ([`crate::dates::reference_from`]); `None` when there is no date. Cells that are not
     /// dates are skipped here (scoring reports them). Call on a freshly opened file whose
     /// mapping is complete ([`Intake::check_mapping`]); rows are counted and limited as when
@@ -307,6 +312,7 @@ impl<'m, R: Read> Intake<'m, R> {
     /// # Errors
     /// As [`Intake::next_row`].
     pub fn latest_date(&mut self) -> Result<Option<chrono::NaiveDate>, ScoreError> {
+        self.reference_source = None;
         // Each row counts from its own observation date: the file needs none.
         if self.observed_at.is_some() {
             return Ok(None);
@@ -322,8 +328,10 @@ impl<'m, R: Read> Intake<'m, R> {
             .filter_map(|((_, &(at, _)), _)| at)
             .collect();
         let today = crate::dates::today();
-        // The latest date not after today, kept as the file streams by; `any`: a date was seen.
-        let mut latest = None;
+        // How many cells hold each date not after today; `any`: a date was seen at all.
+        let mut seen = std::collections::BTreeMap::new();
+        // Where each date was first seen: (data row, column index).
+        let mut first = std::collections::BTreeMap::new();
         let mut any = false;
         while self.read_record()? {
             for &i in &at {
@@ -331,12 +339,51 @@ impl<'m, R: Read> Intake<'m, R> {
                     let raw = csv_input::decode_field(field);
                     if let Ok(Some(d)) = crate::dates::parse_date(&raw) {
                         any = true;
-                        latest = latest.max(Some(d).filter(|d| *d <= today));
+                        if d <= today {
+                            *seen.entry(d).or_insert(0u64) += 1;
+                            first.entry(d).or_insert((self.rows, i));
+                        }
                     }
                 }
             }
         }
+        let latest = crate::dates::latest_not_apart(&seen);
+        let place = |d: &chrono::NaiveDate| {
+            first.get(d).map_or(String::new(), |&(row, i)| {
+                let column = self.header.get(i).map_or("", String::as_str);
+                format!(" (data row {row}, column {column})")
+            })
+        };
+        self.reference_source = any.then(|| match latest {
+            Some(d) => {
+                let mut text = format!(
+                    "the latest date in the file, {}{}",
+                    crate::dates::iso(d),
+                    place(&d)
+                );
+                let passed: Vec<String> = seen
+                    .range(d.succ_opt().unwrap_or(d)..)
+                    .map(|(p, _)| format!("{}{}", crate::dates::iso(*p), place(p)))
+                    .collect();
+                if !passed.is_empty() {
+                    text.push_str(&format!(
+                        "; passed over, as more than {} days after the rest of the file's dates: {} (flagged: after the reference date)",
+                        crate::dates::REFERENCE_GAP_DAYS,
+                        passed.join(", ")
+                    ));
+                }
+                text
+            }
+            None => "today: every date in the file is after today".to_owned(),
+        });
         Ok(any.then(|| crate::dates::reference_from(latest, today)))
+    }
+
+    /// Where [`Intake::latest_date`]'s date came from, in words: its data row and column, and
+    /// the dates passed over as standing apart (with theirs); `None` before it ran or when the
+    /// file holds no date.
+    pub fn reference_source(&self) -> Option<&str> {
+        self.reference_source.as_deref()
     }
 
     /// The file's column names as written (decoded, control characters and a byte-order mark

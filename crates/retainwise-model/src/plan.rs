@@ -9,20 +9,23 @@ use chrono::NaiveDate;
 use crate::artifact::Model;
 use crate::intake::InputLimits;
 use crate::mapping::ManualMapping;
-use crate::score::find_reference_date_with;
+use crate::score::find_reference_date_sourced;
 
 /// How many first bytes of a file decide between the requested model and the baseline (the
 /// header and the first rows; the API's upload check reads as many).
 pub const HEAD_BYTES: usize = 256 * 1024;
 
 /// What a file will be scored with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Plan<'m> {
     /// The model that scores it.
     pub model: &'m Model,
     /// The reference date its date columns are counted back from; `None` when the model has no
     /// date columns, or the file holds no date in them.
     pub reference_date: Option<NaiveDate>,
+    /// Where a found `reference_date` came from, in words (data row and column, dates passed
+    /// over); `None` for a given one or none.
+    pub reference_source: Option<String>,
 }
 
 /// `requested`, or `baseline` when one is offered and the file whose first bytes are `head`
@@ -47,7 +50,8 @@ pub fn model_for<'m>(
 /// - the model: [`model_for`] over the file's first [`HEAD_BYTES`];
 /// - the reference date: `given`, else, for a chosen model with date columns or a file whose
 ///   mapping reads a date column for a duration input, the latest date in the file's date
-///   columns that is not after today ([`find_reference_date_with`], a first
+///   columns that is not after today and does not stand apart from the rest
+///   ([`crate::dates::latest_not_apart`]; [`find_reference_date_sourced`], a first
 ///   pass over the file under `limits`, its columns read through `manual`).
 ///
 /// A file that cannot be read in the first pass gets no reference date: the scoring pass meets
@@ -76,13 +80,13 @@ pub fn plan<'m, R: Read + Seek>(
         }
         None => requested,
     };
-    let reference_date = match given {
-        Some(date) => Some(date),
+    let (reference_date, reference_source) = match given {
+        Some(date) => (Some(date), None),
         // A model with date columns, or a file whose mapping reads a date column for a
         // duration input (`signup_date` for tenure): the file's own latest date.
         None => {
-            let found =
-                find_reference_date_with(model, &mut *input, limits, manual).unwrap_or(None);
+            let found = find_reference_date_sourced(model, &mut *input, limits, manual)
+                .unwrap_or((None, None));
             input.seek(SeekFrom::Start(start))?;
             found
         }
@@ -90,6 +94,7 @@ pub fn plan<'m, R: Read + Seek>(
     Ok(Plan {
         model,
         reference_date,
+        reference_source,
     })
 }
 

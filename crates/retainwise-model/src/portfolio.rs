@@ -232,7 +232,7 @@ impl PortfolioAcc {
         if named.len() < NAMED {
             named.push(match why {
                 LeftOut::Missing => who(),
-                LeftOut::Flagged(v) => format!("{} ({v})", who()),
+                LeftOut::Flagged(v) => format!("{} ({})", who(), short_number(v)),
             });
         }
     }
@@ -329,15 +329,17 @@ impl PortfolioAcc {
         if let Some(name) = &revenue_column {
             if self.flagged.0 > 0 {
                 notes.push(format!(
-                    "{} left out of revenue at risk because its {name} is outside the values the model was trained on (so that one absurd value cannot make the figure): {}",
+                    "{} left out of revenue at risk because {} {name} is outside the values the model was trained on (so that one absurd value cannot make the figure): {}",
                     customers(self.flagged.0),
+                    if self.flagged.0 == 1 { "its" } else { "their" },
                     named(&self.flagged)
                 ));
             }
             if self.missing.0 > 0 && read_from.is_none_or(|f| f.column.is_some()) {
                 notes.push(format!(
-                    "{} left out of revenue at risk because it has no {name} value (blank, or an error value such as #N/A): {}",
+                    "{} left out of revenue at risk because {} no {name} value (blank, or an error value such as #N/A): {}",
                     customers(self.missing.0),
+                    if self.missing.0 == 1 { "it has" } else { "they have" },
                     named(&self.missing)
                 ));
             }
@@ -354,6 +356,19 @@ impl PortfolioAcc {
             revenue_note,
             top_drivers: top,
         }
+    }
+}
+
+/// A value as the pages show one, short whatever its size: `1e308` for a huge or tiny one (a
+/// 309-digit number would overflow the dashboard and the API's note), else at most 2 decimals
+/// (`83333333.33`, `-500`).
+fn short_number(v: f64) -> String {
+    if !v.is_finite() || (v != 0.0 && !(1e-2..1e12).contains(&v.abs())) {
+        format!("{v:e}")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -387,6 +402,15 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Left-out values are written short (never 309 digits, never 8 decimals).
+    #[test]
+    fn left_out_values_are_written_short() {
+        assert_eq!(short_number(1e308), "1e308");
+        assert_eq!(short_number(83333333.33333333), "83333333.33");
+        assert_eq!(short_number(-500.0), "-500");
+        assert_eq!(short_number(0.0), "0");
+    }
     use crate::explain::Factor;
     use std::borrow::Cow;
 

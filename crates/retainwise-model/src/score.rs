@@ -122,6 +122,9 @@ pub struct ScoreOptions {
     /// not given by a person; a given one is refused for a file whose rows carry their own
     /// observation dates ([`ScoreError::ReferenceDateWithObservationDates`]), never ignored.
     pub reference_date_found: bool,
+    /// Where a found `reference_date` came from, in words ([`crate::plan::Plan::reference_source`]);
+    /// copied to [`ScoreReport::reference_date_source`]. `None` for a given date.
+    pub reference_date_source: Option<String>,
     /// A person's column choices, applied before the automatic mapping (default: none).
     pub mapping: ManualMapping,
     /// Which explanation columns each scored row carries (default [`Explain::Top`]).
@@ -214,6 +217,7 @@ impl Default for ScoreOptions {
             limits: InputLimits::default(),
             reference_date: None,
             reference_date_found: false,
+            reference_date_source: None,
             mapping: ManualMapping::new(),
             explain: Explain::Top,
         }
@@ -334,6 +338,11 @@ pub struct ScoreReport {
     /// has date columns and the file one (given, or its latest date).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// Where `reference_date` came from when it was found in the file: its data row and
+    /// column, and any later dates passed over as standing apart from the rest (those rows are
+    /// flagged). Absent for a given reference date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_date_source: Option<String>,
     /// The file's column whose date each row's date columns were counted from, when the model
     /// was trained with per-row observation dates and the file has that column (then
     /// `reference_date` is absent).
@@ -686,6 +695,7 @@ pub(crate) fn prepare<R: Read>(
         drift: crate::drift::DriftReport::default(),
         validation: ValidationReport::default(),
         reference_date: reference.map(crate::dates::iso),
+        reference_date_source: reference.and(opts.reference_date_source.clone()),
         observation_date: observation_column,
     };
     Ok((report, reference))
@@ -854,6 +864,7 @@ pub fn score_seekable<R: Read + Seek, W: Write>(
     let opts = ScoreOptions {
         reference_date: plan.reference_date,
         reference_date_found: opts.reference_date.is_none(),
+        reference_date_source: plan.reference_source,
         ..opts.clone()
     };
     score_csv(model, input, output, &opts, progress)
@@ -891,6 +902,27 @@ pub fn find_reference_date_with<R: Read>(
         return Ok(None);
     }
     intake.latest_date()
+}
+
+/// [`find_reference_date_with`], with where the date came from in words
+/// ([`Intake::reference_source`]: its data row and column, and any latest dates passed over as
+/// standing apart from the rest, [`crate::dates::latest_not_apart`]).
+///
+/// # Errors
+/// As [`find_reference_date`].
+pub fn find_reference_date_sourced<R: Read>(
+    model: &Model,
+    input: R,
+    limits: &InputLimits,
+    manual: &ManualMapping,
+) -> Result<(Option<NaiveDate>, Option<String>), ScoreError> {
+    let mut intake = Intake::open_with(model, input, limits, manual)?;
+    intake.check_mapping()?;
+    if !intake.reads_dates() {
+        return Ok((None, None));
+    }
+    let date = intake.latest_date()?;
+    Ok((date, intake.reference_source().map(str::to_owned)))
 }
 
 /// Writes a scored batch's lines (already in input order) and counts its rows into `report`

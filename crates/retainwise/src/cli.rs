@@ -820,6 +820,7 @@ fn predict(
     let model = plan.model;
     options.reference_date_found = options.reference_date.is_none();
     options.reference_date = plan.reference_date;
+    options.reference_date_source = plan.reference_source.clone();
     let bar = spinner("scoring", true);
     // The results are for a person to open: every cell made spreadsheet-safe on the way out,
     // exactly as the service's results download does with its stored raw results.
@@ -864,6 +865,10 @@ fn predict(
     eprintln!("  {}", report.drift.summary());
     if let Some(d) = &report.reference_date {
         eprintln!("  date columns read as days before the reference date {d}");
+        match &report.reference_date_source {
+            Some(source) => eprintln!("  reference date taken from {source}"),
+            None => eprintln!("  reference date given (--reference-date)"),
+        }
     }
     if let Some(c) = &report.observation_date {
         eprintln!("  date columns read as days before each row's {c}");

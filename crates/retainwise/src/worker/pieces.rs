@@ -42,6 +42,9 @@ pub(super) struct ChunkPlan {
     pub reference_date: Option<String>,
     /// True when it was found in the file, not given.
     pub reference_found: bool,
+    /// Where a found reference date came from, in words (absent in plans stored before).
+    #[serde(default)]
+    pub reference_source: Option<String>,
     /// The file's first bytes each piece reads to open it as the whole file is opened.
     pub head_bytes: u64,
     /// The upload's size in bytes.
@@ -78,6 +81,7 @@ impl ChunkPlan {
             thresholds: app.config.thresholds.clone(),
             reference_date,
             reference_date_found: self.reference_found,
+            reference_date_source: self.reference_source.clone(),
             mapping: recorded.manual.clone(),
             explain: recorded.explain,
             ..ScoreOptions::default()
@@ -131,6 +135,7 @@ pub(super) async fn cut(
         let options = ScoreOptions {
             reference_date_found: options.reference_date.is_none(),
             reference_date: plan.reference_date,
+            reference_date_source: plan.reference_source.clone(),
             ..options
         };
         let split = chunks::split(plan.model, &mut reader, &options, rows_per_piece);
@@ -138,6 +143,7 @@ pub(super) async fn cut(
             plan.model.id().to_owned(),
             options.reference_date,
             options.reference_date_found,
+            options.reference_date_source,
             split,
         ))
     })
@@ -150,7 +156,7 @@ pub(super) async fn cut(
     if ctx.should_stop() {
         return Err(JobError::Stopped);
     }
-    let (model_id, reference, found, split) = found;
+    let (model_id, reference, found, source, split) = found;
     let (pieces, head_bytes) = match split {
         Ok(Split::Pieces { pieces, head_bytes }) => (pieces, head_bytes),
         Ok(Split::Whole { reason }) => {
@@ -164,6 +170,7 @@ pub(super) async fn cut(
         model_id,
         reference_date: reference.map(retainwise_model::dates::iso),
         reference_found: found,
+        reference_source: source,
         head_bytes,
         size,
     };

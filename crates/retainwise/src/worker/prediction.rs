@@ -334,6 +334,7 @@ async fn score(
         let options = ScoreOptions {
             reference_date_found: options.reference_date.is_none(),
             reference_date: plan.reference_date,
+            reference_date_source: plan.reference_source.clone(),
             ..options
         };
         let report =

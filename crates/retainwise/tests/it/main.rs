@@ -33,6 +33,7 @@ mod import_original;
 mod intake;
 mod intake_trial;
 mod intake_trial3;
+mod intake_trial4;
 mod jobs;
 mod mapping;
 mod models;
