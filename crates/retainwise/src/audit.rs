@@ -1,4 +1,4 @@
-//! The audit log (issue 18): who did what to which record, when, and whether it was allowed.
+//! The audit log: who did what to which record, when, and whether it was allowed.
 //!
 //! Append-only: this module is the only writer of `audit_log` and has no UPDATE or DELETE; at
 //! start-up [`guard`] adds a trigger that refuses both on SQLite and on Postgres. A change that
