@@ -69,11 +69,17 @@ pub fn kind_of(body: &str) -> Option<String> {
     Some(probe.kind.unwrap_or_else(|| KIND_PREDICT.to_owned()))
 }
 
+/// A message's record id and owner, when both parse: what every kind's `owner` reads, whatever
+/// else is wrong with the message, so the worker and the sweeper can close the job of a message
+/// they dead-letter.
+pub fn parse_owner<I: std::str::FromStr>(id: &str, owner: &str) -> Option<(I, OrgId)> {
+    Some((id.parse().ok()?, owner.parse().ok()?))
+}
+
 impl PredictionMessage {
-    /// The prediction and user it names, when they parse, whatever else is wrong with it: lets
-    /// the worker and the sweeper close the job of a message they dead-letter.
+    /// The prediction and user it names, when they parse ([`parse_owner`]).
     pub fn owner(&self) -> Option<(PredictionId, OrgId)> {
-        Some((self.prediction_id.parse().ok()?, self.user_id.parse().ok()?))
+        parse_owner(&self.prediction_id, &self.user_id)
     }
 }
 
@@ -207,7 +213,7 @@ pub struct TrainingJob {
 impl TrainingMessage {
     /// The training and user it names, when they parse (see [`PredictionMessage::owner`]).
     pub fn owner(&self) -> Option<(TrainingId, OrgId)> {
-        Some((self.training_id.parse().ok()?, self.user_id.parse().ok()?))
+        parse_owner(&self.training_id, &self.user_id)
     }
 
     /// Checks a decoded message with the same rules as [`validate`] (ids, object path inside

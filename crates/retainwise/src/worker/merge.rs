@@ -42,7 +42,7 @@ pub struct MergeMessage {
 
 impl MergeMessage {
     fn owner(&self) -> Option<(PredictionId, OrgId)> {
-        Some((self.prediction_id.parse().ok()?, self.user_id.parse().ok()?))
+        crate::message::parse_owner(&self.prediction_id, &self.user_id)
     }
 }
 

@@ -263,7 +263,7 @@ pub struct PieceMessage {
 
 impl PieceMessage {
     fn owner(&self) -> Option<(PredictionId, OrgId)> {
-        Some((self.prediction_id.parse().ok()?, self.user_id.parse().ok()?))
+        crate::message::parse_owner(&self.prediction_id, &self.user_id)
     }
 }
 
