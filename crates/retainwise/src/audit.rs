@@ -264,7 +264,12 @@ pub async fn sign_in_failure(
 }
 
 /// Makes `audit_log` refuse UPDATE and DELETE in the database itself (a trigger; idempotent,
-/// run at start-up after the migrations, since trigger syntax differs between the two).
+/// run after the migrations by every start that migrates (`retainwise migrate` too), since
+/// trigger syntax differs between the two dialects).
+///
+/// On Postgres the statements run in one transaction under an advisory lock and create the
+/// function and the trigger only when missing: processes of a fleet start at once, and two
+/// concurrent `CREATE OR REPLACE FUNCTION`s of one name fail with "tuple concurrently updated".
 ///
 /// Errors: the database's.
 pub async fn guard(pool: &sqlx::AnyPool, dialect: Dialect) -> Result<(), sqlx::Error> {
@@ -276,17 +281,24 @@ pub async fn guard(pool: &sqlx::AnyPool, dialect: Dialect) -> Result<(), sqlx::E
              BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
         ],
         Dialect::Postgres => &[
-            "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ \
-             BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql",
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only') \
-             THEN CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log \
-             FOR EACH ROW EXECUTE FUNCTION audit_log_append_only(); END IF; END $$",
+            // Any fixed key: it only has to be the same in every process of this program.
+            "SELECT pg_advisory_xact_lock(7232350117450431090)",
+            "DO $do$ BEGIN \
+             IF NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'audit_log_append_only') THEN \
+             CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $fn$ \
+             BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $fn$ LANGUAGE plpgsql; \
+             END IF; \
+             IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_log_append_only') THEN \
+             CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log \
+             FOR EACH ROW EXECUTE FUNCTION audit_log_append_only(); \
+             END IF; END $do$",
         ],
     };
+    let mut tx = pool.begin().await?;
     for statement in statements {
-        sqlx::raw_sql(statement).execute(pool).await?;
+        sqlx::raw_sql(statement).execute(&mut *tx).await?;
     }
-    Ok(())
+    tx.commit().await
 }
 
 /// One entry as the API and the page show it.

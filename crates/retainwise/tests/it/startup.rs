@@ -143,3 +143,54 @@ async fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A fleet starts at once on a fresh Postgres database: eight processes migrate and make the
+/// audit log append-only at the same moment, three times over. Every start succeeds (two
+/// concurrent catalogue changes of one function fail with "tuple concurrently updated" unless
+/// they are serialised), and the log refuses UPDATE and DELETE afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_starting_at_once_on_a_fresh_postgres_all_start() {
+    let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
+        return;
+    };
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
+    let (pool, _) = retainwise_queue::connect(&admin).await.expect("admin");
+    for round in 0..3 {
+        let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create database");
+        let url = format!("{base}/{name}");
+        let starts = (0..8).map(|_| retainwise::db::Db::connect(&url));
+        let dbs: Vec<_> = futures::future::join_all(starts)
+            .await
+            .into_iter()
+            .map(|db| db.unwrap_or_else(|e| panic!("round {round}: a start failed: {e:#}")))
+            .collect();
+        // A row-level trigger only fires on a row.
+        sqlx::raw_sql(
+            "INSERT INTO audit_log (id, seq, action, outcome, created_at) \
+             VALUES ('e1', 1, 'upload', 'ok', 0)",
+        )
+        .execute(dbs[0].pool())
+        .await
+        .expect("append an entry");
+        for sql in [
+            "UPDATE audit_log SET outcome = 'refused'",
+            "DELETE FROM audit_log",
+        ] {
+            assert!(
+                sqlx::raw_sql(sql).execute(dbs[0].pool()).await.is_err(),
+                "round {round}: {sql} was allowed"
+            );
+        }
+        for db in dbs {
+            db.pool().close().await;
+        }
+    }
+}
