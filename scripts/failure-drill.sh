@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The failure drill at full size (issue 5, "Proof under failure"), rerunnable by anyone:
+# The failure drill at full size, rerunnable by anyone:
 #
 #   scripts/failure-drill.sh                # 200 uploads (DRILL_UPLOADS=N to change)
 #
