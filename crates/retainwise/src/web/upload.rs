@@ -21,10 +21,17 @@ use maud::html;
 
 use super::format;
 use super::layout::{self, Nav};
-use super::{WebState, WebUser};
+use super::members::WebMember;
+use super::WebState;
+use crate::domain::Role;
 
 /// `GET /`.
-pub async fn page(State(state): State<WebState>, WebUser(org): WebUser) -> Response {
+///
+/// A viewer gets the page without the form: uploading needs the analyst role, and a form that
+/// can only be refused on submit wastes the person's time.
+pub async fn page(State(state): State<WebState>, WebMember(me): WebMember) -> Response {
+    let org = me.org.clone();
+    let can_upload = me.role >= Role::Analyst;
     // This month's usage against the quota, when the organisation has one.
     let usage = state
         .app
@@ -47,51 +54,59 @@ pub async fn page(State(state): State<WebState>, WebUser(org): WebUser) -> Respo
                 " of " (u.quota.unwrap_or_default()) "; resets on " (u.resets_on) "."
             }
         }
-        form #upload-form.card method="post" action="/api/csv" enctype="multipart/form-data"
-            data-max-bytes=(direct_max) data-max-text=(human_bytes(direct_max))
-            data-direct-from=(direct_from)
-            data-head-bytes=(crate::registry::HEAD_BYTES) {
-            div #dropzone.dropzone {
-                label for="file" {
-                    span.big { "Drop a CSV file here" }
-                    span { " or choose one" }
+        @if can_upload {
+            form #upload-form.card method="post" action="/api/csv" enctype="multipart/form-data"
+                data-max-bytes=(direct_max) data-max-text=(human_bytes(direct_max))
+                data-direct-from=(direct_from)
+                data-head-bytes=(crate::registry::HEAD_BYTES) {
+                div #dropzone.dropzone {
+                    label for="file" {
+                        span.big { "Drop a CSV file here" }
+                        span { " or choose one" }
+                    }
+                    input #file type="file" name="file" accept=".csv,.tsv,.txt,text/csv" required aria-describedby="file-help";
+                    p #file-help.hint { "CSV (comma, semicolon, tab or pipe separated), up to " (human_bytes(direct_max)) ". Files over " (human_bytes(direct_from)) " are sent in parts and pick up where they stopped after a dropped connection." }
                 }
-                input #file type="file" name="file" accept=".csv,.tsv,.txt,text/csv" required aria-describedby="file-help";
-                p #file-help.hint { "CSV (comma, semicolon, tab or pipe separated), up to " (human_bytes(direct_max)) ". Files over " (human_bytes(direct_from)) " are sent in parts and pick up where they stopped after a dropped connection." }
-            }
-            p #file-status.alert role="status" aria-live="polite" hidden {}
-            section #preview aria-live="polite" aria-labelledby="preview-h" hidden {
-                h2 #preview-h tabindex="-1" { "How the file will be read" }
-                p #preview-meta {}
-                p #preview-model {}
-                p #preview-problem.alert.error role="alert" hidden {}
-                div.table-wrap {
-                    table #mapping {
-                        caption.sr-only { "Column mapping" }
-                        thead { tr {
-                            th scope="col" { "Model input" }
-                            th scope="col" { "File column" }
-                            th scope="col" { "How matched" }
-                            th scope="col" .num { "Confidence" }
-                            th scope="col" { "Choose the column" }
-                        } }
-                        tbody {}
+                p #file-status.alert role="status" aria-live="polite" hidden {}
+                section #preview aria-live="polite" aria-labelledby="preview-h" hidden {
+                    h2 #preview-h tabindex="-1" { "How the file will be read" }
+                    p #preview-meta {}
+                    p #preview-model {}
+                    p #preview-problem.alert.error role="alert" hidden {}
+                    div.table-wrap {
+                        table #mapping {
+                            caption.sr-only { "Column mapping" }
+                            thead { tr {
+                                th scope="col" { "Model input" }
+                                th scope="col" { "File column" }
+                                th scope="col" { "How matched" }
+                                th scope="col" .num { "Confidence" }
+                                th scope="col" { "Choose the column" }
+                            } }
+                            tbody {}
+                        }
+                    }
+                    p #preview-ignored {}
+                    // Shown only when the model reads date columns (see app.js).
+                    p #reference-box hidden {
+                        label for="reference-date" { "Reference date " }
+                        input #reference-date type="date" name="reference_date" aria-describedby="reference-help";
+                        span #reference-help.hint { " Dates are read as days before this date; leave it empty to use the file's latest date." }
                     }
                 }
-                p #preview-ignored {}
-                // Shown only when the model reads date columns (see app.js).
-                p #reference-box hidden {
-                    label for="reference-date" { "Reference date " }
-                    input #reference-date type="date" name="reference_date" aria-describedby="reference-help";
-                    span #reference-help.hint { " Dates are read as days before this date; leave it empty to use the file's latest date." }
+                div #progress-box hidden {
+                    label for="progress" { "Uploading" }
+                    progress #progress max="100" value="0" { "0%" }
+                }
+                div.actions {
+                    button #submit type="submit" { "Queue the prediction" }
                 }
             }
-            div #progress-box hidden {
-                label for="progress" { "Uploading" }
-                progress #progress max="100" value="0" { "0%" }
-            }
-            div.actions {
-                button #submit type="submit" { "Queue the prediction" }
+        } @else {
+            section.card #read-only aria-labelledby="read-only-h" {
+                h2 #read-only-h { "Your role here is " (me.role.as_str()) }
+                p { "You can read predictions, customers and models in this organisation. Scoring a file needs the analyst role or above: an owner of the organisation can change your role on the Members page." }
+                p { a href="/predictions" { "See the predictions" } }
             }
         }
         section.card aria-labelledby="samples" {

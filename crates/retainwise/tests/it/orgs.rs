@@ -754,3 +754,31 @@ async fn browser_an_owner_manages_members_on_the_page() {
     assert!(!listed.contains("user_ben"), "{listed}");
     c.close().await.unwrap();
 }
+
+/// The upload page offers its form only to a role that may upload; a viewer is told why there
+/// is none and who can change that, instead of a form refused on submit.
+#[tokio::test]
+async fn the_upload_page_offers_the_form_only_to_roles_that_may_upload() {
+    let t = TestApp::spawn_with(signed_in).await;
+    let db = &t.app.db;
+    let org: OrgId = "org_pages".parse().unwrap();
+    let owner: UserId = "user_owner".parse().unwrap();
+    assert!(db.create_org(&org, "Pages", &owner).await.unwrap());
+    for role in Role::ALL {
+        let user: UserId = format!("user_{role}").parse().unwrap();
+        db.set_member(&org, &user, role, None).await.unwrap();
+        let key = db
+            .create_org_api_key(&org, &user, role, "pages")
+            .await
+            .unwrap();
+        let (status, page) = send(&t, &Method::GET, "/", Some(&key.secret)).await;
+        assert_eq!(status, 200, "{role}: {page}");
+        let form = page.contains("id=\"upload-form\"");
+        assert_eq!(form, role >= Role::Analyst, "{role}: form shown = {form}");
+        assert_eq!(
+            page.contains("Your role here is viewer"),
+            role == Role::Viewer,
+            "{role}"
+        );
+    }
+}
