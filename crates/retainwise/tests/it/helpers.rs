@@ -104,24 +104,7 @@ impl TestApp {
 
     /// [`TestApp::spawn_postgres`] with the configuration adjusted by `adjust` first.
     pub async fn spawn_postgres_with(adjust: impl FnOnce(&mut Config)) -> Option<Self> {
-        let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
-            return None;
-        };
-        let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
-        let (pool, _) = retainwise_queue::connect(&admin)
-            .await
-            .expect("admin connection");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .expect("create database");
-        pool.close().await;
-        let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
-        let url = format!("{base}/{name}");
+        let url = fresh_postgres_database("rw").await?;
         Some(
             Self::spawn_with(|c| {
                 adjust(c);
@@ -411,6 +394,30 @@ pub fn column(header: &[String], name: &str) -> usize {
 
 /// Writes straight to the process's stderr, which the test harness does not capture, so a
 /// skipped check is visible in every run, not only with `--nocapture`.
+/// The URL of a new, empty database named `{prefix}_{uuid}` on the Postgres at
+/// `RETAINWISE_TEST_POSTGRES_URL` (`scripts/test-services.sh` starts one), or `None` with a loud
+/// note when that is not set.
+pub async fn fresh_postgres_database(prefix: &str) -> Option<String> {
+    let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
+        return None;
+    };
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let (pool, _) = retainwise_queue::connect(&admin)
+        .await
+        .expect("admin connection");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    pool.close().await;
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
+    Some(format!("{base}/{name}"))
+}
+
 pub fn loud(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "\n{line}\n");

@@ -116,21 +116,9 @@ async fn get_json(t: &TestApp, user: &str, path: &str) -> Value {
 
 #[tokio::test]
 async fn import_original_copies_once_and_the_frontend_sees_it() {
-    let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
+    let Some(original_url) = fresh_postgres_database("original").await else {
         return;
     };
-    let name = format!("original_{}", uuid::Uuid::new_v4().simple());
-    let (pool, _) = retainwise_queue::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let original_url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let (original, _) = retainwise_queue::connect(&original_url).await.unwrap();
     let schema = std::fs::read_to_string(format!(
         "{}/tests/fixtures/original/schema.sql",

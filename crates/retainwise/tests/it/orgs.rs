@@ -547,22 +547,9 @@ async fn existing_users_get_a_personal_organisation_holding_their_data_on_sqlite
 
 #[tokio::test]
 async fn existing_users_get_a_personal_organisation_holding_their_data_on_postgres() {
-    let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        crate::helpers::loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
-        return;
-    };
-    let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
-    let (pool, _) = retainwise_queue::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    existing_users_get_a_personal_organisation_holding_their_data(format!("{base}/{name}")).await;
+    if let Some(url) = crate::helpers::fresh_postgres_database("rw").await {
+        existing_users_get_a_personal_organisation_holding_their_data(url).await;
+    }
 }
 
 async fn existing_users_get_a_personal_organisation_holding_their_data(url: String) {

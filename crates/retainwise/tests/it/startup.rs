@@ -150,22 +150,10 @@ async fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
 /// they are serialised), and the log refuses UPDATE and DELETE afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_starting_at_once_on_a_fresh_postgres_all_start() {
-    let Some(admin) = std::env::var("RETAINWISE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        loud("*** SKIPPED: RETAINWISE_TEST_POSTGRES_URL not set (scripts/test-services.sh starts Postgres) ***");
-        return;
-    };
-    let (base, _) = admin.rsplit_once('/').expect("URL with a database name");
-    let (pool, _) = retainwise_queue::connect(&admin).await.expect("admin");
     for round in 0..3 {
-        let name = format!("rw_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .expect("create database");
-        let url = format!("{base}/{name}");
+        let Some(url) = fresh_postgres_database("rw").await else {
+            return;
+        };
         let starts = (0..8).map(|_| retainwise::db::Db::connect(&url));
         let dbs: Vec<_> = futures::future::join_all(starts)
             .await
