@@ -31,7 +31,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,11 +38,14 @@ use std::time::{Duration, Instant};
 use retainwise_queue::{OutgoingMessage, Queue, QueueConfig, SqlQueue};
 use sqlx::AnyPool;
 
-const BIN: &str = env!("CARGO_BIN_EXE_retainwise");
 /// Receive loops per worker process (`retainwise worker`'s default concurrency).
 const CONCURRENCY: usize = 2;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[path = "support/procs.rs"]
+mod procs;
+use procs::{free_port, load, Proc};
 
 struct Args {
     jobs: usize,
@@ -161,15 +163,6 @@ fn ten_rows() -> String {
     }
 }
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().take(3).collect();
-            format!("load average {}", f.join(", "))
-        })
-        .unwrap_or_else(|_| "load average unknown".to_owned())
-}
-
 // ---------------------------------------------------------------- one setup's figures
 
 /// Everything measured for one setup.
@@ -230,82 +223,6 @@ impl Stages {
         let n = *self.counts.get(stage)?;
         (n > 0.0).then(|| self.sums.get(stage).copied().unwrap_or(0.0) / n * 1000.0)
     }
-}
-
-// ---------------------------------------------------------------- processes
-
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn spawn(role: &str, name: &str, dir: &Path, env: &[(String, String)]) -> Self {
-        let log = dir.join(format!("{name}.log"));
-        let mut cmd = Command::new(BIN);
-        cmd.arg(role)
-            .env("RETAINWISE_DATA_DIR", dir.join("data"))
-            .env("RETAINWISE_LOG", "warn")
-            .env("RETAINWISE_RATE_LIMIT_PER_MINUTE", "100000000")
-            .env("RETAINWISE_MAX_ACTIVE_JOBS_PER_USER", "100000000")
-            .env_remove("DATABASE_URL")
-            .env_remove("S3_BUCKET")
-            .env_remove("PREDICTIONS_BUCKET")
-            .env_remove("RETAINWISE_QUEUE_URL")
-            .env_remove("PREDICTIONS_QUEUE_URL")
-            .env_remove("ENABLE_SQS")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Self {
-            child: cmd.spawn().expect("start retainwise"),
-            log,
-        }
-    }
-
-    /// Waits for `retainwise listening on URL` in the log; the base URL.
-    async fn listening(&self) -> String {
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if let Some(url) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("retainwise listening on "))
-            {
-                return url.trim().to_owned();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "retainwise did not start listening:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// SIGTERM, then waits for the exit (the worker finishes what it holds).
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 // ---------------------------------------------------------------- the measurements
