@@ -188,6 +188,13 @@ enum Command {
         #[command(subcommand)]
         command: crate::webhooks::cli::WebhookCommand,
     },
+    /// Add, list and remove organisations' re-scoring schedules.
+    Schedule {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: crate::schedules::cli::ScheduleCommand,
+    },
     /// Record, list and delete outcomes (who really churned, and when), which measure the
     /// accuracy of earlier predictions.
     Outcomes {
@@ -588,6 +595,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Org { settings, command } => crate::org_cli::run(&settings, command).await,
         Command::Webhook { settings, command } => {
             crate::webhooks::cli::run(&settings, command).await
+        }
+        Command::Schedule { settings, command } => {
+            crate::schedules::cli::run(&settings, command).await
         }
         Command::Outcomes { settings, command } => {
             crate::outcomes::cli::run(&settings, command).await
