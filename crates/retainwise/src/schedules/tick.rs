@@ -1,10 +1,11 @@
 //! The worker's schedule loop: every tick finds each running schedule's due slot and queues
 //! its prediction, exactly once per (schedule, slot) whatever the number of workers ticking.
 //!
-//! One slot is one transaction: the `schedule_runs` row (`INSERT … ON CONFLICT DO NOTHING`,
-//! its UNIQUE (schedule_id, slot) the arbiter), the schedule's `after_ms` moved to the slot,
-//! and the prediction queued by the upload's own path ([`crate::api::queue_prediction_in`]).
-//! A worker whose insert finds the row already there rolls back and has done nothing. The
+//! One slot is one transaction: the schedule's `after_ms` moved to the slot (only while it is
+//! before it and the schedule is not paused or removed), the `schedule_runs` row (`INSERT …
+//! ON CONFLICT DO NOTHING`, its UNIQUE (schedule_id, slot) the arbiter), and the prediction
+//! queued by the upload's own path (`api::queue_prediction_in`). A worker whose
+//! update or insert finds the slot taken rolls back and has done nothing. The
 //! source file is copied to an upload of the run's own first (the prediction reads that copy
 //! whatever later happens to the source); a worker that loses the slot removes its copy.
 
@@ -173,6 +174,20 @@ async fn claim_and_queue(
         Err(why) => ("SKIPPED", None, Some(why.as_str())),
     };
     let mut tx = app.db.pool().begin().await?;
+    // The schedule's row first: a second worker at the same slot waits on it and then finds
+    // `after_ms` moved (a schedule removed, paused or already past this slot meanwhile
+    // matches nothing either); the UNIQUE (schedule_id, slot) below is the arbiter still.
+    let moved = sqlx::query(
+        "UPDATE schedules SET after_ms = $1 WHERE id = $2 AND after_ms < $1 AND paused = 0",
+    )
+    .bind(slot)
+    .bind(&schedule.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
+        return Ok(Slot::Taken);
+    }
     let inserted = sqlx::query(
         "INSERT INTO schedule_runs (schedule_id, slot, org_id, status, prediction_id, reason, missed, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (schedule_id, slot) DO NOTHING",
@@ -191,11 +206,6 @@ async fn claim_and_queue(
     if inserted == 0 {
         return Ok(Slot::Taken);
     }
-    sqlx::query("UPDATE schedules SET after_ms = $1 WHERE id = $2 AND after_ms < $1")
-        .bind(slot)
-        .bind(&schedule.id)
-        .execute(&mut *tx)
-        .await?;
     let Ok(p) = prepared else {
         tx.commit().await?;
         return Ok(Slot::Skipped);

@@ -381,3 +381,66 @@ async fn the_page_adds_a_schedule_and_lists_its_next_run_and_runs_linking_to_pre
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn the_cli_adds_lists_and_removes_a_schedule_and_names_a_bad_cron() {
+    let t = TestApp::spawn().await;
+    let org = OrgId::local();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+            .args(args)
+            .env("RETAINWISE_DATABASE_URL", &t.app.config.database_url)
+            .env("RETAINWISE_DATA_DIR", t.dir.path())
+            .output()
+            .unwrap()
+    };
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let bad = run(&[
+        "schedule",
+        "add",
+        "--org",
+        org.as_str(),
+        "--cron",
+        "0 25 * * *",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("--cron: \"0 25 * * *\""),
+        "{}",
+        text(&bad)
+    );
+    let added = run(&[
+        "schedule",
+        "add",
+        "--org",
+        org.as_str(),
+        "--cron",
+        "0 6 * * 1",
+        "--name",
+        "Mondays",
+    ]);
+    assert!(added.status.success(), "{}", text(&added));
+    let id = String::from_utf8_lossy(&added.stdout).trim().to_owned();
+    let listed = run(&["schedule", "list", "--org", org.as_str()]);
+    let listed = text(&listed);
+    assert!(
+        listed.contains(&id) && listed.contains("\"Mondays\""),
+        "{listed}"
+    );
+    assert!(listed.contains("next=20"), "{listed}");
+    // The API sees what the operator added.
+    let api = json_of(&t, "/api/schedules").await;
+    assert_eq!(api["schedules"][0]["id"], id.as_str());
+    assert_eq!(api["schedules"][0]["created_by"], "operator (cli)");
+    let removed = run(&["schedule", "remove", "--org", org.as_str(), &id]);
+    assert!(removed.status.success(), "{}", text(&removed));
+    let again = run(&["schedule", "remove", "--org", org.as_str(), &id]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("has no schedule"), "{}", text(&again));
+}
