@@ -117,6 +117,19 @@ async fn two_workers_one_prediction(t: &TestApp) {
 #[tokio::test]
 async fn three_slots_queue_three_predictions_and_each_customer_has_three_points_of_history() {
     let t = TestApp::spawn().await;
+    three_slots(&t).await;
+}
+
+/// The same on Postgres and S3 (each run's copy of the source made by S3's CopyObject).
+#[tokio::test]
+async fn on_postgres_s3_three_slots_queue_three_predictions_with_three_points_of_history() {
+    let Some(t) = TestApp::spawn_postgres_s3().await else {
+        return;
+    };
+    three_slots(&t).await;
+}
+
+async fn three_slots(t: &TestApp) {
     let csv = synthetic_telco(30);
     let customer = csv
         .lines()
@@ -134,8 +147,8 @@ async fn three_slots_queue_three_predictions_and_each_customer_has_three_points_
         .unwrap();
     let cron = "*/15 * * * *";
     let now = retainwise::time::now_ms();
-    let id = add(&t, cron, key.as_str()).await;
-    let listed = json_of(&t, "/api/schedules").await;
+    let id = add(t, cron, key.as_str()).await;
+    let listed = json_of(t, "/api/schedules").await;
     let first = next_slot(cron, now);
     assert_eq!(
         listed["schedules"][0]["next_run_at"],
@@ -157,9 +170,9 @@ async fn three_slots_queue_three_predictions_and_each_customer_has_three_points_
         );
         slot = next_slot(cron, slot);
     }
-    let history = json_of(&t, &format!("/api/customers/{customer}")).await;
+    let history = json_of(t, &format!("/api/customers/{customer}")).await;
     assert_eq!(history["total"], 3, "{history}");
-    let body = json_of(&t, &format!("/api/schedules/{id}")).await;
+    let body = json_of(t, &format!("/api/schedules/{id}")).await;
     let runs = body["schedule"]["runs"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 3, "{body}");
     let from_runs: std::collections::BTreeSet<_> = runs
@@ -192,7 +205,7 @@ async fn three_slots_queue_three_predictions_and_each_customer_has_three_points_
     let latest_missed = (0..4).fold(slot, |s, _| next_slot(cron, s));
     let ticked = tick(&t.app, latest_missed + 60_000).await.unwrap();
     assert_eq!(ticked.queued, 1, "{ticked:?}");
-    let body = json_of(&t, &format!("/api/schedules/{id}")).await;
+    let body = json_of(t, &format!("/api/schedules/{id}")).await;
     let newest = &body["schedule"]["runs"][0];
     assert_eq!(
         newest["slot"],
