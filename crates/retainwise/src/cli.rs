@@ -693,6 +693,13 @@ async fn serve_http(
         header_read_timeout_secs = limits.header_read_timeout.as_secs(),
         "connection_limits"
     );
+    // Schedules are ticked by the roles that answer HTTP: they always run (workers may scale
+    // to zero on an empty queue) and hold the grant to write the runs' copies under uploads/.
+    tokio::spawn(crate::schedules::tick::run(
+        app.clone(),
+        crate::schedules::tick::EVERY,
+        shutdown.clone(),
+    ));
     crate::server::serve(listener, crate::http::router(app.clone()), limits, shutdown)
         .await
         .context("serving HTTP")

@@ -4,11 +4,13 @@
 //!
 //! A schedule's slots are the times its standard 5-field cron expression names, in UTC (parsed
 //! by the `croner` crate, POSIX/Vixie semantics: `minute hour day-of-month month day-of-week`).
-//! The worker's periodic loop ([`tick::run`]) queues one ordinary prediction per (schedule,
-//! slot) through the upload's own enqueue path (so history, drift, shadow scoring, metering,
+//! A periodic loop ([`tick::run`], in the `serve` and `api` roles: they always run, while
+//! workers may scale to zero on an empty queue, and they hold the grant to write under
+//! `uploads/`) queues one ordinary prediction per (schedule, slot) through the upload's own
+//! enqueue path (so history, drift, shadow scoring, metering,
 //! the quota and webhooks apply), in the transaction that inserts the slot's `schedule_runs`
-//! row with `ON CONFLICT DO NOTHING`: exactly one run per slot however many workers tick.
-//! Slots passed over while no worker ran are not run in a burst: only the latest of them runs,
+//! row with `ON CONFLICT DO NOTHING`: exactly one run per slot however many processes tick.
+//! Slots passed over while no API process ran are not run in a burst: only the latest of them runs,
 //! once, and its run counts the others as `missed`. A slot that cannot be queued (the source
 //! file is gone, the quota or the job cap refuses) is recorded SKIPPED with the reason.
 
@@ -198,7 +200,7 @@ pub struct Run {
     pub prediction_id: Option<String>,
     /// Why the slot was skipped.
     pub reason: Option<String>,
-    /// Earlier slots passed over while no worker ran (only this latest one ran).
+    /// Earlier slots passed over while no process ticked (only this latest one ran).
     pub missed: i64,
 }
 

@@ -1,13 +1,14 @@
-//! The worker's schedule loop: every tick finds each running schedule's due slot and queues
-//! its prediction, exactly once per (schedule, slot) whatever the number of workers ticking.
+//! The schedule loop of the `serve` and `api` roles: every tick finds each running schedule's
+//! due slot and queues its prediction, exactly once per (schedule, slot) whatever the number of
+//! processes ticking.
 //!
 //! One slot is one transaction: the schedule's `after_ms` moved to the slot (only while it is
 //! before it and the schedule is not paused or removed), the `schedule_runs` row (`INSERT …
 //! ON CONFLICT DO NOTHING`, its UNIQUE (schedule_id, slot) the arbiter), and the prediction
-//! queued by the upload's own path (`api::queue_prediction_in`). A worker whose
+//! queued by the upload's own path (`api::queue_prediction_in`). A process whose
 //! update or insert finds the slot taken rolls back and has done nothing. The
 //! source file is copied to an upload of the run's own first (the prediction reads that copy
-//! whatever later happens to the source); a worker that loses the slot removes its copy.
+//! whatever later happens to the source); a process that loses the slot removes its copy.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::app::App;
 use crate::audit::Actor;
 use crate::domain::{ObjectKey, OrgId, PredictionId, UploadId};
 
-/// How often a worker looks for due slots: well under the cron's one-minute resolution, so a
+/// How often a process looks for due slots: well under the cron's one-minute resolution, so a
 /// slot runs within this long of its time.
 pub const EVERY: Duration = Duration::from_secs(15);
 
@@ -32,7 +33,7 @@ pub struct Ticked {
     pub queued: u64,
     /// Slots this tick recorded as skipped (with the reason on the run).
     pub skipped: u64,
-    /// Due slots another worker had already taken.
+    /// Due slots another process had already taken.
     pub taken: u64,
     /// Due slots that failed (storage or the database; logged, tried again at the next tick).
     pub failed: u64,
@@ -174,7 +175,7 @@ async fn claim_and_queue(
         Err(why) => ("SKIPPED", None, Some(why.as_str())),
     };
     let mut tx = app.db.pool().begin().await?;
-    // The schedule's row first: a second worker at the same slot waits on it and then finds
+    // The schedule's row first: a second process at the same slot waits on it and then finds
     // `after_ms` moved (a schedule removed, paused or already past this slot meanwhile
     // matches nothing either); the UNIQUE (schedule_id, slot) below is the arbiter still.
     let moved = sqlx::query(

@@ -152,7 +152,7 @@ async fn listing(state: &WebState, org: &OrgId, refused: Option<&str>) -> Result
             "A schedule re-scores your latest completed upload, or a file your own export writes to "
             code.model { "uploads/" (org.folder()) "/NAME.csv" }
             ", with the active model at the times of a cron expression (UTC), so each customer's history and the drift figures build up on their own. "
-            "A slot missed while no worker ran is not made up in a burst: only the latest missed slot runs, once."
+            "A slot missed while the service was down is not made up in a burst: only the latest missed slot runs, once."
         }
         @if let Some(why) = refused {
             p.alert.error role="alert" { (why) }
@@ -225,7 +225,7 @@ fn schedule_card(s: &Schedule) -> Markup {
                                             span.badge.failed { "skipped" } " " (r.reason.as_deref().unwrap_or(""))
                                         }
                                         @if r.missed > 0 {
-                                            span.detail { (r.missed) " earlier slot(s) missed while no worker ran" }
+                                            span.detail { (r.missed) " earlier slot(s) missed while the service was down" }
                                         }
                                     }
                                 }

@@ -202,8 +202,7 @@ impl Worker {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Runs `concurrency` receive loops, the dead-letter sweeper and the schedule loop
-    /// ([`crate::schedules::tick`]) until `shutdown` fires, then
+    /// Runs `concurrency` receive loops and the dead-letter sweeper until `shutdown` fires, then
     /// stops receiving, lets the jobs in hand finish, and logs and returns the summary.
     pub async fn run(&self, shutdown: CancellationToken) -> WorkerSummary {
         let started = Instant::now();
@@ -227,11 +226,6 @@ impl Worker {
             self.options.sweep_interval,
             shutdown.clone(),
         ));
-        let schedules = tokio::spawn(crate::schedules::tick::run(
-            self.app.clone(),
-            crate::schedules::tick::EVERY,
-            shutdown.clone(),
-        ));
         // A loop that dies (a panic outside a job's run) is logged and replaced, so the worker
         // never quietly runs fewer loops; the delivery it held returns after its lease.
         while let Some(ended) = tasks.join_next().await {
@@ -247,7 +241,6 @@ impl Worker {
             spawn(&mut tasks);
         }
         sweeper.abort();
-        schedules.abort();
         let summary = WorkerSummary::new(started.elapsed(), &self.stats);
         info!(
             uptime_s = summary.uptime.as_secs(),
