@@ -49,11 +49,19 @@ pub enum Action {
     SignInFailure,
     /// A signed-in caller refused a route by its role (record: the route).
     AccessRefused,
+    /// A re-scoring schedule added (record: the schedule).
+    ScheduleAdd,
+    /// A schedule removed (record: the schedule).
+    ScheduleRemove,
+    /// A schedule paused (record: the schedule).
+    SchedulePause,
+    /// A paused schedule resumed (record: the schedule).
+    ScheduleResume,
 }
 
 impl Action {
     /// Every action, for parsing and the page's filter.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 17] = [
         Self::Upload,
         Self::DownloadResults,
         Self::DownloadReport,
@@ -67,6 +75,10 @@ impl Action {
         Self::MemberRemove,
         Self::SignInFailure,
         Self::AccessRefused,
+        Self::ScheduleAdd,
+        Self::ScheduleRemove,
+        Self::SchedulePause,
+        Self::ScheduleResume,
     ];
 
     /// The stored and shown name (`member.role_change`).
@@ -85,6 +97,10 @@ impl Action {
             Self::MemberRemove => "member.remove",
             Self::SignInFailure => "signin.failure",
             Self::AccessRefused => "access.refused",
+            Self::ScheduleAdd => "schedule.add",
+            Self::ScheduleRemove => "schedule.remove",
+            Self::SchedulePause => "schedule.pause",
+            Self::ScheduleResume => "schedule.resume",
         }
     }
 
@@ -139,6 +155,16 @@ impl Actor {
 
     /// The user of the operator's entries.
     pub const OPERATOR: &'static str = "operator (cli)";
+
+    /// A schedule of `org` queueing its run (the prediction's `upload` entry): stored as the
+    /// user `schedule {id}`, which no user id can be (ids have no spaces).
+    pub fn schedule(org: &OrgId, schedule: &str) -> Self {
+        Self {
+            org: Some(org.clone()),
+            user: Some(format!("schedule {schedule}")),
+            ..Self::default()
+        }
+    }
 }
 
 /// What became of an action.

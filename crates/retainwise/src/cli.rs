@@ -188,6 +188,13 @@ enum Command {
         #[command(subcommand)]
         command: crate::webhooks::cli::WebhookCommand,
     },
+    /// Add, list and remove organisations' re-scoring schedules.
+    Schedule {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: crate::schedules::cli::ScheduleCommand,
+    },
     /// Record, list and delete outcomes (who really churned, and when), which measure the
     /// accuracy of earlier predictions.
     Outcomes {
@@ -589,6 +596,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Webhook { settings, command } => {
             crate::webhooks::cli::run(&settings, command).await
         }
+        Command::Schedule { settings, command } => {
+            crate::schedules::cli::run(&settings, command).await
+        }
         Command::Outcomes { settings, command } => {
             crate::outcomes::cli::run(&settings, command).await
         }
@@ -683,6 +693,13 @@ async fn serve_http(
         header_read_timeout_secs = limits.header_read_timeout.as_secs(),
         "connection_limits"
     );
+    // Schedules are ticked by the roles that answer HTTP: they always run (workers may scale
+    // to zero on an empty queue) and hold the grant to write the runs' copies under uploads/.
+    tokio::spawn(crate::schedules::tick::run(
+        app.clone(),
+        crate::schedules::tick::EVERY,
+        shutdown.clone(),
+    ));
     crate::server::serve(listener, crate::http::router(app.clone()), limits, shutdown)
         .await
         .context("serving HTTP")

@@ -29,6 +29,7 @@ pub mod original_message;
 pub mod outcomes;
 pub mod output;
 pub mod registry;
+pub mod schedules;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

@@ -450,6 +450,16 @@ impl Storage {
         Ok(copied)
     }
 
+    /// Copies the object at `from` to `to` (server-side on S3: CopyObject), replacing what is
+    /// at `to`. False when there is no object at `from`.
+    pub async fn copy(&self, from: &ObjectKey, to: &ObjectKey) -> Result<bool, StorageError> {
+        match self.store.copy(&Self::path(from), &Self::path(to)).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         match self.store.delete(&Self::path(key)).await {

@@ -214,7 +214,7 @@ pub(super) fn queued_answer(
 }
 
 /// An upload stored in object storage, not yet referred to by any row.
-pub(super) struct StoredCsv {
+pub(crate) struct StoredCsv {
     /// Its id.
     pub upload_id: UploadId,
     /// Where it is: `uploads/{user}/{upload_id}.csv`.
@@ -667,28 +667,101 @@ pub(super) async fn queue_prediction(
     direct: bool,
     actor: &crate::audit::Actor,
 ) -> Result<bool, ApiError> {
-    let (upload_id, key) = (stored.upload_id, &stored.key);
-    // Under a quota the file's rows are counted before the transaction (a pass over the file)
-    // and checked inside it, under the organisation's admission lock.
-    let quota = match super::quota::applies(app, user).await? {
+    let quota = quota_hold(app, user, &stored.key).await?;
+    let mut tx = app.db.pool().begin().await?;
+    let settings = QueueSettings {
+        model_id,
+        high,
+        reference_date,
+        manual,
+        explain,
+        direct,
+    };
+    if !queue_prediction_in(
+        &mut tx,
+        app,
+        user,
+        prediction_id,
+        stored,
+        &settings,
+        actor,
+        quota,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    app.queue.wake();
+    Ok(true)
+}
+
+/// How a queued prediction is scored: the settings [`queue_prediction_in`] writes with it.
+pub(crate) struct QueueSettings<'a> {
+    /// The model, fixed when the job is queued.
+    pub model_id: &'a str,
+    /// Ahead of normal jobs.
+    pub high: bool,
+    /// The date a model's date columns count back from (`YYYY-MM-DD`), else the file's own.
+    pub reference_date: Option<&'a str>,
+    /// Columns chosen by hand.
+    pub manual: &'a retainwise_model::ManualMapping,
+    /// The results' explanation columns.
+    pub explain: retainwise_model::Explain,
+    /// Completes the direct upload of the same id in the same transaction.
+    pub direct: bool,
+}
+
+/// The quota that applies to `user` and the rows of the stored file at `key` held against it,
+/// counted before the transaction that queues the file (a pass over it); `None` without a quota.
+///
+/// Errors: the database's and storage's.
+pub(crate) async fn quota_hold(
+    app: &App,
+    user: &crate::domain::OrgId,
+    key: &ObjectKey,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    Ok(match super::quota::applies(app, user).await? {
         Some(quota) => Some((quota, super::quota::file_rows(app, key).await?)),
         None => None,
-    };
-    let mut tx = app.db.pool().begin().await?;
+    })
+}
+
+/// [`queue_prediction`]'s writes on `tx`, the caller's transaction (a schedule's run writes its
+/// slot's row in the same one): the job cap and the quota (`quota`: from [`quota_hold`])
+/// checked under the organisation's admission lock, then the upload row, the prediction row,
+/// its audit entry and settings, and the queue message. The caller commits, then wakes the
+/// queue. `Ok(false)`: a direct upload another completion got first; nothing written.
+///
+/// Errors: 429 at the job cap or past the quota (nothing written then, the transaction still
+/// usable); the database's.
+#[allow(clippy::too_many_arguments)] // each is one part of the job, named at the call
+pub(crate) async fn queue_prediction_in(
+    tx: &mut sqlx::AnyConnection,
+    app: &App,
+    user: &crate::domain::OrgId,
+    prediction_id: PredictionId,
+    stored: &StoredCsv,
+    settings: &QueueSettings<'_>,
+    actor: &crate::audit::Actor,
+    quota: Option<(u64, u64)>,
+) -> Result<bool, ApiError> {
+    let (upload_id, key) = (stored.upload_id, &stored.key);
     let cap = u64::from(app.config.max_active_jobs_per_user);
-    if db::admit(&mut tx, user, db::JobKind::Prediction, cap)
+    if db::admit(&mut *tx, user, db::JobKind::Prediction, cap)
         .await?
         .is_err()
     {
         return Err(jobs_full());
     }
     if let Some((quota, rows)) = quota {
-        if let Err(over) = db::usage::check_quota(&mut tx, user, quota, rows).await? {
+        if let Err(over) = db::usage::check_quota(&mut *tx, user, quota, rows).await? {
             return Err(super::quota::refused(over));
         }
     }
     // After the admission row (the one lock order of every job's transaction).
-    if direct && !db::claim_direct_upload(&mut tx, user, upload_id, prediction_id).await? {
+    if settings.direct && !db::claim_direct_upload(&mut *tx, user, upload_id, prediction_id).await?
+    {
         return Ok(false);
     }
     let new = NewPrediction {
@@ -698,36 +771,35 @@ pub(super) async fn queue_prediction(
         filename: &stored.filename,
         object_key: key,
         size_bytes: stored.size,
-        model_id,
-        reference_date,
+        model_id: settings.model_id,
+        reference_date: settings.reference_date,
     };
-    db::insert_queued(&mut tx, &new).await?;
+    db::insert_queued(&mut *tx, &new).await?;
     let (upload, ok) = (crate::audit::Action::Upload, crate::audit::Outcome::Ok);
     let record = Some(("prediction", prediction_id.to_string()));
     let record = record.as_ref().map(|(k, id)| (*k, id.as_str()));
     crate::audit::record(&mut *tx, actor, upload, record, &ok).await?;
-    if !manual.is_empty() {
-        let json = serde_json::to_string(manual).map_err(|e| ApiError::Internal(e.into()))?;
-        db::set_column_mapping(&mut tx, prediction_id, &json).await?;
+    if !settings.manual.is_empty() {
+        let json =
+            serde_json::to_string(settings.manual).map_err(|e| ApiError::Internal(e.into()))?;
+        db::set_column_mapping(&mut *tx, prediction_id, &json).await?;
     }
-    db::set_explanation(&mut tx, prediction_id, explain).await?;
+    db::set_explanation(&mut *tx, prediction_id, settings.explain).await?;
     if let Some((_, rows)) = quota {
-        db::usage::set_quota_rows(&mut tx, prediction_id, rows).await?;
+        db::usage::set_quota_rows(&mut *tx, prediction_id, rows).await?;
     }
-    let priority = if high {
+    let priority = if settings.high {
         Priority::High
     } else {
         Priority::Normal
     };
     crate::worker::enqueue::<PredictionJob>(
         app,
-        &mut tx,
-        &PredictionMessage::new(prediction_id, user, upload_id, key, high),
+        &mut *tx,
+        &PredictionMessage::new(prediction_id, user, upload_id, key, settings.high),
         priority,
     )
     .await?;
-    tx.commit().await?;
-    app.queue.wake();
     Ok(true)
 }
 

@@ -17,6 +17,7 @@ pub(crate) mod orgs;
 mod outcomes;
 mod predictions;
 mod quota;
+mod schedules;
 mod webhooks;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use crate::http::{ApiError, CurrentUser};
+pub(crate) use csv_upload::{queue_prediction_in, quota_hold, QueueSettings, StoredCsv};
 
 use crate::app::App;
 
@@ -70,6 +72,16 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         )
         .route("/api/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/api/audit", get(audit::list))
+        .route(
+            "/api/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/api/schedules/{id}",
+            get(schedules::show).delete(schedules::remove),
+        )
+        .route("/api/schedules/{id}/pause", post(schedules::pause))
+        .route("/api/schedules/{id}/resume", post(schedules::resume))
         .route("/api/org", get(orgs::show))
         .route("/api/usage", get(quota::usage))
         .route("/api/org/members", get(orgs::members).post(orgs::add))

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | viewer | read pages and the API's lists, statuses and dashboards (no download of customer rows) |
 //! | analyst | + upload, preview, score, cancel, download results (CSV, Excel, links) |
-//! | admin | + models (train, activate), webhooks and the audit log |
+//! | admin | + models (train, activate), webhooks, schedules and the audit log |
 //! | owner | + members and their roles |
 
 use axum::http::Method;
@@ -113,6 +113,18 @@ pub const RULES: &[(&str, &str, Rule)] = &[
         "/webhooks/{id}/deliveries/{delivery}/redrive",
         AtLeast(Admin),
     ),
+    // Re-scoring schedules.
+    ("GET", "/api/schedules", AtLeast(Admin)),
+    ("POST", "/api/schedules", AtLeast(Admin)),
+    ("GET", "/api/schedules/{id}", AtLeast(Admin)),
+    ("DELETE", "/api/schedules/{id}", AtLeast(Admin)),
+    ("POST", "/api/schedules/{id}/pause", AtLeast(Admin)),
+    ("POST", "/api/schedules/{id}/resume", AtLeast(Admin)),
+    ("GET", "/schedules", AtLeast(Admin)),
+    ("POST", "/schedules", AtLeast(Admin)),
+    ("POST", "/schedules/{id}/remove", AtLeast(Admin)),
+    ("POST", "/schedules/{id}/pause", AtLeast(Admin)),
+    ("POST", "/schedules/{id}/resume", AtLeast(Admin)),
     // The audit log.
     ("GET", "/api/audit", AtLeast(Admin)),
     ("GET", "/audit", AtLeast(Admin)),

@@ -14,6 +14,8 @@ pub enum Nav {
     Predictions,
     /// The webhooks and their deliveries.
     Webhooks,
+    /// The re-scoring schedules.
+    Schedules,
     /// The organisation's members.
     Members,
     /// The audit log.
@@ -44,6 +46,7 @@ pub fn page(title: &str, nav: Nav, sign_out: bool, body: Markup) -> Markup {
                             li { a href="/" aria-current=[current(nav, Nav::Upload)] { "Upload" } }
                             li { a href="/predictions" aria-current=[current(nav, Nav::Predictions)] { "Predictions" } }
                             li { a href="/webhooks" aria-current=[current(nav, Nav::Webhooks)] { "Webhooks" } }
+                            li { a href="/schedules" aria-current=[current(nav, Nav::Schedules)] { "Schedules" } }
                             li { a href="/members" aria-current=[current(nav, Nav::Members)] { "Members" } }
                             li { a href="/audit" aria-current=[current(nav, Nav::Audit)] { "Audit" } }
                         }

@@ -38,6 +38,7 @@ mod members;
 mod model_card;
 mod predictions;
 mod query;
+mod schedules;
 pub mod session;
 mod upload;
 mod webhooks;
@@ -95,6 +96,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: App, indexes: Arc<IndexCach
             "/webhooks/{id}/deliveries/{delivery}/redrive",
             post(webhooks::redrive),
         )
+        .route("/schedules", get(schedules::page).post(schedules::add))
+        .route("/schedules/{id}/remove", post(schedules::remove))
+        .route("/schedules/{id}/pause", post(schedules::pause))
+        .route("/schedules/{id}/resume", post(schedules::resume))
         .route("/audit", get(audit::page))
         .route("/members", get(members::page).post(members::add))
         .route("/members/{user}/role", post(members::set_role))

@@ -468,7 +468,7 @@ async fn ack<J: Job>(app: &App, delivery: &Delivery, id: &str) {
 }
 
 /// The text of a caught panic (`panic!` with a literal or a formatted message).
-pub(super) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -36,6 +36,7 @@ use tracing::{error, info};
 
 use crate::app::App;
 use crate::error_chain::Chain;
+pub(crate) use driver::panic_message;
 pub use error::JobError;
 pub use failure_points::{FailurePoint, FailurePoints};
 pub use kind::{Checks, Events, Job, JobContext, LogId};

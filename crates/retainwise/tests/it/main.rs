@@ -43,6 +43,7 @@ mod pipeline;
 mod quota;
 mod readings;
 mod saas_synonyms;
+mod schedules;
 mod security;
 mod startup;
 mod upload;
