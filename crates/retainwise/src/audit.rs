@@ -49,11 +49,20 @@ pub enum Action {
     SignInFailure,
     /// A signed-in caller refused a route by its role (record: the route).
     AccessRefused,
+    /// A prediction's deletion queued (record: the prediction).
+    PredictionDelete,
+    /// An organisation's deletion queued (record: the deletion job).
+    OrgDelete,
+    /// An organisation's deletion finished: every file and row of it is gone (record: the
+    /// deletion job).
+    OrgDeleted,
+    /// An organisation's retention set (record: the organisation; reason: the days).
+    RetentionSet,
 }
 
 impl Action {
     /// Every action, for parsing and the page's filter.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 17] = [
         Self::Upload,
         Self::DownloadResults,
         Self::DownloadReport,
@@ -67,6 +76,10 @@ impl Action {
         Self::MemberRemove,
         Self::SignInFailure,
         Self::AccessRefused,
+        Self::PredictionDelete,
+        Self::OrgDelete,
+        Self::OrgDeleted,
+        Self::RetentionSet,
     ];
 
     /// The stored and shown name (`member.role_change`).
@@ -85,6 +98,10 @@ impl Action {
             Self::MemberRemove => "member.remove",
             Self::SignInFailure => "signin.failure",
             Self::AccessRefused => "access.refused",
+            Self::PredictionDelete => "prediction.delete",
+            Self::OrgDelete => "organisation.delete",
+            Self::OrgDeleted => "organisation.deleted",
+            Self::RetentionSet => "organisation.retention",
         }
     }
 
