@@ -616,3 +616,304 @@ async fn an_owner_sets_the_organisations_retention_and_bad_days_are_refused() {
     .await;
     assert_eq!(p["prediction"]["retention"]["upload"]["days"], 7);
 }
+
+/// [`signed_in`], with webhooks allowed to a loopback receiver (none answers: the endpoints
+/// want an event these tests never cause).
+fn with_webhooks(c: &mut retainwise::config::Config) {
+    signed_in(c);
+    c.webhook_allow_private = true;
+    c.http.public_origin = Some("https://churn.example.com".to_owned());
+}
+
+/// Everything an organisation can store through the API: scored predictions (history rows,
+/// results, reports), a deleted prediction, a webhook endpoint, outcomes, its own retention and
+/// a retention run.
+async fn footprint(t: &TestApp, key: &str) {
+    scored(t, key, 30).await;
+    let gone = scored(t, key, 12).await;
+    let (status, body) = call(
+        t,
+        reqwest::Method::DELETE,
+        &format!("/api/predictions/{gone}"),
+        key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let hook = json!({"url": "http://127.0.0.1:9/hook", "events": ["training.completed"]});
+    let (status, body) = call(t, reqwest::Method::POST, "/api/webhooks", key, Some(hook)).await;
+    assert_eq!(status, 201, "{body}");
+    let outcomes =
+        json!({"outcomes": [{"customer_id": "C-1", "churned": true, "date": "2026-11-01"}]});
+    let (status, body) = call(
+        t,
+        reqwest::Method::POST,
+        "/api/outcomes",
+        key,
+        Some(outcomes),
+    )
+    .await;
+    assert!(status < 300, "{status} {body}");
+    let days = json!({"uploads_days": 40, "results_days": 400});
+    let (status, _) = call(
+        t,
+        reqwest::Method::PUT,
+        "/api/org/retention",
+        key,
+        Some(days),
+    )
+    .await;
+    assert_eq!(status, 200);
+    TestApp::drain(&t.worker, 20).await;
+}
+
+/// Rows naming `org` outside the audit log (append-only) and the deletions' records.
+async fn org_rows(t: &TestApp, org: &str) -> Vec<(String, i64)> {
+    rows_naming(t, org, &["audit_log", "deletions"]).await
+}
+
+async fn deleting_an_organisation(t: &TestApp, crash: Option<FailurePoint>) {
+    let acme = team(t, "org_acme", Role::Owner).await;
+    let acme_admin = team(t, "org_acme", Role::Admin).await;
+    let globex = team(t, "org_globex", Role::Owner).await;
+    footprint(t, &acme).await;
+    footprint(t, &globex).await;
+    retainwise::retention::schedule(&t.app, &retainwise::time::SystemClock)
+        .await
+        .unwrap();
+    TestApp::drain(&t.worker, 20).await;
+    let globex_objects = objects_naming(t, "org_globex").await;
+    let globex_rows = org_rows(t, "org_globex").await;
+    assert!(globex_objects.len() >= 3, "{globex_objects:?}");
+    assert!(!objects_naming(t, "org_acme").await.is_empty());
+    let tables: Vec<_> = org_rows(t, "org_acme")
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    for table in [
+        "predictions",
+        "uploads",
+        "customer_history",
+        "webhook_endpoints",
+        "outcomes",
+        "org_retention",
+        "retention_runs",
+        "memberships",
+        "api_keys",
+        "usage_months",
+        "organisations",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == table),
+            "{table} holds rows of org_acme before: {tables:?}"
+        );
+    }
+    let audited_before: (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE org_id = 'org_acme'")
+            .fetch_one(t.app.db.pool())
+            .await
+            .unwrap();
+
+    // Owners only, and only with the organisation named.
+    let (status, _) = call(
+        t,
+        reqwest::Method::DELETE,
+        "/api/org",
+        &acme_admin,
+        Some(json!({"confirm": "org_acme"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, body) = call(
+        t,
+        reqwest::Method::DELETE,
+        "/api/org",
+        &acme,
+        Some(json!({"confirm": "org_globex"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("\"org_acme\""),
+        "{body}"
+    );
+    let (status, body) = call(t, reqwest::Method::DELETE, "/api/org", &acme, None).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = call(
+        t,
+        reqwest::Method::DELETE,
+        "/api/org",
+        &acme,
+        Some(json!({"confirm": "org_acme"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["deletion"]["status"], "QUEUED");
+    let deletion = body["deletion"]["id"].as_str().unwrap().to_owned();
+    // Its members lose access at once.
+    let (status, _) = call(t, reqwest::Method::GET, "/api/predictions", &acme, None).await;
+    assert_eq!(status, 401);
+
+    let worker = match crash {
+        Some(point) => armed_worker(t, point).0,
+        None => t.worker.clone(),
+    };
+    let outcomes = drain_crashing(t, &worker).await;
+    let (status, removed): (String, Option<String>) =
+        sqlx::query_as("SELECT status, removed FROM deletions WHERE id = $1")
+            .bind(&deletion)
+            .fetch_one(t.app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(status, "COMPLETED", "{crash:?}: {outcomes:?}");
+    assert!(removed.is_some());
+    let stats = t.app.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.depth, stats.in_flight, stats.dead),
+        (0, 0, 0),
+        "{crash:?}"
+    );
+
+    // Nothing of it left: no object in the bucket prefix, no row in any table.
+    assert_eq!(
+        objects_naming(t, "org_acme").await,
+        Vec::<String>::new(),
+        "{crash:?}"
+    );
+    assert_eq!(
+        org_rows(t, "org_acme").await,
+        Vec::<(String, i64)>::new(),
+        "{crash:?}"
+    );
+    let (own,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM deletions WHERE user_id = 'org_acme'")
+            .fetch_one(t.app.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        own, 1,
+        "only the organisation's deletion's own record stays"
+    );
+    // The audit log keeps every entry, plus the deletion asked and done.
+    let actions: Vec<(String,)> =
+        sqlx::query_as("SELECT action FROM audit_log WHERE org_id = 'org_acme' ORDER BY seq")
+            .fetch_all(t.app.db.pool())
+            .await
+            .unwrap();
+    // (+ the admin's refusal above)
+    assert_eq!(actions.len() as i64, audited_before.0 + 3, "{actions:?}");
+    let last: Vec<_> = actions[actions.len() - 2..]
+        .iter()
+        .map(|(a,)| a.as_str())
+        .collect();
+    assert_eq!(last, ["organisation.delete", "organisation.deleted"]);
+
+    // The other organisation is intact.
+    assert_eq!(objects_naming(t, "org_globex").await, globex_objects);
+    assert_eq!(org_rows(t, "org_globex").await, globex_rows);
+    let (status, list) = call(t, reqwest::Method::GET, "/api/predictions", &globex, None).await;
+    assert_eq!(status, 200);
+    let first = list["predictions"][1]["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        t,
+        reqwest::Method::GET,
+        &format!("/api/predictions/{first}/results"),
+        &globex,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn deleting_an_organisation_leaves_no_object_and_no_row_and_the_other_intact() {
+    let t = TestApp::spawn_with(with_webhooks).await;
+    deleting_an_organisation(&t, None).await;
+}
+
+#[tokio::test]
+async fn deleting_an_organisation_completes_when_the_worker_dies_midway() {
+    for point in [FailurePoint::DuringRun, FailurePoint::AfterRun] {
+        let t = TestApp::spawn_with(with_webhooks).await;
+        deleting_an_organisation(&t, Some(point)).await;
+    }
+}
+
+#[tokio::test]
+async fn deleting_an_organisation_on_postgres_s3() {
+    let Some(t) = TestApp::spawn_postgres_s3_with(with_webhooks).await else {
+        return;
+    };
+    deleting_an_organisation(&t, Some(FailurePoint::AfterRun)).await;
+}
+
+#[tokio::test]
+async fn the_operator_sets_retention_and_deletes_an_organisation_with_the_cli() {
+    let t = TestApp::spawn_with(signed_in).await;
+    let key = team(&t, "org_cli", Role::Owner).await;
+    scored(&t, &key, 10).await;
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+            .args(args)
+            .env("RETAINWISE_DATA_DIR", t.dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("RETAINWISE_DATABASE_URL")
+            .env_remove("RETAINWISE_STORAGE_URL")
+            .env_remove("RETAINWISE_QUEUE_URL")
+            .env_remove("RETAINWISE_RETENTION_UPLOAD_DAYS")
+            .env_remove("RETAINWISE_RETENTION_RESULT_DAYS")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = cli(&["org", "retention", "org_cli"]);
+    assert!(
+        ok && text.contains("uploads kept 30 days, results and reports 365 days"),
+        "{text}"
+    );
+    let (ok, text) = cli(&[
+        "org",
+        "retention",
+        "org_cli",
+        "--uploads-days",
+        "0",
+        "--results-days",
+        "9",
+    ]);
+    assert!(
+        !ok && text.contains("uploads_days 0 is out of range"),
+        "{text}"
+    );
+    let (ok, text) = cli(&[
+        "org",
+        "retention",
+        "org_cli",
+        "--uploads-days",
+        "3",
+        "--results-days",
+        "9",
+    ]);
+    assert!(
+        ok && text.contains("uploads kept 3 days, results and reports 9 days")
+            && text.contains("its own"),
+        "{text}"
+    );
+    let (_, body) = call(&t, reqwest::Method::GET, "/api/org/retention", &key, None).await;
+    assert_eq!(body["results_days"], 9);
+
+    let (ok, text) = cli(&["org", "delete", "org_cli"]);
+    assert!(ok && text.contains("queued"), "{text}");
+    let (ok, text) = cli(&["org", "delete", "org_cli"]);
+    assert!(!ok && text.contains("being deleted already"), "{text}");
+    TestApp::drain(&t.worker, 10).await;
+    assert_eq!(objects_naming(&t, "org_cli").await, Vec::<String>::new());
+    assert_eq!(org_rows(&t, "org_cli").await, Vec::<(String, i64)>::new());
+    let (ok, text) = cli(&["org", "delete", "org_cli"]);
+    assert!(!ok && text.contains("not found"), "{text}");
+}
