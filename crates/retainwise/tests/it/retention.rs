@@ -667,6 +667,23 @@ async fn footprint(t: &TestApp, key: &str) {
     TestApp::drain(&t.worker, 20).await;
 }
 
+/// A model `org` trained, as the registry records one: its row and its artifact object (model
+/// ids cannot hold an organisation's id, so the artifact is checked by its own key).
+async fn trained_model(t: &TestApp, org: &str, model: &str) -> retainwise::domain::ObjectKey {
+    let key = retainwise::domain::ObjectKey::model(&model.parse().unwrap());
+    t.app.storage.put_bytes(&key, b"{}".to_vec()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO models (id, card, created_at, owner_id, artifact_key) VALUES ($1, '{}', 0, $2, $3)",
+    )
+    .bind(model)
+    .bind(org)
+    .bind(key.as_str())
+    .execute(t.app.db.pool())
+    .await
+    .unwrap();
+    key
+}
+
 /// Rows naming `org` outside the audit log (append-only) and the deletions' records.
 async fn org_rows(t: &TestApp, org: &str) -> Vec<(String, i64)> {
     rows_naming(t, org, &["audit_log", "deletions"]).await
@@ -678,6 +695,8 @@ async fn deleting_an_organisation(t: &TestApp, crash: Option<FailurePoint>) {
     let globex = team(t, "org_globex", Role::Owner).await;
     footprint(t, &acme).await;
     footprint(t, &globex).await;
+    let acme_model = trained_model(t, "org_acme", "acme-gbdt-1").await;
+    let globex_model = trained_model(t, "org_globex", "globex-gbdt-1").await;
     retainwise::retention::schedule(&t.app, &retainwise::time::SystemClock)
         .await
         .unwrap();
@@ -694,6 +713,7 @@ async fn deleting_an_organisation(t: &TestApp, crash: Option<FailurePoint>) {
     for table in [
         "predictions",
         "uploads",
+        "models",
         "customer_history",
         "webhook_endpoints",
         "outcomes",
@@ -809,6 +829,11 @@ async fn deleting_an_organisation(t: &TestApp, crash: Option<FailurePoint>) {
         .collect();
     assert_eq!(last, ["organisation.delete", "organisation.deleted"]);
 
+    assert!(
+        !t.app.storage.exists(&acme_model).await.unwrap(),
+        "its model's artifact"
+    );
+    assert!(t.app.storage.exists(&globex_model).await.unwrap());
     // The other organisation is intact.
     assert_eq!(objects_naming(t, "org_globex").await, globex_objects);
     assert_eq!(org_rows(t, "org_globex").await, globex_rows);
