@@ -86,8 +86,8 @@ pub async fn set(
 }
 
 /// Queues today's (by `clock`, UTC) retention run of every organisation that has none yet;
-/// returns how many this call queued (0 when another worker was first). Cheap when there is
-/// nothing to queue (one query), so the worker's periodic loop calls it every pass.
+/// returns how many this call queued (0 when another process was first). Cheap when there is
+/// nothing to queue (one query); `app::spawn_retention_scheduler` calls it hourly.
 ///
 /// Errors: the database's or the queue's (the next pass tries again).
 pub async fn schedule(app: &App, clock: &dyn Clock) -> anyhow::Result<u64> {

@@ -1,7 +1,6 @@
 //! Closes jobs whose message was dead-lettered by the queue itself (a worker crashed on the last
 //! allowed receive, so no worker was there to record the failure). Without it such a job would
-//! stay RUNNING forever. Every registered kind is swept (`kinds.rs`). The same periodic loop
-//! queues each organisation's daily retention run (`crate::retention::schedule`).
+//! stay RUNNING forever. Every registered kind is swept (`kinds.rs`).
 
 use std::time::Duration;
 
@@ -32,13 +31,6 @@ pub async fn run(app: App, every: Duration, shutdown: CancellationToken) {
                 error = super::driver::panic_message(&*panic),
                 "dead-letter sweep panicked; it runs again at the next interval"
             ),
-        }
-        // Today's retention runs, queued once per organisation whichever worker is first.
-        if let Err(e) = crate::retention::schedule(&app, &crate::time::SystemClock).await {
-            warn!(
-                error = crate::error_chain::chain_anyhow(&e),
-                "queueing retention runs failed; the next pass tries again"
-            );
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
