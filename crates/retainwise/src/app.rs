@@ -314,6 +314,28 @@ pub fn spawn_part_sweeper(storage: Storage, uploads: Option<crate::db::Db>) {
     });
 }
 
+/// Queues today's retention runs (`crate::retention::schedule`), at start and then hourly, so a
+/// run is queued within the hour after a UTC day begins; every long-running role (`serve`,
+/// `api`, `worker`) does, and the runs' UNIQUE (organisation, day) key keeps it to one run per
+/// organisation per day however many processes try. The API's pass also wakes a fleet scaled to
+/// zero on its queue's depth.
+pub fn spawn_retention_scheduler(app: App) {
+    const EVERY: Duration = Duration::from_secs(3600);
+    tokio::spawn(async move {
+        loop {
+            match crate::retention::schedule(&app, &crate::time::SystemClock).await {
+                Ok(0) => {}
+                Ok(queued) => tracing::info!(queued, "retention runs queued"),
+                Err(e) => tracing::warn!(
+                    error = crate::error_chain::chain_anyhow(&e),
+                    "queueing retention runs failed; the next pass tries again"
+                ),
+            }
+            tokio::time::sleep(EVERY).await;
+        }
+    });
+}
+
 /// Removes the bytes of direct uploads (`POST /api/uploads`) still PENDING past their expiry
 /// ([`crate::api::direct_upload::UPLOAD_LIFETIME`] after creation) — local parts, an S3
 /// multipart upload (aborted), an object sent but never completed — and marks them EXPIRED;

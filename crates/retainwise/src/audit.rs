@@ -57,11 +57,20 @@ pub enum Action {
     SchedulePause,
     /// A paused schedule resumed (record: the schedule).
     ScheduleResume,
+    /// A prediction's deletion queued (record: the prediction).
+    PredictionDelete,
+    /// An organisation's deletion queued (record: the deletion job).
+    OrgDelete,
+    /// An organisation's deletion finished: every file and row of it is gone (record: the
+    /// deletion job).
+    OrgDeleted,
+    /// An organisation's retention set (record: the organisation; reason: the days).
+    RetentionSet,
 }
 
 impl Action {
     /// Every action, for parsing and the page's filter.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 21] = [
         Self::Upload,
         Self::DownloadResults,
         Self::DownloadReport,
@@ -79,6 +88,10 @@ impl Action {
         Self::ScheduleRemove,
         Self::SchedulePause,
         Self::ScheduleResume,
+        Self::PredictionDelete,
+        Self::OrgDelete,
+        Self::OrgDeleted,
+        Self::RetentionSet,
     ];
 
     /// The stored and shown name (`member.role_change`).
@@ -101,6 +114,10 @@ impl Action {
             Self::ScheduleRemove => "schedule.remove",
             Self::SchedulePause => "schedule.pause",
             Self::ScheduleResume => "schedule.resume",
+            Self::PredictionDelete => "prediction.delete",
+            Self::OrgDelete => "organisation.delete",
+            Self::OrgDeleted => "organisation.deleted",
+            Self::RetentionSet => "organisation.retention",
         }
     }
 

@@ -622,6 +622,7 @@ async fn open_role(
     let app = App::open_migrating(config, !ops.no_migrate).await?;
     eprintln!("objects:  {}", app.storage.root_url());
     crate::app::spawn_part_sweeper(app.storage.clone(), serves_api.then(|| app.db.clone()));
+    crate::app::spawn_retention_scheduler(app.clone());
     Ok(app)
 }
 

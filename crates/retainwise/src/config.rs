@@ -124,6 +124,16 @@ pub struct Settings {
     /// (`retainwise org quota`); unset: unlimited.
     #[arg(long, env = "RETAINWISE_DEFAULT_QUOTA_ROWS")]
     pub default_quota_rows: Option<u64>,
+    /// Days an uploaded file is kept after its prediction finished, for every organisation
+    /// without its own retention (`retainwise org retention`); then the retention job deletes it.
+    #[arg(long, env = "RETAINWISE_RETENTION_UPLOAD_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_upload_days: u32,
+    /// Days a prediction's results and report are kept after it finished, for every
+    /// organisation without its own retention; then the retention job deletes them.
+    #[arg(long, env = "RETAINWISE_RETENTION_RESULT_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_result_days: u32,
     /// The original service's Clerk domain: JWKS at https://DOMAIN/.well-known/jwks.json,
     /// issuer https://DOMAIN.
     #[arg(long, env = "CLERK_FRONTEND_API")]
@@ -468,6 +478,9 @@ pub struct Config {
     pub jwt_org_claim: String,
     /// The monthly row quota of organisations without their own (`RETAINWISE_DEFAULT_QUOTA_ROWS`).
     pub default_quota_rows: Option<u64>,
+    /// How long organisations without their own retention keep files
+    /// (`RETAINWISE_RETENTION_UPLOAD_DAYS`, `RETAINWISE_RETENTION_RESULT_DAYS`).
+    pub retention: Retention,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
     /// User ids allowed to queue with `?priority=high` (`RETAINWISE_HIGH_PRIORITY_USERS`).
@@ -489,6 +502,25 @@ pub struct Config {
     pub http: HttpConfig,
     /// The outcome window in days (`RETAINWISE_OUTCOME_WINDOW_DAYS`).
     pub outcome_window_days: u32,
+}
+
+/// How long an organisation's files are kept after their prediction finished, in whole days
+/// (at least 1 each): the uploaded file `upload_days`, the results and report `result_days`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Retention {
+    /// Days the uploaded file is kept (default 30).
+    pub upload_days: u32,
+    /// Days the results and the report are kept (default 365).
+    pub result_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            upload_days: 30,
+            result_days: 365,
+        }
+    }
 }
 
 impl Settings {
@@ -584,6 +616,10 @@ impl Settings {
             auth,
             jwt_org_claim: self.jwt_org_claim.trim().to_owned(),
             default_quota_rows: self.default_quota_rows,
+            retention: Retention {
+                upload_days: self.retention_upload_days,
+                result_days: self.retention_result_days,
+            },
             cors_origins: self
                 .cors_origins
                 .iter()

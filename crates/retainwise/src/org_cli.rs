@@ -1,5 +1,5 @@
-//! `retainwise org create|members|set|remove|quota`: the operator's member management (and
-//! quotas), with the
+//! `retainwise org create|members|set|remove|quota|retention|delete`: the operator's member
+//! management (quotas, retention and deletion besides), with the
 //! same rules as an owner's (`/api/org/members`, the Members page): a team only, at least one
 //! owner, a removed member's keys revoked.
 
@@ -53,6 +53,25 @@ pub enum OrgCommand {
         /// (unlimited when unset).
         #[arg(long)]
         default: bool,
+    },
+    /// Show an organisation's retention, or set it: uploads are deleted N days after their
+    /// prediction finished, results and reports M days after (both 1 to 36,500).
+    Retention {
+        /// The organisation (a user's id names their personal one).
+        org: String,
+        /// Days an uploaded file is kept.
+        #[arg(long, requires = "results_days")]
+        uploads_days: Option<i64>,
+        /// Days results and reports are kept.
+        #[arg(long, requires = "uploads_days")]
+        results_days: Option<i64>,
+    },
+    /// Delete an organisation and everything it stored (files, predictions, models, webhooks,
+    /// outcomes, history, usage, members, API keys), as a job a worker runs; its members lose
+    /// access at once. The audit log keeps its entries. Refused while its jobs run.
+    Delete {
+        /// The organisation (a user's id names their personal one).
+        org: String,
     },
     /// Remove a member from a team (their API keys for it are revoked).
     Remove {
@@ -113,6 +132,50 @@ pub async fn run(settings: &Settings, command: OrgCommand) -> anyhow::Result<Exi
             println!(
                 "{org}: {} rows scored in {} ({} held by queued and running predictions); quota {quota} ({}); resets on {}",
                 usage.rows_scored, usage.month, usage.rows_reserved, usage.quota_source, usage.resets_on
+            );
+        }
+        OrgCommand::Retention {
+            org,
+            uploads_days,
+            results_days,
+        } => {
+            let org = org_of(&org)?;
+            let app = crate::app::App::open(config.clone()).await?;
+            if let (Some(u), Some(r)) = (uploads_days, results_days) {
+                let days = crate::retention::check(u, r).map_err(|e| anyhow::anyhow!(e))?;
+                crate::api::deletion::set_retention_as(
+                    &app,
+                    &org,
+                    days,
+                    &Actor::operator(Some(&org)),
+                )
+                .await?;
+            }
+            let (days, own) = crate::retention::of(app.db.pool(), &org, config.retention).await?;
+            let source = if own {
+                "its own"
+            } else {
+                "the operator's defaults"
+            };
+            println!(
+                "{org}: uploads kept {} days, results and reports {} days after their prediction finished ({source})",
+                days.upload_days, days.result_days
+            );
+        }
+        OrgCommand::Delete { org } => {
+            let org = org_of(&org)?;
+            let app = crate::app::App::open(config.clone()).await?;
+            let id =
+                crate::api::deletion::queue_org_deletion(&app, &org, &Actor::operator(Some(&org)))
+                    .await
+                    .map_err(|e| match e {
+                        crate::api::deletion::OrgDeleteRefusal::Internal(
+                            crate::http::ApiError::Internal(e),
+                        ) => e,
+                        e => anyhow::anyhow!(e.to_string()),
+                    })?;
+            println!(
+                "deletion {id} of {org} queued: its members have lost access; a worker removes its files and rows"
             );
         }
         OrgCommand::Remove { org, user } => {

@@ -468,6 +468,53 @@ impl Storage {
         }
     }
 
+    /// The keys of every object under `prefix` (a folder such as `results/org_1/`, or a key's
+    /// stem), in no particular order: what a deletion removes and what its test proves gone.
+    /// Staged parts of local uploads in progress are not objects and are not listed.
+    ///
+    /// Errors: the backend's (one listing call per 1,000 keys on S3).
+    pub async fn list_prefix(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let (folder, stem) = match prefix.rsplit_once('/') {
+            Some((folder, stem)) => (Some(StorePath::from(folder)), stem),
+            None => (None, prefix),
+        };
+        let mut listing = self.store.list(folder.as_ref());
+        let mut keys = Vec::new();
+        while let Some(item) = listing.next().await {
+            let key = match item {
+                Ok(meta) => meta.location.to_string(),
+                // A folder that does not exist lists nothing.
+                Err(object_store::Error::NotFound { .. }) => break,
+                Err(e) => return Err(e.into()),
+            };
+            let rest = match &folder {
+                Some(f) => key
+                    .strip_prefix(f.as_ref())
+                    .and_then(|r| r.strip_prefix('/')),
+                None => Some(key.as_str()),
+            };
+            if rest.is_some_and(|r| r.starts_with(stem)) {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Deletes every object under `prefix` ([`Storage::list_prefix`]); returns how many there
+    /// were. Idempotent: a second call finds none.
+    ///
+    /// Errors: the backend's; the objects deleted before the error stay deleted.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let keys = self.list_prefix(prefix).await?;
+        for key in &keys {
+            match self.store.delete(&StorePath::from(key.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(keys.len() as u64)
+    }
+
     /// Readiness probe: one cheap listing call against the backend.
     pub async fn check(&self) -> Result<(), StorageError> {
         let mut listing = self.store.list(None);

@@ -45,6 +45,54 @@ pub fn serialize_rfc3339_opt<S: serde::Serializer>(
     }
 }
 
+/// What time it is, for work that decides by the date (retention): the system's clock in
+/// production, a settable one in tests, so a test of "30 days later" moves the clock instead
+/// of sleeping.
+pub trait Clock: Send + Sync {
+    /// Now, in Unix epoch milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system's clock ([`now_ms`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+}
+
+/// A clock that says what it was set to, for tests.
+#[derive(Debug, Default)]
+pub struct FixedClock(std::sync::atomic::AtomicI64);
+
+impl FixedClock {
+    /// A clock standing at `ms` (Unix epoch milliseconds).
+    pub fn at(ms: i64) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(ms))
+    }
+
+    /// Moves it to `ms`.
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The UTC calendar day of `ms` as `YYYY-MM-DD`.
+pub fn utc_day(ms: i64) -> String {
+    rfc3339(ms)[..10].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

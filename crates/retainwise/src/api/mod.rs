@@ -9,6 +9,7 @@ pub(crate) mod audit;
 mod compat;
 mod csv_tools;
 mod csv_upload;
+pub mod deletion;
 pub mod direct_upload;
 pub(crate) mod health;
 mod history;
@@ -62,7 +63,11 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         .route("/api/predictions/", get(predictions::list))
         .route("/api/predictions/{id}/", get(predictions::show))
         .route("/api/predictions/{id}/report", get(predictions::report))
-        .route("/api/predictions/{id}", get(predictions::show))
+        .route(
+            "/api/predictions/{id}",
+            get(predictions::show).delete(deletion::delete_prediction),
+        )
+        .route("/api/deletions/{id}", get(deletion::show))
         .route("/api/predictions/{id}/results", get(predictions::results))
         .route("/api/predictions/{id}/cancel", post(predictions::cancel))
         .route("/api/webhooks", get(webhooks::list).post(webhooks::create))
@@ -82,7 +87,11 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         )
         .route("/api/schedules/{id}/pause", post(schedules::pause))
         .route("/api/schedules/{id}/resume", post(schedules::resume))
-        .route("/api/org", get(orgs::show))
+        .route("/api/org", get(orgs::show).delete(deletion::delete_org))
+        .route(
+            "/api/org/retention",
+            get(deletion::retention).put(deletion::set_retention),
+        )
         .route("/api/usage", get(quota::usage))
         .route("/api/org/members", get(orgs::members).post(orgs::add))
         .route(

@@ -55,7 +55,11 @@ pub async fn list(
         )));
     }
     let (rows, total) = app.db.predictions(&user, limit, offset).await?;
-    let predictions: Vec<Value> = rows.iter().map(|row| prediction_json(row, false)).collect();
+    let (days, _) = crate::retention::of(app.db.pool(), &user, app.config.retention).await?;
+    let predictions: Vec<Value> = rows
+        .iter()
+        .map(|row| prediction_json(row, false, days))
+        .collect();
     Ok(Json(json!({
         "success": true,
         "count": predictions.len(),
@@ -72,8 +76,9 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, &user, &id).await?;
+    let (days, _) = crate::retention::of(app.db.pool(), &user, app.config.retention).await?;
     Ok(Json(
-        json!({ "success": true, "prediction": prediction_json(&row, true) }),
+        json!({ "success": true, "prediction": prediction_json(&row, true, days) }),
     ))
 }
 
@@ -100,8 +105,12 @@ pub async fn results(
 }
 
 /// 409 for a prediction that is not COMPLETED, naming its status (a FAILED one with its
-/// reason): the one answer of every route that serves results.
+/// reason); 410 for one deleted, being deleted, or whose results retention removed, naming
+/// the day: the one answer of every route that serves results.
 pub(super) fn completed(row: &PredictionRow, id: &str) -> Result<(), ApiError> {
+    if let Some(gone) = row.results_gone() {
+        return Err(ApiError::Gone(gone));
+    }
     let why = match row.status() {
         PredictionStatus::Completed => return Ok(()),
         PredictionStatus::Failed => format!(
@@ -190,6 +199,9 @@ pub async fn report(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = find(&app, &user, &id).await?;
+    if let Some(gone) = row.results_gone() {
+        return Err(ApiError::Gone(gone));
+    }
     let action = crate::audit::Action::DownloadReport;
     crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     let key = ObjectKey::report(&user, parse_id(&id)?);
@@ -230,8 +242,12 @@ pub async fn cancel(
     match app.db.cancel_prediction(&user, pid).await? {
         Cancelled::Now => {
             let row = find(&app, &user, &id).await?;
-            Ok(Json(json!({ "success": true, "prediction": prediction_json(&row, false) }))
-                .into_response())
+            let (days, _) =
+                crate::retention::of(app.db.pool(), &user, app.config.retention).await?;
+            Ok(
+                Json(json!({ "success": true, "prediction": prediction_json(&row, false, days) }))
+                    .into_response(),
+            )
         }
         Cancelled::Finished(status) => Ok((
             axum::http::StatusCode::CONFLICT,
@@ -261,8 +277,16 @@ pub(super) async fn find(
 }
 
 /// The JSON shape of a prediction. `detail` adds the summary (risk counts, row issues).
-fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
+/// `retention`: the organisation's, for when its files will be deleted. A deleted prediction
+/// keeps its id, file name, counts and times, with `deleted` saying when and by whom.
+pub(super) fn prediction_json(
+    row: &PredictionRow,
+    detail: bool,
+    retention: crate::config::Retention,
+) -> Value {
     let status = row.status();
+    let gone = row.results_gone();
+    let readable = status == PredictionStatus::Completed && gone.is_none();
     let mut value = json!({
         "id": row.id,
         "upload_id": row.upload_id,
@@ -277,14 +301,19 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         "created_at": rfc3339(row.queued_at),
         "started_at": row.started_at.map(rfc3339),
         "completed_at": row.completed_at.map(rfc3339),
-        "results_url": (status == PredictionStatus::Completed).then(|| format!("/api/predictions/{}/results", row.id)),
+        "results_url": readable.then(|| format!("/api/predictions/{}/results", row.id)),
         // The original frontend shows its Download button only when this is true.
-        "has_output": status == PredictionStatus::Completed && row.result_key.is_some(),
+        "has_output": readable && row.result_key.is_some(),
+        "deleted": deleted_json(row),
+        "retention": retention_json(row, retention),
         // A file scored by many workers: its pieces, and how many are scored (`rows_processed`
         // then counts rows across the pieces while it runs).
         "chunks_total": row.chunks_total,
         "chunks_done": row.chunks_done,
     });
+    if let Some(gone) = gone {
+        value["gone"] = Value::String(gone);
+    }
     if detail {
         let summary = row
             .summary
@@ -293,4 +322,39 @@ fn prediction_json(row: &PredictionRow, detail: bool) -> Value {
         value["summary"] = summary.unwrap_or(Value::Null);
     }
     value
+}
+
+/// `{"status", "requested_by", "deleted_at", "note"}` once a deletion was asked (status
+/// `DELETING` until it finished, then `DELETED`); `null` before.
+fn deleted_json(row: &PredictionRow) -> Value {
+    row.deletion_id.as_ref().map_or(Value::Null, |id| {
+        json!({
+            "deletion_id": id,
+            "status": if row.deleted_at.is_some() { "DELETED" } else { "DELETING" },
+            "deleted_at": row.deleted_at.map(rfc3339),
+            "deleted_by": row.deleted_by,
+            "note": row.results_gone(),
+        })
+    })
+}
+
+/// What retention did or will do to the prediction's files: for the upload and the results,
+/// `deleted_at` and the days that applied, or `deletes_on` (the UTC day) and the days that
+/// apply now, and the sentence the pages show.
+fn retention_json(row: &PredictionRow, retention: crate::config::Retention) -> Value {
+    use crate::retention::{notice, File};
+    let finished = row.finished_at().filter(|_| row.deleted_at.is_none());
+    let file = |file: File, deleted: Option<i64>, then: Option<i64>, now: u32| {
+        let due = finished.map(|f| crate::time::utc_day(f + i64::from(now) * crate::time::DAY_MS));
+        json!({
+            "deleted_at": deleted.map(rfc3339),
+            "deletes_on": if deleted.is_none() { due } else { None },
+            "days": then.unwrap_or(i64::from(now)),
+            "note": notice(file, finished, deleted, then, now),
+        })
+    };
+    json!({
+        "upload": file(File::Upload, row.upload_deleted_at, row.upload_retention_days, retention.upload_days),
+        "results": file(File::Results, row.results_deleted_at, row.results_retention_days, retention.result_days),
+    })
 }

@@ -95,7 +95,7 @@ impl Db {
     ) -> Result<Option<PredictionRow>, sqlx::Error> {
         let id: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM predictions WHERE user_id = $1 AND status = 'COMPLETED' \
-             AND result_key IS NOT NULL ORDER BY queued_at DESC, id DESC LIMIT 1",
+             AND result_key IS NOT NULL AND deletion_id IS NULL ORDER BY queued_at DESC, id DESC LIMIT 1",
         )
         .bind(user.as_str())
         .fetch_optional(self.pool())

@@ -62,12 +62,63 @@ pub struct PredictionRow {
     pub chunks_total: Option<i64>,
     /// Pieces scored so far.
     pub chunks_done: i64,
+    /// When its row last changed (a cancelled job: when it was cancelled).
+    pub updated_at: i64,
+    /// The deletion job asked for it, once one was (`deletions`).
+    pub deletion_id: Option<String>,
+    /// When its deletion finished: every file and row of it is gone, this row is a tombstone.
+    pub deleted_at: Option<i64>,
+    /// Who asked for the deletion.
+    pub deleted_by: Option<String>,
+    /// When retention deleted its uploaded file.
+    pub upload_deleted_at: Option<i64>,
+    /// The days the upload was kept then.
+    pub upload_retention_days: Option<i64>,
+    /// When retention deleted its results and report.
+    pub results_deleted_at: Option<i64>,
+    /// The days the results were kept then.
+    pub results_retention_days: Option<i64>,
 }
 
 impl PredictionRow {
     /// Its status.
     pub fn status(&self) -> JobStatus {
         self.status
+    }
+
+    /// When it finished (COMPLETED or FAILED: `completed_at`; CANCELLED: when it was
+    /// cancelled), the time retention counts from; `None` while it has not.
+    pub fn finished_at(&self) -> Option<i64> {
+        match self.status {
+            JobStatus::Cancelled => Some(self.updated_at),
+            s if s.is_terminal() => self.completed_at,
+            _ => None,
+        }
+    }
+
+    /// Why its results and report can no longer be read, in a sentence naming the day
+    /// (`prediction … was deleted on 2026-12-07 by user_1`, `… being deleted`, `results and
+    /// report deleted on … (retention: 365 days)`); `None` while they are kept.
+    pub fn results_gone(&self) -> Option<String> {
+        if let Some(at) = self.deleted_at {
+            return Some(format!(
+                "prediction {} was deleted on {} by {}",
+                self.id,
+                crate::time::utc_day(at),
+                self.deleted_by.as_deref().unwrap_or("its owner")
+            ));
+        }
+        if self.deletion_id.is_some() {
+            return Some(format!("prediction {} is being deleted", self.id));
+        }
+        self.results_deleted_at.map(|at| {
+            format!(
+                "prediction {}'s results and report deleted on {} (retention: {} days)",
+                self.id,
+                crate::time::utc_day(at),
+                self.results_retention_days.unwrap_or_default()
+            )
+        })
     }
 }
 
@@ -97,7 +148,8 @@ const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status,
      (SELECT CAST(COALESCE(SUM(c.rows_processed), 0) AS BIGINT) FROM prediction_chunks c WHERE c.prediction_id = p.id) \
      ELSE p.rows_processed END AS rows_processed, p.rows_rejected, p.summary, \
      p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.explanation, p.dead_lettered_at, \
-     p.chunks_total, p.chunks_done \
+     p.chunks_total, p.chunks_done, p.updated_at, p.deletion_id, p.deleted_at, p.deleted_by, \
+     p.upload_deleted_at, p.upload_retention_days, p.results_deleted_at, p.results_retention_days \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which

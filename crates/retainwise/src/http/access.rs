@@ -9,7 +9,7 @@
 //! | viewer | read pages and the API's lists, statuses and dashboards (no download of customer rows) |
 //! | analyst | + upload, preview, score, cancel, download results (CSV, Excel, links) |
 //! | admin | + models (train, activate), webhooks, schedules and the audit log |
-//! | owner | + members and their roles |
+//! | owner | + members and their roles, deleting predictions and the organisation, retention |
 
 use axum::http::Method;
 
@@ -50,6 +50,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     // Reading.
     ("GET", "/api/org", AtLeast(Viewer)),
     ("GET", "/api/usage", AtLeast(Viewer)),
+    ("GET", "/api/org/retention", AtLeast(Viewer)),
     ("GET", "/api/models", AtLeast(Viewer)),
     ("GET", "/api/models/trainings/{id}", AtLeast(Viewer)),
     ("GET", "/api/models/{id}", AtLeast(Viewer)),
@@ -133,6 +134,11 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/api/org/members", AtLeast(Owner)),
     ("PUT", "/api/org/members/{user}", AtLeast(Owner)),
     ("DELETE", "/api/org/members/{user}", AtLeast(Owner)),
+    // Deleting and keeping.
+    ("DELETE", "/api/predictions/{id}", AtLeast(Owner)),
+    ("GET", "/api/deletions/{id}", AtLeast(Owner)),
+    ("DELETE", "/api/org", AtLeast(Owner)),
+    ("PUT", "/api/org/retention", AtLeast(Owner)),
     ("GET", "/members", AtLeast(Owner)),
     ("POST", "/members", AtLeast(Owner)),
     ("POST", "/members/{user}/role", AtLeast(Owner)),

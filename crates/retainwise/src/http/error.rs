@@ -23,6 +23,10 @@ pub enum ApiError {
     /// 409: the resource is not in a state that allows this (e.g. results before completion).
     #[error("{0}")]
     Conflict(String),
+    /// 410: the resource existed and was deleted on purpose (a deleted prediction, results
+    /// removed by retention); the text says when and why.
+    #[error("{0}")]
+    Gone(String),
     /// 413: the upload is larger than the configured limit.
     #[error("{0}")]
     TooLarge(String),
@@ -107,6 +111,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            Self::Gone(m) => (StatusCode::GONE, m.clone()),
             Self::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m.clone()),
             Self::Unprocessable(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
             Self::StorageFull(m) => (StatusCode::INSUFFICIENT_STORAGE, m.clone()),

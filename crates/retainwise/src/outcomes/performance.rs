@@ -232,7 +232,8 @@ pub fn scored_on(p: &Scored) -> NaiveDate {
 
 const SCORED: &str = "SELECT p.id, p.model_id, p.completed_at, p.result_key, p.summary, u.object_key AS upload_key, p.column_mapping \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id \
-     WHERE p.user_id = $1 AND p.status = 'COMPLETED' AND p.result_key IS NOT NULL AND p.completed_at IS NOT NULL";
+     WHERE p.user_id = $1 AND p.status = 'COMPLETED' AND p.result_key IS NOT NULL AND p.completed_at IS NOT NULL \
+     AND p.deletion_id IS NULL";
 
 /// `user`'s completed prediction `id`, `None` when it is not theirs, not completed or unknown.
 ///

@@ -84,6 +84,9 @@ impl TableQuery {
 
 /// The results object of a completed prediction, or a page saying why there is none yet.
 pub(super) fn results_key(row: &PredictionRow, user: &OrgId) -> Result<ObjectKey, WebError> {
+    if let Some(gone) = row.results_gone() {
+        return Err(crate::http::ApiError::Gone(format!("{gone}.")).into());
+    }
     match row.status() {
         PredictionStatus::Completed => {
             let id = row

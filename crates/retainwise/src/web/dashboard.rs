@@ -31,8 +31,11 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let row = find(&state, &user, &id).await?;
     let title = row.filename.clone();
+    let (days, _) =
+        crate::retention::of(state.app.db.pool(), &user, state.app.config.retention).await?;
+    let gone = row.results_gone();
     let changes = match row.status() {
-        PredictionStatus::Completed => {
+        PredictionStatus::Completed if gone.is_none() => {
             Some(super::history::changes_panel(&state, &user, &row).await)
         }
         _ => None,
@@ -40,8 +43,10 @@ pub async fn page(
     let body = html! {
         p.crumbs { a href="/predictions" { "Predictions" } " / " (row.filename) }
         h1 { (row.filename) }
-        (facts(&row))
-        @if row.status() == PredictionStatus::Completed {
+        (facts(&row, days))
+        @if let Some(gone) = &gone {
+            section.card #gone { h2 { "Deleted" } p { (gone) "." } }
+        } @else if row.status() == PredictionStatus::Completed {
             (dashboard(&state, &row))
             @if let Some(changes) = changes { (changes) }
         } @else {
@@ -61,7 +66,24 @@ pub async fn status_fragment(
     Ok(status_box(&row).into_response())
 }
 
-fn facts(row: &PredictionRow) -> Markup {
+fn facts(row: &PredictionRow, days: crate::config::Retention) -> Markup {
+    use crate::retention::{notice, File};
+    let finished = row.finished_at().filter(|_| row.deleted_at.is_none());
+    let upload = notice(
+        File::Upload,
+        finished,
+        row.upload_deleted_at,
+        row.upload_retention_days,
+        days.upload_days,
+    );
+    let results = notice(
+        File::Results,
+        finished,
+        row.results_deleted_at,
+        row.results_retention_days,
+        days.result_days,
+    )
+    .filter(|_| row.status() == PredictionStatus::Completed);
     html! {
         dl.facts {
             div { dt { "Created" } dd { (format::time(row.queued_at)) } }
@@ -70,8 +92,21 @@ fn facts(row: &PredictionRow) -> Markup {
                 div { dt { "Finished" } dd { (format::time(done)) } }
             }
             div { dt { "Downloads" } dd { (downloads(row)) } }
+            @if upload.is_some() || results.is_some() {
+                div #retention { dt { "Kept until" } dd {
+                    @if let Some(u) = &upload { span.upload-retention { (capitalised(u)) "." } " " }
+                    @if let Some(r) = &results { span.results-retention { (capitalised(r)) "." } }
+                } }
+            }
         }
     }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| {
+        c.to_uppercase().chain(chars).collect::<String>()
+    })
 }
 
 fn status_box(row: &PredictionRow) -> Markup {

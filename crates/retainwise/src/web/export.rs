@@ -370,6 +370,14 @@ mod tests {
             chunks_total: None,
             chunks_done: 0,
             dead_lettered_at: None,
+            updated_at: 0,
+            deletion_id: None,
+            deleted_at: None,
+            deleted_by: None,
+            upload_deleted_at: None,
+            upload_retention_days: None,
+            results_deleted_at: None,
+            results_retention_days: None,
         };
         let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
         let mut zip = zip::ZipArchive::new(file).expect("an xlsx is a zip");

@@ -209,6 +209,9 @@ pub async fn cancel(
 /// once the file has been read.
 pub fn downloads(row: &PredictionRow) -> Markup {
     let s = row.status();
+    if row.results_gone().is_some() {
+        return html! { span.muted { "deleted" } };
+    }
     html! {
         @if s == PredictionStatus::Completed {
             a href=(format!("/api/predictions/{}/results", row.id)) download { "CSV" } " · "

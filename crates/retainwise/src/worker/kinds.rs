@@ -17,6 +17,9 @@ pub const KINDS: &[Kind] = &[
     Kind::of::<super::WebhookDelivery>(),
     Kind::of::<super::pieces::PieceJob>(),
     Kind::of::<super::merge::MergeJob>(),
+    Kind::of::<super::deletion::DeletePrediction>(),
+    Kind::of::<super::deletion::DeleteOrganisation>(),
+    Kind::of::<super::RetentionRun>(),
 ];
 
 /// One registered kind: its name and its life cycle, monomorphised for the dispatcher.

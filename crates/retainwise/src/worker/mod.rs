@@ -12,6 +12,7 @@
 //! - permanent errors (the input itself is at fault) fail the job at once; transient ones (a
 //!   panic included) retry with backoff until `max_receives`, then dead-letter.
 
+pub mod deletion;
 mod driver;
 mod error;
 mod failure_points;
@@ -22,6 +23,7 @@ mod merge;
 mod pieces;
 mod prediction;
 mod public_text;
+mod retention;
 mod retry;
 mod sweeper;
 mod training;
@@ -41,6 +43,7 @@ pub use error::JobError;
 pub use failure_points::{FailurePoint, FailurePoints};
 pub use kind::{Checks, Events, Job, JobContext, LogId};
 pub use kinds::{enqueue, Kind, KINDS};
+pub use retention::{RetentionMessage, RetentionRun};
 pub use retry::{parse_schedule, RetryPolicy, JITTER, WEBHOOK_SCHEDULE};
 pub use sweeper::sweep;
 pub use webhook::{WebhookDelivery, WebhookMessage};

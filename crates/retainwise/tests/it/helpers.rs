@@ -42,6 +42,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         auth: retainwise::auth::AuthConfig::None,
         jwt_org_claim: retainwise::auth::DEFAULT_ORG_CLAIM.to_owned(),
         default_quota_rows: None,
+        retention: Default::default(),
         cors_origins: Vec::new(),
         high_priority_users: Vec::new(),
         rate_limit_per_minute: 10_000,

@@ -42,6 +42,7 @@ mod outcomes;
 mod pipeline;
 mod quota;
 mod readings;
+mod retention;
 mod saas_synonyms;
 mod schedules;
 mod security;
