@@ -374,9 +374,9 @@ fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A blocking reader over chunks sent from the async side.
-pub(super) struct ChannelReader {
-    pub(super) rx: tokio::sync::mpsc::Receiver<Bytes>,
-    pub(super) current: Bytes,
+pub(crate) struct ChannelReader {
+    pub(crate) rx: tokio::sync::mpsc::Receiver<Bytes>,
+    pub(crate) current: Bytes,
 }
 
 impl Read for ChannelReader {

@@ -28,6 +28,7 @@ pub mod org_cli;
 pub mod original_message;
 pub mod outcomes;
 pub mod output;
+pub mod privacy;
 pub mod registry;
 pub mod server;
 pub mod storage;

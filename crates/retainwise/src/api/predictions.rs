@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId};
 use crate::http::attachment::ascii_filename;
+use crate::privacy::mask::MaskQuery;
 use crate::time::rfc3339;
 
 /// Largest page of `GET /api/predictions`.
@@ -77,20 +78,28 @@ pub async fn show(
     ))
 }
 
+/// `GET /api/predictions/{id}/results?mask=none|partial|full`: the scored CSV, its personal
+/// columns masked as asked (viewers: masked only, `full` by default), spreadsheet-safe.
 pub async fn results(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    crate::http::Caller(caller): crate::http::Caller,
     crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
+    query: Result<Query<MaskQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let user = caller.org.clone();
+    let route = "GET /api/predictions/{id}/results";
+    let mask = MaskQuery::decide_audited(query, caller.role, app.db.pool(), &actor, route).await?;
     let row = find(&app, &user, &id).await?;
     completed(&row, &id)?;
+    let masker =
+        crate::privacy::mask::Masker::new(mask, crate::privacy::Salt::of(&app.db, &user).await?);
     let action = crate::audit::Action::DownloadResults;
-    crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
+    crate::audit::prediction_export(app.db.pool(), &actor, action, &id, mask).await?;
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
-    let body = spreadsheet_safe(stream);
+    let body = spreadsheet_safe(masker.stream(stream));
     let stem = row
         .filename
         .trim_end_matches(".csv")

@@ -36,6 +36,7 @@ mod intake_trial3;
 mod intake_trial4;
 mod jobs;
 mod mapping;
+mod masking;
 mod models;
 mod orgs;
 mod outcomes;
