@@ -49,11 +49,13 @@ pub enum Action {
     SignInFailure,
     /// A signed-in caller refused a route by its role (record: the route).
     AccessRefused,
+    /// An end customer's erasure queued (record: the customer's keyed hash, never the id).
+    CustomerErase,
 }
 
 impl Action {
     /// Every action, for parsing and the page's filter.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Self::Upload,
         Self::DownloadResults,
         Self::DownloadReport,
@@ -67,6 +69,7 @@ impl Action {
         Self::MemberRemove,
         Self::SignInFailure,
         Self::AccessRefused,
+        Self::CustomerErase,
     ];
 
     /// The stored and shown name (`member.role_change`).
@@ -85,6 +88,7 @@ impl Action {
             Self::MemberRemove => "member.remove",
             Self::SignInFailure => "signin.failure",
             Self::AccessRefused => "access.refused",
+            Self::CustomerErase => "customer.erase",
         }
     }
 

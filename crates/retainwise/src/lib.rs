@@ -17,6 +17,7 @@ pub mod customer_index;
 pub mod db;
 pub mod domain;
 pub mod download_link;
+pub mod erasure;
 pub mod error_chain;
 pub mod history;
 pub mod http;

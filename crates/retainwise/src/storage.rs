@@ -458,6 +458,31 @@ impl Storage {
         }
     }
 
+    /// The keys under the folder `folder` (`pieces/{org}/{prediction}`; empty: the whole
+    /// store), relative to the store's root as every key is, in no particular order. A missing
+    /// folder lists nothing.
+    ///
+    /// Errors: the backend's.
+    pub async fn list(&self, folder: &str) -> Result<Vec<String>, StorageError> {
+        let prefix = StorePath::from(folder.trim_end_matches('/'));
+        let mut listing = self.store.list((!folder.is_empty()).then_some(&prefix));
+        let mut keys = Vec::new();
+        while let Some(item) = listing.next().await {
+            let meta = match item {
+                Ok(meta) => meta,
+                Err(object_store::Error::NotFound { .. }) => break,
+                Err(e) => return Err(e.into()),
+            };
+            let name = meta.location.as_ref();
+            // A local upload's staged parts are not objects.
+            if is_staged_part(name) {
+                continue;
+            }
+            keys.push(name.to_owned());
+        }
+        Ok(keys)
+    }
+
     /// Readiness probe: one cheap listing call against the backend.
     pub async fn check(&self) -> Result<(), StorageError> {
         let mut listing = self.store.list(None);

@@ -10,6 +10,7 @@ mod compat;
 mod csv_tools;
 mod csv_upload;
 pub mod direct_upload;
+mod erasure;
 pub(crate) mod health;
 mod history;
 mod models;
@@ -81,6 +82,7 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         .merge(compat::routes(indexes))
         .merge(direct_upload::routes())
         .merge(history::routes())
+        .merge(erasure::routes())
         .merge(
             Router::new()
                 .route("/health", get(health::health))

@@ -73,9 +73,10 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, &user, &id).await?;
-    Ok(Json(
-        json!({ "success": true, "prediction": prediction_json(&row, true) }),
-    ))
+    let mut prediction = prediction_json(&row, true);
+    // Erasures that removed a row from it, or whose customer it holds again.
+    prediction["erasures"] = json!(crate::erasure::notes(app.db.pool(), &user, &row.id).await?);
+    Ok(Json(json!({ "success": true, "prediction": prediction })))
 }
 
 /// `GET /api/predictions/{id}/results?mask=none|partial|full`: the scored CSV, its personal
@@ -202,6 +203,16 @@ pub async fn report(
     let action = crate::audit::Action::DownloadReport;
     crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     let key = ObjectKey::report(&user, parse_id(&id)?);
+    let notes = crate::erasure::notes(app.db.pool(), &user, &row.id).await?;
+    if !notes.is_empty() {
+        // Small (its lists are capped): read whole to carry the erasures' notes.
+        if let Ok(bytes) = app.storage.get_bytes(&key).await {
+            let mut report: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored report: {e}")))?;
+            report["erasures"] = json!(notes);
+            return Ok(Json(report).into_response());
+        }
+    }
     match app.storage.get_stream(&key).await {
         Ok(stream) => Ok((
             [(header::CONTENT_TYPE, "application/json")],

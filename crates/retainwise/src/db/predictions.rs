@@ -62,6 +62,9 @@ pub struct PredictionRow {
     pub chunks_total: Option<i64>,
     /// Pieces scored so far.
     pub chunks_done: i64,
+    /// Customers erased from its results since it completed: the version of its results
+    /// object (the customers index is cached by it).
+    pub erased_customers: i64,
 }
 
 impl PredictionRow {
@@ -97,7 +100,7 @@ const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status,
      (SELECT CAST(COALESCE(SUM(c.rows_processed), 0) AS BIGINT) FROM prediction_chunks c WHERE c.prediction_id = p.id) \
      ELSE p.rows_processed END AS rows_processed, p.rows_rejected, p.summary, \
      p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.explanation, p.dead_lettered_at, \
-     p.chunks_total, p.chunks_done \
+     p.chunks_total, p.chunks_done, p.erased_customers \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which

@@ -9,7 +9,7 @@
 //! | viewer | read pages and the API's lists, statuses and dashboards; download customer rows masked only (results CSV and Excel with `mask=partial` or `full`, `full` by default: the handlers refuse `none` with 403, `privacy::mask`) |
 //! | analyst | + upload, preview, score, cancel, download results unmasked (CSV, Excel, links) |
 //! | admin | + models (train, activate), webhooks and the audit log |
-//! | owner | + members and their roles |
+//! | owner | + members and their roles, erasure of an end customer |
 
 use axum::http::Method;
 
@@ -126,6 +126,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/members", AtLeast(Owner)),
     ("POST", "/members/{user}/role", AtLeast(Owner)),
     ("POST", "/members/{user}/remove", AtLeast(Owner)),
+    // Erasure of an end customer.
+    ("POST", "/api/customers/{customer_id}/erase", AtLeast(Owner)),
+    ("GET", "/api/erasures/{id}", AtLeast(Owner)),
 ];
 
 /// The rule of `method` on the route registered as `path`, `None` when the table has none.

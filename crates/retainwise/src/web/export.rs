@@ -395,6 +395,7 @@ mod tests {
             explanation: None,
             chunks_total: None,
             chunks_done: 0,
+            erased_customers: 0,
             dead_lettered_at: None,
         };
         let file = write_workbook(

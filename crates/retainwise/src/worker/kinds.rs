@@ -17,6 +17,7 @@ pub const KINDS: &[Kind] = &[
     Kind::of::<super::WebhookDelivery>(),
     Kind::of::<super::pieces::PieceJob>(),
     Kind::of::<super::merge::MergeJob>(),
+    Kind::of::<crate::erasure::EraseJob>(),
 ];
 
 /// One registered kind: its name and its life cycle, monomorphised for the dispatcher.

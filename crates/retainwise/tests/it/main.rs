@@ -25,6 +25,7 @@ mod drift;
 mod drills;
 mod dropin;
 mod duplicate_ids;
+mod erasure;
 mod errors;
 mod explain_option;
 mod explanations;
