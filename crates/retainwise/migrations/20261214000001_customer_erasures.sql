@@ -29,6 +29,16 @@ CREATE TABLE IF NOT EXISTS customer_erasures (
 );
 CREATE INDEX IF NOT EXISTS customer_erasures_hash ON customer_erasures (user_id, customer_hash);
 
+-- Each object an erasure replaced or deleted, with the records it removed: written before the
+-- object is replaced, once per (erasure, object), so the totals an erasure shows are exact
+-- whatever attempt did the work.
+CREATE TABLE IF NOT EXISTS erasure_objects (
+    erasure_id TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    records    BIGINT NOT NULL,
+    PRIMARY KEY (erasure_id, object_key)
+);
+
 CREATE TABLE IF NOT EXISTS prediction_erasures (
     prediction_id TEXT NOT NULL,
     erasure_id    TEXT NOT NULL,

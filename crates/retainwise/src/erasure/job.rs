@@ -98,7 +98,19 @@ impl Job for EraseJob {
     }
 
     async fn run(&self, ctx: &JobContext) -> Result<Erased, JobError> {
-        erase(ctx, &self.id, &self.org).await
+        erase(ctx, &self.id, &self.org).await?;
+        // Counted over every attempt's work (each object noted once).
+        let (rows, objects): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(records), 0) AS BIGINT), COUNT(*) FROM erasure_objects \
+             WHERE erasure_id = $1",
+        )
+        .bind(&self.id)
+        .fetch_one(ctx.app.db.pool())
+        .await?;
+        Ok(Erased {
+            rows: rows.max(0) as u64,
+            objects: objects.max(0) as u64,
+        })
     }
 
     fn completed_columns(&self, erased: &Erased) -> Vec<(&'static str, Value)> {
@@ -115,7 +127,7 @@ impl Job for EraseJob {
     }
 }
 
-async fn erase(ctx: &JobContext, id: &str, org: &OrgId) -> Result<Erased, JobError> {
+async fn erase(ctx: &JobContext, id: &str, org: &OrgId) -> Result<(), JobError> {
     let app = &ctx.app;
     let pool = app.db.pool();
     let row: Option<(Option<String>, i64)> = sqlx::query_as(
@@ -147,9 +159,9 @@ async fn erase(ctx: &JobContext, id: &str, org: &OrgId) -> Result<Erased, JobErr
     let scratch = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
     let mut w = Work {
         app,
+        erasure: id,
         customer: &customer,
         dir: scratch.path(),
-        done: Erased::default(),
     };
 
     let predictions: Vec<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
@@ -293,7 +305,7 @@ async fn erase(ctx: &JobContext, id: &str, org: &OrgId) -> Result<Erased, JobErr
         }
     }
     tx.commit().await?;
-    Ok(w.done)
+    Ok(())
 }
 
 /// The id column of a file whose mapping is not known: `column` (a training's id column) or
@@ -334,9 +346,9 @@ async fn note_erased(
 /// The state of one run.
 struct Work<'a> {
     app: &'a App,
+    erasure: &'a str,
     customer: &'a str,
     dir: &'a Path,
-    done: Erased,
 }
 
 /// A rewritten object waiting to replace the stored one.
@@ -380,17 +392,31 @@ impl Work<'_> {
     /// Replaces the object at `key` with `ready` (one PUT: the old object or the new one,
     /// never a part).
     async fn put(&mut self, key: &ObjectKey, ready: Ready) -> Result<(), JobError> {
+        self.noted(key, ready.rows).await?;
         self.app.storage.put_file(key, &ready.path).await?;
-        self.done.rows += ready.rows;
-        self.done.objects += 1;
+        Ok(())
+    }
+
+    /// Notes that this erasure replaces or deletes `key`, removing `records` (once: a retry
+    /// that finds the object still to do notes nothing again).
+    async fn noted(&self, key: &ObjectKey, records: u64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO erasure_objects (erasure_id, object_key, records) VALUES ($1, $2, $3) \
+             ON CONFLICT (erasure_id, object_key) DO NOTHING",
+        )
+        .bind(self.erasure)
+        .bind(key.as_str())
+        .bind(records as i64)
+        .execute(self.app.db.pool())
+        .await?;
         Ok(())
     }
 
     /// Deletes the object at `key` if it exists.
     async fn delete(&mut self, key: &ObjectKey) -> Result<(), JobError> {
         if self.app.storage.exists(key).await? {
+            self.noted(key, 0).await?;
             self.app.storage.delete(key).await?;
-            self.done.objects += 1;
         }
         Ok(())
     }
@@ -407,13 +433,21 @@ impl Work<'_> {
             Err(e) => return Err(e.into()),
         };
         let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            let id = self.customer.trim().as_bytes();
+            if bytes.windows(id.len()).any(|w| w == id) {
+                // Never left behind in silence: the operator must look at this object.
+                return Err(JobError::Rejected(format!(
+                    "the stored document {key} is not JSON and names the customer, so it \
+                     cannot be rewritten; ask the operator to repair it, then ask again"
+                )));
+            }
             return Ok(None);
         };
         if rewrite::scrub_json(&mut value, self.customer) {
             let text = serde_json::to_vec_pretty(&value)
                 .map_err(|e| JobError::io("serialising a report")(e.into()))?;
+            self.noted(key, 0).await?;
             self.app.storage.put_bytes(key, text).await?;
-            self.done.objects += 1;
         }
         Ok(Some(value))
     }

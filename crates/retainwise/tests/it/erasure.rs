@@ -279,3 +279,70 @@ async fn only_an_owner_erases_and_the_id_is_checked() {
     assert_eq!(status, 400);
     assert!(body.to_string().contains("1 to 2048 bytes"), "{body}");
 }
+
+#[tokio::test]
+async fn an_erasure_stopped_anywhere_finishes_on_its_retry_and_counts_once() {
+    let Some(path) = telco_csv() else { return };
+    let t = TestApp::spawn().await;
+    let bytes = std::fs::read(path).unwrap();
+    let first = t.upload_ok("telco.csv", bytes.clone()).await;
+    TestApp::drain(&t.worker, 5).await;
+    let second = t.upload_ok("telco-again.csv", bytes).await;
+    TestApp::drain(&t.worker, 5).await;
+    let mut expected = [t.results(&first).await, t.results(&second).await];
+    // Each erasure's first attempt is dropped at another moment (as a worker process dies:
+    // its lease lapses and the message comes back); wherever it stopped, the retry finishes
+    // the work, and the figures count each row once.
+    let victims = [
+        ("4472-LVYGI", 5),
+        ("7590-VHVEG", 60),
+        ("5575-GNVDE", 250),
+        ("3668-QPYBK", 900),
+    ];
+    for (n, (victim, after_ms)) in victims.into_iter().enumerate() {
+        let r = t
+            .client
+            .post(format!("{}/api/customers/{victim}/erase", t.base))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(r).await;
+        assert_eq!(status, 202);
+        let erasure = body["erasure_id"].as_str().unwrap().to_owned();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(after_ms),
+            t.worker.run_once(std::time::Duration::from_secs(2)),
+        )
+        .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let body = loop {
+            let (_, body) = json_of(t.get(&format!("/api/erasures/{erasure}")).await).await;
+            if body["erasure"]["status"] == "COMPLETED" {
+                break body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never finished: {body}"
+            );
+            t.worker
+                .run_once(std::time::Duration::from_secs(2))
+                .await
+                .unwrap();
+        };
+        assert_eq!(body["erasure"]["rows_removed"], 4, "{victim}: {body}");
+        for (e, p) in expected.iter_mut().zip([&first, &second]) {
+            *e = without_line(e, victim);
+            assert_eq!(&t.results(p).await, e, "{victim}");
+        }
+        let (found, _) = objects_holding(&t, victim).await;
+        assert!(found.is_empty(), "{victim}: {found:?}");
+        assert!(tables_holding(&t, victim).await.is_empty(), "{victim}");
+        let notes = t.prediction(&second).await["erasures"].to_string();
+        let count = if n == 0 {
+            "1 customer erased on".to_owned()
+        } else {
+            format!("{} customers erased on", n + 1)
+        };
+        assert!(notes.contains(&count), "{notes}");
+    }
+}
