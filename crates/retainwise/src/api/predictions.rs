@@ -67,6 +67,8 @@ pub async fn list(
     })))
 }
 
+/// `GET /api/predictions/{id}`: the prediction with its summary, and `erasures`: the sentences
+/// of [`crate::erasure::notes`] (empty unless an erasure touched it).
 pub async fn show(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
@@ -192,7 +194,9 @@ pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
 /// `GET /api/predictions/{id}/report`: the validation report (mapping, per-column counts,
 /// rejected rows) as JSON; for a FAILED job that wrote none (its results outgrew the limit, or
 /// it was dead-lettered), a report that says why: `{"prediction_id", "status": "FAILED",
-/// "error"}`; 409 while the job has not run yet.
+/// "error"}`; 409 while the job has not run yet. When an erasure removed a customer's row from
+/// it, or found an erased customer in it again, the report carries `erasures`: the sentences
+/// of [`crate::erasure::notes`].
 pub async fn report(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,

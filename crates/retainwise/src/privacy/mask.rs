@@ -320,7 +320,7 @@ fn is_personal(header: &str) -> bool {
 /// `value` partly masked: in each run of letters and digits, the first two characters kept
 /// (one in a run of two or three, none in a single character) and the rest replaced by `**`
 /// whatever its length (so the length is not told); other characters (`-`, `@`, `.`, spaces)
-/// kept. `7590-VHVEG` → `75**-VH**`, `jane.doe@example.com` → `ja**.do**@ex**.co**`.
+/// kept. `7590-VHVEG` → `75**-VH**`, `jane.doe@example.com` → `ja**.d**@ex**.c**`.
 pub fn partial(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     let mut run = String::new();
@@ -355,10 +355,10 @@ mod tests {
     #[test]
     fn partial_keeps_a_few_characters_per_run() {
         assert_eq!(partial("7590-VHVEG"), "75**-VH**");
-        assert_eq!(partial("jane.doe@example.com"), "ja**.do**@ex**.co**");
+        assert_eq!(partial("jane.doe@example.com"), "ja**.d**@ex**.c**");
         assert_eq!(partial("12"), "1**");
         assert_eq!(partial("7"), "*");
-        assert_eq!(partial("Zoë Ångström"), "Zo** Ån**");
+        assert_eq!(partial("Zoë Ångström"), "Z** Ån**");
     }
 
     #[test]

@@ -197,6 +197,16 @@ async fn erasure_story(t: &TestApp) {
         .await
         .unwrap();
     assert!(report.contains("1 customer erased on"), "{report}");
+    let page = t
+        .get(&format!("/predictions/{first}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("1 customer erased on"),
+        "the dashboard says so"
+    );
     // The customers table reads the new object: the customer is gone, the others are there.
     let page = t
         .get(&format!("/predictions/{first}/customers?q=LVYGI"))
