@@ -78,7 +78,7 @@ fn main() {
 
         let rss_before = rss_kb();
         let started = Instant::now();
-        let index = cache.get(&storage, &key).await.unwrap();
+        let index = cache.get(&storage, &key, 0).await.unwrap();
         let build = started.elapsed();
         let rss_after = rss_kb();
         println!(
@@ -130,7 +130,7 @@ fn main() {
             let mut total = 0;
             for run in 0..=RUNS {
                 let cache_started = Instant::now();
-                let index = cache.get(&storage, &key).await.unwrap();
+                let index = cache.get(&storage, &key, 0).await.unwrap();
                 let (n, entries) = index.page(filter, *page, PER_PAGE);
                 let filtered = cache_started.elapsed();
                 let rows = index.read(&storage, &key, &entries).await.unwrap();
@@ -153,7 +153,7 @@ fn main() {
         let mut times = Vec::new();
         for _ in 0..RUNS {
             let started = Instant::now();
-            let index = cache.get(&storage, &key).await.unwrap();
+            let index = cache.get(&storage, &key, 0).await.unwrap();
             let entry = *index.by_row((index.len() / 2) as u32).unwrap();
             let c = index.read(&storage, &key, &[entry]).await.unwrap();
             assert_eq!(c.len(), 1);

@@ -66,11 +66,13 @@ pub enum Action {
     OrgDeleted,
     /// An organisation's retention set (record: the organisation; reason: the days).
     RetentionSet,
+    /// An end customer's erasure queued (record: the customer's keyed hash, never the id).
+    CustomerErase,
 }
 
 impl Action {
     /// Every action, for parsing and the page's filter.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Self::Upload,
         Self::DownloadResults,
         Self::DownloadReport,
@@ -92,6 +94,7 @@ impl Action {
         Self::OrgDelete,
         Self::OrgDeleted,
         Self::RetentionSet,
+        Self::CustomerErase,
     ];
 
     /// The stored and shown name (`member.role_change`).
@@ -118,6 +121,7 @@ impl Action {
             Self::OrgDelete => "organisation.delete",
             Self::OrgDeleted => "organisation.deleted",
             Self::RetentionSet => "organisation.retention",
+            Self::CustomerErase => "customer.erase",
         }
     }
 
@@ -235,6 +239,22 @@ pub async fn prediction_read(
     insert(pool, actor, action, record, &Outcome::Ok, 1).await
 }
 
+/// An export of `prediction`'s customer rows (the results CSV, the Excel workbook) with the
+/// `mask` it used, kept as the entry's reason (`mask=full`), recorded before the bytes go out.
+///
+/// Errors: the database's (the export is then refused: no customer rows leave unrecorded).
+pub async fn prediction_export(
+    pool: &sqlx::AnyPool,
+    actor: &Actor,
+    action: Action,
+    prediction: &str,
+    mask: crate::privacy::Mask,
+) -> Result<(), sqlx::Error> {
+    let record = Some(("prediction", prediction));
+    let reason = format!("mask={}", mask.as_str());
+    insert_with(pool, actor, action, record, ("ok", Some(reason)), 1).await
+}
+
 async fn insert<'c, E: Executor<'c, Database = Any>>(
     db: E,
     actor: &Actor,
@@ -247,6 +267,17 @@ async fn insert<'c, E: Executor<'c, Database = Any>>(
         Outcome::Ok => ("ok", None),
         Outcome::Refused(reason) => ("refused", Some(clip(reason))),
     };
+    insert_with(db, actor, action, record, (outcome, reason), count).await
+}
+
+async fn insert_with<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    actor: &Actor,
+    action: Action,
+    record: Option<(&str, &str)>,
+    (outcome, reason): (&str, Option<String>),
+    count: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log (id, seq, org_id, user_id, api_key_id, client_ip, action, \
          record_kind, record_id, outcome, reason, count, created_at) \
@@ -366,7 +397,8 @@ pub struct Entry {
     pub record_id: Option<String>,
     /// `ok` or `refused`.
     pub outcome: String,
-    /// Why it was refused (or, for a role change, the new role).
+    /// Why it was refused (or, for a role change, the new role; for an export of customer rows,
+    /// the mask it used: `mask=none`, `mask=partial`, `mask=full`).
     pub reason: Option<String>,
     /// How many events the entry stands for (sign-in failures, see the module's text).
     pub count: i64,

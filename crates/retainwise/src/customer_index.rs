@@ -5,8 +5,10 @@
 //! besides the index) and each row's customer id, churn probability, risk level and byte range
 //! in the object are kept, sorted once by probability. A page then filters the index in memory
 //! and reads only its own rows from storage by byte range ([`Storage::get_ranges`]). Indexes of
-//! the last few predictions viewed are kept in an LRU ([`IndexCache`]); a completed prediction's
-//! results never change, so an index never goes stale.
+//! the last few predictions viewed are kept in an LRU ([`IndexCache`]) by results object and
+//! version: a completed prediction's results change only when an erasure removes a customer's
+//! row, which counts up its version (`predictions.erased_customers`), so a page never reads
+//! byte ranges of an older object; a row read back whose id is not the index's is refused.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -337,6 +339,12 @@ impl CustomerIndex {
                 .unwrap_or_default()
         };
         let p = f64::from(entry.millionths) / 1e6;
+        if record.get(c.id) != Some(self.id(entry)) {
+            return Err(IndexError::Format(format!(
+                "row {} is not the one indexed (the results changed since): reload the page",
+                entry.row
+            )));
+        }
         Ok(Customer {
             row: entry.row,
             customer_id: text(Some(c.id)),
@@ -374,9 +382,9 @@ fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A blocking reader over chunks sent from the async side.
-pub(super) struct ChannelReader {
-    pub(super) rx: tokio::sync::mpsc::Receiver<Bytes>,
-    pub(super) current: Bytes,
+pub(crate) struct ChannelReader {
+    pub(crate) rx: tokio::sync::mpsc::Receiver<Bytes>,
+    pub(crate) current: Bytes,
 }
 
 impl Read for ChannelReader {
@@ -413,22 +421,28 @@ impl IndexCache {
         }
     }
 
-    /// The index of the results object `key`, built on first use. A failed build is not
-    /// cached: the next request tries again.
+    /// The index of version `version` of the results object `key` (its prediction's
+    /// `erased_customers`), built on first use. A failed build is not cached: the next
+    /// request tries again.
     ///
     /// Errors: those of [`CustomerIndex::build`].
     pub async fn get(
         &self,
         storage: &Storage,
         key: &ObjectKey,
+        version: i64,
     ) -> Result<Arc<CustomerIndex>, IndexError> {
+        let slot = format!("{}#{version}", key.as_str());
         let cell = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-            let cell = match slots.iter().position(|(k, _)| k == key.as_str()) {
+            // An older version of the same object is of no more use.
+            let prefix = format!("{}#", key.as_str());
+            slots.retain(|(k, _)| k == &slot || !k.starts_with(&prefix));
+            let cell = match slots.iter().position(|(k, _)| k == &slot) {
                 Some(i) => slots.remove(i).1,
                 None => Arc::new(OnceCell::new()),
             };
-            slots.push((key.as_str().to_owned(), cell.clone()));
+            slots.push((slot.clone(), cell.clone()));
             if slots.len() > self.capacity {
                 slots.remove(0);
             }

@@ -468,8 +468,10 @@ impl Storage {
         }
     }
 
-    /// The keys of every object under `prefix` (a folder such as `results/org_1/`, or a key's
-    /// stem), in no particular order: what a deletion removes and what its test proves gone.
+    /// The keys of every object under `prefix` (a folder such as `results/org_1/`, a key's stem,
+    /// or `""` for the whole store), relative to the store's root as every key is, in no
+    /// particular order: what a deletion removes, what an erasure rewrites, and what their
+    /// tests prove gone.
     /// Staged parts of local uploads in progress are not objects and are not listed.
     ///
     /// Errors: the backend's (one listing call per 1,000 keys on S3).
@@ -493,7 +495,8 @@ impl Storage {
                     .and_then(|r| r.strip_prefix('/')),
                 None => Some(key.as_str()),
             };
-            if rest.is_some_and(|r| r.starts_with(stem)) {
+            // A local upload's staged parts are not objects.
+            if rest.is_some_and(|r| r.starts_with(stem)) && !is_staged_part(&key) {
                 keys.push(key);
             }
         }

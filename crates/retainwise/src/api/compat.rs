@@ -101,7 +101,7 @@ async fn dashboard_data(
     let key = ObjectKey::result(&user, id);
     let index = shared
         .indexes
-        .get(&app.storage, &key)
+        .get(&app.storage, &key, row.erased_customers)
         .await
         .map_err(|e| index_error(id, e))?;
     let shown = index.len().min(limit as usize) as u32;

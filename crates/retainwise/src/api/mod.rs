@@ -11,6 +11,7 @@ mod csv_tools;
 mod csv_upload;
 pub mod deletion;
 pub mod direct_upload;
+mod erasure;
 pub(crate) mod health;
 mod history;
 mod models;
@@ -102,6 +103,7 @@ pub(crate) fn routes(app: &App, indexes: Arc<crate::customer_index::IndexCache>)
         .merge(compat::routes(indexes))
         .merge(direct_upload::routes())
         .merge(history::routes())
+        .merge(erasure::routes())
         .merge(
             Router::new()
                 .route("/health", get(health::health))

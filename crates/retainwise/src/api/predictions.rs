@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::db::{Cancelled, PredictionRow, PredictionStatus};
 use crate::domain::{ObjectKey, PredictionId};
 use crate::http::attachment::ascii_filename;
+use crate::privacy::mask::MaskQuery;
 use crate::time::rfc3339;
 
 /// Largest page of `GET /api/predictions`.
@@ -70,6 +71,8 @@ pub async fn list(
     })))
 }
 
+/// `GET /api/predictions/{id}`: the prediction with its summary, and `erasures`: the sentences
+/// of [`crate::erasure::notes`] (empty unless an erasure touched it).
 pub async fn show(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
@@ -77,25 +80,34 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let row = find(&app, &user, &id).await?;
     let (days, _) = crate::retention::of(app.db.pool(), &user, app.config.retention).await?;
-    Ok(Json(
-        json!({ "success": true, "prediction": prediction_json(&row, true, days) }),
-    ))
+    let mut prediction = prediction_json(&row, true, days);
+    // Erasures that removed a row from it, or whose customer it holds again.
+    prediction["erasures"] = json!(crate::erasure::notes(app.db.pool(), &user, &row.id).await?);
+    Ok(Json(json!({ "success": true, "prediction": prediction })))
 }
 
+/// `GET /api/predictions/{id}/results?mask=none|partial|full`: the scored CSV, its personal
+/// columns masked as asked (viewers: masked only, `full` by default), spreadsheet-safe.
 pub async fn results(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    crate::http::Caller(caller): crate::http::Caller,
     crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
+    query: Result<Query<MaskQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let user = caller.org.clone();
+    let route = "GET /api/predictions/{id}/results";
+    let mask = MaskQuery::decide_audited(query, caller.role, app.db.pool(), &actor, route).await?;
     let row = find(&app, &user, &id).await?;
     completed(&row, &id)?;
+    let masker =
+        crate::privacy::mask::Masker::new(mask, crate::privacy::Salt::of(&app.db, &user).await?);
     let action = crate::audit::Action::DownloadResults;
-    crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
+    crate::audit::prediction_export(app.db.pool(), &actor, action, &id, mask).await?;
     // Result keys are derived from (user, prediction), never read from a column.
     let key = ObjectKey::result(&user, parse_id(&id)?);
     let stream = app.storage.get_stream(&key).await?;
-    let body = spreadsheet_safe(stream);
+    let body = spreadsheet_safe(masker.stream(stream));
     let stem = row
         .filename
         .trim_end_matches(".csv")
@@ -191,7 +203,9 @@ pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
 /// `GET /api/predictions/{id}/report`: the validation report (mapping, per-column counts,
 /// rejected rows) as JSON; for a FAILED job that wrote none (its results outgrew the limit, or
 /// it was dead-lettered), a report that says why: `{"prediction_id", "status": "FAILED",
-/// "error"}`; 409 while the job has not run yet.
+/// "error"}`; 409 while the job has not run yet. When an erasure removed a customer's row from
+/// it, or found an erased customer in it again, the report carries `erasures`: the sentences
+/// of [`crate::erasure::notes`].
 pub async fn report(
     State(app): State<App>,
     CurrentUser(user): CurrentUser,
@@ -205,6 +219,16 @@ pub async fn report(
     let action = crate::audit::Action::DownloadReport;
     crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     let key = ObjectKey::report(&user, parse_id(&id)?);
+    let notes = crate::erasure::notes(app.db.pool(), &user, &row.id).await?;
+    if !notes.is_empty() {
+        // Small (its lists are capped): read whole to carry the erasures' notes.
+        if let Ok(bytes) = app.storage.get_bytes(&key).await {
+            let mut report: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored report: {e}")))?;
+            report["erasures"] = json!(notes);
+            return Ok(Json(report).into_response());
+        }
+    }
     match app.storage.get_stream(&key).await {
         Ok(stream) => Ok((
             [(header::CONTENT_TYPE, "application/json")],

@@ -315,6 +315,7 @@ impl JobRow {
             query = match value {
                 Value::Int(v) => query.bind(*v),
                 Value::Text(v) => query.bind(v.clone()),
+                Value::Null => query.bind(None::<String>),
             };
         }
         Ok(query.execute(db).await?.rows_affected() == 1)
@@ -348,6 +349,7 @@ impl JobRow {
             query = match value {
                 Value::Int(v) => query.bind(*v),
                 Value::Text(v) => query.bind(v.clone()),
+                Value::Null => query.bind(None::<String>),
             };
         }
         Ok(query.execute(db).await?.rows_affected() == 1)
@@ -502,6 +504,8 @@ pub enum Value {
     Int(i64),
     /// A text column (JSON documents are stored as text).
     Text(String),
+    /// NULL (a column emptied on completion, such as an erasure's customer id).
+    Null,
 }
 
 #[cfg(test)]

@@ -78,6 +78,9 @@ pub struct PredictionRow {
     pub results_deleted_at: Option<i64>,
     /// The days the results were kept then.
     pub results_retention_days: Option<i64>,
+    /// Customers erased from its results since it completed: the version of its results
+    /// object (the customers index is cached by it).
+    pub erased_customers: i64,
 }
 
 impl PredictionRow {
@@ -149,7 +152,8 @@ const SELECT: &str = "SELECT p.id, p.user_id, p.upload_id, u.filename, p.status,
      ELSE p.rows_processed END AS rows_processed, p.rows_rejected, p.summary, \
      p.result_key, p.report_key, p.error_message, p.model_id, p.reference_date, p.column_mapping, p.explanation, p.dead_lettered_at, \
      p.chunks_total, p.chunks_done, p.updated_at, p.deletion_id, p.deleted_at, p.deleted_by, \
-     p.upload_deleted_at, p.upload_retention_days, p.results_deleted_at, p.results_retention_days \
+     p.upload_deleted_at, p.upload_retention_days, p.results_deleted_at, p.results_retention_days, \
+     p.erased_customers \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id";
 
 /// Inserts the upload and its QUEUED prediction on `conn` (the caller's transaction, which

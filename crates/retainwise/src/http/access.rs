@@ -6,10 +6,10 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | viewer | read pages and the API's lists, statuses and dashboards (no download of customer rows) |
-//! | analyst | + upload, preview, score, cancel, download results (CSV, Excel, links) |
+//! | viewer | read pages and the API's lists, statuses and dashboards; download customer rows masked only (results CSV and Excel with `mask=partial` or `full`, `full` by default: the handlers refuse `none` with 403, `privacy::mask`) |
+//! | analyst | + upload, preview, score, cancel, download results unmasked (CSV, Excel, links) |
 //! | admin | + models (train, activate), webhooks, schedules and the audit log |
-//! | owner | + members and their roles, deleting predictions and the organisation, retention |
+//! | owner | + members and their roles, deleting predictions and the organisation, retention, erasure of an end customer |
 
 use axum::http::Method;
 
@@ -78,20 +78,21 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/api/predictions/{id}/comparison", AtLeast(Viewer)),
     ("GET", "/api/models/{id}/performance", AtLeast(Viewer)),
     ("GET", "/models/{id}", AtLeast(Viewer)),
+    // Exports of customer rows: a viewer's are masked (the handler decides the mask by role).
+    ("GET", "/api/predictions/{id}/results", AtLeast(Viewer)),
+    ("GET", "/predictions/{id}/export.xlsx", AtLeast(Viewer)),
     // Uploading, scoring, exporting customer rows.
     ("POST", "/api/csv", AtLeast(Analyst)),
     ("POST", "/api/csv/preview-mapping", AtLeast(Analyst)),
     ("POST", "/api/uploads", AtLeast(Analyst)),
     ("POST", "/api/uploads/{id}/complete", AtLeast(Analyst)),
     ("POST", "/api/predictions/{id}/cancel", AtLeast(Analyst)),
-    ("GET", "/api/predictions/{id}/results", AtLeast(Analyst)),
     (
         "GET",
         "/api/predictions/download_predictions/{id}",
         AtLeast(Analyst),
     ),
     ("POST", "/predictions/{id}/cancel", AtLeast(Analyst)),
-    ("GET", "/predictions/{id}/export.xlsx", AtLeast(Analyst)),
     ("POST", "/api/outcomes", AtLeast(Analyst)),
     ("DELETE", "/api/outcomes/{customer_id}", AtLeast(Analyst)),
     // Models and webhooks.
@@ -143,6 +144,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("POST", "/members", AtLeast(Owner)),
     ("POST", "/members/{user}/role", AtLeast(Owner)),
     ("POST", "/members/{user}/remove", AtLeast(Owner)),
+    // Erasure of an end customer.
+    ("POST", "/api/customers/{customer_id}/erase", AtLeast(Owner)),
+    ("GET", "/api/erasures/{id}", AtLeast(Owner)),
 ];
 
 /// The rule of `method` on the route registered as `path`, `None` when the table has none.

@@ -214,6 +214,8 @@ pub struct Scored {
     pub upload_key: String,
     /// The columns chosen by hand when it was uploaded (JSON), if any.
     pub column_mapping: Option<String>,
+    /// Customers erased from its results since (the results object's version).
+    pub erased_customers: i64,
 }
 
 /// The date a prediction's date columns were counted from: the reference date in its summary,
@@ -230,7 +232,7 @@ pub fn scored_on(p: &Scored) -> NaiveDate {
         .unwrap_or_else(|| utc_date(p.completed_at))
 }
 
-const SCORED: &str = "SELECT p.id, p.model_id, p.completed_at, p.result_key, p.summary, u.object_key AS upload_key, p.column_mapping \
+const SCORED: &str = "SELECT p.id, p.model_id, p.completed_at, p.result_key, p.summary, u.object_key AS upload_key, p.column_mapping, p.erased_customers \
      FROM predictions p JOIN uploads u ON u.id = p.upload_id \
      WHERE p.user_id = $1 AND p.status = 'COMPLETED' AND p.result_key IS NOT NULL AND p.completed_at IS NOT NULL \
      AND p.deletion_id IS NULL";
@@ -281,7 +283,7 @@ async fn index_of(
     p: &Scored,
 ) -> anyhow::Result<std::sync::Arc<CustomerIndex>> {
     let key = ObjectKey::parse_foreign(&p.result_key).map_err(|e| anyhow::anyhow!(e.0))?;
-    Ok(indexes.get(&app.storage, &key).await?)
+    Ok(indexes.get(&app.storage, &key, p.erased_customers).await?)
 }
 
 async fn measure_blocking(rows: Vec<LabelledRow>) -> anyhow::Result<Option<Measured>> {

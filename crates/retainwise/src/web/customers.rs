@@ -131,7 +131,7 @@ pub async fn table(
     let filter = q.filter()?;
     let index = state
         .indexes
-        .get(&state.app.storage, &key)
+        .get(&state.app.storage, &key, row.erased_customers)
         .await
         .map_err(index_error)?;
     let page = page_number(q.page.as_deref())?;
@@ -264,7 +264,7 @@ pub async fn detail(
     let key = results_key(&row, &user)?;
     let index = state
         .indexes
-        .get(&state.app.storage, &key)
+        .get(&state.app.storage, &key, row.erased_customers)
         .await
         .map_err(index_error)?;
     let entry = row_number

@@ -40,10 +40,15 @@ pub async fn page(
         }
         _ => None,
     };
+    // Erasures that removed a row from it, or whose customer it holds again.
+    let erasures = crate::erasure::notes(state.app.db.pool(), &user, &row.id)
+        .await
+        .map_err(crate::http::ApiError::from)?;
     let body = html! {
         p.crumbs { a href="/predictions" { "Predictions" } " / " (row.filename) }
         h1 { (row.filename) }
         (facts(&row, days))
+        @for note in &erasures { p.card.note { (note) } }
         @if let Some(gone) = &gone {
             section.card #gone { h2 { "Deleted" } p { (gone) "." } }
         } @else if row.status() == PredictionStatus::Completed {

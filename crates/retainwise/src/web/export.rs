@@ -25,7 +25,7 @@ use super::customers::results_key;
 use super::error::WebError;
 use super::index::ChannelReader;
 use super::predictions::find;
-use super::{WebState, WebUser};
+use super::WebState;
 use crate::db::PredictionRow;
 
 /// Rows of one Excel sheet, header included (Excel's limit).
@@ -80,14 +80,25 @@ impl Drop for ExportSlot {
     }
 }
 
-/// `GET /predictions/{id}/export.xlsx`. At most [`EXPORTS_PER_USER`] of a user's workbooks are
+/// `GET /predictions/{id}/export.xlsx?mask=none|partial|full`: the personal columns masked as
+/// asked (viewers: masked only, `full` by default; see [`crate::privacy::mask`]). At most [`EXPORTS_PER_USER`] of a user's workbooks are
 /// prepared at once; another answers 429.
 pub async fn xlsx(
     State(state): State<WebState>,
-    WebUser(user): WebUser,
+    super::members::WebMember(member): super::members::WebMember,
     crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
+    query: Result<
+        axum::extract::Query<crate::privacy::mask::MaskQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> Result<Response, WebError> {
+    let user = member.org.clone();
+    let route = "GET /predictions/{id}/export.xlsx";
+    let pool = state.app.db.pool();
+    let mask =
+        crate::privacy::mask::MaskQuery::decide_audited(query, member.role, pool, &actor, route)
+            .await?;
     let row = find(&state, &user, &id).await?;
     // Held by the thread that writes the workbook, so a client that gives up does not free it
     // before that work ends.
@@ -98,8 +109,12 @@ pub async fn xlsx(
         })
     })?;
     let key = results_key(&row, &user)?;
+    let salt = crate::privacy::Salt::of(&state.app.db, &user)
+        .await
+        .map_err(crate::http::ApiError::from)?;
+    let masker = crate::privacy::mask::Masker::new(mask, salt);
     let action = crate::audit::Action::ExportExcel;
-    crate::audit::prediction_read(state.app.db.pool(), &actor, action, &id)
+    crate::audit::prediction_export(state.app.db.pool(), &actor, action, &id, mask)
         .await
         .map_err(crate::http::ApiError::from)?;
     let rows = row.rows_processed.max(0) as u64;
@@ -118,6 +133,7 @@ pub async fn xlsx(
         write_workbook(
             &meta,
             &thresholds,
+            &masker,
             ChannelReader {
                 rx,
                 current: Bytes::new(),
@@ -166,10 +182,12 @@ pub async fn xlsx(
         .into_response())
 }
 
-/// Builds the workbook from the results CSV `input` into an anonymous temporary file, rewound.
+/// Builds the workbook from the results CSV `input` into an anonymous temporary file, rewound;
+/// the customers sheet's personal columns go through `masker`.
 fn write_workbook(
     row: &PredictionRow,
     thresholds: &retainwise_model::RiskThresholds,
+    masker: &crate::privacy::mask::Masker,
     input: impl std::io::Read,
 ) -> anyhow::Result<std::fs::File> {
     let mut workbook = Workbook::new();
@@ -194,6 +212,11 @@ fn write_workbook(
         .iter()
         .map(|h| PROBABILITY_COLUMNS.contains(&h))
         .collect();
+    let personal = if masker.mask() == crate::privacy::Mask::None {
+        Vec::new()
+    } else {
+        masker.columns(header.iter())
+    };
     for (c, h) in header.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, escape_cell(h), &bold)?;
         let width = match h {
@@ -213,6 +236,9 @@ fn write_workbook(
             let col = c as u16;
             match (numeric.get(c), cell.parse::<f64>()) {
                 (Some(true), Ok(x)) => sheet.write_number_with_format(r, col, x, &percent)?,
+                _ if personal.contains(&c) => {
+                    sheet.write_string(r, col, escape_cell(&masker.apply(cell)))?
+                }
                 _ => sheet.write_string(r, col, escape_cell(cell))?,
             };
         }
@@ -369,6 +395,7 @@ mod tests {
             explanation: None,
             chunks_total: None,
             chunks_done: 0,
+            erased_customers: 0,
             dead_lettered_at: None,
             updated_at: 0,
             deletion_id: None,
@@ -379,7 +406,16 @@ mod tests {
             results_deleted_at: None,
             results_retention_days: None,
         };
-        let file = write_workbook(&row, &Default::default(), results.as_bytes()).unwrap();
+        let file = write_workbook(
+            &row,
+            &Default::default(),
+            &crate::privacy::mask::Masker::new(
+                crate::privacy::Mask::None,
+                crate::privacy::Salt::from_bytes(vec![0; 32]),
+            ),
+            results.as_bytes(),
+        )
+        .unwrap();
         let mut zip = zip::ZipArchive::new(file).expect("an xlsx is a zip");
         let mut sheets = Vec::new();
         for name in ["xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"] {

@@ -54,6 +54,10 @@ pub enum JobError {
     /// address. Retried: the receiver may be back later.
     #[error("{0}")]
     Delivery(String),
+    /// The job must wait for other work to finish first (an erasure for the predictions that
+    /// were queued before it): a sentence for the owner, with no customer data. Retried.
+    #[error("{0}")]
+    Waiting(String),
     /// The attempt no longer holds the job (another attempt took it over, or it was cancelled).
     #[error("this attempt no longer holds the job")]
     Stopped,
@@ -75,6 +79,7 @@ impl JobError {
             | Self::Task { .. }
             | Self::Panicked(_)
             | Self::Delivery(_)
+            | Self::Waiting(_)
             | Self::Stopped => false,
         }
     }

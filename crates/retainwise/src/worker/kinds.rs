@@ -20,6 +20,7 @@ pub const KINDS: &[Kind] = &[
     Kind::of::<super::deletion::DeletePrediction>(),
     Kind::of::<super::deletion::DeleteOrganisation>(),
     Kind::of::<super::RetentionRun>(),
+    Kind::of::<crate::erasure::EraseJob>(),
 ];
 
 /// One registered kind: its name and its life cycle, monomorphised for the dispatcher.

@@ -425,6 +425,8 @@ async fn score(
         .as_ref()
         .and_then(|m| m.id.as_ref())
         .is_some_and(|id| id.column.is_some());
+    // A customer erased before this file was uploaded, in it again: noted, not remembered.
+    crate::erasure::returning::note(app, &job.user_id, job.prediction_id, &output, has_ids).await?;
     crate::history::record(
         app,
         &job.user_id,

@@ -27,6 +27,8 @@ pub fn for_owner(error: &JobError) -> std::borrow::Cow<'static, str> {
         // Our own sentence about the receiving endpoint (its status code, a refused address,
         // a timeout), with credentials removed: the owner's to act on.
         format!("{why}; it will be tried again on the delivery schedule").into()
+    } else if let JobError::Waiting(why) = error {
+        format!("{why}; it will be tried again automatically").into()
     } else if storage_full(error) {
         format!("{DISK_FULL}; it will be tried again automatically").into()
     } else {
