@@ -34,9 +34,13 @@ impl ObjectKey {
 
     /// `pieces/{user}/{prediction}/{seq}.{what}`: what piece `seq` (0-based, six digits) of a
     /// prediction scored in pieces stored for the merge: `csv` its scored lines, `json` its
-    /// report and sums, `ids.json` its scored rows' customer ids.
+    /// report and sums, `ids.json` its scored rows' customer ids, `shadow.csv` and
+    /// `shadow.json` the challenger's scored lines and their count.
     pub fn piece(user: &OrgId, prediction: PredictionId, seq: u64, what: &str) -> Self {
-        debug_assert!(matches!(what, "csv" | "json" | "ids.json"));
+        debug_assert!(matches!(
+            what,
+            "csv" | "json" | "ids.json" | "shadow.csv" | "shadow.json"
+        ));
         Self(format!(
             "pieces/{}/{prediction}/{seq:06}.{what}",
             user.folder()

@@ -113,6 +113,9 @@ impl Job for MergeJob {
 
     async fn discard(&self, app: &App, scored: Scored) {
         scored.discard(app, self.prediction_id).await;
+        if let Err(e) = crate::history::forget(app, &self.user, self.prediction_id).await {
+            tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customer history of a cancelled prediction");
+        }
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {
@@ -127,8 +130,7 @@ impl Job for MergeJob {
         };
         let keys: Vec<ObjectKey> = (0..total)
             .flat_map(|seq| {
-                ["csv", "json", "ids.json"]
-                    .map(|what| ObjectKey::piece(&self.user, self.prediction_id, seq, what))
+                PIECE_PARTS.map(|what| ObjectKey::piece(&self.user, self.prediction_id, seq, what))
             })
             .collect();
         let failed = futures::stream::iter(keys)
@@ -258,10 +260,95 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
         .map_err(|e| JobError::io("serialising the report")(e.into()))?;
     app.storage.put_bytes(&report_key, json).await?;
     record_stage("upload", stage);
+    // What one pass does after storing its result, in its order: the challenger's shadow
+    // scores, then the customers remembered across runs, streamed from the merged result
+    // still on local disk (`history::record`: batches, fenced by this merge's lease).
+    if let Some(challenger) = &plan.challenger {
+        if let Err(e) = merge_shadow(ctx, id, user, total, challenger, dir.path()).await {
+            tracing::warn!(prediction_id = %id, error = %Chain(e.as_ref()), "shadow_scoring_failed");
+        }
+    }
+    if ctx.should_stop() {
+        return Err(JobError::Stopped);
+    }
+    let stage = Instant::now();
+    let has_ids = report
+        .validation
+        .mapping
+        .as_ref()
+        .and_then(|m| m.id.as_ref())
+        .is_some_and(|id| id.column.is_some());
+    crate::history::record(
+        app,
+        user,
+        id,
+        ctx.lease.as_str(),
+        &path,
+        &plan.model_id,
+        has_ids,
+    )
+    .await?;
+    record_stage("history", stage);
     Ok(Scored {
         model_id: plan.model_id,
         report,
         result_key,
         report_key,
     })
+}
+
+/// What a piece may store under `pieces/{user}/{prediction}/`, all removed after the merge.
+const PIECE_PARTS: [&str; 5] = ["csv", "json", "ids.json", "shadow.csv", "shadow.json"];
+
+/// Joins the pieces' shadow scores (`shadow.csv`, in order) into the shadow result one pass
+/// stores, when every piece was shadow-scored by `challenger`; otherwise stores nothing and
+/// says why, as one pass whose shadow scoring failed.
+async fn merge_shadow(
+    ctx: &JobContext,
+    id: PredictionId,
+    user: &OrgId,
+    total: u64,
+    challenger: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let app = &ctx.app;
+    let path = dir.join("shadow.csv");
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut rows = 0u64;
+    for seq in 0..total {
+        if ctx.should_stop() {
+            anyhow::bail!("stopped: this attempt no longer holds the prediction");
+        }
+        let key = |what| ObjectKey::piece(user, id, seq, what);
+        let done: super::pieces::ShadowDone = match app.storage.get_bytes(&key("shadow.json")).await
+        {
+            Ok(bytes) => serde_json::from_slice(&bytes)?,
+            Err(StorageError::NotFound(_)) => {
+                anyhow::bail!(
+                    "piece {} of {total} was not scored by the challenger (its warning says why)",
+                    seq + 1
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if done.model_id != challenger {
+            anyhow::bail!(
+                "piece {} was scored by {}, not the challenger {challenger}",
+                seq + 1,
+                done.model_id
+            );
+        }
+        rows += done.rows_scored;
+        let mut lines = app.storage.get_stream(&key("shadow.csv")).await?;
+        while let Some(chunk) = lines.next().await {
+            file.write_all(&chunk?).await?;
+        }
+    }
+    file.flush().await?;
+    drop(file);
+    if rows == 0 {
+        // One pass's shadow scoring refuses a file with no row it can score.
+        anyhow::bail!("the challenger {challenger} scored no row of this file");
+    }
+    crate::outcomes::challenger::store(app, user, id, challenger, &path, rows).await
 }
