@@ -31,6 +31,7 @@ pub mod output;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod stored_index;
 pub mod telemetry;
 pub mod time;
 pub mod upload_client;

@@ -112,6 +112,11 @@ impl Job for MergeJob {
     }
 
     async fn discard(&self, app: &App, scored: Scored) {
+        if let Some(index) = ObjectKey::stored_index_of(&scored.result_key) {
+            if let Err(e) = app.storage.delete(&index).await {
+                tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customers index of a cancelled prediction");
+            }
+        }
         scored.discard(app, self.prediction_id).await;
         if let Err(e) = crate::history::forget(app, &self.user, self.prediction_id).await {
             tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customer history of a cancelled prediction");
@@ -172,6 +177,9 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
         .map_err(JobError::io("creating the results file"))?;
     let mut written = 0u64;
     let mut merger = Merger::new(&options);
+    // Where each piece's lines start in the result: (rows, bytes) before them.
+    let mut starts: Vec<(u64, u64)> = Vec::new();
+    let mut rows_before = 0u64;
     let missing = || {
         JobError::Rejected(
             "a piece of this file's results is missing from storage; upload the file again"
@@ -194,6 +202,8 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
             Err(StorageError::NotFound(_)) => return Err(missing()),
             other => other?,
         };
+        starts.push((rows_before, written));
+        rows_before += gathered.report.rows_scored;
         let ids: Vec<(u64, String)> = serde_json::from_slice(&ids).map_err(|e| {
             JobError::Rejected(format!("a piece's ids could not be read back ({e})"))
         })?;
@@ -260,6 +270,18 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
         .map_err(|e| JobError::io("serialising the report")(e.into()))?;
     app.storage.put_bytes(&report_key, json).await?;
     record_stage("upload", stage);
+    let stage = Instant::now();
+    merge_index(
+        ctx,
+        id,
+        user,
+        &starts,
+        report.rows_scored,
+        &result_key,
+        dir.path(),
+    )
+    .await?;
+    record_stage("index", stage);
     // What one pass does after storing its result, in its order: the challenger's shadow
     // scores, then the customers remembered across runs, streamed from the merged result
     // still on local disk (`history::record`: batches, fenced by this merge's lease).
@@ -298,7 +320,79 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
 }
 
 /// What a piece may store under `pieces/{user}/{prediction}/`, all removed after the merge.
-const PIECE_PARTS: [&str; 5] = ["csv", "json", "ids.json", "shadow.csv", "shadow.json"];
+const PIECE_PARTS: [&str; 6] = [
+    "csv",
+    "json",
+    "ids.json",
+    "shadow.csv",
+    "shadow.json",
+    "index",
+];
+
+/// Joins the pieces' parts of the customers index (`index`, each a sorted run) into the one
+/// stored beside the result (`stored_index::merge_runs`, a k-way merge): each run is fetched
+/// to the scratch folder, then read through a 64 KiB buffer, so memory is about 64 KiB per
+/// piece whatever the rows. `starts` holds each piece's (rows, bytes) before its lines.
+async fn merge_index(
+    ctx: &JobContext,
+    id: PredictionId,
+    user: &OrgId,
+    starts: &[(u64, u64)],
+    rows: u64,
+    result_key: &ObjectKey,
+    dir: &std::path::Path,
+) -> Result<(), JobError> {
+    let app = &ctx.app;
+    let mut runs = Vec::with_capacity(starts.len());
+    for (seq, &(rows_before, bytes_before)) in starts.iter().enumerate() {
+        if ctx.should_stop() {
+            return Err(JobError::Stopped);
+        }
+        let local = dir.join(format!("{seq:06}.index"));
+        let key = ObjectKey::piece(user, id, seq as u64, "index");
+        match app.storage.download_to(&key, &local).await {
+            Ok(_) => {}
+            Err(StorageError::NotFound(_)) => {
+                return Err(JobError::Rejected(
+                    "a piece's part of the customers index is missing from storage; upload the \
+                     file again"
+                        .to_owned(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        runs.push((local, rows_before, bytes_before));
+    }
+    let path = dir.join("results.index");
+    let out = path.clone();
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let runs = runs
+            .into_iter()
+            .map(|(local, rows_before, bytes_before)| {
+                Ok(crate::stored_index::Run {
+                    input: std::fs::File::open(local)?,
+                    rows_before,
+                    bytes_before,
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        crate::stored_index::merge_runs(runs, std::fs::File::create(&out)?)
+    })
+    .await
+    .map_err(|source| JobError::Task {
+        what: "merging the customers index",
+        source,
+    })?
+    .map_err(JobError::io("merging the customers index"))?;
+    if written != rows {
+        return Err(JobError::Rejected(format!(
+            "the pieces' customers index holds {written} rows for {rows} scored; upload the file again"
+        )));
+    }
+    let key = ObjectKey::stored_index_of(result_key).expect("a result key");
+    app.storage.put_file(&key, &path).await?;
+    Ok(())
+}
 
 /// Joins the pieces' shadow scores (`shadow.csv`, in order) into the shadow result one pass
 /// stores, when every piece was shadow-scored by `challenger`; otherwise stores nothing and

@@ -288,6 +288,37 @@ pub struct PieceDone {
     scored: u64,
 }
 
+/// Writes piece `seq`'s part of the customers index (`stored_index`: its scored lines at
+/// `lines` indexed and sorted, rows and offsets counted from its own first line) to `run`.
+/// Memory: the piece's rows' index, bounded by the rows of a piece.
+async fn index_run(
+    seq: u64,
+    header_line: String,
+    lines: std::path::PathBuf,
+    run: std::path::PathBuf,
+) -> Result<(), JobError> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Read;
+        // The first piece's lines start with the header; the others' are read after it.
+        let prefix = if seq == 0 {
+            String::new()
+        } else {
+            format!("{header_line}\n")
+        };
+        let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&lines)?);
+        let index = crate::customer_index::CustomerIndex::parse(prefix.as_bytes().chain(file))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&run)?);
+        index.write_run(&header_line, prefix.len() as u64, out)
+    })
+    .await
+    .map_err(|source| JobError::Task {
+        what: "indexing a piece",
+        source,
+    })?
+    .map_err(JobError::io("indexing the piece's scored lines"))
+}
+
 /// Where a piece's shadow scoring reads and writes.
 struct PieceFiles<'a> {
     head: &'a std::path::Path,
@@ -467,6 +498,7 @@ impl Job for PieceJob {
         let stage = std::time::Instant::now();
         let output = dir.path().join("piece.csv");
         let out_path = output.clone();
+        let header_line = retainwise_model::output_header(&model, options.explain).join(",");
         let lost = ctx.stop_flag();
         let rows = ctx.progress();
         let before = piece.first_row - 1;
@@ -525,6 +557,8 @@ impl Job for PieceJob {
         if ctx.should_stop() {
             return Err(JobError::Stopped);
         }
+        let run = dir.path().join("piece.index");
+        index_run(self.seq, header_line, output.clone(), run.clone()).await?;
         let stage = std::time::Instant::now();
         let scored = gathered.report.rows_scored;
         let key = |what| ObjectKey::piece(&self.user, self.prediction_id, self.seq, what);
@@ -537,6 +571,7 @@ impl Job for PieceJob {
         }
         let ids = serde_json::to_vec(&ids).map_err(|e| JobError::io("writing ids")(e.into()))?;
         app.storage.put_bytes(&key("ids.json"), ids).await?;
+        app.storage.put_file(&key("index"), &run).await?;
         let sums =
             serde_json::to_vec(&gathered).map_err(|e| JobError::io("writing sums")(e.into()))?;
         // Written last: the merge reads a piece only once the piece is recorded, so every part

@@ -621,3 +621,119 @@ async fn pieces_remember_customers_shadow_score_and_measure_drift_as_one_pass() 
         assert!(a == b, "{what} differs:\nin pieces: {a}\none pass:  {b}");
     }
 }
+
+/// The customers index of a file scored in pieces is the pieces' own parts merged and stored
+/// beside the result (no process reads the whole result to index it), and the customers
+/// table, a customer's page and the dashboard data answer exactly as after one pass: the
+/// same rows for every search, level, order and page.
+#[tokio::test]
+async fn the_customers_of_a_file_in_pieces_page_search_and_sort_as_one_passs() {
+    let cut = TestApp::spawn_with(|c| c.chunk_rows = ROWS).await;
+    let whole = TestApp::spawn().await;
+    let bytes = awkward(7);
+    let (a, _) = upload_and_drain(&cut, bytes.clone()).await;
+    let (b, _) = upload_and_drain(&whole, bytes).await;
+    assert!(cut.prediction(&a).await["chunks_total"].as_u64() > Some(15));
+    assert!(whole.prediction(&b).await["chunks_total"].is_null());
+    let stored = |t: &TestApp, id: &str| {
+        let key = retainwise::domain::ObjectKey::result(
+            &retainwise::domain::OrgId::local(),
+            id.parse().unwrap(),
+        );
+        (
+            retainwise::domain::ObjectKey::stored_index_of(&key).unwrap(),
+            key,
+            t.app.storage.clone(),
+        )
+    };
+    let (index_key, result_key, storage) = stored(&cut, &a);
+    let bytes = storage
+        .get_bytes(&index_key)
+        .await
+        .expect("stored beside the result");
+    let (none, _, whole_storage) = stored(&whole, &b);
+    assert!(
+        whole_storage.get_bytes(&none).await.is_err(),
+        "one pass stores none"
+    );
+    // The stored index is the one built from the whole result.
+    use retainwise::customer_index::{CustomerIndex, Filter};
+    let loaded = CustomerIndex::from_stored(&bytes[..]).unwrap();
+    let built = CustomerIndex::build(&storage, &result_key).await.unwrap();
+    assert!(loaded.len() > 500);
+    assert_eq!(loaded.counts, built.counts);
+    let all = |i: &CustomerIndex, ascending| {
+        let filter = Filter {
+            ascending,
+            ..Filter::default()
+        };
+        let (_, entries) = i.page(&filter, 0, i.len());
+        entries
+            .iter()
+            .map(|e| {
+                (
+                    e.row,
+                    e.offset,
+                    e.len,
+                    e.millionths,
+                    e.level,
+                    i.id(e).to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all(&loaded, false), all(&built, false));
+    assert_eq!(all(&loaded, true), all(&built, true));
+
+    for query in [
+        "",
+        "?page=2",
+        "?sort=churn_asc&page=3",
+        "?level=high",
+        "?level=medium&sort=churn_asc&page=2",
+        "?level=low&page=4",
+        "?q=c1",
+        "?q=C12&level=low",
+        "?q=0001&sort=churn_asc",
+    ] {
+        let path = format!("/predictions/{{id}}/customers{query}");
+        let (x, y) = (
+            page(&cut, &a, path.clone()).await,
+            page(&whole, &b, path).await,
+        );
+        assert!(x.contains("<table") || query.starts_with("?q="), "{query}");
+        assert!(x == y, "the customers table differs for {query:?}");
+    }
+    for row in [1, 28, 29, 30, 58, 400, loaded.len()] {
+        let path = format!("/predictions/{{id}}/customers/{row}");
+        let (x, y) = (
+            page(&cut, &a, path.clone()).await,
+            page(&whole, &b, path).await,
+        );
+        assert!(x == y, "customer row {row} differs");
+    }
+    let (x, y) = (data(&cut, &a).await, data(&whole, &b).await);
+    assert!(x["predictions"].as_array().unwrap().len() > 500);
+    assert!(x == y, "the dashboard data differs");
+}
+
+/// The page at `path` (`{id}` standing for prediction `id`) with the id written back as `{id}`.
+async fn page(t: &TestApp, id: &str, path: String) -> String {
+    let r = t.get(&path.replace("{id}", id)).await;
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap().replace(id, "{id}")
+}
+
+/// The dashboard data of the latest prediction, `id`, with its time left out.
+async fn data(t: &TestApp, id: &str) -> Value {
+    let r = t.get("/api/predictions/dashboard/data?limit=1000").await;
+    assert_eq!(r.status(), 200);
+    let mut v: Value = r.json().await.unwrap();
+    v["metadata"]["generated_at"] = Value::Null;
+    // The upload and its time are each app's own.
+    for p in v["predictions"].as_array_mut().unwrap() {
+        p["updated_at"] = Value::Null;
+        p["upload_id"] = Value::Null;
+    }
+    normalised(v, &[(id.to_owned(), "the prediction")])
+}
