@@ -630,6 +630,22 @@ async fn pieces_remember_customers_shadow_score_and_measure_drift_as_one_pass() 
 async fn the_customers_of_a_file_in_pieces_page_search_and_sort_as_one_passs() {
     let cut = TestApp::spawn_with(|c| c.chunk_rows = ROWS).await;
     let whole = TestApp::spawn().await;
+    customers_as_one_pass(cut, whole).await;
+}
+
+#[tokio::test]
+async fn on_postgres_s3_sqs_the_customers_of_a_file_in_pieces_page_as_one_passs() {
+    let Some(cut) = TestApp::spawn_postgres_s3_sqs_with(|c| c.chunk_rows = ROWS).await else {
+        return;
+    };
+    let Some(whole) = TestApp::spawn_postgres_s3().await else {
+        return;
+    };
+    customers_as_one_pass(cut, whole).await;
+}
+
+/// The customers of one awkward file scored in pieces on `cut` and in one job on `whole`.
+async fn customers_as_one_pass(cut: TestApp, whole: TestApp) {
     let bytes = awkward(7);
     let (a, _) = upload_and_drain(&cut, bytes.clone()).await;
     let (b, _) = upload_and_drain(&whole, bytes).await;
