@@ -332,7 +332,9 @@ const PIECE_PARTS: [&str; 6] = [
 /// Joins the pieces' parts of the customers index (`index`, each a sorted run) into the one
 /// stored beside the result (`stored_index::merge_runs`, a k-way merge): each run is fetched
 /// to the scratch folder, then read through a 64 KiB buffer, so memory is about 64 KiB per
-/// piece whatever the rows. `starts` holds each piece's (rows, bytes) before its lines.
+/// piece whatever the rows. `starts` holds each piece's (rows, bytes) before its lines. When a
+/// part is missing or the parts do not add up to the result's rows, nothing is stored (said in
+/// the log) and the customers page indexes the result itself, as for one job.
 async fn merge_index(
     ctx: &JobContext,
     id: PredictionId,
@@ -352,12 +354,11 @@ async fn merge_index(
         let key = ObjectKey::piece(user, id, seq as u64, "index");
         match app.storage.download_to(&key, &local).await {
             Ok(_) => {}
+            // A piece scored by a version that wrote no part (during an upgrade): no index
+            // is stored, and the customers page builds it from the result, as for one job.
             Err(StorageError::NotFound(_)) => {
-                return Err(JobError::Rejected(
-                    "a piece's part of the customers index is missing from storage; upload the \
-                     file again"
-                        .to_owned(),
-                ))
+                tracing::warn!(prediction_id = %id, seq, "customer_index_part_missing");
+                return Ok(());
             }
             Err(e) => return Err(e.into()),
         }
@@ -385,9 +386,9 @@ async fn merge_index(
     })?
     .map_err(JobError::io("merging the customers index"))?;
     if written != rows {
-        return Err(JobError::Rejected(format!(
-            "the pieces' customers index holds {written} rows for {rows} scored; upload the file again"
-        )));
+        // Never stored: the customers page builds the index from the result instead.
+        tracing::error!(prediction_id = %id, written, rows, "customer_index_parts_do_not_add_up");
+        return Ok(());
     }
     let key = ObjectKey::stored_index_of(result_key).expect("a result key");
     app.storage.put_file(&key, &path).await?;

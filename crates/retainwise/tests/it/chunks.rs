@@ -753,3 +753,39 @@ async fn data(t: &TestApp, id: &str) -> Value {
     }
     normalised(v, &[(id.to_owned(), "the prediction")])
 }
+
+/// A piece's part of the customers index missing at the merge (a piece scored by a version
+/// that wrote none) does not fail the prediction: no index is stored, and the customers page
+/// indexes the result itself, as after one job.
+#[tokio::test]
+async fn a_missing_part_of_the_index_leaves_the_page_to_index_the_result() {
+    let t = TestApp::spawn_with(|c| c.chunk_rows = ROWS).await;
+    let (id, total) = cut_only(&t, awkward(11)).await;
+    for _ in 0..total {
+        assert_eq!(t.work_once().await, Outcome::Completed);
+    }
+    let parts: Vec<_> = walk(&t.dir.path().join("objects").join("pieces"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "index"))
+        .collect();
+    assert_eq!(parts.len() as u64, total, "one part per piece");
+    std::fs::remove_file(&parts[3]).unwrap();
+    TestApp::drain(&t.worker, 50).await;
+    assert_eq!(t.prediction(&id).await["status"], "COMPLETED");
+    let key = retainwise::domain::ObjectKey::result(
+        &retainwise::domain::OrgId::local(),
+        id.parse().unwrap(),
+    );
+    let index = retainwise::domain::ObjectKey::stored_index_of(&key).unwrap();
+    assert!(
+        t.app.storage.get_bytes(&index).await.is_err(),
+        "none stored"
+    );
+    let r = t
+        .get(&format!(
+            "/predictions/{id}/customers?sort=churn_asc&page=2"
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<table"));
+}
