@@ -89,20 +89,50 @@ pub fn split<R: Read>(
     opts: &ScoreOptions,
     rows_per_piece: u64,
 ) -> Result<Split, ScoreError> {
+    Ok(split_with(model, input, opts, rows_per_piece, false)?.0)
+}
+
+/// A file's reference date found in the pass that cuts it: the date and where it came from,
+/// as [`crate::plan::plan`] finds them when none is given.
+pub type FoundDate = (Option<chrono::NaiveDate>, Option<String>);
+
+/// [`split`] that also finds the file's reference date in the same pass, as
+/// [`crate::plan::plan`]'s first pass does when none is given
+/// ([`crate::intake::Intake::latest_date`]): a coordinator reads the file once, not once for
+/// the date and once to cut it. The date is `(None, None)` when the model reads no dates, and
+/// is not looked for in a file scored whole (its one pass plans it).
+///
+/// # Errors
+/// As [`split`].
+pub fn split_finding_date<R: Read>(
+    model: &Model,
+    input: R,
+    opts: &ScoreOptions,
+    rows_per_piece: u64,
+) -> Result<(Split, FoundDate), ScoreError> {
+    split_with(model, input, opts, rows_per_piece, true)
+}
+
+fn split_with<R: Read>(
+    model: &Model,
+    input: R,
+    opts: &ScoreOptions,
+    rows_per_piece: u64,
+    find_date: bool,
+) -> Result<(Split, FoundDate), ScoreError> {
     let mut intake = Intake::open_with(model, input, &opts.limits, &opts.mapping)?;
     intake.check_mapping()?;
     if !matches!(intake.encoding(), Encoding::Utf8 | Encoding::Utf8Bom) {
-        return Ok(Split::Whole {
-            reason: format!(
-                "a {} file is transcoded while read, so it is scored in one pass",
-                intake.encoding().label()
-            ),
-        });
+        let reason = format!(
+            "a {} file is transcoded while read, so it is scored in one pass",
+            intake.encoding().label()
+        );
+        return Ok((Split::Whole { reason }, (None, None)));
     }
     let n = rows_per_piece.max(1);
     let mut pieces: Vec<Piece> = Vec::new();
-    while let Some((row, start, line)) = intake.next_start()? {
-        if (row - 1) % n == 0 {
+    let mut cut = |row: u64, start: u64, line: u64| {
+        if (row - 1).is_multiple_of(n) {
             pieces.push(Piece {
                 start,
                 first_row: row,
@@ -113,14 +143,22 @@ pub fn split<R: Read>(
         if let Some(last) = pieces.last_mut() {
             last.rows = row - last.first_row + 1;
         }
+    };
+    let mut found = (None, None);
+    if find_date && intake.reads_dates() {
+        found.0 = intake.latest_date_while(&mut cut)?;
+        found.1 = intake.reference_source().map(str::to_owned);
+    } else {
+        while let Some((row, start, line)) = intake.next_start()? {
+            cut(row, start, line);
+        }
     }
     if pieces.len() < 2 {
-        return Ok(Split::Whole {
-            reason: format!("at most {n} rows"),
-        });
+        let reason = format!("at most {n} rows");
+        return Ok((Split::Whole { reason }, found));
     }
     let head_bytes = (crate::decode::SAMPLE_BYTES as u64 + 1).max(pieces[0].start);
-    Ok(Split::Pieces { pieces, head_bytes })
+    Ok((Split::Pieces { pieces, head_bytes }, found))
 }
 
 /// Scores piece `piece` of a file: `head` is the file from its first byte (at least
@@ -568,6 +606,55 @@ mod tests {
             let ours: Vec<(u64, u64)> = pieces.iter().map(|p| (p.start, p.first_line)).collect();
             assert_eq!(ours, starts[1..], "seed {seed}");
             assert!(pieces.iter().all(|p| p.rows == 1));
+        }
+    }
+
+    /// The coordinator's one pass finds the reference date `plan::plan` finds in a pass of its
+    /// own (a file with `signup_date` for tenure, one date standing apart), and cuts the file
+    /// where [`split`] cuts it.
+    #[test]
+    fn the_cutting_pass_finds_the_reference_date_of_the_plan() {
+        let model = Model::embedded_default();
+        let header = HEADER.replace(",tenure,", ",signup_date,");
+        let mut file = format!("{header}\r\n");
+        for i in 0..300u32 {
+            let day = if i == 150 {
+                "2026-11-30".to_owned()
+            } else {
+                format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28)
+            };
+            let notes = if i % 5 == 0 { "\"two\nlines\"" } else { "" };
+            file.push_str(&format!(
+                "{i:04}-D,Male,0,Yes,No,{day},Yes,No,DSL,No,No,No,No,No,No,Month-to-month,Yes,\
+                 Electronic check,50.5,500,{notes}\n"
+            ));
+        }
+        let planned = crate::plan::plan(
+            model,
+            None,
+            None,
+            &mut std::io::Cursor::new(file.as_bytes()),
+            &opts().limits,
+            &opts().mapping,
+        )
+        .unwrap();
+        assert!(planned.reference_date.is_some());
+        assert!(
+            planned
+                .reference_source
+                .as_deref()
+                .unwrap()
+                .contains("passed over"),
+            "{:?}",
+            planned.reference_source
+        );
+        for n in [1, 7, 100] {
+            let (cut, (date, source)) =
+                split_finding_date(model, file.as_bytes(), &opts(), n).unwrap();
+            assert_eq!(cut, split(model, file.as_bytes(), &opts(), n).unwrap());
+            assert!(matches!(cut, Split::Pieces { .. }));
+            assert_eq!(date, planned.reference_date, "pieces of {n}");
+            assert_eq!(source, planned.reference_source, "pieces of {n}");
         }
     }
 

@@ -312,21 +312,39 @@ impl<'m, R: Read> Intake<'m, R> {
     /// # Errors
     /// As [`Intake::next_row`].
     pub fn latest_date(&mut self) -> Result<Option<chrono::NaiveDate>, ScoreError> {
-        self.reference_source = None;
         // Each row counts from its own observation date: the file needs none.
         if self.observed_at.is_some() {
+            self.reference_source = None;
             return Ok(None);
         }
-        let at: Vec<usize> = self
-            .model
-            .schema()
-            .columns
-            .iter()
-            .zip(&self.plan)
-            .zip(&self.from_date)
-            .filter(|((c, _), &from_date)| c.kind == ColumnKind::Date || from_date)
-            .filter_map(|((_, &(at, _)), _)| at)
-            .collect();
+        self.latest_date_while(&mut |_, _, _| {})
+    }
+
+    /// [`Intake::latest_date`], also telling `each(row, start, line)` of every record read, as
+    /// [`Intake::next_start`] would: one pass both finds a file's reference date and cuts it
+    /// ([`crate::chunks::split_finding_date`]). A file whose rows carry their own observation
+    /// date is read to its end all the same, and has none.
+    ///
+    /// # Errors
+    /// As [`Intake::next_row`].
+    pub fn latest_date_while(
+        &mut self,
+        each: &mut dyn FnMut(u64, u64, u64),
+    ) -> Result<Option<chrono::NaiveDate>, ScoreError> {
+        self.reference_source = None;
+        let at: Vec<usize> = if self.observed_at.is_some() {
+            Vec::new()
+        } else {
+            self.model
+                .schema()
+                .columns
+                .iter()
+                .zip(&self.plan)
+                .zip(&self.from_date)
+                .filter(|((c, _), &from_date)| c.kind == ColumnKind::Date || from_date)
+                .filter_map(|((_, &(at, _)), _)| at)
+                .collect()
+        };
         let today = crate::dates::today();
         // How many cells hold each date not after today; `any`: a date was seen at all.
         let mut seen = std::collections::BTreeMap::new();
@@ -334,6 +352,8 @@ impl<'m, R: Read> Intake<'m, R> {
         let mut first = std::collections::BTreeMap::new();
         let mut any = false;
         while self.read_record()? {
+            let last = self.reader.last();
+            each(self.rows, last.start, last.line);
             for &i in &at {
                 if let Some(field) = self.record.get(i) {
                     let raw = csv_input::decode_field(field);

@@ -45,6 +45,34 @@ pub fn model_for<'m>(
     }
 }
 
+/// [`plan`]'s choice of model alone: [`model_for`] over the first [`HEAD_BYTES`] of `input`,
+/// which is left where it was. A coordinator cutting a file uses it and finds the reference
+/// date in its cutting pass ([`crate::chunks::split_finding_date`]) rather than in a pass of
+/// its own.
+///
+/// # Errors
+/// Reading the first bytes or seeking failed.
+pub fn choose_model<'m, R: Read + Seek>(
+    requested: &'m Model,
+    baseline: Option<&'m Model>,
+    input: &mut R,
+    manual: &ManualMapping,
+) -> std::io::Result<&'m Model> {
+    // The head decides only between two models: without a baseline offered it is not read.
+    match baseline {
+        Some(_) => {
+            let start = input.stream_position()?;
+            let mut head = Vec::with_capacity(HEAD_BYTES);
+            (&mut *input)
+                .take(HEAD_BYTES as u64)
+                .read_to_end(&mut head)?;
+            input.seek(SeekFrom::Start(start))?;
+            Ok(model_for(requested, baseline, &head, manual))
+        }
+        None => Ok(requested),
+    }
+}
+
 /// Chooses the model and the reference date for `input`, a seekable file, and leaves it where
 /// it was:
 /// - the model: [`model_for`] over the file's first [`HEAD_BYTES`];
@@ -68,18 +96,7 @@ pub fn plan<'m, R: Read + Seek>(
     manual: &ManualMapping,
 ) -> std::io::Result<Plan<'m>> {
     let start = input.stream_position()?;
-    // The head decides only between two models: without a baseline offered it is not read.
-    let model = match baseline {
-        Some(_) => {
-            let mut head = Vec::with_capacity(HEAD_BYTES);
-            (&mut *input)
-                .take(HEAD_BYTES as u64)
-                .read_to_end(&mut head)?;
-            input.seek(SeekFrom::Start(start))?;
-            model_for(requested, baseline, &head, manual)
-        }
-        None => requested,
-    };
+    let model = choose_model(requested, baseline, input, manual)?;
     let (reference_date, reference_source) = match given {
         Some(date) => (Some(date), None),
         // A model with date columns, or a file whose mapping reads a date column for a

@@ -90,6 +90,30 @@ struct Columns {
     quality: Option<usize>,
 }
 
+impl Columns {
+    /// The scorer's columns in the results' `header`.
+    fn of(header: &csv::StringRecord) -> Result<Columns, IndexError> {
+        let find = |name: &str| header.iter().position(|h| h == name);
+        let need =
+            |name: &str| find(name).ok_or_else(|| IndexError::Format(format!("no {name} column")));
+        Ok(Columns {
+            // `customerID`: results imported from the original service keep its column name.
+            id: find("customer_id")
+                .or_else(|| find("customerID"))
+                .ok_or_else(|| IndexError::Format("no customer_id column".to_owned()))?,
+            probability: need("churn_probability")?,
+            level: need("risk_level")?,
+            retention: find("retention_probability"),
+            model: find("model_version"),
+            risk: find("risk_factors"),
+            protective: find("protective_factors"),
+            summary: find("summary"),
+            recommendation: find("recommendation"),
+            quality: find("data_quality"),
+        })
+    }
+}
+
 /// One customer read back from the results, for the table and the explanation page.
 #[derive(Clone, Debug)]
 pub struct Customer {
@@ -171,24 +195,7 @@ impl CustomerIndex {
             .headers()
             .map_err(|e| IndexError::Format(e.to_string()))?
             .clone();
-        let find = |name: &str| header.iter().position(|h| h == name);
-        let need =
-            |name: &str| find(name).ok_or_else(|| IndexError::Format(format!("no {name} column")));
-        let columns = Columns {
-            // `customerID`: results imported from the original service keep its column name.
-            id: find("customer_id")
-                .or_else(|| find("customerID"))
-                .ok_or_else(|| IndexError::Format("no customer_id column".to_owned()))?,
-            probability: need("churn_probability")?,
-            level: need("risk_level")?,
-            retention: find("retention_probability"),
-            model: find("model_version"),
-            risk: find("risk_factors"),
-            protective: find("protective_factors"),
-            summary: find("summary"),
-            recommendation: find("recommendation"),
-            quality: find("data_quality"),
-        };
+        let columns = Columns::of(&header)?;
         let mut entries = Vec::new();
         let mut ids = String::new();
         let mut counts = [0u64; 3];
@@ -242,6 +249,93 @@ impl CustomerIndex {
             by_row,
             ids,
             counts,
+            columns,
+        })
+    }
+
+    /// Writes this index as a run of a stored index ([`crate::stored_index`]): its entries in
+    /// order, with `header_line` (the results' header, no line ending).
+    ///
+    /// # Errors
+    /// The writer's.
+    /// `shift` is taken off every offset (the bytes of a header line put before a piece's
+    /// lines to parse them).
+    pub fn write_run(
+        &self,
+        header_line: &str,
+        shift: u64,
+        mut out: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        use crate::stored_index::{write_head, write_record, Head, Record};
+        let head = Head {
+            header_line: header_line.to_owned(),
+            rows: self.entries.len() as u64,
+            counts: self.counts,
+        };
+        write_head(&mut out, &head)?;
+        for e in &self.entries {
+            let record = Record {
+                millionths: e.millionths,
+                row: u64::from(e.row),
+                offset: e.offset.checked_sub(shift).ok_or_else(|| {
+                    std::io::Error::other("a row starts inside the header put before it")
+                })?,
+                len: e.len,
+                level: e.level,
+                id: self.id(e).to_owned(),
+            };
+            write_record(&mut out, &record)?;
+        }
+        out.flush()
+    }
+
+    /// Loads a stored index ([`crate::stored_index`], written by the merge of a file scored
+    /// in pieces): its records are already in the index's order, so nothing is parsed or
+    /// sorted.
+    ///
+    /// # Errors
+    /// Bytes that are not a stored index, or one that does not fit (over 4 billion rows).
+    pub fn from_stored(input: impl std::io::BufRead) -> Result<CustomerIndex, IndexError> {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut ids = String::new();
+        let head = crate::stored_index::read_all(input, |r| {
+            let too_big = || std::io::Error::other("more than 4 billion rows or bytes of ids");
+            let id_start = u32::try_from(ids.len()).map_err(|_| too_big())?;
+            ids.push_str(&r.id);
+            entries.push(Entry {
+                offset: r.offset,
+                id_start,
+                len: r.len,
+                row: u32::try_from(r.row).map_err(|_| too_big())?,
+                millionths: r.millionths,
+                id_len: r.id.len() as u16,
+                level: r.level,
+            });
+            Ok(())
+        })
+        .map_err(|e| IndexError::Format(e.to_string()))?;
+        let mut header = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(head.header_line.as_bytes());
+        let mut names = csv::StringRecord::new();
+        header
+            .read_record(&mut names)
+            .map_err(|e| IndexError::Format(e.to_string()))?;
+        let columns = Columns::of(&names)?;
+        let mut by_row = vec![u32::MAX; entries.len()];
+        for (i, e) in entries.iter().enumerate() {
+            let slot = (e.row as usize)
+                .checked_sub(1)
+                .and_then(|r| by_row.get_mut(r))
+                .filter(|s| **s == u32::MAX)
+                .ok_or_else(|| IndexError::Format(format!("row {} is out of place", e.row)))?;
+            *slot = i as u32;
+        }
+        Ok(CustomerIndex {
+            entries,
+            by_row,
+            ids,
+            counts: head.counts,
             columns,
         })
     }
@@ -365,6 +459,39 @@ impl CustomerIndex {
     }
 }
 
+/// The index stored beside the results object `key` (`….index` for `….csv`, written by the
+/// merge of a file scored in pieces), if there is one.
+async fn stored(storage: &Storage, key: &ObjectKey) -> Result<Option<CustomerIndex>, IndexError> {
+    let Some(index_key) = ObjectKey::stored_index_of(key) else {
+        return Ok(None);
+    };
+    let mut stream = match storage.get_stream(&index_key).await {
+        Ok(stream) => stream,
+        Err(StorageError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let loader = tokio::task::spawn_blocking(move || {
+        CustomerIndex::from_stored(std::io::BufReader::with_capacity(
+            64 << 10,
+            ChannelReader {
+                rx,
+                current: Bytes::new(),
+            },
+        ))
+    });
+    while let Some(chunk) = stream.next().await {
+        if tx.send(chunk?).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    loader
+        .await
+        .map_err(|e| IndexError::Format(format!("loading stopped: {e}")))?
+        .map(Some)
+}
+
 /// The largest char boundary of `s` at or below `max`.
 fn floor_char_boundary(s: &str, max: usize) -> usize {
     let mut i = max.min(s.len());
@@ -451,7 +578,10 @@ impl IndexCache {
         let index = cell
             .get_or_try_init(|| async {
                 let started = std::time::Instant::now();
-                let index = CustomerIndex::build(storage, key).await?;
+                let index = match stored(storage, key).await? {
+                    Some(index) => index,
+                    None => CustomerIndex::build(storage, key).await?,
+                };
                 tracing::info!(
                     object = key.as_str(),
                     rows = index.len(),
@@ -527,6 +657,106 @@ mod tests {
         let bytes =
             &RESULTS.as_bytes()[c3.offset as usize..(c3.offset + u64::from(c3.len)) as usize];
         assert_eq!(index.customer(c3, bytes).unwrap().summary, "multi\nline");
+    }
+
+    /// An entry as compared: offset, length, row, millionths, level, id.
+    type Shown = (u64, u32, u32, u32, Level, String);
+
+    /// What two indexes must agree on: every entry in order, with its id, and the counts.
+    fn shown(index: &CustomerIndex) -> (Vec<Shown>, [u64; 3]) {
+        let entries = index
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.offset,
+                    e.len,
+                    e.row,
+                    e.millionths,
+                    e.level,
+                    index.id(e).to_owned(),
+                )
+            })
+            .collect();
+        (entries, index.counts)
+    }
+
+    /// A results file cut into pieces at any rows, each piece's index written as a run and
+    /// the runs merged, loads as the index built from the whole file: the same entries in the
+    /// same order (ties in probability across pieces by row), the same rows by number.
+    #[test]
+    fn runs_of_pieces_merge_into_the_index_of_the_whole_file() {
+        let header =
+            "customer_id,churn_probability,retention_probability,risk_level,model_version,summary";
+        let mut lines = Vec::new();
+        for i in 0..500u32 {
+            // Few distinct probabilities: many ties, across every piece.
+            let p = f64::from((i * 37) % 11) / 10.0;
+            let level = if p >= 0.7 {
+                "high"
+            } else if p >= 0.4 {
+                "medium"
+            } else {
+                "low"
+            };
+            let summary = if i % 9 == 0 {
+                "\"two\nlines, quoted\""
+            } else {
+                "s"
+            };
+            lines.push(format!("C-{i},{p:.6},{:.6},{level},m,{summary}\n", 1.0 - p));
+        }
+        let whole = format!("{header}\n{}", lines.concat());
+        let expected = CustomerIndex::parse(whole.as_bytes()).unwrap();
+        for cuts in [vec![1, 2, 250, 499], vec![100, 200, 300, 400], vec![]] {
+            let mut bounds = vec![0];
+            bounds.extend(&cuts);
+            bounds.push(lines.len());
+            let mut runs = Vec::new();
+            let (mut rows_before, mut bytes_before) = (0u64, 0u64);
+            for (seq, w) in bounds.windows(2).enumerate() {
+                let mut piece = lines[w[0]..w[1]].concat();
+                if seq == 0 {
+                    piece = format!("{header}\n{piece}");
+                }
+                let prefix = if seq == 0 {
+                    String::new()
+                } else {
+                    format!("{header}\n")
+                };
+                let index = CustomerIndex::parse(format!("{prefix}{piece}").as_bytes()).unwrap();
+                let mut run = Vec::new();
+                index
+                    .write_run(header, prefix.len() as u64, &mut run)
+                    .unwrap();
+                runs.push(crate::stored_index::Run {
+                    input: std::io::Cursor::new(run),
+                    rows_before,
+                    bytes_before,
+                });
+                rows_before += (w[1] - w[0]) as u64;
+                bytes_before += piece.len() as u64;
+            }
+            let mut stored = Vec::new();
+            let written = crate::stored_index::merge_runs(runs, &mut stored).unwrap();
+            assert_eq!(written, 500);
+            let loaded = CustomerIndex::from_stored(&stored[..]).unwrap();
+            assert_eq!(shown(&loaded), shown(&expected), "cut at {cuts:?}");
+            for row in 1..=500 {
+                let (a, b) = (loaded.by_row(row).unwrap(), expected.by_row(row).unwrap());
+                assert_eq!((a.offset, a.len, a.row), (b.offset, b.len, b.row));
+            }
+            let search = Filter {
+                search: Some("c-1".to_owned()),
+                ascending: true,
+                ..Filter::default()
+            };
+            let rows = |i: &CustomerIndex| -> Vec<u32> {
+                i.page(&search, 1, 7).1.iter().map(|e| e.row).collect()
+            };
+            assert_eq!(rows(&loaded), rows(&expected));
+        }
+        assert!(CustomerIndex::from_stored(&b"RWCIDX0"[..]).is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod retention;
 pub mod schedules;
 pub mod server;
 pub mod storage;
+pub mod stored_index;
 pub mod telemetry;
 pub mod time;
 pub mod upload_client;

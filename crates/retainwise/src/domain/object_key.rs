@@ -27,6 +27,14 @@ impl ObjectKey {
         Self(format!("downloads/{}/{prediction}.csv", user.folder()))
     }
 
+    /// `results/{user}/{prediction}.index` for the results object `result`
+    /// (`results/{user}/{prediction}.csv`): the customers index stored beside it by the merge of
+    /// a file scored in pieces (`stored_index`). `None` for any other key.
+    pub fn stored_index_of(result: &ObjectKey) -> Option<Self> {
+        let stem = result.0.strip_prefix("results/")?.strip_suffix(".csv")?;
+        Some(Self(format!("results/{stem}.index")))
+    }
+
     /// `reports/{user}/{prediction}.json`: the validation report (counts and row issues).
     pub fn report(user: &OrgId, prediction: PredictionId) -> Self {
         Self(format!("reports/{}/{prediction}.json", user.folder()))
@@ -34,9 +42,14 @@ impl ObjectKey {
 
     /// `pieces/{user}/{prediction}/{seq}.{what}`: what piece `seq` (0-based, six digits) of a
     /// prediction scored in pieces stored for the merge: `csv` its scored lines, `json` its
-    /// report and sums, `ids.json` its scored rows' customer ids.
+    /// report and sums, `ids.json` its scored rows' customer ids, `shadow.csv` and
+    /// `shadow.json` the challenger's scored lines and their count, `index` its part of the
+    /// customers index (`stored_index`).
     pub fn piece(user: &OrgId, prediction: PredictionId, seq: u64, what: &str) -> Self {
-        debug_assert!(matches!(what, "csv" | "json" | "ids.json"));
+        debug_assert!(matches!(
+            what,
+            "csv" | "json" | "ids.json" | "shadow.csv" | "shadow.json" | "index"
+        ));
         Self(format!(
             "pieces/{}/{prediction}/{seq:06}.{what}",
             user.folder()

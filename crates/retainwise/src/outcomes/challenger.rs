@@ -102,15 +102,7 @@ async fn try_shadow(
     }
     let model = app.registry.load(&app.db, &app.storage, &model_id).await?;
     let output = input.with_file_name("shadow.csv");
-    let options = ScoreOptions {
-        thresholds: app.config.thresholds.clone(),
-        reference_date: reference
-            .map(retainwise_model::dates::parse_reference)
-            .transpose()
-            .map_err(anyhow::Error::msg)?,
-        explain: Explain::None,
-        ..ScoreOptions::default()
-    };
+    let options = shadow_options(app, reference)?;
     let (input, out) = (input.to_owned(), output.clone());
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let reader = std::io::BufReader::new(std::fs::File::open(&input)?);
@@ -124,9 +116,50 @@ async fn try_shadow(
         )?)
     })
     .await??;
+    store(
+        app,
+        user,
+        prediction,
+        &model_id,
+        &output,
+        report.rows_scored,
+    )
+    .await
+}
+
+/// The options a challenger scores a file with: the champion's reference date (`YYYY-MM-DD`,
+/// the one its report names), no explanation (only the scores are compared). A file scored in
+/// pieces scores each piece with these too (`worker/pieces.rs`).
+///
+/// Errors: a reference date that does not read.
+pub(crate) fn shadow_options(app: &App, reference: Option<&str>) -> anyhow::Result<ScoreOptions> {
+    Ok(ScoreOptions {
+        thresholds: app.config.thresholds.clone(),
+        reference_date: reference
+            .map(retainwise_model::dates::parse_reference)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        explain: Explain::None,
+        ..ScoreOptions::default()
+    })
+}
+
+/// Stores the challenger `model_id`'s scores of `prediction` (the scorer's CSV at `output`,
+/// `rows_scored` rows) as its shadow result and `shadow_scores` row, replacing any earlier.
+/// Called by one pass ([`shadow`]) and by the merge of a file scored in pieces.
+///
+/// Errors: storage and the database.
+pub(crate) async fn store(
+    app: &App,
+    user: &OrgId,
+    prediction: PredictionId,
+    model_id: &str,
+    output: &Path,
+    rows_scored: u64,
+) -> anyhow::Result<()> {
     let key = ObjectKey::parse_foreign(&format!("shadow/{}/{prediction}.csv", user.folder()))
         .map_err(|e| anyhow::anyhow!(e.0))?;
-    app.storage.put_file(&key, &output).await?;
+    app.storage.put_file(&key, output).await?;
     sqlx::query(
         "INSERT INTO shadow_scores (prediction_id, owner_id, model_id, result_key, rows_scored, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (prediction_id) DO UPDATE SET \
@@ -134,13 +167,13 @@ async fn try_shadow(
     )
     .bind(prediction.to_string())
     .bind(owner(user))
-    .bind(&model_id)
+    .bind(model_id)
     .bind(key.as_str())
-    .bind(report.rows_scored as i64)
+    .bind(i64::try_from(rows_scored).unwrap_or(i64::MAX))
     .bind(crate::time::now_ms())
     .execute(app.db.pool())
     .await?;
-    tracing::info!(prediction_id = %prediction, model_id = %model_id, rows = report.rows_scored, "shadow_scored");
+    tracing::info!(prediction_id = %prediction, model_id = %model_id, rows = rows_scored, "shadow_scored");
     Ok(())
 }
 

@@ -112,7 +112,15 @@ impl Job for MergeJob {
     }
 
     async fn discard(&self, app: &App, scored: Scored) {
+        if let Some(index) = ObjectKey::stored_index_of(&scored.result_key) {
+            if let Err(e) = app.storage.delete(&index).await {
+                tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customers index of a cancelled prediction");
+            }
+        }
         scored.discard(app, self.prediction_id).await;
+        if let Err(e) = crate::history::forget(app, &self.user, self.prediction_id).await {
+            tracing::warn!(prediction_id = %self.prediction_id, error = %Chain(&e), "could not remove the customer history of a cancelled prediction");
+        }
     }
 
     fn log_completed(&self, scored: &Scored, took: Duration) {
@@ -127,8 +135,7 @@ impl Job for MergeJob {
         };
         let keys: Vec<ObjectKey> = (0..total)
             .flat_map(|seq| {
-                ["csv", "json", "ids.json"]
-                    .map(|what| ObjectKey::piece(&self.user, self.prediction_id, seq, what))
+                PIECE_PARTS.map(|what| ObjectKey::piece(&self.user, self.prediction_id, seq, what))
             })
             .collect();
         let failed = futures::stream::iter(keys)
@@ -170,6 +177,9 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
         .map_err(JobError::io("creating the results file"))?;
     let mut written = 0u64;
     let mut merger = Merger::new(&options);
+    // Where each piece's lines start in the result: (rows, bytes) before them.
+    let mut starts: Vec<(u64, u64)> = Vec::new();
+    let mut rows_before = 0u64;
     let missing = || {
         JobError::Rejected(
             "a piece of this file's results is missing from storage; upload the file again"
@@ -192,6 +202,8 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
             Err(StorageError::NotFound(_)) => return Err(missing()),
             other => other?,
         };
+        starts.push((rows_before, written));
+        rows_before += gathered.report.rows_scored;
         let ids: Vec<(u64, String)> = serde_json::from_slice(&ids).map_err(|e| {
             JobError::Rejected(format!("a piece's ids could not be read back ({e})"))
         })?;
@@ -258,10 +270,180 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
         .map_err(|e| JobError::io("serialising the report")(e.into()))?;
     app.storage.put_bytes(&report_key, json).await?;
     record_stage("upload", stage);
+    let stage = Instant::now();
+    merge_index(
+        ctx,
+        id,
+        user,
+        &starts,
+        report.rows_scored,
+        &result_key,
+        dir.path(),
+    )
+    .await?;
+    record_stage("index", stage);
+    // What one pass does after storing its result, in its order: the challenger's shadow
+    // scores, then the customers remembered across runs, streamed from the merged result
+    // still on local disk (`history::record`: batches, fenced by this merge's lease).
+    if let Some(challenger) = &plan.challenger {
+        if let Err(e) = merge_shadow(ctx, id, user, total, challenger, dir.path()).await {
+            tracing::warn!(prediction_id = %id, error = %Chain(e.as_ref()), "shadow_scoring_failed");
+        }
+    }
+    if ctx.should_stop() {
+        return Err(JobError::Stopped);
+    }
+    let stage = Instant::now();
+    let has_ids = report
+        .validation
+        .mapping
+        .as_ref()
+        .and_then(|m| m.id.as_ref())
+        .is_some_and(|id| id.column.is_some());
+    crate::history::record(
+        app,
+        user,
+        id,
+        ctx.lease.as_str(),
+        &path,
+        &plan.model_id,
+        has_ids,
+    )
+    .await?;
+    record_stage("history", stage);
     Ok(Scored {
         model_id: plan.model_id,
         report,
         result_key,
         report_key,
     })
+}
+
+/// What a piece may store under `pieces/{user}/{prediction}/`, all removed after the merge.
+const PIECE_PARTS: [&str; 6] = [
+    "csv",
+    "json",
+    "ids.json",
+    "shadow.csv",
+    "shadow.json",
+    "index",
+];
+
+/// Joins the pieces' parts of the customers index (`index`, each a sorted run) into the one
+/// stored beside the result (`stored_index::merge_runs`, a k-way merge): each run is fetched
+/// to the scratch folder, then read through a 64 KiB buffer, so memory is about 64 KiB per
+/// piece whatever the rows. `starts` holds each piece's (rows, bytes) before its lines. When a
+/// part is missing or the parts do not add up to the result's rows, nothing is stored (said in
+/// the log) and the customers page indexes the result itself, as for one job.
+async fn merge_index(
+    ctx: &JobContext,
+    id: PredictionId,
+    user: &OrgId,
+    starts: &[(u64, u64)],
+    rows: u64,
+    result_key: &ObjectKey,
+    dir: &std::path::Path,
+) -> Result<(), JobError> {
+    let app = &ctx.app;
+    let mut runs = Vec::with_capacity(starts.len());
+    for (seq, &(rows_before, bytes_before)) in starts.iter().enumerate() {
+        if ctx.should_stop() {
+            return Err(JobError::Stopped);
+        }
+        let local = dir.join(format!("{seq:06}.index"));
+        let key = ObjectKey::piece(user, id, seq as u64, "index");
+        match app.storage.download_to(&key, &local).await {
+            Ok(_) => {}
+            // A piece scored by a version that wrote no part (during an upgrade): no index
+            // is stored, and the customers page builds it from the result, as for one job.
+            Err(StorageError::NotFound(_)) => {
+                tracing::warn!(prediction_id = %id, seq, "customer_index_part_missing");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        runs.push((local, rows_before, bytes_before));
+    }
+    let path = dir.join("results.index");
+    let out = path.clone();
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let runs = runs
+            .into_iter()
+            .map(|(local, rows_before, bytes_before)| {
+                Ok(crate::stored_index::Run {
+                    input: std::fs::File::open(local)?,
+                    rows_before,
+                    bytes_before,
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        crate::stored_index::merge_runs(runs, std::fs::File::create(&out)?)
+    })
+    .await
+    .map_err(|source| JobError::Task {
+        what: "merging the customers index",
+        source,
+    })?
+    .map_err(JobError::io("merging the customers index"))?;
+    if written != rows {
+        // Never stored: the customers page builds the index from the result instead.
+        tracing::error!(prediction_id = %id, written, rows, "customer_index_parts_do_not_add_up");
+        return Ok(());
+    }
+    let key = ObjectKey::stored_index_of(result_key).expect("a result key");
+    app.storage.put_file(&key, &path).await?;
+    Ok(())
+}
+
+/// Joins the pieces' shadow scores (`shadow.csv`, in order) into the shadow result one pass
+/// stores, when every piece was shadow-scored by `challenger`; otherwise stores nothing and
+/// says why, as one pass whose shadow scoring failed.
+async fn merge_shadow(
+    ctx: &JobContext,
+    id: PredictionId,
+    user: &OrgId,
+    total: u64,
+    challenger: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let app = &ctx.app;
+    let path = dir.join("shadow.csv");
+    let mut file = tokio::fs::File::create(&path).await?;
+    let mut rows = 0u64;
+    for seq in 0..total {
+        if ctx.should_stop() {
+            anyhow::bail!("stopped: this attempt no longer holds the prediction");
+        }
+        let key = |what| ObjectKey::piece(user, id, seq, what);
+        let done: super::pieces::ShadowDone = match app.storage.get_bytes(&key("shadow.json")).await
+        {
+            Ok(bytes) => serde_json::from_slice(&bytes)?,
+            Err(StorageError::NotFound(_)) => {
+                anyhow::bail!(
+                    "piece {} of {total} was not scored by the challenger (its warning says why)",
+                    seq + 1
+                )
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if done.model_id != challenger {
+            anyhow::bail!(
+                "piece {} was scored by {}, not the challenger {challenger}",
+                seq + 1,
+                done.model_id
+            );
+        }
+        rows += done.rows_scored;
+        let mut lines = app.storage.get_stream(&key("shadow.csv")).await?;
+        while let Some(chunk) = lines.next().await {
+            file.write_all(&chunk?).await?;
+        }
+    }
+    file.flush().await?;
+    drop(file);
+    if rows == 0 {
+        // One pass's shadow scoring refuses a file with no row it can score.
+        anyhow::bail!("the challenger {challenger} scored no row of this file");
+    }
+    crate::outcomes::challenger::store(app, user, id, challenger, &path, rows).await
 }

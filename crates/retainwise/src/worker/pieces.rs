@@ -49,6 +49,11 @@ pub(super) struct ChunkPlan {
     pub head_bytes: u64,
     /// The upload's size in bytes.
     pub size: u64,
+    /// The owner's challenger model when the file was cut (other than `model_id`): every
+    /// piece is also scored by it, and the merge stores the shadow result one pass would
+    /// (`outcomes::challenger`). Absent in plans stored before.
+    #[serde(default)]
+    pub challenger: Option<String>,
 }
 
 impl ChunkPlan {
@@ -90,7 +95,8 @@ impl ChunkPlan {
 }
 
 /// The coordinator's step: decides the model and reference date as one pass would
-/// (`plan::plan`), reads the whole downloaded file once to find its record starts, and, when it
+/// (`plan::plan`), reads the whole downloaded file once to find its record starts (and its
+/// reference date, when none was given, in the same pass), and, when it
 /// has more than one piece's rows, writes the pieces and queues their jobs in one transaction
 /// fenced by this attempt's lease. True when the file was cut (the prediction is handed on);
 /// false when it is scored in one pass (a smaller file, a UTF-16 or windows-1252 one, or one the
@@ -124,28 +130,23 @@ pub(super) async fn cut(
             inner: std::io::BufReader::with_capacity(1 << 20, file),
             lost,
         };
-        let plan = retainwise_model::plan::plan(
+        // The model as `plan::plan` chooses it; the reference date, when none was given, found
+        // in the pass that cuts the file (as `plan::plan`'s own first pass would find it), so
+        // the coordinator reads the file once.
+        let chosen = retainwise_model::plan::choose_model(
             &model,
             Some(&baseline),
-            options.reference_date,
             &mut reader,
-            &options.limits,
             &options.mapping,
         )?;
-        let options = ScoreOptions {
-            reference_date_found: options.reference_date.is_none(),
-            reference_date: plan.reference_date,
-            reference_date_source: plan.reference_source.clone(),
-            ..options
+        let given = options.reference_date;
+        let split = match given {
+            Some(date) => chunks::split(chosen, &mut reader, &options, rows_per_piece)
+                .map(|split| (split, (Some(date), None))),
+            None => chunks::split_finding_date(chosen, &mut reader, &options, rows_per_piece),
         };
-        let split = chunks::split(plan.model, &mut reader, &options, rows_per_piece);
-        Ok((
-            plan.model.id().to_owned(),
-            options.reference_date,
-            options.reference_date_found,
-            options.reference_date_source,
-            split,
-        ))
+        let split = split.map(|(split, (date, source))| (split, date, source));
+        Ok((chosen.id().to_owned(), given.is_none(), split))
     })
     .await
     .map_err(|source| JobError::Task {
@@ -156,16 +157,22 @@ pub(super) async fn cut(
     if ctx.should_stop() {
         return Err(JobError::Stopped);
     }
-    let (model_id, reference, found, source, split) = found;
-    let (pieces, head_bytes) = match split {
-        Ok(Split::Pieces { pieces, head_bytes }) => (pieces, head_bytes),
-        Ok(Split::Whole { reason }) => {
+    let (model_id, found, split) = found;
+    let (pieces, head_bytes, reference, source) = match split {
+        Ok((Split::Pieces { pieces, head_bytes }, reference, source)) => {
+            (pieces, head_bytes, reference, source)
+        }
+        Ok((Split::Whole { reason }, _, _)) => {
             tracing::info!(prediction_id = %job.prediction_id, reason, "prediction_scored_whole");
             return Ok(false);
         }
         // The one pass meets the same problem and reports it with its validation report.
         Err(_) => return Ok(false),
     };
+    // Decided once, so every piece is shadow-scored by the same model.
+    let challenger = crate::outcomes::challenger::challenger(app, &job.user_id)
+        .await?
+        .filter(|c| *c != model_id);
     let plan = ChunkPlan {
         model_id,
         reference_date: reference.map(retainwise_model::dates::iso),
@@ -173,6 +180,7 @@ pub(super) async fn cut(
         reference_source: source,
         head_bytes,
         size,
+        challenger,
     };
     // A piece reads past its last record only as far as that record can run before the
     // reader decides it (the record limit, with a read buffer to spare).
@@ -280,6 +288,119 @@ pub struct PieceDone {
     scored: u64,
 }
 
+/// Writes piece `seq`'s part of the customers index (`stored_index`: its scored lines at
+/// `lines` indexed and sorted, rows and offsets counted from its own first line) to `run`.
+/// Memory: the piece's rows' index, bounded by the rows of a piece.
+async fn index_run(
+    seq: u64,
+    header_line: String,
+    lines: std::path::PathBuf,
+    run: std::path::PathBuf,
+) -> Result<(), JobError> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Read;
+        // The first piece's lines start with the header; the others' are read after it.
+        let prefix = if seq == 0 {
+            String::new()
+        } else {
+            format!("{header_line}\n")
+        };
+        let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&lines)?);
+        let index = crate::customer_index::CustomerIndex::parse(prefix.as_bytes().chain(file))
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&run)?);
+        index.write_run(&header_line, prefix.len() as u64, out)
+    })
+    .await
+    .map_err(|source| JobError::Task {
+        what: "indexing a piece",
+        source,
+    })?
+    .map_err(JobError::io("indexing the piece's scored lines"))
+}
+
+/// Where a piece's shadow scoring reads and writes.
+struct PieceFiles<'a> {
+    head: &'a std::path::Path,
+    body: &'a std::path::Path,
+    output: std::path::PathBuf,
+}
+
+/// What a piece's shadow scoring stored beside its lines (`shadow.json`): the merge stores the
+/// shadow result only when every piece has one.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct ShadowDone {
+    /// The challenger that scored the piece.
+    pub model_id: String,
+    /// Rows it scored.
+    pub rows_scored: u64,
+}
+
+impl PieceJob {
+    /// Scores the piece again with the plan's challenger, as one pass's shadow scoring scores
+    /// the whole file (`outcomes::challenger::shadow_options`, the champion's reference date).
+    /// A failure is logged and never fails the piece: the merge then stores no shadow result,
+    /// as one pass stores none when its shadow scoring fails.
+    async fn shadow(
+        &self,
+        ctx: &JobContext,
+        challenger: &str,
+        reference: Option<&str>,
+        piece: &Piece,
+        files: PieceFiles<'_>,
+    ) -> Option<(std::path::PathBuf, ShadowDone)> {
+        let app = &ctx.app;
+        let tried = async {
+            let model = app.registry.load(&app.db, &app.storage, challenger).await?;
+            let options = crate::outcomes::challenger::shadow_options(app, reference)?;
+            let (head, body, out) = (
+                files.head.to_owned(),
+                files.body.to_owned(),
+                files.output.clone(),
+            );
+            let (piece, lost) = (piece.clone(), ctx.stop_flag());
+            let gathered = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let open = |path: &std::path::Path| -> std::io::Result<_> {
+                    Ok(UntilLost {
+                        inner: std::io::BufReader::with_capacity(
+                            1 << 20,
+                            std::fs::File::open(path)?,
+                        ),
+                        lost: lost.clone(),
+                    })
+                };
+                let writer =
+                    std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&out)?);
+                Ok(chunks::score_piece(
+                    &model,
+                    open(&head)?,
+                    open(&body)?,
+                    &piece,
+                    &options,
+                    writer,
+                    &mut |_, _| {},
+                    &mut |_| {},
+                )?)
+            })
+            .await??;
+            anyhow::Ok(gathered.report.rows_scored)
+        };
+        match tried.await {
+            Ok(rows_scored) => Some((
+                files.output,
+                ShadowDone {
+                    model_id: challenger.to_owned(),
+                    rows_scored,
+                },
+            )),
+            Err(e) => {
+                tracing::warn!(prediction_id = %self.prediction_id, seq = self.seq, error = %crate::error_chain::Chain(e.as_ref()), "shadow_scoring_failed");
+                None
+            }
+        }
+    }
+}
+
 impl Job for PieceJob {
     const KIND: &'static str = "predict_piece";
     const LOG_ID: LogId = LogId::Job;
@@ -357,6 +478,7 @@ impl Job for PieceJob {
         let read_to = u64::try_from(read_to).unwrap_or(0).min(plan.size);
         let dir = tempfile::tempdir().map_err(JobError::io("creating a scratch folder"))?;
         let (head, body) = (dir.path().join("head.csv"), dir.path().join("piece.in.csv"));
+        let (head_path, body_path) = (head.clone(), body.clone());
         let stage = std::time::Instant::now();
         for (range, file) in [
             (0..plan.head_bytes.min(plan.size), &head),
@@ -376,6 +498,7 @@ impl Job for PieceJob {
         let stage = std::time::Instant::now();
         let output = dir.path().join("piece.csv");
         let out_path = output.clone();
+        let header_line = retainwise_model::output_header(&model, options.explain).join(",");
         let lost = ctx.stop_flag();
         let rows = ctx.progress();
         let before = piece.first_row - 1;
@@ -419,12 +542,36 @@ impl Job for PieceJob {
         }
         let (gathered, ids) = scored?;
         super::prediction::record_stage("piece_score", stage);
+        let shadow = match &plan.challenger {
+            Some(challenger) => {
+                let files = PieceFiles {
+                    head: &head_path,
+                    body: &body_path,
+                    output: dir.path().join("shadow.csv"),
+                };
+                let reference = gathered.report.reference_date.as_deref();
+                self.shadow(ctx, challenger, reference, &piece, files).await
+            }
+            None => None,
+        };
+        if ctx.should_stop() {
+            return Err(JobError::Stopped);
+        }
+        let run = dir.path().join("piece.index");
+        index_run(self.seq, header_line, output.clone(), run.clone()).await?;
         let stage = std::time::Instant::now();
         let scored = gathered.report.rows_scored;
         let key = |what| ObjectKey::piece(&self.user, self.prediction_id, self.seq, what);
         app.storage.put_file(&key("csv"), &output).await?;
+        if let Some((path, done)) = shadow {
+            app.storage.put_file(&key("shadow.csv"), &path).await?;
+            let done =
+                serde_json::to_vec(&done).map_err(|e| JobError::io("writing sums")(e.into()))?;
+            app.storage.put_bytes(&key("shadow.json"), done).await?;
+        }
         let ids = serde_json::to_vec(&ids).map_err(|e| JobError::io("writing ids")(e.into()))?;
         app.storage.put_bytes(&key("ids.json"), ids).await?;
+        app.storage.put_file(&key("index"), &run).await?;
         let sums =
             serde_json::to_vec(&gathered).map_err(|e| JobError::io("writing sums")(e.into()))?;
         // Written last: the merge reads a piece only once the piece is recorded, so every part
