@@ -47,14 +47,15 @@ pub enum DeletionError {
 }
 
 /// The object prefixes holding one prediction's files: its upload (and a direct upload's
-/// staged parts), results, spreadsheet-safe download copy, report, pieces and challenger's
+/// staged parts), results (and their stored customers index), spreadsheet-safe download copy, report, pieces and challenger's
 /// shadow scores.
 pub fn prediction_prefixes(org: &OrgId, prediction: PredictionId, upload: &str) -> Vec<String> {
     let f = org.folder();
     vec![
         format!("uploads/{f}/{upload}.csv"),
         format!("incoming/uploads/{f}/{upload}.csv/"),
-        ObjectKey::result(org, prediction).to_string(),
+        // The results and the customers index a merge stored beside them.
+        format!("results/{f}/{prediction}."),
         ObjectKey::download(org, prediction).to_string(),
         ObjectKey::report(org, prediction).to_string(),
         format!("pieces/{f}/{prediction}/"),

@@ -223,7 +223,8 @@ pub async fn sweep(
             continue;
         };
         for prefix in [
-            ObjectKey::result(org, prediction).to_string(),
+            // The results and the customers index a merge stored beside them.
+            format!("results/{f}/{prediction}."),
             ObjectKey::download(org, prediction).to_string(),
             ObjectKey::report(org, prediction).to_string(),
             format!("pieces/{f}/{prediction}/"),

@@ -182,6 +182,11 @@ async fn erase(ctx: &JobContext, id: &str, org: &OrgId) -> Result<(), JobError> 
         // The note first (idempotent), then the object: a crash between the two leaves the
         // row for the retry to find, never a removed row without its note.
         let results = ObjectKey::result(org, p);
+        // The index a merge stored beside the results holds the id and the rows' byte offsets:
+        // removed before the results change (the customers page then indexes the new results).
+        if let Some(index) = ObjectKey::stored_index_of(&results) {
+            w.delete(&index).await?;
+        }
         if let Some(ready) = w.prepare_csv(&results, IdColumn::At(0)).await? {
             note_erased(pool, org, &pid, id).await?;
             w.put(&results, ready).await?;

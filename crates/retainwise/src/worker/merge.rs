@@ -300,6 +300,8 @@ async fn merge(ctx: &JobContext, id: PredictionId, user: &OrgId) -> Result<Score
         .as_ref()
         .and_then(|m| m.id.as_ref())
         .is_some_and(|id| id.column.is_some());
+    // As one pass: a customer erased before this file was uploaded, in it again, is noted.
+    crate::erasure::returning::note(app, user, id, &path, has_ids).await?;
     crate::history::record(
         app,
         user,

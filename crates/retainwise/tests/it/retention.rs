@@ -532,6 +532,18 @@ async fn retention_removes_uploads_after_30_days_and_results_after_365_by_an_inj
     retention_with_an_injected_clock(&t).await;
 }
 
+/// The same with the file scored in three pieces: what the merge stored beside the results
+/// (the customers index) goes with them.
+#[tokio::test]
+async fn retention_of_a_file_scored_in_pieces_removes_what_its_merge_stored() {
+    let t = TestApp::spawn_with(|c| {
+        signed_in(c);
+        c.chunk_rows = 10;
+    })
+    .await;
+    retention_with_an_injected_clock(&t).await;
+}
+
 #[tokio::test]
 async fn retention_by_an_injected_clock_on_postgres_s3() {
     let Some(t) = TestApp::spawn_postgres_s3_with(signed_in).await else {
