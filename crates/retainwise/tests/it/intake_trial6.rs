@@ -325,3 +325,148 @@ fn repeated_ids_are_said_in_the_revenue_note() {
     assert!(ok, "{stderr}");
     assert_eq!(report["portfolio"]["revenue_note"], Value::Null, "{report}");
 }
+
+/// The preview reads rows with the job's own reader and checks: a ghost row (`,,,,`) is
+/// skipped by both, an unclosed quote and a decimal comma are rejected by both in the same
+/// words, and the rows shown are the rows the job reads.
+#[tokio::test]
+async fn the_preview_says_of_each_row_what_the_job_says() {
+    let t = TestApp::spawn().await;
+    let mut csv = format!("{TELCO_HEADER}\n{}\n", row("P1", &[]));
+    csv.push_str(&",".repeat(19));
+    csv.push('\n');
+    csv.push_str(&format!("{}\n", row("P3", &[("gender", "\"Male")])));
+    csv.push_str(&format!("{}\n", row("P4", &[])));
+    csv.push_str(&format!(
+        "{}\n",
+        row("P5", &[("MonthlyCharges", "\"29,85\"")])
+    ));
+    csv.push_str(&format!("{}\n", row("P6", &[("tenure", "")])));
+    let (status, body) = crate::mapping::preview(&t, &csv, None).await;
+    assert_eq!(status, 200, "{body}");
+    let p = &body["preview"];
+    assert_eq!(p["rows_skipped_empty"], 1, "{p}");
+    let shown: Vec<u64> = p["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(shown, [1, 3, 4, 5, 6], "{p}");
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, report, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    let v = &report["validation"];
+    assert_eq!(v["rows_skipped_empty"], 1, "{v}");
+    let rejected = v["rejected_rows"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{v}");
+    for r in p["rows"].as_array().unwrap() {
+        let job = rejected.iter().find(|j| j["row"] == r["row"]);
+        match job {
+            Some(j) => assert_eq!(
+                r["problem"].as_str().unwrap_or_default(),
+                format!("rejected: {}", j["reason"].as_str().unwrap()),
+                "{r}"
+            ),
+            None => assert_eq!(r["problem"], Value::Null, "{r}"),
+        }
+    }
+    // The job's remark on a scored row's blank cell is in the preview too.
+    let p6 = &p["rows"][4];
+    let warned = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["row"] == 6)
+        .cloned()
+        .unwrap();
+    assert_eq!(p6["warnings"][0], warned, "{p6}");
+}
+
+/// A cell whose bytes are not valid in the file's encoding (a stray windows-1252 byte in a
+/// UTF-8 file) is listed with its row, column, the bytes escaped and the text read, like every
+/// other value not used as given; counted as before.
+#[test]
+fn every_cell_read_as_windows_1252_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = format!("{TELCO_HEADER}\n").into_bytes();
+    for i in 1..=6 {
+        file.extend_from_slice(row(&format!("Zoë{i}"), &[]).as_bytes());
+        file.push(b'\n');
+    }
+    file.extend_from_slice(row("M\u{1}ller", &[]).replace('\u{1}', "\u{0}").as_bytes());
+    let at = file.iter().rposition(|b| *b == 0).unwrap();
+    file[at] = 0xfc;
+    file.push(b'\n');
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, &file).unwrap();
+    let (out, report) = (dir.path().join("out.csv"), dir.path().join("r.json"));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+        .arg("predict")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let v = &report["validation"];
+    assert_eq!(v["encoding"], "UTF-8", "{v}");
+    assert_eq!(v["cells_read_as_windows_1252"], 1, "{v}");
+    let w = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["row"] == 7)
+        .cloned()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(w["column"], "customerID", "{w}");
+    assert_eq!(w["value"], "M\\xfcller", "{w}");
+    assert_eq!(w["used_instead"], "Müller", "{w}");
+    assert!(
+        w["reason"].as_str().unwrap().contains("windows-1252"),
+        "{w}"
+    );
+}
+
+/// A converted value is shown rounded in explanations (`13.14` months from 400 days, not
+/// `13.141953633544837`); the probabilities stay exact to their six decimals.
+#[test]
+fn converted_values_are_shown_rounded_in_explanations() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = TELCO_HEADER.replace(",tenure,", ",tenure_days,");
+    let mut csv = format!("{header}\n");
+    for i in 1..=4 {
+        csv.push_str(&row(&format!("B{i}"), &[("tenure", "400")]));
+        csv.push('\n');
+    }
+    let (ok, results, _, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    assert!(!results.contains("13.1419"), "{results}");
+    let (h, rows) = parse_csv(&results);
+    let mut seen = false;
+    for r in &rows {
+        for c in ["risk_factors", "protective_factors"] {
+            let factors: Vec<Value> = serde_json::from_str(&r[column(&h, c)]).unwrap();
+            for f in factors.iter().filter(|f| f["feature"] == "tenure") {
+                assert_eq!(f["value"], "13.14", "{f}");
+                seen = true;
+            }
+        }
+        assert!(
+            r[column(&h, "churn_probability")]
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .len()
+                == 6
+        );
+    }
+    assert!(seen, "tenure is among the factors: {results}");
+}
