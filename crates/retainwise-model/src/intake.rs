@@ -34,9 +34,12 @@ use crate::values::{self, NumberError, NumberRead};
 pub struct InputLimits {
     /// Most columns in the header (default 1,000). [`ScoreError::TooManyColumns`].
     pub max_columns: usize,
-    /// Most bytes in one field, after decoding to UTF-8 (default 64 KiB). A longer field is
-    /// almost always a quote that was never closed, which swallows the rows after it, so it
-    /// fails the file ([`ScoreError::FieldTooLong`]) instead of silently losing those rows.
+    /// Most bytes in one field the model reads (an input's or the id's), after decoding to
+    /// UTF-8 (default 64 KiB). A longer such field is almost always a quote that was never
+    /// closed, which swallows the rows after it, so it fails the file
+    /// ([`ScoreError::FieldTooLong`]) instead of silently losing those rows. A longer field in
+    /// a column the model does not read (a pasted note) is accepted: it is not kept; the
+    /// record as a whole stays bounded at 64 × this ([`csv_input::Records::set_max_record_bytes`]).
     pub max_field_bytes: usize,
     /// Most data rows (default 5,000,000). [`ScoreError::TooManyRows`].
     pub max_rows: u64,
@@ -435,11 +438,18 @@ impl<'m, R: Read> Intake<'m, R> {
         }
         self.rows = row;
         self.validation.rows_total = row;
+        // Only a value the model reads is bounded here: a long note in a column it ignores is
+        // never decoded nor kept (the record's own bound, 64 × this limit, still holds).
+        let reads = |i: usize| {
+            Some(i) == self.id_at
+                || self.plan.iter().any(|&(at, _)| at == Some(i))
+                || self.observed_at.as_ref().is_some_and(|(at, _)| *at == i)
+        };
         if let Some((i, f)) = self
             .record
             .iter()
             .enumerate()
-            .find(|(_, f)| f.len() > self.limits.max_field_bytes)
+            .find(|(i, f)| f.len() > self.limits.max_field_bytes && reads(*i))
         {
             return Err(ScoreError::FieldTooLong {
                 row,
@@ -473,10 +483,21 @@ impl<'m, R: Read> Intake<'m, R> {
 
     /// The decoded fields of the record [`Intake::next_row`] last read, as it read them (empty
     /// fields past the header's dropped), for a preview showing the row the job would read.
+    /// A field longer than [`InputLimits::max_field_bytes`] (a note in a column the model
+    /// does not read) is cut to that many bytes, an ellipsis marking the cut.
     pub fn last_fields(&self) -> Vec<String> {
+        let most = self.limits.max_field_bytes;
         self.record
             .iter()
-            .map(|f| csv_input::decode_field(f).into_owned())
+            .map(|f| {
+                if f.len() > most {
+                    let mut text = String::from_utf8_lossy(&f[..most]).into_owned();
+                    text.push('…');
+                    text
+                } else {
+                    csv_input::decode_field(f).into_owned()
+                }
+            })
             .collect()
     }
 

@@ -470,3 +470,49 @@ fn converted_values_are_shown_rounded_in_explanations() {
     }
     assert!(seen, "tenure is among the factors: {results}");
 }
+
+/// A 99 KB quoted note in a column the model does not read is accepted (the file is scored,
+/// every row of it), while the same length in an input the model reads still refuses the file
+/// naming the row and column, and a record past the reader's bound (64 × the field limit) is
+/// refused naming its row: memory stays bounded.
+#[test]
+fn a_long_note_in_an_ignored_column_does_not_refuse_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let note = "x".repeat(99 * 1024);
+    let mut csv = format!("{TELCO_HEADER},note\n");
+    for i in 1..=3 {
+        let n = if i == 2 {
+            format!("\"{note}, more\"")
+        } else {
+            "ok".into()
+        };
+        csv.push_str(&format!("{},{n}\n", row(&format!("L{i}"), &[])));
+    }
+    let (ok, results, report, stderr) = predict(dir.path(), &csv);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        report["validation"]["balance"], "3 rows read = 3 scored + 0 rejected",
+        "{report}"
+    );
+    assert_eq!(parse_csv(&results).1.len(), 3);
+
+    let csv = format!(
+        "{TELCO_HEADER}\n{}\n",
+        row("L1", &[("PaymentMethod", &format!("\"{note}\""))])
+    );
+    let (ok, _, _, stderr) = predict(dir.path(), &csv);
+    assert!(!ok);
+    assert!(
+        stderr.contains("row 1") && stderr.contains("PaymentMethod"),
+        "{stderr}"
+    );
+
+    let huge = "y".repeat(5 << 20);
+    let csv = format!("{TELCO_HEADER},note\n{},\"{huge}\"\n", row("L1", &[]));
+    let (ok, _, _, stderr) = predict(dir.path(), &csv);
+    assert!(!ok);
+    assert!(
+        stderr.contains("row 1") || stderr.contains("line 2"),
+        "{stderr}"
+    );
+}
