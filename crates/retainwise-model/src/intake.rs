@@ -353,36 +353,16 @@ impl<'m, R: Read> Intake<'m, R> {
                 }
             }
         }
-        let latest = crate::dates::latest_not_apart(&seen);
-        let place = |d: &chrono::NaiveDate| {
-            first.get(d).map_or(String::new(), |&(row, i)| {
-                let column = self.header.get(i).map_or("", String::as_str);
-                format!(" (data row {row}, column {column})")
+        let first: std::collections::BTreeMap<chrono::NaiveDate, (u64, String)> = first
+            .into_iter()
+            .map(|(d, (row, i))| {
+                let column = self.header.get(i).cloned().unwrap_or_default();
+                (d, (row, column))
             })
-        };
-        self.reference_source = any.then(|| match latest {
-            Some(d) => {
-                let mut text = format!(
-                    "the latest date in the file, {}{}",
-                    crate::dates::iso(d),
-                    place(&d)
-                );
-                let passed: Vec<String> = seen
-                    .range(d.succ_opt().unwrap_or(d)..)
-                    .map(|(p, _)| format!("{}{}", crate::dates::iso(*p), place(p)))
-                    .collect();
-                if !passed.is_empty() {
-                    text.push_str(&format!(
-                        "; passed over, as more than {} days after the rest of the file's dates: {} (flagged: after the reference date)",
-                        crate::dates::REFERENCE_GAP_DAYS,
-                        passed.join(", ")
-                    ));
-                }
-                text
-            }
-            None => "today: every date in the file is after today".to_owned(),
-        });
-        Ok(any.then(|| crate::dates::reference_from(latest, today)))
+            .collect();
+        let (reference, source) = crate::dates::reference_with_source(&seen, &first, today);
+        self.reference_source = any.then_some(source);
+        Ok(any.then_some(reference))
     }
 
     /// Where [`Intake::latest_date`]'s date came from, in words: its data row and column, and

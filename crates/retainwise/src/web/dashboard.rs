@@ -229,6 +229,14 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
             }
         }
         (drift_section(&summary.drift))
+        @if let Some(d) = &summary.reference_date {
+            p #reference-date { "Date columns were counted back from the reference date " (d)
+                @match &summary.reference_date_source {
+                    Some(source) => { ", taken from " (source) }
+                    None => { " (given with the upload)" }
+                }
+                "." }
+        }
         @if let Some(v) = Some(&summary.validation).filter(|v| !v.balance.is_empty()) {
             p #balance { "Every row accounted for: " (v.balance) "."
                 @let values = v.warnings_total.saturating_sub(v.duplicate_ids);

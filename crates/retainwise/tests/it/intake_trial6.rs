@@ -516,3 +516,59 @@ fn a_long_note_in_an_ignored_column_does_not_refuse_the_file() {
         "{stderr}"
     );
 }
+
+/// Training takes its reference date by scoring's rule: one mistyped late date among 300 does
+/// not become the reference; the card and `retainwise train` say where the date came from.
+#[test]
+fn training_takes_the_reference_date_by_scorings_rule_and_says_where_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("account_id,plan,signup_date,churned\n");
+    for i in 0..300 {
+        let date = if i == 7 {
+            "2026-06-01".to_owned()
+        } else {
+            format!("2024-{:02}-{:02}", i % 12 + 1, i % 28 + 1)
+        };
+        let churned = if i % 3 == 0 { "Yes" } else { "No" };
+        let plan = ["basic", "pro"][i % 2];
+        csv.push_str(&format!("A{i},{plan},{date},{churned}\n"));
+    }
+    let history = dir.path().join("h.csv");
+    std::fs::write(&history, csv).unwrap();
+    let model = dir.path().join("m.json");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_retainwise"))
+        .args([
+            "train",
+            history.to_str().unwrap(),
+            "--label",
+            "churned",
+            "--id",
+            "account_id",
+            "-o",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(out.contains("reference  2024-12-28"), "{out}");
+    assert!(
+        out.contains("taken from the latest date in the file, 2024-12-28")
+            && out.contains("2026-06-01 (data row 8, column signup_date)"),
+        "{out}"
+    );
+    let artifact: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    let card = artifact.get("card").unwrap_or(&artifact);
+    assert_eq!(card["reference_date"], "2024-12-28", "{card}");
+    assert!(
+        card["reference_date_source"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("passed over"),
+        "{card}"
+    );
+}
