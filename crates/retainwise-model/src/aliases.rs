@@ -310,6 +310,21 @@ pub fn months_per_unit(name: &str) -> Option<f64> {
     lookup(&column_key(name)).and_then(|(_, u)| u.months())
 }
 
+/// The unit model input `feature` is counted in, for a message about a converted value:
+/// `"months"` for `tenure`, `"days"` for a days-since input, `"a month"` for monthly charges;
+/// `None` when the alias table gives it no unit.
+pub fn unit_of(feature: &str) -> Option<&'static str> {
+    let (g, u) = lookup(&column_key(feature))?;
+    if u.months().is_some() {
+        return Some(u.name());
+    }
+    match GROUPS[g].meaning {
+        "days since the last activity" => Some("days"),
+        "monthly charges" => Some("a month"),
+        _ => None,
+    }
+}
+
 /// True when the alias table counts `name` as an amount per year in a group of amounts per
 /// month (`arr` among the monthly charges' names).
 pub fn is_per_year(name: &str) -> bool {

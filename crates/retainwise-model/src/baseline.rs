@@ -431,6 +431,7 @@ fn build() -> Result<Model, crate::ModelError> {
         },
         notes: describe(),
         reference_date: None,
+        reference_date_source: None,
         observation_date: None,
         namespace: None,
         score_profile: None,

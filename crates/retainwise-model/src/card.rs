@@ -324,6 +324,11 @@ pub struct ModelCard {
     /// count days before that file's own reference date.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// Where `reference_date` came from, in words: the data row and column of the date, and
+    /// the dates passed over as standing apart ([`crate::dates::reference_with_source`], the
+    /// rule scoring uses); `None` for a given date or a card from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_date_source: Option<String>,
     /// The column holding each row's own reference date (an observation date), when the model
     /// was trained with one: its date features are days before the row's own date. Scoring
     /// reads the same column when the file has it, else counts from the file's reference date.

@@ -30,6 +30,9 @@ pub struct Opened<R> {
     pub encoding: Encoding,
     /// The file's delimiter and number format.
     pub dialect: Dialect,
+    /// How many fields most data records of the sample have ([`modal_width`]); `None` when
+    /// the sample holds no whole data record.
+    pub rows_width: Option<usize>,
 }
 
 /// Opens `input`: detects its encoding from the first [`crate::decode::SAMPLE_BYTES`] and its
@@ -44,27 +47,63 @@ pub fn open<R: Read>(input: R) -> io::Result<Opened<R>> {
     let sample = decoded.take_sample();
     let mut first_line = 1;
     let mut sep_len = 0;
+    let whole = decoded.sample_is_whole_file();
     let dialect = match dialect::sep_line(&sample) {
         // Excel's delimiter hint line: obeyed, and not part of the data.
         Some((delimiter, len)) => {
             decoded.skip_decoded(len);
             sep_len = len;
             first_line = 2;
-            Dialect::with_delimiter(delimiter, &sample[len..], decoded.sample_is_whole_file())
+            Dialect::with_delimiter(delimiter, &sample[len..], whole)
         }
-        None => dialect::detect(&sample, decoded.sample_is_whole_file()),
+        None => dialect::detect(&sample, whole),
     };
+    let rows_width = modal_width(&sample.as_bytes()[sep_len..], dialect.delimiter, whole);
     drop(sample);
     // Offsets count file bytes for a file read as it is (UTF-8): the mark and the `sep=`
     // line come before the first byte the record reader sees.
     let base = decoded.bom_len() + sep_len;
     let mut reader = Records::new(decoded, dialect.delimiter, first_line);
     reader.set_offset(base as u64);
+    reader.set_rows_width(rows_width);
     Ok(Opened {
         reader,
         encoding,
         dialect,
+        rows_width,
     })
+}
+
+/// The number of fields most data records of `sample` (the header, its first record, left
+/// out) have, read with RFC 4180 quoting; ties go to the narrower width. The last record is
+/// left out unless the sample is the `whole` file (it may be cut). `None` without a data
+/// record. A stray quote joins some records into one, but the others still make the mode:
+/// the width a row of this file has, which tells a line that is a row by itself from a line of
+/// a multi-line note better than the header's width (a header often has a field more or less
+/// than its rows: a trailing delimiter on either).
+pub fn modal_width(sample: &[u8], delimiter: u8, whole: bool) -> Option<usize> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(sample);
+    let mut widths: Vec<usize> = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    while let Ok(true) = reader.read_byte_record(&mut record) {
+        widths.push(record.len());
+    }
+    if !whole {
+        widths.pop();
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for w in widths.into_iter().skip(1) {
+        *counts.entry(w).or_insert(0u64) += 1;
+    }
+    // Ascending widths: `max_by_key` keeps the last maximum, so compare on the reversed width.
+    counts
+        .into_iter()
+        .max_by_key(|&(w, n)| (n, std::cmp::Reverse(w)))
+        .map(|(w, _)| w)
 }
 
 /// The text of one field: UTF-8 as is, anything else read as Windows-1252.
@@ -234,6 +273,8 @@ pub struct Records<R> {
     core: csv_core::Reader,
     delimiter: u8,
     width: Option<usize>,
+    /// The width most rows have ([`modal_width`]), when known.
+    rows_width: Option<usize>,
     max_record_bytes: usize,
     /// The current record's bytes as read (for finding where a quote opened, and re-reading).
     raw: Vec<u8>,
@@ -261,6 +302,7 @@ impl<R: Read> Records<R> {
             core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             delimiter,
             width: None,
+            rows_width: None,
             max_record_bytes: MAX_RECORD_BYTES,
             raw: Vec::new(),
             out: vec![0; 4096],
@@ -290,6 +332,19 @@ impl<R: Read> Records<R> {
         self.width = Some(width);
     }
 
+    /// The number of fields most of the file's rows have ([`modal_width`]; [`open`] sets it
+    /// from the sample). With it, a line inside a quoted field is a whole record when it has
+    /// at least as many fields as the narrower of the rows and the header, whatever their
+    /// width; without it, the header's width alone decides (see [`Records::set_width`]).
+    pub fn set_rows_width(&mut self, width: Option<usize>) {
+        self.rows_width = width;
+    }
+
+    /// The width most rows have, when known ([`Records::set_rows_width`]).
+    pub fn rows_width(&self) -> Option<usize> {
+        self.rows_width
+    }
+
     /// Most bytes one record may take in the file (default [`MAX_RECORD_BYTES`]); a longer one
     /// is an error, or an unclosed quote when a quoted field spans its line breaks.
     pub fn set_max_record_bytes(&mut self, bytes: usize) {
@@ -311,7 +366,7 @@ impl<R: Read> Records<R> {
         record.clear();
         self.raw.clear();
         let (mut outlen, mut endlen) = (0, 0);
-        let mut quotes = QuoteScan::new(self.delimiter, self.width);
+        let mut quotes = QuoteScan::new(self.delimiter, self.width, self.rows_width);
         let mut quoted = false;
         // A verdict that keeps the record whole ([`QuoteEnd::JoinsRows`]), applied at its end.
         let mut joined: Option<Verdict> = None;
@@ -610,6 +665,7 @@ enum ScanState {
 struct QuoteScan {
     delimiter: u8,
     width: Option<usize>,
+    rows_width: Option<usize>,
     state: ScanState,
     field: usize,
     /// Bytes of the record already scanned.
@@ -627,10 +683,11 @@ struct QuoteScan {
 }
 
 impl QuoteScan {
-    fn new(delimiter: u8, width: Option<usize>) -> QuoteScan {
+    fn new(delimiter: u8, width: Option<usize>, rows_width: Option<usize>) -> QuoteScan {
         QuoteScan {
             delimiter,
             width,
+            rows_width,
             state: ScanState::StartRecord,
             field: 0,
             pos: 0,
@@ -754,8 +811,9 @@ impl QuoteScan {
         if !self.is_whole_record(&raw[start..end]) {
             return None;
         }
-        let well_formed =
-            (self.min_fields(width)..=width).contains(&(self.field + 1)) && !self.loose_close;
+        let well_formed = (self.min_fields(width)..=self.max_fields(width))
+            .contains(&(self.field + 1))
+            && !self.loose_close;
         if !well_formed {
             return Some(Verdict::swallowed(raw, open, start));
         }
@@ -770,7 +828,7 @@ impl QuoteScan {
             .iter()
             .filter(|b| **b == self.delimiter)
             .count();
-        if open.field + 1 + after < width {
+        if open.field + 1 + after < self.min_fields(width).max(2) {
             return None;
         }
         let line = line_breaks(&raw[open.at..start], false);
@@ -792,12 +850,21 @@ impl QuoteScan {
     /// nameless index column), and a quote that swallowed such rows must still be found out.
     /// Narrower files keep the exact count: with few fields, a line of a multi-line note could
     /// too easily look like a row.
+    ///
+    /// When the rows' own width is known ([`Records::set_rows_width`]) it replaces this rule:
+    /// the narrower of the rows and the header, in a file of any width (a narrow file whose
+    /// rows end with a delimiter the header lacks is read as surely as a wide one).
     fn min_fields(&self, width: usize) -> usize {
-        if width >= WIDE_HEADER {
-            width - 1
-        } else {
-            width
+        match self.rows_width {
+            Some(rows) => rows.min(width),
+            None if width >= WIDE_HEADER => width - 1,
+            None => width,
         }
+    }
+
+    /// Most fields a well-formed record has: the wider of the rows and the header.
+    fn max_fields(&self, width: usize) -> usize {
+        self.rows_width.map_or(width, |rows| rows.max(width))
     }
 
     /// True when `line` (no line break) has at least as many fields as a whole record. A
@@ -834,7 +901,7 @@ impl QuoteScan {
         if in_quotes {
             fields = fields_at_open + delimiters_inside;
         }
-        fields >= self.min_fields(width)
+        fields >= self.min_fields(width).max(2)
     }
 }
 

@@ -228,6 +228,42 @@ pub const REFERENCE_GAP_DAYS: i64 = 31;
 /// one customer's recent date is as likely real as mistyped.
 pub const MIN_DATES_TO_PASS_OVER: u64 = 10;
 
+/// The reference date of a file whose date cells not after `today` are `seen` (date → cells),
+/// each first seen at `first` (date → data row and column name), and where it came from in
+/// words: the latest date not standing apart from the rest ([`latest_not_apart`]), with its
+/// row and column and the dates passed over (with theirs), or today when every date is after
+/// it ([`reference_from`]). The one rule of scoring and training.
+pub fn reference_with_source(
+    seen: &std::collections::BTreeMap<NaiveDate, u64>,
+    first: &std::collections::BTreeMap<NaiveDate, (u64, String)>,
+    today: NaiveDate,
+) -> (NaiveDate, String) {
+    let latest = latest_not_apart(seen);
+    let place = |d: &NaiveDate| {
+        first.get(d).map_or(String::new(), |(row, column)| {
+            format!(" (data row {row}, column {column})")
+        })
+    };
+    let source = match latest {
+        Some(d) => {
+            let mut text = format!("the latest date in the file, {}{}", iso(d), place(&d));
+            let passed: Vec<String> = seen
+                .range(d.succ_opt().unwrap_or(d)..)
+                .map(|(p, _)| format!("{}{}", iso(*p), place(p)))
+                .collect();
+            if !passed.is_empty() {
+                text.push_str(&format!(
+                    "; passed over, as more than {REFERENCE_GAP_DAYS} days after the rest of the file's dates: {} (flagged: after the reference date)",
+                    passed.join(", ")
+                ));
+            }
+            text
+        }
+        None => "today: every date in the file is after today".to_owned(),
+    };
+    (reference_from(latest, today), source)
+}
+
 /// The latest of `seen`'s dates (each with the number of cells holding it) that does not stand
 /// apart from the rest: the latest dates are passed over while they are more than
 /// [`REFERENCE_GAP_DAYS`] after the next latest date and, together, hold at most 1 % of the

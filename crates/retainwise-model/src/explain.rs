@@ -369,7 +369,7 @@ impl Explainer {
         let x = features[col.offset];
         match &col.kind {
             ColumnKind::Numeric if x.is_nan() => Cow::Borrowed(MISSING),
-            ColumnKind::Numeric => Cow::Owned(number(x)),
+            ColumnKind::Numeric => Cow::Owned(readable(x)),
             ColumnKind::Boolean if x.is_nan() => Cow::Borrowed(MISSING),
             ColumnKind::Boolean if x == 1.0 => Cow::Borrowed("Yes"),
             ColumnKind::Boolean => Cow::Borrowed("No"),
@@ -677,6 +677,58 @@ pub(crate) fn number(x: f64) -> String {
         format!("{x:e}")
     } else {
         format!("{x}")
+    }
+}
+
+/// A feature's value as a factor and its sentences show it: exact as [`number`] writes it
+/// when that is short (`70.35`, `0.0625`), rounded by [`shown`] when a unit conversion made it
+/// long (`13.141953633544837` months from 400 days → `13.14`). A value read from the file
+/// with more than four decimals is rounded too: a sentence is read, not computed with.
+pub(crate) fn readable(x: f64) -> String {
+    let exact = number(x);
+    match exact.split_once('.') {
+        Some((_, decimals)) if decimals.len() > 4 && !exact.contains('e') => shown(x),
+        _ => exact,
+    }
+}
+
+/// A computed number rounded for reading in a sentence (a converted value, a mean): two
+/// decimals from 1 on (`13.141953633544837` → `13.14`), three significant digits below 1
+/// (`0.001234` → `0.00123`), trailing zeros dropped; beyond 10¹⁵ (or below 10⁻⁶) in exponent
+/// form with three significant digits (`1e308`). For a value as the file wrote it, use
+/// [`number`], which is exact.
+pub(crate) fn shown(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if a >= 1e15 || (x != 0.0 && a < 1e-6) {
+        let s = format!("{x:.2e}");
+        // `1.00e308` → `1e308`, `1.50e20` → `1.5e20`.
+        return match s.split_once('e') {
+            Some((m, e)) => {
+                let m = m.trim_end_matches('0').trim_end_matches('.');
+                format!("{m}e{e}")
+            }
+            None => s,
+        };
+    }
+    let decimals = if a >= 1.0 || x == 0.0 {
+        2
+    } else {
+        // Three significant digits: 0.5 → 3 decimals, 0.05 → 4, …
+        (2 - a.log10().floor() as i32).clamp(0, 9) as usize
+    };
+    let s = format!("{x:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".to_owned()
+    } else {
+        s
     }
 }
 
@@ -1458,6 +1510,18 @@ mod tests {
         assert_eq!(number(70.35), "70.35");
         assert_eq!(number(1e308), "1e308");
         assert_eq!(number(-2.5e20), "-2.5e20");
+        assert_eq!(shown(13.141953633544837), "13.14");
+        assert_eq!(readable(13.141953633544837), "13.14");
+        assert_eq!(readable(70.35), "70.35");
+        assert_eq!(readable(0.0625), "0.0625");
+        assert_eq!(readable(1e308), "1e308");
+        assert_eq!(shown(408.0), "408");
+        assert_eq!(shown(0.001234), "0.00123");
+        assert_eq!(shown(0.5), "0.5");
+        assert_eq!(shown(1e308), "1e308");
+        assert_eq!(shown(-1.2345e20), "-1.23e20");
+        assert_eq!(shown(-0.001), "-0.001");
+        assert_eq!(shown(-0.0001), "-0.0001");
     }
 
     #[test]

@@ -34,9 +34,12 @@ use crate::values::{self, NumberError, NumberRead};
 pub struct InputLimits {
     /// Most columns in the header (default 1,000). [`ScoreError::TooManyColumns`].
     pub max_columns: usize,
-    /// Most bytes in one field, after decoding to UTF-8 (default 64 KiB). A longer field is
-    /// almost always a quote that was never closed, which swallows the rows after it, so it
-    /// fails the file ([`ScoreError::FieldTooLong`]) instead of silently losing those rows.
+    /// Most bytes in one field the model reads (an input's or the id's), after decoding to
+    /// UTF-8 (default 64 KiB). A longer such field is almost always a quote that was never
+    /// closed, which swallows the rows after it, so it fails the file
+    /// ([`ScoreError::FieldTooLong`]) instead of silently losing those rows. A longer field in
+    /// a column the model does not read (a pasted note) is accepted: it is not kept; the
+    /// record as a whole stays bounded at 64 × this ([`csv_input::Records::set_max_record_bytes`]).
     pub max_field_bytes: usize,
     /// Most data rows (default 5,000,000). [`ScoreError::TooManyRows`].
     pub max_rows: u64,
@@ -109,6 +112,8 @@ pub struct Intake<'m, R> {
     needed_width: usize,
     encoding: Encoding,
     dialect: Dialect,
+    /// The width most rows have ([`csv_input::modal_width`]), for reading a piece alike.
+    rows_width: Option<usize>,
     limits: InputLimits,
     rows: u64,
     /// Set by [`Intake::latest_date`] ([`Intake::reference_source`]).
@@ -268,6 +273,7 @@ impl<'m, R: Read> Intake<'m, R> {
             needed_width,
             encoding: opened.encoding,
             dialect: opened.dialect,
+            rows_width: opened.rows_width,
             limits: limits.clone(),
             rows: 0,
             reference_source: None,
@@ -367,36 +373,16 @@ impl<'m, R: Read> Intake<'m, R> {
                 }
             }
         }
-        let latest = crate::dates::latest_not_apart(&seen);
-        let place = |d: &chrono::NaiveDate| {
-            first.get(d).map_or(String::new(), |&(row, i)| {
-                let column = self.header.get(i).map_or("", String::as_str);
-                format!(" (data row {row}, column {column})")
+        let first: std::collections::BTreeMap<chrono::NaiveDate, (u64, String)> = first
+            .into_iter()
+            .map(|(d, (row, i))| {
+                let column = self.header.get(i).cloned().unwrap_or_default();
+                (d, (row, column))
             })
-        };
-        self.reference_source = any.then(|| match latest {
-            Some(d) => {
-                let mut text = format!(
-                    "the latest date in the file, {}{}",
-                    crate::dates::iso(d),
-                    place(&d)
-                );
-                let passed: Vec<String> = seen
-                    .range(d.succ_opt().unwrap_or(d)..)
-                    .map(|(p, _)| format!("{}{}", crate::dates::iso(*p), place(p)))
-                    .collect();
-                if !passed.is_empty() {
-                    text.push_str(&format!(
-                        "; passed over, as more than {} days after the rest of the file's dates: {} (flagged: after the reference date)",
-                        crate::dates::REFERENCE_GAP_DAYS,
-                        passed.join(", ")
-                    ));
-                }
-                text
-            }
-            None => "today: every date in the file is after today".to_owned(),
-        });
-        Ok(any.then(|| crate::dates::reference_from(latest, today)))
+            .collect();
+        let (reference, source) = crate::dates::reference_with_source(&seen, &first, today);
+        self.reference_source = any.then_some(source);
+        Ok(any.then_some(reference))
     }
 
     /// Where [`Intake::latest_date`]'s date came from, in words: its data row and column, and
@@ -452,11 +438,18 @@ impl<'m, R: Read> Intake<'m, R> {
         }
         self.rows = row;
         self.validation.rows_total = row;
+        // Only a value the model reads is bounded here: a long note in a column it ignores is
+        // never decoded nor kept (the record's own bound, 64 × this limit, still holds).
+        let reads = |i: usize| {
+            Some(i) == self.id_at
+                || self.plan.iter().any(|&(at, _)| at == Some(i))
+                || self.observed_at.as_ref().is_some_and(|(at, _)| *at == i)
+        };
         if let Some((i, f)) = self
             .record
             .iter()
             .enumerate()
-            .find(|(_, f)| f.len() > self.limits.max_field_bytes)
+            .find(|(i, f)| f.len() > self.limits.max_field_bytes && reads(*i))
         {
             return Err(ScoreError::FieldTooLong {
                 row,
@@ -486,6 +479,26 @@ impl<'m, R: Read> Intake<'m, R> {
             .map(|f| csv_input::decode_field(f).into_owned())
             .collect();
         Ok(Some((self.rows, fields)))
+    }
+
+    /// The decoded fields of the record [`Intake::next_row`] last read, as it read them (empty
+    /// fields past the header's dropped), for a preview showing the row the job would read.
+    /// A field longer than [`InputLimits::max_field_bytes`] (a note in a column the model
+    /// does not read) is cut to that many bytes, an ellipsis marking the cut.
+    pub fn last_fields(&self) -> Vec<String> {
+        let most = self.limits.max_field_bytes;
+        self.record
+            .iter()
+            .map(|f| {
+                if f.len() > most {
+                    let mut text = String::from_utf8_lossy(&f[..most]).into_owned();
+                    text.push('…');
+                    text
+                } else {
+                    csv_input::decode_field(f).into_owned()
+                }
+            })
+            .collect()
     }
 
     /// Reads the next data row into `features` (length [`crate::encode::Encoder::n_features`]);
@@ -520,13 +533,30 @@ impl<'m, R: Read> Intake<'m, R> {
             }
             self.validation.rows_skipped_empty += 1;
         }
+        // Fields past the header's that hold nothing (`…,Yes,` on the rows of an export whose
+        // header has no trailing delimiter): dropped, and the rows counted for one note in the
+        // report. A field there that holds something still rejects the row, naming it.
+        let width = self.header.len();
+        if self.record.len() > width
+            && self.reader.last().unclosed_quote.is_none()
+            && self
+                .record
+                .iter()
+                .skip(width)
+                .all(|f| f.iter().all(u8::is_ascii_whitespace))
+        {
+            self.record.truncate(width);
+            self.validation.rows_with_extra_empty_fields += 1;
+        }
         let row = self.rows;
         let record = &self.record;
+        let mut id_recoded = false;
         let customer_id = self.id_at.and_then(|i| record.get(i)).map(|b| {
             let id = csv_input::decode_field(b);
             // Owned only when the bytes were not UTF-8 (see `decode_field`).
             if let Cow::Owned(_) = id {
                 self.validation.cells_read_as_windows_1252 += 1;
+                id_recoded = true;
             }
             id.into_owned()
         });
@@ -542,6 +572,7 @@ impl<'m, R: Read> Intake<'m, R> {
             row,
             customer_id: customer_id.clone().filter(|s| !values::is_missing(s)),
             column,
+            feature: None,
             value,
             reason,
             used_instead: None,
@@ -588,17 +619,32 @@ impl<'m, R: Read> Intake<'m, R> {
                 "the row repeats the header (were files joined together?)".into(),
             ))
         } else if record.len() > self.header.len() {
-            Some(issue(
-                None,
-                None,
+            let (at, extra) = record
+                .iter()
+                .enumerate()
+                .skip(self.header.len())
+                .find(|(_, f)| !f.iter().all(u8::is_ascii_whitespace))
+                .map_or((self.header.len(), Cow::Borrowed("")), |(i, f)| {
+                    (i, csv_input::decode_field(f))
+                });
+            let cause = self.quote_note().unwrap_or_else(|| {
                 format!(
-                    "the row has {} fields but the header has {} (a missing quote or an extra {}?)",
-                    record.len(),
-                    self.header.len(),
+                    "a missing quote or an extra {}?",
                     match self.dialect.delimiter {
                         b'\t' => "tab".to_string(),
                         d => format!("'{}'", d as char),
                     }
+                )
+            });
+            Some(issue(
+                None,
+                Some(clip(&extra)),
+                format!(
+                    "the row has {} fields but the header has {}: field {} holds {:?}, which no column names ({cause})",
+                    record.len(),
+                    self.header.len(),
+                    at + 1,
+                    clip(&extra),
                 ),
             ))
         } else if self.plan.is_empty() && !self.model.schema().columns.is_empty() {
@@ -616,16 +662,20 @@ impl<'m, R: Read> Intake<'m, R> {
                 .zip(&self.plan)
                 .filter_map(|(c, &(at, _))| at.filter(|&a| a >= record.len()).map(|a| (c, a)))
                 .min_by_key(|&(_, a)| a)
-                .map(|(c, _)| c.name.clone());
-            Some(issue(
-                first_missing,
+                .map(|(c, a)| file_column(&self.header, a, &c.name));
+            let mut i = issue(
+                first_missing.as_ref().map(|(column, _)| column.clone()),
                 None,
                 format!(
-                    "the row has {} fields but the header has {}; this column is missing",
+                    "the row has {} fields but the header has {}; this column is missing{}",
                     record.len(),
-                    self.header.len()
+                    self.header.len(),
+                    self.quote_note()
+                        .map_or(String::new(), |cause| format!(" ({cause})"))
                 ),
-            ))
+            );
+            i.feature = first_missing.and_then(|(_, feature)| feature);
+            Some(i)
         } else if self.id_at.is_some() && customer_id.as_deref().is_none_or(values::is_missing) {
             // A customer the row does not name cannot be acted on (nor told apart from
             // another): rejected with the reason, never scored under a blank or `#N/A`.
@@ -692,17 +742,23 @@ impl<'m, R: Read> Intake<'m, R> {
         // RowIssue (column name, raw value, reason text) is built for a list that keeps none.
         let listing = self.validation.warnings.len() < self.validation.rejected_rows_cap;
         let mut unlisted = 0u64;
-        // One warning of this row: listed (its text built only then) or only counted.
-        let mut say = |column: &str, raw: &str, text: &dyn Fn() -> (String, Option<String>)| {
-            if listing {
-                let (reason, used) = text();
-                let mut w = issue(Some(column.to_owned()), Some(raw.to_owned()), reason);
-                w.used_instead = used;
-                warnings.push(w);
-            } else {
-                unlisted += 1;
-            }
-        };
+        let header = &self.header;
+        // One warning of this row on schema column `c`, read from file column `at`: listed
+        // (its text built only then) or only counted. It names the file's column as written,
+        // and the model input it feeds when that is named otherwise.
+        let mut say =
+            |c: usize, at: usize, raw: &str, text: &dyn Fn() -> (String, Option<String>)| {
+                if listing {
+                    let (reason, used) = text();
+                    let (column, feature) = file_column(header, at, &schema.columns[c].name);
+                    let mut w = issue(Some(column), Some(raw.to_owned()), reason);
+                    w.feature = feature;
+                    w.used_instead = used;
+                    warnings.push(w);
+                } else {
+                    unlisted += 1;
+                }
+            };
         let mut flags = Vec::new();
         let mut bad: Option<RowIssue> = None;
         let mut bad_count = 0;
@@ -722,8 +778,14 @@ impl<'m, R: Read> Intake<'m, R> {
                 continue;
             };
             let raw = csv_input::decode_field(&record[at]);
+            // A unit conversion or a date counted back: the value scored is not the one
+            // written, so every remark on it says both.
+            let converts = scale != 1.0 || self.from_date.get(c).copied().unwrap_or(false);
             if let Cow::Owned(_) = raw {
                 self.validation.cells_read_as_windows_1252 += 1;
+                say(c, at, &escaped(&record[at]), &|| {
+                    recoded_reason(&raw, self.encoding)
+                });
             }
             let missing_here = values::is_missing(&raw);
             if missing_here {
@@ -801,16 +863,29 @@ impl<'m, R: Read> Intake<'m, R> {
             };
             if let Some((how, value)) = respelled.filter(|_| result.is_ok()) {
                 self.validation.columns[c].respelled += 1;
-                say(&schema.columns[c].name, &raw, &|| {
+                let slot = self.ranges[c].0;
+                let used = features[slot];
+                say(c, at, &raw, &|| {
                     let number = crate::explain::number(value);
-                    (format!("read as the number {number} ({how})"), Some(number))
+                    if converts {
+                        let feature = &schema.columns[c].name;
+                        let used = converted(feature, used);
+                        (
+                            format!(
+                                "read as the number {number} ({how}), that is {used} for {feature}"
+                            ),
+                            Some(used),
+                        )
+                    } else {
+                        (format!("read as the number {number} ({how})"), Some(number))
+                    }
                 });
             }
             if let Some(a) = ambiguous {
                 self.validation.columns[c].missing += 1;
                 self.validation.columns[c].ambiguous += 1;
                 missing += 1;
-                say(&schema.columns[c].name, &raw, &|| {
+                say(c, at, &raw, &|| {
                     (a.reason().to_string(), Some(SUBSTITUTE.into()))
                 });
                 flags.push(Flag {
@@ -824,7 +899,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 let file_column = self.header.get(at).cloned().unwrap_or_default();
                 self.validation
                     .alias_used(&schema.columns[c].name, &file_column, &raw, level, row);
-                say(&schema.columns[c].name, &raw, &|| {
+                say(c, at, &raw, &|| {
                     (
                         format!("another spelling of the category {level:?}: read as {level:?}"),
                         Some(level.to_string()),
@@ -838,7 +913,7 @@ impl<'m, R: Read> Intake<'m, R> {
             }
             match result {
                 Ok(CellNote::Fine) if missing_here => {
-                    say(&schema.columns[c].name, &raw, &|| {
+                    say(c, at, &raw, &|| {
                         (
                             format!("{}: no value to score", values::missing_kind(&raw)),
                             Some(SUBSTITUTE.into()),
@@ -853,10 +928,19 @@ impl<'m, R: Read> Intake<'m, R> {
                     let (slot, range) = &self.ranges[c];
                     if let Some(why) = range.as_ref().and_then(|r| r.judge(features[*slot])) {
                         let range = range.as_ref().expect("judged against it");
-                        say(&schema.columns[c].name, &raw, &|| {
+                        let used = features[*slot];
+                        say(c, at, &raw, &|| {
+                            let feature = &schema.columns[c].name;
+                            let conversion = converts.then(|| converted(feature, used));
                             (
-                                out_of_range_reason(&schema.columns[c].kind, why, range),
-                                None,
+                                out_of_range_reason(
+                                    &schema.columns[c].kind,
+                                    why,
+                                    range,
+                                    used,
+                                    conversion.as_deref().map(|u| (feature.as_str(), u)),
+                                ),
+                                conversion.clone(),
                             )
                         });
                         flags.push(Flag {
@@ -867,7 +951,7 @@ impl<'m, R: Read> Intake<'m, R> {
                 }
                 Ok(CellNote::UnseenLevel) => {
                     self.validation.columns[c].unseen += 1;
-                    say(&schema.columns[c].name, &raw, &|| {
+                    say(c, at, &raw, &|| {
                         (unseen_reason(schema, c), Some(SUBSTITUTE.into()))
                     });
                     flags.push(Flag {
@@ -879,11 +963,12 @@ impl<'m, R: Read> Intake<'m, R> {
                     self.validation.columns[c].invalid += 1;
                     bad_count += 1;
                     if bad.is_none() {
-                        bad = Some(issue(
-                            Some(schema.columns[c].name.clone()),
-                            Some(raw.into_owned()),
-                            expected.to_string(),
-                        ));
+                        let (column, feature) =
+                            file_column(&self.header, at, &schema.columns[c].name);
+                        let mut i =
+                            issue(Some(column), Some(raw.into_owned()), expected.to_string());
+                        i.feature = feature;
+                        bad = Some(i);
                     }
                 }
             }
@@ -924,6 +1009,17 @@ impl<'m, R: Read> Intake<'m, R> {
                 flags: Vec::new(),
             }));
         }
+        if let (true, Some(at), Some(id)) = (id_recoded, self.id_at, &customer_id) {
+            if listing {
+                let (column, _) = file_column(&self.header, at, "");
+                let (reason, used) = recoded_reason(id, self.encoding);
+                let mut w = issue(Some(column), Some(escaped(&self.record[at])), reason);
+                w.used_instead = used;
+                warnings.push(w);
+            } else {
+                unlisted += 1;
+            }
+        }
         if let Some(w) = self.repeated_id(row, customer_id.as_deref()) {
             warnings.push(w);
         }
@@ -938,6 +1034,47 @@ impl<'m, R: Read> Intake<'m, R> {
             warnings,
             flags,
         }))
+    }
+
+    /// When the record just read has a quoted field that runs over line breaks (or, failing
+    /// that, holds the delimiter), that quote in words: where it opens and where it ends. Said
+    /// when the row's field count is wrong, as the quote is then the likely cause (a stray
+    /// `"` that RFC 4180 quoting reads up to the next one).
+    fn quote_note(&self) -> Option<String> {
+        let mut line = self.reader.last().line;
+        let name = |i: usize| {
+            self.header
+                .get(i)
+                .map_or_else(|| "past the header".to_owned(), |h| format!("column {h}"))
+        };
+        for (i, f) in self.record.iter().enumerate() {
+            let breaks = f
+                .iter()
+                .enumerate()
+                .filter(|&(k, &b)| b == b'\r' || (b == b'\n' && (k == 0 || f[k - 1] != b'\r')))
+                .count() as u64;
+            if breaks > 0 {
+                return Some(format!(
+                    "the quote (\") that opens field {} ({}) on line {line} is closed only on line {}, so the lines between are read as one field: close it where it should end, or remove it",
+                    i + 1,
+                    name(i),
+                    line + breaks
+                ));
+            }
+        }
+        let delimiter = self.dialect.delimiter;
+        let (i, _) = self
+            .record
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.contains(&delimiter))?;
+        line = self.reader.last().line;
+        Some(format!(
+            "field {} ({}) on line {line} is quoted and holds the delimiter {:?}: a quote there may be misplaced",
+            i + 1,
+            name(i),
+            delimiter as char
+        ))
     }
 
     /// The observation date of the row [`Intake::next_row`] last read, when the model counts
@@ -985,6 +1122,7 @@ impl<'m, R: Read> Intake<'m, R> {
             piece.first_line,
         );
         reader.set_width(self.header.len());
+        reader.set_rows_width(self.rows_width);
         reader.set_max_record_bytes(self.limits.max_field_bytes.saturating_mul(64));
         reader.set_offset(piece.start);
         self.reader = reader;
@@ -1074,6 +1212,7 @@ impl RepeatCheck {
                 row,
                 customer_id: Some(id.to_owned()),
                 column: column.map(str::to_owned),
+                feature: None,
                 value: Some(id.to_owned()),
                 reason: format!(
                     "customer id {trimmed:?} is also on row {first}{spelled}: both rows are scored, so this customer is counted twice (remove one, or give each row its own id)"
@@ -1222,9 +1361,69 @@ fn training_ranges(model: &Model) -> Vec<(usize, Option<FeatureRange>)> {
         .collect()
 }
 
-/// The warning for a value outside its column's training range.
-fn out_of_range_reason(kind: &ColumnKind, why: OutOfRange, range: &FeatureRange) -> String {
-    let n = crate::explain::number;
+/// A cell's bytes with every byte that is not printable ASCII written `\xNN` (`M\xfcller`):
+/// what the file holds, shown when it is not valid text in the file's encoding.
+fn escaped(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|&b| std::ascii::escape_default(b))
+        .map(char::from)
+        .collect()
+}
+
+/// The remark on a cell whose bytes were not valid in the file's `encoding` and were read as
+/// windows-1252 instead ([`csv_input::decode_field`]), and the text read.
+fn recoded_reason(read: &str, encoding: Encoding) -> (String, Option<String>) {
+    (
+        format!(
+            "bytes that are not valid {} (the file's encoding), read as windows-1252: {read:?} (check the accented letters; save the file as UTF-8 to be sure)",
+            encoding.label()
+        ),
+        Some(read.to_owned()),
+    )
+}
+
+/// `text` cut to 60 characters (an ellipsis marks a cut), for quoting a cell in a message.
+fn clip(text: &str) -> String {
+    let mut short: String = text.chars().take(60).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
+}
+
+/// File column `at` of `header` as written (or `column N` past its end) and, when its name is
+/// not `feature`'s, the model input `feature` it feeds: the two names a remark on a cell gives.
+fn file_column(header: &[String], at: usize, feature: &str) -> (String, Option<String>) {
+    let written = header
+        .get(at)
+        .cloned()
+        .unwrap_or_else(|| format!("column {}", at + 1));
+    let feeds = (written.trim() != feature).then(|| feature.to_owned());
+    (written, feeds)
+}
+
+/// The value a converted cell was scored with, rounded for reading, in the unit of model
+/// input `feature` when the alias table knows it ([`aliases::unit_of`]): `408 months`.
+fn converted(feature: &str, value: f64) -> String {
+    let n = crate::explain::shown(value);
+    match aliases::unit_of(feature) {
+        Some(unit) => format!("{n} {unit}"),
+        None => n,
+    }
+}
+
+/// The warning for a value outside its column's training range; `used` is the value scored,
+/// `conversion` the model input and the converted value, when a unit conversion or a date
+/// counted back made it.
+fn out_of_range_reason(
+    kind: &ColumnKind,
+    why: OutOfRange,
+    range: &FeatureRange,
+    used: f64,
+    conversion: Option<(&str, &str)>,
+) -> String {
+    let n = crate::explain::shown;
     let trained = if *kind == ColumnKind::Date {
         format!(
             "the model was trained on dates {} to {} days before the reference date",
@@ -1245,7 +1444,12 @@ fn out_of_range_reason(kind: &ColumnKind, why: OutOfRange, range: &FeatureRange)
         (OutOfRange::FarAbove, ColumnKind::Date) => "a date far before the training range",
         (OutOfRange::FarAbove, _) => "far above the training range",
     };
-    format!("{what}: {trained}; scored as given, but the model never learnt what such a value means (check it)")
+    let read = match conversion {
+        Some((feature, value)) => format!("read as {value} for {feature}, "),
+        None => String::new(),
+    };
+    let scored = conversion.map_or_else(|| n(used), |(_, value)| value.to_owned());
+    format!("{read}{what}: {trained}; scored with {scored}, but the model never learnt what such a value means (check it)")
 }
 
 /// What a substituted value was scored as: the model's own handling of an absent value (the

@@ -262,6 +262,7 @@ pub fn read(
             row,
             customer_id: id.clone(),
             column: column.map(column_name),
+            feature: None,
             value,
             reason,
             used_instead: None,
@@ -374,6 +375,7 @@ pub fn read(
                     row: dropped,
                     customer_id: Some(id.clone()),
                     column: None,
+                    feature: None,
                     value: None,
                     reason: format!(
                         "customer {id} is also on row {kept}; the outcome with the later date (the later row on equal dates) is kept"

@@ -359,6 +359,27 @@ impl PortfolioAcc {
     }
 }
 
+impl Portfolio {
+    /// Says in `revenue_note` that `repeats` scored rows repeat an earlier row's customer id
+    /// ([`crate::report::ValidationReport::duplicate_ids`]), when revenue at risk is computed:
+    /// the sums count each row, so such a customer's revenue is counted once per row. Said,
+    /// not undone: which of two rows holds the customer's true figures cannot be known.
+    pub fn note_repeated_ids(&mut self, repeats: u64) {
+        if repeats == 0 || self.revenue_at_risk.is_none() {
+            return;
+        }
+        let note = format!(
+            "{repeats} scored {} an earlier row's customer id: revenue at risk and monthly revenue count each row, so {} counted more than once (the validation report lists the rows)",
+            if repeats == 1 { "row repeats" } else { "rows repeat" },
+            if repeats == 1 { "that customer's revenue is" } else { "those customers' revenue is" }
+        );
+        self.revenue_note = Some(match self.revenue_note.take() {
+            Some(n) => format!("{n}; {note}"),
+            None => note,
+        });
+    }
+}
+
 /// A value as the pages show one, short whatever its size: `1e308` for a huge or tiny one (a
 /// 309-digit number would overflow the dashboard and the API's note), else at most 2 decimals
 /// (`83333333.33`, `-500`).

@@ -62,8 +62,13 @@ pub struct PreviewRow {
     pub row: u64,
     /// The id column's text, as given.
     pub customer_id: Option<String>,
-    /// A problem with the row as a whole (wrong field count), if any.
+    /// Why scoring would reject the row, in the job's own words (the same reader and checks:
+    /// [`Intake::next_row`]); `None` when it would be scored, or when the file's columns do
+    /// not map (the preview's `problem` says so once).
     pub problem: Option<String>,
+    /// The job's remarks on the row's cells (substituted, converted or flagged values), as
+    /// the validation report will list them.
+    pub warnings: Vec<crate::score::RowIssue>,
     /// One cell per model feature, in schema order.
     pub cells: Vec<PreviewCell>,
 }
@@ -94,6 +99,9 @@ pub struct Preview {
     pub mapping_problem: Option<String>,
     /// The first data rows parsed.
     pub rows: Vec<PreviewRow>,
+    /// Records among the previewed ones skipped as empty (`,,,,`, or nothing but missing
+    /// markers), as scoring skips them: not customers, so not shown as rows.
+    pub rows_skipped_empty: u64,
     /// The category aliases the previewed rows use (`Fiber` read as `Fiber optic`), with the
     /// rows that use them, as the validation report of scoring lists them.
     pub category_aliases: Vec<AliasUse>,
@@ -136,35 +144,41 @@ pub fn preview_mapped(
     limits: &InputLimits,
     manual: &ManualMapping,
 ) -> Result<Preview, ScoreError> {
-    let mut intake = Intake::open_with(model, input, limits, manual)?;
+    // The rows are read by the job's own reader and checks ([`Intake::next_row`]), so the
+    // preview says of each row what scoring will: skipped, rejected (and why), or scored with
+    // which remarks. The first bytes are kept to find the reference date of a file with
+    // dates, as scoring does in a first pass (here over those bytes only).
+    let mut input = input;
+    let mut head = Vec::new();
+    (&mut input)
+        .take(crate::plan::HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(ScoreError::Io)?;
+    let mut intake = Intake::open_with(model, head.as_slice().chain(input), limits, manual)?;
+    let maps = intake.check_mapping().is_ok();
+    if maps && intake.reads_dates() {
+        let mut first = Intake::open_with(model, head.as_slice(), limits, manual)?;
+        let reference = first.latest_date().unwrap_or(None);
+        intake.set_reference_date(reference);
+    }
     let numbers = intake.dialect().numbers;
+    let mut features = vec![0.0; model.encoder().n_features()];
     let mut out = Vec::new();
     let mut out_fields: Vec<Vec<String>> = Vec::new();
     while out.len() < rows.min(MAX_PREVIEW_ROWS) {
-        let Some((row, fields)) = intake.next_raw()? else {
+        let Some(read) = intake.next_row(&mut features)? else {
             break;
         };
+        let row = read.row;
+        let fields = intake.last_fields();
         out_fields.push(fields.clone());
-        let width = intake.header().len();
         let mapping = intake.mapping();
-        let problem = (fields.len() > width).then(|| {
-            format!(
-                "the row has {} fields but the header has {}; it would be rejected",
-                fields.len(),
-                width
-            )
-        });
-        let customer_id = mapping
-            .id
+        let problem = read
+            .rejected
             .as_ref()
-            .and_then(|m| m.column_index)
-            .and_then(|i| fields.get(i).cloned());
-        let id_column = mapping.id.as_ref().and_then(|m| m.column_index);
-        let problem = problem.or_else(|| {
-            (id_column.is_some() && customer_id.as_deref().is_none_or(values::is_missing)).then(
-                || "no customer id: the row would be rejected (a row that names no customer cannot be acted on)".to_string(),
-            )
-        });
+            .filter(|_| maps)
+            .map(|i| format!("rejected: {}", i.reason));
+        let customer_id = read.customer_id.clone();
         let cells = mapping
             .features
             .iter()
@@ -202,6 +216,7 @@ pub fn preview_mapped(
             row,
             customer_id,
             problem,
+            warnings: read.warnings,
             cells,
         });
     }
@@ -238,6 +253,7 @@ pub fn preview_mapped(
         problem: check.err().map(|e| e.to_string()),
         mapping_problem,
         rows: out,
+        rows_skipped_empty: intake.validation().rows_skipped_empty,
         category_aliases: aliases.category_aliases,
     })
 }

@@ -105,6 +105,10 @@ pub struct ValidationReport {
     /// deleted) or a missing marker or Excel error value (`#N/A,#N/A,-`, left by formulas
     /// copied below the data): like blank lines, they hold no customer. Counted in `rows_total`.
     pub rows_skipped_empty: u64,
+    /// Rows with more fields than the header whose extra fields are all empty (`…,Yes,`: a
+    /// trailing delimiter the header lacks, common in exports): the extra fields are
+    /// dropped and the rows read as usual. An extra field holding something rejects its row.
+    pub rows_with_extra_empty_fields: u64,
     /// The first rejected rows, one issue each (row number, customer id, column, raw value,
     /// reason), at most `rejected_rows_cap`.
     pub rejected_rows: Vec<RowIssue>,
@@ -219,6 +223,7 @@ impl ValidationReport {
         self.rows_total += piece.rows_total;
         self.rows_rejected += piece.rows_rejected;
         self.rows_skipped_empty += piece.rows_skipped_empty;
+        self.rows_with_extra_empty_fields += piece.rows_with_extra_empty_fields;
         let room = self
             .rejected_rows_cap
             .saturating_sub(self.rejected_rows.len());

@@ -262,8 +262,13 @@ pub struct RowIssue {
     pub row: u64,
     /// The row's customer id, when the model has an id column and the row has a value.
     pub customer_id: Option<String>,
-    /// The column at fault, if one is.
+    /// The column at fault, if one is: the file's column as written (spaces kept).
     pub column: Option<String>,
+    /// The model input that `column` feeds, when its name differs from the file's column
+    /// (`tenure` for a file's `tenure_years`); `None` when they are the same or no column is
+    /// at fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature: Option<String>,
     /// The raw cell text at fault, if one is.
     pub value: Option<String>,
     /// What was wrong or expected, e.g. `"expected a number"`.
@@ -283,6 +288,9 @@ impl fmt::Display for RowIssue {
         }
         if let Some(c) = &self.column {
             write!(f, ", column {c}")?;
+            if let Some(input) = &self.feature {
+                write!(f, " (model input {input})")?;
+            }
         }
         if let Some(v) = &self.value {
             write!(f, ", value {v:?}")?;
@@ -829,6 +837,9 @@ pub(crate) fn finish(model: &Model, gathered: Gathered) -> Result<ScoreReport, S
     }
     report.mean_churn_probability = sum_p.value() / report.rows_scored as f64;
     report.portfolio = portfolio.finish(model.schema(), report.validation.mapping.as_ref());
+    report
+        .portfolio
+        .note_repeated_ids(report.validation.duplicate_ids);
     report.drift = drift.finish(
         model.schema(),
         &model.card().features,

@@ -415,6 +415,10 @@ pub struct TrainReport {
     /// The training file's reference date (`YYYY-MM-DD`) when the model has date columns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference_date: Option<String>,
+    /// Where `reference_date` came from, in words (data row and column, dates passed over);
+    /// `None` for a given one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_date_source: Option<String>,
     /// The column whose date is each row's reference date, when trained with one
     /// ([`TrainParams::observation_date`]).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -444,6 +448,9 @@ impl fmt::Display for TrainReport {
         writeln!(f, "features   {}: {}", feats.len(), feats.join(", "))?;
         if let Some(d) = &self.reference_date {
             writeln!(f, "reference  {d} (date columns are days before it)")?;
+            if let Some(source) = &self.reference_date_source {
+                writeln!(f, "           taken from {source}")?;
+            }
         }
         if let Some(c) = &self.observation_date {
             writeln!(
@@ -595,6 +602,8 @@ pub(crate) struct Prepared {
     pub labels: Vec<bool>,
     /// The date the date columns were counted from (`None`: the model has none).
     pub reference_date: Option<NaiveDate>,
+    /// Where a found `reference_date` came from, in words (`None` for a given one).
+    pub reference_source: Option<String>,
     /// The group column's name and each row's group (`0..groups`), when grouping.
     pub groups: Option<(String, Vec<usize>)>,
     /// The observation date column's name, when each row counts its dates from its own.
@@ -752,20 +761,34 @@ impl CheckedTrainParams {
             }
             None => None,
         };
-        // The file's reference date: given, else the latest date of any date column that is
-        // not after today (`dates::reference_from`). None with per-row dates.
+        // The file's reference date: given, else by scoring's rule
+        // (`dates::reference_with_source`: the latest date not after today that does not
+        // stand apart from the rest, so one mistyped date does not shift every row), with
+        // where it came from. None with per-row dates.
+        let mut reference_source = None;
         let reference_date = if schema.has_dates() && observed.is_none() {
             p.reference_date.or_else(|| {
-                Some(dates::reference_from(
-                    schema
-                        .columns
-                        .iter()
-                        .zip(&source_at)
-                        .filter(|(c, _)| c.kind == schema::ColumnKind::Date)
-                        .flat_map(|(_, &at)| table.columns[at].iter())
-                        .filter_map(|v| dates::parse_date(v).ok().flatten()),
-                    dates::today(),
-                ))
+                let today = dates::today();
+                let mut seen = std::collections::BTreeMap::new();
+                let mut first = std::collections::BTreeMap::new();
+                for (_, &at) in schema
+                    .columns
+                    .iter()
+                    .zip(&source_at)
+                    .filter(|(c, _)| c.kind == schema::ColumnKind::Date)
+                {
+                    for (i, v) in table.columns[at].iter().enumerate() {
+                        if let Ok(Some(d)) = dates::parse_date(v) {
+                            if d <= today {
+                                *seen.entry(d).or_insert(0u64) += 1;
+                                first.entry(d).or_insert((i as u64 + 1, header[at].clone()));
+                            }
+                        }
+                    }
+                }
+                let (date, source) = dates::reference_with_source(&seen, &first, today);
+                reference_source = Some(source);
+                Some(date)
             })
         } else {
             None
@@ -796,6 +819,7 @@ impl CheckedTrainParams {
             data,
             labels,
             reference_date,
+            reference_source,
             groups,
             observation_date: observed_at.map(|o| header[o].clone()),
         })
@@ -827,6 +851,7 @@ impl CheckedTrainParams {
             data,
             labels,
             reference_date,
+            reference_source,
             groups,
             observation_date,
         } = self.prepare(table)?;
@@ -928,6 +953,7 @@ impl CheckedTrainParams {
             },
             notes: notes.clone(),
             reference_date: reference_date.map(dates::iso),
+            reference_date_source: reference_source.clone(),
             observation_date: observation_date.clone(),
             namespace: p.namespace.clone(),
             score_profile: Some(crate::drift::ScoreProfile::of_out_of_fold(&oof)),
@@ -951,6 +977,7 @@ impl CheckedTrainParams {
             settings,
             notes,
             reference_date: reference_date.map(dates::iso),
+            reference_date_source: reference_source,
             observation_date,
         };
         Ok((model, report))

@@ -72,6 +72,14 @@ pub enum NumberError {
     /// The text is a number that can be read two ways ([`Ambiguity`]); no reading is chosen
     /// for it. Scoring reads such a cell as missing, with a warning ([`read_number`]).
     Ambiguous(Ambiguity),
+    /// The text is a number written with the other decimal separator than the file's
+    /// (`29,85` in a file whose numbers use `.`, as a quoted field keeps its comma): `comma`
+    /// is true when the cell used a comma. Not guessed: the file's own convention says the
+    /// cell is inconsistent, so the person who knows it decides.
+    OtherDecimalSeparator {
+        /// The cell's separator is a comma (the file's is a dot); false: the other way round.
+        comma: bool,
+    },
 }
 
 impl NumberError {
@@ -82,6 +90,12 @@ impl NumberError {
             NumberError::NotFinite => "expected a number (NaN and infinity are not allowed)",
             NumberError::Overflow => "expected a number (this one is too large to represent)",
             NumberError::Ambiguous(a) => a.reason(),
+            NumberError::OtherDecimalSeparator { comma: true } => {
+                "looks like a number with a decimal comma, but this file writes decimals with '.': write it with a '.' (or save the whole file with one convention)"
+            }
+            NumberError::OtherDecimalSeparator { comma: false } => {
+                "looks like a number with a decimal point, but this file writes decimals with ',': write it with a ',' (or save the whole file with one convention)"
+            }
         }
     }
 }
@@ -361,7 +375,24 @@ pub fn read_number(raw: &str, format: NumberFormat) -> Result<NumberRead, Number
     if format.decimal_comma && dot_group_or_decimal(s) {
         return Ok(NumberRead::Ambiguous(Ambiguity::DotGroupOrDecimal));
     }
-    let (clean, grouped) = normalise_digits(s, format).ok_or(NumberError::NotANumber)?;
+    let Some((clean, grouped)) = normalise_digits(s, format) else {
+        // Read with the other decimal separator, and not as grouping: a cell written under
+        // the other convention (`29,85` quoted in a comma-delimited file with decimal points).
+        let other = NumberFormat {
+            decimal_comma: !format.decimal_comma,
+            undecided: false,
+        };
+        let separator = if format.decimal_comma { '.' } else { ',' };
+        return Err(
+            if s.contains(separator) && matches!(normalise_digits(s, other), Some((_, false))) {
+                NumberError::OtherDecimalSeparator {
+                    comma: !format.decimal_comma,
+                }
+            } else {
+                NumberError::NotANumber
+            },
+        );
+    };
     if grouped {
         how.push("thousands separators removed");
     }
@@ -604,7 +635,10 @@ mod tests {
         assert_eq!(parse_number("abc"), Err(NumberError::NotANumber));
         assert_eq!(parse_number("NaN"), Err(NumberError::NotFinite));
         assert_eq!(parse_number("inf"), Err(NumberError::NotFinite));
-        assert_eq!(parse_number("1,5"), Err(NumberError::NotANumber));
+        assert_eq!(
+            parse_number("1,5"),
+            Err(NumberError::OtherDecimalSeparator { comma: true })
+        );
         assert_eq!(parse_number("1e999"), Err(NumberError::Overflow));
         assert_eq!(parse_number("-Infinity"), Err(NumberError::NotFinite));
     }
@@ -624,7 +658,10 @@ mod tests {
         );
         assert_eq!(parse_number("1 049.5"), Ok(Some(1049.5)));
         assert_eq!(parse_number("1,0493.4"), Err(NumberError::NotANumber));
-        assert_eq!(parse_number("12,34"), Err(NumberError::NotANumber));
+        assert_eq!(
+            parse_number("12,34"),
+            Err(NumberError::OtherDecimalSeparator { comma: true })
+        );
         assert_eq!(parse_number("$"), Err(NumberError::NotANumber));
         assert_eq!(parse_number("1.2.3"), Err(NumberError::NotANumber));
         assert_eq!(parse_number("$1e999"), Err(NumberError::Overflow));

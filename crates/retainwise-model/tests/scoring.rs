@@ -70,6 +70,7 @@ fn bad_number_rejects_that_row_and_scores_the_rest() {
             row: 2,
             customer_id: Some("0042-ABCD".into()),
             column: Some("TotalCharges".into()),
+            feature: None,
             value: Some("abc".into()),
             reason: "expected a number".into(),
             used_instead: None,

@@ -956,6 +956,12 @@ fn predict(
             v.absent_inputs.join(", ")
         );
     }
+    if v.rows_with_extra_empty_fields > 0 {
+        eprintln!(
+            "  note: {} row(s) end with empty fields past the header's last column (a trailing delimiter): those fields were ignored",
+            v.rows_with_extra_empty_fields
+        );
+    }
     if v.duplicate_ids > 0 {
         eprintln!(
             "  warning: {} row(s) repeat the customer id of an earlier row (each is listed above, up to 20)",

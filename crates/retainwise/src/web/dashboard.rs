@@ -269,6 +269,14 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
             }
         }
         (drift_section(&summary.drift))
+        @if let Some(d) = &summary.reference_date {
+            p #reference-date { "Date columns were counted back from the reference date " (d)
+                @match &summary.reference_date_source {
+                    Some(source) => { ", taken from " (source) }
+                    None => { " (given with the upload)" }
+                }
+                "." }
+        }
         @if let Some(v) = Some(&summary.validation).filter(|v| !v.balance.is_empty()) {
             p #balance { "Every row accounted for: " (v.balance) "."
                 @let values = v.warnings_total.saturating_sub(v.duplicate_ids);
@@ -278,6 +286,9 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
             }
             @if !v.absent_inputs.is_empty() {
                 p #absent { "The file has no column for " (v.absent_inputs.join(", ")) ": scored as missing in every row (each row's Data quality says so). Add the column, or choose it by hand on the upload page, for sounder scores." }
+            }
+            @if v.rows_with_extra_empty_fields > 0 {
+                p #extra-empty-fields { (format::int(v.rows_with_extra_empty_fields)) @if v.rows_with_extra_empty_fields == 1 { " row ends" } @else { " rows end" } " with empty fields past the header's last column (a trailing delimiter): those fields were ignored." }
             }
             @if v.duplicate_ids > 0 {
                 p #repeated-ids { (format::int(v.duplicate_ids)) @if v.duplicate_ids == 1 { " row repeats" } @else { " rows repeat" } " the customer id of an earlier row: both are scored, so those customers count twice in these figures. The validation report names each id and both rows." }
@@ -304,7 +315,7 @@ fn dashboard(state: &WebState, row: &PredictionRow) -> Markup {
                             tbody {
                                 @for i in &summary.issues {
                                     // Cut: a cell of the file may be any length; the report has it whole.
-                                    tr { td.num { (i.row) } td { (format::clipped(i.customer_id.as_deref().unwrap_or("—"), 40)) } td { (i.column.as_deref().unwrap_or("—")) }
+                                    tr { td.num { (i.row) } td { (format::clipped(i.customer_id.as_deref().unwrap_or("—"), 40)) } td { (i.column.as_deref().unwrap_or("—")) @if let Some(f) = &i.feature { " (model input " (f) ")" } }
                                          td { (format::clipped(i.value.as_deref().unwrap_or("—"), 40)) } td { (format::clipped(&i.reason, 300)) } }
                                 }
                             }

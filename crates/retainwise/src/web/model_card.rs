@@ -41,6 +41,11 @@ pub async fn page(
             (name) " · trained on " (card.pointer("/training_data/rows").and_then(Value::as_u64).map(format::int).unwrap_or_else(|| "?".into())) " rows · outcome window "
             (perf.window_days) " days"
         }
+        @if let Some(d) = card.get("reference_date").and_then(Value::as_str) {
+            p #reference-date { "Date columns were counted back from the training file's reference date " (d)
+                @if let Some(source) = card.get("reference_date_source").and_then(Value::as_str) { ", taken from " (source) }
+                "." }
+        }
         (figures(&perf))
         @if let Some(m) = &perf.measured {
             (reliability(m))

@@ -35,6 +35,7 @@ mod intake;
 mod intake_trial;
 mod intake_trial3;
 mod intake_trial4;
+mod intake_trial6;
 mod jobs;
 mod mapping;
 mod masking;
