@@ -284,18 +284,34 @@ def has(role, action, resource_part):
     return any(a == action and resource_part in r for a, r in roles.get(role, []))
 
 
+# The object prefixes each role's code touches, by the key constructors of
+# crates/retainwise/src/domain/object_key.rs and the prefixes named in deletion.rs and
+# retention.rs. The worker runs every job kind: scoring (uploads → results, reports), pieces and
+# their merge (pieces/), the challenger's shadow scores (shadow/), training (models/), and the
+# housekeeping kinds (erasure rewrites uploads, results and reports; deletion and retention
+# remove objects under every data prefix). The API takes uploads (and copies them for
+# schedules), stores the spreadsheet-safe download copies, and reads what the pages show.
 needs = [
     ("worker", "sqs:ReceiveMessage", "var.queue_arn"), ("worker", "sqs:DeleteMessage", "var.queue_arn"),
-    ("worker", "sqs:ChangeMessageVisibility", "var.queue_arn"), ("worker", "s3:GetObject", "/uploads/*"),
-    ("worker", "s3:PutObject", "/results/*"), ("worker", "s3:PutObject", "/reports/*"),
-    ("api", "sqs:SendMessage", "var.queue_arn"), ("api", "s3:PutObject", "/uploads/*"),
-    ("api", "s3:GetObject", "/results/*"), ("api", "s3:GetObject", "/uploads/*"),
+    ("worker", "sqs:ChangeMessageVisibility", "var.queue_arn"),
+    ("api", "sqs:SendMessage", "var.queue_arn"),
     ("api", "s3:ListMultipartUploadParts", "/uploads/*"),
 ]
+for prefix in ["uploads", "models", "results", "reports", "pieces", "shadow"]:
+    needs.append(("worker", "s3:GetObject", f"/{prefix}/*"))
+for prefix in ["results", "reports", "models", "pieces", "shadow", "uploads"]:
+    needs.append(("worker", "s3:PutObject", f"/{prefix}/*"))
+for prefix in ["uploads", "results", "reports", "downloads", "pieces", "shadow", "models"]:
+    needs.append(("worker", "s3:DeleteObject", f"/{prefix}/*"))
+for prefix in ["uploads", "downloads"]:
+    needs.append(("api", "s3:PutObject", f"/{prefix}/*"))
+for prefix in ["uploads", "results", "reports", "models", "shadow", "downloads"]:
+    needs.append(("api", "s3:GetObject", f"/{prefix}/*"))
 forbidden = [
     ("api", "sqs:ReceiveMessage", ""), ("api", "sqs:DeleteMessage", ""), ("api", "sqs:ChangeMessageVisibility", ""),
     ("api", "s3:PutObject", "/results/*"), ("api", "s3:PutObject", "/models/*"),
-    ("worker", "s3:PutObject", "/uploads/*"), ("worker", "s3:DeleteObject", ""),
+    ("api", "s3:PutObject", "/pieces/*"), ("api", "s3:PutObject", "/shadow/*"),
+    ("api", "s3:DeleteObject", "/results/*"), ("api", "s3:DeleteObject", "/models/*"),
 ]
 for role, action, res in needs:
     if not has(role, action, res):

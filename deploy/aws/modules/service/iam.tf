@@ -3,12 +3,17 @@
 #
 # * execution role (ECS itself): pull the image, write the log streams, read the two secrets;
 # * api task role: publish to the queue (the outbox relay), read the queue's attributes (the
-#   dead-letter queue's URL at start, /metrics and the EMF lines), put and delete uploads/,
-#   read results/, reports/ and models/;
+#   dead-letter queue's URL at start, /metrics and the EMF lines), put and delete uploads/
+#   (uploads, scheduled runs' copies), put downloads/ (the spreadsheet-safe copy a download
+#   link serves), read results/, reports/, models/, shadow/ (a challenger's comparison) and
+#   downloads/;
 # * worker task role: receive, delete and extend messages of the queue, publish to it (the
 #   relay) and to the dead-letter queue (a job dead-lettered with its last error), read the
-#   dead-letter queue (closing jobs it holds), read uploads/ and models/, put results/,
-#   reports/ and models/ (a trained model);
+#   dead-letter queue (closing jobs it holds), read and put results/, reports/, models/ (a
+#   trained model), pieces/ (a file scored in pieces) and shadow/ (a challenger's scores), read
+#   uploads/; put uploads/ and delete under every data prefix because the housekeeping jobs run
+#   on workers: erasing an end customer rewrites the uploads, results and reports holding them,
+#   and deleting a prediction or an organisation and retention remove objects;
 # * migrate task: no task role at all (it only talks to PostgreSQL).
 #
 # s3:ListBucket on the bucket for both: /ready lists it, and without it S3 answers a missing
@@ -83,6 +88,11 @@ data "aws_iam_policy_document" "api" {
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"]
     resources = ["${var.bucket_arn}/uploads/*"]
   }
+  statement {
+    sid       = "StoreDownloadCopies"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.bucket_arn}/downloads/*"]
+  }
   # The direct upload (POST /api/uploads): the API presigns the client's PUTs (its own
   # s3:PutObject above), lists the parts that arrived, and on completion reads the object back
   # (its size, the SHA-256, the head it checks as POST /api/csv does).
@@ -98,6 +108,8 @@ data "aws_iam_policy_document" "api" {
       "${var.bucket_arn}/results/*",
       "${var.bucket_arn}/reports/*",
       "${var.bucket_arn}/models/*",
+      "${var.bucket_arn}/shadow/*",
+      "${var.bucket_arn}/downloads/*",
     ]
   }
   statement {
@@ -147,19 +159,46 @@ data "aws_iam_policy_document" "worker" {
     resources = [var.dlq_arn]
   }
   statement {
-    sid     = "ReadInputs"
+    sid     = "ReadInputsAndOutputs"
     actions = ["s3:GetObject"]
     resources = [
       "${var.bucket_arn}/uploads/*",
       "${var.bucket_arn}/models/*",
+      "${var.bucket_arn}/results/*",
+      "${var.bucket_arn}/reports/*",
+      "${var.bucket_arn}/pieces/*",
+      "${var.bucket_arn}/shadow/*",
     ]
   }
   statement {
     sid     = "WriteOutputs"
-    actions = ["s3:PutObject"]
+    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
     resources = [
       "${var.bucket_arn}/results/*",
       "${var.bucket_arn}/reports/*",
+      "${var.bucket_arn}/models/*",
+      "${var.bucket_arn}/pieces/*",
+      "${var.bucket_arn}/shadow/*",
+    ]
+  }
+  # Erasing an end customer rewrites the upload that held them.
+  statement {
+    sid       = "RewriteUploadsForErasure"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${var.bucket_arn}/uploads/*"]
+  }
+  # Pieces after their merge; a prediction's or an organisation's files on deletion; what
+  # retention and an erasure remove.
+  statement {
+    sid     = "Housekeeping"
+    actions = ["s3:DeleteObject"]
+    resources = [
+      "${var.bucket_arn}/uploads/*",
+      "${var.bucket_arn}/results/*",
+      "${var.bucket_arn}/reports/*",
+      "${var.bucket_arn}/downloads/*",
+      "${var.bucket_arn}/pieces/*",
+      "${var.bucket_arn}/shadow/*",
       "${var.bucket_arn}/models/*",
     ]
   }
