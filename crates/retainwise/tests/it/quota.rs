@@ -220,3 +220,29 @@ async fn the_default_quota_applies_to_organisations_without_their_own() {
         202
     );
 }
+
+/// A file scored in pieces is metered once, as its rows: 25 rows cut into three pieces and a
+/// merge fill a quota of 25 exactly (accepted at the quota), and one more row is refused.
+#[tokio::test]
+async fn a_file_scored_in_pieces_is_metered_once() {
+    let t = TestApp::spawn_with(|c| c.chunk_rows = 10).await;
+    t.app.db.set_quota(&OrgId::local(), Some(25)).await.unwrap();
+    let id = t
+        .upload_ok("pieces.csv", synthetic_telco(25).into_bytes())
+        .await;
+    TestApp::drain(&t.worker, 10).await;
+    let p = t.prediction(&id).await;
+    assert_eq!(
+        (&p["status"], &p["chunks_total"], &p["chunks_done"]),
+        (&Value::from("COMPLETED"), &Value::from(3), &Value::from(3)),
+        "{p}"
+    );
+    let u = usage(&t).await;
+    assert_eq!(
+        (&u["rows_scored"], &u["rows_reserved"]),
+        (&Value::from(25), &Value::from(0)),
+        "{u}"
+    );
+    let r = t.upload("one.csv", synthetic_telco(1).into_bytes()).await;
+    assert_eq!(r.status(), 429);
+}
