@@ -208,10 +208,11 @@ pub(super) fn parse_id(id: &str) -> Result<PredictionId, ApiError> {
 /// of [`crate::erasure::notes`].
 pub async fn report(
     State(app): State<App>,
-    CurrentUser(user): CurrentUser,
+    crate::http::Caller(caller): crate::http::Caller,
     crate::http::AuditActor(actor): crate::http::AuditActor,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let user = caller.org.clone();
     let row = find(&app, &user, &id).await?;
     if let Some(gone) = row.results_gone() {
         return Err(ApiError::Gone(gone));
@@ -220,12 +221,21 @@ pub async fn report(
     crate::audit::prediction_read(app.db.pool(), &actor, action, &id).await?;
     let key = ObjectKey::report(&user, parse_id(&id)?);
     let notes = crate::erasure::notes(app.db.pool(), &user, &row.id).await?;
-    if !notes.is_empty() {
-        // Small (its lists are capped): read whole to carry the erasures' notes.
+    // A viewer reads customer ids masked (the rejected rows' ids, the repeated ids), as in
+    // every export of customer rows.
+    let masked = crate::privacy::mask::Mask::for_role(caller.role, None)?;
+    if !notes.is_empty() || masked != crate::privacy::mask::Mask::None {
+        // Small (its lists are capped): read whole to carry the erasures' notes or to mask.
         if let Ok(bytes) = app.storage.get_bytes(&key).await {
             let mut report: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored report: {e}")))?;
-            report["erasures"] = json!(notes);
+            if !notes.is_empty() {
+                report["erasures"] = json!(notes);
+            }
+            if masked != crate::privacy::mask::Mask::None {
+                let salt = crate::privacy::Salt::of(&app.db, &user).await?;
+                crate::privacy::mask::Masker::new(masked, salt).mask_json(&mut report);
+            }
             return Ok(Json(report).into_response());
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | viewer | read pages and the API's lists, statuses and dashboards; download customer rows masked only (results CSV and Excel with `mask=partial` or `full`, `full` by default: the handlers refuse `none` with 403, `privacy::mask`) |
+//! | viewer | read pages and the API's lists, statuses and dashboards; download customer rows masked only (results CSV and Excel with `mask=partial` or `full`, `full` by default: the handlers refuse `none` with 403, `privacy::mask`; the validation report with its customer ids masked) |
 //! | analyst | + upload, preview, score, cancel, download results unmasked (CSV, Excel, links) |
 //! | admin | + models (train, activate), webhooks, schedules and the audit log |
 //! | owner | + members and their roles, deleting predictions and the organisation, retention, erasure of an end customer |

@@ -172,6 +172,54 @@ impl Masker {
         }
     }
 
+    /// Masks the customer ids of a JSON document (a validation report) in place: every string
+    /// under a `customer_id` or `customer_ids` key, the `value` of an object whose `column` is
+    /// a personal column (a row issue about the id itself), and an object's id where its other
+    /// texts quote it (a reason such as `customer id "0004-SYNT" is also on row 5`; ids of at
+    /// least three characters, so a short id does not garble the words). Everything else is
+    /// kept: a report names columns and models, which are not personal.
+    pub fn mask_json(&self, doc: &mut serde_json::Value) {
+        use serde_json::Value;
+        match doc {
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json(v)),
+            Value::Object(map) => {
+                let about_personal = map
+                    .get("column")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_personal);
+                let quoted = map
+                    .get("customer_id")
+                    .and_then(Value::as_str)
+                    .filter(|id| id.trim().chars().count() >= 3)
+                    .map(|id| (id.to_owned(), self.apply(id)));
+                for (key, v) in map.iter_mut() {
+                    let personal = key == "customer_id"
+                        || key == "customer_ids"
+                        || (about_personal && key == "value");
+                    match v {
+                        Value::String(s) if personal => *s = self.apply(s),
+                        Value::String(s) => {
+                            if let Some((id, masked)) = &quoted {
+                                if s.contains(id.as_str()) {
+                                    *s = s.replace(id.as_str(), masked);
+                                }
+                            }
+                        }
+                        Value::Array(ids) if personal => {
+                            for id in ids.iter_mut() {
+                                if let Value::String(s) = id {
+                                    *s = self.apply(s);
+                                }
+                            }
+                        }
+                        _ => self.mask_json(v),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The positions of `header`'s personal columns ([`PERSONAL_COLUMNS`]).
     pub fn columns<'a>(&self, header: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
         header

@@ -188,3 +188,51 @@ async fn every_role_with_every_mask_downloads_what_the_rules_say() {
         ]
     );
 }
+
+/// The validation report names customers (rejected rows, repeated ids): a viewer reads it with
+/// the ids masked, as every export of customer rows; an analyst reads it as stored.
+#[tokio::test]
+async fn a_viewer_reads_the_validation_report_with_customer_ids_masked() {
+    let t = TestApp::spawn_with(signed_in).await;
+    let org: OrgId = "org_report".parse().unwrap();
+    let keys = team(&t, &org).await;
+    let (viewer, analyst) = (&keys[0].1, &keys[1].1);
+    // Row of 0003-SYNT rejected (tenure "twelve"); 0004-SYNT repeated.
+    let mut lines: Vec<String> = synthetic_telco(10).lines().map(str::to_owned).collect();
+    let mut fields: Vec<String> = lines[4].split(',').map(str::to_owned).collect();
+    assert_eq!(fields[0], "0003-SYNT");
+    fields[5] = "twelve".to_owned();
+    lines[4] = fields.join(",");
+    lines.push(lines[5].clone());
+    let csv = lines.join("\n") + "\n";
+    let r = t.upload_as(analyst, "report.csv", csv.into_bytes()).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["prediction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    TestApp::drain(&t.worker, 5).await;
+    let path = format!("/api/predictions/{id}/report");
+    let (status, stored) = get(&t, &path, analyst).await;
+    let stored = String::from_utf8(stored).unwrap();
+    assert_eq!(status, 200, "{stored}");
+    assert!(
+        stored.contains("0003-SYNT") && stored.contains("twelve"),
+        "{stored}"
+    );
+    let (status, seen) = get(&t, &path, viewer).await;
+    let seen = String::from_utf8(seen).unwrap();
+    assert_eq!(status, 200, "{seen}");
+    assert!(
+        !seen.contains("0003-SYNT") && !seen.contains("0004-SYNT"),
+        "a viewer saw a customer id: {seen}"
+    );
+    // The rest of the report is as stored: the reason and the raw value of a column that is
+    // not personal.
+    assert!(seen.contains("twelve") && seen.contains("tenure"), "{seen}");
+    let pseudonym = Salt::of(&t.app.db, &org)
+        .await
+        .unwrap()
+        .pseudonym("0003-SYNT");
+    assert!(seen.contains(&pseudonym), "{seen}");
+}
