@@ -225,6 +225,24 @@ pub async fn record<'c, E: Executor<'c, Database = Any>>(
     insert(db, actor, action, record, outcome, 1).await
 }
 
+/// An upload refused (`POST /api/csv`, or completing a direct upload): recorded with the
+/// reason the caller was given, no record (no prediction was made). A failure on our side (500,
+/// 507) is not the caller's action and is logged instead; so is a failure to write this entry,
+/// which must not replace the refusal the caller is owed.
+pub async fn refused_upload(db: &sqlx::AnyPool, actor: &Actor, refusal: &crate::http::ApiError) {
+    use crate::http::ApiError;
+    if matches!(
+        refusal,
+        ApiError::Internal(_) | ApiError::StorageFull(_) | ApiError::Unauthorized
+    ) {
+        return;
+    }
+    let outcome = Outcome::Refused(refusal.to_string());
+    if let Err(e) = record(db, actor, Action::Upload, None, &outcome).await {
+        tracing::warn!(error = %e, "could not audit a refused upload");
+    }
+}
+
 /// A read of `prediction`'s rows (a download, an export), recorded by one insert before the
 /// bytes go out.
 ///

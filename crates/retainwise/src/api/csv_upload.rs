@@ -69,6 +69,7 @@ pub async fn upload(
     })?;
     let result = accept(&app, &user, &actor, query, &headers, &mut multipart).await;
     if let Err(e) = &result {
+        crate::audit::refused_upload(app.db.pool(), &actor, e).await;
         if !matches!(e, ApiError::TooLarge(_)) {
             drain(&mut multipart).await;
         }

@@ -560,9 +560,16 @@ async fn complete(
         return answer_completed(&app, &user, &row).await;
     }
     refuse_unless_pending(&row)?;
-    tokio::spawn(async move { finish(&app, &user, &actor, row).await })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("completing the upload: {e}")))?
+    let result = tokio::spawn({
+        let (app, actor) = (app.clone(), actor.clone());
+        async move { finish(&app, &user, &actor, row).await }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("completing the upload: {e}")))?;
+    if let Err(e) = &result {
+        crate::audit::refused_upload(app.db.pool(), &actor, e).await;
+    }
+    result
 }
 
 /// The 202 of a completed upload: its prediction, with the prediction's status now.

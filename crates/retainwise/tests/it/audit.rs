@@ -442,3 +442,53 @@ async fn a_scripted_session_is_audited_exactly_on_postgres() {
         scripted_session(&t).await;
     }
 }
+
+/// A refused upload is an audited action too: a ZIP sent as a CSV (400) and a CSV past the
+/// organisation's quota (429) each leave an `upload` entry `refused` with the reason the caller
+/// was given; the accepted upload's entry names its prediction.
+#[tokio::test]
+async fn refused_uploads_are_audited_with_their_reason() {
+    let t = TestApp::spawn_with(settings).await;
+    let org: OrgId = "org_refusals".parse().unwrap();
+    let owner: UserId = "user_refusals".parse().unwrap();
+    assert!(t.app.db.create_org(&org, "Refusals", &owner).await.unwrap());
+    let key = t
+        .app
+        .db
+        .create_org_api_key(&org, &owner, Role::Owner, "audit")
+        .await
+        .unwrap()
+        .secret;
+    t.app.db.set_quota(&org, Some(5)).await.unwrap();
+    let zip = t
+        .upload_as(&key, "customers.zip", b"PK\x03\x04junk".to_vec())
+        .await;
+    assert_eq!(zip.status(), 400);
+    let ok = t
+        .upload_as(&key, "five.csv", synthetic_telco(5).into_bytes())
+        .await;
+    assert_eq!(ok.status(), 202);
+    let over = t
+        .upload_as(&key, "one.csv", synthetic_telco(1).into_bytes())
+        .await;
+    assert_eq!(over.status(), 429);
+    let (status, body) = call(&t, Method::GET, "/api/audit?action=upload", &key, None).await;
+    assert_eq!(status, 200, "{body}");
+    let got: Vec<(String, String)> = body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap_or("").to_owned(),
+                e["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 3, "{body}");
+    assert_eq!(got[0].0, "refused");
+    assert!(got[0].1.to_lowercase().contains("zip"), "{got:?}");
+    assert_eq!((got[1].0.as_str(), got[1].1.as_str()), ("ok", ""));
+    assert_eq!(got[2].0, "refused");
+    assert!(got[2].1.contains("quota"), "{got:?}");
+}
