@@ -91,12 +91,16 @@ pub fn detect(sample: &[u8], complete: bool) -> (Encoding, usize) {
     }
 }
 
-/// True when `sample` holds more valid multi-byte UTF-8 characters than invalid byte runs: a
-/// UTF-8 file with a stray windows-1252 byte or two (a curly quote pasted from Word) is read as
-/// UTF-8, and only the cells holding such bytes are read as windows-1252
-/// ([`crate::csv_input::decode_field`], counted in the report's `cells_read_as_windows_1252`),
-/// rather than every accented character of the file being garbled (`Zoë` → `ZoÃ«`). A
-/// windows-1252 file's accented letters are invalid UTF-8 runs, so it keeps its encoding.
+/// True when `sample` holds any valid multi-byte UTF-8 character besides its invalid byte runs:
+/// a UTF-8 file with stray windows-1252 bytes (a curly quote pasted from Word, a name typed in
+/// another program) is read as UTF-8, and only the cells holding such bytes are read as
+/// windows-1252 ([`crate::csv_input::decode_field`], each listed in the report's warnings),
+/// rather than every accented character of the file being garbled (`Zoë` → `ZoÃ«`). One valid
+/// character is enough: windows-1252 text almost never forms a valid UTF-8 sequence (a lead
+/// byte `Ã`–`ß` followed by a byte 0x80–0xBF), and reading a windows-1252 file as UTF-8 still
+/// decodes each of its invalid cells correctly and says so, while the opposite mistake garbles
+/// valid text in silence. A windows-1252 file's accented letters are all invalid UTF-8 runs, so
+/// it keeps its encoding.
 fn mostly_utf8(sample: &[u8], complete: bool) -> bool {
     let (mut valid, mut invalid) = (0usize, 0usize);
     let chunks: Vec<_> = sample.utf8_chunks().collect();
@@ -109,7 +113,7 @@ fn mostly_utf8(sample: &[u8], complete: bool) -> bool {
             invalid += 1;
         }
     }
-    valid > invalid
+    valid > 0 || invalid == 0
 }
 
 /// UTF-16 without a mark: in CSV text most characters are ASCII, so nearly every other byte is
@@ -429,6 +433,9 @@ mod tests {
             detect(b"id,name\n1,Zo\xEB\n2,caf\xE9\n", true).0,
             Encoding::Windows1252
         );
+        // One valid character against as many stray bytes, the stray one first: still UTF-8.
+        let mixed: &[u8] = b"id\nM\xFCller-1\nZo\xC3\xAB-2\n";
+        assert_eq!(detect(mixed, true).0, Encoding::Utf8);
     }
 
     #[test]
