@@ -47,14 +47,24 @@ pub enum DeletionError {
 }
 
 /// The object prefixes holding one prediction's files: its upload (and a direct upload's
-/// staged parts), results (and their stored customers index), spreadsheet-safe download copy, report, pieces and challenger's
-/// shadow scores.
+/// staged parts), then [`result_prefixes`].
 pub fn prediction_prefixes(org: &OrgId, prediction: PredictionId, upload: &str) -> Vec<String> {
     let f = org.folder();
-    vec![
+    let mut prefixes = vec![
         format!("uploads/{f}/{upload}.csv"),
         format!("incoming/uploads/{f}/{upload}.csv/"),
-        // The results and the customers index a merge stored beside them.
+    ];
+    prefixes.extend(result_prefixes(org, prediction));
+    prefixes
+}
+
+/// The object prefixes holding what scoring made of one prediction: its results (and the
+/// customers index a merge stores beside them), spreadsheet-safe download copy, report, pieces
+/// and challenger's shadow scores. Deleting the prediction and retention's removal of results
+/// both remove exactly these.
+pub fn result_prefixes(org: &OrgId, prediction: PredictionId) -> [String; 5] {
+    let f = org.folder();
+    [
         format!("results/{f}/{prediction}."),
         ObjectKey::download(org, prediction).to_string(),
         ObjectKey::report(org, prediction).to_string(),

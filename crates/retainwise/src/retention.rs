@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 
 use crate::app::App;
 use crate::config::Retention;
-use crate::domain::{ObjectKey, OrgId, PredictionId};
+use crate::domain::{OrgId, PredictionId};
 use crate::storage::StorageError;
 use crate::time::{utc_day, Clock, DAY_MS};
 
@@ -222,14 +222,7 @@ pub async fn sweep(
         let Ok(prediction) = id.parse::<PredictionId>() else {
             continue;
         };
-        for prefix in [
-            // The results and the customers index a merge stored beside them.
-            format!("results/{f}/{prediction}."),
-            ObjectKey::download(org, prediction).to_string(),
-            ObjectKey::report(org, prediction).to_string(),
-            format!("pieces/{f}/{prediction}/"),
-            format!("shadow/{f}/{prediction}.csv"),
-        ] {
+        for prefix in crate::deletion::result_prefixes(org, prediction) {
             app.storage.delete_prefix(&prefix).await?;
         }
         sqlx::query(
