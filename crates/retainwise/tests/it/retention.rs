@@ -381,6 +381,19 @@ async fn a_queued_prediction_is_cancelled_before_it_is_deleted() {
     );
 }
 
+/// Moves `clock` to `at` (epoch ms), queues that day's retention runs (at least one) and runs
+/// them.
+async fn retention_day(t: &TestApp, clock: &FixedClock, at: i64) {
+    clock.set(at);
+    assert!(
+        retainwise::retention::schedule(&t.app, clock)
+            .await
+            .unwrap()
+            >= 1
+    );
+    TestApp::drain(&t.worker, 20).await;
+}
+
 async fn retention_with_an_injected_clock(t: &TestApp) {
     let owner = team(t, "org_keep", Role::Owner).await;
     let viewer = team(t, "org_keep", Role::Viewer).await;
@@ -450,14 +463,7 @@ async fn retention_with_an_injected_clock(t: &TestApp) {
         "day 29: the results are kept"
     );
 
-    clock.set(finished + 31 * DAY_MS);
-    assert!(
-        retainwise::retention::schedule(&t.app, &clock)
-            .await
-            .unwrap()
-            >= 1
-    );
-    TestApp::drain(&t.worker, 20).await;
+    retention_day(t, &clock, finished + 31 * DAY_MS).await;
     assert_eq!(
         objects_naming(t, &upload).await,
         Vec::<String>::new(),
@@ -492,14 +498,7 @@ async fn retention_with_an_injected_clock(t: &TestApp) {
     .unwrap();
     assert_eq!(n, 1, "the run records what it removed");
 
-    clock.set(finished + 366 * DAY_MS);
-    assert!(
-        retainwise::retention::schedule(&t.app, &clock)
-            .await
-            .unwrap()
-            >= 1
-    );
-    TestApp::drain(&t.worker, 20).await;
+    retention_day(t, &clock, finished + 366 * DAY_MS).await;
     assert_eq!(
         objects_naming(t, &id).await,
         Vec::<String>::new(),
